@@ -1,0 +1,19 @@
+"""User-facing errors.
+
+Every problem a user can cause (bad data, bad config, bad model file) is raised as a
+:class:`BifsmnError` whose message is one line naming the culprit. The CLI prints that line
+alone (full traceback only with ``--debug``), so messages must stand on their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BifsmnError(Exception):
+    """An error caused by user input; its message is a single self-contained line."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        self.path = None if path is None else str(path)
+        text = f"{self.path}: {message}" if self.path is not None else message
+        super().__init__(" ".join(text.split()))
