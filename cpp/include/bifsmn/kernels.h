@@ -1,0 +1,77 @@
+// GEMM kernels and their runtime dispatch.
+//
+// Every kernel computes the same two functions:
+//
+//   binary_gemm: out[m][n] = K - 2 * popcount(A_row_m XOR W_row_n)   (int32)
+//     a: M rows, w: N rows, both packed by pack_signs() with K valid bits
+//     (row stride packed_row_words(K)); out: M x N row-major, contiguous.
+//     The result is exactly the +-1 dot product of the unpacked rows.
+//
+//   float_gemm:  y = x W^T + b   (the full-precision path of nn.Linear)
+//     x: M x K, w: N x K, y: M x N, all row-major and contiguous;
+//     bias: N values or nullptr for none. Summation order differs between
+//     kernels, so results agree to rounding, not bit-for-bit.
+//
+// Kernels never allocate and never touch global state. The only global is the
+// dispatch table: the list of compiled kernels and the cached active one.
+//
+// Dispatch rules (select_kernel):
+//   * BIFSMN_KERNEL=reference|portable|avx2|neon forces that kernel; an
+//     unknown name, or one not compiled in / not supported by this CPU, is an
+//     error (std::runtime_error), never a silent fallback.
+//   * otherwise the best one this CPU runs: avx2 on x86-64 with AVX2+FMA
+//     (checked at run time, so the binary also runs on older x86-64),
+//     neon on aarch64 (NEON is mandatory there), else portable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace bifsmn {
+
+using BinaryGemmFn = void (*)(const std::uint64_t* a, const std::uint64_t* w,
+                              std::int32_t* out, std::size_t m, std::size_t n,
+                              std::size_t k) noexcept;
+using FloatGemmFn = void (*)(const float* x, const float* w, const float* bias,
+                             float* y, std::size_t m, std::size_t n,
+                             std::size_t k) noexcept;
+
+struct Kernel {
+  const char* name;
+  BinaryGemmFn binary_gemm;
+  // neon has no float kernel of its own and reuses portable's.
+  FloatGemmFn float_gemm;
+  bool (*supported)() noexcept;  // can this CPU run it?
+};
+
+// Kernels compiled into this binary, best first. Some may not run here.
+const std::vector<Kernel>& compiled_kernels();
+
+// Names of the kernels this CPU can run, best first.
+std::vector<std::string_view> available_kernels();
+
+// The named kernel; throws std::runtime_error if unknown or unavailable here.
+const Kernel& get_kernel(std::string_view name);
+
+// Applies the dispatch rules above, reading BIFSMN_KERNEL on every call.
+const Kernel& select_kernel();
+
+// select_kernel() evaluated once and cached (thread-safe). If it throws, the
+// next call tries again.
+const Kernel& active_kernel();
+const char* active_kernel_name();
+
+// Run the active kernel.
+inline void binary_gemm(const std::uint64_t* a, const std::uint64_t* w,
+                        std::int32_t* out, std::size_t m, std::size_t n,
+                        std::size_t k) {
+  active_kernel().binary_gemm(a, w, out, m, n, k);
+}
+inline void float_gemm(const float* x, const float* w, const float* bias,
+                       float* y, std::size_t m, std::size_t n, std::size_t k) {
+  active_kernel().float_gemm(x, w, bias, y, m, n, k);
+}
+
+}  // namespace bifsmn

@@ -1,0 +1,109 @@
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "bifsmn/kernels.h"
+#include "kernel_impls.h"
+
+namespace bifsmn {
+namespace {
+
+constexpr const char* kEnvVar = "BIFSMN_KERNEL";
+constexpr std::string_view kAllNames[] = {"reference", "portable", "avx2",
+                                          "neon"};
+
+bool always_supported() noexcept { return true; }
+
+#if defined(__x86_64__)
+bool avx2_supported() noexcept {
+  __builtin_cpu_init();  // harmless if already done; needed before main()
+  // libgcc / compiler-rt also check that the OS saves ymm state (XGETBV).
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("popcnt");
+}
+#endif
+
+std::string join_available() {
+  std::string s;
+  for (std::string_view name : available_kernels()) {
+    if (!s.empty()) s += ", ";
+    s += name;
+  }
+  return s;
+}
+
+}  // namespace
+
+const std::vector<Kernel>& compiled_kernels() {
+  static const std::vector<Kernel> table = {
+#if defined(__x86_64__)
+      {"avx2", detail::binary_gemm_avx2, detail::float_gemm_avx2,
+       avx2_supported},
+#endif
+#if defined(__aarch64__)
+      {"neon", detail::binary_gemm_neon, detail::float_gemm_portable,
+       always_supported},
+#endif
+      {"portable", detail::binary_gemm_portable, detail::float_gemm_portable,
+       always_supported},
+      {"reference", detail::binary_gemm_reference,
+       detail::float_gemm_reference, always_supported},
+  };
+  return table;
+}
+
+std::vector<std::string_view> available_kernels() {
+  std::vector<std::string_view> names;
+  for (const Kernel& k : compiled_kernels()) {
+    if (k.supported()) names.emplace_back(k.name);
+  }
+  return names;
+}
+
+const Kernel& get_kernel(std::string_view name) {
+  for (const Kernel& k : compiled_kernels()) {
+    if (name != k.name) continue;
+    if (!k.supported()) {
+      throw std::runtime_error("bifsmn kernel '" + std::string(name) +
+                               "' is not supported by this CPU (available: " +
+                               join_available() + ")");
+    }
+    return k;
+  }
+  for (std::string_view known : kAllNames) {
+    if (name == known) {
+      throw std::runtime_error("bifsmn kernel '" + std::string(name) +
+                               "' is not available on this CPU architecture "
+                               "(available: " +
+                               join_available() + ")");
+    }
+  }
+  throw std::runtime_error("unknown bifsmn kernel '" + std::string(name) +
+                           "' (expected one of reference|portable|avx2|neon)");
+}
+
+const Kernel& select_kernel() {
+  const char* forced = std::getenv(kEnvVar);
+  if (forced != nullptr && *forced != '\0') {
+    try {
+      return get_kernel(forced);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(kEnvVar) + "=" + forced + ": " +
+                               e.what());
+    }
+  }
+  for (const Kernel& k : compiled_kernels()) {
+    if (k.supported()) return k;
+  }
+  // Unreachable: portable and reference are always compiled and supported.
+  throw std::logic_error("no bifsmn kernel available");
+}
+
+const Kernel& active_kernel() {
+  static const Kernel& kernel = select_kernel();
+  return kernel;
+}
+
+const char* active_kernel_name() { return active_kernel().name; }
+
+}  // namespace bifsmn

@@ -1,0 +1,39 @@
+// Per-ISA kernel entry points, registered in dispatch.cc. Semantics and
+// argument order are those of BinaryGemmFn / FloatGemmFn in kernels.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bifsmn::detail {
+
+void binary_gemm_reference(const std::uint64_t* a, const std::uint64_t* w,
+                           std::int32_t* out, std::size_t m, std::size_t n,
+                           std::size_t k) noexcept;
+void float_gemm_reference(const float* x, const float* w, const float* bias,
+                          float* y, std::size_t m, std::size_t n,
+                          std::size_t k) noexcept;
+
+void binary_gemm_portable(const std::uint64_t* a, const std::uint64_t* w,
+                          std::int32_t* out, std::size_t m, std::size_t n,
+                          std::size_t k) noexcept;
+void float_gemm_portable(const float* x, const float* w, const float* bias,
+                         float* y, std::size_t m, std::size_t n,
+                         std::size_t k) noexcept;
+
+#if defined(__x86_64__)
+void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
+                      std::int32_t* out, std::size_t m, std::size_t n,
+                      std::size_t k) noexcept;
+void float_gemm_avx2(const float* x, const float* w, const float* bias,
+                     float* y, std::size_t m, std::size_t n,
+                     std::size_t k) noexcept;
+#endif
+
+#if defined(__aarch64__)
+void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
+                      std::int32_t* out, std::size_t m, std::size_t n,
+                      std::size_t k) noexcept;
+#endif
+
+}  // namespace bifsmn::detail

@@ -1,0 +1,207 @@
+// x86-64 AVX2 kernels. Only these functions use AVX2/FMA, through target
+// attributes rather than per-file -mavx2: that keeps inline functions and
+// templates from shared headers (compiled here too) free of AVX2 code, so the
+// library still runs on x86-64 CPUs without it; dispatch.cc checks the CPU
+// before this kernel is ever called.
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#include "bifsmn/bitpack.h"
+#include "kernel_impls.h"
+#include "tiling.h"
+
+#define BIFSMN_AVX2 __attribute__((target("avx2,fma,popcnt")))
+
+namespace bifsmn::detail {
+namespace {
+
+// ---- binary GEMM ----------------------------------------------------------
+// Popcount by nibble lookup (vpshufb), 8-bit counts summed per byte lane over
+// up to kChunk vectors, then vpsadbw folds bytes into 64-bit lanes. A tile of
+// MR x NR outputs keeps MR * NR byte accumulators live across the K loop
+// (2 x 4 = 8 of the 16 ymm registers, plus inputs, LUT and mask).
+constexpr int kBinMR = 2;
+constexpr int kBinNR = 4;
+// Each vector adds at most 8 to a byte lane: 31 * 8 = 248 <= 255.
+constexpr std::size_t kChunk = 31;
+constexpr std::size_t kWordsPerVec = 4;
+
+BIFSMN_AVX2 inline __m256i popcount_bytes(__m256i x, __m256i lut,
+                                          __m256i low_nibble) {
+  const __m256i lo = _mm256_and_si256(x, low_nibble);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low_nibble);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),
+                         _mm256_shuffle_epi8(lut, hi));
+}
+
+// Totals of four byte-count vectors as four u32 in one xmm, in order. After
+// vpsadbw every 64-bit lane is < 2^16, so pairs of vectors share 64-bit
+// lanes as (lo32, hi32) and one blend + one 128-bit add finish the job:
+// about half the shuffles of four separate horizontal sums.
+BIFSMN_AVX2 inline __m128i sum4_bytes(__m256i c0, __m256i c1, __m256i c2,
+                                      __m256i c3) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i s0 = _mm256_sad_epu8(c0, zero);
+  const __m256i s1 = _mm256_sad_epu8(c1, zero);
+  const __m256i s2 = _mm256_sad_epu8(c2, zero);
+  const __m256i s3 = _mm256_sad_epu8(c3, zero);
+  // 32-bit lanes per 128-bit half: [s0.a, s1.a, s0.b, s1.b]
+  __m256i s01 = _mm256_or_si256(s0, _mm256_slli_epi64(s1, 32));
+  __m256i s23 = _mm256_or_si256(s2, _mm256_slli_epi64(s3, 32));
+  // Add the two 64-bit halves: [s0.a+s0.b, s1.a+s1.b, same, same]
+  s01 = _mm256_add_epi32(s01, _mm256_shuffle_epi32(s01, 0x4E));
+  s23 = _mm256_add_epi32(s23, _mm256_shuffle_epi32(s23, 0x4E));
+  // [s0, s1, s2, s3] per 128-bit half, then add the halves.
+  const __m256i s = _mm256_blend_epi32(s01, s23, 0xCC);
+  return _mm_add_epi32(_mm256_castsi256_si128(s),
+                       _mm256_extracti128_si256(s, 1));
+}
+
+template <int MR, int NR>
+BIFSMN_AVX2 void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
+                             std::int32_t* out, std::size_t n, std::size_t k,
+                             std::size_t stride) noexcept {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+                                       3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
+                                       2, 3, 2, 3, 3, 4);
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+  const std::size_t vecs = stride / kWordsPerVec;
+
+  __m128i total[MR];
+  for (int i = 0; i < MR; ++i) total[i] = _mm_setzero_si128();
+  for (std::size_t v0 = 0; v0 < vecs; v0 += kChunk) {
+    const std::size_t v1 = vecs - v0 < kChunk ? vecs : v0 + kChunk;
+    // Always four columns so sum4_bytes applies; unused ones stay zero.
+    __m256i acc[MR][4];
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_si256();
+    }
+    for (std::size_t v = v0; v < v1; ++v) {
+      __m256i av[MR];
+      for (int i = 0; i < MR; ++i) {
+        av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+            a + i * stride + v * kWordsPerVec));
+      }
+      for (int j = 0; j < NR; ++j) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+            w + j * stride + v * kWordsPerVec));
+        for (int i = 0; i < MR; ++i) {
+          acc[i][j] = _mm256_add_epi8(
+              acc[i][j],
+              popcount_bytes(_mm256_xor_si256(av[i], wv), lut, low_nibble));
+        }
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      total[i] = _mm_add_epi32(
+          total[i], sum4_bytes(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    }
+  }
+
+  const __m128i kv = _mm_set1_epi32(static_cast<int>(k));
+  for (int i = 0; i < MR; ++i) {
+    const __m128i dot = _mm_sub_epi32(kv, _mm_slli_epi32(total[i], 1));
+    if constexpr (NR == 4) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i * n), dot);
+    } else {
+      alignas(16) std::int32_t tmp[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), dot);
+      for (int j = 0; j < NR; ++j) out[i * n + j] = tmp[j];
+    }
+  }
+}
+
+// ---- float GEMM -----------------------------------------------------------
+// Dot-product form (W stays N x K as in nn.Linear): 2 x rows x 4 w rows = 8
+// ymm accumulators, enough independent FMA chains to cover FMA latency on
+// two FMA ports; 6 loads per 8 FMAs. The K tail uses a masked load, which
+// does not touch memory past the end of the row.
+constexpr int kFltMR = 2;
+constexpr int kFltNR = 4;
+constexpr std::size_t kFloatsPerVec = 8;
+
+BIFSMN_AVX2 inline __m128 sum4_floats(__m256 a0, __m256 a1, __m256 a2,
+                                      __m256 a3) {
+  const __m256 s =
+      _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+template <int MR, int NR>
+BIFSMN_AVX2 void float_tile(const float* x, const float* w, const float* bias,
+                            float* y, std::size_t n, std::size_t k) noexcept {
+  __m256 acc[MR][4];
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  std::size_t t = 0;
+  for (; t + kFloatsPerVec <= k; t += kFloatsPerVec) {
+    __m256 xv[MR];
+    for (int i = 0; i < MR; ++i) xv[i] = _mm256_loadu_ps(x + i * k + t);
+    for (int j = 0; j < NR; ++j) {
+      const __m256 wv = _mm256_loadu_ps(w + j * k + t);
+      for (int i = 0; i < MR; ++i) {
+        acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+      }
+    }
+  }
+  if (t < k) {
+    const __m256i mask = _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(static_cast<int>(k - t)),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 xv[MR];
+    for (int i = 0; i < MR; ++i) xv[i] = _mm256_maskload_ps(x + i * k + t, mask);
+    for (int j = 0; j < NR; ++j) {
+      const __m256 wv = _mm256_maskload_ps(w + j * k + t, mask);
+      for (int i = 0; i < MR; ++i) {
+        acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+      }
+    }
+  }
+
+  alignas(16) float b[4] = {};
+  if (bias != nullptr) {
+    for (int j = 0; j < NR; ++j) b[j] = bias[j];
+  }
+  const __m128 bv = _mm_load_ps(b);
+  for (int i = 0; i < MR; ++i) {
+    const __m128 r = _mm_add_ps(
+        sum4_floats(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), bv);
+    if constexpr (NR == 4) {
+      _mm_storeu_ps(y + i * n, r);
+    } else {
+      alignas(16) float tmp[4];
+      _mm_store_ps(tmp, r);
+      for (int j = 0; j < NR; ++j) y[i * n + j] = tmp[j];
+    }
+  }
+}
+
+}  // namespace
+
+void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
+                      std::int32_t* out, std::size_t m, std::size_t n,
+                      std::size_t k) noexcept {
+  const std::size_t stride = packed_row_words(k);
+  for_each_tile<kBinMR, kBinNR>(m, n, [&](auto mr, auto nr, std::size_t i,
+                                          std::size_t j) {
+    binary_tile<decltype(mr)::value, decltype(nr)::value>(
+        a + i * stride, w + j * stride, out + i * n + j, n, k, stride);
+  });
+}
+
+void float_gemm_avx2(const float* x, const float* w, const float* bias,
+                     float* y, std::size_t m, std::size_t n,
+                     std::size_t k) noexcept {
+  for_each_tile<kFltMR, kFltNR>(m, n, [&](auto mr, auto nr, std::size_t i,
+                                          std::size_t j) {
+    float_tile<decltype(mr)::value, decltype(nr)::value>(
+        x + i * k, w + j * k, bias != nullptr ? bias + j : nullptr,
+        y + i * n + j, n, k);
+  });
+}
+
+}  // namespace bifsmn::detail
+
+#endif  // __x86_64__

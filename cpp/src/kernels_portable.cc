@@ -1,0 +1,92 @@
+// Plain C++ kernels for any CPU: 64-bit words and __builtin_popcountll
+// (one POPCNT instruction where the target ISA has it, a libgcc routine
+// otherwise), register-blocked with tiling.h.
+#include "bifsmn/bitpack.h"
+#include "kernel_impls.h"
+#include "tiling.h"
+
+namespace bifsmn::detail {
+namespace {
+
+// Binary tile: MR activation rows x NR weight rows, MR * NR popcount sums
+// kept in registers over the whole K loop; each loaded word is used MR or NR
+// times.
+constexpr int kBinMR = 2;
+constexpr int kBinNR = 4;
+
+template <int MR, int NR>
+void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
+                 std::int32_t* out, std::size_t n, std::size_t k,
+                 std::size_t stride) noexcept {
+  // Whole padding words are zero in both operands: skip them.
+  const std::size_t words = (k + kWordBits - 1) / kWordBits;
+  unsigned acc[MR][NR] = {};
+  for (std::size_t t = 0; t < words; ++t) {
+    std::uint64_t av[MR];
+    for (int i = 0; i < MR; ++i) av[i] = a[i * stride + t];
+    for (int j = 0; j < NR; ++j) {
+      const std::uint64_t wv = w[j * stride + t];
+      for (int i = 0; i < MR; ++i) {
+        acc[i][j] += static_cast<unsigned>(__builtin_popcountll(av[i] ^ wv));
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) {
+      out[i * n + j] = static_cast<std::int32_t>(k) -
+                       2 * static_cast<std::int32_t>(acc[i][j]);
+    }
+  }
+}
+
+// Float tile: one x row against NR weight rows (MR = 1). Each output keeps kLanes
+// independent partial sums so the compiler can vectorize the inner loop
+// without -ffast-math (no reassociation of a single running sum needed).
+constexpr int kFltNR = 4;
+constexpr std::size_t kLanes = 8;
+
+template <int NR>
+void float_tile(const float* x, const float* w, const float* bias, float* y,
+                std::size_t k) noexcept {
+  float acc[NR][kLanes] = {};
+  std::size_t t = 0;
+  for (; t + kLanes <= k; t += kLanes) {
+    for (int j = 0; j < NR; ++j) {
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        acc[j][l] += x[t + l] * w[j * k + t + l];
+      }
+    }
+  }
+  for (int j = 0; j < NR; ++j) {
+    float sum = 0.0f;
+    for (std::size_t l = 0; l < kLanes; ++l) sum += acc[j][l];
+    for (std::size_t r = t; r < k; ++r) sum += x[r] * w[j * k + r];
+    y[j] = sum + (bias != nullptr ? bias[j] : 0.0f);
+  }
+}
+
+}  // namespace
+
+void binary_gemm_portable(const std::uint64_t* a, const std::uint64_t* w,
+                          std::int32_t* out, std::size_t m, std::size_t n,
+                          std::size_t k) noexcept {
+  const std::size_t stride = packed_row_words(k);
+  for_each_tile<kBinMR, kBinNR>(m, n, [&](auto mr, auto nr, std::size_t i,
+                                          std::size_t j) {
+    binary_tile<decltype(mr)::value, decltype(nr)::value>(
+        a + i * stride, w + j * stride, out + i * n + j, n, k, stride);
+  });
+}
+
+void float_gemm_portable(const float* x, const float* w, const float* bias,
+                         float* y, std::size_t m, std::size_t n,
+                         std::size_t k) noexcept {
+  for_each_tile<1, kFltNR>(m, n, [&](auto, auto nr, std::size_t i,
+                                     std::size_t j) {
+    float_tile<decltype(nr)::value>(x + i * k, w + j * k,
+                                    bias != nullptr ? bias + j : nullptr,
+                                    y + i * n + j, k);
+  });
+}
+
+}  // namespace bifsmn::detail

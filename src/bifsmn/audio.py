@@ -1,0 +1,97 @@
+"""Audio file reading: any rate, channel count and sample format in, 16 kHz mono float32 out.
+
+Keyword-spotting models are trained on 16 kHz mono clips, but users feed whatever their recorder
+wrote. Everything is decoded by libsndfile (``soundfile``), downmixed by averaging channels and
+resampled with a real band-limited resampler (``soxr``), never by naive decimation. Conversions are
+reported once per process, not once per file, so a data set of 8 kHz files does not flood the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from bifsmn.errors import BifsmnError
+
+SAMPLE_RATE = 16000
+CLIP_SAMPLES = 16000
+log = logging.getLogger(__name__)
+_reported: set[str] = set()
+
+
+def _report_once(key: str, message: str) -> None:
+    if key not in _reported:
+        _reported.add(key)
+        log.warning(message)
+
+
+def _check_wav_truncation(path: Path) -> None:
+    """Raise if a RIFF/WAVE file's data chunk claims more bytes than the file holds.
+
+    libsndfile silently reads what is there, so a half-copied file would otherwise pass as a
+    shorter clip and corrupt a data set without any sign.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, clen = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                have = size - pos - 8
+                if clen > have and clen != 0xFFFFFFFF:
+                    raise BifsmnError(
+                        f"truncated WAV: header declares {clen} bytes of audio, file holds {have}",
+                        path,
+                    )
+                return
+            pos += 8 + clen + (clen & 1)
+        raise BifsmnError("truncated WAV: no data chunk", path)
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Raises :class:`BifsmnError` with a one-line message for a missing, empty, truncated,
+    undecodable or non-finite file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BifsmnError("no such audio file", path)
+    if path.stat().st_size == 0:
+        raise BifsmnError("empty file (0 bytes)", path)
+    _check_wav_truncation(path)
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise BifsmnError(f"not a readable audio file ({exc})", path) from None
+    if data.shape[0] == 0:
+        raise BifsmnError("audio file holds no samples", path)
+    if not np.isfinite(data).all():
+        raise BifsmnError("audio contains NaN or infinite samples", path)
+    if data.shape[1] > 1:
+        _report_once(
+            f"ch{data.shape[1]}", f"downmixing {data.shape[1]}-channel audio to mono ({path})"
+        )
+        data = data.mean(axis=1, keepdims=True)
+    wav = data[:, 0]
+    if sr != sample_rate:
+        _report_once(f"sr{sr}", f"resampling audio from {sr} Hz to {sample_rate} Hz ({path})")
+        wav = soxr.resample(wav, sr, sample_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def fix_length(wav: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
+    """Truncate or zero-pad on the right to exactly ``length`` samples (the models need 1 s)."""
+    if wav.shape[0] >= length:
+        return wav[:length]
+    return np.pad(wav, (0, length - wav.shape[0]))

@@ -1,0 +1,38 @@
+"""Turn a full-precision model into a binarized one by swapping layer quantizers."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from bifsmn.binary.layers import QuantMixin
+from bifsmn.errors import BifsmnError
+
+# method name -> (input quantizer, weight quantizer); filled by bifsmn.binary.methods
+METHODS: dict[str, tuple[str, str]] = {"none": ("identity", "identity")}
+
+
+def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...] = ("conv1",
+             "classifier"), **options: object) -> nn.Module:
+    """Set the quantizers of every quantizable layer except those named in ``keep_fp``.
+
+    The paper keeps the first convolution and the classifier in full precision; so do we by
+    default. Returns the same model (modified in place).
+    """
+    if method not in METHODS:
+        raise BifsmnError(f"unknown binarization method {method!r} "
+                          f"(known: {', '.join(sorted(METHODS))})")
+    inp, wq = METHODS[method]
+    for name, mod in model.named_modules():
+        if isinstance(mod, QuantMixin) and name not in keep_fp:
+            mod.set_quantizers(inp, wq, **options)
+    model.binary_method = method  # type: ignore[attr-defined]
+    return model
+
+
+def apply_binary(model: nn.Module, spec: dict) -> nn.Module:
+    """Apply a ``{"method", "keep_fp", "options"}`` mapping (as stored in checkpoints)."""
+    method = spec.get("method", "none")
+    if method == "none":
+        return model
+    return binarize(model, method, spec.get("keep_fp", ["conv1", "classifier"]),
+                    **spec.get("options", {}))

@@ -1,0 +1,174 @@
+"""``bifsmn`` command line: one subcommand per job, each a thin wrapper over the library.
+
+Errors caused by input are printed as one line (``bifsmn: error: ...``) with exit code 2; the
+full traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from bifsmn.errors import BifsmnError
+
+
+def resolve_config(name: str) -> Path:
+    """A config path, or the name of a packaged config (``teacher`` -> configs/teacher.yaml)."""
+    p = Path(name)
+    if p.is_file() or p.suffix in (".yaml", ".yml"):
+        return p
+    packaged = resources.files("bifsmn") / "configs" / f"{name}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise BifsmnError(f"no config file {name!r} and no packaged config of that name")
+
+
+def packaged_configs() -> list[str]:
+    return sorted(p.name[:-5] for p in (resources.files("bifsmn") / "configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def default_run_dir(cfg_name: str) -> Path:
+    return Path("runs") / f"{Path(cfg_name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from bifsmn.train.config import load_config
+    from bifsmn.train.runner import run_training
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        cfg = load_config(run_dir / "config.yaml", args.overrides)
+    else:
+        if not args.config:
+            raise BifsmnError("give --config FILE|NAME (or --resume RUN)")
+        cfg_path = resolve_config(args.config)
+        cfg = load_config(cfg_path, args.overrides)
+        if args.data:
+            cfg.data.root = args.data
+        if args.epochs is not None:
+            cfg.train.epochs = args.epochs
+        run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
+        if (run_dir / "last.pt").exists():
+            raise BifsmnError("run folder already holds a run; use --resume or another --out",
+                              run_dir)
+    summary = run_training(cfg, run_dir, resume=bool(args.resume))
+    print(f"run folder: {run_dir}")
+    print(f"best validation accuracy: {100 * summary['best_val_acc']:.2f}% "
+          f"(epoch {summary['best_epoch']})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bifsmn.evaluate import evaluate_checkpoint, format_report
+
+    m = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.blocks,
+                            progress=not args.json)
+    print(json.dumps(m, indent=2) if args.json else format_report(m))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bifsmn.binary.convert import binarize
+    from bifsmn.models import create_model, list_models
+    from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+    from bifsmn.models.summary import format_summary
+
+    if args.list or not args.name:
+        print("\n".join(list_models()))
+        return 0
+    model = create_model(args.name, num_classes=args.num_classes)
+    if args.binary != "none":
+        binarize(model, args.binary)
+    print(format_summary(model, BLOCKS_TO_PATH[args.blocks]))
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from bifsmn.data.download import download_speech_commands
+
+    path = download_speech_commands(args.version, args.root, test_set=args.test_set)
+    print(path)
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from bifsmn.quickstart import quickstart
+
+    quickstart(data=args.data, out=Path(args.out), epochs=args.epochs, root=Path(args.root))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bifsmn", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("quickstart", help="train, evaluate and summarise a short run")
+    q.add_argument("--data", help="Speech Commands folder (downloads v0.02 if omitted)")
+    q.add_argument("--root", default="data", help="where to download when --data is omitted")
+    q.add_argument("--out", default="runs/quickstart", help="run folder")
+    q.add_argument("--epochs", type=int, default=20, help="teacher epochs")
+    q.set_defaults(func=cmd_quickstart)
+
+    t = sub.add_parser("train", help="train a model from a config")
+    t.add_argument("--config", help=f"YAML file or packaged name ({', '.join(packaged_configs())})")
+    t.add_argument("--data", help="data folder (sets data.root)")
+    t.add_argument("--epochs", type=int, help="sets train.epochs")
+    t.add_argument("--out", help="run folder (default runs/<config>-<time>)")
+    t.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
+    t.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="accuracy, per-class accuracy, confusion matrix")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", choices=["training", "validation", "testing", "all"])
+    e.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("summary", help="parameters and MACs per layer of a registered model")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--list", action="store_true", help="list registered models")
+    s.add_argument("--num-classes", type=int, default=12)
+    s.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
+    s.add_argument("--binary", default="none", help="binarization method to apply first")
+    s.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("data", help="data set tools")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dl = dsub.add_parser("download", help="download and verify official archives")
+    dl.add_argument("--version", required=True, choices=["v0.01", "v0.02"])
+    dl.add_argument("--test-set", action="store_true", help="the official 12-class test archive")
+    dl.add_argument("--root", required=True)
+    dl.set_defaults(func=cmd_download)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="bifsmn: %(message)s")
+    try:
+        return args.func(args)
+    except BifsmnError as exc:
+        if args.debug:
+            raise
+        print(f"bifsmn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bifsmn: interrupted (run folders keep their last finished epoch; "
+              "continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

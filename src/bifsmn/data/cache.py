@@ -1,0 +1,130 @@
+"""Decoded-audio and feature cache for data splits.
+
+Decoding thousands of WAV files and recomputing features of un-augmented splits every epoch is
+what made the reference code's epochs slow. A split is decoded once into an int16 array
+(N, 16000) and its un-augmented log-mel features into float32 (N, 1, 32, 32), both stored as
+``.npy`` under a key that hashes the file list (path, size, mtime), the task, protocol and seed,
+and for features the :class:`FeatureConfig`: any change to files or settings makes a new key.
+Writes go to a temporary file renamed into place, so an interrupted run never leaves a bad cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bifsmn.audio import CLIP_SAMPLES, fix_length, load_audio
+from bifsmn.data.features import FeatureConfig, LogMel
+from bifsmn.data.speech_commands import Item, SpeechCommands
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$BIFSMN_CACHE`` or ``~/.cache/bifsmn`` (data folders may be read-only)."""
+    return Path(os.environ.get("BIFSMN_CACHE", Path.home() / ".cache" / "bifsmn"))
+
+
+def _fingerprint(items: list[Item], extra: dict) -> str:
+    h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, **extra}, sort_keys=True).encode())
+    for it in items:
+        src = it.path or (it.noise[0] if it.noise else "")
+        st = os.stat(src) if src else None
+        h.update(
+            f"{it.path}|{it.noise}|{it.label}|{st.st_size if st else 0}|"
+            f"{st.st_mtime_ns if st else 0}\n".encode()
+        )
+    return h.hexdigest()[:24]
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` via a temp file + rename (no half-written caches)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def decode_item(item: Item, noise_cache: dict[str, np.ndarray]) -> np.ndarray:
+    """1-s float32 waveform of one item (file, zero silence, or a noise window)."""
+    if item.path is not None:
+        return fix_length(load_audio(item.path))
+    if item.noise is None:
+        return np.zeros(CLIP_SAMPLES, np.float32)
+    file, start = item.noise
+    if file not in noise_cache:
+        noise_cache[file] = load_audio(file)
+    return fix_length(noise_cache[file][start : start + CLIP_SAMPLES])
+
+
+def to_int16(wav: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def load_waves(
+    ds: SpeechCommands, split: str, cache_dir: Path | None = None, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Int16 waveforms (N, 16000) and labels (N,) of a split, decoded once and cached."""
+    items = ds.items(split)
+    cache_dir = cache_dir or default_cache_dir()
+    key = _fingerprint(items, {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed})
+    wpath = cache_dir / f"waves-{key}.npy"
+    labels = torch.tensor([it.label for it in items], dtype=torch.long)
+    if wpath.is_file():
+        return torch.from_numpy(np.load(wpath)), labels
+    noise_cache: dict[str, np.ndarray] = {}
+    waves = np.zeros((len(items), CLIP_SAMPLES), np.int16)
+    it = tqdm(items, desc=f"decode {split}", unit="clip", disable=not progress, leave=False)
+    for i, item in enumerate(it):
+        waves[i] = to_int16(decode_item(item, noise_cache))
+    atomic_save_npy(wpath, waves)
+    return torch.from_numpy(waves), labels
+
+
+def waves_to_float(waves: torch.Tensor) -> torch.Tensor:
+    return waves.float() / 32767.0
+
+
+def load_features(
+    ds: SpeechCommands,
+    split: str,
+    feature_cfg: FeatureConfig | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Un-augmented log-mel features (N, 1, n_mels, frames) and labels, cached on disk."""
+    feature_cfg = feature_cfg or FeatureConfig()
+    cache_dir = cache_dir or default_cache_dir()
+    items = ds.items(split)
+    key = _fingerprint(
+        items,
+        {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed,
+         "features": feature_cfg.to_dict()},
+    )
+    fpath = cache_dir / f"feats-{key}.npy"
+    labels = torch.tensor([it.label for it in items], dtype=torch.long)
+    if fpath.is_file():
+        return torch.from_numpy(np.load(fpath)), labels
+    waves, labels = load_waves(ds, split, cache_dir, progress)
+    mel = LogMel(feature_cfg)
+    feats = torch.cat([mel(waves_to_float(w)) for w in waves.split(512)]) if len(waves) else \
+        torch.zeros(0, 1, feature_cfg.n_mels, feature_cfg.num_frames)
+    atomic_save_npy(fpath, feats.numpy())
+    return feats, labels
+
+
+def load_noises(ds: SpeechCommands) -> list[torch.Tensor]:
+    """The background-noise recordings used by augmentation."""
+    return [torch.from_numpy(load_audio(f)) for f in ds.noise_files]

@@ -1,0 +1,211 @@
+"""Google Speech Commands: file discovery, splits and the 12/35-class label protocols.
+
+Two on-disk layouts exist and both are read:
+
+* ``full``: the v0.01/v0.02 data sets, one folder per word, ``validation_list.txt`` and
+  ``testing_list.txt``; training is every other clip (torchaudio semantics, spec 1.1).
+* ``test-archive``: the official 12-class test archives, with ``_silence_/`` (real noise windows)
+  and ``_unknown_/`` (``<word>_<speaker>_nohash_<n>.wav.wav``) already balanced.
+
+An explicit ``training_list.txt`` is honoured in either layout (the shared dev data has one).
+
+For the 12-class task on the full layout two protocols exist, so results can be compared with
+both literatures:
+
+* ``reference``: the BiFSMN code. Every non-command word is ``unknown`` (no subsampling) and
+  ``int(0.1 * n)`` all-zero 1-s silence items are appended to each split.
+* ``standard``: the TF/Google recipe. Unknown words are subsampled to 10 % of the keyword count
+  and silence items (also 10 %) are 1-s windows cut from ``_background_noise_``; the subsampling
+  is seeded, so a split is the same on every machine.
+
+Items are plain dataclasses; datasets return plain tuples, as torchaudio's do.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from bifsmn.audio import CLIP_SAMPLES
+from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
+from bifsmn.errors import BifsmnError
+
+SPLITS = ("training", "validation", "testing", "all")
+PROTOCOLS = ("auto", "reference", "standard")
+NOISE_DIR = "_background_noise_"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One 1-s example.
+
+    ``path`` is None for synthetic silence; then ``noise`` is None for an all-zero clip
+    (reference protocol) or ``(noise_file, start_sample)`` for a window of background noise.
+    """
+
+    path: str | None
+    word: str
+    speaker: str | None
+    label: int
+    noise: tuple[str, int] | None = None
+
+
+def parse_name(rel: str) -> tuple[str, str | None]:
+    """Return ``(word, speaker)`` of a relative clip path such as ``yes/0a7c2a8d_nohash_0.wav``.
+
+    In ``_unknown_/`` of the test archives the word is the file name's prefix.
+    """
+    parts = rel.split("/")
+    folder, name = parts[-2] if len(parts) > 1 else "", parts[-1]
+    fields = name.split("_")
+    if folder == UNKNOWN and len(fields) >= 3:
+        return fields[0], fields[1]
+    if folder == SILENCE:
+        return SILENCE, None
+    speaker = fields[0] if "_nohash_" in name else None
+    return folder, speaker
+
+
+def _read_list(path: Path) -> list[str]:
+    lines = [ln.strip() for ln in path.read_text().splitlines()]
+    return [ln for ln in lines if ln]
+
+
+def _scan(root: Path) -> list[str]:
+    files = []
+    for p in sorted(root.glob("*/*.wav")):
+        if p.parent.name == NOISE_DIR or p.parent.name.startswith("."):
+            continue
+        files.append(f"{p.parent.name}/{p.name}")
+    return files
+
+
+def detect_layout(root: Path) -> str:
+    """``test-archive`` when the official ``_unknown_``/``_silence_`` folders exist, else ``full``."""
+    return "test-archive" if (root / UNKNOWN).is_dir() or (root / SILENCE).is_dir() else "full"
+
+
+class SpeechCommands:
+    """Index of a Speech Commands folder for one task and protocol.
+
+    ``SpeechCommands(root, num_classes=12)[split]`` gives the list of :class:`Item` of a split;
+    ``dataset.tuples(split)`` gives torchaudio-style ``(path, label, word, speaker)`` tuples.
+    """
+
+    def __init__(
+        self, root: str | Path, num_classes: int = 12, protocol: str = "auto", seed: int = 0
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise BifsmnError("data directory does not exist", self.root)
+        if protocol not in PROTOCOLS:
+            raise BifsmnError(f"unknown protocol {protocol!r} (choose from {PROTOCOLS})")
+        self.num_classes = num_classes
+        self.labels = labels_for_task(num_classes)
+        self.layout = detect_layout(self.root)
+        if protocol == "auto":
+            protocol = "archive" if self.layout == "test-archive" else "reference"
+        elif self.layout == "test-archive":
+            protocol = "archive"  # the archive's silence/unknown are fixed by Google
+        self.protocol = protocol
+        self.seed = seed
+        self.noise_files = sorted(str(p) for p in (self.root / NOISE_DIR).glob("*.wav"))
+        self._files = _scan(self.root)
+        if not self._files:
+            raise BifsmnError("no */*.wav clips found: not a Speech Commands folder", self.root)
+        self._split_files = self._make_splits()
+        self._cache: dict[str, list[Item]] = {}
+
+    # ------------------------------------------------------------------ splits
+    def _list(self, name: str) -> list[str] | None:
+        p = self.root / name
+        if not p.is_file():
+            return None
+        entries = _read_list(p)
+        present = set(self._files)
+        for rel in entries:
+            if rel not in present:
+                raise BifsmnError(f"lists {rel!r}, which does not exist under {self.root}", p)
+        return entries
+
+    def _make_splits(self) -> dict[str, list[str]]:
+        train, val, test = (self._list(f"{s}_list.txt") for s in ("training", "validation", "testing"))
+        splits: dict[str, list[str]] = {"all": list(self._files)}
+        held = set(val or []) | set(test or [])
+        splits["validation"] = val or []
+        splits["testing"] = test or []
+        if train is not None:
+            splits["training"] = train
+        elif self.layout == "full":
+            splits["training"] = [f for f in self._files if f not in held]
+        else:
+            splits["training"] = []
+        if self.layout == "test-archive" and not (val or test or train):
+            splits["testing"] = list(self._files)  # the archive *is* a test set
+        return splits
+
+    def default_eval_split(self) -> str:
+        """``all`` on a bare test archive (no lists), else ``validation``."""
+        if self.layout == "test-archive" and not self._split_files["validation"]:
+            return "all"
+        return "validation"
+
+    # ------------------------------------------------------------------ items
+    def _label(self, word: str) -> int | None:
+        if self.num_classes == 12:
+            if word in COMMANDS:
+                return self.labels.index(word)
+            if word == SILENCE:
+                return self.labels.index(SILENCE)
+            return self.labels.index(UNKNOWN)
+        return self.labels.index(word) if word in self.labels else None
+
+    def items(self, split: str) -> list[Item]:
+        """The examples of ``split`` (one of ``training|validation|testing|all``)."""
+        if split not in SPLITS:
+            raise BifsmnError(f"unknown split {split!r} (choose from {SPLITS})")
+        if split not in self._cache:
+            self._cache[split] = self._build(split)
+        return self._cache[split]
+
+    __getitem__ = items
+
+    def _build(self, split: str) -> list[Item]:
+        rng = random.Random(f"{self.seed}:{split}")
+        keep: list[Item] = []
+        unknown: list[Item] = []
+        for rel in self._split_files[split]:
+            word, speaker = parse_name(rel)
+            label = self._label(word)
+            if label is None:
+                continue
+            item = Item(str(self.root / rel), word, speaker, label)
+            if self.num_classes == 12 and self.protocol == "standard" and word not in COMMANDS:
+                unknown.append(item)
+            else:
+                keep.append(item)
+        if self.num_classes != 12 or self.protocol == "archive":
+            return keep
+        silence = self.labels.index(SILENCE)
+        if self.protocol == "reference":
+            n = int(0.1 * len(keep))
+            return keep + [Item(None, SILENCE, None, silence) for _ in range(n)]
+        # standard: 10 % unknown (sampled) and 10 % background-noise silence windows
+        n = max(1, round(0.1 * len(keep)))
+        rng.shuffle(unknown)
+        items = keep + unknown[:n]
+        if not self.noise_files:
+            raise BifsmnError(f"protocol 'standard' needs {NOISE_DIR}/ noise files", self.root)
+        lengths = {f: sf.info(f).frames for f in self.noise_files}
+        for _ in range(n):
+            f = rng.choice(self.noise_files)
+            start = rng.randrange(max(1, lengths[f] - CLIP_SAMPLES))
+            items.append(Item(None, SILENCE, None, silence, (f, start)))
+        return items
+
+    def tuples(self, split: str) -> list[tuple[str | None, int, str, str | None]]:
+        """torchaudio-style plain tuples ``(path, label, word, speaker)``."""
+        return [(it.path, it.label, it.word, it.speaker) for it in self.items(split)]

@@ -1,0 +1,132 @@
+"""Deep-FSMN keyword-spotting network (spec 2): the FP teacher and the thinnable student.
+
+Topology (per 1-s clip): log-mel (1, 32, 32) -> two 5x5 stride-2 convs -> 8x8 maps of 32
+channels, read as 8 frames of 256 features -> Linear 256->128 -> 8 DFSMN blocks -> flatten
+(8 x 128 = 1024) -> dropout -> Linear -> logits.
+
+A DFSMN block (spec 2.2), in (B, T, C) layout:
+``mem = act_m(bn_m(memory(pad(m)))) + m``;
+``out = act_p(bn_p(fc_out(drop(act_h(bn_h(fc_in(mem))))))) + mem``, where ``bn_p``/``act_p``
+belong to the thinnable path ``p`` being run (spec 2.3): the same weights serve 8, 4, 2 or 1
+blocks, only the post-FC normalisation differs per path.
+
+Path ``p`` runs block ``j`` iff ``(j + 1) % 2**p == 0``: 8 blocks (p=0), 4 (p=1), 2 (p=2),
+1 (p=3). ``BLOCKS_TO_PATH`` maps the user-facing block count to ``p``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bifsmn.binary.layers import QuantConv2d, QuantDepthwiseTime, QuantLinear
+from bifsmn.errors import BifsmnError
+from bifsmn.models.registry import register_model
+
+BLOCKS_TO_PATH = {8: 0, 4: 1, 2: 2, 1: 3}
+PATH_TO_BLOCKS = {v: k for k, v in BLOCKS_TO_PATH.items()}
+
+
+def path_blocks(path: int, num_layers: int = 8) -> list[int]:
+    """Indices of the blocks run on thinnable path ``path``."""
+    return [j for j in range(num_layers) if (j + 1) % (2**path) == 0]
+
+
+def _act(kind: str, channels: int = 1) -> nn.Module:
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "prelu":
+        return nn.PReLU(channels, init=0.25)
+    raise BifsmnError(f"unknown activation {kind!r} (relu or prelu)")
+
+
+class TokenBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the channel axis of (B, T, C) input (statistics over batch and time)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        return super().forward(x.reshape(-1, shape[-1])).reshape(shape)
+
+
+class DFSMNBlock(nn.Module):
+    """One DFSMN block with ``num_paths`` sets of post-FC BatchNorm + PReLU."""
+
+    def __init__(self, dim: int = 128, hidden: int = 256, left: int = 2, right: int = 2,
+                 act: str = "relu", num_paths: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.memory = QuantDepthwiseTime(dim, left, right)
+        self.mem_bn = TokenBatchNorm(dim)
+        self.mem_act = nn.PReLU(init=0.25)
+        self.fc_in = QuantLinear(dim, hidden)
+        self.hid_bn = TokenBatchNorm(hidden)
+        self.hid_act = _act(act)
+        self.drop = nn.Dropout(dropout)
+        self.fc_out = QuantLinear(hidden, dim)
+        self.path_bn = nn.ModuleList(TokenBatchNorm(dim) for _ in range(num_paths))
+        self.path_act = nn.ModuleList(nn.PReLU(init=0.25) for _ in range(num_paths))
+
+    def forward(self, x: torch.Tensor, path: int = 0) -> torch.Tensor:
+        mem = self.mem_act(self.mem_bn(self.memory(x))) + x
+        h = self.drop(self.hid_act(self.hid_bn(self.fc_in(mem))))
+        p = min(path, len(self.path_bn) - 1)
+        return self.path_act[p](self.path_bn[p](self.fc_out(h))) + mem
+
+
+class DFSMN(nn.Module):
+    """Deep-FSMN for 1 x 32 x 32 log-mel input; see the module docstring."""
+
+    def __init__(self, num_classes: int = 12, n_mels: int = 32, frames: int = 32,
+                 num_layers: int = 8, frontend_channels: int = 16, kernel: int = 5,
+                 hidden: int = 256, dim: int = 128, left: int = 2, right: int = 2,
+                 act: str = "relu", num_paths: int = 1, dropout: float = 0.2) -> None:
+        super().__init__()
+        if n_mels % 4 or frames % 4:
+            raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be multiples of 4")
+        c1, c2, pad = frontend_channels, 2 * frontend_channels, kernel // 2
+        self.num_layers, self.num_paths = num_layers, num_paths
+        self.conv1 = QuantConv2d(1, c1, kernel, stride=2, padding=pad)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.act1 = _act(act)
+        self.conv2 = QuantConv2d(c1, c2, kernel, stride=2, padding=pad)
+        self.bn2 = nn.BatchNorm2d(c2)
+        self.act2 = _act(act)
+        self.fc1 = QuantLinear(c2 * n_mels // 4, dim)
+        self.act3 = _act(act)
+        self.blocks = nn.ModuleList(
+            DFSMNBlock(dim, hidden, left, right, act, num_paths, dropout) for _ in range(num_layers)
+        )
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim * frames // 4, num_classes)
+
+    def frontend(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, mel, time) -> (B, T/4, dim) tokens."""
+        x = self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x))))))
+        b, c, m, t = x.shape
+        x = x.reshape(b, c * m, t).transpose(1, 2)  # feature index = channel * mel + row
+        return self.act3(self.fc1(x))
+
+    def forward(self, x: torch.Tensor, path: int = 0, return_features: bool = False):
+        """Logits of path ``path``; with ``return_features`` also each run block's output."""
+        if not 0 <= path < 4 or (self.num_paths == 1 and path != 0):
+            raise BifsmnError(f"path {path} not available (model has {self.num_paths} path sets)")
+        h = self.frontend(x)
+        feats = []
+        for j in path_blocks(path, self.num_layers):
+            h = self.blocks[j](h, path)
+            feats.append(h)
+        logits = self.classifier(self.drop(h.flatten(1)))
+        return (logits, feats) if return_features else logits
+
+
+@register_model
+def dfsmn_teacher(num_classes: int = 12, **kw) -> DFSMN:
+    """Full-precision teacher (``DfsmnModel_pre``): ReLU, one path set, dropout 0.2."""
+    return DFSMN(num_classes=num_classes, **{"act": "relu", "num_paths": 1, "dropout": 0.2, **kw})
+
+
+@register_model
+def dfsmn_thinnable(num_classes: int = 12, **kw) -> DFSMN:
+    """Student topology (``BiDfsmnModel_thinnable``) before binarization: PReLU everywhere,
+    four post-FC BN/PReLU sets (8/4/2/1-block paths), no dropout."""
+    return DFSMN(num_classes=num_classes,
+                 **{"act": "prelu", "num_paths": 4, "dropout": 0.0, **kw})

@@ -1,0 +1,19 @@
+"""Entry point that picks the objective for a config and runs the trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bifsmn.train.config import Config
+from bifsmn.train.trainer import Trainer
+
+
+def run_training(cfg: Config, run_dir: str | Path, resume: bool = False,
+                 progress: bool | None = None) -> dict:
+    """Train ``cfg`` into ``run_dir`` (distillation objectives when ``distill.kind`` is set)."""
+    factory = None
+    if cfg.distill.kind != "none":
+        from bifsmn.distill.objective import make_distill_objective
+
+        factory = make_distill_objective
+    return Trainer(cfg, run_dir, progress=progress, objective_factory=factory).fit(resume)

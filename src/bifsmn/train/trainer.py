@@ -1,0 +1,310 @@
+"""The training loop: one run folder per run, atomic checkpoints, exact resume, optional DDP.
+
+Run folder layout::
+
+    run_dir/config.yaml     resolved config (everything needed to resume or reproduce)
+    run_dir/metrics.csv     one row per finished epoch
+    run_dir/last.pt         model + optimizer + schedule state + history (resume point)
+    run_dir/best.pt         weights of the best epoch on validation
+    run_dir/curves.png      loss / accuracy curves
+    run_dir/summary.json    final metrics
+
+Determinism: each epoch reseeds torch's global RNG and the data generator from
+``(seed, epoch)``, so a run resumed from ``last.pt`` after epoch *e* replays epochs *e+1...*
+exactly as the uninterrupted run would.
+
+Scale-out: launched by ``torchrun`` (``WORLD_SIZE > 1``) it uses DistributedDataParallel on gloo
+(CPU) or NCCL (CUDA); every rank takes an interleaved shard of the same global batch, so the
+global batch and the averaged gradient match single-process training (up to BatchNorm's
+per-shard statistics).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from bifsmn.binary.convert import apply_binary
+from bifsmn.data.augment import AugmentConfig, Augmenter
+from bifsmn.data.cache import load_features, load_noises, load_waves, waves_to_float
+from bifsmn.data.features import FeatureConfig, LogMel
+from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.errors import BifsmnError
+from bifsmn.models import create_model
+from bifsmn.models.dfsmn import PATH_TO_BLOCKS
+from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from bifsmn.train.config import Config, save_config
+from bifsmn.train.objective import Supervised
+from bifsmn.train.optim import Schedule, build_optimizer
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**62)
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, feats: torch.Tensor, path: int = 0, batch_size: int = 512,
+            device: torch.device | None = None) -> torch.Tensor:
+    """Eval-mode logits for a feature tensor (N, 1, mel, time)."""
+    was = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    out = [model(f.to(device), path=path).cpu() for f in feats.split(batch_size)]
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def init_from_checkpoint(model: nn.Module, path: str) -> None:
+    """Load matching weights (strict=False), as the reference initialises students."""
+    ckpt = load_checkpoint(path)
+    own = model.state_dict()
+    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape}
+    if not src:
+        raise BifsmnError("no weights in it match the model", path)
+    model.load_state_dict(src, strict=False)
+
+
+class Trainer:
+    """Trains one :class:`Config` into ``run_dir``."""
+
+    def __init__(self, cfg: Config, run_dir: str | Path, progress: bool | None = None,
+                 objective_factory=None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.objective_factory = objective_factory
+        self.device = pick_device(cfg.train.device)
+        self.dist = init_distributed(self.device)
+        if cfg.train.threads > 0:
+            torch.set_num_threads(cfg.train.threads)
+        if len(cfg.train.paths) != len(cfg.train.path_weights):
+            raise BifsmnError("train.paths and train.path_weights must have the same length")
+
+    # ------------------------------------------------------------------ set-up
+    def _data(self) -> None:
+        c = self.cfg.data
+        if not c.root:
+            raise BifsmnError("no data directory given (data.root / --data)")
+        cache = Path(c.cache_dir) if c.cache_dir else None
+        self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed)
+        self.feature_cfg = FeatureConfig()
+        waves, labels = load_waves(self.ds, c.train_split, cache, self.progress and self.dist.main)
+        if c.limit_train:
+            waves, labels = waves[: c.limit_train], labels[: c.limit_train]
+        if len(waves) == 0:
+            raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
+        self.train_waves, self.train_labels = waves, labels
+        self.val_feats, self.val_labels = load_features(
+            self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
+        aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
+                            amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
+                            shift_prob=c.shift_prob)
+        self.augment = Augmenter(aug, load_noises(self.ds)) if c.augment else None
+        self.logmel = LogMel(self.feature_cfg).to(self.device)
+
+    def _model(self) -> None:
+        c = self.cfg
+        model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
+        if c.model.init:
+            init_from_checkpoint(model, c.model.init)
+        apply_binary(model, {"method": c.binary.method, "keep_fp": c.binary.keep_fp,
+                             "options": c.binary.options})
+        self.model = model.to(self.device)
+        self.optimizer = build_optimizer(self.model, c.optim)
+        self.schedule = Schedule(c.sched, c.optim.lr, c.train.epochs)
+        if self.objective_factory is not None:
+            self.objective = self.objective_factory(self.cfg, self.device)
+        else:
+            self.objective = Supervised(c.train.paths, c.train.path_weights)
+        self.net = self.model
+        if self.dist.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model,
+                                                           find_unused_parameters=True)
+
+    def _payload(self, epoch: int, metrics: dict) -> dict:
+        c = self.cfg
+        return {
+            "model": {"name": c.model.name,
+                      "kwargs": {"num_classes": c.data.num_classes, **c.model.kwargs}},
+            "binary": {"method": c.binary.method, "keep_fp": list(c.binary.keep_fp),
+                       "options": dict(c.binary.options)},
+            "labels": list(self.ds.labels),
+            "features": self.feature_cfg.to_dict(),
+            "state_dict": self.model.state_dict(),
+            "epoch": epoch,
+            "metrics": metrics,
+        }
+
+    # ------------------------------------------------------------------ loop
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        c = self.cfg
+        torch.manual_seed(epoch_seed(c.train.seed, epoch))
+        gen = torch.Generator().manual_seed(epoch_seed(c.train.seed, epoch) + 1)
+        n = len(self.train_waves)
+        order = torch.randperm(n, generator=gen)
+        bs = c.data.batch_size
+        nb = math.ceil(n / bs)
+        self.net.train()
+        tot_loss = tot_correct = tot_seen = 0.0
+        bar = tqdm(range(nb), desc=f"epoch {epoch + 1}", leave=False, unit="batch",
+                   disable=not (self.progress and self.dist.main))
+        for b in bar:
+            idx = order[b * bs:(b + 1) * bs]
+            wav = waves_to_float(self.train_waves[idx])
+            if self.augment is not None:
+                wav = self.augment(wav, gen)  # same draws on every rank: global batch
+            idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
+            x = self.logmel(wav[idx_local].to(self.device))
+            y = self.train_labels[idx][idx_local].to(self.device)
+            loss, logits = self.objective(self.net, x, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if c.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
+            self.optimizer.step()
+            stats = torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(),
+                                  len(y)], dtype=torch.float64)
+            if self.dist.world > 1:
+                dist.all_reduce(stats)
+            tot_loss += stats[0].item()
+            tot_correct += stats[1].item()
+            tot_seen += stats[2].item()
+            bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}", acc=f"{tot_correct / tot_seen:.3f}")
+        bar.close()
+        return tot_loss / tot_seen, tot_correct / tot_seen
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation accuracy of every trained path, keyed ``val_acc_<blocks>``."""
+        out = {}
+        for p in self.cfg.train.paths:
+            logits = predict(self.model, self.val_feats, p, device=self.device)
+            acc = (logits.argmax(1) == self.val_labels).float().mean().item() \
+                if len(logits) else float("nan")
+            out[f"val_acc_{PATH_TO_BLOCKS[p]}"] = acc
+        return out
+
+    def _is_best(self, metrics: dict, best: float) -> bool:
+        accs = [metrics[f"val_acc_{PATH_TO_BLOCKS[p]}"] for p in self.cfg.train.paths]
+        if self.cfg.train.best_rule == "monotone" and any(
+                a <= b for a, b in zip(accs, accs[1:], strict=False)):
+            return False
+        return accs[0] > best
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train to ``train.epochs``; with ``resume`` continue from ``run_dir/last.pt``."""
+        c = self.cfg
+        torch.manual_seed(c.train.seed)
+        self._data()
+        self._model()
+        history: list[dict] = []
+        start, best = 0, -math.inf
+        last = self.run_dir / "last.pt"
+        if resume:
+            if not last.is_file():
+                raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
+            state = load_checkpoint(last)
+            self.model.load_state_dict(state["state_dict"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.state = dict(state["schedule"])
+            history, start, best = list(state["history"]), state["epoch"], state["best"]
+        elif self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(c, self.run_dir / "config.yaml")
+        t_run = time.time()
+        epochs_bar = tqdm(total=c.train.epochs, initial=start, desc="train", unit="epoch",
+                          disable=not (self.progress and self.dist.main), dynamic_ncols=True)
+        for epoch in range(start, c.train.epochs):
+            t0 = time.time()
+            lr = self.schedule.apply(self.optimizer, epoch)
+            loss, acc = self._train_epoch(epoch)
+            metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
+                       **self.evaluate(), "epoch_time_s": time.time() - t0}
+            self.schedule.observe(metrics[f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}"])
+            history.append(metrics)
+            improved = self._is_best(metrics, best)
+            if improved:
+                best = metrics[f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}"]
+            if self.dist.main:
+                self._save(epoch + 1, metrics, history, best, improved)
+            epochs_bar.update(1)
+            val = " ".join(f"{k[4:]}={v:.4f}" for k, v in metrics.items()
+                           if k.startswith("val_acc"))
+            epochs_bar.set_postfix_str(f"loss={loss:.3f} {val}")
+            if not self.progress and self.dist.main:
+                left = (c.train.epochs - epoch - 1) * (time.time() - t_run) / (epoch + 1 - start)
+                print(f"epoch {epoch + 1}/{c.train.epochs} lr={lr:.2e} loss={loss:.4f} "
+                      f"acc={acc:.4f} {val} ({metrics['epoch_time_s']:.1f}s, "
+                      f"ETA {left / 60:.1f} min)", flush=True)
+        epochs_bar.close()
+        summary = {"best_val_acc": best, "epochs": c.train.epochs,
+                   "final": history[-1] if history else {},
+                   "best_epoch": max(history, key=lambda m: m.get(
+                       f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}", 0))["epoch"]
+                   if history else 0,
+                   "train_wall_s": sum(m["epoch_time_s"] for m in history)}
+        if self.dist.main:
+            self._plot(history)
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+        if self.dist.world > 1:
+            dist.barrier()
+        return summary
+
+    def _save(self, epoch: int, metrics: dict, history: list[dict], best: float,
+              improved: bool) -> None:
+        payload = self._payload(epoch, metrics)
+        if improved:
+            save_checkpoint(self.run_dir / "best.pt", payload)
+        save_checkpoint(self.run_dir / "last.pt", {
+            **payload, "optimizer": self.optimizer.state_dict(),
+            "schedule": dict(self.schedule.state), "history": history, "best": best})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(history[0].keys()))
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        if self.cfg.train.plot_every and epoch % self.cfg.train.plot_every == 0:
+            self._plot(history)
+
+    def _plot(self, history: list[dict]) -> None:
+        if not history:
+            return
+        from bifsmn.plots import plot_curves
+
+        plot_curves(history, self.run_dir / "curves.png")
