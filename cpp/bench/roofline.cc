@@ -85,7 +85,7 @@ struct BinaryProblem {
       kern.binary_gemm(a.data(), w.data(), out.data(), m, n, k);
     });
   }
-  double bops() const { return static_cast<double>(m) * n * k; }
+  double bops() const { return static_cast<double>(m * n * k); }
 };
 
 struct FloatProblem {
@@ -106,7 +106,7 @@ struct FloatProblem {
       kern.float_gemm(x.data(), w.data(), b.data(), y.data(), m, n, k);
     });
   }
-  double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
+  double flops() const { return 2.0 * static_cast<double>(m * n * k); }
 };
 
 Options parse(int argc, char** argv) {

@@ -104,9 +104,10 @@ std::vector<std::int32_t> run_binary(const Kernel& kern, const PackedMatrix& a,
 
 // Compare every optimized kernel with reference on one problem.
 void compare_binary(std::mt19937_64& rng, std::size_t m, std::size_t n,
-                    std::size_t k, double p_neg_a, double p_neg_w) {
-  const auto af = random_signs(rng, m * k, p_neg_a, 0.05);
-  const auto wf = random_signs(rng, n * k, p_neg_w, 0.05);
+                    std::size_t k, double p_neg_a, double p_neg_w,
+                    double p_zero = 0.05) {
+  const auto af = random_signs(rng, m * k, p_neg_a, p_zero);
+  const auto wf = random_signs(rng, n * k, p_neg_w, p_zero);
   const PackedMatrix a = bifsmn::pack_signs(af.data(), m, k);
   const PackedMatrix w = bifsmn::pack_signs(wf.data(), n, k);
   bool guard_ok = false;
@@ -277,13 +278,15 @@ void test_binary_edge_shapes() {
 
 void test_binary_long_k() {
   std::mt19937_64 rng(g_seed ^ 0x4444);
+  // Counters must be folded before they overflow: the worst case is every
+  // bit differing (no zeros, which would pack as +1 on both sides).
   // AVX2 folds byte counters every 31 vectors (7936 bits): cross that.
   for (std::size_t k : {7936u, 7937u, 8192u, 20000u}) {
     compare_binary(rng, 3, 6, k, 0.5, 0.5);
-    compare_binary(rng, 2, 5, k, 1.0, 0.0);  // worst case: every bit differs
+    compare_binary(rng, 2, 5, k, 1.0, 0.0, 0.0);
   }
   // NEON folds u16 counters every 4095 vectors (524160 bits): cross that.
-  compare_binary(rng, 1, 5, 4095 * 128 + 200, 1.0, 0.0);
+  compare_binary(rng, 1, 5, 4095 * 128 + 200, 1.0, 0.0, 0.0);
 }
 
 void test_binary_random_shapes() {
@@ -291,7 +294,7 @@ void test_binary_random_shapes() {
   for (int trial = 0; trial < 600; ++trial) {
     const std::size_t m = 1 + rng() % 17, n = 1 + rng() % 70,
                       k = 1 + rng() % 1100;
-    const double p = (rng() % 5) / 4.0 * 0.8 + 0.1;  // 0.1 .. 0.9
+    const double p = 0.1 + 0.2 * static_cast<double>(rng() % 5);  // .1 .. .9
     compare_binary(rng, m, n, k, p, 1.0 - p);
   }
 }

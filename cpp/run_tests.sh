@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build and test the C++ core.
+#
+#   cpp/run_tests.sh [native|asan|aarch64|all]     (default: native)
+#
+# Each variant configures and builds into cpp/build-<variant>/ (incremental
+# on re-runs), runs test_kernels and a --quick smoke run of the roofline
+# bench. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
+# exits 0 when the cross compiler or qemu is missing
+# (cpp/install_cross_tools.sh installs them).
+# Env: BIFSMN_JOBS (parallel build jobs, default 2).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+jobs="${BIFSMN_JOBS:-2}"
+# The tests choose kernels themselves; a forced kernel would only confuse.
+unset BIFSMN_KERNEL
+
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+
+build() {  # build <variant> <cmake args...>
+  local dir="$here/build-$1"
+  shift
+  # A cache from another generator cannot be reused: start that dir afresh.
+  if [[ -f "$dir/CMakeCache.txt" ]] && ! grep -q "CMAKE_GENERATOR:INTERNAL=${generator[1]:-Unix Makefiles}\$" "$dir/CMakeCache.txt"; then
+    rm -rf "$dir"
+  fi
+  cmake -S "$here" -B "$dir" "${generator[@]}" -DBIFSMN_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+run_native() {
+  echo "=== native: Release build ==="
+  build native -DCMAKE_BUILD_TYPE=Release
+  "$here/build-native/test_kernels"
+  "$here/build-native/roofline" --quick
+}
+
+run_asan() {
+  echo "=== asan: -fsanitize=address,undefined ==="
+  build asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBIFSMN_SANITIZE=ON
+  export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  "$here/build-asan/test_kernels"
+  "$here/build-asan/roofline" --quick
+}
+
+run_aarch64() {
+  echo "=== aarch64: cross build, tests under qemu-user ==="
+  local tool
+  for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "SKIP: $tool not installed (run cpp/install_cross_tools.sh)"
+      return 0
+    fi
+  done
+  build aarch64 -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$here/cmake/aarch64-linux-gnu.cmake"
+  local qemu=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+  "${qemu[@]}" "$here/build-aarch64/test_kernels"
+  echo "(roofline under qemu: emulated timings, smoke test only)"
+  "${qemu[@]}" "$here/build-aarch64/roofline" --quick
+}
+
+case "${1:-native}" in
+  native) run_native ;;
+  asan) run_asan ;;
+  aarch64) run_aarch64 ;;
+  all) run_native; run_asan; run_aarch64 ;;
+  *) echo "usage: $0 [native|asan|aarch64|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,66 @@
+"""Build and test the C++ kernel core (cpp/) in its three variants.
+
+Each test runs `cpp/run_tests.sh <variant>`, which configures, builds into
+cpp/build-<variant>/ and runs the C++ tests (every optimized kernel against
+the bit-by-bit reference). The aarch64 variant cross-compiles and runs under
+qemu; it is skipped, with the script's reason, when those tools are missing
+(cpp/install_cross_tools.sh installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "cpp" / "run_tests.sh"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed"),
+]
+
+
+def _run(variant: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "BIFSMN_KERNEL"}
+    env.setdefault("BIFSMN_JOBS", "2")
+    return subprocess.run(
+        ["bash", str(SCRIPT), variant],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _check(proc: subprocess.CompletedProcess[str]) -> str:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"run_tests.sh failed (rc={proc.returncode}):\n{out[-6000:]}"
+    assert "test_kernels: " in out and " 0 failed" in out, out[-6000:]
+    return out
+
+
+def test_cpp_native() -> None:
+    out = _check(_run("native"))
+    assert "[PASS] binary 600 random shapes vs reference" in out
+
+
+def test_cpp_asan_ubsan() -> None:
+    out = _check(_run("asan"))
+    assert "AddressSanitizer" not in out and "runtime error" not in out, out[-6000:]
+
+
+def test_cpp_aarch64_qemu() -> None:
+    proc = _run("aarch64")
+    out = proc.stdout + proc.stderr
+    for line in out.splitlines():
+        if line.startswith("SKIP:"):
+            assert proc.returncode == 0, out[-6000:]
+            pytest.skip(line.removeprefix("SKIP:").strip())
+    out = _check(proc)
+    assert "active kernel neon" in out, out[-6000:]
