@@ -84,7 +84,7 @@ def _scan(root: Path) -> list[str]:
 
 
 def detect_layout(root: Path) -> str:
-    """``test-archive`` when the official ``_unknown_``/``_silence_`` folders exist, else ``full``."""
+    """``test-archive`` if the official ``_unknown_``/``_silence_`` folders exist, else ``full``."""
     return "test-archive" if (root / UNKNOWN).is_dir() or (root / SILENCE).is_dir() else "full"
 
 
@@ -132,7 +132,8 @@ class SpeechCommands:
         return entries
 
     def _make_splits(self) -> dict[str, list[str]]:
-        train, val, test = (self._list(f"{s}_list.txt") for s in ("training", "validation", "testing"))
+        train, val, test = (self._list(f"{s}_list.txt")
+                            for s in ("training", "validation", "testing"))
         splits: dict[str, list[str]] = {"all": list(self._files)}
         held = set(val or []) | set(test or [])
         splits["validation"] = val or []

@@ -231,8 +231,8 @@ class Trainer:
         """Train to ``train.epochs``; with ``resume`` continue from ``run_dir/last.pt``."""
         c = self.cfg
         torch.manual_seed(c.train.seed)
+        self._model()  # fail fast on model/config errors before decoding any audio
         self._data()
-        self._model()
         history: list[dict] = []
         start, best = 0, -math.inf
         last = self.run_dir / "last.pt"

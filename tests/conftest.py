@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny Speech Commands folders built from synthetic WAV files.
+
+Each word gets its own tone frequency so that a model can learn the task in a few steps; files
+are real 16 kHz PCM16 WAVs written with soundfile, laid out like the real archives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("BIFSMN_CACHE", "")  # tests pass cache dirs explicitly
+
+WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat"]
+
+
+def tone(word: str, rng: np.random.Generator, sr: int = 16000, seconds: float = 1.0
+         ) -> np.ndarray:
+    """A class-specific tone with random phase, gain and a little noise."""
+    i = WORDS.index(word) if word in WORDS else len(WORDS)
+    t = np.arange(int(sr * seconds)) / sr
+    f = 250.0 + 180.0 * i
+    x = 0.3 * rng.uniform(0.5, 1.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28))
+    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def write_wav(path: Path, x: np.ndarray, sr: int = 16000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, sr, subtype=subtype)
+    return path
+
+
+def make_full_dataset(root: Path, per_word: int = 6, words: list[str] | None = None,
+                      seed: int = 0) -> Path:
+    """Full v0.02-style layout with validation/testing lists and background noise."""
+    rng = np.random.default_rng(seed)
+    words = words or WORDS
+    val, test = [], []
+    for w in words:
+        for k in range(per_word):
+            spk = f"{rng.integers(0, 2**32):08x}"
+            rel = f"{w}/{spk}_nohash_{k}.wav"
+            write_wav(root / rel, tone(w, rng))
+            if k == 0:
+                val.append(rel)
+            elif k == 1:
+                test.append(rel)
+    (root / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
+    write_wav(root / "_background_noise_" / "white.wav",
+              (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32))
+    return root
+
+
+def make_test_archive(root: Path, per_word: int = 4, seed: int = 1,
+                      with_lists: bool = False) -> Path:
+    """Official 12-class test-archive layout (``_silence_``, ``_unknown_`` with .wav.wav)."""
+    rng = np.random.default_rng(seed)
+    rels = []
+    for w in WORDS[:10]:
+        for k in range(per_word):
+            rel = f"{w}/{rng.integers(0, 2**32):08x}_nohash_{k}.wav"
+            write_wav(root / rel, tone(w, rng))
+            rels.append(rel)
+    for k in range(per_word):
+        rel = f"_unknown_/bed_{rng.integers(0, 2**32):08x}_nohash_{k}.wav.wav"
+        write_wav(root / rel, tone("bed", rng))
+        rels.append(rel)
+        rel = f"_silence_/{k}.wav"
+        write_wav(root / rel, (0.02 * rng.standard_normal(16000)).astype(np.float32))
+        rels.append(rel)
+    write_wav(root / "_background_noise_" / "pink.wav",
+              (0.1 * rng.standard_normal(16000 * 2)).astype(np.float32))
+    if with_lists:
+        (root / "training_list.txt").write_text("\n".join(rels[::2]) + "\n")
+        (root / "validation_list.txt").write_text("\n".join(rels[1::2]) + "\n")
+    return root
+
+
+@pytest.fixture
+def full_ds(tmp_path: Path) -> Path:
+    return make_full_dataset(tmp_path / "sc_full")
+
+
+@pytest.fixture
+def archive_ds(tmp_path: Path) -> Path:
+    return make_test_archive(tmp_path / "sc_test", with_lists=True)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"

@@ -1,0 +1,135 @@
+"""Bad input: one-line errors naming the culprit, nothing half-written; odd formats converted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from conftest import tone, write_wav
+
+from bifsmn.audio import load_audio
+from bifsmn.cli import main
+from bifsmn.errors import BifsmnError
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    rc = main(args)
+    err = capsys.readouterr().err.strip()
+    return rc, err
+
+
+def train_args(data: Path, tmp_path: Path, **extra) -> list[str]:
+    cfg = {"model": {"name": extra.pop("model", "dfsmn_teacher")},
+           "data": {"root": str(data), "batch_size": 8, "cache_dir": str(tmp_path / "cache")},
+           "train": {"epochs": 1, "threads": 1}}
+    cfg.update(extra)
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return ["train", "--config", str(p), "--out", str(tmp_path / "run")]
+
+
+def training_clip(root: Path, word: str) -> Path:
+    """A clip of ``word`` that is in neither the validation nor the testing list."""
+    held = set((root / "validation_list.txt").read_text().split())
+    held |= set((root / "testing_list.txt").read_text().split())
+    return next(p for p in sorted((root / word).glob("*.wav"))
+                if f"{word}/{p.name}" not in held)
+
+
+def assert_clean_failure(rc: int, err: str, culprit: str, tmp_path: Path) -> None:
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("bifsmn: error:") and culprit in err, err
+    assert not list((tmp_path / "cache").glob("*.npy")) if (tmp_path / "cache").exists() else True
+    assert not (tmp_path / "run" / "last.pt").exists()
+    leftovers = [p for p in tmp_path.rglob("*.tmp")]
+    assert not leftovers
+
+
+def test_missing_data_dir(tmp_path, capsys):
+    rc, err = run_cli(train_args(tmp_path / "nope", tmp_path), capsys)
+    assert_clean_failure(rc, err, "nope", tmp_path)
+    assert "does not exist" in err
+
+
+def test_list_naming_missing_file(full_ds, tmp_path, capsys):
+    lst = full_ds / "validation_list.txt"
+    lst.write_text(lst.read_text() + "yes/deadbeef_nohash_9.wav\n")
+    rc, err = run_cli(train_args(full_ds, tmp_path), capsys)
+    assert_clean_failure(rc, err, "validation_list.txt", tmp_path)
+    assert "deadbeef_nohash_9.wav" in err
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "not_wav"])
+def test_broken_wav_files(kind, full_ds, tmp_path, capsys):
+    victim = training_clip(full_ds, "yes")
+    if kind == "empty":
+        victim.write_bytes(b"")
+    elif kind == "truncated":
+        victim.write_bytes(victim.read_bytes()[:5000])
+    else:
+        victim.write_text("this is not audio\n" * 50)
+    rc, err = run_cli(train_args(full_ds, tmp_path), capsys)
+    assert_clean_failure(rc, err, victim.name, tmp_path)
+    assert {"empty": "empty", "truncated": "truncated", "not_wav": "not a readable"}[kind] in err
+
+
+def test_nan_samples(full_ds, tmp_path, capsys):
+    victim = training_clip(full_ds, "no")
+    x = tone("no", np.random.default_rng(0))
+    x[100] = np.nan
+    sf.write(str(victim), x, 16000, subtype="FLOAT")
+    rc, err = run_cli(train_args(full_ds, tmp_path), capsys)
+    assert_clean_failure(rc, err, victim.name, tmp_path)
+    assert "NaN" in err
+
+
+@pytest.mark.parametrize("subtype,sr,channels", [
+    ("PCM_U8", 16000, 1), ("PCM_24", 16000, 1), ("FLOAT", 16000, 1), ("PCM_16", 16000, 2),
+    ("PCM_16", 8000, 1), ("PCM_16", 48000, 1)])
+def test_other_formats_are_converted(subtype, sr, channels, tmp_path):
+    t = np.arange(sr) / sr
+    x = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    data = np.stack([x, x], 1) if channels == 2 else x
+    path = write_wav(tmp_path / "clip.wav", data, sr, subtype)
+    y = load_audio(path)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) - 16000) <= 1
+    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(len(y)) / 16000)
+    core = slice(200, len(y) - 200)  # resampler edges aside
+    corr = np.corrcoef(y[core], ref[core])[0, 1]
+    assert corr > 0.99, corr
+    assert np.abs(y).max() == pytest.approx(0.5, abs=0.02)
+
+
+def test_truncated_checkpoint(full_ds, tmp_path, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    rc, err = run_cli(["eval", "--checkpoint", str(bad), "--data", str(full_ds)], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "model.pt" in err
+    assert "not a readable checkpoint" in err
+
+
+def test_unknown_model_name(full_ds, tmp_path, capsys):
+    rc, err = run_cli(train_args(full_ds, tmp_path, model="dfsmn_huge"), capsys)
+    assert_clean_failure(rc, err, "dfsmn_huge", tmp_path)
+
+
+def test_config_unknown_key(full_ds, tmp_path, capsys):
+    rc, err = run_cli(train_args(full_ds, tmp_path, optim={"lrr": 0.1}), capsys)
+    assert_clean_failure(rc, err, "optim.lrr", tmp_path)
+    assert "cfg.yaml" in err
+
+
+def test_config_wrong_type(full_ds, tmp_path, capsys):
+    rc, err = run_cli(train_args(full_ds, tmp_path, train={"epochs": "many"}), capsys)
+    assert_clean_failure(rc, err, "train.epochs", tmp_path)
+    assert "cfg.yaml" in err and "int" in err
+
+
+def test_debug_flag_shows_traceback(tmp_path):
+    with pytest.raises(BifsmnError):
+        main(["--debug", *train_args(tmp_path / "nope", tmp_path)])

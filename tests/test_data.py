@@ -1,0 +1,108 @@
+"""Speech Commands layouts, splits, label protocols and the on-disk cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bifsmn.data.cache import load_features, load_waves
+from bifsmn.data.labels import LABELS_12, LABELS_35
+from bifsmn.data.speech_commands import SpeechCommands, parse_name
+from bifsmn.errors import BifsmnError
+
+
+def test_parse_name_both_layouts():
+    assert parse_name("yes/0a7c2a8d_nohash_0.wav") == ("yes", "0a7c2a8d")
+    assert parse_name("_unknown_/backward_0c540988_nohash_0.wav.wav") == ("backward", "0c540988")
+    assert parse_name("_silence_/1037.wav") == ("_silence_", None)
+
+
+def test_full_layout_reference_protocol(full_ds: Path):
+    ds = SpeechCommands(full_ds, 12)
+    assert ds.layout == "full" and ds.protocol == "reference"
+    train, val, test = ds["training"], ds["validation"], ds["testing"]
+    # 12 words x 6 clips: one per word in val, one in test, the rest is training
+    real = [it for it in train if it.path]
+    assert len(real) == 12 * 4
+    assert {Path(it.path).name for it in real}.isdisjoint(
+        {Path(it.path).name for it in val + test if it.path})
+    # every non-command word is unknown; 10% all-zero silence appended to each split
+    assert {it.label for it in real if it.word in ("bed", "cat")} == {0}
+    silence = [it for it in train if it.path is None]
+    assert len(silence) == int(0.1 * len(real)) and all(it.label == 1 for it in silence)
+    assert len([it for it in val if it.path is None]) == int(0.1 * 12)
+    assert all(it.speaker and len(it.speaker) == 8 for it in real)
+
+
+def test_full_layout_standard_protocol(full_ds: Path, cache_dir: Path):
+    ds = SpeechCommands(full_ds, 12, protocol="standard")
+    train = ds["training"]
+    keywords = [it for it in train if it.word in LABELS_12[2:]]
+    unknown = [it for it in train if it.label == 0]
+    silence = [it for it in train if it.label == 1]
+    assert len(unknown) == round(0.1 * len(keywords)) == len(silence)
+    assert all(it.noise is not None for it in silence)
+    waves, _ = load_waves(ds, "training", cache_dir, progress=False)
+    sil_rows = [i for i, it in enumerate(train) if it.label == 1]
+    assert all(waves[i].abs().sum() > 0 for i in sil_rows)  # cut from noise, not zeros
+    # the subsample is seeded: same seed, same split
+    assert [it.path for it in SpeechCommands(full_ds, 12, "standard")["training"]] == \
+        [it.path for it in train]
+
+
+def test_35_class_task_drops_nothing_known(full_ds: Path):
+    ds = SpeechCommands(full_ds, 35)
+    items = ds["training"]
+    assert all(LABELS_35[it.label] == it.word for it in items)
+    assert not any(it.path is None for it in items)
+
+
+def test_test_archive_layout_and_default_split(tmp_path: Path):
+    from conftest import make_test_archive
+
+    root = make_test_archive(tmp_path / "arch")
+    ds = SpeechCommands(root, 12)
+    assert ds.layout == "test-archive" and ds.protocol == "archive"
+    assert ds.default_eval_split() == "all"
+    items = ds["all"]
+    assert {LABELS_12[it.label] for it in items} == set(LABELS_12)
+    assert all(it.path for it in items)  # silence comes from the archive's own folder
+    assert {it.word for it in items if it.label == 0} == {"bed"}
+
+
+def test_training_list_is_honoured(archive_ds: Path):
+    ds = SpeechCommands(archive_ds, 12)
+    listed = set((archive_ds / "training_list.txt").read_text().split())
+    got = {str(Path(it.path).relative_to(archive_ds)) for it in ds["training"]}
+    assert got == listed
+    assert ds.default_eval_split() == "validation"
+
+
+def test_cache_is_reused_and_invalidated(full_ds: Path, cache_dir: Path):
+    ds = SpeechCommands(full_ds, 12)
+    f1, y1 = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    files = sorted(cache_dir.glob("*.npy"))
+    assert len(files) == 2  # decoded waves + features
+    f2, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    assert np.array_equal(f1.numpy(), f2.numpy())
+    assert sorted(cache_dir.glob("*.npy")) == files  # hit: nothing new written
+    # changing a file changes the key
+    first = next(it for it in ds["validation"] if it.path)
+    sf.write(first.path, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    f3, _ = load_features(SpeechCommands(full_ds, 12), "validation", cache_dir=cache_dir,
+                          progress=False)
+    assert len(list(cache_dir.glob("*.npy"))) == 4
+    assert not np.array_equal(f1.numpy(), f3.numpy())
+    assert y1.tolist() == [it.label for it in ds["validation"]]
+
+
+def test_unknown_split_and_protocol(full_ds: Path):
+    with pytest.raises(BifsmnError, match="unknown protocol"):
+        SpeechCommands(full_ds, 12, protocol="weird")
+    with pytest.raises(BifsmnError, match="unknown split"):
+        SpeechCommands(full_ds, 12).items("train")
+    with pytest.raises(BifsmnError, match="unsupported task"):
+        SpeechCommands(full_ds, 20)

@@ -1,0 +1,66 @@
+"""Model registry, sizes of spec 2.5, thinnable paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bifsmn.errors import BifsmnError
+from bifsmn.models import create_model, list_models
+from bifsmn.models.dfsmn import path_blocks
+from bifsmn.models.summary import format_summary, layer_stats
+
+
+def test_teacher_size_matches_spec():
+    m = create_model("dfsmn_teacher", num_classes=12)
+    assert sum(p.numel() for p in m.parameters()) == 600_252
+    assert sum(s.macs for s in layer_stats(m)) == 5_431_296
+    m35 = create_model("dfsmn_teacher", num_classes=35)
+    assert sum(p.numel() for p in m35.parameters()) == 623_827
+
+
+def test_student_topology_size_and_path_macs():
+    m = create_model("dfsmn_thinnable")
+    assert sum(p.numel() for p in m.parameters()) == 606_431
+    macs = [sum(s.macs for s in layer_stats(m, p)) for p in range(4)]
+    assert macs == [5_431_296, 3_313_664, 2_254_848, 1_725_440]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_runs_forward_and_backward(name):
+    m = create_model(name, num_classes=12)
+    x = torch.randn(3, 1, 32, 32)
+    out = m(x)
+    assert out.shape == (3, 12)
+    out.sum().backward()
+    assert all(p.grad is not None for n, p in m.named_parameters()
+               if "path_" not in n or n.split("path_")[1].split(".")[1] == "0")
+
+
+def test_thinnable_paths_run_the_right_blocks():
+    assert path_blocks(0) == list(range(8))
+    assert path_blocks(1) == [1, 3, 5, 7]
+    assert path_blocks(2) == [3, 7]
+    assert path_blocks(3) == [7]
+    m = create_model("dfsmn_thinnable").eval()
+    ran: list[int] = []
+    for j, blk in enumerate(m.blocks):
+        blk.register_forward_hook(lambda *_a, j=j: ran.append(j))
+    for p, want in enumerate(([0, 1, 2, 3, 4, 5, 6, 7], [1, 3, 5, 7], [3, 7], [7])):
+        ran.clear()
+        logits, feats = m(torch.randn(2, 1, 32, 32), path=p, return_features=True)
+        assert ran == want and len(feats) == len(want)
+    # the teacher has a single path set
+    with pytest.raises(BifsmnError, match="path 1 not available"):
+        create_model("dfsmn_teacher")(torch.randn(1, 1, 32, 32), path=1)
+
+
+def test_unknown_model_name_is_one_line_error():
+    with pytest.raises(BifsmnError, match="unknown model 'nope'") as e:
+        create_model("nope")
+    assert "\n" not in str(e.value)
+
+
+def test_summary_text_has_totals():
+    text = format_summary(create_model("dfsmn_teacher"))
+    assert "600,252" in text and "5,431,296" in text
