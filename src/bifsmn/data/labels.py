@@ -12,10 +12,11 @@ COMMANDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "on", "
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 LABELS_12: tuple[str, ...] = (UNKNOWN, SILENCE, *COMMANDS)
-LABELS_35: tuple[str, ...] = tuple(
-    sorted(
-        ["backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero"]
-    )
+LABELS_35: tuple[str, ...] = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
+    "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
+    "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
+    "yes", "zero",
 )
 TASKS = {12: LABELS_12, 35: LABELS_35}
 
