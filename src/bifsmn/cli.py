@@ -54,6 +54,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg.data.root = args.data
         if args.epochs is not None:
             cfg.train.epochs = args.epochs
+        if args.teacher:
+            cfg.model.init = cfg.model.init or args.teacher
+            cfg.distill.teacher = args.teacher
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
         if (run_dir / "last.pt").exists():
             raise BifsmnError("run folder already holds a run; use --resume or another --out",
@@ -98,6 +101,18 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bifsmn.compare import compare
+
+    methods = args.methods.split(",") if args.methods else None
+    compare(args.data, args.teacher, Path(args.out), args.epochs, methods, args.ablation,
+            args.overrides)
+    stem = Path(args.out) / ("ablation" if args.ablation else "compare")
+    print(stem.with_suffix(".md").read_text())
+    print(f"tables: {stem}.md {stem}.csv {stem}.png")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from bifsmn.quickstart import quickstart
 
@@ -123,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="data folder (sets data.root)")
     t.add_argument("--epochs", type=int, help="sets train.epochs")
     t.add_argument("--out", help="run folder (default runs/<config>-<time>)")
+    t.add_argument("--teacher", help="teacher checkpoint: initialises the student and is "
+                   "distilled from (sets model.init and distill.teacher)")
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
     t.add_argument("overrides", nargs="*", help="section.key=value overrides")
     t.set_defaults(func=cmd_train)
@@ -142,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
     s.add_argument("--binary", default="none", help="binarization method to apply first")
     s.set_defaults(func=cmd_summary)
+
+    c = sub.add_parser("compare", help="train every method with one schedule and tabulate")
+    c.add_argument("--data", required=True)
+    c.add_argument("--teacher", required=True, help="FP teacher checkpoint (init + distillation)")
+    c.add_argument("--epochs", type=int, help="epochs per method (default: the recipe's 300)")
+    c.add_argument("--methods", help="comma-separated subset (default: all)")
+    c.add_argument("--ablation", action="store_true", help="BiFSMNv2 ablations instead")
+    c.add_argument("--out", default="runs/compare")
+    c.add_argument("overrides", nargs="*", help="section.key=value applied to every method")
+    c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("data", help="data set tools")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bifsmn.train.checkpoint import atomic_write_bytes  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -37,4 +37,4 @@ def plot_curves(history: list[dict], path: Path) -> None:
     a2.set_ylabel("accuracy")
     a2.grid(alpha=0.3)
     a2.legend()
-    _save(fig, path)
+    save_png(fig, path)

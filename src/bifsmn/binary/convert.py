@@ -5,10 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from bifsmn.binary.layers import QuantMixin
+from bifsmn.binary.methods import METHODS, replace_prelu_with_rprelu
 from bifsmn.errors import BifsmnError
-
-# method name -> (input quantizer, weight quantizer); filled by bifsmn.binary.methods
-METHODS: dict[str, tuple[str, str]] = {"none": ("identity", "identity")}
 
 
 def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...] = ("conv1",
@@ -21,10 +19,12 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
     if method not in METHODS:
         raise BifsmnError(f"unknown binarization method {method!r} "
                           f"(known: {', '.join(sorted(METHODS))})")
-    inp, wq = METHODS[method]
+    spec = METHODS[method]
     for name, mod in model.named_modules():
         if isinstance(mod, QuantMixin) and name not in keep_fp:
-            mod.set_quantizers(inp, wq, **options)
+            mod.set_quantizers(spec.input, spec.weight, **{**spec.input_options, **options})
+    if spec.rprelu:
+        replace_prelu_with_rprelu(model)
     model.binary_method = method  # type: ignore[attr-defined]
     return model
 

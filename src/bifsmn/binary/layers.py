@@ -25,6 +25,7 @@ class QuantMixin:
 
     in_channels: int
     out_channels: int
+    kind: str = "linear"  # linear | pointwise | depthwise | conv2d: picks reference scale axes
     input_channel_dim: int = -1
     input_quantizer: nn.Module
     weight_quantizer: nn.Module
@@ -33,9 +34,10 @@ class QuantMixin:
                        weight_quantizer: str | nn.Module | None, **kwargs: object) -> None:
         self.input_quantizer = get_quantizer(
             input_quantizer, channels=self.in_channels, channel_dim=self.input_channel_dim,
-            role="input", **kwargs)
+            role="input", kind=self.kind, **kwargs)
         self.weight_quantizer = get_quantizer(
-            weight_quantizer, channels=self.out_channels, channel_dim=0, role="weight", **kwargs)
+            weight_quantizer, channels=self.out_channels, channel_dim=0, role="weight",
+            kind=self.kind, **kwargs)
 
     def quantizer_names(self) -> tuple[str, str]:
         return (getattr(self.input_quantizer, "registered_name", "custom"),
@@ -46,9 +48,11 @@ class QuantLinear(QuantMixin, nn.Linear):
     """``nn.Linear`` over the last axis with quantized input and weight."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 input_quantizer: str | None = None, weight_quantizer: str | None = None) -> None:
+                 input_quantizer: str | None = None, weight_quantizer: str | None = None,
+                 kind: str = "linear") -> None:
         nn.Linear.__init__(self, in_features, out_features, bias)
         self.in_channels, self.out_channels = in_features, out_features
+        self.kind = kind  # "pointwise" for the FSMN 1x1 convs written as Linear
         self.set_quantizers(input_quantizer, weight_quantizer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +63,7 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
     """``nn.Conv2d`` with quantized input (padding added after quantization: true zeros)."""
 
     input_channel_dim = 1
+    kind = "conv2d"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, bias: bool = True, input_quantizer: str | None = None,
@@ -79,6 +84,8 @@ class QuantDepthwiseTime(QuantMixin, nn.Module):
     look-ahead frames of zero padding. Padding happens *before* the input quantizer, as in the
     reference code (spec 6, item 8), so padded frames are quantized like real ones.
     """
+
+    kind = "depthwise"
 
     def __init__(self, channels: int, left: int = 2, right: int = 2, bias: bool = True,
                  input_quantizer: str | None = None, weight_quantizer: str | None = None) -> None:

@@ -12,6 +12,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def forward_paths(model: nn.Module, x: torch.Tensor, paths: list[int]
+                  ) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+    """``(logits, features)`` per path; one shared front-end pass where the model offers it.
+
+    Calls the (possibly DDP- or torch.compile-wrapped) model with ``paths=``, so the wrappers
+    see the whole multi-path forward.
+    """
+    inner = model
+    for attr in ("module", "_orig_mod", "module"):
+        inner = getattr(inner, attr, inner)
+    if hasattr(inner, "forward_paths"):
+        return model(x, paths=paths)
+    return [model(x, path=p, return_features=True) for p in paths]
+
+
 class Supervised:
     """``sum_p w_p * CE(model(x, p), y)`` over the configured paths."""
 
@@ -23,8 +38,8 @@ class Supervised:
         """Return (loss, logits of the first path)."""
         loss = x.new_zeros(())
         first = None
-        for p, w in zip(self.paths, self.weights, strict=True):
-            logits = model(x, path=p)
+        outs = forward_paths(model, x, self.paths)
+        for w, (logits, _) in zip(self.weights, outs, strict=True):
             loss = loss + w * F.cross_entropy(logits, y)
             first = logits if first is None else first
         return loss, first

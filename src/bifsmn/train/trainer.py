@@ -157,6 +157,8 @@ class Trainer:
         if self.dist.world > 1:
             self.net = nn.parallel.DistributedDataParallel(self.model,
                                                            find_unused_parameters=True)
+        if c.train.compile:
+            self.net = torch.compile(self.net)  # evaluation keeps the eager self.model
 
     def _payload(self, epoch: int, metrics: dict) -> dict:
         c = self.cfg
@@ -253,6 +255,9 @@ class Trainer:
         for epoch in range(start, c.train.epochs):
             t0 = time.time()
             lr = self.schedule.apply(self.optimizer, epoch)
+            for m in self.model.modules():  # annealed estimators (IR-Net's EDE)
+                if hasattr(m, "set_progress"):
+                    m.set_progress(epoch / max(1, c.train.epochs - 1))
             loss, acc = self._train_epoch(epoch)
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
                        **self.evaluate(), "epoch_time_s": time.time() - t0}

@@ -1,0 +1,297 @@
+"""Binarizers registered by name: the paper's methods and the baselines it compares with.
+
+Each quantizer maps a tensor to (scaled) signs in the forward pass and defines its own surrogate
+gradient. The same name serves as input quantizer (``role="input"``) and weight quantizer
+(``role="weight"``); what differs per role is the scale:
+
+* weights: one scale per output channel, ``mean |W|`` over every other axis. So *every* weight of
+  a binarized layer is 1 bit and ``W_hat x = s_w[o] * (sign(W) x)``: the scale leaves the XNOR-
+  popcount reduction. (The reference code takes the mean over the last axis only, which for the
+  1x1 convs is ``|W|`` itself: no binarization at all, spec 6 item 1. ``granularity="reference"``
+  reproduces that.)
+* activations: where a method has an activation scale, it is shared by every element of one
+  reduction: per token (mean over channels) for (B, T, C) inputs, per sample (mean over C, H, W)
+  for 2-D convolution inputs. Again the scale factors out of the popcount. With
+  ``granularity="reference"`` the reference code's axes are used instead (per channel over time
+  for 1x1 and depthwise convs, per token for fc1, per (channel, row) for conv2d); see
+  docs/binary-arithmetic.md.
+
+Sign convention: ``sign(0) = +1`` everywhere, so a binarized value is always one of two levels and
+the bit-packing rule of the engine (bit 1 <=> negative) is exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from bifsmn.binary.registry import register_quantizer
+
+# --------------------------------------------------------------------------- sign functions
+
+
+def sign(x: torch.Tensor) -> torch.Tensor:
+    """+1 for x >= 0, -1 otherwise (never 0)."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+class _SignSTE(torch.autograd.Function):
+    """sign forward; gradient passed where |x| <= 1 (BNN's clipped straight-through)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() <= 1).to(g.dtype)
+
+
+class _SignApprox(torch.autograd.Function):
+    """sign forward; Bi-Real's piecewise-quadratic derivative ``max(0, 2 - 2|x|)`` backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.clamp(2 - 2 * x.abs(), min=0)
+
+
+class _SignEDE(torch.autograd.Function):
+    """IR-Net error-decay estimator: ``k * t * (1 - tanh(t x)^2)``, t annealed 0.1 -> 10."""
+
+    @staticmethod
+    def forward(ctx, x, t: float, k: float):
+        ctx.save_for_backward(x)
+        ctx.t, ctx.k = t, k
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * x) ** 2), None, None
+
+
+class _SignLPB(torch.autograd.Function):
+    """Learning Propagation Binarizer: ``sign(alpha * u)`` with a learnable alpha.
+
+    Forward it is ``sign(u)`` (alpha > 0); backward the straight-through window has width
+    ``1/alpha`` and gain ``alpha``: d/du = alpha * 1[|alpha u| <= 1], d/dalpha = u * 1[...].
+    So alpha learns how far gradients propagate through each binarizer (spec 3.2 / 6 item 4).
+    """
+
+    @staticmethod
+    def forward(ctx, u, alpha):
+        ctx.save_for_backward(u, alpha)
+        return sign(u)
+
+    @staticmethod
+    def backward(ctx, g):
+        u, alpha = ctx.saved_tensors
+        gi = torch.where((alpha * u).abs() <= 1, g, 0.0)  # gradient inside the window
+        return gi * alpha, (gi * u).sum().reshape(alpha.shape)
+
+
+# --------------------------------------------------------------------------- scale helpers
+
+REDUCTION_AXES_REFERENCE = {
+    # layer kind -> axes of the activation scale in the reference code, in our layouts
+    "linear": (-1,),  # fc1: per token over features
+    "pointwise": (1,),  # Conv1d k=1 on (B, C, T): per channel over time
+    "depthwise": (1,),  # memory conv: per channel over (padded) time
+    "conv2d": (-1,),  # per (channel, mel row) over time
+}
+
+
+def activation_scale(r: torch.Tensor, kind: str, granularity: str) -> torch.Tensor:
+    """Mean |r| over the reduction that the engine can factor out (no gradient)."""
+    with torch.no_grad():
+        if granularity == "reference":
+            return r.abs().mean(dim=REDUCTION_AXES_REFERENCE[kind], keepdim=True)
+        if r.dim() == 4:  # conv2d input (B, C, H, W): per sample
+            return r.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return r.abs().mean(dim=-1, keepdim=True)  # (B, T, C): per token
+
+
+def weight_scale(w: torch.Tensor, kind: str, granularity: str) -> torch.Tensor:
+    """Mean |W| per output channel (or the reference's last-axis mean), no gradient."""
+    with torch.no_grad():
+        if granularity == "reference":
+            if kind == "pointwise":
+                return w.abs()  # mean over a kernel axis of length 1
+            return w.abs().mean(dim=-1, keepdim=True)
+        return w.abs().mean(dim=tuple(range(1, w.dim())), keepdim=True)
+
+
+def _channel_shape(channels: int, channel_dim: int, ndim: int) -> list[int]:
+    shape = [1] * ndim
+    shape[channel_dim] = channels
+    return shape
+
+
+class Quantizer(nn.Module):
+    """Common constructor: every quantizer knows its role, layer kind and scale granularity."""
+
+    def __init__(self, channels: int = 1, channel_dim: int = -1, role: str = "input",
+                 kind: str = "linear", granularity: str = "channel", **_: object) -> None:
+        super().__init__()
+        if granularity not in ("channel", "reference"):
+            raise ValueError(f"granularity must be 'channel' or 'reference', not {granularity!r}")
+        self.channels, self.channel_dim = channels, channel_dim
+        self.role, self.kind, self.granularity = role, kind, granularity
+
+    def per_channel(self, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """View a (channels,) parameter so it broadcasts along ``channel_dim`` of ``x``."""
+        return p.view(_channel_shape(self.channels, self.channel_dim, x.dim()))
+
+    def extra_repr(self) -> str:
+        return f"role={self.role}, kind={self.kind}, granularity={self.granularity}"
+
+
+# --------------------------------------------------------------------------- quantizers
+
+
+@register_quantizer("ste_sign")
+class SteSign(Quantizer):
+    """BNN (Hubara et al.): plain sign, clipped straight-through gradient, no scales."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SignSTE.apply(x)
+
+
+@register_quantizer("xnor")
+class XnorSign(Quantizer):
+    """XNOR-Net: sign times mean |x| (per output channel for weights, per reduction for inputs)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            return _SignSTE.apply(x) * weight_scale(x, self.kind, self.granularity)
+        return _SignSTE.apply(x) * activation_scale(x, self.kind, self.granularity)
+
+
+@register_quantizer("approx_sign")
+class ApproxSign(Quantizer):
+    """Bi-Real Net: sign with the piecewise-polynomial gradient; weights scaled like XNOR."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            return _SignApprox.apply(x) * weight_scale(x, self.kind, self.granularity)
+        return _SignApprox.apply(x)
+
+
+@register_quantizer("ir_net")
+class IRNetSign(Quantizer):
+    """IR-Net: balanced + standardized weights with a power-of-two scale, EDE gradient.
+
+    ``set_progress(f)`` (f = fraction of training done, called by the trainer every epoch)
+    anneals the estimator from a smooth identity-like gradient (t = 0.1) to a sharp one (t = 10).
+    """
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)
+        self.t, self.k = 0.1, 10.0
+
+    def set_progress(self, frac: float) -> None:
+        self.t = 0.1 * 10 ** (frac * math.log10(10 / 0.1))
+        self.k = max(1.0 / self.t, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            axes = tuple(range(1, x.dim()))
+            bw = x - x.mean(dim=axes, keepdim=True)
+            bw = bw / (bw.std(dim=axes, keepdim=True) + 1e-8)
+            with torch.no_grad():
+                scale = 2 ** torch.round(torch.log2(weight_scale(bw, self.kind,
+                                                                 self.granularity) + 1e-12))
+            return _SignEDE.apply(bw, self.t, self.k) * scale
+        return _SignEDE.apply(x, self.t, self.k)
+
+
+@register_quantizer("react")
+class ReActSign(Quantizer):
+    """ReActNet RSign: sign(x - beta) with a learnable per-channel threshold beta (inputs);
+    weights as XNOR. RPReLU replaces PReLU in the model (see bifsmn.binary.methods)."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)
+        if self.role == "input":
+            self.threshold = nn.Parameter(torch.zeros(self.channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            return _SignApprox.apply(x) * weight_scale(x, self.kind, self.granularity)
+        return _SignApprox.apply(x - self.per_channel(self.threshold, x))
+
+
+@register_quantizer("bifsmn_v1")
+class VanillaSign(Quantizer):
+    """BiFSMN's "Vanilla" binarizer (spec 3.4): clipped-STE sign of inputs; weights centred by
+    their global mean, then sign times mean |W'|."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            if self.kind in ("pointwise", "depthwise", "conv2d"):
+                x = x - x.mean()
+            return _SignSTE.apply(x) * weight_scale(x, self.kind, self.granularity)
+        return _SignSTE.apply(x)
+
+
+@register_quantizer("lpb")
+class LPBSign(Quantizer):
+    """Learning Propagation Binarizer, single scale.
+
+    Inputs: ``sign(alpha * (x - tau))`` with a learnable per-input-channel threshold ``tau``.
+    Weights: ``s_w * sign(alpha * W)``. ``alpha`` (init 1) shapes the backward pass only.
+    """
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)
+        self.alpha = nn.Parameter(torch.ones(1))
+        if self.role == "input":
+            self.threshold = nn.Parameter(torch.rand(self.channels) * 1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            return _SignLPB.apply(x, self.alpha) * weight_scale(x, self.kind, self.granularity)
+        return _SignLPB.apply(x - self.per_channel(self.threshold, x), self.alpha)
+
+
+@register_quantizer("dual_scale")
+class DualScaleSign(Quantizer):
+    """BiFSMNv2's dual-scale activation binarizer (spec 3.1) with LPB gradients.
+
+    ``b1 = sign(x - tau0)``; ``r = x - b1 - tau1``; ``s = mean|r|`` over the reduction (no grad);
+    ``x_hat = b1 + s * sign(r) - tau2``. Per element one of four levels ``{+-1 +- s} - tau2``:
+    two 1-bit tensors and one scale that factors out, so a layer costs two XNOR-popcount GEMMs.
+    ``tau2`` only shifts the input and folds into the layer bias at inference.
+    ``ste=True`` replaces the learnable-alpha estimator by BNN's clipped STE (ablation).
+    As a weight quantizer it behaves like ``lpb``.
+    """
+
+    def __init__(self, ste: bool = False, **kw: object) -> None:
+        super().__init__(**kw)
+        self.ste = bool(ste)
+        if not self.ste:  # one alpha per sign: b1 and b2 (inputs), sign(W) (weights)
+            self.alpha = nn.Parameter(torch.ones(2 if self.role == "input" else 1))
+        if self.role == "input":
+            self.threshold = nn.Parameter(torch.rand(3, self.channels) * 1e-3)
+
+    def _sign(self, u: torch.Tensor, i: int = 0) -> torch.Tensor:
+        return _SignSTE.apply(u) if self.ste else _SignLPB.apply(u, self.alpha[i:i + 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "weight":
+            return self._sign(x) * weight_scale(x, self.kind, self.granularity)
+        tau0, tau1, tau2 = (self.per_channel(self.threshold[i], x) for i in range(3))
+        b1 = self._sign(x - tau0, 0)
+        r = x - b1 - tau1
+        s = activation_scale(r, self.kind, self.granularity)
+        return b1 + s * self._sign(r, 1) - tau2

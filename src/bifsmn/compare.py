@@ -1,0 +1,181 @@
+"""``bifsmn compare``: train every method on the same data, split, seed and schedule, then
+tabulate validation accuracy per thinnable path with parameters, operations and storage.
+
+Each method trains in its own run folder under ``out``; a finished run (``summary.json`` present
+and the same resolved config) is reused, an interrupted one resumes from ``last.pt``. So the
+command can be killed and re-run at any time, and adding a method trains only that method.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from bifsmn.binary.layers import QuantMixin
+from bifsmn.data.cache import load_features
+from bifsmn.data.features import FeatureConfig
+from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.errors import BifsmnError
+from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+from bifsmn.models.summary import layer_stats
+from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
+from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
+from bifsmn.train.config import Config
+from bifsmn.train.runner import run_training
+from bifsmn.train.trainer import predict
+
+BLOCKS = (8, 4, 2, 1)
+
+
+def storage_bytes(model: torch.nn.Module) -> int:
+    """Bytes to store the model: 1 bit per binarized weight, 4 bytes per other parameter.
+
+    Everything that is not a binarized weight (first conv, classifier, biases, BatchNorm,
+    PReLU, thresholds, LPB alphas) counts at full precision, as the most conservative of the
+    accounts of spec 2.5; BatchNorm running statistics count too (they are needed at inference).
+    """
+    binary_ids = set()
+    bits = 0
+    for mod in model.modules():
+        if isinstance(mod, QuantMixin) and all(n != "identity" for n in mod.quantizer_names()):
+            if getattr(mod.weight_quantizer, "granularity", "channel") == "reference" and \
+                    mod.kind == "pointwise":
+                continue  # reference granularity keeps these weights in full precision
+            binary_ids.add(id(mod.weight))
+            bits += mod.weight.numel() + 32 * mod.out_channels  # signs + per-channel scale
+    other = sum(p.numel() for p in model.parameters() if id(p) not in binary_ids)
+    other += sum(b.numel() for n, b in model.named_buffers() if "running" in n)
+    return bits // 8 + 4 * other
+
+
+def method_stats(model: torch.nn.Module, method: str) -> dict[int, dict]:
+    """Per path: binary MACs (x2 for dual-scale: two popcount GEMMs), FP MACs, OPs."""
+    passes = 2 if method.startswith("bifsmnv2") and method != "bifsmnv2_single" else 1
+    out = {}
+    for blocks in BLOCKS:
+        stats = layer_stats(model, BLOCKS_TO_PATH[blocks])
+        b = sum(s.macs for s in stats if s.binary) * passes
+        f = sum(s.macs for s in stats if not s.binary)
+        out[blocks] = {"binary_macs": b, "fp_macs": f, "ops": f + b / 64}
+    return out
+
+
+def _same_config(run: Path, cfg: Config) -> bool:
+    try:
+        return yaml.safe_load((run / "config.yaml").read_text()) == \
+            yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    except (OSError, yaml.YAMLError):
+        return False
+
+
+def train_or_reuse(cfg: Config, run: Path) -> str:
+    """Train ``cfg`` in ``run`` unless an identical finished run is there; resume if partial."""
+    if (run / "summary.json").is_file() and _same_config(run, cfg):
+        return "reused"
+    if (run / "last.pt").is_file() and _same_config(run, cfg):
+        run_training(cfg, run, resume=True)
+        return "resumed"
+    if (run / "config.yaml").is_file():  # another config trained here: keep it aside
+        stale = run.with_name(run.name + ".stale")
+        if stale.exists():
+            raise BifsmnError(f"{run} holds a run with another config and {stale} exists; "
+                              "remove one of them")
+        run.rename(stale)
+    run_training(cfg, run)
+    return "trained"
+
+
+def evaluate_paths(checkpoint: Path, data: str, cache_dir: Path | None = None) -> dict[int, float]:
+    model, ckpt = model_from_checkpoint(checkpoint)
+    ds = SpeechCommands(data, ckpt["model"]["kwargs"].get("num_classes", 12))
+    feats, labels = load_features(ds, "validation", FeatureConfig(**ckpt["features"]),
+                                  cache_dir, progress=False)
+    return {b: (predict(model, feats, BLOCKS_TO_PATH[b]).argmax(1) == labels).float().mean()
+            .item() for b in BLOCKS}
+
+
+def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
+            methods: list[str] | None = None, ablation: bool = False,
+            extra: list[str] | None = None) -> list[dict]:
+    """Train (or reuse) each method and write ``out/compare.{md,csv,json}`` (or ``ablation.*``)."""
+    table = ABLATIONS if ablation else RECIPES
+    names = methods or list(table)
+    rows = []
+    teacher_acc = evaluate_paths(Path(teacher), data)[8]
+    for name in names:
+        cfg = recipe_config(name, table, data, teacher, epochs, extra)
+        run = out / name
+        how = train_or_reuse(cfg, run)
+        model, _ = model_from_checkpoint(run / "best.pt")
+        accs = evaluate_paths(run / "best.pt", data)
+        stats = method_stats(model, cfg.binary.method)
+        summary = json.loads((run / "summary.json").read_text())
+        rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
+                     "epochs": cfg.train.epochs, "status": how,
+                     **{f"acc_{b}": accs[b] for b in BLOCKS},
+                     **{f"gap_{b}": teacher_acc - accs[b] for b in BLOCKS},
+                     "params": sum(p.numel() for p in model.parameters()),
+                     "storage_bytes": storage_bytes(model),
+                     **{f"binary_macs_{b}": stats[b]["binary_macs"] for b in BLOCKS},
+                     **{f"fp_macs_{b}": stats[b]["fp_macs"] for b in BLOCKS},
+                     **{f"ops_{b}": stats[b]["ops"] for b in BLOCKS},
+                     "s_per_epoch": summary["train_wall_s"] / max(1, cfg.train.epochs),
+                     "teacher_acc": teacher_acc})
+    stem = "ablation" if ablation else "compare"
+    write_tables(rows, out / stem, data, teacher, epochs)
+    return rows
+
+
+def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
+                 epochs: int | None) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(stem.with_suffix(".csv"), buf.getvalue())
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(rows, indent=2))
+    t = rows[0]["teacher_acc"]
+    lines = [
+        f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "
+        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed 0.",
+        "",
+        "| method | binarizer | distillation | 8 blocks | 4 blocks | 2 blocks | 1 block | "
+        "params | storage (KiB) | binary MACs (8 bl.) | FP MACs (8 bl.) | OPs (8 bl.) | "
+        "s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        accs = " | ".join(f"{100 * r[f'acc_{b}']:.2f} ({-100 * r[f'gap_{b}']:+.2f})"
+                          for b in BLOCKS)
+        lines.append(
+            f"| {r['method']} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
+            f"{r['storage_bytes'] / 1024:.1f} | {r['binary_macs_8']:,} | {r['fp_macs_8']:,} | "
+            f"{r['ops_8']:,.0f} | {r['s_per_epoch']:.1f} |")
+    lines += ["", "In parentheses: difference to the FP teacher (points). Storage counts binarized "
+              "weights at 1 bit plus one FP32 scale per output channel and every other parameter "
+              "and BatchNorm statistic at FP32. OPs = FP MACs + binary MACs / 64; dual-scale "
+              "layers count two binary passes."]
+    atomic_write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
+    _plot(rows, stem.with_suffix(".png"))
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    from bifsmn.plots import plt, save_png
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(BLOCKS)
+    for i, b in enumerate(BLOCKS):
+        ax.bar([k + i * width for k in range(len(rows))], [100 * r[f"acc_{b}"] for r in rows],
+               width, label=f"{b} block{'s' if b > 1 else ''}")
+    ax.axhline(100 * rows[0]["teacher_acc"], color="k", ls="--", lw=1, label="FP teacher")
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(rows))])
+    ax.set_xticklabels([r["method"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.legend(fontsize=8, ncol=5)
+    ax.grid(axis="y", alpha=0.3)
+    save_png(fig, path)

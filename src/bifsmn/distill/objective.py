@@ -1,0 +1,99 @@
+"""Distillation objectives for thinnable binary students.
+
+For every trained path ``p`` (weight ``w_p``) and every block ``j`` that path runs, the student's
+block output ``S_j^p`` is matched with the teacher's ``T_j`` (same block index, spec 3.3):
+
+* ``fid`` (BiFSMNv2): ``sum_band D(band(S), band(T))`` over the Haar low and high bands, plus
+  ``MSE(z_student, z_teacher)`` on logits;
+* ``hed`` (BiFSMN v1): ``D(S, T/std(T) + H(T)/std(H(T)))``, no logit term;
+* ``feature``: ``D(S, T)`` on the raw features plus the logit MSE (control without bands).
+
+``L = sum_p w_p [CE(z^p, y) + alpha * (feature terms + logit term)]``.
+
+The teacher runs once per batch and its outputs serve every path. ``teacher_mode: eval`` (the
+default) uses eval-mode BatchNorm and no dropout, as the paper intends; ``teacher_mode: train``
+keeps the reference code's quirk (spec 6 item 5): batch statistics, dropout active and the
+teacher's running statistics drifting while the student trains.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bifsmn.distill.losses import attention_distance, hed_enhance
+from bifsmn.distill.wavelet import haar_bands
+from bifsmn.errors import BifsmnError
+from bifsmn.models.dfsmn import path_blocks
+from bifsmn.train.checkpoint import model_from_checkpoint
+from bifsmn.train.config import Config
+from bifsmn.train.objective import forward_paths
+
+KINDS = ("fid", "hed", "feature")
+BANDS = ("both", "low", "high")
+
+
+class Distill:
+    """Callable objective: ``(model, x, y) -> (loss, logits of the first path)``."""
+
+    def __init__(self, teacher: nn.Module, kind: str, alpha: float, paths: list[int],
+                 weights: list[float], teacher_mode: str = "eval", levels: int = 1,
+                 bands: str = "both") -> None:
+        if kind not in KINDS:
+            raise BifsmnError(f"unknown distillation kind {kind!r} (none, {', '.join(KINDS)})")
+        if teacher_mode not in ("eval", "train"):
+            raise BifsmnError("distill.teacher_mode must be 'eval' or 'train'")
+        if bands not in BANDS:
+            raise BifsmnError(f"distill.options.bands must be one of {BANDS}")
+        self.teacher, self.kind, self.alpha = teacher, kind, alpha
+        self.paths, self.weights = list(paths), list(weights)
+        self.teacher_mode, self.levels, self.bands = teacher_mode, levels, bands
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+
+    def feature_terms(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.kind == "feature":
+            return attention_distance(s, t)
+        if self.kind == "hed":
+            return attention_distance(s, hed_enhance(t, haar_bands(t, self.levels)[1]))
+        s_low, s_high = haar_bands(s, self.levels)
+        t_low, t_high = haar_bands(t, self.levels)
+        loss = s.new_zeros(())
+        if self.bands in ("both", "low"):
+            loss = loss + attention_distance(s_low, t_low)
+        if self.bands in ("both", "high"):
+            loss = loss + attention_distance(s_high, t_high)
+        return loss
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.teacher.train(self.teacher_mode == "train")
+        with torch.no_grad():
+            t_logits, t_feats = self.teacher(x, path=0, return_features=True)
+        loss = x.new_zeros(())
+        first = None
+        outs = forward_paths(model, x, self.paths)
+        for p, w, (logits, feats) in zip(self.paths, self.weights, outs, strict=True):
+            kd = x.new_zeros(())
+            for j, s in zip(path_blocks(p), feats, strict=True):
+                kd = kd + self.feature_terms(s, t_feats[j])
+            if self.kind != "hed":
+                kd = kd + F.mse_loss(logits, t_logits)
+            loss = loss + w * (F.cross_entropy(logits, y) + self.alpha * kd)
+            first = logits if first is None else first
+        return loss, first
+
+
+def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
+    """Build the objective of ``cfg.distill`` (teacher loaded from its checkpoint)."""
+    d = cfg.distill
+    if not d.teacher:
+        raise BifsmnError("distill.teacher must name the teacher checkpoint")
+    teacher, _ = model_from_checkpoint(d.teacher)
+    opts = dict(d.options)
+    unknown = set(opts) - {"levels", "bands"}
+    if unknown:
+        raise BifsmnError(f"unknown distill.options {sorted(unknown)} (levels, bands)")
+    return Distill(teacher.to(device), d.kind, d.alpha, cfg.train.paths, cfg.train.path_weights,
+                   d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")))

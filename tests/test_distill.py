@@ -1,0 +1,69 @@
+"""Haar bands against PyWavelets, distillation losses and objectives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pywt
+import torch
+
+from bifsmn.binary.convert import binarize
+from bifsmn.distill.losses import attention_distance
+from bifsmn.distill.objective import Distill
+from bifsmn.distill.wavelet import haar_bands, haar_low
+from bifsmn.models import create_model
+
+
+@pytest.mark.parametrize("shape", [(8, 128), (7, 10), (5, 5)])
+def test_haar_low_matches_pywavelets(shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    ca, _ = pywt.dwt2(x, "haar", mode="zero")
+    ref_low = pywt.idwt2((ca, (None, None, None)), "haar", mode="zero")[: shape[0], : shape[1]]
+    ours = haar_low(torch.tensor(x)[None], 1)[0].numpy()
+    np.testing.assert_allclose(ours, ref_low, atol=1e-12)
+
+
+def test_bands_sum_to_input_and_low_is_block_mean():
+    x = torch.randn(3, 8, 128)
+    low, high = haar_bands(x)
+    assert torch.allclose(low + high, x, atol=1e-6)
+    blocks = x.reshape(3, 4, 2, 64, 2).mean(dim=(2, 4))
+    assert torch.allclose(low[:, ::2, ::2], blocks, atol=1e-6)
+    two = haar_low(x, 2)  # two levels: 4x4 block means
+    assert torch.allclose(two[:, 0, 0], x[:, :4, :4].mean(dim=(1, 2)), atol=1e-6)
+
+
+def test_attention_distance_is_scale_free_and_zero_on_equal():
+    a = torch.randn(4, 8, 16)
+    assert attention_distance(a, a).item() == pytest.approx(0.0, abs=1e-6)
+    assert attention_distance(a, 5 * a).item() == pytest.approx(0.0, abs=1e-6)
+    assert attention_distance(a, torch.randn(4, 8, 16)).item() > 0.1
+
+
+@pytest.mark.parametrize("kind", ["fid", "hed", "feature"])
+def test_distill_objectives_backpropagate_only_into_the_student(kind):
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher")
+    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
+    obj = Distill(teacher, kind, 0.01, [0, 1, 2, 3], [1, 0.5, 0.25, 0.125])
+    x, y = torch.randn(6, 1, 32, 32), torch.randint(0, 12, (6,))
+    loss, logits = obj(student, x, y)
+    loss.backward()
+    assert logits.shape == (6, 12) and torch.isfinite(loss)
+    assert all(p.grad is None for p in teacher.parameters())
+    assert student.blocks[0].fc_in.weight.grad is not None
+    assert student.blocks[7].path_bn[3].weight.grad is not None  # 1-block path trained
+
+
+def test_fid_band_options_change_the_loss():
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher").eval()
+    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
+    x, y = torch.randn(6, 1, 32, 32), torch.randint(0, 12, (6,))
+    vals = {}
+    for bands in ("both", "low", "high"):
+        torch.manual_seed(1)
+        obj = Distill(teacher, "fid", 1.0, [0], [1.0], bands=bands)
+        vals[bands] = obj(student, x, y)[0].item()
+    ce_mse = vals["low"] + vals["high"] - vals["both"]
+    assert vals["both"] > vals["low"] > ce_mse - 1e-4 and vals["both"] > vals["high"]
