@@ -90,13 +90,15 @@ def train_or_reuse(cfg: Config, run: Path) -> str:
     return "trained"
 
 
-def evaluate_paths(checkpoint: Path, data: str, cache_dir: Path | None = None) -> dict[int, float]:
+def evaluate_paths(checkpoint: Path, data: str, blocks: tuple[int, ...] = BLOCKS,
+                   cache_dir: Path | None = None) -> dict[int, float]:
+    """Validation accuracy of a checkpoint for each thinnable path in ``blocks``."""
     model, ckpt = model_from_checkpoint(checkpoint)
     ds = SpeechCommands(data, ckpt["model"]["kwargs"].get("num_classes", 12))
     feats, labels = load_features(ds, "validation", FeatureConfig(**ckpt["features"]),
                                   cache_dir, progress=False)
     return {b: (predict(model, feats, BLOCKS_TO_PATH[b]).argmax(1) == labels).float().mean()
-            .item() for b in BLOCKS}
+            .item() for b in blocks}
 
 
 def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
@@ -106,7 +108,7 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     table = ABLATIONS if ablation else RECIPES
     names = methods or list(table)
     rows = []
-    teacher_acc = evaluate_paths(Path(teacher), data)[8]
+    teacher_acc = evaluate_paths(Path(teacher), data, (8,))[8]
     for name in names:
         cfg = recipe_config(name, table, data, teacher, epochs, extra)
         run = out / name

@@ -1,0 +1,60 @@
+"""``bifsmn compare`` on tiny data: two methods, one epoch, a well-formed table, reuse."""
+
+from __future__ import annotations
+
+import csv
+
+from bifsmn.cli import main
+from bifsmn.compare import storage_bytes
+from bifsmn.train.config import config_from_dict
+from bifsmn.train.trainer import Trainer
+
+
+def test_compare_two_methods(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIFSMN_CACHE", str(cache_dir))
+    cfg = config_from_dict({
+        "model": {"name": "dfsmn_teacher"},
+        "data": {"root": str(full_ds), "batch_size": 16},
+        "optim": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+        "train": {"epochs": 1, "threads": 1}})
+    Trainer(cfg, tmp_path / "teacher", progress=False).fit()
+    teacher = str(tmp_path / "teacher" / "best.pt")
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", str(full_ds), "--teacher", teacher, "--epochs", "1",
+            "--methods", "bifsmnv2,bnn", "--out", str(out), "data.batch_size=16",
+            "train.threads=1"]
+    assert main(args) == 0
+    md = (out / "compare.md").read_text()
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert [r["method"] for r in rows] == ["bifsmnv2", "bnn"]
+    for r in rows:
+        for b in (8, 4, 2, 1):
+            assert 0.0 <= float(r[f"acc_{b}"]) <= 1.0
+        assert int(r["params"]) > 600_000
+        assert int(r["storage_bytes"]) < 600_252 * 4 / 5  # far below the FP32 teacher
+        assert int(r["binary_macs_8"]) > int(r["fp_macs_8"])
+    assert int(rows[0]["binary_macs_8"]) == 2 * int(rows[1]["binary_macs_8"])  # dual scale
+    assert md.count("\n| bifsmnv2 |") == 1 and "| 8 blocks | 4 blocks |" in md
+    assert (out / "compare.png").is_file()
+    assert all((out / m / "best.pt").is_file() for m in ("bifsmnv2", "bnn"))
+    capsys.readouterr()
+    # a second call reuses the finished runs
+    mtime = (out / "bnn" / "best.pt").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "bnn" / "best.pt").stat().st_mtime_ns == mtime
+    assert list(csv.DictReader((out / "compare.csv").open()))[1]["status"] == "reused"
+
+
+def test_storage_counts_one_bit_per_binarized_weight(full_ds, cache_dir, tmp_path):
+    from bifsmn.binary.convert import binarize
+    from bifsmn.models import create_model
+
+    fp = create_model("dfsmn_thinnable")
+    fp_bytes = storage_bytes(fp)
+    assert fp_bytes == 4 * (606_431 + sum(b.numel() for n, b in fp.named_buffers()
+                                          if "running" in n))
+    b = storage_bytes(binarize(create_model("dfsmn_thinnable"), "bifsmnv2"))
+    assert b < fp_bytes / 5
+    ref = storage_bytes(binarize(create_model("dfsmn_thinnable"), "bifsmnv2",
+                                 granularity="reference"))
+    assert ref > 3 * b  # reference keeps the 1x1 weights in full precision
