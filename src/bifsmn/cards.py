@@ -1,0 +1,81 @@
+"""Publish a trained run as a committed model: ``models/<name>.pt`` plus a card.
+
+The card records what a reader needs to trust or reproduce the file: data, split, seed,
+epochs, validation accuracy per path, wall time and the exact command that trained it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "models",
+            notes: str = "") -> Path:
+    """Copy ``run_dir/best.pt`` to ``dest/name.pt`` and write ``dest/name.md``."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    history = load_checkpoint(run_dir / "last.pt")["history"]
+    best = ckpt["metrics"]
+    out = dest / f"{name}.pt"
+    save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    if (run_dir / "curves.png").is_file():
+        shutil.copyfile(run_dir / "curves.png", dest / f"{name}-curves.png")
+    accs = ", ".join(f"{k[8:]} blocks {100 * v:.2f}%" for k, v in best.items()
+                     if k.startswith("val_acc"))
+    epoch_times = sorted(m["epoch_time_s"] for m in history)
+    model = f"`{ckpt['model']['name']}` {ckpt['model']['kwargs']}"
+    method = ckpt["binary"]["method"]
+    best_epoch = best.get("epoch", summary["best_epoch"])
+    wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
+            f"{epoch_times[len(epoch_times) // 2]:.1f} s/epoch")
+    card = f"""# {name}
+
+| | |
+|---|---|
+| file | `{out.name}` ({out.stat().st_size:,} bytes) |
+| model | {model}, binarization `{method}` |
+| data | `{cfg['data']['root']}` (Speech Commands v0.02 12-class test-set layout, CC BY 4.0) |
+| split | trained on `{cfg['data']['train_split']}`, selected on `{cfg['data']['val_split']}` |
+| seed | {cfg['train']['seed']} |
+| epochs | {summary['epochs']} (best epoch {best_epoch}) |
+| validation accuracy (best epoch) | {accs} |
+| wall time | {wall} |
+| machine | {cpu_name()}, {torch.get_num_threads()} threads visible, torch {torch.__version__} |
+| labels | {', '.join(ckpt['labels'])} |
+
+Command:
+
+```bash
+{command}
+```
+
+Training curves: `{name}-curves.png`. Resolved config: below.
+
+```yaml
+{yaml.safe_dump(cfg, sort_keys=False).strip()}
+```
+
+{notes}
+"""
+    (dest / f"{name}.md").write_text(card)
+    return out
