@@ -176,6 +176,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the training set; also records ``self.data_time`` (batch assembly,
+        augmentation, log-mel) and ``self.model_time`` (forward, backward, step)."""
         c = self.cfg
         torch.manual_seed(epoch_seed(c.train.seed, epoch))
         gen = torch.Generator().manual_seed(epoch_seed(c.train.seed, epoch) + 1)
@@ -185,9 +187,11 @@ class Trainer:
         nb = math.ceil(n / bs)
         self.net.train()
         tot_loss = tot_correct = tot_seen = 0.0
+        self.data_time = self.model_time = 0.0
         bar = tqdm(range(nb), desc=f"epoch {epoch + 1}", leave=False, unit="batch",
                    disable=not (self.progress and self.dist.main))
         for b in bar:
+            t0 = time.perf_counter()
             idx = order[b * bs:(b + 1) * bs]
             wav = waves_to_float(self.train_waves[idx])
             if self.augment is not None:
@@ -195,12 +199,16 @@ class Trainer:
             idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
             x = self.logmel(wav[idx_local].to(self.device))
             y = self.train_labels[idx][idx_local].to(self.device)
+            t1 = time.perf_counter()
             loss, logits = self.objective(self.net, x, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if c.optim.grad_clip > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
             self.optimizer.step()
+            t2 = time.perf_counter()
+            self.data_time += t1 - t0
+            self.model_time += t2 - t1
             stats = torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(),
                                   len(y)], dtype=torch.float64)
             if self.dist.world > 1:
@@ -259,8 +267,12 @@ class Trainer:
                 if hasattr(m, "set_progress"):
                     m.set_progress(epoch / max(1, c.train.epochs - 1))
             loss, acc = self._train_epoch(epoch)
+            t_eval = time.time()
+            val_metrics = self.evaluate()
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
-                       **self.evaluate(), "epoch_time_s": time.time() - t0}
+                       **val_metrics, "epoch_time_s": time.time() - t0,
+                       "data_time_s": self.data_time, "model_time_s": self.model_time,
+                       "eval_time_s": time.time() - t_eval}
             self.schedule.observe(metrics[f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}"])
             history.append(metrics)
             improved = self._is_best(metrics, best)
