@@ -447,3 +447,27 @@ def test_interrupted_extraction_leaves_nothing_and_reuses_archive(
 
     _assert_extracted(_fetch(server, tmp_path, archive_bytes))
     assert len(server.requests) == 1  # the verified archive was reused, not re-downloaded
+
+
+def test_cli_download_through_mirror(
+    serve: Callable[..., Server], tmp_path: Path, archive_bytes: bytes, monkeypatch, capsys
+) -> None:
+    """``bifsmn data download`` verifies against the table and reports failures in one line."""
+    from dataclasses import replace
+
+    from bifsmn import cli
+    from bifsmn.data import download as dl
+
+    server = serve({"speech_commands_v0.01.tar.gz": archive_bytes})
+    good = replace(dl.ARCHIVES["v0.01"], sha256=_sha(archive_bytes), size=len(archive_bytes))
+    monkeypatch.setitem(dl.ARCHIVES, "v0.01", good)
+    args = ["data", "download", "--version", "v0.01", "--root", str(tmp_path / "a"),
+            "--base-url", server.base_url]
+    assert cli.main(args) == 0
+    dest = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    _assert_extracted(dest)
+    monkeypatch.setitem(dl.ARCHIVES, "v0.01", replace(good, sha256="0" * 64))
+    args[5] = str(tmp_path / "b")
+    assert cli.main(args) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("bifsmn: error:") and "sha256" in last.lower()

@@ -96,7 +96,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from bifsmn.data.download import download_speech_commands
 
-    path = download_speech_commands(args.version, args.root, test_set=args.test_set)
+    path = download_speech_commands(args.version, args.root, test_set=args.test_set,
+                                    base_url=args.base_url)
     print(path)
     return 0
 
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--version", required=True, choices=["v0.01", "v0.02"])
     dl.add_argument("--test-set", action="store_true", help="the official 12-class test archive")
     dl.add_argument("--root", required=True)
+    dl.add_argument("--base-url", help="mirror to fetch the same archive names from "
+                    "(checksums are still verified)")
     dl.set_defaults(func=cmd_download)
     return p
 
