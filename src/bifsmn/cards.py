@@ -46,6 +46,8 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     model = f"`{ckpt['model']['name']}` {ckpt['model']['kwargs']}"
     method = ckpt["binary"]["method"]
     best_epoch = best.get("epoch", summary["best_epoch"])
+    n = cfg["train"].get("threads", 0)
+    threads = f"{n} thread{'s' if n != 1 else ''}" if n else "torch's default threads"
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
             f"{epoch_times[len(epoch_times) // 2]:.1f} s/epoch")
     card = f"""# {name}
@@ -60,7 +62,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
 | epochs | {summary['epochs']} (best epoch {best_epoch}) |
 | validation accuracy (best epoch) | {accs} |
 | wall time | {wall} |
-| machine | {cpu_name()}, {torch.get_num_threads()} threads visible, torch {torch.__version__} |
+| machine | {cpu_name()}, {threads}, torch {torch.__version__}, CPU only |
 | labels | {', '.join(ckpt['labels'])} |
 
 Command:
