@@ -33,8 +33,11 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     run_dir, dest = Path(run_dir), Path(dest)
     ckpt = load_checkpoint(run_dir / "best.pt")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
     history = load_checkpoint(run_dir / "last.pt")["history"]
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    planned = cfg["train"]["epochs"]
+    ran = f"{len(history)} of {planned}" if len(history) < planned else f"{planned}"
     best = ckpt["metrics"]
     out = dest / f"{name}.pt"
     save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
@@ -45,7 +48,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     epoch_times = sorted(m["epoch_time_s"] for m in history)
     model = f"`{ckpt['model']['name']}` {ckpt['model']['kwargs']}"
     method = ckpt["binary"]["method"]
-    best_epoch = best.get("epoch", summary["best_epoch"])
+    best_epoch = best.get("epoch", summary.get("best_epoch"))
     n = cfg["train"].get("threads", 0)
     threads = f"{n} thread{'s' if n != 1 else ''}" if n else "torch's default threads"
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
@@ -59,7 +62,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
 | data | `{cfg['data']['root']}` (Speech Commands v0.02 12-class test-set layout, CC BY 4.0) |
 | split | trained on `{cfg['data']['train_split']}`, selected on `{cfg['data']['val_split']}` |
 | seed | {cfg['train']['seed']} |
-| epochs | {summary['epochs']} (best epoch {best_epoch}) |
+| epochs | {ran} (best epoch {best_epoch}) |
 | validation accuracy (best epoch) | {accs} |
 | wall time | {wall} |
 | machine | {cpu_name()}, {threads}, torch {torch.__version__}, CPU only |
