@@ -4,8 +4,9 @@
 #   cpp/run_tests.sh [native|asan|aarch64|all]     (default: native)
 #
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
-# on re-runs), runs test_kernels and a --quick smoke run of the roofline
-# bench. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
+# on re-runs), runs test_kernels, test_engine (engine: loader, network,
+# kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
+# --quick smoke run of the roofline bench; asan also runs the mutation fuzzer. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
 # exits 0 when the cross compiler or qemu is missing
 # (cpp/install_cross_tools.sh installs them).
 # Env: BIFSMN_JOBS (parallel build jobs, default 2).
@@ -34,6 +35,7 @@ run_native() {
   echo "=== native: Release build ==="
   build native -DCMAKE_BUILD_TYPE=Release
   "$here/build-native/test_kernels"
+  "$here/build-native/test_engine"
   "$here/build-native/roofline" --quick
 }
 
@@ -43,6 +45,8 @@ run_asan() {
   export ASAN_OPTIONS="abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   "$here/build-asan/test_kernels"
+  "$here/build-asan/test_engine" 1000
+  "$here/build-asan/fuzz_driver" "${BIFSMN_FUZZ_RUNS:-3000}"
   "$here/build-asan/roofline" --quick
 }
 
@@ -59,6 +63,7 @@ run_aarch64() {
     -DCMAKE_TOOLCHAIN_FILE="$here/cmake/aarch64-linux-gnu.cmake"
   local qemu=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
   "${qemu[@]}" "$here/build-aarch64/test_kernels"
+  "${qemu[@]}" "$here/build-aarch64/test_engine" 200
   echo "(roofline under qemu: emulated timings, smoke test only)"
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }

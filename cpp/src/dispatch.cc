@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kEnvVar = "BIFSMN_KERNEL";
 constexpr std::string_view kAllNames[] = {"reference", "portable", "avx2",
-                                          "neon"};
+                                          "avx512", "neon"};
 
 bool always_supported() noexcept { return true; }
 
@@ -20,6 +20,12 @@ bool avx2_supported() noexcept {
   // libgcc / compiler-rt also check that the OS saves ymm state (XGETBV).
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("popcnt");
+}
+// The avx512 kernel's float GEMM is avx2's, so it needs AVX2+FMA as well.
+bool avx512_supported() noexcept {
+  __builtin_cpu_init();
+  return avx2_supported() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vpopcntdq");
 }
 #endif
 
@@ -37,6 +43,8 @@ std::string join_available() {
 const std::vector<Kernel>& compiled_kernels() {
   static const std::vector<Kernel> table = {
 #if defined(__x86_64__)
+      {"avx512", detail::binary_gemm_avx512, detail::float_gemm_avx2,
+       avx512_supported},
       {"avx2", detail::binary_gemm_avx2, detail::float_gemm_avx2,
        avx2_supported},
 #endif
@@ -79,7 +87,7 @@ const Kernel& get_kernel(std::string_view name) {
     }
   }
   throw std::runtime_error("unknown bifsmn kernel '" + std::string(name) +
-                           "' (expected one of reference|portable|avx2|neon)");
+                           "' (expected one of reference|portable|avx2|avx512|neon)");
 }
 
 const Kernel& select_kernel() {

@@ -28,6 +28,9 @@ void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_avx2(const float* x, const float* w, const float* bias,
                      float* y, std::size_t m, std::size_t n,
                      std::size_t k) noexcept;
+void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_t* w,
+                        std::int32_t* out, std::size_t m, std::size_t n,
+                        std::size_t k) noexcept;
 #endif
 
 #if defined(__aarch64__)

@@ -384,13 +384,17 @@ void test_dispatch() {
   CHECK(bifsmn::select_kernel().name == avail.front(),
         "default is the best available");
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    CHECK(avail.front() == "avx512", "AVX-512 VPOPCNTDQ CPU should default to avx512");
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     CHECK(avail.front() == "avx2", "AVX2 CPU should default to avx2");
   }
   CHECK(throws_with("neon", "not available"), "neon on x86 must be an error");
 #elif defined(__aarch64__)
   CHECK(avail.front() == "neon", "aarch64 should default to neon");
   CHECK(throws_with("avx2", "not available"), "avx2 on arm must be an error");
+  CHECK(throws_with("avx512", "not available"), "avx512 on arm must be an error");
 #endif
   for (std::string_view name : avail) {
     const std::string s(name);

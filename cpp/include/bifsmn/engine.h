@@ -1,0 +1,130 @@
+// The bitwise inference engine: loads a .bkws model and runs the whole
+// network (optionally from raw audio) in one call.
+//
+//   auto eng = bifsmn::Engine::load_file("model.bkws");   // throws BkwsError
+//   eng->set_blocks(4);                                    // any included path
+//   eng->predict_audio(wave, 1, 16000, logits);
+//
+// Binary layers use the core's popcount GEMM (kernels.h) exactly as in
+// docs/binary-arithmetic.md; full-precision layers its float GEMM. Buffers
+// are preallocated at load for `reserve()`'s batch (default 1) and grow only
+// when a larger batch arrives, so a steady stream of calls never allocates.
+// One Engine runs one call at a time (calls are serialized by a mutex);
+// use one Engine per thread for parallelism.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bifsmn {
+
+struct Kernel;
+
+// Any defect of a .bkws file or of a call's arguments. what() is one line,
+// starting with the file name for file errors.
+class BkwsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// bifsmn.data.features.FeatureConfig, as stored in the file.
+struct FeatureConfig {
+  int sample_rate = 16000;
+  int clip_samples = 16000;
+  int n_fft = 2048;
+  int hop_length = 512;
+  int n_mels = 32;
+  double f_min = 0.0;
+  double f_max = 8000.0;
+  double amin = 1e-10;
+  int num_frames() const { return 1 + clip_samples / hop_length; }
+};
+
+// Seconds spent per stage, accumulated over calls while profiling is on.
+struct StageTimes {
+  double frontend = 0;    // log-mel from audio
+  double conv1 = 0;       // FP conv (im2col + float GEMM + BN/act)
+  double binary = 0;      // binary layers (quantize + popcount GEMM + epilogue)
+  double binary_gemm = 0; // of which: popcount GEMM calls only
+  double fp_layers = 0;   // FP layers after conv1 (FP models), classifier
+  double bops = 0;        // 1-bit MACs done by binary GEMMs (M*N*K summed)
+  std::size_t calls = 0;
+};
+
+class Network;
+class LogMel;
+
+class Engine {
+ public:
+  // Load from a file / from memory. `kernel`: empty = dispatch rules of
+  // kernels.h (BIFSMN_KERNEL, else the best available), else that kernel.
+  // `fp_kernel`: the kernel whose float GEMM runs the full-precision layers
+  // (empty = the same as `kernel`). Binary GEMMs are exact, so pinning the FP
+  // layers to one float kernel makes logits bit-identical across kernels.
+  static std::unique_ptr<Engine> load_file(const std::string& path,
+                                           std::string_view kernel = {},
+                                           std::string_view fp_kernel = {});
+  static std::unique_ptr<Engine> load_bytes(const void* data, std::size_t size,
+                                            const std::string& name,
+                                            std::string_view kernel = {},
+                                            std::string_view fp_kernel = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const std::string& kind() const;    // bifsmnv2 | bifsmn_v1 | dfsmn_teacher | dfsmn_thinnable
+  const std::string& method() const;  // binarization method of the checkpoint
+  const std::string& metadata_json() const;
+  const std::vector<std::string>& labels() const;
+  const FeatureConfig& feature_config() const;
+  bool is_binary() const;
+  // Block counts this file can run (8/4/2/1, those whose path was exported).
+  std::vector<int> available_blocks() const;
+  int blocks() const;
+  void set_blocks(int blocks);  // BkwsError if not available
+  const char* kernel_name() const;
+  const char* fp_kernel_name() const;
+  int num_classes() const;
+  int n_mels() const;
+  int frames() const;
+  std::size_t file_bytes() const;
+
+  // Make room for `batch` clips now (calls with a larger batch grow it).
+  void reserve(std::size_t batch);
+
+  // x: batch x 1 x n_mels x frames log-mel features; logits: batch x classes.
+  void predict_features(const float* x, std::size_t batch, float* logits);
+  // wave: batch x samples at the model's rate. Each clip is cut or
+  // zero-padded on the right to clip_samples first (bifsmn.audio.fix_length).
+  void predict_audio(const float* wave, std::size_t batch, std::size_t samples,
+                     float* logits);
+  // The engine's log-mel front end alone: out is batch x 1 x n_mels x frames.
+  void compute_features(const float* wave, std::size_t batch,
+                        std::size_t samples, float* out);
+
+  void set_profiling(bool on);
+  StageTimes stage_times() const;
+  void reset_stage_times();
+
+ private:
+  Engine();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// CRC-32 (zlib / IEEE 802.3 polynomial), as used by the format.
+std::uint32_t crc32(const void* data, std::size_t size,
+                    std::uint32_t crc = 0) noexcept;
+
+// Sustained XOR+popcount rate (1-bit MACs per second, in units of 1e9) of a
+// kernel's binary GEMM on L1-resident, large-K shapes: the roofline the
+// engine's binary layers are measured against. `min_seconds` bounds the
+// measurement time.
+double popcount_peak_gbops(const Kernel& kernel, double min_seconds = 0.3);
+
+}  // namespace bifsmn

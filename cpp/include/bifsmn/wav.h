@@ -1,0 +1,23 @@
+// Minimal, bounds-checked WAV reader for the standalone runner: RIFF/WAVE
+// with PCM 16-bit or IEEE float 32-bit samples (plain or EXTENSIBLE fmt),
+// any channel count (downmixed by averaging, like bifsmn.audio.load_audio).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bifsmn {
+
+struct Wave {
+  int sample_rate = 0;
+  int channels = 0;
+  std::vector<float> mono;  // PCM16 scaled by 1/32768 (as libsndfile does)
+};
+
+// Throws BkwsError("<name>: ...") for anything it cannot read.
+Wave parse_wav(const std::uint8_t* data, std::size_t size, const std::string& name);
+Wave read_wav(const std::string& path);
+
+}  // namespace bifsmn

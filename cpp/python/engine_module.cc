@@ -1,0 +1,169 @@
+// nanobind bindings: bifsmn.engine._engine. The Python class
+// bifsmn.engine.Engine wraps NativeEngine (shape handling, errors).
+// Every inference call runs the whole network natively with the GIL released.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "bifsmn/engine.h"
+#include "bifsmn/kernels.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using In2 = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Out2 = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+struct NativeEngine {
+  std::unique_ptr<bifsmn::Engine> e;
+
+  void check_out(const In2& x, const Out2& out, std::size_t cols) const {
+    if (out.shape(0) != x.shape(0) || out.shape(1) != cols) {
+      throw bifsmn::BkwsError("output array has the wrong shape");
+    }
+  }
+  void predict_features(const In2& x, Out2& out) {
+    const std::size_t per = static_cast<std::size_t>(e->n_mels()) * e->frames();
+    if (x.shape(1) != per) {
+      throw bifsmn::BkwsError("features must hold " + std::to_string(per) + " values per clip");
+    }
+    check_out(x, out, e->num_classes());
+    nb::gil_scoped_release release;
+    e->predict_features(x.data(), x.shape(0), out.data());
+  }
+  void predict_audio(const In2& x, Out2& out) {
+    check_out(x, out, e->num_classes());
+    if (x.shape(1) == 0) throw bifsmn::BkwsError("audio clips hold no samples");
+    nb::gil_scoped_release release;
+    e->predict_audio(x.data(), x.shape(0), x.shape(1), out.data());
+  }
+  // Per-call wall times (seconds) of `runs` calls after `warmup`, measured in
+  // C++ around the engine call alone: the engine's latency without Python.
+  std::vector<double> time_calls(const In2& x, bool audio, int runs, int warmup) {
+    const std::size_t per = static_cast<std::size_t>(e->n_mels()) * e->frames();
+    if (!audio && x.shape(1) != per) throw bifsmn::BkwsError("features have the wrong size");
+    if (audio && x.shape(1) == 0) throw bifsmn::BkwsError("audio clips hold no samples");
+    std::vector<float> out(x.shape(0) * e->num_classes());
+    std::vector<double> t(static_cast<std::size_t>(std::max(runs, 0)));
+    nb::gil_scoped_release release;
+    e->reserve(x.shape(0));
+    for (int i = -warmup; i < runs; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (audio) {
+        e->predict_audio(x.data(), x.shape(0), x.shape(1), out.data());
+      } else {
+        e->predict_features(x.data(), x.shape(0), out.data());
+      }
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i >= 0) t[static_cast<std::size_t>(i)] = std::chrono::duration<double>(t1 - t0).count();
+    }
+    return t;
+  }
+  void compute_features(const In2& x, Out2& out) {
+    check_out(x, out, static_cast<std::size_t>(e->n_mels()) * e->frames());
+    if (x.shape(1) == 0) throw bifsmn::BkwsError("audio clips hold no samples");
+    nb::gil_scoped_release release;
+    e->compute_features(x.data(), x.shape(0), x.shape(1), out.data());
+  }
+};
+
+nb::dict stage_dict(const bifsmn::StageTimes& t) {
+  nb::dict d;
+  d["frontend"] = t.frontend;
+  d["conv1"] = t.conv1;
+  d["binary"] = t.binary;
+  d["binary_gemm"] = t.binary_gemm;
+  d["fp_layers"] = t.fp_layers;
+  d["bops"] = t.bops;
+  d["calls"] = t.calls;
+  return d;
+}
+
+}  // namespace
+
+NB_MODULE(_engine, m) {
+  m.doc() = "bifsmn bitwise inference engine (C++ core, see docs/engine.md)";
+  nb::exception<bifsmn::BkwsError>(m, "BkwsError", PyExc_ValueError);
+
+  nb::class_<NativeEngine>(m, "NativeEngine")
+      .def_static(
+          "from_file",
+          [](const std::string& path, const std::string& kernel, const std::string& fp_kernel) {
+            return new NativeEngine{bifsmn::Engine::load_file(path, kernel, fp_kernel)};
+          },
+          "path"_a, "kernel"_a = "", "fp_kernel"_a = "", nb::rv_policy::take_ownership)
+      .def_static(
+          "from_bytes",
+          [](nb::bytes data, const std::string& name, const std::string& kernel,
+             const std::string& fp_kernel) {
+            return new NativeEngine{
+                bifsmn::Engine::load_bytes(data.c_str(), data.size(), name, kernel, fp_kernel)};
+          },
+          "data"_a, "name"_a = "<bytes>", "kernel"_a = "", "fp_kernel"_a = "",
+          nb::rv_policy::take_ownership)
+      .def_prop_ro("kind", [](const NativeEngine& s) { return s.e->kind(); })
+      .def_prop_ro("method", [](const NativeEngine& s) { return s.e->method(); })
+      .def_prop_ro("metadata_json", [](const NativeEngine& s) { return s.e->metadata_json(); })
+      .def_prop_ro("labels", [](const NativeEngine& s) { return s.e->labels(); })
+      .def_prop_ro("is_binary", [](const NativeEngine& s) { return s.e->is_binary(); })
+      .def_prop_ro("available_blocks", [](const NativeEngine& s) { return s.e->available_blocks(); })
+      .def_prop_ro("blocks", [](const NativeEngine& s) { return s.e->blocks(); })
+      .def("set_blocks", [](NativeEngine& s, int b) { s.e->set_blocks(b); }, "blocks"_a)
+      .def_prop_ro("kernel", [](const NativeEngine& s) { return std::string(s.e->kernel_name()); })
+      .def_prop_ro("fp_kernel",
+                   [](const NativeEngine& s) { return std::string(s.e->fp_kernel_name()); })
+      .def_prop_ro("num_classes", [](const NativeEngine& s) { return s.e->num_classes(); })
+      .def_prop_ro("n_mels", [](const NativeEngine& s) { return s.e->n_mels(); })
+      .def_prop_ro("frames", [](const NativeEngine& s) { return s.e->frames(); })
+      .def_prop_ro("file_bytes", [](const NativeEngine& s) { return s.e->file_bytes(); })
+      .def_prop_ro("feature_config",
+                   [](const NativeEngine& s) {
+                     const bifsmn::FeatureConfig& f = s.e->feature_config();
+                     nb::dict d;
+                     d["sample_rate"] = f.sample_rate;
+                     d["clip_samples"] = f.clip_samples;
+                     d["n_fft"] = f.n_fft;
+                     d["hop_length"] = f.hop_length;
+                     d["n_mels"] = f.n_mels;
+                     d["f_min"] = f.f_min;
+                     d["f_max"] = f.f_max;
+                     d["amin"] = f.amin;
+                     return d;
+                   })
+      .def("reserve", [](NativeEngine& s, std::size_t b) { s.e->reserve(b); }, "batch"_a)
+      .def("predict_features", &NativeEngine::predict_features, "x"_a, "out"_a)
+      .def("predict_audio", &NativeEngine::predict_audio, "x"_a, "out"_a)
+      .def("compute_features", &NativeEngine::compute_features, "x"_a, "out"_a)
+      .def("time_calls", &NativeEngine::time_calls, "x"_a, "audio"_a, "runs"_a, "warmup"_a)
+      .def("set_profiling", [](NativeEngine& s, bool on) { s.e->set_profiling(on); }, "on"_a)
+      .def("reset_stage_times", [](NativeEngine& s) { s.e->reset_stage_times(); })
+      .def("stage_times", [](const NativeEngine& s) { return stage_dict(s.e->stage_times()); });
+
+  m.def("available_kernels", [] {
+    std::vector<std::string> out;
+    for (std::string_view k : bifsmn::available_kernels()) out.emplace_back(k);
+    return out;
+  });
+  m.def(
+      "popcount_peak_gbops",
+      [](const std::string& kernel, double seconds) {
+        const bifsmn::Kernel* k = nullptr;
+        try {
+          k = kernel.empty() ? &bifsmn::select_kernel() : &bifsmn::get_kernel(kernel);
+        } catch (const std::runtime_error& ex) {
+          throw bifsmn::BkwsError(ex.what());
+        }
+        nb::gil_scoped_release release;
+        return bifsmn::popcount_peak_gbops(*k, seconds);
+      },
+      "kernel"_a = "", "seconds"_a = 0.3);
+  m.def("crc32", [](nb::bytes data) { return bifsmn::crc32(data.c_str(), data.size()); });
+}

@@ -1,0 +1,71 @@
+// .bkws container parsing (docs/bkws-format.md): header, CRCs, typed records.
+// Everything read from the file is bounds-checked here; the network builder
+// only sees records whose byte size matches their dtype and shape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bifsmn::detail {
+
+inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
+inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::size_t kHeaderSize = 32;
+inline constexpr std::size_t kMaxName = 64;
+inline constexpr std::size_t kMaxNdim = 4;
+
+enum class DType : std::uint8_t { u8 = 1, i32 = 2, f32 = 3, f16 = 4, bits = 5, f64 = 6 };
+const char* dtype_name(DType d) noexcept;
+
+struct Record {
+  std::string name;
+  DType dtype{};
+  std::vector<std::uint32_t> shape;
+  std::size_t offset = 0;  // into the container's bytes
+  std::size_t nbytes = 0;
+};
+
+float half_to_float(std::uint16_t h) noexcept;
+
+class Container {
+ public:
+  // Takes the whole file image; throws BkwsError("<name>: ...") on any defect.
+  Container(std::vector<std::uint8_t> bytes, std::string name);
+
+  const std::string& name() const { return name_; }
+  std::size_t size() const { return bytes_.size(); }
+  bool has(std::string_view rec) const { return find(rec) != nullptr; }
+  const Record* find(std::string_view rec) const;
+
+  // Typed accessors: the record must exist with this dtype and shape
+  // (-1 in `shape` matches any extent); else BkwsError naming the record.
+  const Record& require(std::string_view rec, std::initializer_list<DType> dtypes,
+                        std::initializer_list<long long> shape) const;
+  // f32 or f16 record -> floats.
+  std::vector<float> floats(std::string_view rec,
+                            std::initializer_list<long long> shape) const;
+  std::vector<std::int32_t> ints(std::string_view rec,
+                                 std::initializer_list<long long> shape) const;
+  std::vector<double> doubles(std::string_view rec,
+                              std::initializer_list<long long> shape) const;
+  std::string text(std::string_view rec) const;
+  // bits record (rows x k) -> packed rows with stride packed_row_words(k),
+  // padding zero (bitpack.h convention). Nonzero padding bits in the file
+  // are an error (the exporter writes zeros).
+  std::vector<std::uint64_t> bits(std::string_view rec, std::size_t rows,
+                                  std::size_t k) const;
+  float scalar(std::string_view rec) const;
+
+  [[noreturn]] void fail(const std::string& msg) const;
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+  std::string name_;
+  std::vector<Record> records_;
+};
+
+}  // namespace bifsmn::detail

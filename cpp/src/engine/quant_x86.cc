@@ -1,0 +1,76 @@
+// AVX2 version of the per-row dual-scale binarization (engine hot path).
+// It computes exactly what the generic code in quant.h computes: the same
+// float operations per element (so the same bits), and |r| summed in eight
+// partial sums with element i in sum i % 8 (one 8-lane accumulator), combined
+// in the same order. Selected by CPU support, not by kernel: every kernel
+// sees the same bits and scales.
+#include "quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace bifsmn::detail {
+
+__attribute__((target("avx2"))) float quant_row_dual_avx2(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t k, std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2,
+    std::size_t words) noexcept {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 minus_one = _mm256_set1_ps(-1.0f);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 acc = zero;
+  std::size_t i = 0;
+  std::uint64_t w1 = 0, w2 = 0;
+  for (; i + 8 <= k; i += 8) {
+    const __m256 x = _mm256_loadu_ps(v + i);
+    const __m256 d = _mm256_sub_ps(x, _mm256_loadu_ps(tau0 + i));
+    const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
+    const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
+    const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), _mm256_loadu_ps(tau1 + i));
+    acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
+    const unsigned m1 = ~static_cast<unsigned>(_mm256_movemask_ps(ge)) & 0xFFu;
+    const unsigned m2 =
+        static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(r, zero, _CMP_NGE_UQ)));
+    w1 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w2 |= static_cast<std::uint64_t>(m2) << (i % 64);
+    if (i % 64 == 56) {
+      a1[i / 64] = w1;
+      a2[i / 64] = w2;
+      w1 = w2 = 0;
+    }
+  }
+  alignas(32) float p[8];
+  _mm256_store_ps(p, acc);
+  for (; i < k; ++i) {  // tail: same operations, element i into partial sum i % 8
+    const float d = v[i] - tau0[i];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[i] - b1) - tau1[i];
+    p[i & 7] += r < 0.0f ? -r : r;
+    w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << (i % 64);
+    w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << (i % 64);
+    if (i % 64 == 63) {
+      a1[i / 64] = w1;
+      a2[i / 64] = w2;
+      w1 = w2 = 0;
+    }
+  }
+  std::size_t w = k / 64;
+  if (k % 64) {
+    a1[w] = w1;
+    a2[w] = w2;
+    ++w;
+  }
+  for (; w < words; ++w) a1[w] = a2[w] = 0;
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+bool have_avx2() noexcept {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+  }();
+  return yes;
+}
+
+}  // namespace bifsmn::detail
+#endif

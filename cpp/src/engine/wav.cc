@@ -1,0 +1,105 @@
+#include "bifsmn/wav.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "bifsmn/engine.h"
+
+namespace bifsmn {
+
+namespace {
+std::uint32_t u32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+std::uint16_t u16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
+}
+}  // namespace
+
+Wave parse_wav(const std::uint8_t* d, std::size_t n, const std::string& name) {
+  auto fail = [&](const std::string& msg) -> void { throw BkwsError(name + ": " + msg); };
+  if (n < 12 || std::memcmp(d, "RIFF", 4) != 0 || std::memcmp(d + 8, "WAVE", 4) != 0) {
+    fail("not a RIFF/WAVE file");
+  }
+  std::size_t pos = 12;
+  bool have_fmt = false;
+  int format = 0, channels = 0, bits = 0;
+  std::uint32_t rate = 0;
+  std::size_t block = 0;
+  while (pos + 8 <= n) {
+    const std::uint8_t* c = d + pos;
+    const std::size_t len = u32(c + 4);
+    const std::size_t body = pos + 8;
+    if (std::memcmp(c, "fmt ", 4) == 0) {
+      if (len < 16 || len > n - body) fail("truncated or malformed fmt chunk");
+      format = u16(d + body);
+      channels = u16(d + body + 2);
+      rate = u32(d + body + 4);
+      block = u16(d + body + 12);
+      bits = u16(d + body + 14);
+      if (format == 0xFFFE) {  // WAVE_FORMAT_EXTENSIBLE: subformat GUID starts at +24
+        if (len < 40) fail("truncated WAVE_FORMAT_EXTENSIBLE fmt chunk");
+        format = u16(d + body + 24);
+      }
+      have_fmt = true;
+    } else if (std::memcmp(c, "data", 4) == 0) {
+      if (!have_fmt) fail("data chunk before fmt chunk");
+      const bool pcm16 = format == 1 && bits == 16;
+      const bool f32 = format == 3 && bits == 32;
+      if (!pcm16 && !f32) {
+        fail("unsupported sample format (format " + std::to_string(format) + ", " +
+             std::to_string(bits) + " bits): use PCM 16-bit or float 32-bit WAV");
+      }
+      if (channels < 1 || channels > 64) fail("bad channel count " + std::to_string(channels));
+      if (block != static_cast<std::size_t>(channels) * bits / 8) fail("inconsistent block align");
+      if (rate == 0) fail("sample rate 0");
+      std::size_t have = n - body;
+      if (len != 0xFFFFFFFFu && len > have) {
+        fail("truncated WAV: header declares " + std::to_string(len) +
+             " bytes of audio, file holds " + std::to_string(have));
+      }
+      if (len != 0xFFFFFFFFu) have = len;
+      const std::size_t frames = have / block;
+      if (frames == 0) fail("audio file holds no samples");
+      Wave w;
+      w.sample_rate = static_cast<int>(std::min<std::uint32_t>(rate, 0x7FFFFFFF));
+      w.channels = channels;
+      w.mono.resize(frames);
+      const std::uint8_t* s = d + body;
+      for (std::size_t i = 0; i < frames; ++i) {
+        double acc = 0;
+        for (int ch = 0; ch < channels; ++ch) {
+          const std::uint8_t* p = s + i * block + static_cast<std::size_t>(ch) * (bits / 8);
+          if (pcm16) {
+            acc += static_cast<std::int16_t>(u16(p)) / 32768.0;
+          } else {
+            float v;
+            const std::uint32_t b = u32(p);
+            std::memcpy(&v, &b, 4);
+            if (!(v == v) || v - v != 0.0f) fail("audio contains NaN or infinite samples");
+            acc += v;
+          }
+        }
+        w.mono[i] = static_cast<float>(acc / channels);
+      }
+      return w;
+    }
+    if (len > n - body) break;
+    pos = body + len + (len & 1);
+  }
+  fail(have_fmt ? "truncated WAV: no data chunk" : "no fmt chunk");
+  return {};
+}
+
+Wave read_wav(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw BkwsError(path + ": cannot open audio file");
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                  std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw BkwsError(path + ": empty file (0 bytes)");
+  return parse_wav(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace bifsmn

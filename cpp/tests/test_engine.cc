@@ -1,0 +1,361 @@
+// Engine tests that need no Python (they also run under ASan/UBSan and, for
+// aarch64, under qemu): format primitives, loading and running random models
+// of every kind, bit-exact kernel equality, batch consistency, corrupt files,
+// the log-mel front end against a direct DFT, the WAV reader, and a short
+// fuzz run. PyTorch parity is tested from Python (tests/test_engine.py).
+//
+//   test_engine [fuzz_runs]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bifsmn/engine.h"
+#include "bifsmn/kernels.h"
+#include "bifsmn/wav.h"
+#include "engine/bkws.h"
+#include "mutate.h"
+
+namespace {
+
+using namespace bifsmn;
+using fuzz::Kind;
+
+constexpr double kPi = 3.14159265358979323846;
+int passed = 0, failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++passed;
+    std::printf("[PASS] %s\n", what.c_str());
+  } else {
+    ++failed;
+    std::printf("[FAIL] %s\n", what.c_str());
+  }
+}
+
+// Expect BkwsError whose message contains `needle`.
+bool throws_bkws(const std::function<void()>& fn, const std::string& needle,
+                 std::string* msg = nullptr) {
+  try {
+    fn();
+  } catch (const BkwsError& e) {
+    if (msg) *msg = e.what();
+    return std::string(e.what()).find(needle) != std::string::npos;
+  } catch (...) {
+    return false;
+  }
+  return false;
+}
+
+std::vector<float> features(std::size_t batch, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(-35.0f, 12.0f);
+  std::vector<float> x(batch * 32 * 32);
+  for (float& v : x) v = nd(rng);
+  return x;
+}
+
+std::vector<float> run(Engine& e, const std::vector<float>& x, std::size_t batch) {
+  std::vector<float> out(batch * e.num_classes());
+  e.predict_features(x.data(), batch, out.data());
+  return out;
+}
+
+void test_primitives() {
+  check(crc32("123456789", 9) == 0xCBF43926u, "crc32 check value");
+  using detail::half_to_float;
+  check(half_to_float(0x3C00) == 1.0f && half_to_float(0xC000) == -2.0f &&
+            half_to_float(0x7BFF) == 65504.0f && half_to_float(0x0001) == std::ldexp(1.0f, -24) &&
+            std::signbit(half_to_float(0x8000)) && std::isinf(half_to_float(0x7C00)) &&
+            half_to_float(0x3555) == 0.333251953125f,
+        "half_to_float (normal, subnormal, zero, inf)");
+}
+
+void test_models() {
+  const auto kernels = available_kernels();
+  for (Kind kind : {Kind::bifsmnv2, Kind::bifsmn_v1, Kind::dfsmn_teacher, Kind::dfsmn_thinnable}) {
+    const std::string name = fuzz::kind_name(kind);
+    const auto file = fuzz::random_model(42, kind);
+    auto e = Engine::load_bytes(file.data(), file.size(), name + ".bkws");
+    const bool binary = kind == Kind::bifsmnv2 || kind == Kind::bifsmn_v1;
+    const std::vector<int> want = kind == Kind::dfsmn_teacher ? std::vector<int>{8}
+                                                              : std::vector<int>{8, 4, 2, 1};
+    check(e->kind() == name && e->is_binary() == binary && e->available_blocks() == want &&
+              e->labels().size() == 3 && e->labels()[2] == "c2",
+          name + ": metadata");
+    const std::size_t B = 3, per = 32 * 32;
+    const auto x = features(B, 7);
+    for (int blocks : want) {
+      e->set_blocks(blocks);
+      const auto batch = run(*e, x, B);
+      bool same = true, finite = true;
+      for (std::size_t b = 0; b < B; ++b) {
+        std::vector<float> one(x.begin() + b * per, x.begin() + (b + 1) * per);
+        const auto single = run(*e, one, 1);
+        same = same && std::equal(single.begin(), single.end(), batch.begin() + b * 3);
+      }
+      for (float v : batch) finite = finite && std::isfinite(v);
+      check(same && finite, name + " " + std::to_string(blocks) +
+                                " blocks: finite, batch of 3 == 3 single calls (bitwise)");
+      // every kernel, float layers pinned: binary models bit-identical
+      std::vector<float> ref;
+      double worst = 0;
+      bool identical = true;
+      for (std::string_view k : kernels) {
+        // binary: float layers pinned to one kernel; FP: each kernel's own float GEMM
+        auto ek = Engine::load_bytes(file.data(), file.size(), name, k,
+                                     binary ? "portable" : std::string_view{});
+        ek->set_blocks(blocks);
+        const auto out = run(*ek, x, B);
+        if (ref.empty()) ref = out;
+        identical = identical && out == ref;
+        for (std::size_t i = 0; i < out.size(); ++i) worst = std::max(worst, double(std::fabs(out[i] - ref[i])));
+      }
+      if (binary) {
+        check(identical, name + " " + std::to_string(blocks) +
+                             " blocks: all kernels bit-identical (float layers pinned)");
+      } else {
+        check(worst < 1e-3, name + " " + std::to_string(blocks) +
+                                " blocks: FP kernels agree (max diff " + std::to_string(worst) + ")");
+      }
+    }
+    check(throws_bkws([&] { e->set_blocks(3); }, "3 blocks not in this file"),
+          name + ": unknown block count rejected");
+    // audio path: fix_length semantics
+    std::vector<float> wave(20000);
+    for (std::size_t i = 0; i < wave.size(); ++i) wave[i] = 0.3f * std::sin(0.07f * static_cast<float>(i));
+    std::vector<float> a(3), b(3);
+    e->predict_audio(wave.data(), 1, wave.size(), a.data());
+    e->predict_audio(wave.data(), 1, 16000, b.data());
+    check(a == b, name + ": audio longer than a clip is cut to clip_samples");
+  }
+}
+
+void test_corrupt() {
+  const auto good = fuzz::random_model(5, Kind::bifsmnv2);
+  const std::string name = "model.bkws";
+  auto load = [&](const std::vector<std::uint8_t>& f) {
+    return [f, &name] { Engine::load_bytes(f.data(), f.size(), name); };
+  };
+  bool all = true;
+  const std::size_t step = std::max<std::size_t>(1, good.size() / 400);
+  for (std::size_t n = 0; n < good.size(); n += step) {
+    std::vector<std::uint8_t> f(good.begin(), good.begin() + static_cast<long>(n));
+    std::string msg;
+    all = all && throws_bkws(load(f), "model.bkws: ", &msg);
+  }
+  check(all, "every truncation is a BkwsError naming the file");
+  all = true;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    auto f = good;
+    f[32 + rng() % (f.size() - 32)] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+    all = all && throws_bkws(load(f), "checksum");
+  }
+  check(all, "payload bit flips are caught by the CRC");
+  auto v2 = good;
+  v2[8] = 2;
+  fuzz::fix_header(v2);
+  check(throws_bkws(load(v2), "format version 2 not supported"), "future version rejected");
+  auto magic = good;
+  magic[0] = 'X';
+  check(throws_bkws(load(magic), "bad magic"), "bad magic rejected");
+  auto hdr = good;
+  hdr[13] ^= 1;  // header size field, header CRC not fixed
+  check(throws_bkws(load(hdr), "header checksum"), "header corruption rejected");
+  check(throws_bkws([] { Engine::load_file("/nonexistent/x.bkws"); }, "/nonexistent/x.bkws: cannot open"),
+        "missing file");
+  // valid container, inconsistent content: a shape changed (arch says dim 16)
+  fuzz::SmallArch other;
+  other.dim = 20;
+  auto shapes = fuzz::random_model(5, Kind::bifsmnv2, other);
+  // patch arch[6] (dim) back to 16 so records no longer match
+  const char key[] = "arch";
+  auto it = std::search(shapes.begin(), shapes.end(), key, key + 4);
+  const std::size_t at = static_cast<std::size_t>(it - shapes.begin()) + 4 + 4 + 4 + 8 + 6 * 4;
+  std::int32_t dim = 16;
+  std::memcpy(shapes.data() + at, &dim, 4);
+  fuzz::fix_header(shapes);
+  check(throws_bkws(load(shapes), "has shape"), "record shapes inconsistent with arch rejected");
+}
+
+// Direct-definition log-mel (double precision DFT) for a few frames.
+void test_logmel() {
+  const auto file = fuzz::random_model(1, Kind::bifsmn_v1);
+  auto e = Engine::load_bytes(file.data(), file.size(), "m.bkws");
+  const int n = 16000, nfft = 2048, hop = 512, nm = 32, frames = 32, half = nfft / 2;
+  std::vector<float> wave(n);
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> nd;
+  for (int i = 0; i < n; ++i) {
+    wave[i] = static_cast<float>(0.3 * std::sin(2 * kPi * 440.0 * i / 16000) +
+                                 0.2 * std::sin(2 * kPi * 3100.0 * i / 16000) + 0.02 * nd(rng));
+  }
+  std::vector<float> got(nm * frames);
+  e->compute_features(wave.data(), 1, n, got.data());
+  auto mel = [](double f) { return 2595.0 * std::log10(1.0 + f / 700.0); };
+  auto hz = [](double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); };
+  std::vector<double> edges(nm + 2);
+  for (int i = 0; i < nm + 2; ++i) edges[i] = hz(mel(8000.0) * i / (nm + 1));
+  double win2 = 0;
+  std::vector<double> win(nfft);
+  for (int i = 0; i < nfft; ++i) {
+    win[i] = 0.5 - 0.5 * std::cos(2 * kPi * i / nfft);
+    win2 += win[i] * win[i];
+  }
+  double worst = 0;
+  for (int t : {0, 1, 15, 30, 31}) {
+    std::vector<double> fr(nfft);
+    for (int i = 0; i < nfft; ++i) {
+      int j = t * hop + i - half;
+      if (j < 0) j = -j;
+      if (j >= n) j = 2 * (n - 1) - j;
+      fr[i] = wave[j] * win[i];
+    }
+    std::vector<double> power(half + 1);
+    for (int k = 0; k <= half; ++k) {
+      double re = 0, im = 0;
+      for (int i = 0; i < nfft; ++i) {
+        const double ph = 2 * kPi * static_cast<double>((static_cast<long>(k) * i) % nfft) / nfft;
+        re += fr[i] * std::cos(ph);
+        im -= fr[i] * std::sin(ph);
+      }
+      power[k] = (re * re + im * im) / win2;
+    }
+    for (int m = 0; m < nm; ++m) {
+      double acc = 0;
+      for (int k = 0; k <= half; ++k) {
+        const double f = 8000.0 * k / half;
+        const double w = std::max(0.0, std::min((f - edges[m]) / (edges[m + 1] - edges[m]),
+                                                (edges[m + 2] - f) / (edges[m + 2] - edges[m + 1])));
+        acc += w * power[k];
+      }
+      const double ref = 10 * std::log10(std::max(acc, 1e-10));
+      worst = std::max(worst, std::fabs(ref - got[m * frames + t]));
+    }
+  }
+  check(worst < 0.01, "log-mel vs direct double DFT: max error " + std::to_string(worst) + " dB");
+  std::vector<float> zeros(n, 0.0f);
+  e->compute_features(zeros.data(), 1, n, got.data());
+  check(std::all_of(got.begin(), got.end(), [](float v) { return v == -100.0f; }),
+        "silence maps to the 10*log10(amin) floor");
+}
+
+std::vector<std::uint8_t> wav_bytes(int format, int channels, int rate, int bits,
+                                    const std::vector<std::uint8_t>& data, bool extensible = false,
+                                    std::int64_t declared = -1) {
+  std::vector<std::uint8_t> f;
+  auto put = [&](std::uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) f.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  auto tag = [&](const char* s) { f.insert(f.end(), s, s + 4); };
+  tag("RIFF");
+  put(0, 4);
+  tag("WAVE");
+  tag("LIST");  // an unrelated chunk first, odd length (padded)
+  put(3, 4);
+  put(0, 4);
+  tag("fmt ");
+  put(extensible ? 40 : 16, 4);
+  put(extensible ? 0xFFFE : format, 2);
+  put(channels, 2);
+  put(rate, 4);
+  put(rate * channels * bits / 8, 4);
+  put(channels * bits / 8, 2);
+  put(bits, 2);
+  if (extensible) {
+    put(22, 2);
+    put(bits, 2);
+    put(0, 4);
+    put(format, 2);
+    for (int i = 0; i < 14; ++i) f.push_back(0);
+  }
+  tag("data");
+  put(declared >= 0 ? static_cast<std::uint32_t>(declared) : static_cast<std::uint32_t>(data.size()), 4);
+  f.insert(f.end(), data.begin(), data.end());
+  return f;
+}
+
+void test_wav() {
+  std::vector<std::uint8_t> pcm;
+  for (std::int16_t v : {std::int16_t{0}, std::int16_t{16384}, std::int16_t{-32768}, std::int16_t{32767}}) {
+    pcm.push_back(static_cast<std::uint8_t>(v & 0xFF));
+    pcm.push_back(static_cast<std::uint8_t>((v >> 8) & 0xFF));
+  }
+  auto f = wav_bytes(1, 1, 16000, 16, pcm);
+  Wave w = parse_wav(f.data(), f.size(), "a.wav");
+  check(w.sample_rate == 16000 && w.channels == 1 && w.mono.size() == 4 && w.mono[1] == 0.5f &&
+            w.mono[2] == -1.0f,
+        "wav: PCM16 mono");
+  std::vector<std::uint8_t> fl;
+  for (float v : {0.5f, -0.5f, 1.0f, 0.0f}) {
+    std::uint8_t b4[4];
+    std::memcpy(b4, &v, 4);
+    for (std::uint8_t c : b4) fl.push_back(c);
+  }
+  f = wav_bytes(3, 2, 16000, 32, fl, true);
+  w = parse_wav(f.data(), f.size(), "b.wav");
+  check(w.channels == 2 && w.mono.size() == 2 && w.mono[0] == 0.0f && w.mono[1] == 0.5f,
+        "wav: float32 stereo (EXTENSIBLE) downmixed");
+  f = wav_bytes(1, 1, 16000, 16, pcm, false, 100);
+  check(throws_bkws([&] { parse_wav(f.data(), f.size(), "c.wav"); }, "c.wav: truncated WAV"),
+        "wav: truncated data chunk");
+  f = wav_bytes(1, 1, 16000, 8, pcm);
+  check(throws_bkws([&] { parse_wav(f.data(), f.size(), "d.wav"); }, "unsupported sample format"),
+        "wav: 8-bit rejected");
+  check(throws_bkws([&] { parse_wav(pcm.data(), pcm.size(), "e.wav"); }, "not a RIFF/WAVE"),
+        "wav: not a wav");
+  bool all = true;
+  f = wav_bytes(1, 2, 16000, 16, pcm);
+  for (std::size_t n = 0; n < f.size(); ++n) {
+    try {
+      parse_wav(f.data(), n, "t.wav");
+    } catch (const BkwsError&) {
+    } catch (...) {
+      all = false;
+    }
+  }
+  check(all, "wav: every truncation handled");
+}
+
+void test_fuzz(long runs) {
+  std::vector<std::vector<std::uint8_t>> seeds;
+  for (Kind k : {Kind::bifsmnv2, Kind::bifsmn_v1, Kind::dfsmn_teacher, Kind::dfsmn_thinnable}) {
+    seeds.push_back(fuzz::random_model(11, k));
+  }
+  std::mt19937_64 rng(99);
+  long loaded = 0;
+  for (long i = 0; i < runs; ++i) {
+    const auto m = fuzz::mutate(seeds[rng() % seeds.size()], rng);
+    loaded += fuzz::exercise(m.data(), m.size());
+  }
+  check(true, "fuzz: " + std::to_string(runs) + " mutated files, " + std::to_string(loaded) +
+                  " loaded and ran, no crash");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long fuzz_runs = argc > 1 ? std::atol(argv[1]) : 2000;
+  std::printf("test_engine: kernels available:");
+  for (auto k : available_kernels()) std::printf(" %.*s", static_cast<int>(k.size()), k.data());
+  std::printf("; active kernel %s\n", active_kernel_name());
+  try {
+    test_primitives();
+    test_models();
+    test_corrupt();
+    test_logmel();
+    test_wav();
+    test_fuzz(fuzz_runs);
+  } catch (const std::exception& e) {
+    check(false, std::string("unexpected exception: ") + e.what());
+  }
+  std::printf("test_engine: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,78 @@
+// bifsmn-run: classify one WAV clip with a .bkws model, no Python involved.
+//
+//   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] model.bkws clip.wav
+//
+// Prints the top class, then every class with its logit and softmax score.
+// Exit status: 0 on success, 2 on any error (one line on stderr).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bifsmn/engine.h"
+#include "bifsmn/wav.h"
+
+namespace {
+int usage() {
+  std::fprintf(stderr,
+               "usage: bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] model.bkws clip.wav\n");
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> pos;
+  int blocks = 0;
+  std::string kernel;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--blocks") == 0 && i + 1 < argc) {
+      blocks = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
+      kernel = argv[++i];
+    } else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
+      usage();
+      return 0;
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+      return usage();
+    } else {
+      pos.emplace_back(argv[i]);
+    }
+  }
+  if (pos.size() != 2) return usage();
+  try {
+    auto eng = bifsmn::Engine::load_file(pos[0], kernel);
+    if (blocks) eng->set_blocks(blocks);
+    const bifsmn::Wave wav = bifsmn::read_wav(pos[1]);
+    const int rate = eng->feature_config().sample_rate;
+    if (wav.sample_rate != rate) {
+      throw bifsmn::BkwsError(pos[1] + ": sample rate " + std::to_string(wav.sample_rate) +
+                              " Hz, the model needs " + std::to_string(rate) +
+                              " Hz (resample the clip first)");
+    }
+    std::vector<float> logits(eng->num_classes());
+    eng->predict_audio(wav.mono.data(), 1, wav.mono.size(), logits.data());
+    const auto& labels = eng->labels();
+    const std::size_t top =
+        static_cast<std::size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const float mx = logits[top];
+    double z = 0;
+    for (float l : logits) z += std::exp(static_cast<double>(l - mx));
+    std::printf("top: %s (class %zu, probability %.4f)\n", labels[top].c_str(), top,
+                1.0 / z);
+    std::printf("model: %s, %d blocks, kernel %s, %.3f s of audio (%d channel%s)\n",
+                eng->kind().c_str(), eng->blocks(), eng->kernel_name(),
+                static_cast<double>(wav.mono.size()) / rate, wav.channels,
+                wav.channels == 1 ? "" : "s, downmixed");
+    std::printf("%-4s %-16s %12s %12s\n", "idx", "label", "logit", "probability");
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      std::printf("%-4zu %-16s %12.5f %12.6f\n", i, labels[i].c_str(), logits[i],
+                  std::exp(static_cast<double>(logits[i] - mx)) / z);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bifsmn-run: error: %s\n", e.what());
+    return 2;
+  }
+}

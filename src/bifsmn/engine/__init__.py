@@ -1,0 +1,222 @@
+"""Bitwise inference engine: ``.bkws`` export and the native (C++) runtime.
+
+>>> from bifsmn.engine import Engine
+>>> eng = Engine("model.bkws", blocks=8)
+>>> logits = eng.predict(audio)           # (N,) 16 kHz float32 -> (classes,)
+>>> logits = eng.predict(batch_features)  # (B, 1, 32, 32) -> (B, classes)
+
+The whole network runs in one native call with the GIL released; see docs/engine.md.
+:func:`export_checkpoint` (pure Python) turns a training checkpoint into a ``.bkws`` file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bifsmn.errors import BifsmnError
+
+__all__ = ["Engine", "available_kernels", "export_checkpoint", "native", "popcount_peak_gbops"]
+
+
+def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Any = "all",
+                      classifier_dtype: str | None = None) -> Path:
+    """See :func:`bifsmn.engine.export.export_checkpoint` (imported lazily: it needs torch,
+    which running a ``.bkws`` file does not)."""
+    from bifsmn.engine.export import export_checkpoint as _export
+
+    return _export(checkpoint, out_path, blocks, classifier_dtype)
+
+
+def native() -> Any:
+    """The compiled extension module, or a one-line error telling how to build it."""
+    try:
+        from bifsmn.engine import _engine
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BifsmnError("the native engine is not built (reinstall bifsmn with "
+                          f"`pip install -e .`, which compiles it): {exc}") from None
+    return _engine
+
+
+def available_kernels() -> list[str]:
+    """Kernels this CPU can run, best first (``BIFSMN_KERNEL`` picks one by name)."""
+    return list(native().available_kernels())
+
+
+def popcount_peak_gbops(kernel: str = "", seconds: float = 0.3) -> float:
+    """Measured XOR+popcount roofline of ``kernel`` (default: the active one), Gbop/s."""
+    try:
+        return float(native().popcount_peak_gbops(kernel, seconds))
+    except native().BkwsError as exc:
+        raise BifsmnError(str(exc)) from None
+
+
+class Engine:
+    """A loaded ``.bkws`` model.
+
+    ``blocks``: which thinnable path to run (8/4/2/1; default: the most blocks in the file).
+    ``kernel``: force a kernel by name; default follows ``BIFSMN_KERNEL`` at construction time,
+    else the best one available (so tests can compare kernels in one process).
+    ``fp_kernel``: kernel for the float GEMMs (default: ``kernel``). Binary GEMMs are exact, so
+    with the float layers pinned to one kernel, logits are bit-identical across ``kernel``s.
+    """
+
+    def __init__(self, path: str | Path, blocks: int | None = None, kernel: str | None = None,
+                 fp_kernel: str | None = None, *, _data: bytes | None = None) -> None:
+        mod = native()
+        self.path = str(path)
+        try:
+            if _data is not None:
+                self._e = mod.NativeEngine.from_bytes(_data, self.path, kernel or "",
+                                                      fp_kernel or "")
+            else:
+                if not Path(path).is_file():
+                    raise BifsmnError("no such .bkws file", path)
+                self._e = mod.NativeEngine.from_file(self.path, kernel or "", fp_kernel or "")
+            if blocks is not None:
+                self._e.set_blocks(int(blocks))
+        except mod.BkwsError as exc:
+            raise BifsmnError(str(exc)) from None
+        self._err = mod.BkwsError
+        self.labels: list[str] = list(self._e.labels)
+        self.paths: list[int] = list(self._e.available_blocks)
+        try:
+            meta = json.loads(self._e.metadata_json or "{}")
+        except json.JSONDecodeError:
+            meta = None
+        if not isinstance(meta, dict):
+            raise BifsmnError("record 'meta.json' is not a JSON object (corrupt file)", path)
+        self.metadata: dict = meta
+        self.feature_config: dict = dict(self._e.feature_config)
+        self._feat_shape = (1, self._e.n_mels, self._e.frames)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<bytes>", blocks: int | None = None,
+                   kernel: str | None = None, fp_kernel: str | None = None) -> Engine:
+        """Load from an in-memory file image (``name`` only labels error messages)."""
+        return cls(name, blocks, kernel, fp_kernel, _data=bytes(data))
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def kernel(self) -> str:
+        """Name of the kernel running the GEMMs (reference | portable | avx2 | neon)."""
+        return str(self._e.kernel)
+
+    @property
+    def fp_kernel(self) -> str:
+        """Name of the kernel running the float GEMMs (full-precision layers)."""
+        return str(self._e.fp_kernel)
+
+    @property
+    def blocks(self) -> int:
+        return int(self._e.blocks)
+
+    @property
+    def kind(self) -> str:
+        """bifsmnv2 | bifsmn_v1 | dfsmn_teacher | dfsmn_thinnable."""
+        return str(self._e.kind)
+
+    @property
+    def is_binary(self) -> bool:
+        return bool(self._e.is_binary)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._e.num_classes)
+
+    @property
+    def file_bytes(self) -> int:
+        return int(self._e.file_bytes)
+
+    def set_blocks(self, n: int) -> None:
+        """Switch the thinnable path (no reload): 8, 4, 2 or 1 blocks, if exported."""
+        try:
+            self._e.set_blocks(int(n))
+        except self._err as exc:
+            raise BifsmnError(str(exc)) from None
+
+    def reserve(self, batch: int) -> None:
+        """Preallocate buffers for ``batch`` clips (later calls up to that size never allocate)."""
+        self._e.reserve(int(batch))
+
+    # ----------------------------------------------------------------- inference
+    def _input(self, x: Any) -> tuple[np.ndarray, str, bool]:
+        """Classify ``x`` as audio or features; returns (2-D float32 array, kind, batched)."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "fiu":
+            raise BifsmnError(f"input must be numeric, not {arr.dtype}")
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if arr.ndim == 1:
+            kind, batched, arr = "audio", False, arr[None]
+        elif arr.ndim == 2:
+            kind, batched = "audio", True
+        elif arr.ndim == 3 and arr.shape == self._feat_shape:
+            kind, batched, arr = "features", False, arr.reshape(1, -1)
+        elif arr.ndim == 4 and arr.shape[1:] == self._feat_shape:
+            kind, batched, arr = "features", True, arr.reshape(arr.shape[0], -1)
+        else:
+            raise BifsmnError(f"input of shape {arr.shape}: expected audio (N,) or (B, N), or "
+                              f"features {self._feat_shape} or (B, *{self._feat_shape})")
+        if arr.size and not np.isfinite(arr).all():
+            raise BifsmnError("input contains NaN or infinite values")
+        if kind == "audio" and arr.shape[1] == 0:
+            raise BifsmnError("audio input holds no samples")
+        return arr, kind, batched
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Logits for one clip ((classes,)) or a batch ((B, classes)).
+
+        ``x``: 16 kHz float audio, (N,) or (B, N) (cut or zero-padded to the model's clip
+        length, like :func:`bifsmn.audio.fix_length`), or log-mel features (1, n_mels, frames)
+        or (B, 1, n_mels, frames). The network runs in one native call, GIL released.
+        """
+        arr, kind, batched = self._input(x)
+        out = np.empty((arr.shape[0], self.num_classes), np.float32)
+        try:
+            if kind == "audio":
+                self._e.predict_audio(arr, out)
+            else:
+                self._e.predict_features(arr, out)
+        except self._err as exc:
+            raise BifsmnError(str(exc)) from None
+        return out if batched else out[0]
+
+    def features(self, audio: Any) -> np.ndarray:
+        """The engine's C++ log-mel front end: (N,) -> (1, n_mels, frames), (B, N) -> batch."""
+        arr, kind, batched = self._input(audio)
+        if kind != "audio":
+            raise BifsmnError("features() takes audio: (N,) or (B, N)")
+        out = np.empty((arr.shape[0], int(np.prod(self._feat_shape))), np.float32)
+        self._e.compute_features(arr, out)
+        out = out.reshape(arr.shape[0], *self._feat_shape)
+        return out if batched else out[0]
+
+    def classify(self, x: Any) -> list[tuple[str, float]]:
+        """(label, probability) of the top class per clip."""
+        logits = np.atleast_2d(self.predict(x)).astype(np.float64)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        top = p.argmax(axis=1)
+        return [(self.labels[i], float(p[r, i])) for r, i in enumerate(top)]
+
+    def time_calls(self, x: Any, runs: int = 200, warmup: int = 20) -> np.ndarray:
+        """Seconds per call of ``runs`` calls (after ``warmup``) on ``x``, timed in C++ around
+        the native call alone: the engine's own latency, without Python's call overhead."""
+        arr, kind, _ = self._input(x)
+        return np.asarray(self._e.time_calls(arr, kind == "audio", int(runs), int(warmup)))
+
+    def profile(self, on: bool = True) -> None:
+        """Turn per-stage timing on/off (adds a few clock reads per layer) and reset it."""
+        self._e.set_profiling(bool(on))
+        self._e.reset_stage_times()
+
+    def stage_times(self) -> dict[str, float]:
+        """Seconds per stage summed over profiled calls, plus ``bops`` and ``calls``."""
+        return dict(self._e.stage_times())
+
+    def __repr__(self) -> str:
+        return (f"Engine({self.path!r}, kind={self.kind}, blocks={self.blocks}, "
+                f"paths={self.paths}, kernel={self.kernel})")

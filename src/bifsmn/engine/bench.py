@@ -1,0 +1,348 @@
+"""``bifsmn bench``: latency, size and roofline of the engine against PyTorch and ONNX Runtime.
+
+Everything runs at batch 1 on one thread (``torch.set_num_threads(1)``, ORT with one intra- and
+inter-op thread, the engine is single-threaded), and each number is the median of ``runs`` calls
+after a warm-up. Two timings per row: *network* (log-mel features in, logits out) and
+*end-to-end* (raw 1-s 16 kHz audio in: the front end included; PyTorch and ORT use
+``bifsmn.data.features.LogMel`` for it, the engine its C++ front end).
+
+Engine rows are timed in C++ around the native call (``Engine.time_calls``), PyTorch and ORT
+rows around their Python calls (``model(x)``, ``session.run``), which include some
+microseconds of Python dispatch each; ``bench.json`` also has the engine timed through its
+Python API for comparison.
+
+Roofline: the popcount peak is the core's microbenchmark (``popcount_peak_gbops``: the binary
+GEMM of the active kernel on L1-resident, large-K shapes); the binary layers' achieved rate is
+their 1-bit MACs over their time measured with the engine's stage profiler, both for the
+popcount GEMM calls alone and for the whole binary layers (activation binarization, packing,
+GEMM, epilogue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bifsmn.data.features import LogMel
+from bifsmn.engine import Engine, popcount_peak_gbops
+from bifsmn.engine.export import export_checkpoint
+from bifsmn.engine.testing import synthetic_audio
+from bifsmn.errors import BifsmnError
+from bifsmn.train.checkpoint import model_from_checkpoint
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "binary 8 blocks vs ORT FP32 teacher": 12.0,
+    "binary 8 blocks vs engine FP32 teacher": 4.0,
+    "binary 2 blocks vs ORT FP32 teacher": 25.0,
+    "binary layers, fraction of popcount roofline": 0.60,
+    ".bkws size vs FP32 teacher weights": 20.2,
+}
+
+
+def _time_us(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
+    """(median, fastest) microseconds per call of ``fn`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return statistics.median(times) / 1e3, min(times) / 1e3
+
+
+def _state_dict_bytes(model: torch.nn.Module) -> int:
+    """Bytes of every floating tensor of the state dict (weights, biases, BN statistics)."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()
+               if t.is_floating_point())
+
+
+class _Logits(torch.nn.Module):
+    """forward(x) -> logits of path 0 (what ONNX export traces)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def _onnx_session(model: torch.nn.Module, x: torch.Tensor, path: Path) -> tuple[Any, str]:
+    """An ORT session for the FP32 teacher, or (None, reason) if ORT/ONNX is unavailable."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return None, f"onnxruntime not installed ({exc})"
+    errors = []
+    for dynamo in (False, True):
+        try:
+            with warnings.catch_warnings():  # the TorchScript exporter's deprecation chatter
+                warnings.simplefilter("ignore")
+                torch.onnx.export(_Logits(model).eval(), (x,), str(path), input_names=["x"],
+                                  output_names=["logits"], dynamo=dynamo)
+            break
+        except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, not fatal
+            errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:120]}")
+    else:
+        return None, "torch.onnx.export failed: " + "; ".join(errors)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess, f"onnxruntime {ort.__version__}"
+
+
+def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
+              out_dir: str | Path = "bench", runs: int = 200, warmup: int = 20,
+              roofline_seconds: float = 0.5) -> dict:
+    """Benchmark and write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out_dir``.
+
+    Returns the results dict (also in bench.json). ``runs`` below 200 is allowed (tests use a
+    handful) but the table then says so.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs, warmup = max(1, int(runs)), max(0, int(warmup))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(Path(checkpoint_binary), Path(checkpoint_teacher), out, runs, warmup,
+                    roofline_seconds)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
+         roofline_seconds: float) -> dict:
+    teacher, t_ckpt = model_from_checkpoint(ckpt_teacher)
+    binary, b_ckpt = model_from_checkpoint(ckpt_bin)
+    if (b_ckpt.get("binary") or {}).get("method", "none") == "none":
+        raise BifsmnError("--binary must be a binarized checkpoint", ckpt_bin)
+
+    # ------------------------------------------------------------------ files and sizes
+    files = {"teacher": export_checkpoint(ckpt_teacher, out / "teacher.bkws"),
+             "binary": export_checkpoint(ckpt_bin, out / "binary.bkws")}
+    for b in (8, 4, 2, 1):
+        files[f"binary_{b}"] = export_checkpoint(ckpt_bin, out / f"binary_{b}.bkws", blocks=b)
+    teacher_bytes = _state_dict_bytes(teacher)
+    sizes = {k: p.stat().st_size for k, p in files.items()}
+
+    # ------------------------------------------------------------------ inputs
+    audio = synthetic_audio(1, seed=0)
+    logmel = LogMel()
+    feats_t = logmel(torch.from_numpy(audio))
+    feats = feats_t.numpy()
+    audio_t = torch.from_numpy(audio)
+
+    rows: list[dict] = []
+
+    def add(name: str, net_us: float | None, e2e_us: float | None, note: str = "",
+            best_us: float | None = None) -> None:
+        rows.append({"name": name, "network_us": net_us, "end_to_end_us": e2e_us, "note": note,
+                     "network_best_us": best_us})
+
+    # ------------------------------------------------------------------ PyTorch eager
+    with torch.inference_mode():
+        net, best = _time_us(lambda: teacher(feats_t), runs, warmup)
+        e2e, _ = _time_us(lambda: teacher(logmel(audio_t)), runs, warmup)
+    add("PyTorch eager FP32 teacher", net, e2e, best_us=best)
+
+    # ------------------------------------------------------------------ ONNX Runtime
+    sess, ort_note = _onnx_session(teacher, feats_t, out / "teacher.onnx")
+    if sess is not None:
+        def ort_e2e() -> Any:
+            with torch.inference_mode():
+                f = logmel(audio_t).numpy()
+            return sess.run(None, {"x": f})
+
+        net, best = _time_us(lambda: sess.run(None, {"x": feats}), runs, warmup)
+        e2e, _ = _time_us(ort_e2e, runs, warmup)
+        add("ONNX Runtime FP32 teacher", net, e2e, ort_note, best)
+    else:
+        add("ONNX Runtime FP32 teacher", None, None, ort_note)
+        log.warning("ONNX Runtime row skipped: %s", ort_note)
+
+    # ------------------------------------------------------------------ engine
+    python_api = {}
+
+    def engine_row(name: str, eng: Engine) -> None:
+        t = eng.time_calls(feats, runs, warmup)
+        e2e = float(np.median(eng.time_calls(audio, runs, warmup))) * 1e6
+        add(name, float(np.median(t)) * 1e6, e2e, f"kernel {eng.kernel}", float(t.min()) * 1e6)
+        python_api[name] = _time_us(lambda: eng.predict(feats), runs, warmup)[0]
+
+    engine_row("engine FP32 teacher", Engine(files["teacher"]))
+    eng = Engine(files["binary"])
+    for b in eng.paths:
+        eng.set_blocks(b)
+        engine_row(f"engine binary {eng.kind}, {b} blocks", eng)
+
+    # ------------------------------------------------------------------ roofline
+    eng.set_blocks(8 if 8 in eng.paths else eng.paths[0])
+    peak = popcount_peak_gbops(eng.kernel, roofline_seconds)
+    # Per-call stage times (reset before every call) and their medians: sums over many calls
+    # would be dominated by the rare call that the OS preempts on a busy machine.
+    per_call: dict[str, list[float]] = {}
+    eng.profile(True)
+    for i in range(warmup + max(runs, 50)):
+        eng.profile(True)
+        eng.predict(feats)
+        if i >= warmup:
+            for k, v in eng.stage_times().items():
+                per_call.setdefault(k, []).append(float(v))
+    eng.profile(False)
+    med = {k: statistics.median(v) for k, v in per_call.items()}
+    gemm_rate = med["bops"] / med["binary_gemm"] / 1e9 if med["binary_gemm"] else 0.0
+    layer_rate = med["bops"] / med["binary"] / 1e9 if med["binary"] else 0.0
+    roofline = {
+        "kernel": eng.kernel, "peak_gbops": peak,
+        "bops_per_clip": med["bops"],
+        "binary_layers_us": med["binary"] * 1e6,
+        "binary_gemm_us": med["binary_gemm"] * 1e6,
+        "gemm_gbops": gemm_rate, "gemm_fraction": gemm_rate / peak if peak else 0.0,
+        "layers_gbops": layer_rate, "layers_fraction": layer_rate / peak if peak else 0.0,
+        "conv1_us": med["conv1"] * 1e6, "fp_layers_us": med["fp_layers"] * 1e6,
+    }
+
+    # ------------------------------------------------------------------ ratios and targets
+    by = {r["name"]: r for r in rows}
+
+    def speed(a: str, b: str, key: str = "network_us") -> float | None:
+        ra, rb = by.get(a), by.get(b)
+        if not ra or not rb or not ra[key] or not rb[key]:
+            return None
+        return rb[key] / ra[key]
+
+    kind = eng.kind
+    b8, b2 = f"engine binary {kind}, 8 blocks", f"engine binary {kind}, 2 blocks"
+    ort, efp = "ONNX Runtime FP32 teacher", "engine FP32 teacher"
+    measured = {
+        "binary 8 blocks vs ORT FP32 teacher": speed(b8, ort),
+        "binary 8 blocks vs engine FP32 teacher": speed(b8, efp),
+        "binary 2 blocks vs ORT FP32 teacher": speed(b2, ort),
+        "binary layers, fraction of popcount roofline": roofline["layers_fraction"],
+        ".bkws size vs FP32 teacher weights": teacher_bytes / sizes["binary"],
+    }
+    results = {
+        "runs": runs, "warmup": warmup, "threads": 1,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+        "checkpoints": {"binary": str(ckpt_bin), "teacher": str(ckpt_teacher)},
+        "rows": rows, "engine_python_api_network_us": python_api,
+        "sizes": {"teacher_state_dict_fp32_bytes": teacher_bytes, "bkws_bytes": sizes,
+                  "ratio_all_paths": teacher_bytes / sizes["binary"],
+                  "ratio_8_blocks": teacher_bytes / sizes["binary_8"]},
+        "roofline": roofline,
+        "targets": {k: {"target": v, "measured": measured[k],
+                        "met": measured[k] is not None and measured[k] >= v}
+                    for k, v in TARGETS.items()},
+    }
+    md = format_markdown(results)
+    (out / "bench.md").write_text(md)
+    (out / "bench.json").write_text(json.dumps(results, indent=2, default=float))
+    _chart(results, out / "bench.png")
+    print(md)
+    return results
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:,.{digits}f}"
+
+
+def format_markdown(res: dict) -> str:
+    """The Markdown report (also printed by ``bifsmn bench``)."""
+    rows, sizes, roof = res["rows"], res["sizes"], res["roofline"]
+    base = next((r for r in rows if r["name"].startswith("ONNX") and r["network_us"]), None)
+    lines = [
+        "# bifsmn engine benchmark",
+        "",
+        f"Batch 1, 1 thread, median of {res['runs']} runs after {res['warmup']} warm-up calls"
+        + (" (fewer than 200 runs: smoke test, not a measurement)" if res["runs"] < 200 else "")
+        + f". Load average at the end: {', '.join(f'{x:.2f}' for x in res['machine']['load_avg'])}"
+        " (other jobs on the machine inflate every number).",
+        "",
+        "| model / runtime | network (µs) | end-to-end from audio (µs) | speed-up vs ORT "
+        "(network) | fastest network call (µs) | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        sp = (base["network_us"] / r["network_us"]) if base and r["network_us"] else None
+        lines.append(f"| {r['name']} | {_fmt(r['network_us'])} | {_fmt(r['end_to_end_us'])} | "
+                     f"{_fmt(sp, 2) + 'x' if sp else 'n/a'} | {_fmt(r.get('network_best_us'))} | "
+                     f"{r['note']} |")
+    b = sizes["bkws_bytes"]
+    lines += [
+        "",
+        "| file | bytes | smaller than FP32 teacher weights |",
+        "|---|---:|---:|",
+        f"| FP32 teacher state_dict (float tensors) | {sizes['teacher_state_dict_fp32_bytes']:,}"
+        " | 1.0x |",
+    ]
+    t = sizes["teacher_state_dict_fp32_bytes"]
+    for k, label in (("teacher", "teacher .bkws (FP32)"), ("binary", "binary .bkws, all paths"),
+                     ("binary_8", "binary .bkws, 8 blocks only"),
+                     ("binary_4", "binary .bkws, 4 blocks only"),
+                     ("binary_2", "binary .bkws, 2 blocks only"),
+                     ("binary_1", "binary .bkws, 1 block only")):
+        lines.append(f"| {label} | {b[k]:,} | {t / b[k]:.1f}x |")
+    lines += [
+        "",
+        f"Popcount roofline ({roof['kernel']} kernel): **{roof['peak_gbops']:.1f} Gbop/s** "
+        "(1 bop = one 1-bit multiply-accumulate). 8-block binary network: "
+        f"{roof['bops_per_clip'] / 1e6:.2f} M bops per clip; popcount GEMM calls "
+        f"{roof['binary_gemm_us']:.1f} µs = {roof['gemm_gbops']:.1f} Gbop/s "
+        f"({100 * roof['gemm_fraction']:.0f} % of roofline); whole binary layers (binarize, pack, "
+        f"GEMM, epilogue, memory taps) {roof['binary_layers_us']:.1f} µs = "
+        f"{roof['layers_gbops']:.1f} Gbop/s ({100 * roof['layers_fraction']:.0f} % of roofline); "
+        f"conv1 {roof['conv1_us']:.1f} µs, classifier {roof['fp_layers_us']:.1f} µs.",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---:|---:|:---:|",
+    ]
+    for k, v in res["targets"].items():
+        goal = f"{100 * v['target']:.0f} %" if "fraction" in k else f"{v['target']}x"
+        m = v["measured"]
+        got = "n/a" if m is None else (f"{100 * m:.0f} %" if "fraction" in k else f"{m:.2f}x")
+        lines.append(f"| {k} | >= {goal} | {got} | {'yes' if v['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _chart(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["rows"] if r["network_us"]]
+    names = [r["name"].replace("engine binary ", "bin ").replace(" FP32 teacher", " FP32")
+             for r in rows]
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
+    ax.barh(y - 0.2, [r["network_us"] for r in rows], 0.4, label="network")
+    ax.barh(y + 0.2, [r["end_to_end_us"] or 0 for r in rows], 0.4, label="end-to-end (audio)")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("latency per clip, batch 1, 1 thread (µs, log scale)")
+    ax.set_title(f"bifsmn engine vs PyTorch / ONNX Runtime (median of {res['runs']} runs)")
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,48 @@
+"""``bifsmn export`` and ``bifsmn bench`` (registered by :func:`add_engine_commands`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bifsmn.engine.export import export_checkpoint
+    from bifsmn.engine.format import read_file
+
+    out = export_checkpoint(args.checkpoint, args.output, args.blocks,
+                            classifier_dtype=args.classifier_dtype)
+    recs = read_file(out)
+    blocks = ", ".join(str(8 >> int(p)) for p in recs["paths"].array())
+    bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
+    print(f"{out}: {out.stat().st_size:,} bytes, kind {recs['meta.kind'].text()}, "
+          f"blocks {blocks}, {len(recs)} records, {bits:,} weight bits")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bifsmn.engine.bench import run_bench
+
+    run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup)
+    print(f"wrote {Path(args.out) / 'bench.md'}, bench.json, bench.png")
+    return 0
+
+
+def add_engine_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``export`` and ``bench`` to the ``bifsmn`` subcommand parser."""
+    x = sub.add_parser("export", help="write a checkpoint as a .bkws file for the C++ engine")
+    x.add_argument("checkpoint")
+    x.add_argument("-o", "--output", required=True, help="output .bkws path")
+    x.add_argument("--blocks", default="all", choices=["all", "8", "4", "2", "1"],
+                   help="thinnable paths to include (default: all the model has)")
+    x.add_argument("--classifier-dtype", choices=["f16", "f32"],
+                   help="classifier weight storage (default: f16 for binary, f32 for FP models)")
+    x.set_defaults(func=cmd_export)
+
+    b = sub.add_parser("bench", help="engine vs PyTorch / ONNX Runtime: latency, size, roofline")
+    b.add_argument("--binary", required=True, help="binarized checkpoint (bifsmnv2 / bifsmn_v1)")
+    b.add_argument("--teacher", required=True, help="full-precision teacher checkpoint")
+    b.add_argument("--out", default="bench", help="output folder (default: bench/)")
+    b.add_argument("--runs", type=int, default=200, help="timed calls per measurement")
+    b.add_argument("--warmup", type=int, default=20, help="untimed calls first")
+    b.set_defaults(func=cmd_bench)

@@ -1,0 +1,164 @@
+"""The ``.bkws`` container: header, checksum and typed records (see docs/bkws-format.md).
+
+The same layout is parsed by the C++ loader (cpp/src/engine/bkws.cc). Python needs a reader
+too: tests corrupt files on purpose and inspect what the exporter wrote, and ``bifsmn export``
+prints a summary of the records.
+
+A file is ``header (32 bytes) | payload``; the payload is ``u32 record count`` followed by
+records ``u8 name_len | name | u8 dtype | u8 ndim | u16 0 | u32 dims[ndim] | u64 nbytes | data``.
+All integers are little-endian. CRC-32 (zlib polynomial) covers the payload, a second CRC-32 the
+first 28 header bytes, so a damaged header is reported as such rather than as a bad payload.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bifsmn.errors import BifsmnError
+
+MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: caught at once
+VERSION = 1
+HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
+HEADER_SIZE = HEADER.size  # 32
+MAX_NAME = 64
+MAX_NDIM = 4
+
+DTYPES: dict[str, int] = {"u8": 1, "i32": 2, "f32": 3, "f16": 4, "bits": 5, "f64": 6}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+_NUMPY = {"u8": np.uint8, "i32": np.int32, "f32": np.float32, "f16": np.float16,
+          "f64": np.float64}
+
+
+@dataclass
+class Record:
+    """One named, typed array. ``bits`` records hold (rows, K) sign bits: bit 1 <=> negative."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    data: bytes
+
+    def array(self) -> np.ndarray:
+        """The record as a numpy array; ``bits`` unpack to a bool (rows, K) array."""
+        if self.dtype == "bits":
+            rows, k = self.shape
+            raw = np.frombuffer(self.data, np.uint8).reshape(rows, (k + 7) // 8)
+            return np.unpackbits(raw, axis=1, bitorder="little")[:, :k].astype(bool)
+        return np.frombuffer(self.data, _NUMPY[self.dtype]).reshape(self.shape)
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+def record_nbytes(dtype: str, shape: tuple[int, ...]) -> int:
+    if dtype == "bits":
+        rows, k = shape
+        return rows * ((k + 7) // 8)
+    return int(np.prod(shape, dtype=np.int64)) * np.dtype(_NUMPY[dtype]).itemsize
+
+
+def make_record(name: str, value: np.ndarray | str | bytes, dtype: str | None = None) -> Record:
+    """Build a record from an array (dtype given or inferred) or a string (stored as u8)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if isinstance(value, bytes):
+        return Record(name, "u8", (len(value),), value)
+    arr = np.asarray(value)
+    if dtype == "bits":
+        if arr.ndim != 2:
+            raise ValueError(f"{name}: bits need a 2-D (rows, K) array")
+        packed = np.packbits(arr.astype(bool), axis=1, bitorder="little")
+        return Record(name, "bits", tuple(arr.shape), packed.tobytes())
+    if dtype is None:
+        raise ValueError(f"{name}: give the record dtype")
+    arr = np.ascontiguousarray(arr, dtype=np.dtype(_NUMPY[dtype]).newbyteorder("<"))
+    return Record(name, dtype, tuple(int(d) for d in arr.shape), arr.tobytes())
+
+
+def encode(records: list[Record]) -> bytes:
+    """Serialise records into a complete file image (header + payload)."""
+    names = [r.name for r in records]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate record names")
+    parts = [struct.pack("<I", len(records))]
+    for r in records:
+        name = r.name.encode("ascii")
+        if not 0 < len(name) <= MAX_NAME or len(r.shape) > MAX_NDIM:
+            raise ValueError(f"bad record {r.name!r}")
+        if len(r.data) != record_nbytes(r.dtype, r.shape):
+            raise ValueError(f"record {r.name!r}: {len(r.data)} bytes for shape {r.shape}")
+        parts.append(struct.pack("<B", len(name)) + name)
+        parts.append(struct.pack("<BBH", DTYPES[r.dtype], len(r.shape), 0))
+        parts.append(struct.pack(f"<{len(r.shape)}I", *r.shape))
+        parts.append(struct.pack("<Q", len(r.data)))
+        parts.append(r.data)
+    payload = b"".join(parts)
+    head = struct.pack("<8sIIQI", MAGIC, VERSION, HEADER_SIZE, len(payload),
+                       zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
+def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
+    """Parse and verify a file image; every defect is a one-line :class:`BifsmnError`."""
+
+    def fail(msg: str) -> BifsmnError:
+        return BifsmnError(f"not a valid .bkws file: {msg}", path)
+
+    if len(data) < HEADER_SIZE:
+        raise fail(f"truncated header ({len(data)} of {HEADER_SIZE} bytes)")
+    magic, version, hsize, psize, pcrc, hcrc = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise fail("bad magic (not a .bkws model)")
+    if zlib.crc32(data[:28]) != hcrc:
+        raise fail("header checksum mismatch (corrupt header)")
+    if version != VERSION:
+        raise BifsmnError(f".bkws format version {version} not supported (this bifsmn reads "
+                          f"version {VERSION}); re-export the checkpoint", path)
+    if hsize != HEADER_SIZE:
+        raise fail(f"header size {hsize}")
+    if len(data) - hsize != psize:
+        raise fail(f"payload is {len(data) - hsize} bytes, header says {psize} (truncated?)")
+    payload = memoryview(data)[hsize:]
+    if zlib.crc32(payload) != pcrc:
+        raise fail("payload checksum mismatch (corrupt file)")
+    pos, out = 0, {}
+
+    def take(n: int) -> memoryview:
+        nonlocal pos
+        if n > len(payload) - pos:
+            raise fail("record runs past the end of the payload")
+        pos += n
+        return payload[pos - n:pos]
+
+    (count,) = struct.unpack("<I", take(4))
+    for _ in range(count):
+        (nlen,) = struct.unpack("<B", take(1))
+        name = bytes(take(nlen)).decode("ascii", "replace")
+        code, ndim, _zero = struct.unpack("<BBH", take(4))
+        if code not in DTYPE_NAMES or ndim > MAX_NDIM:
+            raise fail(f"record {name!r}: bad dtype/ndim")
+        shape = struct.unpack(f"<{ndim}I", take(4 * ndim))
+        (nbytes,) = struct.unpack("<Q", take(8))
+        dtype = DTYPE_NAMES[code]
+        if dtype == "bits" and ndim != 2:
+            raise fail(f"record {name!r}: bits must be 2-D")
+        if nbytes != record_nbytes(dtype, shape):
+            raise fail(f"record {name!r}: size does not match its shape")
+        if name in out:
+            raise fail(f"duplicate record {name!r}")
+        out[name] = Record(name, dtype, tuple(shape), bytes(take(nbytes)))
+    if pos != len(payload):
+        raise fail("trailing bytes after the last record")
+    return out
+
+
+def read_file(path: str | Path) -> dict[str, Record]:
+    path = Path(path)
+    if not path.is_file():
+        raise BifsmnError("no such .bkws file", path)
+    return decode(path.read_bytes(), path)

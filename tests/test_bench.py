@@ -1,0 +1,79 @@
+"""The benchmark runs end to end on random models and writes a well-formed report.
+
+Timings are not asserted (the machine is shared and tiny run counts are noise); only the
+structure of bench.md / bench.json / bench.png is.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bifsmn.cli import main
+from bifsmn.engine.testing import make_checkpoint
+
+
+@pytest.mark.slow
+def test_bench_smoke(tmp_path, capsys) -> None:
+    binary = make_checkpoint(tmp_path / "bin.pt", "bifsmnv2", seed=1)
+    teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
+    out = tmp_path / "bench"
+    rc = main(["bench", "--binary", str(binary), "--teacher", str(teacher), "--out", str(out),
+               "--runs", "3", "--warmup", "1"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    md = (out / "bench.md").read_text()
+    assert md in printed
+    res = json.loads((out / "bench.json").read_text())
+    assert (out / "bench.png").stat().st_size > 1000
+    names = [r["name"] for r in res["rows"]]
+    assert names[:3] == ["PyTorch eager FP32 teacher", "ONNX Runtime FP32 teacher",
+                         "engine FP32 teacher"]
+    assert names[3:] == [f"engine binary bifsmnv2, {b} blocks" for b in (8, 4, 2, 1)]
+    for r in res["rows"]:
+        if r["name"].startswith("ONNX") and r["network_us"] is None:
+            assert r["note"]  # the reason ORT is missing is stated
+            continue
+        assert r["network_us"] > 0 and r["end_to_end_us"] > 0
+    # Markdown tables: every row of a table has the header's column count
+    tables: list[list[str]] = []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if not tables or not tables[-1]:
+                tables.append([])
+            tables[-1].append(line)
+        elif tables and tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) == 3
+    for t in tables:
+        cols = {row.count("|") for row in t}
+        assert len(cols) == 1, t
+        assert set(t[1].replace("|", "").replace("-", "").replace(":", "").strip()) == set()
+    assert len(tables[0]) == 2 + len(res["rows"])
+    s = res["sizes"]
+    assert s["bkws_bytes"]["binary_1"] < s["bkws_bytes"]["binary"]
+    assert s["teacher_state_dict_fp32_bytes"] > 2_000_000
+    assert res["roofline"]["peak_gbops"] > 0 and res["roofline"]["bops_per_clip"] > 1e6
+    assert set(res["targets"]) == {
+        "binary 8 blocks vs ORT FP32 teacher", "binary 8 blocks vs engine FP32 teacher",
+        "binary 2 blocks vs ORT FP32 teacher", "binary layers, fraction of popcount roofline",
+        ".bkws size vs FP32 teacher weights"}
+    assert "smoke test, not a measurement" in md
+
+
+def test_bench_rejects_fp_as_binary(tmp_path) -> None:
+    teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
+    rc = main(["bench", "--binary", str(teacher), "--teacher", str(teacher),
+               "--out", str(tmp_path / "b"), "--runs", "1"])
+    assert rc == 2
+
+
+def test_export_cli(tmp_path, capsys) -> None:
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmn_v1", seed=3)
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "m.bkws"), "--blocks", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "kind bifsmn_v1, blocks 2" in out and (tmp_path / "m.bkws").is_file()
+    assert main(["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.bkws")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err

@@ -1,0 +1,330 @@
+"""Engine parity with PyTorch, kernel equality, file robustness and the Python API.
+
+Models are randomly initialised with random BatchNorm statistics and affine parameters, PReLU
+slopes and thresholds (bifsmn.engine.testing), so every folded parameter matters. Parity is
+checked on random log-mel-range features and on features of synthetic audio (tones, chirps,
+noise bursts), for every thinnable path. Trained checkpoints in models/*.pt are checked too
+when present.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bifsmn.data.features import LogMel
+from bifsmn.engine import Engine, available_kernels, export_checkpoint
+from bifsmn.engine.format import decode, encode, make_record, read_file
+from bifsmn.engine.testing import make_checkpoint, random_features, synthetic_audio
+from bifsmn.errors import BifsmnError
+from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+from bifsmn.train.checkpoint import model_from_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ["bifsmnv2", "bifsmn_v1", "dfsmn_teacher", "dfsmn_thinnable"]
+#: max |engine - torch| / max(1, max |torch logit|). Binary models store the classifier as
+#: FP16 (relative rounding 2^-11 on each weight); FP models are FP32 throughout.
+TOL = {"f16": 5e-3, "f32": 2e-4}
+
+
+def torch_logits(model: torch.nn.Module, x: np.ndarray, blocks: int) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x), path=BLOCKS_TO_PATH[blocks]).numpy()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """kind -> (checkpoint, .bkws with every path)."""
+    root = tmp_path_factory.mktemp("engine")
+    out = {}
+    for i, kind in enumerate(KINDS):
+        ckpt = make_checkpoint(root / f"{kind}.pt", kind, seed=10 + i)
+        out[kind] = (ckpt, export_checkpoint(ckpt, root / f"{kind}.bkws"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    feats = LogMel()(torch.from_numpy(synthetic_audio(8, seed=3))).numpy()
+    silence = np.full((1, 1, 32, 32), -100.0, np.float32)
+    return np.concatenate([random_features(8, seed=4), feats, silence])
+
+
+def check_parity(ckpt: Path, bkws: Path, x: np.ndarray, tol: float, **kw) -> dict[int, float]:
+    model, _ = model_from_checkpoint(ckpt)
+    eng = Engine(bkws, **kw)
+    diffs = {}
+    for blocks in eng.paths:
+        eng.set_blocks(blocks)
+        ref = torch_logits(model, x, blocks)
+        got = eng.predict(x)
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(got.argmax(1), ref.argmax(1),
+                                      err_msg=f"{bkws.name} {blocks} blocks: argmax differs")
+        diffs[blocks] = float(np.abs(got - ref).max())
+        scale = max(1.0, float(np.abs(ref).max()))
+        assert diffs[blocks] <= tol * scale, (bkws.name, blocks, diffs[blocks], scale)
+    return diffs
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_parity_every_path(exported, inputs, kind, record_property) -> None:
+    ckpt, bkws = exported[kind]
+    eng = Engine(bkws)
+    expect = [8, 4, 2, 1] if kind != "dfsmn_teacher" else [8]
+    assert eng.paths == expect and eng.kind == kind
+    tol = TOL["f16"] if kind in ("bifsmnv2", "bifsmn_v1") else TOL["f32"]
+    diffs = check_parity(ckpt, bkws, inputs, tol)
+    record_property("max_abs_diff", diffs)
+    print(f"{kind}: max |engine - torch| per path {diffs}")
+
+
+@pytest.mark.parametrize("kind", ["bifsmnv2", "bifsmn_v1"])
+def test_parity_fp32_classifier_is_tighter(exported, inputs, tmp_path, kind) -> None:
+    """With the classifier in FP32 only float rounding (folding, summation order) remains."""
+    ckpt, _ = exported[kind]
+    bkws = export_checkpoint(ckpt, tmp_path / "f32.bkws", classifier_dtype="float32")
+    check_parity(ckpt, bkws, inputs, TOL["f32"])
+
+
+@pytest.mark.parametrize("kind", ["bifsmnv2", "bifsmn_v1"])
+def test_binary_kernels_bit_identical(exported, inputs, kind) -> None:
+    """Popcounts are integers: with the float layers (conv1, classifier) pinned to one float
+    kernel, every binary kernel gives bit-identical logits, on every path."""
+    _, bkws = exported[kind]
+    kernels = available_kernels()
+    assert "reference" in kernels and "portable" in kernels
+    x = inputs[:6]
+    for blocks in (8, 1):
+        outs = {k: Engine(bkws, blocks, kernel=k, fp_kernel="portable").predict(x)
+                for k in kernels}
+        for k, v in outs.items():
+            np.testing.assert_array_equal(v, outs["reference"], err_msg=f"kernel {k}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kernels_agree_with_their_own_float_gemm(exported, inputs, kind, monkeypatch) -> None:
+    """Selecting the kernel with BIFSMN_KERNEL (as users do): float GEMMs sum in different
+    orders, so logits agree to float rounding and argmax is identical."""
+    _, bkws = exported[kind]
+    x = inputs[:6]
+    outs = {}
+    for k in available_kernels():
+        monkeypatch.setenv("BIFSMN_KERNEL", k)
+        eng = Engine(bkws)
+        assert eng.kernel == k and eng.fp_kernel == k
+        outs[k] = eng.predict(x)
+    ref = outs["reference"]
+    for k, v in outs.items():
+        np.testing.assert_array_equal(v.argmax(1), ref.argmax(1))
+        assert np.abs(v - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max()), k
+
+
+def test_bad_kernel_name_is_a_clear_error(exported, monkeypatch) -> None:
+    _, bkws = exported["bifsmnv2"]
+    monkeypatch.setenv("BIFSMN_KERNEL", "sse9")
+    with pytest.raises(BifsmnError, match="BIFSMN_KERNEL"):
+        Engine(bkws)
+
+
+def test_single_path_exports(exported, inputs, tmp_path) -> None:
+    ckpt, full = exported["bifsmnv2"]
+    sizes = {}
+    for blocks in (8, 4, 2, 1):
+        out = export_checkpoint(ckpt, tmp_path / f"b{blocks}.bkws", blocks=blocks)
+        eng = Engine(out)
+        assert eng.paths == [blocks] and eng.blocks == blocks
+        with pytest.raises(BifsmnError, match="not in this file"):
+            eng.set_blocks(8 if blocks != 8 else 4)
+        sizes[blocks] = out.stat().st_size
+        check_parity(ckpt, out, inputs[:6], TOL["f16"])
+    assert sizes[1] < sizes[2] < sizes[4] < sizes[8] < full.stat().st_size
+
+
+def test_file_contents(exported) -> None:
+    recs = read_file(exported["bifsmnv2"][1])
+    assert recs["meta.kind"].text() == "bifsmnv2"
+    assert recs["meta.labels"].text().split("\n") == [f"word{i}" for i in range(12)]
+    assert recs["conv2.bits"].shape == (32, 400) and recs["conv2.bits"].dtype == "bits"
+    assert recs["b0.fc_in.bits"].shape == (256, 128)
+    assert recs["classifier.w"].dtype == "f16" and recs["conv1.w"].dtype == "f32"
+    # per-path BN/PReLU only where the path runs the block: block 0 only on the 8-block path
+    assert "b0.fc_out.scale.p0" in recs and "b0.fc_out.scale.p1" not in recs
+    assert all(f"b7.fc_out.scale.p{p}" in recs for p in range(4))
+    # the sign bits are those of the model's quantized weights
+    model, _ = model_from_checkpoint(exported["bifsmnv2"][0])
+    with torch.no_grad():
+        wh = model.blocks[3].fc_in.weight_quantizer(model.blocks[3].fc_in.weight)
+    np.testing.assert_array_equal(recs["b3.fc_in.bits"].array(), (wh < 0).numpy())
+    teacher = read_file(exported["dfsmn_teacher"][1])
+    assert teacher["classifier.w"].dtype == "f32" and "b0.fc_out.scale.p1" not in teacher
+
+
+# --------------------------------------------------------------------------- robustness
+def _rewrite_header(data: bytes, version: int) -> bytes:
+    head = bytearray(data[:32])
+    struct.pack_into("<I", head, 8, version)
+    struct.pack_into("<I", head, 28, zlib.crc32(bytes(head[:28])))
+    return bytes(head) + data[32:]
+
+
+def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
+    recs = decode(good)
+    # a valid container whose conv2 weights have the wrong shape
+    bad_shape = [r if r.name != "b0.fc_in.scale" else make_record(r.name, np.zeros(100), "f32")
+                 for r in recs.values()]
+    missing = [r for r in recs.values() if r.name != "b5.fc_out.bits"]
+    nan = [r if r.name != "fc1.bias" else make_record(r.name, np.full(128, np.nan), "f32")
+           for r in recs.values()]
+    bad_arch = [r if r.name != "arch" else make_record(r.name, np.full(12, 7), "i32")
+                for r in recs.values()]
+    labels = [r if r.name != "meta.labels" else make_record(r.name, "a\nb") for r in recs.values()]
+    paths = [r if r.name != "paths" else make_record(r.name, np.array([0, 9]), "i32")
+             for r in recs.values()]
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x10
+    return {
+        "empty": (b"", "truncated header"),
+        "truncated header": (good[:20], "truncated header"),
+        "truncated payload": (good[:-1000], "truncated"),
+        "one byte short": (good[:-1], "truncated"),
+        "bad magic": (b"XXXX" + good[4:], "bad magic"),
+        "bit flip": (bytes(flipped), "checksum"),
+        "future version": (_rewrite_header(good, 2), "version 2 not supported"),
+        "bad shape": (encode(bad_shape), "b0.fc_in.scale' has shape"),
+        "missing record": (encode(missing), "missing record 'b5.fc_out.bits'"),
+        "nan": (encode(nan), "NaN"),
+        "bad arch": (encode(bad_arch), "arch"),
+        "labels": (encode(labels), "labels"),
+        "paths": (encode(paths), "path 9"),
+    }
+
+
+def test_corrupt_files_raise_bifsmn_error_with_the_file_name(exported, tmp_path) -> None:
+    good = exported["bifsmnv2"][1].read_bytes()
+    for what, (data, msg) in _broken_files(good).items():
+        path = tmp_path / f"{what.replace(' ', '_')}.bkws"
+        path.write_bytes(data)
+        with pytest.raises(BifsmnError) as info:
+            Engine(path)
+        text = str(info.value)
+        assert str(path) in text and msg in text, (what, text)
+        assert "\n" not in text
+        # the Python reader agrees on the container-level defects
+        if what in ("empty", "truncated header", "truncated payload", "bad magic", "bit flip",
+                    "future version"):
+            with pytest.raises(BifsmnError):
+                read_file(path)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(BifsmnError, match="no such .bkws file"):
+        Engine(tmp_path / "nope.bkws")
+
+
+# --------------------------------------------------------------------------- export errors
+def test_export_refusals(tmp_path) -> None:
+    ref = make_checkpoint(tmp_path / "ref.pt", "bifsmnv2", granularity="reference")
+    with pytest.raises(BifsmnError, match="granularity 'reference' is not exportable"):
+        export_checkpoint(ref, tmp_path / "x.bkws")
+    xnor = make_checkpoint(tmp_path / "xnor.pt", "bifsmnv2", method="xnor")
+    with pytest.raises(BifsmnError, match="method 'xnor' is not exportable"):
+        export_checkpoint(xnor, tmp_path / "x.bkws")
+    teacher = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher")
+    with pytest.raises(BifsmnError, match="4 blocks not available"):
+        export_checkpoint(teacher, tmp_path / "x.bkws", blocks=4)
+    with pytest.raises(BifsmnError, match="blocks must be"):
+        export_checkpoint(teacher, tmp_path / "x.bkws", blocks=3)
+    assert not (tmp_path / "x.bkws").exists()
+
+
+def test_export_is_atomic(exported, tmp_path) -> None:
+    ckpt, _ = exported["bifsmn_v1"]
+    out = tmp_path / "m.bkws"
+    out.write_bytes(b"old")
+    export_checkpoint(ckpt, out)
+    assert out.read_bytes()[:4] == b"BKWS"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bkws"]  # no temp files left
+
+
+def test_bifsmnv2_ste_exports_as_bifsmnv2(tmp_path, inputs) -> None:
+    ckpt = make_checkpoint(tmp_path / "ste.pt", "bifsmnv2", method="bifsmnv2_ste", seed=5)
+    out = export_checkpoint(ckpt, tmp_path / "ste.bkws", blocks=2)
+    assert Engine(out).kind == "bifsmnv2"
+    check_parity(ckpt, out, inputs[:6], TOL["f16"])
+
+
+def test_other_dimensions(tmp_path) -> None:
+    """Non-default widths and class counts go through the same code."""
+    ckpt = make_checkpoint(tmp_path / "small.pt", "bifsmnv2", seed=7, num_classes=5,
+                           dim=64, hidden=96, frontend_channels=8, num_layers=4)
+    out = export_checkpoint(ckpt, tmp_path / "small.bkws")
+    eng = Engine(out)
+    assert eng.paths == [8, 4, 2, 1] and eng.num_classes == 5
+    check_parity(ckpt, out, random_features(6, seed=8), TOL["f16"])
+
+
+# --------------------------------------------------------------------------- Python API
+def test_predict_shapes_and_audio(exported) -> None:
+    _, bkws = exported["bifsmnv2"]
+    eng = Engine(bkws, blocks=4)
+    assert eng.blocks == 4 and eng.labels[0] == "word0" and eng.kernel in available_kernels()
+    audio = synthetic_audio(3, seed=1)
+    one = eng.predict(audio[0])
+    batch = eng.predict(audio)
+    assert one.shape == (12,) and batch.shape == (3, 12) and one.dtype == np.float32
+    np.testing.assert_array_equal(one, batch[0])
+    feats = eng.features(audio)
+    np.testing.assert_array_equal(eng.predict(feats), batch)
+    assert eng.predict(feats[0]).shape == (12,)
+    # shorter / longer clips are padded / cut like bifsmn.audio.fix_length
+    np.testing.assert_array_equal(eng.predict(np.concatenate([audio[0], audio[1]])), one)
+    short = audio[0][:9000]
+    np.testing.assert_array_equal(eng.predict(short), eng.predict(np.pad(short, (0, 7000))))
+    # a batch larger than any before grows the buffers; results do not depend on the batch
+    big = np.repeat(audio, 7, axis=0)
+    np.testing.assert_array_equal(eng.predict(big)[::7], batch)
+    assert eng.classify(audio[0])[0][0] in eng.labels
+    for bad in (np.zeros((2, 3, 4)), np.zeros((0,)), np.array([np.nan] * 100), "text"):
+        with pytest.raises(BifsmnError):
+            eng.predict(bad)
+    with pytest.raises(BifsmnError, match="blocks not in this file"):
+        Engine(exported["dfsmn_teacher"][1]).set_blocks(2)
+
+
+def test_frontend_matches_python_logmel(exported) -> None:
+    """The C++ log-mel equals bifsmn.data.features.LogMel to float32 rounding: within 0.01 dB
+    wherever the band holds energy (> -80 dB), and silence maps to the same -100 dB floor."""
+    eng = Engine(exported["bifsmn_v1"][1])
+    audio = np.concatenate([synthetic_audio(8, seed=11), np.zeros((1, 16000), np.float32),
+                            (0.5 * np.random.default_rng(2).standard_normal((1, 16000)))
+                            .astype(np.float32)])
+    ours = eng.features(audio)
+    ref = LogMel()(torch.from_numpy(audio)).numpy()
+    mask = ref > -80
+    assert mask.mean() > 0.5
+    err = np.abs(ours - ref)
+    assert err[mask].max() < 0.01, err[mask].max()
+    assert err.max() < 1.0, err.max()  # near the floor both are float32 noise
+    np.testing.assert_array_equal(ours[8], np.full((1, 32, 32), -100.0, np.float32))
+
+
+# --------------------------------------------------------------------------- trained models
+TRAINED = sorted((REPO / "models").glob("*.pt"))
+
+
+@pytest.mark.skipif(not TRAINED, reason="no trained checkpoints in models/ yet")
+@pytest.mark.parametrize("ckpt", TRAINED, ids=[p.name for p in TRAINED])
+def test_trained_checkpoint_parity(ckpt, tmp_path) -> None:
+    audio = synthetic_audio(32, seed=21)
+    x = LogMel()(torch.from_numpy(audio)).numpy()
+    out = export_checkpoint(ckpt, tmp_path / "m.bkws")
+    eng = Engine(out)
+    tol = TOL["f16"] if eng.is_binary else TOL["f32"]
+    diffs = check_parity(ckpt, out, x, tol)
+    print(f"{ckpt.name}: {out.stat().st_size} bytes, max |engine - torch| {diffs}")

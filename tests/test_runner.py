@@ -1,0 +1,125 @@
+"""The standalone C++ runner ``bifsmn-run``: native and aarch64 (cross-compiled, under qemu).
+
+The runner is built by CMake (``pip install`` puts it next to the Python executable; otherwise
+it is built here into cpp/build-native with the same settings as cpp/run_tests.sh). Its scores
+must match the Python API on the same clip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bifsmn.engine import Engine, export_checkpoint
+from bifsmn.engine.testing import make_checkpoint, synthetic_audio
+
+REPO = Path(__file__).resolve().parents[1]
+CPP = REPO / "cpp"
+pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+
+
+def _build(variant: str) -> Path:
+    args = ["cmake", "-S", str(CPP), "-B", str(CPP / f"build-{variant}"), "-DBIFSMN_WERROR=ON",
+            "-DCMAKE_BUILD_TYPE=Release"]
+    if shutil.which("ninja"):
+        args += ["-G", "Ninja"]
+    if variant == "aarch64":
+        args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / 'aarch64-linux-gnu.cmake'}")
+    cache = CPP / f"build-{variant}" / "CMakeCache.txt"
+    if not cache.is_file():
+        subprocess.run(args, check=True, capture_output=True, text=True)
+    jobs = os.environ.get("BIFSMN_JOBS", "2")
+    subprocess.run(["cmake", "--build", str(CPP / f"build-{variant}"), "--target", "bifsmn-run",
+                    "-j", jobs], check=True, capture_output=True, text=True, timeout=900)
+    return CPP / f"build-{variant}" / "bifsmn-run"
+
+
+@pytest.fixture(scope="module")
+def native_runner() -> Path:
+    installed = Path(sys.executable).parent / "bifsmn-run"
+    return installed if installed.is_file() else _build("native")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runner")
+    ckpt = make_checkpoint(root / "m.pt", "bifsmnv2", seed=4)
+    return export_checkpoint(ckpt, root / "m.bkws")
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "BIFSMN_KERNEL"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _scores(out: str) -> tuple[str, np.ndarray]:
+    top = re.search(r"^top: (\S+)", out, re.M).group(1)
+    logits = [float(m.group(1)) for m in re.finditer(r"^\d+\s+\S+\s+(-?[\d.]+)\s+[\d.]+$", out,
+                                                     re.M)]
+    return top, np.array(logits)
+
+
+def _python_logits(model: Path, wav: Path, blocks: int = 8) -> np.ndarray:
+    data, _ = sf.read(str(wav), dtype="float32", always_2d=True)
+    return Engine(model, blocks=blocks).predict(data.mean(axis=1))
+
+
+def test_runner_native(native_runner, model, tmp_path) -> None:
+    audio = synthetic_audio(2, seed=5)
+    mono = tmp_path / "mono.wav"
+    sf.write(str(mono), audio[0], 16000, subtype="PCM_16")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(str(stereo), audio.T, 16000, subtype="FLOAT")
+    eng = Engine(model)
+    for wav in (mono, stereo):
+        for blocks in (8, 2):
+            proc = _run([str(native_runner), "--blocks", str(blocks), str(model), str(wav)])
+            assert proc.returncode == 0, proc.stderr
+            top, logits = _scores(proc.stdout)
+            ref = _python_logits(model, wav, blocks)
+            assert logits.shape == (12,)
+            np.testing.assert_allclose(logits, ref, atol=2e-4)
+            assert top == eng.labels[int(ref.argmax())]
+    assert "downmixed" in _run([str(native_runner), str(model), str(stereo)]).stdout
+
+
+def test_runner_errors(native_runner, model, tmp_path) -> None:
+    wav8k = tmp_path / "8k.wav"
+    sf.write(str(wav8k), np.zeros(8000, np.float32), 8000, subtype="PCM_16")
+    proc = _run([str(native_runner), str(model), str(wav8k)])
+    assert proc.returncode == 2 and "sample rate 8000 Hz" in proc.stderr
+    bad = tmp_path / "bad.bkws"
+    bad.write_bytes(model.read_bytes()[:500])
+    proc = _run([str(native_runner), str(bad), str(wav8k)])
+    assert proc.returncode == 2 and f"{bad}: not a valid .bkws file" in proc.stderr
+    pcm24 = tmp_path / "24.wav"
+    sf.write(str(pcm24), np.zeros(16000, np.float32), 16000, subtype="PCM_24")
+    proc = _run([str(native_runner), str(model), str(pcm24)])
+    assert proc.returncode == 2 and "unsupported sample format" in proc.stderr
+    assert _run([str(native_runner)]).returncode == 2
+
+
+@pytest.mark.slow
+def test_runner_aarch64_qemu(native_runner, model, tmp_path) -> None:
+    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (run cpp/install_cross_tools.sh)")
+    runner = _build("aarch64")
+    wav = tmp_path / "clip.wav"
+    sf.write(str(wav), synthetic_audio(1, seed=6)[0], 16000, subtype="PCM_16")
+    proc = _run(["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", str(runner), str(model),
+                 str(wav)])
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel neon" in proc.stdout
+    top, logits = _scores(proc.stdout)
+    native_top, native_logits = _scores(_run([str(native_runner), str(model), str(wav)]).stdout)
+    assert top == native_top
+    np.testing.assert_allclose(logits, native_logits, atol=2e-4)
