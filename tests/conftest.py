@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-os.environ.setdefault("BIFSMN_CACHE", "")  # tests pass cache dirs explicitly
-
 WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat"]
 
 
@@ -79,6 +77,12 @@ def make_test_archive(root: Path, per_word: int = 4, seed: int = 1,
         (root / "training_list.txt").write_text("\n".join(rels[::2]) + "\n")
         (root / "validation_list.txt").write_text("\n".join(rels[1::2]) + "\n")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or fill the user's feature cache (~/.cache/bifsmn)."""
+    os.environ["BIFSMN_CACHE"] = str(tmp_path_factory.mktemp("bifsmn-cache"))
 
 
 @pytest.fixture

@@ -3,4 +3,12 @@
 from bifsmn.errors import BifsmnError
 
 __version__ = "0.1.0"
-__all__ = ["BifsmnError", "__version__"]
+__all__ = ["BifsmnError", "Detector", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "Detector":  # lazy: `import bifsmn` stays free of torch
+        from bifsmn.detect import Detector
+
+        return Detector
+    raise AttributeError(f"module 'bifsmn' has no attribute {name!r}")

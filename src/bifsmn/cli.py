@@ -14,6 +14,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from bifsmn.detect.cli import add_detect_commands
+from bifsmn.engine.cli import add_engine_commands
 from bifsmn.errors import BifsmnError
 
 
@@ -180,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--base-url", help="mirror to fetch the same archive names from "
                     "(checksums are still verified)")
     dl.set_defaults(func=cmd_download)
+    add_detect_commands(sub)
+    add_engine_commands(sub)
     return p
 
 

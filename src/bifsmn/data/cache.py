@@ -29,7 +29,8 @@ CACHE_VERSION = 1
 
 def default_cache_dir() -> Path:
     """``$BIFSMN_CACHE`` or ``~/.cache/bifsmn`` (data folders may be read-only)."""
-    return Path(os.environ.get("BIFSMN_CACHE", Path.home() / ".cache" / "bifsmn"))
+    env = os.environ.get("BIFSMN_CACHE", "").strip()
+    return Path(env) if env else Path.home() / ".cache" / "bifsmn"
 
 
 def _fingerprint(items: list[Item], extra: dict) -> str:

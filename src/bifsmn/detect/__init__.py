@@ -1,0 +1,42 @@
+"""Streaming keyword detection: sliding-window posteriors, a detector, streaming evaluation.
+
+>>> from bifsmn.detect import Detector
+>>> det = Detector("model.pt", blocks=8, threshold=0.5)
+>>> events = det.detect_file("recording.wav")     # [Event(label, start, end, score), ...]
+
+Names are imported lazily so that ``import bifsmn.detect`` (done by the CLI parser) does not
+pull in torch; see docs/detection.md.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Detector": "bifsmn.detect.detector",
+    "Event": "bifsmn.detect.detector",
+    "Streamer": "bifsmn.detect.stream",
+    "Posteriors": "bifsmn.detect.stream",
+    "Frame": "bifsmn.detect.stream",
+    "sliding_posteriors": "bifsmn.detect.stream",
+    "Scorer": "bifsmn.detect.scorer",
+    "TorchScorer": "bifsmn.detect.scorer",
+    "EngineScorer": "bifsmn.detect.scorer",
+    "load_scorer": "bifsmn.detect.scorer",
+    "iter_audio_blocks": "bifsmn.detect.audio_io",
+    "eval_stream": "bifsmn.detect.evaluate",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bifsmn.detect' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -1,0 +1,243 @@
+"""Keyword detection on streaming posteriors: smoothing, thresholds, refractory time.
+
+Raw per-window posteriors flicker: a keyword is seen by ~10 overlapping windows, some of which
+cut it. Following the classic small-footprint KWS recipe (Chen et al., ICASSP 2014) the
+posterior of each class is smoothed with a causal moving average over the last ``smooth_ms``
+(5 windows at the default 500 ms / 100 ms hop; fewer at the very start). A keyword fires when its
+smoothed posterior reaches its threshold, and cannot fire again within ``refractory_ms``.
+Optionally (``rearm=True``) it must also have dropped below its threshold in between, so that a
+score that stays high for longer than the refractory time still gives one event; this is off by
+default because it makes the number of events non-monotone in the threshold, which muddles the
+threshold sweep of the evaluation. ``_unknown_`` and ``_silence_`` never fire.
+
+The same two steps are implemented twice on purpose: incrementally in :class:`Detector` for live
+audio, and on whole arrays (:func:`smooth`, :func:`trigger_frames`) for the threshold sweep of
+the evaluation; both give the same floats and the same events (tested).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bifsmn.detect.scorer import Scorer, load_scorer
+from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
+from bifsmn.errors import BifsmnError
+
+IGNORED = ("_unknown_", "_silence_")
+DEFAULT_SMOOTH_MS = 500.0
+DEFAULT_REFRACTORY_MS = 1000.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A detected keyword: the 1-s window of the triggering frame, in seconds of the stream,
+    and the smoothed posterior that crossed the threshold."""
+
+    label: str
+    start: float
+    end: float
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _event(label: str, end: int, window: int, sample_rate: int, audio_end: int | None,
+           score: float) -> Event:
+    stop = end if audio_end is None else min(end, audio_end)
+    return Event(label, max(end - window, 0) / sample_rate, stop / sample_rate, score)
+
+
+def smooth_frames(smooth_ms: float, hop: int, sample_rate: int) -> int:
+    """Moving-average length in windows (at least 1)."""
+    if smooth_ms < 0:
+        raise BifsmnError(f"smoothing must be >= 0 ms (got {smooth_ms})")
+    return max(1, round(smooth_ms * sample_rate / 1000.0 / hop))
+
+
+def smooth(probs: np.ndarray, n: int) -> np.ndarray:
+    """Causal moving average over the last ``n`` rows (fewer at the start), float64.
+
+    Summation is chronological, term by term, exactly as :class:`Detector` does it online, so
+    the two agree to the last bit.
+    """
+    p = np.asarray(probs, np.float64)
+    k = len(p)
+    acc = np.zeros_like(p)
+    head = min(n - 1, k)
+    run = np.zeros(p.shape[1:], np.float64)
+    for j in range(head):
+        run = run + p[j]
+        acc[j] = run
+    if k >= n:
+        tail = np.zeros((k - n + 1, *p.shape[1:]), np.float64)
+        for i in range(n):
+            tail = tail + p[i:k - n + 1 + i]
+        acc[n - 1:] = tail
+    counts = np.minimum(np.arange(1, k + 1), n).astype(np.float64)
+    return acc / counts.reshape(-1, *([1] * (p.ndim - 1)))
+
+
+def trigger_frames(scores: np.ndarray, ends: np.ndarray, threshold: float,
+                   refractory: int, rearm: bool = False) -> np.ndarray:
+    """Indices of the frames that fire for one class (whole-stream form of the online rule).
+
+    A class fires on a frame whose score is at or above ``threshold`` if its last event ended
+    at least ``refractory`` samples earlier. Greedy earliest picking gives the largest set of
+    events that are ``refractory`` apart, so raising the threshold (fewer eligible frames) never
+    gives more events. With ``rearm``, a class must also have dropped below the threshold since
+    its last event: a score that stays high then gives one event however long it lasts, but
+    the event count is no longer monotone in the threshold.
+    """
+    above = np.asarray(scores) >= threshold
+    up = np.flatnonzero(above)
+    if up.size == 0:
+        return up
+    down = np.flatnonzero(~above)
+    e = np.asarray(ends)
+    picked = []
+    j = int(up[0])
+    while True:
+        picked.append(j)
+        first = max(j + 1, int(np.searchsorted(e, e[j] + refractory, side="left")))
+        if rearm:
+            k = int(np.searchsorted(down, j, side="right"))  # first re-arming frame after j
+            if k == down.size:
+                break
+            first = max(first, int(down[k]) + 1)
+        k = int(np.searchsorted(up, first, side="left"))
+        if k == up.size:
+            break
+        j = int(up[k])
+    return np.asarray(picked, np.int64)
+
+
+def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[str],
+                         thresholds: Mapping[str, float], refractory: int, window: int,
+                         sample_rate: int, rearm: bool = False, audio_end: int | None = None
+                         ) -> list[Event]:
+    """All events of a whole stream's smoothed posteriors, in time order (then label order).
+    Event times are clipped to the real audio ``[0, audio_end]``."""
+    found: list[tuple[int, int, Event]] = []
+    for c, label in enumerate(labels):
+        if label not in thresholds:
+            continue
+        for j in trigger_frames(smoothed[:, c], ends, thresholds[label], refractory, rearm):
+            e = int(ends[j])
+            found.append((e, c, _event(label, e, window, sample_rate, audio_end,
+                                       float(smoothed[j, c]))))
+    found.sort(key=lambda t: (t[0], t[1]))
+    return [ev for _, _, ev in found]
+
+
+class Detector:
+    """Streaming keyword detector in the spirit of openWakeWord.
+
+    >>> det = Detector("model.pt", blocks=8, threshold=0.5, thresholds={"yes": 0.7})
+    >>> for chunk in mic_chunks:           # 16 kHz mono float32 or int16, any chunk size
+    ...     for ev in det.process(chunk):
+    ...         print(ev.label, ev.start, ev.end, ev.score)
+    >>> det.detect_file("long_recording.flac")   # any rate/channels, streamed from disk
+
+    ``model``: a ``.pt`` checkpoint, a ``.bkws`` engine file, a :class:`Scorer`, or None for the
+    bundled model. ``threshold`` applies to every keyword; ``thresholds`` overrides it per
+    keyword; ``rearm`` also requires the score to drop below the threshold between two events
+    of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
+    """
+
+    def __init__(self, model: str | Path | Scorer | None = None, blocks: int = 8,
+                 threshold: float = 0.5, thresholds: Mapping[str, float] | None = None,
+                 smooth_ms: float = DEFAULT_SMOOTH_MS,
+                 refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
+                 ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
+                 rearm: bool = False) -> None:
+        self.scorer = load_scorer(model, blocks)
+        self.labels = list(self.scorer.labels)
+        cfg = self.scorer.feature_config
+        self.sample_rate = int(cfg.sample_rate)
+        self.window = int(cfg.clip_samples)
+        hop = hop_samples(hop_ms, self.sample_rate, self.window)
+        self.streamer = Streamer(self.scorer, hop, batch_size)
+        self.hop = hop
+        self.smooth_n = smooth_frames(smooth_ms, hop, self.sample_rate)
+        if refractory_ms < 0:
+            raise BifsmnError(f"refractory time must be >= 0 ms (got {refractory_ms})")
+        self.refractory = round(refractory_ms * self.sample_rate / 1000.0)
+        self.rearm = bool(rearm)
+        ignored = set(ignore)
+        self.keywords = [lb for lb in self.labels if lb not in ignored]
+        self.thresholds = self._thresholds(threshold, thresholds or {})
+        self._cols = [self.labels.index(k) for k in self.keywords]
+        self.reset()
+
+    def _thresholds(self, default: float, per: Mapping[str, float]) -> dict[str, float]:
+        unknown = sorted(set(per) - set(self.keywords))
+        if unknown:
+            raise BifsmnError(f"no keyword {', '.join(map(repr, unknown))} in this model "
+                              f"(keywords: {', '.join(self.keywords)})")
+        out = {k: float(per.get(k, default)) for k in self.keywords}
+        for k, v in out.items():
+            if not 0.0 <= v <= 1.0 or v != v:
+                raise BifsmnError(f"threshold for {k!r} must be in [0, 1] (got {v})")
+        return out
+
+    def reset(self) -> None:
+        """Start a new stream: audio, smoothing history and refractory timers are cleared."""
+        self.streamer.reset()
+        self._history: deque[np.ndarray] = deque(maxlen=self.smooth_n)
+        self._last_fire: dict[str, int] = {}
+        self._armed: set[str] = set(self.keywords)
+        self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}
+
+    def _on_posteriors(self, post: Posteriors) -> list[Event]:
+        events = []
+        for i in range(len(post)):
+            self._history.append(post.probs[i].astype(np.float64))
+            acc = np.zeros(len(self.labels), np.float64)
+            for row in self._history:
+                acc = acc + row
+            s = acc / float(len(self._history))
+            e = int(post.ends[i])
+            for k, c in zip(self.keywords, self._cols, strict=True):
+                self.last_scores[k] = float(s[c])
+                if s[c] < self.thresholds[k]:
+                    self._armed.add(k)
+                    continue
+                last = self._last_fire.get(k)
+                armed = k in self._armed or not self.rearm
+                if armed and (last is None or e >= last + self.refractory):
+                    self._last_fire[k] = e
+                    self._armed.discard(k)
+                    events.append(_event(k, e, self.window, self.sample_rate, post.audio_end,
+                                         float(s[c])))
+        return events
+
+    def process(self, chunk: np.ndarray) -> list[Event]:
+        """Feed 16 kHz mono samples (any length); return the events they complete."""
+        return self._on_posteriors(self.streamer.process(chunk))
+
+    def flush(self) -> list[Event]:
+        """End of stream: score 0.5 s of trailing zeros and the partial last hop (see
+        :meth:`Streamer.flush`) and return their events."""
+        return self._on_posteriors(self.streamer.flush())
+
+    def detect_file(self, path: str | Path, block_seconds: float = 10.0) -> list[Event]:
+        """Events of an audio file of any length, rate and channel count, read in blocks (flat
+        memory). Starts a new stream (times are seconds from the file start) and leaves the
+        detector reset afterwards."""
+        from bifsmn.detect.audio_io import iter_audio_blocks
+
+        self.reset()
+        events: list[Event] = []
+        try:
+            for block in iter_audio_blocks(path, self.sample_rate, block_seconds):
+                events += self.process(block)
+            events += self.flush()
+        finally:
+            self.reset()
+        return events

@@ -1,0 +1,501 @@
+"""Streaming evaluation as keyword-spotting users measure it: miss rate vs false alarms per hour.
+
+Clip accuracy says little about a detector that listens all day. Here long test streams are
+assembled from the clips of a Speech Commands split (keywords interleaved with unknown words and
+pauses, background noise mixed in at a chosen SNR, every keyword's time recorded), the detector
+runs over them once per model and thinnable path, and the decision threshold is swept offline on
+the stored smoothed posteriors (the model never re-runs per threshold).
+
+Metrics (see docs/detection.md):
+
+* An event is a **hit** if its label equals that of a ground-truth keyword whose interval,
+  widened by ``tolerance`` seconds on each side, overlaps the event's interval; every other event
+  is a **false alarm**. Events are matched in time order, preferring the earliest keyword not yet
+  matched; a hit on an already matched keyword (a repeated trigger on one utterance) is counted
+  as a **duplicate** and reported, but is neither a false alarm nor a second detection.
+* **miss rate** = keywords without a matching event / keywords; **FA/h** = false alarms / hours
+  of stream.
+* The operating point is the lowest swept threshold whose FA/h is at or below the target
+  (1 FA/h), i.e. the best miss rate the sweep offers within the false-alarm budget.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bifsmn.audio import load_audio
+from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
+from bifsmn.detect.detector import (
+    DEFAULT_REFRACTORY_MS,
+    DEFAULT_SMOOTH_MS,
+    IGNORED,
+    Event,
+    events_from_smoothed,
+    smooth,
+    smooth_frames,
+)
+from bifsmn.detect.scorer import Scorer, load_scorer
+from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
+from bifsmn.errors import BifsmnError
+
+SR = 16000
+DEFAULT_THRESHOLDS = tuple(np.round(np.r_[np.arange(0.02, 0.981, 0.02), 0.99, 0.995, 0.998,
+                                        0.999, 0.9995, 0.9999], 6))
+
+
+# --------------------------------------------------------------------------- test streams
+@dataclass(frozen=True)
+class Segment:
+    """A clip placed in a stream: ``label`` is a keyword, ``_unknown_`` or ``_silence_``."""
+
+    label: str
+    start: float
+    end: float
+    source: str = ""
+
+
+@dataclass
+class EvalStream:
+    """A synthetic long recording and what was placed in it."""
+
+    audio: np.ndarray
+    segments: list[Segment]
+    sample_rate: int = SR
+    snr_db: float = math.inf
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def keywords(self) -> list[Segment]:
+        """The ground truth: placed clips whose label is a keyword."""
+        return [s for s in self.segments if s.label not in IGNORED]
+
+    @property
+    def hours(self) -> float:
+        return len(self.audio) / self.sample_rate / 3600.0
+
+
+def noise_bed(noises: Sequence[np.ndarray], length: int, rng: np.random.Generator,
+              min_piece: int = SR) -> np.ndarray:
+    """``length`` samples of background noise at unit RMS: random excerpts of the noise
+    recordings laid end to end (so a 10-minute stream does not loop one file)."""
+    out = np.zeros(length, np.float32)
+    usable = [n for n in noises if len(n) > 0]
+    if not usable:
+        return out
+    pos = 0
+    while pos < length:
+        src = usable[int(rng.integers(len(usable)))]
+        piece = int(rng.integers(min(min_piece, len(src)), len(src) + 1))
+        start = int(rng.integers(0, len(src) - piece + 1))
+        take = min(piece, length - pos)
+        out[pos:pos + take] = src[start:start + take]
+        pos += take
+    rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+    return out / rms if rms > 0 else out
+
+
+def compose_stream(length: int, placements: Sequence[tuple[np.ndarray, int, str, str]],
+                   noise: np.ndarray | None = None, snr_db: float = math.inf,
+                   sample_rate: int = SR) -> EvalStream:
+    """Lay clips at given sample offsets on silence, then add noise at ``snr_db``.
+
+    ``placements``: ``(audio, start_sample, label, source)``; clips must not overlap. The SNR is
+    the mean power of the placed clips (each clip's mean square, averaged over clips) over the
+    noise power: a global noise level, so quiet and loud speakers keep their difference.
+    """
+    audio = np.zeros(length, np.float32)
+    segments = []
+    powers = []
+    prev_end = 0
+    for clip, start, label, source in sorted(placements, key=lambda p: p[1]):
+        end = start + len(clip)
+        if start < prev_end or end > length:
+            raise BifsmnError(f"clip {source or label} at sample {start} overlaps another or "
+                              "runs past the stream end")
+        audio[start:end] = clip
+        prev_end = end
+        segments.append(Segment(label, start / sample_rate, end / sample_rate, source))
+        if len(clip):
+            powers.append(float(np.mean(np.asarray(clip, np.float64) ** 2)))
+    if noise is not None and math.isfinite(snr_db) and powers:
+        gain = math.sqrt(float(np.mean(powers)) / 10.0 ** (snr_db / 10.0))
+        audio = (audio + gain * noise[:length]).astype(np.float32)
+    else:
+        snr_db = math.inf
+    return EvalStream(audio, segments, sample_rate, snr_db)
+
+
+def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed: int = 0,
+                 keyword_fraction: float = 0.5, gap: tuple[float, float] = (0.5, 2.0)
+                 ) -> EvalStream:
+    """A seeded ``minutes``-long stream from the clips of ``ds.items(split)``.
+
+    ``ds`` is a :class:`bifsmn.data.speech_commands.SpeechCommands` (12-class task). The stream
+    alternates a pause (uniform in ``gap`` seconds) and a clip: a keyword with probability
+    ``keyword_fraction``, else an unknown word. Clips are drawn with replacement, so a small
+    split still fills a long stream. The same seed gives the same clip sequence at every SNR
+    (only the noise level changes), so SNRs are compared on the same words.
+    """
+    items = [it for it in ds.items(split) if it.path is not None]
+    kws = [it for it in items if it.word in COMMANDS]
+    unk = [it for it in items if it.word not in COMMANDS and it.word != SILENCE]
+    if not kws:
+        raise BifsmnError(f"split '{split}' has no keyword clips", ds.root)
+    rng = np.random.default_rng(seed)
+    length = int(round(minutes * 60 * SR))
+    cache: dict[str, np.ndarray] = {}
+    placements = []
+    pos = 0
+    while True:
+        pos += int(round(rng.uniform(*gap) * SR))
+        is_kw = not unk or rng.random() < keyword_fraction
+        pool = kws if is_kw else unk
+        it = pool[int(rng.integers(len(pool)))]
+        if it.path not in cache:
+            cache[it.path] = load_audio(it.path)
+        clip = cache[it.path]
+        if pos + len(clip) > length:
+            break
+        placements.append((clip, pos, it.word if is_kw else UNKNOWN, it.path))
+        pos += len(clip)
+    noise = None
+    if math.isfinite(snr_db) and ds.noise_files:
+        nrng = np.random.default_rng([seed, 1])
+        noise = noise_bed([load_audio(f) for f in ds.noise_files], length, nrng)
+    if not any(p[2] != UNKNOWN for p in placements):
+        raise BifsmnError(f"a {minutes:g}-minute stream holds no keyword clip; use more --minutes")
+    stream = compose_stream(length, placements, noise, snr_db)
+    stream.meta = {"split": split, "seed": seed, "minutes": minutes, "data": str(ds.root)}
+    return stream
+
+
+# --------------------------------------------------------------------------- metrics
+@dataclass(frozen=True)
+class Score:
+    hits: int
+    misses: int
+    false_alarms: int
+    keywords: int
+    hours: float
+    duplicates: int = 0
+
+    @property
+    def miss_rate(self) -> float:
+        return self.misses / self.keywords if self.keywords else float("nan")
+
+    @property
+    def fa_per_hour(self) -> float:
+        return self.false_alarms / self.hours if self.hours > 0 else float("nan")
+
+
+def match_events(events: Sequence[Event], truth: Sequence[Segment], hours: float,
+                 tolerance: float = 0.5) -> Score:
+    """Hits (keywords detected), misses, false alarms and duplicates (module docstring)."""
+    by_label: dict[str, list[Segment]] = {}
+    for t in sorted(truth, key=lambda s: s.start):
+        by_label.setdefault(t.label, []).append(t)
+    used: dict[str, set[int]] = {lb: set() for lb in by_label}
+    hits = fa = dup = 0
+    for ev in sorted(events, key=lambda e: (e.end, e.label)):
+        match = seen = None
+        for i, t in enumerate(by_label.get(ev.label, ())):
+            if t.start - tolerance >= ev.end:
+                break  # sorted by start: no later keyword can overlap
+            if ev.start < t.end + tolerance:
+                if i not in used[ev.label]:
+                    match = i
+                    break
+                seen = i
+        if match is not None:
+            used[ev.label].add(match)
+            hits += 1
+        elif seen is not None:
+            dup += 1
+        else:
+            fa += 1
+    return Score(hits, len(truth) - hits, fa, len(truth), hours, dup)
+
+
+@dataclass
+class SystemResult:
+    """Sweep of one (model, path) on one stream."""
+
+    name: str
+    model: str
+    blocks: int
+    snr_db: float
+    rtf: float
+    seconds: float
+    thresholds: list[float]
+    scores: list[Score]
+
+    def operating_point(self, fa_target: float = 1.0) -> tuple[float, Score] | None:
+        """Lowest threshold with FA/h <= target (best miss rate within the FA budget)."""
+        ok = [(t, s) for t, s in zip(self.thresholds, self.scores, strict=True)
+              if s.fa_per_hour <= fa_target]
+        if not ok:
+            return None
+        best = min(s.miss_rate for _, s in ok)
+        return min(((t, s) for t, s in ok if s.miss_rate == best), key=lambda ts: ts[0])
+
+
+def sweep(post: Posteriors, labels: list[str], truth: Sequence[Segment], hours: float,
+          thresholds: Sequence[float], smooth_n: int, refractory: int,
+          tolerance: float = 0.5, rearm: bool = False) -> list[Score]:
+    """Scores at every threshold from one set of posteriors (smoothed once)."""
+    s = smooth(post.probs, smooth_n)
+    keywords = [lb for lb in labels if lb not in IGNORED]
+    out = []
+    for th in thresholds:
+        events = events_from_smoothed(s, post.ends, labels, dict.fromkeys(keywords, float(th)),
+                                      refractory, post.window, post.sample_rate, rearm,
+                                      post.audio_end)
+        out.append(match_events(events, truth, hours, tolerance))
+    return out
+
+
+def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 10 * SR
+                      ) -> tuple[Posteriors, float]:
+    """Posteriors of a whole stream fed block by block, and the seconds it took."""
+    st = Streamer(scorer, hop)
+    parts = []
+    t0 = time.perf_counter()
+    for i in range(0, len(audio), block):
+        parts.append(st.process(audio[i:i + block]))
+    parts.append(st.flush())
+    dt = time.perf_counter() - t0
+    return Posteriors.concat(parts, len(scorer.labels), st.window, st.sample_rate), dt
+
+
+# --------------------------------------------------------------------------- outputs
+CSV_FIELDS = ("system", "model", "blocks", "snr_db", "threshold", "keywords", "hits", "misses",
+              "false_alarms", "duplicates", "miss_rate", "fa_per_hour", "hours")
+
+
+def write_csv(results: Sequence[SystemResult], path: Path) -> None:
+    from bifsmn.train.checkpoint import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_FIELDS)
+    for r in results:
+        for t, s in zip(r.thresholds, r.scores, strict=True):
+            w.writerow([r.name, r.model, r.blocks, r.snr_db, f"{t:g}", s.keywords, s.hits,
+                        s.misses, s.false_alarms, s.duplicates, f"{s.miss_rate:.6f}",
+                        f"{s.fa_per_hour:.6f}", f"{s.hours:.6f}"])
+    atomic_write_text(path, buf.getvalue())
+
+
+def det_limits(results: Sequence[SystemResult], fa_target: float = 1.0
+               ) -> tuple[float, float, float]:
+    """(x_min, x_max, zero_x) of the log FA/h axis.
+
+    Zero false alarms cannot sit on a log axis; such points are drawn at ``zero_x``, below both
+    the smallest non-zero rate a stream can show (one event: 1/hours) and the FA target, so the
+    picture never suggests that "no false alarm in 10 minutes" is worse than the target. The
+    upper limit follows the worst system (untrained models reach 10^4 FA/h).
+    """
+    hours = min(s.hours for r in results for s in r.scores)
+    zero_x = min(0.5 / hours, fa_target / 2)
+    nonzero = [s.fa_per_hour for r in results for s in r.scores if s.false_alarms > 0]
+    lo = zero_x / 1.5
+    hi = max(max(nonzero, default=0.0) * 1.5, fa_target * 10, lo * 100)
+    return lo, hi, zero_x
+
+
+def plot_det(results: Sequence[SystemResult], path: Path, fa_target: float = 1.0) -> None:
+    """DET curve: miss rate against FA/h (log x), every system and SNR in one figure; each
+    curve follows the threshold from low (right) to high (left)."""
+    from bifsmn.plots import plt, save_png
+
+    lo, hi, zero_x = det_limits(results, fa_target)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    styles = ["-", "--", ":", "-."]
+    snrs = sorted({r.snr_db for r in results})
+    names = list(dict.fromkeys(r.name for r in results))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r in results:
+        xs = [s.fa_per_hour if s.false_alarms else zero_x for s in r.scores]
+        ys = [100 * s.miss_rate for s in r.scores]
+        snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g} dB"
+        ax.plot(xs, ys, marker=".", ms=3, ls=styles[snrs.index(r.snr_db) % len(styles)],
+                color=colors[names.index(r.name) % len(colors)], label=f"{r.name}, {snr}")
+    ax.axvline(fa_target, color="0.5", lw=0.8)
+    ax.text(fa_target, 101, f" {fa_target:g} FA/h", fontsize=7, color="0.4", va="bottom")
+    ax.axvline(zero_x, color="0.8", lw=0.8)
+    ax.text(zero_x, 101, "0 FA ", fontsize=7, color="0.4", va="bottom", ha="right")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("false alarms per hour")
+    ax.set_ylabel("miss rate (%)")
+    hours = min(s.hours for r in results for s in r.scores)
+    ax.set_title(f"DET, threshold sweep ({60 * hours:g} min per stream)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    save_png(fig, path)
+
+
+def format_summary(results: Sequence[SystemResult], fa_target: float = 1.0) -> str:
+    lines = [f"{'system':<32} {'SNR':>6} {'miss @ <=' + format(fa_target, 'g') + ' FA/h':>16} "
+             f"{'threshold':>9} {'RTF':>8}"]
+    for r in results:
+        snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g}"
+        op = r.operating_point(fa_target)
+        if op is None:
+            worst = min(r.scores, key=lambda s: s.fa_per_hour)
+            miss, th = f"n/a ({worst.fa_per_hour:.3g} FA/h min)", "-"
+        else:
+            th, s = op
+            miss = f"{100 * s.miss_rate:.2f}% ({s.fa_per_hour:.3g})"
+            th = f"{th:g}"
+        lines.append(f"{r.name:<32} {snr:>6} {miss:>16} {th:>9} {r.rtf:8.4f}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- driver
+def parse_snrs(text: str | Sequence[float]) -> list[float]:
+    """``"10,20"`` -> [10.0, 20.0]; ``inf``/``clean`` mean no noise."""
+    if not isinstance(text, str):
+        return [float(v) for v in text]
+    out = []
+    for part in text.split(","):
+        p = part.strip().lower()
+        if not p:
+            continue
+        if p in ("inf", "clean", "none"):
+            out.append(math.inf)
+            continue
+        try:
+            out.append(float(p))
+        except ValueError:
+            raise BifsmnError(f"bad SNR {part!r} (numbers in dB, or 'clean')") from None
+    if not out:
+        raise BifsmnError("give at least one SNR")
+    return out
+
+
+def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
+                blocks: Sequence[int] = (8,), minutes: float = 10.0,
+                snrs: Sequence[float] = (10.0, 20.0), seed: int = 0, split: str | None = None,
+                out: str | Path | None = None, hop_ms: float = DEFAULT_HOP_MS,
+                smooth_ms: float = DEFAULT_SMOOTH_MS,
+                refractory_ms: float = DEFAULT_REFRACTORY_MS, tolerance: float = 0.5,
+                thresholds: Sequence[float] = DEFAULT_THRESHOLDS, fa_target: float = 1.0,
+                rearm: bool = False, log=print) -> list[SystemResult]:
+    """Build the streams, score every model x path once per stream, sweep thresholds, and
+    write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``."""
+    from bifsmn.data.speech_commands import SpeechCommands
+
+    if minutes <= 0:
+        raise BifsmnError(f"--minutes must be positive (got {minutes})")
+    ds = SpeechCommands(data, 12)
+    split = split or ds.default_eval_split()
+    if not ds.noise_files and any(math.isfinite(s) for s in snrs):
+        log(f"note: {ds.root} has no _background_noise_/ files; streams are clean")
+        snrs = [math.inf]
+    thresholds = sorted(float(t) for t in thresholds)
+    outdir = Path(out) if out is not None else None
+    streams = {}
+    for snr in dict.fromkeys(snrs):
+        streams[snr] = build_stream(ds, split, minutes, snr, seed)
+        if outdir is not None:
+            _write_truth(streams[snr], outdir / f"truth_{_snr_tag(snr)}.csv")
+    first = next(iter(streams.values()))
+    log(f"streams: {len(streams)} x {minutes:g} min from {ds.root} [{split}], "
+        f"{len(first.keywords)} keywords and "
+        f"{sum(s.label == UNKNOWN for s in first.segments)} unknown words each")
+    results: list[SystemResult] = []
+    labels = _display_names(models)
+    for model, label in zip(models, labels, strict=True):
+        for b in blocks:
+            try:
+                scorer = load_scorer(model, b)
+            except BifsmnError as exc:
+                if "not available" in str(exc) and len(blocks) > 1:
+                    log(f"skipped: {exc}")
+                    continue
+                raise
+            name = f"{label} [{b} blocks]"
+            hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
+                              scorer.feature_config.clip_samples)
+            n = smooth_frames(smooth_ms, hop, scorer.feature_config.sample_rate)
+            refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
+            for snr, st in streams.items():
+                post, dt = stream_posteriors(scorer, st.audio, hop)
+                dur = len(st.audio) / st.sample_rate
+                scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
+                               refr, tolerance, rearm)
+                r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores)
+                results.append(r)
+                snr_s = "clean" if math.isinf(snr) else f"{snr:g} dB"
+                log(f"{name}, {snr_s}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min)")
+    if not results:
+        raise BifsmnError("no model/path combination could be evaluated")
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+        write_csv(results, outdir / "sweep.csv")
+        plot_det(results, outdir / "det.png", fa_target)
+        _write_summary(results, outdir / "summary.json", fa_target, first)
+    return results
+
+
+def _display_names(models: Sequence[str | Path | Scorer]) -> list[str]:
+    """Short names for plots and tables: the file name, or parent/name where two models share
+    a file name (``runs/a/best.pt`` and ``runs/b/best.pt``)."""
+    names = []
+    for m in models:
+        if isinstance(m, str | Path):
+            p = Path(m)
+            names.append((p.name, f"{p.parent.name}/{p.name}" if p.parent.name else p.name))
+        else:
+            n = str(getattr(m, "name", type(m).__name__))
+            names.append((n, n))
+    short = [a for a, _ in names]
+    return [b if short.count(a) > 1 else a for a, b in names]
+
+
+def _snr_tag(snr: float) -> str:
+    return "clean" if math.isinf(snr) else f"{snr:g}dB"
+
+
+def _write_truth(stream: EvalStream, path: Path) -> None:
+    from bifsmn.train.checkpoint import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["label", "start", "end", "source"])
+    for s in stream.segments:
+        w.writerow([s.label, f"{s.start:.4f}", f"{s.end:.4f}", s.source])
+    atomic_write_text(path, buf.getvalue())
+
+
+def _write_summary(results: Sequence[SystemResult], path: Path, fa_target: float,
+                   stream: EvalStream) -> None:
+    from bifsmn.train.checkpoint import atomic_write_text
+
+    rows = []
+    for r in results:
+        op = r.operating_point(fa_target)
+        rows.append({
+            "system": r.name, "model": r.model, "blocks": r.blocks,
+            "snr_db": None if math.isinf(r.snr_db) else r.snr_db,
+            "rtf": r.rtf, "seconds": r.seconds,
+            "operating_point": None if op is None else {
+                "threshold": op[0], "miss_rate": op[1].miss_rate,
+                "fa_per_hour": op[1].fa_per_hour, "hits": op[1].hits,
+                "false_alarms": op[1].false_alarms, "duplicates": op[1].duplicates},
+        })
+    doc = {"fa_target_per_hour": fa_target, "stream": stream.meta,
+           "keywords_per_stream": len(stream.keywords), "hours_per_stream": stream.hours,
+           "systems": rows}
+    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,162 @@
+"""Scoring backends: one small protocol, a PyTorch and a native-engine implementation.
+
+Streaming and detection only need "features of B windows in, B logit vectors out", the label
+names and the front-end settings that produced the training features. Keeping that behind the
+:class:`Scorer` protocol lets the same detector run a training checkpoint (``.pt``, PyTorch), the
+bitwise C++ engine (``.bkws``) or a test stub, and lets the evaluation compare them on equal
+terms.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bifsmn.data.features import FeatureConfig
+from bifsmn.errors import BifsmnError
+
+BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
+_ZIP_MAGIC = b"PK\x03\x04"
+_BKWS_MAGIC = b"BKWS\r\n\x1a\n"
+_AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the streamer needs from a model.
+
+    ``scores`` takes log-mel features (B, 1, n_mels, frames) float32 and returns logits
+    (B, classes) as numpy. A scorer may also define ``features(windows) -> (B, 1, M, T)`` to
+    replace the Python log-mel front end (test stubs do, to stay cheap); see
+    :class:`bifsmn.detect.stream.Streamer`.
+    """
+
+    labels: list[str]
+    feature_config: FeatureConfig
+    name: str
+
+    def scores(self, features: np.ndarray) -> np.ndarray: ...
+
+
+def _check_blocks(blocks: int) -> int:
+    from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+
+    if blocks not in BLOCKS_TO_PATH:
+        raise BifsmnError(f"blocks must be one of 8, 4, 2, 1 (got {blocks!r})")
+    return BLOCKS_TO_PATH[blocks]
+
+
+class TorchScorer:
+    """A training checkpoint (``.pt``) run by PyTorch on the CPU, on one thinnable path."""
+
+    def __init__(self, model: Any, labels: list[str], feature_config: FeatureConfig,
+                 blocks: int = 8, name: str = "model") -> None:
+        path = _check_blocks(blocks)
+        num_paths = getattr(model, "num_paths", 1)
+        if path >= num_paths:
+            raise BifsmnError(f"{name}: {blocks} blocks not available (the model has "
+                              f"{num_paths} thinnable path set{'s' * (num_paths != 1)}; "
+                              "use --blocks 8)")
+        self.model = model.eval()
+        self.path = path
+        self.blocks = blocks
+        self.labels = list(labels)
+        self.feature_config = feature_config
+        self.name = name
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
+        from bifsmn.train.checkpoint import model_from_checkpoint
+
+        model, ckpt = model_from_checkpoint(path)
+        cfg = FeatureConfig(**ckpt.get("features", {}))
+        labels = ckpt.get("labels")
+        if not labels:
+            from bifsmn.data.labels import labels_for_task
+
+            labels = list(labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12)))
+        return cls(model, list(labels), cfg, blocks, name=Path(path).name)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(np.ascontiguousarray(features, np.float32)),
+                             path=self.path)
+        return out.float().numpy()
+
+
+class EngineScorer:
+    """A ``.bkws`` file run by the native bitwise engine (:class:`bifsmn.engine.Engine`).
+
+    Features come from the same Python front end as for PyTorch, so both backends see identical
+    inputs and any difference in their scores is the network's, not the front end's.
+    """
+
+    def __init__(self, path: str | Path, blocks: int = 8) -> None:
+        _check_blocks(blocks)
+        try:
+            from bifsmn.engine import Engine
+        except ImportError as exc:
+            raise BifsmnError(f"{path}: .bkws models need the native engine, which does not "
+                              f"import ({exc}); use a .pt checkpoint") from None
+        self.engine = Engine(path, blocks=blocks)
+        self.blocks = blocks
+        self.labels = list(self.engine.labels)
+        fc = dict(self.engine.feature_config)
+        self.feature_config = FeatureConfig(**{k: fc[k] for k in FeatureConfig().to_dict()
+                                               if k in fc})
+        self.name = Path(path).name
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.engine.predict(np.ascontiguousarray(features, np.float32)),
+                          np.float32)
+
+
+def bundled_model() -> Path:
+    """The model shipped inside the package, or a one-line error if none is installed yet."""
+    res = resources.files("bifsmn")
+    for part in BUNDLED_MODEL:
+        res = res / part
+    if not res.is_file():
+        raise BifsmnError("no bundled model is installed yet (bifsmn/"
+                          f"{'/'.join(BUNDLED_MODEL)}); pass --model FILE (.pt or .bkws)")
+    return Path(str(res))
+
+
+def _sniff(path: Path) -> str:
+    """``bkws`` | ``torch`` from the file's first bytes, so a misnamed file gets a clear error
+    instead of a deep unpickling or parsing failure."""
+    if not path.is_file():
+        raise BifsmnError("model file not found", path)
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head:
+        raise BifsmnError("model file is empty", path)
+    if head.startswith(_BKWS_MAGIC):
+        return "bkws"
+    if head.startswith(_ZIP_MAGIC):
+        return "torch"
+    if head.startswith(_AUDIO_MAGICS):
+        raise BifsmnError("this is an audio file, not a model (expected a .pt checkpoint or a "
+                          ".bkws engine file)", path)
+    raise BifsmnError("not a model file (expected a .pt checkpoint or a .bkws engine file)",
+                      path)
+
+
+def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Scorer:
+    """A scorer for ``model``: a path (``.bkws`` -> engine, checkpoint -> PyTorch), an object
+    already implementing :class:`Scorer`, or None for the bundled model."""
+    _check_blocks(blocks)
+    if model is not None and not isinstance(model, str | Path):
+        if not isinstance(model, Scorer):
+            raise BifsmnError(f"model must be a file path or a Scorer, not {type(model).__name__}")
+        return model
+    path = bundled_model() if model is None else Path(model)
+    kind = _sniff(path)
+    if kind == "bkws":
+        return EngineScorer(path, blocks)
+    return TorchScorer.from_checkpoint(path, blocks)

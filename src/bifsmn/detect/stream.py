@@ -1,0 +1,278 @@
+"""Streaming posteriors: a 1-s window every hop over audio that arrives in arbitrary chunks.
+
+The model classifies 1-s clips, so a stream is scored as a sliding window: every ``hop`` samples
+(default 1600 = 100 ms) the last ``window`` samples (the model's clip length, 1 s) are turned
+into log-mel features and classified. The only state is the last ``window`` samples (plus the
+samples of a hop not yet complete), so memory is flat however long the stream runs.
+
+Conventions, shared with the offline reference :func:`sliding_posteriors`:
+
+* Window ``k`` (k = 1, 2, ...) ends at sample ``k * hop`` of the stream and covers
+  ``[k * hop - window, k * hop)``. Samples before the stream start are zeros: the stream is
+  **zero-padded at the start**, so the first posterior arrives after one hop and a keyword in the
+  first second (e.g. at 0.2 s) is scored like any other.
+* :meth:`Streamer.flush` ends the stream: half a window of zeros (0.5 s) is appended and the
+  last hop completed with zeros, so a keyword in the last half second is still seen centred in
+  a window, and a file shorter than 1 s is also scored exactly as the zero-padded clip
+  (:func:`bifsmn.audio.fix_length`) the model was trained on. Reported times are clipped to the
+  real audio (``[0, audio_end]``); the padding is not audio.
+
+Exactness: features of a window are a function of its samples only (STFT frames are recomputed
+per window, with the window's own reflect padding, exactly as for a training clip; caching
+frames across windows would not be exact because of that padding and because the hop is not a
+multiple of the STFT hop). The network is always run on batches of exactly ``batch_size`` windows
+(the last batch padded with zeros): PyTorch's CPU GEMMs round differently for different batch
+sizes (about 1e-6), and a fixed shape makes the scores independent of how the audio was chunked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bifsmn.detect.scorer import Scorer
+from bifsmn.errors import BifsmnError
+
+DEFAULT_HOP_MS = 100.0
+DEFAULT_BATCH = 16
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, returned as float32 (row by row, so batch-independent)."""
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def hop_samples(hop_ms: float, sample_rate: int, window: int) -> int:
+    """Hop in samples from milliseconds; must be at least one sample and at most one window."""
+    hop = round(float(hop_ms) * sample_rate / 1000.0)
+    if not 1 <= hop <= window:
+        raise BifsmnError(f"hop must be between {1000 / sample_rate:.4g} ms and "
+                          f"{1000 * window / sample_rate:g} ms (got {hop_ms} ms)")
+    return hop
+
+
+def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
+    """A 1-D float32 chunk from float or integer PCM (int16 like openWakeWord, int32)."""
+    x = np.asarray(chunk)
+    if x.ndim != 1:
+        raise BifsmnError(f"audio chunks must be 1-D mono samples, got shape {x.shape}")
+    if x.dtype == np.int16:
+        return x.astype(np.float32) / 32768.0
+    if x.dtype == np.int32:
+        return (x.astype(np.float64) / 2147483648.0).astype(np.float32)
+    if x.dtype.kind not in "fiu":
+        raise BifsmnError(f"audio chunks must be numeric, not {x.dtype}")
+    x = np.asarray(x, np.float32)
+    if x.size and not np.isfinite(x).all():
+        raise BifsmnError("audio chunk contains NaN or infinite samples")
+    return x
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One posterior vector and the window it was computed on (times in seconds)."""
+
+    index: int
+    start: float
+    end: float
+    probs: np.ndarray
+
+
+@dataclass(frozen=True)
+class Posteriors:
+    """Posteriors of consecutive windows: ``probs[i]`` is for the window ending at ``ends[i]``.
+
+    ``ends`` are sample indices (exclusive) in the zero-padded stream; ``start``/``end`` give
+    seconds clipped to the real audio ``[0, audio_end]`` (the padding is not audio).
+    """
+
+    ends: np.ndarray
+    probs: np.ndarray
+    window: int
+    sample_rate: int
+    first_index: int = 0
+    audio_end: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    @property
+    def end(self) -> np.ndarray:
+        e = self.ends if self.audio_end is None else np.minimum(self.ends, self.audio_end)
+        return e / self.sample_rate
+
+    @property
+    def start(self) -> np.ndarray:
+        return np.maximum(self.ends - self.window, 0) / self.sample_rate
+
+    def __iter__(self) -> Iterator[Frame]:
+        start, end = self.start, self.end
+        for i in range(len(self)):
+            yield Frame(self.first_index + i, float(start[i]), float(end[i]), self.probs[i])
+
+    @staticmethod
+    def concat(parts: list[Posteriors], num_classes: int, window: int,
+               sample_rate: int) -> Posteriors:
+        """Join consecutive blocks (an empty list gives an empty block)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Posteriors(np.zeros(0, np.int64), np.zeros((0, num_classes), np.float32),
+                              window, sample_rate)
+        return Posteriors(np.concatenate([p.ends for p in parts]),
+                          np.concatenate([p.probs for p in parts]), window, sample_rate,
+                          parts[0].first_index, parts[-1].audio_end)
+
+
+class WindowScorer:
+    """Windows of raw samples (B, window) -> posteriors (B, classes) with a fixed batch shape."""
+
+    def __init__(self, scorer: Scorer, batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size < 1:
+            raise BifsmnError(f"batch size must be at least 1 (got {batch_size})")
+        self.scorer = scorer
+        self.batch_size = int(batch_size)
+        cfg = scorer.feature_config
+        self.window = int(cfg.clip_samples)
+        self.sample_rate = int(cfg.sample_rate)
+        custom = getattr(scorer, "features", None)
+        if callable(custom):
+            self._features = custom
+        else:
+            from bifsmn.data.features import LogMel
+
+            self._logmel = LogMel(cfg)
+            self._features = self._torch_features
+
+    def _torch_features(self, windows: np.ndarray) -> np.ndarray:
+        import torch
+
+        return self._logmel(torch.from_numpy(windows)).numpy()
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        n = len(windows)
+        out = np.empty((n, len(self.scorer.labels)), np.float32)
+        b = self.batch_size
+        for i in range(0, n, b):
+            part = windows[i:i + b]
+            m = len(part)
+            batch = np.zeros((b, self.window), np.float32)
+            batch[:m] = part
+            logits = np.asarray(self.scorer.scores(self._features(batch)))
+            if logits.shape != (b, len(self.scorer.labels)):
+                raise BifsmnError(f"{self.scorer.name}: scores of shape {logits.shape}, "
+                                  f"expected {(b, len(self.scorer.labels))}")
+            out[i:i + m] = softmax(logits[:m])
+        return out
+
+
+class Streamer:
+    """Stateful sliding-window scorer for a stream fed in chunks of any size.
+
+    >>> s = Streamer(scorer)                 # hop 1600 samples = 100 ms at 16 kHz
+    >>> for chunk in chunks:                  # 16 kHz mono float32 (or int16) of any length
+    ...     post = s.process(chunk)           # zero or more new windows
+    >>> post = s.flush()                      # 0.5 s of zeros + the partial last hop
+
+    Outputs equal :func:`sliding_posteriors` over the whole stream, whatever the chunking.
+    """
+
+    def __init__(self, scorer: Scorer, hop: int | None = None, batch_size: int = DEFAULT_BATCH
+                 ) -> None:
+        self.scorer = scorer
+        self._score = WindowScorer(scorer, batch_size)
+        self.window = self._score.window
+        self.sample_rate = self._score.sample_rate
+        self.labels = list(scorer.labels)
+        if hop is None:
+            hop = hop_samples(DEFAULT_HOP_MS, self.sample_rate, self.window)
+        if not 1 <= int(hop) <= self.window:
+            raise BifsmnError(f"hop must be 1..{self.window} samples (got {hop})")
+        self.hop = int(hop)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio: the next sample is sample 0 of a new, zero-padded stream."""
+        self._tail = np.zeros(self.window, np.float32)  # the window ending at self._done
+        self._pending: list[np.ndarray] = []
+        self._npending = 0
+        self._done = 0  # stream samples covered by emitted windows
+        self._count = 0  # windows emitted
+        self.samples_seen = 0  # real audio samples received
+        self._flushed_at = 0
+
+    def _empty(self) -> Posteriors:
+        return Posteriors(np.zeros(0, np.int64), np.zeros((0, len(self.labels)), np.float32),
+                          self.window, self.sample_rate, self._count, self.samples_seen)
+
+    def process(self, chunk: np.ndarray) -> Posteriors:
+        """Add samples; return the posteriors of every window completed by them."""
+        x = as_mono_float(chunk)
+        if x.size:
+            self._pending.append(x)
+            self._npending += x.size
+            self.samples_seen += x.size
+        if self._npending < self.hop:
+            return self._empty()
+        return self._emit()
+
+    def flush(self) -> Posteriors:
+        """End of stream: append half a window of zeros, complete the last hop with zeros and
+        score what that completes (nothing if no audio came since the last flush). Call
+        :meth:`reset` before a new stream; audio fed after a flush continues after the padding.
+        """
+        if self.samples_seen == self._flushed_at:
+            return self._empty()
+        self._flushed_at = self.samples_seen
+        tail = self.window // 2
+        pad = tail + (-(self._npending + tail)) % self.hop
+        self._pending.append(np.zeros(pad, np.float32))
+        self._npending += pad
+        return self._emit()
+
+    def _emit(self) -> Posteriors:
+        data = np.concatenate([self._tail, *self._pending])
+        nwin = self._npending // self.hop
+        # window j (1..nwin) covers data[j*hop : j*hop + window]
+        view = np.lib.stride_tricks.sliding_window_view(data, self.window)
+        windows = view[self.hop:self.hop * nwin + 1:self.hop]
+        probs = self._score(windows)
+        ends = self._done + self.hop * np.arange(1, nwin + 1, dtype=np.int64)
+        out = Posteriors(ends, probs, self.window, self.sample_rate, self._count,
+                         self.samples_seen)
+        used = nwin * self.hop
+        self._tail = data[used:used + self.window].copy()
+        rest = data[used + self.window:]
+        self._pending = [rest.copy()] if rest.size else []
+        self._npending = rest.size
+        self._done += used
+        self._count += nwin
+        return out
+
+
+def sliding_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, flush: bool = True,
+                       batch_size: int = DEFAULT_BATCH) -> Posteriors:
+    """Offline reference: posteriors of every window of a whole in-memory stream.
+
+    Same conventions as :class:`Streamer` (zero padding before the start, window ``k`` ending at
+    ``k * hop``; with ``flush``, 0.5 s of zeros after the end, then the last hop completed),
+    written independently of the streaming state so that the two can check each other.
+    """
+    ws = WindowScorer(scorer, batch_size)
+    x = as_mono_float(audio)
+    n = x.size
+    total = n + ws.window // 2 if flush and n else n
+    nwin = -(-total // hop) if flush else n // hop
+    padded = np.concatenate([np.zeros(ws.window, np.float32), x,
+                             np.zeros(max(nwin * hop - n, 0), np.float32)])
+    ends = hop * np.arange(1, nwin + 1, dtype=np.int64)
+    parts = []
+    for i in range(0, nwin, ws.batch_size):
+        sel = ends[i:i + ws.batch_size]
+        parts.append(ws(np.stack([padded[e:e + ws.window] for e in sel])))
+    probs = (np.concatenate(parts) if parts
+             else np.zeros((0, len(scorer.labels)), np.float32))
+    return Posteriors(ends, probs, ws.window, ws.sample_rate, 0, n)

@@ -1,0 +1,209 @@
+"""``bifsmn detect``: output formats, bad audio, bad model files, the microphone path."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import write_wav
+from test_detect_support import SR, tiny_checkpoint, tone_stream
+
+from bifsmn.cli import main
+from bifsmn.detect.cli import parse_threshold_for
+from bifsmn.errors import BifsmnError
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.set_num_threads(1)
+    return str(tiny_checkpoint(tmp_path_factory.mktemp("ckpt")))
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(args)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def one_error_line(err: str, *needles: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.startswith("bifsmn: error:")]
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_text_and_json_output(ckpt, tmp_path, capsys):
+    wav = write_wav(tmp_path / "two.wav", tone_stream([("yes", 0.5), ("down", 3.0)], 4.5))
+    base = ["detect", str(wav), "--model", ckpt, "--threshold", "0.6", "--refractory-ms", "2000"]
+    rc, out, err = run(base, capsys)
+    assert rc == 0
+    rows = [ln.split("\t") for ln in out.splitlines()]
+    assert [r[2] for r in rows] == ["yes", "down"] and all(r[0] == str(wav) for r in rows)
+    assert "2 events in 1 file" in err
+    rc, out, _ = run(base + ["--json"], capsys)
+    events = [json.loads(ln) for ln in out.splitlines()]
+    assert [e["label"] for e in events] == ["yes", "down"]
+    assert set(events[0]) == {"file", "label", "start", "end", "score"}
+    assert events[0]["start"] < 1.5 < events[0]["end"] + 0.5 and events[0]["score"] >= 0.6
+    # per-keyword threshold silences "down"; other options parse
+    rc, out, _ = run(base + ["--threshold-for", "down=1.0", "--hop-ms", "50", "--smooth-ms",
+                             "300", "--blocks", "8", "--json"], capsys)
+    assert [json.loads(ln)["label"] for ln in out.splitlines()] == ["yes"]
+
+
+def test_silence_clipped_and_short_files(ckpt, tmp_path, capsys):
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(3 * SR, np.float32))
+    rc, out, err = run(["detect", str(silent), "--model", ckpt], capsys)
+    assert rc == 0 and out == "" and "0 events" in err
+    loud = np.clip(tone_stream([("stop", 0.5)], 2.5) * 8, -1, 1)  # heavily clipped
+    clipped = write_wav(tmp_path / "clipped.wav", loud)
+    rc, out, err = run(["detect", str(clipped), "--model", ckpt, "--json"], capsys)
+    assert rc == 0 and err == ""
+    short = write_wav(tmp_path / "short.wav", tone_stream([("go", 0.0)], 0.6))  # < 1 s
+    rc, out, _ = run(["detect", str(short), "--model", ckpt, "--json", "--threshold", "0.3"],
+                     capsys)
+    assert rc == 0
+    assert [json.loads(ln)["label"] for ln in out.splitlines()] == ["go"]
+    tiny = write_wav(tmp_path / "tiny.wav", np.zeros(10, np.float32))  # one zero-padded window
+    assert run(["detect", str(tiny), "--model", ckpt], capsys)[0] == 0
+
+
+def test_corrupt_and_empty_audio(ckpt, tmp_path, capsys):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    rc, _, err = run(["detect", str(empty), "--model", ckpt], capsys)
+    assert rc == 2
+    one_error_line(err, str(empty), "empty")
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"this is not audio at all" * 50)
+    rc, _, err = run(["detect", str(junk), "--model", ckpt], capsys)
+    one_error_line(err, str(junk), "not a readable audio file")
+    good = write_wav(tmp_path / "ok.wav", tone_stream([], 1.0))
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    noframes = tmp_path / "noframes.wav"
+    sf.write(noframes, np.zeros(0, np.float32), SR)
+    # several files: bad ones are reported one line each, good ones still processed
+    rc, _, err = run(["detect", str(truncated), str(good), str(noframes), str(tmp_path / "no"),
+                      "--model", ckpt], capsys)
+    assert rc == 2
+    errs = [ln for ln in err.splitlines() if ln.startswith("bifsmn: error:")]
+    assert len(errs) == 3 and "truncated" in errs[0] and "no samples" in errs[1]
+    assert "no such audio file" in errs[2] and "0 events in 1 file" in err
+
+
+def test_wrong_model_files(tmp_path, capsys):
+    wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
+    rc, _, err = run(["detect", str(wav), "--model", str(wav)], capsys)
+    assert rc == 2
+    one_error_line(err, "audio file, not a model")
+    txt = tmp_path / "model.pt"
+    txt.write_text("hello\n")
+    rc, _, err = run(["detect", str(wav), "--model", str(txt)], capsys)
+    one_error_line(err, str(txt), "not a model file")
+    fake = tmp_path / "model.bkws"
+    fake.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    rc, _, err = run(["detect", str(wav), "--model", str(fake)], capsys)
+    one_error_line(err, str(fake), "checkpoint")
+    rc, _, err = run(["detect", str(wav), "--model", str(tmp_path / "none.pt")], capsys)
+    one_error_line(err, "model file not found")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    rc, _, err = run(["detect", str(wav), "--model", str(empty)], capsys)
+    one_error_line(err, "empty")
+
+
+def test_default_model_and_argument_errors(ckpt, tmp_path, capsys):
+    wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
+    rc, _, err = run(["detect", str(wav)], capsys)  # no bundled model in the source tree
+    assert rc == 2
+    one_error_line(err, "no bundled model is installed yet", "--model")
+    rc, _, err = run(["detect", "--model", ckpt], capsys)
+    one_error_line(err, "FILE")
+    rc, _, err = run(["detect", str(wav), "--model", ckpt, "--threshold-for", "yes:0.7"], capsys)
+    one_error_line(err, "LABEL=VALUE")
+    rc, _, err = run(["detect", str(wav), "--model", ckpt, "--threshold-for", "maybe=0.7"],
+                     capsys)
+    one_error_line(err, "no keyword 'maybe'")
+    assert parse_threshold_for(["yes=0.7", " no = 0.25"]) == {"yes": 0.7, "no": 0.25}
+    with pytest.raises(BifsmnError):
+        parse_threshold_for(["=0.5"])
+
+
+# ------------------------------------------------------------------ microphone
+def test_mic_without_sounddevice(ckpt, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import raises ImportError
+    rc, _, err = run(["detect", "--mic", "--model", ckpt], capsys)
+    assert rc == 2
+    one_error_line(err, "sounddevice", "PortAudio", "bifsmn[mic]")
+
+
+class FakePortAudioError(Exception):
+    pass
+
+
+def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int = SR):
+    mod = types.ModuleType("sounddevice")
+    mod.PortAudioError = FakePortAudioError
+
+    def query_devices(device=None, kind=None):
+        if not devices:
+            raise FakePortAudioError("No input device matching ''")
+        return {"name": "fake mic", "default_samplerate": float(rate)}
+
+    def check_input_settings(**kw):
+        if kw["samplerate"] != rate:
+            raise FakePortAudioError("Invalid sample rate")
+
+    class InputStream:
+        def __init__(self, **kw):
+            assert kw["samplerate"] == rate and kw["channels"] == 1
+            self.pos = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n):
+            if self.pos >= len(audio):
+                raise KeyboardInterrupt  # the user presses Ctrl-C
+            block = audio[self.pos:self.pos + n]
+            self.pos += n
+            return np.pad(block, (0, n - len(block)))[:, None], False
+
+    mod.query_devices = query_devices
+    mod.check_input_settings = check_input_settings
+    mod.InputStream = InputStream
+    return mod
+
+
+def test_mic_without_input_device(ckpt, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(devices=False))
+    rc, _, err = run(["detect", "--mic", "--model", ckpt], capsys)
+    assert rc == 2
+    one_error_line(err, "no usable audio input device")
+
+
+@pytest.mark.parametrize("rate", [SR, 48000])
+def test_mic_stream_detects(ckpt, monkeypatch, capsys, rate):
+    import soxr
+
+    x = tone_stream([("off", 1.0)], 3.0)
+    if rate != SR:
+        x = soxr.resample(x, SR, rate).astype(np.float32)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(True, x, rate))
+    rc, out, err = run(["detect", "--mic", "--model", ckpt, "--json", "--threshold", "0.6",
+                        "--rearm"], capsys)
+    assert rc == 0 and "listening on 'fake mic'" in err
+    events = [json.loads(ln) for ln in out.splitlines()]
+    assert [e["label"] for e in events] == ["off"] and events[0]["file"] == "mic"
+    rc, _, err = run(["detect", "--mic", "a.wav", "--model", ckpt], capsys)
+    one_error_line(err, "not both")

@@ -1,0 +1,169 @@
+"""Streaming evaluation: test-stream ground truth, event matching, threshold sweep, outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_full_dataset, tone
+from test_detect_support import SR, tiny_checkpoint
+
+from bifsmn.audio import load_audio
+from bifsmn.cli import main
+from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.detect.detector import Event
+from bifsmn.detect.evaluate import (
+    Segment,
+    build_stream,
+    compose_stream,
+    det_limits,
+    eval_stream,
+    match_events,
+    noise_bed,
+    parse_snrs,
+)
+from bifsmn.errors import BifsmnError
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_full_dataset(tmp_path_factory.mktemp("sc") / "sc", per_word=3)
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ckpt")
+    return tiny_checkpoint(root), tiny_checkpoint(root, trained=False)
+
+
+# ------------------------------------------------------------------ ground truth
+def test_compose_stream_places_clips_at_known_times():
+    rng = np.random.default_rng(0)
+    a, b = tone("yes", rng), tone("bed", rng, seconds=0.5)
+    st = compose_stream(5 * SR, [(b, 3 * SR, "_unknown_", "b"), (a, SR // 2, "yes", "a")])
+    assert [(s.label, s.start, s.end) for s in st.segments] == [
+        ("yes", 0.5, 1.5), ("_unknown_", 3.0, 3.5)]
+    assert [s.label for s in st.keywords] == ["yes"]
+    np.testing.assert_array_equal(st.audio[SR // 2:SR // 2 + SR], a)
+    np.testing.assert_array_equal(st.audio[3 * SR:3 * SR + SR // 2], b)
+    assert not st.audio[:SR // 2].any() and not st.audio[int(3.5 * SR):].any()
+    assert math.isinf(st.snr_db) and st.hours == pytest.approx(5 / 3600)
+    with pytest.raises(BifsmnError, match="overlaps"):
+        compose_stream(5 * SR, [(a, 0, "yes", "a"), (a, SR // 2, "yes", "a")])
+
+
+def test_compose_stream_snr():
+    rng = np.random.default_rng(1)
+    clip = tone("no", rng)
+    noise = noise_bed([rng.standard_normal(3 * SR).astype(np.float32)], 4 * SR, rng)
+    assert np.sqrt(np.mean(noise.astype(np.float64) ** 2)) == pytest.approx(1.0, rel=1e-5)
+    st = compose_stream(4 * SR, [(clip, SR, "no", "c")], noise, snr_db=10.0)
+    added = st.audio.astype(np.float64).copy()
+    added[SR:2 * SR] -= clip
+    snr = 10 * np.log10(np.mean(clip.astype(np.float64) ** 2) / np.mean(added ** 2))
+    assert snr == pytest.approx(10.0, abs=0.01)
+
+
+def test_build_stream_truth_matches_audio(data):
+    ds = SpeechCommands(data, 12)
+    st = build_stream(ds, "training", minutes=0.5, snr_db=math.inf, seed=3)
+    assert len(st.audio) == 30 * SR
+    assert st.keywords and any(s.label == "_unknown_" for s in st.segments)
+    for seg in st.segments:
+        clip = load_audio(seg.source)
+        i = round(seg.start * SR)
+        assert round(seg.end * SR) - i == len(clip)
+        np.testing.assert_array_equal(st.audio[i:i + len(clip)], clip)
+        assert seg.label == (seg.source.split("/")[-2] if seg.label != "_unknown_" else
+                             "_unknown_")
+    gaps = [b.start - a.end for a, b in zip(st.segments, st.segments[1:], strict=False)]
+    assert min(gaps) >= 0.5 - 1e-9 and max(gaps) <= 2.0 + 1e-9
+    again = build_stream(ds, "training", minutes=0.5, snr_db=math.inf, seed=3)
+    assert again.segments == st.segments
+    noisy = build_stream(ds, "training", minutes=0.5, snr_db=10.0, seed=3)
+    assert noisy.segments == st.segments and not np.array_equal(noisy.audio, st.audio)
+
+
+# ------------------------------------------------------------------ matching
+def test_match_events():
+    truth = [Segment("yes", 10.0, 11.0), Segment("no", 20.0, 21.0), Segment("yes", 30.0, 31.0)]
+    ev = [Event("yes", 10.3, 11.3, 0.9),   # hit
+          Event("yes", 11.4, 12.4, 0.9),   # same utterance again: duplicate
+          Event("no", 8.6, 9.6, 0.9),      # wrong label near a yes: false alarm
+          Event("no", 21.4, 22.4, 0.9),    # starts 0.4 s after the keyword: hit (tolerance)
+          Event("yes", 31.6, 32.6, 0.8),   # 0.6 s after: outside the 0.5 s tolerance
+          Event("go", 40.0, 41.0, 0.8)]    # nothing there: false alarm
+    s = match_events(ev, truth, hours=0.5)
+    assert (s.hits, s.misses, s.false_alarms, s.duplicates, s.keywords) == (2, 1, 3, 1, 3)
+    assert s.miss_rate == pytest.approx(1 / 3) and s.fa_per_hour == pytest.approx(6.0)
+    wide = match_events(ev, truth, 0.5, tolerance=0.7)
+    assert (wide.hits, wide.false_alarms, wide.duplicates) == (3, 2, 1)
+    # two events on two close keywords of one label: both are hits, in time order
+    close = [Segment("up", 1.0, 2.0), Segment("up", 2.6, 3.6)]
+    two = match_events([Event("up", 1.2, 2.2, 1), Event("up", 2.4, 3.4, 1)], close, 1.0)
+    assert (two.hits, two.duplicates, two.false_alarms) == (2, 0, 0)
+    assert match_events([], truth, 0.5).miss_rate == 1.0
+
+
+def test_display_names_and_short_streams(data):
+    from bifsmn.detect.evaluate import _display_names
+
+    assert _display_names(["runs/a/best.pt", "runs/b/best.pt", "x/tiny.bkws"]) == [
+        "a/best.pt", "b/best.pt", "tiny.bkws"]
+    with pytest.raises(BifsmnError, match="no keyword clip"):
+        build_stream(SpeechCommands(data, 12), "training", minutes=0.01)
+
+
+def test_parse_snrs_and_det_limits():
+    assert parse_snrs("10, 20,clean") == [10.0, 20.0, math.inf]
+    with pytest.raises(BifsmnError, match="bad SNR"):
+        parse_snrs("ten")
+
+
+# ------------------------------------------------------------------ end to end
+def test_eval_stream_outputs(data, ckpts, tmp_path):
+    trained, untrained = ckpts
+    out = tmp_path / "out"
+    lines: list[str] = []
+    results = eval_stream(data, [trained, untrained], blocks=[8, 1], minutes=1.5,
+                          snrs=[20.0, math.inf], seed=0, split="training", out=out,
+                          log=lines.append)
+    assert len(results) == 8  # 2 models x 2 paths x 2 streams
+    assert any("RTF" in ln for ln in lines)
+    for name in ("sweep.csv", "det.png", "summary.json", "truth_20dB.csv", "truth_clean.csv"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "det.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert len(rows) == sum(len(r.thresholds) for r in results)
+    for r in results:
+        miss = [s.miss_rate for s in r.scores]
+        fa = [s.fa_per_hour for s in r.scores]
+        assert all(0.0 <= m <= 1.0 for m in miss)
+        assert all(a >= b for a, b in zip(fa, fa[1:], strict=False)), r.name  # FA/h falls
+        assert r.rtf > 0
+    good = [r for r in results if r.model == str(trained) and r.blocks == 8]
+    for r in good:  # the tone model really detects the tone keywords
+        assert min(s.miss_rate for s in r.scores) < 0.2
+        op = r.operating_point(1e9)
+        assert op is not None and op[1].miss_rate < 0.2
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["systems"]) == 8 and summary["keywords_per_stream"] > 10
+    lo, hi, zero_x = det_limits(results)
+    assert 0 < lo < zero_x < 1.0 < hi and math.isfinite(hi)
+
+
+def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",
+               "--snr", "10", "--split", "training", "--out", str(out), "--blocks", "8", "2"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "RTF" in text and "[8 blocks]" in text and "[2 blocks]" in text
+    assert (out / "det.png").is_file() and (out / "sweep.csv").is_file()
+    rc = main(["eval-stream", "--data", str(tmp_path / "nope"), "--model", str(ckpts[0])])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
