@@ -119,7 +119,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from bifsmn.quickstart import quickstart
 
-    quickstart(data=args.data, out=Path(args.out), epochs=args.epochs, root=Path(args.root))
+    quickstart(data=args.data, out=Path(args.out), epochs=args.epochs, root=Path(args.root),
+               student_epochs=args.student_epochs)
     return 0
 
 
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--root", default="data", help="where to download when --data is omitted")
     q.add_argument("--out", default="runs/quickstart", help="run folder")
     q.add_argument("--epochs", type=int, default=20, help="teacher epochs")
+    q.add_argument("--student-epochs", type=int, default=8, help="BiFSMNv2 student epochs")
     q.set_defaults(func=cmd_quickstart)
 
     t = sub.add_parser("train", help="train a model from a config")

@@ -1,9 +1,15 @@
 """``bifsmn quickstart``: the README's main job, end to end on whatever data is at hand.
 
-It trains a short full-precision teacher, evaluates it on the validation split and prints one
-summary table with the run folder. Without ``--data`` it downloads Speech Commands v0.02 first
-(only where a network exists). Later stages (binary student, export, benchmark, detection) are
-added here as they land.
+1. train a short full-precision teacher;
+2. train a short BiFSMNv2 1-bit student from it (thinnable 8/4/2/1 blocks, FID distillation);
+3. evaluate both on the validation split (every thinnable path of the student);
+4. export the student to a bit-packed ``.bkws`` file and check the C++ engine agrees;
+5. benchmark PyTorch / ONNX Runtime / engine FP32 / engine binary, batch 1, one thread;
+6. run keyword detection on a few clips;
+
+then print one summary table and the run folder. Every stage resumes or reuses what a previous
+quickstart in the same folder finished. Without ``--data`` it downloads Speech Commands v0.02
+first (only where a network exists).
 """
 
 from __future__ import annotations
@@ -11,34 +17,104 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bifsmn.cli import resolve_config
-from bifsmn.evaluate import evaluate_checkpoint
-from bifsmn.train.config import load_config
+from bifsmn.compare import evaluate_paths
+from bifsmn.train.config import Config, load_config
 from bifsmn.train.runner import run_training
 
 
-def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path("data")) -> dict:
+def _train(cfg: Config, run: Path) -> dict:
+    if (run / "summary.json").is_file():
+        import json
+
+        return json.loads((run / "summary.json").read_text())
+    return run_training(cfg, run, resume=(run / "last.pt").is_file())
+
+
+def _detect_demo(model: Path, data: str, out: Path) -> tuple[int, int, str]:
+    """Concatenate a few validation keyword clips with silence and run the detector."""
+    import soundfile as sf
+
+    from bifsmn.data.labels import COMMANDS
+    from bifsmn.data.speech_commands import SpeechCommands
+    from bifsmn.detect import Detector
+
+    items = [it for it in SpeechCommands(data, 12).items("validation")
+             if it.path and it.word in COMMANDS][:: 37][:5]
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([np.concatenate([gap, sf.read(it.path, dtype="float32")[0]])
+                            for it in items] + [gap])
+    wav = out / "demo.wav"
+    sf.write(str(wav), audio, 16000)
+    events = Detector(model, blocks=8, threshold=0.5).detect_file(wav)
+    said = [it.word for it in items]
+    heard = [e.label for e in events]
+    hits = sum(min(said.count(w), heard.count(w)) for w in set(said))
+    return hits, len(items), f"said {' '.join(said)} | heard {' '.join(heard) or '-'}"
+
+
+def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path("data"),
+               student_epochs: int = 8, bench_runs: int = 50) -> dict:
     """Run the quickstart pipeline; returns the summary rows."""
+    from bifsmn.engine import Engine, export_checkpoint
+    from bifsmn.engine.bench import run_bench
+
     if data is None:
         from bifsmn.data.download import download_speech_commands
 
         data = str(download_speech_commands("v0.02", root))
     t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, ...]] = []
+
     cfg = load_config(resolve_config("teacher"), [f"train.epochs={epochs}"])
     cfg.data.root = str(data)
-    run = out / "teacher"
-    resume = (run / "last.pt").is_file()
-    if resume:
-        print(f"resuming {run}")
-    summary = run_training(cfg, run, resume=resume)
-    ev = evaluate_checkpoint(run / "best.pt", data, None, 8, progress=False)
-    rows = [("teacher (FP32 Deep-FSMN)", f"{epochs}", f"{100 * summary['best_val_acc']:.2f}%",
-             f"{100 * ev['accuracy']:.2f}% ({ev['split']}, {ev['count']} clips)",
-             f"{summary['train_wall_s'] / max(1, epochs):.1f}")]
-    header = ("model", "epochs", "best val acc", "eval of best.pt", "s/epoch")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    summary = _train(cfg, out / "teacher")
+    teacher = out / "teacher" / "best.pt"
+    acc_t = evaluate_paths(teacher, data, (8,))[8]
+    rows.append(("FP32 teacher", f"{epochs} epochs", f"{100 * acc_t:.2f}%",
+                 f"{summary['train_wall_s'] / max(1, epochs):.1f} s/epoch"))
+
+    cfg = load_config(resolve_config("bifsmnv2"), [f"train.epochs={student_epochs}"])
+    cfg.data.root, cfg.model.init, cfg.distill.teacher = str(data), str(teacher), str(teacher)
+    summary = _train(cfg, out / "bifsmnv2")
+    student = out / "bifsmnv2" / "best.pt"
+    accs = evaluate_paths(student, data)
+    rows.append(("BiFSMNv2 1-bit student", f"{student_epochs} epochs",
+                 " / ".join(f"{100 * accs[b]:.1f}" for b in (8, 4, 2, 1)) + " % (8/4/2/1 bl.)",
+                 f"{summary['train_wall_s'] / max(1, student_epochs):.1f} s/epoch"))
+
+    bkws = export_checkpoint(student, out / "bifsmnv2.bkws")
+    from bifsmn.data.cache import load_features
+    from bifsmn.data.speech_commands import SpeechCommands
+
+    feats, labels = load_features(SpeechCommands(data, 12), "validation", progress=False)
+    eng = Engine(bkws, blocks=8)
+    eng_acc = float((eng.predict(feats.numpy()).argmax(1) == labels.numpy()).mean())
+    rows.append(("export + C++ engine", f"{bkws.stat().st_size / 1024:.0f} KiB .bkws",
+                 f"{100 * eng_acc:.2f}% (8 bl., engine)", f"kernel {eng.kernel}"))
+
+    res = run_bench(student, teacher, out / "bench", runs=bench_runs)
+    by = {r["name"]: r for r in res["rows"]}
+    fp = by.get("engine FP32 teacher", {}).get("network_us")
+    b8 = next((r["network_us"] for n, r in by.items() if n.endswith("8 blocks")), None)
+    ort = by.get("ONNX Runtime FP32 teacher", {}).get("network_us")
+    speed = f"{fp / b8:.1f}x vs engine FP32" if fp and b8 else "-"
+    if ort and b8:
+        speed += f", {ort / b8:.1f}x vs ONNX Runtime"
+    rows.append(("benchmark (batch 1, 1 thread)", f"{bench_runs} runs",
+                 f"{b8:.0f} us/clip binary 8 bl." if b8 else "-", speed))
+
+    hits, n, text = _detect_demo(bkws, data, out)
+    rows.append(("detection demo", f"{n} clips", f"{hits}/{n} keywords found", text))
+
+    header = ("stage", "setting", "result", "note")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     print()
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"\nrun folder: {out} (total {time.time() - t0:.0f} s)")
+    print(f"\nrun folder: {out} (total {time.time() - t0:.0f} s); benchmark table: "
+          f"{out / 'bench' / 'bench.md'}")
     return {"rows": rows, "run": str(out)}
