@@ -30,7 +30,7 @@ def _report_once(key: str, message: str) -> None:
         log.warning(message)
 
 
-def _check_wav_truncation(path: Path) -> None:
+def check_wav_truncation(path: Path) -> None:
     """Raise if a RIFF/WAVE file's data chunk claims more bytes than the file holds.
 
     libsndfile silently reads what is there, so a half-copied file would otherwise pass as a
@@ -58,22 +58,33 @@ def _check_wav_truncation(path: Path) -> None:
         raise BifsmnError("truncated WAV: no data chunk", path)
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read an audio file as mono float32 in [-1, 1] at ``sample_rate``.
-
-    Raises :class:`BifsmnError` with a one-line message for a missing, empty, truncated,
-    undecodable or non-finite file.
-    """
+def open_audio(path: str | Path) -> sf.SoundFile:
+    """Open an audio file after the checks every reader needs (exists, not empty, not a
+    truncated WAV, decodable), each failure a one-line :class:`BifsmnError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise BifsmnError("no such audio file", path)
     if path.stat().st_size == 0:
         raise BifsmnError("empty file (0 bytes)", path)
-    _check_wav_truncation(path)
+    check_wav_truncation(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        return sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise BifsmnError(f"not a readable audio file ({exc})", path) from None
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read a whole audio file as mono float32 in [-1, 1] at ``sample_rate``.
+
+    Raises :class:`BifsmnError` with a one-line message for a missing, empty, truncated,
+    undecodable or non-finite file. (Long recordings: ``bifsmn.detect.audio_io`` streams.)
+    """
+    with open_audio(path) as f:
+        sr = int(f.samplerate)
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise BifsmnError(f"audio decoding failed ({exc})", path) from None
     if data.shape[0] == 0:
         raise BifsmnError("audio file holds no samples", path)
     if not np.isfinite(data).all():

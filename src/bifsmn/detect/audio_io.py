@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from bifsmn.audio import _check_wav_truncation
+from bifsmn.audio import open_audio
 from bifsmn.errors import BifsmnError
 
 BLOCK_SECONDS = 10.0
@@ -31,16 +31,7 @@ def iter_audio_blocks(path: str | Path, sample_rate: int = 16000,
     blocks are read, so a NaN an hour into a file is reported when it is reached.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BifsmnError("no such audio file", path)
-    if path.stat().st_size == 0:
-        raise BifsmnError("empty file (0 bytes)", path)
-    _check_wav_truncation(path)
-    try:
-        f = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise BifsmnError(f"not a readable audio file ({exc})", path) from None
-    with f:
+    with open_audio(path) as f:
         sr = int(f.samplerate)
         resampler = (soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
                      if sr != sample_rate else None)
