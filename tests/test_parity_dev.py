@@ -3,8 +3,16 @@
 The shared dev data (``../shared/data/speech_commands_test12_v0.02`` beside the checkout, or
 ``$BIFSMN_DEV_DATA``) is not part of the repository; the test skips where it is absent. For each
 ``models/*.pt`` it exports a ``.bkws`` file, runs every thinnable path of the model on all clips
-(training and validation lists) in the engine and in PyTorch eval mode, and requires the same
-argmax on every clip and a bounded logit difference.
+(training and validation lists) in the engine and in PyTorch eval mode.
+
+Full-precision models must agree on every clip. A trained binary model cannot always: a
+pre-activation within float32 rounding of a binarization threshold flips a sign when the two
+implementations sum in different orders, and one flipped sign can move a logit by several units.
+PyTorch shows the same sensitivity against itself: adding 1e-5 noise to the features of the
+shared dev data flips the argmax of 1 of 3,964 clips for ``models/bifsmnv2_sc12dev.pt``. So for
+binary models the test bounds the flips at 0.1 % of clips and the 99th percentile of the
+per-clip logit difference (the FP16 classifier alone accounts for ~1e-3), and prints the
+maximum.
 """
 
 from __future__ import annotations
@@ -46,12 +54,18 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, dev_features, tmp_path):
     bkws = export_checkpoint(ckpt, tmp_path / "m.bkws")
     blocks = [8] if meta["model"]["name"] == "dfsmn_teacher" else [8, 4, 2, 1]
     x = feats.numpy().astype(np.float32)
+    binary = meta.get("binary", {}).get("method", "none") != "none"
     for b in blocks:
         ref = predict(model, feats, BLOCKS_TO_PATH[b]).numpy()
         got = Engine(bkws, blocks=b).predict(x)
-        diff = np.abs(got - ref).max()
+        per_clip = np.abs(got - ref).max(1)
         flips = int((got.argmax(1) != ref.argmax(1)).sum())
         print(f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips}, "
-              f"max |logit diff| {diff:.2e}")
-        assert flips == 0
-        assert diff < 2e-2 * max(1.0, float(np.abs(ref).max()))
+              f"max |logit diff| {per_clip.max():.2e}, "
+              f"99th percentile {np.quantile(per_clip, 0.99):.2e}")
+        if binary:
+            assert flips <= max(2, len(x) // 1000)
+            assert np.quantile(per_clip, 0.99) < 2e-2
+        else:
+            assert flips == 0
+            assert per_clip.max() < 1e-3 * max(1.0, float(np.abs(ref).max()))
