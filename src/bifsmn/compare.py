@@ -118,7 +118,7 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
         stats = method_stats(model, cfg.binary.method)
         summary = json.loads((run / "summary.json").read_text())
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
-                     "epochs": cfg.train.epochs, "status": how,
+                     "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip, "status": how,
                      **{f"acc_{b}": accs[b] for b in BLOCKS},
                      **{f"gap_{b}": teacher_acc - accs[b] for b in BLOCKS},
                      "params": sum(p.numel() for p in model.parameters()),
@@ -144,7 +144,9 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
     t = rows[0]["teacher_acc"]
     lines = [
         f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "
-        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed 0.",
+        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed 0, "
+        f"gradient-norm clipping {rows[0]['grad_clip'] or 'off'}. Accuracy of each run's best "
+        "epoch (chosen on 8-block validation accuracy).",
         "",
         "| method | binarizer | distillation | 8 blocks | 4 blocks | 2 blocks | 1 block | "
         "params | storage (KiB) | binary MACs (8 bl.) | FP MACs (8 bl.) | OPs (8 bl.) | "
