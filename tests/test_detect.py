@@ -83,6 +83,40 @@ def test_per_keyword_thresholds():
         Detector(ScriptScorer(), threshold=1.5)
 
 
+def test_per_keyword_smoothing_refractory_and_runtime_changes():
+    # "no" then "yes", each 3.5 s long (as in the refractory test)
+    x = script_audio(["_unknown_"] * 10 + ["no"] * 35 + ["_silence_"] * 10 + ["yes"] * 35
+                     + ["_silence_"] * 10)
+
+    def ends(det):
+        return [(e.label, round(e.end, 6)) for e in feed(det, x, 4096)]
+
+    base = ends(Detector(ScriptScorer()))
+    assert [e for e in base if e[0] == "no"] == [("no", 1.3), ("no", 2.3), ("no", 3.3),
+                                                  ("no", 4.3)]
+    # refractory for "no" only; "yes" keeps the default
+    got = ends(Detector(ScriptScorer(), refractories={"no": 2500}))
+    assert [e for e in got if e[0] == "no"] == [("no", 1.3), ("no", 3.8)]
+    assert [e for e in got if e[0] == "yes"] == [e for e in base if e[0] == "yes"]
+    # no smoothing for "yes" only: it fires two hops earlier, "no" unchanged
+    got = ends(Detector(ScriptScorer(), smoothing={"yes": 0}))
+    first_yes = min(t for lb, t in got if lb == "yes")
+    assert first_yes == pytest.approx(min(t for lb, t in base if lb == "yes") - 0.2)
+    assert [e for e in got if e[0] == "no"] == [e for e in base if e[0] == "no"]
+    # settings change while the stream runs
+    det = Detector(ScriptScorer())
+    det.set_refractory("no", 2500)
+    det.set_smoothing("yes", 0)
+    det.set_threshold("yes", 0.99)
+    got = ends(det)
+    assert [e for e in got if e[0] == "no"] == [("no", 1.3), ("no", 3.8)]
+    assert all(lb != "yes" or t >= first_yes for lb, t in got)
+    with pytest.raises(BifsmnError, match="no keyword 'maybe'"):
+        Detector(ScriptScorer(), refractories={"maybe": 10})
+    with pytest.raises(BifsmnError, match=">= 0 ms"):
+        det.set_refractory("no", -1)
+
+
 @pytest.mark.parametrize(("size", "rearm"), [(1, False), (700, True), (1600, False),
                                              (16000, True)])
 def test_online_events_equal_offline_sweep(size, rearm):

@@ -119,9 +119,14 @@ def test_wrong_model_files(tmp_path, capsys):
     one_error_line(err, "empty")
 
 
-def test_default_model_and_argument_errors(ckpt, tmp_path, capsys):
+def test_default_model_and_argument_errors(ckpt, tmp_path, capsys, monkeypatch):
+    from bifsmn.detect import scorer
+
     wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
-    rc, _, err = run(["detect", str(wav)], capsys)  # no bundled model in the source tree
+    rc, _, err = run(["detect", str(wav)], capsys)  # the bundled 1-bit model: no --model needed
+    assert rc == 0, err
+    monkeypatch.setattr(scorer, "BUNDLED_MODEL", ("models_data", "missing.bkws"))
+    rc, _, err = run(["detect", str(wav)], capsys)
     assert rc == 2
     one_error_line(err, "no bundled model is installed yet", "--model")
     rc, _, err = run(["detect", "--model", ckpt], capsys)

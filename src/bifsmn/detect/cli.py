@@ -18,8 +18,9 @@ from bifsmn.errors import BifsmnError
 BLOCK_CHOICES = [8, 4, 2, 1]
 
 
-def parse_threshold_for(items: list[str] | None) -> dict[str, float]:
-    """``["yes=0.7", "no=0.6"]`` -> ``{"yes": 0.7, "no": 0.6}``."""
+def parse_threshold_for(items: list[str] | None, flag: str = "--threshold-for",
+                        example: str = "yes=0.7") -> dict[str, float]:
+    """``["yes=0.7", "no=0.6"]`` -> ``{"yes": 0.7, "no": 0.6}`` (any LABEL=NUMBER flag)."""
     out: dict[str, float] = {}
     for item in items or []:
         label, sep, value = item.partition("=")
@@ -28,7 +29,7 @@ def parse_threshold_for(items: list[str] | None) -> dict[str, float]:
                 raise ValueError
             out[label.strip()] = float(value)
         except ValueError:
-            raise BifsmnError(f"--threshold-for wants LABEL=VALUE (e.g. yes=0.7), got {item!r}"
+            raise BifsmnError(f"{flag} wants LABEL=VALUE (e.g. {example}), got {item!r}"
                               ) from None
     return out
 
@@ -51,7 +52,10 @@ def _make_detector(args: argparse.Namespace):
 
     return Detector(args.model, blocks=args.blocks, threshold=args.threshold,
                     thresholds=parse_threshold_for(args.threshold_for), smooth_ms=args.smooth_ms,
-                    refractory_ms=args.refractory_ms, hop_ms=args.hop_ms, rearm=args.rearm)
+                    refractory_ms=args.refractory_ms, hop_ms=args.hop_ms, rearm=args.rearm,
+                    smoothing=parse_threshold_for(args.smooth_for, "--smooth-for", "yes=300"),
+                    refractories=parse_threshold_for(args.refractory_for, "--refractory-for",
+                                                     "yes=2000"))
 
 
 def _print_event(ev, source: str, as_json: bool) -> None:
@@ -180,6 +184,10 @@ def add_detect_commands(sub) -> None:
                    help="smoothed-posterior threshold for every keyword (default 0.5)")
     d.add_argument("--threshold-for", action="append", metavar="LABEL=T",
                    help="per-keyword threshold, repeatable (e.g. yes=0.7)")
+    d.add_argument("--smooth-for", action="append", metavar="LABEL=MS",
+                   help="per-keyword smoothing window in ms, repeatable (e.g. yes=300)")
+    d.add_argument("--refractory-for", action="append", metavar="LABEL=MS",
+                   help="per-keyword refractory time in ms, repeatable (e.g. yes=2000)")
     _common(d)
     d.add_argument("--json", action="store_true", help="one JSON object per event")
     d.add_argument("--mic", action="store_true",

@@ -145,9 +145,11 @@ class Detector:
     >>> det.detect_file("long_recording.flac")   # any rate/channels, streamed from disk
 
     ``model``: a ``.pt`` checkpoint, a ``.bkws`` engine file, a :class:`Scorer`, or None for the
-    bundled model. ``threshold`` applies to every keyword; ``thresholds`` overrides it per
-    keyword; ``rearm`` also requires the score to drop below the threshold between two events
-    of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
+    bundled model. ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
+    ``thresholds``, ``smoothing`` and ``refractories`` override them per keyword (and
+    :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
+    stream runs); ``rearm`` also requires the score to drop below the threshold between two
+    events of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
     """
 
     def __init__(self, model: str | Path | Scorer | None = None, blocks: int = 8,
@@ -155,7 +157,8 @@ class Detector:
                  smooth_ms: float = DEFAULT_SMOOTH_MS,
                  refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
                  ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
-                 rearm: bool = False) -> None:
+                 rearm: bool = False, smoothing: Mapping[str, float] | None = None,
+                 refractories: Mapping[str, float] | None = None) -> None:
         self.scorer = load_scorer(model, blocks)
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
@@ -164,16 +167,53 @@ class Detector:
         hop = hop_samples(hop_ms, self.sample_rate, self.window)
         self.streamer = Streamer(self.scorer, hop, batch_size)
         self.hop = hop
-        self.smooth_n = smooth_frames(smooth_ms, hop, self.sample_rate)
-        if refractory_ms < 0:
-            raise BifsmnError(f"refractory time must be >= 0 ms (got {refractory_ms})")
-        self.refractory = round(refractory_ms * self.sample_rate / 1000.0)
         self.rearm = bool(rearm)
         ignored = set(ignore)
         self.keywords = [lb for lb in self.labels if lb not in ignored]
         self.thresholds = self._thresholds(threshold, thresholds or {})
+        self._check_keywords(smoothing or {})
+        self._check_keywords(refractories or {})
+        # defaults (used by the offline sweep) and the per-keyword values actually applied
+        self.smooth_n = smooth_frames(smooth_ms, hop, self.sample_rate)
+        self.refractory = self._refractory_samples(refractory_ms)
+        self.smooth_for = {k: smooth_frames((smoothing or {}).get(k, smooth_ms), hop,
+                                            self.sample_rate) for k in self.keywords}
+        self.refractory_for = {k: self._refractory_samples((refractories or {}).get(
+            k, refractory_ms)) for k in self.keywords}
         self._cols = [self.labels.index(k) for k in self.keywords]
         self.reset()
+
+    def _check_keywords(self, per: Mapping[str, float]) -> None:
+        unknown = sorted(set(per) - set(self.keywords))
+        if unknown:
+            raise BifsmnError(f"no keyword {', '.join(map(repr, unknown))} in this model "
+                              f"(keywords: {', '.join(self.keywords)})")
+
+    def _refractory_samples(self, ms: float) -> int:
+        if ms < 0:
+            raise BifsmnError(f"refractory time must be >= 0 ms (got {ms})")
+        return round(ms * self.sample_rate / 1000.0)
+
+    def set_threshold(self, keyword: str, value: float) -> None:
+        """Change one keyword's threshold while the stream runs."""
+        self._check_keywords({keyword: value})
+        self.thresholds[keyword] = self._thresholds(float(value), {})[keyword]
+
+    def set_smoothing(self, keyword: str, ms: float) -> None:
+        """Change one keyword's smoothing window while the stream runs."""
+        self._check_keywords({keyword: ms})
+        self.smooth_for[keyword] = smooth_frames(ms, self.hop, self.sample_rate)
+        self._grow_history()
+
+    def set_refractory(self, keyword: str, ms: float) -> None:
+        """Change one keyword's refractory time while the stream runs."""
+        self._check_keywords({keyword: ms})
+        self.refractory_for[keyword] = self._refractory_samples(ms)
+
+    def _grow_history(self) -> None:
+        need = max(self.smooth_for.values(), default=1)
+        if self._history.maxlen != need:
+            self._history = deque(self._history, maxlen=need)
 
     def _thresholds(self, default: float, per: Mapping[str, float]) -> dict[str, float]:
         unknown = sorted(set(per) - set(self.keywords))
@@ -189,7 +229,7 @@ class Detector:
     def reset(self) -> None:
         """Start a new stream: audio, smoothing history and refractory timers are cleared."""
         self.streamer.reset()
-        self._history: deque[np.ndarray] = deque(maxlen=self.smooth_n)
+        self._history: deque[np.ndarray] = deque(maxlen=max(self.smooth_for.values(), default=1))
         self._last_fire: dict[str, int] = {}
         self._armed: set[str] = set(self.keywords)
         self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}
@@ -198,19 +238,23 @@ class Detector:
         events = []
         for i in range(len(post)):
             self._history.append(post.probs[i].astype(np.float64))
-            acc = np.zeros(len(self.labels), np.float64)
-            for row in self._history:
-                acc = acc + row
-            s = acc / float(len(self._history))
+            means: dict[int, np.ndarray] = {}
+            for n in set(self.smooth_for.values()):
+                rows = list(self._history)[-n:]  # oldest first, as the offline sweep sums
+                acc = np.zeros(len(self.labels), np.float64)
+                for row in rows:
+                    acc = acc + row
+                means[n] = acc / float(len(rows))
             e = int(post.ends[i])
             for k, c in zip(self.keywords, self._cols, strict=True):
+                s = means[self.smooth_for[k]]
                 self.last_scores[k] = float(s[c])
                 if s[c] < self.thresholds[k]:
                     self._armed.add(k)
                     continue
                 last = self._last_fire.get(k)
                 armed = k in self._armed or not self.rearm
-                if armed and (last is None or e >= last + self.refractory):
+                if armed and (last is None or e >= last + self.refractory_for[k]):
                     self._last_fire[k] = e
                     self._armed.discard(k)
                     events.append(_event(k, e, self.window, self.sample_rate, post.audio_end,
