@@ -58,3 +58,21 @@ def test_storage_counts_one_bit_per_binarized_weight(full_ds, cache_dir, tmp_pat
     ref = storage_bytes(binarize(create_model("dfsmn_thinnable"), "bifsmnv2",
                                  granularity="reference"))
     assert ref > 3 * b  # reference keeps the 1x1 weights in full precision
+
+
+def test_train_accepts_recipe_names(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    monkeypatch.setenv("BIFSMN_CACHE", str(cache_dir))
+    cfg = config_from_dict({"data": {"root": str(full_ds), "batch_size": 16},
+                            "train": {"epochs": 1, "threads": 1}})
+    Trainer(cfg, tmp_path / "teacher", progress=False).fit()
+    out = tmp_path / "bnn"
+    assert main(["train", "--config", "bnn", "--teacher", str(tmp_path / "teacher" / "best.pt"),
+                 "--data", str(full_ds), "--epochs", "1", "--out", str(out),
+                 "data.batch_size=16", "train.threads=1"]) == 0
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["binary"]["method"] == "bnn" and resolved["distill"]["kind"] == "none"
+    assert resolved["optim"]["grad_clip"] == 5.0 and resolved["train"]["epochs"] == 1
+    assert main(["train", "--config", "nonsense", "--data", str(full_ds)]) == 2
+    assert "no config file 'nonsense'" in capsys.readouterr().err

@@ -40,6 +40,22 @@ def default_run_dir(cfg_name: str) -> Path:
 
 
 # --------------------------------------------------------------------------- commands
+def _config_or_recipe(args: argparse.Namespace):
+    """A config file or packaged config, else a comparison recipe (bifsmn_v1, bnn, xnor, ...:
+    the BiFSMNv2 recipe with that method's binarizer and distillation)."""
+    from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
+    from bifsmn.train.config import load_config
+
+    name = args.config
+    is_file = Path(name).is_file() or Path(name).suffix in (".yaml", ".yml")
+    if not is_file and name not in packaged_configs() and (name in RECIPES or name in ABLATIONS):
+        table = RECIPES if name in RECIPES else ABLATIONS
+        return Path(name), recipe_config(name, table, args.data or "", args.teacher or "",
+                                         args.epochs, args.overrides)
+    cfg_path = resolve_config(name)
+    return cfg_path, load_config(cfg_path, args.overrides)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from bifsmn.train.config import load_config
     from bifsmn.train.runner import run_training
@@ -50,8 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.config:
             raise BifsmnError("give --config FILE|NAME (or --resume RUN)")
-        cfg_path = resolve_config(args.config)
-        cfg = load_config(cfg_path, args.overrides)
+        cfg_path, cfg = _config_or_recipe(args)
         if args.data:
             cfg.data.root = args.data
         if args.epochs is not None:
@@ -139,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quickstart)
 
     t = sub.add_parser("train", help="train a model from a config")
-    t.add_argument("--config", help=f"YAML file or packaged name ({', '.join(packaged_configs())})")
+    t.add_argument("--config", help="YAML file, packaged name "
+                   f"({', '.join(packaged_configs())}) or comparison recipe (bifsmn_v1, bnn, "
+                   "xnor, bireal, ir_net, react, no_fid, ...)")
     t.add_argument("--data", help="data folder (sets data.root)")
     t.add_argument("--epochs", type=int, help="sets train.epochs")
     t.add_argument("--out", help="run folder (default runs/<config>-<time>)")
