@@ -288,7 +288,7 @@ class Trainer:
                 left = (c.train.epochs - epoch - 1) * (time.time() - t_run) / (epoch + 1 - start)
                 print(f"epoch {epoch + 1}/{c.train.epochs} lr={lr:.2e} loss={loss:.4f} "
                       f"acc={acc:.4f} {val} ({metrics['epoch_time_s']:.1f}s, "
-                      f"ETA {left / 60:.1f} min)", flush=True)
+                      f"ETA {left / 60:.1f} min)", file=sys.stderr, flush=True)
         epochs_bar.close()
         summary = {"best_val_acc": best, "epochs": c.train.epochs,
                    "final": history[-1] if history else {},
