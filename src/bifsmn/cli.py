@@ -141,7 +141,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bifsmn", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bifsmn", description="1-bit keyword spotting (BiFSMNv2): "
+                                "data, training, export, bitwise inference, detection.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
