@@ -73,6 +73,6 @@ def test_train_accepts_recipe_names(full_ds, cache_dir, tmp_path, monkeypatch, c
                  "data.batch_size=16", "train.threads=1"]) == 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["binary"]["method"] == "bnn" and resolved["distill"]["kind"] == "none"
-    assert resolved["optim"]["grad_clip"] == 5.0 and resolved["train"]["epochs"] == 1
+    assert resolved["optim"]["grad_clip"] == 0.0 and resolved["train"]["epochs"] == 1
     assert main(["train", "--config", "nonsense", "--data", str(full_ds)]) == 2
     assert "no config file 'nonsense'" in capsys.readouterr().err

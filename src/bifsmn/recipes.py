@@ -11,10 +11,6 @@ from bifsmn.cli import resolve_config
 from bifsmn.errors import BifsmnError
 from bifsmn.train.config import Config, load_config
 
-# Gradient-norm clipping for every method of the comparison (not in the reference recipe):
-# without it the scale-free baselines (BNN, Bi-Real, IR-Net) diverge to NaN within the first
-# epoch from the teacher's weights. ``bifsmn compare ... optim.grad_clip=0`` turns it off.
-SHARED = ["optim.grad_clip=5.0"]
 _BASELINE = ["distill.kind=none", "optim.groups=[]"]
 
 RECIPES: dict[str, list[str]] = {
@@ -44,7 +40,7 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
     """Config of one recipe, ready to train."""
     if name not in table:
         raise BifsmnError(f"unknown recipe {name!r} (known: {', '.join(table)})")
-    cfg = load_config(resolve_config("bifsmnv2"), [*SHARED, *table[name], *(extra or [])])
+    cfg = load_config(resolve_config("bifsmnv2"), [*table[name], *(extra or [])])
     cfg.data.root = data
     cfg.model.init = teacher
     cfg.distill.teacher = teacher
