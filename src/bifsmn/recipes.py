@@ -7,6 +7,8 @@ parameter groups). Ablations of BiFSMNv2 change one ingredient each.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bifsmn.cli import resolve_config
 from bifsmn.errors import BifsmnError
 from bifsmn.train.config import Config, load_config
@@ -41,7 +43,7 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
     if name not in table:
         raise BifsmnError(f"unknown recipe {name!r} (known: {', '.join(table)})")
     cfg = load_config(resolve_config("bifsmnv2"), [*table[name], *(extra or [])])
-    cfg.data.root = data
+    cfg.data.root = str(Path(data).resolve())  # same run whatever the spelling of the path
     cfg.model.init = teacher
     cfg.distill.teacher = teacher
     if epochs is not None:
