@@ -12,7 +12,9 @@ PyTorch shows the same sensitivity against itself: adding 1e-5 noise to the feat
 shared dev data flips the argmax of 1 of 3,964 clips for ``models/bifsmnv2_sc12dev.pt``. So for
 binary models the test bounds the flips at 0.1 % of clips and the 99th percentile of the
 per-clip logit difference (the FP16 classifier alone accounts for ~1e-3), and prints the
-maximum.
+maximum. Clips whose two best PyTorch logits are within 1e-2 of each other are ties at the
+export's precision (sign-activation models such as BiFSMN v1 produce such near-ties, down to
+1e-5): they are reported but not counted as flips.
 """
 
 from __future__ import annotations
@@ -59,8 +61,12 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, dev_features, tmp_path):
         ref = predict(model, feats, BLOCKS_TO_PATH[b]).numpy()
         got = Engine(bkws, blocks=b).predict(x)
         per_clip = np.abs(got - ref).max(1)
-        flips = int((got.argmax(1) != ref.argmax(1)).sum())
-        print(f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips}, "
+        top2 = np.sort(ref, axis=1)[:, -2:]
+        tie = (top2[:, 1] - top2[:, 0]) < 1e-2
+        differs = got.argmax(1) != ref.argmax(1)
+        flips = int((differs & ~tie).sum())
+        print(f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips} "
+              f"(+{int((differs & tie).sum())} near-ties), "
               f"max |logit diff| {per_clip.max():.2e}, "
               f"99th percentile {np.quantile(per_clip, 0.99):.2e}")
         if binary:
