@@ -23,6 +23,7 @@ the bit-packing rule of the engine (bit 1 <=> negative) is exact.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,47 +38,35 @@ def sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
-class _SignSTE(torch.autograd.Function):
-    """sign forward; gradient passed where |x| <= 1 (BNN's clipped straight-through)."""
+class _SignSurrogate(torch.autograd.Function):
+    """sign forward; backward multiplies the incoming gradient by ``derivative(x)``, the
+    method's surrogate for the derivative of sign."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, derivative: Callable[[torch.Tensor], torch.Tensor]):
         ctx.save_for_backward(x)
+        ctx.derivative = derivative
         return sign(x)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * (x.abs() <= 1).to(g.dtype)
+        return g * ctx.derivative(x), None
 
 
-class _SignApprox(torch.autograd.Function):
-    """sign forward; Bi-Real's piecewise-quadratic derivative ``max(0, 2 - 2|x|)`` backward."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return sign(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * torch.clamp(2 - 2 * x.abs(), min=0)
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """BNN's clipped straight-through estimator: gradient passed where |x| <= 1."""
+    return _SignSurrogate.apply(x, lambda v: (v.abs() <= 1).to(v.dtype))
 
 
-class _SignEDE(torch.autograd.Function):
-    """IR-Net error-decay estimator: ``k * t * (1 - tanh(t x)^2)``, t annealed 0.1 -> 10."""
+def sign_approx(x: torch.Tensor) -> torch.Tensor:
+    """Bi-Real's piecewise-polynomial derivative ``max(0, 2 - 2|x|)``."""
+    return _SignSurrogate.apply(x, lambda v: torch.clamp(2 - 2 * v.abs(), min=0))
 
-    @staticmethod
-    def forward(ctx, x, t: float, k: float):
-        ctx.save_for_backward(x)
-        ctx.t, ctx.k = t, k
-        return sign(x)
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * ctx.k * ctx.t * (1 - torch.tanh(ctx.t * x) ** 2), None, None
+def sign_ede(x: torch.Tensor, t: float, k: float) -> torch.Tensor:
+    """IR-Net's error-decay estimator ``k * t * (1 - tanh(t x)^2)``, t annealed 0.1 -> 10."""
+    return _SignSurrogate.apply(x, lambda v: k * t * (1 - torch.tanh(t * v) ** 2))
 
 
 class _SignLPB(torch.autograd.Function):
@@ -164,7 +153,7 @@ class SteSign(Quantizer):
     """BNN (Hubara et al.): plain sign, clipped straight-through gradient, no scales."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SignSTE.apply(x)
+        return sign_ste(x)
 
 
 @register_quantizer("xnor")
@@ -173,8 +162,8 @@ class XnorSign(Quantizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
-            return _SignSTE.apply(x) * weight_scale(x, self.kind, self.granularity)
-        return _SignSTE.apply(x) * activation_scale(x, self.kind, self.granularity)
+            return sign_ste(x) * weight_scale(x, self.kind, self.granularity)
+        return sign_ste(x) * activation_scale(x, self.kind, self.granularity)
 
 
 @register_quantizer("approx_sign")
@@ -183,8 +172,8 @@ class ApproxSign(Quantizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
-            return _SignApprox.apply(x) * weight_scale(x, self.kind, self.granularity)
-        return _SignApprox.apply(x)
+            return sign_approx(x) * weight_scale(x, self.kind, self.granularity)
+        return sign_approx(x)
 
 
 @register_quantizer("ir_net")
@@ -211,8 +200,8 @@ class IRNetSign(Quantizer):
             with torch.no_grad():
                 scale = 2 ** torch.round(torch.log2(weight_scale(bw, self.kind,
                                                                  self.granularity) + 1e-12))
-            return _SignEDE.apply(bw, self.t, self.k) * scale
-        return _SignEDE.apply(x, self.t, self.k)
+            return sign_ede(bw, self.t, self.k) * scale
+        return sign_ede(x, self.t, self.k)
 
 
 @register_quantizer("react")
@@ -227,8 +216,8 @@ class ReActSign(Quantizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
-            return _SignApprox.apply(x) * weight_scale(x, self.kind, self.granularity)
-        return _SignApprox.apply(x - self.per_channel(self.threshold, x))
+            return sign_approx(x) * weight_scale(x, self.kind, self.granularity)
+        return sign_approx(x - self.per_channel(self.threshold, x))
 
 
 @register_quantizer("bifsmn_v1")
@@ -240,8 +229,8 @@ class VanillaSign(Quantizer):
         if self.role == "weight":
             if self.kind in ("pointwise", "depthwise", "conv2d"):
                 x = x - x.mean()
-            return _SignSTE.apply(x) * weight_scale(x, self.kind, self.granularity)
-        return _SignSTE.apply(x)
+            return sign_ste(x) * weight_scale(x, self.kind, self.granularity)
+        return sign_ste(x)
 
 
 @register_quantizer("lpb")
@@ -285,7 +274,7 @@ class DualScaleSign(Quantizer):
             self.threshold = nn.Parameter(torch.rand(3, self.channels) * 1e-3)
 
     def _sign(self, u: torch.Tensor, i: int = 0) -> torch.Tensor:
-        return _SignSTE.apply(u) if self.ste else _SignLPB.apply(u, self.alpha[i:i + 1])
+        return sign_ste(u) if self.ste else _SignLPB.apply(u, self.alpha[i:i + 1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
