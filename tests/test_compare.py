@@ -35,6 +35,8 @@ def test_compare_two_methods(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
         assert int(r["binary_macs_8"]) > int(r["fp_macs_8"])
     assert int(rows[0]["binary_macs_8"]) == 2 * int(rows[1]["binary_macs_8"])  # dual scale
     assert md.count("\n| bifsmnv2 |") == 1 and "| 8 blocks | 4 blocks |" in md
+    # BNN trains with its stabilizers (BN after fc1, clipping), marked and footnoted
+    assert "\n| bnn \\*(fc1 BN, clip 5) |" in md and "\n\\* Trained with stabilizers" in md
     assert (out / "compare.png").is_file()
     assert all((out / m / "best.pt").is_file() for m in ("bifsmnv2", "bnn"))
     capsys.readouterr()
@@ -73,6 +75,32 @@ def test_train_accepts_recipe_names(full_ds, cache_dir, tmp_path, monkeypatch, c
                  "data.batch_size=16", "train.threads=1"]) == 0
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["binary"]["method"] == "bnn" and resolved["distill"]["kind"] == "none"
-    assert resolved["optim"]["grad_clip"] == 0.0 and resolved["train"]["epochs"] == 1
+    assert resolved["optim"]["grad_clip"] == 5.0 and resolved["train"]["epochs"] == 1
+    assert resolved["model"]["kwargs"] == {"fc1_norm": True}
     assert main(["train", "--config", "nonsense", "--data", str(full_ds)]) == 2
     assert "no config file 'nonsense'" in capsys.readouterr().err
+
+
+def test_fc1_norm_models_load_the_teacher_and_are_not_exported(tmp_path):
+    """The unscaled baselines' BatchNorm after fc1 is new (fresh statistics) on top of the
+    teacher's weights; the engine has no such layer, so export refuses with a clear error."""
+    import pytest
+    import torch
+
+    from bifsmn.engine.testing import make_checkpoint
+    from bifsmn.errors import BifsmnError
+    from bifsmn.models import create_model
+    from bifsmn.train.trainer import init_from_checkpoint
+
+    teacher = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher")
+    model = create_model("dfsmn_thinnable", fc1_norm=True)
+    init_from_checkpoint(model, str(teacher))
+    assert isinstance(model.norm3, torch.nn.BatchNorm1d)
+    src = torch.load(teacher, weights_only=True)["state_dict"]
+    assert torch.equal(model.fc1.weight, src["fc1.weight"])
+    assert isinstance(create_model("dfsmn_thinnable").norm3, torch.nn.Identity)
+    ckpt = make_checkpoint(tmp_path / "b.pt", "bifsmnv2", fc1_norm=True)
+    from bifsmn.engine import export_checkpoint
+
+    with pytest.raises(BifsmnError, match="fc1_norm"):
+        export_checkpoint(ckpt, tmp_path / "b.bkws")

@@ -5,6 +5,10 @@ slopes and thresholds (bifsmn.engine.testing), so every folded parameter matters
 checked on random log-mel-range features and on features of synthetic audio (tones, chirps,
 noise bursts), for every thinnable path. Trained checkpoints in models/*.pt are checked too
 when present.
+
+Binary models are exact: PyTorch evaluates them in the deployed arithmetic
+(bifsmn.binary.deploy), and the engine's logits must be bit-identical to it, on every path and
+with every kernel. Full-precision models agree to float32 rounding (GEMMs sum in other orders).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from bifsmn.train.checkpoint import model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ["bifsmnv2", "bifsmn_v1", "dfsmn_teacher", "dfsmn_thinnable"]
-#: max |engine - torch| / max(1, max |torch logit|). Binary models store the classifier as
-#: FP16 (relative rounding 2^-11 on each weight); FP models are FP32 throughout.
-TOL = {"f16": 5e-3, "f32": 2e-4}
+#: max |engine - torch| / max(1, max |torch logit|): "exact" for binary models (the default
+#: FP32 classifier), "f16" for a binary model exported with an FP16 classifier (relative
+#: rounding 2^-11 on each weight), "f32" for full-precision models.
+TOL = {"exact": 0.0, "f16": 5e-3, "f32": 2e-4}
 
 
 def torch_logits(model: torch.nn.Module, x: np.ndarray, blocks: int) -> np.ndarray:
@@ -78,39 +83,42 @@ def test_parity_every_path(exported, inputs, kind, record_property) -> None:
     eng = Engine(bkws)
     expect = [8, 4, 2, 1] if kind != "dfsmn_teacher" else [8]
     assert eng.paths == expect and eng.kind == kind
-    tol = TOL["f16"] if kind in ("bifsmnv2", "bifsmn_v1") else TOL["f32"]
+    tol = TOL["exact"] if kind in ("bifsmnv2", "bifsmn_v1") else TOL["f32"]
     diffs = check_parity(ckpt, bkws, inputs, tol)
     record_property("max_abs_diff", diffs)
     print(f"{kind}: max |engine - torch| per path {diffs}")
 
 
 @pytest.mark.parametrize("kind", ["bifsmnv2", "bifsmn_v1"])
-def test_parity_fp32_classifier_is_tighter(exported, inputs, tmp_path, kind) -> None:
-    """With the classifier in FP32 only float rounding (folding, summation order) remains."""
+def test_f16_classifier_option(exported, inputs, tmp_path, kind) -> None:
+    """``--classifier-dtype f16`` trades exactness for 2 bytes per classifier weight."""
     ckpt, _ = exported[kind]
-    bkws = export_checkpoint(ckpt, tmp_path / "f32.bkws", classifier_dtype="float32")
-    check_parity(ckpt, bkws, inputs, TOL["f32"])
+    bkws = export_checkpoint(ckpt, tmp_path / "f16.bkws", classifier_dtype="float16")
+    assert read_file(bkws)["classifier.w"].dtype == "f16"
+    assert bkws.stat().st_size < exported[kind][1].stat().st_size
+    check_parity(ckpt, bkws, inputs, TOL["f16"])
 
 
 @pytest.mark.parametrize("kind", ["bifsmnv2", "bifsmn_v1"])
 def test_binary_kernels_bit_identical(exported, inputs, kind) -> None:
-    """Popcounts are integers: with the float layers (conv1, classifier) pinned to one float
-    kernel, every binary kernel gives bit-identical logits, on every path."""
+    """Popcounts are integers and a binary model's float stages do not use the float GEMM
+    kernels, so every (binary kernel, float kernel) pair gives bit-identical logits."""
     _, bkws = exported[kind]
     kernels = available_kernels()
     assert "reference" in kernels and "portable" in kernels
     x = inputs[:6]
     for blocks in (8, 1):
-        outs = {k: Engine(bkws, blocks, kernel=k, fp_kernel="portable").predict(x)
-                for k in kernels}
-        for k, v in outs.items():
-            np.testing.assert_array_equal(v, outs["reference"], err_msg=f"kernel {k}")
+        ref = Engine(bkws, blocks, kernel="reference", fp_kernel="reference").predict(x)
+        for k in kernels:
+            for fk in kernels:
+                v = Engine(bkws, blocks, kernel=k, fp_kernel=fk).predict(x)
+                np.testing.assert_array_equal(v, ref, err_msg=f"kernel {k}, float kernel {fk}")
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_kernels_agree_with_their_own_float_gemm(exported, inputs, kind, monkeypatch) -> None:
     """Selecting the kernel with BIFSMN_KERNEL (as users do): float GEMMs sum in different
-    orders, so logits agree to float rounding and argmax is identical."""
+    orders, so FP models agree to float rounding; binary models are bit-identical."""
     _, bkws = exported[kind]
     x = inputs[:6]
     outs = {}
@@ -120,9 +128,10 @@ def test_kernels_agree_with_their_own_float_gemm(exported, inputs, kind, monkeyp
         assert eng.kernel == k and eng.fp_kernel == k
         outs[k] = eng.predict(x)
     ref = outs["reference"]
+    tol = 0.0 if kind in ("bifsmnv2", "bifsmn_v1") else 1e-4
     for k, v in outs.items():
         np.testing.assert_array_equal(v.argmax(1), ref.argmax(1))
-        assert np.abs(v - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max()), k
+        assert np.abs(v - ref).max() <= tol * max(1.0, np.abs(ref).max()), k
 
 
 def test_bad_kernel_name_is_a_clear_error(exported, monkeypatch) -> None:
@@ -142,7 +151,7 @@ def test_single_path_exports(exported, inputs, tmp_path) -> None:
         with pytest.raises(BifsmnError, match="not in this file"):
             eng.set_blocks(8 if blocks != 8 else 4)
         sizes[blocks] = out.stat().st_size
-        check_parity(ckpt, out, inputs[:6], TOL["f16"])
+        check_parity(ckpt, out, inputs[:6], TOL["exact"])
     assert sizes[1] < sizes[2] < sizes[4] < sizes[8] < full.stat().st_size
 
 
@@ -152,7 +161,7 @@ def test_file_contents(exported) -> None:
     assert recs["meta.labels"].text().split("\n") == [f"word{i}" for i in range(12)]
     assert recs["conv2.bits"].shape == (32, 400) and recs["conv2.bits"].dtype == "bits"
     assert recs["b0.fc_in.bits"].shape == (256, 128)
-    assert recs["classifier.w"].dtype == "f16" and recs["conv1.w"].dtype == "f32"
+    assert recs["classifier.w"].dtype == "f32" and recs["conv1.w"].dtype == "f32"
     # per-path BN/PReLU only where the path runs the block: block 0 only on the 8-block path
     assert "b0.fc_out.scale.p0" in recs and "b0.fc_out.scale.p1" not in recs
     assert all(f"b7.fc_out.scale.p{p}" in recs for p in range(4))
@@ -256,7 +265,7 @@ def test_bifsmnv2_ste_exports_as_bifsmnv2(tmp_path, inputs) -> None:
     ckpt = make_checkpoint(tmp_path / "ste.pt", "bifsmnv2", method="bifsmnv2_ste", seed=5)
     out = export_checkpoint(ckpt, tmp_path / "ste.bkws", blocks=2)
     assert Engine(out).kind == "bifsmnv2"
-    check_parity(ckpt, out, inputs[:6], TOL["f16"])
+    check_parity(ckpt, out, inputs[:6], TOL["exact"])
 
 
 def test_other_dimensions(tmp_path) -> None:
@@ -266,7 +275,7 @@ def test_other_dimensions(tmp_path) -> None:
     out = export_checkpoint(ckpt, tmp_path / "small.bkws")
     eng = Engine(out)
     assert eng.paths == [8, 4, 2, 1] and eng.num_classes == 5
-    check_parity(ckpt, out, random_features(6, seed=8), TOL["f16"])
+    check_parity(ckpt, out, random_features(6, seed=8), TOL["exact"])
 
 
 # --------------------------------------------------------------------------- Python API
@@ -325,6 +334,6 @@ def test_trained_checkpoint_parity(ckpt, tmp_path) -> None:
     x = LogMel()(torch.from_numpy(audio)).numpy()
     out = export_checkpoint(ckpt, tmp_path / "m.bkws")
     eng = Engine(out)
-    tol = TOL["f16"] if eng.is_binary else TOL["f32"]
+    tol = TOL["exact"] if eng.is_binary else TOL["f32"]
     diffs = check_parity(ckpt, out, x, tol)
     print(f"{ckpt.name}: {out.stat().st_size} bytes, max |engine - torch| {diffs}")

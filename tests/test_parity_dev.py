@@ -5,16 +5,13 @@ The shared dev data (``../shared/data/speech_commands_test12_v0.02`` beside the 
 ``models/*.pt`` it exports a ``.bkws`` file, runs every thinnable path of the model on all clips
 (training and validation lists) in the engine and in PyTorch eval mode.
 
-Full-precision models must agree on every clip. A trained binary model cannot always: a
-pre-activation within float32 rounding of a binarization threshold flips a sign when the two
-implementations sum in different orders, and one flipped sign can move a logit by several units.
-PyTorch shows the same sensitivity against itself: adding 1e-5 noise to the features of the
-shared dev data flips the argmax of 1 of 3,964 clips for ``models/bifsmnv2_sc12dev.pt``. So for
-binary models the test bounds the flips at 0.1 % of clips and the 99th percentile of the
-per-clip logit difference (the FP16 classifier alone accounts for ~1e-3), and prints the
-maximum. Clips whose two best PyTorch logits are within 1e-2 of each other are ties at the
-export's precision (sign-activation models such as BiFSMN v1 produce such near-ties, down to
-1e-5): they are reported but not counted as flips.
+Every model must give the same argmax on every clip. Binary models are evaluated by PyTorch in
+the deployed arithmetic (bifsmn.binary.deploy), which the engine reproduces operation for
+operation, so their logits must be equal (bit-identical in practice; the bound leaves room for
+the float64 classifier's last-bit rounding). Full-precision models agree to float32 rounding.
+The training graph's own eval arithmetic, which rounds differently, is compared too and its
+disagreement printed (for the record: it flips a sign wherever a pre-activation lies within
+float32 rounding of a threshold).
 """
 
 from __future__ import annotations
@@ -61,17 +58,17 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, dev_features, tmp_path):
         ref = predict(model, feats, BLOCKS_TO_PATH[b]).numpy()
         got = Engine(bkws, blocks=b).predict(x)
         per_clip = np.abs(got - ref).max(1)
-        top2 = np.sort(ref, axis=1)[:, -2:]
-        tie = (top2[:, 1] - top2[:, 0]) < 1e-2
-        differs = got.argmax(1) != ref.argmax(1)
-        flips = int((differs & ~tie).sum())
-        print(f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips} "
-              f"(+{int((differs & tie).sum())} near-ties), "
-              f"max |logit diff| {per_clip.max():.2e}, "
-              f"99th percentile {np.quantile(per_clip, 0.99):.2e}")
+        flips = int((got.argmax(1) != ref.argmax(1)).sum())
+        line = (f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips}, "
+                f"max |logit diff| {per_clip.max():.2e}")
         if binary:
-            assert flips <= max(2, len(x) // 1000)
-            assert np.quantile(per_clip, 0.99) < 2e-2
-        else:
-            assert flips == 0
-            assert per_clip.max() < 1e-3 * max(1.0, float(np.abs(ref).max()))
+            with torch.no_grad():
+                graph = torch.cat([model(feats[i:i + 512], path=BLOCKS_TO_PATH[b],
+                                         return_features=True)[0]
+                                   for i in range(0, len(feats), 512)]).numpy()
+            line += (f"; training-graph arithmetic differs from it on "
+                     f"{int((graph.argmax(1) != ref.argmax(1)).sum())} clips")
+        print(line)
+        assert flips == 0
+        bound = 1e-6 if binary else 1e-3
+        assert per_clip.max() <= bound * max(1.0, float(np.abs(ref).max()))

@@ -118,7 +118,8 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
         stats = method_stats(model, cfg.binary.method)
         summary = json.loads((run / "summary.json").read_text())
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
-                     "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip, "status": how,
+                     "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip,
+                     "fc1_norm": bool(cfg.model.kwargs.get("fc1_norm", False)), "status": how,
                      **{f"acc_{b}": accs[b] for b in BLOCKS},
                      **{f"gap_{b}": teacher_acc - accs[b] for b in BLOCKS},
                      "params": sum(p.numel() for p in model.parameters()),
@@ -133,6 +134,13 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     return rows
 
 
+def _stabilizers(row: dict) -> str:
+    """`` *(fc1 BN, clip 5)`` for rows trained with a stabilizer, else ``""``."""
+    parts = (["fc1 BN"] if row.get("fc1_norm") else []) + (
+        [f"clip {row['grad_clip']:g}"] if row.get("grad_clip") else [])
+    return f" \\*({', '.join(parts)})" if parts else ""
+
+
 def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
                  epochs: int | None) -> None:
     buf = io.StringIO()
@@ -145,7 +153,7 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
     lines = [
         f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "
         f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed 0, "
-        f"gradient-norm clipping {rows[0]['grad_clip'] or 'off'}. Accuracy of each run's best "
+        "gradient-norm clipping off unless marked. Accuracy of each run's best "
         "epoch (chosen on 8-block validation accuracy).",
         "",
         "| method | binarizer | distillation | 8 blocks | 4 blocks | 2 blocks | 1 block | "
@@ -153,17 +161,24 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
         "s/epoch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    marked = False
     for r in rows:
+        mark = _stabilizers(r)
+        marked = marked or bool(mark)
         accs = " | ".join(f"{100 * r[f'acc_{b}']:.2f} ({-100 * r[f'gap_{b}']:+.2f})"
                           for b in BLOCKS)
         lines.append(
-            f"| {r['method']} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
+            f"| {r['method']}{mark} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
             f"{r['storage_bytes'] / 1024:.1f} | {r['binary_macs_8']:,} | {r['fp_macs_8']:,} | "
             f"{r['ops_8']:,.0f} | {r['s_per_epoch']:.1f} |")
     lines += ["", "In parentheses: difference to the FP teacher (points). Storage counts binarized "
               "weights at 1 bit plus one FP32 scale per output channel and every other parameter "
               "and BatchNorm statistic at FP32. OPs = FP MACs + binary MACs / 64; dual-scale "
               "layers count two binary passes."]
+    if marked:
+        lines += ["", "\\* Trained with stabilizers the method needs on this architecture (it "
+                  "diverges to NaN in the first epoch without them): fc1 BN = a BatchNorm after "
+                  "fc1, clip = gradient-norm clipping at that value. See docs/methods.md."]
     atomic_write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
     _plot(rows, stem.with_suffix(".png"))
 

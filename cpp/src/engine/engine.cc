@@ -126,6 +126,7 @@ struct Engine::Impl {
 
   // layers
   void conv1_fwd(const float* x, std::size_t B);
+  void classifier_exact(const float* x, std::size_t B, float* logits) const;
   void conv2_binary(std::size_t B);
   void conv2_fp(std::size_t B);
   void quantize_rows(const BinLinear& L, const float* x, std::size_t rows);
@@ -394,13 +395,49 @@ void Engine::Impl::fp_linear(const float* x, const float* w, const float* bias, 
 }
 
 void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
-  // Per clip: im2col (P1 x k*k), then y1 = W col^T as a float GEMM with the
-  // weights as the "rows", so y1 comes out channel-major (C1, H1, W1): each
-  // (channel, row) is contiguous, which is what conv2's bit planes need.
+  // y1 comes out channel-major (C1, H1, W1): each (channel, row) is contiguous, which is what
+  // conv2's bit planes need.
+  //
+  // Binary models: the output feeds a binarizer, so it must be bit-identical to the deployed
+  // arithmetic in PyTorch (bifsmn.binary.deploy): per output, acc = w[0]*x[0], then
+  // acc = acc + w[tap]*x[tap] for taps in (row, column) order, each operation rounded to
+  // float (no FMA; -ffp-contract=off), then act(acc + bias). Taps-major im2col (k*k x P1)
+  // lets the per-position loop vectorize without changing that order.
+  // Full-precision models: im2col (P1 x k*k) and the float GEMM.
   const int k = a.k, pad = a.pad(), H = a.n_mels, W = a.frames, h1 = a.h1(), w1 = a.w1();
   const std::size_t k1 = a.k1(), p1 = static_cast<std::size_t>(h1) * w1, c1 = a.c1;
+  const bool ordered = mode != Mode::fp;
   for (std::size_t b = 0; b < B; ++b) {
     const float* img = x + b * H * W;
+    float* y = y1.data() + b * c1 * p1;
+    if (ordered) {
+      for (int uu = 0; uu < k; ++uu) {
+        for (int vv = 0; vv < k; ++vv) {
+          float* c = col.data() + static_cast<std::size_t>(uu * k + vv) * p1;
+          for (int i = 0; i < h1; ++i) {
+            const int ii = 2 * i - pad + uu;
+            for (int j = 0; j < w1; ++j) {
+              const int jj = 2 * j - pad + vv;
+              *c++ = (ii >= 0 && ii < H && jj >= 0 && jj < W) ? img[ii * W + jj] : 0.0f;
+            }
+          }
+        }
+      }
+      for (std::size_t ch = 0; ch < c1; ++ch) {
+        const float* wc = conv1_w.data() + ch * k1;
+        float* __restrict__ yc = y + ch * p1;
+        const float* __restrict__ c0 = col.data();
+        for (std::size_t i = 0; i < p1; ++i) yc[i] = wc[0] * c0[i];
+        for (std::size_t tap = 1; tap < k1; ++tap) {
+          const float wt = wc[tap];
+          const float* __restrict__ ct = col.data() + tap * p1;
+          for (std::size_t i = 0; i < p1; ++i) yc[i] = yc[i] + wt * ct[i];
+        }
+        const float bias = conv1_b[ch];
+        for (std::size_t i = 0; i < p1; ++i) yc[i] = act(yc[i] + bias, act1);
+      }
+      continue;
+    }
     float* c = col.data();
     for (int i = 0; i < h1; ++i) {
       for (int j = 0; j < w1; ++j) {
@@ -413,12 +450,33 @@ void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
         }
       }
     }
-    float* y = y1.data() + b * c1 * p1;
     fp_linear(conv1_w.data(), col.data(), nullptr, c1, p1, k1, y);
     for (std::size_t ch = 0; ch < c1; ++ch) {
       const float bias = conv1_b[ch];
       float* yc = y + ch * p1;
       for (std::size_t i = 0; i < p1; ++i) yc[i] = act(yc[i] + bias, act1);
+    }
+  }
+}
+
+void Engine::Impl::classifier_exact(const float* x, std::size_t B, float* logits) const {
+  // Binary models: float64 dot products rounded once, as bifsmn.binary.deploy; near-tied
+  // classes then resolve the same way in both (a float32 sum's order would decide them).
+  const std::size_t n = static_cast<std::size_t>(a.t()) * a.dim;
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* xb = x + b * n;
+    for (int c = 0; c < a.classes; ++c) {
+      const float* wc = cls_w.data() + static_cast<std::size_t>(c) * n;
+      double acc[4] = {0, 0, 0, 0};
+      std::size_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        for (int l = 0; l < 4; ++l) {
+          acc[l] += static_cast<double>(wc[i + l]) * static_cast<double>(xb[i + l]);
+        }
+      }
+      for (; i < n; ++i) acc[i & 3] += static_cast<double>(wc[i]) * static_cast<double>(xb[i]);
+      logits[b * a.classes + c] = static_cast<float>(((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                                                     static_cast<double>(cls_b[c]));
     }
   }
 }
@@ -682,8 +740,12 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     }
     lap(times.binary);
   }
-  fp_linear(cur, cls_w.data(), cls_b.data(), B, a.classes, static_cast<std::size_t>(a.t()) * dim,
-            logits);
+  if (mode == Mode::fp) {
+    fp_linear(cur, cls_w.data(), cls_b.data(), B, a.classes,
+              static_cast<std::size_t>(a.t()) * dim, logits);
+  } else {
+    classifier_exact(cur, B, logits);
+  }
   lap(times.fp_layers);
   if (prof) ++times.calls;
 }

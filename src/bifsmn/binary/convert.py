@@ -26,6 +26,8 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
     if spec.rprelu:
         replace_prelu_with_rprelu(model)
     model.binary_method = method  # type: ignore[attr-defined]
+    model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[attr-defined]
+                         "options": dict(options)}
     return model
 
 

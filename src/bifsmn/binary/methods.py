@@ -91,7 +91,7 @@ def replace_prelu_with_rprelu(model: nn.Module) -> None:
     model.eval()
     with torch.no_grad():
         for p in range(getattr(model, "num_paths", 1)):
-            model(torch.zeros(1, 1, 32, 32), path=p)
+            model(torch.zeros(1, 1, 32, 32), path=p, return_features=True)  # the graph
     model.train(was)
     for h in hooks:
         h.remove()

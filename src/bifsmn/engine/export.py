@@ -203,6 +203,9 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     """All records of a ``.bkws`` file for an eval-mode model and its checkpoint dict."""
     if not isinstance(model, DFSMN):
         raise BifsmnError(f"model {type(model).__name__} is not exportable (DFSMN family only)")
+    if not isinstance(model.norm3, nn.Identity):
+        raise BifsmnError("fc1_norm models (the BNN/Bi-Real/IR-Net comparison baselines) are "
+                          "not exportable")
     binary = ckpt.get("binary") or {"method": "none"}
     method = binary.get("method", "none")
     granularity = (binary.get("options") or {}).get("granularity", "channel")
@@ -225,7 +228,7 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
         raise BifsmnError(f"binarization method {method!r} is not exportable "
                           f"(supported: none, {', '.join(BINARY_KINDS)})")
     is_binary = kind in ("bifsmnv2", "bifsmn_v1")
-    cls_dtype = classifier_dtype or ("f16" if is_binary else "f32")
+    cls_dtype = classifier_dtype or "f32"
     fp_dtype = "f32" if is_binary else cls_dtype
     if cls_dtype not in ("f16", "f32"):
         raise BifsmnError(f"classifier dtype must be f16 or f32, not {cls_dtype!r}")
@@ -320,9 +323,9 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
 
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
     blocks); a block count keeps only that path and only the blocks it runs, which makes a
-    smaller file. ``classifier_dtype``: ``"f16"`` (default for binary models: parity with
-    PyTorch holds, see docs/bkws-format.md) or ``"f32"`` (default for full-precision models,
-    which are the FP32 baseline).
+    smaller file. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
+    PyTorch eval-mode logits, see bifsmn.binary.deploy) or ``"f16"`` (24 KiB smaller for 12
+    classes; logits move by ~1e-3, which can reorder near-tied classes).
     """
     from bifsmn.train.checkpoint import model_from_checkpoint
 

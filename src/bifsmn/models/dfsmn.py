@@ -89,7 +89,8 @@ class DFSMN(nn.Module):
     def __init__(self, num_classes: int = 12, n_mels: int = 32, frames: int = 32,
                  num_layers: int = 8, frontend_channels: int = 16, kernel: int = 5,
                  hidden: int = 256, dim: int = 128, left: int = 2, right: int = 2,
-                 act: str = "relu", num_paths: int = 1, dropout: float = 0.2) -> None:
+                 act: str = "relu", num_paths: int = 1, dropout: float = 0.2,
+                 fc1_norm: bool = False) -> None:
         super().__init__()
         if n_mels % 4 or frames % 4:
             raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be multiples of 4")
@@ -102,6 +103,10 @@ class DFSMN(nn.Module):
         self.bn2 = nn.BatchNorm2d(c2)
         self.act2 = _act(act)
         self.fc1 = QuantLinear(c2 * n_mels // 4, dim)
+        # Off in the paper's model. Binarizers without scales (BNN, Bi-Real, IR-Net) make fc1's
+        # output ~sqrt(256) = 16x the teacher's, and nothing after it renormalises the residual
+        # stream, so those baselines need a BatchNorm here to train at all (docs/methods.md).
+        self.norm3 = TokenBatchNorm(dim) if fc1_norm else nn.Identity()
         self.act3 = _act(act)
         self.blocks = nn.ModuleList(
             DFSMNBlock(dim, hidden, left, right, act, num_paths, dropout) for _ in range(num_layers)
@@ -114,7 +119,26 @@ class DFSMN(nn.Module):
         x = self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x))))))
         b, c, m, t = x.shape
         x = x.reshape(b, c * m, t).transpose(1, 2)  # feature index = channel * mel + row
-        return self.act3(self.fc1(x))
+        return self.act3(self.norm3(self.fc1(x)))
+
+    def _deployed(self) -> nn.Module | None:
+        """The cached deployed form, rebuilt when any parameter or buffer changed in place;
+        None for full-precision and non-exportable models (their graph is evaluated)."""
+        method = getattr(self, "binary_method", "none")
+        if method == "none":
+            return None
+        key = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+        cached = getattr(self, "_deploy_cache", None)
+        if cached is None or cached[0] != key:
+            from bifsmn.binary.deploy import deployed
+
+            try:
+                dep = deployed(self, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
+                                      "binary": self.binary_spec})
+            except BifsmnError:
+                dep = None  # not exportable: no deployed arithmetic to match
+            object.__setattr__(self, "_deploy_cache", (key, dep))  # not a submodule
+        return self._deploy_cache[1]
 
     def _check_path(self, path: int) -> None:
         if not 0 <= path < 4 or (self.num_paths == 1 and path != 0):
@@ -130,10 +154,18 @@ class DFSMN(nn.Module):
     def forward(self, x: torch.Tensor, path: int = 0, return_features: bool = False,
                 paths: list[int] | None = None):
         """Logits of path ``path``; with ``return_features`` also each run block's output.
-        With ``paths`` it is :meth:`forward_paths` (the form DDP-wrapped training calls)."""
+        With ``paths`` it is :meth:`forward_paths` (the form DDP-wrapped training calls).
+
+        In eval mode an exportable binary student computes its logits in the deployed
+        arithmetic (:mod:`bifsmn.binary.deploy`), the function the engine runs bit for bit.
+        """
         if paths is not None:
             return self.forward_paths(x, paths)
         self._check_path(path)
+        if not self.training and not return_features:
+            dep = self._deployed()
+            if dep is not None:
+                return dep(x, path)
         logits, feats = self._backbone(self.frontend(x), path)
         return (logits, feats) if return_features else logits
 

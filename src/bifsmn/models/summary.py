@@ -62,7 +62,9 @@ def layer_stats(model: nn.Module, path: int = 0,
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(input_shape), path=path)
+            # the training graph (return_features): a binary student's eval forward otherwise
+            # runs its deployed form, which has no per-layer modules to hook
+            model(torch.zeros(input_shape), path=path, return_features=True)
     finally:
         for h in hooks:
             h.remove()

@@ -1,0 +1,232 @@
+"""The deployed arithmetic of a binary DFSMN, in PyTorch: what a trained student computes in
+eval mode, operation for operation the same float32 arithmetic as the C++ engine.
+
+Why a second formulation: the training graph computes a binarized layer as a float matmul of
+scaled signs followed by BatchNorm. Mathematically that is the XNOR-popcount form of
+docs/binary-arithmetic.md, but the two round differently, and wherever a pre-activation lies
+within float32 rounding of a binarization threshold the next layer sees a different sign. On the
+shared dev data that happened a few hundred times per model, and flipped the predicted class of
+1-2 clips in 3,964. Evaluating the model *in the deployed form* removes the ambiguity: the values
+that reach each sign function are produced by the same sequence of IEEE float32 operations here
+and in the engine (cpp/src/engine/engine.cc, quant.h), so the signs, hence the integer
+popcounts, are identical, and so are the logits.
+
+The contract, per stage (every ``+``/``*`` is one rounded float32 operation, no fused
+multiply-add; the engine is compiled with ``-ffp-contract=off``):
+
+* conv1 (full precision, BN folded): ``acc = w[0]*x[0]; acc = acc + w[k]*x[k]`` for taps k in
+  (row, column) order, then ``act(acc + b)``.
+* dual-scale binarizer of a value v with thresholds (tau0, tau1): ``d = v - tau0``,
+  ``b1 = d >= 0 ? 1 : -1``, ``r = (v - b1) - tau1``, ``b2 = r >= 0 ? 1 : -1``; the group scale
+  ``s = sum8(|r|) / n`` where ``sum8`` adds element i into partial sum ``i % 8`` in index
+  order and combines ``((p0+p1)+(p2+p3))+((p4+p5)+(p6+p7))``.
+* binary linear epilogue: ``d = D1 + s*D2`` (D1, D2 exact integer popcount dots),
+  ``z = scale*d + bias``, ``y = act(z) [+ residual]``; conv2 subtracts its border correction
+  from D1, D2 first (exact integers) and uses a per-position bias.
+* FSMN memory: ``u = b1 + s*b2`` per padded frame, ``acc = 0; acc = acc + w[k]*u[t+k]`` over
+  taps in order, ``act(scale*acc + bias) + x``.
+* classifier (full precision): float64 dot products rounded once to float32.
+
+Constants (folded scales and biases) are the float32 records that ``bifsmn export`` writes
+(:func:`bifsmn.engine.export.build_records`), so both sides start from the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bifsmn.models.dfsmn import path_blocks
+
+
+def sum8(x: torch.Tensor) -> torch.Tensor:
+    """Sum over the last axis in the engine's fixed order (see the module docstring)."""
+    n = x.shape[-1]
+    full = n - n % 8
+    p = x.new_zeros((*x.shape[:-1], 8))
+    for i in range(0, full, 8):
+        p = p + x[..., i:i + 8]
+    for i in range(full, n):
+        p[..., i & 7] = p[..., i & 7] + x[..., i]
+    return ((p[..., 0] + p[..., 1]) + (p[..., 2] + p[..., 3])) + (
+        (p[..., 4] + p[..., 5]) + (p[..., 6] + p[..., 7]))
+
+
+def _sgn(x: torch.Tensor) -> torch.Tensor:
+    """+1 where x >= 0, else -1 (NaN -> -1, as the engine's bit packing)."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def _act(z: torch.Tensor, slope: float) -> torch.Tensor:
+    return torch.where(z >= 0, z, z * slope)
+
+
+def dual_split(v: torch.Tensor, tau0: torch.Tensor, tau1: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(b1, b2, |r|)`` of the dual-scale binarizer, thresholds broadcast against ``v``."""
+    b1 = _sgn(v - tau0)
+    r = (v - b1) - tau1
+    return b1, _sgn(r), r.abs()
+
+
+class DeployedDFSMN(nn.Module):
+    """Eval-only network built from ``.bkws`` records (a dict name -> numpy array).
+
+    ``forward(features, path)`` takes (B, 1, n_mels, frames) log-mel features and returns
+    float32 logits, bit-compatible with ``bifsmn.engine.Engine.predict``.
+    """
+
+    def __init__(self, records: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        self.kind = str(records["meta.kind"])
+        self.dual = self.kind == "bifsmnv2"
+        a = [int(v) for v in records["arch"]]
+        (self.classes, self.n_mels, self.frames, self.c1, self.c2, self.k, self.dim, self.hidden,
+         self.layers, self.left, self.right, self.model_paths) = a
+        self.paths = [int(p) for p in records["paths"]]
+        self.r = {k: torch.from_numpy(np.array(v)) for k, v in records.items()
+                  if isinstance(v, np.ndarray) and k not in ("arch", "paths", "feat.i", "feat.f")}
+        self.conv2_bias_pos = self._conv2_bias_pos(records)
+
+    # ------------------------------------------------------------------ helpers
+    def _signs(self, name: str) -> torch.Tensor:
+        """+-1 float weights of a ``bits`` record (bit set <=> -1)."""
+        return torch.where(self.r[name], -1.0, 1.0)
+
+    def _scalar(self, name: str) -> float:
+        return float(self.r[name].reshape(-1)[0])
+
+    def _conv2_bias_pos(self, rec: dict[str, np.ndarray]) -> torch.Tensor:
+        """(H2*T, C2) bias per output position: ``bias - scale * T2`` in float64, rounded once.
+
+        ``T2[pos, o]`` sums ``sign(W[o, tap]) * tau2[channel]`` over the taps inside the input;
+        the engine builds the same table at load time (engine.cc, build_conv2_tables).
+        """
+        k, pad = self.k, self.k // 2
+        h1, w1 = self.n_mels // 2, self.frames // 2
+        h2, t = self.n_mels // 4, self.frames // 4
+        bias = rec["conv2.bias"].astype(np.float64)
+        if self.kind != "bifsmnv2":
+            return torch.from_numpy(np.tile(bias.astype(np.float32), (h2 * t, 1)))
+        scale = rec["conv2.scale"].astype(np.float64)
+        sg = np.where(rec["conv2.bits"], -1.0, 1.0).reshape(self.c2, self.c1, k, k)
+        tau2 = rec["conv2.tau2"].astype(np.float64)
+        out = np.empty((h2 * t, self.c2), np.float32)
+        for i2 in range(h2):
+            rows = [u for u in range(k) if 0 <= 2 * i2 - pad + u < h1]
+            for j2 in range(t):
+                cols = [v for v in range(k) if 0 <= 2 * j2 - pad + v < w1]
+                inside = sg[:, :, rows][:, :, :, cols]  # (C2, C1, u, v)
+                t2 = np.einsum("ocuv,c->o", inside, tau2)
+                out[i2 * t + j2] = (bias - scale * t2).astype(np.float32)
+        return torch.from_numpy(out)
+
+    # ------------------------------------------------------------------ stages
+    def _conv1(self, x: torch.Tensor) -> torch.Tensor:
+        k, pad = self.k, self.k // 2
+        col = F.unfold(x, k, padding=pad, stride=2)  # (B, k*k, P1), taps in (u, v) order
+        w, b = self.r["conv1.w"], self.r["conv1.b"]  # (C1, k*k), (C1,)
+        acc = w[None, :, 0, None] * col[:, None, 0, :]
+        for tap in range(1, k * k):
+            acc = acc + w[None, :, tap, None] * col[:, None, tap, :]
+        z = acc + b[None, :, None]
+        return _act(z, self._scalar("act1")).reshape(x.shape[0], self.c1, self.n_mels // 2,
+                                                     self.frames // 2)
+
+    def _conv2(self, v: torch.Tensor) -> torch.Tensor:
+        """(B, C1, H1, W1) -> tokens (B, T, C2 * H2)."""
+        bsz = v.shape[0]
+        k, pad = self.k, self.k // 2
+        w = self._signs("conv2.bits").reshape(self.c2, self.c1, k, k)
+        if self.dual:
+            tau = self.r["conv2.tau"]
+            b1, b2, absr = dual_split(v, tau[0][None, :, None, None], tau[1][None, :, None, None])
+            s = sum8(absr.reshape(bsz, -1)) / float(absr[0].numel())
+        else:
+            b1 = _sgn(v)
+        d1 = F.conv2d(b1, w, stride=2, padding=pad)  # zero padding: exact integer sums
+        d = d1
+        if self.dual:
+            d = d1 + s[:, None, None, None] * F.conv2d(b2, w, stride=2, padding=pad)
+        h2, t = d.shape[2], d.shape[3]
+        bp = self.conv2_bias_pos.reshape(h2, t, self.c2).permute(2, 0, 1)[None]
+        z = self.r["conv2.scale"][None, :, None, None] * d + bp
+        y = _act(z, self._scalar("act2"))  # (B, C2, H2, T)
+        return y.reshape(bsz, self.c2 * h2, t).transpose(1, 2)
+
+    def _linear(self, name: str, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+                slope: float, res: torch.Tensor | None = None) -> torch.Tensor:
+        w = self._signs(f"{name}.bits")  # (out, in)
+        if self.dual:
+            tau = self.r[f"{name}.tau"]
+            b1, b2, absr = dual_split(x, tau[0], tau[1])
+            s = sum8(absr) / float(x.shape[-1])
+            d = b1 @ w.T + s[..., None] * (b2 @ w.T)
+        else:
+            d = _sgn(x) @ w.T
+        y = _act(scale * d + bias, slope)
+        return y if res is None else y + res
+
+    def _memory(self, j: int, x: torch.Tensor) -> torch.Tensor:
+        pre = f"b{j}.mem"
+        w = self._signs(f"{pre}.bits")  # (C, taps)
+        zero = x.new_zeros((1, 1, self.dim))
+        if self.dual:
+            tau = self.r[f"{pre}.tau"]
+
+            def levels(v: torch.Tensor) -> torch.Tensor:
+                b1, b2, absr = dual_split(v, tau[0], tau[1])
+                return b1 + (sum8(absr) / float(self.dim))[..., None] * b2
+        else:
+            levels = _sgn
+        u, pad = levels(x), levels(zero)
+        bsz, t = x.shape[0], x.shape[1]
+        u = torch.cat([pad.expand(bsz, self.left, -1), u, pad.expand(bsz, self.right, -1)], 1)
+        acc = torch.zeros_like(x)
+        for kk in range(self.left + self.right + 1):
+            acc = acc + w[:, kk] * u[:, kk:kk + t]
+        z = self.r[f"{pre}.scale"] * acc + self.r[f"{pre}.bias"]
+        return _act(z, self._scalar(f"b{j}.act_m")) + x
+
+    def forward(self, x: torch.Tensor, path: int = 0) -> torch.Tensor:
+        x = x.float()
+        h = self._linear("fc1", self._conv2(self._conv1(x)), self.r["fc1.scale"],
+                         self.r["fc1.bias"], self._scalar("act3"))
+        for j in path_blocks(path, self.layers):
+            m = self._memory(j, h)
+            hid = self._linear(f"b{j}.fc_in", m, self.r[f"b{j}.fc_in.scale"],
+                               self.r[f"b{j}.fc_in.bias"], self._scalar(f"b{j}.act_h"))
+            h = self._linear(f"b{j}.fc_out", hid, self.r[f"b{j}.fc_out.scale.p{path}"],
+                             self.r[f"b{j}.fc_out.bias.p{path}"],
+                             self._scalar(f"b{j}.act_p.p{path}"), res=m)
+        flat = h.flatten(1).double()
+        logits = flat @ self.r["classifier.w"].double().T + self.r["classifier.b"].double()
+        return logits.float()
+
+
+def records_as_arrays(records: list) -> dict[str, np.ndarray | str]:
+    """``.bkws`` records -> name -> numpy array (``bits`` as bool) or text."""
+    out: dict[str, np.ndarray | str] = {}
+    for rec in records:
+        out[rec.name] = rec.text() if rec.dtype == "u8" else rec.array()
+    return out
+
+
+def deployed(model: nn.Module, spec: dict) -> DeployedDFSMN:
+    """The deployed form of a binarized DFSMN ``model`` (eval-mode statistics).
+
+    ``spec`` is the checkpoint-style description: ``{"model": {"name", "kwargs"}, "binary":
+    {...}}``. The classifier is kept in float32, as the export does for binary models.
+    """
+    from bifsmn.engine.export import build_records
+
+    was = model.training
+    model.eval()
+    try:
+        recs = build_records(model, {**spec, "labels": None, "features": {}},
+                             classifier_dtype="f32")
+    finally:
+        model.train(was)
+    return DeployedDFSMN(records_as_arrays(recs))
