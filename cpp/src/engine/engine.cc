@@ -35,6 +35,34 @@ inline float act(float v, float a) {
   return v >= 0.0f ? v : neg;
 }
 
+// One conv1 output channel in the deployed order (see Engine::Impl::conv1_fwd): for every
+// position i, acc = w[0]*col[0][i], acc = acc + w[t]*col[t][i] for t = 1..k1-1, then
+// act(acc + bias). Only the positions are vectorized, so every ISA clone computes the same
+// floats (mul and add stay separate: -ffp-contract=off).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict__ col,
+                           std::size_t k1, std::size_t p1, float bias, float slope,
+                           float* __restrict__ y) {
+  constexpr std::size_t kChunk = 64;  // accumulators stay in registers across the taps
+  for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
+    const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
+    float acc[kChunk];
+    for (std::size_t i = 0; i < n; ++i) acc[i] = w[0] * col[i0 + i];
+    for (std::size_t t = 1; t < k1; ++t) {
+      const float wt = w[t];
+      const float* ct = col + t * p1 + i0;
+      for (std::size_t i = 0; i < n; ++i) acc[i] = acc[i] + wt * ct[i];
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const float z = acc[i] + bias;
+      const float neg = slope * z;
+      y[i0 + i] = z >= 0.0f ? z : neg;
+    }
+  }
+}
+
 // Path p runs block j iff (j + 1) % 2^p == 0 (bifsmn.models.dfsmn.path_blocks).
 bool on_path(int j, int p) { return (j + 1) % (1 << p) == 0; }
 
@@ -424,17 +452,8 @@ void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
         }
       }
       for (std::size_t ch = 0; ch < c1; ++ch) {
-        const float* wc = conv1_w.data() + ch * k1;
-        float* __restrict__ yc = y + ch * p1;
-        const float* __restrict__ c0 = col.data();
-        for (std::size_t i = 0; i < p1; ++i) yc[i] = wc[0] * c0[i];
-        for (std::size_t tap = 1; tap < k1; ++tap) {
-          const float wt = wc[tap];
-          const float* __restrict__ ct = col.data() + tap * p1;
-          for (std::size_t i = 0; i < p1; ++i) yc[i] = yc[i] + wt * ct[i];
-        }
-        const float bias = conv1_b[ch];
-        for (std::size_t i = 0; i < p1; ++i) yc[i] = act(yc[i] + bias, act1);
+        conv1_channel_ordered(conv1_w.data() + ch * k1, col.data(), k1, p1, conv1_b[ch], act1,
+                              y + ch * p1);
       }
       continue;
     }
