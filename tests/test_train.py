@@ -16,7 +16,7 @@ import torch
 from bifsmn.cli import main
 from bifsmn.train.checkpoint import load_checkpoint
 from bifsmn.train.config import config_from_dict
-from bifsmn.train.trainer import Trainer
+from bifsmn.train.trainer import Trainer, epoch_seed
 
 
 def tiny_config(root: Path, cache: Path, epochs: int = 3, **train) -> dict:
@@ -76,6 +76,30 @@ def test_resume_reaches_the_same_result(full_ds, cache_dir, tmp_path, monkeypatc
     sb = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
     for k in sa:
         assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
+
+
+def test_prefetched_batches_equal_a_serial_loop(full_ds, cache_dir, tmp_path):
+    """Batches are prepared one ahead on a worker thread; the augmentation generator must
+    still be drawn in batch order, so the step sees exactly what a serial loop would build."""
+    t = Trainer(config_from_dict(tiny_config(full_ds, cache_dir, epochs=1)), tmp_path / "r",
+                progress=False)
+    t._data()
+    t._model()
+    seen = []
+    objective = t.objective
+
+    def record(net, x, y):
+        seen.append((x.clone(), y.clone()))
+        return objective(net, x, y)
+
+    t.objective = record
+    t._train_epoch(0)
+    gen = torch.Generator().manual_seed(epoch_seed(1, 0) + 1)
+    order = torch.randperm(len(t.train_waves), generator=gen)
+    assert len(seen) > 2
+    for b, (x, y) in enumerate(seen):
+        xs, ys = t._prepare(order, b, gen)
+        assert torch.equal(x, xs) and torch.equal(y, ys), b
 
 
 def _free_port() -> int:

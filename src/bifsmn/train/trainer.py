@@ -28,6 +28,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,48 +176,66 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------ loop
+    def _prepare(self, order: torch.Tensor, b: int, gen: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``b`` of the epoch: waveforms, augmentation (draws from ``gen``), log-mel."""
+        bs = self.cfg.data.batch_size
+        idx = order[b * bs:(b + 1) * bs]
+        wav = waves_to_float(self.train_waves[idx])
+        if self.augment is not None:
+            wav = self.augment(wav, gen)  # same draws on every rank: global batch
+        idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
+        x = self.logmel(wav[idx_local].to(self.device))
+        return x, self.train_labels[idx][idx_local].to(self.device)
+
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over the training set; also records ``self.data_time`` (batch assembly,
-        augmentation, log-mel) and ``self.model_time`` (forward, backward, step)."""
+        """One pass over the training set; also records ``self.data_time`` (time the step waited
+        for its batch) and ``self.model_time`` (forward, backward, step).
+
+        Batches are prepared one ahead on a worker thread, so on a multi-core CPU augmentation
+        and log-mel overlap the previous step. Batch ``b + 1`` is submitted only after batch
+        ``b`` is taken, so ``gen`` is drawn in batch order and results match a serial loop.
+        """
         c = self.cfg
         torch.manual_seed(epoch_seed(c.train.seed, epoch))
         gen = torch.Generator().manual_seed(epoch_seed(c.train.seed, epoch) + 1)
         n = len(self.train_waves)
         order = torch.randperm(n, generator=gen)
-        bs = c.data.batch_size
-        nb = math.ceil(n / bs)
+        nb = math.ceil(n / c.data.batch_size)
         self.net.train()
         tot_loss = tot_correct = tot_seen = 0.0
         self.data_time = self.model_time = 0.0
         bar = tqdm(range(nb), desc=f"epoch {epoch + 1}", leave=False, unit="batch",
                    disable=not (self.progress and self.dist.main))
-        for b in bar:
-            t0 = time.perf_counter()
-            idx = order[b * bs:(b + 1) * bs]
-            wav = waves_to_float(self.train_waves[idx])
-            if self.augment is not None:
-                wav = self.augment(wav, gen)  # same draws on every rank: global batch
-            idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
-            x = self.logmel(wav[idx_local].to(self.device))
-            y = self.train_labels[idx][idx_local].to(self.device)
-            t1 = time.perf_counter()
-            loss, logits = self.objective(self.net, x, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if c.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
-            self.optimizer.step()
-            t2 = time.perf_counter()
-            self.data_time += t1 - t0
-            self.model_time += t2 - t1
-            stats = torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(),
-                                  len(y)], dtype=torch.float64)
-            if self.dist.world > 1:
-                dist.all_reduce(stats)
-            tot_loss += stats[0].item()
-            tot_correct += stats[1].item()
-            tot_seen += stats[2].item()
-            bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}", acc=f"{tot_correct / tot_seen:.3f}")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bifsmn-data")
+        try:
+            pending = pool.submit(self._prepare, order, 0, gen)
+            for b in bar:
+                t0 = time.perf_counter()
+                x, y = pending.result()
+                if b + 1 < nb:
+                    pending = pool.submit(self._prepare, order, b + 1, gen)
+                t1 = time.perf_counter()
+                loss, logits = self.objective(self.net, x, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.optim.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
+                self.optimizer.step()
+                t2 = time.perf_counter()
+                self.data_time += t1 - t0
+                self.model_time += t2 - t1
+                stats = torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(),
+                                      len(y)], dtype=torch.float64)
+                if self.dist.world > 1:
+                    dist.all_reduce(stats)
+                tot_loss += stats[0].item()
+                tot_correct += stats[1].item()
+                tot_seen += stats[2].item()
+                bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}",
+                                acc=f"{tot_correct / tot_seen:.3f}")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         return tot_loss / tot_seen, tot_correct / tot_seen
 
