@@ -35,13 +35,21 @@ inline float act(float v, float a) {
   return v >= 0.0f ? v : neg;
 }
 
+// Elementwise stages compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
+// CPU (GCC function multiversioning). Each clone performs the same float operations in the same
+// order (vectorized across independent elements only; reductions keep their documented
+// partial-sum order; no contraction), so every clone gives the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define BIFSMN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BIFSMN_CLONES
+#endif
+
 // One conv1 output channel in the deployed order (see Engine::Impl::conv1_fwd): for every
 // position i, acc = w[0]*col[0][i], acc = acc + w[t]*col[t][i] for t = 1..k1-1, then
 // act(acc + bias). Only the positions are vectorized, so every ISA clone computes the same
 // floats (mul and add stay separate: -ffp-contract=off).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+BIFSMN_CLONES
 void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict__ col,
                            std::size_t k1, std::size_t p1, float bias, float slope,
                            float* __restrict__ y) {
@@ -61,6 +69,69 @@ void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict_
       y[i0 + i] = z >= 0.0f ? z : neg;
     }
   }
+}
+
+// FSMN memory of one clip (Engine::Impl::memory_fwd): u = quantized padded frames, then per
+// output frame acc = sum of taps in order, y = act(scale*acc + bias) + x.
+BIFSMN_CLONES
+void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
+                 std::size_t left, std::size_t right, const float* w, const float* tau0,
+                 const float* tau1, const float* pad, const float* scale, const float* bias,
+                 float slope, float* ub, float* qd, float* qr, float* qa, float* yb) {
+  const std::size_t taps = left + right + 1, tp = t + left + right;
+  for (std::size_t f = 0; f < tp; ++f) {
+    float* uf = ub + f * dim;
+    if (f < left || f >= left + t) {
+      if (fp) {
+        std::fill(uf, uf + dim, 0.0f);
+      } else {
+        std::copy(pad, pad + dim, uf);
+      }
+      continue;
+    }
+    const float* v = xb + (f - left) * dim;
+    if (fp) {
+      std::copy(v, v + dim, uf);
+    } else if (!dual) {
+      for (std::size_t c = 0; c < dim; ++c) uf[c] = v[c] >= 0.0f ? 1.0f : -1.0f;
+    } else {
+      detail::dual_split(v, tau0, tau1, dim, qd, qr, qa);
+      const float sf = detail::sum8(qa, dim) / static_cast<float>(dim);
+      detail::dual_levels(qd, qr, sf, uf, dim);
+    }
+  }
+  for (std::size_t tt = 0; tt < t; ++tt) {
+    float* acc = qa;
+    std::fill(acc, acc + dim, 0.0f);
+    for (std::size_t kk = 0; kk < taps; ++kk) {
+      detail::axpy(w + kk * dim, ub + (tt + kk) * dim, acc, dim);
+    }
+    detail::affine_act_res(acc, fp ? nullptr : scale, bias, slope, xb + tt * dim,
+                           yb + tt * dim, dim);
+  }
+}
+
+// Epilogue of `rows` rows of a binary linear layer (detail::epilogue per row).
+BIFSMN_CLONES
+void epilogue_rows(const std::int32_t* d1, const std::int32_t* d2, const float* s,
+                   const float* scale, const float* bias, float slope, const float* res,
+                   float* y, std::size_t rows, std::size_t n) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    detail::epilogue(d1 + r * n, d2 ? d2 + r * n : nullptr, d2 ? s[r] : 0.0f, scale, bias,
+                     slope, res ? res + r * n : nullptr, y + r * n, n);
+  }
+}
+
+// conv2 dual-scale stage 1 for one clip: per input channel c the p1 values of that channel,
+// thresholds tau0[c], tau1[c]; returns sum8 of |r| over the whole clip (channel-major order).
+BIFSMN_CLONES
+float conv2_dual_split(const float* v, const float* tau0, const float* tau1, std::size_t c1,
+                       std::size_t p1, float* d, float* r, float* absr) {
+  for (std::size_t c = 0; c < c1; ++c) {
+    detail::dual_split_scalar(v + c * p1, tau0[c], tau1[c], p1, d + c * p1, r + c * p1,
+                              absr + c * p1);
+  }
+  return detail::sum8(absr, c1 * p1);
 }
 
 // Path p runs block j iff (j + 1) % 2^p == 0 (bifsmn.models.dfsmn.path_blocks).
@@ -523,11 +594,9 @@ void Engine::Impl::conv2_binary(std::size_t B) {
     const float* v = y1.data() + b * per_clip;
     const float* src1 = v;
     if (mode == Mode::dual) {
-      for (std::size_t c = 0; c < c1; ++c) {
-        detail::dual_split_scalar(v + c * p1, conv2.tau0[c], conv2.tau1[c], p1,
-                                  qd.data() + c * p1, qr.data() + c * p1, qa.data() + c * p1);
-      }
-      s[b] = detail::sum8(qa.data(), per_clip) / static_cast<float>(per_clip);
+      s[b] = conv2_dual_split(v, conv2.tau0.data(), conv2.tau1.data(), c1, p1, qd.data(),
+                              qr.data(), qa.data()) /
+             static_cast<float>(per_clip);
       src1 = qd.data();
     }
     for (std::size_t row = 0; row < c1 * h1; ++row) {
@@ -657,52 +726,18 @@ void Engine::Impl::linear_binary(const BinLinear& L, const float* x, std::size_t
   const std::size_t n = L.out;
   const std::int32_t* d1 = dots.data();
   const std::int32_t* d2 = dots.data() + rows * n;
-  const bool dual = mode == Mode::dual;
-  for (std::size_t r = 0; r < rows; ++r) {
-    detail::epilogue(d1 + r * n, dual ? d2 + r * n : nullptr, dual ? s[r] : 0.0f, scale, bias,
-                     slope, res ? res + r * n : nullptr, y + r * n, n);
-  }
+  epilogue_rows(d1, mode == Mode::dual ? d2 : nullptr, s.data(), scale, bias, slope, res, y,
+                rows, n);
 }
 
 void Engine::Impl::memory_fwd(const Block& blk, const float* x, std::size_t B, float* y) {
   // Depthwise taps along time over zero-padded frames, then BN (folded), act, + x.
-  const std::size_t dim = a.dim, t = a.t(), L = a.left, R = a.right, taps = L + R + 1;
-  const std::size_t tp = t + L + R;
+  const std::size_t dim = a.dim, t = a.t(), L = a.left, R = a.right, tp = t + L + R;
   for (std::size_t b = 0; b < B; ++b) {
-    float* ub = u.data() + b * tp * dim;
-    const float* xb = x + b * t * dim;
-    for (std::size_t f = 0; f < tp; ++f) {
-      float* uf = ub + f * dim;
-      if (f < L || f >= L + t) {
-        if (mode == Mode::fp) {
-          std::fill(uf, uf + dim, 0.0f);
-        } else {
-          std::copy(blk.mem_pad.begin(), blk.mem_pad.end(), uf);
-        }
-        continue;
-      }
-      const float* v = xb + (f - L) * dim;
-      if (mode == Mode::fp) {
-        std::copy(v, v + dim, uf);
-      } else if (mode == Mode::sign) {
-        for (std::size_t c = 0; c < dim; ++c) uf[c] = v[c] >= 0.0f ? 1.0f : -1.0f;
-      } else {
-        detail::dual_split(v, blk.mem_tau0.data(), blk.mem_tau1.data(), dim, qd.data(), qr.data(),
-                           qa.data());
-        const float sf = detail::sum8(qa.data(), dim) / static_cast<float>(dim);
-        detail::dual_levels(qd.data(), qr.data(), sf, uf, dim);
-      }
-    }
-    for (std::size_t tt = 0; tt < t; ++tt) {
-      float* acc = qa.data();
-      std::fill(acc, acc + dim, 0.0f);
-      for (std::size_t kk = 0; kk < taps; ++kk) {
-        detail::axpy(blk.mem_w.data() + kk * dim, ub + (tt + kk) * dim, acc, dim);
-      }
-      detail::affine_act_res(acc, mode == Mode::fp ? nullptr : blk.mem_scale.data(),
-                             blk.mem_bias.data(), blk.act_m, xb + tt * dim,
-                             y + (b * t + tt) * dim, dim);
-    }
+    memory_clip(mode == Mode::fp, mode == Mode::dual, x + b * t * dim, t, dim, L, R,
+                blk.mem_w.data(), blk.mem_tau0.data(), blk.mem_tau1.data(), blk.mem_pad.data(),
+                blk.mem_scale.data(), blk.mem_bias.data(), blk.act_m, u.data() + b * tp * dim,
+                qd.data(), qr.data(), qa.data(), y + b * t * dim);
   }
 }
 
