@@ -104,3 +104,24 @@ def test_fc1_norm_models_load_the_teacher_and_are_not_exported(tmp_path):
 
     with pytest.raises(BifsmnError, match="fc1_norm"):
         export_checkpoint(ckpt, tmp_path / "b.bkws")
+
+
+def test_diverged_runs_are_reported_as_such(tmp_path):
+    """A run whose loss went NaN shows "diverged" in the table instead of chance accuracy."""
+    from bifsmn.compare import BLOCKS, _diverged, write_tables
+
+    for name, loss in (("ok", "1.5"), ("nan", "nan")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text(f"epoch,train_loss\n1,2.0\n2,{loss}\n")
+    assert not _diverged(tmp_path / "ok") and _diverged(tmp_path / "nan")
+    row = {"binary": "bifsmnv2", "distill": "fid", "epochs": 1, "grad_clip": 0.0,
+           "fc1_norm": False, "status": "trained", "params": 1, "storage_bytes": 1024,
+           "binary_macs_8": 1, "fp_macs_8": 1, "ops_8": 1.0, "s_per_epoch": 1.0,
+           "teacher_acc": 0.9, **{f"acc_{b}": 0.5 for b in BLOCKS},
+           **{f"gap_{b}": 0.4 for b in BLOCKS}}
+    rows = [{"method": "ok", **row, "diverged": False},
+            {"method": "nan", **row, "diverged": True}]
+    write_tables(rows, tmp_path / "t", "data", "teacher.pt", 1)
+    md = (tmp_path / "t.md").read_text()
+    assert "| ok | bifsmnv2 | fid | 50.00 (-40.00) |" in md
+    assert "| nan | bifsmnv2 | fid | diverged (NaN loss) | diverged (NaN loss) |" in md

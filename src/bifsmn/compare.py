@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -119,7 +120,8 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
         summary = json.loads((run / "summary.json").read_text())
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
                      "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip,
-                     "fc1_norm": bool(cfg.model.kwargs.get("fc1_norm", False)), "status": how,
+                     "fc1_norm": bool(cfg.model.kwargs.get("fc1_norm", False)),
+                     "diverged": _diverged(run), "status": how,
                      **{f"acc_{b}": accs[b] for b in BLOCKS},
                      **{f"gap_{b}": teacher_acc - accs[b] for b in BLOCKS},
                      "params": sum(p.numel() for p in model.parameters()),
@@ -132,6 +134,12 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     stem = "ablation" if ablation else "compare"
     write_tables(rows, out / stem, data, teacher, epochs)
     return rows
+
+
+def _diverged(run: Path) -> bool:
+    """True if any epoch of the run ended with a non-finite training loss."""
+    with (run / "metrics.csv").open() as f:
+        return any(not math.isfinite(float(r["train_loss"])) for r in csv.DictReader(f))
 
 
 def _stabilizers(row: dict) -> str:
@@ -167,6 +175,8 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
         marked = marked or bool(mark)
         accs = " | ".join(f"{100 * r[f'acc_{b}']:.2f} ({-100 * r[f'gap_{b}']:+.2f})"
                           for b in BLOCKS)
+        if r.get("diverged"):
+            accs = " | ".join(["diverged (NaN loss)"] * len(BLOCKS))
         lines.append(
             f"| {r['method']}{mark} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
             f"{r['storage_bytes'] / 1024:.1f} | {r['binary_macs_8']:,} | {r['fp_macs_8']:,} | "
@@ -193,7 +203,8 @@ def _plot(rows: list[dict], path: Path) -> None:
                width, label=f"{b} block{'s' if b > 1 else ''}")
     ax.axhline(100 * rows[0]["teacher_acc"], color="k", ls="--", lw=1, label="FP teacher")
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(rows))])
-    ax.set_xticklabels([r["method"] for r in rows], rotation=30, ha="right")
+    ax.set_xticklabels([r["method"] + (" (diverged)" if r.get("diverged") else "")
+                        for r in rows], rotation=30, ha="right")
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(fontsize=8, ncol=5)
     ax.grid(axis="y", alpha=0.3)
