@@ -64,9 +64,30 @@ def sign_approx(x: torch.Tensor) -> torch.Tensor:
     return _SignSurrogate.apply(x, lambda v: torch.clamp(2 - 2 * v.abs(), min=0))
 
 
-def sign_ede(x: torch.Tensor, t: float, k: float) -> torch.Tensor:
-    """IR-Net's error-decay estimator ``k * t * (1 - tanh(t x)^2)``, t annealed 0.1 -> 10."""
-    return _SignSurrogate.apply(x, lambda v: k * t * (1 - torch.tanh(t * v) ** 2))
+class _SignEDE(torch.autograd.Function):
+    """sign forward; IR-Net's error-decay estimator ``k * t * (1 - tanh(t x)^2)`` backward.
+
+    ``tk`` is a tensor ``[t, k]`` rather than two Python floats: t changes every epoch, and
+    under ``torch.compile`` a float would be a constant of the compiled graph (recompiled each
+    epoch; with a closure over it, compilation fails outright).
+    """
+
+    @staticmethod
+    def forward(ctx, x, tk):
+        ctx.save_for_backward(x, tk)
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, tk = ctx.saved_tensors
+        t, k = tk[0], tk[1]
+        return g * (k * t * (1 - torch.tanh(t * x) ** 2)), None
+
+
+def sign_ede(x: torch.Tensor, t: float | torch.Tensor, k: float | None = None) -> torch.Tensor:
+    """IR-Net's error-decay estimator, t annealed 0.1 -> 10; ``t`` may be a tensor ``[t, k]``."""
+    tk = t if isinstance(t, torch.Tensor) else x.new_tensor([t, k])
+    return _SignEDE.apply(x, tk.to(x.dtype))
 
 
 class _SignLPB(torch.autograd.Function):
@@ -187,10 +208,13 @@ class IRNetSign(Quantizer):
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)
         self.t, self.k = 0.1, 10.0
+        # the same two numbers as a tensor the (possibly compiled) forward reads; not saved
+        self.register_buffer("tk", torch.tensor([self.t, self.k]), persistent=False)
 
     def set_progress(self, frac: float) -> None:
         self.t = 0.1 * 10 ** (frac * math.log10(10 / 0.1))
         self.k = max(1.0 / self.t, 1.0)
+        self.tk.copy_(torch.tensor([self.t, self.k]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
@@ -200,8 +224,8 @@ class IRNetSign(Quantizer):
             with torch.no_grad():
                 scale = 2 ** torch.round(torch.log2(weight_scale(bw, self.kind,
                                                                  self.granularity) + 1e-12))
-            return sign_ede(bw, self.t, self.k) * scale
-        return sign_ede(x, self.t, self.k)
+            return sign_ede(bw, self.tk) * scale
+        return sign_ede(x, self.tk)
 
 
 @register_quantizer("react")
