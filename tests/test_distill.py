@@ -10,7 +10,8 @@ import torch
 from bifsmn.binary.convert import binarize
 from bifsmn.distill.losses import attention_distance
 from bifsmn.distill.objective import Distill
-from bifsmn.distill.wavelet import haar_bands, haar_low
+from bifsmn.distill.wavelet import haar_bands, haar_low, wavelet_bands
+from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
 
 
@@ -21,6 +22,31 @@ def test_haar_low_matches_pywavelets(shape):
     ref_low = pywt.idwt2((ca, (None, None, None)), "haar", mode="zero")[: shape[0], : shape[1]]
     ours = haar_low(torch.tensor(x)[None], 1)[0].numpy()
     np.testing.assert_allclose(ours, ref_low, atol=1e-12)
+
+
+@pytest.mark.parametrize("wavelet,levels", [("db2", 1), ("sym4", 2), ("db3", 3)])
+def test_other_wavelets_match_pywavelets(wavelet, levels):
+    """Low band = reconstruction from the approximation alone (periodization), 2-D."""
+    x = np.random.default_rng(1).standard_normal((8, 128))
+    coeffs = pywt.wavedec2(x, wavelet, mode="periodization", level=levels)
+    coeffs = [coeffs[0]] + [tuple(np.zeros_like(d) for d in det) for det in coeffs[1:]]
+    ref_low = pywt.waverec2(coeffs, wavelet, mode="periodization")
+    low, high = wavelet_bands(torch.tensor(x)[None], wavelet, levels)
+    np.testing.assert_allclose(low[0].numpy(), ref_low, atol=1e-10)
+    np.testing.assert_allclose((low + high)[0].numpy(), x, atol=1e-12)
+    # orthogonal bands: the energy splits exactly
+    assert float((low**2).sum() + (high**2).sum()) == pytest.approx(float((x**2).sum()))
+
+
+def test_wavelet_errors_are_clear():
+    x = torch.randn(2, 8, 128)
+    with pytest.raises(BifsmnError, match="unknown wavelet 'nope'"):
+        wavelet_bands(x, "nope")
+    with pytest.raises(BifsmnError, match="not orthogonal"):
+        wavelet_bands(x, "bior2.2")
+    with pytest.raises(BifsmnError, match="not divisible"):
+        wavelet_bands(x, "db2", levels=4)
+    assert torch.equal(wavelet_bands(x, "haar")[0], haar_bands(x)[0])
 
 
 def test_bands_sum_to_input_and_low_is_block_mean():
@@ -67,3 +93,15 @@ def test_fid_band_options_change_the_loss():
         vals[bands] = obj(student, x, y)[0].item()
     ce_mse = vals["low"] + vals["high"] - vals["both"]
     assert vals["both"] > vals["low"] > ce_mse - 1e-4 and vals["both"] > vals["high"]
+
+
+def test_fid_wavelet_option_reaches_the_loss():
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher").eval()
+    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
+    x, y = torch.randn(4, 1, 32, 32), torch.randint(0, 12, (4,))
+    vals = {}
+    for wavelet in ("haar", "db2"):
+        torch.manual_seed(1)
+        vals[wavelet] = Distill(teacher, "fid", 1.0, [0], [1.0], wavelet=wavelet)(student, x, y)[0]
+    assert torch.isfinite(vals["db2"]) and vals["db2"].item() != vals["haar"].item()

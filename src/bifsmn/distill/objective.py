@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bifsmn.distill.losses import attention_distance, hed_enhance
-from bifsmn.distill.wavelet import haar_bands
+from bifsmn.distill.wavelet import wavelet_bands
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import path_blocks
 from bifsmn.train.checkpoint import model_from_checkpoint
@@ -39,7 +39,7 @@ class Distill:
 
     def __init__(self, teacher: nn.Module, kind: str, alpha: float, paths: list[int],
                  weights: list[float], teacher_mode: str = "eval", levels: int = 1,
-                 bands: str = "both") -> None:
+                 bands: str = "both", wavelet: str = "haar") -> None:
         if kind not in KINDS:
             raise BifsmnError(f"unknown distillation kind {kind!r} (none, {', '.join(KINDS)})")
         if teacher_mode not in ("eval", "train"):
@@ -49,6 +49,7 @@ class Distill:
         self.teacher, self.kind, self.alpha = teacher, kind, alpha
         self.paths, self.weights = list(paths), list(weights)
         self.teacher_mode, self.levels, self.bands = teacher_mode, levels, bands
+        self.wavelet = wavelet
         for p in self.teacher.parameters():
             p.requires_grad_(False)
 
@@ -56,9 +57,10 @@ class Distill:
         if self.kind == "feature":
             return attention_distance(s, t)
         if self.kind == "hed":
-            return attention_distance(s, hed_enhance(t, haar_bands(t, self.levels)[1]))
-        s_low, s_high = haar_bands(s, self.levels)
-        t_low, t_high = haar_bands(t, self.levels)
+            high = wavelet_bands(t, self.wavelet, self.levels)[1]
+            return attention_distance(s, hed_enhance(t, high))
+        s_low, s_high = wavelet_bands(s, self.wavelet, self.levels)
+        t_low, t_high = wavelet_bands(t, self.wavelet, self.levels)
         loss = s.new_zeros(())
         if self.bands in ("both", "low"):
             loss = loss + attention_distance(s_low, t_low)
@@ -92,8 +94,9 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
         raise BifsmnError("distill.teacher must name the teacher checkpoint")
     teacher, _ = model_from_checkpoint(d.teacher)
     opts = dict(d.options)
-    unknown = set(opts) - {"levels", "bands"}
+    unknown = set(opts) - {"levels", "bands", "wavelet"}
     if unknown:
-        raise BifsmnError(f"unknown distill.options {sorted(unknown)} (levels, bands)")
+        raise BifsmnError(f"unknown distill.options {sorted(unknown)} (levels, bands, wavelet)")
     return Distill(teacher.to(device), d.kind, d.alpha, cfg.train.paths, cfg.train.path_weights,
-                   d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")))
+                   d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")),
+                   str(opts.get("wavelet", "haar")))
