@@ -81,27 +81,26 @@ def test_distill_objectives_backpropagate_only_into_the_student(kind):
     assert student.blocks[7].path_bn[3].weight.grad is not None  # 1-block path trained
 
 
-def test_fid_band_options_change_the_loss():
+def _fid_losses(**variants: dict) -> dict:
+    """FID objective value for each named set of Distill options, same models and batch."""
     torch.manual_seed(0)
     teacher = create_model("dfsmn_teacher").eval()
     student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
     x, y = torch.randn(6, 1, 32, 32), torch.randint(0, 12, (6,))
     vals = {}
-    for bands in ("both", "low", "high"):
+    for name, opts in variants.items():
         torch.manual_seed(1)
-        obj = Distill(teacher, "fid", 1.0, [0], [1.0], bands=bands)
-        vals[bands] = obj(student, x, y)[0].item()
+        vals[name] = Distill(teacher, "fid", 1.0, [0], [1.0], **opts)(student, x, y)[0]
+    return vals
+
+
+def test_fid_band_options_change_the_loss():
+    vals = {k: v.item() for k, v in _fid_losses(
+        both={"bands": "both"}, low={"bands": "low"}, high={"bands": "high"}).items()}
     ce_mse = vals["low"] + vals["high"] - vals["both"]
     assert vals["both"] > vals["low"] > ce_mse - 1e-4 and vals["both"] > vals["high"]
 
 
 def test_fid_wavelet_option_reaches_the_loss():
-    torch.manual_seed(0)
-    teacher = create_model("dfsmn_teacher").eval()
-    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
-    x, y = torch.randn(4, 1, 32, 32), torch.randint(0, 12, (4,))
-    vals = {}
-    for wavelet in ("haar", "db2"):
-        torch.manual_seed(1)
-        vals[wavelet] = Distill(teacher, "fid", 1.0, [0], [1.0], wavelet=wavelet)(student, x, y)[0]
+    vals = _fid_losses(haar={"wavelet": "haar"}, db2={"wavelet": "db2"})
     assert torch.isfinite(vals["db2"]) and vals["db2"].item() != vals["haar"].item()
