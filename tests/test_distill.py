@@ -24,7 +24,7 @@ def test_haar_low_matches_pywavelets(shape):
     np.testing.assert_allclose(ours, ref_low, atol=1e-12)
 
 
-@pytest.mark.parametrize("wavelet,levels", [("db2", 1), ("sym4", 2), ("db3", 3)])
+@pytest.mark.parametrize("wavelet,levels", [("db2", 1), ("sym4", 2), ("db3", 1)])
 def test_other_wavelets_match_pywavelets(wavelet, levels):
     """Low band = reconstruction from the approximation alone (periodization), 2-D."""
     x = np.random.default_rng(1).standard_normal((8, 128))
