@@ -25,7 +25,7 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
             mod.set_quantizers(spec.input, spec.weight, **{**spec.input_options, **options})
     if spec.rprelu:
         replace_prelu_with_rprelu(model)
-    model.binary_method = method  # type: ignore[attr-defined]
+    # the checkpoint-style spec: what the deployed (engine) form of the model is built from
     model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[attr-defined]
                          "options": dict(options)}
     return model

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bifsmn.binary.quantizers import sign  # +1 where x >= 0 (NaN -> -1, as the engine)
 from bifsmn.models.dfsmn import path_blocks
 
 
@@ -54,11 +55,6 @@ def sum8(x: torch.Tensor) -> torch.Tensor:
         (p[..., 4] + p[..., 5]) + (p[..., 6] + p[..., 7]))
 
 
-def _sgn(x: torch.Tensor) -> torch.Tensor:
-    """+1 where x >= 0, else -1 (NaN -> -1, as the engine's bit packing)."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-
 def _act(z: torch.Tensor, slope: float) -> torch.Tensor:
     return torch.where(z >= 0, z, z * slope)
 
@@ -66,9 +62,9 @@ def _act(z: torch.Tensor, slope: float) -> torch.Tensor:
 def dual_split(v: torch.Tensor, tau0: torch.Tensor, tau1: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(b1, b2, |r|)`` of the dual-scale binarizer, thresholds broadcast against ``v``."""
-    b1 = _sgn(v - tau0)
+    b1 = sign(v - tau0)
     r = (v - b1) - tau1
-    return b1, _sgn(r), r.abs()
+    return b1, sign(r), r.abs()
 
 
 class DeployedDFSMN(nn.Module):
@@ -145,7 +141,7 @@ class DeployedDFSMN(nn.Module):
             b1, b2, absr = dual_split(v, tau[0][None, :, None, None], tau[1][None, :, None, None])
             s = sum8(absr.reshape(bsz, -1)) / float(absr[0].numel())
         else:
-            b1 = _sgn(v)
+            b1 = sign(v)
         d1 = F.conv2d(b1, w, stride=2, padding=pad)  # zero padding: exact integer sums
         d = d1
         if self.dual:
@@ -165,7 +161,7 @@ class DeployedDFSMN(nn.Module):
             s = sum8(absr) / float(x.shape[-1])
             d = b1 @ w.T + s[..., None] * (b2 @ w.T)
         else:
-            d = _sgn(x) @ w.T
+            d = sign(x) @ w.T
         y = _act(scale * d + bias, slope)
         return y if res is None else y + res
 
@@ -180,7 +176,7 @@ class DeployedDFSMN(nn.Module):
                 b1, b2, absr = dual_split(v, tau[0], tau[1])
                 return b1 + (sum8(absr) / float(self.dim))[..., None] * b2
         else:
-            levels = _sgn
+            levels = sign
         u, pad = levels(x), levels(zero)
         bsz, t = x.shape[0], x.shape[1]
         u = torch.cat([pad.expand(bsz, self.left, -1), u, pad.expand(bsz, self.right, -1)], 1)
@@ -214,18 +210,20 @@ def records_as_arrays(records: list) -> dict[str, np.ndarray | str]:
     return out
 
 
-def deployed(model: nn.Module, spec: dict) -> DeployedDFSMN:
+def deployed(model: nn.Module, binary: dict) -> DeployedDFSMN:
     """The deployed form of a binarized DFSMN ``model`` (eval-mode statistics).
 
-    ``spec`` is the checkpoint-style description: ``{"model": {"name", "kwargs"}, "binary":
-    {...}}``. The classifier is kept in float32, as the export does for binary models.
+    ``binary`` is the checkpoint's ``{"method", "keep_fp", "options"}`` (``model.binary_spec``).
+    The classifier is kept in float32, as the export does for binary models; the model name
+    only matters for full-precision exports, so a placeholder serves.
     """
     from bifsmn.engine.export import build_records
 
     was = model.training
     model.eval()
     try:
-        recs = build_records(model, {**spec, "labels": None, "features": {}},
+        recs = build_records(model, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
+                                     "binary": binary, "labels": None, "features": {}},
                              classifier_dtype="f32")
     finally:
         model.train(was)

@@ -124,8 +124,8 @@ class DFSMN(nn.Module):
     def _deployed(self) -> nn.Module | None:
         """The cached deployed form, rebuilt when any parameter or buffer changed in place;
         None for full-precision and non-exportable models (their graph is evaluated)."""
-        method = getattr(self, "binary_method", "none")
-        if method == "none":
+        spec = getattr(self, "binary_spec", None)
+        if spec is None:
             return None
         key = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
         cached = getattr(self, "_deploy_cache", None)
@@ -133,8 +133,7 @@ class DFSMN(nn.Module):
             from bifsmn.binary.deploy import deployed
 
             try:
-                dep = deployed(self, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
-                                      "binary": self.binary_spec})
+                dep = deployed(self, spec)
             except BifsmnError:
                 dep = None  # not exportable: no deployed arithmetic to match
             object.__setattr__(self, "_deploy_cache", (key, dep))  # not a submodule
