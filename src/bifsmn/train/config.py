@@ -49,6 +49,16 @@ class DataConfig:
     shift_prob: float = 0.5
     cache_dir: str = ""
     limit_train: int = 0  # use only the first N training items (tests, smoke runs)
+    # front end: "auto" = fbank40 for a feature archive, logmel32 (the paper's) for audio
+    features: str = "auto"
+    # folders of recordings of other phrases, run through the front end into `unknown`
+    negatives: list[str] = field(default_factory=list)
+    negatives_windows: int = 3  # 1-s windows taken from each negative recording
+    jpeg_quality: int = 75  # JPEG round trip of audio-derived features (0: off), as the archive
+    # feature-domain augmentation (feature archives): shift in frames, noise gain, masks
+    shift_max_frames: int = 10
+    noise_max_gain: float = 1.0
+    mask_prob: float = 0.5
 
 
 @dataclass

@@ -38,9 +38,14 @@ from torch import nn
 from tqdm import tqdm
 
 from bifsmn.binary.convert import apply_binary
+from bifsmn.data.archive import AudioSource, FeatureArchive, is_feature_archive
 from bifsmn.data.augment import AugmentConfig, Augmenter
 from bifsmn.data.cache import load_features, load_noises, load_waves, waves_to_float
-from bifsmn.data.features import FeatureConfig, LogMel
+from bifsmn.data.fbank import KIND as FBANK40
+from bifsmn.data.fbank import image_to_input
+from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
+from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
+from bifsmn.data.labels import UNKNOWN
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
@@ -123,22 +128,77 @@ class Trainer:
         c = self.cfg.data
         if not c.root:
             raise BifsmnError("no data directory given (data.root / --data)")
+        self.archive = is_feature_archive(c.root)
+        if self.archive:
+            self._data_archive()
+        else:
+            self._data_audio()
+
+    def _data_audio(self) -> None:
+        """Audio data set: int16 waveforms, waveform augmentation, front end per batch."""
+        c = self.cfg.data
         cache = Path(c.cache_dir) if c.cache_dir else None
+        kind = LOGMEL32 if c.features == "auto" else c.features
+        self.feature_cfg = feature_config_for(kind)
+        if c.negatives:
+            raise BifsmnError("data.negatives needs a feature archive as data.root", c.root)
         self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed)
-        self.feature_cfg = FeatureConfig()
         waves, labels = load_waves(self.ds, c.train_split, cache, self.progress and self.dist.main)
         if c.limit_train:
             waves, labels = waves[: c.limit_train], labels[: c.limit_train]
         if len(waves) == 0:
             raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
         self.train_waves, self.train_labels = waves, labels
-        self.val_feats, self.val_labels = load_features(
-            self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
+        if kind == LOGMEL32:
+            self.val_feats, self.val_labels = load_features(
+                self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
+        else:
+            vw, self.val_labels = load_waves(self.ds, c.val_split, cache, False)
+            fe = make_frontend(self.feature_cfg)
+            self.val_feats = torch.cat([fe(waves_to_float(w)) for w in vw.split(512)]) \
+                if len(vw) else torch.zeros(0)
         aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
         self.augment = Augmenter(aug, load_noises(self.ds)) if c.augment else None
-        self.logmel = LogMel(self.feature_cfg).to(self.device)
+        self.logmel = make_frontend(self.feature_cfg).to(self.device)
+
+    def _data_archive(self) -> None:
+        """Feature archive: uint8 images in memory, feature-domain augmentation, negatives from
+        audio folders in ``unknown``; validation is the archive's validation list alone."""
+        c = self.cfg.data
+        cache = Path(c.cache_dir) if c.cache_dir else None
+        if c.features not in ("auto", FBANK40):
+            raise BifsmnError(f"data.features={c.features!r}, but a feature archive holds "
+                              f"{FBANK40} images", c.root)
+        show = self.progress and self.dist.main
+        self.ds = FeatureArchive(c.root, c.num_classes)
+        self.feature_cfg = self.ds.feature_config
+        imgs, labels = self.ds.images(c.train_split, cache, show)
+        if c.negatives:
+            if UNKNOWN not in self.ds.labels:
+                raise BifsmnError("data.negatives needs a task with an unknown class (12)")
+            unk = self.ds.labels.index(UNKNOWN)
+            parts = [imgs]
+            for folder in c.negatives:
+                neg = AudioSource(folder, c.negatives_windows, c.jpeg_quality).images(
+                    c.train_split, self.feature_cfg, cache, show)
+                parts.append(neg)
+                labels = torch.cat([labels, torch.full((len(neg),), unk, dtype=torch.long)])
+            imgs = torch.cat(parts)
+        if c.limit_train:
+            imgs, labels = imgs[: c.limit_train], labels[: c.limit_train]
+        if len(imgs) == 0:
+            raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
+        self.train_waves, self.train_labels = imgs, labels
+        vimg, self.val_labels = self.ds.images(c.val_split, cache, show)
+        self.val_feats = image_to_input(vimg, self.feature_cfg)
+        aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
+                                   noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
+                                   mask_prob=c.mask_prob)
+        self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
+                                        self.feature_cfg) if c.augment else None
+        self.logmel = None
 
     def _model(self) -> None:
         c = self.cfg
@@ -181,10 +241,16 @@ class Trainer:
         """Batch ``b`` of the epoch: waveforms, augmentation (draws from ``gen``), log-mel."""
         bs = self.cfg.data.batch_size
         idx = order[b * bs:(b + 1) * bs]
+        idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
+        if self.archive:
+            img = self.train_waves[idx]
+            if self.augment is not None:
+                img = self.augment(img, gen)  # same draws on every rank: global batch
+            x = image_to_input(img[idx_local], self.feature_cfg).to(self.device)
+            return x, self.train_labels[idx][idx_local].to(self.device)
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
             wav = self.augment(wav, gen)  # same draws on every rank: global batch
-        idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
         x = self.logmel(wav[idx_local].to(self.device))
         return x, self.train_labels[idx][idx_local].to(self.device)
 

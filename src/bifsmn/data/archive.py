@@ -1,0 +1,281 @@
+"""Feature archives: Speech Commands as fbank40 images, and audio run through the same front end.
+
+An archive folder (``../shared/data/speech_commands_v0.02_fbank40`` is one) holds one 98 x 40
+8-bit JPEG per clip::
+
+    yes/ no/ ... go/      <speaker>_nohash_<n>.<word>.jpg
+    unknown/              the other words, same naming (the word is before .jpg)
+    _background_noise_/   1-s noise images (silence items and noise for augmentation)
+    training_list.txt validation_list.txt testing_list.txt
+
+The lists give the data set's own speaker-disjoint split. Noise images are in no list; they are
+split by a stable hash of their name (80 / 10 / 10 %) so silence items of the three splits
+never share an image. Images are decoded once into a uint8 array (N, 98, 40) cached on disk:
+41k clips take 160 MB in memory, and an epoch then never touches a JPEG again.
+
+Audio sources (:class:`AudioSource`: a folder of recordings of other phrases, for ``unknown``)
+are run through the fbank40 front end, cut into 1-s windows and, by default, JPEG round-tripped
+at quality 75 like the archive's images: otherwise "clean features" would be a shortcut to the
+``unknown`` label (docs/fbank40.md measures it).
+
+Datasets return plain tuples and arrays, as torchaudio's do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bifsmn.data.cache import atomic_save_npy, default_cache_dir
+from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
+from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
+from bifsmn.errors import BifsmnError
+
+NOISE_DIR = "_background_noise_"
+SPLITS = ("training", "validation", "testing")
+ARCHIVE_CACHE_VERSION = 1
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def is_feature_archive(root: str | Path) -> bool:
+    """True for a folder laid out as a feature archive (lists + ``*/*.jpg`` images)."""
+    root = Path(root)
+    return (root / "training_list.txt").is_file() and any(root.glob("*/*.jpg"))
+
+
+def hash_split(name: str, val_pct: int = 10, test_pct: int = 10) -> str:
+    """Stable split of a name by SHA-1, as Speech Commands splits speakers."""
+    h = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
+    if h < val_pct:
+        return "validation"
+    if h < val_pct + test_pct:
+        return "testing"
+    return "training"
+
+
+@dataclass(frozen=True)
+class ArchiveItem:
+    """One image: its path relative to the archive, word, speaker (None for noise), label."""
+
+    rel: str
+    word: str
+    speaker: str | None
+    label: int
+
+
+def parse_image_name(rel: str) -> tuple[str, str | None]:
+    """``yes/0a7c2a8d_nohash_0.yes.jpg`` -> ``("yes", "0a7c2a8d")``; noise -> (silence, None)."""
+    folder, name = rel.split("/", 1)
+    if folder == NOISE_DIR:
+        return SILENCE, None
+    stem = name[:-4] if name.endswith(".jpg") else name
+    word = stem.rsplit(".", 1)[1] if "." in stem else folder
+    speaker = stem.split("_nohash_")[0] if "_nohash_" in stem else None
+    return word, speaker
+
+
+def decode_jpeg(path: Path) -> np.ndarray:
+    """A grayscale image as uint8 (rows, cols); one-line error naming the file if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("L"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise BifsmnError(f"cannot decode image ({exc.__class__.__name__})", path) from None
+    return arr
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int = 75) -> np.ndarray:
+    """Encode a uint8 image as JPEG (Pillow's default tables) and decode it again."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img, mode="L").save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    return decode_jpeg_bytes(buf)
+
+
+def decode_jpeg_bytes(buf: io.BytesIO) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("L"), dtype=np.uint8)
+
+
+def _fingerprint(paths: list[Path], extra: str) -> str:
+    h = hashlib.sha256(f"v{ARCHIVE_CACHE_VERSION}|{extra}".encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _load_cached(path: Path) -> np.ndarray | None:
+    """A cached array, or None if absent or unreadable (a corrupt entry is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError):
+        path.unlink(missing_ok=True)
+        return None
+
+
+class FeatureArchive:
+    """Index of a feature archive for the 12- or 35-word task.
+
+    ``archive.items(split)`` lists :class:`ArchiveItem`; ``archive.images(split)`` gives the
+    decoded uint8 images (N, 98, 40) and labels (N,). 12 words: the ten commands, ``unknown``
+    (the other words) and ``silence`` (noise images); 35 words: the words present (no silence).
+    """
+
+    def __init__(self, root: str | Path, num_classes: int = 12) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise BifsmnError("data directory does not exist", self.root)
+        if not is_feature_archive(self.root):
+            raise BifsmnError("not a feature archive (needs training_list.txt and */*.jpg)",
+                              self.root)
+        self.num_classes = num_classes
+        self.labels = labels_for_task(num_classes)
+        self.feature_config = Fbank40Config()
+        self._cache: dict[str, list[ArchiveItem]] = {}
+
+    def _label(self, word: str) -> int | None:
+        if self.num_classes == 12:
+            if word in COMMANDS or word == SILENCE:
+                return self.labels.index(word)
+            return self.labels.index(UNKNOWN)
+        return self.labels.index(word) if word in self.labels else None
+
+    def _list(self, split: str) -> list[str]:
+        p = self.root / f"{split}_list.txt"
+        if not p.is_file():
+            raise BifsmnError(f"no {split}_list.txt", self.root)
+        return [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+
+    def noise_names(self, split: str) -> list[str]:
+        """Background-noise images of ``split`` (stable hash split of their names)."""
+        names = sorted(p.name for p in (self.root / NOISE_DIR).glob("*.jpg"))
+        return [f"{NOISE_DIR}/{n}" for n in names if hash_split(n) == split]
+
+    def items(self, split: str) -> list[ArchiveItem]:
+        if split not in SPLITS:
+            raise BifsmnError(f"unknown split {split!r} (choose from {SPLITS})")
+        if split not in self._cache:
+            out = []
+            rels = self._list(split)
+            if self.num_classes == 12:
+                rels = rels + self.noise_names(split)
+            for rel in rels:
+                word, speaker = parse_image_name(rel)
+                label = self._label(word)
+                if label is not None:
+                    out.append(ArchiveItem(rel, word, speaker, label))
+            self._cache[split] = out
+        return self._cache[split]
+
+    def images(self, split: str, cache_dir: Path | None = None, progress: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images (N, 98, 40) and labels (N,), decoded once and cached as ``.npy``."""
+        items = self.items(split)
+        labels = torch.tensor([it.label for it in items], dtype=torch.long)
+        paths = [self.root / it.rel for it in items]
+        for p in paths:
+            if not p.is_file():
+                raise BifsmnError(f"listed image {p.relative_to(self.root)} does not exist",
+                                  self.root)
+        key = _fingerprint(paths, f"images|{self.num_classes}")
+        cpath = (cache_dir or default_cache_dir()) / f"fbank40-{split}-{key}.npy"
+        arr = _load_cached(cpath)
+        if arr is None:
+            frames, mels = self.feature_config.image_frames, self.feature_config.n_mels
+            arr = np.zeros((len(items), frames, mels), np.uint8)
+            for i, p in enumerate(tqdm(paths, desc=f"decode {split}", unit="img",
+                                       disable=not progress, leave=False)):
+                img = decode_jpeg(p)
+                if img.shape != (frames, mels):
+                    raise BifsmnError(f"image is {img.shape[0]}x{img.shape[1]}, expected "
+                                      f"{frames}x{mels} (time x mel)", p)
+                arr[i] = img
+            atomic_save_npy(cpath, arr)
+        return torch.from_numpy(arr), labels
+
+    def noise_images(self, split: str = "training", cache_dir: Path | None = None
+                     ) -> torch.Tensor:
+        """uint8 noise images of ``split`` (for mixing background noise into training images)."""
+        names = self.noise_names(split)
+        paths = [self.root / n for n in names]
+        if not paths:
+            return torch.zeros(0, self.feature_config.image_frames, self.feature_config.n_mels,
+                               dtype=torch.uint8)
+        key = _fingerprint(paths, "noise")
+        cpath = (cache_dir or default_cache_dir()) / f"fbank40-noise-{split}-{key}.npy"
+        arr = _load_cached(cpath)
+        if arr is None:
+            arr = np.stack([decode_jpeg(p) for p in paths])
+            atomic_save_npy(cpath, arr)
+        return torch.from_numpy(arr)
+
+
+class AudioSource:
+    """A folder of recordings (any depth) used as extra training/evaluation data for one label.
+
+    Files are split 80 / 10 / 10 % by a stable hash of their relative path. Each recording gives
+    ``windows`` 1-s windows (evenly spaced from start to end; a recording shorter than 1 s gives
+    one window, centred with zero rows as the archive pads short clips), through the fbank40
+    front end, JPEG round-tripped at ``jpeg_quality`` unless it is 0.
+    """
+
+    def __init__(self, root: str | Path, windows: int = 3, jpeg_quality: int = 75) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise BifsmnError("audio source folder does not exist", self.root)
+        self.files = sorted(p for p in self.root.rglob("*")
+                            if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+        if not self.files:
+            raise BifsmnError(f"no audio files ({', '.join(AUDIO_EXTS)}) found", self.root)
+        self.windows, self.jpeg_quality = windows, jpeg_quality
+
+    def split_files(self, split: str) -> list[Path]:
+        return [p for p in self.files
+                if hash_split(str(p.relative_to(self.root))) == split]
+
+    def images(self, split: str, cfg: Fbank40Config | None = None,
+               cache_dir: Path | None = None, progress: bool = False) -> torch.Tensor:
+        """uint8 images (N, 98, 40) of the 1-s windows of ``split``'s recordings."""
+        from bifsmn.audio import load_audio
+
+        cfg = cfg or Fbank40Config()
+        files = self.split_files(split)
+        key = _fingerprint(files, f"audio|{self.windows}|{self.jpeg_quality}|{cfg.to_dict()}")
+        cpath = (cache_dir or default_cache_dir()) / f"fbank40-audio-{split}-{key}.npy"
+        arr = _load_cached(cpath)
+        if arr is not None:
+            return torch.from_numpy(arr)
+        fb = Fbank40(cfg)
+        frames = cfg.image_frames
+        out = []
+        for f in tqdm(files, desc=f"front end {self.root.name} {split}", unit="file",
+                      disable=not progress, leave=False):
+            img = fb.image(torch.from_numpy(load_audio(f)))[0]
+            n = img.shape[0]
+            if n <= frames:
+                starts = [0]
+            else:
+                k = self.windows
+                starts = sorted({round(i * (n - frames) / max(1, k - 1)) for i in range(k)})
+            for s in starts:
+                w = pad_image(img[s:s + frames], frames).numpy().astype(np.uint8)
+                out.append(jpeg_roundtrip(w, self.jpeg_quality) if self.jpeg_quality else w)
+        arr = np.stack(out) if out else np.zeros((0, frames, cfg.n_mels), np.uint8)
+        atomic_save_npy(cpath, arr)
+        return torch.from_numpy(arr)
