@@ -98,3 +98,44 @@ def archive_ds(tmp_path: Path) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+def band_image(word: str, rng: np.random.Generator) -> np.ndarray:
+    """A 98 x 40 fbank40-like uint8 image: a word-specific bright band over a noise floor."""
+    i = WORDS.index(word) if word in WORDS else len(WORDS)
+    img = rng.normal(40, 6, (98, 40))
+    img[20:78, (3 * i) % 38:(3 * i) % 38 + 3] += 120 * rng.uniform(0.7, 1.0)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def make_feature_archive(root: Path, per_word: int = 6, seed: int = 0,
+                         unknown_words: tuple[str, ...] = ("bed", "cat"),
+                         noise: int = 30) -> Path:
+    """fbank40 image-archive layout: <word>/<spk>_nohash_<k>.<word>.jpg, unknown/, noise, lists.
+
+    Speakers are split across the three lists (k == 0 validation, k == 1 testing)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    lists: dict[str, list[str]] = {"training": [], "validation": [], "testing": []}
+    for w in [*WORDS[:10], *unknown_words]:
+        folder = w if w in WORDS[:10] else "unknown"
+        for k in range(per_word):
+            spk = f"{rng.integers(0, 2**32):08x}"
+            rel = f"{folder}/{spk}_nohash_0.{w}.jpg"
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(band_image(w, rng)).save(root / rel, quality=75)
+            split = "validation" if k == 0 else "testing" if k == 1 else "training"
+            lists[split].append(rel)
+    (root / "_background_noise_").mkdir(parents=True, exist_ok=True)
+    for k in range(noise):
+        img = np.clip(rng.normal(30, 8, (98, 40)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(root / "_background_noise_" / f"noise_{k}.jpg", quality=75)
+    for split, rels in lists.items():
+        (root / f"{split}_list.txt").write_text("\n".join(rels) + "\n")
+    return root
+
+
+@pytest.fixture
+def feature_archive(tmp_path: Path) -> Path:
+    return make_feature_archive(tmp_path / "fbank40")

@@ -94,6 +94,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_paired(args: argparse.Namespace) -> int:
+    from bifsmn.paired import evaluate_paired
+
+    m = evaluate_paired(args.checkpoint, args.archive, args.audio, tuple(args.blocks),
+                        args.split)
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    print(f"{m['checkpoint']}: {m['pairs']} {m['split']} clips as images and as audio")
+    for b in args.blocks:
+        print(f"  {b} blocks: images {100 * m[f'images_{b}']:.2f}%  audio "
+              f"{100 * m[f'audio_{b}']:.2f}%  same prediction {100 * m[f'agree_{b}']:.2f}%")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from bifsmn.binary.convert import binarize
     from bifsmn.models import create_model, list_models
@@ -174,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_eval)
+
+    ep = sub.add_parser("eval-paired", help="accuracy on the same test clips as feature-archive "
+                        "images and as audio through the model's front end")
+    ep.add_argument("--checkpoint", required=True)
+    ep.add_argument("--archive", required=True, help="feature archive (fbank40 images)")
+    ep.add_argument("--audio", required=True, help="audio folder holding the same clips "
+                    "(the official 12-class test archive)")
+    ep.add_argument("--split", default="testing", choices=["training", "validation", "testing"])
+    ep.add_argument("--blocks", type=int, nargs="+", default=[8], choices=[8, 4, 2, 1])
+    ep.add_argument("--json", action="store_true")
+    ep.set_defaults(func=cmd_eval_paired)
 
     s = sub.add_parser("summary", help="parameters and MACs per layer of a registered model")
     s.add_argument("name", nargs="?")

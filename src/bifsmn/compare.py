@@ -18,9 +18,8 @@ import torch
 import yaml
 
 from bifsmn.binary.layers import QuantMixin
-from bifsmn.data.cache import load_features
-from bifsmn.data.features import FeatureConfig
-from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.data.sources import split_inputs
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.models.summary import layer_stats
@@ -95,9 +94,9 @@ def evaluate_paths(checkpoint: Path, data: str, blocks: tuple[int, ...] = BLOCKS
                    cache_dir: Path | None = None) -> dict[int, float]:
     """Validation accuracy of a checkpoint for each thinnable path in ``blocks``."""
     model, ckpt = model_from_checkpoint(checkpoint)
-    ds = SpeechCommands(data, ckpt["model"]["kwargs"].get("num_classes", 12))
-    feats, labels = load_features(ds, "validation", FeatureConfig(**ckpt["features"]),
-                                  cache_dir, progress=False)
+    feats, labels, _, _ = split_inputs(
+        data, "validation", feature_config_from_dict(ckpt["features"], str(checkpoint)),
+        ckpt["model"]["kwargs"].get("num_classes", 12), cache_dir=cache_dir)
     return {b: (predict(model, feats, BLOCKS_TO_PATH[b]).argmax(1) == labels).float().mean()
             .item() for b in blocks}
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from bifsmn.data.cache import load_features
-from bifsmn.data.features import FeatureConfig
-from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.data.sources import split_inputs
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
@@ -35,21 +34,23 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | None = None,
                         blocks: int = 8, protocol: str = "auto",
                         cache_dir: Path | None = None, progress: bool = True) -> dict:
-    """Evaluate a checkpoint on a split; ``split=None`` picks the layout's default."""
+    """Evaluate a checkpoint on a split; ``split=None`` picks the layout's default.
+
+    A feature archive is read as images; audio goes through the checkpoint's own front end
+    (for an fbank40 model that is the deployed path: :mod:`bifsmn.data.sources`)."""
     model, ckpt = model_from_checkpoint(checkpoint)
     if blocks not in BLOCKS_TO_PATH:
         raise BifsmnError(f"--blocks must be one of 8, 4, 2, 1 (got {blocks})")
     num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
-    ds = SpeechCommands(data, num_classes, protocol)
-    split = split or ds.default_eval_split()
-    feats, labels = load_features(ds, split, FeatureConfig(**ckpt["features"]), cache_dir,
-                                  progress)
+    feats, labels, split, source = split_inputs(
+        data, split, feature_config_from_dict(ckpt["features"], str(checkpoint)), num_classes,
+        protocol, cache_dir, progress)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
     logits = predict(model, feats, BLOCKS_TO_PATH[blocks])
     out = metrics_from_logits(logits, labels, list(ckpt["labels"]))
     out.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
-                "blocks": blocks, "protocol": ds.protocol})
+                "blocks": blocks, "source": source})
     return out
 
 

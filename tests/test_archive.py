@@ -1,0 +1,274 @@
+"""Feature archives (fbank40 images), audio sources, feature-domain augmentation, and training
+and evaluation on them; all on tiny archives built in a temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import WORDS, tone, write_wav
+
+from bifsmn.data.archive import (
+    AudioSource,
+    FeatureArchive,
+    decode_jpeg,
+    hash_split,
+    is_feature_archive,
+    parse_image_name,
+)
+from bifsmn.data.fbank import (
+    Fbank40Config,
+    energy_to_values,
+    image_to_input,
+    pad_image,
+    values_to_energy,
+)
+from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
+from bifsmn.data.features import FeatureConfig
+from bifsmn.data.frontends import (
+    FBANK40,
+    LOGMEL32,
+    check_feature_kind,
+    feature_config_from_dict,
+    feature_kind,
+)
+from bifsmn.errors import BifsmnError
+
+
+def test_parse_image_name():
+    assert parse_image_name("yes/0a7c2a8d_nohash_1.yes.jpg") == ("yes", "0a7c2a8d")
+    assert parse_image_name("unknown/0a7c2a8d_nohash_0.bed.jpg") == ("bed", "0a7c2a8d")
+    assert parse_image_name("_background_noise_/n_3.jpg") == ("_silence_", None)
+
+
+def test_archive_items_labels_and_splits(feature_archive):
+    assert is_feature_archive(feature_archive)
+    ds = FeatureArchive(feature_archive, 12)
+    tr, va, te = (ds.items(s) for s in ("training", "validation", "testing"))
+    labels = ds.labels
+    # 12 words: 10 commands, unknown words -> _unknown_, noise images -> _silence_
+    assert {labels[i.label] for i in tr} == set(labels)
+    assert all(labels[i.label] == "_unknown_" for i in tr if i.word in ("bed", "cat"))
+    # speaker-disjoint lists; noise images split by hash, never in two splits
+    spk = [{i.speaker for i in s if i.speaker} for s in (tr, va, te)]
+    assert not (spk[0] & spk[1]) and not (spk[0] & spk[2]) and not (spk[1] & spk[2])
+    noise = [{i.rel for i in s if i.speaker is None} for s in (tr, va, te)]
+    assert sum(len(n) for n in noise) == 30 and not (noise[0] & noise[1])
+    assert all(hash_split(r.split("/")[1]) == "training" for r in noise[0])
+    # 35 words: words present, no silence
+    ds35 = FeatureArchive(feature_archive, 35)
+    words35 = {ds35.labels[i.label] for i in ds35.items("training")}
+    assert "bed" in words35 and "_silence_" not in words35 and len(words35) == 12
+
+
+def test_images_decoded_once_and_cached(feature_archive, tmp_path):
+    ds = FeatureArchive(feature_archive, 12)
+    cache = tmp_path / "cache"
+    imgs, labels = ds.images("validation", cache)
+    assert imgs.dtype == torch.uint8 and imgs.shape == (len(ds.items("validation")), 98, 40)
+    first = ds.items("validation")[0]
+    assert np.array_equal(imgs[0].numpy(), decode_jpeg(feature_archive / first.rel))
+    files = list(cache.glob("fbank40-validation-*.npy"))
+    assert len(files) == 1
+    # a corrupt cache entry is detected and rebuilt
+    files[0].write_bytes(b"garbage")
+    again, _ = ds.images("validation", cache)
+    assert torch.equal(again, imgs)
+
+
+def test_bad_images_get_one_line_errors(feature_archive, tmp_path):
+    from PIL import Image
+
+    rel = (feature_archive / "training_list.txt").read_text().split()[0]
+    Image.fromarray(np.zeros((40, 98), np.uint8)).save(feature_archive / rel)
+    with pytest.raises(BifsmnError, match=r"expected 98x40"):
+        FeatureArchive(feature_archive).images("training", tmp_path / "c1")
+    (feature_archive / rel).write_bytes(b"not a jpeg")
+    with pytest.raises(BifsmnError, match="cannot decode image") as e:
+        FeatureArchive(feature_archive).images("training", tmp_path / "c2")
+    assert rel.split("/")[1] in str(e.value)
+    with pytest.raises(BifsmnError, match="not a feature archive"):
+        FeatureArchive(tmp_path)
+
+
+def test_value_mapping_is_invertible_on_every_level():
+    v = torch.arange(256, dtype=torch.float64)
+    assert torch.equal(energy_to_values(values_to_energy(v)), v)
+
+
+def test_image_to_input_pools_central_frames():
+    rng = np.random.default_rng(0)
+    img = torch.from_numpy(rng.integers(0, 256, (2, 98, 40)).astype(np.uint8))
+    x = image_to_input(img)
+    assert x.shape == (2, 1, 40, 32)
+    want = img[:, 1:97].double().reshape(2, 32, 3, 40).mean(2).transpose(1, 2) / 32
+    assert torch.allclose(x[:, 0].double(), want, atol=1e-6)
+    # float input holding the same integers gives the same bits
+    assert torch.equal(image_to_input(img.float()), x)
+
+
+def test_pad_image_centres_short_clips():
+    img = torch.ones(10, 40)
+    out = pad_image(img, 98)
+    assert out.shape == (98, 40) and out[44:54].sum() == 400 and out.sum() == 400
+
+
+def test_feature_augment_is_deterministic_and_each_part_does_its_job():
+    rng = np.random.default_rng(1)
+    img = torch.from_numpy(rng.integers(30, 200, (8, 98, 40)).astype(np.uint8))
+    noise = torch.from_numpy(rng.integers(0, 60, (5, 98, 40)).astype(np.uint8))
+    off = FeatureAugmentConfig(shift_prob=0, noise_prob=0, mask_prob=0)
+    assert torch.equal(FeatureAugmenter(off, noise)(img, torch.Generator()), img.float())
+    aug = FeatureAugmenter(FeatureAugmentConfig(), noise)
+    a = aug(img, torch.Generator().manual_seed(3))
+    b = aug(img, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, img.float())
+    # shift only: rows move, vacated rows are zero (digital silence)
+    shift = FeatureAugmenter(FeatureAugmentConfig(shift_prob=1, shift_max=5, noise_prob=0,
+                                                  mask_prob=0))
+    s = shift(img, torch.Generator().manual_seed(0))
+    for i in range(8):
+        k = next(k for k in range(-5, 6) if torch.equal(
+            s[i, max(k, 0):98 + min(k, 0)], img[i, max(-k, 0):98 - max(k, 0)].float()))
+        assert s[i, :max(k, 0)].sum() == 0 and s[i, 98 + min(k, 0):].sum() == 0
+    # noise only: adds energy, never removes it (values never drop)
+    mix = FeatureAugmenter(FeatureAugmentConfig(shift_prob=0, noise_prob=1, mask_prob=0), noise)
+    m = mix(img, torch.Generator().manual_seed(0))
+    assert (m >= img.float()).all() and (m > img.float()).any()
+    # masks only: masked cells hold the image's mean value
+    mask = FeatureAugmenter(FeatureAugmentConfig(shift_prob=0, noise_prob=0, mask_prob=1,
+                                                 time_mask_max=20, freq_mask_max=8))
+    k = mask(img, torch.Generator().manual_seed(0))
+    changed = k != img.float()
+    assert changed.any()
+    means = img.float().mean((1, 2))
+    for i in range(8):
+        assert torch.allclose(k[i][changed[i]], means[i].expand(int(changed[i].sum())))
+
+
+def test_feature_kinds_round_trip_and_refuse_the_wrong_kind():
+    assert feature_kind(feature_config_from_dict(FeatureConfig().to_dict())) == LOGMEL32
+    assert feature_kind(feature_config_from_dict({})) == LOGMEL32  # old checkpoints
+    fb = feature_config_from_dict(Fbank40Config().to_dict())
+    assert fb == Fbank40Config() and feature_kind(fb) == FBANK40
+    with pytest.raises(BifsmnError, match="unknown feature kind 'mfcc'"):
+        feature_config_from_dict({"kind": "mfcc"}, "m.pt")
+    with pytest.raises(BifsmnError, match="model expects logmel32 features but x gives fbank40"):
+        check_feature_kind(FeatureConfig(), FBANK40, "x")
+
+
+def test_audio_source_windows_and_split(tmp_path):
+    rng = np.random.default_rng(0)
+    for k in range(20):
+        write_wav(tmp_path / "neg" / "a" / f"{k}.wav", tone("bed", rng, seconds=2.5))
+    write_wav(tmp_path / "neg" / "short.wav", tone("cat", rng, seconds=0.5))
+    src = AudioSource(tmp_path / "neg", windows=3, jpeg_quality=0)
+    parts = {s: set(src.split_files(s)) for s in ("training", "validation", "testing")}
+    assert sum(len(p) for p in parts.values()) == 21
+    assert not (parts["training"] & parts["validation"])
+    imgs = src.images("training", cache_dir=tmp_path / "c")
+    n_long = len([p for p in parts["training"] if p.name != "short.wav"])
+    n_short = int(any(p.name == "short.wav" for p in parts["training"]))
+    assert imgs.shape == (3 * n_long + n_short, 98, 40) and imgs.dtype == torch.uint8
+    # JPEG round trip changes values a little, as the archive's compression does
+    jp = AudioSource(tmp_path / "neg", windows=3, jpeg_quality=75).images(
+        "training", cache_dir=tmp_path / "c")
+    diff = (jp.float() - imgs.float()).abs()
+    assert 0 < diff.mean() < 8
+    with pytest.raises(BifsmnError, match="no audio files"):
+        AudioSource(tmp_path / "c")
+
+
+def _tiny_cfg(root: Path, cache: Path, **data) -> dict:
+    return {
+        "model": {"name": "dfsmn_teacher", "kwargs": {"dropout": 0.0, "n_mels": 40,
+                                                       "frames": 32}},
+        "data": {"root": str(root), "batch_size": 16, "cache_dir": str(cache), **data},
+        "optim": {"name": "adam", "lr": 3e-3, "weight_decay": 0.0},
+        "train": {"epochs": 3, "seed": 0, "threads": 1, "plot_every": 0},
+    }
+
+
+def test_train_on_archive_with_negatives_then_evaluate_images_and_audio(
+        feature_archive, tmp_path):
+    from bifsmn.evaluate import evaluate_checkpoint
+    from bifsmn.train.checkpoint import load_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    rng = np.random.default_rng(2)
+    for k in range(30):
+        write_wav(tmp_path / "neg" / f"{k}.flac", tone("cat", rng, seconds=2.0))
+    cfg = config_from_dict(_tiny_cfg(feature_archive, tmp_path / "cache",
+                                     negatives=[str(tmp_path / "neg")], jpeg_quality=0))
+    tr = Trainer(cfg, tmp_path / "run", progress=False)
+    summary = tr.fit()
+    n_neg = len(AudioSource(tmp_path / "neg").split_files("training"))
+    n_img = len(FeatureArchive(feature_archive).items("training"))
+    assert len(tr.train_labels) == n_img + 3 * n_neg
+    assert (tr.train_labels[n_img:] == 0).all()  # negatives are _unknown_
+    assert summary["best_val_acc"] > 0.3
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["features"]["kind"] == FBANK40
+    m = evaluate_checkpoint(tmp_path / "run" / "best.pt", feature_archive, "testing",
+                            cache_dir=tmp_path / "cache", progress=False)
+    assert m["source"] == "images" and m["count"] == len(FeatureArchive(
+        feature_archive).items("testing"))
+    # the same checkpoint on an audio folder goes through the fbank40 front end
+    for w in WORDS[:10]:
+        write_wav(tmp_path / "audio" / w / "00000000_nohash_0.wav", tone(w, rng))
+    (tmp_path / "audio" / "validation_list.txt").write_text(
+        "\n".join(f"{w}/00000000_nohash_0.wav" for w in WORDS[:10]) + "\n")
+    m = evaluate_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "audio", "validation",
+                            cache_dir=tmp_path / "cache", progress=False)
+    assert m["source"] == "audio" and m["count"] == 10 + 1  # + reference-protocol silence
+
+
+def test_logmel_model_refuses_a_feature_archive(feature_archive, tmp_path, full_ds):
+    from bifsmn.evaluate import evaluate_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    cfg = _tiny_cfg(full_ds, tmp_path / "cache")
+    cfg["model"]["kwargs"] = {"dropout": 0.0}
+    cfg["train"]["epochs"] = 1
+    Trainer(config_from_dict(cfg), tmp_path / "run", progress=False).fit()
+    with pytest.raises(BifsmnError, match="model expects logmel32 features"):
+        evaluate_checkpoint(tmp_path / "run" / "best.pt", feature_archive, progress=False)
+    bad = config_from_dict(_tiny_cfg(feature_archive, tmp_path / "cache", features="logmel32"))
+    with pytest.raises(BifsmnError, match="holds fbank40 images"):
+        Trainer(bad, tmp_path / "run2", progress=False).fit()
+
+
+def test_paired_images_and_audio(feature_archive, tmp_path, capsys):
+    from bifsmn.cli import main
+    from bifsmn.paired import evaluate_paired, paired_clips
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    cfg = _tiny_cfg(feature_archive, tmp_path / "cache")
+    cfg["train"]["epochs"] = 1
+    Trainer(config_from_dict(cfg), tmp_path / "run", progress=False).fit()
+    rng = np.random.default_rng(0)
+    archive = FeatureArchive(feature_archive)
+    for it in archive.items("testing")[::2]:  # half of the clips also exist as audio
+        if it.speaker is None:
+            continue
+        base = it.rel.split("/")[1][:-4].rsplit(".", 1)[0]
+        rel = (f"_unknown_/{it.word}_{base}.wav.wav" if it.rel.startswith("unknown/")
+               else f"{it.word}/{base}.wav")
+        write_wav(tmp_path / "audio" / rel, tone(it.word, rng))
+    pairs = paired_clips(archive, tmp_path / "audio")
+    n_audio = len(list((tmp_path / "audio").rglob("*.wav")))
+    assert len(pairs) == n_audio > 0
+    assert any(p.wav.name.endswith(".wav.wav") for p in pairs)
+    m = evaluate_paired(tmp_path / "run" / "best.pt", feature_archive, tmp_path / "audio",
+                        (8,), cache_dir=tmp_path / "cache")
+    assert m["pairs"] == n_audio and 0 <= m["images_8"] <= 1 and 0 <= m["agree_8"] <= 1
+    assert main(["eval-paired", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--archive",
+                 str(feature_archive), "--audio", str(tmp_path / "audio")]) == 0
+    assert f"{n_audio} testing clips as images and as audio" in capsys.readouterr().out
+    assert main(["eval-paired", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--archive",
+                 str(feature_archive), "--audio", str(tmp_path)]) == 2
