@@ -118,10 +118,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.list or not args.name:
         print("\n".join(list_models()))
         return 0
-    model = create_model(args.name, num_classes=args.num_classes)
+    try:
+        mels, frames = (int(v) for v in args.input.lower().split("x"))
+    except ValueError:
+        raise BifsmnError(f"--input must look like 32x32 (mel x frames), got {args.input!r}") from None
+    model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames)
     if args.binary != "none":
         binarize(model, args.binary)
-    print(format_summary(model, BLOCKS_TO_PATH[args.blocks]))
+    print(format_summary(model, BLOCKS_TO_PATH[args.blocks], (1, 1, mels, frames)))
     return 0
 
 
@@ -207,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-classes", type=int, default=12)
     s.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
     s.add_argument("--binary", default="none", help="binarization method to apply first")
+    s.add_argument("--input", default="32x32", help="input mel x frames: 32x32 (the paper's "
+                   "log-mel), 40x32 (fbank40 pooled by 3), 40x96 (fbank40 full resolution)")
     s.set_defaults(func=cmd_summary)
 
     c = sub.add_parser("compare", help="train every method with one schedule and tabulate")

@@ -80,9 +80,10 @@ def _own_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def format_summary(model: nn.Module, path: int = 0) -> str:
+def format_summary(model: nn.Module, path: int = 0,
+                   input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> str:
     """A table of layers with parameters, MACs and whether they run binarized."""
-    stats = layer_stats(model, path)
+    stats = layer_stats(model, path, input_shape)
     total_params = sum(p.numel() for p in model.parameters())
     lines = [f"{'layer':<28}{'type':<20}{'params':>10}{'MACs':>12}  bits",
              "-" * 76]
