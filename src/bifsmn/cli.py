@@ -121,7 +121,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     try:
         mels, frames = (int(v) for v in args.input.lower().split("x"))
     except ValueError:
-        raise BifsmnError(f"--input must look like 32x32 (mel x frames), got {args.input!r}") from None
+        raise BifsmnError(f"--input must look like 32x32 (mel x frames), got {args.input!r}"
+                          ) from None
     model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames)
     if args.binary != "none":
         binarize(model, args.binary)
