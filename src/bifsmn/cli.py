@@ -51,7 +51,7 @@ def _config_or_recipe(args: argparse.Namespace):
     if not is_file and name not in packaged_configs() and (name in RECIPES or name in ABLATIONS):
         table = RECIPES if name in RECIPES else ABLATIONS
         return Path(name), recipe_config(name, table, args.data or "", args.teacher or "",
-                                         args.epochs, args.overrides)
+                                         args.epochs, args.overrides, args.base)
     cfg_path = resolve_config(name)
     return cfg_path, load_config(cfg_path, args.overrides)
 
@@ -144,7 +144,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     methods = args.methods.split(",") if args.methods else None
     compare(args.data, args.teacher, Path(args.out), args.epochs, methods, args.ablation,
-            args.overrides)
+            args.overrides, args.base)
     stem = Path(args.out) / ("ablation" if args.ablation else "compare")
     print(stem.with_suffix(".md").read_text())
     print(f"tables: {stem}.md {stem}.csv {stem}.png")
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", help="teacher checkpoint: initialises the student and is "
                    "distilled from (sets model.init and distill.teacher)")
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
+    t.add_argument("--base", default="bifsmnv2", help="config a comparison recipe modifies "
+                   "(bifsmnv2: the paper's 32x32 pipeline; bifsmnv2_fbank40: at scale)")
     t.add_argument("overrides", nargs="*", help="section.key=value overrides")
     t.set_defaults(func=cmd_train)
 
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, help="epochs per method (default: the recipe's 300)")
     c.add_argument("--methods", help="comma-separated subset (default: all)")
     c.add_argument("--ablation", action="store_true", help="BiFSMNv2 ablations instead")
+    c.add_argument("--base", default="bifsmnv2", help="config every recipe modifies "
+                   "(bifsmnv2_fbank40 for the feature archive)")
     c.add_argument("--out", default="runs/compare")
     c.add_argument("overrides", nargs="*", help="section.key=value applied to every method")
     c.set_defaults(func=cmd_compare)

@@ -103,14 +103,14 @@ def evaluate_paths(checkpoint: Path, data: str, blocks: tuple[int, ...] = BLOCKS
 
 def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
             methods: list[str] | None = None, ablation: bool = False,
-            extra: list[str] | None = None) -> list[dict]:
+            extra: list[str] | None = None, base: str = "bifsmnv2") -> list[dict]:
     """Train (or reuse) each method and write ``out/compare.{md,csv,json}`` (or ``ablation.*``)."""
     table = ABLATIONS if ablation else RECIPES
     names = methods or list(table)
     rows = []
     teacher_acc = evaluate_paths(Path(teacher), data, (8,))[8]
     for name in names:
-        cfg = recipe_config(name, table, data, teacher, epochs, extra)
+        cfg = recipe_config(name, table, data, teacher, epochs, extra, base)
         run = out / name
         how = train_or_reuse(cfg, run)
         model, _ = model_from_checkpoint(run / "best.pt")
