@@ -32,6 +32,18 @@ def path_blocks(path: int, num_layers: int = 8) -> list[int]:
     return [j for j in range(num_layers) if (j + 1) % (2**path) == 0]
 
 
+def _cpu_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy of ``model`` (without its cached deployed form)."""
+    import copy
+
+    cache = model.__dict__.pop("_deploy_cache", None)
+    try:
+        return copy.deepcopy(model).cpu()
+    finally:
+        if cache is not None:
+            object.__setattr__(model, "_deploy_cache", cache)
+
+
 class PReLU(nn.PReLU):
     """``nn.PReLU`` computed as ``relu(x) - a * relu(-x)``: the same function and parameters,
     but its backward is a few fused elementwise ops, where PyTorch's CPU PReLU backward kernel
@@ -132,8 +144,13 @@ class DFSMN(nn.Module):
         if cached is None or cached[0] != key:
             from bifsmn.binary.deploy import deployed
 
+            # the deployed form is built from numpy records and runs on the CPU, as the engine
+            # does: a model on a GPU is folded from a CPU copy of itself
+            src = self
+            if any(t.device.type != "cpu" for t in self.parameters()):
+                src = _cpu_copy(self)
             try:
-                dep = deployed(self, spec)
+                dep = deployed(src, spec)
             except BifsmnError:
                 dep = None  # not exportable: no deployed arithmetic to match
             object.__setattr__(self, "_deploy_cache", (key, dep))  # not a submodule
@@ -164,7 +181,7 @@ class DFSMN(nn.Module):
         if not self.training and not return_features:
             dep = self._deployed()
             if dep is not None:
-                return dep(x, path)
+                return dep(x.cpu(), path).to(x.device)
         logits, feats = self._backbone(self.frontend(x), path)
         return (logits, feats) if return_features else logits
 
