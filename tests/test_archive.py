@@ -272,3 +272,29 @@ def test_paired_images_and_audio(feature_archive, tmp_path, capsys):
     assert f"{n_audio} testing clips as images and as audio" in capsys.readouterr().out
     assert main(["eval-paired", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--archive",
                  str(feature_archive), "--audio", str(tmp_path)]) == 2
+
+
+def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
+    from bifsmn.cli import main
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    cfg = _tiny_cfg(feature_archive, tmp_path / "cache")
+    cfg["train"]["epochs"] = 1
+    Trainer(config_from_dict(cfg), tmp_path / "run", progress=False).fit()
+    rng = np.random.default_rng(5)
+    for k in range(40):
+        write_wav(tmp_path / "neg" / f"{k}.wav", tone("cat", rng, seconds=1.5))
+    out = tmp_path / "table"
+    assert main(["scale-table", "--model", f"t={tmp_path / 'run' / 'best.pt'}", "--archive",
+                 str(feature_archive), "--negatives", str(tmp_path / "neg"), "--out",
+                 str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| t | 8 |" in text and (out / "table.csv").is_file()
+    import json
+
+    (row,) = json.loads((out / "table.json").read_text())
+    n_test = len(AudioSource(tmp_path / "neg").split_files("testing"))
+    assert row["negative_windows"] == 3 * n_test
+    assert 0 <= row["negative_keyword_rate"] <= 1 and 0 <= row["testing_acc"] <= 1
+    assert main(["scale-table", "--model", "nonsense", "--archive", str(feature_archive)]) == 2

@@ -27,6 +27,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def describe_data(data: dict) -> str:
+    """One line naming the data, its form and licence, and any negative-speech folders."""
+    from bifsmn.data.archive import is_feature_archive
+
+    root = data["root"]
+    if is_feature_archive(root):
+        text = (f"`{root}` (Speech Commands v0.02 as 98 x 40 fbank40 images, the data set's own "
+                "speaker split; CC BY 4.0)")
+    else:
+        text = f"`{root}` (Speech Commands v0.02 12-class test-set layout, CC BY 4.0)"
+    for neg in data.get("negatives") or []:
+        text += (f"; negative speech in `_unknown_`: `{neg}` (its 80 % training share by file "
+                 "hash; Picovoice wake-word recordings, Apache-2.0)")
+    return text
+
+
 def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "models",
             notes: str = "") -> Path:
     """Copy ``run_dir/best.pt`` to ``dest/name.pt`` and write ``dest/name.md``."""
@@ -59,7 +75,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
 |---|---|
 | file | `{out.name}` ({out.stat().st_size:,} bytes) |
 | model | {model}, binarization `{method}` |
-| data | `{cfg['data']['root']}` (Speech Commands v0.02 12-class test-set layout, CC BY 4.0) |
+| data | {describe_data(cfg['data'])} |
 | split | trained on `{cfg['data']['train_split']}`, selected on `{cfg['data']['val_split']}` |
 | seed | {cfg['train']['seed']} |
 | epochs | {ran} (best epoch {best_epoch}) |

@@ -109,6 +109,19 @@ def cmd_eval_paired(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale_table(args: argparse.Namespace) -> int:
+    from bifsmn.scale_report import model_rows, write_table
+
+    rows = []
+    for spec in args.model:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise BifsmnError(f"--model must be NAME=CHECKPOINT, got {spec!r}")
+        rows += model_rows(name, Path(path), args.archive, args.audio, args.negatives or [])
+    print(write_table(rows, Path(args.out), "bifsmn " + " ".join(sys.argv[1:])))
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from bifsmn.binary.convert import binarize
     from bifsmn.models import create_model, list_models
@@ -207,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--blocks", type=int, nargs="+", default=[8], choices=[8, 4, 2, 1])
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_eval_paired)
+
+    st = sub.add_parser("scale-table", help="at-scale results: validation, testing, images vs "
+                        "audio, negative speech, for every path of each model")
+    st.add_argument("--model", action="append", required=True, metavar="NAME=CHECKPOINT")
+    st.add_argument("--archive", required=True, help="feature archive (fbank40 images)")
+    st.add_argument("--audio", help="audio folder with the same testing clips (paired columns)")
+    st.add_argument("--negatives", action="append", help="negative-speech folder(s)")
+    st.add_argument("--out", default="docs/results/at-scale")
+    st.set_defaults(func=cmd_scale_table)
 
     s = sub.add_parser("summary", help="parameters and MACs per layer of a registered model")
     s.add_argument("name", nargs="?")

@@ -1,0 +1,96 @@
+"""The at-scale results table: every committed fbank40 model on the same test data, one command.
+
+For each checkpoint and each of its paths: validation accuracy (archive images), testing
+accuracy on the archive's images, accuracy on the subset of testing clips that also exist as
+WAV files, through the images and through the audio front end (the deployed path), and the share
+of negative-speech test windows classified as a keyword (a false accept of the classifier, before
+any detector threshold). Written as ``table.md``, ``table.csv`` and ``table.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from bifsmn.data.archive import AudioSource
+from bifsmn.data.fbank import image_to_input
+from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.data.labels import SILENCE, UNKNOWN
+from bifsmn.data.sources import split_inputs
+from bifsmn.errors import BifsmnError
+from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+from bifsmn.paired import evaluate_paired
+from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
+from bifsmn.train.trainer import predict
+
+
+def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
+               negatives: list[str], cache_dir: Path | None = None) -> list[dict]:
+    """One row per path of ``checkpoint``."""
+    model, ckpt = model_from_checkpoint(checkpoint)
+    fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
+    num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
+    blocks = [8] if getattr(model, "num_paths", 1) == 1 else [8, 4, 2, 1]
+    labels = list(ckpt["labels"])
+    not_kw = torch.tensor([labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
+    data = {s: split_inputs(archive, s, fcfg, num_classes, cache_dir=cache_dir)[:2]
+            for s in ("validation", "testing")}
+    neg = [image_to_input(AudioSource(n).images("testing", fcfg, cache_dir), fcfg)
+           for n in negatives]
+    neg_x = torch.cat(neg) if neg else None
+    paired = (evaluate_paired(checkpoint, archive, audio, tuple(blocks), cache_dir=cache_dir)
+              if audio else {})
+    rows = []
+    for b in blocks:
+        row = {"model": name, "blocks": b, "checkpoint": str(checkpoint),
+               "method": ckpt["binary"]["method"], "epoch": ckpt.get("epoch")}
+        for s, (x, y) in data.items():
+            row[f"{s}_acc"] = (predict(model, x, BLOCKS_TO_PATH[b]).argmax(1) == y).float() \
+                .mean().item()
+        if paired:
+            row["paired_clips"] = paired["pairs"]
+            row["paired_images_acc"] = paired[f"images_{b}"]
+            row["paired_audio_acc"] = paired[f"audio_{b}"]
+        if neg_x is not None:
+            pred = predict(model, neg_x, BLOCKS_TO_PATH[b]).argmax(1)
+            row["negative_windows"] = len(neg_x)
+            row["negative_keyword_rate"] = (~torch.isin(pred, not_kw)).float().mean().item()
+        rows.append(row)
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def write_table(rows: list[dict], out: Path, command: str) -> str:
+    """Write ``out/table.{md,csv,json}``; return the markdown."""
+    if not rows:
+        raise BifsmnError("no models to tabulate")
+    out.mkdir(parents=True, exist_ok=True)
+    md = ["| model | blocks | validation (images) | testing (images) | paired clips: images "
+          "| paired clips: audio | negative speech called a keyword |",
+          "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['model']} | {r['blocks']} | {_pct(r['validation_acc'])} | "
+                  f"{_pct(r['testing_acc'])} | {_pct(r.get('paired_images_acc'))} | "
+                  f"{_pct(r.get('paired_audio_acc'))} | {_pct(r.get('negative_keyword_rate'))} |")
+    first = rows[0]
+    md += ["", f"Paired clips: {first.get('paired_clips', 0)} testing clips that exist as images "
+           f"and as WAV files; negative speech: {first.get('negative_windows', 0)} 1-s windows of "
+           "the negative folders' testing share (argmax is a keyword, no detector threshold).",
+           "", f"Command: `{command}`"]
+    text = "\n".join(md) + "\n"
+    atomic_write_text(out / "table.md", text)
+    buf = io.StringIO()
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "table.csv", buf.getvalue())
+    atomic_write_text(out / "table.json", json.dumps(rows, indent=2))
+    return text
