@@ -137,21 +137,23 @@ def _pairs(root: Path, n: int) -> list[tuple[Path, Path]]:
 
 
 @pytest.mark.skipif(SHARED is None, reason="shared data (../shared/data) not present")
-def test_testing_list_pairs_match_the_archive() -> None:
+def test_testing_list_pairs_match_the_archive(tmp_path) -> None:
     """Images computed from the testing list's WAV files match the archive's JPEG images as
-    closely as docs/fbank40.md states (the remaining error is the archive's JPEG noise)."""
+    closely as docs/fbank40.md states (the remaining error is the archive's JPEG noise); the C++
+    engine's network input on the same (1-s) WAV files equals PyTorch's."""
     import soundfile as sf
     from PIL import Image
 
     fe = Fbank40()
     pairs = _pairs(SHARED, N_PAIRS)
     assert len(pairs) >= 100, len(pairs)
-    ours, theirs = [], []
+    ours, theirs, waves = [], [], []
     for jpg, wav in pairs:
         with Image.open(jpg) as im:
             target = np.asarray(im.convert("L"), np.float64)
         x, sr = sf.read(wav, dtype="int16")
         assert sr == SR and x.ndim == 1
+        waves.append(x.astype(np.float32) / 32768.0)
         # the WAVs were zero-padded at the end to 1 s; the images are of the unpadded clip,
         # centred with zero rows
         nz = np.flatnonzero(x)
@@ -168,3 +170,18 @@ def test_testing_list_pairs_match_the_archive() -> None:
     print(f"fbank40 vs archive JPEGs, {len(pairs)} pairs: correlation {corr:.4f}, mean abs "
           f"error {mean:.2f}, 99th pct {p99:g}, max {worst:g} (uint8 units)")
     assert mean <= 3.3 and p99 <= 11 and corr >= 0.996
+
+    # the deployed path: the engine's front end on the WAV files as they are (1 s)
+    from bifsmn.data.fbank import Fbank40Config
+    from bifsmn.engine import Engine, export_checkpoint
+    from bifsmn.engine.testing import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmn_v1", features=Fbank40Config().to_dict(),
+                           n_mels=40, frames=32)
+    eng = Engine(export_checkpoint(ckpt, tmp_path / "m.bkws"))
+    audio = np.stack([np.pad(w, (0, max(0, SR - len(w))))[:SR] for w in waves])
+    got, ref = eng.features(audio), fe(torch.from_numpy(audio)).numpy()
+    same = np.rint(got * 96) == np.rint(ref * 96)
+    print(f"engine vs torch on the same WAVs: {same.mean():.5%} of {same.size} pooled values "
+          "equal")
+    assert same.mean() >= 0.999 and np.abs(np.rint(got * 96) - np.rint(ref * 96)).max() <= 1

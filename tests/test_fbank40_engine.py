@@ -21,8 +21,12 @@ from bifsmn.detect.scorer import EngineScorer, TorchScorer
 from bifsmn.detect.stream import WindowScorer
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.format import decode, encode, feature_dict, make_record, read_file
-from bifsmn.engine.testing import (make_checkpoint, random_fbank40_features, random_features,
-                                   synthetic_audio)
+from bifsmn.engine.testing import (
+    make_checkpoint,
+    random_fbank40_features,
+    random_features,
+    synthetic_audio,
+)
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint

@@ -22,9 +22,10 @@ Exactness: features of a window are a function of its samples only (STFT frames 
 per window, with the window's own reflect padding, exactly as for a training clip; caching
 log-mel frames across windows would not be exact because of that padding and because the hop is
 not a multiple of the STFT hop; fbank40 has no padding and a 160-sample hop, so its frames could
-be shared between windows, but they are recomputed too). The network is always run on batches of exactly ``batch_size`` windows
-(the last batch padded with zeros): PyTorch's CPU GEMMs round differently for different batch
-sizes (about 1e-6), and a fixed shape makes the scores independent of how the audio was chunked.
+be shared between windows, but they are recomputed too). The network is always run on batches
+of exactly ``batch_size`` windows (the last batch padded with zeros): PyTorch's CPU GEMMs round
+differently for different batch sizes (about 1e-6), and a fixed shape makes the scores
+independent of how the audio was chunked.
 """
 
 from __future__ import annotations

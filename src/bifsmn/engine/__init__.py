@@ -174,7 +174,8 @@ class Engine:
         ``x``: 16 kHz float audio, (N,) or (B, N) (cut or zero-padded to the model's clip
         length, like :func:`bifsmn.audio.fix_length`), or features of the model's front end
         (``feature_config["kind"]``: the 32 x 32 log-mel or fbank40's 40 x 32 pooled image),
-        (1, n_mels, frames) or (B, 1, n_mels, frames). The network runs in one native call, GIL released.
+        (1, n_mels, frames) or (B, 1, n_mels, frames). The network runs in one native call,
+        GIL released.
         """
         arr, kind, batched = self._input(x)
         out = np.empty((arr.shape[0], self.num_classes), np.float32)

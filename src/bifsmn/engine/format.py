@@ -192,6 +192,6 @@ def feature_dict(records: dict[str, Record], path: str | Path = "<bytes>") -> di
     if fi.shape != (len(ints),) or ff.shape != (len(floats),):
         raise BifsmnError(f"feat.i/feat.f do not hold {kind} settings", path)
     out: dict = {"kind": kind}
-    out.update({k: int(v) for k, v in zip(ints, fi)})
-    out.update({k: float(v) for k, v in zip(floats, ff)})
+    out.update({k: int(v) for k, v in zip(ints, fi, strict=True)})
+    out.update({k: float(v) for k, v in zip(floats, ff, strict=True)})
     return out
