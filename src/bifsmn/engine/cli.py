@@ -16,7 +16,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     blocks = ", ".join(str(8 >> int(p)) for p in recs["paths"].array())
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
     print(f"{out}: {out.stat().st_size:,} bytes, kind {recs['meta.kind'].text()}, "
-          f"features {feature_dict(recs, out)['kind']}, blocks {blocks}, {len(recs)} records, "
+          f"blocks {blocks}, features {feature_dict(recs, out)['kind']}, {len(recs)} records, "
           f"{bits:,} weight bits")
     return 0
 
