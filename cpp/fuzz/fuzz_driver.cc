@@ -25,6 +25,12 @@ int main(int argc, char** argv) {
     seeds.push_back(random_model(seed + 1, k, small));
     seeds.push_back(random_model(seed + 2, k, tiny));
   }
+  SmallArch fb;  // the fbank40 front end (version 2 record feat.kind)
+  fb.n_mels = 40, fb.fbank40 = true;
+  seeds.push_back(random_model(seed + 3, Kind::bifsmnv2, fb));
+  SmallArch v1;  // the version 1 format (no feat.kind)
+  v1.version = 1;
+  seeds.push_back(random_model(seed + 4, Kind::bifsmn_v1, v1));
   std::mt19937_64 rng(seed);
   long loaded = 0;
   const auto t0 = std::chrono::steady_clock::now();

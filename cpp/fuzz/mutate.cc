@@ -74,11 +74,11 @@ struct Writer {
     }
     record(name, 5, {rows, k}, v.data(), v.size());
   }
-  std::vector<std::uint8_t> finish() {
+  std::vector<std::uint8_t> finish(std::uint32_t version) {
     std::vector<std::uint8_t> file(32, 0);
     const char magic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
     std::memcpy(file.data(), magic, 8);
-    const std::uint32_t version = 1, hsize = 32;
+    const std::uint32_t hsize = 32;
     std::memcpy(file.data() + 8, &version, 4);
     std::memcpy(file.data() + 12, &hsize, 4);
     file.insert(file.end(), reinterpret_cast<const std::uint8_t*>(&count),
@@ -119,8 +119,17 @@ std::vector<std::uint8_t> random_model(std::uint64_t seed, Kind kind, const Smal
   std::vector<std::int32_t> paths;
   for (int p = 0; p < model_paths; ++p) paths.push_back(p);
   w.ints("paths", paths);
-  w.ints("feat.i", {16000, 16000, 2048, 512, a.n_mels});
-  w.f64("feat.f", {0.0, 8000.0, 1e-10});
+  if (a.fbank40) {
+    w.text("feat.kind", "fbank40");
+    // sample_rate, clip_samples, frame_length, hop_length, n_fft, n_mels, pool
+    w.ints("feat.i", {16000, 16000, 480, 160, 512, a.n_mels, 3});
+    // f_min, f_max, window_power, log_scale, log_offset, input_scale
+    w.f64("feat.f", {0.0, 4000.0, 0.85, 10.0673, 540.0, 1.0 / 96.0});
+  } else {
+    if (a.version >= 2) w.text("feat.kind", "logmel32");
+    w.ints("feat.i", {16000, 16000, 2048, 512, a.n_mels});
+    w.f64("feat.f", {0.0, 8000.0, 1e-10});
+  }
   w.f32("conv1.w", {c1, kk}, -0.05f, 0.05f);
   w.f32("conv1.b", {c1}, -0.5f, 0.5f);
   for (const char* s : {"act1", "act2", "act3"}) w.f32(s, {1}, -0.1f, 0.4f);
@@ -171,7 +180,7 @@ std::vector<std::uint8_t> random_model(std::uint64_t seed, Kind kind, const Smal
   }
   w.f32("classifier.w", {static_cast<std::uint32_t>(a.classes), dim * (a.frames / 4)}, -0.2f, 0.2f);
   w.f32("classifier.b", {static_cast<std::uint32_t>(a.classes)}, -0.5f, 0.5f);
-  return w.finish();
+  return w.finish(static_cast<std::uint32_t>(a.version));
 }
 
 std::vector<std::uint8_t> mutate(const std::vector<std::uint8_t>& seed, std::mt19937_64& rng) {

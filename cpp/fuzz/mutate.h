@@ -16,6 +16,8 @@ const char* kind_name(Kind k);
 struct SmallArch {
   int classes = 3, n_mels = 32, frames = 32, c1 = 4, c2 = 8, k = 5, dim = 16, hidden = 24,
       layers = 4, left = 2, right = 2;
+  bool fbank40 = false;  // fbank40 front end (set n_mels = 40, frames = 32) instead of log-mel
+  int version = 2;       // 1: the old format without feat.kind (log-mel only)
 };
 
 // A complete, valid .bkws image of a random model (all paths the kind has).

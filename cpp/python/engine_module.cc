@@ -128,14 +128,26 @@ NB_MODULE(_engine, m) {
                    [](const NativeEngine& s) {
                      const bifsmn::FeatureConfig& f = s.e->feature_config();
                      nb::dict d;
+                     // The fields of the Python config of this kind (plus "kind"), so
+                     // bifsmn.data.frontends.feature_config_from_dict rebuilds it.
+                     d["kind"] = f.kind;
                      d["sample_rate"] = f.sample_rate;
                      d["clip_samples"] = f.clip_samples;
-                     d["n_fft"] = f.n_fft;
+                     if (f.is_fbank40()) d["frame_length"] = f.frame_length;
                      d["hop_length"] = f.hop_length;
+                     d["n_fft"] = f.n_fft;
                      d["n_mels"] = f.n_mels;
                      d["f_min"] = f.f_min;
                      d["f_max"] = f.f_max;
-                     d["amin"] = f.amin;
+                     if (f.is_fbank40()) {
+                       d["window_power"] = f.window_power;
+                       d["log_scale"] = f.log_scale;
+                       d["log_offset"] = f.log_offset;
+                       d["pool"] = f.pool;
+                       d["input_scale"] = f.input_scale;
+                     } else {
+                       d["amin"] = f.amin;
+                     }
                      return d;
                    })
       .def("reserve", [](NativeEngine& s, std::size_t b) { s.e->reserve(b); }, "batch"_a)

@@ -159,10 +159,10 @@ void test_corrupt() {
     all = all && throws_bkws(load(f), "checksum");
   }
   check(all, "payload bit flips are caught by the CRC");
-  auto v2 = good;
-  v2[8] = 2;
-  fuzz::fix_header(v2);
-  check(throws_bkws(load(v2), "format version 2 not supported"), "future version rejected");
+  auto v3 = good;
+  v3[8] = 3;
+  fuzz::fix_header(v3);
+  check(throws_bkws(load(v3), "format version 3 not supported"), "future version rejected");
   auto magic = good;
   magic[0] = 'X';
   check(throws_bkws(load(magic), "bad magic"), "bad magic rejected");
@@ -324,11 +324,109 @@ void test_wav() {
   check(all, "wav: every truncation handled");
 }
 
+// The fbank40 front end against a direct double-precision DFT of the definition
+// (docs/fbank40.md), a 40 x 32 model on it, and the version 1 format (no feat.kind).
+void test_fbank40() {
+  fuzz::SmallArch fb;
+  fb.n_mels = 40, fb.fbank40 = true;
+  const auto file = fuzz::random_model(5, Kind::bifsmnv2, fb);
+  auto e = Engine::load_bytes(file.data(), file.size(), "fb.bkws");
+  check(e->feature_config().kind == "fbank40" && e->n_mels() == 40 && e->frames() == 32,
+        "fbank40: file loads with its front end, input 40 x 32");
+  const int n = 16000, L = 480, hop = 160, nfft = 512, nm = 40, frames = 32;
+  std::vector<float> wave(n);
+  std::mt19937_64 rng(19);
+  std::normal_distribution<double> nd;
+  for (int i = 0; i < n; ++i) {
+    const double t = i / 16000.0;
+    wave[i] = static_cast<float>(0.3 * std::sin(2 * kPi * 440.0 * t) +
+                                 0.1 * std::sin(2 * kPi * (300.0 * t + 1500.0 * t * t)) +
+                                 0.01 * nd(rng));
+    if (i > 12000) wave[i] = 0.0f;  // digital silence at the end: values 0
+  }
+  std::vector<float> got(nm * frames);
+  e->compute_features(wave.data(), 1, n, got.data());
+  auto mel = [](double f) { return 1127.0 * std::log(1.0 + f / 700.0); };
+  std::vector<double> edges(nm + 2);
+  for (int i = 0; i < nm + 2; ++i) edges[i] = mel(4000.0) * i / (nm + 1);
+  std::vector<double> win(L);
+  for (int i = 0; i < L; ++i) win[i] = std::pow(0.5 - 0.5 * std::cos(2 * kPi * i / (L - 1)), 0.85);
+  int equal = 0, total = 0, worst = 0;
+  for (int t : {0, 7, 20, 31}) {  // pooled step t = image frames 1 + 3t .. 3 + 3t
+    std::vector<int> sum(nm, 0);
+    for (int f = 1 + 3 * t; f < 4 + 3 * t; ++f) {
+      std::vector<double> power(nfft / 2 + 1);
+      for (int k = 0; k <= nfft / 2; ++k) {
+        double re = 0, im = 0;
+        for (int i = 0; i < L; ++i) {
+          const double x = 32768.0 * wave[f * hop + i] * win[i];
+          const double ph = 2 * kPi * static_cast<double>((k * i) % nfft) / nfft;
+          re += x * std::cos(ph);
+          im -= x * std::sin(ph);
+        }
+        power[k] = re * re + im * im;
+      }
+      for (int m = 0; m < nm; ++m) {
+        double energy = 0;
+        for (int k = 1; k < nfft / 2; ++k) {
+          const double x = mel(16000.0 * k / nfft);
+          if (x <= edges[m] || x >= edges[m + 2]) continue;
+          const double w = x <= edges[m + 1] ? (x - edges[m]) / (edges[m + 1] - edges[m])
+                                             : (edges[m + 2] - x) / (edges[m + 2] - edges[m + 1]);
+          energy += w * power[k];
+        }
+        const double v = std::nearbyint(10.0673 * std::log1p(energy / 540.0));
+        sum[m] += static_cast<int>(std::min(255.0, std::max(0.0, v)));
+      }
+    }
+    for (int m = 0; m < nm; ++m) {
+      const float ref = static_cast<float>(sum[m]) * static_cast<float>(1.0 / 96.0);
+      const float g = got[m * frames + t];
+      const int d = std::abs(static_cast<int>(std::lrint(g * 96.0)) - sum[m]);
+      worst = std::max(worst, d);
+      equal += g == ref;
+      ++total;
+    }
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "fbank40: C++ front end vs direct DFT: %d of %d pooled values bit-identical, "
+                "max diff %d (uint8 units)", equal, total, worst);
+  check(equal >= total - 1 && worst <= 1, buf);
+  std::vector<float> a(3), b(3);
+  e->predict_audio(wave.data(), 1, n, a.data());
+  e->predict_features(got.data(), 1, b.data());
+  check(a == b, "fbank40: predict_audio == predict_features(compute_features) (bitwise)");
+  // short audio is zero-padded on the right like fix_length
+  std::vector<float> shortw(wave.begin(), wave.begin() + 7000), padded(wave);
+  std::fill(padded.begin() + 7000, padded.end(), 0.0f);
+  std::vector<float> fs(nm * frames), fp(nm * frames);
+  e->compute_features(shortw.data(), 1, shortw.size(), fs.data());
+  e->compute_features(padded.data(), 1, padded.size(), fp.data());
+  check(fs == fp, "fbank40: short audio == the zero-padded clip");
+
+  fuzz::SmallArch v1;
+  v1.version = 1;
+  const auto old = fuzz::random_model(6, Kind::bifsmn_v1, v1);
+  auto eo = Engine::load_bytes(old.data(), old.size(), "old.bkws");
+  check(eo->feature_config().kind == "logmel32" && eo->n_mels() == 32,
+        "version 1 file (no feat.kind) loads as logmel32");
+  fuzz::SmallArch wrong = fb;
+  wrong.frames = 16;  // fbank40 settings give 32 frames, the network takes 16
+  const auto mis = fuzz::random_model(7, Kind::bifsmnv2, wrong);
+  check(throws_bkws([&] { Engine::load_bytes(mis.data(), mis.size(), "mis.bkws"); },
+                    "does not produce the model's input size"),
+        "fbank40 settings that do not fit the network are rejected");
+}
+
 void test_fuzz(long runs) {
   std::vector<std::vector<std::uint8_t>> seeds;
   for (Kind k : {Kind::bifsmnv2, Kind::bifsmn_v1, Kind::dfsmn_teacher, Kind::dfsmn_thinnable}) {
     seeds.push_back(fuzz::random_model(11, k));
   }
+  fuzz::SmallArch fb;
+  fb.n_mels = 40, fb.fbank40 = true;
+  seeds.push_back(fuzz::random_model(12, Kind::bifsmnv2, fb));
   std::mt19937_64 rng(99);
   long loaded = 0;
   for (long i = 0; i < runs; ++i) {
@@ -351,6 +449,7 @@ int main(int argc, char** argv) {
     test_models();
     test_corrupt();
     test_logmel();
+    test_fbank40();
     test_wav();
     test_fuzz(fuzz_runs);
   } catch (const std::exception& e) {

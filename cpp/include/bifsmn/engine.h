@@ -32,7 +32,10 @@ class BkwsError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// bifsmn.data.features.FeatureConfig, as stored in the file.
+// The front end's settings as stored in the file (record feat.kind selects the kind):
+// "logmel32": bifsmn.data.features.FeatureConfig (the paper's 32 x 32 log-mel; files of format
+// version 1 have no kind and are this); "fbank40": bifsmn.data.fbank.Fbank40Config (Kaldi-style
+// 40-band filterbank image, pooled to the network's frames; docs/fbank40.md).
 struct FeatureConfig {
   int sample_rate = 16000;
   int clip_samples = 16000;
@@ -41,8 +44,24 @@ struct FeatureConfig {
   int n_mels = 32;
   double f_min = 0.0;
   double f_max = 8000.0;
-  double amin = 1e-10;
-  int num_frames() const { return 1 + clip_samples / hop_length; }
+  double amin = 1e-10;  // logmel32 only
+  std::string kind = "logmel32";
+  // fbank40 only
+  int frame_length = 480;
+  int pool = 3;
+  double window_power = 0.85;
+  double log_scale = 10.0673;
+  double log_offset = 540.0;
+  double input_scale = 1.0 / 96.0;
+  bool is_fbank40() const { return kind == "fbank40"; }
+  // fbank40: frames of the uint8 image (98 for one second).
+  int image_frames() const {
+    return clip_samples < frame_length ? 0 : 1 + (clip_samples - frame_length) / hop_length;
+  }
+  // Frames the network sees.
+  int num_frames() const {
+    return is_fbank40() ? (pool > 0 ? image_frames() / pool : 0) : 1 + clip_samples / hop_length;
+  }
 };
 
 // Seconds spent per stage, accumulated over calls while profiling is on.

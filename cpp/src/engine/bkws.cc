@@ -109,11 +109,12 @@ Container::Container(std::vector<std::uint8_t> bytes, std::string name)
     fail("not a valid .bkws file: header checksum mismatch (corrupt header)");
   }
   const auto version = load_le<std::uint32_t>(d + 8);
-  if (version != kVersion) {
+  if (version < kMinVersion || version > kVersion) {
     fail(".bkws format version " + std::to_string(version) +
-         " not supported (this engine reads version " + std::to_string(kVersion) +
-         "); re-export the checkpoint");
+         " not supported (this engine reads versions " + std::to_string(kMinVersion) + " to " +
+         std::to_string(kVersion) + "); re-export the checkpoint");
   }
+  version_ = version;
   const auto hsize = load_le<std::uint32_t>(d + 12);
   if (hsize != kHeaderSize) fail("not a valid .bkws file: header size " + std::to_string(hsize));
   const auto psize = load_le<std::uint64_t>(d + 16);

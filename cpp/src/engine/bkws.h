@@ -13,7 +13,9 @@
 namespace bifsmn::detail {
 
 inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
-inline constexpr std::uint32_t kVersion = 1;
+// Version 2 added the feature kind (record feat.kind); version 1 files are logmel32.
+inline constexpr std::uint32_t kVersion = 2;
+inline constexpr std::uint32_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 32;
 inline constexpr std::size_t kMaxName = 64;
 inline constexpr std::size_t kMaxNdim = 4;
@@ -37,6 +39,7 @@ class Container {
   Container(std::vector<std::uint8_t> bytes, std::string name);
 
   const std::string& name() const { return name_; }
+  std::uint32_t version() const { return version_; }
   std::size_t size() const { return bytes_.size(); }
   bool has(std::string_view rec) const { return find(rec) != nullptr; }
   const Record* find(std::string_view rec) const;
@@ -65,6 +68,7 @@ class Container {
  private:
   std::vector<std::uint8_t> bytes_;
   std::string name_;
+  std::uint32_t version_ = 0;
   std::vector<Record> records_;
 };
 

@@ -183,7 +183,7 @@ struct Engine::Impl {
   std::string kind, method, meta;
   std::vector<std::string> labels;
   FeatureConfig feat;
-  std::unique_ptr<detail::LogMel> logmel;
+  std::unique_ptr<detail::FrontEnd> frontend;
   Arch a{};
   Mode mode = Mode::fp;
   std::vector<int> paths;
@@ -316,13 +316,49 @@ void Engine::Impl::load() {
   }
 
   // features
-  const std::vector<std::int32_t> fi = f.ints("feat.i", {5});
-  const std::vector<double> fd = f.doubles("feat.f", {3});
-  feat = FeatureConfig{fi[0], fi[1], fi[2], fi[3], fi[4], fd[0], fd[1], fd[2]};
-  if (feat.n_mels != a.n_mels || feat.hop_length < 1 || feat.num_frames() != a.frames) {
-    f.fail("feature configuration does not produce the model's input size");
+  // Version 1 files have no feat.kind: the 32 x 32 log-mel. Version 2 files name the kind.
+  feat = FeatureConfig{};
+  feat.kind = f.version() >= 2 ? f.text("feat.kind") : std::string("logmel32");
+  if (feat.kind == "logmel32") {
+    const std::vector<std::int32_t> fi = f.ints("feat.i", {5});
+    const std::vector<double> fd = f.doubles("feat.f", {3});
+    feat.sample_rate = fi[0];
+    feat.clip_samples = fi[1];
+    feat.n_fft = fi[2];
+    feat.hop_length = fi[3];
+    feat.n_mels = fi[4];
+    feat.f_min = fd[0];
+    feat.f_max = fd[1];
+    feat.amin = fd[2];
+  } else if (feat.kind == "fbank40") {
+    // feat.i: sample_rate, clip_samples, frame_length, hop_length, n_fft, n_mels, pool
+    // feat.f: f_min, f_max, window_power, log_scale, log_offset, input_scale
+    const std::vector<std::int32_t> fi = f.ints("feat.i", {7});
+    const std::vector<double> fd = f.doubles("feat.f", {6});
+    feat.sample_rate = fi[0];
+    feat.clip_samples = fi[1];
+    feat.frame_length = fi[2];
+    feat.hop_length = fi[3];
+    feat.n_fft = fi[4];
+    feat.n_mels = fi[5];
+    feat.pool = fi[6];
+    feat.f_min = fd[0];
+    feat.f_max = fd[1];
+    feat.window_power = fd[2];
+    feat.log_scale = fd[3];
+    feat.log_offset = fd[4];
+    feat.input_scale = fd[5];
+    feat.amin = 0.0;
+  } else {
+    std::string shown;
+    for (char c : feat.kind.substr(0, 40)) shown += (c >= 32 && c < 127) ? c : '?';
+    f.fail("unknown feature kind '" + shown + "' (this engine knows logmel32, fbank40)");
   }
-  logmel = std::make_unique<detail::LogMel>(feat, f.name());
+  if (feat.n_mels != a.n_mels || feat.hop_length < 1 || feat.pool < 1 ||
+      feat.num_frames() != a.frames) {
+    f.fail("feature configuration (" + feat.kind + ") does not produce the model's input size");
+  }
+  frontend = detail::make_frontend(feat, f.name());
 
   using LL = long long;
   const LL c1 = a.c1, c2 = a.c2, k1 = a.k1(), k2 = a.k2(), dim = a.dim, hid = a.hidden;
@@ -910,7 +946,7 @@ void Engine::Impl::features(const float* wave, std::size_t batch, std::size_t sa
       std::fill(im.clip.begin() + n, im.clip.begin() + len, 0.0f);
       clip = im.clip.data();
     }
-    im.logmel->compute(clip, out + b * per);
+    im.frontend->compute(clip, out + b * per);
   }
 }
 

@@ -223,8 +223,8 @@ def deployed(model: nn.Module, binary: dict) -> DeployedDFSMN:
     model.eval()
     try:
         recs = build_records(model, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
-                                     "binary": binary, "labels": None, "features": {}},
-                             classifier_dtype="f32")
+                                     "binary": binary, "labels": None},
+                             classifier_dtype="f32", with_features=False)
     finally:
         model.train(was)
     return DeployedDFSMN(records_as_arrays(recs))

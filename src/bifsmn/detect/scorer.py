@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bifsmn.data.features import FeatureConfig
+from bifsmn.data.frontends import AnyFeatureConfig, feature_config_from_dict
 from bifsmn.errors import BifsmnError
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
@@ -28,14 +28,15 @@ _AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
 class Scorer(Protocol):
     """What the streamer needs from a model.
 
-    ``scores`` takes log-mel features (B, 1, n_mels, frames) float32 and returns logits
-    (B, classes) as numpy. A scorer may also define ``features(windows) -> (B, 1, M, T)`` to
-    replace the Python log-mel front end (test stubs do, to stay cheap); see
+    ``scores`` takes network inputs (B, 1, n_mels, frames) float32 of the model's front end
+    (``feature_config``: 32 x 32 log-mel or fbank40) and returns logits (B, classes) as numpy.
+    A scorer may also define ``features(windows) -> (B, 1, M, T)`` to replace the Python front
+    end (test stubs do, to stay cheap); see
     :class:`bifsmn.detect.stream.Streamer`.
     """
 
     labels: list[str]
-    feature_config: FeatureConfig
+    feature_config: AnyFeatureConfig
     name: str
 
     def scores(self, features: np.ndarray) -> np.ndarray: ...
@@ -52,7 +53,7 @@ def _check_blocks(blocks: int) -> int:
 class TorchScorer:
     """A training checkpoint (``.pt``) run by PyTorch on the CPU, on one thinnable path."""
 
-    def __init__(self, model: Any, labels: list[str], feature_config: FeatureConfig,
+    def __init__(self, model: Any, labels: list[str], feature_config: AnyFeatureConfig,
                  blocks: int = 8, name: str = "model") -> None:
         path = _check_blocks(blocks)
         num_paths = getattr(model, "num_paths", 1)
@@ -72,7 +73,7 @@ class TorchScorer:
         from bifsmn.train.checkpoint import model_from_checkpoint
 
         model, ckpt = model_from_checkpoint(path)
-        cfg = FeatureConfig(**ckpt.get("features", {}))
+        cfg = feature_config_from_dict(ckpt.get("features"), str(path))
         labels = ckpt.get("labels")
         if not labels:
             from bifsmn.data.labels import labels_for_task
@@ -106,9 +107,8 @@ class EngineScorer:
         self.engine = Engine(path, blocks=blocks)
         self.blocks = blocks
         self.labels = list(self.engine.labels)
-        fc = dict(self.engine.feature_config)
-        self.feature_config = FeatureConfig(**{k: fc[k] for k in FeatureConfig().to_dict()
-                                               if k in fc})
+        self.feature_config = feature_config_from_dict(dict(self.engine.feature_config),
+                                                       str(path))
         self.name = Path(path).name
 
     def scores(self, features: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 The model classifies 1-s clips, so a stream is scored as a sliding window: every ``hop`` samples
 (default 1600 = 100 ms) the last ``window`` samples (the model's clip length, 1 s) are turned
-into log-mel features and classified. The only state is the last ``window`` samples (plus the
+into the model's features (the 32 x 32 log-mel, or fbank40 for models trained on it) and
+classified. The only state is the last ``window`` samples (plus the
 samples of a hop not yet complete), so memory is flat however long the stream runs.
 
 Conventions, shared with the offline reference :func:`sliding_posteriors`:
@@ -19,10 +20,12 @@ Conventions, shared with the offline reference :func:`sliding_posteriors`:
 
 Exactness: features of a window are a function of its samples only (STFT frames are recomputed
 per window, with the window's own reflect padding, exactly as for a training clip; caching
-frames across windows would not be exact because of that padding and because the hop is not a
-multiple of the STFT hop). The network is always run on batches of exactly ``batch_size`` windows
-(the last batch padded with zeros): PyTorch's CPU GEMMs round differently for different batch
-sizes (about 1e-6), and a fixed shape makes the scores independent of how the audio was chunked.
+log-mel frames across windows would not be exact because of that padding and because the hop is
+not a multiple of the STFT hop; fbank40 has no padding and a 160-sample hop, so its frames could
+be shared between windows, but they are recomputed too). The network is always run on batches
+of exactly ``batch_size`` windows (the last batch padded with zeros): PyTorch's CPU GEMMs round
+differently for different batch sizes (about 1e-6), and a fixed shape makes the scores
+independent of how the audio was chunked.
 """
 
 from __future__ import annotations
@@ -142,15 +145,16 @@ class WindowScorer:
         if callable(custom):
             self._features = custom
         else:
-            from bifsmn.data.features import LogMel
+            from bifsmn.data.frontends import make_frontend
 
-            self._logmel = LogMel(cfg)
+            # the model's own front end: 32 x 32 log-mel or fbank40 (feature_config's kind)
+            self._frontend = make_frontend(cfg)
             self._features = self._torch_features
 
     def _torch_features(self, windows: np.ndarray) -> np.ndarray:
         import torch
 
-        return self._logmel(torch.from_numpy(windows)).numpy()
+        return self._frontend(torch.from_numpy(windows)).float().numpy()
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         n = len(windows)

@@ -158,8 +158,10 @@ class Engine:
         elif arr.ndim == 4 and arr.shape[1:] == self._feat_shape:
             kind, batched, arr = "features", True, arr.reshape(arr.shape[0], -1)
         else:
+            kind = self.feature_config.get("kind", "logmel32")
             raise BifsmnError(f"input of shape {arr.shape}: expected audio (N,) or (B, N), or "
-                              f"features {self._feat_shape} or (B, *{self._feat_shape})")
+                              f"{kind} features {self._feat_shape} or "
+                              f"(B, *{self._feat_shape})")
         if arr.size and not np.isfinite(arr).all():
             raise BifsmnError("input contains NaN or infinite values")
         if kind == "audio" and arr.shape[1] == 0:
@@ -170,8 +172,10 @@ class Engine:
         """Logits for one clip ((classes,)) or a batch ((B, classes)).
 
         ``x``: 16 kHz float audio, (N,) or (B, N) (cut or zero-padded to the model's clip
-        length, like :func:`bifsmn.audio.fix_length`), or log-mel features (1, n_mels, frames)
-        or (B, 1, n_mels, frames). The network runs in one native call, GIL released.
+        length, like :func:`bifsmn.audio.fix_length`), or features of the model's front end
+        (``feature_config["kind"]``: the 32 x 32 log-mel or fbank40's 40 x 32 pooled image),
+        (1, n_mels, frames) or (B, 1, n_mels, frames). The network runs in one native call,
+        GIL released.
         """
         arr, kind, batched = self._input(x)
         out = np.empty((arr.shape[0], self.num_classes), np.float32)
@@ -185,7 +189,8 @@ class Engine:
         return out if batched else out[0]
 
     def features(self, audio: Any) -> np.ndarray:
-        """The engine's C++ log-mel front end: (N,) -> (1, n_mels, frames), (B, N) -> batch."""
+        """The engine's C++ front end (the file's feature kind: log-mel or fbank40):
+        (N,) -> (1, n_mels, frames), (B, N) -> batch."""
         arr, kind, batched = self._input(audio)
         if kind != "audio":
             raise BifsmnError("features() takes audio: (N,) or (B, N)")

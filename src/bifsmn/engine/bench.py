@@ -4,7 +4,8 @@ Everything runs at batch 1 on one thread (``torch.set_num_threads(1)``, ORT with
 inter-op thread, the engine is single-threaded), and each number is the median of ``runs`` calls
 after a warm-up. Two timings per row: *network* (log-mel features in, logits out) and
 *end-to-end* (raw 1-s 16 kHz audio in: the front end included; PyTorch and ORT use
-``bifsmn.data.features.LogMel`` for it, the engine its C++ front end).
+the checkpoints' Python front end for it (``bifsmn.data.frontends.make_frontend``: the log-mel
+or fbank40), the engine its C++ front end).
 
 Engine rows are timed in C++ around the native call (``Engine.time_calls``), PyTorch and ORT
 rows around their Python calls (``model(x)``, ``session.run``), which include some
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bifsmn.data.features import LogMel
+from bifsmn.data.frontends import feature_config_from_dict, make_frontend
 from bifsmn.engine import Engine, popcount_peak_gbops
 from bifsmn.engine.export import export_checkpoint
 from bifsmn.engine.testing import synthetic_audio
@@ -145,7 +146,11 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
 
     # ------------------------------------------------------------------ inputs
     audio = synthetic_audio(1, seed=0)
-    logmel = LogMel()
+    feat_cfg = feature_config_from_dict(b_ckpt.get("features"), str(ckpt_bin))
+    if feature_config_from_dict(t_ckpt.get("features"), str(ckpt_teacher)) != feat_cfg:
+        raise BifsmnError("the teacher and the binary model use different front ends",
+                          ckpt_teacher)
+    logmel = make_frontend(feat_cfg)  # the models' front end (32 x 32 log-mel or fbank40)
     feats_t = logmel(torch.from_numpy(audio))
     feats = feats_t.numpy()
     audio_t = torch.from_numpy(audio)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bifsmn.engine.export import export_checkpoint
-    from bifsmn.engine.format import read_file
+    from bifsmn.engine.format import feature_dict, read_file
 
     out = export_checkpoint(args.checkpoint, args.output, args.blocks,
                             classifier_dtype=args.classifier_dtype)
@@ -16,7 +16,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     blocks = ", ".join(str(8 >> int(p)) for p in recs["paths"].array())
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
     print(f"{out}: {out.stat().st_size:,} bytes, kind {recs['meta.kind'].text()}, "
-          f"blocks {blocks}, {len(recs)} records, {bits:,} weight bits")
+          f"blocks {blocks}, features {feature_dict(recs, out)['kind']}, {len(recs)} records, "
+          f"{bits:,} weight bits")
     return 0
 
 

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from bifsmn.binary.quantizers import DualScaleSign, VanillaSign
-from bifsmn.data.features import FeatureConfig
-from bifsmn.engine.format import Record, encode, make_record
+from bifsmn.data.frontends import feature_config_from_dict, feature_kind
+from bifsmn.engine.format import FEATURE_FIELDS, Record, encode, make_record
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH, DFSMN, path_blocks
 
@@ -199,8 +199,13 @@ def _labels(ckpt: dict, num_classes: int) -> list[str]:
 
 
 def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
-                  classifier_dtype: str | None = None, source: str = "") -> list[Record]:
-    """All records of a ``.bkws`` file for an eval-mode model and its checkpoint dict."""
+                  classifier_dtype: str | None = None, source: str = "",
+                  with_features: bool = True) -> list[Record]:
+    """All records of a ``.bkws`` file for an eval-mode model and its checkpoint dict.
+
+    ``with_features=False`` leaves out the front-end records (``feat.*``) and their check
+    against the network's input size: the deployed arithmetic (bifsmn.binary.deploy) needs
+    only the network, whatever front end feeds it."""
     if not isinstance(model, DFSMN):
         raise BifsmnError(f"model {type(model).__name__} is not exportable (DFSMN family only)")
     if not isinstance(model.norm3, nn.Identity):
@@ -246,12 +251,14 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     arch = [model.classifier.out_features, n_mels, frames, conv.out_channels,
             model.conv2.out_channels, ks, model.fc1.out_features, b0.fc_in.out_features,
             model.num_layers, b0.memory.left, b0.memory.right, model.num_paths]
-    feats = FeatureConfig(**ckpt.get("features", {}))
-    if feats.n_mels != n_mels:
-        raise BifsmnError(f"feature config has {feats.n_mels} mel bands, model expects {n_mels}")
-    if feats.num_frames != frames:
-        raise BifsmnError(f"feature config gives {feats.num_frames} frames, model expects "
-                          f"{frames}")
+    feats = feature_config_from_dict(ckpt.get("features"))
+    feat_kind = feature_kind(feats)
+    if with_features and feats.n_mels != n_mels:
+        raise BifsmnError(f"feature config ({feat_kind}) has {feats.n_mels} mel bands, model "
+                          f"expects {n_mels}")
+    if with_features and feats.num_frames != frames:
+        raise BifsmnError(f"feature config ({feat_kind}) gives {feats.num_frames} frames, model "
+                          f"expects {frames}")
     labels = _labels(ckpt, arch[0])
 
     w = _Writer()
@@ -264,9 +271,12 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     w.add("meta.json", json.dumps(info, sort_keys=True, default=str))
     w.add("arch", np.array(arch), "i32")
     w.add("paths", np.array(paths), "i32")
-    w.add("feat.i", np.array([feats.sample_rate, feats.clip_samples, feats.n_fft,
-                              feats.hop_length, feats.n_mels]), "i32")
-    w.add("feat.f", np.array([feats.f_min, feats.f_max, feats.amin]), "f64")
+    # the front end: its kind, then its settings (format.FEATURE_FIELDS, docs/bkws-format.md)
+    if with_features:
+        ints, floats = FEATURE_FIELDS[feat_kind]
+        w.add("feat.kind", feat_kind)
+        w.add("feat.i", np.array([getattr(feats, k) for k in ints]), "i32")
+        w.add("feat.f", np.array([getattr(feats, k) for k in floats], np.float64), "f64")
 
     _fp_layer(w, "conv1", model.conv1, model.bn1, "f32")
     w.add("act1", _slope(model.act1, "act1"), "f32")

@@ -22,7 +22,8 @@ import numpy as np
 from bifsmn.errors import BifsmnError
 
 MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: caught at once
-VERSION = 1
+VERSION = 2  # 2: record feat.kind names the front end (version 1 files are logmel32)
+MIN_VERSION = 1
 HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
 HEADER_SIZE = HEADER.size  # 32
 MAX_NAME = 64
@@ -80,8 +81,11 @@ def make_record(name: str, value: np.ndarray | str | bytes, dtype: str | None = 
     return Record(name, dtype, tuple(int(d) for d in arr.shape), arr.tobytes())
 
 
-def encode(records: list[Record]) -> bytes:
-    """Serialise records into a complete file image (header + payload)."""
+def encode(records: list[Record], version: int = VERSION) -> bytes:
+    """Serialise records into a complete file image (header + payload).
+
+    ``version`` other than the current one is for tests (e.g. a version 1 file, which has no
+    ``feat.kind``)."""
     names = [r.name for r in records]
     if len(set(names)) != len(names):
         raise ValueError("duplicate record names")
@@ -98,7 +102,7 @@ def encode(records: list[Record]) -> bytes:
         parts.append(struct.pack("<Q", len(r.data)))
         parts.append(r.data)
     payload = b"".join(parts)
-    head = struct.pack("<8sIIQI", MAGIC, VERSION, HEADER_SIZE, len(payload),
+    head = struct.pack("<8sIIQI", MAGIC, version, HEADER_SIZE, len(payload),
                        zlib.crc32(payload))
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
@@ -116,9 +120,10 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
         raise fail("bad magic (not a .bkws model)")
     if zlib.crc32(data[:28]) != hcrc:
         raise fail("header checksum mismatch (corrupt header)")
-    if version != VERSION:
+    if not MIN_VERSION <= version <= VERSION:
         raise BifsmnError(f".bkws format version {version} not supported (this bifsmn reads "
-                          f"version {VERSION}); re-export the checkpoint", path)
+                          f"versions {MIN_VERSION} to {VERSION}); re-export the checkpoint",
+                          path)
     if hsize != HEADER_SIZE:
         raise fail(f"header size {hsize}")
     if len(data) - hsize != psize:
@@ -162,3 +167,31 @@ def read_file(path: str | Path) -> dict[str, Record]:
     if not path.is_file():
         raise BifsmnError("no such .bkws file", path)
     return decode(path.read_bytes(), path)
+
+
+#: ``feat.i`` / ``feat.f`` fields per feature kind (docs/bkws-format.md).
+FEATURE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "logmel32": (("sample_rate", "clip_samples", "n_fft", "hop_length", "n_mels"),
+                 ("f_min", "f_max", "amin")),
+    "fbank40": (("sample_rate", "clip_samples", "frame_length", "hop_length", "n_fft", "n_mels",
+                 "pool"),
+                ("f_min", "f_max", "window_power", "log_scale", "log_offset", "input_scale")),
+}
+
+
+def feature_dict(records: dict[str, Record], path: str | Path = "<bytes>") -> dict:
+    """The stored feature settings as a ``features`` dict with its ``kind`` (a file without
+    ``feat.kind``, i.e. format version 1, is ``logmel32``); for
+    :func:`bifsmn.data.frontends.feature_config_from_dict`."""
+    kind = records["feat.kind"].text() if "feat.kind" in records else "logmel32"
+    if kind not in FEATURE_FIELDS:
+        raise BifsmnError(f"unknown feature kind {kind[:40]!r} (known: "
+                          f"{', '.join(FEATURE_FIELDS)})", path)
+    ints, floats = FEATURE_FIELDS[kind]
+    fi, ff = records["feat.i"].array(), records["feat.f"].array()
+    if fi.shape != (len(ints),) or ff.shape != (len(floats),):
+        raise BifsmnError(f"feat.i/feat.f do not hold {kind} settings", path)
+    out: dict = {"kind": kind}
+    out.update({k: int(v) for k, v in zip(ints, fi, strict=True)})
+    out.update({k: float(v) for k, v in zip(floats, ff, strict=True)})
+    return out

@@ -16,6 +16,7 @@ from torch import nn
 
 from bifsmn.binary.convert import apply_binary
 from bifsmn.data.features import FeatureConfig
+from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.models import create_model
 from bifsmn.train.checkpoint import save_checkpoint
 
@@ -49,12 +50,16 @@ def randomize(model: nn.Module, seed: int) -> nn.Module:
 
 def make_checkpoint(path: str | Path, kind: str = "bifsmnv2", seed: int = 0,
                     num_classes: int = 12, granularity: str | None = None,
-                    method: str | None = None, **model_kwargs: object) -> Path:
+                    method: str | None = None, features: dict | None = None,
+                    **model_kwargs: object) -> Path:
     """Write a checkpoint of a randomly initialised model of ``kind`` (see :data:`KINDS`).
 
     ``method`` overrides the binarization method (e.g. to test refusals), ``granularity`` sets
-    ``binary.options.granularity``.
+    ``binary.options.granularity``. ``features``: the stored front end (default: the 32 x 32
+    log-mel; for fbank40 pass ``Fbank40Config().to_dict()`` with ``n_mels=40, frames=32``).
     """
+    features = dict(FeatureConfig().to_dict() if features is None else features)
+    feature_config_from_dict(features)  # refuse a bad one here rather than at export
     name, binary = KINDS[kind]
     binary = {"keep_fp": ["conv1", "classifier"], "options": {}, **binary}
     if method is not None:
@@ -70,7 +75,7 @@ def make_checkpoint(path: str | Path, kind: str = "bifsmnv2", seed: int = 0,
         "model": {"name": name, "kwargs": {"num_classes": num_classes, **model_kwargs}},
         "binary": binary,
         "labels": [f"word{i}" for i in range(num_classes)],
-        "features": FeatureConfig().to_dict(),
+        "features": features,
         "state_dict": model.state_dict(),
         "epoch": 0,
     })
@@ -108,3 +113,12 @@ def random_features(n: int, seed: int = 0, n_mels: int = 32, frames: int = 32) -
     """(n, 1, n_mels, frames) float32 values in the range of log-mel dB features."""
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((n, 1, n_mels, frames)) * 12 - 35).astype(np.float32)
+
+
+def random_fbank40_features(n: int, seed: int = 0, n_mels: int = 40, frames: int = 32,
+                            pool: int = 3, scale: float = 1.0 / 96.0) -> np.ndarray:
+    """(n, 1, n_mels, frames) float32 fbank40 network inputs: sums of ``pool`` random image
+    values 0..255 times float32(scale), as :func:`bifsmn.data.fbank.image_to_input` makes them."""
+    rng = np.random.default_rng(seed)
+    sums = rng.integers(0, 256, (n, 1, n_mels, frames, pool)).sum(-1).astype(np.float32)
+    return sums * np.float32(scale)
