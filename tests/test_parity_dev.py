@@ -1,4 +1,5 @@
-"""Engine vs PyTorch on every clip of the shared dev data, for every committed model.
+"""Engine vs PyTorch on every clip of the shared dev data, for every committed model (through
+the model's own front end: log-mel 32x32, or fbank40 for the at-scale models).
 
 The shared dev data (``../shared/data/speech_commands_test12_v0.02`` beside the checkout, or
 ``$BIFSMN_DEV_DATA``) is not part of the repository; the test skips where it is absent. For each
@@ -23,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from bifsmn.data.cache import load_features
-from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.data.frontends import feature_config_from_dict, feature_kind
+from bifsmn.data.sources import split_inputs
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
 from bifsmn.train.trainer import predict
@@ -37,19 +38,24 @@ MODELS = sorted((REPO / "models").glob("*.pt"))
 pytestmark = pytest.mark.skipif(not DEV.is_dir(), reason=f"dev data not found at {DEV}")
 
 
-@pytest.fixture(scope="module")
-def dev_features(tmp_path_factory):
-    ds = SpeechCommands(DEV, 12)
-    feats = [load_features(ds, s, progress=False) for s in ("training", "validation")]
-    return torch.cat([f for f, _ in feats]), torch.cat([y for _, y in feats])
+_FEATS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def dev_features(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """All dev clips through the model's own front end (log-mel 32x32 or fbank40)."""
+    kind = feature_kind(cfg)
+    if kind not in _FEATS:
+        parts = [split_inputs(DEV, s, cfg)[:2] for s in ("training", "validation")]
+        _FEATS[kind] = (torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts]))
+    return _FEATS[kind]
 
 
 @pytest.mark.parametrize("ckpt", MODELS, ids=[p.stem for p in MODELS])
-def test_engine_matches_pytorch_on_all_dev_clips(ckpt, dev_features, tmp_path):
+def test_engine_matches_pytorch_on_all_dev_clips(ckpt, tmp_path):
     from bifsmn.engine import Engine, export_checkpoint
 
-    feats, _ = dev_features
     model, meta = model_from_checkpoint(ckpt)
+    feats, _ = dev_features(feature_config_from_dict(meta.get("features")))
     bkws = export_checkpoint(ckpt, tmp_path / "m.bkws")
     blocks = [8] if meta["model"]["name"] == "dfsmn_teacher" else [8, 4, 2, 1]
     x = feats.numpy().astype(np.float32)
