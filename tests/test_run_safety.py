@@ -143,11 +143,9 @@ def test_lock_is_released_when_training_crashes(full_ds, cache_dir, tmp_path, mo
     monkeypatch.setattr(Trainer, "_train_epoch", crash)
     with pytest.raises(RuntimeError):
         Trainer(config_from_dict(tiny(full_ds, cache_dir)), run, progress=False).fit()
-    with RunLock(run):  # free again
-        # while held (here, by this process), a trainer on the folder is refused
-        with pytest.raises(BifsmnError, match="in use"):
-            Trainer(config_from_dict(tiny(full_ds, cache_dir)), run, progress=False).fit(
-                resume=True)
+    # free again; while held (here, by this process), a trainer on the folder is refused
+    with RunLock(run), pytest.raises(BifsmnError, match="in use"):
+        Trainer(config_from_dict(tiny(full_ds, cache_dir)), run, progress=False).fit(resume=True)
 
 
 def test_folder_with_only_a_config_holds_a_run(full_ds, cache_dir, tmp_path, capsys):

@@ -6,7 +6,8 @@
 // Seeds are valid random models of every kind; each run applies 1-4
 // mutations (re-fixing the CRCs most of the time, so that mutations reach the
 // record parser and the shape checks) and loads + runs the result. A crash or
-// sanitizer report is a failure; BkwsError is the expected outcome.
+// sanitizer report is a failure; BkwsError is the expected outcome. Property:
+// a file that loaded gives finite logits from every call, or the call raises.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +38,9 @@ int main(int argc, char** argv) {
   for (long i = 0; i < runs; ++i) {
     const auto& s = seeds[rng() % seeds.size()];
     const std::vector<std::uint8_t> m = mutate(s, rng);
-    loaded += exercise(m.data(), m.size()) ? 1 : 0;
+    // the audio front end on every 8th input only: it costs most of a run and depends on the
+    // mutated file only through the feature config, which loading validates
+    loaded += exercise(m.data(), m.size(), i % 8 == 0) ? 1 : 0;
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
