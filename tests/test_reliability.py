@@ -347,3 +347,16 @@ def test_truncated_feature_cache_is_rebuilt(full_ds, cache_dir):
     np.save(bad, np.zeros((2, 2), np.float32))  # readable but the wrong shape
     again, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
     assert torch.equal(again, feats) and np.load(bad).shape == tuple(feats.shape)
+
+
+def test_eval_refuses_nan_logits(full_ds, cache_dir, tmp_path, capsys, monkeypatch):
+    from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    monkeypatch.setenv("BIFSMN_CACHE", str(cache_dir))
+    src = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher", seed=1)
+    c = load_checkpoint(src)
+    c["state_dict"]["classifier.bias"] = torch.full_like(c["state_dict"]["classifier.bias"],
+                                                         float("nan"))
+    save_checkpoint(src, {k: v for k, v in c.items() if k not in ("format", "version")})
+    assert main(["eval", "--checkpoint", str(src), "--data", str(full_ds), "--json"]) == 2
+    _one_line_error(capsys, str(src), "non-finite logits")
