@@ -6,7 +6,8 @@
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
 # on re-runs), runs test_kernels, test_engine (engine: loader, network,
 # kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
-# --quick smoke run of the roofline bench; asan also runs the mutation fuzzer. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
+# --quick smoke run of the roofline bench; asan also runs the two mutation fuzzers
+# (.bkws loader, WAV reader) for 100,000 inputs each. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
 # exits 0 when the cross compiler or qemu is missing
 # (cpp/install_cross_tools.sh installs them).
 # Env: BIFSMN_JOBS (parallel build jobs, default 2).
@@ -46,7 +47,10 @@ run_asan() {
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   "$here/build-asan/test_kernels"
   "$here/build-asan/test_engine" 1000
-  "$here/build-asan/fuzz_driver" "${BIFSMN_FUZZ_RUNS:-3000}"
+  # the .bkws loader and the runner's WAV reader: >= 100,000 mutated inputs each (bounded:
+  # both print their time; BIFSMN_FUZZ_RUNS / BIFSMN_FUZZ_WAV_RUNS override the counts)
+  "$here/build-asan/fuzz_driver" "${BIFSMN_FUZZ_RUNS:-100000}"
+  "$here/build-asan/fuzz_wav" "${BIFSMN_FUZZ_WAV_RUNS:-100000}"
   "$here/build-asan/roofline" --quick
 }
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.testing import make_checkpoint
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 
 
 def seed_files(root: Path) -> list[bytes]:
@@ -76,8 +76,19 @@ FEATS = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float
 WAVE = np.sin(np.arange(3000) * 0.05).astype(np.float32)
 
 
+def _finite_or_refused(eng: Engine, x: np.ndarray) -> None:
+    """Property: a loaded file gives finite logits, or the call raises NonFiniteError."""
+    try:
+        out = eng.predict(x)
+    except NonFiniteError:
+        return
+    if not np.isfinite(out).all():
+        raise AssertionError("a loaded .bkws returned non-finite logits")
+
+
 def exercise(data: bytes) -> bool:
-    """Load and run; True if it loaded. BifsmnError is the only allowed failure."""
+    """Load and run; True if it loaded. BifsmnError is the only allowed failure (at load; at
+    predict only NonFiniteError), and logits that come back are finite."""
     try:
         eng = Engine.from_bytes(data, "fuzz.bkws", kernel="portable")
     except BifsmnError:
@@ -86,8 +97,8 @@ def exercise(data: bytes) -> bool:
     x = np.resize(FEATS, shape).astype(np.float32)
     for b in eng.paths:
         eng.set_blocks(b)
-        eng.predict(x)
-    eng.predict(WAVE)
+        _finite_or_refused(eng, x)
+    _finite_or_refused(eng, WAVE)
     return True
 
 

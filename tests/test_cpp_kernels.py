@@ -34,7 +34,7 @@ def _run(variant: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,  # asan: build + 100,000 inputs for each of the two fuzzers
     )
 
 

@@ -123,3 +123,34 @@ def test_runner_aarch64_qemu(native_runner, model, tmp_path) -> None:
     native_top, native_logits = _scores(_run([str(native_runner), str(model), str(wav)]).stdout)
     assert top == native_top
     np.testing.assert_allclose(logits, native_logits, atol=2e-4)
+
+
+def test_runner_refuses_bad_inputs(native_runner, model, tmp_path) -> None:
+    """Directories, absurd float samples and NaN/inf logits: exit 2, one line naming the
+    culprit, never a printed prediction."""
+    from bifsmn.engine.format import encode, make_record, read_file
+
+    ok = tmp_path / "ok.wav"
+    sf.write(str(ok), synthetic_audio(1, seed=2)[0], 16000, subtype="FLOAT")
+    for args, culprit in (([str(model), str(tmp_path)], str(tmp_path)),
+                          ([str(tmp_path), str(ok)], str(tmp_path))):
+        proc = _run([str(native_runner), *args])
+        assert proc.returncode == 2 and culprit in proc.stderr, proc.stderr
+        assert "not a regular file" in proc.stderr and "underflow" not in proc.stderr
+    loud = synthetic_audio(1, seed=2)[0]
+    loud[7] = 1e20  # one corrupted exponent byte
+    bad_wav = tmp_path / "loud.wav"
+    sf.write(str(bad_wav), loud, 16000, subtype="FLOAT")
+    proc = _run([str(native_runner), str(model), str(bad_wav)])
+    assert proc.returncode == 2 and f"{bad_wav}: float sample of magnitude" in proc.stderr
+    assert "top:" not in proc.stdout
+    recs = read_file(model)  # huge finite weights, CRCs recomputed: loads, logits overflow
+    w = recs["classifier.w"].array().astype(np.float64)
+    recs["classifier.w"] = make_record("classifier.w", np.full_like(w, 3e38), "f32")
+    tampered = tmp_path / "tampered.bkws"
+    tampered.write_bytes(encode(list(recs.values())))
+    proc = _run([str(native_runner), str(tampered), str(ok)])
+    assert proc.returncode == 2, proc.stdout
+    assert "non-finite logits" in proc.stderr and str(ok) in proc.stderr
+    assert str(tampered) in proc.stderr and "top:" not in proc.stdout
+    assert proc.stderr.count("\n") == 1

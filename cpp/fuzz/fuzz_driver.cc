@@ -6,7 +6,8 @@
 // Seeds are valid random models of every kind; each run applies 1-4
 // mutations (re-fixing the CRCs most of the time, so that mutations reach the
 // record parser and the shape checks) and loads + runs the result. A crash or
-// sanitizer report is a failure; BkwsError is the expected outcome.
+// sanitizer report is a failure; BkwsError is the expected outcome. Property:
+// a file that loaded gives finite logits from every call, or the call raises.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

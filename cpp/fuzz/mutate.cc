@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -252,7 +254,7 @@ std::vector<std::uint8_t> mutate(const std::vector<std::uint8_t>& seed, std::mt1
   return f;
 }
 
-bool exercise(const std::uint8_t* data, std::size_t size) {
+bool exercise(const std::uint8_t* data, std::size_t size, bool audio) {
   std::unique_ptr<Engine> e;
   try {
     e = Engine::load_bytes(data, size, "fuzz.bkws", "portable");
@@ -264,11 +266,30 @@ bool exercise(const std::uint8_t* data, std::size_t size) {
   std::vector<float> logits(2 * static_cast<std::size_t>(e->num_classes()));
   std::vector<float> wave(1000);
   for (std::size_t i = 0; i < wave.size(); ++i) wave[i] = std::sin(0.05f * static_cast<float>(i));
+  // Property: a call either raises BkwsError (e.g. non-finite logits of a tampered model) or
+  // returns finite logits; a NaN or inf that comes back is a bug (abort, so the fuzzer sees it).
+  auto check = [&](std::size_t batch) {
+    for (std::size_t i = 0; i < batch * static_cast<std::size_t>(e->num_classes()); ++i) {
+      if (!std::isfinite(logits[i])) {
+        std::fprintf(stderr, "fuzz: a loaded model returned a non-finite logit\n");
+        std::abort();
+      }
+    }
+  };
   for (int b : e->available_blocks()) {
     e->set_blocks(b);
-    e->predict_features(x.data(), 2, logits.data());
+    try {
+      e->predict_features(x.data(), 2, logits.data());
+      check(2);
+    } catch (const BkwsError&) {
+    }
   }
-  e->predict_audio(wave.data(), 1, wave.size(), logits.data());
+  if (!audio) return true;
+  try {
+    e->predict_audio(wave.data(), 1, wave.size(), logits.data());
+    check(1);
+  } catch (const BkwsError&) {
+  }
   return true;
 }
 

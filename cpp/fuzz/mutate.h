@@ -32,9 +32,11 @@ void fix_header(std::vector<std::uint8_t>& file);
 // the record parser and the network builder instead of stopping at the CRC.
 std::vector<std::uint8_t> mutate(const std::vector<std::uint8_t>& seed, std::mt19937_64& rng);
 
-// Load `data` and, if it loads, run every path on features and audio.
-// Returns true if it loaded. BkwsError is expected and swallowed; anything
-// else (another exception, a crash, a sanitizer report) is a bug.
-bool exercise(const std::uint8_t* data, std::size_t size);
+// Load `data` and, if it loads, run every path on features and (with `audio`)
+// the front end + network on a waveform. Returns true if it loaded. BkwsError
+// is expected and swallowed; anything else (another exception, a crash, a
+// sanitizer report) is a bug, and so is a call that returns non-finite logits
+// (it aborts): a file that loads gives finite logits or raises.
+bool exercise(const std::uint8_t* data, std::size_t size, bool audio = true);
 
 }  // namespace bifsmn::fuzz

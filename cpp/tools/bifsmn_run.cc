@@ -3,7 +3,8 @@
 //   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] model.bkws clip.wav
 //
 // Prints the top class, then every class with its logit and softmax score.
-// Exit status: 0 on success, 2 on any error (one line on stderr).
+// Exit status: 0 on success, 2 on any error (one line on stderr), including NaN or
+// infinite logits: a printed prediction is always finite.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -52,7 +53,11 @@ int main(int argc, char** argv) {
                               " Hz (resample the clip first)");
     }
     std::vector<float> logits(eng->num_classes());
-    eng->predict_audio(wav.mono.data(), 1, wav.mono.size(), logits.data());
+    try {  // the engine refuses NaN/inf logits (checked once per call): name the clip too
+      eng->predict_audio(wav.mono.data(), 1, wav.mono.size(), logits.data());
+    } catch (const bifsmn::BkwsError& e) {
+      throw bifsmn::BkwsError(std::string(e.what()) + " [audio " + pos[1] + "]");
+    }
     const auto& labels = eng->labels();
     const std::size_t top =
         static_cast<std::size_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());

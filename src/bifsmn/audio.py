@@ -20,6 +20,11 @@ from bifsmn.errors import BifsmnError
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
+#: Float samples beyond this magnitude are refused: decoded audio lies in [-1, 1] (integer PCM
+#: cannot exceed it), so a float file holding e.g. 1e20 (one corrupted exponent byte) is damaged,
+#: and its power spectrum would overflow float32 into NaN scores. The C++ runner's WAV reader
+#: applies the same rule (cpp/include/bifsmn/wav.h).
+MAX_FLOAT_SAMPLE = 1000.0
 log = logging.getLogger(__name__)
 _reported: set[str] = set()
 
@@ -58,6 +63,19 @@ def check_wav_truncation(path: Path) -> None:
         raise BifsmnError("truncated WAV: no data chunk", path)
 
 
+def check_samples(data: np.ndarray, path: str | Path) -> None:
+    """Refuse decoded samples that are NaN, infinite or of magnitude > :data:`MAX_FLOAT_SAMPLE`
+    (one pass over the block), naming the file."""
+    if not data.size:
+        return
+    peak = float(np.max(np.abs(data)))
+    if not np.isfinite(peak):
+        raise BifsmnError("audio contains NaN or infinite samples", path)
+    if peak > MAX_FLOAT_SAMPLE:
+        raise BifsmnError(f"float sample of magnitude {peak:.3g} (audio must lie in [-1, 1]; "
+                          f"|x| > {MAX_FLOAT_SAMPLE:g} is refused as corrupt)", path)
+
+
 def open_audio(path: str | Path) -> sf.SoundFile:
     """Open an audio file after the checks every reader needs (exists, not empty, not a
     truncated WAV, decodable), each failure a one-line :class:`BifsmnError` naming the file."""
@@ -87,8 +105,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             raise BifsmnError(f"audio decoding failed ({exc})", path) from None
     if data.shape[0] == 0:
         raise BifsmnError("audio file holds no samples", path)
-    if not np.isfinite(data).all():
-        raise BifsmnError("audio contains NaN or infinite samples", path)
+    check_samples(data, path)
     if data.shape[1] > 1:
         _report_once(
             f"ch{data.shape[1]}", f"downmixing {data.shape[1]}-channel audio to mono ({path})"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from pathlib import Path
 
 import torch
 import yaml
 
+from bifsmn.outputs import atomic_write_bytes, atomic_write_text
 from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -58,7 +58,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     out = dest / f"{name}.pt"
     save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
     if (run_dir / "curves.png").is_file():
-        shutil.copyfile(run_dir / "curves.png", dest / f"{name}-curves.png")
+        atomic_write_bytes(dest / f"{name}-curves.png", (run_dir / "curves.png").read_bytes())
     accs = ", ".join(f"{k[8:]} blocks {100 * v:.2f}%" for k, v in best.items()
                      if k.startswith("val_acc"))
     epoch_times = sorted(m["epoch_time_s"] for m in history)
@@ -98,5 +98,5 @@ Training curves: `{name}-curves.png`. Resolved config: below.
 
 {notes}
 """
-    (dest / f"{name}.md").write_text(card)
+    atomic_write_text(dest / f"{name}.md", card)
     return out

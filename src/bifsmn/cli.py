@@ -75,7 +75,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg.model.init = cfg.model.init or args.teacher
             cfg.distill.teacher = args.teacher
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
-        if (run_dir / "last.pt").exists():
+        from bifsmn.train.lock import holds_run
+
+        if holds_run(run_dir):
             raise BifsmnError("run folder already holds a run; use --resume or another --out",
                               run_dir)
     summary = run_training(cfg, run_dir, resume=bool(args.resume))

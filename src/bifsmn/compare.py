@@ -20,7 +20,7 @@ import yaml
 from bifsmn.binary.layers import QuantMixin
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.sources import split_inputs
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.models.summary import layer_stats
 from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
@@ -74,19 +74,25 @@ def _same_config(run: Path, cfg: Config) -> bool:
 
 
 def train_or_reuse(cfg: Config, run: Path) -> str:
-    """Train ``cfg`` in ``run`` unless an identical finished run is there; resume if partial."""
+    """Train ``cfg`` in ``run`` unless an identical finished run is there; resume if partial.
+
+    A run that diverges (training stops at the first non-finite loss and records it in
+    summary.json) is returned as ``"diverged"``, and reused as such on the next call."""
     if (run / "summary.json").is_file() and _same_config(run, cfg):
         return "reused"
-    if (run / "last.pt").is_file() and _same_config(run, cfg):
-        run_training(cfg, run, resume=True)
-        return "resumed"
-    if (run / "config.yaml").is_file():  # another config trained here: keep it aside
-        stale = run.with_name(run.name + ".stale")
-        if stale.exists():
-            raise BifsmnError(f"{run} holds a run with another config and {stale} exists; "
-                              "remove one of them")
-        run.rename(stale)
-    run_training(cfg, run)
+    try:
+        if (run / "config.yaml").is_file() and _same_config(run, cfg):
+            run_training(cfg, run, resume=True)  # resumes from last.pt, or starts afresh
+            return "resumed"
+        if (run / "config.yaml").is_file():  # another config trained here: keep it aside
+            stale = run.with_name(run.name + ".stale")
+            if stale.exists():
+                raise BifsmnError(f"{run} holds a run with another config and {stale} exists; "
+                                  "remove one of them")
+            run.rename(stale)
+        run_training(cfg, run)
+    except TrainingDiverged:
+        return "diverged"
     return "trained"
 
 
@@ -113,10 +119,14 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
         cfg = recipe_config(name, table, data, teacher, epochs, extra, base)
         run = out / name
         how = train_or_reuse(cfg, run)
-        model, _ = model_from_checkpoint(run / "best.pt")
-        accs = evaluate_paths(run / "best.pt", data)
-        stats = method_stats(model, cfg.binary.method)
         summary = json.loads((run / "summary.json").read_text())
+        if summary.get("diverged") or not (run / "best.pt").is_file():
+            model = _untrained(cfg)  # for the size columns; accuracies are not reported
+            accs = {b: math.nan for b in BLOCKS}
+        else:
+            model, _ = model_from_checkpoint(run / "best.pt")
+            accs = evaluate_paths(run / "best.pt", data)
+        stats = method_stats(model, cfg.binary.method)
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
                      "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip,
                      "fc1_norm": bool(cfg.model.kwargs.get("fc1_norm", False)),
@@ -135,8 +145,27 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     return rows
 
 
+def _untrained(cfg: Config) -> torch.nn.Module:
+    """The model a config describes (binarized as configured), for parameter/size counts."""
+    from bifsmn.binary.convert import apply_binary
+    from bifsmn.models import create_model
+
+    model = create_model(cfg.model.name, num_classes=cfg.data.num_classes, **cfg.model.kwargs)
+    apply_binary(model, {"method": cfg.binary.method, "keep_fp": cfg.binary.keep_fp,
+                         "options": cfg.binary.options})
+    return model
+
+
 def _diverged(run: Path) -> bool:
-    """True if any epoch of the run ended with a non-finite training loss."""
+    """True if training stopped at a non-finite loss (summary.json says so) or, for runs of
+    older versions that trained on, any epoch ended with a non-finite training loss."""
+    try:
+        if json.loads((run / "summary.json").read_text()).get("diverged"):
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not (run / "metrics.csv").is_file():
+        return False
     with (run / "metrics.csv").open() as f:
         return any(not math.isfinite(float(r["train_loss"])) for r in csv.DictReader(f))
 
@@ -150,12 +179,15 @@ def _stabilizers(row: dict) -> str:
 
 def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
                  epochs: int | None) -> None:
+    # a diverged run has no accuracy: empty in the CSV, null in the JSON (never NaN)
+    plain = [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+              for k, v in r.items()} for r in rows]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(plain)
     atomic_write_text(stem.with_suffix(".csv"), buf.getvalue())
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(rows, indent=2))
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(plain, indent=2, allow_nan=False))
     t = rows[0]["teacher_acc"]
     lines = [
         f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "

@@ -17,3 +17,12 @@ class BifsmnError(Exception):
         self.path = None if path is None else str(path)
         text = f"{self.path}: {message}" if self.path is not None else message
         super().__init__(" ".join(text.split()))
+
+
+class NonFiniteError(BifsmnError):
+    """A model produced NaN or infinite scores (a diverged or corrupt model, or an input far
+    outside the range it was trained on). Never turned into a prediction, event or metric."""
+
+
+class TrainingDiverged(BifsmnError):
+    """Training stopped at the first non-finite loss (the run folder records it)."""

@@ -8,7 +8,7 @@ import torch
 
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.sources import split_inputs
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
 from bifsmn.train.trainer import predict
@@ -48,6 +48,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | N
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
     logits = predict(model, feats, BLOCKS_TO_PATH[blocks])
+    if not torch.isfinite(logits).all():  # once per evaluation: NaN never becomes an accuracy
+        raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split '{split}' of "
+                             f"{data} (diverged or corrupt model?)", checkpoint)
     out = metrics_from_logits(logits, labels, list(ckpt["labels"]))
     out.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
                 "blocks": blocks, "source": source})

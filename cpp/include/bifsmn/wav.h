@@ -16,6 +16,10 @@ struct Wave {
   std::vector<float> mono;  // PCM16 scaled by 1/32768 (as libsndfile does)
 };
 
+// Float samples beyond this magnitude are refused (a corrupted exponent byte gives 1e20, whose
+// power spectrum overflows float32); bifsmn.audio applies the same rule.
+inline constexpr float kMaxFloatSample = 1000.0f;
+
 // Throws BkwsError("<name>: ...") for anything it cannot read.
 Wave parse_wav(const std::uint8_t* data, std::size_t size, const std::string& name);
 Wave read_wav(const std::string& path);

@@ -6,6 +6,8 @@
 //   popcount GEMM; FP: float im2col + float GEMM) -> tokens (B*T, C2*H2) ->
 //   fc1 -> blocks on (B*T, dim) -> classifier on (B, T*dim).
 // All rows of a batch go through each GEMM together (M = B*T or B*H2*W2).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -865,6 +867,11 @@ std::unique_ptr<Engine> Engine::load_bytes(const void* data, std::size_t size,
 
 std::unique_ptr<Engine> Engine::load_file(const std::string& path, std::string_view kernel,
                                           std::string_view fp_kernel) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw BkwsError(path + ": cannot open .bkws file (no such file)");
+  if (!S_ISREG(st.st_mode)) {
+    throw BkwsError(path + ": cannot open .bkws file: not a regular file (a directory?)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw BkwsError(path + ": cannot open .bkws file");
   std::vector<std::uint8_t> bytes;
@@ -919,10 +926,26 @@ void Engine::reserve(std::size_t batch) {
   impl_->reserve(batch);
 }
 
+namespace {
+// Once per call, after the network: a NaN or inf logit (a corrupt or diverged model, or an
+// input outside the range the model can represent) is an error, never a silent prediction.
+void check_finite(const float* logits, std::size_t batch, int classes, const std::string& name) {
+  const std::size_t n = batch * static_cast<std::size_t>(classes);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(logits[i])) {
+      throw BkwsError(name + ": non-finite logits (NaN or inf) for input clip " +
+                      std::to_string(i / static_cast<std::size_t>(classes)) +
+                      " (corrupt or diverged model, or input values far outside [-1, 1])");
+    }
+  }
+}
+}  // namespace
+
 void Engine::predict_features(const float* x, std::size_t batch, float* logits) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (batch == 0) return;
   impl_->run(x, batch, logits);
+  check_finite(logits, batch, impl_->a.classes, impl_->file->name());
 }
 
 void Engine::compute_features(const float* wave, std::size_t batch, std::size_t samples,
@@ -960,6 +983,7 @@ void Engine::predict_audio(const float* wave, std::size_t batch, std::size_t sam
   im.features(wave, batch, samples, im.feats.data());
   if (im.profiling) im.times.frontend += std::chrono::duration<double>(Clock::now() - t0).count();
   im.run(im.feats.data(), batch, logits);
+  check_finite(logits, batch, im.a.classes, im.file->name());
 }
 
 void Engine::set_profiling(bool on) {

@@ -1,6 +1,9 @@
 #include "bifsmn/wav.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -79,6 +82,10 @@ Wave parse_wav(const std::uint8_t* d, std::size_t n, const std::string& name) {
             const std::uint32_t b = u32(p);
             std::memcpy(&v, &b, 4);
             if (!(v == v) || v - v != 0.0f) fail("audio contains NaN or infinite samples");
+            if (v > kMaxFloatSample || v < -kMaxFloatSample) {
+              fail("float sample of magnitude " + std::to_string(std::fabs(v)) +
+                   " (float audio must lie in [-1, 1]; |x| > 1000 is refused as corrupt)");
+            }
             acc += v;
           }
         }
@@ -94,6 +101,11 @@ Wave parse_wav(const std::uint8_t* d, std::size_t n, const std::string& name) {
 }
 
 Wave read_wav(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw BkwsError(path + ": cannot open audio file (no such file)");
+  if (!S_ISREG(st.st_mode)) {
+    throw BkwsError(path + ": cannot open audio file: not a regular file (a directory?)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw BkwsError(path + ": cannot open audio file");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from bifsmn.audio import CLIP_SAMPLES, fix_length, load_audio
 from bifsmn.data.features import FeatureConfig, LogMel
 from bifsmn.data.speech_commands import Item, SpeechCommands
+from bifsmn.outputs import atomic_write
 
 CACHE_VERSION = 1
 
@@ -47,15 +47,25 @@ def _fingerprint(items: list[Item], extra: dict) -> str:
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` via a temp file + rename (no half-written caches)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    atomic_write(path, lambda f: np.save(f, array))
+
+
+def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
+                    dtype: np.dtype | type | None = None) -> np.ndarray | None:
+    """A cached array, or None if absent, unreadable (truncated, corrupt) or not of the expected
+    ``shape``/``dtype``; a bad entry is deleted so that the caller rebuilds it (the same rule as
+    :func:`bifsmn.data.archive._load_cached`)."""
+    if not path.is_file():
+        return None
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        arr = np.load(path)
+    except (OSError, ValueError, EOFError):
+        arr = None
+    if arr is not None and (shape is None or arr.shape == tuple(shape)) and (
+            dtype is None or arr.dtype == np.dtype(dtype)):
+        return arr
+    path.unlink(missing_ok=True)
+    return None
 
 
 def decode_item(item: Item, noise_cache: dict[str, np.ndarray]) -> np.ndarray:
@@ -83,8 +93,9 @@ def load_waves(
     key = _fingerprint(items, {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed})
     wpath = cache_dir / f"waves-{key}.npy"
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
-    if wpath.is_file():
-        return torch.from_numpy(np.load(wpath)), labels
+    cached = load_cached_npy(wpath, (len(items), CLIP_SAMPLES), np.int16)
+    if cached is not None:
+        return torch.from_numpy(cached), labels
     noise_cache: dict[str, np.ndarray] = {}
     waves = np.zeros((len(items), CLIP_SAMPLES), np.int16)
     it = tqdm(items, desc=f"decode {split}", unit="clip", disable=not progress, leave=False)
@@ -116,8 +127,10 @@ def load_features(
     )
     fpath = cache_dir / f"feats-{key}.npy"
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
-    if fpath.is_file():
-        return torch.from_numpy(np.load(fpath)), labels
+    cached = load_cached_npy(fpath, (len(items), 1, feature_cfg.n_mels, feature_cfg.num_frames),
+                             np.float32)
+    if cached is not None:
+        return torch.from_numpy(cached), labels
     waves, labels = load_waves(ds, split, cache_dir, progress)
     mel = LogMel(feature_cfg)
     feats = torch.cat([mel(waves_to_float(w)) for w in waves.split(512)]) if len(waves) else \

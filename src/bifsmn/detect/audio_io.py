@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from bifsmn.audio import open_audio
+from bifsmn.audio import check_samples, open_audio
 from bifsmn.errors import BifsmnError
 
 BLOCK_SECONDS = 10.0
@@ -45,8 +45,7 @@ def iter_audio_blocks(path: str | Path, sample_rate: int = 16000,
                                   path) from None
             last = data.shape[0] < frames
             if data.shape[0]:
-                if not np.isfinite(data).all():
-                    raise BifsmnError("audio contains NaN or infinite samples", path)
+                check_samples(data, path)
                 total += data.shape[0]
             mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
             mono = np.ascontiguousarray(mono, np.float32)

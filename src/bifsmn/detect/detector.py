@@ -26,7 +26,7 @@ import numpy as np
 
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 
 IGNORED = ("_unknown_", "_silence_")
 DEFAULT_SMOOTH_MS = 500.0
@@ -249,7 +249,7 @@ class Detector:
             for k, c in zip(self.keywords, self._cols, strict=True):
                 s = means[self.smooth_for[k]]
                 self.last_scores[k] = float(s[c])
-                if s[c] < self.thresholds[k]:
+                if not s[c] >= self.thresholds[k]:  # NaN compares False: it never fires
                     self._armed.add(k)
                     continue
                 last = self._last_fire.get(k)
@@ -282,6 +282,8 @@ class Detector:
             for block in iter_audio_blocks(path, self.sample_rate, block_seconds):
                 events += self.process(block)
             events += self.flush()
+        except NonFiniteError as exc:
+            raise NonFiniteError(str(exc), path) from None  # names the input file too
         finally:
             self.reset()
         return events

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from bifsmn.data.frontends import AnyFeatureConfig, feature_config_from_dict
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -87,7 +87,11 @@ class TorchScorer:
         with torch.inference_mode():
             out = self.model(torch.from_numpy(np.ascontiguousarray(features, np.float32)),
                              path=self.path)
-        return out.float().numpy()
+        out = out.float().numpy()
+        if not np.isfinite(out).all():  # once per call
+            raise NonFiniteError(f"model {self.name} gives non-finite scores (NaN or inf) "
+                                 "(diverged or corrupt model?)")
+        return out
 
 
 class EngineScorer:

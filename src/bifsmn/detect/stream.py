@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bifsmn.audio import MAX_FLOAT_SAMPLE
 from bifsmn.detect.scorer import Scorer
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 
 DEFAULT_HOP_MS = 100.0
 DEFAULT_BATCH = 16
@@ -70,8 +71,13 @@ def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
     if x.dtype.kind not in "fiu":
         raise BifsmnError(f"audio chunks must be numeric, not {x.dtype}")
     x = np.asarray(x, np.float32)
-    if x.size and not np.isfinite(x).all():
-        raise BifsmnError("audio chunk contains NaN or infinite samples")
+    if x.size:
+        peak = float(np.max(np.abs(x)))
+        if not np.isfinite(peak):
+            raise BifsmnError("audio chunk contains NaN or infinite samples")
+        if peak > MAX_FLOAT_SAMPLE:
+            raise BifsmnError(f"audio chunk has a sample of magnitude {peak:.3g} (float audio "
+                              f"must lie in [-1, 1]; |x| > {MAX_FLOAT_SAMPLE:g} is refused)")
     return x
 
 
@@ -169,6 +175,9 @@ class WindowScorer:
             if logits.shape != (b, len(self.scorer.labels)):
                 raise BifsmnError(f"{self.scorer.name}: scores of shape {logits.shape}, "
                                   f"expected {(b, len(self.scorer.labels))}")
+            if not np.isfinite(logits[:m]).all():  # once per batch: NaN never becomes an event
+                raise NonFiniteError(f"model {self.scorer.name} gives non-finite scores (NaN or "
+                                     "inf) on this audio (diverged or corrupt model?)")
             out[i:i + m] = softmax(logits[:m])
         return out
 

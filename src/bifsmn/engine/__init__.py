@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
+
+#: as bifsmn.audio.MAX_FLOAT_SAMPLE (not imported: running a .bkws file needs no soundfile)
+MAX_FLOAT_SAMPLE = 1000.0
 
 __all__ = ["Engine", "available_kernels", "export_checkpoint", "native", "popcount_peak_gbops"]
 
@@ -158,12 +161,19 @@ class Engine:
         elif arr.ndim == 4 and arr.shape[1:] == self._feat_shape:
             kind, batched, arr = "features", True, arr.reshape(arr.shape[0], -1)
         else:
-            kind = self.feature_config.get("kind", "logmel32")
+            fkind = self.feature_config.get("kind", "logmel32")
             raise BifsmnError(f"input of shape {arr.shape}: expected audio (N,) or (B, N), or "
-                              f"{kind} features {self._feat_shape} or "
+                              f"{fkind} features {self._feat_shape} or "
                               f"(B, *{self._feat_shape})")
-        if arr.size and not np.isfinite(arr).all():
-            raise BifsmnError("input contains NaN or infinite values")
+        if arr.size:
+            peak = float(np.max(np.abs(arr)))  # one pass: NaN/inf and absurd audio values
+            if not np.isfinite(peak):
+                raise BifsmnError(f"{kind} input contains NaN or infinite values "
+                                  f"(model {self.path})")
+            if kind == "audio" and peak > MAX_FLOAT_SAMPLE and np.asarray(x).dtype.kind == "f":
+                raise BifsmnError(f"audio input has a sample of magnitude {peak:.3g} (float "
+                                  f"audio must lie in [-1, 1]; |x| > {MAX_FLOAT_SAMPLE:g} is "
+                                  "refused)")
         if kind == "audio" and arr.shape[1] == 0:
             raise BifsmnError("audio input holds no samples")
         return arr, kind, batched
@@ -185,6 +195,8 @@ class Engine:
             else:
                 self._e.predict_features(arr, out)
         except self._err as exc:
+            if "non-finite logits" in str(exc):  # the engine checks its output once per call
+                raise NonFiniteError(str(exc)) from None
             raise BifsmnError(str(exc)) from None
         return out if batched else out[0]
 

@@ -21,6 +21,7 @@ GEMM, epilogue).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from bifsmn.engine import Engine, popcount_peak_gbops
 from bifsmn.engine.export import export_checkpoint
 from bifsmn.engine.testing import synthetic_audio
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import atomic_write_bytes, atomic_write_text, check_output
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -89,17 +91,23 @@ def _onnx_session(model: torch.nn.Module, x: torch.Tensor, path: Path) -> tuple[
     except ImportError as exc:
         return None, f"onnxruntime not installed ({exc})"
     errors = []
-    for dynamo in (False, True):
-        try:
-            with warnings.catch_warnings():  # the TorchScript exporter's deprecation chatter
-                warnings.simplefilter("ignore")
-                torch.onnx.export(_Logits(model).eval(), (x,), str(path), input_names=["x"],
-                                  output_names=["logits"], dynamo=dynamo)
-            break
-        except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, not fatal
-            errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:120]}")
-    else:
-        return None, "torch.onnx.export failed: " + "; ".join(errors)
+    path = check_output(path)
+    tmp = path.with_name(f".{path.name}.export.tmp")  # exported here, then renamed atomically
+    try:
+        for dynamo in (False, True):
+            try:
+                with warnings.catch_warnings():  # the TorchScript exporter's deprecation chatter
+                    warnings.simplefilter("ignore")
+                    torch.onnx.export(_Logits(model).eval(), (x,), str(tmp), input_names=["x"],
+                                      output_names=["logits"], dynamo=dynamo)
+                break
+            except Exception as exc:  # noqa: BLE001 - any exporter failure is reported
+                errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:120]}")
+        else:
+            return None, "torch.onnx.export failed: " + "; ".join(errors)
+        atomic_write_bytes(path, tmp.read_bytes())
+    finally:
+        tmp.unlink(missing_ok=True)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -259,8 +267,8 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
                     for k, v in TARGETS.items()},
     }
     md = format_markdown(results)
-    (out / "bench.md").write_text(md)
-    (out / "bench.json").write_text(json.dumps(results, indent=2, default=float))
+    atomic_write_text(out / "bench.md", md)
+    atomic_write_text(out / "bench.json", json.dumps(results, indent=2, default=float))
     _chart(results, out / "bench.png")
     print(md)
     return results
@@ -349,5 +357,7 @@ def _chart(res: dict, path: Path) -> None:
     ax.legend(loc="lower right")
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -321,10 +321,12 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     return w.records
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    from bifsmn.train.checkpoint import atomic_write_bytes
+def _atomic_write(path: Path, data: bytes, inputs: tuple[Path, ...] = ()) -> Path:
+    """Atomic write after the output-path checks of :mod:`bifsmn.outputs` (never onto the
+    checkpoint itself, a directory, a device, a FIFO or a socket)."""
+    from bifsmn.outputs import atomic_write_bytes
 
-    atomic_write_bytes(path, data)
+    return atomic_write_bytes(path, data, inputs)
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
@@ -337,12 +339,14 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     PyTorch eval-mode logits, see bifsmn.binary.deploy) or ``"f16"`` (24 KiB smaller for 12
     classes; logits move by ~1e-3, which can reorder near-tied classes).
     """
+    from bifsmn.outputs import check_output
     from bifsmn.train.checkpoint import model_from_checkpoint
 
     checkpoint, out_path = Path(checkpoint), Path(out_path)
+    check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
     records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name)
-    _atomic_write(out_path, encode(records))
+    _atomic_write(out_path, encode(records), (checkpoint,))
     return out_path

@@ -8,9 +8,8 @@ method, label names and the feature configuration.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,40 +17,27 @@ from typing import Any
 import torch
 from torch import nn
 
+from bifsmn import outputs as _outputs
 from bifsmn.errors import BifsmnError
 
 FORMAT = "bifsmn-checkpoint"
 VERSION = 1
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; published files must be readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text via temp file + rename: readers see the old or the new file, never half."""
-    _atomic(Path(path), lambda f: f.write(text.encode()))
+    """Write text via temp file + rename: readers see the old or the new file, never half.
+    The path is checked first (:func:`bifsmn.outputs.check_output`)."""
+    _outputs.atomic_write_text(path, text)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic(Path(path), lambda f: f.write(data))
+def atomic_write_bytes(path: Path, data: bytes, inputs=()) -> None:
+    _outputs.atomic_write_bytes(path, data, inputs)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Save ``payload`` (must already hold ``model``/``state_dict``) atomically."""
     payload = {"format": FORMAT, "version": VERSION, **payload}
-    _atomic(Path(path), lambda f: torch.save(payload, f))
+    _outputs.atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -61,9 +47,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise BifsmnError("checkpoint not found", path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():  # PyTorch's refusal paragraph
+            found = re.search(r"unsupported GLOBAL (\S+)", str(exc))
+            what = f" ({found.group(1)})" if found else ""
+            raise BifsmnError(f"checkpoint holds Python objects{what} that bifsmn refuses to "
+                              "load (only tensors and plain values are read, so a model file "
+                              "can never run code); not a bifsmn checkpoint", path) from None
+        raise BifsmnError(f"not a readable checkpoint (truncated or corrupt: "
+                          f"{_first_line(exc)})", path) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = _first_line(exc)
         raise BifsmnError(f"not a readable checkpoint (truncated or corrupt: {first[:120]})",
                           path) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -77,14 +71,51 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+def _checked_spec(path: str | Path, ckpt: dict) -> tuple[str, dict]:
+    """The model spec of a checkpoint, refused (one line) if malformed or if the model it
+    describes is larger than the weights the file holds: a crafted ``num_classes=10**7`` is
+    caught on PyTorch's meta device, before anything is allocated."""
+    from bifsmn.models import create_model
+
+    spec, state = ckpt["model"], ckpt["state_dict"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise BifsmnError("checkpoint's model spec has no model name string (crafted or "
+                          "corrupt file)", path)
+    kwargs = spec.get("kwargs", {})
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise BifsmnError("checkpoint's model kwargs are not a mapping of names", path)
+    if not isinstance(state, dict):
+        raise BifsmnError("checkpoint's state_dict is not a mapping", path)
+    stored = sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor))
+    try:
+        with torch.device("meta"):
+            probe = create_model(spec["name"], **kwargs)
+    except BifsmnError as exc:
+        raise BifsmnError(str(exc), path) from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, AttributeError) as exc:
+        raise BifsmnError(f"model {spec['name']!r} with kwargs {kwargs} cannot be built "
+                          f"({_first_line(exc)})", path) from None
+    need = sum(p.numel() for p in probe.parameters())
+    if need > stored:
+        raise BifsmnError(f"checkpoint describes a model of {need:,} parameters but holds "
+                          f"{stored:,} weight values (crafted or corrupt file)", path)
+    return spec["name"], kwargs
+
+
 def model_from_checkpoint(path: str | Path, ckpt: dict | None = None) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes, load its weights, return (model, ckpt)."""
     from bifsmn.binary.convert import apply_binary
     from bifsmn.models import create_model
 
     ckpt = ckpt or load_checkpoint(path)
+    name, kwargs = _checked_spec(path, ckpt)
     spec = ckpt["model"]
-    model = create_model(spec["name"], **spec.get("kwargs", {}))
+    model = create_model(name, **kwargs)
     binary = ckpt.get("binary") or {"method": "none"}
     apply_binary(model, binary)
     try:

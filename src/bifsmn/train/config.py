@@ -11,6 +11,7 @@ Overrides use dotted keys: ``bifsmn train --config c.yaml optim.lr=0.01 train.ep
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -201,8 +202,69 @@ def _build(cls: type, data: Any, prefix: str, src: str) -> Any:
 
 
 def config_from_dict(data: dict, src: str = "<config>") -> Config:
-    """Validate a nested mapping into a :class:`Config`."""
-    return _build(Config, data or {}, "", src)
+    """Validate a nested mapping into a :class:`Config` (types, then value ranges)."""
+    cfg = _build(Config, data or {}, "", src)
+    validate(cfg, src)
+    return cfg
+
+
+def validate(cfg: Config, src: str = "<config>") -> None:
+    """Value checks the types cannot express; each failure is one line naming key and value."""
+    def need(ok: bool, key: str, rule: str) -> None:
+        if not ok:
+            section, name = key.split(".")
+            value = getattr(getattr(cfg, section), name)
+            raise BifsmnError(f"{key} must be {rule}, got {value!r}", src)
+
+    def finite(x: float) -> bool:
+        return math.isfinite(x)
+
+    d, o, s, t = cfg.data, cfg.optim, cfg.sched, cfg.train
+    need(d.batch_size >= 1, "data.batch_size", "at least 1")
+    need(d.num_classes >= 2, "data.num_classes", "at least 2")
+    need(d.limit_train >= 0, "data.limit_train", ">= 0 (0: all)")
+    need(d.negatives_windows >= 1, "data.negatives_windows", "at least 1")
+    need(0 <= d.jpeg_quality <= 100, "data.jpeg_quality", "0..100 (0: off)")
+    need(d.shift_max_frames >= 0, "data.shift_max_frames", ">= 0")
+    for key in ("noise_prob", "amplitude_prob", "speed_prob", "shift_prob", "mask_prob"):
+        v = getattr(d, key)
+        need(finite(v) and 0.0 <= v <= 1.0, f"data.{key}", "a probability in [0, 1]")
+    for key in ("noise_max_scale", "noise_max_gain"):
+        v = getattr(d, key)
+        need(finite(v) and v >= 0, f"data.{key}", "finite and >= 0")
+    need(finite(o.lr) and o.lr > 0, "optim.lr", "a finite number > 0")
+    need(finite(o.momentum) and o.momentum >= 0, "optim.momentum", "finite and >= 0")
+    need(finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", "finite and >= 0")
+    need(finite(o.grad_clip) and o.grad_clip >= 0, "optim.grad_clip", "finite and >= 0 (0: off)")
+    need(s.warmup_epochs >= 0, "sched.warmup_epochs", ">= 0")
+    need(s.step_size >= 1, "sched.step_size", "at least 1")
+    need(s.patience >= 0, "sched.patience", ">= 0")
+    need(finite(s.gamma) and s.gamma > 0, "sched.gamma", "finite and > 0")
+    need(finite(s.min_lr) and s.min_lr >= 0, "sched.min_lr", "finite and >= 0")
+    need(t.epochs >= 1, "train.epochs", "at least 1")
+    need(t.threads >= 0, "train.threads", ">= 0 (0: PyTorch's default)")
+    need(t.plot_every >= 0, "train.plot_every", ">= 0 (0: only at the end)")
+    need(bool(t.paths), "train.paths", "a non-empty list of paths")
+    need(_device_ok(t.device), "train.device",
+         "auto, cpu, or an available accelerator (cuda, cuda:N, mps)")
+
+
+def _device_ok(name: str) -> bool:
+    """``auto``/``cpu`` always; a CUDA/MPS device only when this machine has it."""
+    if name in ("auto", "cpu"):
+        return True
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        return False
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and (dev.index is None
+                                              or dev.index < torch.cuda.device_count())
+    if dev.type == "mps":
+        return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return dev.type == "cpu"
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
@@ -228,11 +290,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
             raise BifsmnError(f"not valid YAML ({str(exc).splitlines()[0]})", p) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BifsmnError(f"cannot read config ({exc})", p) from None
+        if not isinstance(data, dict):
+            raise BifsmnError(f"config must be a mapping of sections, got "
+                              f"{type(data).__name__}", p)
     for ov in overrides or []:
         if "=" not in ov:
             raise BifsmnError(f"override {ov!r} must look like section.key=value")
         key, raw = ov.split("=", 1)
-        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise BifsmnError(f"override {ov!r}: value is not valid YAML "
+                              f"({str(exc).splitlines()[0]})") from None
+        _set_dotted(data, key.strip(), value)
     return config_from_dict(data, src)
 
 

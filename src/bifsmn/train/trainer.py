@@ -47,11 +47,12 @@ from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
 from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
 from bifsmn.data.labels import UNKNOWN
 from bifsmn.data.speech_commands import SpeechCommands
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.models.dfsmn import PATH_TO_BLOCKS
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, save_config
+from bifsmn.train.lock import RunLock, holds_run
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
 
@@ -295,6 +296,11 @@ class Trainer:
                                       len(y)], dtype=torch.float64)
                 if self.dist.world > 1:
                     dist.all_reduce(stats)
+                if not math.isfinite(stats[0].item()):  # same on every rank (after all_reduce)
+                    raise TrainingDiverged(
+                        f"training diverged: non-finite loss ({stats[0].item()}) at epoch "
+                        f"{epoch + 1}, batch {b + 1}; the run stops here (last.pt keeps the last "
+                        "finite epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
                 tot_loss += stats[0].item()
                 tot_correct += stats[1].item()
                 tot_seen += stats[2].item()
@@ -324,6 +330,19 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict:
         """Train to ``train.epochs``; with ``resume`` continue from ``run_dir/last.pt``."""
+        lock = RunLock(self.run_dir) if self.dist.main else None
+        try:
+            if lock is not None:
+                lock.acquire(create=not resume)
+                if not resume and holds_run(self.run_dir):
+                    raise BifsmnError("run folder already holds a run; use --resume or another "
+                                      "--out", self.run_dir)
+            return self._fit(resume)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self, resume: bool) -> dict:
         c = self.cfg
         torch.manual_seed(c.train.seed)
         self._model()  # fail fast on model/config errors before decoding any audio
@@ -331,15 +350,19 @@ class Trainer:
         history: list[dict] = []
         start, best = 0, -math.inf
         last = self.run_dir / "last.pt"
-        if resume:
-            if not last.is_file():
-                raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
+        if resume and last.is_file():
             state = load_checkpoint(last)
             self.model.load_state_dict(state["state_dict"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.state = dict(state["schedule"])
             history, start, best = list(state["history"]), state["epoch"], state["best"]
-        elif self.dist.main:
+            if self.dist.main and history:
+                # a kill between last.pt and metrics.csv (even after the final epoch) left the
+                # CSV one epoch short: last.pt's history is the truth, rewrite the table now
+                self._write_metrics(history)
+        elif resume and not (self.run_dir / "config.yaml").is_file():
+            raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
+        elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
         t_run = time.time()
@@ -351,7 +374,13 @@ class Trainer:
             for m in self.model.modules():  # annealed estimators (IR-Net's EDE)
                 if hasattr(m, "set_progress"):
                     m.set_progress(epoch / max(1, c.train.epochs - 1))
-            loss, acc = self._train_epoch(epoch)
+            try:
+                loss, acc = self._train_epoch(epoch)
+                self._check_weights(epoch)
+            except TrainingDiverged:
+                if self.dist.main:
+                    self._record_divergence(epoch, history, best)
+                raise
             t_eval = time.time()
             val_metrics = self.evaluate()
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
@@ -396,13 +425,33 @@ class Trainer:
         save_checkpoint(self.run_dir / "last.pt", {
             **payload, "optimizer": self.optimizer.state_dict(),
             "schedule": dict(self.schedule.state), "history": history, "best": best})
+        self._write_metrics(history)
+        if self.cfg.train.plot_every and epoch % self.cfg.train.plot_every == 0:
+            self._plot(history)
+
+    def _write_metrics(self, history: list[dict]) -> None:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(history[0].keys()))
         writer.writeheader()
         writer.writerows(history)
         atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
-        if self.cfg.train.plot_every and epoch % self.cfg.train.plot_every == 0:
-            self._plot(history)
+
+    def _check_weights(self, epoch: int) -> None:
+        """Once per epoch: weights that went NaN/inf after the last finite loss never reach
+        validation, best.pt or a metric."""
+        for name, p in self.model.named_parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"training diverged: parameter {name} is non-finite "
+                                       f"after epoch {epoch + 1}; the run stops here (try a "
+                                       "lower optim.lr or optim.grad_clip)", self.run_dir)
+
+    def _record_divergence(self, epoch: int, history: list[dict], best: float) -> None:
+        """summary.json of a diverged run: what compare reports (and reuses) as diverged."""
+        summary = {"diverged": True, "diverged_epoch": epoch + 1, "epochs": self.cfg.train.epochs,
+                   "best_val_acc": best if math.isfinite(best) else None,
+                   "final": history[-1] if history else {},
+                   "train_wall_s": sum(m["epoch_time_s"] for m in history)}
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
 
     def _plot(self, history: list[dict]) -> None:
         if not history:

@@ -1,0 +1,110 @@
+"""Safe output files: every writer of bifsmn goes through :func:`atomic_write`.
+
+Two promises, whatever the caller:
+
+* **Nothing is destroyed that the user did not ask to replace.** An output path that is a
+  directory, a device (``/dev/null``), a FIFO, a socket, a symlink to one of those, or one of the
+  writer's own inputs (``bifsmn export m.pt -o m.pt``) is refused with a one-line
+  :class:`BifsmnError` before anything is written. A symlink to a regular file is followed: the
+  file it points to is replaced and the link stays.
+* **Readers see the old file or the new one, never half of one.** Data goes to a temporary file
+  in the destination folder, is flushed to disk, then renamed over the destination
+  (``os.replace``, atomic on POSIX). Any failure removes the temporary file; an ``OSError``
+  (read-only or unwritable folder, ``/proc``, disk full) becomes a one-line error naming the path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+from bifsmn.errors import BifsmnError
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str | None:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """The real path to write ``path`` to, or a one-line :class:`BifsmnError` if writing there
+    would destroy something other than a regular file the user asked to replace.
+
+    ``inputs``: files the writer reads; the output may not be any of them (compared by inode,
+    so a different spelling or a hard link is caught too).
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows symlinks: a link to a FIFO is judged as the FIFO
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise BifsmnError("output path is a dangling symlink; remove it or choose another "
+                              "path", path) from None
+        parent = path.parent
+        if parent.exists() and not parent.is_dir():
+            raise BifsmnError(f"cannot write here: {parent} is not a directory", path) from None
+        return path
+    except OSError as exc:
+        raise BifsmnError(f"cannot use as output ({exc.strerror or exc})", path) from None
+    kind = _kind(st.st_mode)
+    if kind is not None:
+        link = " (via a symlink)" if path.is_symlink() else ""
+        raise BifsmnError(f"output path is {kind}{link}; refusing to replace it (give a file "
+                          "path)", path)
+    for inp in inputs:
+        try:
+            same = os.path.samefile(path, inp)
+        except OSError:
+            continue
+        if same:
+            raise BifsmnError(f"output path is the input {inp}; refusing to overwrite it "
+                              "(choose another output path)", path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
+                 inputs: Iterable[str | Path] = (), mode: int = 0o644) -> Path:
+    """Write a file atomically after :func:`check_output`; ``write(f)`` fills the binary file.
+
+    Returns the path written (the symlink target if ``path`` is a link to a regular file).
+    """
+    path = Path(path)
+    dest = check_output(path, inputs)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BifsmnError(f"cannot write ({exc.strerror or exc})", path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes 0600; published files must be readable
+        os.replace(tmp, dest)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BifsmnError(f"cannot write ({exc.strerror or exc})", path) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, inputs: Iterable[str | Path] = ()) -> Path:
+    return atomic_write(path, lambda f: f.write(data), inputs)
+
+
+def atomic_write_text(path: str | Path, text: str, inputs: Iterable[str | Path] = ()) -> Path:
+    """Write text via temp file + rename: readers see the old or the new file, never half."""
+    return atomic_write(path, lambda f: f.write(text.encode()), inputs)

@@ -1,0 +1,86 @@
+"""Run-folder lock: one writer per run folder.
+
+A training run holds an exclusive OS lock (``fcntl.flock``) on ``run_dir/.lock`` for as long as
+it writes the folder. The kernel releases it when the process exits, however it exits (normal
+end, exception, Ctrl-C, SIGKILL), so a crashed run never leaves a stale lock behind; the file
+itself stays (it only carries the holder's pid, for the error message). A second
+``bifsmn train --out`` / ``--resume`` on the same folder gets a one-line error instead of mixing
+its config and checkpoints with the first run's.
+
+On systems without ``fcntl`` (Windows) the lock is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bifsmn.errors import BifsmnError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"
+#: files whose presence means a run already wrote this folder
+RUN_FILES = ("config.yaml", "last.pt", "metrics.csv", "summary.json")
+
+
+def holds_run(run_dir: str | Path) -> bool:
+    """True if ``run_dir`` already holds (part of) a run."""
+    return any((Path(run_dir) / name).exists() for name in RUN_FILES)
+
+
+class RunLock:
+    """Exclusive lock of a run folder (context manager, or :meth:`acquire` / :meth:`release`)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self, create: bool = True) -> None:
+        """Take the lock or raise a one-line :class:`BifsmnError` naming the folder."""
+        if self._fd is not None:
+            return
+        if create:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        elif not self.run_dir.is_dir():
+            raise BifsmnError("not a run folder (does not exist)", self.run_dir)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BifsmnError(f"cannot lock the run folder ({exc.strerror or exc})",
+                              self.run_dir) from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip()
+                finally:
+                    os.close(fd)
+                who = f" (pid {holder})" if holder.isdigit() else ""
+                raise BifsmnError(f"run folder is in use by another bifsmn process{who}; wait "
+                                  "for it to finish or use another --out", self.run_dir) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,362 @@
+"""Reliability guarantees (README "Reliability"): safe outputs, finite outputs, input limits,
+one-line errors for bad configs and crafted checkpoints, corrupt caches rebuilt.
+
+Every test here works as root (CI runs as root): refused paths are refused by their kind (FIFO,
+directory, device, symlink, own input), never by permissions.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from bifsmn.cli import main
+from bifsmn.engine.testing import make_checkpoint
+from bifsmn.errors import BifsmnError, NonFiniteError
+from bifsmn.outputs import atomic_write_bytes, atomic_write_text, check_output
+
+
+def _one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:"), err
+    assert "\n" not in err and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("rel") / "m.pt", "bifsmnv2", seed=3)
+
+
+# ------------------------------------------------------------------------------- safe outputs
+def _refused_targets(tmp: Path) -> dict[str, Path]:
+    fifo = tmp / "fifo"
+    os.mkfifo(fifo)
+    (tmp / "dir").mkdir()
+    (tmp / "link_to_fifo").symlink_to(fifo)
+    (tmp / "link_to_dir").symlink_to(tmp / "dir")
+    (tmp / "dangling").symlink_to(tmp / "nowhere" / "x")
+    return {"FIFO": fifo, "directory": tmp / "dir", "character device": Path("/dev/null"),
+            "FIFO (named pipe) (via a symlink)": tmp / "link_to_fifo",
+            "directory (via a symlink)": tmp / "link_to_dir", "dangling symlink":
+            tmp / "dangling"}
+
+
+def test_check_output_refuses_by_kind(tmp_path):
+    for kind, target in _refused_targets(tmp_path).items():
+        with pytest.raises(BifsmnError) as exc:
+            check_output(target)
+        msg = str(exc.value)
+        assert str(target) in msg and "\n" not in msg, msg
+        assert kind.split(" (")[0] in msg, (kind, msg)
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "dir").is_dir()
+    assert os.path.exists("/dev/null") and not Path("/dev/null").is_file()
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "directory", "character device",
+                                  "FIFO (named pipe) (via a symlink)", "dangling symlink"])
+def test_export_refuses_non_files(kind, ckpt, tmp_path, capsys):
+    target = _refused_targets(tmp_path)[kind]
+    assert main(["export", str(ckpt), "-o", str(target)]) == 2
+    _one_line_error(capsys, str(target), "refus" if kind != "dangling symlink" else "dangling")
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "dir").is_dir()
+    assert not list((tmp_path / "dir").iterdir())
+
+
+def test_export_refuses_its_own_input(ckpt, tmp_path, capsys):
+    before = ckpt.read_bytes()
+    assert main(["export", str(ckpt), "-o", str(ckpt)]) == 2
+    _one_line_error(capsys, "is the input")
+    hard = tmp_path / "hardlink.pt"
+    os.link(ckpt, hard)  # another name for the same file is caught too
+    assert main(["export", str(ckpt), "-o", str(hard)]) == 2
+    _one_line_error(capsys, "is the input")
+    assert ckpt.read_bytes() == before
+
+
+def test_export_to_unwritable_place_is_one_line(ckpt, capsys):
+    assert main(["export", str(ckpt), "-o", "/proc/bifsmn-test.bkws"]) == 2
+    _one_line_error(capsys, "/proc/bifsmn-test.bkws", "cannot write")
+
+
+def test_replacing_a_regular_file_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "metrics.csv"
+    atomic_write_text(out, "old\n")
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(BifsmnError, match="No space left"):
+        atomic_write_text(out, "new\n")
+    monkeypatch.undo()
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temp file left
+    atomic_write_text(out, "new\n")
+    assert out.read_text() == "new\n" and oct(out.stat().st_mode & 0o777) == "0o644"
+
+
+def test_symlink_to_a_file_is_followed(tmp_path):
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"a")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    atomic_write_bytes(link, b"b")
+    assert link.is_symlink() and real.read_bytes() == b"b"
+
+
+def test_every_writer_uses_the_checks(tmp_path):
+    """Checkpoints, tables/metrics, plots and caches refuse a FIFO / a directory."""
+    from bifsmn.data.cache import atomic_save_npy
+    from bifsmn.plots import plt, save_png
+    from bifsmn.train.checkpoint import save_checkpoint
+    from bifsmn.train.config import Config, save_config
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "d").mkdir()
+    writers = {
+        "checkpoint": lambda p: save_checkpoint(p, {"model": {}, "state_dict": {}}),
+        "config": lambda p: save_config(Config(), p),
+        "text": lambda p: atomic_write_text(p, "x"),
+        "cache": lambda p: atomic_save_npy(p, np.zeros(3)),
+        "plot": lambda p: save_png(plt.subplots()[0], p),
+    }
+    for name, write in writers.items():
+        for target in (fifo, tmp_path / "d", Path("/dev/null")):
+            with pytest.raises(BifsmnError, match="refusing"):
+                write(target)
+            assert fifo.is_fifo() and (tmp_path / "d").is_dir(), name
+    assert not list((tmp_path / "d").iterdir())
+
+
+# ------------------------------------------------------------------------------- finite outputs
+class _NanScorer:
+    """A scorer stub whose model has diverged: every score is NaN."""
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    name = "diverged.pt"
+
+    def __init__(self) -> None:
+        from bifsmn.data.features import FeatureConfig
+
+        self.feature_config = FeatureConfig()
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        return np.zeros((len(windows), 1, 32, 32), np.float32)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return np.full((len(features), len(self.labels)), np.nan, np.float32)
+
+
+def test_nan_scores_never_become_events(tmp_path):
+    from bifsmn.detect.detector import Detector
+    from bifsmn.detect.stream import Posteriors
+
+    det = Detector(_NanScorer(), threshold=0.5)
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros(16000 * 3, np.float32), 16000)
+    with pytest.raises(NonFiniteError) as exc:
+        det.detect_file(silence)
+    msg = str(exc.value)
+    assert "diverged.pt" in msg and str(silence) in msg and "non-finite" in msg
+    # the trigger itself: a NaN score is never >= a threshold
+    post = Posteriors(np.array([1600, 3200]), np.full((2, 4), np.nan, np.float32), 16000, 16000)
+    assert det._on_posteriors(post) == []
+
+
+def test_torch_scorer_refuses_nan_logits(ckpt):
+    from bifsmn.detect.scorer import TorchScorer
+
+    scorer = TorchScorer.from_checkpoint(ckpt)
+    with torch.no_grad():
+        scorer.model.classifier.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="m.pt"):
+        scorer.scores(np.zeros((2, 1, 32, 32), np.float32))
+
+
+def _tampered_bkws(ckpt: Path, tmp: Path) -> Path:
+    """A .bkws whose classifier weights are huge but finite (the loader refuses NaN/inf
+    records), CRCs recomputed: the file loads and its logits overflow to inf/NaN."""
+    from bifsmn.engine import export_checkpoint
+    from bifsmn.engine.format import encode, make_record, read_file
+
+    good = export_checkpoint(ckpt, tmp / "good.bkws")
+    recs = read_file(good)
+    w = recs["classifier.w"].array().astype(np.float64)
+    recs["classifier.w"] = make_record("classifier.w", np.full_like(w, 3e38), "f32")
+    out = tmp / "tampered.bkws"
+    out.write_bytes(encode(list(recs.values())))
+    return out
+
+
+def test_engine_refuses_non_finite_logits_and_absurd_audio(ckpt, tmp_path):
+    from bifsmn.engine import Engine
+
+    eng = Engine(_tampered_bkws(ckpt, tmp_path))
+    with pytest.raises(NonFiniteError) as exc:
+        eng.predict(np.zeros(16000, np.float32))
+    assert "tampered.bkws" in str(exc.value) and "non-finite logits" in str(exc.value)
+    good = Engine(tmp_path / "good.bkws")
+    loud = np.zeros(16000, np.float32)
+    loud[100] = 1e20  # one corrupted exponent byte
+    with pytest.raises(BifsmnError, match="magnitude 1e\\+20"):
+        good.predict(loud)
+    assert np.isfinite(good.predict(np.zeros(16000, np.float32))).all()
+
+
+def test_detect_with_tampered_bkws_is_an_error(ckpt, tmp_path, capsys):
+    bkws = _tampered_bkws(ckpt, tmp_path)
+    wav = tmp_path / "quiet.wav"
+    sf.write(str(wav), np.zeros(16000 * 2, np.float32), 16000)
+    assert main(["detect", "--model", str(bkws), str(wav)]) == 2
+    err = capsys.readouterr()
+    assert err.out == ""  # no event printed
+    assert "non-finite" in err.err and str(wav) in err.err and "tampered.bkws" in err.err
+
+
+def test_float_audio_out_of_range_is_refused_naming_the_file(tmp_path, capsys):
+    from bifsmn.audio import load_audio
+    from bifsmn.detect.audio_io import iter_audio_blocks
+
+    x = np.zeros(16000, np.float32)
+    x[5] = 1e20
+    path = tmp_path / "corrupt.wav"
+    sf.write(str(path), x, 16000, subtype="FLOAT")
+    for read in (load_audio, lambda p: list(iter_audio_blocks(p))):
+        with pytest.raises(BifsmnError) as exc:
+            read(path)
+        assert str(path) in str(exc.value) and "magnitude 1e+20" in str(exc.value)
+    x[5] = 999.0  # within the stated limit: accepted as is
+    sf.write(str(path), x, 16000, subtype="FLOAT")
+    assert load_audio(path)[5] == 999.0
+    x[5] = 1e20
+    sf.write(str(path), x, 16000, subtype="FLOAT")
+    assert main(["detect", str(path)]) == 2
+    assert str(path) in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- config errors
+def _tiny(root: Path, cache: Path, epochs: int = 1) -> dict:
+    return {"model": {"name": "dfsmn_teacher", "kwargs": {"dropout": 0.0}},
+            "data": {"root": str(root), "batch_size": 16, "cache_dir": str(cache)},
+            "optim": {"name": "adam", "lr": 2e-3, "weight_decay": 0.0},
+            "train": {"epochs": epochs, "seed": 1, "threads": 1, "plot_every": 0}}
+
+
+BAD_OVERRIDES = [
+    ("optim.lr=[1", "not valid YAML"),
+    ("data.batch_size=0", "data.batch_size must be at least 1"),
+    ("optim.lr=-1", "optim.lr must be a finite number > 0"),
+    ("optim.lr=.nan", "optim.lr must be a finite number > 0"),
+    ("train.epochs=0", "train.epochs must be at least 1"),
+    ("train.epochs=-1", "train.epochs must be at least 1"),
+    ("train.threads=-2", "train.threads must be >= 0"),
+    ("train.device=cuda", "train.device must be"),
+    ("train.device=banana", "train.device must be"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_OVERRIDES)
+def test_bad_config_values_are_one_line_errors(override, message, tmp_path, capsys):
+    if override == "train.device=cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(_tiny(tmp_path / "data", tmp_path / "cache")))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--out", str(run), override]) == 2
+    _one_line_error(capsys, message)
+    assert not (run / "config.yaml").exists()
+
+
+def test_list_shaped_yaml_with_an_override(tmp_path, capsys):
+    cfg = tmp_path / "list.yaml"
+    cfg.write_text("- 1\n- 2\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                 "optim.lr=0.1"]) == 2
+    _one_line_error(capsys, str(cfg), "must be a mapping")
+
+
+def test_detect_refuses_negative_threads(capsys):
+    assert main(["detect", "--threads", "-1", "x.wav"]) == 2
+    _one_line_error(capsys, "--threads must be at least 1")
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def _crafted(src: Path, dst: Path, **spec) -> Path:
+    from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    c = load_checkpoint(src)
+    c["model"] = {**c["model"], **spec}
+    save_checkpoint(dst, {k: v for k, v in c.items() if k not in ("format", "version")})
+    return dst
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"kwargs": {"num_classes": -5}}, "cannot be built"),
+    ({"name": 123}, "no model name string"),
+    ({"name": ["dfsmn_teacher"]}, "no model name string"),
+    ({"kwargs": {"num_classes": 10**7}}, "parameters but holds"),
+    ({"kwargs": [1, 2]}, "not a mapping"),
+])
+def test_crafted_checkpoints_are_refused(spec, message, ckpt, tmp_path, capsys):
+    bad = _crafted(ckpt, tmp_path / "bad.pt", **spec)
+    assert main(["export", str(bad), "-o", str(tmp_path / "o.bkws")]) == 2
+    _one_line_error(capsys, str(bad), message)
+    assert not (tmp_path / "o.bkws").exists()
+
+
+def test_refused_pickle_has_our_message(tmp_path, capsys):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "bifsmn-checkpoint", "x": Evil()}, path, pickle_protocol=2)
+    assert main(["export", str(path), "-o", str(tmp_path / "o.bkws")]) == 2
+    err = _one_line_error(capsys, str(path), "refuses to load", "system")
+    assert "PyTorch" not in err and "weights_only" not in err
+    assert pickle.HIGHEST_PROTOCOL >= 2
+
+
+# ------------------------------------------------------------------------------- caches
+def test_truncated_feature_cache_is_rebuilt(full_ds, cache_dir):
+    from bifsmn.data.cache import load_features, load_waves
+    from bifsmn.data.speech_commands import SpeechCommands
+
+    ds = SpeechCommands(full_ds, 12)
+    feats, labels = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    waves, _ = load_waves(ds, "validation", cache_dir, progress=False)
+    for entry in sorted(cache_dir.glob("*.npy")):  # waves and features, each truncated
+        entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+        again, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+        assert torch.equal(again, feats)
+        assert torch.equal(load_waves(ds, "validation", cache_dir, progress=False)[0], waves)
+    for entry in cache_dir.glob("*.npy"):
+        np.load(entry)  # rebuilt entries are whole again
+    bad = next(iter(cache_dir.glob("feats-*.npy")))
+    np.save(bad, np.zeros((2, 2), np.float32))  # readable but the wrong shape
+    again, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    assert torch.equal(again, feats) and np.load(bad).shape == tuple(feats.shape)
+
+
+def test_eval_refuses_nan_logits(full_ds, cache_dir, tmp_path, capsys, monkeypatch):
+    from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    monkeypatch.setenv("BIFSMN_CACHE", str(cache_dir))
+    src = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher", seed=1)
+    c = load_checkpoint(src)
+    c["state_dict"]["classifier.bias"] = torch.full_like(c["state_dict"]["classifier.bias"],
+                                                         float("nan"))
+    save_checkpoint(src, {k: v for k, v in c.items() if k not in ("format", "version")})
+    assert main(["eval", "--checkpoint", str(src), "--data", str(full_ds), "--json"]) == 2
+    _one_line_error(capsys, str(src), "non-finite logits")

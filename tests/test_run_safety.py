@@ -1,0 +1,198 @@
+"""Run folders: exact resume after a kill at any write, the run-folder lock, divergence stops."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import bifsmn.outputs as outputs
+from bifsmn.cli import main
+from bifsmn.errors import BifsmnError, TrainingDiverged
+from bifsmn.train.checkpoint import load_checkpoint
+from bifsmn.train.config import config_from_dict
+from bifsmn.train.lock import RunLock
+from bifsmn.train.trainer import Trainer
+
+TIMES = ("epoch_time_s", "data_time_s", "model_time_s", "eval_time_s")
+
+
+def tiny(root: Path, cache: Path, epochs: int = 2, **optim) -> dict:
+    return {"model": {"name": "dfsmn_teacher", "kwargs": {"dropout": 0.0}},
+            "data": {"root": str(root), "batch_size": 16, "cache_dir": str(cache),
+                     "limit_train": 32, "augment": False},
+            "optim": {"name": "adam", "lr": 2e-3, "weight_decay": 0.0, **optim},
+            "sched": {"name": "cosine"},
+            "train": {"epochs": epochs, "seed": 1, "threads": 1, "plot_every": 1}}
+
+
+def _rows(run: Path) -> list[dict]:
+    with (run / "metrics.csv").open() as f:
+        return [{k: v for k, v in r.items() if k not in TIMES} for r in csv.DictReader(f)]
+
+
+def _same_numbers(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-6, abs=1e-7), k
+
+
+class Killed(Exception):
+    """Stands for the process dying at a write boundary."""
+
+
+def test_resume_is_exact_after_a_kill_at_every_write(full_ds, cache_dir, tmp_path, monkeypatch):
+    cfg = tiny(full_ds, cache_dir)
+    written: list[str] = []
+    real = outputs.atomic_write
+
+    def counting(path, write, inputs=(), mode=0o644):
+        written.append(Path(path).name)
+        return real(path, write, inputs, mode)
+
+    monkeypatch.setattr(outputs, "atomic_write", counting)
+    Trainer(config_from_dict(cfg), tmp_path / "ref", progress=False).fit()
+    ref = tmp_path / "ref"
+    # every kind of run-folder file is among the boundaries, including the last epoch's writes
+    assert {"config.yaml", "best.pt", "last.pt", "metrics.csv", "curves.png",
+            "summary.json"} <= set(written)
+    boundaries = list(written)
+
+    for k, name in enumerate(boundaries):
+        run = tmp_path / f"kill{k}"
+        count = {"n": 0}
+
+        def dying(path, write, inputs=(), mode=0o644, k=k, count=count):
+            if count["n"] == k:
+                raise Killed(f"killed before write {k} ({Path(path).name})")
+            count["n"] += 1
+            return real(path, write, inputs, mode)
+
+        monkeypatch.setattr(outputs, "atomic_write", dying)
+        with pytest.raises(Killed):
+            Trainer(config_from_dict(cfg), run, progress=False).fit()
+        monkeypatch.setattr(outputs, "atomic_write", real)
+        # the repair: --resume (a folder killed before its config was written is simply new)
+        resume = (run / "config.yaml").is_file()
+        Trainer(config_from_dict(cfg), run, progress=False).fit(resume=resume)
+
+        ra, rb = _rows(ref), _rows(run)
+        assert len(ra) == len(rb) == 2, (k, name)
+        for a, b in zip(ra, rb, strict=True):
+            _same_numbers(a, b)
+        sa, sb = (json.loads((r / "summary.json").read_text()) for r in (ref, run))
+        assert (sa["best_epoch"], sa["epochs"]) == (sb["best_epoch"], sb["epochs"]), (k, name)
+        assert sa["best_val_acc"] == pytest.approx(sb["best_val_acc"], rel=1e-6)
+        for f in ("best.pt", "last.pt"):
+            ca, cb = load_checkpoint(ref / f), load_checkpoint(run / f)
+            assert ca["epoch"] == cb["epoch"], (k, name, f)
+            for key, t in ca["state_dict"].items():
+                assert torch.allclose(t.float(), cb["state_dict"][key].float(), atol=1e-6), key
+        hist = load_checkpoint(run / "last.pt")["history"]
+        assert [{k2: v for k2, v in h.items() if k2 not in TIMES} for h in hist] == \
+            [{k2: float(v) if k2 != "epoch" else int(v) for k2, v in r.items()} for r in rb]
+        assert (run / "curves.png").is_file()
+
+
+# ------------------------------------------------------------------------------- lock
+HOLDER = """
+import sys
+from bifsmn.train.lock import RunLock
+lock = RunLock(sys.argv[1]); lock.acquire()
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_two_writers_on_one_run_folder(full_ds, cache_dir, tmp_path, capsys):
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=1)))
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "in use by another bifsmn process" in err and f"pid {holder.pid}" in err, err
+        assert "\n" not in err and not (run / "config.yaml").exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    # the holder exited: the OS released its lock, the folder is free
+    assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 0
+    assert (run / "last.pt").is_file()
+    # now the folder holds a run: a new run is refused, a resume works
+    assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_lock_is_released_when_training_crashes(full_ds, cache_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+
+    def crash(self, epoch):
+        raise RuntimeError("crash in epoch")
+
+    monkeypatch.setattr(Trainer, "_train_epoch", crash)
+    with pytest.raises(RuntimeError):
+        Trainer(config_from_dict(tiny(full_ds, cache_dir)), run, progress=False).fit()
+    # free again; while held (here, by this process), a trainer on the folder is refused
+    with RunLock(run), pytest.raises(BifsmnError, match="in use"):
+        Trainer(config_from_dict(tiny(full_ds, cache_dir)), run, progress=False).fit(resume=True)
+
+
+def test_folder_with_only_a_config_holds_a_run(full_ds, cache_dir, tmp_path, capsys):
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=1)))
+    for name in ("config.yaml", "metrics.csv"):
+        run = tmp_path / f"only-{name}"
+        run.mkdir()
+        (run / name).write_text("x\n")
+        assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 2
+        assert "already holds a run" in capsys.readouterr().err
+        assert (run / name).read_text() == "x\n"
+
+
+# ------------------------------------------------------------------------------- divergence
+def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cache_dir, tmp_path,
+                                                                   capsys):
+    from bifsmn.compare import _diverged, train_or_reuse, write_tables
+
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=3)))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(cfg_path), "--out", str(run), "optim.lr=1e6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "diverged" in err and "\n" not in err, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["diverged"] is True and summary["diverged_epoch"] >= 1
+    if (run / "metrics.csv").is_file():  # epochs before the divergence: all finite
+        for r in _rows(run):
+            assert all(math.isfinite(float(v)) for v in r.values())
+    if (run / "best.pt").is_file():
+        for t in load_checkpoint(run / "best.pt")["state_dict"].values():
+            assert torch.isfinite(t.float()).all()
+
+    cfg = config_from_dict({**tiny(full_ds, cache_dir, epochs=3),
+                            "optim": {"name": "adam", "lr": 1e6, "weight_decay": 0.0}})
+    with pytest.raises(TrainingDiverged):
+        Trainer(cfg, tmp_path / "direct", progress=False).fit()
+    assert train_or_reuse(cfg, tmp_path / "cmp") == "diverged"
+    assert train_or_reuse(cfg, tmp_path / "cmp") == "reused"
+    assert _diverged(tmp_path / "cmp")
+    row = {"binary": "none", "distill": "none", "epochs": 3, "grad_clip": 0.0,
+           "fc1_norm": False, "status": "diverged", "params": 1, "storage_bytes": 1024,
+           "binary_macs_8": 1, "fp_macs_8": 1, "ops_8": 1.0, "s_per_epoch": 1.0,
+           "teacher_acc": 0.9, "diverged": True,
+           **{f"acc_{b}": math.nan for b in (8, 4, 2, 1)},
+           **{f"gap_{b}": math.nan for b in (8, 4, 2, 1)}}
+    write_tables([{"method": "x", **row}], tmp_path / "t", "d", "t.pt", 3)
+    assert "diverged (NaN loss)" in (tmp_path / "t.md").read_text()
+    assert json.loads((tmp_path / "t.json").read_text())[0]["acc_8"] is None
