@@ -32,7 +32,7 @@ def feed(det: Detector, x: np.ndarray, size: int) -> list[Event]:
 def test_smoothing_threshold_and_event_times():
     """'yes' wins from the 4th hop on; with a 5-window average it reaches 0.5 at the 3rd
     winning window (3/5), i.e. the window ending at 0.6 s."""
-    det = Detector(ScriptScorer(), threshold=0.5)
+    det = Detector(ScriptScorer(), gate=None, threshold=0.5)
     x = script_audio(["_silence_"] * 3 + ["yes"] * 6 + ["_silence_"] * 20)
     events = feed(det, x, 1000)
     assert [e.label for e in events] == ["yes"]
@@ -40,7 +40,7 @@ def test_smoothing_threshold_and_event_times():
     assert ev.end == pytest.approx(0.6) and ev.start == 0.0
     assert ev.score == pytest.approx(0.6, abs=1e-6)
     # no smoothing: fires on the first winning window
-    det = Detector(ScriptScorer(), threshold=0.5, smooth_ms=0)
+    det = Detector(ScriptScorer(), gate=None, threshold=0.5, smooth_ms=0)
     assert feed(det, x, 1000)[0].end == pytest.approx(0.4)
 
 
@@ -49,7 +49,7 @@ def test_refractory_and_ignored_classes():
     x = script_audio(["_unknown_"] * 10 + ["no"] * 35 + ["_silence_"] * 10)
 
     def ends(x, threshold=0.5, **kw):
-        det = Detector(ScriptScorer(), threshold=threshold, **kw)
+        det = Detector(ScriptScorer(), gate=None, threshold=threshold, **kw)
         return [round(e.end, 6) for e in feed(det, x, 4096)]
 
     assert ends(x) == [1.3, 2.3, 3.3, 4.3]
@@ -72,15 +72,16 @@ def test_per_keyword_thresholds():
     x = script_audio(["_silence_"] * 6 + ["yes"] * 2 + ["_silence_"] * 12 + ["up"] * 2
                      + ["_silence_"] * 12)
     # two winning windows of five: smoothed peak 0.4
-    assert feed(Detector(ScriptScorer(), threshold=0.5), x, 1600) == []
-    events = feed(Detector(ScriptScorer(), threshold=0.5, thresholds={"up": 0.35}), x, 1600)
+    assert feed(Detector(ScriptScorer(), gate=None, threshold=0.5), x, 1600) == []
+    events = feed(Detector(ScriptScorer(), gate=None, threshold=0.5,
+                           thresholds={"up": 0.35}), x, 1600)
     assert [e.label for e in events] == ["up"]
     with pytest.raises(BifsmnError, match="no keyword 'maybe'"):
-        Detector(ScriptScorer(), thresholds={"maybe": 0.3})
+        Detector(ScriptScorer(), gate=None, thresholds={"maybe": 0.3})
     with pytest.raises(BifsmnError, match="_silence_"):
-        Detector(ScriptScorer(), thresholds={"_silence_": 0.3})
+        Detector(ScriptScorer(), gate=None, thresholds={"_silence_": 0.3})
     with pytest.raises(BifsmnError, match=r"\[0, 1\]"):
-        Detector(ScriptScorer(), threshold=1.5)
+        Detector(ScriptScorer(), gate=None, threshold=1.5)
 
 
 def test_per_keyword_smoothing_refractory_and_runtime_changes():
@@ -91,20 +92,20 @@ def test_per_keyword_smoothing_refractory_and_runtime_changes():
     def ends(det):
         return [(e.label, round(e.end, 6)) for e in feed(det, x, 4096)]
 
-    base = ends(Detector(ScriptScorer()))
+    base = ends(Detector(ScriptScorer(), gate=None))
     assert [e for e in base if e[0] == "no"] == [("no", 1.3), ("no", 2.3), ("no", 3.3),
                                                   ("no", 4.3)]
     # refractory for "no" only; "yes" keeps the default
-    got = ends(Detector(ScriptScorer(), refractories={"no": 2500}))
+    got = ends(Detector(ScriptScorer(), gate=None, refractories={"no": 2500}))
     assert [e for e in got if e[0] == "no"] == [("no", 1.3), ("no", 3.8)]
     assert [e for e in got if e[0] == "yes"] == [e for e in base if e[0] == "yes"]
     # no smoothing for "yes" only: it fires two hops earlier, "no" unchanged
-    got = ends(Detector(ScriptScorer(), smoothing={"yes": 0}))
+    got = ends(Detector(ScriptScorer(), gate=None, smoothing={"yes": 0}))
     first_yes = min(t for lb, t in got if lb == "yes")
     assert first_yes == pytest.approx(min(t for lb, t in base if lb == "yes") - 0.2)
     assert [e for e in got if e[0] == "no"] == [e for e in base if e[0] == "no"]
     # settings change while the stream runs
-    det = Detector(ScriptScorer())
+    det = Detector(ScriptScorer(), gate=None)
     det.set_refractory("no", 2500)
     det.set_smoothing("yes", 0)
     det.set_threshold("yes", 0.99)
@@ -112,7 +113,7 @@ def test_per_keyword_smoothing_refractory_and_runtime_changes():
     assert [e for e in got if e[0] == "no"] == [("no", 1.3), ("no", 3.8)]
     assert all(lb != "yes" or t >= first_yes for lb, t in got)
     with pytest.raises(BifsmnError, match="no keyword 'maybe'"):
-        Detector(ScriptScorer(), refractories={"maybe": 10})
+        Detector(ScriptScorer(), gate=None, refractories={"maybe": 10})
     with pytest.raises(BifsmnError, match=">= 0 ms"):
         det.set_refractory("no", -1)
 
@@ -123,10 +124,10 @@ def test_online_events_equal_offline_sweep(size, rearm):
     rng = np.random.default_rng(size)
     labels = ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
     x = script_audio([labels[i] for i in rng.integers(0, len(labels), 300)])
-    det = Detector(ScriptScorer(), threshold=0.55, thresholds={"go": 0.3}, refractory_ms=700,
-                   rearm=rearm)
+    det = Detector(ScriptScorer(), gate=None, threshold=0.55, thresholds={"go": 0.3},
+                   refractory_ms=700, rearm=rearm)
     online = feed(det, x, size)
-    post = sliding_posteriors(det.scorer, x, HOP)
+    post = sliding_posteriors(det.scorer, x, HOP, gate=None)
     offline = events_from_smoothed(smooth(post.probs, det.smooth_n), post.ends, det.labels,
                                    det.thresholds, det.refractory, det.window, det.sample_rate,
                                    rearm, post.audio_end)

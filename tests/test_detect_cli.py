@@ -65,7 +65,7 @@ def test_silence_clipped_and_short_files(ckpt, tmp_path, capsys):
     clipped = write_wav(tmp_path / "clipped.wav", loud)
     rc, out, err = run(["detect", str(clipped), "--model", ckpt, "--json"], capsys)
     assert rc == 0 and err == ""
-    short = write_wav(tmp_path / "short.wav", tone_stream([("go", 0.0)], 0.6))  # < 1 s
+    short = write_wav(tmp_path / "short.wav", tone_stream([("go", 0.1)], 0.6))  # < 1 s
     rc, out, _ = run(["detect", str(short), "--model", ckpt, "--json", "--threshold", "0.3"],
                      capsys)
     assert rc == 0

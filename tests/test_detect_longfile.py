@@ -28,7 +28,7 @@ def test_one_hour_file_in_flat_memory(tmp_path):
                 f.write((0.01 * rng.standard_normal(block)).astype(np.float32))
         assert path.stat().st_size > 115_000_000
         stub = StubScorer()  # constant-time model: what is measured is the I/O and state
-        det = Detector(stub)
+        det = Detector(stub, gate=None)
         rss_before = max_rss_bytes()
         tracemalloc.start()
         try:

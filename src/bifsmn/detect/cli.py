@@ -45,17 +45,49 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _gate(args: argparse.Namespace):
+    from bifsmn.detect.gate import DEFAULT_GATE
+
+    return None if getattr(args, "no_gate", False) else DEFAULT_GATE
+
+
 def _make_detector(args: argparse.Namespace):
     from bifsmn.detect.detector import Detector
 
     _set_threads(args.threads)
 
-    return Detector(args.model, blocks=args.blocks, threshold=args.threshold,
-                    thresholds=parse_threshold_for(args.threshold_for), smooth_ms=args.smooth_ms,
-                    refractory_ms=args.refractory_ms, hop_ms=args.hop_ms, rearm=args.rearm,
-                    smoothing=parse_threshold_for(args.smooth_for, "--smooth-for", "yes=300"),
-                    refractories=parse_threshold_for(args.refractory_for, "--refractory-for",
-                                                     "yes=2000"))
+    det = Detector(args.model, blocks=args.blocks, threshold=args.threshold,
+                   thresholds=parse_threshold_for(args.threshold_for), smooth_ms=args.smooth_ms,
+                   refractory_ms=args.refractory_ms, hop_ms=args.hop_ms, rearm=args.rearm,
+                   smoothing=parse_threshold_for(args.smooth_for, "--smooth-for", "yes=300"),
+                   refractories=parse_threshold_for(args.refractory_for, "--refractory-for",
+                                                    "yes=2000"),
+                   fa_per_hour=args.fa_per_hour, gate=_gate(args))
+    if det.operating_point is not None and not getattr(args, "json", False):
+        print(f"bifsmn: {det.threshold_source}", file=sys.stderr)  # (no point: logged once)
+    return det
+
+
+def meter_line(level_db: float, scores: dict[str, float], thresholds: dict[str, float],
+               width: int = 20, floor_db: float = -80.0) -> str:
+    """The live ``--mic`` status line: input level as a bar and in dBFS, and the keyword with
+    the highest smoothed score (its threshold in brackets; ``*`` once it is reached).
+
+    >>> meter_line(-20.0, {"yes": 0.42, "no": 0.1}, {"yes": 0.9, "no": 0.9}, width=10)
+    'level [########  ]  -20 dBFS | top yes 0.42 (0.90)'
+    """
+    lv = level_db if level_db == level_db else floor_db  # NaN -> floor
+    lv = min(max(lv, floor_db), 0.0)
+    n = round(width * (lv - floor_db) / -floor_db)
+    bar = "#" * n + " " * (width - n)
+    shown = f"{lv:4.0f}" if lv > floor_db else f"<{floor_db:.0f}"
+    top = "-"
+    if scores:
+        k = max(scores, key=lambda q: (scores[q] if scores[q] == scores[q] else -1.0))
+        v = scores[k]
+        mark = "*" if v >= thresholds.get(k, 1.0) else ""
+        top = f"{k} {v:.2f} ({thresholds.get(k, float('nan')):.2f}){mark}"
+    return f"level [{bar}] {shown} dBFS | top {top}"
 
 
 def _print_event(ev, source: str, as_json: bool) -> None:
@@ -126,6 +158,7 @@ def run_mic(det, seconds: float | None, device: str | None, as_json: bool) -> in
     name = info.get("name", "input") if isinstance(info, dict) else "input"
     print(f"bifsmn: listening on {name!r} at {rate} Hz (Ctrl-C stops)", file=sys.stderr)
     det.reset()
+    live = not as_json and sys.stderr.isatty()
     t0 = time.monotonic()
     try:
         with sd.InputStream(device=dev, channels=1, samplerate=rate, dtype="float32",
@@ -135,12 +168,23 @@ def run_mic(det, seconds: float | None, device: str | None, as_json: bool) -> in
                 x = np.asarray(data, np.float32).reshape(-1)
                 if resampler is not None:
                     x = resampler.resample_chunk(x)
-                for ev in det.process(x):
+                events = det.process(x)
+                if live:
+                    ms = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+                    line = meter_line(10 * np.log10(max(ms, 1e-12)), det.last_scores,
+                                      det.thresholds)
+                    print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
+                for ev in events:
+                    if live:
+                        print("\r\x1b[K", end="", file=sys.stderr)
                     _print_event(ev, "mic", as_json)
     except KeyboardInterrupt:
         pass
     except sd.PortAudioError as exc:
         raise BifsmnError(f"audio input failed ({exc})") from None
+    finally:
+        if live:
+            print(file=sys.stderr)
     return 0
 
 
@@ -151,17 +195,33 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
     out = Path(args.out)
     results = eval_stream(args.data, args.model, blocks=args.blocks, minutes=args.minutes,
                           snrs=parse_snrs(args.snr), seed=args.seed, split=args.split,
-                          out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms,
+                          out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms or 500.0,
                           refractory_ms=args.refractory_ms, tolerance=args.tolerance_ms / 1000,
-                          fa_target=args.fa_target, rearm=args.rearm)
+                          fa_target=args.fa_target, rearm=args.rearm,
+                          negatives=args.negatives, gate=_gate(args))
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--smooth-ms", type=float, default=500.0,
-                   help="moving average of posteriors (default 500)")
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bifsmn.detect.calibrate import calibrate
+    from bifsmn.detect.evaluate import parse_snrs
+
+    _set_threads(args.threads)
+    calibrate(args.model, args.data, negatives=args.negatives, blocks=args.blocks,
+              minutes=args.minutes, snrs=parse_snrs(args.snr), seed=args.seed,
+              fa_targets=args.fa_per_hour, refractory_ms=args.refractory_ms,
+              hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
+              out=args.out, write=not args.dry_run)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) -> None:
+    p.add_argument("--smooth-ms", type=float, default=smooth_default,
+                   help="moving average of posteriors (default: the stored operating point's, "
+                   "else 500)" if smooth_default is None else "moving average of posteriors "
+                   "(default 500)")
     p.add_argument("--refractory-ms", type=float, default=1000.0,
                    help="no second event of a keyword within this time (default 1000)")
     p.add_argument("--hop-ms", type=float, default=100.0,
@@ -170,6 +230,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a keyword fires again only after its score dropped below threshold")
     p.add_argument("--threads", type=int, default=1,
                    help="PyTorch threads (default 1, what an always-on detector should use)")
+    p.add_argument("--no-gate", action="store_true",
+                   help="score every window (no energy/contrast gate, no start-padding rule)")
 
 
 def add_detect_commands(sub) -> None:
@@ -180,15 +242,19 @@ def add_detect_commands(sub) -> None:
                    "model)")
     d.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES,
                    help="thinnable path: DFSMN blocks to run")
-    d.add_argument("--threshold", type=float, default=0.5,
-                   help="smoothed-posterior threshold for every keyword (default 0.5)")
+    d.add_argument("--threshold", type=float, default=None,
+                   help="smoothed-posterior threshold for every keyword (default: the model's "
+                   "stored 1 FA/h operating point, else 0.5)")
+    d.add_argument("--fa-per-hour", type=float, default=None, metavar="X",
+                   help="use the model's stored operating point for X false alarms per hour "
+                   "(see `bifsmn calibrate`; default 1)")
     d.add_argument("--threshold-for", action="append", metavar="LABEL=T",
                    help="per-keyword threshold, repeatable (e.g. yes=0.7)")
     d.add_argument("--smooth-for", action="append", metavar="LABEL=MS",
                    help="per-keyword smoothing window in ms, repeatable (e.g. yes=300)")
     d.add_argument("--refractory-for", action="append", metavar="LABEL=MS",
                    help="per-keyword refractory time in ms, repeatable (e.g. yes=2000)")
-    _common(d)
+    _common(d, None)
     d.add_argument("--json", action="store_true", help="one JSON object per event")
     d.add_argument("--mic", action="store_true",
                    help="listen to the default input device (needs bifsmn[mic])")
@@ -211,6 +277,37 @@ def add_detect_commands(sub) -> None:
     _common(e)
     e.add_argument("--tolerance-ms", type=float, default=500.0,
                    help="slack when matching events to keywords (default 500)")
-    e.add_argument("--fa-target", type=float, default=1.0,
-                   help="false alarms per hour of the reported operating point (default 1)")
+    e.add_argument("--fa-target", type=float, nargs="+", default=[0.5, 1.0],
+                   help="false alarms per hour of the reported operating points "
+                   "(default 0.5 1)")
+    e.add_argument("--negatives", metavar="DIR",
+                   help="folder of other speech (e.g. picovoice_wake_words): its validation "
+                   "share is mixed into the streams and the fraction of its clips raising an "
+                   "event is reported")
     e.set_defaults(func=cmd_eval_stream)
+
+    c = sub.add_parser("calibrate", help="choose and store per-keyword thresholds for 0.5/1/5 "
+                       "false alarms per hour (rewrites the .pt or .bkws file)")
+    c.add_argument("model", help=".pt checkpoint or .bkws file to calibrate (rewritten "
+                   "atomically unless --out is given)")
+    c.add_argument("--data", required=True, help="Speech Commands folder (validation split)")
+    c.add_argument("--negatives", metavar="DIR",
+                   help="folder of other speech; its validation share (SHA-1 hash split) is "
+                   "mixed into the streams")
+    c.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES,
+                   help="thinnable paths to calibrate (default 8)")
+    c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")
+    c.add_argument("--snr", default="clean,10",
+                   help="one stream per SNR, comma-separated dB or 'clean' (default clean,10)")
+    c.add_argument("--seed", type=int, default=1000,
+                   help="first stream seed (default 1000; eval-stream uses 0)")
+    c.add_argument("--fa-per-hour", type=float, nargs="+", default=[0.5, 1.0, 5.0],
+                   help="false-alarm rates to store (default 0.5 1 5)")
+    c.add_argument("--refractory-ms", type=float, default=1000.0)
+    c.add_argument("--hop-ms", type=float, default=100.0)
+    c.add_argument("--tolerance-ms", type=float, default=500.0)
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--no-gate", action="store_true", help="calibrate without the gate")
+    c.add_argument("--out", help="write the calibrated model here instead of in place")
+    c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
+    c.set_defaults(func=cmd_calibrate)

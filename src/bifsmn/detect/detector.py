@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsmn.detect import operating
+from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError, NonFiniteError
@@ -31,6 +33,16 @@ from bifsmn.errors import BifsmnError, NonFiniteError
 IGNORED = ("_unknown_", "_silence_")
 DEFAULT_SMOOTH_MS = 500.0
 DEFAULT_REFRACTORY_MS = 1000.0
+DEFAULT_THRESHOLD = 0.5  # for models without stored operating points
+_NOTED: set[str] = set()
+
+
+def _note_once(key: str, message: str) -> None:
+    import logging
+
+    if key not in _NOTED:
+        _NOTED.add(key)
+        logging.getLogger("bifsmn.detect").warning(message)
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,12 @@ class Detector:
     >>> det.detect_file("long_recording.flac")   # any rate/channels, streamed from disk
 
     ``model``: a ``.pt`` checkpoint, a ``.bkws`` engine file, a :class:`Scorer`, or None for the
-    bundled model. ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
+    bundled model. Thresholds and smoothing come from the model's stored operating point for
+    ``fa_per_hour`` (default 1 FA/h; see ``bifsmn calibrate``) unless ``threshold`` is given;
+    a model without stored points uses threshold 0.5 and says so once (``operating_point`` is
+    then None, ``threshold_source`` says which rule is in use). ``gate``: which windows reach
+    the network (:mod:`bifsmn.detect.gate`; None scores every window).
+    ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
     ``thresholds``, ``smoothing`` and ``refractories`` override them per keyword (and
     :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
     stream runs); ``rearm`` also requires the score to drop below the threshold between two
@@ -153,24 +170,48 @@ class Detector:
     """
 
     def __init__(self, model: str | Path | Scorer | None = None, blocks: int = 8,
-                 threshold: float = 0.5, thresholds: Mapping[str, float] | None = None,
-                 smooth_ms: float = DEFAULT_SMOOTH_MS,
+                 threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
+                 smooth_ms: float | None = None,
                  refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
                  ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
-                 refractories: Mapping[str, float] | None = None) -> None:
+                 refractories: Mapping[str, float] | None = None,
+                 fa_per_hour: float | None = None, gate: Gate | None = DEFAULT_GATE) -> None:
         self.scorer = load_scorer(model, blocks)
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)
         self.window = int(cfg.clip_samples)
         hop = hop_samples(hop_ms, self.sample_rate, self.window)
-        self.streamer = Streamer(self.scorer, hop, batch_size)
+        self.streamer = Streamer(self.scorer, hop, batch_size, gate)
         self.hop = hop
         self.rearm = bool(rearm)
         ignored = set(ignore)
         self.keywords = [lb for lb in self.labels if lb not in ignored]
-        self.thresholds = self._thresholds(threshold, thresholds or {})
+        if threshold is not None and fa_per_hour is not None:
+            raise BifsmnError("give a threshold or an FA/h operating point, not both")
+        ops = getattr(self.scorer, "operating_points", None)
+        self.operating_points = ops
+        self.operating_point = (None if threshold is not None
+                                else operating.pick(ops, blocks, fa_per_hour))
+        point = self.operating_point
+        if threshold is not None:
+            self.threshold_source = f"threshold {threshold:g}"
+        elif point is not None:
+            self.threshold_source = operating.describe(point, ops)
+        else:
+            threshold = DEFAULT_THRESHOLD
+            self.threshold_source = (f"threshold {threshold:g} (the model has no stored "
+                                     "operating points; run `bifsmn calibrate`)")
+            _note_once(f"nocal:{getattr(self.scorer, 'name', '')}",
+                       f"{getattr(self.scorer, 'name', 'model')}: {self.threshold_source}")
+        base = dict(point["thresholds"]) if point is not None else {}
+        base = {k: v for k, v in base.items() if k in self.keywords}
+        base.update(thresholds or {})
+        if smooth_ms is None:
+            smooth_ms = float(point.get("smooth_ms", DEFAULT_SMOOTH_MS)) if point is not None \
+                else DEFAULT_SMOOTH_MS
+        self.thresholds = self._thresholds(1.0 if threshold is None else threshold, base)
         self._check_keywords(smoothing or {})
         self._check_keywords(refractories or {})
         # defaults (used by the offline sweep) and the per-keyword values actually applied

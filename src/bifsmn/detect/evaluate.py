@@ -43,11 +43,13 @@ from bifsmn.detect.detector import (
     smooth,
     smooth_frames,
 )
+from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
 
 SR = 16000
+NEGATIVE = "_negative_"  # label of placed negative-speech clips (never a keyword)
 DEFAULT_THRESHOLDS = tuple(np.round(np.r_[np.arange(0.02, 0.981, 0.02), 0.99, 0.995, 0.998,
                                         0.999, 0.9995, 0.9999], 6))
 
@@ -76,7 +78,12 @@ class EvalStream:
     @property
     def keywords(self) -> list[Segment]:
         """The ground truth: placed clips whose label is a keyword."""
-        return [s for s in self.segments if s.label not in IGNORED]
+        return [s for s in self.segments if s.label not in IGNORED and s.label != NEGATIVE]
+
+    @property
+    def negatives(self) -> list[Segment]:
+        """Placed negative-speech clips (``--negatives``)."""
+        return [s for s in self.segments if s.label == NEGATIVE]
 
     @property
     def hours(self) -> float:
@@ -134,18 +141,35 @@ def compose_stream(length: int, placements: Sequence[tuple[np.ndarray, int, str,
     return EvalStream(audio, segments, sample_rate, snr_db)
 
 
+def negative_files(folder: str | Path, split: str = "validation") -> list[str]:
+    """Recordings of a negative-speech folder (any depth) in ``split``: files are split
+    80/10/10 % by a stable SHA-1 hash of their path relative to the folder
+    (:func:`bifsmn.data.archive.hash_split`, as for training), so calibration and evaluation use
+    only the validation share."""
+    from bifsmn.data.archive import AudioSource
+
+    try:
+        return [str(p) for p in AudioSource(folder).split_files(split)]
+    except BifsmnError as exc:
+        raise BifsmnError(f"--negatives: {exc}") from None
+
+
 def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed: int = 0,
-                 keyword_fraction: float = 0.5, gap: tuple[float, float] = (0.5, 2.0)
+                 keyword_fraction: float = 0.5, gap: tuple[float, float] = (0.5, 2.0),
+                 negatives: Sequence[str | Path] = (), negative_fraction: float = 0.3
                  ) -> EvalStream:
     """A seeded ``minutes``-long stream from the clips of ``ds.items(split)``.
 
     ``ds`` is a :class:`bifsmn.data.speech_commands.SpeechCommands` (12-class task). The stream
     alternates a pause (uniform in ``gap`` seconds) and a clip: a keyword with probability
-    ``keyword_fraction``, else an unknown word. Clips are drawn with replacement, so a small
-    split still fills a long stream. The same seed gives the same clip sequence at every SNR
-    (only the noise level changes), so SNRs are compared on the same words.
+    ``keyword_fraction``, else an unknown word. With ``negatives`` (recordings of other speech),
+    a clip is one of them with probability ``negative_fraction`` (label ``_negative_``), and the
+    rest are drawn as above. Clips are drawn with replacement, so a small split still fills a
+    long stream. The same seed gives the same clip sequence at every SNR (only the noise level
+    changes), so SNRs are compared on the same words.
     """
     items = [it for it in ds.items(split) if it.path is not None]
+    negs = [str(p) for p in negatives]
     kws = [it for it in items if it.word in COMMANDS]
     unk = [it for it in items if it.word not in COMMANDS and it.word != SILENCE]
     if not kws:
@@ -157,24 +181,29 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
     pos = 0
     while True:
         pos += int(round(rng.uniform(*gap) * SR))
-        is_kw = not unk or rng.random() < keyword_fraction
-        pool = kws if is_kw else unk
-        it = pool[int(rng.integers(len(pool)))]
-        if it.path not in cache:
-            cache[it.path] = load_audio(it.path)
-        clip = cache[it.path]
+        if negs and rng.random() < negative_fraction:
+            path, label = negs[int(rng.integers(len(negs)))], NEGATIVE
+        else:
+            is_kw = not unk or rng.random() < keyword_fraction
+            pool = kws if is_kw else unk
+            it = pool[int(rng.integers(len(pool)))]
+            path, label = it.path, it.word if is_kw else UNKNOWN
+        if path not in cache:
+            cache[path] = load_audio(path)
+        clip = cache[path]
         if pos + len(clip) > length:
             break
-        placements.append((clip, pos, it.word if is_kw else UNKNOWN, it.path))
+        placements.append((clip, pos, label, path))
         pos += len(clip)
     noise = None
     if math.isfinite(snr_db) and ds.noise_files:
         nrng = np.random.default_rng([seed, 1])
         noise = noise_bed([load_audio(f) for f in ds.noise_files], length, nrng)
-    if not any(p[2] != UNKNOWN for p in placements):
+    if not any(p[2] not in (UNKNOWN, NEGATIVE) for p in placements):
         raise BifsmnError(f"a {minutes:g}-minute stream holds no keyword clip; use more --minutes")
     stream = compose_stream(length, placements, noise, snr_db)
-    stream.meta = {"split": split, "seed": seed, "minutes": minutes, "data": str(ds.root)}
+    stream.meta = {"split": split, "seed": seed, "minutes": minutes, "data": str(ds.root),
+                   "negative_files": len(negs)}
     return stream
 
 
@@ -187,6 +216,12 @@ class Score:
     keywords: int
     hours: float
     duplicates: int = 0
+    negatives: int = 0  # negative-speech clips in the stream
+    negatives_fired: int = 0  # ... with an event during the clip or within the tolerance after
+
+    @property
+    def negative_rate(self) -> float:
+        return self.negatives_fired / self.negatives if self.negatives else float("nan")
 
     @property
     def miss_rate(self) -> float:
@@ -237,6 +272,8 @@ class SystemResult:
     seconds: float
     thresholds: list[float]
     scores: list[Score]
+    scored_fraction: float = 1.0  # windows that went through the network (gate)
+    stored: list[tuple[float, Score]] = field(default_factory=list)  # model's own points
 
     def operating_point(self, fa_target: float = 1.0) -> tuple[float, Score] | None:
         """Lowest threshold with FA/h <= target (best miss rate within the FA budget)."""
@@ -248,37 +285,72 @@ class SystemResult:
         return min(((t, s) for t, s in ok if s.miss_rate == best), key=lambda ts: ts[0])
 
 
+def negatives_fired(events: Sequence[Event], negatives: Sequence[Segment],
+                    tolerance: float = 0.5) -> int:
+    """How many negative-speech clips raised an event: an event whose trigger time (its
+    ``end``) falls within the clip or up to ``tolerance`` seconds after it."""
+    ends = np.sort(np.array([e.end for e in events], np.float64))
+    n = 0
+    for seg in negatives:
+        i = int(np.searchsorted(ends, seg.start, side="left"))
+        n += bool(i < len(ends) and ends[i] <= seg.end + tolerance)
+    return n
+
+
+def score_events(events: Sequence[Event], truth: Sequence[Segment], hours: float,
+                 tolerance: float = 0.5, negatives: Sequence[Segment] = ()) -> Score:
+    """:func:`match_events` plus the negative-speech clips that raised an event."""
+    from dataclasses import replace
+
+    s = match_events(events, truth, hours, tolerance)
+    if not negatives:
+        return s
+    return replace(s, negatives=len(negatives),
+                   negatives_fired=negatives_fired(events, negatives, tolerance))
+
+
 def sweep(post: Posteriors, labels: list[str], truth: Sequence[Segment], hours: float,
           thresholds: Sequence[float], smooth_n: int, refractory: int,
-          tolerance: float = 0.5, rearm: bool = False) -> list[Score]:
-    """Scores at every threshold from one set of posteriors (smoothed once)."""
-    s = smooth(post.probs, smooth_n)
-    keywords = [lb for lb in labels if lb not in IGNORED]
+          tolerance: float = 0.5, rearm: bool = False, keywords: Sequence[str] | None = None,
+          negatives: Sequence[Segment] = (), smoothed: np.ndarray | None = None
+          ) -> list[Score]:
+    """Scores at every threshold from one set of posteriors (smoothed once).
+
+    ``keywords``: sweep only these (the others never fire), e.g. one keyword at a time for the
+    per-keyword calibration; ``truth`` should then hold only their segments. ``smoothed``:
+    the already smoothed posteriors, to reuse across calls."""
+    s = smooth(post.probs, smooth_n) if smoothed is None else smoothed
+    if keywords is None:
+        keywords = [lb for lb in labels if lb not in IGNORED]
     out = []
     for th in thresholds:
         events = events_from_smoothed(s, post.ends, labels, dict.fromkeys(keywords, float(th)),
                                       refractory, post.window, post.sample_rate, rearm,
                                       post.audio_end)
-        out.append(match_events(events, truth, hours, tolerance))
+        out.append(score_events(events, truth, hours, tolerance, negatives))
     return out
 
 
-def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 10 * SR
-                      ) -> tuple[Posteriors, float]:
-    """Posteriors of a whole stream fed block by block, and the seconds it took."""
-    st = Streamer(scorer, hop)
+def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 10 * SR,
+                      gate: Gate | None = DEFAULT_GATE) -> tuple[Posteriors, float]:
+    """Posteriors of a whole stream fed block by block, and the seconds it took (the
+    fraction of windows the gate let through is in ``stream_posteriors.last_scored``)."""
+    st = Streamer(scorer, hop, gate=gate)
     parts = []
     t0 = time.perf_counter()
     for i in range(0, len(audio), block):
         parts.append(st.process(audio[i:i + block]))
     parts.append(st.flush())
     dt = time.perf_counter() - t0
+    ws = st._score
+    stream_posteriors.last_scored = ws.windows_scored / max(ws.windows_seen, 1)
     return Posteriors.concat(parts, len(scorer.labels), st.window, st.sample_rate), dt
 
 
 # --------------------------------------------------------------------------- outputs
 CSV_FIELDS = ("system", "model", "blocks", "snr_db", "threshold", "keywords", "hits", "misses",
-              "false_alarms", "duplicates", "miss_rate", "fa_per_hour", "hours")
+              "false_alarms", "duplicates", "miss_rate", "fa_per_hour", "hours",
+              "negative_clips", "negative_clips_fired")
 
 
 def write_csv(results: Sequence[SystemResult], path: Path) -> None:
@@ -291,11 +363,20 @@ def write_csv(results: Sequence[SystemResult], path: Path) -> None:
         for t, s in zip(r.thresholds, r.scores, strict=True):
             w.writerow([r.name, r.model, r.blocks, r.snr_db, f"{t:g}", s.keywords, s.hits,
                         s.misses, s.false_alarms, s.duplicates, f"{s.miss_rate:.6f}",
-                        f"{s.fa_per_hour:.6f}", f"{s.hours:.6f}"])
+                        f"{s.fa_per_hour:.6f}", f"{s.hours:.6f}", s.negatives,
+                        s.negatives_fired])
     atomic_write_text(path, buf.getvalue())
 
 
-def det_limits(results: Sequence[SystemResult], fa_target: float = 1.0
+def _targets(fa_target: float | Sequence[float]) -> list[float]:
+    t = [float(fa_target)] if isinstance(fa_target, int | float) else [float(v) for v in
+                                                                        fa_target]
+    if not t or min(t) <= 0:
+        raise BifsmnError("FA targets must be positive")
+    return sorted(set(t))
+
+
+def det_limits(results: Sequence[SystemResult], fa_target: float | Sequence[float] = 1.0
                ) -> tuple[float, float, float]:
     """(x_min, x_max, zero_x) of the log FA/h axis.
 
@@ -304,6 +385,7 @@ def det_limits(results: Sequence[SystemResult], fa_target: float = 1.0
     picture never suggests that "no false alarm in 10 minutes" is worse than the target. The
     upper limit follows the worst system (untrained models reach 10^4 FA/h).
     """
+    fa_target = min(_targets(fa_target))
     hours = min(s.hours for r in results for s in r.scores)
     zero_x = min(0.5 / hours, fa_target / 2)
     nonzero = [s.fa_per_hour for r in results for s in r.scores if s.false_alarms > 0]
@@ -312,7 +394,8 @@ def det_limits(results: Sequence[SystemResult], fa_target: float = 1.0
     return lo, hi, zero_x
 
 
-def plot_det(results: Sequence[SystemResult], path: Path, fa_target: float = 1.0) -> None:
+def plot_det(results: Sequence[SystemResult], path: Path,
+             fa_target: float | Sequence[float] = 1.0) -> None:
     """DET curve: miss rate against FA/h (log x), every system and SNR in one figure; each
     curve follows the threshold from low (right) to high (left)."""
     from bifsmn.plots import plt, save_png
@@ -329,8 +412,14 @@ def plot_det(results: Sequence[SystemResult], path: Path, fa_target: float = 1.0
         snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g} dB"
         ax.plot(xs, ys, marker=".", ms=3, ls=styles[snrs.index(r.snr_db) % len(styles)],
                 color=colors[names.index(r.name) % len(colors)], label=f"{r.name}, {snr}")
-    ax.axvline(fa_target, color="0.5", lw=0.8)
-    ax.text(fa_target, 101, f" {fa_target:g} FA/h", fontsize=7, color="0.4", va="bottom")
+    for t in _targets(fa_target):
+        ax.axvline(t, color="0.5", lw=0.8)
+        ax.text(t, 101, f" {t:g} FA/h", fontsize=7, color="0.4", va="bottom")
+    for r in results:  # the model's stored (calibrated) points, as markers
+        for _, s in r.stored:
+            ax.plot([s.fa_per_hour if s.false_alarms else zero_x], [100 * s.miss_rate],
+                    marker="*", ms=9, ls="none",
+                    color=colors[names.index(r.name) % len(colors)])
     ax.axvline(zero_x, color="0.8", lw=0.8)
     ax.text(zero_x, 101, "0 FA ", fontsize=7, color="0.4", va="bottom", ha="right")
     ax.set_xscale("log")
@@ -345,20 +434,36 @@ def plot_det(results: Sequence[SystemResult], path: Path, fa_target: float = 1.0
     save_png(fig, path)
 
 
-def format_summary(results: Sequence[SystemResult], fa_target: float = 1.0) -> str:
-    lines = [f"{'system':<32} {'SNR':>6} {'miss @ <=' + format(fa_target, 'g') + ' FA/h':>16} "
-             f"{'threshold':>9} {'RTF':>8}"]
+def _neg(s: Score) -> str:
+    return f"{100 * s.negative_rate:.1f}%" if s.negatives else "-"
+
+
+def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[float] = 1.0
+                   ) -> str:
+    """One line per system x SNR and FA target: the sweep's best single threshold within the
+    target (chosen on this stream) and, where the model stores operating points, the stored
+    per-keyword point for that rate (chosen by ``bifsmn calibrate`` on other streams)."""
+    lines = [f"{'system':<32} {'SNR':>6} {'FA/h<=':>6} {'miss (FA/h) swept':>22} "
+             f"{'threshold':>9} {'neg. clips':>10} {'stored point: miss (FA/h)':>26} "
+             f"{'neg. clips':>10} {'net%':>5} {'RTF':>7}"]
     for r in results:
         snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g}"
-        op = r.operating_point(fa_target)
-        if op is None:
-            worst = min(r.scores, key=lambda s: s.fa_per_hour)
-            miss, th = f"n/a ({worst.fa_per_hour:.3g} FA/h min)", "-"
-        else:
-            th, s = op
-            miss = f"{100 * s.miss_rate:.2f}% ({s.fa_per_hour:.3g})"
-            th = f"{th:g}"
-        lines.append(f"{r.name:<32} {snr:>6} {miss:>16} {th:>9} {r.rtf:8.4f}")
+        stored = dict(r.stored)
+        for t in _targets(fa_target):
+            op = r.operating_point(t)
+            if op is None:
+                worst = min(r.scores, key=lambda s: s.fa_per_hour)
+                miss, th, neg = f"n/a ({worst.fa_per_hour:.3g} min)", "-", "-"
+            else:
+                th, s = op
+                miss = f"{100 * s.miss_rate:.2f}% ({s.fa_per_hour:.3g})"
+                th, neg = f"{th:g}", _neg(s)
+            sp = stored.get(t)
+            smiss = "-" if sp is None else f"{100 * sp.miss_rate:.2f}% ({sp.fa_per_hour:.3g})"
+            sneg = "-" if sp is None else _neg(sp)
+            lines.append(f"{r.name:<32} {snr:>6} {t:>6g} {miss:>22} {th:>9} {neg:>10} "
+                         f"{smiss:>26} {sneg:>10} {100 * r.scored_fraction:5.1f} "
+                         f"{r.rtf:7.4f}")
     return "\n".join(lines)
 
 
@@ -390,10 +495,16 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 out: str | Path | None = None, hop_ms: float = DEFAULT_HOP_MS,
                 smooth_ms: float = DEFAULT_SMOOTH_MS,
                 refractory_ms: float = DEFAULT_REFRACTORY_MS, tolerance: float = 0.5,
-                thresholds: Sequence[float] = DEFAULT_THRESHOLDS, fa_target: float = 1.0,
-                rearm: bool = False, log=print) -> list[SystemResult]:
+                thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                fa_target: float | Sequence[float] = (0.5, 1.0),
+                rearm: bool = False, negatives: str | Path | None = None,
+                gate: Gate | None = DEFAULT_GATE, log=print) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
-    write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``."""
+    write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
+
+    ``negatives``: a folder of other speech whose validation share (hash split) is mixed in
+    (30 % of the clips); ``fa_target``: one or more FA/h budgets to report. A model with stored
+    operating points is also scored at each of them (its own per-keyword thresholds)."""
     from bifsmn.data.speech_commands import SpeechCommands
 
     if minutes <= 0:
@@ -404,16 +515,22 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
         log(f"note: {ds.root} has no _background_noise_/ files; streams are clean")
         snrs = [math.inf]
     thresholds = sorted(float(t) for t in thresholds)
+    targets = _targets(fa_target)
     outdir = Path(out) if out is not None else None
+    negs = negative_files(negatives, split) if negatives else []
+    if negatives and not negs:
+        raise BifsmnError(f"--negatives {negatives}: no recording falls in the {split} share")
     streams = {}
     for snr in dict.fromkeys(snrs):
-        streams[snr] = build_stream(ds, split, minutes, snr, seed)
+        streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs)
         if outdir is not None:
             _write_truth(streams[snr], outdir / f"truth_{_snr_tag(snr)}.csv")
     first = next(iter(streams.values()))
     log(f"streams: {len(streams)} x {minutes:g} min from {ds.root} [{split}], "
-        f"{len(first.keywords)} keywords and "
-        f"{sum(s.label == UNKNOWN for s in first.segments)} unknown words each")
+        f"{len(first.keywords)} keywords, "
+        f"{sum(s.label == UNKNOWN for s in first.segments)} unknown words"
+        + (f" and {len(first.negatives)} negative-speech clips ({len(negs)} files)"
+           if negs else "") + " each")
     results: list[SystemResult] = []
     labels = _display_names(models)
     for model, label in zip(models, labels, strict=True):
@@ -431,22 +548,49 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
             n = smooth_frames(smooth_ms, hop, scorer.feature_config.sample_rate)
             refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
             for snr, st in streams.items():
-                post, dt = stream_posteriors(scorer, st.audio, hop)
+                post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate)
+                frac = stream_posteriors.last_scored
                 dur = len(st.audio) / st.sample_rate
                 scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
-                               refr, tolerance, rearm)
-                r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores)
+                               refr, tolerance, rearm, negatives=st.negatives)
+                stored = _stored_scores(scorer, b, post, st, targets, hop, refr, tolerance,
+                                        rearm)
+                r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores,
+                                 frac, stored)
                 results.append(r)
                 snr_s = "clean" if math.isinf(snr) else f"{snr:g} dB"
-                log(f"{name}, {snr_s}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min)")
+                log(f"{name}, {snr_s}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min; "
+                    f"network ran on {100 * frac:.1f}% of windows)")
     if not results:
         raise BifsmnError("no model/path combination could be evaluated")
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
         write_csv(results, outdir / "sweep.csv")
-        plot_det(results, outdir / "det.png", fa_target)
-        _write_summary(results, outdir / "summary.json", fa_target, first)
+        plot_det(results, outdir / "det.png", targets)
+        _write_summary(results, outdir / "summary.json", targets, first)
     return results
+
+
+def _stored_scores(scorer, blocks: int, post: Posteriors, st: EvalStream,
+                   targets: Sequence[float], hop: int, refractory: int, tolerance: float,
+                   rearm: bool) -> list[tuple[float, Score]]:
+    """Scores of the model's own stored operating points at the given rates (if any)."""
+    from bifsmn.detect.operating import stored_points
+
+    out = []
+    pts = {float(p["fa_per_hour"]): p for p in
+           stored_points(getattr(scorer, "operating_points", None), blocks)}
+    for t in targets:
+        p = pts.get(t)
+        if p is None:
+            continue
+        n = smooth_frames(float(p.get("smooth_ms", DEFAULT_SMOOTH_MS)), hop, post.sample_rate)
+        th = {k: float(v) for k, v in p["thresholds"].items() if k in scorer.labels}
+        ev = events_from_smoothed(smooth(post.probs, n), post.ends, list(scorer.labels), th,
+                                  refractory, post.window, post.sample_rate, rearm,
+                                  post.audio_end)
+        out.append((t, score_events(ev, st.keywords, st.hours, tolerance, st.negatives)))
+    return out
 
 
 def _display_names(models: Sequence[str | Path | Scorer]) -> list[str]:
@@ -479,23 +623,36 @@ def _write_truth(stream: EvalStream, path: Path) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _write_summary(results: Sequence[SystemResult], path: Path, fa_target: float,
-                   stream: EvalStream) -> None:
+def _score_dict(s: Score) -> dict:
+    return {"miss_rate": s.miss_rate, "fa_per_hour": s.fa_per_hour, "hits": s.hits,
+            "false_alarms": s.false_alarms, "duplicates": s.duplicates,
+            "negative_clips": s.negatives,
+            "negative_rate": s.negative_rate if s.negatives else None}
+
+
+def _write_summary(results: Sequence[SystemResult], path: Path,
+                   fa_target: float | Sequence[float], stream: EvalStream) -> None:
     from bifsmn.train.checkpoint import atomic_write_text
 
+    targets = _targets(fa_target)
     rows = []
     for r in results:
-        op = r.operating_point(fa_target)
-        rows.append({
+        ops = {}
+        for t in targets:
+            op = r.operating_point(t)
+            ops[f"{t:g}"] = None if op is None else {"threshold": op[0], **_score_dict(op[1])}
+        row = {
             "system": r.name, "model": r.model, "blocks": r.blocks,
             "snr_db": None if math.isinf(r.snr_db) else r.snr_db,
-            "rtf": r.rtf, "seconds": r.seconds,
-            "operating_point": None if op is None else {
-                "threshold": op[0], "miss_rate": op[1].miss_rate,
-                "fa_per_hour": op[1].fa_per_hour, "hits": op[1].hits,
-                "false_alarms": op[1].false_alarms, "duplicates": op[1].duplicates},
-        })
-    doc = {"fa_target_per_hour": fa_target, "stream": stream.meta,
-           "keywords_per_stream": len(stream.keywords), "hours_per_stream": stream.hours,
-           "systems": rows}
+            "rtf": r.rtf, "seconds": r.seconds, "scored_fraction": r.scored_fraction,
+            "operating_points": ops,
+            "stored_points": {f"{t:g}": _score_dict(s) for t, s in r.stored},
+        }
+        if 1.0 in targets:  # the single point of earlier summaries
+            row["operating_point"] = ops["1"]
+        rows.append(row)
+    doc = {"fa_targets_per_hour": targets, "stream": stream.meta,
+           "keywords_per_stream": len(stream.keywords),
+           "negative_clips_per_stream": len(stream.negatives),
+           "hours_per_stream": stream.hours, "systems": rows}
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

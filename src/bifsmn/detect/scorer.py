@@ -67,6 +67,7 @@ class TorchScorer:
         self.labels = list(labels)
         self.feature_config = feature_config
         self.name = name
+        self.operating_points: dict | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
@@ -79,7 +80,9 @@ class TorchScorer:
             from bifsmn.data.labels import labels_for_task
 
             labels = list(labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12)))
-        return cls(model, list(labels), cfg, blocks, name=Path(path).name)
+        scorer = cls(model, list(labels), cfg, blocks, name=Path(path).name)
+        scorer.operating_points = _operating_points(ckpt.get("operating_points"), path)
+        return scorer
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         import torch
@@ -114,10 +117,19 @@ class EngineScorer:
         self.feature_config = feature_config_from_dict(dict(self.engine.feature_config),
                                                        str(path))
         self.name = Path(path).name
+        self.operating_points = _operating_points(
+            self.engine.metadata.get("operating_points"), path)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.engine.predict(np.ascontiguousarray(features, np.float32)),
                           np.float32)
+
+
+def _operating_points(ops: dict | None, path: str | Path) -> dict | None:
+    """A model file's stored operating points (``bifsmn calibrate``), validated."""
+    from bifsmn.detect.operating import check
+
+    return None if ops is None else check(ops, path)
 
 
 def bundled_model() -> Path:

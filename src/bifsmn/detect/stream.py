@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bifsmn.audio import MAX_FLOAT_SAMPLE
+from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import Scorer
 from bifsmn.errors import BifsmnError, NonFiniteError
 
@@ -136,13 +137,31 @@ class Posteriors:
                           parts[0].first_index, parts[-1].audio_end)
 
 
-class WindowScorer:
-    """Windows of raw samples (B, window) -> posteriors (B, classes) with a fixed batch shape."""
+def silence_posterior(labels: list[str]) -> np.ndarray:
+    """Posterior given to a window that is not scored: 1 for ``_silence_`` (if the model has
+    it), 0 for every other class."""
+    p = np.zeros(len(labels), np.float32)
+    if "_silence_" in labels:
+        p[labels.index("_silence_")] = 1.0
+    return p
 
-    def __init__(self, scorer: Scorer, batch_size: int = DEFAULT_BATCH) -> None:
+
+class WindowScorer:
+    """Windows of raw samples (B, window) -> posteriors (B, classes) with a fixed batch shape.
+
+    With a :class:`~bifsmn.detect.gate.Gate` (and the windows' ``ends``), windows the gate
+    rejects are not scored and get :func:`silence_posterior`; ``windows_seen`` and
+    ``windows_scored`` count how many went through the network."""
+
+    def __init__(self, scorer: Scorer, batch_size: int = DEFAULT_BATCH,
+                 gate: Gate | None = DEFAULT_GATE) -> None:
         if batch_size < 1:
             raise BifsmnError(f"batch size must be at least 1 (got {batch_size})")
         self.scorer = scorer
+        self.gate = gate
+        self.windows_seen = 0
+        self.windows_scored = 0
+        self._silence = silence_posterior(list(scorer.labels))
         self.batch_size = int(batch_size)
         cfg = scorer.feature_config
         self.window = int(cfg.clip_samples)
@@ -162,8 +181,20 @@ class WindowScorer:
 
         return self._frontend(torch.from_numpy(windows)).float().numpy()
 
-    def __call__(self, windows: np.ndarray) -> np.ndarray:
+    def __call__(self, windows: np.ndarray, ends: np.ndarray | None = None,
+                 audio_end: int | None = None) -> np.ndarray:
+        self.windows_seen += len(windows)
+        if self.gate is not None and ends is not None and len(windows):
+            keep = self.gate.active(windows, ends, audio_end, self.sample_rate)
+            out = np.tile(self._silence, (len(windows), 1))
+            if keep.any():
+                out[keep] = self._score(windows[keep])
+            return out
+        return self._score(windows)
+
+    def _score(self, windows: np.ndarray) -> np.ndarray:
         n = len(windows)
+        self.windows_scored += n
         out = np.empty((n, len(self.scorer.labels)), np.float32)
         b = self.batch_size
         for i in range(0, n, b):
@@ -193,10 +224,10 @@ class Streamer:
     Outputs equal :func:`sliding_posteriors` over the whole stream, whatever the chunking.
     """
 
-    def __init__(self, scorer: Scorer, hop: int | None = None, batch_size: int = DEFAULT_BATCH
-                 ) -> None:
+    def __init__(self, scorer: Scorer, hop: int | None = None, batch_size: int = DEFAULT_BATCH,
+                 gate: Gate | None = DEFAULT_GATE) -> None:
         self.scorer = scorer
-        self._score = WindowScorer(scorer, batch_size)
+        self._score = WindowScorer(scorer, batch_size, gate)
         self.window = self._score.window
         self.sample_rate = self._score.sample_rate
         self.labels = list(scorer.labels)
@@ -216,6 +247,7 @@ class Streamer:
         self._count = 0  # windows emitted
         self.samples_seen = 0  # real audio samples received
         self._flushed_at = 0
+        self._flushing = False
 
     def _empty(self) -> Posteriors:
         return Posteriors(np.zeros(0, np.int64), np.zeros((0, len(self.labels)), np.float32),
@@ -244,7 +276,11 @@ class Streamer:
         pad = tail + (-(self._npending + tail)) % self.hop
         self._pending.append(np.zeros(pad, np.float32))
         self._npending += pad
-        return self._emit()
+        self._flushing = True
+        try:
+            return self._emit()
+        finally:
+            self._flushing = False
 
     def _emit(self) -> Posteriors:
         data = np.concatenate([self._tail, *self._pending])
@@ -252,8 +288,8 @@ class Streamer:
         # window j (1..nwin) covers data[j*hop : j*hop + window]
         view = np.lib.stride_tricks.sliding_window_view(data, self.window)
         windows = view[self.hop:self.hop * nwin + 1:self.hop]
-        probs = self._score(windows)
         ends = self._done + self.hop * np.arange(1, nwin + 1, dtype=np.int64)
+        probs = self._score(windows, ends, self.samples_seen if self._flushing else None)
         out = Posteriors(ends, probs, self.window, self.sample_rate, self._count,
                          self.samples_seen)
         used = nwin * self.hop
@@ -267,14 +303,15 @@ class Streamer:
 
 
 def sliding_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, flush: bool = True,
-                       batch_size: int = DEFAULT_BATCH) -> Posteriors:
+                       batch_size: int = DEFAULT_BATCH, gate: Gate | None = DEFAULT_GATE
+                       ) -> Posteriors:
     """Offline reference: posteriors of every window of a whole in-memory stream.
 
     Same conventions as :class:`Streamer` (zero padding before the start, window ``k`` ending at
     ``k * hop``; with ``flush``, 0.5 s of zeros after the end, then the last hop completed),
     written independently of the streaming state so that the two can check each other.
     """
-    ws = WindowScorer(scorer, batch_size)
+    ws = WindowScorer(scorer, batch_size, gate)
     x = as_mono_float(audio)
     n = x.size
     total = n + ws.window // 2 if flush and n else n
@@ -285,7 +322,7 @@ def sliding_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, flush: bool 
     parts = []
     for i in range(0, nwin, ws.batch_size):
         sel = ends[i:i + ws.batch_size]
-        parts.append(ws(np.stack([padded[e:e + ws.window] for e in sel])))
+        parts.append(ws(np.stack([padded[e:e + ws.window] for e in sel]), sel, n))
     probs = (np.concatenate(parts) if parts
              else np.zeros((0, len(scorer.labels)), np.float32))
     return Posteriors(ends, probs, ws.window, ws.sample_rate, 0, n)

@@ -268,6 +268,8 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     info = {"source": source, "model": ckpt["model"], "binary": binary,
             "epoch": ckpt.get("epoch"), "classifier_dtype": cls_dtype,
             "blocks": [8 >> p for p in paths]}
+    if ckpt.get("operating_points"):  # bifsmn calibrate; read by bifsmn.detect
+        info["operating_points"] = ckpt["operating_points"]
     w.add("meta.json", json.dumps(info, sort_keys=True, default=str))
     w.add("arch", np.array(arch), "i32")
     w.add("paths", np.array(paths), "i32")

@@ -1,0 +1,117 @@
+"""Which windows reach the network: the start-padding rule and an energy/contrast gate.
+
+Two cheap tests run on the raw samples of every 1-s window before any features are computed;
+a window that fails either is **not scored** and gets the posterior of silence (probability 1
+for ``_silence_``, 0 for every keyword), so it also counts as silence in the smoothing average.
+
+* **Start padding.** Samples before the stream start are zeros. A window more than
+  ``max_lead`` (half) of which lies before the start is not scored: the first window of a stream
+  is 0.9 s of zeros and 0.1 s of audio, which the models never saw in training and on which, with
+  no smoothing history, one window decided alone (issue 13: all of white noise's false alarms
+  were in the first 0.1 s). Trailing padding (:meth:`Streamer.flush`) is *not* limited: it
+  reproduces the right-padding of short training clips, so files shorter than 1 s still work.
+* **Energy/contrast gate.** The window's samples are pre-emphasised (``y[n] = x[n] -
+  0.97 x[n-1]``) and cut into 25-ms frames; each real (non-padding) frame's level is taken in
+  dBFS (``10 log10(mean(y^2))``, full scale = 1.0). With
+  ``peak`` the loudest frame and ``floor`` the 10th-percentile frame, the window is scored only if
+  ``peak >= floor_db`` (something audible) **and** ``peak - floor >= contrast_db`` (something
+  starts or stops inside the window: a word between pauses, not a stationary hum or hiss). Digital
+  silence and quiet rooms fail the first test; white, pink or fan noise at any level fails the
+  second. Non-stationary noise (dishes, a miaowing dude) passes and is left to the network and
+  its calibrated thresholds.
+
+Defaults (measured, see docs/detection.md "Gate"): ``floor_db = -60``, ``contrast_db = 10``
+(levels after a 0.97 pre-emphasis, which flattens pink and rumbling noise).
+``Gate(floor_db=None, contrast_db=None)`` keeps only the padding rule; ``gate=None`` in
+:class:`~bifsmn.detect.stream.Streamer` and :class:`~bifsmn.detect.Detector` scores every
+window as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bifsmn.errors import BifsmnError
+
+FRAME_MS = 25.0
+PREEMPHASIS = 0.97  # y[n] = x[n] - 0.97 x[n-1]: flattens pink/rumble noise, keeps speech
+FLOOR_QUANTILE = 0.1
+SILENT_DB = -120.0  # level of an all-zero frame
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Window gate; see the module docstring. ``None`` turns a test off."""
+
+    floor_db: float | None = -60.0
+    contrast_db: float | None = 10.0
+    max_lead: float | None = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_lead is not None and not 0.0 <= self.max_lead <= 1.0:
+            raise BifsmnError(f"max_lead must be in [0, 1] (got {self.max_lead})")
+        if self.contrast_db is not None and self.contrast_db < 0:
+            raise BifsmnError(f"contrast_db must be >= 0 (got {self.contrast_db})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Gate | None:
+        return None if d is None else cls(**{k: d[k] for k in asdict(cls()) if k in d})
+
+    def active(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
+               sample_rate: int) -> np.ndarray:
+        """Boolean (B,): which windows are scored. ``ends`` are the windows' end samples in the
+        stream (window ``i`` covers ``[ends[i] - W, ends[i])``), ``audio_end`` the number of real
+        samples (None: all samples up to ``ends`` are real)."""
+        b, w = windows.shape
+        ends = np.asarray(ends, np.int64)
+        lead = np.clip(w - ends, 0, w)
+        keep = np.ones(b, bool)
+        if self.max_lead is not None:
+            keep &= lead <= self.max_lead * w
+        if self.floor_db is None and self.contrast_db is None:
+            return keep
+        peak, floor = frame_levels(windows, ends, audio_end, sample_rate)
+        if self.floor_db is not None:
+            keep &= peak >= self.floor_db
+        if self.contrast_db is not None:
+            keep &= peak - floor >= self.contrast_db
+        return keep
+
+
+DEFAULT_GATE = Gate()
+
+
+def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
+                 sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(peak, floor) frame level in dBFS of each window's real samples (25-ms frames; frames
+    touching the padding before the start or after ``audio_end`` are left out). A window with
+    no real frame gets ``SILENT_DB`` for both."""
+    b, w = windows.shape
+    ends = np.asarray(ends, np.int64)
+    f = max(1, round(FRAME_MS * sample_rate / 1000.0))
+    nf = w // f
+    x = np.asarray(windows, np.float32)
+    x = np.concatenate([x[:, :1], x[:, 1:] - PREEMPHASIS * x[:, :-1]], axis=1)
+    x = x[:, w - nf * f:].reshape(b, nf, f)
+    ms = np.einsum("bij,bij->bi", x, x, dtype=np.float64) / f
+    db = 10.0 * np.log10(np.maximum(ms, 1e-12))
+    # frame j covers stream samples [ends - nf*f + j*f, ... + f)
+    first = ends - nf * f
+    starts = first[:, None] + f * np.arange(nf)[None, :]
+    real = starts >= 0
+    if audio_end is not None:
+        real &= starts + f <= audio_end
+    nreal = real.sum(axis=1)
+    peak = np.where(real, db, -np.inf).max(axis=1, initial=-np.inf)
+    srt = np.sort(np.where(real, db, np.inf), axis=1)
+    idx = np.floor(FLOOR_QUANTILE * np.maximum(nreal - 1, 0)).astype(np.int64)
+    floor = np.take_along_axis(srt, idx[:, None], axis=1)[:, 0]
+    none = nreal == 0
+    peak[none] = SILENT_DB
+    floor[none] = SILENT_DB
+    return peak, floor

@@ -1,0 +1,137 @@
+"""Operating points stored with a model: per-keyword thresholds for a few false-alarm rates.
+
+``bifsmn calibrate`` (:mod:`bifsmn.detect.calibrate`) measures them; this module reads, writes
+and picks them, and has no heavy imports. The record (a plain JSON-able dict) lives under the key
+``operating_points`` of a ``.pt`` checkpoint and of the ``meta.json`` record of a ``.bkws`` file
+(so the binary format does not change)::
+
+    {"format": "bifsmn-operating-points", "version": 1, "default_fa_per_hour": 1.0,
+     "refractory_ms": 1000.0, "hop_ms": 100.0, "gate": {...}, "data": {...description...},
+     "paths": {"8": [{"fa_per_hour": 0.5, "smooth_ms": 500.0, "thresholds": {"yes": 0.97, ...},
+                      "calibration": {"hits": ..., "keywords": ..., "false_alarms": ...,
+                                      "hours": ..., "miss_rate": ..., "reached": true}}, ...]}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bifsmn.errors import BifsmnError
+
+FORMAT = "bifsmn-operating-points"
+VERSION = 1
+DEFAULT_FA_PER_HOUR = 1.0
+
+
+def check(ops: dict, where: str | Path = "") -> dict:
+    """Validate a record (one-line error on anything malformed)."""
+    if not isinstance(ops, dict) or ops.get("format") != FORMAT:
+        raise BifsmnError("operating points: not a bifsmn-operating-points record", where)
+    if ops.get("version") != VERSION:
+        raise BifsmnError(f"operating points version {ops.get('version')} not supported", where)
+    paths = ops.get("paths")
+    if not isinstance(paths, dict):
+        raise BifsmnError("operating points: no 'paths'", where)
+    for b, pts in paths.items():
+        for p in pts:
+            th = p.get("thresholds")
+            if not isinstance(th, dict) or not all(
+                    isinstance(v, int | float) and 0.0 <= v <= 1.0 for v in th.values()):
+                raise BifsmnError(f"operating points: bad thresholds for {b} blocks", where)
+            if not isinstance(p.get("fa_per_hour"), int | float):
+                raise BifsmnError("operating points: point without fa_per_hour", where)
+    return ops
+
+
+def stored_points(ops: dict | None, blocks: int) -> list[dict]:
+    """The stored points of one thinnable path (empty if none)."""
+    if not ops:
+        return []
+    return list(ops.get("paths", {}).get(str(int(blocks)), []))
+
+
+def pick(ops: dict | None, blocks: int, fa_per_hour: float | None = None) -> dict | None:
+    """The point for ``fa_per_hour`` (default: the record's default, 1 FA/h); None if the model
+    has no points for this path and none was asked for; an error if an absent rate was asked
+    for."""
+    pts = stored_points(ops, blocks)
+    if not pts:
+        if fa_per_hour is not None:
+            raise BifsmnError(f"this model has no stored operating points for {blocks} blocks "
+                              "(run `bifsmn calibrate`); give --threshold instead")
+        return None
+    want = float(fa_per_hour if fa_per_hour is not None
+                 else (ops or {}).get("default_fa_per_hour", DEFAULT_FA_PER_HOUR))
+    for p in pts:
+        if math.isclose(float(p["fa_per_hour"]), want, rel_tol=1e-6):
+            return p
+    have = ", ".join(f"{p['fa_per_hour']:g}" for p in pts)
+    if fa_per_hour is None:  # the default rate was not calibrated: take the nearest stored one
+        return min(pts, key=lambda p: abs(math.log(float(p["fa_per_hour"]) / want)))
+    raise BifsmnError(f"no stored operating point at {want:g} FA/h for {blocks} blocks "
+                      f"(stored: {have})")
+
+
+def describe(point: dict | None, ops: dict | None = None) -> str:
+    """One line for users: which operating point / threshold is in use."""
+    if point is None:
+        return "no stored operating points: default threshold"
+    cal = point.get("calibration", {})
+    extra = ""
+    if cal:
+        extra = (f"; calibration: miss {100 * cal.get('miss_rate', float('nan')):.1f}% at "
+                 f"{cal.get('false_alarms', '?')} FA in {cal.get('hours', 0):.2f} h")
+    data = (ops or {}).get("data", {}).get("description", "")
+    return (f"operating point {point['fa_per_hour']:g} FA/h (smoothing "
+            f"{point.get('smooth_ms', 500):g} ms{extra})" + (f" [{data}]" if data else ""))
+
+
+# ------------------------------------------------------------------ files
+def _kind(path: Path) -> str:
+    from bifsmn.detect.scorer import _sniff
+
+    return _sniff(path)
+
+
+def read(path: str | Path) -> dict | None:
+    """Operating points stored in a ``.pt`` or ``.bkws`` file (None if none)."""
+    path = Path(path)
+    if _kind(path) == "bkws":
+        from bifsmn.engine.format import read_file
+
+        recs = read_file(path)
+        meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
+        ops = meta.get("operating_points")
+    else:
+        from bifsmn.train.checkpoint import load_checkpoint
+
+        ops = load_checkpoint(path).get("operating_points")
+    return None if ops is None else check(ops, path)
+
+
+def write(path: str | Path, ops: dict) -> None:
+    """Store ``ops`` in a ``.pt`` (re-saved) or ``.bkws`` (``meta.json`` rewritten) file,
+    atomically: a reader sees the old file or the new one, never half of either. Everything else
+    in the file is kept byte for byte (``.bkws``: every other record)."""
+    path = Path(path)
+    check(ops, path)
+    if _kind(path) == "bkws":
+        from bifsmn.engine.format import encode, make_record, read_file
+        from bifsmn.train.checkpoint import atomic_write_bytes
+
+        recs = read_file(path)
+        meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
+        meta["operating_points"] = ops
+        new = make_record("meta.json", json.dumps(meta, sort_keys=True, default=str))
+        records = [new if r.name == "meta.json" else r for r in recs.values()]
+        if "meta.json" not in recs:
+            records.append(new)
+        atomic_write_bytes(path, encode(records))
+    else:
+        from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+        ckpt = load_checkpoint(path)
+        ckpt["operating_points"] = ops
+        save_checkpoint(path, ckpt)

