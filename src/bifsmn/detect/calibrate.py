@@ -102,7 +102,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
               tolerance: float = 0.5, gate: Gate | None = DEFAULT_GATE,
               thresholds: Sequence[float] = CALIBRATION_THRESHOLDS, split: str = "validation",
-              out: str | Path | None = None, write: bool = True, log=print) -> dict:
+              negatives_split: str = "validation", out: str | Path | None = None,
+              write: bool = True, log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record."""
     from bifsmn.data.speech_commands import SpeechCommands
@@ -117,9 +118,10 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     if not ds.noise_files and any(math.isfinite(s) for s in snrs):
         log(f"note: {ds.root} has no _background_noise_/ files; calibration streams are clean")
         snrs = [math.inf]
-    negs = negative_files(negatives, split) if negatives else []
+    negs = negative_files(negatives, negatives_split) if negatives else []
     if negatives and not negs:
-        raise BifsmnError(f"--negatives {negatives}: no recording falls in the {split} share")
+        raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
+                          f"{negatives_split} share")
     thr = sorted(float(t) for t in thresholds)
     streams = [build_stream(ds, split, minutes, snr, seed + i, negatives=negs)
                for i, snr in enumerate(dict.fromkeys(snrs))]
@@ -132,7 +134,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     desc = (f"{len(streams)} x {minutes:g}-min streams ({snr_text}; seeds {seed}..."
             f"{seed + len(streams) - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
             f"{nunk} other words" + (f", {nneg} negative-speech clips ({len(negs)} files, "
-                                     f"{split} share of {Path(negatives).name})"
+                                     f"{negatives_split} share of {Path(negatives).name})"
                                      if negs else "")
             + f"; noise: {len(ds.noise_files)} _background_noise_ files")
     log(f"calibration data: {desc}")

@@ -198,7 +198,8 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
                           out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms or 500.0,
                           refractory_ms=args.refractory_ms, tolerance=args.tolerance_ms / 1000,
                           fa_target=args.fa_target, rearm=args.rearm,
-                          negatives=args.negatives, gate=_gate(args))
+                          negatives=args.negatives, negatives_split=args.negatives_split,
+                          gate=_gate(args))
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
@@ -213,6 +214,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               minutes=args.minutes, snrs=parse_snrs(args.snr), seed=args.seed,
               fa_targets=args.fa_per_hour, refractory_ms=args.refractory_ms,
               hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
+              split=args.split, negatives_split=args.negatives_split,
               out=args.out, write=not args.dry_run)
     return 0
 
@@ -284,6 +286,10 @@ def add_detect_commands(sub) -> None:
                    help="folder of other speech (e.g. picovoice_wake_words): its validation "
                    "share is mixed into the streams and the fraction of its clips raising an "
                    "event is reported")
+    e.add_argument("--negatives-split", default="testing",
+                   choices=["training", "validation", "testing"],
+                   help="share of --negatives mixed in (default testing: never used by "
+                   "training, which takes 80 %%, or calibration, which takes validation)")
     e.set_defaults(func=cmd_eval_stream)
 
     c = sub.add_parser("calibrate", help="choose and store per-keyword thresholds for 0.5/1/5 "
@@ -294,6 +300,13 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--negatives", metavar="DIR",
                    help="folder of other speech; its validation share (SHA-1 hash split) is "
                    "mixed into the streams")
+    c.add_argument("--negatives-split", default="validation",
+                   choices=["training", "validation", "testing"],
+                   help="share of --negatives mixed into the streams (default validation)")
+    c.add_argument("--split", default="validation",
+                   help="clips of --data to build the streams from (default validation; "
+                   "'training' for a model trained on other data, so evaluation can keep "
+                   "the validation speakers)")
     c.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES,
                    help="thinnable paths to calibrate (default 8)")
     c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")

@@ -498,11 +498,13 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                 fa_target: float | Sequence[float] = (0.5, 1.0),
                 rearm: bool = False, negatives: str | Path | None = None,
+                negatives_split: str = "testing",
                 gate: Gate | None = DEFAULT_GATE, log=print) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
     write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
 
-    ``negatives``: a folder of other speech whose validation share (hash split) is mixed in
+    ``negatives``: a folder of other speech whose ``negatives_split`` share (hash split; by
+    default ``testing``, never used by training or calibration) is mixed in
     (30 % of the clips); ``fa_target``: one or more FA/h budgets to report. A model with stored
     operating points is also scored at each of them (its own per-keyword thresholds)."""
     from bifsmn.data.speech_commands import SpeechCommands
@@ -517,9 +519,10 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     thresholds = sorted(float(t) for t in thresholds)
     targets = _targets(fa_target)
     outdir = Path(out) if out is not None else None
-    negs = negative_files(negatives, split) if negatives else []
+    negs = negative_files(negatives, negatives_split) if negatives else []
     if negatives and not negs:
-        raise BifsmnError(f"--negatives {negatives}: no recording falls in the {split} share")
+        raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
+                          f"{negatives_split} share")
     streams = {}
     for snr in dict.fromkeys(snrs):
         streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs)
