@@ -17,7 +17,7 @@ from bifsmn.detect import Detector
 from bifsmn.detect.cli import meter_line
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.stream import Streamer, sliding_posteriors
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, NonFiniteError
 
 SHARED_NOISE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
                 / "speech_commands_test12_v0.02" / "_background_noise_")
@@ -134,7 +134,14 @@ def test_nan_scores_never_fire():
             return np.full((len(features), len(self.labels)), np.nan, np.float32)
 
     det = Detector(NaNScorer(), threshold=0.0, gate=None)
-    assert run_stream(det, script_audio(["yes"] * 40)) == []
+    # the window scorer refuses non-finite scores (issue 12): an error, never an event
+    with pytest.raises(NonFiniteError, match="non-finite scores"):
+        run_stream(det, script_audio(["yes"] * 40))
+    # and the trigger rule itself never fires on NaN (`not s >= threshold`)
+    from bifsmn.detect.detector import trigger_frames
+
+    scores = np.full(20, np.nan)
+    assert list(trigger_frames(scores, np.arange(20), 0.0, 0)) == []
 
 
 # ------------------------------------------------------------------ bundled model, long noise
