@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from bifsmn.data.frontends import AnyFeatureConfig, feature_config_from_dict
+from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
 from bifsmn.errors import BifsmnError, NonFiniteError
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
@@ -100,8 +100,10 @@ class TorchScorer:
 class EngineScorer:
     """A ``.bkws`` file run by the native bitwise engine (:class:`bifsmn.engine.Engine`).
 
-    Features come from the same Python front end as for PyTorch, so both backends see identical
-    inputs and any difference in their scores is the network's, not the front end's.
+    Features of the paper's log-mel come from the same Python front end as for PyTorch, so both
+    backends see identical inputs and any difference in their scores is the network's. fbank40
+    features come from the engine's C++ front end, which is bit-identical to the Python one
+    (``tests/test_fbank40_engine.py``) and ~50x faster than its float64 torch version.
     """
 
     def __init__(self, path: str | Path, blocks: int = 8) -> None:
@@ -119,6 +121,11 @@ class EngineScorer:
         self.name = Path(path).name
         self.operating_points = _operating_points(
             self.engine.metadata.get("operating_points"), path)
+        if self.feature_config.to_dict().get("kind") == FBANK40:
+            self.features = self._engine_features
+
+    def _engine_features(self, windows: np.ndarray) -> np.ndarray:
+        return self.engine.features(np.ascontiguousarray(windows, np.float32))
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.engine.predict(np.ascontiguousarray(features, np.float32)),
