@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bifsmn.data.cache import atomic_save_npy, default_cache_dir
+from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
 from bifsmn.errors import BifsmnError
@@ -118,17 +118,6 @@ def _fingerprint(paths: list[Path], extra: str) -> str:
     return h.hexdigest()[:24]
 
 
-def _load_cached(path: Path) -> np.ndarray | None:
-    """A cached array, or None if absent or unreadable (a corrupt entry is rebuilt)."""
-    if not path.is_file():
-        return None
-    try:
-        return np.load(path)
-    except (OSError, ValueError, EOFError):
-        path.unlink(missing_ok=True)
-        return None
-
-
 class FeatureArchive:
     """Index of a feature archive for the 12- or 35-word task.
 
@@ -195,9 +184,9 @@ class FeatureArchive:
                                   self.root)
         key = _fingerprint(paths, f"images|{self.num_classes}")
         cpath = (cache_dir or default_cache_dir()) / f"fbank40-{split}-{key}.npy"
-        arr = _load_cached(cpath)
+        frames, mels = self.feature_config.image_frames, self.feature_config.n_mels
+        arr = load_cached_npy(cpath, (len(items), frames, mels), np.uint8)
         if arr is None:
-            frames, mels = self.feature_config.image_frames, self.feature_config.n_mels
             arr = np.zeros((len(items), frames, mels), np.uint8)
             for i, p in enumerate(tqdm(paths, desc=f"decode {split}", unit="img",
                                        disable=not progress, leave=False)):
@@ -219,7 +208,8 @@ class FeatureArchive:
                                dtype=torch.uint8)
         key = _fingerprint(paths, "noise")
         cpath = (cache_dir or default_cache_dir()) / f"fbank40-noise-{split}-{key}.npy"
-        arr = _load_cached(cpath)
+        c = self.feature_config
+        arr = load_cached_npy(cpath, (len(paths), c.image_frames, c.n_mels), np.uint8)
         if arr is None:
             arr = np.stack([decode_jpeg(p) for p in paths])
             atomic_save_npy(cpath, arr)
@@ -258,8 +248,8 @@ class AudioSource:
         files = self.split_files(split)
         key = _fingerprint(files, f"audio|{self.windows}|{self.jpeg_quality}|{cfg.to_dict()}")
         cpath = (cache_dir or default_cache_dir()) / f"fbank40-audio-{split}-{key}.npy"
-        arr = _load_cached(cpath)
-        if arr is not None:
+        arr = load_cached_npy(cpath, dtype=np.uint8)
+        if arr is not None and arr.ndim == 3 and arr.shape[1:] == (cfg.image_frames, cfg.n_mels):
             return torch.from_numpy(arr)
         fb = Fbank40(cfg)
         frames = cfg.image_frames

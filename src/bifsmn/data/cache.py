@@ -53,8 +53,8 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
                     dtype: np.dtype | type | None = None) -> np.ndarray | None:
     """A cached array, or None if absent, unreadable (truncated, corrupt) or not of the expected
-    ``shape``/``dtype``; a bad entry is deleted so that the caller rebuilds it (the same rule as
-    :func:`bifsmn.data.archive._load_cached`)."""
+    ``shape``/``dtype``; a bad entry is deleted so that the caller rebuilds it (feature
+    archives use it too)."""
     if not path.is_file():
         return None
     try:
