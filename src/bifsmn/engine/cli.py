@@ -24,7 +24,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bifsmn.engine.bench import run_bench
 
-    run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup)
+    run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup,
+              repeat=args.repeat)
     print(f"wrote {Path(args.out) / 'bench.md'}, bench.json, bench.png")
     return 0
 
@@ -47,4 +48,7 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", default="bench", help="output folder (default: bench/)")
     b.add_argument("--runs", type=int, default=200, help="timed calls per measurement")
     b.add_argument("--warmup", type=int, default=20, help="untimed calls first")
+    b.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="take every measurement K times, rows interleaved (A1 B1 ... A2 B2 "
+                        "...), and report the minimum of the K medians (default 1)")
     b.set_defaults(func=cmd_bench)
