@@ -51,8 +51,9 @@ class RealFFT {
     const int half = half_;
     const S h = static_cast<S>(0.5);
     for (int k = 0; k <= half; ++k) {
-      const V ar = zr[k % half], ai = zi[k % half];
-      const V br = zr[(half - k) % half], bi = zi[(half - k) % half];
+      const int ka = k == half ? 0 : k, kb = k == 0 ? 0 : half - k;  // k mod h, (h - k) mod h
+      const V ar = zr[ka], ai = zi[ka];
+      const V br = zr[kb], bi = zi[kb];
       const V er = (ar + br) * h, ei = (ai - bi) * h;
       const V orr = (ai + bi) * h, oi = (br - ar) * h;
       const S c = rot_re_[k], s = rot_im_[k];
@@ -69,31 +70,71 @@ class RealFFT {
   //   a = x[q + s p], b = x[q + s(p + len/2)],  w_p = e^{-2 pi i p / len}.
   // Natural order after log2(n/2) stages, no bit reversal; *out_r/*out_i point at the buffer
   // pair that holds the result (re/im or wre/wim).
+  //
+  // Two consecutive stages are fused into one pass over memory (radix 2^2): the pass reads
+  // x0..x3 = x[q + s(p + j len/4)], does the first stage's two butterflies (pairs (x0, x2) at
+  // p and (x1, x3) at p + len/4, their own twiddles) and the second stage's two butterflies on
+  // the results, and writes the four outputs where the second stage would. Every output is the
+  // same sequence of float operations as with two separate passes (bit-identical), with half
+  // the loads and stores. A last single stage runs when log2(n/2) is odd.
   template <class V>
   void complex_fft(V* re, V* im, V* wre, V* wim, const V** out_r, const V** out_i) const {
     V *xr = re, *xi = im, *yr = wre, *yi = wim;
     std::size_t t = 0;
-    for (int len = half_, s = 1; len > 1; len /= 2, s *= 2) {
-      const int m = len / 2;
-      for (int p = 0; p < m; ++p) {
-        const S wr = tw_re_[t + p], wi = tw_im_[t + p];
-        const V* ar = xr + s * p;
-        const V* ai = xi + s * p;
-        const V* br = xr + s * (p + m);
-        const V* bi = xi + s * (p + m);
-        V* y0r = yr + s * (2 * p);
-        V* y0i = yi + s * (2 * p);
-        V* y1r = y0r + s;
-        V* y1i = y0i + s;
+    int len = half_, s = 1;
+    for (; len >= 4; len /= 4, s *= 4) {
+      const int m = len / 2, m2 = len / 4;
+      const S* t1r = tw_re_.data() + t;
+      const S* t1i = tw_im_.data() + t;
+      const S* t2r = t1r + m;
+      const S* t2i = t1i + m;
+      for (int p = 0; p < m2; ++p) {
+        const S war = t1r[p], wai = t1i[p], wbr = t1r[p + m2], wbi = t1i[p + m2];
+        const S w2r = t2r[p], w2i = t2i[p];
+        const V* x0r = xr + s * p;
+        const V* x0i = xi + s * p;
+        const V* x1r = xr + s * (p + m2);
+        const V* x1i = xi + s * (p + m2);
+        const V* x2r = xr + s * (p + m);
+        const V* x2i = xi + s * (p + m);
+        const V* x3r = xr + s * (p + m + m2);
+        const V* x3i = xi + s * (p + m + m2);
+        V* z0r = yr + 4 * s * p;
+        V* z0i = yi + 4 * s * p;
         for (int q = 0; q < s; ++q) {
-          const V dr = ar[q] - br[q], di = ai[q] - bi[q];
-          y0r[q] = ar[q] + br[q];
-          y0i[q] = ai[q] + bi[q];
-          y1r[q] = dr * wr - di * wi;
-          y1i[q] = dr * wi + di * wr;
+          // first stage: (x0, x2) at p -> u0, u1; (x1, x3) at p + len/4 -> v0, v1
+          const V u0r = x0r[q] + x2r[q], u0i = x0i[q] + x2i[q];
+          const V dr = x0r[q] - x2r[q], di = x0i[q] - x2i[q];
+          const V u1r = dr * war - di * wai, u1i = dr * wai + di * war;
+          const V v0r = x1r[q] + x3r[q], v0i = x1i[q] + x3i[q];
+          const V er = x1r[q] - x3r[q], ei = x1i[q] - x3i[q];
+          const V v1r = er * wbr - ei * wbi, v1i = er * wbi + ei * wbr;
+          // second stage (stride 2s): (u0, v0) and (u1, v1), both at p
+          z0r[q] = u0r + v0r;
+          z0i[q] = u0i + v0i;
+          const V fr = u0r - v0r, fi = u0i - v0i;
+          z0r[q + 2 * s] = fr * w2r - fi * w2i;
+          z0i[q + 2 * s] = fr * w2i + fi * w2r;
+          z0r[q + s] = u1r + v1r;
+          z0i[q + s] = u1i + v1i;
+          const V gr = u1r - v1r, gi = u1i - v1i;
+          z0r[q + 3 * s] = gr * w2r - gi * w2i;
+          z0i[q + 3 * s] = gr * w2i + gi * w2r;
         }
       }
-      t += m;
+      t += m + m2;
+      std::swap(xr, yr);
+      std::swap(xi, yi);
+    }
+    if (len == 2) {  // one radix-2 stage left (m = 1, w_0 = 1 from the table)
+      const S wr = tw_re_[t], wi = tw_im_[t];
+      for (int q = 0; q < s; ++q) {
+        const V dr = xr[q] - xr[q + s], di = xi[q] - xi[q + s];
+        yr[q] = xr[q] + xr[q + s];
+        yi[q] = xi[q] + xi[q + s];
+        yr[q + s] = dr * wr - di * wi;
+        yi[q + s] = dr * wi + di * wr;
+      }
       std::swap(xr, yr);
       std::swap(xi, yi);
     }

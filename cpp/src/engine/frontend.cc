@@ -133,12 +133,11 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
 
 void LogMel::compute(const float* wave, float* out) {
   const int n = cfg_.n_fft, pad = n / 2, len = cfg_.clip_samples;
-  for (int i = 0; i < len + n; ++i) {
-    int j = i - pad;  // torch's "reflect": mirror without repeating the edge
-    if (j < 0) j = -j;
-    if (j >= len) j = 2 * (len - 1) - j;
-    padded_[i] = wave[j];
-  }
+  // torch's "reflect": mirror without repeating the edge (len > pad: checked at load)
+  float* padded = padded_.data();
+  for (int i = 0; i < pad; ++i) padded[i] = wave[pad - i];
+  std::copy(wave, wave + len, padded + pad);
+  for (int i = pad + len; i < len + n; ++i) padded[i] = wave[2 * (len - 1) - (i - pad)];
   const int hop = cfg_.hop_length, half = half_, nm = cfg_.n_mels;
   const float amin = static_cast<float>(cfg_.amin);
   for (int t0 = 0; t0 < frames_; t0 += kLanes) {
