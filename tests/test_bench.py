@@ -63,6 +63,52 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     assert "smoke test, not a measurement" in md
 
 
+@pytest.mark.slow
+def test_bench_repeat_interleaved(tmp_path, monkeypatch) -> None:
+    """--repeat K: every measurement K times, rows interleaved, minimum of the K medians."""
+    import bifsmn.engine.bench as bench
+
+    order: list[str] = []
+    orig_run = bench._Interleaved.run
+
+    def spy_run(self, repeat: int) -> None:
+        fns = dict(self.fns)
+        for name, fn in fns.items():
+            def wrapped(name=name, fn=fn):
+                order.append(name)
+                return fn()
+            self.fns[name] = wrapped
+        orig_run(self, repeat)
+
+    monkeypatch.setattr(bench._Interleaved, "run", spy_run)
+    binary = make_checkpoint(tmp_path / "bin.pt", "bifsmnv2", seed=1)
+    teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
+    out = tmp_path / "bench"
+    assert main(["bench", "--binary", str(binary), "--teacher", str(teacher), "--out", str(out),
+                 "--runs", "2", "--warmup", "0", "--repeat", "3"]) == 0
+    n = len(order) // 3
+    assert len(order) == 3 * n and order[:n] == order[n:2 * n] == order[2 * n:]  # A1 B1 .. A2 B2
+    assert len(set(order[:n])) == n
+    res = json.loads((out / "bench.json").read_text())
+    assert res["repeat"] == 3
+    for r in res["rows"]:
+        if r["network_us"] is None:
+            continue
+        assert len(r["network_medians_us"]) == 3
+        assert r["network_us"] == min(r["network_medians_us"])
+    assert len(res["roofline"]["peak_runs_gbops"]) == 3
+    assert res["roofline"]["peak_gbops"] == max(res["roofline"]["peak_runs_gbops"])
+    md = (out / "bench.md").read_text()
+    assert "minimum of 3 such medians, rows measured interleaved" in md
+    assert all(k in md for k in res["targets"])
+
+
+def test_bench_rejects_bad_repeat(tmp_path, capsys) -> None:
+    assert main(["bench", "--binary", "x.pt", "--teacher", "y.pt", "--out", str(tmp_path / "b"),
+                 "--repeat", "0"]) == 2
+    assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
 def test_bench_rejects_fp_as_binary(tmp_path) -> None:
     teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
     rc = main(["bench", "--binary", str(teacher), "--teacher", str(teacher),

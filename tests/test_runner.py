@@ -154,3 +154,39 @@ def test_runner_refuses_bad_inputs(native_runner, model, tmp_path) -> None:
     assert "non-finite logits" in proc.stderr and str(ok) in proc.stderr
     assert str(tampered) in proc.stderr and "top:" not in proc.stdout
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_runner_aarch64_logits_bit_identical(native_runner, model, tmp_path) -> None:
+    """The whole engine built for aarch64 (NEON kernel, C++ log-mel front end, every float stage)
+    gives bit-identical logits to the x86-64 build on generated clips, every path of a random
+    model and of the bundled trained model (`--exact` prints the logits' bits as %a)."""
+    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (run cpp/install_cross_tools.sh)")
+    runner = _build("aarch64")
+    native = _build("native")  # same sources as the aarch64 build (the installed one may be older)
+    models = [(model, (8, 1))]
+    trained = REPO / "models" / "bifsmnv2_a01_sc12dev.pt"
+    if trained.is_file():
+        models.append((export_checkpoint(trained, tmp_path / "trained.bkws"), (8, 4, 2, 1)))
+    audio = np.concatenate([synthetic_audio(3, seed=11), np.zeros((1, 16000), np.float32)])
+    wavs = []
+    for i, clip in enumerate(audio):
+        wavs.append(tmp_path / f"clip{i}.wav")
+        sf.write(str(wavs[-1]), clip, 16000, subtype="FLOAT")
+    compared = 0
+    for bkws, paths in models:
+        for blocks in paths:
+            for wav in wavs:
+                args = ["--exact", "--blocks", str(blocks), str(bkws), str(wav)]
+                arm = _run(["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", str(runner),
+                            *args])
+                x86 = _run([str(native), *args])
+                assert arm.returncode == 0 and x86.returncode == 0, arm.stderr + x86.stderr
+                assert "kernel neon" in arm.stdout and "kernel neon" not in x86.stdout
+                exact_arm = re.search(r"^exact: (.*)$", arm.stdout, re.M).group(1)
+                exact_x86 = re.search(r"^exact: (.*)$", x86.stdout, re.M).group(1)
+                assert exact_arm == exact_x86, (bkws.name, blocks, wav.name)
+                compared += 1
+    assert compared >= 8

@@ -1,8 +1,10 @@
 // bifsmn-run: classify one WAV clip with a .bkws model, no Python involved.
 //
-//   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] model.bkws clip.wav
+//   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws clip.wav
 //
-// Prints the top class, then every class with its logit and softmax score.
+// Prints the top class, then every class with its logit and softmax score; --exact adds a line
+// "exact: " with every logit as a C99 hexadecimal float (%a: the float's exact bits, for
+// bit-identity checks across builds, e.g. x86-64 vs aarch64 under qemu).
 // Exit status: 0 on success, 2 on any error (one line on stderr), including NaN or
 // infinite logits: a printed prediction is always finite.
 #include <algorithm>
@@ -18,7 +20,8 @@
 namespace {
 int usage() {
   std::fprintf(stderr,
-               "usage: bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] model.bkws clip.wav\n");
+               "usage: bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws "
+               "clip.wav\n");
   return 2;
 }
 }  // namespace
@@ -27,11 +30,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> pos;
   int blocks = 0;
   std::string kernel;
+  bool exact = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--blocks") == 0 && i + 1 < argc) {
       blocks = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
       kernel = argv[++i];
+    } else if (std::strcmp(argv[i], "--exact") == 0) {
+      exact = true;
     } else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
       usage();
       return 0;
@@ -74,6 +80,11 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < logits.size(); ++i) {
       std::printf("%-4zu %-16s %12.5f %12.6f\n", i, labels[i].c_str(), logits[i],
                   std::exp(static_cast<double>(logits[i] - mx)) / z);
+    }
+    if (exact) {
+      std::printf("exact:");
+      for (float l : logits) std::printf(" %a", static_cast<double>(l));
+      std::printf("\n");
     }
     return 0;
   } catch (const std::exception& e) {

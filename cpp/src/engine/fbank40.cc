@@ -54,17 +54,7 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
     window_[i] = std::pow(0.5 - 0.5 * std::cos(2.0 * kPi * i / (L - 1)), cfg.window_power);
   }
 
-  // Stockham stage with sub-length len uses w_p = e^{-2 pi i p / len}, p < len/2.
-  for (int len = half_; len > 1; len /= 2) {
-    for (int p = 0; p < len / 2; ++p) {
-      tw_re_.push_back(std::cos(2.0 * kPi * p / len));
-      tw_im_.push_back(-std::sin(2.0 * kPi * p / len));
-    }
-  }
-  for (int k = 0; k <= half_; ++k) {
-    rot_re_.push_back(std::cos(2.0 * kPi * k / n));
-    rot_im_.push_back(-std::sin(2.0 * kPi * k / n));
-  }
+  fft_ = RealFFT<double>(n);
 
   // Kaldi mel triangles as bifsmn.data.fbank.kaldi_filterbank (float64): edges equally spaced
   // in mel (torch.linspace: start + i*step for the first half, end - (steps-1-i)*step after),
@@ -121,47 +111,7 @@ void Fbank40::rfft_power(const double* x, double* power) {
     re_[j] = x[2 * j];
     im_[j] = x[2 * j + 1];
   }
-  // Radix-2 Stockham autosort (as LogMel::fft, scalar double): stage with sub-length len and
-  // stride s: y[q + s(2p)] = a + b, y[q + s(2p+1)] = (a - b) w_p, a = x[q + s p],
-  // b = x[q + s(p + len/2)]. Natural order after log2(half) stages.
-  double *xr = re_.data(), *xi = im_.data(), *yr = wre_.data(), *yi = wim_.data();
-  std::size_t t = 0;
-  for (int len = half, s = 1; len > 1; len /= 2, s *= 2) {
-    const int m = len / 2;
-    for (int p = 0; p < m; ++p) {
-      const double wr = tw_re_[t + p], wi = tw_im_[t + p];
-      const double* ar = xr + s * p;
-      const double* ai = xi + s * p;
-      const double* br = xr + s * (p + m);
-      const double* bi = xi + s * (p + m);
-      double* y0r = yr + s * (2 * p);
-      double* y0i = yi + s * (2 * p);
-      double* y1r = y0r + s;
-      double* y1i = y0i + s;
-      for (int q = 0; q < s; ++q) {
-        const double dr = ar[q] - br[q], di = ai[q] - bi[q];
-        y0r[q] = ar[q] + br[q];
-        y0i[q] = ai[q] + bi[q];
-        y1r[q] = dr * wr - di * wi;
-        y1i[q] = dr * wi + di * wr;
-      }
-    }
-    t += m;
-    std::swap(xr, yr);
-    std::swap(xi, yi);
-  }
-  // Real-input split: X[k] = E + e^{-2 pi i k/n} O, E = (Z[k] + conj Z[h-k]) / 2,
-  // O = (Z[k] - conj Z[h-k]) / (2i).
-  for (int k = 0; k <= half; ++k) {
-    const double ar = xr[k % half], ai = xi[k % half];
-    const double br = xr[(half - k) % half], bi = xi[(half - k) % half];
-    const double er = (ar + br) * 0.5, ei = (ai - bi) * 0.5;
-    const double orr = (ai + bi) * 0.5, oi = (br - ar) * 0.5;
-    const double c = rot_re_[k], s = rot_im_[k];
-    const double re = er + (orr * c - oi * s);
-    const double im = ei + (orr * s + oi * c);
-    power[k] = re * re + im * im;
-  }
+  fft_.power(re_.data(), im_.data(), wre_.data(), wim_.data(), power);
 }
 
 void Fbank40::image(const float* wave, float* img) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 namespace bifsmn::detail {
@@ -12,7 +13,44 @@ constexpr double kPi = 3.14159265358979323846;
 double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
 double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
 
-inline v4f splat(float x) { return v4f{x, x, x, x}; }
+constexpr int kLanes = 8;  // frames per pass, one per lane of v8f
+
+// Elementwise code compiled for AVX-512, AVX2 and baseline x86-64 (GCC function multiversioning,
+// as in engine.cc); every lane performs the same float operations in the same order in each
+// clone, so the clones give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define BIFSMN_FE_CLONES
+#endif
+
+// One group of kLanes frames: window, FFT power (times norm), sparse mel. mel[m] gets band m
+// of the group's frames, one per lane.
+BIFSMN_FE_CLONES
+void logmel_group(const RealFFT<float>& fft, const float* const* fr, const float* window,
+                  float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
+                  const float* mel_w, int n_mels, v8f* re, v8f* im, v8f* wre, v8f* wim,
+                  v8f* power, v8f* mel) {
+  const int half = fft.half();
+  for (int j = 0; j < half; ++j) {
+    const float w0 = window[2 * j], w1 = window[2 * j + 1];
+    v8f a, b;
+    for (int l = 0; l < kLanes; ++l) {
+      a[l] = fr[l][2 * j];
+      b[l] = fr[l][2 * j + 1];
+    }
+    re[j] = a * w0;
+    im[j] = b * w1;
+  }
+  fft.power(re, im, wre, wim, power);
+  for (int k = 0; k <= half; ++k) power[k] = power[k] * norm;
+  for (int m = 0; m < n_mels; ++m) {
+    v8f acc = {};
+    const float* w = mel_w + mel_off[m];
+    for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
+    mel[m] = acc;
+  }
+}
 }  // namespace
 
 LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
@@ -42,17 +80,7 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   norm2_ = static_cast<float>(1.0 / sumsq);
   padded_.resize(static_cast<std::size_t>(cfg.clip_samples) + n);
 
-  // Stockham stage s (length len = half >> s) uses w_p = e^{-2 pi i p / len}, p < len/2.
-  for (int len = half_; len > 1; len /= 2) {
-    for (int p = 0; p < len / 2; ++p) {
-      tw_re_.push_back(static_cast<float>(std::cos(2.0 * kPi * p / len)));
-      tw_im_.push_back(static_cast<float>(-std::sin(2.0 * kPi * p / len)));
-    }
-  }
-  for (int k = 0; k <= half_; ++k) {
-    rot_re_.push_back(static_cast<float>(std::cos(2.0 * kPi * k / n)));
-    rot_im_.push_back(static_cast<float>(-std::sin(2.0 * kPi * k / n)));
-  }
+  fft_ = RealFFT<float>(n);
 
   // HTK mel filters exactly as bifsmn.data.features.mel_filterbank (float64, then float32).
   const int n_freqs = half_ + 1;
@@ -92,96 +120,40 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
     mel_w_.insert(mel_w_.end(), ws.begin(), ws.end());
   }
 
-  re_.resize(half_);
-  im_.resize(half_);
-  wre_.resize(half_);
-  wim_.resize(half_);
-  power_.resize(half_ + 1);
-}
-
-void LogMel::fft(v4f* re, v4f* im) {
-  // Radix-2 Stockham autosort, decimation in frequency: stage with sub-length
-  // len and stride s maps x -> y with
-  //   y[q + s(2p)]   = a + b,   y[q + s(2p+1)] = (a - b) w_p,
-  //   a = x[q + s p], b = x[q + s(p + len/2)],  w_p = e^{-2 pi i p / len}.
-  // Output is in natural order after log2(half) stages, no bit reversal.
-  v4f *xr = re, *xi = im, *yr = wre_.data(), *yi = wim_.data();
-  std::size_t t = 0;
-  for (int len = half_, s = 1; len > 1; len /= 2, s *= 2) {
-    const int m = len / 2;
-    for (int p = 0; p < m; ++p) {
-      const v4f wr = splat(tw_re_[t + p]), wi = splat(tw_im_[t + p]);
-      const v4f* ar = xr + s * p;
-      const v4f* ai = xi + s * p;
-      const v4f* br = xr + s * (p + m);
-      const v4f* bi = xi + s * (p + m);
-      v4f* y0r = yr + s * (2 * p);
-      v4f* y0i = yi + s * (2 * p);
-      v4f* y1r = y0r + s;
-      v4f* y1i = y0i + s;
-      for (int q = 0; q < s; ++q) {
-        const v4f dr = ar[q] - br[q], di = ai[q] - bi[q];
-        y0r[q] = ar[q] + br[q];
-        y0i[q] = ai[q] + bi[q];
-        y1r[q] = dr * wr - di * wi;
-        y1i[q] = dr * wi + di * wr;
-      }
-    }
-    t += m;
-    std::swap(xr, yr);
-    std::swap(xi, yi);
-  }
-  if (xr != re) {
-    std::copy(xr, xr + half_, re);
-    std::copy(xi, xi + half_, im);
-  }
+  const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
+  buf_.assign((5 * h + 1 + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
+  std::size_t off = 0;  // floats to the first 64-byte boundary
+  while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
+  re_ = reinterpret_cast<v8f*>(buf_.data() + off);
+  im_ = re_ + h;
+  wre_ = im_ + h;
+  wim_ = wre_ + h;
+  power_ = wim_ + h;
 }
 
 void LogMel::compute(const float* wave, float* out) {
   const int n = cfg_.n_fft, pad = n / 2, len = cfg_.clip_samples;
-  for (int i = 0; i < len + n; ++i) {
-    int j = i - pad;  // torch's "reflect": mirror without repeating the edge
-    if (j < 0) j = -j;
-    if (j >= len) j = 2 * (len - 1) - j;
-    padded_[i] = wave[j];
-  }
+  // torch's "reflect": mirror without repeating the edge (len > pad: checked at load)
+  float* padded = padded_.data();
+  for (int i = 0; i < pad; ++i) padded[i] = wave[pad - i];
+  std::copy(wave, wave + len, padded + pad);
+  for (int i = pad + len; i < len + n; ++i) padded[i] = wave[2 * (len - 1) - (i - pad)];
   const int hop = cfg_.hop_length, half = half_, nm = cfg_.n_mels;
   const float amin = static_cast<float>(cfg_.amin);
-  for (int t0 = 0; t0 < frames_; t0 += 4) {
+  for (int t0 = 0; t0 < frames_; t0 += kLanes) {
     // Lane l holds frame min(t0 + l, last): the spare lanes of the last group
     // recompute a real frame and are discarded.
-    const float* fr[4];
-    for (int l = 0; l < 4; ++l) {
+    const float* fr[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
       fr[l] = padded_.data() + static_cast<std::size_t>(std::min(t0 + l, frames_ - 1)) * hop;
     }
-    for (int j = 0; j < half; ++j) {
-      const float w0 = window_[2 * j], w1 = window_[2 * j + 1];
-      re_[j] = v4f{fr[0][2 * j] * w0, fr[1][2 * j] * w0, fr[2][2 * j] * w0, fr[3][2 * j] * w0};
-      im_[j] = v4f{fr[0][2 * j + 1] * w1, fr[1][2 * j + 1] * w1, fr[2][2 * j + 1] * w1,
-                   fr[3][2 * j + 1] * w1};
-    }
-    fft(re_.data(), im_.data());
-    // Split the half-size complex spectrum Z into the real input's X[k]:
-    //   X[k] = E + e^{-2 pi i k/n} O,  E = (Z[k] + conj Z[h-k]) / 2,
-    //   O = (Z[k] - conj Z[h-k]) / (2i).
-    const v4f halfv = splat(0.5f), norm = splat(norm2_);
-    for (int k = 0; k <= half; ++k) {
-      const v4f ar = re_[k % half], ai = im_[k % half];
-      const v4f br = re_[(half - k) % half], bi = im_[(half - k) % half];
-      const v4f er = (ar + br) * halfv, ei = (ai - bi) * halfv;
-      const v4f orr = (ai + bi) * halfv, oi = (br - ar) * halfv;
-      const v4f c = splat(rot_re_[k]), s = splat(rot_im_[k]);
-      const v4f xr = er + (orr * c - oi * s);
-      const v4f xi = ei + (orr * s + oi * c);
-      power_[k] = (xr * xr + xi * xi) * norm;
-    }
+    v8f* melv = power_ + half + 1;
+    logmel_group(fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
+                 mel_off_.data(), mel_w_.data(), nm, re_, im_, wre_, wim_, power_, melv);
     for (int m = 0; m < nm; ++m) {
-      v4f acc = splat(0.0f);
-      const float* w = mel_w_.data() + mel_off_[m];
-      for (int k = mel_lo_[m]; k < mel_hi_[m]; ++k) acc += power_[k] * splat(w[k - mel_lo_[m]]);
-      for (int l = 0; l < 4 && t0 + l < frames_; ++l) {
+      for (int l = 0; l < kLanes && t0 + l < frames_; ++l) {
         out[static_cast<std::size_t>(m) * frames_ + t0 + l] =
-            10.0f * std::log10(std::max(acc[l], amin));
+            10.0f * std::log10(std::max(melv[m][l], amin));
       }
     }
   }

@@ -4,9 +4,11 @@
 // Log-mel front end, the C++ twin of bifsmn.data.features.LogMel:
 // reflect-padded STFT (periodic Hann, n_fft points, hop), power divided by
 // sum(window^2), HTK triangular mel filters without area normalisation,
-// 10*log10(max(mel, amin)). The FFT is our own: a radix-2 Stockham complex
-// FFT of n_fft/2 points plus the real-input split, run on 4 frames at once
-// (one frame per SIMD lane, GCC/Clang vector extensions: SSE2 / NEON).
+// 10*log10(max(mel, amin)). The FFT is the engine's own (fft.h: a radix-2 Stockham
+// complex FFT of n_fft/2 points plus the real-input split), run on 8 frames at once
+// (one frame per lane of a GCC/Clang vector: 2 x SSE2 / 2 x NEON / 1 x AVX; the x86-64
+// build has AVX-512 / AVX2 / baseline clones of the frame loop, same bits), with the mel
+// weights stored sparse (only each band's nonzero bins).
 #pragma once
 
 #include <cstddef>
@@ -15,10 +17,11 @@
 #include <vector>
 
 #include "bifsmn/engine.h"
+#include "fft.h"
 
 namespace bifsmn::detail {
 
-typedef float v4f __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
 
 class FrontEnd {
  public:
@@ -35,26 +38,28 @@ class LogMel : public FrontEnd {
  public:
   // Validates the configuration (throws BkwsError with `where` in front).
   LogMel(const FeatureConfig& cfg, const std::string& where);
+  LogMel(const LogMel&) = delete;  // holds pointers into its own buffer
+  LogMel& operator=(const LogMel&) = delete;
   int frames() const { return frames_; }
   int n_mels() const { return cfg_.n_mels; }
   void compute(const float* wave, float* out) override;
 
  private:
-  void fft(v4f* re, v4f* im);  // in place (uses work buffers)
-
   FeatureConfig cfg_;
   int frames_ = 0;
   int half_ = 0;  // n_fft / 2: size of the complex FFT
   float norm2_ = 0;
+  RealFFT<float> fft_;
   std::vector<float> window_;
   std::vector<float> padded_;
-  std::vector<float> tw_re_, tw_im_;      // Stockham twiddles, stage after stage
-  std::vector<float> rot_re_, rot_im_;    // e^{-2 pi i k / n_fft}, k <= half
   std::vector<int> mel_lo_, mel_hi_;      // nonzero bin range per mel band
   std::vector<float> mel_w_;              // weights, concatenated per band
   std::vector<int> mel_off_;
-  std::vector<v4f> re_, im_, wre_, wim_;  // FFT buffers
-  std::vector<v4f> power_;                // half + 1 bins x 4 frames
+  // FFT buffers in one 64-byte aligned block (std::vector<v8f> does not guarantee the
+  // vector's 32-byte alignment): re, im, wre, wim (half each), power (half + 1 + n_mels:
+  // the spectrum, then the mel bands), 8 frames per element.
+  std::vector<float> buf_;
+  v8f *re_ = nullptr, *im_ = nullptr, *wre_ = nullptr, *wim_ = nullptr, *power_ = nullptr;
 };
 
 // The fbank40 front end, the C++ twin of bifsmn.data.fbank.Fbank40 + image_to_input, in float64
@@ -81,9 +86,8 @@ class Fbank40 : public FrontEnd {
 
   FeatureConfig cfg_;
   int image_frames_ = 0, frames_ = 0, offset_ = 0, half_ = 0;
+  RealFFT<double> fft_;
   std::vector<double> window_;
-  std::vector<double> tw_re_, tw_im_;    // Stockham twiddles, stage after stage
-  std::vector<double> rot_re_, rot_im_;  // e^{-2 pi i k / n_fft}, k <= half
   std::vector<int> mel_lo_, mel_hi_, mel_off_;
   std::vector<double> mel_w_;
   std::vector<double> frame_, power_, re_, im_, wre_, wim_;

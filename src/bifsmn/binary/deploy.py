@@ -82,7 +82,11 @@ class DeployedDFSMN(nn.Module):
         (self.classes, self.n_mels, self.frames, self.c1, self.c2, self.k, self.dim, self.hidden,
          self.layers, self.left, self.right, self.model_paths) = a
         self.paths = [int(p) for p in records["paths"]]
-        self.r = {k: torch.from_numpy(np.array(v)) for k, v in records.items()
+        # float16 records (exported with param_dtype / classifier_dtype "f16") are widened to
+        # float32 exactly, as the engine does at load
+        self.r = {k: torch.from_numpy(np.array(v, np.float32) if v.dtype == np.float16
+                                      else np.array(v))
+                  for k, v in records.items()
                   if isinstance(v, np.ndarray) and k not in ("arch", "paths", "feat.i", "feat.f")}
         self.conv2_bias_pos = self._conv2_bias_pos(records)
 
@@ -210,12 +214,15 @@ def records_as_arrays(records: list) -> dict[str, np.ndarray | str]:
     return out
 
 
-def deployed(model: nn.Module, binary: dict) -> DeployedDFSMN:
+def deployed(model: nn.Module, binary: dict, param_dtype: str = "f32",
+             classifier_dtype: str = "f32") -> DeployedDFSMN:
     """The deployed form of a binarized DFSMN ``model`` (eval-mode statistics).
 
     ``binary`` is the checkpoint's ``{"method", "keep_fp", "options"}`` (``model.binary_spec``).
-    The classifier is kept in float32, as the export does for binary models; the model name
-    only matters for full-precision exports, so a placeholder serves.
+    By default the constants and the classifier are float32, as the default export writes them
+    (what ``model.eval()`` computes); ``param_dtype`` / ``classifier_dtype`` ``"f16"`` give the
+    exact reference of a file exported with those options. The model name only matters for
+    full-precision exports, so a placeholder serves.
     """
     from bifsmn.engine.export import build_records
 
@@ -224,7 +231,8 @@ def deployed(model: nn.Module, binary: dict) -> DeployedDFSMN:
     try:
         recs = build_records(model, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
                                      "binary": binary, "labels": None},
-                             classifier_dtype="f32", with_features=False)
+                             classifier_dtype=classifier_dtype, with_features=False,
+                             param_dtype=param_dtype)
     finally:
         model.train(was)
     return DeployedDFSMN(records_as_arrays(recs))

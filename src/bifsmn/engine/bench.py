@@ -7,6 +7,12 @@ after a warm-up. Two timings per row: *network* (log-mel features in, logits out
 the checkpoints' Python front end for it (``bifsmn.data.frontends.make_frontend``: the log-mel
 or fbank40), the engine its C++ front end).
 
+``repeat`` (``--repeat K``) makes the numbers steadier on a shared machine: every measurement
+(each row's network and end-to-end timing, the roofline peak and the stage profile) is taken K
+times, *interleaved* (row A run 1, row B run 1, ..., row A run 2, ...), so that a slow phase of
+the machine hits every row alike, and the report gives the **minimum of the K medians** (for the
+roofline peak, the maximum of the K peak rates). ``bench.json`` keeps all K medians per row.
+
 Engine rows are timed in C++ around the native call (``Engine.time_calls``), PyTorch and ORT
 rows around their Python calls (``model(x)``, ``session.run``), which include some
 microseconds of Python dispatch each; ``bench.json`` also has the engine timed through its
@@ -119,26 +125,55 @@ def _onnx_session(model: torch.nn.Module, x: torch.Tensor, path: Path) -> tuple[
 
 def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
               out_dir: str | Path = "bench", runs: int = 200, warmup: int = 20,
-              roofline_seconds: float = 0.5) -> dict:
+              roofline_seconds: float = 0.5, repeat: int = 1) -> dict:
     """Benchmark and write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out_dir``.
 
     Returns the results dict (also in bench.json). ``runs`` below 200 is allowed (tests use a
-    handful) but the table then says so.
+    handful) but the table then says so. ``repeat`` K >= 1: every measurement is taken K times,
+    interleaved across rows, and the minimum of the K medians is reported.
     """
+    if int(repeat) < 1:
+        raise BifsmnError(f"--repeat must be at least 1 (got {repeat})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runs, warmup = max(1, int(runs)), max(0, int(warmup))
+    runs, warmup, repeat = max(1, int(runs)), max(0, int(warmup)), int(repeat)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         return _run(Path(checkpoint_binary), Path(checkpoint_teacher), out, runs, warmup,
-                    roofline_seconds)
+                    roofline_seconds, repeat)
     finally:
         torch.set_num_threads(threads)
 
 
+class _Interleaved:
+    """Named measurements, each returning (median, fastest) of one timed run, taken
+    ``repeat`` times round-robin (A1, B1, ..., A2, B2, ...)."""
+
+    def __init__(self) -> None:
+        self.fns: dict[str, Callable[[], tuple[float, float]]] = {}
+        self.medians: dict[str, list[float]] = {}
+        self.fastest: dict[str, list[float]] = {}
+
+    def add(self, name: str, fn: Callable[[], tuple[float, float]]) -> None:
+        self.fns[name] = fn
+
+    def run(self, repeat: int) -> None:
+        for _ in range(repeat):
+            for name, fn in self.fns.items():
+                med, best = fn()
+                self.medians.setdefault(name, []).append(med)
+                self.fastest.setdefault(name, []).append(best)
+
+    def best_median(self, name: str) -> float:
+        return min(self.medians[name])
+
+    def best_call(self, name: str) -> float:
+        return min(self.fastest[name])
+
+
 def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
-         roofline_seconds: float) -> dict:
+         roofline_seconds: float, repeat: int = 1) -> dict:
     teacher, t_ckpt = model_from_checkpoint(ckpt_teacher)
     binary, b_ckpt = model_from_checkpoint(ckpt_bin)
     if (b_ckpt.get("binary") or {}).get("method", "none") == "none":
@@ -163,20 +198,22 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     feats = feats_t.numpy()
     audio_t = torch.from_numpy(audio)
 
-    rows: list[dict] = []
+    # ------------------------------------------------------------------ measurements
+    # Every timing is a closure returning (median, fastest) in µs of one run of `runs` calls;
+    # all of them are taken `repeat` times, interleaved.
+    meas = _Interleaved()
+    row_specs: list[tuple[str, str, str | None]] = []  # (row name, note, e2e key or None)
 
-    def add(name: str, net_us: float | None, e2e_us: float | None, note: str = "",
-            best_us: float | None = None) -> None:
-        rows.append({"name": name, "network_us": net_us, "end_to_end_us": e2e_us, "note": note,
-                     "network_best_us": best_us})
+    def torch_no_grad(fn: Callable[[], Any]) -> Callable[[], tuple[float, float]]:
+        def timed() -> tuple[float, float]:
+            with torch.inference_mode():
+                return _time_us(fn, runs, warmup)
+        return timed
 
-    # ------------------------------------------------------------------ PyTorch eager
-    with torch.inference_mode():
-        net, best = _time_us(lambda: teacher(feats_t), runs, warmup)
-        e2e, _ = _time_us(lambda: teacher(logmel(audio_t)), runs, warmup)
-    add("PyTorch eager FP32 teacher", net, e2e, best_us=best)
+    meas.add("PyTorch eager FP32 teacher/net", torch_no_grad(lambda: teacher(feats_t)))
+    meas.add("PyTorch eager FP32 teacher/e2e", torch_no_grad(lambda: teacher(logmel(audio_t))))
+    row_specs.append(("PyTorch eager FP32 teacher", "", "e2e"))
 
-    # ------------------------------------------------------------------ ONNX Runtime
     sess, ort_note = _onnx_session(teacher, feats_t, out / "teacher.onnx")
     if sess is not None:
         def ort_e2e() -> Any:
@@ -184,47 +221,93 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
                 f = logmel(audio_t).numpy()
             return sess.run(None, {"x": f})
 
-        net, best = _time_us(lambda: sess.run(None, {"x": feats}), runs, warmup)
-        e2e, _ = _time_us(ort_e2e, runs, warmup)
-        add("ONNX Runtime FP32 teacher", net, e2e, ort_note, best)
+        meas.add("ONNX Runtime FP32 teacher/net",
+                 lambda: _time_us(lambda: sess.run(None, {"x": feats}), runs, warmup))
+        meas.add("ONNX Runtime FP32 teacher/e2e", lambda: _time_us(ort_e2e, runs, warmup))
+        row_specs.append(("ONNX Runtime FP32 teacher", ort_note, "e2e"))
     else:
-        add("ONNX Runtime FP32 teacher", None, None, ort_note)
+        row_specs.append(("ONNX Runtime FP32 teacher", ort_note, None))
         log.warning("ONNX Runtime row skipped: %s", ort_note)
 
-    # ------------------------------------------------------------------ engine
-    python_api = {}
+    def engine_timer(eng: Engine, blocks: int | None, x: np.ndarray
+                     ) -> Callable[[], tuple[float, float]]:
+        def timed() -> tuple[float, float]:
+            if blocks is not None:
+                eng.set_blocks(blocks)
+            t = eng.time_calls(x, runs, warmup)
+            return float(np.median(t)) * 1e6, float(t.min()) * 1e6
+        return timed
 
-    def engine_row(name: str, eng: Engine) -> None:
-        t = eng.time_calls(feats, runs, warmup)
-        e2e = float(np.median(eng.time_calls(audio, runs, warmup))) * 1e6
-        add(name, float(np.median(t)) * 1e6, e2e, f"kernel {eng.kernel}", float(t.min()) * 1e6)
-        python_api[name] = _time_us(lambda: eng.predict(feats), runs, warmup)[0]
+    def engine_py_timer(eng: Engine, blocks: int | None) -> Callable[[], tuple[float, float]]:
+        def timed() -> tuple[float, float]:
+            if blocks is not None:
+                eng.set_blocks(blocks)
+            return _time_us(lambda: eng.predict(feats), runs, warmup)
+        return timed
 
-    engine_row("engine FP32 teacher", Engine(files["teacher"]))
+    eng_fp = Engine(files["teacher"])
     eng = Engine(files["binary"])
-    for b in eng.paths:
-        eng.set_blocks(b)
-        engine_row(f"engine binary {eng.kind}, {b} blocks", eng)
+    engines: list[tuple[str, Engine, int | None]] = [("engine FP32 teacher", eng_fp, None)]
+    engines += [(f"engine binary {eng.kind}, {b} blocks", eng, b) for b in eng.paths]
+    for name, e, b in engines:
+        meas.add(f"{name}/net", engine_timer(e, b, feats))
+        meas.add(f"{name}/e2e", engine_timer(e, b, audio))
+        meas.add(f"{name}/python", engine_py_timer(e, b))
+        row_specs.append((name, f"kernel {e.kernel}", "e2e"))
 
-    # ------------------------------------------------------------------ roofline
-    eng.set_blocks(8 if 8 in eng.paths else eng.paths[0])
-    peak = popcount_peak_gbops(eng.kernel, roofline_seconds)
-    # Per-call stage times (reset before every call) and their medians: sums over many calls
-    # would be dominated by the rare call that the OS preempts on a busy machine.
-    per_call: dict[str, list[float]] = {}
-    eng.profile(True)
-    for i in range(warmup + max(runs, 50)):
+    # ------------------------------------------------------------------ roofline (interleaved too)
+    roof_blocks = 8 if 8 in eng.paths else eng.paths[0]
+    peaks: list[float] = []
+    stage_runs: list[dict[str, float]] = []
+
+    def peak_run() -> tuple[float, float]:
+        peaks.append(popcount_peak_gbops(eng.kernel, roofline_seconds))
+        return peaks[-1], peaks[-1]
+
+    def stage_run() -> tuple[float, float]:
+        # Per-call stage times (reset before every call) and their medians: sums over many
+        # calls would be dominated by the rare call that the OS preempts on a busy machine.
+        eng.set_blocks(roof_blocks)
+        per_call: dict[str, list[float]] = {}
         eng.profile(True)
-        eng.predict(feats)
-        if i >= warmup:
-            for k, v in eng.stage_times().items():
-                per_call.setdefault(k, []).append(float(v))
-    eng.profile(False)
-    med = {k: statistics.median(v) for k, v in per_call.items()}
+        for i in range(warmup + max(runs, 50)):
+            eng.profile(True)
+            eng.predict(feats)
+            if i >= warmup:
+                for k, v in eng.stage_times().items():
+                    per_call.setdefault(k, []).append(float(v))
+        eng.profile(False)
+        stage_runs.append({k: statistics.median(v) for k, v in per_call.items()})
+        return stage_runs[-1]["binary"], stage_runs[-1]["binary"]
+
+    meas.add("roofline/peak", peak_run)
+    meas.add("roofline/stages", stage_run)
+
+    meas.run(repeat)
+
+    rows: list[dict] = []
+    for name, note, e2e_key in row_specs:
+        if f"{name}/net" not in meas.medians:
+            rows.append({"name": name, "network_us": None, "end_to_end_us": None, "note": note,
+                         "network_best_us": None, "network_medians_us": []})
+            continue
+        rows.append({
+            "name": name, "network_us": meas.best_median(f"{name}/net"),
+            "end_to_end_us": meas.best_median(f"{name}/{e2e_key}") if e2e_key else None,
+            "note": note, "network_best_us": meas.best_call(f"{name}/net"),
+            "network_medians_us": meas.medians[f"{name}/net"],
+        })
+    python_api = {name: meas.best_median(f"{name}/python") for name, _, _ in engines}
+    eng.set_blocks(roof_blocks)
+
+    peak = max(peaks)
+    # Per stage: the minimum over the K repeats of the per-call medians ("bops" is a count).
+    med = {k: min(r[k] for r in stage_runs) for k in stage_runs[0]}
+    med["bops"] = stage_runs[0]["bops"]
     gemm_rate = med["bops"] / med["binary_gemm"] / 1e9 if med["binary_gemm"] else 0.0
     layer_rate = med["bops"] / med["binary"] / 1e9 if med["binary"] else 0.0
     roofline = {
-        "kernel": eng.kernel, "peak_gbops": peak,
+        "kernel": eng.kernel, "peak_gbops": peak, "peak_runs_gbops": peaks,
         "bops_per_clip": med["bops"],
         "binary_layers_us": med["binary"] * 1e6,
         "binary_gemm_us": med["binary_gemm"] * 1e6,
@@ -253,7 +336,7 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
         ".bkws size vs FP32 teacher weights": teacher_bytes / sizes["binary"],
     }
     results = {
-        "runs": runs, "warmup": warmup, "threads": 1,
+        "runs": runs, "warmup": warmup, "repeat": repeat, "threads": 1,
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
         "checkpoints": {"binary": str(ckpt_bin), "teacher": str(ckpt_teacher)},
@@ -286,6 +369,8 @@ def format_markdown(res: dict) -> str:
         "# bifsmn engine benchmark",
         "",
         f"Batch 1, 1 thread, median of {res['runs']} runs after {res['warmup']} warm-up calls"
+        + (f"; minimum of {res['repeat']} such medians, rows measured interleaved"
+           if res.get("repeat", 1) > 1 else "")
         + (" (fewer than 200 runs: smoke test, not a measurement)" if res["runs"] < 200 else "")
         + f". Load average at the end: {', '.join(f'{x:.2f}' for x in res['machine']['load_avg'])}"
         " (other jobs on the machine inflate every number).",
@@ -353,7 +438,9 @@ def _chart(res: dict, path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("latency per clip, batch 1, 1 thread (µs, log scale)")
-    ax.set_title(f"bifsmn engine vs PyTorch / ONNX Runtime (median of {res['runs']} runs)")
+    rep = res.get("repeat", 1)
+    ax.set_title(f"bifsmn engine vs PyTorch / ONNX Runtime (median of {res['runs']} runs"
+                 + (f", min of {rep} medians)" if rep > 1 else ")"))
     ax.legend(loc="lower right")
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()

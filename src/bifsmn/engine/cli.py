@@ -11,7 +11,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bifsmn.engine.format import feature_dict, read_file
 
     out = export_checkpoint(args.checkpoint, args.output, args.blocks,
-                            classifier_dtype=args.classifier_dtype)
+                            classifier_dtype=args.classifier_dtype, param_dtype=args.param_dtype)
     recs = read_file(out)
     blocks = ", ".join(str(8 >> int(p)) for p in recs["paths"].array())
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
@@ -24,7 +24,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bifsmn.engine.bench import run_bench
 
-    run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup)
+    run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup,
+              repeat=args.repeat)
     print(f"wrote {Path(args.out) / 'bench.md'}, bench.json, bench.png")
     return 0
 
@@ -39,6 +40,11 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--classifier-dtype", choices=["f16", "f32"],
                    help="classifier weight storage (default f32; f16 saves 2 bytes per weight "
                         "but moves logits by ~1e-3)")
+    x.add_argument("--param-dtype", choices=["f16", "f32"], default="f32",
+                   help="binary models: storage of the per-channel constants (thresholds, "
+                        "folded scales and biases, conv1); f16 halves them, the engine stays "
+                        "bit-identical to bifsmn.binary.deploy.deployed(..., param_dtype='f16'), "
+                        "the model's function changes by the rounding (default f32)")
     x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="engine vs PyTorch / ONNX Runtime: latency, size, roofline")
@@ -47,4 +53,7 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", default="bench", help="output folder (default: bench/)")
     b.add_argument("--runs", type=int, default=200, help="timed calls per measurement")
     b.add_argument("--warmup", type=int, default=20, help="untimed calls first")
+    b.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="take every measurement K times, rows interleaved (A1 B1 ... A2 B2 "
+                        "...), and report the minimum of the K medians (default 1)")
     b.set_defaults(func=cmd_bench)

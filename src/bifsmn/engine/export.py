@@ -115,16 +115,30 @@ def _thresholds(layer: nn.Module, kind: str, name: str) -> np.ndarray | None:
     return None
 
 
+F16_MAX = 65504.0
+
+
 class _Writer:
-    def __init__(self) -> None:
+    """Collects records. ``vec_dtype`` is the storage of a binary model's per-channel
+    constants (conv1 weights and bias, thresholds, folded scales and biases: see ``vec``)."""
+
+    def __init__(self, vec_dtype: str = "f32") -> None:
         self.records: list[Record] = []
+        self.vec_dtype = vec_dtype
 
     def add(self, name: str, value, dtype: str | None = None) -> None:
         if dtype in ("f32", "f16"):
             value = np.asarray(value, np.float64)
             if not np.isfinite(value).all():
                 raise BifsmnError(f"record {name}: non-finite values (diverged model?)")
+            if dtype == "f16" and np.abs(value).max(initial=0.0) > F16_MAX:
+                raise BifsmnError(f"record {name}: values beyond the float16 range "
+                                  f"(max |v| {np.abs(value).max():.3g}); export with f32")
         self.records.append(make_record(name, value, dtype))
+
+    def vec(self, name: str, value) -> None:
+        """A per-channel constant of a binary model, in ``vec_dtype``."""
+        self.add(name, value, self.vec_dtype)
 
 
 def _binary_layer(w: _Writer, name: str, layer: nn.Module, kind: str,
@@ -145,12 +159,12 @@ def _binary_layer(w: _Writer, name: str, layer: nn.Module, kind: str,
             # the tau2 term: sum over every tap of sign(W) * tau2[channel of that tap]
             per_tap = np.repeat(tau[2], k // cin) if k != cin else tau[2]
             bias = bias - sw * (sgn @ per_tap)
-        w.add(f"{name}.tau", tau[:2], "f32")
+        w.vec(f"{name}.tau", tau[:2])
     w.add(f"{name}.bits", bits, "bits")
     if affine:
         g, h = (np.ones(out), np.zeros(out)) if bn is None else _bn(bn)
-        w.add(f"{name}.scale", g * sw, "f32")
-        w.add(f"{name}.bias", g * bias + h, "f32")
+        w.vec(f"{name}.scale", g * sw)
+        w.vec(f"{name}.bias", g * bias + h)
     return sw, bias
 
 
@@ -161,11 +175,11 @@ def _memory_binary(w: _Writer, name: str, mem: nn.Module, bn: nn.Module, kind: s
     if tau is not None:
         # every output frame sees all taps (padded frames are quantized too): constant shift
         bias = bias - sw * tau[2] * np.where(bits, -1.0, 1.0).sum(axis=1)
-        w.add(f"{name}.tau", tau[:2], "f32")
+        w.vec(f"{name}.tau", tau[:2])
     g, h = _bn(bn)
     w.add(f"{name}.bits", bits, "bits")
-    w.add(f"{name}.scale", g * sw, "f32")
-    w.add(f"{name}.bias", g * bias + h, "f32")
+    w.vec(f"{name}.scale", g * sw)
+    w.vec(f"{name}.bias", g * bias + h)
 
 
 def _fp_weight(layer: nn.Module) -> np.ndarray:
@@ -173,14 +187,15 @@ def _fp_weight(layer: nn.Module) -> np.ndarray:
     return wt.reshape(wt.shape[0], -1)
 
 
-def _fp_layer(w: _Writer, name: str, layer: nn.Module, bn: nn.Module | None, dtype: str) -> None:
+def _fp_layer(w: _Writer, name: str, layer: nn.Module, bn: nn.Module | None, dtype: str,
+              bias_dtype: str = "f32") -> None:
     wt = _fp_weight(layer)
     b = _bias(layer, wt.shape[0])
     if bn is not None:
         g, h = _bn(bn)
         wt, b = wt * g[:, None], g * b + h
     w.add(f"{name}.w", wt, dtype)
-    w.add(f"{name}.b", b, "f32")
+    w.add(f"{name}.b", b, bias_dtype)
 
 
 def _check_fp(model: nn.Module) -> None:
@@ -200,8 +215,13 @@ def _labels(ckpt: dict, num_classes: int) -> list[str]:
 
 def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
                   classifier_dtype: str | None = None, source: str = "",
-                  with_features: bool = True) -> list[Record]:
+                  with_features: bool = True, param_dtype: str = "f32") -> list[Record]:
     """All records of a ``.bkws`` file for an eval-mode model and its checkpoint dict.
+
+    ``param_dtype="f16"`` (binary models only) stores the per-channel constants (conv1, the
+    thresholds, folded scales and biases) as float16: the engine widens them at load and
+    ``bifsmn.binary.deploy.deployed(..., param_dtype="f16")`` computes with the same widened
+    values, so the two stay bit-identical; the model's function changes by that rounding.
 
     ``with_features=False`` leaves out the front-end records (``feat.*``) and their check
     against the network's input size: the deployed arithmetic (bifsmn.binary.deploy) needs
@@ -237,6 +257,10 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
     fp_dtype = "f32" if is_binary else cls_dtype
     if cls_dtype not in ("f16", "f32"):
         raise BifsmnError(f"classifier dtype must be f16 or f32, not {cls_dtype!r}")
+    if param_dtype not in ("f16", "f32"):
+        raise BifsmnError(f"parameter dtype must be f16 or f32, not {param_dtype!r}")
+    if param_dtype != "f32" and not is_binary:
+        raise BifsmnError("--param-dtype f16 applies to binary models only")
     paths = parse_blocks(blocks, model.num_paths)
     included = sorted({j for p in paths for j in path_blocks(p, model.num_layers)})
 
@@ -261,12 +285,13 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
                           f"expects {frames}")
     labels = _labels(ckpt, arch[0])
 
-    w = _Writer()
+    w = _Writer(param_dtype)
     w.add("meta.kind", kind)
     w.add("meta.method", method)
     w.add("meta.labels", "\n".join(labels))
     info = {"source": source, "model": ckpt["model"], "binary": binary,
             "epoch": ckpt.get("epoch"), "classifier_dtype": cls_dtype,
+            "param_dtype": param_dtype,
             "blocks": [8 >> p for p in paths]}
     if ckpt.get("operating_points"):  # bifsmn calibrate; read by bifsmn.detect
         info["operating_points"] = ckpt["operating_points"]
@@ -280,13 +305,13 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
         w.add("feat.i", np.array([getattr(feats, k) for k in ints]), "i32")
         w.add("feat.f", np.array([getattr(feats, k) for k in floats], np.float64), "f64")
 
-    _fp_layer(w, "conv1", model.conv1, model.bn1, "f32")
+    _fp_layer(w, "conv1", model.conv1, model.bn1, w.vec_dtype, w.vec_dtype)
     w.add("act1", _slope(model.act1, "act1"), "f32")
     if is_binary:
         _binary_layer(w, "conv2", model.conv2, kind, model.bn2, fold_tau2=False)
         tau = _thresholds(model.conv2, kind, "conv2")
         if tau is not None:
-            w.add("conv2.tau2", tau[2], "f32")
+            w.vec("conv2.tau2", tau[2])
         _binary_layer(w, "fc1", model.fc1, kind)
     else:
         _fp_layer(w, "conv2", model.conv2, model.bn2, fp_dtype)
@@ -315,8 +340,8 @@ def build_records(model: DFSMN, ckpt: dict, blocks: BlocksArg = "all",
                 continue
             q = min(p, len(blk.path_bn) - 1)  # as DFSMNBlock.forward
             g, h = _bn(blk.path_bn[q])
-            w.add(f"{pre}.fc_out.scale.p{p}", g * sw, "f32")
-            w.add(f"{pre}.fc_out.bias.p{p}", g * bias + h, "f32")
+            w.vec(f"{pre}.fc_out.scale.p{p}", g * sw)
+            w.vec(f"{pre}.fc_out.bias.p{p}", g * bias + h)
             w.add(f"{pre}.act_p.p{p}", _slope(blk.path_act[q], f"{pre}.path_act"), "f32")
     w.add("classifier.w", _fp_weight(model.classifier), cls_dtype)
     w.add("classifier.b", _bias(model.classifier, arch[0]), "f32")
@@ -332,14 +357,17 @@ def _atomic_write(path: Path, data: bytes, inputs: tuple[Path, ...] = ()) -> Pat
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
-                      classifier_dtype: str | None = None) -> Path:
+                      classifier_dtype: str | None = None, param_dtype: str = "f32") -> Path:
     """Write a self-contained ``.bkws`` for ``checkpoint`` (atomically) and return its path.
 
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
     blocks); a block count keeps only that path and only the blocks it runs, which makes a
     smaller file. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
     PyTorch eval-mode logits, see bifsmn.binary.deploy) or ``"f16"`` (24 KiB smaller for 12
-    classes; logits move by ~1e-3, which can reorder near-tied classes).
+    classes; logits move by ~1e-3, which can reorder near-tied classes). ``param_dtype``
+    (binary models): ``"f32"`` (default) or ``"f16"``, see :func:`build_records`; the PyTorch
+    reference of such a file is ``bifsmn.binary.deploy.deployed(model, binary, param_dtype=,
+    classifier_dtype=)``.
     """
     from bifsmn.outputs import check_output
     from bifsmn.train.checkpoint import model_from_checkpoint
@@ -349,6 +377,7 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
-    records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name)
+    records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name,
+                            param_dtype=param_dtype)
     _atomic_write(out_path, encode(records), (checkpoint,))
     return out_path
