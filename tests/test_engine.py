@@ -330,8 +330,12 @@ TRAINED = sorted((REPO / "models").glob("*.pt"))
 @pytest.mark.skipif(not TRAINED, reason="no trained checkpoints in models/ yet")
 @pytest.mark.parametrize("ckpt", TRAINED, ids=[p.name for p in TRAINED])
 def test_trained_checkpoint_parity(ckpt, tmp_path) -> None:
+    from bifsmn.data.frontends import feature_config_from_dict, make_frontend
+    from bifsmn.train.checkpoint import load_checkpoint
+
     audio = synthetic_audio(32, seed=21)
-    x = LogMel()(torch.from_numpy(audio)).numpy()
+    fcfg = feature_config_from_dict(load_checkpoint(ckpt).get("features"))
+    x = make_frontend(fcfg)(torch.from_numpy(audio)).float().numpy()  # the model's own front end
     out = export_checkpoint(ckpt, tmp_path / "m.bkws")
     eng = Engine(out)
     tol = TOL["exact"] if eng.is_binary else TOL["f32"]

@@ -162,7 +162,7 @@ def test_nan_scores_never_become_events(tmp_path):
     from bifsmn.detect.detector import Detector
     from bifsmn.detect.stream import Posteriors
 
-    det = Detector(_NanScorer(), threshold=0.5)
+    det = Detector(_NanScorer(), threshold=0.5, gate=None)  # the gate would skip silence
     silence = tmp_path / "silence.wav"
     sf.write(str(silence), np.zeros(16000 * 3, np.float32), 16000)
     with pytest.raises(NonFiniteError) as exc:
@@ -217,7 +217,10 @@ def test_engine_refuses_non_finite_logits_and_absurd_audio(ckpt, tmp_path):
 def test_detect_with_tampered_bkws_is_an_error(ckpt, tmp_path, capsys):
     bkws = _tampered_bkws(ckpt, tmp_path)
     wav = tmp_path / "quiet.wav"
-    sf.write(str(wav), np.zeros(16000 * 2, np.float32), 16000)
+    x = np.zeros(16000 * 2, np.float32)  # a tone burst in silence: loud and contrasted enough
+    t = np.arange(8000) / 16000          # to pass the energy/contrast gate
+    x[12000:20000] = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(str(wav), x, 16000)
     assert main(["detect", "--model", str(bkws), str(wav)]) == 2
     err = capsys.readouterr()
     assert err.out == ""  # no event printed
