@@ -26,3 +26,9 @@ class NonFiniteError(BifsmnError):
 
 class TrainingDiverged(BifsmnError):
     """Training stopped at the first non-finite loss (the run folder records it)."""
+
+
+class MissingPath(BifsmnError):
+    """A thinnable path (8/4/2/1 blocks) that the model or file does not have: the same error
+    from PyTorch checkpoints and ``.bkws`` files, so callers that evaluate several paths can skip
+    a missing one without reading the message."""

@@ -50,7 +50,7 @@ from bifsmn.detect.evaluate import (
     sweep,
 )
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
-from bifsmn.detect.scorer import load_scorer
+from bifsmn.detect.scorer import scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
 
@@ -151,14 +151,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "paths": {}}
     done = False
-    for b in blocks:
-        try:
-            scorer = load_scorer(model, b)
-        except BifsmnError as exc:
-            if "not available" in str(exc) and len(blocks) > 1:
-                log(f"skipped: {exc}")
-                continue
-            raise
+    for b, scorer in scorers_for_blocks(model, list(blocks), log):
         cfg = scorer.feature_config
         hop = hop_samples(hop_ms, cfg.sample_rate, cfg.clip_samples)
         refr = round(refractory_ms * cfg.sample_rate / 1000.0)

@@ -44,7 +44,7 @@ from bifsmn.detect.detector import (
     smooth_frames,
 )
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
-from bifsmn.detect.scorer import Scorer, load_scorer
+from bifsmn.detect.scorer import Scorer, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
 
@@ -537,14 +537,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     results: list[SystemResult] = []
     labels = _display_names(models)
     for model, label in zip(models, labels, strict=True):
-        for b in blocks:
-            try:
-                scorer = load_scorer(model, b)
-            except BifsmnError as exc:
-                if "not available" in str(exc) and len(blocks) > 1:
-                    log(f"skipped: {exc}")
-                    continue
-                raise
+        for b, scorer in scorers_for_blocks(model, list(blocks), log):
             name = f"{label} [{b} blocks]"
             hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
                               scorer.feature_config.clip_samples)

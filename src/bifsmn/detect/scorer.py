@@ -9,6 +9,7 @@ terms.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -16,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
-from bifsmn.errors import BifsmnError, NonFiniteError
+from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -58,7 +59,7 @@ class TorchScorer:
         path = _check_blocks(blocks)
         num_paths = getattr(model, "num_paths", 1)
         if path >= num_paths:
-            raise BifsmnError(f"{name}: {blocks} blocks not available (the model has "
+            raise MissingPath(f"{name}: {blocks} blocks not available (the model has "
                               f"{num_paths} thinnable path set{'s' * (num_paths != 1)}; "
                               "use --blocks 8)")
         self.model = model.eval()
@@ -183,3 +184,18 @@ def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Sc
     if kind == "bkws":
         return EngineScorer(path, blocks)
     return TorchScorer.from_checkpoint(path, blocks)
+
+
+def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int], log=print
+                       ) -> Iterator[tuple[int, Scorer]]:
+    """``(blocks, scorer)`` for each requested path; when several paths are asked for, one the
+    model lacks (a single-path teacher, a one-path ``.bkws`` export) is skipped with a line."""
+    for b in blocks:
+        try:
+            scorer = load_scorer(model, b)
+        except MissingPath as exc:
+            if len(blocks) == 1:
+                raise
+            log(f"skipped: {exc}")
+            continue
+        yield b, scorer

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bifsmn.errors import BifsmnError, NonFiniteError
+from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 
 #: as bifsmn.audio.MAX_FLOAT_SAMPLE (not imported: running a .bkws file needs no soundfile)
 MAX_FLOAT_SAMPLE = 1000.0
@@ -80,6 +80,9 @@ class Engine:
                     raise BifsmnError("no such .bkws file", path)
                 self._e = mod.NativeEngine.from_file(self.path, kernel or "", fp_kernel or "")
             if blocks is not None:
+                if int(blocks) not in list(self._e.available_blocks):
+                    raise MissingPath(f"{int(blocks)} blocks not in this file (exported: "
+                                      f"{list(self._e.available_blocks)})", path)
                 self._e.set_blocks(int(blocks))
         except mod.BkwsError as exc:
             raise BifsmnError(str(exc)) from None
