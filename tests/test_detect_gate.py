@@ -192,7 +192,7 @@ def synthetic_background(kind: str, seconds: float = 60.0, seed: int = 0) -> np.
 @pytest.mark.parametrize("kind", [
     "tap", "bike",
     pytest.param("dishes", marks=pytest.mark.xfail(
-        reason="known: the bundled (small-data) model fires 'up' on synthetic decaying noise "
+        reason="known: the bundled model fires 'up' on synthetic decaying noise "
         "bursts at its 1 FA/h point; the real doing_the_dishes.wav gives 0 events",
         strict=False))])
 def test_background_like_noise_gives_no_event(bundled, kind):
