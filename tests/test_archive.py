@@ -298,3 +298,16 @@ def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
     assert row["negative_windows"] == 3 * n_test
     assert 0 <= row["negative_keyword_rate"] <= 1 and 0 <= row["testing_acc"] <= 1
     assert main(["scale-table", "--model", "nonsense", "--archive", str(feature_archive)]) == 2
+
+
+def test_audio_data_set_with_the_fbank40_front_end(full_ds, tmp_path):
+    from bifsmn.train.checkpoint import load_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    cfg = _tiny_cfg(full_ds, tmp_path / "cache", features="fbank40")
+    cfg["train"]["epochs"] = 1
+    tr = Trainer(config_from_dict(cfg), tmp_path / "run", progress=False)
+    tr.fit()
+    assert tr.val_feats.shape[1:] == (1, 40, 32) and len(tr.val_feats) == len(tr.val_labels)
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["features"]["kind"] == FBANK40

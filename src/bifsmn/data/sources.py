@@ -42,11 +42,19 @@ def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureCon
         return image_to_input(imgs, ds.feature_config), labels, split, "images"
     ds = SpeechCommands(data, num_classes, protocol)
     split = split or ds.default_eval_split()
+    feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)
+    return feats, labels, split, "audio"
+
+
+def audio_inputs(ds: SpeechCommands, split: str, feature_cfg: AnyFeatureConfig,
+                 cache_dir: Path | None = None, progress: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model input of an audio data set's split through ``feature_cfg``'s front end: the
+    cached 32 x 32 log-mel, or the decoded (cached) waveforms through fbank40."""
     if isinstance(feature_cfg, Fbank40Config):
         waves, labels = load_waves(ds, split, cache_dir, progress)
         fe = Fbank40(feature_cfg)
         feats = torch.cat([fe(waves_to_float(w)) for w in waves.split(512)]) if len(waves) \
             else torch.zeros(0, 1, feature_cfg.n_mels, feature_cfg.num_frames)
-        return feats, labels, split, "audio"
-    feats, labels = load_features(ds, split, feature_cfg, cache_dir, progress)
-    return feats, labels, split, "audio"
+        return feats, labels
+    return load_features(ds, split, feature_cfg, cache_dir, progress)

@@ -40,12 +40,13 @@ from tqdm import tqdm
 from bifsmn.binary.convert import apply_binary
 from bifsmn.data.archive import AudioSource, FeatureArchive, is_feature_archive
 from bifsmn.data.augment import AugmentConfig, Augmenter
-from bifsmn.data.cache import load_features, load_noises, load_waves, waves_to_float
+from bifsmn.data.cache import load_noises, load_waves, waves_to_float
 from bifsmn.data.fbank import KIND as FBANK40
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
 from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
 from bifsmn.data.labels import UNKNOWN
+from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
@@ -150,14 +151,8 @@ class Trainer:
         if len(waves) == 0:
             raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
         self.train_waves, self.train_labels = waves, labels
-        if kind == LOGMEL32:
-            self.val_feats, self.val_labels = load_features(
-                self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
-        else:
-            vw, self.val_labels = load_waves(self.ds, c.val_split, cache, False)
-            fe = make_frontend(self.feature_cfg)
-            self.val_feats = torch.cat([fe(waves_to_float(w)) for w in vw.split(512)]) \
-                if len(vw) else torch.zeros(0)
+        self.val_feats, self.val_labels = audio_inputs(
+            self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
         aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
