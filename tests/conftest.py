@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "bed", "cat"]
 
@@ -77,6 +78,16 @@ def make_test_archive(root: Path, per_word: int = 4, seed: int = 1,
         (root / "training_list.txt").write_text("\n".join(rels[::2]) + "\n")
         (root / "validation_list.txt").write_text("\n".join(rels[1::2]) + "\n")
     return root
+
+
+#: devices that tests which train or evaluate run on: the CPU always, CUDA where present
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """Each available device in turn (``cuda`` only where ``torch.cuda.is_available()``)."""
+    return request.param
 
 
 @pytest.fixture(scope="session", autouse=True)

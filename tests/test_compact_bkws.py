@@ -1,7 +1,7 @@
 """Compact .bkws files: float16 per-channel constants (``--param-dtype f16``) and an FP16
 classifier, with the engine bit-identical to the deployed PyTorch reference built from the same
-float16 values (``bifsmn.binary.deploy.deployed(..., param_dtype="f16",
-classifier_dtype="f16")``) on every path."""
+float16 values (``bifsmn.deploy.deploy(..., param_dtype="f16", classifier_dtype="f16")``) on
+every path."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from bifsmn.binary.deploy import deployed
 from bifsmn.cli import main
 from bifsmn.data.features import LogMel
+from bifsmn.deploy import deploy, predict
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.format import read_file
 from bifsmn.engine.testing import make_checkpoint, random_features, synthetic_audio
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 
@@ -39,18 +38,17 @@ def test_f16_params_bit_identical(tmp_path, kind, cls_dtype) -> None:
     assert all(r.dtype == "f16" for k, r in recs.items() if k.endswith(".tau"))
     assert recs["act1"].dtype == "f32"  # scalars stay f32
     model, meta = model_from_checkpoint(ckpt)
-    ref_model = deployed(model, meta["binary"], param_dtype="f16", classifier_dtype=cls_dtype)
+    ref_model = deploy(model, meta["binary"], param_dtype="f16", classifier_dtype=cls_dtype)
     x = _inputs()
     eng = Engine(small)
     for blocks in eng.paths:
         eng.set_blocks(blocks)
         with torch.no_grad():
-            ref = ref_model(torch.from_numpy(x), path=BLOCKS_TO_PATH[blocks]).numpy()
+            ref = ref_model(torch.from_numpy(x), blocks).numpy()
         np.testing.assert_array_equal(eng.predict(x), ref, err_msg=f"{kind} {blocks} blocks")
-    # the default export still equals model.eval() exactly (unchanged by the option)
-    with torch.no_grad():
-        np.testing.assert_array_equal(Engine(full).predict(x),
-                                      model(torch.from_numpy(x), path=0).numpy())
+    # the default export still equals the default deployed form exactly
+    np.testing.assert_array_equal(Engine(full).predict(x),
+                                  predict(model, torch.from_numpy(x), 8).numpy())
 
 
 def test_f16_params_refused_for_fp_and_out_of_range(tmp_path, capsys) -> None:

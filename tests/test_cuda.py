@@ -1,7 +1,8 @@
-"""Training, evaluation and export with the model on a GPU (skipped where CUDA is absent).
+"""Training, evaluation and export with the model on a GPU (CUDA cases skipped where absent).
 
-The binary student's eval forward runs the deployed arithmetic, which is folded from numpy
-records on the CPU; on a GPU it must fold a CPU copy and return logits on the input's device.
+Evaluation of a binary student runs the deployed arithmetic (:mod:`bifsmn.deploy`), folded
+from a CPU copy of the model; on a GPU it must leave the model where it is and give the same
+logits bit for bit.
 """
 
 from __future__ import annotations
@@ -9,23 +10,19 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bifsmn.deploy import predict
 from bifsmn.engine.testing import make_checkpoint
 from bifsmn.train.checkpoint import model_from_checkpoint
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-
-@pytest.mark.parametrize("device", DEVICES)
 def test_binary_student_evaluates_on_every_device(device, tmp_path):
     make_checkpoint(tmp_path / "s.pt", "bifsmnv2", seed=3)
     model, _ = model_from_checkpoint(tmp_path / "s.pt")
     x = torch.randn(4, 1, 32, 32)
-    model.eval()
-    want = model(x, path=0)
+    want = predict(model, x, 8)
     model.to(device)
-    got = model(x.to(device), path=0)
-    assert got.device.type == device
-    assert torch.equal(got.cpu(), want)  # the same deployed arithmetic, bit for bit
+    got = predict(model, x.to(device), 8)
+    assert torch.equal(got, want)  # the same deployed arithmetic, bit for bit
     assert next(model.parameters()).device.type == device  # the model stayed where it was
 
 
@@ -40,7 +37,7 @@ def test_student_trains_on_cuda(full_ds, cache_dir, tmp_path):
         "data": {"root": str(full_ds), "batch_size": 16, "cache_dir": str(cache_dir)},
         "binary": {"method": "bifsmnv2"},
         "distill": {"kind": "fid", "teacher": str(tmp_path / "t.pt")},
-        "train": {"epochs": 1, "device": "cuda", "paths": [0, 1, 2, 3],
+        "train": {"epochs": 1, "device": "cuda", "blocks": [8, 4, 2, 1],
                   "path_weights": [1.0, 0.5, 0.25, 0.125], "plot_every": 0},
     })
     summary = Trainer(cfg, tmp_path / "run", progress=False).fit()

@@ -7,7 +7,7 @@ noise bursts), for every thinnable path. Trained checkpoints in models/*.pt are 
 when present.
 
 Binary models are exact: PyTorch evaluates them in the deployed arithmetic
-(bifsmn.binary.deploy), and the engine's logits must be bit-identical to it, on every path and
+(bifsmn.deploy), and the engine's logits must be bit-identical to it, on every path and
 with every kernel. Full-precision models agree to float32 rounding (GEMMs sum in other orders).
 """
 
@@ -22,11 +22,11 @@ import pytest
 import torch
 
 from bifsmn.data.features import LogMel
+from bifsmn.deploy import predict
 from bifsmn.engine import Engine, available_kernels, export_checkpoint
 from bifsmn.engine.format import decode, encode, make_record, read_file
 from bifsmn.engine.testing import make_checkpoint, random_features, synthetic_audio
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +38,8 @@ TOL = {"exact": 0.0, "f16": 5e-3, "f32": 2e-4}
 
 
 def torch_logits(model: torch.nn.Module, x: np.ndarray, blocks: int) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(x), path=BLOCKS_TO_PATH[blocks]).numpy()
+    """The PyTorch reference: the deployed arithmetic for binary models, the graph for FP."""
+    return predict(model, torch.from_numpy(x), blocks).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +193,11 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
     bad_arch = [r if r.name != "arch" else make_record(r.name, np.full(12, 7), "i32")
                 for r in recs.values()]
     labels = [r if r.name != "meta.labels" else make_record(r.name, "a\nb") for r in recs.values()]
-    paths = [r if r.name != "paths" else make_record(r.name, np.array([0, 9]), "i32")
+    paths = [r if r.name != "paths" else make_record(r.name, np.array([8, 9]), "i32")
              for r in recs.values()]
+    # a version 2 file names path indices: index 9 does not exist
+    old_paths = [r if r.name != "paths" else make_record(r.name, np.array([0, 9]), "i32")
+                 for r in recs.values()]
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x10
     return {
@@ -204,13 +207,14 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
         "one byte short": (good[:-1], "truncated"),
         "bad magic": (b"XXXX" + good[4:], "bad magic"),
         "bit flip": (bytes(flipped), "checksum"),
-        "future version": (_rewrite_header(good, 3), "version 3 not supported"),
+        "future version": (_rewrite_header(good, 4), "version 4 not supported"),
         "bad shape": (encode(bad_shape), "b0.fc_in.scale' has shape"),
         "missing record": (encode(missing), "missing record 'b5.fc_out.bits'"),
         "nan": (encode(nan), "NaN"),
         "bad arch": (encode(bad_arch), "arch"),
         "labels": (encode(labels), "labels"),
-        "paths": (encode(paths), "path 9"),
+        "paths": (encode(paths), "names 9 blocks"),
+        "v2 paths": (encode(old_paths, version=2), "path 9"),
     }
 
 
@@ -274,7 +278,7 @@ def test_other_dimensions(tmp_path) -> None:
                            dim=64, hidden=96, frontend_channels=8, num_layers=4)
     out = export_checkpoint(ckpt, tmp_path / "small.bkws")
     eng = Engine(out)
-    assert eng.paths == [8, 4, 2, 1] and eng.num_classes == 5
+    assert eng.paths == [4, 2, 1] and eng.num_classes == 5  # block counts of 4 layers
     check_parity(ckpt, out, random_features(6, seed=8), TOL["exact"])
 
 

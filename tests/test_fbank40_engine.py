@@ -17,10 +17,11 @@ from bifsmn.audio import fix_length
 from bifsmn.data.fbank import Fbank40, Fbank40Config, image_to_input
 from bifsmn.data.features import FeatureConfig
 from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.deploy import Scoring, predict
 from bifsmn.detect.scorer import EngineScorer, TorchScorer
 from bifsmn.detect.stream import WindowScorer
 from bifsmn.engine import Engine, export_checkpoint
-from bifsmn.engine.format import decode, encode, feature_dict, make_record, read_file
+from bifsmn.engine.format import decode, encode, feature_dict, legacy_paths, make_record, read_file
 from bifsmn.engine.testing import (
     make_checkpoint,
     random_fbank40_features,
@@ -28,7 +29,6 @@ from bifsmn.engine.testing import (
     synthetic_audio,
 )
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 KINDS = ["bifsmnv2", "bifsmn_v1", "dfsmn_teacher", "dfsmn_thinnable"]
@@ -37,7 +37,7 @@ FB = Fbank40Config()
 
 def torch_logits(model: torch.nn.Module, x: np.ndarray, blocks: int) -> np.ndarray:
     with torch.no_grad():
-        return model(torch.from_numpy(x), path=BLOCKS_TO_PATH[blocks]).numpy()
+        return predict(model, torch.from_numpy(x), blocks).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_parity_every_path(exported, kind) -> None:
     x = np.concatenate([random_fbank40_features(8, seed=2), torch_inputs(audio_clips())])
     binary = kind in ("bifsmnv2", "bifsmn_v1")
     # a binary student evaluates in the deployed arithmetic whatever its input size
-    assert (model._deployed() is not None) == binary
+    assert (Scoring(model).deployed is not None) == binary
     assert eng.paths == ([8] if kind == "dfsmn_teacher" else [8, 4, 2, 1])
     for blocks in eng.paths:
         eng.set_blocks(blocks)
@@ -155,7 +155,8 @@ def test_format_versions_and_unknown_kind(exported, tmp_path) -> None:
     recs = decode(good)
     assert recs["feat.kind"].text() == "logmel32"
     v1 = tmp_path / "v1.bkws"
-    v1.write_bytes(encode([r for r in recs.values() if r.name != "feat.kind"], version=1))
+    v1.write_bytes(encode(legacy_paths([r for r in recs.values() if r.name != "feat.kind"]),
+                          version=1))
     x = random_features(3, seed=6)
     np.testing.assert_array_equal(Engine(v1).predict(x), Engine(tmp_path / "lm.bkws").predict(x))
     assert Engine(v1).feature_config["kind"] == "logmel32"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bifsmn.errors import BifsmnError
+from bifsmn.blocks import layers_of_index as path_blocks
+from bifsmn.errors import BifsmnError, MissingPath
 from bifsmn.models import create_model, list_models
-from bifsmn.models.dfsmn import path_blocks
 from bifsmn.models.summary import format_summary, layer_stats
 
 
@@ -51,7 +51,7 @@ def test_thinnable_paths_run_the_right_blocks():
         logits, feats = m(torch.randn(2, 1, 32, 32), path=p, return_features=True)
         assert ran == want and len(feats) == len(want)
     # the teacher has a single path set
-    with pytest.raises(BifsmnError, match="path 1 not available"):
+    with pytest.raises(MissingPath, match="4 blocks not available"):
         create_model("dfsmn_teacher")(torch.randn(1, 1, 32, 32), path=1)
 
 

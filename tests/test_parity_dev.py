@@ -7,7 +7,7 @@ The shared dev data (``../shared/data/speech_commands_test12_v0.02`` beside the 
 (training and validation lists) in the engine and in PyTorch eval mode.
 
 Every model must give the same argmax on every clip. Binary models are evaluated by PyTorch in
-the deployed arithmetic (bifsmn.binary.deploy), which the engine reproduces operation for
+the deployed arithmetic (bifsmn.deploy), which the engine reproduces operation for
 operation, so their logits must be equal (bit-identical in practice; the bound leaves room for
 the float64 classifier's last-bit rounding). Full-precision models agree to float32 rounding.
 The training graph's own eval arithmetic, which rounds differently, is compared too and its
@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 import torch
 
+from bifsmn.blocks import to_index
 from bifsmn.data.frontends import feature_config_from_dict, feature_kind
 from bifsmn.data.sources import split_inputs
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+from bifsmn.deploy import predict
 from bifsmn.train.checkpoint import model_from_checkpoint
-from bifsmn.train.trainer import predict
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = Path(os.environ.get("BIFSMN_DEV_DATA",
@@ -61,7 +61,7 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, tmp_path):
     x = feats.numpy().astype(np.float32)
     binary = meta.get("binary", {}).get("method", "none") != "none"
     for b in blocks:
-        ref = predict(model, feats, BLOCKS_TO_PATH[b]).numpy()
+        ref = predict(model, feats, b).numpy()
         got = Engine(bkws, blocks=b).predict(x)
         per_clip = np.abs(got - ref).max(1)
         flips = int((got.argmax(1) != ref.argmax(1)).sum())
@@ -69,7 +69,7 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, tmp_path):
                 f"max |logit diff| {per_clip.max():.2e}")
         if binary:
             with torch.no_grad():
-                graph = torch.cat([model(feats[i:i + 512], path=BLOCKS_TO_PATH[b],
+                graph = torch.cat([model(feats[i:i + 512], path=to_index(b),
                                          return_features=True)[0]
                                    for i in range(0, len(feats), 512)]).numpy()
             line += (f"; training-graph arithmetic differs from it on "

@@ -2,6 +2,10 @@
 
 Errors caused by input are printed as one line (``bifsmn: error: ...``) with exit code 2; the
 full traceback appears only with ``--debug``.
+
+Nothing in the library imports this module. The commands import their implementation inside
+the function on purpose: ``bifsmn --help`` and the light commands then start without importing
+torch and the training stack (a second or more on a small machine).
 """
 
 from __future__ import annotations
@@ -11,28 +15,12 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
 from bifsmn.errors import BifsmnError
-
-
-def resolve_config(name: str) -> Path:
-    """A config path, or the name of a packaged config (``teacher`` -> configs/teacher.yaml)."""
-    p = Path(name)
-    if p.is_file() or p.suffix in (".yaml", ".yml"):
-        return p
-    packaged = resources.files("bifsmn") / "configs" / f"{name}.yaml"
-    if packaged.is_file():
-        return Path(str(packaged))
-    raise BifsmnError(f"no config file {name!r} and no packaged config of that name")
-
-
-def packaged_configs() -> list[str]:
-    return sorted(p.name[:-5] for p in (resources.files("bifsmn") / "configs").iterdir()
-                  if p.name.endswith(".yaml"))
+from bifsmn.train.config import packaged_configs, resolve_config, set_teacher
 
 
 def default_run_dir(cfg_name: str) -> Path:
@@ -71,9 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg.data.root = args.data
         if args.epochs is not None:
             cfg.train.epochs = args.epochs
-        if args.teacher:
-            cfg.model.init = cfg.model.init or args.teacher
-            cfg.distill.teacher = args.teacher
+        set_teacher(cfg, args.teacher)
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
         from bifsmn.train.lock import holds_run
 
@@ -126,8 +112,8 @@ def cmd_scale_table(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from bifsmn.binary.convert import binarize
+    from bifsmn.blocks import to_index
     from bifsmn.models import create_model, list_models
-    from bifsmn.models.dfsmn import BLOCKS_TO_PATH
     from bifsmn.models.summary import format_summary
 
     if args.list or not args.name:
@@ -141,7 +127,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames)
     if args.binary != "none":
         binarize(model, args.binary)
-    print(format_summary(model, BLOCKS_TO_PATH[args.blocks], (1, 1, mels, frames)))
+    print(format_summary(model, to_index(args.blocks, model.num_layers), (1, 1, mels, frames)))
     return 0
 
 

@@ -17,17 +17,18 @@ from pathlib import Path
 import torch
 import yaml
 
+from bifsmn.binary.convert import apply_binary
 from bifsmn.binary.layers import QuantMixin
-from bifsmn.data.frontends import feature_config_from_dict
-from bifsmn.data.sources import split_inputs
+from bifsmn.binary.methods import method_record
+from bifsmn.blocks import to_index
 from bifsmn.errors import BifsmnError, TrainingDiverged
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
+from bifsmn.evaluate import accuracies
+from bifsmn.models import create_model
 from bifsmn.models.summary import layer_stats
 from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.runner import run_training
-from bifsmn.train.trainer import predict
 
 BLOCKS = (8, 4, 2, 1)
 
@@ -55,10 +56,10 @@ def storage_bytes(model: torch.nn.Module) -> int:
 
 def method_stats(model: torch.nn.Module, method: str) -> dict[int, dict]:
     """Per path: binary MACs (x2 for dual-scale: two popcount GEMMs), FP MACs, OPs."""
-    passes = 2 if method.startswith("bifsmnv2") and method != "bifsmnv2_single" else 1
+    passes = 2 if method_record(method).dual_scale else 1
     out = {}
     for blocks in BLOCKS:
-        stats = layer_stats(model, BLOCKS_TO_PATH[blocks])
+        stats = layer_stats(model, to_index(blocks, getattr(model, "num_layers", 8)))
         b = sum(s.macs for s in stats if s.binary) * passes
         f = sum(s.macs for s in stats if not s.binary)
         out[blocks] = {"binary_macs": b, "fp_macs": f, "ops": f + b / 64}
@@ -96,17 +97,6 @@ def train_or_reuse(cfg: Config, run: Path) -> str:
     return "trained"
 
 
-def evaluate_paths(checkpoint: Path, data: str, blocks: tuple[int, ...] = BLOCKS,
-                   cache_dir: Path | None = None) -> dict[int, float]:
-    """Validation accuracy of a checkpoint for each thinnable path in ``blocks``."""
-    model, ckpt = model_from_checkpoint(checkpoint)
-    feats, labels, _, _ = split_inputs(
-        data, "validation", feature_config_from_dict(ckpt["features"], str(checkpoint)),
-        ckpt["model"]["kwargs"].get("num_classes", 12), cache_dir=cache_dir)
-    return {b: (predict(model, feats, BLOCKS_TO_PATH[b]).argmax(1) == labels).float().mean()
-            .item() for b in blocks}
-
-
 def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
             methods: list[str] | None = None, ablation: bool = False,
             extra: list[str] | None = None, base: str = "bifsmnv2") -> list[dict]:
@@ -114,7 +104,7 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     table = ABLATIONS if ablation else RECIPES
     names = methods or list(table)
     rows = []
-    teacher_acc = evaluate_paths(Path(teacher), data, (8,))[8]
+    teacher_acc = accuracies(Path(teacher), data, [8])[8]
     for name in names:
         cfg = recipe_config(name, table, data, teacher, epochs, extra, base)
         run = out / name
@@ -125,7 +115,7 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
             accs = {b: math.nan for b in BLOCKS}
         else:
             model, _ = model_from_checkpoint(run / "best.pt")
-            accs = evaluate_paths(run / "best.pt", data)
+            accs = accuracies(run / "best.pt", data, list(BLOCKS))
         stats = method_stats(model, cfg.binary.method)
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
                      "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip,
@@ -147,9 +137,6 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
 
 def _untrained(cfg: Config) -> torch.nn.Module:
     """The model a config describes (binarized as configured), for parameter/size counts."""
-    from bifsmn.binary.convert import apply_binary
-    from bifsmn.models import create_model
-
     model = create_model(cfg.model.name, num_classes=cfg.data.num_classes, **cfg.model.kwargs)
     apply_binary(model, {"method": cfg.binary.method, "keep_fp": cfg.binary.keep_fp,
                          "options": cfg.binary.options})
@@ -225,7 +212,7 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    from bifsmn.plots import plt, save_png
+    from bifsmn.plots import plt, save_png  # lazy: matplotlib costs ~1 s to import
 
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(BLOCKS)

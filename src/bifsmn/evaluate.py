@@ -1,4 +1,9 @@
-"""Accuracy, per-class accuracy and confusion matrix of a checkpoint on a data split."""
+"""Accuracy, per-class accuracy and confusion matrix of a checkpoint on a data split.
+
+The one checkpoint evaluation of the package: ``bifsmn eval``, ``bifsmn compare`` and the
+quickstart call it. Scoring is :func:`bifsmn.deploy.predict` (the deployed arithmetic for a
+binary model that has one), so the number is what the engine computes.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ from pathlib import Path
 
 import torch
 
+from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.sources import split_inputs
+from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, NonFiniteError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
-from bifsmn.train.trainer import predict
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
@@ -31,30 +36,56 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
             "labels": names}
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | None = None,
-                        blocks: int = 8, protocol: str = "auto",
-                        cache_dir: Path | None = None, progress: bool = True) -> dict:
-    """Evaluate a checkpoint on a split; ``split=None`` picks the layout's default.
+def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
+                              split: str | None = None, blocks: list[int] | None = None,
+                              protocol: str = "auto", cache_dir: Path | None = None,
+                              progress: bool = True) -> dict[int, dict]:
+    """Metrics (see :func:`metrics_from_logits`) of a checkpoint on a split for each block
+    count in ``blocks`` (default: every path the model has), the model folded once.
 
-    A feature archive is read as images; audio goes through the checkpoint's own front end
-    (for an fbank40 model that is the deployed path: :mod:`bifsmn.data.sources`)."""
+    ``split=None`` picks the layout's default. A feature archive is read as images; audio goes
+    through the checkpoint's own front end (for an fbank40 model that is the deployed path:
+    :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`."""
     model, ckpt = model_from_checkpoint(checkpoint)
-    if blocks not in BLOCKS_TO_PATH:
-        raise BifsmnError(f"--blocks must be one of 8, 4, 2, 1 (got {blocks})")
+    layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
+    num_paths = getattr(model, "num_paths", 1)
+    if blocks is None:
+        blocks = blocks_mod.counts(layers, num_paths)
+    blocks = blocks_mod.parse_many(blocks, layers)
+    for b in blocks:
+        blocks_mod.require(b, layers, num_paths, str(checkpoint))
     num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
     feats, labels, split, source = split_inputs(
         data, split, feature_config_from_dict(ckpt["features"], str(checkpoint)), num_classes,
         protocol, cache_dir, progress)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
-    logits = predict(model, feats, BLOCKS_TO_PATH[blocks])
-    if not torch.isfinite(logits).all():  # once per evaluation: NaN never becomes an accuracy
-        raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split '{split}' of "
-                             f"{data} (diverged or corrupt model?)", checkpoint)
-    out = metrics_from_logits(logits, labels, list(ckpt["labels"]))
-    out.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
-                "blocks": blocks, "source": source})
+    out = {}
+    for b, logits in predict_paths(model, feats, blocks).items():
+        if not torch.isfinite(logits).all():  # once per path: NaN never becomes an accuracy
+            raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split "
+                                 f"'{split}' of {data} (diverged or corrupt model?)", checkpoint)
+        m = metrics_from_logits(logits, labels, list(ckpt["labels"]))
+        m.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
+                  "blocks": b, "source": source})
+        out[b] = m
     return out
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | None = None,
+                        blocks: int = 8, protocol: str = "auto",
+                        cache_dir: Path | None = None, progress: bool = True) -> dict:
+    """Metrics of a checkpoint on one path (``blocks``): :func:`evaluate_checkpoint_paths`."""
+    return evaluate_checkpoint_paths(checkpoint, data, split, [blocks], protocol, cache_dir,
+                                     progress)[blocks]
+
+
+def accuracies(checkpoint: str | Path, data: str | Path, blocks: list[int] | None = None,
+               split: str = "validation", cache_dir: Path | None = None,
+               progress: bool = False) -> dict[int, float]:
+    """Accuracy per block count (what compare and the quickstart tabulate)."""
+    return {b: m["accuracy"] for b, m in evaluate_checkpoint_paths(
+        checkpoint, data, split, blocks, cache_dir=cache_dir, progress=progress).items()}
 
 
 def format_report(m: dict) -> str:

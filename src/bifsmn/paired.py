@@ -21,10 +21,9 @@ from bifsmn.data.archive import FeatureArchive
 from bifsmn.data.fbank import Fbank40, image_to_input
 from bifsmn.data.frontends import FBANK40, check_feature_kind, feature_config_from_dict
 from bifsmn.data.labels import UNKNOWN
+from bifsmn.deploy import predict, scoring
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.train.checkpoint import model_from_checkpoint
-from bifsmn.train.trainer import predict
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,10 @@ def evaluate_paired(checkpoint: str | Path, archive_root: str | Path, audio_root
     x_wav = torch.cat([fe(w) for w in wave.split(256)])
     labels = torch.tensor([p.label for p in pairs])
     out: dict = {"checkpoint": str(checkpoint), "pairs": len(pairs), "split": split}
+    scored = scoring(model)  # the deployed arithmetic where the model has one, folded once
     for b in blocks:
-        pi = predict(model, x_img, BLOCKS_TO_PATH[b]).argmax(1)
-        pa = predict(model, x_wav, BLOCKS_TO_PATH[b]).argmax(1)
+        pi = predict(scored, x_img, b).argmax(1)
+        pa = predict(scored, x_wav, b).argmax(1)
         out[f"images_{b}"] = (pi == labels).float().mean().item()
         out[f"audio_{b}"] = (pa == labels).float().mean().item()
         out[f"agree_{b}"] = (pi == pa).float().mean().item()

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bifsmn.train.checkpoint import atomic_write_bytes  # noqa: E402
+from bifsmn.outputs import atomic_write_bytes  # noqa: E402
 
 
 def save_png(fig, path: Path) -> None:

@@ -14,21 +14,28 @@ first (only where a network exists).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from bifsmn.cli import resolve_config
-from bifsmn.compare import evaluate_paths
-from bifsmn.train.config import Config, load_config
+from bifsmn.audio import load_audio
+from bifsmn.data.cache import load_features
+from bifsmn.data.download import download_speech_commands
+from bifsmn.data.labels import COMMANDS
+from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.detect import Detector
+from bifsmn.engine import Engine, export_checkpoint
+from bifsmn.engine.bench import run_bench
+from bifsmn.evaluate import accuracies
+from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
 from bifsmn.train.runner import run_training
 
 
 def _train(cfg: Config, run: Path) -> dict:
     if (run / "summary.json").is_file():
-        import json
-
         return json.loads((run / "summary.json").read_text())
     return run_training(cfg, run, resume=(run / "last.pt").is_file())
 
@@ -37,13 +44,6 @@ def _detect_demo(data: str, out: Path) -> tuple[int, int, str, str]:
     """A stream built from validation keyword clips and other words, 1 s of silence between
     them, run through the bundled (calibrated) model at its stored 1 FA/h operating point.
     Returns (keywords found, keywords said, "said ... | heard ...", operating point)."""
-    import soundfile as sf
-
-    from bifsmn.audio import load_audio
-    from bifsmn.data.labels import COMMANDS
-    from bifsmn.data.speech_commands import SpeechCommands
-    from bifsmn.detect import Detector
-
     items = [it for it in SpeechCommands(data, 12).items("validation") if it.path]
     kws = [it for it in items if it.word in COMMANDS][::37][:5]
     others = [it for it in items if it.word not in COMMANDS and it.word != "_silence_"][:2]
@@ -67,12 +67,8 @@ def _detect_demo(data: str, out: Path) -> tuple[int, int, str, str]:
 def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path("data"),
                student_epochs: int = 8, bench_runs: int = 50) -> dict:
     """Run the quickstart pipeline; returns the summary rows."""
-    from bifsmn.engine import Engine, export_checkpoint
-    from bifsmn.engine.bench import run_bench
 
     if data is None:
-        from bifsmn.data.download import download_speech_commands
-
         data = str(download_speech_commands("v0.02", root))
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -82,22 +78,21 @@ def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path(
     cfg.data.root = str(data)
     summary = _train(cfg, out / "teacher")
     teacher = out / "teacher" / "best.pt"
-    acc_t = evaluate_paths(teacher, data, (8,))[8]
+    acc_t = accuracies(teacher, data, [8])[8]
     rows.append(("FP32 teacher", f"{epochs} epochs", f"{100 * acc_t:.2f}%",
                  f"{summary['train_wall_s'] / max(1, epochs):.1f} s/epoch"))
 
     cfg = load_config(resolve_config("bifsmnv2"), [f"train.epochs={student_epochs}"])
-    cfg.data.root, cfg.model.init, cfg.distill.teacher = str(data), str(teacher), str(teacher)
+    cfg.data.root = str(data)
+    set_teacher(cfg, teacher)
     summary = _train(cfg, out / "bifsmnv2")
     student = out / "bifsmnv2" / "best.pt"
-    accs = evaluate_paths(student, data)
+    accs = accuracies(student, data, [8, 4, 2, 1])
     rows.append(("BiFSMNv2 1-bit student", f"{student_epochs} epochs",
                  " / ".join(f"{100 * accs[b]:.1f}" for b in (8, 4, 2, 1)) + " % (8/4/2/1 bl.)",
                  f"{summary['train_wall_s'] / max(1, student_epochs):.1f} s/epoch"))
 
     bkws = export_checkpoint(student, out / "bifsmnv2.bkws")
-    from bifsmn.data.cache import load_features
-    from bifsmn.data.speech_commands import SpeechCommands
 
     feats, labels = load_features(SpeechCommands(data, 12), "validation", progress=False)
     eng = Engine(bkws, blocks=8)

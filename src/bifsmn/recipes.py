@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bifsmn.cli import resolve_config
 from bifsmn.errors import BifsmnError
-from bifsmn.train.config import Config, load_config
+from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
 
 _BASELINE = ["distill.kind=none", "optim.groups=[]"]
 # Binarizers with no activation scale (BNN, Bi-Real, IR-Net) diverge to NaN within the first
@@ -56,8 +55,7 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
         raise BifsmnError(f"unknown recipe {name!r} (known: {', '.join(table)})")
     cfg = load_config(resolve_config(base), [*table[name], *(extra or [])])
     cfg.data.root = str(Path(data).resolve())  # same run whatever the spelling of the path
-    cfg.model.init = teacher
-    cfg.distill.teacher = teacher
+    set_teacher(cfg, teacher)
     if epochs is not None:
         cfg.train.epochs = epochs
     return cfg

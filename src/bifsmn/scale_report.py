@@ -16,16 +16,16 @@ from pathlib import Path
 
 import torch
 
+from bifsmn.blocks import counts
 from bifsmn.data.archive import AudioSource
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.labels import SILENCE, UNKNOWN
 from bifsmn.data.sources import split_inputs
+from bifsmn.deploy import predict, scoring
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import BLOCKS_TO_PATH
 from bifsmn.paired import evaluate_paired
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
-from bifsmn.train.trainer import predict
 
 
 def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
@@ -34,7 +34,7 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
     model, ckpt = model_from_checkpoint(checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
     num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
-    blocks = [8] if getattr(model, "num_paths", 1) == 1 else [8, 4, 2, 1]
+    blocks = counts(model.num_layers, getattr(model, "num_paths", 1))
     labels = list(ckpt["labels"])
     not_kw = torch.tensor([labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
     data = {s: split_inputs(archive, s, fcfg, num_classes, cache_dir=cache_dir)[:2]
@@ -45,18 +45,19 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
     paired = (evaluate_paired(checkpoint, archive, audio, tuple(blocks), cache_dir=cache_dir)
               if audio else {})
     rows = []
+    scored = scoring(model)  # the deployed arithmetic where the model has one, folded once
     for b in blocks:
         row = {"model": name, "blocks": b, "checkpoint": str(checkpoint),
                "method": ckpt["binary"]["method"], "epoch": ckpt.get("epoch")}
         for s, (x, y) in data.items():
-            row[f"{s}_acc"] = (predict(model, x, BLOCKS_TO_PATH[b]).argmax(1) == y).float() \
+            row[f"{s}_acc"] = (predict(scored, x, b).argmax(1) == y).float() \
                 .mean().item()
         if paired:
             row["paired_clips"] = paired["pairs"]
             row["paired_images_acc"] = paired[f"images_{b}"]
             row["paired_audio_acc"] = paired[f"audio_{b}"]
         if neg_x is not None:
-            pred = predict(model, neg_x, BLOCKS_TO_PATH[b]).argmax(1)
+            pred = predict(scored, neg_x, b).argmax(1)
             row["negative_windows"] = len(neg_x)
             row["negative_keyword_rate"] = (~torch.isin(pred, not_kw)).float().mean().item()
         rows.append(row)

@@ -14,7 +14,8 @@ namespace bifsmn::detail {
 
 inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
 // Version 2 added the feature kind (record feat.kind); version 1 files are logmel32.
-inline constexpr std::uint32_t kVersion = 2;
+// Version 3 stores block counts in record 'paths' (versions 1-2: path indices).
+inline constexpr std::uint32_t kVersion = 3;
 inline constexpr std::uint32_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 32;
 inline constexpr std::size_t kMaxName = 64;

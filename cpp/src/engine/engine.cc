@@ -255,17 +255,32 @@ void Engine::Impl::load_binary_linear(BinLinear& L, const std::string& name, std
 }
 
 namespace {
-std::vector<int> path_list(const Container& f, int model_paths) {
+// The thinnable paths a file includes, as path indices p (path p runs layers >> p blocks).
+// Version 3 stores block counts; versions 1-2 stored the indices themselves.
+std::vector<int> path_list(const Container& f, int model_paths, int layers) {
   const detail::Record& r = f.require("paths", {detail::DType::i32}, {-1});
   std::vector<std::int32_t> raw = f.ints("paths", {static_cast<long long>(r.shape[0])});
   if (raw.empty()) f.fail("record 'paths' is empty");
   std::vector<int> out;
-  for (std::int32_t p : raw) {
-    if (p < 0 || p >= model_paths || p > 3) f.fail("record 'paths' names path " + std::to_string(p) +
-                                                   " the model does not have");
+  for (std::int32_t v : raw) {
+    int p = v;
+    if (f.version() >= 3) {
+      p = -1;
+      for (int q = 0; q < model_paths && q <= 3; ++q) {
+        if (v >= 1 && (layers >> q) == v) p = q;
+      }
+      if (p < 0) {
+        f.fail("record 'paths' names " + std::to_string(v) + " blocks, which the model does not have");
+      }
+    }
+    if (f.version() < 3 && p >= 0 && p <= 3 && p < model_paths && (layers >> p) < 1) continue;
+    if (p < 0 || p >= model_paths || p > 3 || (layers >> p) < 1) {
+      f.fail("record 'paths' names path " + std::to_string(p) + " the model does not have");
+    }
     if (std::find(out.begin(), out.end(), p) != out.end()) f.fail("record 'paths' repeats a path");
     out.push_back(p);
   }
+  if (out.empty()) f.fail("record 'paths' names no path that runs a block");
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -299,7 +314,7 @@ void Engine::Impl::load() {
   if (mode != Mode::fp && a.w1() + 2 * a.pad() > 64) {
     f.fail("binary conv2 input wider than 64 padded columns is not supported");
   }
-  paths = path_list(f, a.model_paths);
+  paths = path_list(f, a.model_paths, a.layers);
   path = paths.front();
 
   // labels
@@ -899,18 +914,18 @@ int Engine::num_classes() const { return impl_->a.classes; }
 int Engine::n_mels() const { return impl_->a.n_mels; }
 int Engine::frames() const { return impl_->a.frames; }
 std::size_t Engine::file_bytes() const { return impl_->file->size(); }
-int Engine::blocks() const { return 8 >> impl_->path; }
+int Engine::blocks() const { return impl_->a.layers >> impl_->path; }
 
 std::vector<int> Engine::available_blocks() const {
   std::vector<int> out;
-  for (int p : impl_->paths) out.push_back(8 >> p);
+  for (int p : impl_->paths) out.push_back(impl_->a.layers >> p);
   return out;
 }
 
 void Engine::set_blocks(int blocks) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (int p : impl_->paths) {
-    if ((8 >> p) == blocks) {
+    if ((impl_->a.layers >> p) == blocks) {
       impl_->path = p;
       return;
     }

@@ -27,16 +27,27 @@ import torch
 from torch import nn
 
 from bifsmn.binary import quantizers as _quantizers  # noqa: F401  (registers quantizers)
+from bifsmn.errors import BifsmnError
 
 
 @dataclass(frozen=True)
 class Method:
-    """What ``binarize`` does for one method name."""
+    """What ``binarize`` does for one method name, and the facts other layers need about it.
+
+    ``dual_scale``: activations are binarized to two bit planes (BiFSMNv2's dual-scale
+    thresholds), so a binary layer costs two popcount GEMMs; cost tables and the deployed
+    arithmetic read it here instead of matching method names.
+    ``deploy_kind``: the ``.bkws`` kind its deployed arithmetic is (``bifsmnv2``: dual-scale
+    input and 1-bit scaled weights; ``bifsmn_v1``: plain sign input), None when the method has
+    no bitwise deployed form (training-only baselines).
+    """
 
     input: str
     weight: str
     input_options: dict = field(default_factory=dict)
     rprelu: bool = False
+    dual_scale: bool = False
+    deploy_kind: str | None = None
 
 
 METHODS: dict[str, Method] = {
@@ -46,11 +57,21 @@ METHODS: dict[str, Method] = {
     "bireal": Method("approx_sign", "approx_sign"),
     "ir_net": Method("ir_net", "ir_net"),
     "react": Method("react", "react", rprelu=True),
-    "bifsmn_v1": Method("bifsmn_v1", "bifsmn_v1"),
-    "bifsmnv2": Method("dual_scale", "lpb"),
+    "bifsmn_v1": Method("bifsmn_v1", "bifsmn_v1", deploy_kind="bifsmn_v1"),
+    "bifsmnv2": Method("dual_scale", "lpb", dual_scale=True, deploy_kind="bifsmnv2"),
     "bifsmnv2_single": Method("lpb", "lpb"),
-    "bifsmnv2_ste": Method("dual_scale", "xnor", {"ste": True}),
+    # the same forward function as bifsmnv2; only its training gradients differ
+    "bifsmnv2_ste": Method("dual_scale", "xnor", {"ste": True}, dual_scale=True,
+                           deploy_kind="bifsmnv2"),
 }
+
+
+def method_record(name: str) -> Method:
+    """The :class:`Method` of a registered method name (``none`` is full precision)."""
+    if name not in METHODS:
+        raise BifsmnError(f"unknown binarization method {name!r} "
+                          f"(known: {', '.join(sorted(METHODS))})")
+    return METHODS[name]
 
 
 class RPReLU(nn.Module):

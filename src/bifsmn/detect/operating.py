@@ -18,7 +18,10 @@ import json
 import math
 from pathlib import Path
 
+from bifsmn.detect.model_files import sniff
+from bifsmn.engine.format import encode, file_version, make_record, read_file
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import atomic_write_bytes
 
 FORMAT = "bifsmn-operating-points"
 VERSION = 1
@@ -90,22 +93,18 @@ def describe(point: dict | None, ops: dict | None = None) -> str:
 
 # ------------------------------------------------------------------ files
 def _kind(path: Path) -> str:
-    from bifsmn.detect.scorer import _sniff
-
-    return _sniff(path)
+    return sniff(path)
 
 
 def read(path: str | Path) -> dict | None:
     """Operating points stored in a ``.pt`` or ``.bkws`` file (None if none)."""
     path = Path(path)
     if _kind(path) == "bkws":
-        from bifsmn.engine.format import read_file
-
         recs = read_file(path)
         meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
         ops = meta.get("operating_points")
     else:
-        from bifsmn.train.checkpoint import load_checkpoint
+        from bifsmn.train.checkpoint import load_checkpoint  # lazy: torch (see the docstring)
 
         ops = load_checkpoint(path).get("operating_points")
     return None if ops is None else check(ops, path)
@@ -118,9 +117,7 @@ def write(path: str | Path, ops: dict) -> None:
     path = Path(path)
     check(ops, path)
     if _kind(path) == "bkws":
-        from bifsmn.engine.format import encode, make_record, read_file
-        from bifsmn.train.checkpoint import atomic_write_bytes
-
+        version = file_version(path)  # kept: a version 2 file's path indices stay indices
         recs = read_file(path)
         meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
         meta["operating_points"] = ops
@@ -128,9 +125,9 @@ def write(path: str | Path, ops: dict) -> None:
         records = [new if r.name == "meta.json" else r for r in recs.values()]
         if "meta.json" not in recs:
             records.append(new)
-        atomic_write_bytes(path, encode(records))
+        atomic_write_bytes(path, encode(records, version))
     else:
-        from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+        from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint  # lazy: torch
 
         ckpt = load_checkpoint(path)
         ckpt["operating_points"] = ops

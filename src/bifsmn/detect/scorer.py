@@ -15,14 +15,19 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 
+from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
+from bifsmn.data.labels import labels_for_task
+from bifsmn.deploy import Scoring
+from bifsmn.detect.model_files import sniff
+from bifsmn.detect.operating import check
+from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
+from bifsmn.train.checkpoint import model_from_checkpoint
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
-_ZIP_MAGIC = b"PK\x03\x04"
-_BKWS_MAGIC = b"BKWS\r\n\x1a\n"
-_AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
 
 
 @runtime_checkable
@@ -44,26 +49,25 @@ class Scorer(Protocol):
 
 
 def _check_blocks(blocks: int) -> int:
-    from bifsmn.models.dfsmn import BLOCKS_TO_PATH
-
-    if blocks not in BLOCKS_TO_PATH:
-        raise BifsmnError(f"blocks must be one of 8, 4, 2, 1 (got {blocks!r})")
-    return BLOCKS_TO_PATH[blocks]
+    """A valid block count of the paper's 8 layers (whether the model has it is checked when
+    it is loaded)."""
+    blocks_mod.to_index(blocks)
+    return blocks
 
 
 class TorchScorer:
-    """A training checkpoint (``.pt``) run by PyTorch on the CPU, on one thinnable path."""
+    """A training checkpoint (``.pt``) run by PyTorch on one thinnable path, in the deployed
+    arithmetic where the model has one (:class:`bifsmn.deploy.Scoring`: the function the
+    engine computes), else its graph; the model may be on any device, scores come back as
+    numpy on the CPU."""
 
     def __init__(self, model: Any, labels: list[str], feature_config: AnyFeatureConfig,
                  blocks: int = 8, name: str = "model") -> None:
-        path = _check_blocks(blocks)
-        num_paths = getattr(model, "num_paths", 1)
-        if path >= num_paths:
-            raise MissingPath(f"{name}: {blocks} blocks not available (the model has "
-                              f"{num_paths} thinnable path set{'s' * (num_paths != 1)}; "
-                              "use --blocks 8)")
+        _check_blocks(blocks)
+        self.path = blocks_mod.require(blocks, getattr(model, "num_layers", 8),
+                                       getattr(model, "num_paths", 1), f"model {name}")
         self.model = model.eval()
-        self.path = path
+        self.scoring = Scoring(self.model)  # folded once: the model must not change
         self.blocks = blocks
         self.labels = list(labels)
         self.feature_config = feature_config
@@ -72,25 +76,19 @@ class TorchScorer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
-        from bifsmn.train.checkpoint import model_from_checkpoint
-
         model, ckpt = model_from_checkpoint(path)
         cfg = feature_config_from_dict(ckpt.get("features"), str(path))
         labels = ckpt.get("labels")
         if not labels:
-            from bifsmn.data.labels import labels_for_task
-
             labels = list(labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12)))
         scorer = cls(model, list(labels), cfg, blocks, name=Path(path).name)
         scorer.operating_points = _operating_points(ckpt.get("operating_points"), path)
         return scorer
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(features, np.float32)),
-                             path=self.path)
+            out = self.scoring(torch.from_numpy(np.ascontiguousarray(features, np.float32)),
+                               self.blocks)
         out = out.float().numpy()
         if not np.isfinite(out).all():  # once per call
             raise NonFiniteError(f"model {self.name} gives non-finite scores (NaN or inf) "
@@ -109,11 +107,6 @@ class EngineScorer:
 
     def __init__(self, path: str | Path, blocks: int = 8) -> None:
         _check_blocks(blocks)
-        try:
-            from bifsmn.engine import Engine
-        except ImportError as exc:
-            raise BifsmnError(f"{path}: .bkws models need the native engine, which does not "
-                              f"import ({exc}); use a .pt checkpoint") from None
         self.engine = Engine(path, blocks=blocks)
         self.blocks = blocks
         self.labels = list(self.engine.labels)
@@ -135,8 +128,6 @@ class EngineScorer:
 
 def _operating_points(ops: dict | None, path: str | Path) -> dict | None:
     """A model file's stored operating points (``bifsmn calibrate``), validated."""
-    from bifsmn.detect.operating import check
-
     return None if ops is None else check(ops, path)
 
 
@@ -151,26 +142,6 @@ def bundled_model() -> Path:
     return Path(str(res))
 
 
-def _sniff(path: Path) -> str:
-    """``bkws`` | ``torch`` from the file's first bytes, so a misnamed file gets a clear error
-    instead of a deep unpickling or parsing failure."""
-    if not path.is_file():
-        raise BifsmnError("model file not found", path)
-    with path.open("rb") as f:
-        head = f.read(16)
-    if not head:
-        raise BifsmnError("model file is empty", path)
-    if head.startswith(_BKWS_MAGIC):
-        return "bkws"
-    if head.startswith(_ZIP_MAGIC):
-        return "torch"
-    if head.startswith(_AUDIO_MAGICS):
-        raise BifsmnError("this is an audio file, not a model (expected a .pt checkpoint or a "
-                          ".bkws engine file)", path)
-    raise BifsmnError("not a model file (expected a .pt checkpoint or a .bkws engine file)",
-                      path)
-
-
 def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Scorer:
     """A scorer for ``model``: a path (``.bkws`` -> engine, checkpoint -> PyTorch), an object
     already implementing :class:`Scorer`, or None for the bundled model."""
@@ -180,7 +151,7 @@ def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Sc
             raise BifsmnError(f"model must be a file path or a Scorer, not {type(model).__name__}")
         return model
     path = bundled_model() if model is None else Path(model)
-    kind = _sniff(path)
+    kind = sniff(path)
     if kind == "bkws":
         return EngineScorer(path, blocks)
     return TorchScorer.from_checkpoint(path, blocks)

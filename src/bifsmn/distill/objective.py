@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bifsmn.blocks import layers_of_index
 from bifsmn.distill.losses import attention_distance, hed_enhance
 from bifsmn.distill.wavelet import wavelet_bands
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import path_blocks
 from bifsmn.train.checkpoint import model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.objective import forward_paths
@@ -78,7 +78,8 @@ class Distill:
         outs = forward_paths(model, x, self.paths)
         for p, w, (logits, feats) in zip(self.paths, self.weights, outs, strict=True):
             kd = x.new_zeros(())
-            for j, s in zip(path_blocks(p), feats, strict=True):
+            # the student's block j is matched with the teacher's block j (path 0: all)
+            for j, s in zip(layers_of_index(p, len(t_feats)), feats, strict=True):
                 kd = kd + self.feature_terms(s, t_feats[j])
             if self.kind != "hed":
                 kd = kd + F.mse_loss(logits, t_logits)
@@ -97,6 +98,6 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     unknown = set(opts) - {"levels", "bands", "wavelet"}
     if unknown:
         raise BifsmnError(f"unknown distill.options {sorted(unknown)} (levels, bands, wavelet)")
-    return Distill(teacher.to(device), d.kind, d.alpha, cfg.train.paths, cfg.train.path_weights,
+    return Distill(teacher.to(device), d.kind, d.alpha, cfg.path_indices, cfg.train.path_weights,
                    d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")),
                    str(opts.get("wavelet", "haar")))

@@ -88,6 +88,7 @@ class Engine:
             raise BifsmnError(str(exc)) from None
         self._err = mod.BkwsError
         self.labels: list[str] = list(self._e.labels)
+        #: block counts of the paths in the file (format version 3 stores them as such)
         self.paths: list[int] = list(self._e.available_blocks)
         try:
             meta = json.loads(self._e.metadata_json or "{}")
@@ -138,7 +139,11 @@ class Engine:
         return int(self._e.file_bytes)
 
     def set_blocks(self, n: int) -> None:
-        """Switch the thinnable path (no reload): 8, 4, 2 or 1 blocks, if exported."""
+        """Switch the thinnable path (no reload): 8, 4, 2 or 1 blocks, if exported
+        (:class:`~bifsmn.errors.MissingPath` if not)."""
+        if int(n) not in self.paths:
+            raise MissingPath(f"{int(n)} blocks not in this file (exported: {self.paths})",
+                              self.path)
         try:
             self._e.set_blocks(int(n))
         except self._err as exc:

@@ -13,7 +13,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_checkpoint(args.checkpoint, args.output, args.blocks,
                             classifier_dtype=args.classifier_dtype, param_dtype=args.param_dtype)
     recs = read_file(out)
-    blocks = ", ".join(str(8 >> int(p)) for p in recs["paths"].array())
+    blocks = ", ".join(str(int(b)) for b in recs["paths"].array())  # block counts (v3)
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
     print(f"{out}: {out.stat().st_size:,} bytes, kind {recs['meta.kind'].text()}, "
           f"blocks {blocks}, features {feature_dict(recs, out)['kind']}, {len(recs)} records, "
@@ -43,7 +43,7 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--param-dtype", choices=["f16", "f32"], default="f32",
                    help="binary models: storage of the per-channel constants (thresholds, "
                         "folded scales and biases, conv1); f16 halves them, the engine stays "
-                        "bit-identical to bifsmn.binary.deploy.deployed(..., param_dtype='f16'), "
+                        "bit-identical to bifsmn.deploy.deploy(..., param_dtype='f16'), "
                         "the model's function changes by the rounding (default f32)")
     x.set_defaults(func=cmd_export)
 

@@ -22,7 +22,10 @@ import numpy as np
 from bifsmn.errors import BifsmnError
 
 MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: caught at once
-VERSION = 2  # 2: record feat.kind names the front end (version 1 files are logmel32)
+#: 2: record feat.kind names the front end (version 1 files are logmel32);
+#: 3: record ``paths`` holds block counts (8/4/2/1), not path indices (versions 1-2: index p
+#: means ``layers >> p`` blocks, converted by readers with the file's layer count)
+VERSION = 3
 MIN_VERSION = 1
 HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
 HEADER_SIZE = HEADER.size  # 32
@@ -85,7 +88,7 @@ def encode(records: list[Record], version: int = VERSION) -> bytes:
     """Serialise records into a complete file image (header + payload).
 
     ``version`` other than the current one is for tests (e.g. a version 1 file, which has no
-    ``feat.kind``)."""
+    ``feat.kind``; versions 1-2 store path indices in ``paths``: see :func:`legacy_paths`)."""
     names = [r.name for r in records]
     if len(set(names)) != len(names):
         raise ValueError("duplicate record names")
@@ -160,6 +163,30 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
     if pos != len(payload):
         raise fail("trailing bytes after the last record")
     return out
+
+
+def legacy_paths(records: list[Record]) -> list[Record]:
+    """The records of a version 3 file with ``paths`` rewritten as a version 1-2 file stores
+    it (path indices ``p``, ``blocks = layers >> p``); for tests that write old files."""
+    layers = int(next(r for r in records if r.name == "arch").array()[8])
+    out = []
+    for r in records:
+        if r.name == "paths":
+            counts = [int(b) for b in r.array()]
+            r = make_record("paths", np.array([(layers // b).bit_length() - 1 for b in counts]),
+                            "i32")
+        out.append(r)
+    return out
+
+
+def file_version(path: str | Path) -> int:
+    """The format version in a file's header (checked as :func:`read_file` checks it)."""
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(HEADER_SIZE)
+    if len(head) < HEADER_SIZE or not head.startswith(MAGIC):
+        raise BifsmnError("not a valid .bkws file: bad header", path)
+    return int(HEADER.unpack_from(head)[1])
 
 
 def read_file(path: str | Path) -> dict[str, Record]:

@@ -11,7 +11,12 @@ belong to the thinnable path ``p`` being run (spec 2.3): the same weights serve 
 blocks, only the post-FC normalisation differs per path.
 
 Path ``p`` runs block ``j`` iff ``(j + 1) % 2**p == 0``: 8 blocks (p=0), 4 (p=1), 2 (p=2),
-1 (p=3). ``BLOCKS_TO_PATH`` maps the user-facing block count to ``p``.
+1 (p=3). ``forward(path=p)`` takes the path *index* (which BatchNorm set a block uses): it is
+the model's internal name; everything user-facing speaks block counts and converts with
+:mod:`bifsmn.blocks`.
+
+``eval()`` is the training graph in eval mode, nothing else: the engine's arithmetic is the
+explicit deployment step (:mod:`bifsmn.deploy`).
 """
 
 from __future__ import annotations
@@ -20,28 +25,9 @@ import torch
 from torch import nn
 
 from bifsmn.binary.layers import QuantConv2d, QuantDepthwiseTime, QuantLinear
-from bifsmn.errors import BifsmnError
+from bifsmn.blocks import MAX_PATHS, from_index, layers_of_index
+from bifsmn.errors import BifsmnError, MissingPath
 from bifsmn.models.registry import register_model
-
-BLOCKS_TO_PATH = {8: 0, 4: 1, 2: 2, 1: 3}
-PATH_TO_BLOCKS = {v: k for k, v in BLOCKS_TO_PATH.items()}
-
-
-def path_blocks(path: int, num_layers: int = 8) -> list[int]:
-    """Indices of the blocks run on thinnable path ``path``."""
-    return [j for j in range(num_layers) if (j + 1) % (2**path) == 0]
-
-
-def _cpu_copy(model: nn.Module) -> nn.Module:
-    """A CPU copy of ``model`` (without its cached deployed form)."""
-    import copy
-
-    cache = model.__dict__.pop("_deploy_cache", None)
-    try:
-        return copy.deepcopy(model).cpu()
-    finally:
-        if cache is not None:
-            object.__setattr__(model, "_deploy_cache", cache)
 
 
 class PReLU(nn.PReLU):
@@ -133,36 +119,15 @@ class DFSMN(nn.Module):
         x = x.reshape(b, c * m, t).transpose(1, 2)  # feature index = channel * mel + row
         return self.act3(self.norm3(self.fc1(x)))
 
-    def _deployed(self) -> nn.Module | None:
-        """The cached deployed form, rebuilt when any parameter or buffer changed in place;
-        None for full-precision and non-exportable models (their graph is evaluated)."""
-        spec = getattr(self, "binary_spec", None)
-        if spec is None:
-            return None
-        key = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
-        cached = getattr(self, "_deploy_cache", None)
-        if cached is None or cached[0] != key:
-            from bifsmn.binary.deploy import deployed
-
-            # the deployed form is built from numpy records and runs on the CPU, as the engine
-            # does: a model on a GPU is folded from a CPU copy of itself
-            src = self
-            if any(t.device.type != "cpu" for t in self.parameters()):
-                src = _cpu_copy(self)
-            try:
-                dep = deployed(src, spec)
-            except BifsmnError:
-                dep = None  # not exportable: no deployed arithmetic to match
-            object.__setattr__(self, "_deploy_cache", (key, dep))  # not a submodule
-        return self._deploy_cache[1]
-
     def _check_path(self, path: int) -> None:
-        if not 0 <= path < 4 or (self.num_paths == 1 and path != 0):
-            raise BifsmnError(f"path {path} not available (model has {self.num_paths} path sets)")
+        if not 0 <= path < MAX_PATHS or (self.num_paths == 1 and path != 0):
+            what = (f"{from_index(path, self.num_layers)} blocks"
+                    if 0 <= path < MAX_PATHS and self.num_layers >> path else f"path {path}")
+            raise MissingPath(f"{what} not available (model has {self.num_paths} path sets)")
 
     def _backbone(self, h: torch.Tensor, path: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         feats = []
-        for j in path_blocks(path, self.num_layers):
+        for j in layers_of_index(path, self.num_layers):
             h = self.blocks[j](h, path)
             feats.append(h)
         return self.classifier(self.drop(h.flatten(1))), feats
@@ -172,16 +137,12 @@ class DFSMN(nn.Module):
         """Logits of path ``path``; with ``return_features`` also each run block's output.
         With ``paths`` it is :meth:`forward_paths` (the form DDP-wrapped training calls).
 
-        In eval mode an exportable binary student computes its logits in the deployed
-        arithmetic (:mod:`bifsmn.binary.deploy`), the function the engine runs bit for bit.
+        Always the training graph (train or eval mode); the engine's arithmetic is
+        :func:`bifsmn.deploy.deploy`.
         """
         if paths is not None:
             return self.forward_paths(x, paths)
         self._check_path(path)
-        if not self.training and not return_features:
-            dep = self._deployed()
-            if dep is not None:
-                return dep(x.cpu(), path).to(x.device)
         logits, feats = self._backbone(self.frontend(x), path)
         return (logits, feats) if return_features else logits
 

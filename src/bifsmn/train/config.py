@@ -15,12 +15,15 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bifsmn import blocks as blocks_mod
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import atomic_write_text
 
 
 @dataclass
@@ -117,9 +120,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
-    paths: list[int] = field(default_factory=lambda: [0])
+    # thinnable paths trained, as block counts (8, 4, 2, 1); the first one picks the best epoch.
+    # Configs written before block counts said ``paths: [0, 1, 2, 3]`` (path indices): read
+    # and converted by :func:`config_from_dict`.
+    blocks: list[int] = field(default_factory=lambda: [8])
     path_weights: list[float] = field(default_factory=lambda: [1.0])
-    best_rule: str = "first"  # "first": best path-0 accuracy; "monotone": reference rule
+    best_rule: str = "first"  # "first": best accuracy of blocks[0]; "monotone": reference rule
     plot_every: int = 10
     compile: bool = False  # torch.compile the training forward: ~40 % faster binary steps on
     # CPU after a few minutes of compilation, so worth it for long runs only
@@ -139,6 +145,17 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def num_layers(self) -> int:
+        """The model's layer count (what block counts are counted against)."""
+        n = self.model.kwargs.get("num_layers", blocks_mod.DEFAULT_LAYERS)
+        return n if isinstance(n, int) and n >= 1 else blocks_mod.DEFAULT_LAYERS
+
+    @property
+    def path_indices(self) -> list[int]:
+        """``train.blocks`` as the model's internal path indices (for the training graph)."""
+        return [blocks_mod.to_index(b, self.num_layers) for b in self.train.blocks]
 
 
 def _check_type(value: Any, tp: Any, key: str, src: str) -> Any:
@@ -201,9 +218,35 @@ def _build(cls: type, data: Any, prefix: str, src: str) -> Any:
     return cls(**kwargs)
 
 
+def _legacy_paths(data: dict, src: str) -> dict:
+    """``train.paths`` (path indices, configs and checkpoints before block counts) ->
+    ``train.blocks``: index ``p`` is ``num_layers >> p`` blocks (8, 4, 2, 1 for 8 layers)."""
+    train = data.get("train") if isinstance(data, dict) else None
+    if not isinstance(train, dict) or "paths" not in train:
+        return data
+    if "blocks" in train:
+        raise BifsmnError("give train.blocks (block counts) only, not also the old train.paths "
+                          "(path indices)", src)
+    kwargs = (data.get("model") or {}).get("kwargs") or {}
+    layers = kwargs.get("num_layers", blocks_mod.DEFAULT_LAYERS) if isinstance(kwargs, dict) \
+        else blocks_mod.DEFAULT_LAYERS
+    old = train["paths"]
+    if not isinstance(old, list):
+        raise BifsmnError(f"train.paths must be a list of path indices, got {old!r}", src)
+    try:
+        new = blocks_mod.from_legacy_indices(old, layers)
+    except BifsmnError as exc:
+        raise BifsmnError(f"train.paths: {exc}", src) from None
+    train = {("blocks" if k == "paths" else k): (new if k == "paths" else v)
+             for k, v in train.items()}
+    return {**data, "train": train}
+
+
 def config_from_dict(data: dict, src: str = "<config>") -> Config:
-    """Validate a nested mapping into a :class:`Config` (types, then value ranges)."""
-    cfg = _build(Config, data or {}, "", src)
+    """Validate a nested mapping into a :class:`Config` (types, then value ranges).
+
+    The old key ``train.paths`` (path indices) is read as ``train.blocks``."""
+    cfg = _build(Config, _legacy_paths(data or {}, src), "", src)
     validate(cfg, src)
     return cfg
 
@@ -244,7 +287,11 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(t.epochs >= 1, "train.epochs", "at least 1")
     need(t.threads >= 0, "train.threads", ">= 0 (0: PyTorch's default)")
     need(t.plot_every >= 0, "train.plot_every", ">= 0 (0: only at the end)")
-    need(bool(t.paths), "train.paths", "a non-empty list of paths")
+    need(bool(t.blocks), "train.blocks", "a non-empty list of block counts (8, 4, 2, 1)")
+    try:
+        blocks_mod.parse_many(t.blocks, cfg.num_layers)
+    except BifsmnError as exc:
+        raise BifsmnError(f"train.blocks: {exc}", src) from None
     need(_device_ok(t.device), "train.device",
          "auto, cpu, or an available accelerator (cuda, cuda:N, mps)")
 
@@ -308,7 +355,32 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config_from_dict(data, src)
 
 
-def save_config(cfg: Config, path: Path) -> None:
-    from bifsmn.train.checkpoint import atomic_write_text
+def resolve_config(name: str | Path) -> Path:
+    """A config path, or the name of a packaged config (``teacher`` -> configs/teacher.yaml)."""
+    p = Path(name)
+    if p.is_file() or p.suffix in (".yaml", ".yml"):
+        return p
+    packaged = resources.files("bifsmn") / "configs" / f"{name}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise BifsmnError(f"no config file {str(name)!r} and no packaged config of that name")
 
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped in ``bifsmn/configs``."""
+    return sorted(p.name[:-5] for p in (resources.files("bifsmn") / "configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def set_teacher(cfg: Config, teacher: str | Path | None) -> Config:
+    """The one rule of ``--teacher``: the checkpoint is distilled from (``distill.teacher``)
+    and initialises the student (``model.init``) unless the config already names an init.
+    ``None`` or ``""`` changes nothing. Returns ``cfg`` (changed in place)."""
+    if teacher:
+        cfg.model.init = cfg.model.init or str(teacher)
+        cfg.distill.teacher = str(teacher)
+    return cfg
+
+
+def save_config(cfg: Config, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -13,10 +13,10 @@ Determinism: each epoch reseeds torch's global RNG and the data generator from
 ``(seed, epoch)``, so a run resumed from ``last.pt`` after epoch *e* replays epochs *e+1...*
 exactly as the uninterrupted run would.
 
-Scale-out: launched by ``torchrun`` (``WORLD_SIZE > 1``) it uses DistributedDataParallel on gloo
-(CPU) or NCCL (CUDA); every rank takes an interleaved shard of the same global batch, so the
-global batch and the averaged gradient match single-process training (up to BatchNorm's
-per-shard statistics).
+Scale-out: launched by ``torchrun`` (``WORLD_SIZE > 1``) it uses DistributedDataParallel on NCCL
+when every rank has a GPU of its own, else gloo (see :func:`ddp_backend`); every rank takes an
+interleaved shard of the same global batch, so the global batch and the averaged gradient match
+single-process training (up to BatchNorm's per-shard statistics).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
 from bifsmn.data.labels import UNKNOWN
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
-from bifsmn.models.dfsmn import PATH_TO_BLOCKS
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, save_config
 from bifsmn.train.lock import RunLock, holds_run
@@ -78,25 +78,36 @@ class DistInfo:
         return self.rank == 0
 
 
+def rank_device(device: torch.device) -> torch.device:
+    """Under ``torchrun`` with CUDA, this rank's GPU: ``cuda:(LOCAL_RANK % GPUs)`` (one GPU per
+    rank where there are enough; ranks share GPUs otherwise, over gloo). Unchanged for a single
+    process, an explicit ``cuda:N`` or the CPU."""
+    if device.type != "cuda" or device.index is not None \
+            or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    index = int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def ddp_backend(device: torch.device, world: int, local_world: int | None = None) -> str:
+    """``nccl`` only when the model is on CUDA and each of the ``local_world`` ranks on this
+    machine has a GPU of its own (NCCL refuses two ranks on one GPU); ``gloo`` otherwise
+    (CPU training, or more ranks than GPUs)."""
+    if device.type != "cuda" or world <= 1:
+        return "gloo"
+    local = world if local_world is None else local_world
+    return "nccl" if torch.cuda.device_count() >= local else "gloo"
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+        dist.init_process_group(ddp_backend(device, world, local))
     return DistInfo(dist.get_rank(), dist.get_world_size())
-
-
-@torch.no_grad()
-def predict(model: nn.Module, feats: torch.Tensor, path: int = 0, batch_size: int = 512,
-            device: torch.device | None = None) -> torch.Tensor:
-    """Eval-mode logits for a feature tensor (N, 1, mel, time)."""
-    was = model.training
-    model.eval()
-    device = device or next(model.parameters()).device
-    out = [model(f.to(device), path=path).cpu() for f in feats.split(batch_size)]
-    model.train(was)
-    return torch.cat(out) if out else torch.zeros(0)
 
 
 def init_from_checkpoint(model: nn.Module, path: str) -> None:
@@ -118,12 +129,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.objective_factory = objective_factory
-        self.device = pick_device(cfg.train.device)
+        self.device = rank_device(pick_device(cfg.train.device))
         self.dist = init_distributed(self.device)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
-        if len(cfg.train.paths) != len(cfg.train.path_weights):
-            raise BifsmnError("train.paths and train.path_weights must have the same length")
+        if len(cfg.train.blocks) != len(cfg.train.path_weights):
+            raise BifsmnError("train.blocks and train.path_weights must have the same length")
 
     # ------------------------------------------------------------------ set-up
     def _data(self) -> None:
@@ -209,10 +220,11 @@ class Trainer:
         if self.objective_factory is not None:
             self.objective = self.objective_factory(self.cfg, self.device)
         else:
-            self.objective = Supervised(c.train.paths, c.train.path_weights)
+            self.objective = Supervised(c.path_indices, c.train.path_weights)
         self.net = self.model
         if self.dist.world > 1:
-            self.net = nn.parallel.DistributedDataParallel(self.model,
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
                                                            find_unused_parameters=True)
         if c.train.compile:
             self.net = torch.compile(self.net)  # evaluation keeps the eager self.model
@@ -309,15 +321,17 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Validation accuracy of every trained path, keyed ``val_acc_<blocks>``."""
         out = {}
-        for p in self.cfg.train.paths:
-            logits = predict(self.model, self.val_feats, p, device=self.device)
-            acc = (logits.argmax(1) == self.val_labels).float().mean().item() \
-                if len(logits) else float("nan")
-            out[f"val_acc_{PATH_TO_BLOCKS[p]}"] = acc
+        # folded once for all paths: the deployed arithmetic where the model has one
+        logits = predict_paths(self.model, self.val_feats, self.cfg.train.blocks,
+                               device=self.device)
+        for b, lg in logits.items():
+            acc = (lg.argmax(1) == self.val_labels).float().mean().item() \
+                if len(lg) else float("nan")
+            out[f"val_acc_{b}"] = acc
         return out
 
     def _is_best(self, metrics: dict, best: float) -> bool:
-        accs = [metrics[f"val_acc_{PATH_TO_BLOCKS[p]}"] for p in self.cfg.train.paths]
+        accs = [metrics[f"val_acc_{b}"] for b in self.cfg.train.blocks]
         if self.cfg.train.best_rule == "monotone" and any(
                 a <= b for a, b in zip(accs, accs[1:], strict=False)):
             return False
@@ -382,11 +396,11 @@ class Trainer:
                        **val_metrics, "epoch_time_s": time.time() - t0,
                        "data_time_s": self.data_time, "model_time_s": self.model_time,
                        "eval_time_s": time.time() - t_eval}
-            self.schedule.observe(metrics[f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}"])
+            self.schedule.observe(metrics[f"val_acc_{c.train.blocks[0]}"])
             history.append(metrics)
             improved = self._is_best(metrics, best)
             if improved:
-                best = metrics[f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}"]
+                best = metrics[f"val_acc_{c.train.blocks[0]}"]
             if self.dist.main:
                 self._save(epoch + 1, metrics, history, best, improved)
             epochs_bar.update(1)
@@ -402,7 +416,7 @@ class Trainer:
         summary = {"best_val_acc": best, "epochs": c.train.epochs,
                    "final": history[-1] if history else {},
                    "best_epoch": max(history, key=lambda m: m.get(
-                       f"val_acc_{PATH_TO_BLOCKS[c.train.paths[0]]}", 0))["epoch"]
+                       f"val_acc_{c.train.blocks[0]}", 0))["epoch"]
                    if history else 0,
                    "train_wall_s": sum(m["epoch_time_s"] for m in history)}
         if self.dist.main:

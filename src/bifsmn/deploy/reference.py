@@ -27,8 +27,9 @@ multiply-add; the engine is compiled with ``-ffp-contract=off``):
   taps in order, ``act(scale*acc + bias) + x``.
 * classifier (full precision): float64 dot products rounded once to float32.
 
-Constants (folded scales and biases) are the float32 records that ``bifsmn export`` writes
-(:func:`bifsmn.engine.export.build_records`), so both sides start from the same bits.
+Constants (folded scales and biases) are the constants of a :class:`~bifsmn.deploy.spec.
+DeploySpec` (:func:`bifsmn.deploy.fold.fold`), the very arrays ``bifsmn export`` writes as
+records, so both sides start from the same bits.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bifsmn.binary.quantizers import sign  # +1 where x >= 0 (NaN -> -1, as the engine)
-from bifsmn.models.dfsmn import path_blocks
+from bifsmn.blocks import layers_of_index, to_index
+from bifsmn.deploy.spec import DeploySpec
+from bifsmn.errors import BifsmnError, MissingPath
 
 
 def sum8(x: torch.Tensor) -> torch.Tensor:
@@ -68,27 +71,32 @@ def dual_split(v: torch.Tensor, tau0: torch.Tensor, tau1: torch.Tensor
 
 
 class DeployedDFSMN(nn.Module):
-    """Eval-only network built from ``.bkws`` records (a dict name -> numpy array).
+    """Eval-only network computing a :class:`DeploySpec` (a binary model's folded constants).
 
-    ``forward(features, path)`` takes (B, 1, n_mels, frames) log-mel features and returns
-    float32 logits, bit-compatible with ``bifsmn.engine.Engine.predict``.
+    ``forward(features, blocks)`` takes (B, 1, n_mels, frames) network inputs and returns
+    float32 logits of the path of ``blocks`` blocks, bit-compatible with
+    ``bifsmn.engine.Engine.predict``. It runs on the CPU, as the engine does: inputs on another
+    device are copied to the CPU and the logits come back on the input's device.
     """
 
-    def __init__(self, records: dict[str, np.ndarray]) -> None:
+    def __init__(self, spec: DeploySpec) -> None:
         super().__init__()
-        self.kind = str(records["meta.kind"])
-        self.dual = self.kind == "bifsmnv2"
-        a = [int(v) for v in records["arch"]]
+        if not spec.is_binary:
+            raise BifsmnError(f"the deployed reference computes binary models, not {spec.kind}")
+        self.spec = spec
+        self.kind = spec.kind
+        self.dual = spec.dual_scale
+        a = spec.arch
         (self.classes, self.n_mels, self.frames, self.c1, self.c2, self.k, self.dim, self.hidden,
-         self.layers, self.left, self.right, self.model_paths) = a
-        self.paths = [int(p) for p in records["paths"]]
-        # float16 records (exported with param_dtype / classifier_dtype "f16") are widened to
-        # float32 exactly, as the engine does at load
-        self.r = {k: torch.from_numpy(np.array(v, np.float32) if v.dtype == np.float16
-                                      else np.array(v))
-                  for k, v in records.items()
-                  if isinstance(v, np.ndarray) and k not in ("arch", "paths", "feat.i", "feat.f")}
-        self.conv2_bias_pos = self._conv2_bias_pos(records)
+         self.layers, self.left, self.right, self.model_paths) = a.as_list()
+        self.blocks = list(spec.blocks)
+        # float16 constants (param_dtype / classifier_dtype "f16") are widened to float32
+        # exactly, as the engine does at load
+        self.r = {k: torch.from_numpy(np.array(c.value, np.float32) if c.dtype == "f16"
+                                      else np.array(c.value))
+                  for k, c in spec.constants.items()}
+        self.conv2_bias_pos = self._conv2_bias_pos(
+            {k: c.value for k, c in spec.constants.items() if k.startswith("conv2.")})
 
     # ------------------------------------------------------------------ helpers
     def _signs(self, name: str) -> torch.Tensor:
@@ -190,11 +198,21 @@ class DeployedDFSMN(nn.Module):
         z = self.r[f"{pre}.scale"] * acc + self.r[f"{pre}.bias"]
         return _act(z, self._scalar(f"b{j}.act_m")) + x
 
-    def forward(self, x: torch.Tensor, path: int = 0) -> torch.Tensor:
-        x = x.float()
+    def path_index(self, blocks: int) -> int:
+        """Path index of ``blocks``; :class:`MissingPath` if the spec does not include it."""
+        if blocks not in self.blocks:
+            raise MissingPath(f"{blocks} blocks not in this deployed model (included: "
+                              f"{', '.join(map(str, self.blocks))})")
+        return to_index(blocks, self.layers)
+
+    def forward(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """Logits (B, classes) of the path of ``blocks`` blocks (default: the most included)."""
+        path = self.path_index(self.blocks[0] if blocks is None else blocks)
+        device = x.device
+        x = x.detach().cpu().float()
         h = self._linear("fc1", self._conv2(self._conv1(x)), self.r["fc1.scale"],
                          self.r["fc1.bias"], self._scalar("act3"))
-        for j in path_blocks(path, self.layers):
+        for j in layers_of_index(path, self.layers):
             m = self._memory(j, h)
             hid = self._linear(f"b{j}.fc_in", m, self.r[f"b{j}.fc_in.scale"],
                                self.r[f"b{j}.fc_in.bias"], self._scalar(f"b{j}.act_h"))
@@ -203,36 +221,4 @@ class DeployedDFSMN(nn.Module):
                              self._scalar(f"b{j}.act_p.p{path}"), res=m)
         flat = h.flatten(1).double()
         logits = flat @ self.r["classifier.w"].double().T + self.r["classifier.b"].double()
-        return logits.float()
-
-
-def records_as_arrays(records: list) -> dict[str, np.ndarray | str]:
-    """``.bkws`` records -> name -> numpy array (``bits`` as bool) or text."""
-    out: dict[str, np.ndarray | str] = {}
-    for rec in records:
-        out[rec.name] = rec.text() if rec.dtype == "u8" else rec.array()
-    return out
-
-
-def deployed(model: nn.Module, binary: dict, param_dtype: str = "f32",
-             classifier_dtype: str = "f32") -> DeployedDFSMN:
-    """The deployed form of a binarized DFSMN ``model`` (eval-mode statistics).
-
-    ``binary`` is the checkpoint's ``{"method", "keep_fp", "options"}`` (``model.binary_spec``).
-    By default the constants and the classifier are float32, as the default export writes them
-    (what ``model.eval()`` computes); ``param_dtype`` / ``classifier_dtype`` ``"f16"`` give the
-    exact reference of a file exported with those options. The model name only matters for
-    full-precision exports, so a placeholder serves.
-    """
-    from bifsmn.engine.export import build_records
-
-    was = model.training
-    model.eval()
-    try:
-        recs = build_records(model, {"model": {"name": "dfsmn_thinnable", "kwargs": {}},
-                                     "binary": binary, "labels": None},
-                             classifier_dtype=classifier_dtype, with_features=False,
-                             param_dtype=param_dtype)
-    finally:
-        model.train(was)
-    return DeployedDFSMN(records_as_arrays(recs))
+        return logits.float().to(device)

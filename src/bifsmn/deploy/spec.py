@@ -1,0 +1,98 @@
+"""The deployed model as data: what folding produces and what both the ``.bkws`` writer and
+the PyTorch deployed reference consume.
+
+Every constant is already in its storage dtype (float32 or float16, sign bits as bool), so the
+file the exporter writes and the reference computes from the same bits; nothing is rounded a
+second time on either side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bifsmn.blocks import to_index
+
+#: storage dtypes of constants (the ``.bkws`` record dtypes they become)
+STORAGE = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "bits": np.bool_}
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Network shape, in the order of the ``.bkws`` ``arch`` record (docs/bkws-format.md)."""
+
+    classes: int
+    n_mels: int
+    frames: int
+    c1: int
+    c2: int
+    kernel: int
+    dim: int
+    hidden: int
+    layers: int
+    left: int
+    right: int
+    model_paths: int
+
+    def as_list(self) -> list[int]:
+        return [self.classes, self.n_mels, self.frames, self.c1, self.c2, self.kernel,
+                self.dim, self.hidden, self.layers, self.left, self.right, self.model_paths]
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One folded constant: ``value`` is a numpy array already in ``dtype``'s storage type."""
+
+    dtype: str
+    value: np.ndarray
+
+
+@dataclass
+class DeploySpec:
+    """A folded DFSMN: eval-mode BatchNorm folded into scales and biases, weights as signs.
+
+    ``kind``: ``bifsmnv2`` (dual-scale input), ``bifsmn_v1`` (sign input), or a full-precision
+    ``dfsmn_teacher`` / ``dfsmn_thinnable``. ``blocks``: the block counts of the thinnable
+    paths included, most blocks first. ``constants``: name -> constant, named as the ``.bkws``
+    records (docs/bkws-format.md), in the order the file stores them. Per-path constants carry
+    the path *index* as suffix (``.p0`` .. ``.p3``, see :mod:`bifsmn.blocks`).
+    """
+
+    kind: str
+    method: str
+    binary: dict
+    arch: Arch
+    blocks: list[int]
+    classifier_dtype: str
+    param_dtype: str
+    constants: dict[str, Constant] = field(default_factory=dict)
+
+    @property
+    def is_binary(self) -> bool:
+        return self.kind in ("bifsmnv2", "bifsmn_v1")
+
+    @property
+    def dual_scale(self) -> bool:
+        return self.kind == "bifsmnv2"
+
+    @property
+    def paths(self) -> list[int]:
+        """Path indices of :attr:`blocks` (the model's internal names for them)."""
+        return [to_index(b, self.arch.layers) for b in self.blocks]
+
+    def add(self, name: str, value: object, dtype: str) -> None:
+        """Store ``value`` cast once to ``dtype`` (float64 -> float32/float16 rounds once)."""
+        if name in self.constants:
+            raise ValueError(f"constant {name!r} folded twice")
+        arr = np.asarray(value)
+        if dtype == "bits":
+            if arr.ndim != 2:
+                raise ValueError(f"{name}: bits need a 2-D (rows, K) array")
+            arr = arr.astype(bool)
+        else:
+            arr = np.ascontiguousarray(arr, dtype=STORAGE[dtype])
+        self.constants[name] = Constant(dtype, arr)
+
+    def array(self, name: str) -> np.ndarray:
+        return self.constants[name].value

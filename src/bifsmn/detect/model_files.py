@@ -1,0 +1,35 @@
+"""What kind of model file a path holds, from its first bytes (no heavy imports).
+
+Shared by the scorers (which backend runs it) and the operating-point reader/writer (where in
+the file the points live), so a misnamed file gets the same clear error from both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bifsmn.engine.format import MAGIC as BKWS_MAGIC
+from bifsmn.errors import BifsmnError
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's zip container (.pt checkpoints)
+AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
+
+
+def sniff(path: Path) -> str:
+    """``bkws`` | ``torch`` from the file's first bytes, so a misnamed file gets a clear error
+    instead of a deep unpickling or parsing failure."""
+    if not path.is_file():
+        raise BifsmnError("model file not found", path)
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head:
+        raise BifsmnError("model file is empty", path)
+    if head.startswith(BKWS_MAGIC):
+        return "bkws"
+    if head.startswith(ZIP_MAGIC):
+        return "torch"
+    if head.startswith(AUDIO_MAGICS):
+        raise BifsmnError("this is an audio file, not a model (expected a .pt checkpoint or a "
+                          ".bkws engine file)", path)
+    raise BifsmnError("not a model file (expected a .pt checkpoint or a .bkws engine file)",
+                      path)
