@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from bifsmn.data.archive import is_feature_archive
 from bifsmn.outputs import atomic_write_bytes, atomic_write_text
 from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -29,8 +30,6 @@ def cpu_name() -> str:
 
 def describe_data(data: dict) -> str:
     """One line naming the data, its form and licence, and any negative-speech folders."""
-    from bifsmn.data.archive import is_feature_archive
-
     root = data["root"]
     if is_feature_archive(root):
         text = (f"`{root}` (Speech Commands v0.02 as 98 x 40 fbank40 images, the data set's own "

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from bifsmn.audio import load_audio
 from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
@@ -242,8 +243,6 @@ class AudioSource:
     def images(self, split: str, cfg: Fbank40Config | None = None,
                cache_dir: Path | None = None, progress: bool = False) -> torch.Tensor:
         """uint8 images (N, 98, 40) of the 1-s windows of ``split``'s recordings."""
-        from bifsmn.audio import load_audio
-
         cfg = cfg or Fbank40Config()
         files = self.split_files(split)
         key = _fingerprint(files, f"audio|{self.windows}|{self.jpeg_quality}|{cfg.to_dict()}")

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
@@ -53,6 +54,7 @@ from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import atomic_write_bytes
 
 DEFAULT_FA_TARGETS = (0.5, 1.0, 5.0)
 DEFAULT_SMOOTHING_MS = (300.0, 500.0, 700.0, 1000.0)
@@ -106,8 +108,6 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               write: bool = True, log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record."""
-    from bifsmn.data.speech_commands import SpeechCommands
-
     model = Path(model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
@@ -181,8 +181,6 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     if write:
         target = Path(out) if out is not None else model
         if target.resolve() != model.resolve():
-            from bifsmn.train.checkpoint import atomic_write_bytes
-
             atomic_write_bytes(target, model.read_bytes())
         operating.write(target, ops)
         log(f"operating points written to {target}")

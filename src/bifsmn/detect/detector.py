@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bifsmn.detect import operating
+from bifsmn.detect.audio_io import iter_audio_blocks
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
@@ -315,8 +316,6 @@ class Detector:
         """Events of an audio file of any length, rate and channel count, read in blocks (flat
         memory). Starts a new stream (times are seconds from the file start) and leaves the
         detector reset afterwards."""
-        from bifsmn.detect.audio_io import iter_audio_blocks
-
         self.reset()
         events: list[Event] = []
         try:

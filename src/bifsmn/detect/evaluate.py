@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from bifsmn.audio import load_audio
+from bifsmn.data.archive import AudioSource
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
+from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
     DEFAULT_SMOOTH_MS,
@@ -44,9 +46,11 @@ from bifsmn.detect.detector import (
     smooth_frames,
 )
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.operating import stored_points
 from bifsmn.detect.scorer import Scorer, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import atomic_write_text
 
 SR = 16000
 NEGATIVE = "_negative_"  # label of placed negative-speech clips (never a keyword)
@@ -146,8 +150,6 @@ def negative_files(folder: str | Path, split: str = "validation") -> list[str]:
     80/10/10 % by a stable SHA-1 hash of their path relative to the folder
     (:func:`bifsmn.data.archive.hash_split`, as for training), so calibration and evaluation use
     only the validation share."""
-    from bifsmn.data.archive import AudioSource
-
     try:
         return [str(p) for p in AudioSource(folder).split_files(split)]
     except BifsmnError as exc:
@@ -354,8 +356,6 @@ CSV_FIELDS = ("system", "model", "blocks", "snr_db", "threshold", "keywords", "h
 
 
 def write_csv(results: Sequence[SystemResult], path: Path) -> None:
-    from bifsmn.train.checkpoint import atomic_write_text
-
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_FIELDS)
@@ -507,8 +507,6 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     default ``testing``, never used by training or calibration) is mixed in
     (30 % of the clips); ``fa_target``: one or more FA/h budgets to report. A model with stored
     operating points is also scored at each of them (its own per-keyword thresholds)."""
-    from bifsmn.data.speech_commands import SpeechCommands
-
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)
@@ -571,8 +569,6 @@ def _stored_scores(scorer, blocks: int, post: Posteriors, st: EvalStream,
                    targets: Sequence[float], hop: int, refractory: int, tolerance: float,
                    rearm: bool) -> list[tuple[float, Score]]:
     """Scores of the model's own stored operating points at the given rates (if any)."""
-    from bifsmn.detect.operating import stored_points
-
     out = []
     pts = {float(p["fa_per_hour"]): p for p in
            stored_points(getattr(scorer, "operating_points", None), blocks)}
@@ -609,8 +605,6 @@ def _snr_tag(snr: float) -> str:
 
 
 def _write_truth(stream: EvalStream, path: Path) -> None:
-    from bifsmn.train.checkpoint import atomic_write_text
-
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["label", "start", "end", "source"])
@@ -628,8 +622,6 @@ def _score_dict(s: Score) -> dict:
 
 def _write_summary(results: Sequence[SystemResult], path: Path,
                    fa_target: float | Sequence[float], stream: EvalStream) -> None:
-    from bifsmn.train.checkpoint import atomic_write_text
-
     targets = _targets(fa_target)
     rows = []
     for r in results:

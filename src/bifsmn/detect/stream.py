@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bifsmn.audio import MAX_FLOAT_SAMPLE
+from bifsmn.data.frontends import make_frontend
 from bifsmn.detect.gate import DEFAULT_GATE, Gate
 from bifsmn.detect.scorer import Scorer
 from bifsmn.errors import BifsmnError, NonFiniteError
@@ -170,8 +171,6 @@ class WindowScorer:
         if callable(custom):
             self._features = custom
         else:
-            from bifsmn.data.frontends import make_frontend
-
             # the model's own front end: 32 x 32 log-mel or fbank40 (feature_config's kind)
             self._frontend = make_frontend(cfg)
             self._features = self._torch_features

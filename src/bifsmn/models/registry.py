@@ -25,14 +25,13 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a glob pattern."""
-    _load_builtin()
+    """Registered model names matching a glob pattern (the built-in ones register when
+    :mod:`bifsmn.models` is imported, which importing this module always does first)."""
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
 def create_model(name: str, num_classes: int = 12, **kwargs: object) -> nn.Module:
     """Build a registered model; unknown names give a one-line error listing the known ones."""
-    _load_builtin()
     if name not in _MODELS:
         raise BifsmnError(f"unknown model {name!r} (known: {', '.join(sorted(_MODELS))})")
     try:
@@ -42,7 +41,3 @@ def create_model(name: str, num_classes: int = 12, **kwargs: object) -> nn.Modul
     model.model_name = name  # type: ignore[attr-defined]
     model.model_kwargs = {"num_classes": num_classes, **kwargs}  # type: ignore[attr-defined]
     return model
-
-
-def _load_builtin() -> None:
-    from bifsmn.models import dfsmn  # noqa: F401  (registers on import)

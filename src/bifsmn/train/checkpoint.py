@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from bifsmn import outputs as _outputs
+from bifsmn.binary.convert import apply_binary
 from bifsmn.errors import BifsmnError
+from bifsmn.models import create_model
 
 FORMAT = "bifsmn-checkpoint"
 VERSION = 1
@@ -80,8 +82,6 @@ def _checked_spec(path: str | Path, ckpt: dict) -> tuple[str, dict]:
     """The model spec of a checkpoint, refused (one line) if malformed or if the model it
     describes is larger than the weights the file holds: a crafted ``num_classes=10**7`` is
     caught on PyTorch's meta device, before anything is allocated."""
-    from bifsmn.models import create_model
-
     spec, state = ckpt["model"], ckpt["state_dict"]
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise BifsmnError("checkpoint's model spec has no model name string (crafted or "
@@ -109,9 +109,6 @@ def _checked_spec(path: str | Path, ckpt: dict) -> tuple[str, dict]:
 
 def model_from_checkpoint(path: str | Path, ckpt: dict | None = None) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes, load its weights, return (model, ckpt)."""
-    from bifsmn.binary.convert import apply_binary
-    from bifsmn.models import create_model
-
     ckpt = ckpt or load_checkpoint(path)
     name, kwargs = _checked_spec(path, ckpt)
     spec = ckpt["model"]

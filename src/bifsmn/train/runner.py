@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bifsmn.distill.objective import make_distill_objective
 from bifsmn.train.config import Config
 from bifsmn.train.trainer import Trainer
 
@@ -13,7 +14,5 @@ def run_training(cfg: Config, run_dir: str | Path, resume: bool = False,
     """Train ``cfg`` into ``run_dir`` (distillation objectives when ``distill.kind`` is set)."""
     factory = None
     if cfg.distill.kind != "none":
-        from bifsmn.distill.objective import make_distill_objective
-
         factory = make_distill_objective
     return Trainer(cfg, run_dir, progress=progress, objective_factory=factory).fit(resume)
