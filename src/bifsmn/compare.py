@@ -37,8 +37,9 @@ def storage_bytes(model: torch.nn.Module) -> int:
     """Bytes to store the model: 1 bit per binarized weight, 4 bytes per other parameter.
 
     Everything that is not a binarized weight (first conv, classifier, biases, BatchNorm,
-    PReLU, thresholds, LPB alphas) counts at full precision, as the most conservative of the
-    accounts of spec 2.5; BatchNorm running statistics count too (they are needed at inference).
+    PReLU, thresholds, LPB alphas) counts at full precision, the most conservative way to count
+    size (docs/binary-arithmetic.md, "Costs"); BatchNorm running statistics count too (they are
+    needed at inference).
     """
     binary_ids = set()
     bits = 0

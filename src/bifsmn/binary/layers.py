@@ -82,7 +82,7 @@ class QuantDepthwiseTime(QuantMixin, nn.Module):
 
     ``y[t, c] = b[c] + sum_k w[c, k] * x_pad[t + k, c]`` with ``left`` look-back and ``right``
     look-ahead frames of zero padding. Padding happens *before* the input quantizer, as in the
-    reference code (spec 6, item 8), so padded frames are quantized like real ones.
+    released reference code, so padded frames are quantized like real ones.
     """
 
     kind = "depthwise"

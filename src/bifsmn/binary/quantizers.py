@@ -7,8 +7,8 @@ gradient. The same name serves as input quantizer (``role="input"``) and weight 
 * weights: one scale per output channel, ``mean |W|`` over every other axis. So *every* weight of
   a binarized layer is 1 bit and ``W_hat x = s_w[o] * (sign(W) x)``: the scale leaves the XNOR-
   popcount reduction. (The reference code takes the mean over the last axis only, which for the
-  1x1 convs is ``|W|`` itself: no binarization at all, spec 6 item 1. ``granularity="reference"``
-  reproduces that.)
+  1x1 convs is ``|W|`` itself: no binarization at all (docs/methods.md, "Granularity").
+  ``granularity="reference"`` reproduces that.)
 * activations: where a method has an activation scale, it is shared by every element of one
   reduction: per token (mean over channels) for (B, T, C) inputs, per sample (mean over C, H, W)
   for 2-D convolution inputs. Again the scale factors out of the popcount. With
@@ -95,7 +95,8 @@ class _SignLPB(torch.autograd.Function):
 
     Forward it is ``sign(u)`` (alpha > 0); backward the straight-through window has width
     ``1/alpha`` and gain ``alpha``: d/du = alpha * 1[|alpha u| <= 1], d/dalpha = u * 1[...].
-    So alpha learns how far gradients propagate through each binarizer (spec 3.2 / 6 item 4).
+    So alpha learns how far gradients propagate through each binarizer (docs/methods.md,
+    "Binarization methods").
     """
 
     @staticmethod
@@ -246,8 +247,8 @@ class ReActSign(Quantizer):
 
 @register_quantizer("bifsmn_v1")
 class VanillaSign(Quantizer):
-    """BiFSMN's "Vanilla" binarizer (spec 3.4): clipped-STE sign of inputs; weights centred by
-    their global mean, then sign times mean |W'|."""
+    """BiFSMN's "Vanilla" binarizer (docs/methods.md): clipped-STE sign of inputs; weights
+    centred by their global mean, then sign times mean |W'|."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
@@ -279,7 +280,8 @@ class LPBSign(Quantizer):
 
 @register_quantizer("dual_scale")
 class DualScaleSign(Quantizer):
-    """BiFSMNv2's dual-scale activation binarizer (spec 3.1) with LPB gradients.
+    """BiFSMNv2's dual-scale activation binarizer with LPB gradients (docs/methods.md,
+    docs/binary-arithmetic.md).
 
     ``b1 = sign(x - tau0)``; ``r = x - b1 - tau1``; ``s = mean|r|`` over the reduction (no grad);
     ``x_hat = b1 + s * sign(r) - tau2``. Per element one of four levels ``{+-1 +- s} - tau2``:

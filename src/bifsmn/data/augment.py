@@ -1,4 +1,5 @@
-"""Waveform augmentation of spec 1.4, vectorised over a batch and driven by a torch.Generator.
+"""Waveform augmentation of the BiFSMN reference pipeline, vectorised over a batch and driven
+by a torch.Generator.
 
 The reference code augments clip by clip in 16 DataLoader workers; on a 2-core machine that makes
 data loading, not the model, the cost of an epoch. Here every step is a few tensor ops on the

@@ -1,7 +1,7 @@
 """Augmentation in the fbank40 feature domain, vectorised over a batch, driven by a torch.Generator.
 
-The at-scale data are images, not audio, so the waveform recipe (spec 1.4) is replaced by its
-feature-domain counterparts (docs/fbank40.md says which were measured):
+The at-scale data are images, not audio, so the waveform recipe (bifsmn.data.augment) is
+replaced by its feature-domain counterparts (docs/fbank40.md says which were measured):
 
 * time shift: up to ``shift_max`` frames (10 ms each) either way, vacated frames zero (= digital
   silence, what shifting zero-padded audio gives);

@@ -1,4 +1,4 @@
-"""Log-mel features exactly as the BiFSMN reference pipeline computes them (spec 1.3).
+"""Log-mel features exactly as the BiFSMN reference pipeline computes them (README, "Data").
 
 Written on ``torch.stft`` because the torchaudio wheel does not import with the CPU torch used
 here. The settings reproduce ``torchaudio.transforms.MelSpectrogram(n_fft=2048, hop=512,

@@ -1,4 +1,4 @@
-"""Label sets of the Speech Commands tasks (spec 1.2).
+"""Label sets of the Speech Commands tasks (README, "Data").
 
 The 12-class order is the reference code's (unknown first, silence second) so that label indices
 and confusion matrices read the same as in the BiFSMN papers.

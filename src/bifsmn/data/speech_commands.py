@@ -3,7 +3,7 @@
 Two on-disk layouts exist and both are read:
 
 * ``full``: the v0.01/v0.02 data sets, one folder per word, ``validation_list.txt`` and
-  ``testing_list.txt``; training is every other clip (torchaudio semantics, spec 1.1).
+  ``testing_list.txt``; training is every other clip (torchaudio semantics; README, "Data").
 * ``test-archive``: the official 12-class test archives, with ``_silence_/`` (real noise windows)
   and ``_unknown_/`` (``<word>_<speaker>_nohash_<n>.wav.wav``) already balanced.
 

@@ -1,4 +1,4 @@
-"""Distillation distances (spec 3.3 / 3.4)."""
+"""Distillation distances (docs/methods.md, "Distillation")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Distillation objectives for thinnable binary students.
 
 For every trained path ``p`` (weight ``w_p``) and every block ``j`` that path runs, the student's
-block output ``S_j^p`` is matched with the teacher's ``T_j`` (same block index, spec 3.3):
+block output ``S_j^p`` is matched with the teacher's ``T_j`` (same block index;
+docs/methods.md, "Distillation"):
 
 * ``fid`` (BiFSMNv2): ``sum_band D(band(S), band(T))`` over the Haar low and high bands, plus
   ``MSE(z_student, z_teacher)`` on logits;
@@ -12,8 +13,8 @@ block output ``S_j^p`` is matched with the teacher's ``T_j`` (same block index, 
 
 The teacher runs once per batch and its outputs serve every path. ``teacher_mode: eval`` (the
 default) uses eval-mode BatchNorm and no dropout, as the paper intends; ``teacher_mode: train``
-keeps the reference code's quirk (spec 6 item 5): batch statistics, dropout active and the
-teacher's running statistics drifting while the student trains.
+keeps the reference code's quirk (docs/methods.md, "Distillation"): batch statistics, dropout
+active and the teacher's running statistics drifting while the student trains.
 """
 
 from __future__ import annotations

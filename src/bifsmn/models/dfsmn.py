@@ -1,14 +1,15 @@
-"""Deep-FSMN keyword-spotting network (spec 2): the FP teacher and the thinnable student.
+"""Deep-FSMN keyword-spotting network (docs/methods.md, "Models"): the FP teacher and the
+thinnable student.
 
 Topology (per 1-s clip): log-mel (1, 32, 32) -> two 5x5 stride-2 convs -> 8x8 maps of 32
 channels, read as 8 frames of 256 features -> Linear 256->128 -> 8 DFSMN blocks -> flatten
 (8 x 128 = 1024) -> dropout -> Linear -> logits.
 
-A DFSMN block (spec 2.2), in (B, T, C) layout:
+A DFSMN block, in (B, T, C) layout:
 ``mem = act_m(bn_m(memory(pad(m)))) + m``;
 ``out = act_p(bn_p(fc_out(drop(act_h(bn_h(fc_in(mem))))))) + mem``, where ``bn_p``/``act_p``
-belong to the thinnable path ``p`` being run (spec 2.3): the same weights serve 8, 4, 2 or 1
-blocks, only the post-FC normalisation differs per path.
+belong to the thinnable path ``p`` being run (docs/methods.md, "Thinnable paths"): the same
+weights serve 8, 4, 2 or 1 blocks, only the post-FC normalisation differs per path.
 
 Path ``p`` runs block ``j`` iff ``(j + 1) % 2**p == 0``: 8 blocks (p=0), 4 (p=1), 2 (p=2),
 1 (p=3). ``forward(path=p)`` takes the path *index* (which BatchNorm set a block uses): it is

@@ -2,7 +2,8 @@
 
 MACs are counted from the shapes seen in one forward pass (hooks), so thinnable paths, input
 sizes and binarized layers are all accounted for by what actually runs. Normalisation,
-activations and residual additions are not counted, as in the paper's convention (spec 2.5).
+activations and residual additions are not counted, as in the paper's convention
+(docs/binary-arithmetic.md, "Costs").
 """
 
 from __future__ import annotations
