@@ -37,3 +37,24 @@ def test_eval_stream_skips_a_missing_path_of_a_bkws(full_ds, tmp_path):
     results = eval_stream(full_ds, [str(only8)], blocks=[8, 4], minutes=0.5, snrs=[float("inf")],
                           seed=0, out=tmp_path / "out", log=lambda *_: None)
     assert {r.blocks for r in results} == {8}
+
+
+@pytest.mark.parametrize("kind", ["pt", "bkws"])
+def test_eval_stream_cli_skips_a_missing_path_for_pt_and_bkws(full_ds, tmp_path, capsys, kind):
+    """`bifsmn eval-stream --model m --blocks 8 4` on a model with only the 8-block path
+    (a one-path teacher checkpoint, an 8-block-only export) evaluates 8 blocks and skips 4:
+    exit 0 for both backends (it used to exit 2 for .bkws, by the error's wording)."""
+    from bifsmn.cli import main
+
+    if kind == "pt":
+        model = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher", seed=2)
+    else:
+        student = make_checkpoint(tmp_path / "s.pt", "bifsmnv2", seed=2)
+        model = export_checkpoint(student, tmp_path / "m8.bkws", blocks=8)
+    rc = main(["eval-stream", "--data", str(full_ds), "--model", str(model), "--minutes", "0.5",
+               "--snr", "clean", "--split", "training", "--out", str(tmp_path / "out"),
+               "--blocks", "8", "4"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "[8 blocks]" in text and "[4 blocks]" not in text
+    assert "skipped:" in text and "4 blocks" in text

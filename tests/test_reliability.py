@@ -177,9 +177,11 @@ def test_nan_scores_never_become_events(tmp_path):
 def test_torch_scorer_refuses_nan_logits(ckpt):
     from bifsmn.detect.scorer import TorchScorer
 
-    scorer = TorchScorer.from_checkpoint(ckpt)
+    # a scorer freezes its model (the deployed form is folded once): poison, then score
+    good = TorchScorer.from_checkpoint(ckpt)
     with torch.no_grad():
-        scorer.model.classifier.bias.fill_(float("nan"))
+        good.model.classifier.bias.fill_(float("nan"))
+    scorer = TorchScorer(good.model, good.labels, good.feature_config, name=good.name)
     with pytest.raises(NonFiniteError, match="m.pt"):
         scorer.scores(np.zeros((2, 1, 32, 32), np.float32))
 

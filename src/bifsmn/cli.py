@@ -17,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+from bifsmn.blocks import counts
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
 from bifsmn.errors import BifsmnError
 from bifsmn.train.config import packaged_configs, resolve_config, set_teacher
+
+#: what --blocks accepts: the block counts of the paper's 8 layers (bifsmn.blocks)
+BLOCK_CHOICES = counts()
 
 
 def default_run_dir(cfg_name: str) -> Path:
@@ -194,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
-    e.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
+    e.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES)
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_eval)
 
@@ -205,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--audio", required=True, help="audio folder holding the same clips "
                     "(the official 12-class test archive)")
     ep.add_argument("--split", default="testing", choices=["training", "validation", "testing"])
-    ep.add_argument("--blocks", type=int, nargs="+", default=[8], choices=[8, 4, 2, 1])
+    ep.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES)
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_eval_paired)
 
@@ -222,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", nargs="?")
     s.add_argument("--list", action="store_true", help="list registered models")
     s.add_argument("--num-classes", type=int, default=12)
-    s.add_argument("--blocks", type=int, default=8, choices=[8, 4, 2, 1])
+    s.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES)
     s.add_argument("--binary", default="none", help="binarization method to apply first")
     s.add_argument("--input", default="32x32", help="input mel x frames: 32x32 (the paper's "
                    "log-mel), 40x32 (fbank40 pooled by 3), 40x96 (fbank40 full resolution)")

@@ -20,7 +20,7 @@ import yaml
 from bifsmn.binary.convert import apply_binary
 from bifsmn.binary.layers import QuantMixin
 from bifsmn.binary.methods import method_record
-from bifsmn.blocks import to_index
+from bifsmn.blocks import counts, to_index
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.evaluate import accuracies
 from bifsmn.models import create_model
@@ -30,7 +30,7 @@ from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.runner import run_training
 
-BLOCKS = (8, 4, 2, 1)
+BLOCKS = tuple(counts())  # the four thinnable paths of the paper's 8 layers
 
 
 def storage_bytes(model: torch.nn.Module) -> int:

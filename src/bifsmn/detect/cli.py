@@ -13,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from bifsmn.blocks import counts
 from bifsmn.errors import BifsmnError
 
-BLOCK_CHOICES = [8, 4, 2, 1]
+BLOCK_CHOICES = counts()  # block counts of the paper's 8 layers (bifsmn.blocks)
 
 
 def parse_threshold_for(items: list[str] | None, flag: str = "--threshold-for",
