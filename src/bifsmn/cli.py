@@ -116,7 +116,6 @@ def cmd_scale_table(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from bifsmn.binary.convert import binarize
-    from bifsmn.blocks import to_index
     from bifsmn.models import create_model, list_models
     from bifsmn.models.summary import format_summary
 
@@ -131,7 +130,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames)
     if args.binary != "none":
         binarize(model, args.binary)
-    print(format_summary(model, to_index(args.blocks, model.num_layers), (1, 1, mels, frames)))
+    print(format_summary(model, args.blocks, (1, 1, mels, frames)))
     return 0
 
 

@@ -20,7 +20,7 @@ import yaml
 from bifsmn.binary.convert import apply_binary
 from bifsmn.binary.layers import QuantMixin
 from bifsmn.binary.methods import method_record
-from bifsmn.blocks import counts, to_index
+from bifsmn.blocks import counts
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.evaluate import accuracies
 from bifsmn.models import create_model
@@ -60,7 +60,7 @@ def method_stats(model: torch.nn.Module, method: str) -> dict[int, dict]:
     passes = 2 if method_record(method).dual_scale else 1
     out = {}
     for blocks in BLOCKS:
-        stats = layer_stats(model, to_index(blocks, getattr(model, "num_layers", 8)))
+        stats = layer_stats(model, blocks)
         b = sum(s.macs for s in stats if s.binary) * passes
         f = sum(s.macs for s in stats if not s.binary)
         out[blocks] = {"binary_macs": b, "fp_macs": f, "ops": f + b / 64}

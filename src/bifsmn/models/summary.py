@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from bifsmn.binary.layers import QuantDepthwiseTime, QuantMixin
+from bifsmn.blocks import DEFAULT_LAYERS, to_index
 
 
 @dataclass
@@ -43,9 +44,12 @@ def _macs(m: nn.Module, out: torch.Tensor) -> int:
     return 0
 
 
-def layer_stats(model: nn.Module, path: int = 0,
+def layer_stats(model: nn.Module, blocks: int | None = None,
                 input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> list[LayerStat]:
-    """Run one sample through ``path`` and return stats for every parameterised leaf layer."""
+    """Run one sample through the path of ``blocks`` blocks (default: all layers) and return
+    stats for every parameterised leaf layer."""
+    layers = getattr(model, "num_layers", DEFAULT_LAYERS)
+    path = 0 if blocks is None else to_index(blocks, layers)
     stats: dict[str, LayerStat] = {}
     hooks = []
     for name, mod in model.named_modules():
@@ -63,9 +67,8 @@ def layer_stats(model: nn.Module, path: int = 0,
     model.eval()
     try:
         with torch.no_grad():
-            # the training graph (return_features): a binary student's eval forward otherwise
-            # runs its deployed form, which has no per-layer modules to hook
-            model(torch.zeros(input_shape), path=path, return_features=True)
+            # the training graph: its per-layer modules are what the hooks count
+            model(torch.zeros(input_shape), path=path)
     finally:
         for h in hooks:
             h.remove()
@@ -81,10 +84,11 @@ def _own_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def format_summary(model: nn.Module, path: int = 0,
+def format_summary(model: nn.Module, blocks: int | None = None,
                    input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> str:
-    """A table of layers with parameters, MACs and whether they run binarized."""
-    stats = layer_stats(model, path, input_shape)
+    """A table of layers with parameters, MACs and whether they run binarized, on the path of
+    ``blocks`` blocks (default: all layers)."""
+    stats = layer_stats(model, blocks, input_shape)
     total_params = sum(p.numel() for p in model.parameters())
     lines = [f"{'layer':<28}{'type':<20}{'params':>10}{'MACs':>12}  bits",
              "-" * 76]
