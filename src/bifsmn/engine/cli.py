@@ -1,4 +1,8 @@
-"""``bifsmn export`` and ``bifsmn bench`` (registered by :func:`add_engine_commands`)."""
+"""``bifsmn export`` and ``bifsmn bench`` (registered by :func:`add_engine_commands`).
+
+The commands import their implementation inside the function on purpose (torch, the exporter):
+building the parser for ``bifsmn --help`` then imports neither.
+"""
 
 from __future__ import annotations
 

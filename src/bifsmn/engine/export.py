@@ -39,7 +39,11 @@ def parse_blocks(blocks: BlocksArg, num_layers: int, num_paths: int) -> list[int
     (:class:`~bifsmn.errors.MissingPath` if the model lacks it)."""
     if str(blocks) == "all":
         return blocks_mod.counts(num_layers, num_paths)
-    count = blocks_mod.parse(blocks, num_layers)
+    try:
+        count = blocks_mod.parse(blocks, num_layers)
+    except BifsmnError:
+        valid = ", ".join(map(str, blocks_mod.counts(num_layers)))
+        raise BifsmnError(f"blocks must be 'all' or one of {valid}, not {blocks!r}") from None
     blocks_mod.require(count, num_layers, num_paths)
     return [count]
 
