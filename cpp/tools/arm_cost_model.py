@@ -213,8 +213,8 @@ def model_layers(blocks: int) -> list[Layer]:
 
     from bifsmn.binary.convert import binarize
     from bifsmn.binary.layers import QuantDepthwiseTime
+    from bifsmn.blocks import to_index
     from bifsmn.models import create_model
-    from bifsmn.models.dfsmn import BLOCKS_TO_PATH
     from bifsmn.models.summary import _is_binary
 
     model = create_model("dfsmn_thinnable")
@@ -240,7 +240,7 @@ def model_layers(blocks: int) -> list[Layer]:
                 lambda m, i, o, name=name: hook(m, i, o, name)))
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 1, 32, 32), path=BLOCKS_TO_PATH[blocks], return_features=True)
+        model(torch.zeros(1, 1, 32, 32), path=to_index(blocks), return_features=True)
     for h in hooks:
         h.remove()
     return layers

@@ -270,7 +270,8 @@ std::vector<int> path_list(const Container& f, int model_paths, int layers) {
         if (v >= 1 && (layers >> q) == v) p = q;
       }
       if (p < 0) {
-        f.fail("record 'paths' names " + std::to_string(v) + " blocks, which the model does not have");
+        f.fail("record 'paths' names " + std::to_string(v) +
+               " blocks, which the model does not have");
       }
     }
     if (f.version() < 3 && p >= 0 && p <= 3 && p < model_paths && (layers >> p) < 1) continue;
