@@ -1,0 +1,98 @@
+#include "linear.h"
+
+#include "../binarize/binarize.h"
+#include "bifsmn/bitpack.h"
+
+namespace bifsmn::ops {
+
+namespace {
+
+// Epilogue of `rows` rows (detail::epilogue per row).
+BIFSMN_CLONES
+void epilogue_rows(const std::int32_t* d1, const std::int32_t* d2, const float* s,
+                   const float* scale, const float* bias, float slope, const float* res,
+                   float* y, std::size_t rows, std::size_t n) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    detail::epilogue(d1 + r * n, d2 ? d2 + r * n : nullptr, d2 ? s[r] : 0.0f, scale, bias,
+                     slope, res ? res + r * n : nullptr, y + r * n, n);
+  }
+}
+
+}  // namespace
+
+void linear_binary_reference(const BinaryLinear& L, const Epilogue& e, const float* x,
+                             std::size_t rows, float* y) {
+  std::vector<float> b1(L.in), b2(L.in), absr(L.in);
+  for (std::size_t t = 0; t < rows; ++t) {
+    const float* v = x + t * L.in;
+    float s = 0.0f;
+    for (std::size_t i = 0; i < L.in; ++i) {
+      if (L.dual) {
+        const float d = v[i] - L.tau0[i];
+        b1[i] = d >= 0.0f ? 1.0f : -1.0f;
+        const float r = (v[i] - b1[i]) - L.tau1[i];
+        b2[i] = r >= 0.0f ? 1.0f : -1.0f;
+        absr[i] = r < 0.0f ? -r : r;
+      } else {
+        b1[i] = v[i] >= 0.0f ? 1.0f : -1.0f;
+      }
+    }
+    if (L.dual) s = sum8_reference(absr.data(), L.in) / static_cast<float>(L.in);
+    for (std::size_t o = 0; o < L.out; ++o) {
+      const std::uint64_t* row = L.w + o * L.words;
+      long d1 = 0, d2 = 0;
+      for (std::size_t i = 0; i < L.in; ++i) {
+        const long sg = packed_bit(row, i) ? -1 : 1;
+        d1 += sg * static_cast<long>(b1[i]);
+        if (L.dual) d2 += sg * static_cast<long>(b2[i]);
+      }
+      float d = static_cast<float>(d1);
+      if (L.dual) d = d + s * static_cast<float>(d2);
+      float out = act(e.scale[o] * d + e.bias[o], e.slope);
+      if (e.res) out = out + e.res[t * L.out + o];
+      y[t * L.out + o] = out;
+    }
+  }
+}
+
+void LinearWork::reserve(std::size_t rows, std::size_t in, std::size_t out) {
+  grow(abits, 2 * rows * packed_row_words(in));
+  grow(dots, 2 * rows * out);
+  grow(s, rows);
+  grow(d, in);
+  grow(r, in);
+  grow(absr, in);
+}
+
+void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, LinearWork& work) {
+  // Row r of x -> packed row r of A1 (b1 = sign(v - tau0)) and, in dual mode,
+  // row rows + r of A2 (b2 = sign(r), r = v - b1 - tau1) and s[r] = mean |r|.
+  work.reserve(rows, L.in, L.out);
+  const std::size_t k = L.in, words = L.words;
+  std::uint64_t* A1 = work.abits.data();
+  std::uint64_t* A2 = work.abits.data() + rows * words;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* v = x + r * k;
+    if (L.dual) {
+      work.s[r] = detail::quant_row_dual(v, L.tau0, L.tau1, k, A1 + r * words, A2 + r * words,
+                                         words, work.d.data(), work.r.data(),
+                                         work.absr.data()) /
+                  static_cast<float>(k);
+    } else {
+      detail::pack_neg(v, k, A1 + r * words, words);
+    }
+  }
+}
+
+void linear_binary(const BinaryLinear& L, const Epilogue& e, const Kernel& kern, const float* x,
+                   std::size_t rows, LinearWork& work, float* y, GemmStats* stats) {
+  binarize_rows(L, x, rows, work);
+  const std::size_t mrows = (L.dual ? 2 : 1) * rows;
+  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, L.out, L.in, stats);
+  const std::int32_t* d1 = work.dots.data();
+  const std::int32_t* d2 = work.dots.data() + rows * L.out;
+  epilogue_rows(d1, L.dual ? d2 : nullptr, work.s.data(), e.scale, e.bias, e.slope, e.res, y,
+                rows, L.out);
+}
+
+}  // namespace bifsmn::ops

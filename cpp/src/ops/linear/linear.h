@@ -1,0 +1,55 @@
+// Binary linear layer (fc1, fc_in, fc_out; docs/binary-arithmetic.md, "Linear / pointwise"),
+// per row (token) t:
+//   binarize the row (dual-scale: b1, b2 bits and s = sum8(|r|) / K; sign mode: b1 only),
+//   D1 = sum_i sign(W[o, i]) b1[i],  D2 = sum_i sign(W[o, i]) b2[i]    (exact integers)
+//   z  = scale[o] * (D1 + s * D2) + bias[o],  y = act(z) [+ res]
+// (sign mode: z = scale[o] * D1 + bias[o]).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../common.h"
+#include "bifsmn/kernels.h"
+
+namespace bifsmn::ops {
+
+struct BinaryLinear {
+  std::size_t in = 0, out = 0, words = 0;  // words = packed_row_words(in)
+  const std::uint64_t* w = nullptr;       // out rows, stride words
+  bool dual = false;
+  const float* tau0 = nullptr;  // in (dual)
+  const float* tau1 = nullptr;  // in (dual)
+};
+
+// The per-output transform (fc_out: one per path).
+struct Epilogue {
+  const float* scale = nullptr;  // out
+  const float* bias = nullptr;   // out
+  float slope = 0;
+  const float* res = nullptr;  // rows x out, or nullptr
+};
+
+// Plain reference: x (rows, in) -> y (rows, out).
+void linear_binary_reference(const BinaryLinear& L, const Epilogue& e, const float* x,
+                             std::size_t rows, float* y);
+
+// Scratch of the optimized version.
+struct LinearWork {
+  std::vector<std::uint64_t> abits;  // 2 * rows packed rows (b1 rows, then b2 rows)
+  std::vector<std::int32_t> dots;    // 2 * rows * out
+  std::vector<float> s, d, r, absr;
+  void reserve(std::size_t rows, std::size_t in, std::size_t out);
+};
+
+// Stage 1: binarize `rows` rows of x into work.abits (b1 rows first, then, dual, the b2 rows
+// at offset rows * words) and work.s (dual: s per row, already divided by in).
+void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, LinearWork& work);
+
+// Optimized: binarize_rows, one popcount GEMM on the stacked b1/b2 rows, epilogue.
+// Bit-identical to the reference.
+void linear_binary(const BinaryLinear& L, const Epilogue& e, const Kernel& kern, const float* x,
+                   std::size_t rows, LinearWork& work, float* y, GemmStats* stats);
+
+}  // namespace bifsmn::ops
