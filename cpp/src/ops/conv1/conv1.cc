@@ -1,5 +1,7 @@
 #include "conv1.h"
 
+#include <algorithm>
+
 #include "../common.h"
 
 namespace bifsmn::ops {
@@ -57,14 +59,28 @@ void conv1_reference(const Conv1& p, const float* img, float* y) {
 }
 
 void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
-  const int k = p.k, pad = p.pad();
+  // Taps-major im2col: row (u, v) holds, for every output position (i, j), the input pixel
+  // (2i - pad + u, 2j - pad + v) or 0 outside. Per row of positions the valid columns form one
+  // range, copied with stride 2 (no per-element bounds test).
+  const int k = p.k, pad = p.pad(), h1 = p.h1(), w1 = p.w1();
   const std::size_t p1 = p.positions(), k1 = p.taps();
   for (int uu = 0; uu < k; ++uu) {
     for (int vv = 0; vv < k; ++vv) {
       float* c = col + static_cast<std::size_t>(uu * k + vv) * p1;
-      for (int i = 0; i < p.h1(); ++i) {
+      // jj = 2j - pad + vv in [0, W)  <=>  j in [j_lo, j_hi)
+      const int off = vv - pad;
+      const int j_lo = std::min(w1, off >= 0 ? 0 : (-off + 1) / 2);
+      const int j_hi = std::max(j_lo, std::min(w1, (p.W - off + 1) / 2));
+      for (int i = 0; i < h1; ++i, c += w1) {
         const int ii = 2 * i - pad + uu;
-        for (int j = 0; j < p.w1(); ++j) *c++ = pixel(p, img, ii, 2 * j - pad + vv);
+        if (ii < 0 || ii >= p.H) {
+          std::fill(c, c + w1, 0.0f);
+          continue;
+        }
+        const float* row = img + static_cast<std::size_t>(ii) * p.W;
+        for (int j = 0; j < j_lo; ++j) c[j] = 0.0f;
+        for (int j = j_lo; j < j_hi; ++j) c[j] = row[2 * j + off];
+        for (int j = j_hi; j < w1; ++j) c[j] = 0.0f;
       }
     }
   }
