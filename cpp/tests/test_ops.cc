@@ -330,6 +330,130 @@ void test_classifier(int rounds) {
                 " random shapes");
 }
 
+
+// ---------------------------------------------------------------- fused layers
+
+// A binary layer reading `in` features, with thresholds that put some of `y` (rows x in, the
+// unfused output) exactly on them: d = 0 (y == tau0) and r = 0 ((y - b1) == tau1).
+struct NextLayer {
+  std::vector<std::uint64_t> w;
+  std::vector<float> t0, t1;
+  ops::BinaryLinear L;
+  NextLayer(std::size_t in, bool dual, const std::vector<float>& y, std::size_t rows) {
+    L.in = in;
+    L.out = static_cast<std::size_t>(irand(1, 40));
+    L.words = packed_row_words(in);
+    L.dual = dual;
+    w = random_bits(L.out, in);
+    thresholds(in, t0, t1);
+    for (std::size_t i = 0; i < in; ++i) {
+      const std::size_t r = static_cast<std::size_t>(irand(0, static_cast<int>(rows) - 1));
+      const float v = y[r * in + i];
+      if (i % 3 == 0) t0[i] = v;                                            // d == 0
+      if (i % 5 == 1) t1[i] = v - ((v - t0[i]) >= 0.0f ? 1.0f : -1.0f);     // r == 0
+    }
+    L.w = w.data();
+    L.tau0 = t0.data();
+    L.tau1 = t1.data();
+  }
+};
+
+// Same packed rows (both planes) and scales.
+bool same_packed(const ops::LinearWork& a, const ops::LinearWork& b, const ops::BinaryLinear& L,
+                 std::size_t rows) {
+  const std::size_t n = (L.dual ? 2 : 1) * rows * L.words;
+  if (a.rows != rows || b.rows != rows) return false;
+  if (!std::equal(a.abits.begin(), a.abits.begin() + n, b.abits.begin())) return false;
+  return !L.dual || same_bits(a.s.data(), b.s.data(), rows);
+}
+
+void test_fused(int rounds) {
+  bool ok_conv2 = true, ok_lin = true, ok_mem = true;
+  int ties = 0;
+  for (int it = 0; it < rounds; ++it) {
+    const bool dual = it % 3 != 0;
+    const Kernel& kern = *kernels()[static_cast<std::size_t>(it) % kernels().size()];
+    {  // conv2 -> next layer's bits
+      std::vector<std::uint64_t> w;
+      std::vector<float> t0, t1, tau2, scale, bias;
+      ops::Conv2Tables tab;
+      const ops::Conv2Binary p = random_conv2(w, t0, t1, tau2, scale, bias, tab, dual);
+      const std::size_t B = static_cast<std::size_t>(irand(1, 3)), rows = B * p.s.t();
+      std::vector<float> x = values(B * p.s.in_size(), 2.0f), tok(rows * p.s.features());
+      ops::Conv2Work w1, w2;
+      ops::conv2_binary(p, kern, x.data(), B, w1, tok.data(), nullptr);
+      NextLayer nx(p.s.features(), coin(), tok, rows);
+      ops::LinearWork unf, fus;
+      ops::binarize_rows(nx.L, tok.data(), rows, unf);
+      ops::conv2_binary(p, kern, x.data(), B, w2, nullptr, nullptr, &nx.L, &fus);
+      ok_conv2 = ok_conv2 && same_packed(unf, fus, nx.L, rows);
+    }
+    {  // binary linear -> next layer's bits
+      ops::BinaryLinear L;
+      L.in = static_cast<std::size_t>(irand(1, 400));
+      L.out = static_cast<std::size_t>(irand(1, 300));
+      L.words = packed_row_words(L.in);
+      L.dual = dual;
+      std::vector<std::uint64_t> w = random_bits(L.out, L.in);
+      std::vector<float> t0, t1;
+      thresholds(L.in, t0, t1);
+      L.w = w.data();
+      L.tau0 = t0.data();
+      L.tau1 = t1.data();
+      const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+      std::vector<float> x = values(rows * L.in, 3.0f), scale = scales(L.out), bias = values(L.out, 3.0f);
+      std::vector<float> res = values(rows * L.out, 2.0f), y(rows * L.out);
+      ops::Epilogue e;
+      e.scale = scale.data();
+      e.bias = bias.data();
+      e.slope = value(1.0f);
+      e.res = coin() ? res.data() : nullptr;
+      ops::LinearWork w0, unf, in_f, fus;
+      ops::linear_binary(L, e, kern, x.data(), rows, w0, y.data(), nullptr);
+      NextLayer nx(L.out, coin(), y, rows);
+      ops::binarize_rows(nx.L, y.data(), rows, unf);
+      ops::binarize_rows(L, x.data(), rows, in_f);
+      ops::linear_binary_to_bits(L, e, kern, in_f, nx.L, fus, nullptr);
+      ok_lin = ok_lin && same_packed(unf, fus, nx.L, rows);
+      for (std::size_t i = 0; i < y.size(); ++i) ties += y[i] == nx.t0[i % L.out];
+    }
+    {  // memory -> next layer's bits (y still written)
+      ops::Memory p;
+      p.dim = static_cast<std::size_t>(irand(1, 200));
+      p.left = static_cast<std::size_t>(irand(0, 4));
+      p.right = static_cast<std::size_t>(irand(0, 4));
+      p.dual = dual;
+      std::vector<float> w = values(p.taps() * p.dim, 1.0f), t0, t1;
+      for (float& v : w) v = v >= 0.0f ? 1.0f : -1.0f;
+      thresholds(p.dim, t0, t1);
+      std::vector<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
+      std::vector<float> scale = scales(p.dim), bias = values(p.dim, 2.0f);
+      p.w = w.data();
+      p.tau0 = t0.data();
+      p.tau1 = t1.data();
+      p.pad = pad.data();
+      p.scale = scale.data();
+      p.bias = bias.data();
+      p.slope = value(1.0f);
+      const std::size_t t = static_cast<std::size_t>(irand(1, 10)), B = irand(1, 3);
+      std::vector<float> x = values(B * t * p.dim, 3.0f), y1(B * t * p.dim), y2(B * t * p.dim);
+      ops::MemoryWork mw;
+      ops::memory_fwd(p, x.data(), B, t, mw, y1.data());
+      NextLayer nx(p.dim, coin(), y1, B * t);
+      ops::LinearWork unf, fus;
+      ops::binarize_rows(nx.L, y1.data(), B * t, unf);
+      ops::memory_fwd(p, x.data(), B, t, mw, y2.data(), &nx.L, &fus);
+      ok_mem = ok_mem && same_packed(unf, fus, nx.L, B * t) && same_bits(y1.data(), y2.data(), y1.size());
+    }
+  }
+  check(ok_conv2, "fused conv2 -> next layer's bits == conv2 + binarize_rows, " +
+                      std::to_string(rounds) + " random shapes, ties at the thresholds");
+  check(ok_lin, "fused linear (epilogue -> next layer's bits) == linear + binarize_rows, " +
+                    std::to_string(rounds) + " random shapes");
+  check(ok_mem, "fused memory -> next layer's bits == memory + binarize_rows");
+  check(ties > 0, "fused tests hit exact ties at tau0: " + std::to_string(ties));
+}
+
 // ---------------------------------------------------------------- golden values
 
 // Minimal .npy reader (version 1/2/3 headers, little-endian f4 / i4 / u1 / b1, C order).
@@ -580,6 +704,7 @@ int main(int argc, char** argv) {
       test_linear(rounds);
       test_memory(rounds);
       test_classifier(rounds);
+      test_fused(rounds);
     }
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());

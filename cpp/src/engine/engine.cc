@@ -89,6 +89,16 @@ struct Block {
 
 using Clock = std::chrono::steady_clock;
 
+ops::Epilogue epilogue(const std::vector<float>& scale, const std::vector<float>& bias, float slope,
+                       const float* res) {
+  ops::Epilogue e;
+  e.scale = scale.data();
+  e.bias = bias.data();
+  e.slope = slope;
+  e.res = res;
+  return e;
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -120,7 +130,7 @@ struct Engine::Impl {
   std::size_t cap = 0;
   std::vector<float> col, y1, conv2_out, tok, h, m, hid, o, feats, clip;
   ops::Conv2Work conv2_work;
-  ops::LinearWork lin_work;
+  ops::LinearWork lin_a, lin_b;  // binarized inputs of the binary linears (fused producers)
   ops::MemoryWork mem_work;
 
   std::mutex mu;
@@ -142,8 +152,6 @@ struct Engine::Impl {
 
   // layers
   void conv1_fwd(const float* x, std::size_t B);
-  void linear_binary(const BinLinear& L, const float* x, std::size_t rows, const float* scale,
-                     const float* bias, float slope, const float* res, float* y);
   void fp_linear(const float* x, const float* w, const float* bias, std::size_t rows,
                  std::size_t n, std::size_t k, float* y);
 };
@@ -369,11 +377,9 @@ void Engine::Impl::reserve(std::size_t B) {
                                                      static_cast<std::size_t>(a.hidden)});
   grow(col, std::max(p1 * a.k1(), mode == Mode::fp ? B * p2 * a.k2() : 0));
   grow(y1, B * p1 * a.c1);
-  grow(tok, rows * a.f1());
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);
   grow(o, rows * a.dim);
-  grow(hid, rows * a.hidden);
   grow(feats, B * static_cast<std::size_t>(a.n_mels) * a.frames);
   grow(clip, static_cast<std::size_t>(feat.clip_samples));
   if (mode != Mode::fp) {
@@ -382,9 +388,12 @@ void Engine::Impl::reserve(std::size_t B) {
     c2.dual = mode == Mode::dual;
     c2.words = conv2.words;
     conv2_work.reserve(c2, B);
-    lin_work.reserve(rows, widest, widest);
+    lin_a.reserve(rows, widest, widest);
+    lin_b.reserve(rows, widest, widest);
   } else {
     grow(conv2_out, B * p2 * a.c2);
+    grow(tok, rows * a.f1());
+    grow(hid, rows * a.hidden);
   }
   if (!blocks.empty()) mem_work.reserve(memory_op(blocks.front()), a.t());
   cap = B;
@@ -461,21 +470,6 @@ void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
   }
 }
 
-void Engine::Impl::linear_binary(const BinLinear& L, const float* x, std::size_t rows,
-                                 const float* scale, const float* bias, float slope,
-                                 const float* res, float* y) {
-  ops::Epilogue e;
-  e.scale = scale;
-  e.bias = bias;
-  e.slope = slope;
-  e.res = res;
-  ops::GemmStats st;
-  ops::linear_binary(L.op(mode == Mode::dual), e, *kern, x, rows, lin_work, y,
-                     profiling ? &st : nullptr);
-  times.binary_gemm += st.seconds;
-  times.bops += st.bops;
-}
-
 void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
   reserve(B);
   const bool prof = profiling;
@@ -527,21 +521,30 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     c2.corr = conv2_tab.corr.data();
     c2.bias_pos = conv2_tab.bias_pos.data();
     c2.slope = act2;
+    // Fused: conv2 and every memory binarize their output rows for the next binary layer as
+    // they produce them, fc_in's epilogue binarizes for fc_out (hid is never written); fc1 and
+    // fc_out write the float activation the memory and the residual need.
     ops::GemmStats st;
-    ops::conv2_binary(c2, *kern, y1.data(), B, conv2_work, tok.data(), prof ? &st : nullptr);
-    times.binary_gemm += st.seconds;
-    times.bops += st.bops;
-    linear_binary(fc1, tok.data(), rows, fc1.scale.data(), fc1.bias.data(), act3, nullptr, cur);
+    ops::GemmStats* stp = prof ? &st : nullptr;
+    const bool dual = mode == Mode::dual;
+    const ops::BinaryLinear fc1_op = fc1.op(dual);
+    ops::conv2_binary(c2, *kern, y1.data(), B, conv2_work, nullptr, stp, &fc1_op, &lin_a);
+    ops::linear_binary_packed(fc1_op, epilogue(fc1.scale, fc1.bias, act3, nullptr), *kern,
+                              lin_a, cur, stp);
     for (int j = 0; j < a.layers; ++j) {
       if (!on_path(j, path)) continue;
       const Block& b = blocks[j];
-      ops::memory_fwd(memory_op(b), cur, B, a.t(), mem_work, m.data());
-      linear_binary(b.fc_in, m.data(), rows, b.fc_in.scale.data(), b.fc_in.bias.data(), b.act_h,
-                    nullptr, hid.data());
-      linear_binary(b.fc_out, hid.data(), rows, b.out_scale[path].data(),
-                    b.out_bias[path].data(), b.act_p[path], m.data(), nxt);
+      const ops::BinaryLinear in_op = b.fc_in.op(dual), out_op = b.fc_out.op(dual);
+      ops::memory_fwd(memory_op(b), cur, B, a.t(), mem_work, m.data(), &in_op, &lin_a);
+      ops::linear_binary_to_bits(in_op, epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr),
+                                 *kern, lin_a, out_op, lin_b, stp);
+      ops::linear_binary_packed(
+          out_op, epilogue(b.out_scale[path], b.out_bias[path], b.act_p[path], m.data()), *kern,
+          lin_b, nxt, stp);
       std::swap(cur, nxt);
     }
+    times.binary_gemm += st.seconds;
+    times.bops += st.bops;
     lap(times.binary);
   }
   if (mode == Mode::fp) {

@@ -22,6 +22,66 @@ float conv2_dual_split(const float* v, const float* tau0, const float* tau1, std
   return detail::sum8(absr, c1 * p1);
 }
 
+
+typedef std::uint64_t v8u64 __attribute__((vector_size(64)));
+typedef v8u64 v8u64_unaligned __attribute__((aligned(8)));  // for the scratch tile
+
+// The GEMM rows of output row i2 (t columns): row j2, window row (c, u) -> bits
+// [(c*k + u)*k, +k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u) (0 outside).
+// planes: this clip's c1 x h1 plane rows. tile: words * 8 scratch words. out: t rows of `words`
+// words (padding words written 0).
+BIFSMN_CLONES
+void assemble_rows(const std::uint64_t* planes, int c1, int h1, int k, int pad, int i2, int t,
+                   std::size_t words, std::uint64_t* tile, std::uint64_t* out) {
+  const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
+  v8u64_unaligned* T = reinterpret_cast<v8u64_unaligned*>(tile);
+  for (int g = 0; g < t; g += 8) {
+    v8u64 shifts;
+    for (int l = 0; l < 8; ++l) shifts[l] = static_cast<std::uint64_t>(2 * std::min(g + l, t - 1));
+    for (std::size_t w = 0; w < words; ++w) T[w] = v8u64{};
+    for (int c = 0; c < c1; ++c) {
+      for (int u = 0; u < k; ++u) {
+        const int ii = 2 * i2 - pad + u;
+        if (ii < 0 || ii >= h1) continue;
+        const std::uint64_t src = planes[static_cast<std::size_t>(c) * h1 + ii];
+        if (!src) continue;
+        const v8u64 chunk = ((v8u64{} + src) >> shifts) & kmask;
+        const std::size_t at = static_cast<std::size_t>(c * k + u) * k, wi = at / 64;
+        const unsigned sft = static_cast<unsigned>(at % 64);
+        T[wi] |= chunk << sft;
+        if (sft + k > 64) T[wi + 1] |= chunk >> (64 - sft);
+      }
+    }
+    const int n = std::min(8, t - g);
+    for (int l = 0; l < n; ++l) {
+      std::uint64_t* row = out + static_cast<std::size_t>(g + l) * words;
+      for (std::size_t w = 0; w < words; ++w) row[w] = T[w][l];
+    }
+  }
+}
+
+
+// conv2 epilogue of one output position, C2 channels: z = act(scale*((D1 - C) + s*(D2 - C)) + bp)
+// (sign mode: d2 == nullptr, z = act(scale*(D1 - C) + bp)).
+BIFSMN_CLONES
+void conv2_epilogue_pos(const std::int32_t* __restrict__ d1, const std::int32_t* __restrict__ d2,
+                        float s, const float* __restrict__ corr, const float* __restrict__ bp,
+                        const float* __restrict__ scale, float slope, std::size_t c2,
+                        float* __restrict__ z) {
+  if (d2) {
+    for (std::size_t oc = 0; oc < c2; ++oc) {
+      float d = static_cast<float>(d1[oc]) - corr[oc];
+      d += s * (static_cast<float>(d2[oc]) - corr[oc]);
+      z[oc] = act(scale[oc] * d + bp[oc], slope);
+    }
+  } else {
+    for (std::size_t oc = 0; oc < c2; ++oc) {
+      const float d = static_cast<float>(d1[oc]) - corr[oc];
+      z[oc] = act(scale[oc] * d + bp[oc], slope);
+    }
+  }
+}
+
 }  // namespace
 
 Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_t words,
@@ -121,10 +181,14 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(planes, 2 * batch * sh.c1 * sh.h1);
   grow(abits, 2 * rows * p.words);
   grow(dots, 2 * rows * sh.c2);
+  grow(tile, p.words * 8 + 8);
+  grow(z, sh.features());
+  grow(row, sh.features());
 }
 
 void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std::size_t B,
-                  Conv2Work& work, float* tok, GemmStats* stats) {
+                  Conv2Work& work, float* tok, GemmStats* stats, const BinaryLinear* next,
+                  LinearWork* next_work) {
   work.reserve(p, B);
   const Conv2Shape& sh = p.s;
   // Binarize conv1's output (channel-major) into bit planes: plane[(b, c, row)] holds the sign
@@ -150,63 +214,45 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
       if (p.dual) pl2[b * c1 * h1 + row] = detail::neg_bits64(work.r.data() + row * w1, w1) << pad;
     }
   }
-  // Bit im2col: window row (c, u) of output column j2 is the k-bit chunk of plane row
-  // 2*i2 - pad + u starting at padded column 2*j2.
+  // Rows of the popcount GEMM, one per output position: window row (c, u) of output column j2
+  // is the k-bit chunk of plane row 2*i2 - pad + u starting at padded column 2*j2, at bit
+  // (c*k + u)*k of the row. Built by assemble_rows 8 output columns at a time (one column per
+  // vector lane), so each (c, u) costs a few vector operations instead of one read-modify-write
+  // per column.
   const std::size_t words = p.words, npos = sh.positions();
   const std::size_t rows = B * npos;
   const int planes_used = p.dual ? 2 : 1;
-  const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
   for (int pl = 0; pl < planes_used; ++pl) {
     const std::uint64_t* plane = work.planes.data() + pl * plane_n;
     std::uint64_t* A = work.abits.data() + pl * rows * words;
-    std::fill(A, A + rows * words, 0);
     for (std::size_t b = 0; b < B; ++b) {
       for (int i2 = 0; i2 < h2; ++i2) {
-        std::uint64_t* base = A + (b * h2 + i2) * t * words;  // rows (b, i2, 0..t-1)
-        for (std::size_t c = 0; c < c1; ++c) {
-          for (int uu = 0; uu < k; ++uu) {
-            const int ii = 2 * i2 - pad + uu;
-            if (ii < 0 || ii >= h1) continue;
-            const std::uint64_t src = plane[(b * c1 + c) * h1 + ii];
-            if (!src) continue;
-            // The window row (c, uu) lands at the same bit offset in every
-            // output column's row: hoist the word/shift/straddle decision.
-            const std::size_t at = (c * k + uu) * k, wi = at / 64, shift = at % 64;
-            std::uint64_t* dst = base + wi;
-            if (shift + k <= 64) {
-              for (int j2 = 0; j2 < t; ++j2) dst[j2 * words] |= ((src >> (2 * j2)) & kmask) << shift;
-            } else {
-              for (int j2 = 0; j2 < t; ++j2) {
-                const std::uint64_t chunk = (src >> (2 * j2)) & kmask;
-                dst[j2 * words] |= chunk << shift;
-                dst[j2 * words + 1] |= chunk >> (64 - shift);
-              }
-            }
-          }
-        }
+        assemble_rows(plane + b * c1 * h1, static_cast<int>(c1), h1, k, pad, i2, t, words,
+                      work.tile.data(), A + (b * h2 + i2) * t * words);
       }
     }
   }
   timed_binary_gemm(kern, work.abits.data(), p.w, work.dots.data(), planes_used * rows,
                     static_cast<std::size_t>(sh.c2), sh.k2(), stats);
   // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens
-  // (token = output column j2, feature = o * H2 + i2).
+  // (token = output column j2, feature = o * H2 + i2), one token row at a time: positions
+  // (i2, j2) for all i2, each a contiguous run of C2 dots; the row is then stored, or binarized
+  // for the next layer (fused).
   const std::size_t c2 = sh.c2, f1 = sh.features();
   const std::int32_t* d1 = work.dots.data();
   const std::int32_t* d2 = work.dots.data() + rows * c2;
+  if (next) begin_rows(*next, B * t, *next_work);
   for (std::size_t b = 0; b < B; ++b) {
     const float sb = p.dual ? sv[b] : 0.0f;
-    for (std::size_t pos = 0; pos < npos; ++pos) {
-      const std::size_t rr = b * npos + pos;
-      const std::size_t i2 = pos / t, j2 = pos % t;
-      float* dst = tok + (b * t + j2) * f1 + i2;
-      const float* corr = p.corr + pos * c2;
-      const float* bp = p.bias_pos + pos * c2;
-      for (std::size_t oc = 0; oc < c2; ++oc) {
-        float d = static_cast<float>(d1[rr * c2 + oc]) - corr[oc];
-        if (p.dual) d += sb * (static_cast<float>(d2[rr * c2 + oc]) - corr[oc]);
-        dst[oc * h2] = act(p.scale[oc] * d + bp[oc], p.slope);
+    for (int j2 = 0; j2 < t; ++j2) {
+      float* row = next ? work.row.data() : tok + (b * t + j2) * f1;
+      for (int i2 = 0; i2 < h2; ++i2) {
+        const std::size_t pos = static_cast<std::size_t>(i2) * t + j2, rr = b * npos + pos;
+        conv2_epilogue_pos(d1 + rr * c2, p.dual ? d2 + rr * c2 : nullptr, sb, p.corr + pos * c2,
+                           p.bias_pos + pos * c2, p.scale, p.slope, c2, work.z.data());
+        for (std::size_t oc = 0; oc < c2; ++oc) row[oc * h2 + i2] = work.z[oc];
       }
+      if (next) binarize_row(*next, row, b * t + j2, *next_work);
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "../linear/linear.h"
 #include "bifsmn/kernels.h"
 
 namespace bifsmn::ops {
@@ -59,8 +60,8 @@ void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok);
 
 // Scratch of the optimized version.
 struct Conv2Work {
-  std::vector<float> d, r, absr, s;
-  std::vector<std::uint64_t> planes, abits;
+  std::vector<float> d, r, absr, s, z, row;
+  std::vector<std::uint64_t> planes, abits, tile;
   std::vector<std::int32_t> dots;
   void reserve(const Conv2Binary& p, std::size_t batch);
 };
@@ -69,8 +70,13 @@ struct Conv2Work {
 // reference: bit planes per (channel, row), bit im2col, one popcount GEMM with the b1 and b2
 // rows stacked, border correction and per-position bias in the epilogue.
 // Needs W1 + 2 * pad <= 64.
+// Fused output: with `next` (the binary layer that reads the tokens, fc1), each token row is
+// binarized for `next` into next_work (begin_rows / binarize_row of ops/linear) as soon as it is
+// complete, and `tok` is not written (may be nullptr): the same bits and s as conv2_binary
+// followed by binarize_rows.
 void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* v, std::size_t batch,
-                  Conv2Work& work, float* tok, GemmStats* stats);
+                  Conv2Work& work, float* tok, GemmStats* stats,
+                  const BinaryLinear* next = nullptr, LinearWork* next_work = nullptr);
 
 // Full-precision models: float im2col + kern.float_gemm (w: C2 x k2, BN folded), act, tokens.
 // col: positions * k2 floats per clip, out: positions * C2 per clip.

@@ -62,37 +62,64 @@ void LinearWork::reserve(std::size_t rows, std::size_t in, std::size_t out) {
   grow(d, in);
   grow(r, in);
   grow(absr, in);
+  grow(row, out);
+}
+
+void begin_rows(const BinaryLinear& L, std::size_t rows, LinearWork& work) {
+  work.reserve(rows, L.in, L.out);
+  work.rows = rows;
+}
+
+void binarize_row(const BinaryLinear& L, const float* v, std::size_t r, LinearWork& work) {
+  // Row r -> packed row r of A1 (b1 = sign(v - tau0)) and, in dual mode, row rows + r of A2
+  // (b2 = sign(r), r = v - b1 - tau1) and s[r] = mean |r|.
+  const std::size_t k = L.in, words = L.words;
+  std::uint64_t* a1 = work.abits.data() + r * words;
+  if (L.dual) {
+    std::uint64_t* a2 = work.abits.data() + (work.rows + r) * words;
+    work.s[r] = detail::quant_row_dual(v, L.tau0, L.tau1, k, a1, a2, words, work.d.data(),
+                                       work.r.data(), work.absr.data()) /
+                static_cast<float>(k);
+  } else {
+    detail::pack_neg(v, k, a1, words);
+  }
 }
 
 void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, LinearWork& work) {
-  // Row r of x -> packed row r of A1 (b1 = sign(v - tau0)) and, in dual mode,
-  // row rows + r of A2 (b2 = sign(r), r = v - b1 - tau1) and s[r] = mean |r|.
-  work.reserve(rows, L.in, L.out);
-  const std::size_t k = L.in, words = L.words;
-  std::uint64_t* A1 = work.abits.data();
-  std::uint64_t* A2 = work.abits.data() + rows * words;
+  begin_rows(L, rows, work);
+  for (std::size_t r = 0; r < rows; ++r) binarize_row(L, x + r * L.in, r, work);
+}
+
+void linear_binary_packed(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
+                          LinearWork& work, float* y, GemmStats* stats) {
+  const std::size_t rows = work.rows, mrows = (L.dual ? 2 : 1) * rows;
+  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, L.out, L.in, stats);
+  const std::int32_t* d1 = work.dots.data();
+  const std::int32_t* d2 = work.dots.data() + rows * L.out;
+  epilogue_rows(d1, L.dual ? d2 : nullptr, work.s.data(), e.scale, e.bias, e.slope, e.res, y,
+                rows, L.out);
+}
+
+void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
+                           LinearWork& work, const BinaryLinear& next, LinearWork& next_work,
+                           GemmStats* stats) {
+  const std::size_t rows = work.rows, n = L.out, mrows = (L.dual ? 2 : 1) * rows;
+  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, n, L.in, stats);
+  const std::int32_t* d1 = work.dots.data();
+  const std::int32_t* d2 = work.dots.data() + rows * n;
+  begin_rows(next, rows, next_work);
+  float* row = work.row.data();
   for (std::size_t r = 0; r < rows; ++r) {
-    const float* v = x + r * k;
-    if (L.dual) {
-      work.s[r] = detail::quant_row_dual(v, L.tau0, L.tau1, k, A1 + r * words, A2 + r * words,
-                                         words, work.d.data(), work.r.data(),
-                                         work.absr.data()) /
-                  static_cast<float>(k);
-    } else {
-      detail::pack_neg(v, k, A1 + r * words, words);
-    }
+    epilogue_rows(d1 + r * n, L.dual ? d2 + r * n : nullptr, work.s.data() + r, e.scale, e.bias,
+                  e.slope, e.res ? e.res + r * n : nullptr, row, 1, n);
+    binarize_row(next, row, r, next_work);
   }
 }
 
 void linear_binary(const BinaryLinear& L, const Epilogue& e, const Kernel& kern, const float* x,
                    std::size_t rows, LinearWork& work, float* y, GemmStats* stats) {
   binarize_rows(L, x, rows, work);
-  const std::size_t mrows = (L.dual ? 2 : 1) * rows;
-  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, L.out, L.in, stats);
-  const std::int32_t* d1 = work.dots.data();
-  const std::int32_t* d2 = work.dots.data() + rows * L.out;
-  epilogue_rows(d1, L.dual ? d2 : nullptr, work.s.data(), e.scale, e.bias, e.slope, e.res, y,
-                rows, L.out);
+  linear_binary_packed(L, e, kern, work, y, stats);
 }
 
 }  // namespace bifsmn::ops

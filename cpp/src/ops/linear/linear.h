@@ -39,13 +39,31 @@ void linear_binary_reference(const BinaryLinear& L, const Epilogue& e, const flo
 struct LinearWork {
   std::vector<std::uint64_t> abits;  // 2 * rows packed rows (b1 rows, then b2 rows)
   std::vector<std::int32_t> dots;    // 2 * rows * out
-  std::vector<float> s, d, r, absr;
+  std::vector<float> s, d, r, absr, row;
+  std::size_t rows = 0;  // rows binarized into abits (binarize_rows / begin_rows)
   void reserve(std::size_t rows, std::size_t in, std::size_t out);
 };
 
 // Stage 1: binarize `rows` rows of x into work.abits (b1 rows first, then, dual, the b2 rows
 // at offset rows * words) and work.s (dual: s per row, already divided by in).
 void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, LinearWork& work);
+
+// Fused producers (a layer whose output feeds only this layer's binarizer) binarize their
+// output rows straight into `work`, one row at a time while the row is in L1, instead of
+// writing the activation: begin_rows once, then binarize_row for each row r < rows. The bits
+// and s are those binarize_rows gives (same function per row).
+void begin_rows(const BinaryLinear& L, std::size_t rows, LinearWork& work);
+void binarize_row(const BinaryLinear& L, const float* v, std::size_t r, LinearWork& work);
+
+// GEMM + epilogue on rows already binarized into `work` (binarize_rows or a fused producer).
+void linear_binary_packed(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
+                          LinearWork& work, float* y, GemmStats* stats);
+
+// Fused binary layer (exact): GEMM, then per row the epilogue into an L1 row buffer, binarized
+// at once for the next layer `next` into next_work (the layer's float output is not written).
+void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
+                           LinearWork& work, const BinaryLinear& next, LinearWork& next_work,
+                           GemmStats* stats);
 
 // Optimized: binarize_rows, one popcount GEMM on the stacked b1/b2 rows, epilogue.
 // Bit-identical to the reference.

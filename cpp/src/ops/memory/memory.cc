@@ -115,12 +115,18 @@ void MemoryWork::reserve(const Memory& p, std::size_t t) {
 }
 
 void memory_fwd(const Memory& p, const float* x, std::size_t B, std::size_t t, MemoryWork& work,
-                float* y) {
+                float* y, const BinaryLinear* next, LinearWork* next_work) {
   work.reserve(p, t);
+  if (next) begin_rows(*next, B * t, *next_work);
   for (std::size_t b = 0; b < B; ++b) {
     memory_clip(p.fp, p.dual, x + b * t * p.dim, t, p.dim, p.left, p.right, p.w, p.tau0, p.tau1,
                 p.pad, p.scale, p.bias, p.slope, work.u.data(), work.d.data(), work.r.data(),
                 work.a.data(), y + b * t * p.dim);
+    if (next) {
+      for (std::size_t tt = 0; tt < t; ++tt) {
+        binarize_row(*next, y + (b * t + tt) * p.dim, b * t + tt, *next_work);
+      }
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../common.h"
+#include "../linear/linear.h"
 
 namespace bifsmn::ops {
 
@@ -39,8 +40,11 @@ struct MemoryWork {
   void reserve(const Memory& p, std::size_t t);
 };
 
-// Optimized (bit-identical to the reference), B clips of t frames each.
+// Optimized (bit-identical to the reference), B clips of t frames each. With `next` (fused:
+// the binary layer that reads y, fc_in), each clip's rows are also binarized for `next` into
+// next_work while they are in L1 (y is still written: fc_out adds it as the residual).
 void memory_fwd(const Memory& p, const float* x, std::size_t batch, std::size_t t,
-                MemoryWork& work, float* y);
+                MemoryWork& work, float* y, const BinaryLinear* next = nullptr,
+                LinearWork* next_work = nullptr);
 
 }  // namespace bifsmn::ops
