@@ -37,14 +37,22 @@ void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t
       detail::dual_levels(qd, qr, sf, uf, dim);
     }
   }
+  // Taps: acc = 0; acc = acc + w[k]*u[t+k] in tap order, per channel; channels in chunks whose
+  // accumulators stay in registers across the taps.
+  constexpr std::size_t kChunk = 64;
   for (std::size_t tt = 0; tt < t; ++tt) {
-    float* acc = qa;
-    std::fill(acc, acc + dim, 0.0f);
-    for (std::size_t kk = 0; kk < taps; ++kk) {
-      detail::axpy(w + kk * dim, ub + (tt + kk) * dim, acc, dim);
+    for (std::size_t c0 = 0; c0 < dim; c0 += kChunk) {
+      const std::size_t n = dim - c0 < kChunk ? dim - c0 : kChunk;
+      float acc[kChunk];
+      for (std::size_t c = 0; c < n; ++c) acc[c] = 0.0f;
+      for (std::size_t kk = 0; kk < taps; ++kk) {
+        const float* wk = w + kk * dim + c0;
+        const float* uk = ub + (tt + kk) * dim + c0;
+        for (std::size_t c = 0; c < n; ++c) acc[c] = acc[c] + wk[c] * uk[c];
+      }
+      detail::affine_act_res(acc, fp ? nullptr : scale + c0, bias + c0, slope,
+                             xb + tt * dim + c0, yb + tt * dim + c0, n);
     }
-    detail::affine_act_res(acc, fp ? nullptr : scale, bias, slope, xb + tt * dim, yb + tt * dim,
-                           dim);
   }
 }
 
