@@ -24,6 +24,8 @@
 #include "ops/classifier/classifier.h"
 #include "ops/conv1/conv1.h"
 #include "ops/conv2/conv2.h"
+#include "ops/frontend/frontend.h"
+#include "ops/frontend/reference.h"
 #include "ops/linear/linear.h"
 #include "ops/memory/memory.h"
 
@@ -454,6 +456,98 @@ void test_fused(int rounds) {
   check(ties > 0, "fused tests hit exact ties at tau0: " + std::to_string(ties));
 }
 
+
+// ---------------------------------------------------------------- front ends
+
+std::vector<float> random_wave(std::size_t n, int sr) {
+  std::vector<float> w(n);
+  const double f1 = irand(50, sr / 2 - 100), f2 = irand(50, sr / 2 - 100);
+  std::normal_distribution<double> nd(0.0, 0.02);
+  for (std::size_t i = 0; i < n; ++i) {
+    w[i] = static_cast<float>(0.3 * std::sin(2 * 3.14159265358979 * f1 * i / sr) +
+                              0.1 * std::sin(2 * 3.14159265358979 * f2 * i / sr) + nd(rng));
+  }
+  return w;
+}
+
+void test_frontend(int rounds) {
+  double worst_db = 0, worst_low = 0;
+  int cases = 0;
+  for (int it = 0; it < std::max(2, rounds / 4); ++it) {
+    FeatureConfig cfg;
+    cfg.kind = "logmel32";
+    cfg.sample_rate = coin() ? 8000 : 16000;
+    cfg.n_fft = 32 << irand(0, 4);
+    cfg.hop_length = irand(cfg.n_fft / 8, cfg.n_fft);
+    cfg.n_mels = irand(1, std::min(40, cfg.n_fft / 4));
+    cfg.clip_samples = irand(cfg.n_fft / 2 + 1, 3000);
+    cfg.f_min = irand(0, 300);
+    cfg.f_max = irand(static_cast<int>(cfg.f_min) + 500, cfg.sample_rate / 2);
+    const std::vector<float> wave = random_wave(cfg.clip_samples, cfg.sample_rate);
+    const std::size_t n = static_cast<std::size_t>(cfg.n_mels) * cfg.num_frames();
+    std::vector<float> ref(n), got(n);
+    ops::logmel_reference(cfg, wave.data(), ref.data());
+    detail::LogMel fe(cfg, "test");
+    fe.compute(wave.data(), got.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = std::fabs(static_cast<double>(got[i]) - ref[i]);
+      if (ref[i] > -80.0f) {
+        worst_db = std::max(worst_db, e);
+      } else {
+        worst_low = std::max(worst_low, e);
+      }
+    }
+    ++cases;
+  }
+  check(worst_db < 0.01 && worst_low < 1.0,
+        "front end logmel32: optimized (float32 FFT, 8 lanes) vs reference (float64 direct DFT), " +
+            std::to_string(cases) + " random configurations: max " + std::to_string(worst_db) +
+            " dB above -80 dB, " + std::to_string(worst_low) + " dB below");
+  std::size_t total = 0, differ = 0;
+  float worst_img = 0;
+  bool inputs_ok = true;
+  cases = 0;
+  for (int it = 0; it < std::max(2, rounds / 4); ++it) {
+    FeatureConfig cfg;
+    cfg.kind = "fbank40";
+    cfg.sample_rate = coin() ? 8000 : 16000;
+    cfg.n_fft = 64 << irand(0, 4);
+    cfg.frame_length = irand(std::max(2, cfg.n_fft / 4), cfg.n_fft);
+    cfg.hop_length = irand(std::max(1, cfg.frame_length / 4), cfg.frame_length);
+    cfg.n_mels = irand(1, std::min(40, cfg.n_fft / 8));
+    cfg.pool = irand(1, 4);
+    cfg.clip_samples = cfg.frame_length + cfg.hop_length * irand(cfg.pool, 40);
+    cfg.f_min = irand(0, 100);
+    cfg.f_max = cfg.sample_rate / 2;
+    const std::vector<float> wave = random_wave(cfg.clip_samples, cfg.sample_rate);
+    const std::size_t n = static_cast<std::size_t>(cfg.n_mels) * cfg.num_frames();
+    const std::size_t ni = static_cast<std::size_t>(cfg.n_mels) * cfg.image_frames();
+    std::vector<float> ref(n), got(n), ref_img(ni), got_img(ni);
+    ops::fbank40_reference(cfg, wave.data(), ref.data(), ref_img.data());
+    detail::Fbank40 fe(cfg, "test");
+    fe.image(wave.data(), got_img.data());
+    fe.compute(wave.data(), got.data());
+    for (std::size_t i = 0; i < ni; ++i) {
+      const float e = std::fabs(got_img[i] - ref_img[i]);
+      worst_img = std::max(worst_img, e);
+      differ += e != 0.0f;
+    }
+    total += ni;
+    // network input: the pooled image of the optimized version, exactly
+    std::vector<float> again(n);
+    detail::Fbank40 fe2(cfg, "test");
+    fe2.compute(wave.data(), again.data());
+    inputs_ok = inputs_ok && same_bits(again.data(), got.data(), n);
+    if (differ == 0) inputs_ok = inputs_ok && same_bits(ref.data(), got.data(), n);
+    ++cases;
+  }
+  check(worst_img <= 1.0f && differ * 200 <= total && inputs_ok,
+        "front end fbank40: optimized (float64 FFT) vs reference (float64 direct DFT), " +
+            std::to_string(cases) + " random configurations: " + std::to_string(differ) + " of " +
+            std::to_string(total) + " image values differ (by <= " + std::to_string(worst_img) +
+            ", rounding ties)");
+}
+
 // ---------------------------------------------------------------- golden values
 
 // Minimal .npy reader (version 1/2/3 headers, little-endian f4 / i4 / u1 / b1, C order).
@@ -705,6 +799,7 @@ int main(int argc, char** argv) {
       test_memory(rounds);
       test_classifier(rounds);
       test_fused(rounds);
+      test_frontend(rounds);
     }
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
