@@ -179,7 +179,7 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(absr, n);
   grow(s, batch);
   grow(planes, 2 * batch * sh.c1 * sh.h1);
-  grow(abits, 2 * rows * p.words);
+  grow(abits, 2 * static_cast<std::size_t>(sh.t()) * p.words);  // one output row's tile
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
   grow(z, sh.features());
@@ -216,40 +216,41 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   }
   // Rows of the popcount GEMM, one per output position: window row (c, u) of output column j2
   // is the k-bit chunk of plane row 2*i2 - pad + u starting at padded column 2*j2, at bit
-  // (c*k + u)*k of the row. Built by assemble_rows 8 output columns at a time (one column per
-  // vector lane), so each (c, u) costs a few vector operations instead of one read-modify-write
-  // per column.
-  const std::size_t words = p.words, npos = sh.positions();
-  const std::size_t rows = B * npos;
+  // (c*k + u)*k of the row. No bit im2col of the clip is materialized: per output row i2,
+  // assemble_rows builds its t GEMM rows of each plane in an L1 tile (8 output columns per
+  // vector operation), and one popcount GEMM with the b1 and b2 rows stacked consumes the tile
+  // at once, writing (b1 dots of the t columns, then b2 dots) for that output row.
+  const std::size_t words = p.words;
   const int planes_used = p.dual ? 2 : 1;
-  for (int pl = 0; pl < planes_used; ++pl) {
-    const std::uint64_t* plane = work.planes.data() + pl * plane_n;
-    std::uint64_t* A = work.abits.data() + pl * rows * words;
-    for (std::size_t b = 0; b < B; ++b) {
-      for (int i2 = 0; i2 < h2; ++i2) {
-        assemble_rows(plane + b * c1 * h1, static_cast<int>(c1), h1, k, pad, i2, t, words,
-                      work.tile.data(), A + (b * h2 + i2) * t * words);
+  const std::size_t tile_rows = static_cast<std::size_t>(planes_used) * t;
+  const std::size_t c2 = sh.c2, f1 = sh.features();
+  std::uint64_t* A = work.abits.data();
+  for (std::size_t b = 0; b < B; ++b) {
+    for (int i2 = 0; i2 < h2; ++i2) {
+      for (int pl = 0; pl < planes_used; ++pl) {
+        const std::uint64_t* plane = work.planes.data() + pl * plane_n + b * c1 * h1;
+        assemble_rows(plane, static_cast<int>(c1), h1, k, pad, i2, t, words, work.tile.data(),
+                      A + static_cast<std::size_t>(pl) * t * words);
       }
+      timed_binary_gemm(kern, A, p.w, work.dots.data() + (b * h2 + i2) * tile_rows * c2,
+                        tile_rows, c2, sh.k2(), stats);
     }
   }
-  timed_binary_gemm(kern, work.abits.data(), p.w, work.dots.data(), planes_used * rows,
-                    static_cast<std::size_t>(sh.c2), sh.k2(), stats);
   // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens
   // (token = output column j2, feature = o * H2 + i2), one token row at a time: positions
   // (i2, j2) for all i2, each a contiguous run of C2 dots; the row is then stored, or binarized
   // for the next layer (fused).
-  const std::size_t c2 = sh.c2, f1 = sh.features();
-  const std::int32_t* d1 = work.dots.data();
-  const std::int32_t* d2 = work.dots.data() + rows * c2;
   if (next) begin_rows(*next, B * t, *next_work);
   for (std::size_t b = 0; b < B; ++b) {
     const float sb = p.dual ? sv[b] : 0.0f;
     for (int j2 = 0; j2 < t; ++j2) {
       float* row = next ? work.row.data() : tok + (b * t + j2) * f1;
       for (int i2 = 0; i2 < h2; ++i2) {
-        const std::size_t pos = static_cast<std::size_t>(i2) * t + j2, rr = b * npos + pos;
-        conv2_epilogue_pos(d1 + rr * c2, p.dual ? d2 + rr * c2 : nullptr, sb, p.corr + pos * c2,
-                           p.bias_pos + pos * c2, p.scale, p.slope, c2, work.z.data());
+        const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
+        const std::int32_t* d1 = work.dots.data() + ((b * h2 + i2) * tile_rows + j2) * c2;
+        const std::int32_t* d2 = p.dual ? d1 + static_cast<std::size_t>(t) * c2 : nullptr;
+        conv2_epilogue_pos(d1, d2, sb, p.corr + pos * c2, p.bias_pos + pos * c2, p.scale,
+                           p.slope, c2, work.z.data());
         for (std::size_t oc = 0; oc < c2; ++oc) row[oc * h2 + i2] = work.z[oc];
       }
       if (next) binarize_row(*next, row, b * t + j2, *next_work);
