@@ -457,6 +457,60 @@ void test_fused(int rounds) {
 }
 
 
+
+void test_sign_thresholds(int rounds) {
+  bool ok = true, all_exact = true;
+  long ties = 0;
+  for (int it = 0; it < rounds * 2; ++it) {
+    ops::BinaryLinear L;
+    L.in = static_cast<std::size_t>(irand(1, 600));
+    L.out = static_cast<std::size_t>(irand(1, 300));
+    L.words = packed_row_words(L.in);
+    L.dual = false;
+    std::vector<std::uint64_t> w = random_bits(L.out, L.in);
+    L.w = w.data();
+    // scales on a grid (some negative, some zero) and biases that put z exactly on 0 at some
+    // accumulator value D0 of the lattice (ties), or generic values
+    std::vector<float> scale(L.out), bias(L.out);
+    for (std::size_t o = 0; o < L.out; ++o) {
+      scale[o] = irand(0, 9) == 0 ? 0.0f : static_cast<float>(irand(-8, 8)) * 0.125f;
+      const int d0 = -static_cast<int>(L.in) + 2 * irand(0, static_cast<int>(L.in));
+      bias[o] = coin() ? -scale[o] * static_cast<float>(d0) : value(20.0f);
+      if (irand(0, 4) == 0) scale[o] = value(2.0f);
+    }
+    ops::Epilogue e;
+    e.scale = scale.data();
+    e.bias = bias.data();
+    const int sl = irand(0, 3);
+    e.slope = sl == 0 ? 0.0f : (sl == 1 ? -value(1.0f) * 0.5f : value(1.0f));
+    const ops::SignThresholds th = ops::sign_thresholds(L, e);
+    all_exact = all_exact && th.exact;
+    ops::BinaryLinear next;
+    next.in = L.out;
+    next.out = static_cast<std::size_t>(irand(1, 30));
+    next.words = packed_row_words(next.in);
+    next.dual = false;
+    std::vector<std::uint64_t> w2 = random_bits(next.out, next.in);
+    next.w = w2.data();
+    const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+    std::vector<float> x = values(rows * L.in, 3.0f), y(rows * L.out);
+    for (const Kernel* kern : kernels()) {
+      ops::LinearWork w0, unf, in_f, fus;
+      ops::linear_binary(L, e, *kern, x.data(), rows, w0, y.data(), nullptr);
+      ops::binarize_rows(next, y.data(), rows, unf);
+      ops::binarize_rows(L, x.data(), rows, in_f);
+      ops::linear_binary_to_sign_bits(L, th, *kern, in_f, next, fus, nullptr);
+      ok = ok && same_packed(unf, fus, next, rows);
+    }
+    for (float v : y) ties += v == 0.0f;
+  }
+  check(all_exact, "sign thresholds: every random layer's bit set is an interval of D (exact)");
+  check(ok, "fused sign layer with integer thresholds == float epilogue + sign, " +
+                std::to_string(rounds * 2) + " random layers x kernels (negative / zero scales "
+                "and slopes)");
+  check(ties > 0, "integer thresholds: outputs exactly 0 (ties) hit: " + std::to_string(ties));
+}
+
 // ---------------------------------------------------------------- front ends
 
 std::vector<float> random_wave(std::size_t n, int sr) {
@@ -799,6 +853,7 @@ int main(int argc, char** argv) {
       test_memory(rounds);
       test_classifier(rounds);
       test_fused(rounds);
+      test_sign_thresholds(rounds);
       test_frontend(rounds);
     }
   } catch (const std::exception& e) {

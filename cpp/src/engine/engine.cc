@@ -85,6 +85,7 @@ struct Block {
   std::vector<float> fc_out_w;             // FP models (bias folded per path)
   std::array<std::vector<float>, 4> out_scale, out_bias;
   std::array<float, 4> act_p{};
+  ops::SignThresholds fc_in_th;  // sign mode: fc_out's input bits from fc_in's integer dots
 };
 
 using Clock = std::chrono::steady_clock;
@@ -351,6 +352,10 @@ void Engine::Impl::load() {
                                          b.mem_tau1.data());
       load_binary_linear(b.fc_in, pre + ".fc_in", a.dim, a.hidden, true);
       taus(b.fc_in, pre + ".fc_in", dim);
+      if (mode == Mode::sign) {
+        b.fc_in_th = ops::sign_thresholds(b.fc_in.op(false),
+                                          epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr));
+      }
       load_binary_linear(b.fc_out, pre + ".fc_out", a.hidden, a.dim, false);
       taus(b.fc_out, pre + ".fc_out", hid);
     }
@@ -536,8 +541,13 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
       const Block& b = blocks[j];
       const ops::BinaryLinear in_op = b.fc_in.op(dual), out_op = b.fc_out.op(dual);
       ops::memory_fwd(memory_op(b), cur, B, a.t(), mem_work, m.data(), &in_op, &lin_a);
-      ops::linear_binary_to_bits(in_op, epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr),
-                                 *kern, lin_a, out_op, lin_b, stp);
+      if (mode == Mode::sign && b.fc_in_th.exact) {  // integer thresholds, same bits
+        ops::linear_binary_to_sign_bits(in_op, b.fc_in_th, *kern, lin_a, out_op, lin_b, stp);
+      } else {
+        ops::linear_binary_to_bits(in_op,
+                                   epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr),
+                                   *kern, lin_a, out_op, lin_b, stp);
+      }
       ops::linear_binary_packed(
           out_op, epilogue(b.out_scale[path], b.out_bias[path], b.act_p[path], m.data()), *kern,
           lin_b, nxt, stp);

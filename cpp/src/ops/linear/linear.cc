@@ -116,6 +116,66 @@ void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kerne
   }
 }
 
+SignThresholds sign_thresholds(const BinaryLinear& L, const Epilogue& e) {
+  SignThresholds th;
+  th.lo.assign(L.out, 1);
+  th.hi.assign(L.out, 0);
+  if (L.dual || e.res) return th;  // not a function of one integer
+  if (static_cast<double>(L.in) * static_cast<double>(L.out) > 5e7) return th;  // load time bound
+  th.exact = true;
+  const long k = static_cast<long>(L.in);
+  for (std::size_t o = 0; o < L.out; ++o) {
+    long lo = 1, hi = 0, count = 0;
+    for (long d = -k; d <= k; d += 2) {
+      // exactly the float epilogue (detail::epilogue, sign mode) and the sign of pack_neg
+      const float z = e.scale[o] * static_cast<float>(d) + e.bias[o];
+      const float neg = e.slope * z;
+      const float y = z >= 0.0f ? z : neg;
+      if (y >= 0.0f) {
+        if (count == 0) lo = d;
+        hi = d;
+        ++count;
+      }
+    }
+    // an interval of the lattice: every D from lo to hi (step 2) is in the set
+    if (count > 0 && (hi - lo) / 2 + 1 != count) th.exact = false;
+    th.lo[o] = static_cast<std::int32_t>(lo);
+    th.hi[o] = static_cast<std::int32_t>(hi);
+  }
+  return th;
+}
+
+namespace {
+// Bits of !(lo[o] <= d[o] <= hi[o]) for o < n (bit set <=> -1), all `words` written.
+BIFSMN_CLONES
+void threshold_pack(const std::int32_t* __restrict__ d, const std::int32_t* __restrict__ lo,
+                    const std::int32_t* __restrict__ hi, std::size_t n,
+                    std::uint64_t* __restrict__ out, std::size_t words) {
+  for (std::size_t w = 0; w < words; ++w) {
+    std::uint64_t bits = 0;
+    const std::size_t base = w * 64, m = base >= n ? 0 : (n - base < 64 ? n - base : 64);
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::size_t o = base + i;
+      const bool in = (d[o] >= lo[o]) & (d[o] <= hi[o]);
+      bits |= static_cast<std::uint64_t>(!in) << i;
+    }
+    out[w] = bits;
+  }
+}
+}  // namespace
+
+void linear_binary_to_sign_bits(const BinaryLinear& L, const SignThresholds& th,
+                                const Kernel& kern, LinearWork& work, const BinaryLinear& next,
+                                LinearWork& next_work, GemmStats* stats) {
+  const std::size_t rows = work.rows, n = L.out;
+  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), rows, n, L.in, stats);
+  begin_rows(next, rows, next_work);
+  for (std::size_t r = 0; r < rows; ++r) {
+    threshold_pack(work.dots.data() + r * n, th.lo.data(), th.hi.data(), n,
+                   next_work.abits.data() + r * next.words, next.words);
+  }
+}
+
 void linear_binary(const BinaryLinear& L, const Epilogue& e, const Kernel& kern, const float* x,
                    std::size_t rows, LinearWork& work, float* y, GemmStats* stats) {
   binarize_rows(L, x, rows, work);

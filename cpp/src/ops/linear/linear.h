@@ -65,6 +65,23 @@ void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kerne
                            LinearWork& work, const BinaryLinear& next, LinearWork& next_work,
                            GemmStats* stats);
 
+// Sign mode (bifsmn_v1) with integer thresholds: when this layer and the next are sign-binary
+// and the output has no residual, the next layer's input bit of channel o is
+// !(act(scale[o] * D + bias[o]) >= 0), a function of the integer accumulator D alone. It is
+// true exactly on an interval [lo, hi] of D (the float expression is monotone in D), found at
+// load time by evaluating that exact float expression at every D in {-K, -K+2, ..., K}: ties,
+// negative or zero scales and slopes are handled by construction, and the bits are those of the
+// float epilogue + sign. exact = false if the set is not an interval (then use the float path).
+struct SignThresholds {
+  std::vector<std::int32_t> lo, hi;  // per output channel: y >= 0 <=> lo <= D <= hi
+  bool exact = false;
+};
+SignThresholds sign_thresholds(const BinaryLinear& L, const Epilogue& e);
+// Fused: GEMM, then the next layer's sign bits from integer compares (no float epilogue).
+void linear_binary_to_sign_bits(const BinaryLinear& L, const SignThresholds& th,
+                                const Kernel& kern, LinearWork& work, const BinaryLinear& next,
+                                LinearWork& next_work, GemmStats* stats);
+
 // Optimized: binarize_rows, one popcount GEMM on the stacked b1/b2 rows, epilogue.
 // Bit-identical to the reference.
 void linear_binary(const BinaryLinear& L, const Epilogue& e, const Kernel& kern, const float* x,
