@@ -15,7 +15,7 @@ BIFSMN_CLONES
 void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict__ col,
                            std::size_t k1, std::size_t p1, float bias, float slope,
                            float* __restrict__ y) {
-  constexpr std::size_t kChunk = 64;  // accumulators stay in registers across the taps
+  constexpr std::size_t kChunk = 128;  // accumulators stay in registers across the taps
   for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
     const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
     float acc[kChunk];
