@@ -4,7 +4,7 @@
 #   cpp/run_tests.sh [native|asan|aarch64|all]     (default: native)
 #
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
-# on re-runs), runs test_kernels, test_engine (engine: loader, network,
+# on re-runs), runs test_kernels, test_ops (each op against its reference), test_engine (engine: loader, network,
 # kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
 # --quick smoke run of the roofline bench; asan also runs the two mutation fuzzers
 # (.bkws loader, WAV reader) for 100,000 inputs each. Exits non-zero on any failure. aarch64 prints "SKIP: <reason>" and
@@ -37,6 +37,7 @@ run_native() {
   build native -DCMAKE_BUILD_TYPE=Release
   "$here/build-native/test_kernels"
   "$here/build-native/test_engine"
+  "$here/build-native/test_ops"
   "$here/build-native/roofline" --quick
 }
 
@@ -47,6 +48,7 @@ run_asan() {
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   "$here/build-asan/test_kernels"
   "$here/build-asan/test_engine" 1000
+  "$here/build-asan/test_ops" 20
   # the .bkws loader and the runner's WAV reader: >= 100,000 mutated inputs each (bounded:
   # both print their time; BIFSMN_FUZZ_RUNS / BIFSMN_FUZZ_WAV_RUNS override the counts)
   "$here/build-asan/fuzz_driver" "${BIFSMN_FUZZ_RUNS:-100000}"
@@ -68,6 +70,7 @@ run_aarch64() {
   local qemu=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
   "${qemu[@]}" "$here/build-aarch64/test_kernels"
   "${qemu[@]}" "$here/build-aarch64/test_engine" 200
+  "${qemu[@]}" "$here/build-aarch64/test_ops" 20
   echo "(roofline under qemu: emulated timings, smoke test only)"
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }

@@ -42,12 +42,14 @@ def _check(proc: subprocess.CompletedProcess[str]) -> str:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"run_tests.sh failed (rc={proc.returncode}):\n{out[-6000:]}"
     assert "test_kernels: " in out and " 0 failed" in out, out[-6000:]
+    assert "test_ops: " in out and "test_ops: 0 passed" not in out, out[-6000:]
     return out
 
 
 def test_cpp_native() -> None:
     out = _check(_run("native"))
     assert "[PASS] binary 600 random shapes vs reference" in out
+    assert "[PASS] conv2 binary: optimized == reference bit for bit" in out
 
 
 def test_cpp_asan_ubsan() -> None:

@@ -1,11 +1,13 @@
-// The network of docs/binary-arithmetic.md on top of the core kernels.
+// The engine: loads a .bkws model (docs/bkws-format.md) and wires the ops of cpp/src/ops/
+// (docs/binary-arithmetic.md gives the arithmetic of each) into the network:
 //
-// Data layout per call (B clips, T = frames/4 tokens per clip):
-//   features (B, n_mels, frames) -> conv1 im2col rows (B*H1*W1, k*k) -> float
-//   GEMM -> y1 (B*H1*W1, C1) -> conv2 (binary: bit planes + bit im2col +
-//   popcount GEMM; FP: float im2col + float GEMM) -> tokens (B*T, C2*H2) ->
-//   fc1 -> blocks on (B*T, dim) -> classifier on (B, T*dim).
-// All rows of a batch go through each GEMM together (M = B*T or B*H2*W2).
+//   features (B, n_mels, frames) -> conv1 (ops/conv1) -> (B, C1, H1, W1) -> conv2 (ops/conv2)
+//   -> tokens (B*T, C2*H2) -> fc1 (ops/linear) -> blocks on (B*T, dim): memory (ops/memory),
+//   fc_in, fc_out (ops/linear) -> classifier (ops/classifier) on (B, T*dim).
+//
+// Binary models run the deployed arithmetic (bit-identical to bifsmn.deploy); FP models
+// run the same stages with the kernel's float GEMM. All rows of a batch go through each GEMM
+// together (M = B*T or B*H2*W2).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -21,122 +23,25 @@
 #include "bifsmn/engine.h"
 #include "bifsmn/kernels.h"
 #include "bkws.h"
-#include "frontend.h"
-#include "quant.h"
+#include "ops/classifier/classifier.h"
+#include "ops/common.h"
+#include "ops/conv1/conv1.h"
+#include "ops/conv2/conv2.h"
+#include "ops/frontend/frontend.h"
+#include "ops/linear/linear.h"
+#include "ops/memory/memory.h"
 
 namespace bifsmn {
 
 using detail::Container;
+using ops::act;
+using ops::grow;
 
 namespace {
 
 enum class Mode { fp, sign, dual };
 
-inline float act(float v, float a) {
-  const float neg = a * v;  // computed unconditionally so loops vectorize
-  return v >= 0.0f ? v : neg;
-}
-
-// Elementwise stages compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
-// CPU (GCC function multiversioning). Each clone performs the same float operations in the same
-// order (vectorized across independent elements only; reductions keep their documented
-// partial-sum order; no contraction), so every clone gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define BIFSMN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BIFSMN_CLONES
-#endif
-
-// One conv1 output channel in the deployed order (see Engine::Impl::conv1_fwd): for every
-// position i, acc = w[0]*col[0][i], acc = acc + w[t]*col[t][i] for t = 1..k1-1, then
-// act(acc + bias). Only the positions are vectorized, so every ISA clone computes the same
-// floats (mul and add stay separate: -ffp-contract=off).
-BIFSMN_CLONES
-void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict__ col,
-                           std::size_t k1, std::size_t p1, float bias, float slope,
-                           float* __restrict__ y) {
-  constexpr std::size_t kChunk = 64;  // accumulators stay in registers across the taps
-  for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
-    const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
-    float acc[kChunk];
-    for (std::size_t i = 0; i < n; ++i) acc[i] = w[0] * col[i0 + i];
-    for (std::size_t t = 1; t < k1; ++t) {
-      const float wt = w[t];
-      const float* ct = col + t * p1 + i0;
-      for (std::size_t i = 0; i < n; ++i) acc[i] = acc[i] + wt * ct[i];
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      const float z = acc[i] + bias;
-      const float neg = slope * z;
-      y[i0 + i] = z >= 0.0f ? z : neg;
-    }
-  }
-}
-
-// FSMN memory of one clip (Engine::Impl::memory_fwd): u = quantized padded frames, then per
-// output frame acc = sum of taps in order, y = act(scale*acc + bias) + x.
-BIFSMN_CLONES
-void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
-                 std::size_t left, std::size_t right, const float* w, const float* tau0,
-                 const float* tau1, const float* pad, const float* scale, const float* bias,
-                 float slope, float* ub, float* qd, float* qr, float* qa, float* yb) {
-  const std::size_t taps = left + right + 1, tp = t + left + right;
-  for (std::size_t f = 0; f < tp; ++f) {
-    float* uf = ub + f * dim;
-    if (f < left || f >= left + t) {
-      if (fp) {
-        std::fill(uf, uf + dim, 0.0f);
-      } else {
-        std::copy(pad, pad + dim, uf);
-      }
-      continue;
-    }
-    const float* v = xb + (f - left) * dim;
-    if (fp) {
-      std::copy(v, v + dim, uf);
-    } else if (!dual) {
-      for (std::size_t c = 0; c < dim; ++c) uf[c] = v[c] >= 0.0f ? 1.0f : -1.0f;
-    } else {
-      detail::dual_split(v, tau0, tau1, dim, qd, qr, qa);
-      const float sf = detail::sum8(qa, dim) / static_cast<float>(dim);
-      detail::dual_levels(qd, qr, sf, uf, dim);
-    }
-  }
-  for (std::size_t tt = 0; tt < t; ++tt) {
-    float* acc = qa;
-    std::fill(acc, acc + dim, 0.0f);
-    for (std::size_t kk = 0; kk < taps; ++kk) {
-      detail::axpy(w + kk * dim, ub + (tt + kk) * dim, acc, dim);
-    }
-    detail::affine_act_res(acc, fp ? nullptr : scale, bias, slope, xb + tt * dim,
-                           yb + tt * dim, dim);
-  }
-}
-
-// Epilogue of `rows` rows of a binary linear layer (detail::epilogue per row).
-BIFSMN_CLONES
-void epilogue_rows(const std::int32_t* d1, const std::int32_t* d2, const float* s,
-                   const float* scale, const float* bias, float slope, const float* res,
-                   float* y, std::size_t rows, std::size_t n) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    detail::epilogue(d1 + r * n, d2 ? d2 + r * n : nullptr, d2 ? s[r] : 0.0f, scale, bias,
-                     slope, res ? res + r * n : nullptr, y + r * n, n);
-  }
-}
-
-// conv2 dual-scale stage 1 for one clip: per input channel c the p1 values of that channel,
-// thresholds tau0[c], tau1[c]; returns sum8 of |r| over the whole clip (channel-major order).
-BIFSMN_CLONES
-float conv2_dual_split(const float* v, const float* tau0, const float* tau1, std::size_t c1,
-                       std::size_t p1, float* d, float* r, float* absr) {
-  for (std::size_t c = 0; c < c1; ++c) {
-    detail::dual_split_scalar(v + c * p1, tau0[c], tau1[c], p1, d + c * p1, r + c * p1,
-                              absr + c * p1);
-  }
-  return detail::sum8(absr, c1 * p1);
-}
-
-// Path p runs block j iff (j + 1) % 2^p == 0 (bifsmn.models.dfsmn.path_blocks).
+// Path p runs block j iff (j + 1) % 2^p == 0 (bifsmn.blocks.layers_of_index).
 bool on_path(int j, int p) { return (j + 1) % (1 << p) == 0; }
 
 struct Arch {
@@ -157,6 +62,17 @@ struct BinLinear {
   std::vector<std::uint64_t> w;
   std::vector<float> tau0, tau1;   // dual mode only
   std::vector<float> scale, bias;  // empty for fc_out (per path)
+  ops::BinaryLinear op(bool dual) const {
+    ops::BinaryLinear L;
+    L.in = in;
+    L.out = out;
+    L.words = words;
+    L.w = w.data();
+    L.dual = dual;
+    L.tau0 = tau0.data();
+    L.tau1 = tau1.data();
+    return L;
+  }
 };
 
 struct Block {
@@ -169,14 +85,20 @@ struct Block {
   std::vector<float> fc_out_w;             // FP models (bias folded per path)
   std::array<std::vector<float>, 4> out_scale, out_bias;
   std::array<float, 4> act_p{};
+  ops::SignThresholds fc_in_th;  // sign mode: fc_out's input bits from fc_in's integer dots
 };
 
-template <class T>
-void grow(std::vector<T>& v, std::size_t n) {
-  if (v.size() < n) v.resize(n);
-}
-
 using Clock = std::chrono::steady_clock;
+
+ops::Epilogue epilogue(const std::vector<float>& scale, const std::vector<float>& bias, float slope,
+                       const float* res) {
+  ops::Epilogue e;
+  e.scale = scale.data();
+  e.bias = bias.data();
+  e.slope = slope;
+  e.res = res;
+  return e;
+}
 
 }  // namespace
 
@@ -198,8 +120,7 @@ struct Engine::Impl {
   float act1 = 0, act2 = 0, act3 = 0;
   // conv2
   BinLinear conv2;                       // binary
-  std::vector<float> conv2_corr;         // (H2*W2) x C2 border correction C (binary)
-  std::vector<float> conv2_bias_pos;     // (H2*W2) x C2 folded bias incl. tau2 term
+  ops::Conv2Tables conv2_tab;            // border correction, per-position bias (binary)
   std::vector<float> conv2_w, conv2_b;   // FP
   BinLinear fc1;
   std::vector<float> fc1_w, fc1_b;
@@ -208,10 +129,10 @@ struct Engine::Impl {
 
   // workspace
   std::size_t cap = 0;
-  std::vector<float> qd, qr, qa;  // quantization scratch
-  std::vector<float> col, y1, conv2_out, tok, h, m, hid, o, u, s, feats, clip;
-  std::vector<std::uint64_t> planes, abits;
-  std::vector<std::int32_t> dots;
+  std::vector<float> col, y1, conv2_out, tok, h, m, hid, o, feats, clip;
+  ops::Conv2Work conv2_work;
+  ops::LinearWork lin_a, lin_b;  // binarized inputs of the binary linears (fused producers)
+  ops::MemoryWork mem_work;
 
   std::mutex mu;
   bool profiling = false;
@@ -220,21 +141,18 @@ struct Engine::Impl {
   void load();
   void load_binary_linear(BinLinear& L, const std::string& name, std::size_t in,
                           std::size_t out, bool affine);
-  void build_conv2_tables(const std::vector<float>& tau2);
   void reserve(std::size_t batch);
   void run(const float* x, std::size_t batch, float* logits);
   void features(const float* wave, std::size_t batch, std::size_t samples, float* out);
 
+  // op descriptions (views of the loaded records)
+  ops::Conv1 conv1_op() const;
+  ops::Conv2Shape conv2_shape() const;
+  ops::Memory memory_op(const Block& b) const;
+  ops::Classifier classifier_op() const;
+
   // layers
   void conv1_fwd(const float* x, std::size_t B);
-  void classifier_exact(const float* x, std::size_t B, float* logits) const;
-  void conv2_binary(std::size_t B);
-  void conv2_fp(std::size_t B);
-  void quantize_rows(const BinLinear& L, const float* x, std::size_t rows);
-  void binary_gemm(const BinLinear& L, std::size_t rows);
-  void linear_binary(const BinLinear& L, const float* x, std::size_t rows, const float* scale,
-                     const float* bias, float slope, const float* res, float* y);
-  void memory_fwd(const Block& b, const float* x, std::size_t B, float* y);
   void fp_linear(const float* x, const float* w, const float* bias, std::size_t rows,
                  std::size_t n, std::size_t k, float* y);
 };
@@ -402,7 +320,9 @@ void Engine::Impl::load() {
     taus(conv2, "conv2", c1);
     std::vector<float> tau2;
     if (mode == Mode::dual) tau2 = f.floats("conv2.tau2", {c1});
-    build_conv2_tables(tau2);
+    conv2_tab = ops::conv2_tables(conv2_shape(), conv2.w.data(), conv2.words,
+                                  conv2.scale.data(), conv2.bias.data(),
+                                  tau2.empty() ? nullptr : tau2.data());
     load_binary_linear(fc1, "fc1", static_cast<std::size_t>(a.f1()),
                        static_cast<std::size_t>(dim), true);
     taus(fc1, "fc1", a.f1());
@@ -439,22 +359,19 @@ void Engine::Impl::load() {
       }
       b.mem_scale = f.floats(pre + ".mem.scale", {dim});
       b.mem_bias = f.floats(pre + ".mem.bias", {dim});
-      b.mem_pad.assign(a.dim, 1.0f);  // sign mode: a zero pad frame quantizes to +1
       if (mode == Mode::dual) {
         std::vector<float> t = f.floats(pre + ".mem.tau", {2, dim});
         b.mem_tau0.assign(t.begin(), t.begin() + dim);
         b.mem_tau1.assign(t.begin() + dim, t.end());
-        // Pad frames hold v = 0 and are quantized like real frames (one shared s).
-        std::vector<float> zero(a.dim, 0.0f), d(a.dim), r(a.dim), ab(a.dim);
-        detail::dual_split(zero.data(), b.mem_tau0.data(), b.mem_tau1.data(), a.dim, d.data(),
-                           r.data(), ab.data());
-        const float s = detail::sum8(ab.data(), a.dim) / static_cast<float>(a.dim);
-        for (int c = 0; c < a.dim; ++c) {
-          b.mem_pad[c] = (d[c] >= 0.0f ? 1.0f : -1.0f) + s * (r[c] >= 0.0f ? 1.0f : -1.0f);
-        }
       }
+      b.mem_pad = ops::memory_pad_levels(a.dim, mode == Mode::dual, b.mem_tau0.data(),
+                                         b.mem_tau1.data());
       load_binary_linear(b.fc_in, pre + ".fc_in", a.dim, a.hidden, true);
       taus(b.fc_in, pre + ".fc_in", dim);
+      if (mode == Mode::sign) {
+        b.fc_in_th = ops::sign_thresholds(b.fc_in.op(false),
+                                          epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr));
+      }
       load_binary_linear(b.fc_out, pre + ".fc_out", a.hidden, a.dim, false);
       taus(b.fc_out, pre + ".fc_out", hid);
     }
@@ -470,42 +387,6 @@ void Engine::Impl::load() {
   cls_b = f.floats("classifier.b", {a.classes});
 }
 
-void Engine::Impl::build_conv2_tables(const std::vector<float>& tau2) {
-  // For output position (i2, j2) and channel o: C = sum of sign(W[o, tap]) over
-  // the taps that fall outside the input (their activation bits are 0, i.e. +1,
-  // in the full-window popcount), and T2 = sum over the taps inside of
-  // sign(W[o, tap]) * tau2[channel].
-  const int k = a.k, pad = a.pad(), h1 = a.h1(), w1 = a.w1(), h2 = a.h2(), t = a.t();
-  const std::size_t npos = static_cast<std::size_t>(h2) * t;
-  conv2_corr.assign(npos * a.c2, 0.0f);
-  conv2_bias_pos.assign(npos * a.c2, 0.0f);
-  for (int i2 = 0; i2 < h2; ++i2) {
-    for (int j2 = 0; j2 < t; ++j2) {
-      const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
-      for (int o = 0; o < a.c2; ++o) {
-        const std::uint64_t* row = conv2.w.data() + o * conv2.words;
-        long corr = 0;
-        double t2 = 0;
-        for (int c = 0; c < a.c1; ++c) {
-          for (int u = 0; u < k; ++u) {
-            for (int v = 0; v < k; ++v) {
-              const int ii = 2 * i2 - pad + u, jj = 2 * j2 - pad + v;
-              const double sg = packed_bit(row, (c * k + u) * k + v) ? -1.0 : 1.0;
-              if (ii < 0 || ii >= h1 || jj < 0 || jj >= w1) {
-                corr += static_cast<long>(sg);
-              } else if (!tau2.empty()) {
-                t2 += sg * tau2[c];
-              }
-            }
-          }
-        }
-        conv2_corr[pos * a.c2 + o] = static_cast<float>(corr);
-        conv2_bias_pos[pos * a.c2 + o] =
-            static_cast<float>(conv2.bias[o] - static_cast<double>(conv2.scale[o]) * t2);
-      }
-    }
-  }
-}
 
 void Engine::Impl::reserve(std::size_t B) {
   if (B <= cap) return;
@@ -515,29 +396,78 @@ void Engine::Impl::reserve(std::size_t B) {
   const std::size_t widest = std::max<std::size_t>({static_cast<std::size_t>(a.f1()),
                                                      static_cast<std::size_t>(a.dim),
                                                      static_cast<std::size_t>(a.hidden)});
-  grow(col, B * std::max(p1 * a.k1(), mode == Mode::fp ? p2 * a.k2() : 0));
+  grow(col, std::max(p1 * a.k1(), mode == Mode::fp ? B * p2 * a.k2() : 0));
   grow(y1, B * p1 * a.c1);
-  grow(tok, rows * a.f1());
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);
   grow(o, rows * a.dim);
-  grow(hid, rows * a.hidden);
-  grow(u, B * static_cast<std::size_t>(a.t() + a.left + a.right) * a.dim);
-  grow(s, std::max(rows, B * p2));
   grow(feats, B * static_cast<std::size_t>(a.n_mels) * a.frames);
   grow(clip, static_cast<std::size_t>(feat.clip_samples));
-  const std::size_t scratch = std::max(p1 * a.c1, widest);
-  grow(qd, scratch);
-  grow(qr, scratch);
-  grow(qa, scratch);
   if (mode != Mode::fp) {
-    grow(planes, 2 * B * a.c1 * a.h1());
-    grow(abits, 2 * std::max(B * p2 * conv2.words, rows * packed_row_words(widest)));
-    grow(dots, 2 * std::max(B * p2 * a.c2, rows * widest));
+    ops::Conv2Binary c2;
+    c2.s = conv2_shape();
+    c2.dual = mode == Mode::dual;
+    c2.words = conv2.words;
+    conv2_work.reserve(c2, B);
+    lin_a.reserve(rows, widest, widest);
+    lin_b.reserve(rows, widest, widest);
   } else {
     grow(conv2_out, B * p2 * a.c2);
+    grow(tok, rows * a.f1());
+    grow(hid, rows * a.hidden);
   }
+  if (!blocks.empty()) mem_work.reserve(memory_op(blocks.front()), a.t());
   cap = B;
+}
+
+// --------------------------------------------------------------------- ops
+
+ops::Conv1 Engine::Impl::conv1_op() const {
+  ops::Conv1 p;
+  p.H = a.n_mels;
+  p.W = a.frames;
+  p.k = a.k;
+  p.c1 = a.c1;
+  p.w = conv1_w.data();
+  p.b = conv1_b.data();
+  p.slope = act1;
+  return p;
+}
+
+ops::Conv2Shape Engine::Impl::conv2_shape() const {
+  ops::Conv2Shape s;
+  s.c1 = a.c1;
+  s.h1 = a.h1();
+  s.w1 = a.w1();
+  s.c2 = a.c2;
+  s.k = a.k;
+  return s;
+}
+
+ops::Memory Engine::Impl::memory_op(const Block& b) const {
+  ops::Memory p;
+  p.dim = a.dim;
+  p.left = a.left;
+  p.right = a.right;
+  p.fp = mode == Mode::fp;
+  p.dual = mode == Mode::dual;
+  p.w = b.mem_w.data();
+  p.tau0 = b.mem_tau0.data();
+  p.tau1 = b.mem_tau1.data();
+  p.pad = b.mem_pad.data();
+  p.scale = b.mem_scale.data();
+  p.bias = b.mem_bias.data();
+  p.slope = b.act_m;
+  return p;
+}
+
+ops::Classifier Engine::Impl::classifier_op() const {
+  ops::Classifier p;
+  p.classes = a.classes;
+  p.n = static_cast<std::size_t>(a.t()) * a.dim;
+  p.w = cls_w.data();
+  p.b = cls_b.data();
+  return p;
 }
 
 // --------------------------------------------------------------------- layers
@@ -548,250 +478,16 @@ void Engine::Impl::fp_linear(const float* x, const float* w, const float* bias, 
 }
 
 void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
-  // y1 comes out channel-major (C1, H1, W1): each (channel, row) is contiguous, which is what
-  // conv2's bit planes need.
-  //
-  // Binary models: the output feeds a binarizer, so it must be bit-identical to the deployed
-  // arithmetic in PyTorch (bifsmn.binary.deploy): per output, acc = w[0]*x[0], then
-  // acc = acc + w[tap]*x[tap] for taps in (row, column) order, each operation rounded to
-  // float (no FMA; -ffp-contract=off), then act(acc + bias). Taps-major im2col (k*k x P1)
-  // lets the per-position loop vectorize without changing that order.
-  // Full-precision models: im2col (P1 x k*k) and the float GEMM.
-  const int k = a.k, pad = a.pad(), H = a.n_mels, W = a.frames, h1 = a.h1(), w1 = a.w1();
-  const std::size_t k1 = a.k1(), p1 = static_cast<std::size_t>(h1) * w1, c1 = a.c1;
-  const bool ordered = mode != Mode::fp;
+  // Binary models: the deployed order (bit-identical to bifsmn.deploy); FP models: the
+  // float GEMM.
+  const ops::Conv1 p = conv1_op();
+  const std::size_t in = static_cast<std::size_t>(a.n_mels) * a.frames, out = p.positions() * a.c1;
   for (std::size_t b = 0; b < B; ++b) {
-    const float* img = x + b * H * W;
-    float* y = y1.data() + b * c1 * p1;
-    if (ordered) {
-      for (int uu = 0; uu < k; ++uu) {
-        for (int vv = 0; vv < k; ++vv) {
-          float* c = col.data() + static_cast<std::size_t>(uu * k + vv) * p1;
-          for (int i = 0; i < h1; ++i) {
-            const int ii = 2 * i - pad + uu;
-            for (int j = 0; j < w1; ++j) {
-              const int jj = 2 * j - pad + vv;
-              *c++ = (ii >= 0 && ii < H && jj >= 0 && jj < W) ? img[ii * W + jj] : 0.0f;
-            }
-          }
-        }
-      }
-      for (std::size_t ch = 0; ch < c1; ++ch) {
-        conv1_channel_ordered(conv1_w.data() + ch * k1, col.data(), k1, p1, conv1_b[ch], act1,
-                              y + ch * p1);
-      }
-      continue;
-    }
-    float* c = col.data();
-    for (int i = 0; i < h1; ++i) {
-      for (int j = 0; j < w1; ++j) {
-        for (int uu = 0; uu < k; ++uu) {
-          const int ii = 2 * i - pad + uu;
-          for (int vv = 0; vv < k; ++vv) {
-            const int jj = 2 * j - pad + vv;
-            *c++ = (ii >= 0 && ii < H && jj >= 0 && jj < W) ? img[ii * W + jj] : 0.0f;
-          }
-        }
-      }
-    }
-    fp_linear(conv1_w.data(), col.data(), nullptr, c1, p1, k1, y);
-    for (std::size_t ch = 0; ch < c1; ++ch) {
-      const float bias = conv1_b[ch];
-      float* yc = y + ch * p1;
-      for (std::size_t i = 0; i < p1; ++i) yc[i] = act(yc[i] + bias, act1);
-    }
-  }
-}
-
-void Engine::Impl::classifier_exact(const float* x, std::size_t B, float* logits) const {
-  // Binary models: float64 dot products rounded once, as bifsmn.binary.deploy; near-tied
-  // classes then resolve the same way in both (a float32 sum's order would decide them).
-  const std::size_t n = static_cast<std::size_t>(a.t()) * a.dim;
-  for (std::size_t b = 0; b < B; ++b) {
-    const float* xb = x + b * n;
-    for (int c = 0; c < a.classes; ++c) {
-      const float* wc = cls_w.data() + static_cast<std::size_t>(c) * n;
-      double acc[4] = {0, 0, 0, 0};
-      std::size_t i = 0;
-      for (; i + 4 <= n; i += 4) {
-        for (int l = 0; l < 4; ++l) {
-          acc[l] += static_cast<double>(wc[i + l]) * static_cast<double>(xb[i + l]);
-        }
-      }
-      for (; i < n; ++i) acc[i & 3] += static_cast<double>(wc[i]) * static_cast<double>(xb[i]);
-      logits[b * a.classes + c] = static_cast<float>(((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                                                     static_cast<double>(cls_b[c]));
-    }
-  }
-}
-
-void Engine::Impl::binary_gemm(const BinLinear& L, std::size_t rows) {
-  const std::size_t mrows = (mode == Mode::dual ? 2 : 1) * rows;
-  const Clock::time_point t0 = profiling ? Clock::now() : Clock::time_point{};
-  kern->binary_gemm(abits.data(), L.w.data(), dots.data(), mrows, L.out, L.in);
-  if (profiling) {
-    times.binary_gemm += std::chrono::duration<double>(Clock::now() - t0).count();
-    times.bops += static_cast<double>(mrows) * L.out * L.in;
-  }
-}
-
-void Engine::Impl::conv2_binary(std::size_t B) {
-  // Quantize conv1's output (channel-major) into bit planes: plane[(b, c, row)]
-  // holds the sign bits of one input row, column j at bit j + pad (so the
-  // padding bits are 0, i.e. +1, and the border correction accounts for them).
-  const int k = a.k, pad = a.pad(), h1 = a.h1(), w1 = a.w1(), h2 = a.h2(), t = a.t();
-  const std::size_t c1 = a.c1, plane_n = B * c1 * h1;
-  const std::size_t p1 = static_cast<std::size_t>(h1) * w1, per_clip = p1 * c1;
-  std::uint64_t* pl1 = planes.data();
-  std::uint64_t* pl2 = planes.data() + plane_n;
-  for (std::size_t b = 0; b < B; ++b) {
-    const float* v = y1.data() + b * per_clip;
-    const float* src1 = v;
-    if (mode == Mode::dual) {
-      s[b] = conv2_dual_split(v, conv2.tau0.data(), conv2.tau1.data(), c1, p1, qd.data(),
-                              qr.data(), qa.data()) /
-             static_cast<float>(per_clip);
-      src1 = qd.data();
-    }
-    for (std::size_t row = 0; row < c1 * h1; ++row) {
-      pl1[b * c1 * h1 + row] = detail::neg_bits64(src1 + row * w1, w1) << pad;
-      if (mode == Mode::dual) pl2[b * c1 * h1 + row] = detail::neg_bits64(qr.data() + row * w1, w1) << pad;
-    }
-  }
-  // Bit im2col: window row (c, u) of output column j2 is the k-bit chunk of
-  // plane row 2*i2 - pad + u starting at padded column 2*j2.
-  const std::size_t words = conv2.words, npos = static_cast<std::size_t>(h2) * t;
-  const std::size_t rows = B * npos;
-  const int planes_used = mode == Mode::dual ? 2 : 1;
-  const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
-  for (int pl = 0; pl < planes_used; ++pl) {
-    const std::uint64_t* plane = planes.data() + pl * plane_n;
-    std::uint64_t* A = abits.data() + pl * rows * words;
-    std::fill(A, A + rows * words, 0);
-    for (std::size_t b = 0; b < B; ++b) {
-      for (int i2 = 0; i2 < h2; ++i2) {
-        std::uint64_t* base = A + (b * h2 + i2) * t * words;  // rows (b, i2, 0..t-1)
-        for (std::size_t c = 0; c < c1; ++c) {
-          for (int uu = 0; uu < k; ++uu) {
-            const int ii = 2 * i2 - pad + uu;
-            if (ii < 0 || ii >= h1) continue;
-            const std::uint64_t src = plane[(b * c1 + c) * h1 + ii];
-            if (!src) continue;
-            // The window row (c, uu) lands at the same bit offset in every
-            // output column's row: hoist the word/shift/straddle decision.
-            const std::size_t at = (c * k + uu) * k, wi = at / 64, sh = at % 64;
-            std::uint64_t* dst = base + wi;
-            if (sh + k <= 64) {
-              for (int j2 = 0; j2 < t; ++j2) dst[j2 * words] |= ((src >> (2 * j2)) & kmask) << sh;
-            } else {
-              for (int j2 = 0; j2 < t; ++j2) {
-                const std::uint64_t chunk = (src >> (2 * j2)) & kmask;
-                dst[j2 * words] |= chunk << sh;
-                dst[j2 * words + 1] |= chunk >> (64 - sh);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-  binary_gemm(conv2, rows);
-  // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act2 -> tokens
-  // (token = output column j2, feature = o * H2 + i2).
-  const std::size_t c2 = a.c2, f1 = a.f1();
-  const std::int32_t* d1 = dots.data();
-  const std::int32_t* d2 = dots.data() + rows * c2;
-  for (std::size_t b = 0; b < B; ++b) {
-    const float sb = s[b];
-    for (std::size_t pos = 0; pos < npos; ++pos) {
-      const std::size_t r = b * npos + pos;
-      const std::size_t i2 = pos / t, j2 = pos % t;
-      float* dst = tok.data() + (b * t + j2) * f1 + i2;
-      const float* corr = conv2_corr.data() + pos * c2;
-      const float* bp = conv2_bias_pos.data() + pos * c2;
-      for (std::size_t oc = 0; oc < c2; ++oc) {
-        float d = static_cast<float>(d1[r * c2 + oc]) - corr[oc];
-        if (mode == Mode::dual) d += sb * (static_cast<float>(d2[r * c2 + oc]) - corr[oc]);
-        dst[oc * h2] = act(conv2.scale[oc] * d + bp[oc], act2);
-      }
-    }
-  }
-}
-
-void Engine::Impl::conv2_fp(std::size_t B) {
-  const int k = a.k, pad = a.pad(), h1 = a.h1(), w1 = a.w1(), h2 = a.h2(), t = a.t();
-  const std::size_t c1 = a.c1, c2 = a.c2, k2 = a.k2(), f1 = a.f1();
-  const std::size_t npos = static_cast<std::size_t>(h2) * t, rows = B * npos;
-  float* c = col.data();
-  for (std::size_t b = 0; b < B; ++b) {
-    const float* v = y1.data() + b * static_cast<std::size_t>(h1) * w1 * c1;
-    for (int i2 = 0; i2 < h2; ++i2) {
-      for (int j2 = 0; j2 < t; ++j2) {
-        for (std::size_t ch = 0; ch < c1; ++ch) {
-          for (int uu = 0; uu < k; ++uu) {
-            const int ii = 2 * i2 - pad + uu;
-            for (int vv = 0; vv < k; ++vv) {
-              const int jj = 2 * j2 - pad + vv;
-              *c++ = (ii >= 0 && ii < h1 && jj >= 0 && jj < w1)
-                         ? v[(ch * h1 + ii) * static_cast<std::size_t>(w1) + jj]
-                         : 0.0f;
-            }
-          }
-        }
-      }
-    }
-  }
-  // The conv output (positions x C2) is reordered into tokens afterwards.
-  float* y2 = conv2_out.data();
-  fp_linear(col.data(), conv2_w.data(), conv2_b.data(), rows, c2, k2, y2);
-  for (std::size_t b = 0; b < B; ++b) {
-    for (std::size_t pos = 0; pos < npos; ++pos) {
-      const std::size_t i2 = pos / t, j2 = pos % t;
-      float* dst = tok.data() + (b * t + j2) * f1 + i2;
-      const float* src = y2 + (b * npos + pos) * c2;
-      for (std::size_t oc = 0; oc < c2; ++oc) dst[oc * h2] = act(src[oc], act2);
-    }
-  }
-}
-
-void Engine::Impl::quantize_rows(const BinLinear& L, const float* x, std::size_t rows) {
-  // Row r of x -> packed row r of A1 (b1 = sign(v - tau0)) and, in dual mode,
-  // row rows + r of A2 (b2 = sign(r), r = v - b1 - tau1) and s[r] = mean |r|.
-  const std::size_t k = L.in, words = L.words;
-  std::uint64_t* A1 = abits.data();
-  std::uint64_t* A2 = abits.data() + rows * words;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* v = x + r * k;
-    if (mode == Mode::dual) {
-      s[r] = detail::quant_row_dual(v, L.tau0.data(), L.tau1.data(), k, A1 + r * words,
-                                    A2 + r * words, words, qd.data(), qr.data(), qa.data()) /
-             static_cast<float>(k);
+    if (mode != Mode::fp) {
+      ops::conv1_deployed(p, x + b * in, col.data(), y1.data() + b * out);
     } else {
-      detail::pack_neg(v, k, A1 + r * words, words);
+      ops::conv1_fp(p, *fkern, x + b * in, col.data(), y1.data() + b * out);
     }
-  }
-}
-
-void Engine::Impl::linear_binary(const BinLinear& L, const float* x, std::size_t rows,
-                                 const float* scale, const float* bias, float slope,
-                                 const float* res, float* y) {
-  quantize_rows(L, x, rows);
-  binary_gemm(L, rows);
-  const std::size_t n = L.out;
-  const std::int32_t* d1 = dots.data();
-  const std::int32_t* d2 = dots.data() + rows * n;
-  epilogue_rows(d1, mode == Mode::dual ? d2 : nullptr, s.data(), scale, bias, slope, res, y,
-                rows, n);
-}
-
-void Engine::Impl::memory_fwd(const Block& blk, const float* x, std::size_t B, float* y) {
-  // Depthwise taps along time over zero-padded frames, then BN (folded), act, + x.
-  const std::size_t dim = a.dim, t = a.t(), L = a.left, R = a.right, tp = t + L + R;
-  for (std::size_t b = 0; b < B; ++b) {
-    memory_clip(mode == Mode::fp, mode == Mode::dual, x + b * t * dim, t, dim, L, R,
-                blk.mem_w.data(), blk.mem_tau0.data(), blk.mem_tau1.data(), blk.mem_pad.data(),
-                blk.mem_scale.data(), blk.mem_bias.data(), blk.act_m, u.data() + b * tp * dim,
-                qd.data(), qr.data(), qa.data(), y + b * t * dim);
   }
 }
 
@@ -811,13 +507,14 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
   float* cur = h.data();
   float* nxt = o.data();
   if (mode == Mode::fp) {
-    conv2_fp(B);
+    ops::conv2_fp(conv2_shape(), *fkern, conv2_w.data(), conv2_b.data(), act2, y1.data(), B,
+                  col.data(), conv2_out.data(), tok.data());
     fp_linear(tok.data(), fc1_w.data(), fc1_b.data(), rows, dim, a.f1(), cur);
     for (std::size_t i = 0; i < rows * dim; ++i) cur[i] = act(cur[i], act3);
     for (int j = 0; j < a.layers; ++j) {
       if (!on_path(j, path)) continue;
       const Block& b = blocks[j];
-      memory_fwd(b, cur, B, m.data());
+      ops::memory_fwd(memory_op(b), cur, B, a.t(), mem_work, m.data());
       fp_linear(m.data(), b.fc_in_w.data(), b.fc_in_b.data(), rows, hd, dim, hid.data());
       for (std::size_t i = 0; i < rows * hd; ++i) hid[i] = act(hid[i], b.act_h);
       fp_linear(hid.data(), b.fc_out_w.data(), nullptr, rows, dim, hd, nxt);
@@ -834,29 +531,58 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     }
     lap(times.fp_layers);
   } else {
-    conv2_binary(B);
-    linear_binary(fc1, tok.data(), rows, fc1.scale.data(), fc1.bias.data(), act3, nullptr, cur);
+    ops::Conv2Binary c2;
+    c2.s = conv2_shape();
+    c2.dual = mode == Mode::dual;
+    c2.w = conv2.w.data();
+    c2.words = conv2.words;
+    c2.tau0 = conv2.tau0.data();
+    c2.tau1 = conv2.tau1.data();
+    c2.scale = conv2.scale.data();
+    c2.corr = conv2_tab.corr.data();
+    c2.bias_pos = conv2_tab.bias_pos.data();
+    c2.slope = act2;
+    // Fused: conv2 and every memory binarize their output rows for the next binary layer as
+    // they produce them, fc_in's epilogue binarizes for fc_out (hid is never written); fc1 and
+    // fc_out write the float activation the memory and the residual need.
+    ops::GemmStats st;
+    ops::GemmStats* stp = prof ? &st : nullptr;
+    const bool dual = mode == Mode::dual;
+    const ops::BinaryLinear fc1_op = fc1.op(dual);
+    ops::conv2_binary(c2, *kern, y1.data(), B, conv2_work, nullptr, stp, &fc1_op, &lin_a);
+    ops::linear_binary_packed(fc1_op, epilogue(fc1.scale, fc1.bias, act3, nullptr), *kern,
+                              lin_a, cur, stp);
     for (int j = 0; j < a.layers; ++j) {
       if (!on_path(j, path)) continue;
       const Block& b = blocks[j];
-      memory_fwd(b, cur, B, m.data());
-      linear_binary(b.fc_in, m.data(), rows, b.fc_in.scale.data(), b.fc_in.bias.data(), b.act_h,
-                    nullptr, hid.data());
-      linear_binary(b.fc_out, hid.data(), rows, b.out_scale[path].data(),
-                    b.out_bias[path].data(), b.act_p[path], m.data(), nxt);
+      const ops::BinaryLinear in_op = b.fc_in.op(dual), out_op = b.fc_out.op(dual);
+      ops::memory_fwd(memory_op(b), cur, B, a.t(), mem_work, m.data(), &in_op, &lin_a);
+      if (mode == Mode::sign && b.fc_in_th.exact) {  // integer thresholds, same bits
+        ops::linear_binary_to_sign_bits(in_op, b.fc_in_th, *kern, lin_a, out_op, lin_b, stp);
+      } else {
+        ops::linear_binary_to_bits(in_op,
+                                   epilogue(b.fc_in.scale, b.fc_in.bias, b.act_h, nullptr),
+                                   *kern, lin_a, out_op, lin_b, stp);
+      }
+      ops::linear_binary_packed(
+          out_op, epilogue(b.out_scale[path], b.out_bias[path], b.act_p[path], m.data()), *kern,
+          lin_b, nxt, stp);
       std::swap(cur, nxt);
     }
+    times.binary_gemm += st.seconds;
+    times.bops += st.bops;
     lap(times.binary);
   }
   if (mode == Mode::fp) {
     fp_linear(cur, cls_w.data(), cls_b.data(), B, a.classes,
               static_cast<std::size_t>(a.t()) * dim, logits);
   } else {
-    classifier_exact(cur, B, logits);
+    ops::classifier_exact(classifier_op(), cur, B, logits);
   }
   lap(times.fp_layers);
   if (prof) ++times.calls;
 }
+
 
 // --------------------------------------------------------------------- Engine
 

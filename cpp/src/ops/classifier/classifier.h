@@ -1,0 +1,22 @@
+// Classifier of binary models (full precision, docs/binary-arithmetic.md): float64 dot products
+// rounded once to float32: acc_l = sum of w[i] * x[i] (as doubles) over i % 4 == l in index
+// order, logit = float(((acc_0 + acc_1) + (acc_2 + acc_3)) + b). (FP models use the kernel's
+// float GEMM instead.)
+#pragma once
+
+#include <cstddef>
+
+namespace bifsmn::ops {
+
+struct Classifier {
+  std::size_t classes = 0, n = 0;
+  const float* w = nullptr;  // classes x n
+  const float* b = nullptr;  // classes
+};
+
+// Plain reference: one element at a time.
+void classifier_reference(const Classifier& p, const float* x, std::size_t batch, float* logits);
+// Optimized (bit-identical): four interleaved double accumulators per class.
+void classifier_exact(const Classifier& p, const float* x, std::size_t batch, float* logits);
+
+}  // namespace bifsmn::ops

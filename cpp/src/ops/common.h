@@ -1,0 +1,62 @@
+// Shared by the engine's ops (cpp/src/ops/*): the activation, the ISA clone attribute and the
+// GEMM statistics hook.
+//
+// Every op has a plain reference (`*_reference`: straight loops over the definition in
+// docs/binary-arithmetic.md, same float operations in the same order) and the optimized version
+// the engine runs; cpp/tests/test_ops.cc compares the two on random shapes, and checks the
+// references against golden values written by the Python deployed reference
+// (tests/test_ops_golden.py).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bifsmn/kernels.h"
+
+namespace bifsmn::ops {
+
+// PReLU as deployed: act(v) = v >= 0 ? v : slope * v (the product is computed
+// unconditionally so loops vectorize; the select keeps the value exact).
+inline float act(float v, float slope) {
+  const float neg = slope * v;
+  return v >= 0.0f ? v : neg;
+}
+
+// Elementwise stages compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
+// CPU (GCC function multiversioning). Each clone performs the same float operations in the same
+// order (vectorized across independent elements only; reductions keep their documented
+// partial-sum order; no contraction), so every clone gives the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define BIFSMN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BIFSMN_CLONES
+#endif
+
+// Time and work of the popcount GEMM calls (the engine's profiling; nullptr: not measured).
+struct GemmStats {
+  double seconds = 0;
+  double bops = 0;
+};
+
+// Run kern.binary_gemm, adding its time and bops to `stats` when given.
+inline void timed_binary_gemm(const Kernel& kern, const std::uint64_t* a, const std::uint64_t* w,
+                              std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                              GemmStats* stats) {
+  if (!stats) {
+    kern.binary_gemm(a, w, out, m, n, k);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  kern.binary_gemm(a, w, out, m, n, k);
+  stats->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats->bops += static_cast<double>(m) * n * k;
+}
+
+template <class T>
+void grow(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+}  // namespace bifsmn::ops

@@ -1,0 +1,39 @@
+// conv1: the full-precision first convolution (1 input channel, stride 2, padding k/2, BN
+// folded, PReLU). Input one clip (H, W); output channel-major (C1, H/2, W/2), the layout conv2's
+// bit planes need.
+//
+// Binary models (deployed arithmetic, docs/binary-arithmetic.md): per output,
+// acc = w[0]*x[0], then acc = acc + w[t]*x[t] for taps t in (row, column) order, each operation
+// rounded to float32 (no FMA), then act(acc + bias). Full-precision models: im2col and the
+// kernel's float GEMM (its own summation order).
+#pragma once
+
+#include <cstddef>
+
+#include "bifsmn/kernels.h"
+
+namespace bifsmn::ops {
+
+struct Conv1 {
+  int H = 0, W = 0, k = 0, c1 = 0;
+  const float* w = nullptr;  // (c1, k*k)
+  const float* b = nullptr;  // (c1)
+  float slope = 0;
+  int pad() const { return k / 2; }
+  int h1() const { return H / 2; }
+  int w1() const { return W / 2; }
+  std::size_t positions() const { return static_cast<std::size_t>(h1()) * w1(); }
+  std::size_t taps() const { return static_cast<std::size_t>(k) * k; }
+  // floats of scratch `col` the optimized versions need
+  std::size_t col_size() const { return positions() * taps(); }
+};
+
+// Reference of the deployed order: plain loops, one output at a time.
+void conv1_reference(const Conv1& p, const float* img, float* y);
+// Optimized deployed order (bit-identical to conv1_reference): taps-major im2col, positions
+// vectorized (AVX-512 / AVX2 / baseline clones, same bits).
+void conv1_deployed(const Conv1& p, const float* img, float* col, float* y);
+// Full-precision models: im2col (positions x taps) and kern.float_gemm.
+void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y);
+
+}  // namespace bifsmn::ops

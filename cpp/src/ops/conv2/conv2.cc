@@ -1,0 +1,297 @@
+#include "conv2.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "../binarize/binarize.h"
+#include "bifsmn/bitpack.h"
+
+namespace bifsmn::ops {
+
+namespace {
+
+// Dual-scale stage 1 for one clip: per input channel c the p1 values of that channel,
+// thresholds tau0[c], tau1[c]; returns sum8 of |r| over the whole clip (channel-major order).
+BIFSMN_CLONES
+float conv2_dual_split(const float* v, const float* tau0, const float* tau1, std::size_t c1,
+                       std::size_t p1, float* d, float* r, float* absr) {
+  for (std::size_t c = 0; c < c1; ++c) {
+    detail::dual_split_scalar(v + c * p1, tau0[c], tau1[c], p1, d + c * p1, r + c * p1,
+                              absr + c * p1);
+  }
+  return detail::sum8(absr, c1 * p1);
+}
+
+
+typedef std::uint64_t v8u64 __attribute__((vector_size(64)));
+typedef v8u64 v8u64_unaligned __attribute__((aligned(8)));  // for the scratch tile
+
+// The GEMM rows of output row i2 (t columns): row j2, window row (c, u) -> bits
+// [(c*k + u)*k, +k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u) (0 outside).
+// planes: this clip's c1 x h1 plane rows. tile: words * 8 scratch words. out: t rows of `words`
+// words (padding words written 0).
+BIFSMN_CLONES
+void assemble_rows(const std::uint64_t* planes, int c1, int h1, int k, int pad, int i2, int t,
+                   std::size_t words, std::uint64_t* tile, std::uint64_t* out) {
+  const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
+  v8u64_unaligned* T = reinterpret_cast<v8u64_unaligned*>(tile);
+  for (int g = 0; g < t; g += 8) {
+    v8u64 shifts;
+    for (int l = 0; l < 8; ++l) shifts[l] = static_cast<std::uint64_t>(2 * std::min(g + l, t - 1));
+    for (std::size_t w = 0; w < words; ++w) T[w] = v8u64{};
+    for (int c = 0; c < c1; ++c) {
+      for (int u = 0; u < k; ++u) {
+        const int ii = 2 * i2 - pad + u;
+        if (ii < 0 || ii >= h1) continue;
+        const std::uint64_t src = planes[static_cast<std::size_t>(c) * h1 + ii];
+        if (!src) continue;
+        const v8u64 chunk = ((v8u64{} + src) >> shifts) & kmask;
+        const std::size_t at = static_cast<std::size_t>(c * k + u) * k, wi = at / 64;
+        const unsigned sft = static_cast<unsigned>(at % 64);
+        T[wi] |= chunk << sft;
+        if (sft + k > 64) T[wi + 1] |= chunk >> (64 - sft);
+      }
+    }
+    const int n = std::min(8, t - g);
+    for (int l = 0; l < n; ++l) {
+      std::uint64_t* row = out + static_cast<std::size_t>(g + l) * words;
+      for (std::size_t w = 0; w < words; ++w) row[w] = T[w][l];
+    }
+  }
+}
+
+
+// conv2 epilogue of one output position, C2 channels: z = act(scale*((D1 - C) + s*(D2 - C)) + bp)
+// (sign mode: d2 == nullptr, z = act(scale*(D1 - C) + bp)).
+BIFSMN_CLONES
+void conv2_epilogue_pos(const std::int32_t* __restrict__ d1, const std::int32_t* __restrict__ d2,
+                        float s, const float* __restrict__ corr, const float* __restrict__ bp,
+                        const float* __restrict__ scale, float slope, std::size_t c2,
+                        float* __restrict__ z) {
+  if (d2) {
+    for (std::size_t oc = 0; oc < c2; ++oc) {
+      float d = static_cast<float>(d1[oc]) - corr[oc];
+      d += s * (static_cast<float>(d2[oc]) - corr[oc]);
+      z[oc] = act(scale[oc] * d + bp[oc], slope);
+    }
+  } else {
+    for (std::size_t oc = 0; oc < c2; ++oc) {
+      const float d = static_cast<float>(d1[oc]) - corr[oc];
+      z[oc] = act(scale[oc] * d + bp[oc], slope);
+    }
+  }
+}
+
+}  // namespace
+
+Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_t words,
+                         const float* scale, const float* bias, const float* tau2) {
+  // For output position (i2, j2) and channel o: C = sum of sign(W[o, tap]) over the taps that
+  // fall outside the input (their activation bits are 0, i.e. +1, in the full-window popcount),
+  // and T2 = sum over the taps inside of sign(W[o, tap]) * tau2[channel], in float64 in
+  // (c, u, v) order; bias_pos = float32(bias - scale * T2).
+  const int k = s.k, pad = s.pad(), t = s.t();
+  const std::size_t npos = s.positions();
+  Conv2Tables out;
+  out.corr.assign(npos * s.c2, 0.0f);
+  out.bias_pos.assign(npos * s.c2, 0.0f);
+  for (int i2 = 0; i2 < s.h2(); ++i2) {
+    for (int j2 = 0; j2 < t; ++j2) {
+      const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
+      for (int o = 0; o < s.c2; ++o) {
+        const std::uint64_t* row = w + o * words;
+        long corr = 0;
+        double t2 = 0;
+        for (int c = 0; c < s.c1; ++c) {
+          for (int u = 0; u < k; ++u) {
+            for (int v = 0; v < k; ++v) {
+              const int ii = 2 * i2 - pad + u, jj = 2 * j2 - pad + v;
+              const double sg = packed_bit(row, (c * k + u) * k + v) ? -1.0 : 1.0;
+              if (ii < 0 || ii >= s.h1 || jj < 0 || jj >= s.w1) {
+                corr += static_cast<long>(sg);
+              } else if (tau2) {
+                t2 += sg * tau2[c];
+              }
+            }
+          }
+        }
+        out.corr[pos * s.c2 + o] = static_cast<float>(corr);
+        out.bias_pos[pos * s.c2 + o] =
+            static_cast<float>(bias[o] - static_cast<double>(scale[o]) * t2);
+      }
+    }
+  }
+  return out;
+}
+
+void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok) {
+  const Conv2Shape& s = p.s;
+  const std::size_t n = s.in_size();
+  std::vector<float> b1(n), b2(n, 0.0f), absr(n);
+  float sc = 0.0f;
+  for (std::size_t e = 0; e < n; ++e) {
+    const std::size_t c = e / (static_cast<std::size_t>(s.h1) * s.w1);
+    if (p.dual) {
+      const float d = v[e] - p.tau0[c];
+      b1[e] = d >= 0.0f ? 1.0f : -1.0f;
+      const float r = (v[e] - b1[e]) - p.tau1[c];
+      b2[e] = r >= 0.0f ? 1.0f : -1.0f;
+      absr[e] = r < 0.0f ? -r : r;
+    } else {
+      b1[e] = v[e] >= 0.0f ? 1.0f : -1.0f;
+    }
+  }
+  if (p.dual) sc = sum8_reference(absr.data(), n) / static_cast<float>(n);
+  const int k = s.k, pad = s.pad(), t = s.t(), h2 = s.h2();
+  for (int i2 = 0; i2 < h2; ++i2) {
+    for (int j2 = 0; j2 < t; ++j2) {
+      const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
+      for (int o = 0; o < s.c2; ++o) {
+        const std::uint64_t* row = p.w + o * p.words;
+        long d1 = 0, d2 = 0;
+        for (int c = 0; c < s.c1; ++c) {
+          for (int u = 0; u < k; ++u) {
+            for (int vv = 0; vv < k; ++vv) {
+              const int ii = 2 * i2 - pad + u, jj = 2 * j2 - pad + vv;
+              if (ii < 0 || ii >= s.h1 || jj < 0 || jj >= s.w1) continue;
+              const long sg = packed_bit(row, (c * k + u) * k + vv) ? -1 : 1;
+              const std::size_t e = (static_cast<std::size_t>(c) * s.h1 + ii) * s.w1 + jj;
+              d1 += sg * static_cast<long>(b1[e]);
+              d2 += sg * static_cast<long>(b2[e]);
+            }
+          }
+        }
+        float d = static_cast<float>(d1);
+        if (p.dual) d = d + sc * static_cast<float>(d2);
+        const float z = p.scale[o] * d + p.bias_pos[pos * s.c2 + o];
+        tok[static_cast<std::size_t>(j2) * s.features() + static_cast<std::size_t>(o) * h2 + i2] =
+            act(z, p.slope);
+      }
+    }
+  }
+}
+
+void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
+  const Conv2Shape& sh = p.s;
+  const std::size_t n = sh.in_size(), rows = batch * sh.positions();
+  grow(d, n);
+  grow(r, n);
+  grow(absr, n);
+  grow(s, batch);
+  grow(planes, 2 * batch * sh.c1 * sh.h1);
+  grow(abits, 2 * static_cast<std::size_t>(sh.t()) * p.words);  // one output row's tile
+  grow(dots, 2 * rows * sh.c2);
+  grow(tile, p.words * 8 + 8);
+  grow(z, sh.features());
+  grow(row, sh.features());
+}
+
+void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std::size_t B,
+                  Conv2Work& work, float* tok, GemmStats* stats, const BinaryLinear* next,
+                  LinearWork* next_work) {
+  work.reserve(p, B);
+  const Conv2Shape& sh = p.s;
+  // Binarize conv1's output (channel-major) into bit planes: plane[(b, c, row)] holds the sign
+  // bits of one input row, column j at bit j + pad (so the padding bits are 0, i.e. +1, and the
+  // border correction accounts for them).
+  const int k = sh.k, pad = sh.pad(), h1 = sh.h1, w1 = sh.w1, h2 = sh.h2(), t = sh.t();
+  const std::size_t c1 = sh.c1, plane_n = B * c1 * h1;
+  const std::size_t p1 = static_cast<std::size_t>(h1) * w1, per_clip = p1 * c1;
+  std::uint64_t* pl1 = work.planes.data();
+  std::uint64_t* pl2 = work.planes.data() + plane_n;
+  float* sv = work.s.data();
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* v = x + b * per_clip;
+    const float* src1 = v;
+    if (p.dual) {
+      sv[b] = conv2_dual_split(v, p.tau0, p.tau1, c1, p1, work.d.data(), work.r.data(),
+                               work.absr.data()) /
+              static_cast<float>(per_clip);
+      src1 = work.d.data();
+    }
+    for (std::size_t row = 0; row < c1 * h1; ++row) {
+      pl1[b * c1 * h1 + row] = detail::neg_bits64(src1 + row * w1, w1) << pad;
+      if (p.dual) pl2[b * c1 * h1 + row] = detail::neg_bits64(work.r.data() + row * w1, w1) << pad;
+    }
+  }
+  // Rows of the popcount GEMM, one per output position: window row (c, u) of output column j2
+  // is the k-bit chunk of plane row 2*i2 - pad + u starting at padded column 2*j2, at bit
+  // (c*k + u)*k of the row. No bit im2col of the clip is materialized: per output row i2,
+  // assemble_rows builds its t GEMM rows of each plane in an L1 tile (8 output columns per
+  // vector operation), and one popcount GEMM with the b1 and b2 rows stacked consumes the tile
+  // at once, writing (b1 dots of the t columns, then b2 dots) for that output row.
+  const std::size_t words = p.words;
+  const int planes_used = p.dual ? 2 : 1;
+  const std::size_t tile_rows = static_cast<std::size_t>(planes_used) * t;
+  const std::size_t c2 = sh.c2, f1 = sh.features();
+  std::uint64_t* A = work.abits.data();
+  for (std::size_t b = 0; b < B; ++b) {
+    for (int i2 = 0; i2 < h2; ++i2) {
+      for (int pl = 0; pl < planes_used; ++pl) {
+        const std::uint64_t* plane = work.planes.data() + pl * plane_n + b * c1 * h1;
+        assemble_rows(plane, static_cast<int>(c1), h1, k, pad, i2, t, words, work.tile.data(),
+                      A + static_cast<std::size_t>(pl) * t * words);
+      }
+      timed_binary_gemm(kern, A, p.w, work.dots.data() + (b * h2 + i2) * tile_rows * c2,
+                        tile_rows, c2, sh.k2(), stats);
+    }
+  }
+  // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens
+  // (token = output column j2, feature = o * H2 + i2), one token row at a time: positions
+  // (i2, j2) for all i2, each a contiguous run of C2 dots; the row is then stored, or binarized
+  // for the next layer (fused).
+  if (next) begin_rows(*next, B * t, *next_work);
+  for (std::size_t b = 0; b < B; ++b) {
+    const float sb = p.dual ? sv[b] : 0.0f;
+    for (int j2 = 0; j2 < t; ++j2) {
+      float* row = next ? work.row.data() : tok + (b * t + j2) * f1;
+      for (int i2 = 0; i2 < h2; ++i2) {
+        const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
+        const std::int32_t* d1 = work.dots.data() + ((b * h2 + i2) * tile_rows + j2) * c2;
+        const std::int32_t* d2 = p.dual ? d1 + static_cast<std::size_t>(t) * c2 : nullptr;
+        conv2_epilogue_pos(d1, d2, sb, p.corr + pos * c2, p.bias_pos + pos * c2, p.scale,
+                           p.slope, c2, work.z.data());
+        for (std::size_t oc = 0; oc < c2; ++oc) row[oc * h2 + i2] = work.z[oc];
+      }
+      if (next) binarize_row(*next, row, b * t + j2, *next_work);
+    }
+  }
+}
+
+void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* w, const float* b,
+              float slope, const float* x, std::size_t B, float* col, float* out, float* tok) {
+  const int k = s.k, pad = s.pad(), h1 = s.h1, w1 = s.w1, h2 = s.h2(), t = s.t();
+  const std::size_t c1 = s.c1, c2 = s.c2, k2 = s.k2(), f1 = s.features();
+  const std::size_t npos = s.positions(), rows = B * npos;
+  float* c = col;
+  for (std::size_t bb = 0; bb < B; ++bb) {
+    const float* v = x + bb * s.in_size();
+    for (int i2 = 0; i2 < h2; ++i2) {
+      for (int j2 = 0; j2 < t; ++j2) {
+        for (std::size_t ch = 0; ch < c1; ++ch) {
+          for (int uu = 0; uu < k; ++uu) {
+            const int ii = 2 * i2 - pad + uu;
+            for (int vv = 0; vv < k; ++vv) {
+              const int jj = 2 * j2 - pad + vv;
+              *c++ = (ii >= 0 && ii < h1 && jj >= 0 && jj < w1)
+                         ? v[(ch * h1 + ii) * static_cast<std::size_t>(w1) + jj]
+                         : 0.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+  // The conv output (positions x C2) is reordered into tokens afterwards.
+  kern.float_gemm(col, w, b, out, rows, c2, k2);
+  for (std::size_t bb = 0; bb < B; ++bb) {
+    for (std::size_t pos = 0; pos < npos; ++pos) {
+      const std::size_t i2 = pos / t, j2 = pos % t;
+      float* dst = tok + (bb * t + j2) * f1 + i2;
+      const float* src = out + (bb * npos + pos) * c2;
+      for (std::size_t oc = 0; oc < c2; ++oc) dst[oc * h2] = act(src[oc], slope);
+    }
+  }
+}
+
+}  // namespace bifsmn::ops

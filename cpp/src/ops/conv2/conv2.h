@@ -1,0 +1,86 @@
+// conv2: the second convolution (C1 -> C2 channels, k x k, stride 2, padding k/2), whose output
+// is read as tokens: (C2, H2, T) -> (T, C2 * H2), token = output column, feature = o * H2 + i2.
+//
+// Binary models (docs/binary-arithmetic.md, "conv2"): the input of one clip is binarized with
+// one scale s for the whole clip (dual-scale) or by sign; the binarized input is zero-padded
+// *after* binarization, so only the taps inside the input count:
+//   D1 = sum_{taps inside} sign(W) * b1,   D2 = sum_{taps inside} sign(W) * b2,
+//   z  = scale[o] * (D1 + s * D2) + bias_pos[pos, o],   y = act(z)
+// with bias_pos = float32(bias[o] - scale[o] * T2[pos, o]) in float64 and
+// T2 = sum_{taps inside} sign(W[o, tap]) * tau2[c] (the dual-scale tau2 term; 0 for sign mode).
+// The optimized version popcounts over the full window with padding bits 0 (+1) and subtracts
+// the border correction C[pos, o] = sum_{taps outside} sign(W[o, tap]) (exact integers).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../common.h"
+#include "../linear/linear.h"
+#include "bifsmn/kernels.h"
+
+namespace bifsmn::ops {
+
+struct Conv2Shape {
+  int c1 = 0, h1 = 0, w1 = 0, c2 = 0, k = 0;
+  int pad() const { return k / 2; }
+  int h2() const { return h1 / 2; }
+  int t() const { return w1 / 2; }
+  std::size_t positions() const { return static_cast<std::size_t>(h2()) * t(); }
+  std::size_t k2() const { return static_cast<std::size_t>(c1) * k * k; }  // (c, u, v) order
+  std::size_t features() const { return static_cast<std::size_t>(c2) * h2(); }
+  std::size_t in_size() const { return static_cast<std::size_t>(c1) * h1 * w1; }
+};
+
+// Load-time tables, (positions x C2) each: the border correction C and the per-position bias.
+struct Conv2Tables {
+  std::vector<float> corr, bias_pos;
+};
+// w: C2 packed rows of k2 bits (stride `words`); tau2 nullptr: no tau2 term (sign mode).
+Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_t words,
+                         const float* scale, const float* bias, const float* tau2);
+
+struct Conv2Binary {
+  Conv2Shape s;
+  bool dual = false;
+  const std::uint64_t* w = nullptr;  // C2 rows, stride words
+  std::size_t words = 0;
+  const float* tau0 = nullptr;  // C1 (dual)
+  const float* tau1 = nullptr;  // C1 (dual)
+  const float* scale = nullptr;  // C2
+  const float* corr = nullptr;      // positions x C2 (Conv2Tables)
+  const float* bias_pos = nullptr;  // positions x C2 (Conv2Tables)
+  float slope = 0;
+};
+
+// Plain reference for one clip: v (C1, H1, W1) -> tok (T, C2 * H2). Sums only the taps inside
+// the input (no correction table).
+void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok);
+
+// Scratch of the optimized version.
+struct Conv2Work {
+  std::vector<float> d, r, absr, s, z, row;
+  std::vector<std::uint64_t> planes, abits, tile;
+  std::vector<std::int32_t> dots;
+  void reserve(const Conv2Binary& p, std::size_t batch);
+};
+
+// Optimized, B clips (v: B x (C1, H1, W1) -> tok: B x (T, C2 * H2)), bit-identical to the
+// reference: bit planes per (channel, row), bit im2col, one popcount GEMM with the b1 and b2
+// rows stacked, border correction and per-position bias in the epilogue.
+// Needs W1 + 2 * pad <= 64.
+// Fused output: with `next` (the binary layer that reads the tokens, fc1), each token row is
+// binarized for `next` into next_work (begin_rows / binarize_row of ops/linear) as soon as it is
+// complete, and `tok` is not written (may be nullptr): the same bits and s as conv2_binary
+// followed by binarize_rows.
+void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* v, std::size_t batch,
+                  Conv2Work& work, float* tok, GemmStats* stats,
+                  const BinaryLinear* next = nullptr, LinearWork* next_work = nullptr);
+
+// Full-precision models: float im2col + kern.float_gemm (w: C2 x k2, BN folded), act, tokens.
+// col: positions * k2 floats per clip, out: positions * C2 per clip.
+void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* w, const float* b,
+              float slope, const float* v, std::size_t batch, float* col, float* out, float* tok);
+
+}  // namespace bifsmn::ops

@@ -1,0 +1,864 @@
+// The engine's ops (cpp/src/ops/*): each op's optimized version against its plain reference on
+// many random shapes (bit for bit on the binary models' arithmetic, under every kernel this CPU
+// runs), with inputs on a coarse grid so that values land exactly on binarization thresholds
+// (ties). With --golden DIR: each reference op against the values the Python deployed reference
+// wrote into DIR (tests/test_ops_golden.py), so C++ and Python are tied by a test.
+//
+//   test_ops [--golden DIR] [rounds]
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bifsmn/bitpack.h"
+#include "bifsmn/kernels.h"
+#include "ops/binarize/binarize.h"
+#include "ops/classifier/classifier.h"
+#include "ops/conv1/conv1.h"
+#include "ops/conv2/conv2.h"
+#include "ops/frontend/frontend.h"
+#include "ops/frontend/reference.h"
+#include "ops/linear/linear.h"
+#include "ops/memory/memory.h"
+
+namespace {
+
+using namespace bifsmn;
+int passed = 0, failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++passed;
+    std::printf("[PASS] %s\n", what.c_str());
+  } else {
+    ++failed;
+    std::printf("[FAIL] %s\n", what.c_str());
+  }
+}
+
+bool same_bits(const float* a, const float* b, std::size_t n) {
+  return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+std::mt19937_64 rng(12345);
+int irand(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+bool coin() { return irand(0, 1) == 1; }
+
+// Values on a grid of 1/4 in [-range, range]: exact ties with thresholds on the same grid.
+float grid(float range) {
+  const int steps = static_cast<int>(range * 4);
+  return static_cast<float>(irand(-steps, steps)) * 0.25f;
+}
+// Either a grid value or a generic float.
+float value(float range) {
+  if (coin()) return grid(range);
+  return std::uniform_real_distribution<float>(-range, range)(rng);
+}
+std::vector<float> values(std::size_t n, float range) {
+  std::vector<float> v(n);
+  for (float& x : v) x = value(range);
+  return v;
+}
+std::vector<std::uint64_t> random_bits(std::size_t rows, std::size_t k) {
+  const std::size_t words = packed_row_words(k);
+  std::vector<std::uint64_t> w(std::max<std::size_t>(rows * words, 1), 0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t i = 0; i < k; ++i) {
+      if (coin()) w[r * words + i / 64] |= std::uint64_t{1} << (i % 64);
+    }
+  }
+  return w;
+}
+// Scales of either sign (negative scales flip the comparisons downstream), some zero.
+std::vector<float> scales(std::size_t n) {
+  std::vector<float> v(n);
+  for (float& x : v) {
+    const int c = irand(0, 9);
+    x = c == 0 ? 0.0f : (c < 3 ? -1.0f : 1.0f) * std::uniform_real_distribution<float>(0.01f, 2.0f)(rng);
+  }
+  return v;
+}
+// Thresholds such that many inputs on the grid hit d = 0 or r = 0 exactly.
+void thresholds(std::size_t n, std::vector<float>& t0, std::vector<float>& t1) {
+  t0.resize(n);
+  t1.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    t0[i] = coin() ? grid(1.0f) : value(1.0f);
+    t1[i] = coin() ? grid(1.0f) : value(1.0f);
+  }
+}
+
+std::vector<const Kernel*> kernels() {
+  std::vector<const Kernel*> out;
+  for (std::string_view name : available_kernels()) out.push_back(&get_kernel(name));
+  return out;
+}
+
+// ---------------------------------------------------------------- random shapes
+
+void test_binarize(int rounds) {
+  bool ok_dual = true, ok_sign = true, ok_sum = true;
+  for (int it = 0; it < rounds * 20; ++it) {
+    const std::size_t k = static_cast<std::size_t>(irand(1, 700)), words = packed_row_words(k);
+    std::vector<float> v = values(k, 3.0f), t0, t1;
+    thresholds(k, t0, t1);
+    // force exact ties: d = 0 and r = 0
+    for (std::size_t i = 0; i < k; i += 3) v[i] = t0[i];
+    for (std::size_t i = 1; i < k; i += 5) t1[i] = v[i] - ((v[i] - t0[i]) >= 0.0f ? 1.0f : -1.0f);
+    std::vector<std::uint64_t> a1(words + 1, ~0ull), a2(words + 1, ~0ull), r1(words), r2(words);
+    std::vector<float> d(k), r(k), ab(k);
+    const float s = detail::quant_row_dual(v.data(), t0.data(), t1.data(), k, a1.data(),
+                                           a2.data(), words, d.data(), r.data(), ab.data());
+    const float sr = ops::binarize_dual_reference(v.data(), t0.data(), t1.data(), k, r1.data(),
+                                                  r2.data(), words);
+    ok_dual = ok_dual && std::memcmp(&s, &sr, 4) == 0 &&
+              std::equal(r1.begin(), r1.end(), a1.begin()) &&
+              std::equal(r2.begin(), r2.end(), a2.begin());
+    std::vector<std::uint64_t> sb(words), sref(words);
+    detail::pack_neg(v.data(), k, sb.data(), words);
+    ops::binarize_sign_reference(v.data(), k, sref.data(), words);
+    ok_sign = ok_sign && sb == sref;
+    const float x = detail::sum8(v.data(), k), y = ops::sum8_reference(v.data(), k);
+    ok_sum = ok_sum && std::memcmp(&x, &y, 4) == 0;
+  }
+  check(ok_dual, "binarize: dual-scale row (quant_row_dual) == reference, random k, ties");
+  check(ok_sign, "binarize: sign row (pack_neg) == reference");
+  check(ok_sum, "binarize: sum8 == reference");
+}
+
+void test_conv1(int rounds) {
+  bool ok = true;
+  double worst_fp = 0;
+  for (int it = 0; it < rounds; ++it) {
+    ops::Conv1 p;
+    p.H = 2 * irand(1, 24);
+    p.W = 2 * irand(1, 24);
+    p.k = 2 * irand(0, 3) + 1;
+    p.c1 = irand(1, 20);
+    std::vector<float> w = values(p.c1 * p.taps(), 1.0f), b = values(p.c1, 1.0f);
+    std::vector<float> img = values(static_cast<std::size_t>(p.H) * p.W, 40.0f);
+    p.w = w.data();
+    p.b = b.data();
+    p.slope = value(1.0f);
+    const std::size_t n = p.positions() * p.c1;
+    std::vector<float> ref(n), got(n, NAN), col(p.col_size());
+    ops::conv1_reference(p, img.data(), ref.data());
+    ops::conv1_deployed(p, img.data(), col.data(), got.data());
+    ok = ok && same_bits(ref.data(), got.data(), n);
+    for (const Kernel* kern : kernels()) {
+      ops::conv1_fp(p, *kern, img.data(), col.data(), got.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        worst_fp = std::max(worst_fp, std::fabs(static_cast<double>(got[i]) - ref[i]) /
+                                          std::max(1.0, std::fabs(static_cast<double>(ref[i]))));
+      }
+    }
+  }
+  check(ok, "conv1: deployed order == reference bit for bit, " + std::to_string(rounds) +
+                " random shapes");
+  check(worst_fp < 1e-4, "conv1: FP (float GEMM, every kernel) ~ reference, worst rel " +
+                             std::to_string(worst_fp));
+}
+
+ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<float>& t0,
+                              std::vector<float>& t1, std::vector<float>& tau2,
+                              std::vector<float>& scale, std::vector<float>& bias,
+                              ops::Conv2Tables& tab, bool dual) {
+  ops::Conv2Binary p;
+  p.s.k = 2 * irand(0, 3) + 1;
+  p.s.c1 = irand(1, 20);
+  p.s.c2 = irand(1, 40);
+  p.s.h1 = 2 * irand(1, 12);
+  p.s.w1 = 2 * irand(1, (64 - 2 * p.s.pad()) / 2);
+  p.dual = dual;
+  p.words = packed_row_words(p.s.k2());
+  w = random_bits(p.s.c2, p.s.k2());
+  thresholds(p.s.c1, t0, t1);
+  tau2 = values(p.s.c1, 1.0f);
+  scale = scales(p.s.c2);
+  bias = values(p.s.c2, 2.0f);
+  tab = ops::conv2_tables(p.s, w.data(), p.words, scale.data(), bias.data(),
+                          dual ? tau2.data() : nullptr);
+  p.w = w.data();
+  p.tau0 = t0.data();
+  p.tau1 = t1.data();
+  p.scale = scale.data();
+  p.corr = tab.corr.data();
+  p.bias_pos = tab.bias_pos.data();
+  p.slope = value(1.0f);
+  return p;
+}
+
+void test_conv2(int rounds) {
+  bool ok = true;
+  int n_cases = 0;
+  for (int it = 0; it < rounds; ++it) {
+    const bool dual = it % 3 != 0;
+    std::vector<std::uint64_t> w;
+    std::vector<float> t0, t1, tau2, scale, bias;
+    ops::Conv2Tables tab;
+    const ops::Conv2Binary p = random_conv2(w, t0, t1, tau2, scale, bias, tab, dual);
+    const std::size_t B = static_cast<std::size_t>(irand(1, 3));
+    std::vector<float> x = values(B * p.s.in_size(), 2.0f);
+    for (std::size_t i = 0; i < x.size(); i += 4) x[i] = t0[(i / (p.s.h1 * p.s.w1)) % p.s.c1];
+    const std::size_t out = p.s.positions() * p.s.c2;
+    std::vector<float> ref(B * out);
+    for (std::size_t b = 0; b < B; ++b) {
+      ops::conv2_binary_reference(p, x.data() + b * p.s.in_size(), ref.data() + b * out);
+    }
+    for (const Kernel* kern : kernels()) {
+      ops::Conv2Work work;
+      std::vector<float> got(B * out, NAN);
+      ops::conv2_binary(p, *kern, x.data(), B, work, got.data(), nullptr);
+      const bool same = same_bits(ref.data(), got.data(), B * out);
+      if (!same) {
+        std::printf("  conv2 mismatch: kernel %s dual %d c1 %d h1 %d w1 %d c2 %d k %d B %zu\n",
+                    kern->name, dual, p.s.c1, p.s.h1, p.s.w1, p.s.c2, p.s.k, B);
+      }
+      ok = ok && same;
+      ++n_cases;
+    }
+  }
+  check(ok, "conv2 binary: optimized == reference bit for bit, " + std::to_string(n_cases) +
+                " (shape, kernel) cases, dual-scale and sign");
+}
+
+void test_linear(int rounds) {
+  bool ok = true;
+  int n_cases = 0;
+  for (int it = 0; it < rounds; ++it) {
+    ops::BinaryLinear L;
+    L.in = static_cast<std::size_t>(irand(1, 600));
+    L.out = static_cast<std::size_t>(irand(1, 300));
+    L.words = packed_row_words(L.in);
+    L.dual = it % 3 != 0;
+    std::vector<std::uint64_t> w = random_bits(L.out, L.in);
+    std::vector<float> t0, t1;
+    thresholds(L.in, t0, t1);
+    L.w = w.data();
+    L.tau0 = t0.data();
+    L.tau1 = t1.data();
+    const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+    std::vector<float> x = values(rows * L.in, 3.0f);
+    for (std::size_t i = 0; i < x.size(); i += 3) x[i] = t0[i % L.in];
+    std::vector<float> scale = scales(L.out), bias = values(L.out, 3.0f);
+    std::vector<float> res = values(rows * L.out, 2.0f);
+    ops::Epilogue e;
+    e.scale = scale.data();
+    e.bias = bias.data();
+    e.slope = value(1.0f);
+    e.res = coin() ? res.data() : nullptr;
+    std::vector<float> ref(rows * L.out);
+    ops::linear_binary_reference(L, e, x.data(), rows, ref.data());
+    for (const Kernel* kern : kernels()) {
+      ops::LinearWork work;
+      std::vector<float> got(rows * L.out, NAN);
+      ops::linear_binary(L, e, *kern, x.data(), rows, work, got.data(), nullptr);
+      const bool same = same_bits(ref.data(), got.data(), rows * L.out);
+      if (!same) {
+        std::printf("  linear mismatch: kernel %s dual %d in %zu out %zu rows %zu\n", kern->name,
+                    L.dual, L.in, L.out, rows);
+      }
+      ok = ok && same;
+      ++n_cases;
+    }
+  }
+  check(ok, "linear binary: optimized == reference bit for bit, " + std::to_string(n_cases) +
+                " (shape, kernel) cases, dual-scale and sign, with and without residual");
+}
+
+void test_memory(int rounds) {
+  bool ok = true;
+  for (int it = 0; it < rounds * 3; ++it) {
+    ops::Memory p;
+    p.dim = static_cast<std::size_t>(irand(1, 300));
+    p.left = static_cast<std::size_t>(irand(0, 6));
+    p.right = static_cast<std::size_t>(irand(0, 6));
+    const int kind = it % 3;  // 0 FP, 1 sign, 2 dual
+    p.fp = kind == 0;
+    p.dual = kind == 2;
+    std::vector<float> w = values(p.taps() * p.dim, 1.0f), t0, t1;
+    if (!p.fp) {
+      for (float& x : w) x = x >= 0.0f ? 1.0f : -1.0f;
+    }
+    thresholds(p.dim, t0, t1);
+    std::vector<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
+    std::vector<float> scale = scales(p.dim), bias = values(p.dim, 2.0f);
+    p.w = w.data();
+    p.tau0 = t0.data();
+    p.tau1 = t1.data();
+    p.pad = pad.data();
+    p.scale = p.fp ? nullptr : scale.data();
+    p.bias = bias.data();
+    p.slope = value(1.0f);
+    const std::size_t t = static_cast<std::size_t>(irand(1, 12)), B = irand(1, 3);
+    std::vector<float> x = values(B * t * p.dim, 3.0f);
+    for (std::size_t i = 0; i < x.size(); i += 3) x[i] = t0[i % p.dim];
+    std::vector<float> ref(B * t * p.dim), got(B * t * p.dim, NAN);
+    for (std::size_t b = 0; b < B; ++b) {
+      ops::memory_reference(p, x.data() + b * t * p.dim, t, ref.data() + b * t * p.dim);
+    }
+    ops::MemoryWork work;
+    ops::memory_fwd(p, x.data(), B, t, work, got.data());
+    ok = ok && same_bits(ref.data(), got.data(), ref.size());
+  }
+  check(ok, "memory: optimized == reference bit for bit, " + std::to_string(rounds * 3) +
+                " random shapes (FP, sign, dual-scale)");
+}
+
+void test_classifier(int rounds) {
+  bool ok = true;
+  for (int it = 0; it < rounds; ++it) {
+    ops::Classifier p;
+    p.classes = static_cast<std::size_t>(irand(1, 40));
+    p.n = static_cast<std::size_t>(irand(1, 2100));
+    std::vector<float> w = values(p.classes * p.n, 1.0f), b = values(p.classes, 1.0f);
+    p.w = w.data();
+    p.b = b.data();
+    const std::size_t B = irand(1, 3);
+    std::vector<float> x = values(B * p.n, 4.0f), ref(B * p.classes), got(B * p.classes, NAN);
+    ops::classifier_reference(p, x.data(), B, ref.data());
+    ops::classifier_exact(p, x.data(), B, got.data());
+    ok = ok && same_bits(ref.data(), got.data(), ref.size());
+  }
+  check(ok, "classifier: optimized == reference bit for bit, " + std::to_string(rounds) +
+                " random shapes");
+}
+
+
+// ---------------------------------------------------------------- fused layers
+
+// A binary layer reading `in` features, with thresholds that put some of `y` (rows x in, the
+// unfused output) exactly on them: d = 0 (y == tau0) and r = 0 ((y - b1) == tau1).
+struct NextLayer {
+  std::vector<std::uint64_t> w;
+  std::vector<float> t0, t1;
+  ops::BinaryLinear L;
+  NextLayer(std::size_t in, bool dual, const std::vector<float>& y, std::size_t rows) {
+    L.in = in;
+    L.out = static_cast<std::size_t>(irand(1, 40));
+    L.words = packed_row_words(in);
+    L.dual = dual;
+    w = random_bits(L.out, in);
+    thresholds(in, t0, t1);
+    for (std::size_t i = 0; i < in; ++i) {
+      const std::size_t r = static_cast<std::size_t>(irand(0, static_cast<int>(rows) - 1));
+      const float v = y[r * in + i];
+      if (i % 3 == 0) t0[i] = v;                                            // d == 0
+      if (i % 5 == 1) t1[i] = v - ((v - t0[i]) >= 0.0f ? 1.0f : -1.0f);     // r == 0
+    }
+    L.w = w.data();
+    L.tau0 = t0.data();
+    L.tau1 = t1.data();
+  }
+};
+
+// Same packed rows (both planes) and scales.
+bool same_packed(const ops::LinearWork& a, const ops::LinearWork& b, const ops::BinaryLinear& L,
+                 std::size_t rows) {
+  const std::size_t n = (L.dual ? 2 : 1) * rows * L.words;
+  if (a.rows != rows || b.rows != rows) return false;
+  if (!std::equal(a.abits.begin(), a.abits.begin() + n, b.abits.begin())) return false;
+  return !L.dual || same_bits(a.s.data(), b.s.data(), rows);
+}
+
+void test_fused(int rounds) {
+  bool ok_conv2 = true, ok_lin = true, ok_mem = true;
+  int ties = 0;
+  for (int it = 0; it < rounds; ++it) {
+    const bool dual = it % 3 != 0;
+    const Kernel& kern = *kernels()[static_cast<std::size_t>(it) % kernels().size()];
+    {  // conv2 -> next layer's bits
+      std::vector<std::uint64_t> w;
+      std::vector<float> t0, t1, tau2, scale, bias;
+      ops::Conv2Tables tab;
+      const ops::Conv2Binary p = random_conv2(w, t0, t1, tau2, scale, bias, tab, dual);
+      const std::size_t B = static_cast<std::size_t>(irand(1, 3)), rows = B * p.s.t();
+      std::vector<float> x = values(B * p.s.in_size(), 2.0f), tok(rows * p.s.features());
+      ops::Conv2Work w1, w2;
+      ops::conv2_binary(p, kern, x.data(), B, w1, tok.data(), nullptr);
+      NextLayer nx(p.s.features(), coin(), tok, rows);
+      ops::LinearWork unf, fus;
+      ops::binarize_rows(nx.L, tok.data(), rows, unf);
+      ops::conv2_binary(p, kern, x.data(), B, w2, nullptr, nullptr, &nx.L, &fus);
+      ok_conv2 = ok_conv2 && same_packed(unf, fus, nx.L, rows);
+    }
+    {  // binary linear -> next layer's bits
+      ops::BinaryLinear L;
+      L.in = static_cast<std::size_t>(irand(1, 400));
+      L.out = static_cast<std::size_t>(irand(1, 300));
+      L.words = packed_row_words(L.in);
+      L.dual = dual;
+      std::vector<std::uint64_t> w = random_bits(L.out, L.in);
+      std::vector<float> t0, t1;
+      thresholds(L.in, t0, t1);
+      L.w = w.data();
+      L.tau0 = t0.data();
+      L.tau1 = t1.data();
+      const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+      std::vector<float> x = values(rows * L.in, 3.0f), scale = scales(L.out), bias = values(L.out, 3.0f);
+      std::vector<float> res = values(rows * L.out, 2.0f), y(rows * L.out);
+      ops::Epilogue e;
+      e.scale = scale.data();
+      e.bias = bias.data();
+      e.slope = value(1.0f);
+      e.res = coin() ? res.data() : nullptr;
+      ops::LinearWork w0, unf, in_f, fus;
+      ops::linear_binary(L, e, kern, x.data(), rows, w0, y.data(), nullptr);
+      NextLayer nx(L.out, coin(), y, rows);
+      ops::binarize_rows(nx.L, y.data(), rows, unf);
+      ops::binarize_rows(L, x.data(), rows, in_f);
+      ops::linear_binary_to_bits(L, e, kern, in_f, nx.L, fus, nullptr);
+      ok_lin = ok_lin && same_packed(unf, fus, nx.L, rows);
+      for (std::size_t i = 0; i < y.size(); ++i) ties += y[i] == nx.t0[i % L.out];
+    }
+    {  // memory -> next layer's bits (y still written)
+      ops::Memory p;
+      p.dim = static_cast<std::size_t>(irand(1, 200));
+      p.left = static_cast<std::size_t>(irand(0, 4));
+      p.right = static_cast<std::size_t>(irand(0, 4));
+      p.dual = dual;
+      std::vector<float> w = values(p.taps() * p.dim, 1.0f), t0, t1;
+      for (float& v : w) v = v >= 0.0f ? 1.0f : -1.0f;
+      thresholds(p.dim, t0, t1);
+      std::vector<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
+      std::vector<float> scale = scales(p.dim), bias = values(p.dim, 2.0f);
+      p.w = w.data();
+      p.tau0 = t0.data();
+      p.tau1 = t1.data();
+      p.pad = pad.data();
+      p.scale = scale.data();
+      p.bias = bias.data();
+      p.slope = value(1.0f);
+      const std::size_t t = static_cast<std::size_t>(irand(1, 10)), B = irand(1, 3);
+      std::vector<float> x = values(B * t * p.dim, 3.0f), y1(B * t * p.dim), y2(B * t * p.dim);
+      ops::MemoryWork mw;
+      ops::memory_fwd(p, x.data(), B, t, mw, y1.data());
+      NextLayer nx(p.dim, coin(), y1, B * t);
+      ops::LinearWork unf, fus;
+      ops::binarize_rows(nx.L, y1.data(), B * t, unf);
+      ops::memory_fwd(p, x.data(), B, t, mw, y2.data(), &nx.L, &fus);
+      ok_mem = ok_mem && same_packed(unf, fus, nx.L, B * t) && same_bits(y1.data(), y2.data(), y1.size());
+    }
+  }
+  check(ok_conv2, "fused conv2 -> next layer's bits == conv2 + binarize_rows, " +
+                      std::to_string(rounds) + " random shapes, ties at the thresholds");
+  check(ok_lin, "fused linear (epilogue -> next layer's bits) == linear + binarize_rows, " +
+                    std::to_string(rounds) + " random shapes");
+  check(ok_mem, "fused memory -> next layer's bits == memory + binarize_rows");
+  check(ties > 0, "fused tests hit exact ties at tau0: " + std::to_string(ties));
+}
+
+
+
+void test_sign_thresholds(int rounds) {
+  bool ok = true, all_exact = true;
+  long ties = 0;
+  for (int it = 0; it < rounds * 2; ++it) {
+    ops::BinaryLinear L;
+    L.in = static_cast<std::size_t>(irand(1, 600));
+    L.out = static_cast<std::size_t>(irand(1, 300));
+    L.words = packed_row_words(L.in);
+    L.dual = false;
+    std::vector<std::uint64_t> w = random_bits(L.out, L.in);
+    L.w = w.data();
+    // scales on a grid (some negative, some zero) and biases that put z exactly on 0 at some
+    // accumulator value D0 of the lattice (ties), or generic values
+    std::vector<float> scale(L.out), bias(L.out);
+    for (std::size_t o = 0; o < L.out; ++o) {
+      scale[o] = irand(0, 9) == 0 ? 0.0f : static_cast<float>(irand(-8, 8)) * 0.125f;
+      const int d0 = -static_cast<int>(L.in) + 2 * irand(0, static_cast<int>(L.in));
+      bias[o] = coin() ? -scale[o] * static_cast<float>(d0) : value(20.0f);
+      if (irand(0, 4) == 0) scale[o] = value(2.0f);
+    }
+    ops::Epilogue e;
+    e.scale = scale.data();
+    e.bias = bias.data();
+    const int sl = irand(0, 3);
+    e.slope = sl == 0 ? 0.0f : (sl == 1 ? -value(1.0f) * 0.5f : value(1.0f));
+    const ops::SignThresholds th = ops::sign_thresholds(L, e);
+    all_exact = all_exact && th.exact;
+    ops::BinaryLinear next;
+    next.in = L.out;
+    next.out = static_cast<std::size_t>(irand(1, 30));
+    next.words = packed_row_words(next.in);
+    next.dual = false;
+    std::vector<std::uint64_t> w2 = random_bits(next.out, next.in);
+    next.w = w2.data();
+    const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+    std::vector<float> x = values(rows * L.in, 3.0f), y(rows * L.out);
+    for (const Kernel* kern : kernels()) {
+      ops::LinearWork w0, unf, in_f, fus;
+      ops::linear_binary(L, e, *kern, x.data(), rows, w0, y.data(), nullptr);
+      ops::binarize_rows(next, y.data(), rows, unf);
+      ops::binarize_rows(L, x.data(), rows, in_f);
+      ops::linear_binary_to_sign_bits(L, th, *kern, in_f, next, fus, nullptr);
+      ok = ok && same_packed(unf, fus, next, rows);
+    }
+    for (float v : y) ties += v == 0.0f;
+  }
+  check(all_exact, "sign thresholds: every random layer's bit set is an interval of D (exact)");
+  check(ok, "fused sign layer with integer thresholds == float epilogue + sign, " +
+                std::to_string(rounds * 2) + " random layers x kernels (negative / zero scales "
+                "and slopes)");
+  check(ties > 0, "integer thresholds: outputs exactly 0 (ties) hit: " + std::to_string(ties));
+}
+
+// ---------------------------------------------------------------- front ends
+
+std::vector<float> random_wave(std::size_t n, int sr) {
+  std::vector<float> w(n);
+  const double f1 = irand(50, sr / 2 - 100), f2 = irand(50, sr / 2 - 100);
+  std::normal_distribution<double> nd(0.0, 0.02);
+  for (std::size_t i = 0; i < n; ++i) {
+    w[i] = static_cast<float>(0.3 * std::sin(2 * 3.14159265358979 * f1 * i / sr) +
+                              0.1 * std::sin(2 * 3.14159265358979 * f2 * i / sr) + nd(rng));
+  }
+  return w;
+}
+
+void test_frontend(int rounds) {
+  double worst_db = 0, worst_low = 0;
+  int cases = 0;
+  for (int it = 0; it < std::max(2, rounds / 4); ++it) {
+    FeatureConfig cfg;
+    cfg.kind = "logmel32";
+    cfg.sample_rate = coin() ? 8000 : 16000;
+    cfg.n_fft = 32 << irand(0, 4);
+    cfg.hop_length = irand(cfg.n_fft / 8, cfg.n_fft);
+    cfg.n_mels = irand(1, std::min(40, cfg.n_fft / 4));
+    cfg.clip_samples = irand(cfg.n_fft / 2 + 1, 3000);
+    cfg.f_min = irand(0, 300);
+    cfg.f_max = irand(static_cast<int>(cfg.f_min) + 500, cfg.sample_rate / 2);
+    const std::vector<float> wave = random_wave(cfg.clip_samples, cfg.sample_rate);
+    const std::size_t n = static_cast<std::size_t>(cfg.n_mels) * cfg.num_frames();
+    std::vector<float> ref(n), got(n);
+    ops::logmel_reference(cfg, wave.data(), ref.data());
+    detail::LogMel fe(cfg, "test");
+    fe.compute(wave.data(), got.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = std::fabs(static_cast<double>(got[i]) - ref[i]);
+      if (ref[i] > -80.0f) {
+        worst_db = std::max(worst_db, e);
+      } else {
+        worst_low = std::max(worst_low, e);
+      }
+    }
+    ++cases;
+  }
+  check(worst_db < 0.01 && worst_low < 1.0,
+        "front end logmel32: optimized (float32 FFT, 8 lanes) vs reference (float64 direct DFT), " +
+            std::to_string(cases) + " random configurations: max " + std::to_string(worst_db) +
+            " dB above -80 dB, " + std::to_string(worst_low) + " dB below");
+  std::size_t total = 0, differ = 0;
+  float worst_img = 0;
+  bool inputs_ok = true;
+  cases = 0;
+  for (int it = 0; it < std::max(2, rounds / 4); ++it) {
+    FeatureConfig cfg;
+    cfg.kind = "fbank40";
+    cfg.sample_rate = coin() ? 8000 : 16000;
+    cfg.n_fft = 64 << irand(0, 4);
+    cfg.frame_length = irand(std::max(2, cfg.n_fft / 4), cfg.n_fft);
+    cfg.hop_length = irand(std::max(1, cfg.frame_length / 4), cfg.frame_length);
+    cfg.n_mels = irand(1, std::min(40, cfg.n_fft / 8));
+    cfg.pool = irand(1, 4);
+    cfg.clip_samples = cfg.frame_length + cfg.hop_length * irand(cfg.pool, 40);
+    cfg.f_min = irand(0, 100);
+    cfg.f_max = cfg.sample_rate / 2;
+    const std::vector<float> wave = random_wave(cfg.clip_samples, cfg.sample_rate);
+    const std::size_t n = static_cast<std::size_t>(cfg.n_mels) * cfg.num_frames();
+    const std::size_t ni = static_cast<std::size_t>(cfg.n_mels) * cfg.image_frames();
+    std::vector<float> ref(n), got(n), ref_img(ni), got_img(ni);
+    ops::fbank40_reference(cfg, wave.data(), ref.data(), ref_img.data());
+    detail::Fbank40 fe(cfg, "test");
+    fe.image(wave.data(), got_img.data());
+    fe.compute(wave.data(), got.data());
+    for (std::size_t i = 0; i < ni; ++i) {
+      const float e = std::fabs(got_img[i] - ref_img[i]);
+      worst_img = std::max(worst_img, e);
+      differ += e != 0.0f;
+    }
+    total += ni;
+    // network input: the pooled image of the optimized version, exactly
+    std::vector<float> again(n);
+    detail::Fbank40 fe2(cfg, "test");
+    fe2.compute(wave.data(), again.data());
+    inputs_ok = inputs_ok && same_bits(again.data(), got.data(), n);
+    if (differ == 0) inputs_ok = inputs_ok && same_bits(ref.data(), got.data(), n);
+    ++cases;
+  }
+  check(worst_img <= 1.0f && differ * 200 <= total && inputs_ok,
+        "front end fbank40: optimized (float64 FFT) vs reference (float64 direct DFT), " +
+            std::to_string(cases) + " random configurations: " + std::to_string(differ) + " of " +
+            std::to_string(total) + " image values differ (by <= " + std::to_string(worst_img) +
+            ", rounding ties)");
+}
+
+// ---------------------------------------------------------------- golden values
+
+// Minimal .npy reader (version 1/2/3 headers, little-endian f4 / i4 / u1 / b1, C order).
+struct Array {
+  std::string dtype;
+  std::vector<std::size_t> shape;
+  std::vector<char> data;
+  std::size_t size() const {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;
+    return n;
+  }
+  const float* f() const { return reinterpret_cast<const float*>(data.data()); }
+  const std::int32_t* i() const { return reinterpret_cast<const std::int32_t*>(data.data()); }
+};
+
+Array read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error(path + ": not .npy");
+  std::size_t hlen, hstart;
+  if (bytes[6] == 1) {
+    hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    hstart = 10;
+  } else {
+    hlen = 0;
+    for (int b = 0; b < 4; ++b) hlen |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + b])) << (8 * b);
+    hstart = 12;
+  }
+  const std::string h = bytes.substr(hstart, hlen);
+  Array a;
+  const std::size_t dp = h.find("'descr': '") + 10;
+  a.dtype = h.substr(dp, h.find('\'', dp) - dp);
+  if (h.find("'fortran_order': False") == std::string::npos) throw std::runtime_error(path + ": fortran order");
+  const std::size_t sp = h.find('(', h.find("'shape'")) + 1;
+  std::stringstream ss(h.substr(sp, h.find(')', sp) - sp));
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
+  }
+  std::size_t item = (a.dtype == "<f4" || a.dtype == "<i4") ? 4 : 1;
+  if (!(a.dtype == "<f4" || a.dtype == "<i4" || a.dtype == "|u1" || a.dtype == "|b1")) {
+    throw std::runtime_error(path + ": dtype " + a.dtype);
+  }
+  a.data.assign(bytes.begin() + hstart + hlen, bytes.end());
+  if (a.data.size() != a.size() * item) throw std::runtime_error(path + ": size");
+  return a;
+}
+
+// bool (rows, k) -> packed rows
+std::vector<std::uint64_t> pack_bool(const Array& a) {
+  const std::size_t rows = a.shape.at(0), k = a.size() / rows, words = packed_row_words(k);
+  std::vector<std::uint64_t> w(rows * words + 1, 0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t i = 0; i < k; ++i) {
+      if (a.data[r * k + i]) w[r * words + i / 64] |= std::uint64_t{1} << (i % 64);
+    }
+  }
+  return w;
+}
+
+std::string describe_diff(const float* got, const float* want, std::size_t n) {
+  std::size_t bad = 0, first = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::memcmp(got + i, want + i, 4) != 0) {
+      if (first == n) first = i;
+      ++bad;
+    }
+  }
+  if (!bad) return "bit-identical";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%zu of %zu differ, first at %zu: %.9g vs %.9g", bad, n, first,
+                got[first], want[first]);
+  return buf;
+}
+
+void golden_case(const std::string& dir, const std::string& op) {
+  auto A = [&](const std::string& name) { return read_npy(dir + "/" + name + ".npy"); };
+  auto I = [&](const std::string& name) { return A(name).i()[0]; };
+  auto F = [&](const std::string& name) { return A(name).f()[0]; };
+  const std::string what = "golden " + dir.substr(dir.rfind('/') + 1) + " (" + op + ")";
+  if (op == "sum8") {
+    const Array x = A("x"), want = A("y");
+    const std::size_t rows = x.shape[0], n = x.shape[1];
+    std::vector<float> got(rows);
+    for (std::size_t r = 0; r < rows; ++r) got[r] = ops::sum8_reference(x.f() + r * n, n);
+    const std::string d = describe_diff(got.data(), want.f(), rows);
+    check(d == "bit-identical", what + ": sum8 of " + std::to_string(rows) + " rows: " + d);
+  } else if (op == "conv1") {
+    const Array x = A("x"), w = A("w"), b = A("b"), want = A("y");
+    ops::Conv1 p;
+    p.H = static_cast<int>(x.shape[1]);
+    p.W = static_cast<int>(x.shape[2]);
+    p.k = I("k");
+    p.c1 = static_cast<int>(w.shape[0]);
+    p.w = w.f();
+    p.b = b.f();
+    p.slope = F("slope");
+    const std::size_t B = x.shape[0], out = p.positions() * p.c1;
+    std::vector<float> got(B * out);
+    for (std::size_t i = 0; i < B; ++i) {
+      ops::conv1_reference(p, x.f() + i * p.H * p.W, got.data() + i * out);
+    }
+    check(describe_diff(got.data(), want.f(), B * out) == "bit-identical",
+          what + ": " + describe_diff(got.data(), want.f(), B * out));
+  } else if (op == "conv2") {
+    const Array x = A("x"), bits = A("bits"), tau = A("tau"), tau2 = A("tau2"), scale = A("scale"),
+                bias = A("bias"), want_bp = A("bias_pos"), want = A("y");
+    ops::Conv2Binary p;
+    p.s.c1 = static_cast<int>(x.shape[1]);
+    p.s.h1 = static_cast<int>(x.shape[2]);
+    p.s.w1 = static_cast<int>(x.shape[3]);
+    p.s.c2 = static_cast<int>(bits.shape[0]);
+    p.s.k = I("k");
+    p.dual = I("dual") != 0;
+    const std::vector<std::uint64_t> w = pack_bool(bits);
+    p.words = packed_row_words(p.s.k2());
+    const ops::Conv2Tables tab = ops::conv2_tables(p.s, w.data(), p.words, scale.f(), bias.f(),
+                                                   p.dual ? tau2.f() : nullptr);
+    const std::string dt = describe_diff(tab.bias_pos.data(), want_bp.f(), tab.bias_pos.size());
+    check(dt == "bit-identical", what + ": per-position bias table: " + dt);
+    p.w = w.data();
+    p.tau0 = tau.f();
+    p.tau1 = tau.f() + p.s.c1;
+    p.scale = scale.f();
+    p.corr = tab.corr.data();
+    p.bias_pos = tab.bias_pos.data();
+    p.slope = F("slope");
+    const std::size_t B = x.shape[0], out = p.s.positions() * p.s.c2;
+    std::vector<float> got(B * out);
+    for (std::size_t i = 0; i < B; ++i) {
+      ops::conv2_binary_reference(p, x.f() + i * p.s.in_size(), got.data() + i * out);
+    }
+    const std::string d = describe_diff(got.data(), want.f(), B * out);
+    check(d == "bit-identical", what + ": " + d);
+  } else if (op == "linear") {
+    const Array x = A("x"), bits = A("bits"), tau = A("tau"), scale = A("scale"), bias = A("bias"),
+                want = A("y");
+    ops::BinaryLinear L;
+    L.out = bits.shape[0];
+    L.in = bits.shape[1];
+    L.words = packed_row_words(L.in);
+    L.dual = I("dual") != 0;
+    const std::vector<std::uint64_t> w = pack_bool(bits);
+    L.w = w.data();
+    L.tau0 = tau.f();
+    L.tau1 = tau.f() + L.in;
+    ops::Epilogue e;
+    e.scale = scale.f();
+    e.bias = bias.f();
+    e.slope = F("slope");
+    Array res;
+    if (I("has_res")) {
+      res = A("res");
+      e.res = res.f();
+    }
+    const std::size_t rows = x.size() / L.in;
+    std::vector<float> got(rows * L.out);
+    ops::linear_binary_reference(L, e, x.f(), rows, got.data());
+    const std::string d = describe_diff(got.data(), want.f(), rows * L.out);
+    check(d == "bit-identical", what + ": " + d);
+  } else if (op == "memory") {
+    const Array x = A("x"), bits = A("bits"), tau = A("tau"), scale = A("scale"), bias = A("bias"),
+                want = A("y");
+    ops::Memory p;
+    p.dim = bits.shape[0];
+    const std::size_t taps = bits.shape[1];
+    p.left = static_cast<std::size_t>(I("left"));
+    p.right = taps - 1 - p.left;
+    p.dual = I("dual") != 0;
+    std::vector<float> w(taps * p.dim);
+    for (std::size_t c = 0; c < p.dim; ++c) {
+      for (std::size_t k = 0; k < taps; ++k) w[k * p.dim + c] = bits.data[c * taps + k] ? -1.0f : 1.0f;
+    }
+    p.w = w.data();
+    p.tau0 = tau.f();
+    p.tau1 = tau.f() + p.dim;
+    p.scale = scale.f();
+    p.bias = bias.f();
+    p.slope = F("slope");
+    const std::size_t B = x.shape[0], t = x.shape[1];
+    std::vector<float> got(B * t * p.dim);
+    for (std::size_t i = 0; i < B; ++i) {
+      ops::memory_reference(p, x.f() + i * t * p.dim, t, got.data() + i * t * p.dim);
+    }
+    const std::string d = describe_diff(got.data(), want.f(), got.size());
+    check(d == "bit-identical", what + ": " + d);
+  } else if (op == "classifier") {
+    const Array x = A("x"), w = A("w"), b = A("b"), want = A("y");
+    ops::Classifier p;
+    p.classes = w.shape[0];
+    p.n = w.shape[1];
+    p.w = w.f();
+    p.b = b.f();
+    const std::size_t B = x.shape[0];
+    std::vector<float> got(B * p.classes);
+    ops::classifier_reference(p, x.f(), B, got.data());
+    const std::string d = describe_diff(got.data(), want.f(), got.size());
+    check(d == "bit-identical", what + ": " + d);
+  } else {
+    check(false, what + ": unknown op");
+  }
+}
+
+void test_golden(const std::string& dir) {
+  std::ifstream list(dir + "/cases.txt");
+  if (!list) {
+    check(false, "golden: cannot read " + dir + "/cases.txt");
+    return;
+  }
+  std::string name, op;
+  int n = 0;
+  while (list >> name >> op) {
+    try {
+      golden_case(dir + "/" + name, op);
+    } catch (const std::exception& e) {
+      check(false, "golden " + name + ": " + e.what());
+    }
+    ++n;
+  }
+  check(n > 0, "golden: " + std::to_string(n) + " cases read");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string golden;
+  int rounds = 60;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--golden" && i + 1 < argc) {
+      golden = argv[++i];
+    } else {
+      rounds = std::max(1, std::atoi(argv[i]));
+    }
+  }
+  try {
+    if (!golden.empty()) {
+      test_golden(golden);
+    } else {
+      std::printf("kernels:");
+      for (const Kernel* k : kernels()) std::printf(" %s", k->name);
+      std::printf("\n");
+      test_binarize(rounds);
+      test_conv1(rounds);
+      test_conv2(rounds);
+      test_linear(rounds);
+      test_memory(rounds);
+      test_classifier(rounds);
+      test_fused(rounds);
+      test_sign_thresholds(rounds);
+      test_frontend(rounds);
+    }
+  } catch (const std::exception& e) {
+    check(false, std::string("unexpected exception: ") + e.what());
+  }
+  std::printf("test_ops: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
