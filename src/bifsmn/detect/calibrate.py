@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ from bifsmn.detect.evaluate import (
     stream_posteriors,
     sweep,
 )
-from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.scorer import scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
@@ -58,6 +59,52 @@ DEFAULT_FA_TARGETS = (0.5, 1.0, 5.0)
 DEFAULT_SMOOTHING_MS = (300.0, 500.0, 700.0, 1000.0)
 CALIBRATION_THRESHOLDS = tuple(sorted({*DEFAULT_THRESHOLDS, 0.99995, 0.99999, 0.999995,
                                        0.999999}))
+
+
+def poisson_upper(count: int, confidence: float) -> float:
+    """One-sided upper confidence bound on a Poisson mean after observing ``count`` events: the
+    ``lam`` with ``P(X <= count | lam) = 1 - confidence`` (exact, by bisection; no SciPy).
+
+    Why: a false-alarm rate read off a few hours is a small count. Choosing thresholds so that the
+    *bound*, not the count, fits the budget keeps the stored point from being the lucky draw of
+    the calibration streams (winner's curse of picking the threshold just above their highest
+    non-keyword scores)."""
+    if not 0.0 < confidence < 1.0:
+        raise BifsmnError(f"confidence must be in (0, 1) (got {confidence})")
+    if count < 0:
+        raise BifsmnError(f"count must be >= 0 (got {count})")
+
+    def cdf(lam: float) -> float:
+        term = total = math.exp(-lam)
+        for k in range(1, count + 1):
+            term *= lam / k
+            total += term
+        return total
+
+    lo, hi = 0.0, count + 10.0 + 10.0 * math.sqrt(count + 1.0)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if cdf(mid) > 1.0 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def fa_budget(fa_per_hour: float, hours: float, confidence: float | None = None) -> int:
+    """How many false alarms the calibration streams may hold for a target of ``fa_per_hour``.
+
+    ``confidence=None``: ``floor(F * hours)`` (the point estimate fits the target). Otherwise the
+    largest count whose one-sided Poisson upper bound at ``confidence`` is still within
+    ``F * hours``; -1 if even zero false alarms cannot show it (too few hours: then the highest
+    thresholds are stored and the point is marked not reached)."""
+    allowed = fa_per_hour * hours
+    if confidence is None:
+        return int(math.floor(allowed + 1e-9))
+    c = -1
+    while poisson_upper(c + 1, confidence) <= allowed + 1e-9:
+        c += 1
+    return c
 
 
 def allocate(hits: np.ndarray, fas: np.ndarray, budget: int) -> np.ndarray:
@@ -100,20 +147,35 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               fa_targets: Sequence[float] = DEFAULT_FA_TARGETS,
               smoothing_ms: Sequence[float] = DEFAULT_SMOOTHING_MS,
               refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
-              tolerance: float = 0.5, gate: Gate | None = DEFAULT_GATE,
+              tolerance: float = 0.5, gate: Gate | None | str = MODEL_GATE,
               thresholds: Sequence[float] = CALIBRATION_THRESHOLDS, split: str = "validation",
               negatives_split: str = "validation", out: str | Path | None = None,
-              write: bool = True, log=print) -> dict:
+              write: bool = True, streams: int = 1, confidence: float | None = None,
+              log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
-    ``out`` (default: the model file itself, rewritten atomically). Returns the record."""
+    ``out`` (default: the model file itself, rewritten atomically). Returns the record.
+
+    ``streams``: how many ``minutes``-long streams per SNR (seeds ``seed``, ``seed + 1``, ...,
+    one per stream; built one at a time, so memory holds one stream's audio). More hours are
+    what makes a rate of 1 FA/h measurable at all: with 2 h a single event decides the point.
+    ``confidence``: choose thresholds so that the one-sided Poisson upper bound of the
+    calibration false alarms (not their count) fits the budget (:func:`fa_budget`); None keeps
+    the point estimate. ``gate``: ``"model"`` (default) uses the gate the model's stored
+    points were calibrated with, else the default gate; a :class:`Gate` or None overrides."""
     from bifsmn.data.speech_commands import SpeechCommands
 
     model = Path(model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
+    if streams < 1:
+        raise BifsmnError(f"--streams must be >= 1 (got {streams})")
+    if confidence is not None and not 0.0 < confidence < 1.0:
+        raise BifsmnError(f"--confidence must be in (0, 1) (got {confidence})")
     targets = sorted({float(f) for f in fa_targets})
     if not targets or min(targets) <= 0:
         raise BifsmnError("false-alarm targets must be positive")
+    if isinstance(gate, str):
+        gate = resolve_gate(gate, operating.read(model))
     ds = SpeechCommands(data, 12)
     if not ds.noise_files and any(math.isfinite(s) for s in snrs):
         log(f"note: {ds.root} has no _background_noise_/ files; calibration streams are clean")
@@ -123,20 +185,40 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
                           f"{negatives_split} share")
     thr = sorted(float(t) for t in thresholds)
-    streams = [build_stream(ds, split, minutes, snr, seed + i, negatives=negs)
-               for i, snr in enumerate(dict.fromkeys(snrs))]
-    hours = sum(s.hours for s in streams)
-    nkw = sum(len(s.keywords) for s in streams)
-    nneg = sum(len(s.negatives) for s in streams)
-    nunk = sum(sum(g.label == UNKNOWN for g in s.segments) for s in streams)
-    snr_text = ", ".join("clean" if math.isinf(s.snr_db) else f"{s.snr_db:g} dB"
-                         for s in streams)
-    desc = (f"{len(streams)} x {minutes:g}-min streams ({snr_text}; seeds {seed}..."
-            f"{seed + len(streams) - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
+    paths = list(scorers_for_blocks(model, list(blocks), log))
+    if not paths:
+        raise BifsmnError("no thinnable path of the model could be calibrated")
+    specs = [(snr, seed + i) for i, snr in enumerate(
+        [s for s in dict.fromkeys(snrs) for _ in range(streams)])]
+    # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
+    kept: list[_Kept] = []
+    posts: dict[int, list] = {b: [] for b, _ in paths}
+    for snr, sd in specs:
+        st = build_stream(ds, split, minutes, snr, sd, negatives=negs)
+        kept.append(_Kept(st.keywords, st.negatives, st.hours, st.snr_db,
+                          sum(g.label == UNKNOWN for g in st.segments)))
+        for b, scorer in paths:
+            hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
+                              scorer.feature_config.clip_samples)
+            post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate)
+            posts[b].append(post)
+            log(f"[{b} blocks] stream {'clean' if math.isinf(st.snr_db) else st.snr_db} "
+                f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.0f} min, network ran on "
+                f"{100 * stream_posteriors.last_scored:.1f}% of windows")
+        del st
+    hours = sum(k.hours for k in kept)
+    nkw = sum(len(k.keywords) for k in kept)
+    nneg = sum(len(k.negatives) for k in kept)
+    nunk = sum(k.unknown for k in kept)
+    snr_text = ", ".join("clean" if math.isinf(s) else f"{s:g} dB" for s in dict.fromkeys(snrs))
+    desc = (f"{len(kept)} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
+            f"{seed}...{seed + len(kept) - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
             f"{nunk} other words" + (f", {nneg} negative-speech clips ({len(negs)} files, "
                                      f"{negatives_split} share of {Path(negatives).name})"
                                      if negs else "")
-            + f"; noise: {len(ds.noise_files)} _background_noise_ files")
+            + f"; noise: {len(ds.noise_files)} _background_noise_ files"
+            + ("" if confidence is None else
+               f"; budget: {100 * confidence:g}% Poisson upper bound"))
     log(f"calibration data: {desc}")
     ops = {"format": operating.FORMAT, "version": operating.VERSION,
            "default_fa_per_hour": operating.DEFAULT_FA_PER_HOUR,
@@ -146,37 +228,28 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
            "data": {"description": desc, "dataset": str(data), "split": split,
                     "negatives": None if not negatives else str(negatives),
                     "negative_files": len(negs), "minutes": minutes,
-                    "snr_db": [None if math.isinf(s.snr_db) else s.snr_db for s in streams],
-                    "seed": seed, "keywords": nkw, "negative_clips": nneg, "hours": hours},
+                    "streams_per_snr": streams,
+                    "snr_db": [None if math.isinf(k.snr_db) else k.snr_db for k in kept],
+                    "seed": seed, "keywords": nkw, "negative_clips": nneg, "hours": hours,
+                    "confidence": confidence},
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "paths": {}}
-    done = False
-    for b, scorer in scorers_for_blocks(model, list(blocks), log):
+    for b, scorer in paths:
         cfg = scorer.feature_config
         hop = hop_samples(hop_ms, cfg.sample_rate, cfg.clip_samples)
         refr = round(refractory_ms * cfg.sample_rate / 1000.0)
         keywords = [k for k in scorer.labels if k not in ("_unknown_", "_silence_")]
-        posts = []
-        for st in streams:
-            post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate)
-            frac = stream_posteriors.last_scored
-            posts.append(post)
-            log(f"[{b} blocks] stream {'clean' if math.isinf(st.snr_db) else st.snr_db}: "
-                f"{dt:.1f} s for {len(st.audio) / st.sample_rate / 60:.0f} min, network ran on "
-                f"{100 * frac:.1f}% of windows")
-        points = _points(posts, streams, scorer.labels, keywords, thr, targets, smoothing_ms,
-                         hop, cfg.sample_rate, refr, tolerance, hours)
+        points = _points(posts[b], kept, scorer.labels, keywords, thr, targets, smoothing_ms,
+                         hop, cfg.sample_rate, refr, tolerance, hours, confidence)
         ops["paths"][str(b)] = points
         for p in points:
             c = p["calibration"]
             log(f"[{b} blocks] {p['fa_per_hour']:g} FA/h: smoothing {p['smooth_ms']:g} ms, "
-                f"miss {100 * c['miss_rate']:.1f}%, {c['false_alarms']} FA in {hours:.2f} h"
+                f"miss {100 * c['miss_rate']:.1f}%, {c['false_alarms']} FA in {hours:.2f} h "
+                f"(budget {c['budget']})"
                 + ("" if c["reached"] else " (target not reached)")
                 + (f", negative clips with an event {100 * c['negative_rate']:.1f}%"
                    if c.get("negative_rate") is not None else ""))
-        done = True
-    if not done:
-        raise BifsmnError("no thinnable path of the model could be calibrated")
     operating.check(ops)
     if write:
         target = Path(out) if out is not None else model
@@ -189,9 +262,20 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     return ops
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """What calibration keeps of a stream once its posteriors are computed (no audio)."""
+
+    keywords: list
+    negatives: list
+    hours: float
+    snr_db: float
+    unknown: int
+
+
 def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, sr, refr,
-            tolerance, hours) -> list[dict]:
-    budgets = {f: int(math.floor(f * hours + 1e-9)) for f in targets}
+            tolerance, hours, confidence: float | None = None) -> list[dict]:
+    budgets = {f: fa_budget(f, hours, confidence) for f in targets}
     best: dict[float, tuple] = {}
     order = sorted(dict.fromkeys(float(m) for m in smoothing_ms), key=lambda m: abs(m - 500))
     for ms in order:
@@ -228,6 +312,7 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
                             "miss_rate": (kws - hits) / kws if kws else None,
                             "fa_per_hour": fa / hours, "budget": budgets[f],
                             "reached": fa <= budgets[f],
+                            "confidence": confidence,
                             "negative_clips": negs,
                             "negative_rate": fired / negs if negs else None}})
     return points

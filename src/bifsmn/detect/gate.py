@@ -115,3 +115,25 @@ def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
     peak[none] = SILENT_DB
     floor[none] = SILENT_DB
     return peak, floor
+
+
+MODEL_GATE = "model"  # sentinel: the gate the model's operating points were calibrated with
+
+
+def resolve_gate(gate: Gate | None | str, ops: dict | None) -> Gate | None:
+    """The gate to run: ``gate`` itself unless it is :data:`MODEL_GATE`, which means the one
+    stored with the model's operating points (``ops["gate"]``, written by ``bifsmn
+    calibrate``; ``None`` there means the points were calibrated without a gate), or
+    :data:`DEFAULT_GATE` for a model without a stored record.
+
+    Why: the stored thresholds were chosen on posteriors computed behind that gate (windows it
+    rejects count as silence in the smoothing); running another gate shifts the smoothed scores
+    the thresholds apply to, so the model's settings are the default and explicit arguments
+    (a :class:`Gate`, ``None`` for no gate, CLI flags) override them."""
+    if not isinstance(gate, str):
+        return gate
+    if gate != MODEL_GATE:
+        raise BifsmnError(f"gate must be a Gate, None or {MODEL_GATE!r} (got {gate!r})")
+    if not ops or "gate" not in ops:
+        return DEFAULT_GATE
+    return Gate.from_dict(ops["gate"])
