@@ -45,7 +45,7 @@ from bifsmn.data.fbank import KIND as FBANK40
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
 from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
-from bifsmn.data.labels import UNKNOWN
+from bifsmn.data.labels import COMMANDS, UNKNOWN
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.errors import BifsmnError, TrainingDiverged
@@ -191,9 +191,14 @@ class Trainer:
         self.val_feats = image_to_input(vimg, self.feature_cfg)
         aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
                                    noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
-                                   mask_prob=c.mask_prob)
+                                   mask_prob=c.mask_prob, cut_prob=c.cut_prob,
+                                   cut_keep_min=c.cut_keep_min, cut_keep_max=c.cut_keep_max)
+        if c.cut_prob > 0 and UNKNOWN not in self.ds.labels:
+            raise BifsmnError("data.cut_prob needs a task with an unknown class (12)")
+        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in COMMANDS]
+        unk_id = self.ds.labels.index(UNKNOWN) if UNKNOWN in self.ds.labels else None
         self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
-                                        self.feature_cfg) if c.augment else None
+                                        self.feature_cfg, kw_ids, unk_id) if c.augment else None
         self.logmel = None
 
     def _model(self) -> None:
@@ -239,11 +244,12 @@ class Trainer:
         idx = order[b * bs:(b + 1) * bs]
         idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
         if self.archive:
-            img = self.train_waves[idx]
-            if self.augment is not None:
+            img, lab = self.train_waves[idx], self.train_labels[idx]
+            if self.augment is not None:  # cut keywords -> unknown (data.cut_prob), then rest
+                img, lab = self.augment.cut_keywords(img, lab, gen)
                 img = self.augment(img, gen)  # same draws on every rank: global batch
             x = image_to_input(img[idx_local], self.feature_cfg).to(self.device)
-            return x, self.train_labels[idx][idx_local].to(self.device)
+            return x, lab[idx_local].to(self.device)
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
             wav = self.augment(wav, gen)  # same draws on every rank: global batch
