@@ -53,6 +53,14 @@ def test_allocate_spends_the_budget_where_it_buys_most():
     assert list(allocate(hits, fas, 10)) == [1, 0]  # never spend false alarms for nothing
     # free moves (same FA count, lower threshold) are always taken
     assert list(allocate(np.array([[3, 2, 1]]), np.array([[0, 0, 0]]), 0)) == [0]
+    # per condition (e.g. clean and 10 dB): keyword 0's move costs its FA in condition 1 only
+    fas2 = np.array([[[0, 0, 0], [1, 1, 0]], [[3, 1, 0], [1, 0, 0]]])
+    assert list(allocate(hits, fas2, [0, 1])) == [1, 2]
+    assert list(allocate(hits, fas2, [1, 1])) == [1, 2]  # keyword 1 needs a 2nd in cond. 1
+    assert list(allocate(hits, fas2, [1, 3])) == [1, 0]
+    assert list(allocate(hits, fas2, [0, 3])) == [1, 2]  # cond. 0 has no room for keyword 1
+    with pytest.raises(BifsmnError, match="budgets"):
+        allocate(hits, fas2, 1)
 
 
 def test_negative_files_use_the_validation_share(setup):
@@ -74,7 +82,8 @@ def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
     pt.write_bytes(ckpt.read_bytes())
     lines: list[str] = []
     ops = calibrate(pt, data, negatives=neg, blocks=[8, 2], minutes=1.0,
-                    snrs=[math.inf, 20.0], split="training", log=lines.append)
+                    snrs=[math.inf, 20.0], split="training", log=lines.append, streams=1,
+                    confidence=None)  # the point estimate: a 1-min stream shows no bound
     assert any("network ran on" in ln for ln in lines)
     stored = load_checkpoint(pt)["operating_points"]
     assert stored == json.loads(json.dumps(ops))
@@ -86,7 +95,10 @@ def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
             assert set(p["thresholds"]) == {"yes", "no", "up", "down", "left", "right", "on",
                                             "off", "stop", "go"}
             assert all(0 <= v <= 1 for v in p["thresholds"].values())
-            assert c["reached"] == (c["false_alarms"] <= c["budget"])
+            assert c["reached"] == all(d["false_alarms"] <= d["budget"]
+                                       for d in c["conditions"])
+            assert [d["snr"] for d in c["conditions"]] == ["clean", "20 dB"]
+            assert sum(d["false_alarms"] for d in c["conditions"]) == c["false_alarms"]
             assert c["negative_clips"] > 0 and 0 <= c["negative_rate"] <= 1
     assert "negative-speech clips" in stored["data"]["description"]
     assert stored["paths"]["8"][0]["calibration"]["hits"] > 0  # the tone model finds tones
@@ -209,7 +221,8 @@ def test_calibrate_several_streams_per_snr_and_confidence(setup, tmp_path):
     assert "4 x 0.5-min streams" in d["description"] and "upper bound" in d["description"]
     for p in ops["paths"]["8"]:  # 2 minutes cannot show any rate at 90 %: highest thresholds
         c = p["calibration"]
-        assert c["budget"] == -1 and not c["reached"] and c["confidence"] == 0.9
+        assert c["budget"] == -2 and not c["reached"] and c["confidence"] == 0.9
+        assert [d["budget"] for d in c["conditions"]] == [-1, -1]
     with pytest.raises(BifsmnError, match="--streams"):
         calibrate(ckpt, data, minutes=0.5, streams=0, write=False, log=lines.append)
     assert "operating_points" not in load_checkpoint(ckpt)

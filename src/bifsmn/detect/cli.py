@@ -226,7 +226,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
               split=args.split, negatives_split=args.negatives_split,
               out=args.out, write=not args.dry_run, streams=args.streams,
-              confidence=args.confidence)
+              confidence=args.confidence or None, per_snr=not args.pooled_budget)
     return 0
 
 
@@ -332,7 +332,8 @@ def add_detect_commands(sub) -> None:
                    help="thinnable paths to calibrate (default 8)")
     c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")
     c.add_argument("--snr", default="clean,10",
-                   help="one stream per SNR, comma-separated dB or 'clean' (default clean,10)")
+                   help="--streams streams per SNR, comma-separated dB or 'clean' (default "
+                   "clean,10)")
     c.add_argument("--seed", type=int, default=1000,
                    help="first stream seed (default 1000; eval-stream uses 0)")
     c.add_argument("--fa-per-hour", type=float, nargs="+", default=[0.5, 1.0, 5.0],
@@ -342,12 +343,16 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--tolerance-ms", type=float, default=500.0)
     c.add_argument("--threads", type=int, default=1)
     _gate_flags(c)
-    c.add_argument("--streams", type=int, default=1,
+    c.add_argument("--streams", type=int, default=6,
                    help="streams per SNR (seeds --seed, --seed+1, ...); more hours make a "
-                   "rate of 1 FA/h measurable (default 1; see docs/detection.md)")
-    c.add_argument("--confidence", type=float, default=None, metavar="P",
-                   help="store thresholds whose one-sided Poisson upper bound (at P, e.g. 0.9) "
-                   "of the calibration false alarms fits the rate, not the count itself")
+                   "rate of 1 FA/h measurable (default 6: 12 h with --snr clean,10)")
+    c.add_argument("--confidence", type=float, default=0.9, metavar="P",
+                   help="store thresholds whose one-sided Poisson upper bound at P of the "
+                   "calibration false alarms fits the rate, not the count itself (default "
+                   "0.9; 0 = the count itself, as before issue 13's fix)")
+    c.add_argument("--pooled-budget", action="store_true",
+                   help="the false-alarm budget holds on all streams pooled (before issue "
+                   "13's fix) instead of on each SNR's streams separately")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     c.set_defaults(func=cmd_calibrate)
