@@ -363,3 +363,43 @@ def test_train_on_archive_with_cut_keywords(feature_archive, tmp_path):
     with pytest.raises(BifsmnError, match="cut_keep_min"):
         config_from_dict(_tiny_cfg(feature_archive, tmp_path / "c", cut_keep_min=0.5,
                                    cut_keep_max=0.2))
+
+
+def test_student_init_keeps_its_quantizer_parameters(feature_archive, tmp_path):
+    """Fine-tuning a binary student (model.init = the student) restores its learned
+    quantizer alpha/threshold, which exist only after binarization; an FP init is unchanged."""
+    from bifsmn.train.checkpoint import save_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    TINY = {"hidden": 64, "dim": 32}  # noqa: N806
+
+    def trainer(init: str) -> Trainer:
+        raw = _tiny_cfg(feature_archive, tmp_path / "cache")
+        raw["model"] = {"name": "dfsmn_thinnable", "init": init,
+                        "kwargs": {"n_mels": 40, "frames": 32, **TINY}}
+        raw["binary"] = {"method": "bifsmnv2"}
+        tr = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
+        return tr
+
+    from bifsmn.models import create_model
+
+    fp = create_model("dfsmn_thinnable", num_classes=12, n_mels=40, frames=32, **TINY)
+    from bifsmn.train.checkpoint import FORMAT, VERSION
+
+    def ck(sd: dict) -> dict:
+        return {"format": FORMAT, "version": VERSION, "model": {}, "state_dict": sd}
+
+    save_checkpoint(tmp_path / "fp.pt", ck(fp.state_dict()))
+    tr = trainer(str(tmp_path / "fp.pt"))
+    tr._model()
+    sd = tr.model.state_dict()
+    q = [k for k in sd if k.endswith("quantizer.alpha")]
+    assert q
+    student = {k: (v + 0.125 if k in q else v) for k, v in sd.items()}
+    save_checkpoint(tmp_path / "st.pt", ck(student))
+    tr2 = trainer(str(tmp_path / "st.pt"))
+    tr2._model()
+    got = tr2.model.state_dict()
+    assert all(torch.equal(got[k], student[k]) for k in q)
+    assert all(torch.equal(got[k], sd[k]) for k in sd if k not in q)

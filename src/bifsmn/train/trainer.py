@@ -99,11 +99,16 @@ def predict(model: nn.Module, feats: torch.Tensor, path: int = 0, batch_size: in
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def init_from_checkpoint(model: nn.Module, path: str) -> None:
-    """Load matching weights (strict=False), as the reference initialises students."""
+def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None) -> None:
+    """Load matching weights (strict=False), as the reference initialises students.
+    ``only``: load just these keys (the quantizer parameters that exist only after
+    binarization, so a binary student's own alpha/threshold survive a fine-tune)."""
     ckpt = load_checkpoint(path)
     own = model.state_dict()
-    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape}
+    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape
+           and (only is None or k in only)}
+    if not src and only is not None:
+        return  # an FP checkpoint (a teacher) has no quantizer parameters: nothing to add
     if not src:
         raise BifsmnError("no weights in it match the model", path)
     model.load_state_dict(src, strict=False)
@@ -206,8 +211,11 @@ class Trainer:
         model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
         if c.model.init:
             init_from_checkpoint(model, c.model.init)
+        before = set(model.state_dict())
         apply_binary(model, {"method": c.binary.method, "keep_fp": c.binary.keep_fp,
                              "options": c.binary.options})
+        if c.model.init:  # a binary checkpoint's quantizer parameters (fine-tuning a student)
+            init_from_checkpoint(model, c.model.init, set(model.state_dict()) - before)
         self.model = model.to(self.device)
         self.optimizer = build_optimizer(self.model, c.optim)
         self.schedule = Schedule(c.sched, c.optim.lr, c.train.epochs)
