@@ -212,6 +212,7 @@ def test_flatness_gate_rejects_noise_bursts(bundled):
     rng = np.random.default_rng(0)
     t = np.arange(SR) / SR
     voiced = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20))
+    voiced = voiced * ((t > 0.3) & (t < 0.7))  # a vowel between pauses (contrast test)
     burst = rng.standard_normal(SR) * np.exp(-np.arange(SR) / 1600.0)
     wins = np.stack([0.1 * voiced, 0.3 * burst, np.zeros(SR)]).astype(np.float32)
     flat = loud_flatness(wins, np.full(3, 5 * SR), None, SR)
