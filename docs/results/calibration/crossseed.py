@@ -4,7 +4,7 @@
 
 POSTS.pkl (cache_posts.py) hold training-split streams: clean ones with even seeds 1000...1016
 and 10-dB ones with odd seeds 1001...1017 (9 each). The rule calibrates on the first n streams
-of each SNR (n = 1, 2, 6: 2, 4, 12 h) and is measured on the last 4 of each (8 h never used
+of each SNR (n = 1, 2, 6: 2, 4, 12 h) and is measured on the last 3 of each (6 h never used
 for that calibration: other draws of the same training-split clips, other noise excerpts).
 RULE: ``floor`` (point estimate within each SNR), ``poolfloor`` (point estimate on the pooled
 hours: the rule before issue 13's fix), or a confidence such as ``0.9`` (Poisson upper bound,
@@ -45,7 +45,7 @@ def main() -> None:
     thr = sorted(cal_mod.CALIBRATION_THRESHOLDS)
     clean = sorted(k for k in res if math.isinf(k[4]))
     noisy = sorted(k for k in res if not math.isinf(k[4]))
-    test = clean[-4:] + noisy[-4:]
+    test = clean[-3:] + noisy[-3:]
 
     def held(p):
         out = {}
