@@ -250,11 +250,12 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gate", action="store_true",
                    help="score every window (no energy/contrast gate, no start-padding rule)")
     p.add_argument("--gate-floor-db", type=float, default=None, metavar="DB",
-                   help="gate: loudest 25-ms frame must reach DB dBFS (default: the model's "
-                   "stored gate, else -60)")
+                   help="gate: loudest 25-ms frame must reach DB dBFS (either gate flag "
+                   "replaces the model's stored gate by the default gate with these values; "
+                   "default -60)")
     p.add_argument("--gate-contrast-db", type=float, default=None, metavar="DB",
                    help="gate: loudest frame at least DB above the window's 10th-percentile "
-                   "frame (default: the model's stored gate, else 10)")
+                   "frame (default 10; see --gate-floor-db)")
 
 
 def add_detect_commands(sub) -> None:
