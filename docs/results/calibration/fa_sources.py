@@ -1,6 +1,10 @@
 """Where the false alarms of a model's stored operating points come from, on cached streams.
 
     python docs/results/calibration/fa_sources.py POSTERIORS.pkl MODEL [MODEL ...]
+    python docs/results/calibration/fa_sources.py POSTERIORS.pkl --threshold T [T ...]
+
+(the second form: one threshold for every keyword, smoothing 500 ms, for models without
+stored points)
 
 POSTERIORS.pkl is written by cache_posts.py (same folder): the posteriors of one network (the
 bundled one: recalibrating changes thresholds, not posteriors) on seeded streams. Each false
@@ -63,12 +67,17 @@ def source(e, segs, tol=0.5):
 def main() -> None:
     with open(sys.argv[1], "rb") as f:
         res = pickle.load(f)
-    for model in sys.argv[2:]:
-        ops = operating.read(model)
+    fixed = sys.argv[2] == "--threshold"
+    for model in ([sys.argv[1]] if fixed else sys.argv[2:]):
+        ops = None if fixed else operating.read(model)
         for key, r in res.items():
             b, split, nsplit, seed, snr, minutes = key
             truth = [s for s in r["segments"] if s.label not in IGN]
-            for p in operating.stored_points(ops, b):
+            kws = [lb for lb in r["labels"] if lb not in IGN]
+            points = ([{"fa_per_hour": float("nan"), "smooth_ms": 500.0,
+                        "thresholds": dict.fromkeys(kws, float(t)), "threshold": float(t)}
+                       for t in sys.argv[3:]] if fixed else operating.stored_points(ops, b))
+            for p in points:
                 n = smooth_frames(p["smooth_ms"], 1600, 16000)
                 ev = events_from_smoothed(smooth(r["probs"], n), r["ends"], r["labels"],
                                           p["thresholds"], 16000, r["window"], 16000, False,
@@ -78,8 +87,10 @@ def main() -> None:
                 cats = collections.Counter(k for k, _ in src)
                 distinct = {k: len({s for kk, s in src if kk == k}) for k in cats}
                 snr_s = "clean" if math.isinf(snr) else f"{snr:g} dB"
+                what = (f"threshold {p['threshold']:g}" if fixed
+                        else f"{p['fa_per_hour']:g} FA/h point")
                 print(f"{model.split('/')[-1]} [{b}] {split}/{nsplit} seed {seed} {snr_s} "
-                      f"{p['fa_per_hour']:g} FA/h point: {len(fas)} FA in {r['hours']:.2f} h; "
+                      f"{what}: {len(fas)} FA in {r['hours']:.2f} h; "
                       + ", ".join(f"{k} {v} ({distinct[k]} distinct clips)"
                                   for k, v in cats.most_common()))
 
