@@ -311,3 +311,95 @@ def test_audio_data_set_with_the_fbank40_front_end(full_ds, tmp_path):
     tr.fit()
     assert tr.val_feats.shape[1:] == (1, 40, 32) and len(tr.val_feats) == len(tr.val_labels)
     assert load_checkpoint(tmp_path / "run" / "best.pt")["features"]["kind"] == FBANK40
+
+
+def test_cut_keywords_keeps_only_part_of_the_word_and_relabels_unknown():
+    """Issue 13 item 3: a share of keyword images is shifted until only cut_keep_min ..
+    cut_keep_max of the word's energy (above the clip's floor) stays, labelled unknown."""
+    b, t, m = 64, 98, 40
+    img = torch.full((b, t, m), 20.0)  # quiet floor
+    starts = torch.randint(10, 50, (b,), generator=torch.Generator().manual_seed(0))
+    for i in range(b):
+        img[i, starts[i]:starts[i] + 40] = 150.0  # a 0.4-s "word"
+    labels = torch.tensor([2 + i % 10 for i in range(b - 8)] + [0] * 4 + [1] * 4)  # kw, unk, sil
+    cfg = FeatureAugmentConfig(cut_prob=1.0, cut_keep_min=0.1, cut_keep_max=0.4)
+    aug = FeatureAugmenter(cfg, keyword_labels=range(2, 12), unknown_label=0)
+    out, lab = aug.cut_keywords(img.to(torch.uint8), labels, torch.Generator().manual_seed(1))
+    assert out.dtype == torch.uint8 and out.shape == img.shape
+    assert (lab[: b - 8] == 0).all() and torch.equal(lab[b - 8:], labels[b - 8:])
+    assert torch.equal(out[b - 8:], img[b - 8:].to(torch.uint8))  # non-keywords untouched
+    e_in = (values_to_energy(img.float()).sum(2) - values_to_energy(torch.tensor(20.0)) * m)
+    e_out = values_to_energy(out.float()).sum(2)
+    floor = values_to_energy(torch.tensor(20.0)) * m
+    for i in range(b - 8):
+        word_left = ((e_out[i] - floor).clamp(min=0) > 0.5 * e_in[i].max()).sum().item()
+        assert 0.05 * 40 <= word_left <= 0.4 * 40, (i, word_left)  # a part, never all or none
+    # off (default): identity, no random draw
+    gen = torch.Generator().manual_seed(5)
+    state = gen.get_state()
+    same, lab2 = FeatureAugmenter(FeatureAugmentConfig()).cut_keywords(img, labels, gen)
+    assert same is img and lab2 is labels and torch.equal(gen.get_state(), state)
+    with pytest.raises(ValueError, match="cut_prob"):
+        FeatureAugmenter(cfg)
+    # half the keywords at cut_prob 0.5 (binomial: 56 keywords, well within 15..41)
+    half = FeatureAugmenter(FeatureAugmentConfig(cut_prob=0.5), keyword_labels=range(2, 12),
+                            unknown_label=0)
+    _, lab3 = half.cut_keywords(img, labels, torch.Generator().manual_seed(2))
+    assert 15 <= int((lab3[: b - 8] == 0).sum()) <= 41
+
+
+def test_train_on_archive_with_cut_keywords(feature_archive, tmp_path):
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    raw = _tiny_cfg(feature_archive, tmp_path / "cache", cut_prob=0.3)
+    raw["train"]["epochs"] = 1
+    tr = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
+    tr.fit()
+    assert tr.augment.cfg.cut_prob == 0.3 and tr.augment.unknown_label == 0
+    kw = torch.nonzero(tr.train_labels >= 2).flatten()[:16]  # keyword items only
+    _, y = tr._prepare(kw, 0, torch.Generator().manual_seed(0))
+    assert y.shape == (16,) and 0 < int((y == 0).sum()) < 16  # some relabelled unknown
+    with pytest.raises(BifsmnError, match="cut_keep_min"):
+        config_from_dict(_tiny_cfg(feature_archive, tmp_path / "c", cut_keep_min=0.5,
+                                   cut_keep_max=0.2))
+
+
+def test_student_init_keeps_its_quantizer_parameters(feature_archive, tmp_path):
+    """Fine-tuning a binary student (model.init = the student) restores its learned
+    quantizer alpha/threshold, which exist only after binarization; an FP init is unchanged."""
+    from bifsmn.train.checkpoint import save_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    TINY = {"hidden": 64, "dim": 32}  # noqa: N806
+
+    def trainer(init: str) -> Trainer:
+        raw = _tiny_cfg(feature_archive, tmp_path / "cache")
+        raw["model"] = {"name": "dfsmn_thinnable", "init": init,
+                        "kwargs": {"n_mels": 40, "frames": 32, **TINY}}
+        raw["binary"] = {"method": "bifsmnv2"}
+        tr = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
+        return tr
+
+    from bifsmn.models import create_model
+
+    fp = create_model("dfsmn_thinnable", num_classes=12, n_mels=40, frames=32, **TINY)
+    from bifsmn.train.checkpoint import FORMAT, VERSION
+
+    def ck(sd: dict) -> dict:
+        return {"format": FORMAT, "version": VERSION, "model": {}, "state_dict": sd}
+
+    save_checkpoint(tmp_path / "fp.pt", ck(fp.state_dict()))
+    tr = trainer(str(tmp_path / "fp.pt"))
+    tr._model()
+    sd = tr.model.state_dict()
+    q = [k for k in sd if k.endswith("quantizer.alpha")]
+    assert q
+    student = {k: (v + 0.125 if k in q else v) for k, v in sd.items()}
+    save_checkpoint(tmp_path / "st.pt", ck(student))
+    tr2 = trainer(str(tmp_path / "st.pt"))
+    tr2._model()
+    got = tr2.model.state_dict()
+    assert all(torch.equal(got[k], student[k]) for k in q)
+    assert all(torch.equal(got[k], sd[k]) for k in sd if k not in q)

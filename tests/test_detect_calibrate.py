@@ -53,6 +53,14 @@ def test_allocate_spends_the_budget_where_it_buys_most():
     assert list(allocate(hits, fas, 10)) == [1, 0]  # never spend false alarms for nothing
     # free moves (same FA count, lower threshold) are always taken
     assert list(allocate(np.array([[3, 2, 1]]), np.array([[0, 0, 0]]), 0)) == [0]
+    # per condition (e.g. clean and 10 dB): keyword 0's move costs its FA in condition 1 only
+    fas2 = np.array([[[0, 0, 0], [1, 1, 0]], [[3, 1, 0], [1, 0, 0]]])
+    assert list(allocate(hits, fas2, [0, 1])) == [1, 2]
+    assert list(allocate(hits, fas2, [1, 1])) == [1, 2]  # keyword 1 needs a 2nd in cond. 1
+    assert list(allocate(hits, fas2, [1, 3])) == [1, 0]
+    assert list(allocate(hits, fas2, [0, 3])) == [1, 2]  # cond. 0 has no room for keyword 1
+    with pytest.raises(BifsmnError, match="budgets"):
+        allocate(hits, fas2, 1)
 
 
 def test_negative_files_use_the_validation_share(setup):
@@ -74,7 +82,8 @@ def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
     pt.write_bytes(ckpt.read_bytes())
     lines: list[str] = []
     ops = calibrate(pt, data, negatives=neg, blocks=[8, 2], minutes=1.0,
-                    snrs=[math.inf, 20.0], split="training", log=lines.append)
+                    snrs=[math.inf, 20.0], split="training", log=lines.append, streams=1,
+                    confidence=None)  # the point estimate: a 1-min stream shows no bound
     assert any("network ran on" in ln for ln in lines)
     stored = load_checkpoint(pt)["operating_points"]
     assert stored == json.loads(json.dumps(ops))
@@ -86,7 +95,10 @@ def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
             assert set(p["thresholds"]) == {"yes", "no", "up", "down", "left", "right", "on",
                                             "off", "stop", "go"}
             assert all(0 <= v <= 1 for v in p["thresholds"].values())
-            assert c["reached"] == (c["false_alarms"] <= c["budget"])
+            assert c["reached"] == all(d["false_alarms"] <= d["budget"]
+                                       for d in c["conditions"])
+            assert [d["snr"] for d in c["conditions"]] == ["clean", "20 dB"]
+            assert sum(d["false_alarms"] for d in c["conditions"]) == c["false_alarms"]
             assert c["negative_clips"] > 0 and 0 <= c["negative_rate"] <= 1
     assert "negative-speech clips" in stored["data"]["description"]
     assert stored["paths"]["8"][0]["calibration"]["hits"] > 0  # the tone model finds tones
@@ -178,3 +190,85 @@ def test_cli_calibrate_detect_and_eval_stream(setup, tmp_path, capsys):
         "0.5", "1"}
     assert summary["negative_clips_per_stream"] > 0
     assert 0 < row["scored_fraction"] <= 1
+
+
+# ------------------------------------------------------------------ issue 13: budgets, gate
+def test_poisson_upper_bound_and_conservative_budget():
+    from bifsmn.detect.calibrate import fa_budget, poisson_upper
+
+    assert poisson_upper(0, 0.9) == pytest.approx(math.log(10), rel=1e-9)
+    ups = [poisson_upper(c, 0.9) for c in range(30)]
+    assert all(b > a > 0 for a, b in zip(ups, ups[1:], strict=False))
+    assert all(u > c for c, u in enumerate(ups))  # the bound lies above the count
+    assert fa_budget(1.0, 2.0) == 2 and fa_budget(0.5, 2.0) == 1  # point estimate: floor
+    assert fa_budget(1.0, 2.0, 0.9) == -1  # 0 events in 2 h cannot show <= 1/h at 90 %
+    b = fa_budget(1.0, 20.0, 0.9)
+    assert 0 <= b < 20 and ups[b] <= 20.0 < ups[b + 1]
+    with pytest.raises(BifsmnError, match="confidence"):
+        poisson_upper(1, 1.0)
+
+
+def test_calibrate_several_streams_per_snr_and_confidence(setup, tmp_path):
+    _, data, neg, ckpt = setup
+    lines: list[str] = []
+    ops = calibrate(ckpt, data, negatives=neg, minutes=0.5, snrs=[math.inf, 20.0],
+                    split="training", streams=2, confidence=0.9, write=False,
+                    log=lines.append)
+    d = ops["data"]
+    assert d["streams_per_snr"] == 2 and d["confidence"] == 0.9
+    assert d["snr_db"] == [None, None, 20.0, 20.0] and d["hours"] == pytest.approx(2 / 60)
+    assert sum("network ran on" in ln for ln in lines) == 4
+    assert "4 x 0.5-min streams" in d["description"] and "upper bound" in d["description"]
+    for p in ops["paths"]["8"]:  # 2 minutes cannot show any rate at 90 %: highest thresholds
+        c = p["calibration"]
+        assert c["budget"] == -2 and not c["reached"] and c["confidence"] == 0.9
+        assert [d["budget"] for d in c["conditions"]] == [-1, -1]
+    with pytest.raises(BifsmnError, match="--streams"):
+        calibrate(ckpt, data, minutes=0.5, streams=0, write=False, log=lines.append)
+    assert "operating_points" not in load_checkpoint(ckpt)
+
+
+def test_detector_eval_stream_and_cli_apply_the_stored_gate(setup, tmp_path, capsys):
+    import argparse
+
+    from bifsmn.detect.cli import _gate
+    from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE, Gate
+
+    _, data, _, ckpt = setup
+    closed = {"floor_db": 0.0, "contrast_db": 10.0, "max_lead": 0.5}  # nothing reaches 0 dBFS
+    pt = tmp_path / "g.pt"
+    pt.write_bytes(ckpt.read_bytes())
+    ops = fake_ops()
+    ops["gate"] = closed
+    operating.write(pt, ops)
+    assert Detector(pt).gate == Gate(**closed)  # the model's own gate by default
+    assert Detector(pt, gate=None).gate is None  # explicit arguments override
+    assert Detector(pt, gate=DEFAULT_GATE).gate == DEFAULT_GATE
+    assert Detector(ckpt).gate == DEFAULT_GATE  # no record: the default gate
+    ungated = tmp_path / "u.pt"
+    ungated.write_bytes(ckpt.read_bytes())
+    operating.write(ungated, {**fake_ops(), "gate": None})  # calibrated with --no-gate
+    assert Detector(ungated).gate is None
+    with pytest.raises(BifsmnError, match="gate must be"):
+        Detector(pt, gate="loud")
+    # the closed gate scores no window of a stream; overriding it scores them all
+    kw = {"minutes": 0.5, "snrs": [math.inf], "split": "training", "log": lambda *_: None}
+    assert eval_stream(data, [pt], **kw)[0].scored_fraction == 0.0
+    assert eval_stream(data, [pt], gate=None, **kw)[0].scored_fraction == 1.0
+
+    def ns(**kw):
+        return argparse.Namespace(**{"no_gate": False, "gate_floor_db": None,
+                                     "gate_contrast_db": None, **kw})
+
+    assert _gate(ns()) == MODEL_GATE
+    assert _gate(ns(no_gate=True)) is None
+    assert _gate(ns(gate_contrast_db=6.0)) == Gate(-60.0, 6.0, 0.5)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone_stream([("yes", 0.5)], 3.0), 16000)
+    # the stored 5 FA/h point finds the tone only when the flags open the model's closed gate
+    capsys.readouterr()
+    assert main(["detect", str(wav), "--model", str(pt), "--fa-per-hour", "5", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["detect", str(wav), "--model", str(pt), "--fa-per-hour", "5", "--json",
+                 "--gate-floor-db", "-60", "--gate-contrast-db", "0"]) == 0
+    assert '"label": "yes"' in capsys.readouterr().out

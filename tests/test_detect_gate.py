@@ -192,11 +192,41 @@ def synthetic_background(kind: str, seconds: float = 60.0, seed: int = 0) -> np.
 @pytest.mark.parametrize("kind", [
     "tap", "bike",
     pytest.param("dishes", marks=pytest.mark.xfail(
-        reason="known: the bundled model fires 'up' on synthetic decaying noise "
-        "bursts at its 1 FA/h point; the real doing_the_dishes.wav gives 0 events",
-        strict=False))])
+        reason="cause measured (docs/detection.md, Gate): the synthetic 'dishes' are "
+        "decaying white-noise bursts, which pass the default gate's contrast test, and the "
+        "bundled model's stored 1 FA/h point (calibrated on 2 h: 'up' 0.80, 'stop' 0.72) "
+        "is crossed by 'up'/'stop' scores of 0.74-0.88. The gate's flatness test "
+        "(Gate(flat_max=0.35), off by default until the model is calibrated behind it) "
+        "removes them: test_flatness_gate_rejects_noise_bursts; the real "
+        "doing_the_dishes.wav gives 0 events", strict=False))])
 def test_background_like_noise_gives_no_event(bundled, kind):
     assert run_stream(bundled, synthetic_background(kind)) == []
+
+
+def test_flatness_gate_rejects_noise_bursts(bundled):
+    """Issue 13: noise bursts (flat spectrum) never reach the network with flat_max; voiced
+    sounds (harmonic spectra) do. The flatness test is off in the default gate and in the
+    records of models calibrated without it."""
+    from bifsmn.detect.gate import loud_flatness
+
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+    voiced = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20))
+    voiced = voiced * ((t > 0.3) & (t < 0.7))  # a vowel between pauses (contrast test)
+    burst = rng.standard_normal(SR) * np.exp(-np.arange(SR) / 1600.0)
+    wins = np.stack([0.1 * voiced, 0.3 * burst, np.zeros(SR)]).astype(np.float32)
+    flat = loud_flatness(wins, np.full(3, 5 * SR), None, SR)
+    assert flat[0] < 0.05 and 0.35 < flat[1] < 0.7 and flat[2] == pytest.approx(1.0)
+    g = Gate(flat_max=0.35)
+    assert list(g.active(wins[:2], np.full(2, 5 * SR), None, SR)) == [True, False]
+    assert DEFAULT_GATE.flat_max is None
+    assert Gate.from_dict({"floor_db": -60.0, "contrast_db": 10.0, "max_lead": 0.5}) == \
+        DEFAULT_GATE  # an older record: no flatness test
+    with pytest.raises(BifsmnError, match="flat_max"):
+        Gate(flat_max=0.0)
+    det = Detector(gate=g)  # the bundled model with its stored point, flatness test on
+    for seed in range(3):
+        assert run_stream(det, synthetic_background("dishes", seed=seed)) == [], seed
 
 
 @pytest.mark.skipif(not SHARED_NOISE.is_dir(), reason="shared _background_noise_ not present")

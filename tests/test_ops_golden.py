@@ -24,11 +24,10 @@ import numpy as np
 import pytest
 import torch
 
+from bifsmn.deploy import DeployedDFSMN
 from bifsmn.engine import export_checkpoint
 from bifsmn.engine.format import read_file
 from bifsmn.engine.testing import make_checkpoint, random_features
-
-from bifsmn.deploy import DeployedDFSMN
 
 REPO = Path(__file__).resolve().parents[1]
 CPP = REPO / "cpp"

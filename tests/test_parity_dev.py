@@ -4,7 +4,8 @@ the model's own front end: log-mel 32x32, or fbank40 for the at-scale models).
 The shared dev data (``../shared/data/speech_commands_test12_v0.02`` beside the checkout, or
 ``$BIFSMN_DEV_DATA``) is not part of the repository; the test skips where it is absent. For each
 ``models/*.pt`` it exports a ``.bkws`` file, runs every thinnable path of the model on all clips
-(training and validation lists) in the engine and in PyTorch (the deployed reference for binary models).
+(training and validation lists) in the engine and in PyTorch (the deployed reference for
+binary models).
 
 Every model must give the same argmax on every clip. Binary models are evaluated by PyTorch in
 the deployed arithmetic (bifsmn.deploy), which the engine reproduces operation for

@@ -9,13 +9,21 @@ replaced by its feature-domain counterparts (docs/fbank40.md says which were mea
   with ``E = 540 (exp(v / 10.0673) - 1)``, so adding noise to the features behaves like adding it
   to the audio (up to the cross term, which averages out over a filter's bins);
 * SpecAugment: ``time_masks`` masks of up to ``time_mask_max`` frames and ``freq_masks`` masks of
-  up to ``freq_mask_max`` channels, filled with the image's mean value.
+  up to ``freq_mask_max`` channels, filled with the image's mean value;
+* cut keywords (:meth:`FeatureAugmenter.cut_keywords`, off unless ``cut_prob > 0``): a share of
+  keyword clips is shifted so far that only a part of the word (``cut_keep_min`` to
+  ``cut_keep_max`` of its energy) stays in the 1-s window, and relabelled ``unknown``. Why: a
+  streaming detector scores a window every 100 ms, so it sees every keyword cut at both
+  edges and every other word half-way in or out; a clip classifier never sees those windows
+  and calls a word's first or last part a keyword (issue 13, item 3). The word is located by
+  its energy above the clip's floor, so the shift depends on where the speaker put it.
 
 All randomness comes from one generator seeded per epoch, so a resumed run replays its batches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,15 +44,23 @@ class FeatureAugmentConfig:
     time_mask_max: int = 10
     freq_masks: int = 2
     freq_mask_max: int = 5
+    cut_prob: float = 0.0  # share of keyword clips cut and relabelled unknown (0: off)
+    cut_keep_min: float = 0.1  # ... and at least this share (a part of the word, not silence)
+    cut_keep_max: float = 0.4  # at most this share of the word's energy stays in the window
 
 
 class FeatureAugmenter:
     """Applies :class:`FeatureAugmentConfig` to a batch of images (B, frames, mels)."""
 
     def __init__(self, cfg: FeatureAugmentConfig, noise_images: torch.Tensor | None = None,
-                 feature_cfg: Fbank40Config | None = None) -> None:
+                 feature_cfg: Fbank40Config | None = None,
+                 keyword_labels: Sequence[int] = (), unknown_label: int | None = None) -> None:
         self.cfg = cfg
         self.fcfg = feature_cfg or Fbank40Config()
+        self.keyword_labels = torch.tensor(sorted(set(keyword_labels)), dtype=torch.long)
+        self.unknown_label = unknown_label
+        if cfg.cut_prob > 0 and (unknown_label is None or not len(self.keyword_labels)):
+            raise ValueError("cut_prob > 0 needs keyword labels and an unknown label")
         self.noise_energy = None
         if noise_images is not None and len(noise_images):
             self.noise_energy = values_to_energy(noise_images.float(), self.fcfg)
@@ -85,3 +101,45 @@ class FeatureAugmenter:
                 mask |= ((r >= s[:, None]) & (r < (s + w)[:, None]))[:, None, :]
             x = torch.where(mask & use, fill.expand_as(x), x)
         return x
+
+    def cut_keywords(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cut a share (``cut_prob``) of the keyword images and relabel them unknown.
+
+        For a chosen image, the word's energy profile over frames (filter energies summed over
+        channels, minus the clip's 10th-percentile frame, so steady background does not count)
+        gives its cumulative share; a kept share ``f`` is drawn uniformly in
+        ``[cut_keep_min, cut_keep_max]`` and the image is shifted left or right (a coin) by the
+        number of frames that leaves the first (right shift) or last (left shift) ``f`` of the
+        energy inside (just under ``f``: whole frames); vacated frames are zero (digital
+        silence, as in :meth:`__call__`'s shift).
+        Clips with no energy above their floor are left as they are. Without ``cut_prob`` no
+        random number is drawn, so existing runs replay their batches unchanged."""
+        cfg = self.cfg
+        if cfg.cut_prob <= 0:
+            return images, labels
+        x = images.float()
+        b, t, _ = x.shape
+        is_kw = torch.isin(labels, self.keyword_labels)
+        pick = (torch.rand(b, generator=gen) < cfg.cut_prob) & is_kw
+        keep = cfg.cut_keep_min + (cfg.cut_keep_max - cfg.cut_keep_min) * torch.rand(
+            b, generator=gen)
+        right = torch.rand(b, generator=gen) < 0.5
+        if not bool(pick.any()):
+            return images, labels
+        e = values_to_energy(x, self.fcfg).sum(2)  # (B, T)
+        e = (e - torch.quantile(e, 0.1, dim=1, keepdim=True)).clamp(min=0)
+        total = e.sum(1)
+        pick &= total > 0
+        cum = torch.cumsum(e, 1) / total.clamp(min=1e-12)[:, None]  # share up to frame i
+        # right shift by k loses frames [t - k, t): keep cum[t - k - 1] ~= f
+        # left shift by k loses frames [0, k): keep 1 - cum[k - 1] ~= f
+        first_at = (cum < keep[:, None]).sum(1)  # first frame with cum >= f
+        last_at = (cum <= 1 - keep[:, None]).sum(1)  # frames with cum <= 1 - f
+        k = torch.where(right, t - first_at, -(last_at + 1)).clamp(-t, t)
+        k = torch.where(pick, k, torch.zeros_like(k))
+        src = torch.arange(t)[None, :] - k[:, None]
+        valid = ((src >= 0) & (src < t)).to(x.dtype)[:, :, None]
+        out = torch.gather(x, 1, src.clamp(0, t - 1)[:, :, None].expand_as(x)) * valid
+        new_labels = torch.where(pick, torch.full_like(labels, self.unknown_label), labels)
+        return out.to(images.dtype) if not images.is_floating_point() else out, new_labels

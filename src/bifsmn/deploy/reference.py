@@ -8,7 +8,8 @@ within float32 rounding of a binarization threshold the next layer sees a differ
 shared dev data that happened a few hundred times per model, and flipped the predicted class of
 1-2 clips in 3,964. Evaluating the model *in the deployed form* removes the ambiguity: the values
 that reach each sign function are produced by the same sequence of IEEE float32 operations here
-and in the engine (cpp/src/engine/engine.cc wiring the ops of cpp/src/ops/, cpp/src/ops/binarize/quant.h), so the signs, hence the integer
+and in the engine (cpp/src/engine/engine.cc wiring the ops of cpp/src/ops/,
+cpp/src/ops/binarize/quant.h), so the signs, hence the integer
 popcounts, are identical, and so are the logits.
 
 The contract, per stage (every ``+``/``*`` is one rounded float32 operation, no fused
@@ -110,7 +111,8 @@ class DeployedDFSMN(nn.Module):
         """(H2*T, C2) bias per output position: ``bias - scale * T2`` in float64, rounded once.
 
         ``T2[pos, o]`` sums ``sign(W[o, tap]) * tau2[channel]`` over the taps inside the input;
-        the engine builds the same table at load time (`ops::conv2_tables` in cpp/src/ops/conv2/conv2.cc).
+        the engine builds the same table at load time (``ops::conv2_tables`` in
+        cpp/src/ops/conv2/conv2.cc).
         """
         k, pad = self.k, self.k // 2
         h1, w1 = self.n_mels // 2, self.frames // 2

@@ -47,9 +47,19 @@ def _set_threads(n: int) -> None:
 
 
 def _gate(args: argparse.Namespace):
-    from bifsmn.detect.gate import DEFAULT_GATE
+    """The gate the flags ask for: ``--no-gate`` -> None; ``--gate-floor-db`` /
+    ``--gate-contrast-db`` -> the default gate with those values; no flag -> ``"model"`` (the
+    gate the model's operating points were calibrated with, see
+    :func:`bifsmn.detect.gate.resolve_gate`)."""
+    from dataclasses import replace
 
-    return None if getattr(args, "no_gate", False) else DEFAULT_GATE
+    from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE
+
+    if getattr(args, "no_gate", False):
+        return None
+    given = {k: getattr(args, f"gate_{k}", None) for k in ("floor_db", "contrast_db")}
+    given = {k: v for k, v in given.items() if v is not None}
+    return replace(DEFAULT_GATE, **given) if given else MODEL_GATE
 
 
 def _make_detector(args: argparse.Namespace):
@@ -216,7 +226,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               fa_targets=args.fa_per_hour, refractory_ms=args.refractory_ms,
               hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
               split=args.split, negatives_split=args.negatives_split,
-              out=args.out, write=not args.dry_run)
+              out=args.out, write=not args.dry_run, streams=args.streams,
+              confidence=args.confidence or None, per_snr=not args.pooled_budget)
     return 0
 
 
@@ -233,8 +244,19 @@ def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) ->
                    help="a keyword fires again only after its score dropped below threshold")
     p.add_argument("--threads", type=int, default=1,
                    help="PyTorch threads (default 1, what an always-on detector should use)")
+    _gate_flags(p)
+
+
+def _gate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gate", action="store_true",
                    help="score every window (no energy/contrast gate, no start-padding rule)")
+    p.add_argument("--gate-floor-db", type=float, default=None, metavar="DB",
+                   help="gate: loudest 25-ms frame must reach DB dBFS (either gate flag "
+                   "replaces the model's stored gate by the default gate with these values; "
+                   "default -60)")
+    p.add_argument("--gate-contrast-db", type=float, default=None, metavar="DB",
+                   help="gate: loudest frame at least DB above the window's 10th-percentile "
+                   "frame (default 10; see --gate-floor-db)")
 
 
 def add_detect_commands(sub) -> None:
@@ -312,7 +334,8 @@ def add_detect_commands(sub) -> None:
                    help="thinnable paths to calibrate (default 8)")
     c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")
     c.add_argument("--snr", default="clean,10",
-                   help="one stream per SNR, comma-separated dB or 'clean' (default clean,10)")
+                   help="--streams streams per SNR, comma-separated dB or 'clean' (default "
+                   "clean,10)")
     c.add_argument("--seed", type=int, default=1000,
                    help="first stream seed (default 1000; eval-stream uses 0)")
     c.add_argument("--fa-per-hour", type=float, nargs="+", default=[0.5, 1.0, 5.0],
@@ -321,7 +344,17 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--hop-ms", type=float, default=100.0)
     c.add_argument("--tolerance-ms", type=float, default=500.0)
     c.add_argument("--threads", type=int, default=1)
-    c.add_argument("--no-gate", action="store_true", help="calibrate without the gate")
+    _gate_flags(c)
+    c.add_argument("--streams", type=int, default=6,
+                   help="streams per SNR (seeds --seed, --seed+1, ...); more hours make a "
+                   "rate of 1 FA/h measurable (default 6: 12 h with --snr clean,10)")
+    c.add_argument("--confidence", type=float, default=0.9, metavar="P",
+                   help="store thresholds whose one-sided Poisson upper bound at P of the "
+                   "calibration false alarms fits the rate, not the count itself (default "
+                   "0.9; 0 = the count itself, as before issue 13's fix)")
+    c.add_argument("--pooled-budget", action="store_true",
+                   help="the false-alarm budget holds on all streams pooled (before issue "
+                   "13's fix) instead of on each SNR's streams separately")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     c.set_defaults(func=cmd_calibrate)

@@ -26,7 +26,7 @@ import numpy as np
 
 from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
-from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError, NonFiniteError
@@ -162,7 +162,10 @@ class Detector:
     ``fa_per_hour`` (default 1 FA/h; see ``bifsmn calibrate``) unless ``threshold`` is given;
     a model without stored points uses threshold 0.5 and says so once (``operating_point`` is
     then None, ``threshold_source`` says which rule is in use). ``gate``: which windows reach
-    the network (:mod:`bifsmn.detect.gate`; None scores every window).
+    the network (:mod:`bifsmn.detect.gate`): by default (``"model"``) the gate stored with the
+    model's operating points, because its thresholds were chosen behind it (the default gate
+    for a model without a record); a :class:`Gate` overrides it, None scores every window.
+    ``det.gate`` is the gate in use.
     ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
     ``thresholds``, ``smoothing`` and ``refractories`` override them per keyword (and
     :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
@@ -177,14 +180,16 @@ class Detector:
                  ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
                  refractories: Mapping[str, float] | None = None,
-                 fa_per_hour: float | None = None, gate: Gate | None = DEFAULT_GATE) -> None:
+                 fa_per_hour: float | None = None, gate: Gate | None | str = MODEL_GATE
+                 ) -> None:
         self.scorer = load_scorer(model, blocks)
+        self.gate = resolve_gate(gate, getattr(self.scorer, "operating_points", None))
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)
         self.window = int(cfg.clip_samples)
         hop = hop_samples(hop_ms, self.sample_rate, self.window)
-        self.streamer = Streamer(self.scorer, hop, batch_size, gate)
+        self.streamer = Streamer(self.scorer, hop, batch_size, self.gate)
         self.hop = hop
         self.rearm = bool(rearm)
         ignored = set(ignore)

@@ -45,7 +45,7 @@ from bifsmn.detect.detector import (
     smooth,
     smooth_frames,
 )
-from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.operating import stored_points
 from bifsmn.detect.scorer import Scorer, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
@@ -499,14 +499,17 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 fa_target: float | Sequence[float] = (0.5, 1.0),
                 rearm: bool = False, negatives: str | Path | None = None,
                 negatives_split: str = "testing",
-                gate: Gate | None = DEFAULT_GATE, log=print) -> list[SystemResult]:
+                gate: Gate | None | str = MODEL_GATE, log=print) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
     write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
 
     ``negatives``: a folder of other speech whose ``negatives_split`` share (hash split; by
     default ``testing``, never used by training or calibration) is mixed in
     (30 % of the clips); ``fa_target``: one or more FA/h budgets to report. A model with stored
-    operating points is also scored at each of them (its own per-keyword thresholds)."""
+    operating points is also scored at each of them (its own per-keyword thresholds).
+    ``gate``: ``"model"`` (default) runs each model behind the gate its operating points were
+    calibrated with (the default gate for a model without a record); a :class:`Gate` or None
+    applies to every model."""
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)
@@ -541,8 +544,11 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                               scorer.feature_config.clip_samples)
             n = smooth_frames(smooth_ms, hop, scorer.feature_config.sample_rate)
             refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
+            g = resolve_gate(gate, getattr(scorer, "operating_points", None))
+            if g != DEFAULT_GATE:
+                log(f"{name}: gate {'off' if g is None else g.to_dict()}")
             for snr, st in streams.items():
-                post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate)
+                post, dt = stream_posteriors(scorer, st.audio, hop, gate=g)
                 frac = stream_posteriors.last_scored
                 dur = len(st.audio) / st.sample_rate
                 scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,

@@ -63,6 +63,13 @@ class DataConfig:
     shift_max_frames: int = 10
     noise_max_gain: float = 1.0
     mask_prob: float = 0.5
+    # streaming windows (issue 13 item 3, feature archives): this share of keyword clips is
+    # shifted until only cut_keep_min..cut_keep_max of the word's energy stays in the window,
+    # and labelled unknown (a detector sliding over a stream sees every word cut at the edges).
+    # 0 = off. Keyword position jitter for the rest: shift_prob / shift_max_frames above.
+    cut_prob: float = 0.0
+    cut_keep_min: float = 0.1
+    cut_keep_max: float = 0.4
 
 
 @dataclass
@@ -269,7 +276,9 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(d.negatives_windows >= 1, "data.negatives_windows", "at least 1")
     need(0 <= d.jpeg_quality <= 100, "data.jpeg_quality", "0..100 (0: off)")
     need(d.shift_max_frames >= 0, "data.shift_max_frames", ">= 0")
-    for key in ("noise_prob", "amplitude_prob", "speed_prob", "shift_prob", "mask_prob"):
+    need(d.cut_keep_min <= d.cut_keep_max, "data.cut_keep_min", "<= data.cut_keep_max")
+    for key in ("noise_prob", "amplitude_prob", "speed_prob", "shift_prob", "mask_prob",
+                "cut_prob", "cut_keep_min", "cut_keep_max"):
         v = getattr(d, key)
         need(finite(v) and 0.0 <= v <= 1.0, f"data.{key}", "a probability in [0, 1]")
     for key in ("noise_max_scale", "noise_max_gain"):

@@ -45,7 +45,7 @@ from bifsmn.data.fbank import KIND as FBANK40
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
 from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
-from bifsmn.data.labels import UNKNOWN
+from bifsmn.data.labels import COMMANDS, UNKNOWN
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
@@ -110,11 +110,16 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
-def init_from_checkpoint(model: nn.Module, path: str) -> None:
-    """Load matching weights (strict=False), as the reference initialises students."""
+def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None) -> None:
+    """Load matching weights (strict=False), as the reference initialises students.
+    ``only``: load just these keys (the quantizer parameters that exist only after
+    binarization, so a binary student's own alpha/threshold survive a fine-tune)."""
     ckpt = load_checkpoint(path)
     own = model.state_dict()
-    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape}
+    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape
+           and (only is None or k in only)}
+    if not src and only is not None:
+        return  # an FP checkpoint (a teacher) has no quantizer parameters: nothing to add
     if not src:
         raise BifsmnError("no weights in it match the model", path)
     model.load_state_dict(src, strict=False)
@@ -202,9 +207,14 @@ class Trainer:
         self.val_feats = image_to_input(vimg, self.feature_cfg)
         aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
                                    noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
-                                   mask_prob=c.mask_prob)
+                                   mask_prob=c.mask_prob, cut_prob=c.cut_prob,
+                                   cut_keep_min=c.cut_keep_min, cut_keep_max=c.cut_keep_max)
+        if c.cut_prob > 0 and UNKNOWN not in self.ds.labels:
+            raise BifsmnError("data.cut_prob needs a task with an unknown class (12)")
+        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in COMMANDS]
+        unk_id = self.ds.labels.index(UNKNOWN) if UNKNOWN in self.ds.labels else None
         self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
-                                        self.feature_cfg) if c.augment else None
+                                        self.feature_cfg, kw_ids, unk_id) if c.augment else None
         self.logmel = None
 
     def _model(self) -> None:
@@ -212,8 +222,11 @@ class Trainer:
         model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
         if c.model.init:
             init_from_checkpoint(model, c.model.init)
+        before = set(model.state_dict())
         apply_binary(model, {"method": c.binary.method, "keep_fp": c.binary.keep_fp,
                              "options": c.binary.options})
+        if c.model.init:  # a binary checkpoint's quantizer parameters (fine-tuning a student)
+            init_from_checkpoint(model, c.model.init, set(model.state_dict()) - before)
         self.model = model.to(self.device)
         self.optimizer = build_optimizer(self.model, c.optim)
         self.schedule = Schedule(c.sched, c.optim.lr, c.train.epochs)
@@ -251,11 +264,12 @@ class Trainer:
         idx = order[b * bs:(b + 1) * bs]
         idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
         if self.archive:
-            img = self.train_waves[idx]
-            if self.augment is not None:
+            img, lab = self.train_waves[idx], self.train_labels[idx]
+            if self.augment is not None:  # cut keywords -> unknown (data.cut_prob), then rest
+                img, lab = self.augment.cut_keywords(img, lab, gen)
                 img = self.augment(img, gen)  # same draws on every rank: global batch
             x = image_to_input(img[idx_local], self.feature_cfg).to(self.device)
-            return x, self.train_labels[idx][idx_local].to(self.device)
+            return x, lab[idx_local].to(self.device)
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
             wav = self.augment(wav, gen)  # same draws on every rank: global batch
