@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 import torch
 
-from bifsmn.deploy import DeployedDFSMN
+from bifsmn.deploy import deploy
 from bifsmn.engine import export_checkpoint
 from bifsmn.engine.format import read_file
 from bifsmn.engine.testing import make_checkpoint, random_features
+from bifsmn.train.checkpoint import model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CPP = REPO / "cpp"
@@ -57,9 +58,10 @@ def _records(bkws: Path) -> dict:
             for name, rec in read_file(bkws).items()}
 
 
-def _stages(rec: dict, x: np.ndarray) -> dict:
-    """Inputs and outputs of every stage of the deployed reference on path 0 (all blocks)."""
-    d = DeployedDFSMN(rec)
+def _stages(ckpt: Path, x: np.ndarray) -> dict:
+    """Inputs and outputs of every stage of the deployed reference of ``ckpt`` on its
+    all-blocks path, folded as export folds it (the file's records are the same constants)."""
+    d = deploy(model_from_checkpoint(ckpt)[0])
     out: dict = {}
     with torch.no_grad():
         xt = torch.from_numpy(x)
@@ -78,7 +80,7 @@ def _stages(rec: dict, x: np.ndarray) -> dict:
             h = d._linear(f"b{j}.fc_out", hid, d.r[f"b{j}.fc_out.scale.p0"],
                           d.r[f"b{j}.fc_out.bias.p0"], d._scalar(f"b{j}.act_p.p0"), res=m)
             out[f"b{j}.fc_out"] = (hid, h, m)
-        out["classifier"] = (h.flatten(1), d(xt, 0))
+        out["classifier"] = (h.flatten(1), d(xt, d.layers))
     return out
 
 
@@ -99,12 +101,13 @@ def _f32(v) -> np.ndarray:
     return np.asarray(v, np.float32)
 
 
-def write_golden(rec: dict, x: np.ndarray, root: Path, tag: str) -> list[str]:
-    """Write one model's stage values under root/<tag>.<stage>; returns the cases.txt lines."""
+def write_golden(ckpt: Path, rec: dict, x: np.ndarray, root: Path, tag: str) -> list[str]:
+    """Write one model's stage values under root/<tag>.<stage> (``rec``: its exported
+    records); returns the cases.txt lines."""
     dual = str(rec["meta.kind"]) == "bifsmnv2"
     arch = [int(v) for v in rec["arch"]]
     k, c1, left = arch[5], arch[3], arch[9]
-    st = _stages(rec, x)
+    st = _stages(ckpt, x)
     lines = []
 
     def tau(name: str, n: int) -> np.ndarray:
@@ -179,7 +182,7 @@ def test_reference_ops_match_python_deployed(test_ops, tmp_path, kind, kwargs) -
     n_mels, frames = int(rec["arch"][1]), int(rec["arch"][2])
     x = random_features(3, seed=4, n_mels=n_mels, frames=frames)
     x[0, 0, :4] = 0.0  # silence-like rows
-    lines = write_golden(rec, x, tmp_path / "golden", kind)
+    lines = write_golden(ckpt, rec, x, tmp_path / "golden", kind)
     out = _run(test_ops, tmp_path / "golden", lines)
     assert f"golden: {len(lines)} cases read" in out, out[-3000:]
 
@@ -191,7 +194,7 @@ def test_reference_ops_match_python_deployed_committed_model(test_ops, tmp_path)
     bkws = export_checkpoint(MODEL, tmp_path / "m.bkws")
     rec = _records(bkws)
     x = random_fbank40_features(4, seed=5)
-    lines = write_golden(rec, x, tmp_path / "golden", "committed")
+    lines = write_golden(MODEL, rec, x, tmp_path / "golden", "committed")
     _run(test_ops, tmp_path / "golden", lines)
 
 
