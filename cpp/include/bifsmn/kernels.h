@@ -16,11 +16,12 @@
 // dispatch table: the list of compiled kernels and the cached active one.
 //
 // Dispatch rules (select_kernel):
-//   * BIFSMN_KERNEL=reference|portable|avx2|neon forces that kernel; an
+//   * BIFSMN_KERNEL=reference|portable|avx2|avx512|neon forces that kernel; an
 //     unknown name, or one not compiled in / not supported by this CPU, is an
 //     error (std::runtime_error), never a silent fallback.
-//   * otherwise the best one this CPU runs: avx2 on x86-64 with AVX2+FMA
-//     (checked at run time, so the binary also runs on older x86-64),
+//   * otherwise the best one this CPU runs: avx512 on x86-64 with AVX-512F +
+//     VPOPCNTDQ (and AVX2+FMA, whose float GEMM it shares), else avx2 with
+//     AVX2+FMA (checked at run time, so the binary also runs on older x86-64),
 //     neon on aarch64 (NEON is mandatory there), else portable.
 #pragma once
 
