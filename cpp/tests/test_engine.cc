@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "bifsmn/engine.h"
 #include "bifsmn/kernels.h"
 #include "bifsmn/wav.h"
@@ -27,17 +28,7 @@ using namespace bifsmn;
 using fuzz::Kind;
 
 constexpr double kPi = 3.14159265358979323846;
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-    std::printf("[PASS] %s\n", what.c_str());
-  } else {
-    ++failed;
-    std::printf("[FAIL] %s\n", what.c_str());
-  }
-}
+using bifsmn::testing::check;
 
 // Expect BkwsError whose message contains `needle`.
 bool throws_bkws(const std::function<void()>& fn, const std::string& needle,
@@ -457,6 +448,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
   }
-  std::printf("test_engine: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return bifsmn::testing::report("test_engine");
 }

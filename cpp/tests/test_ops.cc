@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "bifsmn/bitpack.h"
 #include "bifsmn/kernels.h"
 #include "ops/binarize/binarize.h"
@@ -32,17 +33,7 @@
 namespace {
 
 using namespace bifsmn;
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-    std::printf("[PASS] %s\n", what.c_str());
-  } else {
-    ++failed;
-    std::printf("[FAIL] %s\n", what.c_str());
-  }
-}
+using bifsmn::testing::check;
 
 bool same_bits(const float* a, const float* b, std::size_t n) {
   return std::memcmp(a, b, n * sizeof(float)) == 0;
@@ -859,6 +850,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
   }
-  std::printf("test_ops: %d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return bifsmn::testing::report("test_ops");
 }

@@ -22,33 +22,14 @@ import sys
 
 from bifsmn.detect import operating
 from bifsmn.detect.detector import events_from_smoothed, smooth, smooth_frames
-from bifsmn.detect.evaluate import NEGATIVE
+from bifsmn.detect.evaluate import NEGATIVE, classify_events
 
 IGN = ("_unknown_", "_silence_", NEGATIVE)
 
 
 def false_alarms(events, truth, tol=0.5):
-    """The events match_events counts as false alarms (same rule, kept as a list)."""
-    by = collections.defaultdict(list)
-    for t in sorted(truth, key=lambda s: s.start):
-        by[t.label].append(t)
-    used = collections.defaultdict(set)
-    out = []
-    for e in sorted(events, key=lambda e: (e.end, e.label)):
-        m = seen = None
-        for i, t in enumerate(by.get(e.label, ())):
-            if t.start - tol >= e.end:
-                break
-            if e.start < t.end + tol:
-                if i not in used[e.label]:
-                    m = i
-                    break
-                seen = i
-        if m is not None:
-            used[e.label].add(m)
-        elif seen is None:
-            out.append(e)
-    return out
+    """The events match_events counts as false alarms (its own rule, kept as a list)."""
+    return [e for e, kind in classify_events(events, truth, tol) if kind == "fa"]
 
 
 def source(e, segs, tol=0.5):

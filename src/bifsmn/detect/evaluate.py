@@ -21,6 +21,7 @@ Metrics (see docs/detection.md):
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -234,14 +235,17 @@ class Score:
         return self.false_alarms / self.hours if self.hours > 0 else float("nan")
 
 
-def match_events(events: Sequence[Event], truth: Sequence[Segment], hours: float,
-                 tolerance: float = 0.5) -> Score:
-    """Hits (keywords detected), misses, false alarms and duplicates (module docstring)."""
+def classify_events(events: Sequence[Event], truth: Sequence[Segment],
+                    tolerance: float = 0.5) -> list[tuple[Event, str]]:
+    """Each event with its kind: ``"hit"`` (first match of a keyword), ``"dup"`` (another event
+    on an already matched keyword) or ``"fa"`` (false alarm), by the rule of the module
+    docstring. One rule for the counts of :func:`match_events` and for analyses that need the
+    false-alarm events themselves."""
     by_label: dict[str, list[Segment]] = {}
     for t in sorted(truth, key=lambda s: s.start):
         by_label.setdefault(t.label, []).append(t)
     used: dict[str, set[int]] = {lb: set() for lb in by_label}
-    hits = fa = dup = 0
+    out = []
     for ev in sorted(events, key=lambda e: (e.end, e.label)):
         match = seen = None
         for i, t in enumerate(by_label.get(ev.label, ())):
@@ -254,12 +258,18 @@ def match_events(events: Sequence[Event], truth: Sequence[Segment], hours: float
                 seen = i
         if match is not None:
             used[ev.label].add(match)
-            hits += 1
-        elif seen is not None:
-            dup += 1
+            out.append((ev, "hit"))
         else:
-            fa += 1
-    return Score(hits, len(truth) - hits, fa, len(truth), hours, dup)
+            out.append((ev, "dup" if seen is not None else "fa"))
+    return out
+
+
+def match_events(events: Sequence[Event], truth: Sequence[Segment], hours: float,
+                 tolerance: float = 0.5) -> Score:
+    """Hits (keywords detected), misses, false alarms and duplicates (module docstring)."""
+    kinds = collections.Counter(k for _, k in classify_events(events, truth, tolerance))
+    hits = kinds["hit"]
+    return Score(hits, len(truth) - hits, kinds["fa"], len(truth), hours, kinds["dup"])
 
 
 @dataclass
