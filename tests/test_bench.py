@@ -59,7 +59,12 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     assert set(res["targets"]) == {
         "binary 8 blocks vs ORT FP32 teacher", "binary 8 blocks vs engine FP32 teacher",
         "binary 2 blocks vs ORT FP32 teacher", "binary layers, fraction of popcount roofline",
-        ".bkws size vs FP32 teacher weights"}
+        ".bkws size vs FP32 teacher weights",
+        "binary 8 blocks end to end vs ORT FP32 teacher end to end",
+        "C++ front end, one 1-s clip (µs)", "streaming real-time factor, 8 blocks, 100 ms hop"}
+    st = res["streaming"]
+    assert st["shared_rows_us_per_hop"] > 0 and st["full_windows_us_per_hop"] > 0
+    assert st["front_end"] == "logmel32" and "nothing is shared" in md
     assert "smoke test, not a measurement" in md
 
 

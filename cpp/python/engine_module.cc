@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
@@ -67,6 +68,17 @@ struct NativeEngine {
     }
     return t;
   }
+  void compute_features_at(const In2& x, const nb::ndarray<const std::int64_t, nb::ndim<1>,
+                                                         nb::c_contig, nb::device::cpu>& starts,
+                           bifsmn::FrameCache& cache, Out2& out) {
+    check_out(x, out, static_cast<std::size_t>(e->n_mels()) * e->frames());
+    if (starts.shape(0) != x.shape(0)) throw bifsmn::BkwsError("one start per window needed");
+    if (x.shape(1) != static_cast<std::size_t>(e->feature_config().clip_samples)) {
+      throw bifsmn::BkwsError("stream windows must hold exactly clip_samples samples");
+    }
+    nb::gil_scoped_release release;
+    e->compute_features_at(x.data(), x.shape(0), starts.data(), cache, out.data());
+  }
   void compute_features(const In2& x, Out2& out) {
     check_out(x, out, static_cast<std::size_t>(e->n_mels()) * e->frames());
     if (x.shape(1) == 0) throw bifsmn::BkwsError("audio clips hold no samples");
@@ -92,6 +104,11 @@ nb::dict stage_dict(const bifsmn::StageTimes& t) {
 NB_MODULE(_engine, m) {
   m.doc() = "bifsmn bitwise inference engine (C++ core, see docs/engine.md)";
   nb::exception<bifsmn::BkwsError>(m, "BkwsError", PyExc_ValueError);
+
+  nb::class_<bifsmn::FrameCache>(m, "FrameCache")
+      .def("clear", &bifsmn::FrameCache::clear)
+      .def_prop_ro("hits", &bifsmn::FrameCache::hits)
+      .def_prop_ro("misses", &bifsmn::FrameCache::misses);
 
   nb::class_<NativeEngine>(m, "NativeEngine")
       .def_static(
@@ -154,6 +171,9 @@ NB_MODULE(_engine, m) {
       .def("predict_features", &NativeEngine::predict_features, "x"_a, "out"_a)
       .def("predict_audio", &NativeEngine::predict_audio, "x"_a, "out"_a)
       .def("compute_features", &NativeEngine::compute_features, "x"_a, "out"_a)
+      .def("compute_features_at", &NativeEngine::compute_features_at, "x"_a, "starts"_a,
+           "cache"_a, "out"_a)
+      .def("new_frame_cache", [](const NativeEngine& s) { return s.e->new_frame_cache(); })
       .def("time_calls", &NativeEngine::time_calls, "x"_a, "audio"_a, "runs"_a, "warmup"_a)
       .def("set_profiling", [](NativeEngine& s, bool on) { s.e->set_profiling(on); }, "on"_a)
       .def("reset_stage_times", [](NativeEngine& s) { s.e->reset_stage_times(); })

@@ -398,6 +398,51 @@ void test_fbank40() {
   e->compute_features(padded.data(), 1, padded.size(), fp.data());
   check(fs == fp, "fbank40: short audio == the zero-padded clip");
 
+  // Streaming: windows of one stream through a FrameCache == each window computed in full,
+  // for hops that are a multiple of the frame hop (rows reused), hops that are not (nothing
+  // shared: every row recomputed), a gap (windows skipped), and a cleared cache.
+  {
+    const int total_len = 5 * n;
+    std::vector<float> stream(total_len);
+    for (int i = 0; i < total_len; ++i) {
+      stream[i] = static_cast<float>(0.2 * std::sin(2 * kPi * (200.0 + i * 0.01) * i / 16000.0) +
+                                     0.05 * nd(rng));
+    }
+    for (int hop_samples : {1600, 800, 1000, 16000}) {
+      auto cache = e->new_frame_cache();
+      bool same = true;
+      std::vector<float> full(nm * frames), cached(nm * frames);
+      int windows = 0;
+      for (std::int64_t start = -n + hop_samples; start + n <= total_len; start += hop_samples) {
+        if (windows == 7) cache->clear();
+        if (windows++ % 5 == 3) continue;  // a window the gate skipped
+        std::vector<float> w(n, 0.0f);
+        for (int i = 0; i < n; ++i) {
+          const std::int64_t p = start + i;
+          if (p >= 0) w[i] = stream[static_cast<std::size_t>(p)];
+        }
+        e->compute_features(w.data(), 1, n, full.data());
+        e->compute_features_at(w.data(), 1, &start, *cache, cached.data());
+        same = same && full == cached;
+      }
+      const bool shares = hop_samples % 160 == 0 && hop_samples < n;
+      check(same && (cache->hits() > 0) == shares,
+            "fbank40 stream, hop " + std::to_string(hop_samples) + ": cached == full (" +
+                std::to_string(cache->hits()) + " rows reused, " +
+                std::to_string(cache->misses()) + " computed)");
+    }
+    auto other = Engine::load_bytes(file.data(), file.size(), "fb2.bkws");
+    auto foreign = other->new_frame_cache();
+    std::int64_t zero = 0;
+    bool refused = false;
+    try {
+      e->compute_features_at(wave.data(), 1, &zero, *foreign, got.data());
+    } catch (const BkwsError&) {
+      refused = true;
+    }
+    check(refused, "fbank40: a frame cache of another engine is refused");
+  }
+
   fuzz::SmallArch v1;
   v1.version = 1;
   const auto old = fuzz::random_model(6, Kind::bifsmn_v1, v1);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <utility>
 #include <random>
 #include <sstream>
 #include <string>
@@ -593,6 +594,34 @@ void test_frontend(int rounds) {
             ", rounding ties)");
 }
 
+// The fbank40 level table (exact bounds) against the direct formula: random energies over the
+// whole range, every bound and the double just below it, any candidate, NaN and infinity.
+void test_level_table() {
+  std::mt19937_64 rng(23);
+  bool ok = true;
+  std::size_t tried = 0;
+  for (const auto& [scale, offset] : {std::pair{10.0673, 540.0}, std::pair{3.5, 1.0},
+                                      std::pair{40.0, 1e5}}) {
+    const detail::LevelTable t(scale, offset);
+    std::uniform_real_distribution<double> ex(-5.0, 40.0);
+    std::uniform_int_distribution<int> cand(-3, 258);
+    auto same = [&](double e) {
+      const int want = detail::LevelTable::direct(e, scale, offset);
+      ++tried;
+      return t.level(e, cand(rng)) == want && t.level(e, want) == want;
+    };
+    for (int i = 0; i < 20000; ++i) ok = ok && same(std::pow(10.0, ex(rng)));
+    for (int j = 1; j < 256; ++j) {
+      const double b = t.bound(j);
+      ok = ok && same(b) && same(std::nextafter(b, 0.0)) && same(std::nextafter(b, 1e300));
+    }
+    ok = ok && same(0.0) && same(INFINITY) && same(1e308);
+    ok = ok && t.level(NAN, 100) == 0 && detail::LevelTable::direct(NAN, scale, offset) == 0;
+  }
+  check(ok, "fbank40 level table == round(log_scale * ln(1 + E / log_offset)) clipped, " +
+                std::to_string(tried) + " energies (bounds and their neighbours included)");
+}
+
 // ---------------------------------------------------------------- golden values
 
 // Minimal .npy reader (version 1/2/3 headers, little-endian f4 / i4 / u1 / b1, C order).
@@ -846,6 +875,7 @@ int main(int argc, char** argv) {
       test_fused(rounds);
       test_sign_thresholds(rounds);
       test_frontend(rounds);
+      test_level_table();
     }
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());

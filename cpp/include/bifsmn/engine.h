@@ -64,6 +64,29 @@ struct FeatureConfig {
   }
 };
 
+// Front-end rows of one stream, kept between calls of Engine::compute_features_at so that a
+// window that moved by whole frame hops only computes its new frames (fbank40: a frame is a
+// function of its own frame_length samples, no padding; the log-mel's frames depend on the
+// window's reflect padding, so a logmel32 engine computes every window in full and the cache
+// stays empty). Keyed by the frames' absolute sample positions in the stream: the caller
+// promises that one position always holds the same samples (one stream per cache; a new stream
+// needs a new cache or clear()). Belongs to the engine that made it.
+class FrameCache {
+ public:
+  ~FrameCache();
+  FrameCache(const FrameCache&) = delete;
+  FrameCache& operator=(const FrameCache&) = delete;
+  void clear();
+  std::size_t hits() const;    // frames reused
+  std::size_t misses() const;  // frames computed
+
+ private:
+  friend class Engine;
+  FrameCache();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Seconds spent per stage, accumulated over calls while profiling is on.
 struct StageTimes {
   double frontend = 0;    // log-mel from audio
@@ -125,6 +148,13 @@ class Engine {
   // The engine's log-mel front end alone: out is batch x 1 x n_mels x frames.
   void compute_features(const float* wave, std::size_t batch,
                         std::size_t samples, float* out);
+  // The same features for windows of one stream (each exactly clip_samples long) that start at
+  // the absolute stream positions starts[b] (samples; may be negative for zero padding before
+  // the stream): rows already in `cache` are reused, new ones computed and stored. Bit-identical
+  // to compute_features. A cache made by another engine is refused.
+  std::unique_ptr<FrameCache> new_frame_cache() const;
+  void compute_features_at(const float* wave, std::size_t batch, const std::int64_t* starts,
+                           FrameCache& cache, float* out);
 
   void set_profiling(bool on);
   StageTimes stage_times() const;

@@ -715,6 +715,37 @@ void Engine::Impl::features(const float* wave, std::size_t batch, std::size_t sa
   }
 }
 
+struct FrameCache::Impl {
+  detail::RowCache rows;
+  const void* owner = nullptr;  // the Engine::Impl whose front end filled it
+};
+
+FrameCache::FrameCache() : impl_(std::make_unique<Impl>()) {}
+FrameCache::~FrameCache() = default;
+void FrameCache::clear() { impl_->rows.clear(); }
+std::size_t FrameCache::hits() const { return impl_->rows.hits; }
+std::size_t FrameCache::misses() const { return impl_->rows.misses; }
+
+std::unique_ptr<FrameCache> Engine::new_frame_cache() const {
+  std::unique_ptr<FrameCache> c(new FrameCache());
+  impl_->frontend->init_cache(c->impl_->rows);
+  c->impl_->owner = impl_.get();
+  return c;
+}
+
+void Engine::compute_features_at(const float* wave, std::size_t batch,
+                                 const std::int64_t* starts, FrameCache& cache, float* out) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (cache.impl_->owner != impl_.get()) {
+    throw BkwsError(impl_->file->name() + ": frame cache made by another engine");
+  }
+  const std::size_t len = static_cast<std::size_t>(impl_->feat.clip_samples);
+  const std::size_t per = static_cast<std::size_t>(impl_->a.n_mels) * impl_->a.frames;
+  for (std::size_t b = 0; b < batch; ++b) {
+    impl_->frontend->compute_at(wave + b * len, starts[b], cache.impl_->rows, out + b * per);
+  }
+}
+
 void Engine::predict_audio(const float* wave, std::size_t batch, std::size_t samples,
                            float* logits) {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -9,7 +9,7 @@ terms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -117,9 +117,21 @@ class EngineScorer:
             self.engine.metadata.get("operating_points"), path)
         if self.feature_config.to_dict().get("kind") == FBANK40:
             self.features = self._engine_features
+            self.stream_frontend = self._stream_frontend
 
     def _engine_features(self, windows: np.ndarray) -> np.ndarray:
         return self.engine.features(np.ascontiguousarray(windows, np.float32))
+
+    def _stream_frontend(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """``(windows, starts) -> features`` for one stream: fbank40 rows computed once per
+        stream position and reused by the following windows (:meth:`Engine.stream_features`)."""
+        cache = self.engine.frame_cache()
+
+        def features(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+            return self.engine.stream_features(windows, starts, cache)
+
+        features.cache = cache  # type: ignore[attr-defined]  # hits/misses, for tests and stats
+        return features
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.engine.predict(np.ascontiguousarray(features, np.float32)),

@@ -18,11 +18,14 @@ Conventions, shared with the offline reference :func:`sliding_posteriors`:
   (:func:`bifsmn.audio.fix_length`) the model was trained on. Reported times are clipped to the
   real audio (``[0, audio_end]``); the padding is not audio.
 
-Exactness: features of a window are a function of its samples only (STFT frames are recomputed
-per window, with the window's own reflect padding, exactly as for a training clip; caching
-log-mel frames across windows would not be exact because of that padding and because the hop is
-not a multiple of the STFT hop; fbank40 has no padding and a 160-sample hop, so its frames could
-be shared between windows, but they are recomputed too). The network is always run on batches
+Exactness: features of a window are a function of its samples only. The log-mel's STFT frames
+are recomputed per window, with the window's own reflect padding, exactly as for a training clip
+(caching them across windows would not be exact because of that padding and because the hop is
+not a multiple of the STFT hop). fbank40 frames have no padding and a 160-sample hop, so with a
+scorer that offers ``stream_frontend()`` (the engine, :class:`~bifsmn.detect.scorer.EngineScorer`)
+each frame is computed once per stream position and reused by every window that holds it (a
+100 ms hop computes 10 of a window's 98 frames), bit-identical to computing each window in full
+(``tests/test_stream_cache.py``). The network is always run on batches
 of exactly ``batch_size`` windows (the last batch padded with zeros): PyTorch's CPU GEMMs round
 differently for different batch sizes (about 1e-6), and a fixed shape makes the scores
 independent of how the audio was chunked.
@@ -174,6 +177,14 @@ class WindowScorer:
             # the model's own front end: 32 x 32 log-mel or fbank40 (feature_config's kind)
             self._frontend = make_frontend(cfg)
             self._features = self._torch_features
+        make_stream = getattr(scorer, "stream_frontend", None)
+        self._make_stream = make_stream if callable(make_stream) else None
+        self._pad_features: np.ndarray | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stream: forget the front-end rows shared between windows (positions restart)."""
+        self._stream = self._make_stream() if self._make_stream is not None else None
 
     def _torch_features(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -183,15 +194,32 @@ class WindowScorer:
     def __call__(self, windows: np.ndarray, ends: np.ndarray | None = None,
                  audio_end: int | None = None) -> np.ndarray:
         self.windows_seen += len(windows)
+        starts = None if ends is None else np.asarray(ends, np.int64) - self.window
         if self.gate is not None and ends is not None and len(windows):
             keep = self.gate.active(windows, ends, audio_end, self.sample_rate)
             out = np.tile(self._silence, (len(windows), 1))
             if keep.any():
-                out[keep] = self._score(windows[keep])
+                out[keep] = self._score(windows[keep], starts[keep])
             return out
-        return self._score(windows)
+        return self._score(windows, starts)
 
-    def _score(self, windows: np.ndarray) -> np.ndarray:
+    def _batch_features(self, part: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+        """Features of one batch of exactly ``batch_size`` windows (``part`` padded with zero
+        windows); the stream's shared rows are used when the windows' positions are known."""
+        b, m = self.batch_size, len(part)
+        if self._stream is None or starts is None:
+            batch = np.zeros((b, self.window), np.float32)
+            batch[:m] = part
+            return self._features(batch)
+        feats = self._stream(np.ascontiguousarray(part, np.float32), starts)
+        if m == b:
+            return feats
+        if self._pad_features is None:  # the features of a zero window, as the plain path pads
+            self._pad_features = self._features(np.zeros((1, self.window), np.float32))
+        pad = np.broadcast_to(self._pad_features, (b - m, *self._pad_features.shape[1:]))
+        return np.concatenate([feats, pad])
+
+    def _score(self, windows: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
         n = len(windows)
         self.windows_scored += n
         out = np.empty((n, len(self.scorer.labels)), np.float32)
@@ -199,9 +227,8 @@ class WindowScorer:
         for i in range(0, n, b):
             part = windows[i:i + b]
             m = len(part)
-            batch = np.zeros((b, self.window), np.float32)
-            batch[:m] = part
-            logits = np.asarray(self.scorer.scores(self._features(batch)))
+            feats = self._batch_features(part, None if starts is None else starts[i:i + b])
+            logits = np.asarray(self.scorer.scores(feats))
             if logits.shape != (b, len(self.scorer.labels)):
                 raise BifsmnError(f"{self.scorer.name}: scores of shape {logits.shape}, "
                                   f"expected {(b, len(self.scorer.labels))}")
@@ -239,6 +266,7 @@ class Streamer:
 
     def reset(self) -> None:
         """Forget all audio: the next sample is sample 0 of a new, zero-padded stream."""
+        self._score.reset()
         self._tail = np.zeros(self.window, np.float32)  # the window ending at self._done
         self._pending: list[np.ndarray] = []
         self._npending = 0

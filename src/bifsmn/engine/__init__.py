@@ -219,6 +219,33 @@ class Engine:
         out = out.reshape(arr.shape[0], *self._feat_shape)
         return out if batched else out[0]
 
+    def frame_cache(self) -> Any:
+        """A new, empty cache of front-end rows for one stream (:meth:`stream_features`)."""
+        return self._e.new_frame_cache()
+
+    def stream_features(self, windows: Any, starts: Any, cache: Any) -> np.ndarray:
+        """Features of windows of one stream, reusing front-end rows between them.
+
+        ``windows``: (B, clip_samples) audio; ``starts``: (B,) int, each window's first sample
+        as a position in the stream (negative where the stream is zero-padded before its
+        start); ``cache``: from :meth:`frame_cache`, one per stream. A fbank40 frame depends on
+        its own samples only, so a window that moved by whole frame hops (160 samples: the
+        default 100 ms hop is 10 of them) computes only its new frames; the result is
+        bit-identical to :meth:`features` (the log-mel's frames depend on the window's reflect
+        padding: those are always computed in full). The caller promises that one stream
+        position always holds the same samples: a new stream needs a new cache.
+        """
+        arr, kind, _ = self._input(windows)
+        if kind != "audio" or np.asarray(windows).ndim != 2:
+            raise BifsmnError("stream_features() takes a batch of windows (B, clip_samples)")
+        pos = np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+        out = np.empty((arr.shape[0], int(np.prod(self._feat_shape))), np.float32)
+        try:
+            self._e.compute_features_at(arr, pos, cache, out)
+        except self._err as exc:
+            raise BifsmnError(f"{self.path}: {exc}") from None
+        return out.reshape(arr.shape[0], *self._feat_shape)
+
     def classify(self, x: Any) -> list[tuple[str, float]]:
         """(label, probability) of the top class per clip."""
         logits = np.atleast_2d(self.predict(x)).astype(np.float64)

@@ -1,6 +1,8 @@
 // The fbank40 front end (frontend.h; parameters: docs/fbank40.md), and make_frontend.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "frontend.h"
@@ -11,7 +13,89 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 double kaldi_mel(double f) { return 1127.0 * std::log1p(f / 700.0); }
+
+constexpr int kLanes = 8;  // frames per pass, one per lane of v8d
+typedef long long v8l __attribute__((vector_size(64)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define BIFSMN_FB_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define BIFSMN_FB_CLONES
+#endif
+
+// One group of kLanes frames (fr[l]: the first sample of lane l's frame): window (samples x
+// 32768 x window, zero beyond frame_length), FFT power, sparse mel -> mel[m]; and cand[m], a
+// candidate level log_scale * ln(1 + E * inv_offset) from a cheap ln (exponent + a 5-term atanh
+// series of the mantissa, error < 2e-6): LevelTable::level turns it into the exact level.
+BIFSMN_FB_CLONES
+void fbank_group(const RealFFT<double>& fft, const float* const* fr, const double* window,
+                 int frame_length, const int* mel_lo, const int* mel_hi, const int* mel_off,
+                 const double* mel_w, int n_mels, double inv_offset, double log_scale, v8d* re,
+                 v8d* im, v8d* wre, v8d* wim, v8d* power, v8d* mel, v8d* cand) {
+  const int half = fft.half(), L = frame_length;
+  for (int j = 0; j < half; ++j) {
+    const int i0 = 2 * j, i1 = 2 * j + 1;
+    v8d a = {}, b = {};
+    if (i0 < L) {
+      for (int l = 0; l < kLanes; ++l) a[l] = static_cast<double>(fr[l][i0]);
+      a = a * 32768.0 * window[i0];
+    }
+    if (i1 < L) {
+      for (int l = 0; l < kLanes; ++l) b[l] = static_cast<double>(fr[l][i1]);
+      b = b * 32768.0 * window[i1];
+    }
+    re[j] = a;
+    im[j] = b;
+  }
+  fft.power(re, im, wre, wim, power);
+  constexpr double kLn2 = 0.69314718055994530942;
+  for (int m = 0; m < n_mels; ++m) {
+    v8d acc = {};
+    const double* w = mel_w + mel_off[m];
+    for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
+    mel[m] = acc;
+    const v8d x = 1.0 + acc * inv_offset;  // >= 1 (or inf / NaN: corrected by the table)
+    const v8l bits = (v8l)x;  // same-size vector cast: the bits
+    const v8l ex = (bits >> 52) - 1023;
+    const v8l mb = (bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL;
+    const v8d mant = (v8d)mb;  // in [1, 2)
+    const v8d t = (mant - 1.0) / (mant + 1.0), t2 = t * t;
+    const v8d ln_m =
+        2.0 * t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
+    cand[m] = (__builtin_convertvector(ex, v8d) * kLn2 + ln_m) * log_scale;
+  }
+}
 }  // namespace
+
+int LevelTable::direct(double e, double log_scale, double log_offset) {
+  // torch.round rounds half to even: nearbyint in the default rounding mode.
+  const double v = std::nearbyint(log_scale * std::log1p(e / log_offset));
+  return static_cast<int>(std::min(255.0, std::max(0.0, v)));
+}
+
+LevelTable::LevelTable(double log_scale, double log_offset) {
+  // Non-negative doubles are ordered like their bit patterns: bisect on those, from 0.0
+  // (level 0) to +inf (level 255).
+  auto from_bits = [](std::uint64_t u) {
+    double d;
+    std::memcpy(&d, &u, sizeof d);
+    return d;
+  };
+  const std::uint64_t inf_bits = 0x7FF0000000000000ULL;
+  bound_[0] = 0.0;
+  for (int j = 1; j < 256; ++j) {
+    std::uint64_t lo = 0, hi = inf_bits;  // direct(lo) < j <= direct(hi)
+    while (hi - lo > 1) {
+      const std::uint64_t mid = lo + (hi - lo) / 2;
+      if (direct(from_bits(mid), log_scale, log_offset) >= j) {
+        hi = mid;
+      } else {
+        lo = mid;
+      }
+    }
+    bound_[j] = from_bits(hi);
+  }
+}
 
 std::unique_ptr<FrontEnd> make_frontend(const FeatureConfig& cfg, const std::string& where) {
   if (cfg.kind == "logmel32") return std::make_unique<LogMel>(cfg, where);
@@ -55,6 +139,7 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   }
 
   fft_ = RealFFT<double>(n);
+  levels_ = LevelTable(cfg.log_scale, cfg.log_offset);
 
   // Kaldi mel triangles as bifsmn.data.fbank.kaldi_filterbank (float64): edges equally spaced
   // in mel (torch.linspace: start + i*step for the first half, end - (steps-1-i)*step after),
@@ -96,56 +181,115 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
     for (int k = lo; k < hi; ++k) mel_w_.push_back(weight(k));
   }
 
-  frame_.resize(n);
-  power_.resize(half_ + 1);
-  re_.resize(half_);
-  im_.resize(half_);
-  wre_.resize(half_);
-  wim_.resize(half_);
+  const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
+  buf_.assign((5 * h + 1 + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
+  std::size_t off = 0;  // doubles to the first 64-byte boundary
+  while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
+  re_ = reinterpret_cast<v8d*>(buf_.data() + off);
+  im_ = re_ + h;
+  wre_ = im_ + h;
+  wim_ = wre_ + h;
+  power_ = wim_ + h;
+  mel_ = power_ + h + 1;
+  cand_ = mel_ + nm;
   img_.resize(static_cast<std::size_t>(image_frames_) * nm);
 }
 
-void Fbank40::rfft_power(const double* x, double* power) {
-  const int half = half_;
-  for (int j = 0; j < half; ++j) {
-    re_[j] = x[2 * j];
-    im_[j] = x[2 * j + 1];
-  }
-  fft_.power(re_.data(), im_.data(), wre_.data(), wim_.data(), power);
-}
-
-void Fbank40::image(const float* wave, float* img) {
-  const int L = cfg_.frame_length, hop = cfg_.hop_length, nm = cfg_.n_mels;
-  const double lscale = cfg_.log_scale, loff = cfg_.log_offset;
-  std::fill(frame_.begin(), frame_.end(), 0.0);
-  for (int f = 0; f < image_frames_; ++f) {
-    const float* src = wave + static_cast<std::size_t>(f) * hop;
-    for (int i = 0; i < L; ++i) frame_[i] = static_cast<double>(src[i]) * 32768.0 * window_[i];
-    rfft_power(frame_.data(), power_.data());
-    float* row = img + static_cast<std::size_t>(f) * nm;
-    for (int m = 0; m < nm; ++m) {
-      const double* w = mel_w_.data() + mel_off_[m];
-      double e = 0.0;
-      for (int k = mel_lo_[m]; k < mel_hi_[m]; ++k) e += power_[k] * w[k - mel_lo_[m]];
-      // torch.round rounds half to even: nearbyint in the default rounding mode.
-      const double v = std::nearbyint(lscale * std::log1p(e / loff));
-      row[m] = static_cast<float>(std::min(255.0, std::max(0.0, v)));
+void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
+  const int hop = cfg_.hop_length, nm = cfg_.n_mels, last = first + count - 1;
+  for (int f0 = first; f0 <= last; f0 += kLanes) {
+    // Lane l holds frame min(f0 + l, last): the spare lanes of the last group recompute a real
+    // frame and are discarded.
+    const float* fr[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      fr[l] = wave + static_cast<std::size_t>(std::min(f0 + l, last)) * hop;
+    }
+    fbank_group(fft_, fr, window_.data(), cfg_.frame_length, mel_lo_.data(), mel_hi_.data(),
+                mel_off_.data(), mel_w_.data(), nm, 1.0 / cfg_.log_offset, cfg_.log_scale, re_,
+                im_, wre_, wim_, power_, mel_, cand_);
+    for (int l = 0; l < kLanes && f0 + l <= last; ++l) {
+      float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
+      for (int m = 0; m < nm; ++m) {
+        const double a = cand_[m][l];
+        const int c = a >= 0.5 ? (a < 254.5 ? static_cast<int>(a + 0.5) : 255) : 0;  // NaN: 0
+        row[m] = static_cast<float>(levels_.level(mel_[m][l], c));
+      }
     }
   }
 }
 
-void Fbank40::compute(const float* wave, float* out) {
-  image(wave, img_.data());
+void Fbank40::image(const float* wave, float* img) { image_rows(wave, 0, image_frames_, img); }
+
+void Fbank40::init_cache(RowCache& cache) const {
+  cache = RowCache{};
+  cache.hop = cfg_.hop_length;
+  cache.n_mels = cfg_.n_mels;
+  cache.slots = 1;
+  while (cache.slots < 2 * image_frames_) cache.slots *= 2;
+  cache.keys.assign(static_cast<std::size_t>(cache.slots), RowCache::kNone);
+  cache.rows.assign(static_cast<std::size_t>(cache.slots) * cfg_.n_mels, 0.0f);
+}
+
+void Fbank40::compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) {
+  const int nm = cfg_.n_mels, hop = cfg_.hop_length;
+  if (cache.slots == 0 || cache.hop != hop || cache.n_mels != nm) {
+    compute(wave, out);
+    return;
+  }
+  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(nm);
+  auto slot_of = [&](std::int64_t pos) {
+    std::int64_t q = pos / hop;
+    if (pos % hop != 0 && pos < 0) --q;  // floor division
+    return static_cast<std::size_t>(q & (cache.slots - 1));
+  };
+  // Rows in the cache are copied; each run of missing rows is computed in one pass and stored.
+  int f = 0;
+  while (f < image_frames_) {
+    const std::int64_t pos = start + static_cast<std::int64_t>(f) * hop;
+    const std::size_t s = slot_of(pos);
+    float* dst = img_.data() + static_cast<std::size_t>(f) * nm;
+    if (cache.keys[s] == pos) {
+      std::memcpy(dst, cache.rows.data() + s * nm, row_bytes);
+      ++cache.hits;
+      ++f;
+      continue;
+    }
+    int g = f + 1;
+    while (g < image_frames_) {
+      const std::int64_t p = start + static_cast<std::int64_t>(g) * hop;
+      if (cache.keys[slot_of(p)] == p) break;
+      ++g;
+    }
+    image_rows(wave, f, g - f, dst);
+    for (int r = f; r < g; ++r) {
+      const std::int64_t p = start + static_cast<std::int64_t>(r) * hop;
+      const std::size_t t = slot_of(p);
+      cache.keys[t] = p;
+      std::memcpy(cache.rows.data() + t * nm, img_.data() + static_cast<std::size_t>(r) * nm,
+                  row_bytes);
+    }
+    cache.misses += static_cast<std::size_t>(g - f);
+    f = g;
+  }
+  pool(img_.data(), out);
+}
+
+void Fbank40::pool(const float* img, float* out) const {
   const int nm = cfg_.n_mels, pool = cfg_.pool;
   const float scale = static_cast<float>(cfg_.input_scale);
   for (int t = 0; t < frames_; ++t) {
-    const float* rows = img_.data() + static_cast<std::size_t>(offset_ + t * pool) * nm;
+    const float* rows = img + static_cast<std::size_t>(offset_ + t * pool) * nm;
     for (int m = 0; m < nm; ++m) {
       float acc = rows[m];  // sums of integers <= 255 * pool: exact in float32
       for (int r = 1; r < pool; ++r) acc = acc + rows[static_cast<std::size_t>(r) * nm + m];
       out[static_cast<std::size_t>(m) * frames_ + t] = acc * scale;
     }
   }
+}
+
+void Fbank40::compute(const float* wave, float* out) {
+  image(wave, img_.data());
+  pool(img_.data(), out);
 }
 
 }  // namespace bifsmn::detail

@@ -11,7 +11,10 @@
 // weights stored sparse (only each band's nonzero bins).
 #pragma once
 
+#include <algorithm>
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +25,44 @@
 namespace bifsmn::detail {
 
 typedef float v8f __attribute__((vector_size(32)));
+typedef double v8d __attribute__((vector_size(64)));
+
+// The fbank40 value mapping v(E) = clip(round_half_even(log_scale * ln(1 + E / log_offset)),
+// 0, 255) as 255 energy bounds: level(E) = #{j >= 1 : E >= bound[j]}, where bound[j] is the
+// smallest double with v >= j, found at construction by bisection over the doubles' bit patterns
+// with the direct formula (`direct`, float64 std::log1p, as the Python reference). Equal to
+// `direct` for every E as long as the computed log1p never decreases (glibc's does not;
+// cpp/tests/test_ops.cc checks both on random energies and on each bound and its neighbour), and
+// costs two compares instead of a log1p per value: the caller passes a candidate level from a
+// cheap approximation and `level` walks to the exact one (any candidate is corrected, a good one
+// in zero or one step). NaN maps to 0, like `direct`.
+class LevelTable {
+ public:
+  LevelTable() = default;
+  LevelTable(double log_scale, double log_offset);
+  static int direct(double e, double log_scale, double log_offset);
+  int level(double e, int candidate) const {
+    int c = candidate < 0 ? 0 : (candidate > 255 ? 255 : candidate);
+    while (c < 255 && e >= bound_[c + 1]) ++c;
+    while (c > 0 && !(e >= bound_[c])) --c;
+    return c;
+  }
+  double bound(int j) const { return bound_[j]; }  // j in 1..255
+
+ private:
+  double bound_[256] = {};
+};
+
+// Rows of a stream's front end by absolute frame position (Engine's FrameCache): a ring of
+// `slots` rows, slot = floor(position / hop) mod slots, each slot tagged with its position.
+struct RowCache {
+  int hop = 0, n_mels = 0, slots = 0;
+  std::vector<std::int64_t> keys;  // position held by each slot; kNone if empty
+  std::vector<float> rows;         // slots x n_mels
+  std::size_t hits = 0, misses = 0;
+  static constexpr std::int64_t kNone = INT64_MIN;
+  void clear() { std::fill(keys.begin(), keys.end(), kNone); }
+};
 
 class FrontEnd {
  public:
@@ -29,6 +70,15 @@ class FrontEnd {
   // wave: exactly clip_samples samples; out: the network input, n_mels x frames, row-major.
   // Uses internal buffers: not reentrant.
   virtual void compute(const float* wave, float* out) = 0;
+  // The same for a window starting at stream position `start`, reusing rows of `cache` where
+  // the front end's frames are independent of the window (the default: none are).
+  virtual void compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) {
+    (void)start;
+    (void)cache;
+    compute(wave, out);
+  }
+  // Sets up an empty cache for this front end (slots = 0: nothing is shared).
+  virtual void init_cache(RowCache& cache) const { cache = RowCache{}; }
 };
 
 // The front end of `cfg.kind` (BkwsError naming `where` for an unknown kind or bad settings).
@@ -67,7 +117,12 @@ class LogMel : public FrontEnd {
 // samples scaled to int16 range (x 32768), povey window (Hann ** window_power), zero-padded
 // n_fft-point real FFT (our own radix-2: a complex FFT of n_fft/2 points plus the real-input
 // split), power spectrum, Kaldi mel triangles (only their nonzero bins), then
-// v = log_scale * ln(1 + E / log_offset), rounded half to even (torch.round), clipped to 0..255.
+// v = log_scale * ln(1 + E / log_offset), rounded half to even (torch.round), clipped to 0..255
+// (LevelTable: exact bounds instead of a log1p per value).
+// Eight frames run per pass, one per lane of a v8d (one AVX-512 register, two AVX2 ones, or
+// four SSE2 / NEON ones; AVX-512 / AVX2 / baseline clones on x86-64); every lane does the same
+// float64 operations in the same order as a scalar frame would, so the values do not depend on
+// the lane, the clone or the architecture.
 // The network input is the image pooled like image_to_input: frames pool_offset.. summed in
 // groups of `pool` in float32 (exact: integers), times float32(input_scale), transposed to
 // (mel, time).
@@ -79,18 +134,28 @@ class Fbank40 : public FrontEnd {
   int n_mels() const { return cfg_.n_mels; }
   // The uint8-valued image, image_frames x n_mels (time-major, like the archive's images).
   void image(const float* wave, float* img);
+  // Image rows first..first+count-1 only (row f starts at wave + f * hop_length): what a stream
+  // needs when the window has moved by whole hops and the other rows are known.
+  void image_rows(const float* wave, int first, int count, float* rows);
   void compute(const float* wave, float* out) override;
+  void compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) override;
+  void init_cache(RowCache& cache) const override;
+  // The network input from a finished image (image_frames x n_mels).
+  void pool(const float* img, float* out) const;
 
  private:
-  void rfft_power(const double* frame, double* power);  // n_fft real -> n_fft/2+1 |X|^2
-
   FeatureConfig cfg_;
   int image_frames_ = 0, frames_ = 0, offset_ = 0, half_ = 0;
   RealFFT<double> fft_;
+  LevelTable levels_;
   std::vector<double> window_;
   std::vector<int> mel_lo_, mel_hi_, mel_off_;
   std::vector<double> mel_w_;
-  std::vector<double> frame_, power_, re_, im_, wre_, wim_;
+  // FFT buffers in one 64-byte aligned block: re, im, wre, wim (half each), power (half + 1),
+  // mel energies and candidate levels (n_mels each), 8 frames per element.
+  std::vector<double> buf_;
+  v8d *re_ = nullptr, *im_ = nullptr, *wre_ = nullptr, *wim_ = nullptr, *power_ = nullptr;
+  v8d *mel_ = nullptr, *cand_ = nullptr;
   std::vector<float> img_;
 };
 
