@@ -39,6 +39,8 @@ const char* dtype_name(DType d) noexcept {
     case DType::f16: return "f16";
     case DType::bits: return "bits";
     case DType::f64: return "f64";
+    case DType::i8: return "i8";
+    case DType::f24: return "f24";
   }
   return "?";
 }
@@ -79,8 +81,10 @@ T load_le(const std::uint8_t* p) noexcept {
 
 std::size_t dtype_size(DType d) {
   switch (d) {
-    case DType::u8: return 1;
+    case DType::u8:
+    case DType::i8: return 1;
     case DType::f16: return 2;
+    case DType::f24: return 3;
     case DType::i32:
     case DType::f32: return 4;
     case DType::f64: return 8;
@@ -89,7 +93,10 @@ std::size_t dtype_size(DType d) {
   return 0;
 }
 
-bool valid_dtype(std::uint8_t code) { return code >= 1 && code <= 6; }
+bool valid_dtype(std::uint8_t code) { return code >= 1 && code <= 8; }
+
+// i8 and f24 arrived with format version 4: an older file holding them is corrupt.
+bool needs_v4(DType d) { return d == DType::i8 || d == DType::f24; }
 }  // namespace
 
 void Container::fail(const std::string& msg) const {
@@ -152,6 +159,11 @@ Container::Container(std::vector<std::uint8_t> bytes, std::string name)
       fail("not a valid .bkws file: record '" + rec.name + "' has a bad dtype/ndim");
     }
     rec.dtype = static_cast<DType>(code);
+    if (needs_v4(rec.dtype) && version_ < 4) {
+      fail("not a valid .bkws file: record '" + rec.name + "' has dtype " +
+           dtype_name(rec.dtype) + ", which needs format version 4 (file says " +
+           std::to_string(version_) + ")");
+    }
     const std::size_t dims_at = take(4u * ndim);
     unsigned long long elems = 1;
     bool overflow = false;
@@ -216,12 +228,36 @@ const Record& Container::require(std::string_view rec, std::initializer_list<DTy
 
 std::vector<float> Container::floats(std::string_view rec,
                                      std::initializer_list<long long> shape) const {
-  const Record& r = require(rec, {DType::f32, DType::f16}, shape);
+  const Record& r = require(rec, {DType::f32, DType::f16, DType::f24, DType::i8}, shape);
   const std::uint8_t* p = bytes_.data() + r.offset;
   std::vector<float> out;
   if (r.dtype == DType::f32) {
     out.resize(r.nbytes / 4);
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = load_le<float>(p + 4 * i);
+  } else if (r.dtype == DType::f24) {
+    out.resize(r.nbytes / 3);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const std::uint32_t b = static_cast<std::uint32_t>(p[3 * i]) << 8 |
+                              static_cast<std::uint32_t>(p[3 * i + 1]) << 16 |
+                              static_cast<std::uint32_t>(p[3 * i + 2]) << 24;
+      std::memcpy(&out[i], &b, 4);
+    }
+  } else if (r.dtype == DType::i8) {
+    if (r.shape.empty()) fail("record '" + r.name + "': i8 needs at least one axis (rows)");
+    const std::size_t rows = r.shape[0];
+    // the scales are plain f32 (require refuses any other dtype, so no recursion)
+    const Record& sr = require(r.name + ".qscale", {DType::f32},
+                               {static_cast<long long>(rows)});
+    std::vector<float> scale(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      scale[i] = load_le<float>(bytes_.data() + sr.offset + 4 * i);
+    }
+    out.resize(r.nbytes);
+    const std::size_t cols = rows ? r.nbytes / rows : 0;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const auto q = static_cast<std::int8_t>(p[i]);
+      out[i] = static_cast<float>(q) * scale[i / cols];
+    }
   } else {
     out.resize(r.nbytes / 2);
     for (std::size_t i = 0; i < out.size(); ++i) {

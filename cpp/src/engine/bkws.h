@@ -15,13 +15,17 @@ namespace bifsmn::detail {
 inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
 // Version 2 added the feature kind (record feat.kind); version 1 files are logmel32.
 // Version 3 stores block counts in record 'paths' (versions 1-2: path indices).
-inline constexpr std::uint32_t kVersion = 3;
+// Version 4 adds the narrow float storages i8 (per-row int8, scales in record
+// NAME.qscale) and f24 (upper 24 bits of a float32); older versions may not use them.
+inline constexpr std::uint32_t kVersion = 4;
 inline constexpr std::uint32_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 32;
 inline constexpr std::size_t kMaxName = 64;
 inline constexpr std::size_t kMaxNdim = 4;
 
-enum class DType : std::uint8_t { u8 = 1, i32 = 2, f32 = 3, f16 = 4, bits = 5, f64 = 6 };
+enum class DType : std::uint8_t {
+  u8 = 1, i32 = 2, f32 = 3, f16 = 4, bits = 5, f64 = 6, i8 = 7, f24 = 8
+};
 const char* dtype_name(DType d) noexcept;
 
 struct Record {
@@ -49,7 +53,9 @@ class Container {
   // (-1 in `shape` matches any extent); else BkwsError naming the record.
   const Record& require(std::string_view rec, std::initializer_list<DType> dtypes,
                         std::initializer_list<long long> shape) const;
-  // f32 or f16 record -> floats.
+  // f32, f16 or f24 record -> floats (exact widening); an i8 record is
+  // dequantized with its per-row f32 scales (record NAME.qscale, one per row of
+  // the first axis) as float(q) * scale, the arithmetic of bifsmn.deploy.storage.
   std::vector<float> floats(std::string_view rec,
                             std::initializer_list<long long> shape) const;
   std::vector<std::int32_t> ints(std::string_view rec,

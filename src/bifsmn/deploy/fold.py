@@ -28,12 +28,16 @@ from torch import nn
 from bifsmn import blocks as blocks_mod
 from bifsmn.binary.methods import METHODS
 from bifsmn.binary.quantizers import DualScaleSign, VanillaSign
-from bifsmn.deploy.spec import Arch, DeploySpec
+from bifsmn.deploy.spec import FLOAT_DTYPES, Arch, DeploySpec
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import DFSMN
 
 #: full-precision model names that have a deployed (``.bkws``) form
 FP_KINDS = ("dfsmn_teacher", "dfsmn_thinnable")
+#: classifier weight storages (i8: per-row int8, binary models only)
+CLASSIFIER_DTYPES = ("f32", "f16", "i8")
+#: storages of a binary model's per-channel constants
+PARAM_DTYPES = ("f32", "f24", "f16")
 #: float16's largest finite value: a constant beyond it cannot be stored as f16
 F16_MAX = 65504.0
 
@@ -130,7 +134,8 @@ def _thresholds(layer: nn.Module, kind: str, name: str) -> np.ndarray | None:
 
 class _Folder:
     """Adds constants to a spec. ``vec_dtype`` is the storage of a binary model's
-    per-channel constants (conv1 weights and bias, thresholds, folded scales and biases)."""
+    per-channel constants (conv1 weights and bias, thresholds, folded scales and biases;
+    the PReLU slopes stay float32: 4 bytes each, not worth a rounding)."""
 
     def __init__(self, spec: DeploySpec) -> None:
         self.spec = spec
@@ -142,7 +147,7 @@ class _Folder:
             if peak > F16_MAX:  # NaN compares False: left to the non-finite checks
                 raise BifsmnError(f"record {name}: values beyond the float16 range "
                                   f"(max |v| {peak:.3g}); export with f32")
-        if dtype in ("f32", "f16"):
+        if dtype in FLOAT_DTYPES:
             value = np.asarray(value, np.float64)  # rounded once, by DeploySpec.add
         self.spec.add(name, value, dtype)
 
@@ -246,9 +251,11 @@ def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = 
     own ``binary_spec``, set by :func:`bifsmn.binary.convert.binarize`); ``model_name``: the
     registered name, needed for full-precision models only. ``blocks``: block counts of the
     paths to include (default: every path the model has); a count the model lacks raises
-    :class:`~bifsmn.errors.MissingPath`. ``param_dtype="f16"`` (binary models only) stores the
-    per-channel constants as float16, ``classifier_dtype="f16"`` the classifier weights: the
-    engine widens them exactly at load, and so does the reference.
+    :class:`~bifsmn.errors.MissingPath`. ``param_dtype`` ``"f24"``/``"f16"`` (binary models
+    only) stores the per-channel constants as 24-bit floats / float16, ``classifier_dtype``
+    ``"f16"``/``"i8"`` (i8: binary models only) the classifier weights as float16 / per-row
+    int8 (:mod:`bifsmn.deploy.storage`): the engine widens them to float32 at load, and so does
+    the reference, to the same values.
     Raises :class:`NotDeployable` for a model with no deployed form.
     """
     if binary is None:
@@ -261,12 +268,17 @@ def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = 
                             "are not exportable")
     kind = deploy_kind(binary, model_name)
     is_binary = kind in ("bifsmnv2", "bifsmn_v1")
-    if classifier_dtype not in ("f16", "f32"):
-        raise BifsmnError(f"classifier dtype must be f16 or f32, not {classifier_dtype!r}")
-    if param_dtype not in ("f16", "f32"):
-        raise BifsmnError(f"parameter dtype must be f16 or f32, not {param_dtype!r}")
+    if classifier_dtype not in CLASSIFIER_DTYPES:
+        raise BifsmnError(f"classifier dtype must be one of {', '.join(CLASSIFIER_DTYPES)}, "
+                          f"not {classifier_dtype!r}")
+    if param_dtype not in PARAM_DTYPES:
+        raise BifsmnError(f"parameter dtype must be one of {', '.join(PARAM_DTYPES)}, not "
+                          f"{param_dtype!r}")
     if param_dtype != "f32" and not is_binary:
-        raise BifsmnError("--param-dtype f16 applies to binary models only")
+        raise BifsmnError(f"--param-dtype {param_dtype} applies to binary models only")
+    if classifier_dtype == "i8" and not is_binary:
+        # a full-precision model stores all its weights in the classifier dtype
+        raise BifsmnError("--classifier-dtype i8 applies to binary models only")
     fp_dtype = "f32" if is_binary else classifier_dtype
     if blocks is None:
         blocks = blocks_mod.counts(model.num_layers, model.num_paths)

@@ -91,13 +91,11 @@ class DeployedDFSMN(nn.Module):
         (self.classes, self.n_mels, self.frames, self.c1, self.c2, self.k, self.dim, self.hidden,
          self.layers, self.left, self.right, self.model_paths) = a.as_list()
         self.blocks = list(spec.blocks)
-        # float16 constants (param_dtype / classifier_dtype "f16") are widened to float32
-        # exactly, as the engine does at load
-        self.r = {k: torch.from_numpy(np.array(c.value, np.float32) if c.dtype == "f16"
-                                      else np.array(c.value))
-                  for k, c in spec.constants.items()}
+        # narrow constants (f16, f24, per-row i8: bifsmn.deploy.storage) are widened to the
+        # float32 values the engine computes at load
+        self.r = {k: torch.from_numpy(np.array(c.widened())) for k, c in spec.constants.items()}
         self.conv2_bias_pos = self._conv2_bias_pos(
-            {k: c.value for k, c in spec.constants.items() if k.startswith("conv2.")})
+            {k: c.widened() for k, c in spec.constants.items() if k.startswith("conv2.")})
 
     # ------------------------------------------------------------------ helpers
     def _signs(self, name: str) -> torch.Tensor:

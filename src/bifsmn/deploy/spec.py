@@ -1,9 +1,10 @@
 """The deployed model as data: what folding produces and what both the ``.bkws`` writer and
 the PyTorch deployed reference consume.
 
-Every constant is already in its storage dtype (float32 or float16, sign bits as bool), so the
-file the exporter writes and the reference computes from the same bits; nothing is rounded a
-second time on either side.
+Every constant is already in its storage dtype (float32, float16, 24-bit float, per-row int8;
+sign bits as bool), so the file the exporter writes and the reference computes from the same
+bits; nothing is rounded a second time on either side. :meth:`Constant.widened` is the float32
+value both the reference and the engine compute with (:mod:`bifsmn.deploy.storage`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bifsmn.blocks import to_index
+from bifsmn.deploy.storage import dequantize_rows, quantize_rows, round_f24
 
-#: storage dtypes of constants (the ``.bkws`` record dtypes they become)
-STORAGE = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "bits": np.bool_}
+#: storage dtypes of constants (the ``.bkws`` record dtypes they become). ``f24`` constants are
+#: float32 arrays already rounded to 24 bits; ``i8`` constants hold int8 codes plus a per-row
+#: float32 :attr:`Constant.scale` (record ``NAME.qscale``)
+STORAGE = {"f32": np.float32, "f16": np.float16, "f24": np.float32, "i8": np.int8,
+           "i32": np.int32, "bits": np.bool_}
+#: float storages, widest first
+FLOAT_DTYPES = ("f32", "f24", "f16", "i8")
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,21 @@ class Arch:
 
 @dataclass(frozen=True)
 class Constant:
-    """One folded constant: ``value`` is a numpy array already in ``dtype``'s storage type."""
+    """One folded constant: ``value`` is a numpy array already in ``dtype``'s storage type;
+    ``scale`` the per-row float32 scales of an ``i8`` constant (None otherwise)."""
 
     dtype: str
     value: np.ndarray
+    scale: np.ndarray | None = None
+
+    def widened(self) -> np.ndarray:
+        """The value computed with: float32 for every float storage (exact widening of f16
+        and f24, ``float32(q) * scale`` for i8), the stored array for bits and integers."""
+        if self.dtype == "i8":
+            return dequantize_rows(self.value, self.scale)
+        if self.dtype in ("f16", "f24"):
+            return np.asarray(self.value, np.float32)
+        return self.value
 
 
 @dataclass
@@ -82,11 +100,18 @@ class DeploySpec:
         return [to_index(b, self.arch.layers) for b in self.blocks]
 
     def add(self, name: str, value: object, dtype: str) -> None:
-        """Store ``value`` cast once to ``dtype`` (float64 -> float32/float16 rounds once)."""
+        """Store ``value`` cast once to ``dtype`` (float64 -> float32/float16 rounds once;
+        f24 and i8 as :mod:`bifsmn.deploy.storage` defines them)."""
         if name in self.constants:
             raise ValueError(f"constant {name!r} folded twice")
         arr = np.asarray(value)
-        if dtype == "bits":
+        if dtype == "i8":
+            q, scale = quantize_rows(arr)
+            self.constants[name] = Constant("i8", q, scale)
+            return
+        if dtype == "f24":
+            arr = round_f24(arr)
+        elif dtype == "bits":
             if arr.ndim != 2:
                 raise ValueError(f"{name}: bits need a 2-D (rows, K) array")
             arr = arr.astype(bool)

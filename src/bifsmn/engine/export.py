@@ -25,13 +25,18 @@ from torch import nn
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import feature_config_from_dict, feature_kind
 from bifsmn.deploy import fold
-from bifsmn.deploy.spec import DeploySpec
-from bifsmn.engine.format import FEATURE_FIELDS, Record, encode, make_record
+from bifsmn.deploy.spec import FLOAT_DTYPES, DeploySpec
+from bifsmn.engine.format import FEATURE_FIELDS, QSCALE, Record, encode, make_record
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_bytes, check_output
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 BlocksArg = Literal["all", 8, 4, 2, 1] | str | int
+
+#: ``bifsmn export --compact``: the narrowest storage that kept every path's validation accuracy
+#: within 0.2 points of the float32 file on both committed bifsmnv2 models (docs/bkws-format.md,
+#: "Precision choices"): 24-bit per-channel constants, per-row int8 classifier
+COMPACT = {"param_dtype": "f24", "classifier_dtype": "i8"}
 
 
 def parse_blocks(blocks: BlocksArg, num_layers: int, num_paths: int) -> list[int]:
@@ -89,9 +94,11 @@ def spec_records(spec: DeploySpec, ckpt: dict, source: str = "",
         recs.append(make_record("feat.f", np.array([getattr(feats, k) for k in floats],
                                                    np.float64), "f64"))
     for name, const in spec.constants.items():
-        if const.dtype in ("f32", "f16") and not np.isfinite(const.value).all():
+        if const.dtype in FLOAT_DTYPES and not np.isfinite(const.widened()).all():
             raise BifsmnError(f"record {name}: non-finite values (diverged model?)")
         recs.append(make_record(name, const.value, const.dtype))
+        if const.dtype == "i8":  # the per-row scales travel in their own f32 record
+            recs.append(make_record(name + QSCALE, const.scale, "f32"))
     return recs
 
 
@@ -99,9 +106,11 @@ def build_records(model: nn.Module, ckpt: dict, blocks: BlocksArg = "all",
                   classifier_dtype: str | None = None, source: str = "",
                   with_features: bool = True, param_dtype: str = "f32") -> list[Record]:
     """All records of a ``.bkws`` file for a model and its checkpoint dict: :func:`fold`
-    then :func:`spec_records`. ``param_dtype="f16"`` (binary models only) stores the
-    per-channel constants as float16; ``bifsmn.deploy.deploy(model, param_dtype="f16")``
-    computes with the same widened values, so engine and reference stay bit-identical."""
+    then :func:`spec_records`. ``param_dtype`` ``"f24"``/``"f16"`` (binary models only)
+    stores the per-channel constants in 24 / 16 bits, ``classifier_dtype`` ``"i8"`` the
+    classifier as per-row int8; ``bifsmn.deploy.deploy(model, param_dtype=,
+    classifier_dtype=)`` computes with the same widened values, so engine and reference stay
+    bit-identical."""
     num_layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
     counts = parse_blocks(blocks, num_layers, getattr(model, "num_paths", 1))
     spec = fold(model, ckpt.get("binary") or {"method": "none"}, ckpt["model"]["name"], counts,
@@ -122,11 +131,12 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
     blocks); a block count keeps only that path and only the blocks it runs, which makes a
     smaller file. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
-    deployed reference's, :func:`bifsmn.deploy.deploy`) or ``"f16"`` (24 KiB smaller for 12
-    classes; logits move by ~1e-3, which can reorder near-tied classes). ``param_dtype``
-    (binary models): ``"f32"`` (default) or ``"f16"``, see :func:`build_records`; the PyTorch
-    reference of such a file is ``bifsmn.deploy.deploy(model, param_dtype=,
-    classifier_dtype=)``.
+    deployed reference's, :func:`bifsmn.deploy.deploy`), ``"f16"`` (24 KiB smaller for 12
+    classes; logits move by ~1e-3, which can reorder near-tied classes) or ``"i8"`` (binary
+    models; per-row int8, 37 KB smaller). ``param_dtype`` (binary models): ``"f32"``
+    (default), ``"f24"`` or ``"f16"``, see :func:`build_records`; :data:`COMPACT` is the
+    measured compact choice. The PyTorch reference of such a file is
+    ``bifsmn.deploy.deploy(model, param_dtype=, classifier_dtype=)``.
     """
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing

@@ -24,18 +24,41 @@ from bifsmn.errors import BifsmnError
 MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: caught at once
 #: 2: record feat.kind names the front end (version 1 files are logmel32);
 #: 3: record ``paths`` holds block counts (8/4/2/1), not path indices (versions 1-2: index p
-#: means ``layers >> p`` blocks, converted by readers with the file's layer count)
-VERSION = 3
+#: means ``layers >> p`` blocks, converted by readers with the file's layer count);
+#: 4: record dtypes ``i8`` (per-row int8, scales in ``NAME.qscale``) and ``f24`` (24-bit float).
+#: A writer stamps the lowest version that holds its records (:func:`required_version`), so a
+#: file without the narrow dtypes stays readable by version 3 readers.
+VERSION = 4
 MIN_VERSION = 1
 HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
 HEADER_SIZE = HEADER.size  # 32
 MAX_NAME = 64
 MAX_NDIM = 4
 
-DTYPES: dict[str, int] = {"u8": 1, "i32": 2, "f32": 3, "f16": 4, "bits": 5, "f64": 6}
+DTYPES: dict[str, int] = {"u8": 1, "i32": 2, "f32": 3, "f16": 4, "bits": 5, "f64": 6,
+                          "i8": 7, "f24": 8}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 _NUMPY = {"u8": np.uint8, "i32": np.int32, "f32": np.float32, "f16": np.float16,
-          "f64": np.float64}
+          "f64": np.float64, "i8": np.int8}
+#: dtypes that need format version 4
+V4_DTYPES = ("i8", "f24")
+#: suffix of the per-row scale record of an ``i8`` record
+QSCALE = ".qscale"
+
+
+def _f24_encode(arr: np.ndarray) -> bytes:
+    """Upper 3 bytes of each float32 (little-endian); the low byte must already be zero."""
+    bits = np.ascontiguousarray(arr, np.float32).view(np.uint32).reshape(-1)
+    if (bits & 0xFF).any():
+        raise ValueError("f24 values must be rounded to 24 bits first (deploy.storage)")
+    return (bits >> 8).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+
+
+def _f24_decode(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 values of f24 bytes: each value's 3 bytes are the upper bytes of the float32."""
+    raw = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.uint32)
+    bits = (raw[:, 0] << 8) | (raw[:, 1] << 16) | (raw[:, 2] << 24)
+    return bits.view(np.float32).reshape(shape)
 
 
 @dataclass
@@ -48,7 +71,10 @@ class Record:
     data: bytes
 
     def array(self) -> np.ndarray:
-        """The record as a numpy array; ``bits`` unpack to a bool (rows, K) array."""
+        """The record as a numpy array; ``bits`` unpack to a bool (rows, K) array, ``f24`` widen
+        to float32, ``i8`` are the int8 codes (:func:`float_array` applies their scales)."""
+        if self.dtype == "f24":
+            return _f24_decode(self.data, self.shape)
         if self.dtype == "bits":
             rows, k = self.shape
             raw = np.frombuffer(self.data, np.uint8).reshape(rows, (k + 7) // 8)
@@ -63,6 +89,8 @@ def record_nbytes(dtype: str, shape: tuple[int, ...]) -> int:
     if dtype == "bits":
         rows, k = shape
         return rows * ((k + 7) // 8)
+    if dtype == "f24":
+        return int(np.prod(shape, dtype=np.int64)) * 3
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(_NUMPY[dtype]).itemsize
 
 
@@ -80,15 +108,26 @@ def make_record(name: str, value: np.ndarray | str | bytes, dtype: str | None = 
         return Record(name, "bits", tuple(arr.shape), packed.tobytes())
     if dtype is None:
         raise ValueError(f"{name}: give the record dtype")
+    if dtype == "f24":
+        return Record(name, "f24", tuple(int(d) for d in arr.shape), _f24_encode(arr))
     arr = np.ascontiguousarray(arr, dtype=np.dtype(_NUMPY[dtype]).newbyteorder("<"))
     return Record(name, dtype, tuple(int(d) for d in arr.shape), arr.tobytes())
 
 
-def encode(records: list[Record], version: int = VERSION) -> bytes:
+def required_version(records: list[Record]) -> int:
+    """The lowest format version that holds ``records``: 4 with an ``i8``/``f24`` record,
+    else 3 (what every export wrote before version 4)."""
+    return 4 if any(r.dtype in V4_DTYPES for r in records) else 3
+
+
+def encode(records: list[Record], version: int | None = None) -> bytes:
     """Serialise records into a complete file image (header + payload).
 
-    ``version`` other than the current one is for tests (e.g. a version 1 file, which has no
-    ``feat.kind``; versions 1-2 store path indices in ``paths``: see :func:`legacy_paths`)."""
+    ``version`` defaults to :func:`required_version`; another value is for tests (e.g. a
+    version 1 file, which has no ``feat.kind``; versions 1-2 store path indices in ``paths``:
+    see :func:`legacy_paths`)."""
+    if version is None:
+        version = required_version(records)
     names = [r.name for r in records]
     if len(set(names)) != len(names):
         raise ValueError("duplicate record names")
@@ -153,6 +192,9 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
         shape = struct.unpack(f"<{ndim}I", take(4 * ndim))
         (nbytes,) = struct.unpack("<Q", take(8))
         dtype = DTYPE_NAMES[code]
+        if dtype in V4_DTYPES and version < 4:
+            raise fail(f"record {name!r}: dtype {dtype} needs format version 4, file says "
+                       f"{version}")
         if dtype == "bits" and ndim != 2:
             raise fail(f"record {name!r}: bits must be 2-D")
         if nbytes != record_nbytes(dtype, shape):
@@ -177,6 +219,24 @@ def legacy_paths(records: list[Record]) -> list[Record]:
                             "i32")
         out.append(r)
     return out
+
+
+def float_array(records: dict[str, Record], name: str) -> np.ndarray:
+    """The float32 values the engine computes with for a float record: f32 as stored, f16
+    and f24 widened, i8 times its per-row scales from ``NAME.qscale``
+    (:func:`bifsmn.deploy.storage.dequantize_rows`, the engine's arithmetic)."""
+    from bifsmn.deploy.storage import dequantize_rows
+
+    rec = records[name]
+    if rec.dtype == "i8":
+        scale = records.get(name + QSCALE)
+        if scale is None or scale.dtype != "f32" or scale.shape != rec.shape[:1]:
+            raise BifsmnError(f"record {name!r}: i8 needs an f32 record {name + QSCALE!r} "
+                              f"of shape ({rec.shape[0] if rec.shape else 0},)")
+        return dequantize_rows(rec.array(), scale.array())
+    if rec.dtype not in ("f32", "f16", "f24"):
+        raise BifsmnError(f"record {name!r} is {rec.dtype}, not a float record")
+    return np.asarray(rec.array(), np.float32)
 
 
 def file_version(path: str | Path) -> int:

@@ -1,0 +1,191 @@
+"""Size and validation accuracy of ``.bkws`` storage choices (docs/bkws-format.md, "Precision
+choices"), and the parity check that each file's engine equals its own deployed reference.
+
+Why: narrowing a constant changes the model's function (sign bits near a threshold flip), so
+which constants tolerate which storage has to be measured per path, on held-out clips, for
+every committed bifsmnv2 model. For each model this script
+
+* exports the file with each storage choice (all paths, then each single path) and records its
+  size against the FP32 teacher's float tensors;
+* evaluates every path of each all-paths file on the validation split with the file's own
+  deployed reference (``bifsmn.deploy.deploy(model, param_dtype=, classifier_dtype=)``) and
+  asserts the C++ engine's logits equal it bit for bit on those clips;
+* narrows one constant group at a time (the rest float32) and reports the accuracy change per
+  path and how many predictions change.
+
+Usage (from the repository root; needs the shared data, about 10 minutes on one core)::
+
+    python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.data.sources import split_inputs
+from bifsmn.deploy import DeployedDFSMN, fold
+from bifsmn.engine import Engine, export_checkpoint
+from bifsmn.train.checkpoint import model_from_checkpoint
+
+SHARED = Path("../shared/data")
+MODELS = {  # checkpoint, validation data, FP32 teacher
+    "bifsmnv2_a01_sc12dev": ("models/bifsmnv2_a01_sc12dev.pt",
+                             SHARED / "speech_commands_test12_v0.02", "models/teacher_sc12dev.pt"),
+    "bifsmnv2_fbank40": ("models/bifsmnv2_fbank40.pt",
+                         SHARED / "speech_commands_v0.02_fbank40", "models/teacher_fbank40.pt"),
+}
+#: storage choices: name -> export options
+CHOICES = {
+    "f32 (default)": {},
+    "--classifier-dtype i8": {"classifier_dtype": "i8"},
+    "--compact (f24 constants, i8 classifier)": {"param_dtype": "f24", "classifier_dtype": "i8"},
+    "f16 constants, i8 classifier": {"param_dtype": "f16", "classifier_dtype": "i8"},
+    "f16 constants, f16 classifier": {"param_dtype": "f16", "classifier_dtype": "f16"},
+}
+#: constant groups narrowed one at a time: name -> record-name test
+GROUPS = {
+    "classifier": lambda n: n == "classifier.w",
+    "conv1 (w, b)": lambda n: n.startswith("conv1."),
+    "thresholds tau0/tau1 (*.tau)": lambda n: n.endswith(".tau"),
+    "conv2.tau2": lambda n: n == "conv2.tau2",
+    "shared scales (*.scale)": lambda n: n.endswith(".scale"),
+    "shared biases (*.bias)": lambda n: n.endswith(".bias"),
+    "per-path fc_out scales": lambda n: ".scale.p" in n,
+    "per-path fc_out biases": lambda n: ".bias.p" in n,
+}
+
+
+def teacher_bytes(path: str) -> int:
+    """Bytes of the teacher's float tensors (the FP32 weights the size ratio counts against)."""
+    sd = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return sum(v.numel() * v.element_size() for v in sd.values() if v.is_floating_point())
+
+
+def accuracy(ref: DeployedDFSMN, x: torch.Tensor, y: torch.Tensor) -> dict[int, np.ndarray]:
+    """Predicted class per clip, per path."""
+    with torch.no_grad():
+        return {b: torch.cat([ref(x[i:i + 1024], b) for i in range(0, len(x), 1024)]
+                             ).argmax(1).numpy() for b in ref.blocks}
+
+
+def narrowed(base, narrow, test):
+    """``base`` with the constants whose names pass ``test`` taken from ``narrow``."""
+    spec = copy.copy(base)
+    spec.constants = {k: (narrow.constants[k] if test(k) else c)
+                      for k, c in base.constants.items()}
+    return spec
+
+
+def measure(name: str, ckpt: str, data: Path, teacher: str, tmp: Path) -> dict:
+    model, meta = model_from_checkpoint(ckpt)
+    feats, labels, split, _ = split_inputs(data, "validation",
+                                           feature_config_from_dict(meta["features"]), 12,
+                                           "auto", None, False)
+    y = labels.numpy()
+    out = {"model": name, "clips": len(y), "split": split, "teacher_bytes": teacher_bytes(teacher),
+           "files": {}, "groups": {}}
+    base_pred = None
+    for choice, opts in CHOICES.items():
+        sizes = {}
+        for blocks in ("all", 8, 4, 2, 1):
+            path = export_checkpoint(ckpt, tmp / f"{name}-{blocks}.bkws", blocks, **opts)
+            sizes[str(blocks)] = path.stat().st_size
+        path = export_checkpoint(ckpt, tmp / f"{name}.bkws", "all", **opts)
+        ref = DeployedDFSMN(fold(model, meta["binary"], **opts))
+        pred = accuracy(ref, feats, labels)
+        eng = Engine(path)
+        for b in eng.paths:  # the file's engine == its own deployed reference, bit for bit
+            eng.set_blocks(b)
+            with torch.no_grad():
+                want = torch.cat([ref(feats[i:i + 1024], b) for i in range(0, len(feats), 1024)])
+            assert np.array_equal(eng.predict(feats.numpy()), want.numpy()), (name, choice, b)
+        base_pred = base_pred or pred
+        out["files"][choice] = {
+            "sizes": sizes, "parity": "bit-identical on every validation clip",
+            "accuracy": {b: float((p == y).mean()) for b, p in pred.items()},
+            "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
+        print(name, choice, sizes["all"], out["files"][choice]["accuracy"], flush=True)
+    f32 = fold(model, meta["binary"])
+    for storage, opts in (("f24", {"param_dtype": "f24"}), ("f16", {"param_dtype": "f16",
+                                                                    "classifier_dtype": "f16"}),
+                          ("i8", {"classifier_dtype": "i8"})):
+        narrow = fold(model, meta["binary"], **opts)
+        for group, test in GROUPS.items():
+            if (storage == "i8") != (group == "classifier") or (storage, group) == (
+                    "f24", "classifier"):
+                continue
+            pred = accuracy(DeployedDFSMN(narrowed(f32, narrow, test)), feats, labels)
+            out["groups"][f"{group}: {storage}"] = {
+                "bytes_f32": int(sum(c.value.size * 4 for k, c in f32.constants.items()
+                                     if test(k))),
+                "delta_points": {b: 100 * float((p == y).mean() - (base_pred[b] == y).mean())
+                                 for b, p in pred.items()},
+                "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
+            print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
+                  flush=True)
+    return out
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# `.bkws` storage choices: size and validation accuracy", "",
+             "Produced by `python docs/results/bkws-sizes/measure.py --out "
+             "docs/results/bkws-sizes` (the numbers of docs/bkws-format.md, \"Precision "
+             "choices\"). Accuracy: validation split, every path computed by the file's own "
+             "deployed PyTorch reference, which the C++ engine equals bit for bit on every one "
+             "of these clips (asserted). \"changed\": clips whose predicted class differs from "
+             "the float32 file's.", ""]
+    for r in results:
+        t = r["teacher_bytes"]
+        lines += [f"## {r['model']} ({r['clips']} {r['split']} clips; FP32 teacher float "
+                  f"tensors {t:,} bytes)", "",
+                  "| storage | all paths | 8 blocks | 4 | 2 | 1 (bytes, x smaller than the "
+                  "teacher) |", "|---|---:|---:|---:|---:|---:|"]
+        for choice, f in r["files"].items():
+            cells = [f"{f['sizes'][k]:,} ({t / f['sizes'][k]:.1f}x)"
+                     for k in ("all", "8", "4", "2", "1")]
+            lines.append(f"| {choice} | " + " | ".join(cells) + " |")
+        lines += ["", "| storage (all-paths file) | 8 blocks | 4 blocks | 2 blocks | 1 block |",
+                  "|---|---:|---:|---:|---:|"]
+        base = r["files"]["f32 (default)"]["accuracy"]
+        for choice, f in r["files"].items():
+            cells = []
+            for b, a in f["accuracy"].items():
+                d = 100 * (a - base[b])
+                cells.append(f"{100 * a:.2f} % ({d:+.2f}, {f['changed'][b]} changed)")
+            lines.append(f"| {choice} | " + " | ".join(cells) + " |")
+        lines += ["", "One group narrowed, everything else float32 (accuracy change in points, "
+                  "clips changed):", "",
+                  "| group: storage | f32 bytes | 8 blocks | 4 blocks | 2 blocks | 1 block |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for g, v in r["groups"].items():
+            cells = [f"{d:+.2f} ({v['changed'][b]})" for b, d in v["delta_points"].items()]
+            lines.append(f"| {g} | {v['bytes_f32']:,} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("docs/results/bkws-sizes"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (ckpt, data, teacher) in MODELS.items():
+            results.append(measure(name, ckpt, data, teacher, Path(tmp)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sizes.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    (args.out / "sizes.md").write_text(markdown(results))
+    print(f"wrote {args.out / 'sizes.md'}, sizes.json")
+
+
+if __name__ == "__main__":
+    main()
