@@ -118,6 +118,50 @@ BIFSMN_AVX512 void tile16_k128(const std::uint64_t* a, const std::uint64_t* w, s
   }
 }
 
+// K <= 256 * S (S = 1..4 steps of 256 bits): an 8-column strip's weights (4 * S registers, laid
+// out as in tile8) are loaded once and every activation row of the call streams past them. Per
+// row the 4 popcount sums (columns p and p + 4, 4 qwords each) are reduced together by a
+// transpose-add: 2 x (unpacklo + unpackhi + add) pair columns within 128-bit lanes, 2 lane
+// shuffles + 1 add finish the sums as [c0 c1 | c4 c5 | c2 c3 | c6 c7], one permute restores the
+// column order: 10 instructions for 8 outputs instead of tile8's ~20.
+template <int S>
+BIFSMN_AVX512 void strip8(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
+                          std::size_t m, std::size_t n, std::size_t k) noexcept {
+  constexpr std::size_t stride = S * kWordsPerHalf;
+  __m512i wv[S][4];
+  for (int v = 0; v < S; ++v) {
+    for (int p = 0; p < 4; ++p) {
+      wv[v][p] = load_pair(w + p * stride + v * kWordsPerHalf,
+                           w + (p + 4) * stride + v * kWordsPerHalf);
+    }
+  }
+  const __m256i kv = _mm256_set1_epi32(static_cast<int>(k));
+  const __m512i order = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);
+  for (std::size_t i = 0; i < m; ++i) {
+    __m512i t[4];
+    for (int v = 0; v < S; ++v) {
+      const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(a + i * stride + v * kWordsPerHalf)));
+      for (int p = 0; p < 4; ++p) {
+        const __m512i c = _mm512_popcnt_epi64(_mm512_xor_si512(av, wv[v][p]));
+        t[p] = v == 0 ? c : _mm512_add_epi64(t[p], c);
+      }
+    }
+    // per 128-bit lane: s01 = [t0 lane sum, t1 lane sum], s23 = [t2, t3]
+    const __m512i s01 =
+        _mm512_add_epi64(_mm512_unpacklo_epi64(t[0], t[1]), _mm512_unpackhi_epi64(t[0], t[1]));
+    const __m512i s23 =
+        _mm512_add_epi64(_mm512_unpacklo_epi64(t[2], t[3]), _mm512_unpackhi_epi64(t[2], t[3]));
+    // lanes 0, 2 of s01 and of s23, plus lanes 1, 3: [c0 c1 | c4 c5 | c2 c3 | c6 c7]
+    const __m512i x = _mm512_shuffle_i64x2(s01, s23, 0x88);
+    const __m512i y = _mm512_shuffle_i64x2(s01, s23, 0xDD);
+    const __m512i r = _mm512_permutexvar_epi64(order, _mm512_add_epi64(x, y));
+    const __m256i pc = _mm512_cvtepi64_epi32(r);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i * n),
+                        _mm256_sub_epi32(kv, _mm256_slli_epi32(pc, 1)));
+  }
+}
+
 BIFSMN_AVX512 std::int32_t dot_scalar(const std::uint64_t* a, const std::uint64_t* w,
                                       std::size_t k, std::size_t stride) noexcept {
   long long pc = 0;
@@ -147,6 +191,14 @@ BIFSMN_AVX512 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_
         default: break;
       }
     }
+  }
+  // weights of a strip held in registers (K <= 1024): 4, 8, 12 or 16 of the 32 zmm registers
+  switch (stride / kWordsPerHalf) {
+    case 1: for (; j + 8 <= n; j += 8) strip8<1>(a, w + j * stride, out + j, m, n, k); break;
+    case 2: for (; j + 8 <= n; j += 8) strip8<2>(a, w + j * stride, out + j, m, n, k); break;
+    case 3: for (; j + 8 <= n; j += 8) strip8<3>(a, w + j * stride, out + j, m, n, k); break;
+    case 4: for (; j + 8 <= n; j += 8) strip8<4>(a, w + j * stride, out + j, m, n, k); break;
+    default: break;
   }
   for (; j + 8 <= n; j += 8) {
     const std::uint64_t* ws = w + j * stride;
