@@ -1,4 +1,4 @@
-"""Validation curves of the at-scale comparison rows (10 epochs each, same schedule).
+"""Validation curves of the at-scale comparison rows (10 epochs each; SGD unless marked AdamW).
 
 Run from the repository root: ``python docs/results/at-scale-compare/curves.py``; reads the
 per-epoch metrics committed under docs/results/ and writes curves.png next to this file.
@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1]
 ROWS = {
+    "BiFSMNv2, AdamW": "bifsmnv2_adamw-fbank40-10ep-metrics.csv",
+    "IR-Net, AdamW (fc1 BN, clip 5)": "ir_net_adamw-fbank40-10ep-metrics.csv",
     "BiFSMNv2": "bifsmnv2-fbank40-10ep-metrics.csv",
     "no dual-scale (clip 5)": "no_dual_scale-fbank40-10ep-metrics.csv",
     "no FID": "no_fid-fbank40-10ep-metrics.csv",
@@ -38,7 +40,7 @@ def main() -> None:
             ax.grid(alpha=0.3)
     axes[0].set_ylabel("validation accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("At scale (fbank40 archive, seed 0): 10 epochs per method, same schedule")
+    fig.suptitle("At scale (fbank40 archive, seed 0): 10 epochs per method; SGD 5e-3 or AdamW 1e-3")
     fig.tight_layout()
     fig.savefig(Path(__file__).with_name("curves.png"), dpi=100)
 
