@@ -48,7 +48,8 @@ def _set_threads(n: int) -> None:
 
 def _gate(args: argparse.Namespace):
     """The gate the flags ask for: ``--no-gate`` -> None; ``--gate-floor-db`` /
-    ``--gate-contrast-db`` -> the default gate with those values; no flag -> ``"model"`` (the
+    ``--gate-contrast-db`` / ``--gate-flat-max`` -> the default gate with those values; no
+    flag -> ``"model"`` (the
     gate the model's operating points were calibrated with, see
     :func:`bifsmn.detect.gate.resolve_gate`)."""
     from dataclasses import replace
@@ -57,7 +58,8 @@ def _gate(args: argparse.Namespace):
 
     if getattr(args, "no_gate", False):
         return None
-    given = {k: getattr(args, f"gate_{k}", None) for k in ("floor_db", "contrast_db")}
+    given = {k: getattr(args, f"gate_{k}", None)
+             for k in ("floor_db", "contrast_db", "flat_max")}
     given = {k: v for k, v in given.items() if v is not None}
     return replace(DEFAULT_GATE, **given) if given else MODEL_GATE
 
@@ -257,6 +259,10 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gate-contrast-db", type=float, default=None, metavar="DB",
                    help="gate: loudest frame at least DB above the window's 10th-percentile "
                    "frame (default 10; see --gate-floor-db)")
+    p.add_argument("--gate-flat-max", type=float, default=None, metavar="F",
+                   help="gate: spectral-flatness test, score a window only if a loud frame has "
+                   "flatness <= F (voiced-like; 0.35 rejects broadband noise bursts and keeps "
+                   "keyword clips; off by default; see --gate-floor-db)")
 
 
 def add_detect_commands(sub) -> None:
