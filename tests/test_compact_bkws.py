@@ -11,10 +11,15 @@ import torch
 
 from bifsmn.cli import main
 from bifsmn.data.features import LogMel
-from bifsmn.deploy import deploy, predict
+from bifsmn.deploy import predict
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.format import read_file
-from bifsmn.engine.testing import make_checkpoint, random_features, synthetic_audio
+from bifsmn.engine.testing import (
+    assert_engine_matches_deployed,
+    make_checkpoint,
+    random_features,
+    synthetic_audio,
+)
 from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import model_from_checkpoint
 
@@ -37,16 +42,10 @@ def test_f16_params_bit_identical(tmp_path, kind, cls_dtype) -> None:
     assert recs["conv1.w"].dtype == "f16" and recs["b0.fc_in.scale"].dtype == "f16"
     assert all(r.dtype == "f16" for k, r in recs.items() if k.endswith(".tau"))
     assert recs["act1"].dtype == "f32"  # scalars stay f32
-    model, meta = model_from_checkpoint(ckpt)
-    ref_model = deploy(model, meta["binary"], param_dtype="f16", classifier_dtype=cls_dtype)
     x = _inputs()
-    eng = Engine(small)
-    for blocks in eng.paths:
-        eng.set_blocks(blocks)
-        with torch.no_grad():
-            ref = ref_model(torch.from_numpy(x), blocks).numpy()
-        np.testing.assert_array_equal(eng.predict(x), ref, err_msg=f"{kind} {blocks} blocks")
+    assert_engine_matches_deployed(small, ckpt, x, param_dtype="f16", classifier_dtype=cls_dtype)
     # the default export still equals the default deployed form exactly
+    model, _ = model_from_checkpoint(ckpt)
     np.testing.assert_array_equal(Engine(full).predict(x),
                                   predict(model, torch.from_numpy(x), 8).numpy())
 

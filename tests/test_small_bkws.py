@@ -18,14 +18,17 @@ import torch
 
 from bifsmn.cli import main
 from bifsmn.data.features import LogMel
-from bifsmn.deploy import deploy
 from bifsmn.deploy.storage import dequantize_rows, quantize_rows, round_f24
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.export import COMPACT
 from bifsmn.engine.format import decode, encode, file_version, float_array, make_record, read_file
-from bifsmn.engine.testing import make_checkpoint, random_features, synthetic_audio
+from bifsmn.engine.testing import (
+    assert_engine_matches_deployed,
+    make_checkpoint,
+    random_features,
+    synthetic_audio,
+)
 from bifsmn.errors import BifsmnError
-from bifsmn.train.checkpoint import model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,17 +38,6 @@ def _inputs(n_mels: int = 32) -> np.ndarray:
     if n_mels == 32:
         x.append(LogMel()(torch.from_numpy(synthetic_audio(6, seed=18))).numpy())
     return np.concatenate([*x, np.full((1, 1, n_mels, 32), -100.0, np.float32)])
-
-
-def _assert_parity(bkws: Path, ckpt: Path, x: np.ndarray, **dtypes: str) -> None:
-    model, meta = model_from_checkpoint(ckpt)
-    ref = deploy(model, meta["binary"], **dtypes)
-    eng = Engine(bkws)
-    for blocks in eng.paths:
-        eng.set_blocks(blocks)
-        with torch.no_grad():
-            want = ref(torch.from_numpy(x), blocks).numpy()
-        np.testing.assert_array_equal(eng.predict(x), want, err_msg=f"{blocks} blocks")
 
 
 # --------------------------------------------------------------------------- storage
@@ -111,7 +103,7 @@ def test_narrow_storage_bit_identical_to_its_reference(tmp_path, kind, dtypes) -
     if dtypes.get("param_dtype") == "f24":
         assert recs["conv1.w"].dtype == "f24" and recs["b0.fc_in.scale"].dtype == "f24"
         assert recs["act1"].dtype == "f32"  # slopes stay f32
-    _assert_parity(small, ckpt, _inputs(), **dtypes)
+    assert_engine_matches_deployed(small, ckpt, _inputs(), **dtypes)
 
 
 def test_single_path_compact_files(tmp_path) -> None:
@@ -120,7 +112,7 @@ def test_single_path_compact_files(tmp_path) -> None:
     for blocks in (8, 4, 2, 1):
         out = export_checkpoint(ckpt, tmp_path / f"b{blocks}.bkws", blocks, **COMPACT)
         assert Engine(out).paths == [blocks]
-        _assert_parity(out, ckpt, _inputs(), **COMPACT)
+        assert_engine_matches_deployed(out, ckpt, _inputs(), **COMPACT)
         sizes.append(out.stat().st_size)
     assert sizes == sorted(sizes, reverse=True)
 
@@ -133,7 +125,7 @@ def test_committed_models_compact_parity(tmp_path, name) -> None:
     out = export_checkpoint(ckpt, tmp_path / "c.bkws", **COMPACT)
     full = export_checkpoint(ckpt, tmp_path / "f.bkws")
     assert out.stat().st_size < 0.75 * full.stat().st_size
-    _assert_parity(out, ckpt, _inputs(40 if "fbank40" in name else 32), **COMPACT)
+    assert_engine_matches_deployed(out, ckpt, _inputs(40 if "fbank40" in name else 32), **COMPACT)
 
 
 # --------------------------------------------------------------------------- refusals

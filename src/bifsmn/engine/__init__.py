@@ -235,8 +235,8 @@ class Engine:
         padding: those are always computed in full). The caller promises that one stream
         position always holds the same samples: a new stream needs a new cache.
         """
-        arr, kind, _ = self._input(windows)
-        if kind != "audio" or np.asarray(windows).ndim != 2:
+        arr, kind, batched = self._input(windows)
+        if kind != "audio" or not batched:
             raise BifsmnError("stream_features() takes a batch of windows (B, clip_samples)")
         pos = np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
         out = np.empty((arr.shape[0], int(np.prod(self._feat_shape))), np.float32)

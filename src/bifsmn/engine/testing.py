@@ -122,3 +122,23 @@ def random_fbank40_features(n: int, seed: int = 0, n_mels: int = 40, frames: int
     rng = np.random.default_rng(seed)
     sums = rng.integers(0, 256, (n, 1, n_mels, frames, pool)).sum(-1).astype(np.float32)
     return sums * np.float32(scale)
+
+
+def assert_engine_matches_deployed(bkws: str | Path, checkpoint: str | Path, x: np.ndarray,
+                                   **dtypes: str) -> None:
+    """Every path of the ``.bkws`` file gives logits bit-identical to the checkpoint's deployed
+    PyTorch reference built with the file's storage (``dtypes``: ``param_dtype`` /
+    ``classifier_dtype`` as given to the export) on the features ``x``; AssertionError naming
+    the path otherwise. One parity check for every narrow-storage test."""
+    from bifsmn.deploy import deploy
+    from bifsmn.engine import Engine
+    from bifsmn.train.checkpoint import model_from_checkpoint
+
+    model, meta = model_from_checkpoint(checkpoint)
+    ref = deploy(model, meta["binary"], **dtypes)
+    eng = Engine(bkws)
+    for blocks in eng.paths:
+        eng.set_blocks(blocks)
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x), blocks).numpy()
+        np.testing.assert_array_equal(eng.predict(x), want, err_msg=f"{bkws}: {blocks} blocks")

@@ -14,20 +14,14 @@ constexpr double kPi = 3.14159265358979323846;
 
 double kaldi_mel(double f) { return 1127.0 * std::log1p(f / 700.0); }
 
-constexpr int kLanes = 8;  // frames per pass, one per lane of v8d
+constexpr int kLanes = kFrontLanes;
 typedef long long v8l __attribute__((vector_size(64)));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define BIFSMN_FB_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
-#else
-#define BIFSMN_FB_CLONES
-#endif
 
 // One group of kLanes frames (fr[l]: the first sample of lane l's frame): window (samples x
 // 32768 x window, zero beyond frame_length), FFT power, sparse mel -> mel[m]; and cand[m], a
 // candidate level log_scale * ln(1 + E * inv_offset) from a cheap ln (exponent + a 5-term atanh
 // series of the mantissa, error < 2e-6): LevelTable::level turns it into the exact level.
-BIFSMN_FB_CLONES
+BIFSMN_FE_CLONES
 void fbank_group(const RealFFT<double>& fft, const float* const* fr, const double* window,
                  int frame_length, const int* mel_lo, const int* mel_hi, const int* mel_off,
                  const double* mel_w, int n_mels, double inv_offset, double log_scale, v8d* re,

@@ -27,6 +27,19 @@ namespace bifsmn::detail {
 typedef float v8f __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
 
+// Frames per front-end pass, one per lane of a v8f (log-mel) or v8d (fbank40).
+constexpr int kFrontLanes = 8;
+
+// A front end's frame-group function compiled for AVX-512, AVX2 and baseline x86-64 (GCC
+// function multiversioning, as BIFSMN_CLONES in ops/common.h, plus `flatten` so that the
+// FFT's templates are inlined into each clone); every lane performs the same float operations
+// in the same order in each clone, so the clones give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define BIFSMN_FE_CLONES
+#endif
+
 // The fbank40 value mapping v(E) = clip(round_half_even(log_scale * ln(1 + E / log_offset)),
 // 0, 255) as 255 energy bounds: level(E) = #{j >= 1 : E >= bound[j]}, where bound[j] is the
 // smallest double with v >= j, found at construction by bisection over the doubles' bit patterns

@@ -13,16 +13,7 @@ constexpr double kPi = 3.14159265358979323846;
 double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
 double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
 
-constexpr int kLanes = 8;  // frames per pass, one per lane of v8f
-
-// Elementwise code compiled for AVX-512, AVX2 and baseline x86-64 (GCC function multiversioning,
-// as in ops/common.h); every lane performs the same float operations in the same order in each
-// clone, so the clones give the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
-#else
-#define BIFSMN_FE_CLONES
-#endif
+constexpr int kLanes = kFrontLanes;
 
 // One group of kLanes frames: window, FFT power (times norm), sparse mel. mel[m] gets band m
 // of the group's frames, one per lane.
