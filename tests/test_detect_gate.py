@@ -245,3 +245,35 @@ def test_meter_line():
     assert meter_line(float("nan"), {"yes": float("nan"), "no": 0.2}, th).endswith(
         "top no 0.20 (0.80)")
     assert meter_line(-30.0, {}, {}).endswith("| top -")
+
+
+@pytest.mark.parametrize("hop", [1600, 800, 1000, 16000])
+def test_flatness_frame_cache_equals_uncached(hop):
+    """The stream's frame cache (FrameSpectra) gives the same flatness, bit for bit, as computing
+    every window's frames, for hops on and off the 25-ms frame grid, windows fed in uneven
+    groups, padding at both ends; and it stays small on a long stream."""
+    from bifsmn.detect.gate import FrameSpectra, loud_flatness
+
+    rng = np.random.default_rng(hop)
+    n = 6 * SR
+    t = np.arange(n) / SR
+    x = 0.05 * rng.standard_normal(n) * (1 + np.sin(2 * np.pi * 0.7 * t))
+    x += 0.2 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0.3)
+    nwin = -(-(n + SR // 2) // hop)
+    padded = np.concatenate([np.zeros(SR), x, np.zeros(nwin * hop - n + SR)])
+    ends = hop * np.arange(1, nwin + 1)
+    wins = np.stack([padded[e:e + SR] for e in ends]).astype(np.float32)
+    want = loud_flatness(wins, ends, n, SR)
+    cache = FrameSpectra()
+    got, i, sizes = [], 0, [1, 3, 1, 7, 2]
+    while i < nwin:
+        k = sizes[len(got) % len(sizes)]
+        got.append(loud_flatness(wins[i:i + k], ends[i:i + k], n, SR, cache=cache))
+        assert len(cache) <= 4 * 40 * max(k, 1) + 40 * k
+        i += k
+    np.testing.assert_array_equal(np.concatenate(got), want)
+    assert np.isfinite(want).all() and want.min() < 0.2 < want.max()
+    g = Gate(flat_max=0.35)
+    keep = g.active(wins, ends, n, SR)
+    assert keep.any() and not keep.all()
+    np.testing.assert_array_equal(g.active(wins, ends, n, SR, FrameSpectra()), keep)

@@ -40,7 +40,7 @@ import numpy as np
 
 from bifsmn.audio import MAX_FLOAT_SAMPLE
 from bifsmn.data.frontends import make_frontend
-from bifsmn.detect.gate import DEFAULT_GATE, Gate
+from bifsmn.detect.gate import DEFAULT_GATE, FrameSpectra, Gate
 from bifsmn.detect.scorer import Scorer
 from bifsmn.errors import BifsmnError, NonFiniteError
 
@@ -183,8 +183,10 @@ class WindowScorer:
         self.reset()
 
     def reset(self) -> None:
-        """A new stream: forget the front-end rows shared between windows (positions restart)."""
+        """A new stream: forget the front-end rows and gate frames shared between windows
+        (positions restart)."""
         self._stream = self._make_stream() if self._make_stream is not None else None
+        self._gate_frames = FrameSpectra()
 
     def _torch_features(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -196,7 +198,8 @@ class WindowScorer:
         self.windows_seen += len(windows)
         starts = None if ends is None else np.asarray(ends, np.int64) - self.window
         if self.gate is not None and ends is not None and len(windows):
-            keep = self.gate.active(windows, ends, audio_end, self.sample_rate)
+            keep = self.gate.active(windows, ends, audio_end, self.sample_rate,
+                                    self._gate_frames)
             out = np.tile(self._silence, (len(windows), 1))
             if keep.any():
                 out[keep] = self._score(windows[keep], starts[keep])
