@@ -33,6 +33,42 @@ void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict_
   }
 }
 
+// kCB output channels at once, the same arithmetic per (channel, position) as
+// conv1_channel_ordered: each im2col value is loaded once for kCB channels instead of once per
+// channel (the single-channel loop was load-bound: one load per multiply-add pair).
+constexpr int kCB = 4;
+
+BIFSMN_CLONES
+void conv1_channels_ordered(const float* __restrict__ w, const float* __restrict__ col,
+                            std::size_t k1, std::size_t p1, const float* __restrict__ bias,
+                            float slope, float* __restrict__ y) {
+  constexpr std::size_t kChunk = 32;  // kCB x 32 accumulators stay in registers
+  for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
+    const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
+    float acc[kCB][kChunk];
+    for (int c = 0; c < kCB; ++c) {
+      const float w0 = w[c * k1];
+      for (std::size_t i = 0; i < n; ++i) acc[c][i] = w0 * col[i0 + i];
+    }
+    for (std::size_t t = 1; t < k1; ++t) {
+      const float* ct = col + t * p1 + i0;
+      float wt[kCB];
+      for (int c = 0; c < kCB; ++c) wt[c] = w[c * k1 + t];
+      for (std::size_t i = 0; i < n; ++i) {
+        const float x = ct[i];
+        for (int c = 0; c < kCB; ++c) acc[c][i] = acc[c][i] + wt[c] * x;
+      }
+    }
+    for (int c = 0; c < kCB; ++c) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const float z = acc[c][i] + bias[c];
+        const float neg = slope * z;
+        y[c * p1 + i0 + i] = z >= 0.0f ? z : neg;
+      }
+    }
+  }
+}
+
 inline float pixel(const Conv1& p, const float* img, int ii, int jj) {
   return (ii >= 0 && ii < p.H && jj >= 0 && jj < p.W) ? img[ii * p.W + jj] : 0.0f;
 }
@@ -84,7 +120,11 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
       }
     }
   }
-  for (int ch = 0; ch < p.c1; ++ch) {
+  int ch = 0;
+  for (; ch + kCB <= p.c1; ch += kCB) {
+    conv1_channels_ordered(p.w + ch * k1, col, k1, p1, p.b + ch, p.slope, y + ch * p1);
+  }
+  for (; ch < p.c1; ++ch) {
     conv1_channel_ordered(p.w + ch * k1, col, k1, p1, p.b[ch], p.slope, y + ch * p1);
   }
 }
