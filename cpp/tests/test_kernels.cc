@@ -289,6 +289,17 @@ void test_binary_long_k() {
   compare_binary(rng, 1, 5, 4095 * 128 + 200, 1.0, 0.0, 0.0);
 }
 
+// The register-held strips of the short-K shapes (K <= 128: 16 columns, K <= 256: 8 columns,
+// then the tiles for the rest): every K around those limits, strips plus ragged columns.
+void test_binary_short_k() {
+  std::mt19937_64 rng(g_seed ^ 0x6666);
+  for (std::size_t k : {1u, 2u, 63u, 64u, 65u, 127u, 128u, 129u, 191u, 255u, 256u, 257u}) {
+    for (std::size_t n : {7u, 8u, 15u, 16u, 17u, 24u, 33u, 256u}) {
+      compare_binary(rng, 1 + rng() % 40, n, k, 0.5, 0.5);
+    }
+  }
+}
+
 void test_binary_random_shapes() {
   std::mt19937_64 rng(g_seed);
   for (int trial = 0; trial < 600; ++trial) {
@@ -459,6 +470,7 @@ int main(int argc, char** argv) {
   run_test("binary edge shapes vs reference", test_binary_edge_shapes);
   run_test("binary long K vs reference", test_binary_long_k);
   run_test("binary 600 random shapes vs reference", test_binary_random_shapes);
+  run_test("binary short-K strips vs reference", test_binary_short_k);
   run_test("float GEMM vs reference", test_float_gemm);
   run_test("dispatch and BIFSMN_KERNEL", test_dispatch);
   run_test("active-kernel wrappers", test_active_wrappers);
