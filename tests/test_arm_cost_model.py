@@ -43,6 +43,9 @@ def test_arm_cost_model(tmp_path, capsys) -> None:
         assert b.cycles > 0
     # a whole tile at larger K amortizes its reduction: cheaper per bop
     assert blocks["tile 256"].cycles_per_mac < blocks["tile 128"].cycles_per_mac
+    # the register-held strips count 16 x 128 and 8 x 256 bops per row, cheaper than the tiles
+    assert blocks["strip 128"].work == 16 * 128 and blocks["strip 256"].work == 8 * 256
+    assert blocks["strip 128"].cycles_per_mac < blocks["tile 128"].cycles_per_mac
     layers = mod.model_layers(8)
     binary = sum(lay.macs for lay in layers if lay.binary_gemm)
     fp = sum(lay.macs for lay in layers if not lay.binary_gemm)

@@ -81,16 +81,82 @@ void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
   }
 }
 
+// ---- register-held weight strips (K <= 256) --------------------------------
+// The model's binary GEMMs are short in K (fc_in 128 bits, fc_out 256) and long in rows: the
+// 4 x 4 tile reloaded its weights every 4 rows and widened every output's u16 counts on its own.
+// Here a strip's weights stay in 16 q registers while every activation row streams past, and a
+// row's counts are reduced by a pairwise-add tree on bytes (vpaddq_u8: a column's total is at
+// most 128 per byte for K <= 128, and at most 128 per byte pair for K <= 256), so 16 (8)
+// outputs take 15 (7) adds before one widening.
+inline uint8x16_t cnt_xor(uint8x16_t a, uint8x16_t w) { return vcntq_u8(veorq_u8(a, w)); }
+
+// K - 2 * count for 8 u16 counts, as two int32x4 stores.
+inline void store8(std::int32_t* out, uint16x8_t pc, int16x8_t kv) {
+  const int16x8_t d = vsubq_s16(kv, vreinterpretq_s16_u16(vshlq_n_u16(pc, 1)));
+  vst1q_s32(out, vmovl_s16(vget_low_s16(d)));
+  vst1q_s32(out + 4, vmovl_high_s16(d));
+}
+
+// K <= 128: the row's bits are one q register; a 16-column strip is 16 registers.
+void strip16_k128(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
+                  std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
+  uint8x16_t wv[16];
+  for (int p = 0; p < 16; ++p) wv[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride));
+  const int16x8_t kv = vdupq_n_s16(static_cast<std::int16_t>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const uint8x16_t av = vreinterpretq_u8_u64(vld1q_u64(a + i * stride));
+    uint8x16_t q[4];
+    for (int g = 0; g < 4; ++g) {  // columns 4g .. 4g + 3 -> 4 bytes each
+      const uint8x16_t p0 = vpaddq_u8(cnt_xor(av, wv[4 * g]), cnt_xor(av, wv[4 * g + 1]));
+      const uint8x16_t p1 = vpaddq_u8(cnt_xor(av, wv[4 * g + 2]), cnt_xor(av, wv[4 * g + 3]));
+      q[g] = vpaddq_u8(p0, p1);
+    }
+    // column j's total in byte j (<= 128)
+    const uint8x16_t s = vpaddq_u8(vpaddq_u8(q[0], q[1]), vpaddq_u8(q[2], q[3]));
+    store8(out + i * n, vmovl_u8(vget_low_u8(s)), kv);
+    store8(out + i * n + 8, vmovl_high_u8(s), kv);
+  }
+}
+
+// 128 < K <= 256: the row's bits are two q registers; an 8-column strip is 16 registers.
+void strip8_k256(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
+                 std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
+  uint8x16_t w0[8], w1[8];
+  for (int p = 0; p < 8; ++p) {
+    w0[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride));
+    w1[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride + kWordsPerVec));
+  }
+  const int16x8_t kv = vdupq_n_s16(static_cast<std::int16_t>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const uint8x16_t a0 = vreinterpretq_u8_u64(vld1q_u64(a + i * stride));
+    const uint8x16_t a1 = vreinterpretq_u8_u64(vld1q_u64(a + i * stride + kWordsPerVec));
+    uint8x16_t c[8];  // <= 16 per byte
+    for (int p = 0; p < 8; ++p) c[p] = vaddq_u8(cnt_xor(a0, w0[p]), cnt_xor(a1, w1[p]));
+    const uint8x16_t q0 = vpaddq_u8(vpaddq_u8(c[0], c[1]), vpaddq_u8(c[2], c[3]));
+    const uint8x16_t q1 = vpaddq_u8(vpaddq_u8(c[4], c[5]), vpaddq_u8(c[6], c[7]));
+    // bytes 2j, 2j + 1 hold column j's two halves (<= 128 each); vpaddlq adds them in u16
+    store8(out + i * n, vpaddlq_u8(vpaddq_u8(q0, q1)), kv);
+  }
+}
+
 }  // namespace
 
 void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
                       std::int32_t* out, std::size_t m, std::size_t n,
                       std::size_t k) noexcept {
+  if (m == 0 || n == 0) return;
   const std::size_t stride = packed_row_words(k);
-  for_each_tile<kMR, kNR>(m, n, [&](auto mr, auto nr, std::size_t i,
-                                    std::size_t j) {
+  std::size_t j = 0;
+  if (stride == 2 * kWordsPerVec) {  // K <= 256: strips with their weights in registers
+    if (k <= 128) {
+      for (; j + 16 <= n; j += 16) strip16_k128(a, w + j * stride, out + j, m, n, k, stride);
+    }
+    for (; j + 8 <= n; j += 8) strip8_k256(a, w + j * stride, out + j, m, n, k, stride);
+  }
+  for_each_tile<kMR, kNR>(m, n - j, [&](auto mr, auto nr, std::size_t i,
+                                        std::size_t jj) {
     binary_tile<decltype(mr)::value, decltype(nr)::value>(
-        a + i * stride, w + j * stride, out + i * n + j, n, k, stride);
+        a + i * stride, w + (j + jj) * stride, out + i * n + j + jj, n, k, stride);
   });
 }
 

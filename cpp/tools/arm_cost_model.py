@@ -17,13 +17,18 @@ Blocks analysed (``cpp/tools/arm_cost_kernels.cc``, which includes the shipped
 * ``popcount tile, K=128`` / ``K=256``: one whole 4 x 4 output tile of the same kernel at the
   model's K (the compiler unrolls it into straight-line code: loads, popcounts, the u16 -> u32
   reduction, ``K - 2 popcount``, stores), the real per-tile cost at small K.
+* ``popcount strip row, K=128`` / ``K=256``: the row loop of the strips the kernel uses for
+  K <= 256 (a 16- or 8-column strip's weights held in q registers, each activation row's counts
+  reduced by a byte pairwise-add tree): cost per activation row in steady state.
 * ``FP32 FMA loop``: an 8 x 8 FP32 NEON micro-kernel (16 accumulators, 16 lane FMLAs per k step).
 
 Network prediction, per thinnable path: layer shapes of a ``dfsmn_thinnable`` model binarized
 with ``bifsmnv2`` (the MACs of ``bifsmn summary dfsmn_thinnable --binary bifsmnv2``). FP32
-network: every MAC at the FP32 loop's cycles per MAC. Binary network: each binary GEMM runs
-its output tiles at the tile cost for its K (affine in the number of 128-bit vectors, fitted on
-the K=128 and K=256 tiles), twice (the dual-scale binarizer stacks two bit planes); the
+network: every MAC at the FP32 loop's cycles per MAC. Binary network: each binary GEMM as
+``binary_gemm_neon`` runs it (K <= 256: strip rows, the strips' weight loads left out, 4 x 4
+tiles for the columns left over; larger K: 4 x 4 tiles at the tile cost for its K, affine in the
+number of 128-bit vectors, fitted on the K=128 and K=256 tiles), with twice the rows (the
+dual-scale binarizer stacks two bit planes); the
 full-precision layers (conv1, classifier) and the memory taps at the FP32 cost. Not modelled:
 binarization and packing of activations, epilogues (BN, PReLU, residual), the memory taps'
 sign-select, cache misses, the front end. A second column assumes those cost as much again as
@@ -168,7 +173,8 @@ class Block:
 def analyse_cpu(cxx: list[str], mca: str, cpu: str) -> dict[str, Block]:
     funcs = functions(compile_asm(cxx, cpu))
     gemm = next(v for k, v in funcs.items() if "binary_gemm_neon" in k)
-    loops = [lp for lp in single_block_loops(gemm) if count(lp, "cnt")]
+    # the 4 x 4 tiles' K loops accumulate with UADALP (the strips' rows reduce with ADDP)
+    loops = [lp for lp in single_block_loops(gemm) if count(lp, "cnt") and count(lp, "uadalp")]
     if not loops:
         raise RuntimeError("no popcount loop found in binary_gemm_neon")
     pop = max(loops, key=lambda lp: count(lp, "cnt"))
@@ -189,6 +195,18 @@ def analyse_cpu(cxx: list[str], mca: str, cpu: str) -> dict[str, Block]:
                                f"found {count(code, 'cnt')}")
         blocks[f"tile {k}"] = Block(f"popcount 4x4 tile, K={k} (whole tile)",
                                     mca_cycles(mca, cpu, code), TILE * k, "bop", len(code))
+    for k, cols in ((128, 16), (256, 8)):
+        fn = f"mca_strip{cols}_k{k}"
+        rows = [lp for lp in single_block_loops(funcs[fn]) if count(lp, "cnt")]
+        if not rows:
+            raise RuntimeError(f"no row loop found in {fn}")
+        row = max(rows, key=lambda lp: count(lp, "cnt"))
+        if count(row, "cnt") != cols * k // 128:
+            raise RuntimeError(f"{fn}: expected {cols * k // 128} cnt per row, "
+                               f"found {count(row, 'cnt')}")
+        blocks[f"strip {k}"] = Block(f"popcount strip row, {cols} columns, K={k} (weights in "
+                                     "registers)", mca_cycles(mca, cpu, row), cols * k, "bop",
+                                     len(row))
     return blocks
 
 
@@ -253,6 +271,26 @@ def tile_cycles(blocks: dict[str, Block], k: int) -> float:
     return t1 + per_vec * (math.ceil(k / 128) - 1)
 
 
+def gemm_cycles(blocks: dict[str, Block], m: int, n: int, k: int) -> float:
+    """Cycles of one binary GEMM as binary_gemm_neon runs it: for K <= 256 strips of 16
+    (K <= 128) or 8 columns, one strip row per activation row (the strip's 16 weight loads
+    per call are left out), then 4 x 4 tiles for the remaining columns; 4 x 4 tiles for
+    larger K."""
+    j = 0
+    cycles = 0.0
+    if k <= 256:
+        if k <= 128:
+            strips = n // 16
+            cycles += strips * m * blocks["strip 128"].cycles
+            j = 16 * strips
+        strips = (n - j) // 8
+        cycles += strips * m * blocks["strip 256"].cycles
+        j += 8 * strips
+    if n > j:
+        cycles += math.ceil(m / 4) * math.ceil((n - j) / 4) * tile_cycles(blocks, k)
+    return cycles
+
+
 def predict(blocks: dict[str, Block], layers: list[Layer]) -> dict[str, float]:
     c_fp = blocks["FP32 FMA loop"].cycles_per_mac
     fp32 = sum(lay.macs for lay in layers) * c_fp
@@ -260,8 +298,7 @@ def predict(blocks: dict[str, Block], layers: list[Layer]) -> dict[str, float]:
     bops = 0
     for lay in layers:
         if lay.binary_gemm:
-            tiles = math.ceil(2 * lay.m / 4) * math.ceil(lay.n / 4)  # two bit planes stacked
-            gemm += tiles * tile_cycles(blocks, lay.k)
+            gemm += gemm_cycles(blocks, 2 * lay.m, lay.n, lay.k)  # two bit planes stacked
             bops += 2 * lay.macs
         else:
             other += lay.macs * c_fp
@@ -299,16 +336,20 @@ def report(results: dict[str, dict[str, Block]], nets: dict[str, dict[int, dict]
     lines += ["", "Cycles per 1-bit MAC of the popcount kernel against one FP32 MAC of the FMA "
               "kernel (the popcount loop's advantage per MAC):", "",
               "| core | popcount loop vs FP32 FMA | tile K=256 vs FP32 FMA | "
-              "tile K=128 vs FP32 FMA |", "|---|---:|---:|---:|"]
+              "tile K=128 vs FP32 FMA | strip K=256 vs FP32 FMA | strip K=128 vs FP32 FMA |",
+              "|---|---:|---:|---:|---:|---:|"]
     for cpu, blocks in results.items():
         fp = blocks["FP32 FMA loop"].cycles_per_mac
         lines.append(f"| {cpu} | {fp / blocks['popcount loop'].cycles_per_mac:.1f}x | "
                      f"{fp / blocks['tile 256'].cycles_per_mac:.1f}x | "
-                     f"{fp / blocks['tile 128'].cycles_per_mac:.1f}x |")
+                     f"{fp / blocks['tile 128'].cycles_per_mac:.1f}x | "
+                     f"{fp / blocks['strip 256'].cycles_per_mac:.1f}x | "
+                     f"{fp / blocks['strip 128'].cycles_per_mac:.1f}x |")
     lines += ["", "## Predicted network speed-up of the binary paths over FP32", "",
               "`dfsmn_thinnable` + `bifsmnv2`, one 1-s clip (32 x 32 log-mel), batch 1, one "
-              "core. FP32: every MAC at the FP32 FMA loop's rate. Binary: popcount tiles for "
-              "the binary GEMMs (two bit planes each), FP32 rate for conv1, the classifier "
+              "core. FP32: every MAC at the FP32 FMA loop's rate. Binary: the binary GEMMs "
+              "(two bit planes each) as the kernel runs them, strip rows for K <= 256 and "
+              "4x4 tiles otherwise, FP32 rate for conv1, the classifier "
               "and the memory taps. Last column: binarization, packing and epilogues assumed "
               "to cost as much again as the binary GEMMs (their share measured on x86).", "",
               "| core | blocks | binary 1-bit MACs | bops (2 planes) | FP MACs | FP32 network "
