@@ -101,6 +101,8 @@ def test_match_events():
     s = match_events(ev, truth, hours=0.5)
     assert (s.hits, s.misses, s.false_alarms, s.duplicates, s.keywords) == (2, 1, 3, 1, 3)
     assert s.miss_rate == pytest.approx(1 / 3) and s.fa_per_hour == pytest.approx(6.0)
+    # per keyword: (label, keywords in the stream, hits, false alarms raised as that label)
+    assert s.by_keyword == (("go", 0, 0, 1), ("no", 1, 1, 1), ("yes", 2, 1, 1))
     wide = match_events(ev, truth, 0.5, tolerance=0.7)
     assert (wide.hits, wide.false_alarms, wide.duplicates) == (3, 2, 1)
     # two events on two close keywords of one label: both are hits, in time order
@@ -153,6 +155,14 @@ def test_eval_stream_outputs(data, ckpts, tmp_path):
         assert op is not None and op[1].miss_rate < 0.2
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["systems"]) == 8 and summary["keywords_per_stream"] > 10
+    for row in summary["systems"]:  # per-keyword counts add up to the point's totals
+        for op in row["operating_points"].values():
+            if op is None:
+                continue
+            per = op["per_keyword"]
+            assert sum(v["keywords"] for v in per.values()) == summary["keywords_per_stream"]
+            assert sum(v["keywords"] - v["misses"] for v in per.values()) == op["hits"]
+            assert sum(v["false_alarms"] for v in per.values()) == op["false_alarms"]
     lo, hi, zero_x = det_limits(results)
     assert 0 < lo < zero_x < 1.0 < hi and math.isfinite(hi)
 

@@ -221,6 +221,9 @@ class Score:
     duplicates: int = 0
     negatives: int = 0  # negative-speech clips in the stream
     negatives_fired: int = 0  # ... with an event during the clip or within the tolerance after
+    # (keyword, keywords in the stream, hits, false alarms raised as that keyword), by label:
+    # which words a model misses and which it fires wrongly, not only the totals
+    by_keyword: tuple[tuple[str, int, int, int], ...] = ()
 
     @property
     def negative_rate(self) -> float:
@@ -267,9 +270,15 @@ def classify_events(events: Sequence[Event], truth: Sequence[Segment],
 def match_events(events: Sequence[Event], truth: Sequence[Segment], hours: float,
                  tolerance: float = 0.5) -> Score:
     """Hits (keywords detected), misses, false alarms and duplicates (module docstring)."""
-    kinds = collections.Counter(k for _, k in classify_events(events, truth, tolerance))
+    classified = classify_events(events, truth, tolerance)
+    kinds = collections.Counter(k for _, k in classified)
     hits = kinds["hit"]
-    return Score(hits, len(truth) - hits, kinds["fa"], len(truth), hours, kinds["dup"])
+    per = collections.Counter((ev.label, k) for ev, k in classified)
+    present = collections.Counter(t.label for t in truth)
+    labels = sorted(set(present) | {lb for lb, k in per if k == "fa"})
+    by_kw = tuple((lb, present[lb], per[lb, "hit"], per[lb, "fa"]) for lb in labels)
+    return Score(hits, len(truth) - hits, kinds["fa"], len(truth), hours, kinds["dup"],
+                 by_keyword=by_kw)
 
 
 @dataclass
@@ -633,7 +642,10 @@ def _score_dict(s: Score) -> dict:
     return {"miss_rate": s.miss_rate, "fa_per_hour": s.fa_per_hour, "hits": s.hits,
             "false_alarms": s.false_alarms, "duplicates": s.duplicates,
             "negative_clips": s.negatives,
-            "negative_rate": s.negative_rate if s.negatives else None}
+            "negative_rate": s.negative_rate if s.negatives else None,
+            "per_keyword": {lb: {"keywords": n, "misses": n - h,
+                                 "miss_rate": (n - h) / n if n else None, "false_alarms": f}
+                            for lb, n, h, f in s.by_keyword}}
 
 
 def _write_summary(results: Sequence[SystemResult], path: Path,
