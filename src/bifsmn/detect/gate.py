@@ -157,9 +157,10 @@ class FrameSpectra:
     one; computing every frame's FFT once per stream instead of once per window cuts the
     flatness test's cost about tenfold (it was most of the detector's Python time). A frame's
     values depend only on the stream samples it covers, so cached and uncached results are the
-    same numbers (``tests/test_detect_gate.py``). Frames that start before ``keep_from`` of the
-    latest call are dropped, so memory stays flat on an endless stream; one cache per stream
-    (:meth:`clear` when the stream restarts: positions then mean other samples)."""
+    same numbers (``tests/test_detect_gate.py``). Once it holds more than four calls' worth of
+    frames, frames that start before the latest call's first frame are dropped, so memory stays
+    flat on an endless stream; one cache per stream (:meth:`clear` when the stream restarts:
+    positions then mean other samples)."""
 
     def __init__(self) -> None:
         self._values: dict[int, tuple[float, float]] = {}
