@@ -27,6 +27,18 @@ constexpr int kBinNR = 4;
 constexpr std::size_t kChunk = 31;
 constexpr std::size_t kWordsPerVec = 4;
 
+// vpshufb table: popcount of each nibble 0..15, in both 128-bit lanes.
+BIFSMN_AVX2 inline __m256i nibble_counts() {
+  return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2,
+                          3, 1, 2, 2, 3, 2, 3, 3, 4);
+}
+
+// out[0..7] = K - 2 * popcount (the +-1 dot product) for 8 int32 counts.
+BIFSMN_AVX2 inline void store_dots8(std::int32_t* out, __m256i kv, __m256i pc) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                      _mm256_sub_epi32(kv, _mm256_slli_epi32(pc, 1)));
+}
+
 BIFSMN_AVX2 inline __m256i popcount_bytes(__m256i x, __m256i lut,
                                           __m256i low_nibble) {
   const __m256i lo = _mm256_and_si256(x, low_nibble);
@@ -62,9 +74,7 @@ template <int MR, int NR>
 BIFSMN_AVX2 void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
                              std::int32_t* out, std::size_t n, std::size_t k,
                              std::size_t stride) noexcept {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
-                                       3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
-                                       2, 3, 2, 3, 3, 4);
+  const __m256i lut = nibble_counts();
   const __m256i low_nibble = _mm256_set1_epi8(0x0f);
   const std::size_t vecs = stride / kWordsPerVec;
 
@@ -139,8 +149,7 @@ BIFSMN_AVX2 inline __m256i lane_sums4(__m256i c0, __m256i c1, __m256i c2, __m256
 BIFSMN_AVX2 void strip16_k128(const std::uint64_t* a, const std::uint64_t* w,
                               std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
                               std::size_t stride) noexcept {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
-                                       1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut = nibble_counts();
   const __m256i low_nibble = _mm256_set1_epi8(0x0f);
   __m256i wv[8];
   for (int p = 0; p < 8; ++p) {
@@ -159,10 +168,8 @@ BIFSMN_AVX2 void strip16_k128(const std::uint64_t* a, const std::uint64_t* w,
     const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
     const __m256i o0 = _mm256_permute2x128_si256(lo, hi, 0x20);
     const __m256i o1 = _mm256_permute2x128_si256(lo, hi, 0x31);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i * n),
-                        _mm256_sub_epi32(kv, _mm256_slli_epi32(o0, 1)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i * n + 8),
-                        _mm256_sub_epi32(kv, _mm256_slli_epi32(o1, 1)));
+    store_dots8(out + i * n, kv, o0);
+    store_dots8(out + i * n + 8, kv, o1);
   }
 }
 
@@ -170,8 +177,7 @@ BIFSMN_AVX2 void strip16_k128(const std::uint64_t* a, const std::uint64_t* w,
 BIFSMN_AVX2 void strip8_k256(const std::uint64_t* a, const std::uint64_t* w,
                              std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
                              std::size_t stride) noexcept {
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
-                                       1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut = nibble_counts();
   const __m256i low_nibble = _mm256_set1_epi8(0x0f);
   __m256i wv[8];
   for (int p = 0; p < 8; ++p) {
@@ -187,8 +193,7 @@ BIFSMN_AVX2 void strip8_k256(const std::uint64_t* a, const std::uint64_t* w,
     const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
     const __m256i r = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
                                        _mm256_permute2x128_si256(lo, hi, 0x31));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i * n),
-                        _mm256_sub_epi32(kv, _mm256_slli_epi32(r, 1)));
+    store_dots8(out + i * n, kv, r);
   }
 }
 

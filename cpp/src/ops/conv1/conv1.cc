@@ -8,58 +8,34 @@ namespace bifsmn::ops {
 
 namespace {
 
-// One output channel in the deployed order: for every position i, acc = w[0]*col[0][i],
+// CB output channels in the deployed order: for every position i, acc = w[0]*col[0][i],
 // acc = acc + w[t]*col[t][i] for t = 1..k1-1, then act(acc + bias). Only the positions are
-// vectorized, so every ISA clone computes the same floats (-ffp-contract=off).
-BIFSMN_CLONES
-void conv1_channel_ordered(const float* __restrict__ w, const float* __restrict__ col,
-                           std::size_t k1, std::size_t p1, float bias, float slope,
-                           float* __restrict__ y) {
-  constexpr std::size_t kChunk = 128;  // accumulators stay in registers across the taps
+// vectorized, so every ISA clone computes the same floats (-ffp-contract=off). Several channels
+// per pass load each im2col value once for all of them (one channel per pass was load-bound).
+// Always inlined into the ISA clones below, so each clone compiles it for its own ISA.
+template <int CB>
+[[gnu::always_inline]] inline void conv1_block(const float* __restrict__ w,
+                                               const float* __restrict__ col, std::size_t k1,
+                                               std::size_t p1, const float* __restrict__ bias,
+                                               float slope, float* __restrict__ y) {
+  constexpr std::size_t kChunk = 32;  // CB x 32 accumulators stay in registers
   for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
     const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
-    float acc[kChunk];
-    for (std::size_t i = 0; i < n; ++i) acc[i] = w[0] * col[i0 + i];
-    for (std::size_t t = 1; t < k1; ++t) {
-      const float wt = w[t];
-      const float* ct = col + t * p1 + i0;
-      for (std::size_t i = 0; i < n; ++i) acc[i] = acc[i] + wt * ct[i];
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      const float z = acc[i] + bias;
-      const float neg = slope * z;
-      y[i0 + i] = z >= 0.0f ? z : neg;
-    }
-  }
-}
-
-// kCB output channels at once, the same arithmetic per (channel, position) as
-// conv1_channel_ordered: each im2col value is loaded once for kCB channels instead of once per
-// channel (the single-channel loop was load-bound: one load per multiply-add pair).
-constexpr int kCB = 4;
-
-BIFSMN_CLONES
-void conv1_channels_ordered(const float* __restrict__ w, const float* __restrict__ col,
-                            std::size_t k1, std::size_t p1, const float* __restrict__ bias,
-                            float slope, float* __restrict__ y) {
-  constexpr std::size_t kChunk = 32;  // kCB x 32 accumulators stay in registers
-  for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
-    const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
-    float acc[kCB][kChunk];
-    for (int c = 0; c < kCB; ++c) {
+    float acc[CB][kChunk];
+    for (int c = 0; c < CB; ++c) {
       const float w0 = w[c * k1];
       for (std::size_t i = 0; i < n; ++i) acc[c][i] = w0 * col[i0 + i];
     }
     for (std::size_t t = 1; t < k1; ++t) {
       const float* ct = col + t * p1 + i0;
-      float wt[kCB];
-      for (int c = 0; c < kCB; ++c) wt[c] = w[c * k1 + t];
+      float wt[CB];
+      for (int c = 0; c < CB; ++c) wt[c] = w[c * k1 + t];
       for (std::size_t i = 0; i < n; ++i) {
         const float x = ct[i];
-        for (int c = 0; c < kCB; ++c) acc[c][i] = acc[c][i] + wt[c] * x;
+        for (int c = 0; c < CB; ++c) acc[c][i] = acc[c][i] + wt[c] * x;
       }
     }
-    for (int c = 0; c < kCB; ++c) {
+    for (int c = 0; c < CB; ++c) {
       for (std::size_t i = 0; i < n; ++i) {
         const float z = acc[c][i] + bias[c];
         const float neg = slope * z;
@@ -67,6 +43,20 @@ void conv1_channels_ordered(const float* __restrict__ w, const float* __restrict
       }
     }
   }
+}
+
+constexpr int kCB = 4;
+
+// All c1 output channels: blocks of kCB, then one at a time.
+BIFSMN_CLONES
+void conv1_channels(const float* __restrict__ w, const float* __restrict__ col, std::size_t k1,
+                    std::size_t p1, int c1, const float* __restrict__ bias, float slope,
+                    float* __restrict__ y) {
+  int ch = 0;
+  for (; ch + kCB <= c1; ch += kCB) {
+    conv1_block<kCB>(w + ch * k1, col, k1, p1, bias + ch, slope, y + ch * p1);
+  }
+  for (; ch < c1; ++ch) conv1_block<1>(w + ch * k1, col, k1, p1, bias + ch, slope, y + ch * p1);
 }
 
 inline float pixel(const Conv1& p, const float* img, int ii, int jj) {
@@ -120,13 +110,7 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
       }
     }
   }
-  int ch = 0;
-  for (; ch + kCB <= p.c1; ch += kCB) {
-    conv1_channels_ordered(p.w + ch * k1, col, k1, p1, p.b + ch, p.slope, y + ch * p1);
-  }
-  for (; ch < p.c1; ++ch) {
-    conv1_channel_ordered(p.w + ch * k1, col, k1, p1, p.b[ch], p.slope, y + ch * p1);
-  }
+  conv1_channels(p.w, col, k1, p1, p.c1, p.b, p.slope, y);
 }
 
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y) {
