@@ -30,7 +30,9 @@ def tiny(root: Path, cache: Path, epochs: int = 2, **optim) -> dict:
                      "limit_train": 32, "augment": False},
             "optim": {"name": "adam", "lr": 2e-3, "weight_decay": 0.0, **optim},
             "sched": {"name": "cosine"},
-            "train": {"epochs": epochs, "seed": 1, "threads": 1, "plot_every": 1}}
+            # CPU: bit-exact resume needs deterministic kernels (CUDA's are not, by default)
+            "train": {"epochs": epochs, "seed": 1, "threads": 1, "plot_every": 1,
+                      "device": "cpu"}}
 
 
 def _rows(run: Path) -> list[dict]:
