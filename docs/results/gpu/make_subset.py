@@ -34,7 +34,7 @@ def main(shared: Path, out: Path = Path(".gpu")) -> None:
         for f in sorted(d.glob("*.flac"))[:25]:
             shutil.copy(f, out / "neg" / d.name / f.name)
     here = Path(__file__).parent
-    for name in ("run.sh", "run2.sh", "prof.py"):
+    for name in ("run.sh", "run2.sh", "compiled.sh", "prof.py"):
         shutil.copy(here / name, out / name)
 
 

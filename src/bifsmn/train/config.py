@@ -134,8 +134,11 @@ class TrainConfig:
     path_weights: list[float] = field(default_factory=lambda: [1.0])
     best_rule: str = "first"  # "first": best accuracy of blocks[0]; "monotone": reference rule
     plot_every: int = 10
-    compile: bool = False  # torch.compile the training forward: ~40 % faster binary steps on
-    # CPU after a few minutes of compilation, so worth it for long runs only
+    # torch.compile the training objective (student, teacher, distillation terms; the student
+    # alone under DDP): the at-scale student step 1.8-2.4x faster on a CPU thread after 1-3
+    # minutes of compilation (docs/results/gpu/step_ops.txt), so worth it for long runs; on a
+    # GPU it cuts the kernel launches that bound an uncompiled step (not yet measured there)
+    compile: bool = False
 
 
 @dataclass
