@@ -94,7 +94,7 @@ def test_prefetched_batches_equal_a_serial_loop(full_ds, cache_dir, tmp_path):
         seen.append((x.clone(), y.clone()))
         return objective(net, x, y)
 
-    t.objective = record
+    t.step_objective = record  # what each training step calls
     t._train_epoch(0)
     gen = torch.Generator().manual_seed(epoch_seed(1, 0) + 1)
     order = torch.randperm(len(t.train_waves), generator=gen)
