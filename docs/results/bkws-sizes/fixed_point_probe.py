@@ -1,8 +1,9 @@
 """Would fixed-point constants reach the 120 KB file (issue 10)? Measured: no.
 
-Why: a ``--compact`` file is 148.8 KB, of which 72.9 KB are sign bits and 12.3 KB the int8
-classifier; under 120.5 KB the ~19,600 per-channel constants (thresholds, scales, biases,
-per-path fc_out terms, conv1) would need about 14 bits each with no record headers. Float16
+Why: the ``--compact`` file of ``bifsmnv2_a01_sc12dev`` is 148.8 KB, of which 71.9 KB are sign
+bits and 12.3 KB the int8 classifier (this script prints the counts); under 120.5 KB its 19,472
+per-channel constants (thresholds, scales, biases, per-path fc_out terms, conv1) would need
+about 15 bits each with no record headers. Float16
 (11-bit mantissa) already moves validation accuracy by up to 1.1 points (sizes.md), so this
 probe tries symmetric fixed point with one float32 scale per record (``q * scale``, the widening
 an engine loader would repeat exactly) at 16, 14, 12 and 10 bits, every constant except the
@@ -59,6 +60,10 @@ def main() -> None:
         y = labels.numpy()
         f32 = fold(model, meta["binary"])
         base = accuracy(DeployedDFSMN(f32), feats, labels)
+        values = sum(c.value.size for k, c in f32.constants.items() if narrowable(k, c.value))
+        bits = sum(c.value.size for k, c in f32.constants.items() if k.endswith(".bits"))
+        print(f"{name}: {values:,} per-channel constants narrowed below; {bits:,} sign bits "
+              f"({bits / 8000:.1f} KB)")
         print(f"{name}: {len(y)} {split} clips; float32 accuracy per path "
               + ", ".join(f"{b}: {100 * (p == y).mean():.2f} %" for b, p in base.items()))
         for bits in (16, 14, 12, 10):
