@@ -396,7 +396,7 @@ void Engine::Impl::reserve(std::size_t B) {
   const std::size_t widest = std::max<std::size_t>({static_cast<std::size_t>(a.f1()),
                                                      static_cast<std::size_t>(a.dim),
                                                      static_cast<std::size_t>(a.hidden)});
-  grow(col, std::max(p1 * a.k1(), mode == Mode::fp ? B * p2 * a.k2() : 0));
+  grow(col, std::max(conv1_op().col_size(), mode == Mode::fp ? B * p2 * a.k2() : 0));
   grow(y1, B * p1 * a.c1);
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);

@@ -96,6 +96,13 @@ inline void dual_split_scalar(const float* __restrict__ v, float tau0, float tau
 float quant_row_dual_avx2(const float* v, const float* tau0, const float* tau1, std::size_t k,
                           std::uint64_t* a1, std::uint64_t* a2, std::size_t words) noexcept;
 bool have_avx2() noexcept;
+// Dual-scale bit planes of `channels` x `rows` rows of `cols` values (channel-major; thresholds
+// per channel; cols % 8 == 0, cols + shift <= 64): row (c, row)'s b1 / b2 sign bits, shifted
+// left by `shift`, into a1 / a2[c * stride + row]; returns sum8(|r|) over all values in element
+// order (conv2's input binarization, ops/conv2).
+float planes_dual_avx2(const float* v, const float* tau0, const float* tau1, std::size_t channels,
+                       std::size_t rows, std::size_t cols, int shift, std::size_t stride,
+                       std::uint64_t* a1, std::uint64_t* a2) noexcept;
 #endif
 
 // One row of a dual-scale binary layer: b1 bits -> a1, b2 bits -> a2 (all

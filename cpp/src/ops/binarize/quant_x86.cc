@@ -64,6 +64,41 @@ __attribute__((target("avx2"))) float quant_row_dual_avx2(
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
+__attribute__((target("avx2"))) float planes_dual_avx2(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t channels, std::size_t rows, std::size_t cols, int shift, std::size_t stride,
+    std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2) noexcept {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 minus_one = _mm256_set1_ps(-1.0f);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 acc = zero;  // lane l: elements e with e % 8 == l, in element order (cols % 8 == 0)
+  for (std::size_t c = 0; c < channels; ++c) {
+    const __m256 t0 = _mm256_set1_ps(tau0[c]), t1 = _mm256_set1_ps(tau1[c]);
+    for (std::size_t row = 0; row < rows; ++row) {
+      const float* x_row = v + (c * rows + row) * cols;
+      std::uint64_t w1 = 0, w2 = 0;
+      for (std::size_t i = 0; i < cols; i += 8) {
+        const __m256 x = _mm256_loadu_ps(x_row + i);
+        const __m256 d = _mm256_sub_ps(x, t0);
+        const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
+        const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
+        const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), t1);
+        acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
+        const unsigned m1 = ~static_cast<unsigned>(_mm256_movemask_ps(ge)) & 0xFFu;
+        const unsigned m2 =
+            static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(r, zero, _CMP_NGE_UQ)));
+        w1 |= static_cast<std::uint64_t>(m1) << i;
+        w2 |= static_cast<std::uint64_t>(m2) << i;
+      }
+      a1[c * stride + row] = w1 << shift;
+      a2[c * stride + row] = w2 << shift;
+    }
+  }
+  alignas(32) float p[8];
+  _mm256_store_ps(p, acc);
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
 bool have_avx2() noexcept {
   static const bool yes = [] {
     __builtin_cpu_init();

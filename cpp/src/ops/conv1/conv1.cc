@@ -8,55 +8,83 @@ namespace bifsmn::ops {
 
 namespace {
 
-// CB output channels in the deployed order: for every position i, acc = w[0]*col[0][i],
-// acc = acc + w[t]*col[t][i] for t = 1..k1-1, then act(acc + bias). Only the positions are
-// vectorized, so every ISA clone computes the same floats (-ffp-contract=off). Several channels
-// per pass load each im2col value once for all of them (one channel per pass was load-bound).
-// Always inlined into the ISA clones below, so each clone compiles it for its own ISA.
+// CB output channels of output row i in the deployed order: for every position j,
+// acc = w[0]*x(0, j), acc = acc + w[t]*x(t, j) for taps t = (u, v) in row-major order, then
+// act(acc + bias), where x(t, j) = padded image (2i + u, 2j + v) = split row 2i + u, parity
+// v % 2, entry j + v / 2 (contiguous in j). Only the positions are vectorized, so every ISA
+// clone computes the same floats (-ffp-contract=off); CB channels per pass load each input
+// value once for all of them. Always inlined into the ISA clones below.
+typedef float v16f __attribute__((vector_size(64)));
+
 template <int CB>
-[[gnu::always_inline]] inline void conv1_block(const float* __restrict__ w,
-                                               const float* __restrict__ col, std::size_t k1,
-                                               std::size_t p1, const float* __restrict__ bias,
-                                               float slope, float* __restrict__ y) {
-  constexpr std::size_t kChunk = 32;  // CB x 32 accumulators stay in registers
-  for (std::size_t i0 = 0; i0 < p1; i0 += kChunk) {
-    const std::size_t n = p1 - i0 < kChunk ? p1 - i0 : kChunk;
-    float acc[CB][kChunk];
-    for (int c = 0; c < CB; ++c) {
-      const float w0 = w[c * k1];
-      for (std::size_t i = 0; i < n; ++i) acc[c][i] = w0 * col[i0 + i];
+[[gnu::always_inline]] inline void conv1_row(const float* __restrict__ w,
+                                             const float* __restrict__ split, std::size_t half,
+                                             int k, int i, int w1, const float* __restrict__ bias,
+                                             float slope, std::size_t p1,
+                                             float* __restrict__ y) {
+  const std::size_t k1 = static_cast<std::size_t>(k) * k, stride = 2 * half;
+  const float* row0 = split + static_cast<std::size_t>(2 * i) * stride;
+  int j0 = 0;
+  for (; j0 + 16 <= w1; j0 += 16) {  // 16 positions per vector, CB accumulators in registers
+    v16f acc[CB];
+    {
+      v16f x;
+      __builtin_memcpy(&x, row0 + j0, sizeof x);
+      for (int c = 0; c < CB; ++c) acc[c] = w[c * k1] * x;
     }
-    for (std::size_t t = 1; t < k1; ++t) {
-      const float* ct = col + t * p1 + i0;
-      float wt[CB];
-      for (int c = 0; c < CB; ++c) wt[c] = w[c * k1 + t];
-      for (std::size_t i = 0; i < n; ++i) {
-        const float x = ct[i];
-        for (int c = 0; c < CB; ++c) acc[c][i] = acc[c][i] + wt[c] * x;
+    std::size_t t = 0;
+    for (int u = 0; u < k; ++u) {
+      const float* srow = row0 + static_cast<std::size_t>(u) * stride + j0;
+      for (int v = 0; v < k; ++v, ++t) {
+        if (t == 0) continue;
+        v16f x;
+        __builtin_memcpy(&x, srow + (v % 2) * half + v / 2, sizeof x);
+        for (int c = 0; c < CB; ++c) acc[c] = acc[c] + w[c * k1 + t] * x;
       }
     }
     for (int c = 0; c < CB; ++c) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const float z = acc[c][i] + bias[c];
-        const float neg = slope * z;
-        y[c * p1 + i0 + i] = z >= 0.0f ? z : neg;
+      const v16f z = acc[c] + bias[c];
+      const v16f neg = slope * z;
+      const v16f out = z >= 0.0f ? z : neg;
+      __builtin_memcpy(y + c * p1 + static_cast<std::size_t>(i) * w1 + j0, &out, sizeof out);
+    }
+  }
+  for (; j0 < w1; ++j0) {  // the rest one position at a time, same operations
+    for (int c = 0; c < CB; ++c) {
+      float acc = w[c * k1] * row0[j0];
+      std::size_t t = 0;
+      for (int u = 0; u < k; ++u) {
+        const float* srow = row0 + static_cast<std::size_t>(u) * stride + j0;
+        for (int v = 0; v < k; ++v, ++t) {
+          if (t == 0) continue;
+          acc = acc + w[c * k1 + t] * srow[(v % 2) * half + v / 2];
+        }
       }
+      const float z = acc + bias[c];
+      const float neg = slope * z;
+      y[c * p1 + static_cast<std::size_t>(i) * w1 + j0] = z >= 0.0f ? z : neg;
     }
   }
 }
 
-constexpr int kCB = 4;
+constexpr int kCB = 8;
 
-// All c1 output channels: blocks of kCB, then one at a time.
+// All c1 output channels of every output row: blocks of kCB, then one at a time.
 BIFSMN_CLONES
-void conv1_channels(const float* __restrict__ w, const float* __restrict__ col, std::size_t k1,
-                    std::size_t p1, int c1, const float* __restrict__ bias, float slope,
-                    float* __restrict__ y) {
-  int ch = 0;
-  for (; ch + kCB <= c1; ch += kCB) {
-    conv1_block<kCB>(w + ch * k1, col, k1, p1, bias + ch, slope, y + ch * p1);
+void conv1_channels(const float* __restrict__ w, const float* __restrict__ split,
+                    std::size_t half, int k, int h1, int w1, int c1,
+                    const float* __restrict__ bias, float slope, float* __restrict__ y) {
+  const std::size_t k1 = static_cast<std::size_t>(k) * k;
+  const std::size_t p1 = static_cast<std::size_t>(h1) * w1;
+  for (int i = 0; i < h1; ++i) {
+    int ch = 0;
+    for (; ch + kCB <= c1; ch += kCB) {
+      conv1_row<kCB>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
+    }
+    for (; ch < c1; ++ch) {
+      conv1_row<1>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
+    }
   }
-  for (; ch < c1; ++ch) conv1_block<1>(w + ch * k1, col, k1, p1, bias + ch, slope, y + ch * p1);
 }
 
 inline float pixel(const Conv1& p, const float* img, int ii, int jj) {
@@ -85,32 +113,27 @@ void conv1_reference(const Conv1& p, const float* img, float* y) {
 }
 
 void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
-  // Taps-major im2col: row (u, v) holds, for every output position (i, j), the input pixel
-  // (2i - pad + u, 2j - pad + v) or 0 outside. Per row of positions the valid columns form one
-  // range, copied with stride 2 (no per-element bounds test).
+  // The zero-padded image (padded pixel (r, c) = image (r - pad, c - pad), 0 outside), each row
+  // stored as its even columns then its odd columns (`half` entries each): output (i, j)'s tap
+  // (u, v) reads padded (2i + u, 2j + v) = split row 2i + u, parity v % 2, entry j + v / 2.
   const int k = p.k, pad = p.pad(), h1 = p.h1(), w1 = p.w1();
-  const std::size_t p1 = p.positions(), k1 = p.taps();
-  for (int uu = 0; uu < k; ++uu) {
-    for (int vv = 0; vv < k; ++vv) {
-      float* c = col + static_cast<std::size_t>(uu * k + vv) * p1;
-      // jj = 2j - pad + vv in [0, W)  <=>  j in [j_lo, j_hi)
-      const int off = vv - pad;
-      const int j_lo = std::min(w1, off >= 0 ? 0 : (-off + 1) / 2);
-      const int j_hi = std::max(j_lo, std::min(w1, (p.W - off + 1) / 2));
-      for (int i = 0; i < h1; ++i, c += w1) {
-        const int ii = 2 * i - pad + uu;
-        if (ii < 0 || ii >= p.H) {
-          std::fill(c, c + w1, 0.0f);
-          continue;
-        }
-        const float* row = img + static_cast<std::size_t>(ii) * p.W;
-        for (int j = 0; j < j_lo; ++j) c[j] = 0.0f;
-        for (int j = j_lo; j < j_hi; ++j) c[j] = row[2 * j + off];
-        for (int j = j_hi; j < w1; ++j) c[j] = 0.0f;
-      }
+  const std::size_t rows = p.padded_rows(), half = p.half_cols();
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* even = col + r * 2 * half;
+    float* odd = even + half;
+    const int ii = static_cast<int>(r) - pad;
+    if (ii < 0 || ii >= p.H) {
+      std::fill(even, even + 2 * half, 0.0f);
+      continue;
+    }
+    const float* row = img + static_cast<std::size_t>(ii) * p.W;
+    for (std::size_t s = 0; s < half; ++s) {
+      const int c0 = 2 * static_cast<int>(s) - pad, c1 = c0 + 1;
+      even[s] = c0 >= 0 && c0 < p.W ? row[c0] : 0.0f;
+      odd[s] = c1 >= 0 && c1 < p.W ? row[c1] : 0.0f;
     }
   }
-  conv1_channels(p.w, col, k1, p1, p.c1, p.b, p.slope, y);
+  conv1_channels(p.w, col, half, k, h1, w1, p.c1, p.b, p.slope, y);
 }
 
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y) {

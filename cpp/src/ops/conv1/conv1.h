@@ -24,14 +24,22 @@ struct Conv1 {
   int w1() const { return W / 2; }
   std::size_t positions() const { return static_cast<std::size_t>(h1()) * w1(); }
   std::size_t taps() const { return static_cast<std::size_t>(k) * k; }
-  // floats of scratch `col` the optimized versions need
-  std::size_t col_size() const { return positions() * taps(); }
+  // conv1_deployed's zero-padded image, its columns split by parity: rows x (2 * half) floats
+  std::size_t padded_rows() const { return static_cast<std::size_t>(2 * h1() + k - 1); }
+  std::size_t half_cols() const { return static_cast<std::size_t>(w1() + k / 2 + 1); }
+  // floats of scratch `col` the optimized versions need (im2col for conv1_fp; the split padded
+  // image for conv1_deployed)
+  std::size_t col_size() const {
+    const std::size_t im2col = positions() * taps(), split = padded_rows() * 2 * half_cols();
+    return im2col > split ? im2col : split;
+  }
 };
 
 // Reference of the deployed order: plain loops, one output at a time.
 void conv1_reference(const Conv1& p, const float* img, float* y);
-// Optimized deployed order (bit-identical to conv1_reference): taps-major im2col, positions
-// vectorized (AVX-512 / AVX2 / baseline clones, same bits).
+// Optimized deployed order (bit-identical to conv1_reference): no im2col; the zero-padded image
+// with its columns split by parity, so that one tap of a row of stride-2 outputs is a contiguous
+// run; positions vectorized, 8 channels per pass (AVX-512 / AVX2 / baseline clones, same bits).
 void conv1_deployed(const Conv1& p, const float* img, float* col, float* y);
 // Full-precision models: im2col (positions x taps) and kern.float_gemm.
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y);

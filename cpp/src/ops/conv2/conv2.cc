@@ -10,47 +10,115 @@ namespace bifsmn::ops {
 
 namespace {
 
-// Dual-scale stage 1 for one clip: per input channel c the p1 values of that channel,
-// thresholds tau0[c], tau1[c]; returns sum8 of |r| over the whole clip (channel-major order).
+// Dual-scale binarization of one clip straight into bit planes: for each input row (c, row) of
+// w1 values, d = v - tau0[c], b1 = sign(d), r = (v - b1) - tau1[c]; the sign bits of d and r go
+// to pl1/pl2 (column j at bit j + pad) and |r| into the eight partial sums of sum8 in the clip's
+// channel-major element order (element e into sum e % 8), so the returned sum8(|r|) is the one
+// the reference computes over the whole clip. Nothing but the bits is written: d, r and |r| of a
+// row live in `d`/`r` (w1 floats each, L1). Row (c, row) goes to pl[c * stride + row].
 BIFSMN_CLONES
-float conv2_dual_split(const float* v, const float* tau0, const float* tau1, std::size_t c1,
-                       std::size_t p1, float* d, float* r, float* absr) {
+float conv2_dual_planes(const float* __restrict__ v, const float* __restrict__ tau0,
+                        const float* __restrict__ tau1, std::size_t c1, std::size_t h1,
+                        std::size_t w1, int pad, std::size_t stride, float* __restrict__ d,
+                        float* __restrict__ r, std::uint64_t* __restrict__ pl1,
+                        std::uint64_t* __restrict__ pl2) {
+  float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::size_t c = 0; c < c1; ++c) {
-    detail::dual_split_scalar(v + c * p1, tau0[c], tau1[c], p1, d + c * p1, r + c * p1,
-                              absr + c * p1);
+    const float t0 = tau0[c], t1 = tau1[c];
+    for (std::size_t row = 0; row < h1; ++row) {
+      const std::size_t base = (c * h1 + row) * w1;
+      const float* vr = v + base;
+      for (std::size_t j = 0; j < w1; ++j) {
+        const float dj = vr[j] - t0;
+        const float b1 = dj >= 0.0f ? 1.0f : -1.0f;
+        d[j] = dj;
+        r[j] = (vr[j] - b1) - t1;
+      }
+      if (w1 % 8 == 0) {  // every row starts at sum 0: whole groups of eight, vectorized
+        for (std::size_t j = 0; j < w1; j += 8) {
+          for (int l = 0; l < 8; ++l) {
+            const float rj = r[j + l];
+            p[l] = p[l] + (rj < 0.0f ? -rj : rj);
+          }
+        }
+      } else {
+        for (std::size_t j = 0; j < w1; ++j) {
+          const float rj = r[j];
+          p[(base + j) & 7] = p[(base + j) & 7] + (rj < 0.0f ? -rj : rj);
+        }
+      }
+      pl1[c * stride + row] = detail::neg_bits64(d, w1) << pad;
+      pl2[c * stride + row] = detail::neg_bits64(r, w1) << pad;
+    }
   }
-  return detail::sum8(absr, c1 * p1);
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
-
 
 typedef std::uint64_t v8u64 __attribute__((vector_size(64)));
 typedef v8u64 v8u64_unaligned __attribute__((aligned(8)));  // for the scratch tile
 
-// The GEMM rows of output row i2 (t columns): row j2, window row (c, u) -> bits
-// [(c*k + u)*k, +k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u) (0 outside).
-// planes: this clip's c1 x h1 plane rows. tile: words * 8 scratch words. out: t rows of `words`
+}  // namespace
+
+// Where each window row's bits go in a GEMM row (see assemble_rows): for word w, the chunks
+// that start in it (plane-row offset c*hp + u, left shift) and the one that starts in the word
+// before and ends in it, if any (its offset, right shift). Depends only on (c1, k, hp, words).
+void Conv2Work::chunk_tables(int c1, int k, int hp, std::size_t words) {
+  if (key_c1 == c1 && key_k == k && key_hp == hp && key_words == words) return;
+  key_c1 = c1;
+  key_k = k;
+  key_hp = hp;
+  key_words = words;
+  off.clear();
+  sft.clear();
+  begin.assign(words + 1, 0);
+  in_off.assign(words, -1);
+  in_sft.assign(words, 0);
+  for (std::size_t w = 0; w < words; ++w) {
+    const int lo64 = static_cast<int>(64 * w), hi64 = lo64 + 64;
+    begin[w] = static_cast<std::int32_t>(off.size());
+    for (int q = 0; q < c1 * k; ++q) {
+      const int at = q * k, c = q / k, u = q % k;
+      if (at >= lo64 && at < hi64) {
+        off.push_back(c * hp + u);
+        sft.push_back(at - lo64);
+      } else if (at < lo64 && at + k > lo64) {
+        in_off[w] = c * hp + u;
+        in_sft[w] = lo64 - at;
+      }
+    }
+  }
+  begin[words] = static_cast<std::int32_t>(off.size());
+}
+
+namespace {
+
+// The GEMM rows of output row i2 (t columns): row j2, window row q = (c, u) (q = c*k + u) ->
+// bits [q*k, q*k + k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u), which is row
+// 2*i2 + u of channel c in the padded planes (pad zero rows above and below: 0 outside).
+// Eight output columns per vector operation; each 64-bit word of the rows is OR-ed together in
+// one register from the chunks the tables place in it (no branches, no read-modify-write of a
+// tile in memory, whose store-to-load round trips made this loop the largest cost of conv2).
+// planes: this clip's padded plane rows. tile: words * 8 scratch words. out: t rows of `words`
 // words (padding words written 0).
 BIFSMN_CLONES
-void assemble_rows(const std::uint64_t* planes, int c1, int h1, int k, int pad, int i2, int t,
-                   std::size_t words, std::uint64_t* tile, std::uint64_t* out) {
+void assemble_rows(const std::uint64_t* planes, int k, int i2, int t, std::size_t words,
+                   const std::int32_t* __restrict__ begin, const std::int32_t* __restrict__ off,
+                   const std::int32_t* __restrict__ sft, const std::int32_t* __restrict__ in_off,
+                   const std::int32_t* __restrict__ in_sft, std::uint64_t* tile,
+                   std::uint64_t* out) {
   const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
+  const std::uint64_t* P = planes + 2 * i2;
   v8u64_unaligned* T = reinterpret_cast<v8u64_unaligned*>(tile);
   for (int g = 0; g < t; g += 8) {
     v8u64 shifts;
     for (int l = 0; l < 8; ++l) shifts[l] = static_cast<std::uint64_t>(2 * std::min(g + l, t - 1));
-    for (std::size_t w = 0; w < words; ++w) T[w] = v8u64{};
-    for (int c = 0; c < c1; ++c) {
-      for (int u = 0; u < k; ++u) {
-        const int ii = 2 * i2 - pad + u;
-        if (ii < 0 || ii >= h1) continue;
-        const std::uint64_t src = planes[static_cast<std::size_t>(c) * h1 + ii];
-        if (!src) continue;
-        const v8u64 chunk = ((v8u64{} + src) >> shifts) & kmask;
-        const std::size_t at = static_cast<std::size_t>(c * k + u) * k, wi = at / 64;
-        const unsigned sft = static_cast<unsigned>(at % 64);
-        T[wi] |= chunk << sft;
-        if (sft + k > 64) T[wi + 1] |= chunk >> (64 - sft);
+    for (std::size_t w = 0; w < words; ++w) {
+      v8u64 acc = {};
+      if (in_off[w] >= 0) acc = (((v8u64{} + P[in_off[w]]) >> shifts) & kmask) >> in_sft[w];
+      for (std::int32_t e = begin[w]; e < begin[w + 1]; ++e) {
+        acc |= (((v8u64{} + P[off[e]]) >> shifts) & kmask) << sft[e];
       }
+      T[w] = acc;
     }
     const int n = std::min(8, t - g);
     for (int l = 0; l < n; ++l) {
@@ -173,13 +241,12 @@ void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok) {
 
 void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   const Conv2Shape& sh = p.s;
-  const std::size_t n = sh.in_size(), rows = batch * sh.positions();
-  grow(d, n);
-  grow(r, n);
-  grow(absr, n);
+  const std::size_t rows = batch * sh.positions();
+  grow(d, static_cast<std::size_t>(sh.w1));
+  grow(r, static_cast<std::size_t>(sh.w1));
   grow(s, batch);
-  grow(planes, 2 * batch * sh.c1 * sh.h1);
-  grow(abits, 2 * static_cast<std::size_t>(sh.t()) * p.words);  // one output row's tile
+  grow(planes, 2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()));
+  grow(abits, 2 * sh.positions() * p.words);  // one clip's GEMM rows
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
   grow(z, sh.features());
@@ -191,50 +258,71 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
                   LinearWork* next_work) {
   work.reserve(p, B);
   const Conv2Shape& sh = p.s;
-  // Binarize conv1's output (channel-major) into bit planes: plane[(b, c, row)] holds the sign
-  // bits of one input row, column j at bit j + pad (so the padding bits are 0, i.e. +1, and the
-  // border correction accounts for them).
+  // Binarize conv1's output (channel-major) into bit planes: plane[(b, c, pad + row)] holds the
+  // sign bits of one input row, column j at bit j + pad (so the padding bits are 0, i.e. +1, and
+  // the border correction accounts for them); each channel has pad zero rows above and below.
   const int k = sh.k, pad = sh.pad(), h1 = sh.h1, w1 = sh.w1, h2 = sh.h2(), t = sh.t();
-  const std::size_t c1 = sh.c1, plane_n = B * c1 * h1;
+  const int hp = h1 + 2 * pad;
+  const std::size_t c1 = sh.c1, per_plane = c1 * static_cast<std::size_t>(hp);
+  const std::size_t plane_n = B * per_plane;
   const std::size_t p1 = static_cast<std::size_t>(h1) * w1, per_clip = p1 * c1;
   std::uint64_t* pl1 = work.planes.data();
   std::uint64_t* pl2 = work.planes.data() + plane_n;
+  const int planes_used = p.dual ? 2 : 1;
+  for (int pl = 0; pl < planes_used; ++pl) {
+    for (std::size_t row = 0; row < B * c1; ++row) {
+      std::uint64_t* ch = work.planes.data() + pl * plane_n + row * hp;
+      std::fill(ch, ch + pad, std::uint64_t{0});
+      std::fill(ch + pad + h1, ch + hp, std::uint64_t{0});
+    }
+  }
   float* sv = work.s.data();
   for (std::size_t b = 0; b < B; ++b) {
     const float* v = x + b * per_clip;
-    const float* src1 = v;
+    std::uint64_t* out1 = pl1 + b * per_plane + pad;
+    std::uint64_t* out2 = pl2 + b * per_plane + pad;
     if (p.dual) {
-      sv[b] = conv2_dual_split(v, p.tau0, p.tau1, c1, p1, work.d.data(), work.r.data(),
-                               work.absr.data()) /
+#if defined(__x86_64__)
+      if (w1 % 8 == 0 && detail::have_avx2()) {
+        sv[b] = detail::planes_dual_avx2(v, p.tau0, p.tau1, c1, h1, w1, pad, hp, out1, out2) /
+                static_cast<float>(per_clip);
+        continue;
+      }
+#endif
+      sv[b] = conv2_dual_planes(v, p.tau0, p.tau1, c1, h1, w1, pad, hp, work.d.data(),
+                                work.r.data(), out1, out2) /
               static_cast<float>(per_clip);
-      src1 = work.d.data();
-    }
-    for (std::size_t row = 0; row < c1 * h1; ++row) {
-      pl1[b * c1 * h1 + row] = detail::neg_bits64(src1 + row * w1, w1) << pad;
-      if (p.dual) pl2[b * c1 * h1 + row] = detail::neg_bits64(work.r.data() + row * w1, w1) << pad;
+    } else {
+      for (std::size_t c = 0; c < c1; ++c) {
+        for (int row = 0; row < h1; ++row) {
+          out1[c * hp + row] = detail::neg_bits64(v + (c * h1 + row) * w1, w1) << pad;
+        }
+      }
     }
   }
   // Rows of the popcount GEMM, one per output position: window row (c, u) of output column j2
   // is the k-bit chunk of plane row 2*i2 - pad + u starting at padded column 2*j2, at bit
-  // (c*k + u)*k of the row. No bit im2col of the clip is materialized: per output row i2,
-  // assemble_rows builds its t GEMM rows of each plane in an L1 tile (8 output columns per
-  // vector operation), and one popcount GEMM with the b1 and b2 rows stacked consumes the tile
-  // at once, writing (b1 dots of the t columns, then b2 dots) for that output row.
+  // (c*k + u)*k of the row. No bit im2col of the input is materialized: assemble_rows builds
+  // each output row's t GEMM rows of each plane from the plane rows (8 output columns per
+  // vector operation) into the clip's row block (rows ordered i2, plane, j2; h2 * 2t rows of
+  // `words` words, L1-sized), and one popcount GEMM per clip consumes it, writing for each
+  // output row the b1 dots of its t columns, then the b2 dots.
   const std::size_t words = p.words;
-  const int planes_used = p.dual ? 2 : 1;
   const std::size_t tile_rows = static_cast<std::size_t>(planes_used) * t;
   const std::size_t c2 = sh.c2, f1 = sh.features();
+  work.chunk_tables(sh.c1, k, hp, words);
   std::uint64_t* A = work.abits.data();
   for (std::size_t b = 0; b < B; ++b) {
     for (int i2 = 0; i2 < h2; ++i2) {
       for (int pl = 0; pl < planes_used; ++pl) {
-        const std::uint64_t* plane = work.planes.data() + pl * plane_n + b * c1 * h1;
-        assemble_rows(plane, static_cast<int>(c1), h1, k, pad, i2, t, words, work.tile.data(),
-                      A + static_cast<std::size_t>(pl) * t * words);
+        assemble_rows(work.planes.data() + pl * plane_n + b * per_plane, k, i2, t, words,
+                      work.begin.data(), work.off.data(), work.sft.data(), work.in_off.data(),
+                      work.in_sft.data(), work.tile.data(),
+                      A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
       }
-      timed_binary_gemm(kern, A, p.w, work.dots.data() + (b * h2 + i2) * tile_rows * c2,
-                        tile_rows, c2, sh.k2(), stats);
     }
+    timed_binary_gemm(kern, A, p.w, work.dots.data() + b * h2 * tile_rows * c2, h2 * tile_rows,
+                      c2, sh.k2(), stats);
   }
   // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens
   // (token = output column j2, feature = o * H2 + i2), one token row at a time: positions

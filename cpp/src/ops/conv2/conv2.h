@@ -60,15 +60,22 @@ void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok);
 
 // Scratch of the optimized version.
 struct Conv2Work {
-  std::vector<float> d, r, absr, s, z, row;
+  std::vector<float> d, r, s, z, row;  // d, r: one input row (w1) each
   std::vector<std::uint64_t> planes, abits, tile;
   std::vector<std::int32_t> dots;
+  // Row-assembly tables (which plane rows' k-bit chunks land in which word of a GEMM row, at
+  // which shift), rebuilt only when the shape changes.
+  std::vector<std::int32_t> begin, off, sft, in_off, in_sft;
+  int key_c1 = -1, key_k = -1, key_hp = -1;
+  std::size_t key_words = 0;
   void reserve(const Conv2Binary& p, std::size_t batch);
+  void chunk_tables(int c1, int k, int hp, std::size_t words);
 };
 
 // Optimized, B clips (v: B x (C1, H1, W1) -> tok: B x (T, C2 * H2)), bit-identical to the
-// reference: bit planes per (channel, row), bit im2col, one popcount GEMM with the b1 and b2
-// rows stacked, border correction and per-position bias in the epilogue.
+// reference: bit planes per (channel, row) written while binarizing, each output row's GEMM rows
+// assembled in registers, one popcount GEMM per clip with the b1 and b2 rows of each output row
+// stacked, border correction and per-position bias in the epilogue.
 // Needs W1 + 2 * pad <= 64.
 // Fused output: with `next` (the binary layer that reads the tokens, fc1), each token row is
 // binarized for `next` into next_work (begin_rows / binarize_row of ops/linear) as soon as it is

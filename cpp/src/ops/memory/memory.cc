@@ -8,13 +8,54 @@ namespace bifsmn::ops {
 
 namespace {
 
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+
+// Dual-scale levels of one frame, u = b1 + s * b2 with s = sum8(|r|) / dim: the same float
+// operations as dual_split + sum8 + dual_levels, without writing d, r and |r| (b1 and b2 are
+// recomputed from v in the second pass). Element c goes into partial sum c % 8, in order.
+[[gnu::always_inline]] inline void dual_frame_levels(const float* __restrict__ v,
+                                                     const float* __restrict__ tau0,
+                                                     const float* __restrict__ tau1,
+                                                     std::size_t dim, float* __restrict__ u) {
+  v8f p = {};
+  std::size_t c = 0;
+  for (; c + 8 <= dim; c += 8) {
+    v8f x, t0, t1;
+    __builtin_memcpy(&x, v + c, sizeof x);
+    __builtin_memcpy(&t0, tau0 + c, sizeof t0);
+    __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+    const v8f d = x - t0;
+    const v8f b1 = d >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
+    const v8f r = (x - b1) - t1;
+    p = p + (r < 0.0f ? -r : r);
+  }
+  float q[8];
+  __builtin_memcpy(q, &p, sizeof q);
+  for (; c < dim; ++c) {
+    const float d = v[c] - tau0[c];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[c] - b1) - tau1[c];
+    q[c & 7] = q[c & 7] + (r < 0.0f ? -r : r);
+  }
+  const float s =
+      (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / static_cast<float>(dim);
+  for (c = 0; c < dim; ++c) {
+    const float d = v[c] - tau0[c];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[c] - b1) - tau1[c];
+    u[c] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
+  }
+}
+
 // FSMN memory of one clip: u = quantized padded frames, then per output frame acc = sum of taps
-// in order, y = act(scale*acc + bias) + x.
+// in order, y = act(scale*acc + bias) + x. Sixteen channels per vector, the accumulator in a
+// register across the taps (an array of accumulators was kept on the stack).
 BIFSMN_CLONES
 void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
                  std::size_t left, std::size_t right, const float* w, const float* tau0,
                  const float* tau1, const float* pad, const float* scale, const float* bias,
-                 float slope, float* ub, float* qd, float* qr, float* qa, float* yb) {
+                 float slope, float* ub, float* yb) {
   const std::size_t taps = left + right + 1, tp = t + left + right;
   for (std::size_t f = 0; f < tp; ++f) {
     float* uf = ub + f * dim;
@@ -32,26 +73,42 @@ void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t
     } else if (!dual) {
       for (std::size_t c = 0; c < dim; ++c) uf[c] = v[c] >= 0.0f ? 1.0f : -1.0f;
     } else {
-      detail::dual_split(v, tau0, tau1, dim, qd, qr, qa);
-      const float sf = detail::sum8(qa, dim) / static_cast<float>(dim);
-      detail::dual_levels(qd, qr, sf, uf, dim);
+      dual_frame_levels(v, tau0, tau1, dim, uf);
     }
   }
-  // Taps: acc = 0; acc = acc + w[k]*u[t+k] in tap order, per channel; channels in chunks whose
-  // accumulators stay in registers across the taps.
-  constexpr std::size_t kChunk = 64;
+  // Taps: acc = 0; acc = acc + w[k]*u[t+k] in tap order, per channel.
   for (std::size_t tt = 0; tt < t; ++tt) {
-    for (std::size_t c0 = 0; c0 < dim; c0 += kChunk) {
-      const std::size_t n = dim - c0 < kChunk ? dim - c0 : kChunk;
-      float acc[kChunk];
-      for (std::size_t c = 0; c < n; ++c) acc[c] = 0.0f;
+    const float* xr = xb + tt * dim;
+    float* yr = yb + tt * dim;
+    std::size_t c = 0;
+    for (; c + 16 <= dim; c += 16) {
+      v16f acc = {};
       for (std::size_t kk = 0; kk < taps; ++kk) {
-        const float* wk = w + kk * dim + c0;
-        const float* uk = ub + (tt + kk) * dim + c0;
-        for (std::size_t c = 0; c < n; ++c) acc[c] = acc[c] + wk[c] * uk[c];
+        v16f wk, uk;
+        __builtin_memcpy(&wk, w + kk * dim + c, sizeof wk);
+        __builtin_memcpy(&uk, ub + (tt + kk) * dim + c, sizeof uk);
+        acc = acc + wk * uk;
       }
-      detail::affine_act_res(acc, fp ? nullptr : scale + c0, bias + c0, slope,
-                             xb + tt * dim + c0, yb + tt * dim + c0, n);
+      v16f bs, xs, z;
+      __builtin_memcpy(&bs, bias + c, sizeof bs);
+      __builtin_memcpy(&xs, xr + c, sizeof xs);
+      if (fp) {
+        z = acc + bs;
+      } else {
+        v16f sc;
+        __builtin_memcpy(&sc, scale + c, sizeof sc);
+        z = sc * acc + bs;
+      }
+      const v16f neg = slope * z;
+      const v16f out = (z >= 0.0f ? z : neg) + xs;
+      __builtin_memcpy(yr + c, &out, sizeof out);
+    }
+    for (; c < dim; ++c) {
+      float acc = 0.0f;
+      for (std::size_t kk = 0; kk < taps; ++kk) acc = acc + w[kk * dim + c] * ub[(tt + kk) * dim + c];
+      const float z = fp ? acc + bias[c] : scale[c] * acc + bias[c];
+      const float neg = slope * z;
+      yr[c] = (z >= 0.0f ? z : neg) + xr[c];
     }
   }
 }
@@ -117,9 +174,6 @@ void memory_reference(const Memory& p, const float* x, std::size_t t, float* y) 
 
 void MemoryWork::reserve(const Memory& p, std::size_t t) {
   grow(u, (t + p.left + p.right) * p.dim);
-  grow(d, p.dim);
-  grow(r, p.dim);
-  grow(a, p.dim);
 }
 
 void memory_fwd(const Memory& p, const float* x, std::size_t B, std::size_t t, MemoryWork& work,
@@ -128,8 +182,7 @@ void memory_fwd(const Memory& p, const float* x, std::size_t B, std::size_t t, M
   if (next) begin_rows(*next, B * t, *next_work);
   for (std::size_t b = 0; b < B; ++b) {
     memory_clip(p.fp, p.dual, x + b * t * p.dim, t, p.dim, p.left, p.right, p.w, p.tau0, p.tau1,
-                p.pad, p.scale, p.bias, p.slope, work.u.data(), work.d.data(), work.r.data(),
-                work.a.data(), y + b * t * p.dim);
+                p.pad, p.scale, p.bias, p.slope, work.u.data(), y + b * t * p.dim);
     if (next) {
       for (std::size_t tt = 0; tt < t; ++tt) {
         binarize_row(*next, y + (b * t + tt) * p.dim, b * t + tt, *next_work);
