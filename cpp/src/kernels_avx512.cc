@@ -23,6 +23,8 @@
 
 #include <immintrin.h>
 
+#include <utility>
+
 #include "bifsmn/bitpack.h"
 #include "kernel_impls.h"
 
@@ -162,6 +164,48 @@ BIFSMN_AVX512 void strip8(const std::uint64_t* a, const std::uint64_t* w, std::i
   }
 }
 
+// K <= 32 * D (D <= 16 dwords; the rest of the row is zero padding in A and W alike): a
+// 16-column strip's weights are gathered once per call into D registers, register d holding
+// dword d of the 16 rows (one column per 32-bit lane), and every activation row streams past
+// them: per row D x (broadcast dword d of the row, XOR, vpopcntd, add) leaves each column's
+// count in its own lane, so no horizontal reduction is needed (the strip8 / tile16_k128
+// kernels spend most of their instructions on it at this K). The gathers cost about as much
+// as a few rows, so binary_gemm_avx512 uses this only for calls with enough rows.
+template <int D>
+BIFSMN_AVX512 void strip16d(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
+                            std::size_t m, std::size_t n, std::size_t k,
+                            std::size_t stride) noexcept {
+  const int* w32 = reinterpret_cast<const int*>(w);
+  const int* a32 = reinterpret_cast<const int*>(a);
+  const int s32 = static_cast<int>(2 * stride);  // dwords per row
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(s32));
+  __m512i wv[D];
+  for (int d = 0; d < D; ++d) {
+    wv[d] = _mm512_i32gather_epi32(_mm512_add_epi32(rows, _mm512_set1_epi32(d)), w32, 4);
+  }
+  const __m512i kv = _mm512_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const int* ai = a32 + i * static_cast<std::size_t>(s32);
+    __m512i acc = _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(ai[0]), wv[0]));
+    for (int d = 1; d < D; ++d) {
+      acc = _mm512_add_epi32(
+          acc, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(ai[d]), wv[d])));
+    }
+    _mm512_storeu_si512(out + i * n, _mm512_sub_epi32(kv, _mm512_slli_epi32(acc, 1)));
+  }
+}
+
+using Strip16dFn = void (*)(const std::uint64_t*, const std::uint64_t*, std::int32_t*,
+                            std::size_t, std::size_t, std::size_t, std::size_t) noexcept;
+
+template <int... Ds>
+constexpr Strip16dFn strip16d_table(int d, std::integer_sequence<int, Ds...>) {
+  constexpr Strip16dFn fns[] = {nullptr, &strip16d<Ds + 1>...};
+  return fns[d];
+}
+
 BIFSMN_AVX512 std::int32_t dot_scalar(const std::uint64_t* a, const std::uint64_t* w,
                                       std::size_t k, std::size_t stride) noexcept {
   long long pc = 0;
@@ -177,6 +221,13 @@ BIFSMN_AVX512 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_
   if (m == 0 || n == 0) return;
   const std::size_t stride = packed_row_words(k);
   std::size_t j = 0;
+  // Enough rows to amortize the gathers, few enough dwords to keep the strip in registers.
+  const std::size_t dwords = (k + 31) / 32;
+  if (m >= 8 && dwords <= 16) {
+    const Strip16dFn fn = strip16d_table(static_cast<int>(dwords),
+                                         std::make_integer_sequence<int, 16>{});
+    for (; j + 16 <= n; j += 16) fn(a, w + j * stride, out + j, m, n, k, stride);
+  }
   // Column strips outer-most: the strip's weight rows stay in L1 while the
   // few activation rows stream past.
   if (k <= 128) {
