@@ -31,6 +31,13 @@ void float_gemm_avx2(const float* x, const float* w, const float* bias,
 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_t* w,
                         std::int32_t* out, std::size_t m, std::size_t n,
                         std::size_t k) noexcept;
+// Prepared weights (K <= 512): 16-row strips, dword d of the strip's rows in 16 lanes.
+std::size_t prepared_words_avx512(std::size_t n, std::size_t k) noexcept;
+void prepare_avx512(const std::uint64_t* w, std::size_t n, std::size_t k,
+                    std::uint64_t* out) noexcept;
+void binary_gemm_prepared_avx512(const std::uint64_t* a, const std::uint64_t* wp,
+                                 std::int32_t* out, std::size_t m, std::size_t n,
+                                 std::size_t k) noexcept;
 #endif
 
 #if defined(__aarch64__)

@@ -206,6 +206,40 @@ constexpr Strip16dFn strip16d_table(int d, std::integer_sequence<int, Ds...>) {
   return fns[d];
 }
 
+// The prepared layout's strips (prepare_avx512): no gathers, so any number of rows; the last
+// strip's missing columns are zero rows in the copy and are not stored.
+template <int D>
+BIFSMN_AVX512 void strip16p(const std::uint64_t* a, const std::uint64_t* wp, std::int32_t* out,
+                            std::size_t m, std::size_t n, std::size_t k, std::size_t stride,
+                            __mmask16 keep) noexcept {
+  const int* a32 = reinterpret_cast<const int*>(a);
+  const std::size_t s32 = 2 * stride;
+  __m512i wv[D];
+  for (int d = 0; d < D; ++d) wv[d] = _mm512_loadu_si512(wp + 8 * d);
+  const __m512i kv = _mm512_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const int* ai = a32 + i * s32;
+    __m512i acc = _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(ai[0]), wv[0]));
+    for (int d = 1; d < D; ++d) {
+      acc = _mm512_add_epi32(
+          acc, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(ai[d]), wv[d])));
+    }
+    _mm512_mask_storeu_epi32(out + i * n, keep, _mm512_sub_epi32(kv, _mm512_slli_epi32(acc, 1)));
+  }
+}
+
+using Strip16pFn = void (*)(const std::uint64_t*, const std::uint64_t*, std::int32_t*,
+                            std::size_t, std::size_t, std::size_t, std::size_t,
+                            __mmask16) noexcept;
+
+template <int... Ds>
+constexpr Strip16pFn strip16p_table(int d, std::integer_sequence<int, Ds...>) {
+  constexpr Strip16pFn fns[] = {nullptr, &strip16p<Ds + 1>...};
+  return fns[d];
+}
+
+constexpr std::size_t kMaxPreparedDwords = 16;  // K <= 512: a strip's weights in 16 registers
+
 BIFSMN_AVX512 std::int32_t dot_scalar(const std::uint64_t* a, const std::uint64_t* w,
                                       std::size_t k, std::size_t stride) noexcept {
   long long pc = 0;
@@ -266,6 +300,41 @@ BIFSMN_AVX512 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_
     for (std::size_t i = 0; i < m; ++i) {
       out[i * n + j] = dot_scalar(a + i * stride, w + j * stride, k, stride);
     }
+  }
+}
+
+std::size_t prepared_words_avx512(std::size_t n, std::size_t k) noexcept {
+  const std::size_t dwords = (k + 31) / 32;
+  if (k == 0 || n == 0 || dwords > kMaxPreparedDwords) return 0;
+  return (n + 15) / 16 * dwords * 8;  // strips x dwords x 16 lanes of 32 bits
+}
+
+void prepare_avx512(const std::uint64_t* w, std::size_t n, std::size_t k,
+                    std::uint64_t* out) noexcept {
+  const std::size_t dwords = (k + 31) / 32, s32 = 2 * packed_row_words(k);
+  const auto* w32 = reinterpret_cast<const std::uint32_t*>(w);
+  auto* o32 = reinterpret_cast<std::uint32_t*>(out);
+  for (std::size_t s = 0; s < (n + 15) / 16; ++s) {
+    for (std::size_t d = 0; d < dwords; ++d) {
+      for (std::size_t c = 0; c < 16; ++c) {
+        const std::size_t row = 16 * s + c;
+        o32[(s * dwords + d) * 16 + c] = row < n ? w32[row * s32 + d] : 0u;
+      }
+    }
+  }
+}
+
+BIFSMN_AVX512 void binary_gemm_prepared_avx512(const std::uint64_t* a, const std::uint64_t* wp,
+                                               std::int32_t* out, std::size_t m, std::size_t n,
+                                               std::size_t k) noexcept {
+  if (m == 0 || n == 0) return;
+  const std::size_t dwords = (k + 31) / 32, stride = packed_row_words(k);
+  const Strip16pFn fn =
+      strip16p_table(static_cast<int>(dwords), std::make_integer_sequence<int, 16>{});
+  for (std::size_t j = 0; j < n; j += 16) {
+    const std::size_t cols = n - j < 16 ? n - j : 16;
+    const __mmask16 keep = static_cast<__mmask16>((1u << cols) - 1u);
+    fn(a, wp + (j / 16) * dwords * 8, out + j, m, n, k, stride, keep);
   }
 }
 

@@ -102,7 +102,10 @@ std::vector<std::int32_t> run_binary(const Kernel& kern, const PackedMatrix& a,
   return out;
 }
 
-// Compare every optimized kernel with reference on one problem.
+std::size_t g_prepared_cases = 0;  // compare_binary calls that also ran a prepared GEMM
+
+// Compare every optimized kernel with reference on one problem (and, for kernels that prepare
+// weights of this shape, their prepared GEMM).
 void compare_binary(std::mt19937_64& rng, std::size_t m, std::size_t n,
                     std::size_t k, double p_neg_a, double p_neg_w,
                     double p_zero = 0.05) {
@@ -122,6 +125,23 @@ void compare_binary(std::mt19937_64& rng, std::size_t m, std::size_t n,
           "%s differs from reference in %zu of %zu outputs, M=%zu N=%zu "
           "K=%zu seed=%" PRIu64,
           kern->name, bad, m * n, m, n, k, g_seed);
+    // The kernel's prepared weights (if it prepares this shape) give the same outputs.
+    const std::size_t words = kern->prepared_words ? kern->prepared_words(n, k) : 0;
+    if (words == 0) continue;
+    std::vector<std::uint64_t> wp(words, ~std::uint64_t{0});
+    kern->prepare(w.data(), n, k, wp.data());
+    std::vector<std::int32_t> out(m * n + kGuard, kSentinel);
+    kern->binary_gemm_prepared(a.data(), wp.data(), out.data(), m, n, k);
+    bool prep_guard = true;
+    for (std::size_t i = m * n; i < out.size(); ++i) prep_guard = prep_guard && out[i] == kSentinel;
+    CHECK(prep_guard, "%s (prepared) wrote past out, M=%zu N=%zu K=%zu", kern->name, m, n, k);
+    bad = 0;
+    for (std::size_t i = 0; i < m * n; ++i) bad += out[i] != want[i];
+    CHECK(bad == 0,
+          "%s (prepared weights) differs from reference in %zu of %zu outputs, M=%zu N=%zu "
+          "K=%zu seed=%" PRIu64,
+          kern->name, bad, m * n, m, n, k, g_seed);
+    ++g_prepared_cases;
   }
 }
 
@@ -473,6 +493,11 @@ int main(int argc, char** argv) {
   run_test("binary long K vs reference", test_binary_long_k);
   run_test("binary 600 random shapes vs reference", test_binary_random_shapes);
   run_test("binary short-K strips vs reference", test_binary_short_k);
+  run_test("prepared weights exercised where a kernel prepares them", [] {
+    bool any = false;
+    for (const Kernel* kern : optimized_kernels()) any = any || kern->prepared_words != nullptr;
+    CHECK(!any || g_prepared_cases > 100, "only %zu prepared cases", g_prepared_cases);
+  });
   run_test("float GEMM vs reference", test_float_gemm);
   run_test("dispatch and BIFSMN_KERNEL", test_dispatch);
   run_test("active-kernel wrappers", test_active_wrappers);

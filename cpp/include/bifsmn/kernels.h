@@ -39,12 +39,24 @@ using FloatGemmFn = void (*)(const float* x, const float* w, const float* bias,
                              float* y, std::size_t m, std::size_t n,
                              std::size_t k) noexcept;
 
+// Optional weight preparation: a kernel may run faster on a copy of W rearranged once (at
+// model load) for it. prepared_words(n, k) is that copy's size in words, 0 where the kernel does
+// not prepare this shape (then binary_gemm on W is used); prepare(w, n, k, out) writes it;
+// binary_gemm_prepared(a, prepared, out, m, n, k) gives exactly binary_gemm(a, w, ...)'s out.
+using PreparedWordsFn = std::size_t (*)(std::size_t n, std::size_t k) noexcept;
+using PrepareFn = void (*)(const std::uint64_t* w, std::size_t n, std::size_t k,
+                           std::uint64_t* out) noexcept;
+
 struct Kernel {
   const char* name;
   BinaryGemmFn binary_gemm;
   // neon has no float kernel of its own and reuses portable's.
   FloatGemmFn float_gemm;
   bool (*supported)() noexcept;  // can this CPU run it?
+  // Weight preparation (all three nullptr: none; see PreparedWordsFn).
+  PreparedWordsFn prepared_words = nullptr;
+  PrepareFn prepare = nullptr;
+  BinaryGemmFn binary_gemm_prepared = nullptr;
 };
 
 // Kernels compiled into this binary, best first. Some may not run here.

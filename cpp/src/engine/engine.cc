@@ -60,14 +60,26 @@ struct Arch {
 struct BinLinear {
   std::size_t in = 0, out = 0, words = 0;
   std::vector<std::uint64_t> w;
+  std::vector<std::uint64_t> wp;   // the kernel's prepared copy of w (empty: none)
   std::vector<float> tau0, tau1;   // dual mode only
   std::vector<float> scale, bias;  // empty for fc_out (per path)
+  // Rearranges w for `kern` once, if the kernel prepares weights of this shape.
+  void prepare(const Kernel& kern) {
+    wp.clear();
+    if (!kern.prepared_words || w.empty()) return;
+    const std::size_t n_words = kern.prepared_words(out, in);
+    if (n_words == 0) return;
+    wp.assign(n_words, 0);
+    kern.prepare(w.data(), out, in, wp.data());
+  }
+  const std::uint64_t* prepared() const { return wp.empty() ? nullptr : wp.data(); }
   ops::BinaryLinear op(bool dual) const {
     ops::BinaryLinear L;
     L.in = in;
     L.out = out;
     L.words = words;
     L.w = w.data();
+    L.wp = prepared();
     L.dual = dual;
     L.tau0 = tau0.data();
     L.tau1 = tau1.data();
@@ -139,6 +151,17 @@ struct Engine::Impl {
   StageTimes times;
 
   void load();
+  // The kernel's prepared copies of every binary weight matrix (after the kernel is chosen).
+  void prepare_weights() {
+    if (mode == Mode::fp) return;
+    conv2.prepare(*kern);
+    fc1.prepare(*kern);
+    for (Block& b : blocks) {
+      if (!b.present) continue;
+      b.fc_in.prepare(*kern);
+      b.fc_out.prepare(*kern);
+    }
+  }
   void load_binary_linear(BinLinear& L, const std::string& name, std::size_t in,
                           std::size_t out, bool affine);
   void reserve(std::size_t batch);
@@ -535,6 +558,7 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     c2.s = conv2_shape();
     c2.dual = mode == Mode::dual;
     c2.w = conv2.w.data();
+    c2.wp = conv2.prepared();
     c2.words = conv2.words;
     c2.tau0 = conv2.tau0.data();
     c2.tau1 = conv2.tau1.data();
@@ -603,6 +627,7 @@ std::unique_ptr<Engine> Engine::load_bytes(const void* data, std::size_t size,
   } catch (const std::runtime_error& ex) {
     throw BkwsError(ex.what());
   }
+  im.prepare_weights();
   im.reserve(1);
   return e;
 }

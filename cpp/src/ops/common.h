@@ -40,16 +40,24 @@ struct GemmStats {
   double bops = 0;
 };
 
-// Run kern.binary_gemm, adding its time and bops to `stats` when given.
+// Run kern.binary_gemm on w (or kern.binary_gemm_prepared on wp, the kernel's prepared copy of
+// w, when given: same results), adding its time and bops to `stats` when given.
 inline void timed_binary_gemm(const Kernel& kern, const std::uint64_t* a, const std::uint64_t* w,
-                              std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
-                              GemmStats* stats) {
+                              const std::uint64_t* wp, std::int32_t* out, std::size_t m,
+                              std::size_t n, std::size_t k, GemmStats* stats) {
+  const auto run = [&] {
+    if (wp) {
+      kern.binary_gemm_prepared(a, wp, out, m, n, k);
+    } else {
+      kern.binary_gemm(a, w, out, m, n, k);
+    }
+  };
   if (!stats) {
-    kern.binary_gemm(a, w, out, m, n, k);
+    run();
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  kern.binary_gemm(a, w, out, m, n, k);
+  run();
   stats->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stats->bops += static_cast<double>(m) * n * k;
 }

@@ -321,7 +321,7 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
                       A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
       }
     }
-    timed_binary_gemm(kern, A, p.w, work.dots.data() + b * h2 * tile_rows * c2, h2 * tile_rows,
+    timed_binary_gemm(kern, A, p.w, p.wp, work.dots.data() + b * h2 * tile_rows * c2, h2 * tile_rows,
                       c2, sh.k2(), stats);
   }
   // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens

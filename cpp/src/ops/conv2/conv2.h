@@ -44,7 +44,8 @@ Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_
 struct Conv2Binary {
   Conv2Shape s;
   bool dual = false;
-  const std::uint64_t* w = nullptr;  // C2 rows, stride words
+  const std::uint64_t* w = nullptr;   // C2 rows, stride words
+  const std::uint64_t* wp = nullptr;  // the kernel's prepared copy of w, or nullptr
   std::size_t words = 0;
   const float* tau0 = nullptr;  // C1 (dual)
   const float* tau1 = nullptr;  // C1 (dual)

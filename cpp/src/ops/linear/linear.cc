@@ -93,7 +93,7 @@ void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, Line
 void linear_binary_packed(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
                           LinearWork& work, float* y, GemmStats* stats) {
   const std::size_t rows = work.rows, mrows = (L.dual ? 2 : 1) * rows;
-  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, L.out, L.in, stats);
+  timed_binary_gemm(kern, work.abits.data(), L.w, L.wp, work.dots.data(), mrows, L.out, L.in, stats);
   const std::int32_t* d1 = work.dots.data();
   const std::int32_t* d2 = work.dots.data() + rows * L.out;
   epilogue_rows(d1, L.dual ? d2 : nullptr, work.s.data(), e.scale, e.bias, e.slope, e.res, y,
@@ -104,7 +104,7 @@ void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kerne
                            LinearWork& work, const BinaryLinear& next, LinearWork& next_work,
                            GemmStats* stats) {
   const std::size_t rows = work.rows, n = L.out, mrows = (L.dual ? 2 : 1) * rows;
-  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), mrows, n, L.in, stats);
+  timed_binary_gemm(kern, work.abits.data(), L.w, L.wp, work.dots.data(), mrows, n, L.in, stats);
   const std::int32_t* d1 = work.dots.data();
   const std::int32_t* d2 = work.dots.data() + rows * n;
   begin_rows(next, rows, next_work);
@@ -168,7 +168,7 @@ void linear_binary_to_sign_bits(const BinaryLinear& L, const SignThresholds& th,
                                 const Kernel& kern, LinearWork& work, const BinaryLinear& next,
                                 LinearWork& next_work, GemmStats* stats) {
   const std::size_t rows = work.rows, n = L.out;
-  timed_binary_gemm(kern, work.abits.data(), L.w, work.dots.data(), rows, n, L.in, stats);
+  timed_binary_gemm(kern, work.abits.data(), L.w, L.wp, work.dots.data(), rows, n, L.in, stats);
   begin_rows(next, rows, next_work);
   for (std::size_t r = 0; r < rows; ++r) {
     threshold_pack(work.dots.data() + r * n, th.lo.data(), th.hi.data(), n,

@@ -18,6 +18,7 @@ namespace bifsmn::ops {
 struct BinaryLinear {
   std::size_t in = 0, out = 0, words = 0;  // words = packed_row_words(in)
   const std::uint64_t* w = nullptr;       // out rows, stride words
+  const std::uint64_t* wp = nullptr;      // the kernel's prepared copy of w, or nullptr
   bool dual = false;
   const float* tau0 = nullptr;  // in (dual)
   const float* tau1 = nullptr;  // in (dual)
