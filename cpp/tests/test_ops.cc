@@ -98,6 +98,7 @@ std::vector<const Kernel*> kernels() {
 
 void test_binarize(int rounds) {
   bool ok_dual = true, ok_sign = true, ok_sum = true;
+  int n_isa = 0;
   for (int it = 0; it < rounds * 20; ++it) {
     const std::size_t k = static_cast<std::size_t>(irand(1, 700)), words = packed_row_words(k);
     std::vector<float> v = values(k, 3.0f), t0, t1;
@@ -114,6 +115,23 @@ void test_binarize(int rounds) {
     ok_dual = ok_dual && std::memcmp(&s, &sr, 4) == 0 &&
               std::equal(r1.begin(), r1.end(), a1.begin()) &&
               std::equal(r2.begin(), r2.end(), a2.begin());
+#if defined(__x86_64__)
+    // Every ISA version this CPU runs, not only the one quant_row_dual dispatches to.
+    using RowFn = float (*)(const float*, const float*, const float*, std::size_t,
+                            std::uint64_t*, std::uint64_t*, std::size_t) noexcept;
+    std::vector<RowFn> fns;
+    if (detail::have_avx2()) fns.push_back(detail::quant_row_dual_avx2);
+    if (detail::have_avx512()) fns.push_back(detail::quant_row_dual_avx512);
+    for (RowFn fn : fns) {
+      std::vector<std::uint64_t> b1(words + 1, ~0ull), b2(words + 1, ~0ull);
+      const float sv = fn(v.data(), t0.data(), t1.data(), k, b1.data(), b2.data(), words);
+      ok_dual = ok_dual && std::memcmp(&sv, &sr, 4) == 0 &&
+                std::equal(r1.begin(), r1.end(), b1.begin()) &&
+                std::equal(r2.begin(), r2.end(), b2.begin()) && b1[words] == ~0ull &&
+                b2[words] == ~0ull;
+      ++n_isa;
+    }
+#endif
     std::vector<std::uint64_t> sb(words), sref(words);
     detail::pack_neg(v.data(), k, sb.data(), words);
     ops::binarize_sign_reference(v.data(), k, sref.data(), words);
@@ -121,7 +139,8 @@ void test_binarize(int rounds) {
     const float x = detail::sum8(v.data(), k), y = ops::sum8_reference(v.data(), k);
     ok_sum = ok_sum && std::memcmp(&x, &y, 4) == 0;
   }
-  check(ok_dual, "binarize: dual-scale row (quant_row_dual) == reference, random k, ties");
+  check(ok_dual, "binarize: dual-scale row (quant_row_dual and its " + std::to_string(n_isa) +
+                     " ISA-version runs) == reference, random k, ties");
   check(ok_sign, "binarize: sign row (pack_neg) == reference");
   check(ok_sum, "binarize: sum8 == reference");
 }

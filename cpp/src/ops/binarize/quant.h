@@ -96,6 +96,10 @@ inline void dual_split_scalar(const float* __restrict__ v, float tau0, float tau
 float quant_row_dual_avx2(const float* v, const float* tau0, const float* tau1, std::size_t k,
                           std::uint64_t* a1, std::uint64_t* a2, std::size_t words) noexcept;
 bool have_avx2() noexcept;
+// The same with AVX-512F (16 values per step; same bits and sum).
+float quant_row_dual_avx512(const float* v, const float* tau0, const float* tau1, std::size_t k,
+                            std::uint64_t* a1, std::uint64_t* a2, std::size_t words) noexcept;
+bool have_avx512() noexcept;
 // Dual-scale bit planes of `channels` x `rows` rows of `cols` values (channel-major; thresholds
 // per channel; cols % 8 == 0, cols + shift <= 64): row (c, row)'s b1 / b2 sign bits, shifted
 // left by `shift`, into a1 / a2[c * stride + row]; returns sum8(|r|) over all values in element
@@ -112,6 +116,7 @@ inline float quant_row_dual(const float* v, const float* tau0, const float* tau1
                             std::uint64_t* a1, std::uint64_t* a2, std::size_t words, float* d,
                             float* r, float* absr) noexcept {
 #if defined(__x86_64__)
+  if (have_avx512()) return quant_row_dual_avx512(v, tau0, tau1, k, a1, a2, words);
   if (have_avx2()) return quant_row_dual_avx2(v, tau0, tau1, k, a1, a2, words);
 #endif
   dual_split(v, tau0, tau1, k, d, r, absr);

@@ -7,6 +7,13 @@
 #include "quant.h"
 
 #if defined(__x86_64__)
+// GCC 12's avx512fintrin.h builds some intrinsics on a deliberately uninitialised
+// _mm512_undefined_*() value, which -Wmaybe-uninitialized reports once inlined (a known false
+// positive; kernels_avx512.cc does the same).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace bifsmn::detail {
@@ -97,6 +104,69 @@ __attribute__((target("avx2"))) float planes_dual_avx2(
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+__attribute__((target("avx512f,avx2"))) float quant_row_dual_avx512(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t k, std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2,
+    std::size_t words) noexcept {
+  // 16 values per step; |r| of values i..i+7 and then i+8..i+15 go into the one 8-lane
+  // accumulator (value i into sum i % 8, in order), as in the AVX2 version.
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512 minus_one = _mm512_set1_ps(-1.0f);
+  __m256 acc = _mm256_setzero_ps();
+  std::size_t i = 0;
+  std::uint64_t w1 = 0, w2 = 0;
+  for (; i + 16 <= k; i += 16) {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    const __m512 d = _mm512_sub_ps(x, _mm512_loadu_ps(tau0 + i));
+    const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
+    const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
+    const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), _mm512_loadu_ps(tau1 + i));
+    const __m512 ar = _mm512_abs_ps(r);
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
+    acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
+    const unsigned m1 = static_cast<unsigned>(static_cast<std::uint16_t>(~ge));
+    const unsigned m2 = static_cast<unsigned>(_mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ));
+    w1 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w2 |= static_cast<std::uint64_t>(m2) << (i % 64);
+    if (i % 64 == 48) {
+      a1[i / 64] = w1;
+      a2[i / 64] = w2;
+      w1 = w2 = 0;
+    }
+  }
+  alignas(32) float p[8];
+  _mm256_store_ps(p, acc);
+  for (; i < k; ++i) {  // tail: same operations, element i into partial sum i % 8
+    const float d = v[i] - tau0[i];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[i] - b1) - tau1[i];
+    p[i & 7] += r < 0.0f ? -r : r;
+    w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << (i % 64);
+    w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << (i % 64);
+    if (i % 64 == 63) {
+      a1[i / 64] = w1;
+      a2[i / 64] = w2;
+      w1 = w2 = 0;
+    }
+  }
+  std::size_t w = k / 64;
+  if (k % 64) {
+    a1[w] = w1;
+    a2[w] = w2;
+    ++w;
+  }
+  for (; w < words; ++w) a1[w] = a2[w] = 0;
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+bool have_avx512() noexcept {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  }();
+  return yes;
 }
 
 bool have_avx2() noexcept {
