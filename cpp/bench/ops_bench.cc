@@ -1,6 +1,7 @@
 // ops_bench [runs]: median microseconds per call of each op at the at-scale model's shapes
 // (fbank40: 40 x 32 input, C1 16, C2 32, k 5, dim 128, hidden 256, 8 tokens), batch 1, one
-// thread, with random parameters. For finding where a binary layer's time goes.
+// thread, with random parameters and the kernel's prepared weights (as the engine uses them).
+// For finding where a binary layer's time goes.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +36,16 @@ std::vector<std::uint64_t> bits(std::size_t rows, std::size_t k) {
       if (rng() & 1) w[r * packed_row_words(k) + i / 64] |= std::uint64_t{1} << (i % 64);
   return w;
 }
+// The kernel's prepared copy of packed weights (as the engine makes at load), or empty.
+std::vector<std::uint64_t> prepared(const Kernel& kern, const std::vector<std::uint64_t>& w,
+                                    std::size_t n, std::size_t k) {
+  std::vector<std::uint64_t> wp;
+  const std::size_t words = kern.prepared_words ? kern.prepared_words(n, k) : 0;
+  if (words == 0) return wp;
+  wp.assign(words, 0);
+  kern.prepare(w.data(), n, k, wp.data());
+  return wp;
+}
 double median_us(int runs, const std::function<void()>& fn) {
   for (int i = 0; i < 50; ++i) fn();
   std::vector<double> t(runs);
@@ -67,6 +78,8 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> w2 = bits(32, c2.s.k2());
   std::vector<float> t0 = randn(16, 0.2f), t1 = randn(16, 0.2f), tau2 = randn(16, 0.2f), sc = randn(32), bi = randn(32);
   ops::Conv2Tables tab = ops::conv2_tables(c2.s, w2.data(), c2.words, sc.data(), bi.data(), tau2.data());
+  const std::vector<std::uint64_t> w2p = prepared(kern, w2, 32, c2.s.k2());
+  c2.wp = w2p.empty() ? nullptr : w2p.data();
   c2.w = w2.data(); c2.tau0 = t0.data(); c2.tau1 = t1.data(); c2.scale = sc.data();
   c2.corr = tab.corr.data(); c2.bias_pos = tab.bias_pos.data(); c2.slope = 0.2f;
   ops::Conv2Work cw;
@@ -80,11 +93,15 @@ int main(int argc, char** argv) {
     std::vector<std::uint64_t> w = bits(l.out, l.in);
     std::vector<float> a = randn(l.in, 0.2f), b = randn(l.in, 0.2f), s = randn(l.out), bb = randn(l.out);
     std::vector<float> x = randn(8 * l.in), res = randn(8 * l.out), y(8 * l.out);
-    lin.w = w.data(); lin.tau0 = a.data(); lin.tau1 = b.data();
+    const std::vector<std::uint64_t> wp = prepared(kern, w, l.out, l.in);
+    lin.w = w.data(); lin.wp = wp.empty() ? nullptr : wp.data(); lin.tau0 = a.data(); lin.tau1 = b.data();
     ops::Epilogue e; e.scale = s.data(); e.bias = bb.data(); e.slope = 0.2f; e.res = l.res ? res.data() : nullptr;
     ops::LinearWork lw;
     std::printf("linear %s         %8.2f\n", l.name, median_us(runs, [&] { ops::linear_binary(lin, e, kern, x.data(), 8, lw, y.data(), nullptr); }));
-    std::printf("  of which GEMM       %8.2f\n", median_us(runs, [&] { kern.binary_gemm(lw.abits.data(), w.data(), lw.dots.data(), 16, l.out, l.in); }));
+    std::printf("  of which GEMM       %8.2f\n", median_us(runs, [&] {
+      if (lin.wp) kern.binary_gemm_prepared(lw.abits.data(), lin.wp, lw.dots.data(), 16, l.out, l.in);
+      else kern.binary_gemm(lw.abits.data(), w.data(), lw.dots.data(), 16, l.out, l.in);
+    }));
   }
   // memory
   ops::Memory m;
