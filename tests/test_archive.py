@@ -148,6 +148,37 @@ def test_feature_augment_is_deterministic_and_each_part_does_its_job():
         assert torch.allclose(k[i][changed[i]], means[i].expand(int(changed[i].sum())))
 
 
+def test_noise_at_a_chosen_snr_sets_the_clip_over_noise_energy():
+    rng = np.random.default_rng(2)
+    img = torch.from_numpy(rng.integers(60, 160, (16, 98, 40)).astype(np.uint8))
+    noise = torch.from_numpy(rng.integers(20, 120, (5, 98, 40)).astype(np.uint8))
+    noise[4] = 0  # a silent noise image adds nothing (no division by zero)
+    e_clip = values_to_energy(img.float()).sum((1, 2))
+
+    def added(lo: float, hi: float, seed: int = 0) -> torch.Tensor:
+        cfg = FeatureAugmentConfig(shift_prob=0, noise_prob=1, mask_prob=0, noise_snr_db=(lo, hi))
+        out = FeatureAugmenter(cfg, noise)(img, torch.Generator().manual_seed(seed))
+        return values_to_energy(out).sum((1, 2)) - e_clip
+
+    # the generator picks the same noise images in both calls; clips that drew the silent one
+    # get nothing, the others get noise at 10 dB (up to the rounding to integer levels)
+    which = torch.randint(5, (16,), generator=torch.Generator().manual_seed(0))
+    a10 = added(10.0, 10.0)
+    silent = which == 4
+    assert silent.any() and (~silent).any()
+    assert torch.equal(a10[silent], torch.zeros(int(silent.sum())))
+    snr = 10 * torch.log10(e_clip[~silent] / a10[~silent])
+    assert (snr - 10).abs().max() < 1.0, snr
+    # lower SNR, more noise; a range draws SNRs inside it
+    a0 = added(0.0, 0.0)
+    assert (a0[~silent] > 5 * a10[~silent]).all()
+    r = added(0.0, 20.0)
+    snr_r = 10 * torch.log10(e_clip[~silent] / r[~silent])
+    assert snr_r.min() > -1.0 and snr_r.max() < 21.0 and snr_r.max() - snr_r.min() > 5
+    with pytest.raises(ValueError, match="lo <= hi"):
+        FeatureAugmenter(FeatureAugmentConfig(noise_snr_db=(20.0, 0.0)), noise)
+
+
 def test_feature_kinds_round_trip_and_refuse_the_wrong_kind():
     assert feature_kind(feature_config_from_dict(FeatureConfig().to_dict())) == LOGMEL32
     assert feature_kind(feature_config_from_dict({})) == LOGMEL32  # old checkpoints

@@ -62,6 +62,9 @@ class DataConfig:
     # feature-domain augmentation (feature archives): shift in frames, noise gain, masks
     shift_max_frames: int = 10
     noise_max_gain: float = 1.0
+    # [lo, hi]: mix noise at a clip-over-noise SNR uniform in lo..hi dB instead of a raw gain in
+    # 0..noise_max_gain (empty: raw gains, as every run before session 8)
+    noise_snr_db: list[float] = field(default_factory=list)
     mask_prob: float = 0.5
     # streaming windows (issue 13 item 3, feature archives): this share of keyword clips is
     # shifted until only cut_keep_min..cut_keep_max of the word's energy stays in the window,
