@@ -383,17 +383,21 @@ def test_train_on_archive_with_cut_keywords(feature_archive, tmp_path):
     from bifsmn.train.config import config_from_dict
     from bifsmn.train.trainer import Trainer
 
-    raw = _tiny_cfg(feature_archive, tmp_path / "cache", cut_prob=0.3)
+    raw = _tiny_cfg(feature_archive, tmp_path / "cache", cut_prob=0.3, noise_snr_db=[0, 20])
     raw["train"]["epochs"] = 1
     tr = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
     tr.fit()
     assert tr.augment.cfg.cut_prob == 0.3 and tr.augment.unknown_label == 0
+    assert tr.augment.cfg.noise_snr_db == (0.0, 20.0)
     kw = torch.nonzero(tr.train_labels >= 2).flatten()[:16]  # keyword items only
     _, y = tr._prepare(kw, 0, torch.Generator().manual_seed(0))
     assert y.shape == (16,) and 0 < int((y == 0).sum()) < 16  # some relabelled unknown
     with pytest.raises(BifsmnError, match="cut_keep_min"):
         config_from_dict(_tiny_cfg(feature_archive, tmp_path / "c", cut_keep_min=0.5,
                                    cut_keep_max=0.2))
+    for bad in ([20, 0], [5], [0, "x"]):
+        with pytest.raises(BifsmnError, match=r"data\.noise_snr_db.* must be"):
+            config_from_dict(_tiny_cfg(feature_archive, tmp_path / "c", noise_snr_db=bad))
 
 
 def test_student_init_keeps_its_quantizer_parameters(feature_archive, tmp_path):

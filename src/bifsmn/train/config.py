@@ -284,6 +284,10 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(0 <= d.jpeg_quality <= 100, "data.jpeg_quality", "0..100 (0: off)")
     need(d.shift_max_frames >= 0, "data.shift_max_frames", ">= 0")
     need(d.cut_keep_min <= d.cut_keep_max, "data.cut_keep_min", "<= data.cut_keep_max")
+    snr = d.noise_snr_db
+    need(not snr or (len(snr) == 2 and all(isinstance(v, (int, float)) and finite(v) for v in snr)
+                     and snr[0] <= snr[1]),
+         "data.noise_snr_db", "[] or [lo, hi] in dB with lo <= hi")
     for key in ("noise_prob", "amplitude_prob", "speed_prob", "shift_prob", "mask_prob",
                 "cut_prob", "cut_keep_min", "cut_keep_max"):
         v = getattr(d, key)

@@ -205,10 +205,6 @@ class Trainer:
         self.train_waves, self.train_labels = imgs, labels
         vimg, self.val_labels = self.ds.images(c.val_split, cache, show)
         self.val_feats = image_to_input(vimg, self.feature_cfg)
-        if c.noise_snr_db and (len(c.noise_snr_db) != 2 or
-                               not float(c.noise_snr_db[0]) <= float(c.noise_snr_db[1])):
-            raise BifsmnError(f"data.noise_snr_db must be [lo, hi] in dB with lo <= hi, got "
-                              f"{c.noise_snr_db}")
         aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
                                    noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
                                    noise_snr_db=(float(c.noise_snr_db[0]), float(c.noise_snr_db[1]))
