@@ -18,6 +18,37 @@
 
 namespace bifsmn::detail {
 
+namespace {
+// The scalar end of a dual-scale row shared by the ISA versions: values i..k-1 one at a time
+// (same operations, value i into partial sum i % 8), the last bit words and zero padding words,
+// then the fixed combination of the eight partial sums.
+inline float row_tail(const float* v, const float* tau0, const float* tau1, std::size_t k,
+                      std::size_t i, float* p, std::uint64_t w1, std::uint64_t w2,
+                      std::uint64_t* a1, std::uint64_t* a2, std::size_t words) noexcept {
+  for (; i < k; ++i) {  // tail: same operations, element i into partial sum i % 8
+    const float d = v[i] - tau0[i];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[i] - b1) - tau1[i];
+    p[i & 7] += r < 0.0f ? -r : r;
+    w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << (i % 64);
+    w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << (i % 64);
+    if (i % 64 == 63) {
+      a1[i / 64] = w1;
+      a2[i / 64] = w2;
+      w1 = w2 = 0;
+    }
+  }
+  std::size_t w = k / 64;
+  if (k % 64) {
+    a1[w] = w1;
+    a2[w] = w2;
+    ++w;
+  }
+  for (; w < words; ++w) a1[w] = a2[w] = 0;
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+}  // namespace
+
 __attribute__((target("avx2"))) float quant_row_dual_avx2(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t k, std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2,
@@ -48,27 +79,7 @@ __attribute__((target("avx2"))) float quant_row_dual_avx2(
   }
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
-  for (; i < k; ++i) {  // tail: same operations, element i into partial sum i % 8
-    const float d = v[i] - tau0[i];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-    const float r = (v[i] - b1) - tau1[i];
-    p[i & 7] += r < 0.0f ? -r : r;
-    w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << (i % 64);
-    w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << (i % 64);
-    if (i % 64 == 63) {
-      a1[i / 64] = w1;
-      a2[i / 64] = w2;
-      w1 = w2 = 0;
-    }
-  }
-  std::size_t w = k / 64;
-  if (k % 64) {
-    a1[w] = w1;
-    a2[w] = w2;
-    ++w;
-  }
-  for (; w < words; ++w) a1[w] = a2[w] = 0;
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  return row_tail(v, tau0, tau1, k, i, p, w1, w2, a1, a2, words);
 }
 
 __attribute__((target("avx2"))) float planes_dual_avx2(
@@ -138,27 +149,7 @@ __attribute__((target("avx512f,avx2"))) float quant_row_dual_avx512(
   }
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
-  for (; i < k; ++i) {  // tail: same operations, element i into partial sum i % 8
-    const float d = v[i] - tau0[i];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-    const float r = (v[i] - b1) - tau1[i];
-    p[i & 7] += r < 0.0f ? -r : r;
-    w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << (i % 64);
-    w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << (i % 64);
-    if (i % 64 == 63) {
-      a1[i / 64] = w1;
-      a2[i / 64] = w2;
-      w1 = w2 = 0;
-    }
-  }
-  std::size_t w = k / 64;
-  if (k % 64) {
-    a1[w] = w1;
-    a2[w] = w2;
-    ++w;
-  }
-  for (; w < words; ++w) a1[w] = a2[w] = 0;
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  return row_tail(v, tau0, tau1, k, i, p, w1, w2, a1, a2, words);
 }
 
 bool have_avx512() noexcept {
