@@ -138,6 +138,7 @@ struct Engine::Impl {
   std::vector<float> fc1_w, fc1_b;
   std::vector<Block> blocks;
   std::vector<float> cls_w, cls_b;
+  std::vector<double> cls_wd;  // cls_w widened once (binary models' float64 classifier)
 
   // workspace
   std::size_t cap = 0;
@@ -408,6 +409,7 @@ void Engine::Impl::load() {
   }
   cls_w = f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim});
   cls_b = f.floats("classifier.b", {a.classes});
+  if (mode != Mode::fp) cls_wd.assign(cls_w.begin(), cls_w.end());
 }
 
 
@@ -490,6 +492,7 @@ ops::Classifier Engine::Impl::classifier_op() const {
   p.n = static_cast<std::size_t>(a.t()) * a.dim;
   p.w = cls_w.data();
   p.b = cls_b.data();
+  if (!cls_wd.empty()) p.wd = cls_wd.data();
   return p;
 }
 

@@ -12,6 +12,9 @@ struct Classifier {
   std::size_t classes = 0, n = 0;
   const float* w = nullptr;  // classes x n
   const float* b = nullptr;  // classes
+  // Optional: w widened to double (same values; float -> double is exact). The optimized
+  // version then reads it instead of converting every weight on every call.
+  const double* wd = nullptr;
 };
 
 // Plain reference: one element at a time.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../binarize/binarize.h"
+#include "../transpose.h"
 #include "bifsmn/bitpack.h"
 
 namespace bifsmn::ops {
@@ -129,24 +130,48 @@ void assemble_rows(const std::uint64_t* planes, int k, int i2, int t, std::size_
 }
 
 
-// conv2 epilogue of one output position, C2 channels: z = act(scale*((D1 - C) + s*(D2 - C)) + bp)
-// (sign mode: d2 == nullptr, z = act(scale*(D1 - C) + bp)).
+// conv2 epilogue of one token (output column j2): for each output row i2 (position
+// pos = i2*t + j2) and channel o, z = act(scale*((D1 - C) + s*(D2 - C)) + bp) (sign mode:
+// d2 absent, z = act(scale*(D1 - C) + bp)), computed channel-vectorized into zb (h2 x c2), then
+// stored as the token row, feature o*h2 + i2: by 8 x 8 transposes when h2 == 8 (the model's
+// shape), else element by element. One call per token instead of one per position, and no
+// strided scalar stores (the two had cost as much as conv2's GEMM).
 BIFSMN_CLONES
-void conv2_epilogue_pos(const std::int32_t* __restrict__ d1, const std::int32_t* __restrict__ d2,
-                        float s, const float* __restrict__ corr, const float* __restrict__ bp,
-                        const float* __restrict__ scale, float slope, std::size_t c2,
-                        float* __restrict__ z) {
-  if (d2) {
-    for (std::size_t oc = 0; oc < c2; ++oc) {
-      float d = static_cast<float>(d1[oc]) - corr[oc];
-      d += s * (static_cast<float>(d2[oc]) - corr[oc]);
-      z[oc] = act(scale[oc] * d + bp[oc], slope);
+void conv2_token(const std::int32_t* __restrict__ dots, std::size_t tile_rows, int t, int h2,
+                 std::size_t c2, bool dual, float s, const float* __restrict__ corr,
+                 const float* __restrict__ bias_pos, const float* __restrict__ scale,
+                 float slope, int j2, float* __restrict__ zb, float* __restrict__ row) {
+  for (int i2 = 0; i2 < h2; ++i2) {
+    const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
+    const std::int32_t* d1 = dots + (i2 * tile_rows + j2) * c2;
+    const float* cr = corr + pos * c2;
+    const float* bp = bias_pos + pos * c2;
+    float* z = zb + static_cast<std::size_t>(i2) * c2;
+    if (dual) {
+      const std::int32_t* d2 = d1 + static_cast<std::size_t>(t) * c2;
+      for (std::size_t oc = 0; oc < c2; ++oc) {
+        float d = static_cast<float>(d1[oc]) - cr[oc];
+        d += s * (static_cast<float>(d2[oc]) - cr[oc]);
+        z[oc] = act(scale[oc] * d + bp[oc], slope);
+      }
+    } else {
+      for (std::size_t oc = 0; oc < c2; ++oc) {
+        const float d = static_cast<float>(d1[oc]) - cr[oc];
+        z[oc] = act(scale[oc] * d + bp[oc], slope);
+      }
     }
-  } else {
-    for (std::size_t oc = 0; oc < c2; ++oc) {
-      const float d = static_cast<float>(d1[oc]) - corr[oc];
-      z[oc] = act(scale[oc] * d + bp[oc], slope);
+  }
+  std::size_t oc0 = 0;
+  if (h2 == 8) {
+    for (; oc0 + 8 <= c2; oc0 += 8) {
+      detail::v8f r[8], c[8];
+      for (int i2 = 0; i2 < 8; ++i2) __builtin_memcpy(&r[i2], zb + i2 * c2 + oc0, sizeof r[i2]);
+      detail::transpose8(r, c);
+      for (int l = 0; l < 8; ++l) __builtin_memcpy(row + (oc0 + l) * 8, &c[l], sizeof c[l]);
     }
+  }
+  for (std::size_t oc = oc0; oc < c2; ++oc) {
+    for (int i2 = 0; i2 < h2; ++i2) row[oc * h2 + i2] = zb[static_cast<std::size_t>(i2) * c2 + oc];
   }
 }
 
@@ -249,7 +274,7 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(abits, 2 * sh.positions() * p.words);  // one clip's GEMM rows
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
-  grow(z, sh.features());
+  grow(z, sh.features());  // one token's h2 x c2 epilogue values
   grow(row, sh.features());
 }
 
@@ -333,14 +358,8 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
     const float sb = p.dual ? sv[b] : 0.0f;
     for (int j2 = 0; j2 < t; ++j2) {
       float* row = next ? work.row.data() : tok + (b * t + j2) * f1;
-      for (int i2 = 0; i2 < h2; ++i2) {
-        const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
-        const std::int32_t* d1 = work.dots.data() + ((b * h2 + i2) * tile_rows + j2) * c2;
-        const std::int32_t* d2 = p.dual ? d1 + static_cast<std::size_t>(t) * c2 : nullptr;
-        conv2_epilogue_pos(d1, d2, sb, p.corr + pos * c2, p.bias_pos + pos * c2, p.scale,
-                           p.slope, c2, work.z.data());
-        for (std::size_t oc = 0; oc < c2; ++oc) row[oc * h2 + i2] = work.z[oc];
-      }
+      conv2_token(work.dots.data() + b * h2 * tile_rows * c2, tile_rows, t, h2, c2, p.dual, sb,
+                  p.corr, p.bias_pos, p.scale, p.slope, j2, work.z.data(), row);
       if (next) binarize_row(*next, row, b * t + j2, *next_work);
     }
   }
