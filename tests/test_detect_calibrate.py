@@ -262,8 +262,9 @@ def test_detector_eval_stream_and_cli_apply_the_stored_gate(setup, tmp_path, cap
 
     assert _gate(ns()) == MODEL_GATE
     assert _gate(ns(no_gate=True)) is None
-    assert _gate(ns(gate_contrast_db=6.0)) == Gate(-60.0, 6.0, 0.5)
-    assert _gate(ns(gate_flat_max=0.35)) == Gate(flat_max=0.35)
+    assert _gate(ns(gate_contrast_db=6.0)) == Gate(-60.0, 6.0, 0.5, band_contrast_db=12.0)
+    assert _gate(ns(gate_flat_max=0.35)) == Gate(flat_max=0.35, band_contrast_db=12.0)
+    assert _gate(ns(gate_band_contrast_db=math.inf)).band_contrast_db == math.inf
     wav = tmp_path / "a.wav"
     sf.write(wav, tone_stream([("yes", 0.5)], 3.0), 16000)
     # the stored 5 FA/h point finds the tone only when the flags open the model's closed gate

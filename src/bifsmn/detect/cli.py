@@ -48,7 +48,8 @@ def _set_threads(n: int) -> None:
 
 def _gate(args: argparse.Namespace):
     """The gate the flags ask for: ``--no-gate`` -> None; ``--gate-floor-db`` /
-    ``--gate-contrast-db`` / ``--gate-flat-max`` -> the default gate with those values; no
+    ``--gate-contrast-db`` / ``--gate-flat-max`` / ``--gate-band-contrast-db`` -> the default
+    gate with those values; no
     flag -> ``"model"`` (the
     gate the model's operating points were calibrated with, see
     :func:`bifsmn.detect.gate.resolve_gate`)."""
@@ -59,7 +60,7 @@ def _gate(args: argparse.Namespace):
     if getattr(args, "no_gate", False):
         return None
     given = {k: getattr(args, f"gate_{k}", None)
-             for k in ("floor_db", "contrast_db", "flat_max")}
+             for k in ("floor_db", "contrast_db", "flat_max", "band_contrast_db")}
     given = {k: v for k, v in given.items() if v is not None}
     return replace(DEFAULT_GATE, **given) if given else MODEL_GATE
 
@@ -263,6 +264,11 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
                    help="gate: spectral-flatness test, score a window only if a loud frame has "
                    "flatness <= F (voiced-like; 0.35 rejects broadband noise bursts and keeps "
                    "keyword clips; off by default; see --gate-floor-db)")
+    p.add_argument("--gate-band-contrast-db", type=float, default=None, metavar="DB",
+                   help="gate: a window failing the contrast test is still scored if its "
+                   "300-3400 Hz band reaches this contrast (default 12: keywords in 10 dB noise "
+                   "stay reachable, stationary noise does not pass; 'inf' turns it off; see "
+                   "--gate-floor-db)")
 
 
 def add_detect_commands(sub) -> None:
