@@ -36,4 +36,17 @@ typedef int v8i __attribute__((vector_size(32)));
   }
 }
 
+// Samples 2*j0 .. 2*j0 + 15 of eight frames fr[0..7] (one frame per lane): two 8 x 8 transposes
+// hand put(j, even, odd) the even and odd samples 2j, 2j + 1 of the eight frames for j = j0 ..
+// j0 + 7 (the real FFT's packed input). Shared by the front ends' frame gathers.
+template <typename Put>
+[[gnu::always_inline]] inline void gather_pairs16(const float* const* fr, int j0, Put&& put) {
+  v8f r[8], c[8];
+  for (int h = 0; h < 2; ++h) {
+    for (int l = 0; l < 8; ++l) __builtin_memcpy(&r[l], fr[l] + 2 * j0 + 8 * h, sizeof r[l]);
+    transpose8(r, c);
+    for (int o = 0; o < 8; o += 2) put(j0 + 4 * h + o / 2, c[o], c[o + 1]);
+  }
+}
+
 }  // namespace bifsmn::detail

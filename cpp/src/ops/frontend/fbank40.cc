@@ -29,16 +29,10 @@ void fbank_group(const RealFFT<double>& fft, const float* const* fr, const doubl
   const int half = fft.half(), L = frame_length;
   int j0 = 0;
   for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (frontend.h)
-    v8f r[8], c[8];
-    for (int h = 0; h < 2; ++h) {
-      for (int l = 0; l < kLanes; ++l) __builtin_memcpy(&r[l], fr[l] + 2 * j0 + 8 * h, sizeof r[l]);
-      transpose8(r, c);
-      for (int o = 0; o < 8; o += 2) {
-        const int j = j0 + 4 * h + o / 2;
-        re[j] = __builtin_convertvector(c[o], v8d) * 32768.0 * window[2 * j];
-        im[j] = __builtin_convertvector(c[o + 1], v8d) * 32768.0 * window[2 * j + 1];
-      }
-    }
+    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+      re[j] = __builtin_convertvector(even, v8d) * 32768.0 * window[2 * j];
+      im[j] = __builtin_convertvector(odd, v8d) * 32768.0 * window[2 * j + 1];
+    });
   }
   for (int j = j0; j < half; ++j) {
     const int i0 = 2 * j, i1 = 2 * j + 1;

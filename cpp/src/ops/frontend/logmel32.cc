@@ -54,16 +54,10 @@ void logmel_group(const RealFFT<float>& fft, const float* const* fr, const float
   const int half = fft.half();
   int j0 = 0;
   for (; j0 + 8 <= half; j0 += 8) {  // samples 2*j0 .. 2*j0 + 15 of each frame
-    v8f r[8], c[8];
-    for (int h = 0; h < 2; ++h) {
-      for (int l = 0; l < kLanes; ++l) __builtin_memcpy(&r[l], fr[l] + 2 * j0 + 8 * h, sizeof r[l]);
-      transpose8(r, c);
-      for (int o = 0; o < 8; o += 2) {
-        const int j = j0 + 4 * h + o / 2;
-        re[j] = c[o] * window[2 * j];
-        im[j] = c[o + 1] * window[2 * j + 1];
-      }
-    }
+    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+      re[j] = even * window[2 * j];
+      im[j] = odd * window[2 * j + 1];
+    });
   }
   for (int j = j0; j < half; ++j) {
     const float w0 = window[2 * j], w1 = window[2 * j + 1];
