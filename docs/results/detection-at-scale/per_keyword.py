@@ -3,15 +3,16 @@ points) from an eval-stream summary.json: `python docs/results/detection-at-scal
 docs/results/detection-at-scale/summary.json`."""
 import json
 import sys
+from pathlib import Path
 
-d = json.load(open(sys.argv[1]))
+d = json.loads(Path(sys.argv[1]).read_text())
 for r in d["systems"]:
     sp = (r.get("stored_points") or {}).get("1")
     pts = sp or r.get("operating_point")
     if not pts:
         continue
-    kw = pts["per_keyword"]
-    items = sorted(kw.items(), key=lambda kv: kv[1]["miss_rate"])
+    items = sorted(pts["per_keyword"].items(), key=lambda kv: kv[1]["miss_rate"])
     snr = "clean" if r["snr_db"] is None else f"{r['snr_db']:g} dB"
     tag = "stored" if sp else "swept"
-    print(f"{r['system']} {snr} ({tag}): " + ", ".join(f"{k} {100 * v['miss_rate']:.0f}%" for k, v in items))
+    rates = ", ".join(f"{k} {100 * v['miss_rate']:.0f}%" for k, v in items)
+    print(f"{r['system']} {snr} ({tag}): {rates}")
