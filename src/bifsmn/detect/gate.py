@@ -133,6 +133,32 @@ class Gate:
 DEFAULT_GATE = Gate(band_contrast_db=12.0)
 
 
+def _frame_starts(ends: np.ndarray, nf: int, f: int, audio_end: int | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(B, nf) stream sample where each window's frame j starts (the last nf*f samples of the
+    window ending at ``ends``, cut into frames of f), and whether it is real: not touching the
+    padding before the stream start or after ``audio_end``."""
+    first = np.asarray(ends, np.int64) - nf * f
+    starts = first[:, None] + f * np.arange(nf)[None, :]
+    real = starts >= 0
+    if audio_end is not None:
+        real &= starts + f <= audio_end
+    return starts, real
+
+
+def _peak_floor(db: np.ndarray, real: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window (rows of ``db``, frame levels in dB): the loudest real frame, the
+    FLOOR_QUANTILE frame among the real ones, and the number of real frames (``real`` masks
+    frames touching padding). Both contrast tests use it."""
+    nreal = real.sum(axis=1)
+    peak = np.where(real, db, -np.inf).max(axis=1, initial=-np.inf)
+    srt = np.sort(np.where(real, db, np.inf), axis=1)
+    idx = np.floor(FLOOR_QUANTILE * np.maximum(nreal - 1, 0)).astype(np.int64)
+    floor = np.take_along_axis(srt, idx[:, None], axis=1)[:, 0]
+    return peak, floor, nreal
+
+
 def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
                  sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(peak, floor) frame level in dBFS of each window's real samples (25-ms frames; frames
@@ -147,17 +173,8 @@ def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
     x = x[:, w - nf * f:].reshape(b, nf, f)
     ms = np.einsum("bij,bij->bi", x, x, dtype=np.float64) / f
     db = 10.0 * np.log10(np.maximum(ms, 1e-12))
-    # frame j covers stream samples [ends - nf*f + j*f, ... + f)
-    first = ends - nf * f
-    starts = first[:, None] + f * np.arange(nf)[None, :]
-    real = starts >= 0
-    if audio_end is not None:
-        real &= starts + f <= audio_end
-    nreal = real.sum(axis=1)
-    peak = np.where(real, db, -np.inf).max(axis=1, initial=-np.inf)
-    srt = np.sort(np.where(real, db, np.inf), axis=1)
-    idx = np.floor(FLOOR_QUANTILE * np.maximum(nreal - 1, 0)).astype(np.int64)
-    floor = np.take_along_axis(srt, idx[:, None], axis=1)[:, 0]
+    _, real = _frame_starts(ends, nf, f, audio_end)
+    peak, floor, nreal = _peak_floor(db, real)
     none = nreal == 0
     peak[none] = SILENT_DB
     floor[none] = SILENT_DB
@@ -246,17 +263,13 @@ def _window_spectra(windows: np.ndarray, ends: np.ndarray, audio_end: int | None
     f = max(1, round(FRAME_MS * sample_rate / 1000.0))
     nf = w // f
     x = np.asarray(windows, np.float64)[:, w - nf * f:].reshape(b, nf, f)
-    first = np.asarray(ends, np.int64) - nf * f
-    starts = first[:, None] + f * np.arange(nf)[None, :]
+    starts, real = _frame_starts(ends, nf, f, audio_end)
     if cache is None:
         mean, flat, band = (a.reshape(b, nf)
                             for a in _frame_spectra(x.reshape(b * nf, f), sample_rate))
     else:
         rows = x.reshape(b * nf, f)
         mean, flat, band = cache.lookup(starts, lambda i: rows[i], sample_rate)
-    real = starts >= 0
-    if audio_end is not None:
-        real &= starts + f <= audio_end
     return mean, flat, band, real
 
 
@@ -286,11 +299,7 @@ def band_contrast(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
     band. A window with no real frame gets 0."""
     _, _, band, real = _window_spectra(windows, ends, audio_end, sample_rate, cache)
     db = 10.0 * np.log10(band)
-    nreal = real.sum(axis=1)
-    peak = np.where(real, db, -np.inf).max(axis=1, initial=-np.inf)
-    srt = np.sort(np.where(real, db, np.inf), axis=1)
-    idx = np.floor(FLOOR_QUANTILE * np.maximum(nreal - 1, 0)).astype(np.int64)
-    floor = np.take_along_axis(srt, idx[:, None], axis=1)[:, 0]
+    peak, floor, nreal = _peak_floor(db, real)
     return np.where(nreal > 0, peak - floor, 0.0)
 
 

@@ -28,7 +28,7 @@ void fbank_group(const RealFFT<double>& fft, const float* const* fr, const doubl
                  v8d* im, v8d* wre, v8d* wim, v8d* power, v8d* mel, v8d* cand) {
   const int half = fft.half(), L = frame_length;
   int j0 = 0;
-  for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (frontend.h)
+  for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (ops/transpose.h)
     gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
       re[j] = __builtin_convertvector(even, v8d) * 32768.0 * window[2 * j];
       im[j] = __builtin_convertvector(odd, v8d) * 32768.0 * window[2 * j + 1];
