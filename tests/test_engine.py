@@ -207,7 +207,7 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
         "one byte short": (good[:-1], "truncated"),
         "bad magic": (b"XXXX" + good[4:], "bad magic"),
         "bit flip": (bytes(flipped), "checksum"),
-        "future version": (_rewrite_header(good, 5), "version 5 not supported"),
+        "future version": (_rewrite_header(good, 6), "version 6 not supported"),
         "bad shape": (encode(bad_shape), "b0.fc_in.scale' has shape"),
         "missing record": (encode(missing), "missing record 'b5.fc_out.bits'"),
         "nan": (encode(nan), "NaN"),

@@ -245,12 +245,15 @@ std::vector<float> Container::floats(std::string_view rec,
   } else if (r.dtype == DType::i8) {
     if (r.shape.empty()) fail("record '" + r.name + "': i8 needs at least one axis (rows)");
     const std::size_t rows = r.shape[0];
-    // the scales are plain f32 (require refuses any other dtype, so no recursion)
+    // the scales are plain f32 (require refuses any other dtype, so no recursion): one per
+    // row, or (version 5) a single scale for every row
+    const Record* q = find(r.name + ".qscale");
+    const bool whole = q && version_ >= 5 && q->shape.size() == 1 && q->shape[0] == 1;
     const Record& sr = require(r.name + ".qscale", {DType::f32},
-                               {static_cast<long long>(rows)});
+                               {whole ? 1LL : static_cast<long long>(rows)});
     std::vector<float> scale(rows);
     for (std::size_t i = 0; i < rows; ++i) {
-      scale[i] = load_le<float>(bytes_.data() + sr.offset + 4 * i);
+      scale[i] = load_le<float>(bytes_.data() + sr.offset + (whole ? 0 : 4 * i));
     }
     out.resize(r.nbytes);
     const std::size_t cols = rows ? r.nbytes / rows : 0;

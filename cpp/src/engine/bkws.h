@@ -17,7 +17,9 @@ inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'}
 // Version 3 stores block counts in record 'paths' (versions 1-2: path indices).
 // Version 4 adds the narrow float storages i8 (per-row int8, scales in record
 // NAME.qscale) and f24 (upper 24 bits of a float32); older versions may not use them.
-inline constexpr std::uint32_t kVersion = 4;
+// Version 5 lets NAME.qscale hold one scale for the whole i8 record (shape (1,)): the
+// per-channel vectors of `bifsmn shrink` files, whose rows are single values.
+inline constexpr std::uint32_t kVersion = 5;
 inline constexpr std::uint32_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 32;
 inline constexpr std::size_t kMaxName = 64;
@@ -55,7 +57,8 @@ class Container {
                         std::initializer_list<long long> shape) const;
   // f32, f16 or f24 record -> floats (exact widening); an i8 record is
   // dequantized with its per-row f32 scales (record NAME.qscale, one per row of
-  // the first axis) as float(q) * scale, the arithmetic of bifsmn.deploy.storage.
+  // the first axis, or from version 5 one for the whole record) as float(q) * scale,
+  // the arithmetic of bifsmn.deploy.storage.
   std::vector<float> floats(std::string_view rec,
                             std::initializer_list<long long> shape) const;
   std::vector<std::int32_t> ints(std::string_view rec,

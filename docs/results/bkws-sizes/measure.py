@@ -13,7 +13,7 @@ every committed bifsmnv2 model. For each model this script
 * narrows one constant group at a time (the rest float32) and reports the accuracy change per
   path and how many predictions change.
 
-Usage (from the repository root; needs the shared data, about 10 minutes on one core)::
+Usage (from the repository root; needs the shared data, about 20 minutes on one core)::
 
     python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
 """
@@ -41,6 +41,10 @@ MODELS = {  # checkpoint, validation data, FP32 teacher
                              SHARED / "speech_commands_test12_v0.02", "models/teacher_sc12dev.pt"),
     "bifsmnv2_fbank40": ("models/bifsmnv2_fbank40.pt",
                          SHARED / "speech_commands_v0.02_fbank40", "models/teacher_fbank40.pt"),
+    # the model behind the bundled src/bifsmn/models_data/bifsmnv2.bkws
+    "bifsmnv2_fbank40_120": ("models/bifsmnv2_fbank40_120.pt",
+                             SHARED / "speech_commands_v0.02_fbank40",
+                             "models/teacher_fbank40.pt"),
 }
 #: storage choices: name -> export options
 CHOICES = {
@@ -49,6 +53,14 @@ CHOICES = {
     "--compact (f24 constants, i8 classifier)": {"param_dtype": "f24", "classifier_dtype": "i8"},
     "f16 constants, i8 classifier": {"param_dtype": "f16", "classifier_dtype": "i8"},
     "f16 constants, f16 classifier": {"param_dtype": "f16", "classifier_dtype": "f16"},
+    "--storage small (i8 thresholds and biases, f16 scales and conv1, i8 classifier)":
+        {"storage": "small"},
+}
+#: groups the ``small`` storage plan stores as int8 (bifsmn.deploy.plans), narrowed alone
+SMALL_GROUPS = {
+    "thresholds tau0/tau1 (*.tau)": "i8 (per row)",
+    "shared biases (*.bias)": "i8r (per record)",
+    "per-path fc_out biases": "i8r (per record)",
 }
 #: constant groups narrowed one at a time: name -> record-name test
 GROUPS = {
@@ -131,6 +143,18 @@ def measure(name: str, ckpt: str, data: Path, teacher: str, tmp: Path) -> dict:
                 "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
             print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
                   flush=True)
+    small = fold(model, meta["binary"], storage="small")
+    for group, storage in SMALL_GROUPS.items():
+        test = GROUPS[group]
+        pred = accuracy(DeployedDFSMN(narrowed(f32, small, test)), feats, labels)
+        out["groups"][f"{group}: {storage}"] = {
+            "bytes_f32": int(sum(c.value.size * 4 for k, c in f32.constants.items()
+                                 if test(k))),
+            "delta_points": {b: 100 * float((p == y).mean() - (base_pred[b] == y).mean())
+                             for b, p in pred.items()},
+            "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
+        print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
+              flush=True)
     return out
 
 

@@ -31,13 +31,16 @@ __all__ = ["FP_KINDS", "Arch", "Constant", "DeploySpec", "DeployedDFSMN", "NotDe
 
 
 def deploy(model: nn.Module, binary: dict | None = None, param_dtype: str = "f32",
-           classifier_dtype: str = "f32") -> DeployedDFSMN:
+           classifier_dtype: str = "f32", storage: str | None = None) -> DeployedDFSMN:
     """The deployed form of a binarized DFSMN ``model`` (any device; read in eval mode).
 
     ``binary`` defaults to the model's own ``binary_spec``. By default constants and the
     classifier are float32, as the default export writes them; ``param_dtype`` /
     ``classifier_dtype`` ``"f16"`` give the exact reference of a file exported with those
-    options. Raises :class:`NotDeployable` for a model without a bitwise form.
+    options; ``storage`` a storage plan's (``bifsmn export --storage``,
+    :mod:`bifsmn.deploy.plans`). Raises :class:`NotDeployable` for a model without a bitwise
+    form.
     """
-    spec = fold(model, binary, param_dtype=param_dtype, classifier_dtype=classifier_dtype)
+    spec = fold(model, binary, param_dtype=param_dtype, classifier_dtype=classifier_dtype,
+                storage=storage)
     return DeployedDFSMN(spec)

@@ -29,6 +29,7 @@ from bifsmn import blocks as blocks_mod
 from bifsmn.binary.methods import METHODS
 from bifsmn.binary.quantizers import DualScaleSign, VanillaSign
 from bifsmn.deploy.spec import FLOAT_DTYPES, Arch, DeploySpec
+from bifsmn.deploy.storage import F16_MAX
 from bifsmn.errors import BifsmnError
 from bifsmn.models.dfsmn import DFSMN
 
@@ -38,8 +39,6 @@ FP_KINDS = ("dfsmn_teacher", "dfsmn_thinnable")
 CLASSIFIER_DTYPES = ("f32", "f16", "i8")
 #: storages of a binary model's per-channel constants
 PARAM_DTYPES = ("f32", "f24", "f16")
-#: float16's largest finite value: a constant beyond it cannot be stored as f16
-F16_MAX = 65504.0
 
 
 class NotDeployable(BifsmnError):
@@ -244,7 +243,7 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
 
 def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = None,
          blocks: list[int] | None = None, classifier_dtype: str = "f32",
-         param_dtype: str = "f32") -> DeploySpec:
+         param_dtype: str = "f32", storage: str | None = None) -> DeploySpec:
     """Fold ``model`` (any device, any mode: read in eval mode) into a :class:`DeploySpec`.
 
     ``binary``: the checkpoint's ``{"method", "keep_fp", "options"}`` (default: the model's
@@ -255,9 +254,19 @@ def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = 
     only) stores the per-channel constants as 24-bit floats / float16, ``classifier_dtype``
     ``"f16"``/``"i8"`` (i8: binary models only) the classifier weights as float16 / per-row
     int8 (:mod:`bifsmn.deploy.storage`): the engine widens them to float32 at load, and so does
-    the reference, to the same values.
+    the reference, to the same values. ``storage`` (binary models; instead of the two
+    dtypes) is a storage plan, a name such as ``"small"`` or ``"tau=i8,bias=i8r,..."``
+    (:mod:`bifsmn.deploy.plans`).
     Raises :class:`NotDeployable` for a model with no deployed form.
     """
+    if storage is not None:
+        from bifsmn.deploy.plans import narrowed_spec, parse_plan
+
+        if (param_dtype, classifier_dtype) != ("f32", "f32"):
+            raise BifsmnError("a storage plan sets every dtype itself; give either the plan "
+                              "or --param-dtype/--classifier-dtype")
+        plan = parse_plan(storage)
+        return narrowed_spec(fold(model, binary, model_name, blocks), plan)
     if binary is None:
         binary = getattr(model, "binary_spec", None) or {"method": "none"}
     if not isinstance(model, DFSMN):

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bifsmn.blocks import to_index
-from bifsmn.deploy.storage import dequantize_rows, quantize_rows, round_f24
+from bifsmn.deploy.storage import dequantize_rows, quantize_record, quantize_rows, round_f24
 
 #: storage dtypes of constants (the ``.bkws`` record dtypes they become). ``f24`` constants are
 #: float32 arrays already rounded to 24 bits; ``i8`` constants hold int8 codes plus a per-row
-#: float32 :attr:`Constant.scale` (record ``NAME.qscale``)
+#: float32 :attr:`Constant.scale` (record ``NAME.qscale``); ``i8r`` is an ``i8`` constant
+#: with one scale for the whole array (stored as dtype ``i8``, format version 5)
 STORAGE = {"f32": np.float32, "f16": np.float16, "f24": np.float32, "i8": np.int8,
-           "i32": np.int32, "bits": np.bool_}
+           "i8r": np.int8, "i32": np.int32, "bits": np.bool_}
 #: float storages, widest first
 FLOAT_DTYPES = ("f32", "f24", "f16", "i8")
 
@@ -50,7 +51,8 @@ class Arch:
 @dataclass(frozen=True)
 class Constant:
     """One folded constant: ``value`` is a numpy array already in ``dtype``'s storage type;
-    ``scale`` the per-row float32 scales of an ``i8`` constant (None otherwise)."""
+    ``scale`` the per-row float32 scales of an ``i8`` constant, or one scale (shape (1,)) for
+    all its rows (None for other dtypes)."""
 
     dtype: str
     value: np.ndarray
@@ -105,8 +107,8 @@ class DeploySpec:
         if name in self.constants:
             raise ValueError(f"constant {name!r} folded twice")
         arr = np.asarray(value)
-        if dtype == "i8":
-            q, scale = quantize_rows(arr)
+        if dtype in ("i8", "i8r"):
+            q, scale = (quantize_rows if dtype == "i8" else quantize_record)(arr)
             self.constants[name] = Constant("i8", q, scale)
             return
         if dtype == "f24":

@@ -13,6 +13,8 @@ engine) are written down here, as exact integer and float32 operations that the 
   ``scale = float32(max|row| / 127)`` and ``q = clip(rint(w / scale), -127, 127)``. Widening is
   one float32 multiplication, ``float32(q) * scale``, the same rounded product in numpy and in
   C++ (compiled with ``-ffp-contract=off``).
+* ``i8`` with one scale for the whole record (``quantize_record``, format version 5): the same
+  widening with ``scale[0]`` for every row.
 
 Which constants tolerate which storage was measured, not assumed (docs/bkws-format.md,
 "Precision choices"): the classifier takes int8 without moving validation accuracy by more than
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: float16's largest finite value: a constant beyond it cannot be stored as f16
+F16_MAX = 65504.0
 #: largest int8 code used (symmetric: -127..127, so negation is exact)
 I8_MAX = 127
 
@@ -54,9 +58,23 @@ def quantize_rows(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.astype(np.int8).reshape(w.shape), scale
 
 
+def quantize_record(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(q, scale)``: int8 codes and **one** float32 scale (shape (1,)) for the whole array,
+    ``scale = float32(max|value| / 127)`` (format version 5). For per-channel vectors, whose
+    rows are single values, where a per-row scale would store every value twice."""
+    w = np.asarray(value, np.float64)
+    if w.ndim < 1:
+        raise ValueError("int8 storage needs an array with rows")
+    peak = float(np.abs(w).max(initial=0.0))
+    scale = np.array([peak / I8_MAX if peak > 0 else 1.0], np.float32)
+    q = np.clip(np.rint(w / float(scale[0])), -I8_MAX, I8_MAX)
+    return q.astype(np.int8), scale
+
+
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The float32 values an ``i8`` constant stands for: ``float32(q) * scale[row]``, one
-    rounded float32 product per element (what the engine computes at load)."""
+    """The float32 values an ``i8`` constant stands for: ``float32(q) * scale[row]`` (or
+    ``scale[0]`` for a one-value scale), one rounded float32 product per element (what the
+    engine computes at load)."""
     q = np.asarray(q)
     rows = q.reshape(q.shape[0], -1).astype(np.float32)
     out = rows * np.asarray(scale, np.float32)[:, None]

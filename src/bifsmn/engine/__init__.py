@@ -26,12 +26,14 @@ __all__ = ["Engine", "available_kernels", "export_checkpoint", "native", "popcou
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Any = "all",
-                      classifier_dtype: str | None = None, param_dtype: str = "f32") -> Path:
+                      classifier_dtype: str | None = None, param_dtype: str = "f32",
+                      storage: str | None = None) -> Path:
     """See :func:`bifsmn.engine.export.export_checkpoint` (imported lazily: it needs torch,
     which running a ``.bkws`` file does not)."""
     from bifsmn.engine.export import export_checkpoint as _export
 
-    return _export(checkpoint, out_path, blocks, classifier_dtype, param_dtype=param_dtype)
+    return _export(checkpoint, out_path, blocks, classifier_dtype, param_dtype=param_dtype,
+                   storage=storage)
 
 
 def native() -> Any:

@@ -21,9 +21,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise BifsmnError("--compact sets --param-dtype and --classifier-dtype itself; "
                               "give either --compact or the dtypes")
         dtypes = dict(COMPACT)
+    if args.storage is not None and (args.compact or any(v is not None
+                                                          for v in dtypes.values())):
+        raise BifsmnError("--storage sets every dtype itself; give either --storage or "
+                          "--compact / the dtypes")
     out = export_checkpoint(args.checkpoint, args.output, args.blocks,
                             classifier_dtype=dtypes["classifier_dtype"],
-                            param_dtype=dtypes["param_dtype"] or "f32")
+                            param_dtype=dtypes["param_dtype"] or "f32", storage=args.storage)
     recs = read_file(out)
     blocks = ", ".join(str(int(b)) for b in recs["paths"].array())  # block counts (v3)
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
@@ -63,6 +67,13 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
                    help="binary models: --param-dtype f24 --classifier-dtype i8, the smallest "
                         "storage measured to keep validation accuracy within 0.2 points "
                         "(docs/bkws-format.md)")
+    x.add_argument("--storage", metavar="PLAN",
+                   help="binary models: a storage plan per constant group instead of the "
+                        "dtypes: 'small' (int8 thresholds and biases, float16 scales and "
+                        "conv1, int8 classifier: the files >= 20.2x smaller than the FP32 "
+                        "teacher) or GROUP=DTYPE,... with groups conv1, tau, tau2, scale, bias, "
+                        "classifier and dtypes f32, f24, f16, i8, i8r; reference: "
+                        "bifsmn.deploy.deploy(..., storage=PLAN) (docs/bkws-format.md)")
     x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="engine vs PyTorch / ONNX Runtime: latency, size, roofline")

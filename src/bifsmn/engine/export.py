@@ -104,17 +104,19 @@ def spec_records(spec: DeploySpec, ckpt: dict, source: str = "",
 
 def build_records(model: nn.Module, ckpt: dict, blocks: BlocksArg = "all",
                   classifier_dtype: str | None = None, source: str = "",
-                  with_features: bool = True, param_dtype: str = "f32") -> list[Record]:
+                  with_features: bool = True, param_dtype: str = "f32",
+                  storage: str | None = None) -> list[Record]:
     """All records of a ``.bkws`` file for a model and its checkpoint dict: :func:`fold`
     then :func:`spec_records`. ``param_dtype`` ``"f24"``/``"f16"`` (binary models only)
     stores the per-channel constants in 24 / 16 bits, ``classifier_dtype`` ``"i8"`` the
     classifier as per-row int8; ``bifsmn.deploy.deploy(model, param_dtype=,
     classifier_dtype=)`` computes with the same widened values, so engine and reference stay
-    bit-identical."""
+    bit-identical. ``storage`` is a storage plan instead of the two dtypes
+    (:mod:`bifsmn.deploy.plans`)."""
     num_layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
     counts = parse_blocks(blocks, num_layers, getattr(model, "num_paths", 1))
     spec = fold(model, ckpt.get("binary") or {"method": "none"}, ckpt["model"]["name"], counts,
-                classifier_dtype or "f32", param_dtype)
+                classifier_dtype or "f32", param_dtype, storage)
     return spec_records(spec, ckpt, source, with_features)
 
 
@@ -125,7 +127,8 @@ def _atomic_write(path: Path, data: bytes, inputs: tuple[Path, ...] = ()) -> Pat
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
-                      classifier_dtype: str | None = None, param_dtype: str = "f32") -> Path:
+                      classifier_dtype: str | None = None, param_dtype: str = "f32",
+                      storage: str | None = None) -> Path:
     """Write a self-contained ``.bkws`` for ``checkpoint`` (atomically) and return its path.
 
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
@@ -136,7 +139,9 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     models; per-row int8, 37 KB smaller). ``param_dtype`` (binary models): ``"f32"``
     (default), ``"f24"`` or ``"f16"``, see :func:`build_records`; :data:`COMPACT` is the
     measured compact choice. The PyTorch reference of such a file is
-    ``bifsmn.deploy.deploy(model, param_dtype=, classifier_dtype=)``.
+    ``bifsmn.deploy.deploy(model, param_dtype=, classifier_dtype=)``. ``storage``: a storage
+    plan instead (``"small"``: the smallest measured, :mod:`bifsmn.deploy.plans`); reference
+    ``deploy(model, storage=)``.
     """
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
@@ -144,6 +149,6 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
     records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name,
-                            param_dtype=param_dtype)
+                            param_dtype=param_dtype, storage=storage)
     _atomic_write(out_path, encode(records), (checkpoint,))
     return out_path

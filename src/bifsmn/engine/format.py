@@ -28,7 +28,9 @@ MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: ca
 #: 4: record dtypes ``i8`` (per-row int8, scales in ``NAME.qscale``) and ``f24`` (24-bit float).
 #: A writer stamps the lowest version that holds its records (:func:`required_version`), so a
 #: file without the narrow dtypes stays readable by version 3 readers.
-VERSION = 4
+#: 5: an ``i8`` record's ``NAME.qscale`` may hold one scale for the whole record (shape (1,)),
+#: used by the per-channel vectors of ``bifsmn shrink`` files.
+VERSION = 5
 MIN_VERSION = 1
 HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
 HEADER_SIZE = HEADER.size  # 32
@@ -114,9 +116,20 @@ def make_record(name: str, value: np.ndarray | str | bytes, dtype: str | None = 
     return Record(name, dtype, tuple(int(d) for d in arr.shape), arr.tobytes())
 
 
+def _whole_record_scale(rec: Record, scale: Record | None) -> bool:
+    """Whether ``scale`` is one scale for an i8 record of more than one row (version 5)."""
+    return (scale is not None and scale.shape == (1,) and bool(rec.shape)
+            and rec.shape[0] != 1)
+
+
 def required_version(records: list[Record]) -> int:
-    """The lowest format version that holds ``records``: 4 with an ``i8``/``f24`` record,
-    else 3 (what every export wrote before version 4)."""
+    """The lowest format version that holds ``records``: 5 with an ``i8`` record scaled by
+    one value for all its rows, 4 with an ``i8``/``f24`` record, else 3 (what every export
+    wrote before version 4)."""
+    by_name = {r.name: r for r in records}
+    if any(r.dtype == "i8" and _whole_record_scale(r, by_name.get(r.name + QSCALE))
+           for r in records):
+        return 5
     return 4 if any(r.dtype in V4_DTYPES for r in records) else 3
 
 
@@ -223,16 +236,17 @@ def legacy_paths(records: list[Record]) -> list[Record]:
 
 def float_array(records: dict[str, Record], name: str) -> np.ndarray:
     """The float32 values the engine computes with for a float record: f32 as stored, f16
-    and f24 widened, i8 times its per-row scales from ``NAME.qscale``
+    and f24 widened, i8 times its per-row (or whole-record) scales from ``NAME.qscale``
     (:func:`bifsmn.deploy.storage.dequantize_rows`, the engine's arithmetic)."""
     from bifsmn.deploy.storage import dequantize_rows
 
     rec = records[name]
     if rec.dtype == "i8":
         scale = records.get(name + QSCALE)
-        if scale is None or scale.dtype != "f32" or scale.shape != rec.shape[:1]:
+        if (scale is None or scale.dtype != "f32"
+                or (scale.shape != rec.shape[:1] and not _whole_record_scale(rec, scale))):
             raise BifsmnError(f"record {name!r}: i8 needs an f32 record {name + QSCALE!r} "
-                              f"of shape ({rec.shape[0] if rec.shape else 0},)")
+                              f"of shape ({rec.shape[0] if rec.shape else 0},) or (1,)")
         return dequantize_rows(rec.array(), scale.array())
     if rec.dtype not in ("f32", "f16", "f24"):
         raise BifsmnError(f"record {name!r} is {rec.dtype}, not a float record")
