@@ -126,27 +126,11 @@ def measure(name: str, ckpt: str, data: Path, teacher: str, tmp: Path) -> dict:
             "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
         print(name, choice, sizes["all"], out["files"][choice]["accuracy"], flush=True)
     f32 = fold(model, meta["binary"])
-    for storage, opts in (("f24", {"param_dtype": "f24"}), ("f16", {"param_dtype": "f16",
-                                                                    "classifier_dtype": "f16"}),
-                          ("i8", {"classifier_dtype": "i8"})):
-        narrow = fold(model, meta["binary"], **opts)
-        for group, test in GROUPS.items():
-            if (storage == "i8") != (group == "classifier") or (storage, group) == (
-                    "f24", "classifier"):
-                continue
-            pred = accuracy(DeployedDFSMN(narrowed(f32, narrow, test)), feats, labels)
-            out["groups"][f"{group}: {storage}"] = {
-                "bytes_f32": int(sum(c.value.size * 4 for k, c in f32.constants.items()
-                                     if test(k))),
-                "delta_points": {b: 100 * float((p == y).mean() - (base_pred[b] == y).mean())
-                                 for b, p in pred.items()},
-                "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
-            print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
-                  flush=True)
-    small = fold(model, meta["binary"], storage="small")
-    for group, storage in SMALL_GROUPS.items():
+
+    def group_row(group: str, storage: str, narrow) -> None:
+        """Accuracy change when only ``group`` takes its constants from ``narrow``."""
         test = GROUPS[group]
-        pred = accuracy(DeployedDFSMN(narrowed(f32, small, test)), feats, labels)
+        pred = accuracy(DeployedDFSMN(narrowed(f32, narrow, test)), feats, labels)
         out["groups"][f"{group}: {storage}"] = {
             "bytes_f32": int(sum(c.value.size * 4 for k, c in f32.constants.items()
                                  if test(k))),
@@ -155,6 +139,19 @@ def measure(name: str, ckpt: str, data: Path, teacher: str, tmp: Path) -> dict:
             "changed": {b: int((p != base_pred[b]).sum()) for b, p in pred.items()}}
         print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
               flush=True)
+
+    for storage, opts in (("f24", {"param_dtype": "f24"}), ("f16", {"param_dtype": "f16",
+                                                                    "classifier_dtype": "f16"}),
+                          ("i8", {"classifier_dtype": "i8"})):
+        narrow = fold(model, meta["binary"], **opts)
+        for group in GROUPS:
+            if (storage == "i8") != (group == "classifier") or (storage, group) == (
+                    "f24", "classifier"):
+                continue
+            group_row(group, storage, narrow)
+    small = fold(model, meta["binary"], storage="small")
+    for group, storage in SMALL_GROUPS.items():
+        group_row(group, storage, small)
     return out
 
 
