@@ -18,7 +18,7 @@ inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'}
 // Version 4 adds the narrow float storages i8 (per-row int8, scales in record
 // NAME.qscale) and f24 (upper 24 bits of a float32); older versions may not use them.
 // Version 5 lets NAME.qscale hold one scale for the whole i8 record (shape (1,)): the
-// per-channel vectors of `bifsmn shrink` files, whose rows are single values.
+// per-channel vectors of `bifsmn export --storage` plans (i8r), whose rows are single values.
 inline constexpr std::uint32_t kVersion = 5;
 inline constexpr std::uint32_t kMinVersion = 1;
 inline constexpr std::size_t kHeaderSize = 32;

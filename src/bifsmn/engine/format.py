@@ -29,7 +29,7 @@ MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: ca
 #: A writer stamps the lowest version that holds its records (:func:`required_version`), so a
 #: file without the narrow dtypes stays readable by version 3 readers.
 #: 5: an ``i8`` record's ``NAME.qscale`` may hold one scale for the whole record (shape (1,)),
-#: used by the per-channel vectors of ``bifsmn shrink`` files.
+#: written for the per-channel vectors of ``bifsmn export --storage`` plans (dtype ``i8r``).
 VERSION = 5
 MIN_VERSION = 1
 HEADER = struct.Struct("<8sIIQII")  # magic, version, header size, payload size, 2 x crc32
