@@ -217,6 +217,11 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
         out[name] = Record(name, dtype, tuple(shape), bytes(take(nbytes)))
     if pos != len(payload):
         raise fail("trailing bytes after the last record")
+    if version < 5:  # a one-value scale for a many-row i8 record arrived with version 5
+        for name, rec in out.items():
+            if rec.dtype == "i8" and _whole_record_scale(rec, out.get(name + QSCALE)):
+                raise fail(f"record {name + QSCALE!r}: one scale for all rows needs format "
+                           f"version 5, file says {version}")
     return out
 
 
