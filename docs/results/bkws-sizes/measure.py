@@ -16,6 +16,7 @@ every committed bifsmnv2 model. For each model this script
 Usage (from the repository root; needs the shared data, about 20 minutes on one core)::
 
     python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
+    python docs/results/bkws-sizes/measure.py --replot   # sizes.png from sizes.json only
 """
 
 from __future__ import annotations
@@ -193,10 +194,45 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(results: list[dict], path: Path) -> None:
+    """Size ratio against the worst path's accuracy change, one point per model and storage:
+    the 20.2x line and the -0.2-point line mark the target's corner."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r, marker in zip(results, "osD^v", strict=False):
+        base = r["files"]["f32 (default)"]["accuracy"]
+        xs, ys = [], []
+        for choice, f in r["files"].items():
+            xs.append(r["teacher_bytes"] / f["sizes"]["all"])
+            ys.append(min(100 * (a - base[b]) for b, a in f["accuracy"].items()))
+            ax.annotate(choice.split(" (")[0], (xs[-1], ys[-1]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.scatter(xs, ys, marker=marker, label=f"{r['model']} ({r['clips']} clips)")
+    ax.axvline(20.2, color="grey", ls="--", lw=1)
+    ax.axhline(-0.2, color="grey", ls=":", lw=1)
+    ax.set_xlabel("all-paths .bkws: x smaller than the FP32 teacher's weights")
+    ax.set_ylabel("worst path's validation accuracy change (points)")
+    ax.set_title("Storage choices: size vs accuracy (target: right of 20.2x, above -0.2)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("docs/results/bkws-sizes"))
+    ap.add_argument("--replot", action="store_true",
+                    help="only redraw sizes.png from the existing sizes.json")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads((args.out / "sizes.json").read_text()), args.out / "sizes.png")
+        print(f"wrote {args.out / 'sizes.png'}")
+        return
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,7 +241,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sizes.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     (args.out / "sizes.md").write_text(markdown(results))
-    print(f"wrote {args.out / 'sizes.md'}, sizes.json")
+    plot(results, args.out / "sizes.png")
+    print(f"wrote {args.out / 'sizes.md'}, sizes.json, sizes.png")
 
 
 if __name__ == "__main__":
