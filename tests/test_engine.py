@@ -153,6 +153,16 @@ def test_single_path_exports(exported, inputs, tmp_path) -> None:
         sizes[blocks] = out.stat().st_size
         check_parity(ckpt, out, inputs[:6], TOL["exact"])
     assert sizes[1] < sizes[2] < sizes[4] < sizes[8] < full.stat().st_size
+    # several paths: the detector's 8 and 2 (order given does not matter), same parity
+    two = export_checkpoint(ckpt, tmp_path / "b2_8.bkws", blocks="2,8")
+    assert Engine(two).paths == [8, 2]
+    assert sizes[8] < two.stat().st_size < full.stat().st_size
+    check_parity(ckpt, two, inputs[:6], TOL["exact"])
+    assert Engine(export_checkpoint(ckpt, tmp_path / "l.bkws", blocks=[4, 1])).paths == [4, 1]
+    with pytest.raises(BifsmnError, match="names 8 twice"):
+        export_checkpoint(ckpt, tmp_path / "d.bkws", blocks="8,8")
+    with pytest.raises(BifsmnError, match="blocks must be"):
+        export_checkpoint(ckpt, tmp_path / "d.bkws", blocks="8,3")
 
 
 def test_file_contents(exported) -> None:

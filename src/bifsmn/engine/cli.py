@@ -51,8 +51,10 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser("export", help="write a checkpoint as a .bkws file for the C++ engine")
     x.add_argument("checkpoint")
     x.add_argument("-o", "--output", required=True, help="output .bkws path")
-    x.add_argument("--blocks", default="all", choices=["all", "8", "4", "2", "1"],
-                   help="thinnable paths to include (default: all the model has)")
+    x.add_argument("--blocks", default="all", metavar="all|N[,N...]",
+                   help="thinnable paths to include, as block counts: 'all' (default: every "
+                        "path the model has), one (8) or several (8,2: e.g. a student trained "
+                        "on those paths only)")
     x.add_argument("--classifier-dtype", choices=["f16", "f32", "i8"],
                    help="classifier weight storage (default f32; f16 saves 2 bytes per weight "
                         "but moves logits by ~1e-3; i8, binary models: per-row int8, 3 bytes "

@@ -40,17 +40,26 @@ COMPACT = {"param_dtype": "f24", "classifier_dtype": "i8"}
 
 
 def parse_blocks(blocks: BlocksArg, num_layers: int, num_paths: int) -> list[int]:
-    """Block counts to include: ``"all"`` (every path the model has) or one block count
-    (:class:`~bifsmn.errors.MissingPath` if the model lacks it)."""
+    """Block counts to include, most blocks first: ``"all"`` (every path the model has), one
+    block count, or several as ``"8,2"`` / a list (e.g. a student trained on paths 8 and 2
+    only, whose other paths' BatchNorm was never trained). :class:`~bifsmn.errors.MissingPath`
+    if the model lacks one."""
     if str(blocks) == "all":
         return blocks_mod.counts(num_layers, num_paths)
-    try:
-        count = blocks_mod.parse(blocks, num_layers)
-    except BifsmnError:
-        valid = ", ".join(map(str, blocks_mod.counts(num_layers)))
-        raise BifsmnError(f"blocks must be 'all' or one of {valid}, not {blocks!r}") from None
-    blocks_mod.require(count, num_layers, num_paths)
-    return [count]
+    items = blocks if isinstance(blocks, list | tuple) else str(blocks).split(",")
+    counts = []
+    for item in items:
+        try:
+            count = blocks_mod.parse(str(item).strip(), num_layers)
+        except BifsmnError:
+            valid = ", ".join(map(str, blocks_mod.counts(num_layers)))
+            raise BifsmnError(f"blocks must be 'all' or block counts from {valid} (comma "
+                              f"separated), not {blocks!r}") from None
+        blocks_mod.require(count, num_layers, num_paths)
+        if count in counts:
+            raise BifsmnError(f"blocks {blocks!r} names {count} twice")
+        counts.append(count)
+    return sorted(counts, reverse=True)
 
 
 def _labels(ckpt: dict, num_classes: int) -> list[str]:
@@ -133,7 +142,7 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
 
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
     blocks); a block count keeps only that path and only the blocks it runs, which makes a
-    smaller file. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
+    smaller file; several (``"8,2"`` or ``[8, 2]``) keep those paths. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
     deployed reference's, :func:`bifsmn.deploy.deploy`), ``"f16"`` (24 KiB smaller for 12
     classes; logits move by ~1e-3, which can reorder near-tied classes) or ``"i8"`` (binary
     models; per-row int8, 37 KB smaller). ``param_dtype`` (binary models): ``"f32"``
