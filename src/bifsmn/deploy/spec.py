@@ -18,10 +18,10 @@ from bifsmn.deploy.storage import dequantize_rows, quantize_record, quantize_row
 
 #: storage dtypes of constants (the ``.bkws`` record dtypes they become). ``f24`` constants are
 #: float32 arrays already rounded to 24 bits; ``i8`` constants hold int8 codes plus a per-row
-#: float32 :attr:`Constant.scale` (record ``NAME.qscale``); ``i8r`` is an ``i8`` constant
-#: with one scale for the whole array (stored as dtype ``i8``, format version 5)
+#: float32 :attr:`Constant.scale` (record ``NAME.qscale``); :meth:`DeploySpec.add` also takes
+#: ``i8r``, an ``i8`` constant with one scale for the whole array (format version 5)
 STORAGE = {"f32": np.float32, "f16": np.float16, "f24": np.float32, "i8": np.int8,
-           "i8r": np.int8, "i32": np.int32, "bits": np.bool_}
+           "i32": np.int32, "bits": np.bool_}
 #: float storages, widest first
 FLOAT_DTYPES = ("f32", "f24", "f16", "i8")
 

@@ -142,7 +142,8 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
 
     ``blocks``: ``"all"`` keeps every thinnable path the model has (one file serves 8/4/2/1
     blocks); a block count keeps only that path and only the blocks it runs, which makes a
-    smaller file; several (``"8,2"`` or ``[8, 2]``) keep those paths. ``classifier_dtype``: ``"f32"`` (default: the engine's logits then equal the
+    smaller file; several (``"8,2"`` or ``[8, 2]``) keep those paths. ``classifier_dtype``:
+    ``"f32"`` (default: the engine's logits then equal the
     deployed reference's, :func:`bifsmn.deploy.deploy`), ``"f16"`` (24 KiB smaller for 12
     classes; logits move by ~1e-3, which can reorder near-tied classes) or ``"i8"`` (binary
     models; per-row int8, 37 KB smaller). ``param_dtype`` (binary models): ``"f32"``
