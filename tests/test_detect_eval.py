@@ -69,6 +69,44 @@ def test_compose_stream_snr():
     assert snr == pytest.approx(10.0, abs=0.01)
 
 
+def test_compose_stream_snr_modes():
+    """``clip`` (default): every word is scaled to the clips' mean power, so each is at the SNR
+    over the one noise level; ``global``: words keep their levels, the SNR holds on average."""
+    rng = np.random.default_rng(2)
+    loud, quiet = tone("yes", rng), 0.1 * tone("no", rng)   # about 20 dB apart
+    noise = noise_bed([rng.standard_normal(3 * SR).astype(np.float32)], 5 * SR, rng)
+    place = [(loud, SR // 2, "yes", "a"), (quiet, 3 * SR, "no", "b")]
+
+    def power(x):
+        return float(np.mean(np.asarray(x, np.float64) ** 2))
+
+    level = (power(loud) + power(quiet)) / 2
+    for mode in ("clip", "global"):
+        st = compose_stream(5 * SR, place, noise, snr_db=10.0, snr_mode=mode)
+        gain2 = level / 10.0                       # noise power: one level for the stream
+        np.testing.assert_allclose(power(st.audio[:SR // 4]), gain2 * power(noise[:SR // 4]),
+                                   rtol=1e-4)
+        words = [st.audio[SR // 2:SR // 2 + SR] - np.sqrt(gain2) * noise[SR // 2:SR // 2 + SR],
+                 st.audio[3 * SR:4 * SR] - np.sqrt(gain2) * noise[3 * SR:4 * SR]]
+        snrs = [10 * np.log10(power(w) / gain2) for w in words]
+        if mode == "clip":
+            assert snrs == pytest.approx([10.0, 10.0], abs=0.01)
+            # the words keep their shape: only a gain changes
+            np.testing.assert_allclose(words[1] / np.sqrt(level / power(quiet)), quiet,
+                                       atol=1e-5)
+        else:
+            np.testing.assert_allclose(words[0], loud, atol=1e-5)
+            assert snrs[0] - snrs[1] == pytest.approx(10 * np.log10(power(loud) / power(quiet)),
+                                                      abs=0.01)
+            assert snrs[0] - snrs[1] > 15
+            assert np.mean(10 ** (np.array(snrs) / 10)) == pytest.approx(10.0, rel=1e-3)
+    # a clean stream keeps every word as recorded in both modes
+    clean = compose_stream(5 * SR, place, snr_mode="clip")
+    np.testing.assert_array_equal(clean.audio[3 * SR:4 * SR], quiet)
+    with pytest.raises(BifsmnError, match="snr_mode"):
+        compose_stream(5 * SR, place, noise, snr_db=10.0, snr_mode="speech")
+
+
 def test_build_stream_truth_matches_audio(data):
     ds = SpeechCommands(data, 12)
     st = build_stream(ds, "training", minutes=0.5, snr_db=math.inf, seed=3)
@@ -87,6 +125,9 @@ def test_build_stream_truth_matches_audio(data):
     assert again.segments == st.segments
     noisy = build_stream(ds, "training", minutes=0.5, snr_db=10.0, seed=3)
     assert noisy.segments == st.segments and not np.array_equal(noisy.audio, st.audio)
+    assert noisy.meta["snr_mode"] == "clip"
+    flat = build_stream(ds, "training", minutes=0.5, snr_db=10.0, seed=3, snr_mode="global")
+    assert flat.meta["snr_mode"] == "global" and not np.array_equal(flat.audio, noisy.audio)
 
 
 # ------------------------------------------------------------------ matching
@@ -175,5 +216,10 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     assert rc == 0
     assert "RTF" in text and "[8 blocks]" in text and "[2 blocks]" in text
     assert (out / "det.png").is_file() and (out / "sweep.csv").is_file()
+    assert json.loads((out / "summary.json").read_text())["stream"]["snr_mode"] == "clip"
+    rc = main(["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",
+               "--snr", "10", "--split", "training", "--out", str(out), "--snr-mode", "global"])
+    assert rc == 0
+    assert json.loads((out / "summary.json").read_text())["stream"]["snr_mode"] == "global"
     rc = main(["eval-stream", "--data", str(tmp_path / "nope"), "--model", str(ckpts[0])])
     assert rc == 2 and "does not exist" in capsys.readouterr().err

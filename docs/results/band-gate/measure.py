@@ -58,7 +58,7 @@ def main() -> None:
     print(f"{'gate':<28} {'clean':>8} {'10 dB':>8} {'5 dB':>8}   windows scored (clean / 10 / 5)")
     rows = {g: [] for g in GATES}
     for snr in (math.inf, 10.0, 5.0):
-        st = build_stream(ds, "training", 30, snr, 0, negatives=negs)
+        st = build_stream(ds, "training", 30, snr, 0, negatives=negs, snr_mode="global")
         x = st.audio
         ends = windows_of(x)
         kws = st.keywords

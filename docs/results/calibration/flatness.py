@@ -35,7 +35,7 @@ def main() -> None:
           np.round(np.quantile(v, [.5, .9, .99, .999, 1]), 3))
     negs = negative_files("../shared/data/picovoice_wake_words", "validation")
     for snr, seed in ((10.0, 1001), (5.0, 1003), (0.0, 1005)):
-        st = build_stream(ds, "training", 20, snr, seed, negatives=negs)
+        st = build_stream(ds, "training", 20, snr, seed, negatives=negs, snr_mode="global")
         v = np.array([flat(st.audio[int(s.start * SR):int(s.start * SR) + SR])
                       for s in st.keywords])
         print(f"{snr:g} dB: {len(v)} keyword windows: quantiles 50/90/99/max",

@@ -12,7 +12,7 @@ from bifsmn.detect.scorer import load_scorer
 ds = SpeechCommands("../shared/data/speech_commands_test12_v0.02", 12)
 sc = load_scorer(None, 8)
 for snr in (math.inf, 10.0):
-    st = E.build_stream(ds, "validation", 10, snr, 0)
+    st = E.build_stream(ds, "validation", 10, snr, 0, snr_mode="global")
     for name, g in (("none", None), ("pad", Gate(None, None)), ("default", E.DEFAULT_GATE)):
         t = time.time()
         post, dt = E.stream_posteriors(sc, st.audio, 1600, gate=g)

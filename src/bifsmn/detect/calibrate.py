@@ -171,7 +171,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               negatives_split: str = "validation", out: str | Path | None = None,
               write: bool = True, streams: int = DEFAULT_STREAMS,
               confidence: float | None = DEFAULT_CONFIDENCE, per_snr: bool = True,
-              log=print) -> dict:
+              snr_mode: str = "clip", log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -183,7 +183,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     the point estimate. ``per_snr``: the budget must hold on each SNR's streams separately
     (default), not only on the pooled hours. ``gate``: ``"model"`` (default) uses the gate the
     model's stored points were calibrated with, else the default gate; a :class:`Gate` or None
-    overrides."""
+    overrides. ``snr_mode``: how noisy streams set each word's SNR
+    (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``)."""
     model = Path(model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
@@ -214,7 +215,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}
     for snr, sd in specs:
-        st = build_stream(ds, split, minutes, snr, sd, negatives=negs)
+        st = build_stream(ds, split, minutes, snr, sd, negatives=negs, snr_mode=snr_mode)
         kept.append(_Kept(st.keywords, st.negatives, st.hours, st.snr_db,
                           sum(g.label == UNKNOWN for g in st.segments)))
         for b, scorer in paths:
@@ -237,6 +238,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                                      f"{negatives_split} share of {Path(negatives).name})"
                                      if negs else "")
             + f"; noise: {len(ds.noise_files)} _background_noise_ files"
+            + (f" (SNR per {'word' if snr_mode == 'clip' else 'stream'})"
+               if any(math.isfinite(s) for s in snrs) else "")
             + ("" if confidence is None else
                f"; budget: {100 * confidence:g}% Poisson upper bound"))
     log(f"calibration data: {desc}")
@@ -250,6 +253,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     "negative_files": len(negs), "minutes": minutes,
                     "streams_per_snr": streams,
                     "snr_db": [None if math.isinf(k.snr_db) else k.snr_db for k in kept],
+                    "snr_mode": snr_mode,
                     "seed": seed, "keywords": nkw, "negative_clips": nneg, "hours": hours,
                     "confidence": confidence, "budget_per_snr": per_snr},
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

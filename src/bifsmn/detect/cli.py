@@ -213,7 +213,7 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
                           refractory_ms=args.refractory_ms, tolerance=args.tolerance_ms / 1000,
                           fa_target=args.fa_target, rearm=args.rearm,
                           negatives=args.negatives, negatives_split=args.negatives_split,
-                          gate=_gate(args))
+                          gate=_gate(args), snr_mode=args.snr_mode)
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
@@ -230,8 +230,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
               split=args.split, negatives_split=args.negatives_split,
               out=args.out, write=not args.dry_run, streams=args.streams,
-              confidence=args.confidence or None, per_snr=not args.pooled_budget)
+              confidence=args.confidence or None, per_snr=not args.pooled_budget,
+              snr_mode=args.snr_mode)
     return 0
+
+
+def _snr_mode_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--snr-mode", choices=["clip", "global"], default="clip",
+                   help="clip (default): every word is scaled to the streams' mean level, so "
+                   "each is at the given SNR; global: words keep their recorded levels and "
+                   "the SNR holds only on average (quiet speakers far below it; the only "
+                   "mode before session 11)")
 
 
 def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) -> None:
@@ -307,6 +316,7 @@ def add_detect_commands(sub) -> None:
                    help="thinnable paths to evaluate (e.g. --blocks 8 4 2 1)")
     e.add_argument("--minutes", type=float, default=10.0, help="length of each stream")
     e.add_argument("--snr", default="10,20", help="comma-separated SNRs in dB; 'clean' = none")
+    _snr_mode_flag(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--split", help="clips to use (default: validation, or all for a bare test "
                    "archive)")
@@ -348,6 +358,7 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--snr", default="clean,10",
                    help="--streams streams per SNR, comma-separated dB or 'clean' (default "
                    "clean,10)")
+    _snr_mode_flag(c)
     c.add_argument("--seed", type=int, default=1000,
                    help="first stream seed (default 1000; eval-stream uses 0)")
     c.add_argument("--fa-per-hour", type=float, nargs="+", default=[0.5, 1.0, 5.0],

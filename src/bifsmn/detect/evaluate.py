@@ -115,31 +115,55 @@ def noise_bed(noises: Sequence[np.ndarray], length: int, rng: np.random.Generato
     return out / rms if rms > 0 else out
 
 
+#: How ``snr_db`` relates clips to noise (``--snr-mode``): see :func:`compose_stream`.
+SNR_MODES = ("clip", "global")
+
+
+def _power(clip: np.ndarray) -> float:
+    return float(np.mean(np.asarray(clip, np.float64) ** 2)) if len(clip) else 0.0
+
+
 def compose_stream(length: int, placements: Sequence[tuple[np.ndarray, int, str, str]],
                    noise: np.ndarray | None = None, snr_db: float = math.inf,
-                   sample_rate: int = SR) -> EvalStream:
+                   sample_rate: int = SR, snr_mode: str = "clip") -> EvalStream:
     """Lay clips at given sample offsets on silence, then add noise at ``snr_db``.
 
-    ``placements``: ``(audio, start_sample, label, source)``; clips must not overlap. The SNR is
-    the mean power of the placed clips (each clip's mean square, averaged over clips) over the
-    noise power: a global noise level, so quiet and loud speakers keep their difference.
+    ``placements``: ``(audio, start_sample, label, source)``; clips must not overlap. A clip's
+    power is its mean square over the whole clip; ``P`` is the mean of the clips' powers. The
+    noise (stationary, one level for the whole stream) has power ``P / 10^(snr_db / 10)``.
+
+    * ``snr_mode="clip"`` (default): every clip is first scaled to power ``P``, so **each** word
+      is at ``snr_db`` over the noise: what "keywords at 10 dB SNR" means to a KWS user, and
+      how training mixes noise (``data.noise_snr_db``, per clip). Like a device's automatic gain
+      control, quiet speakers are brought to the common level.
+    * ``snr_mode="global"``: clips keep their recorded levels; ``snr_db`` holds only on average
+      (dominated by loud clips), so quiet speakers' words are far below it (docs/detection.md,
+      "SNR"). The only definition before session 11.
+
+    A clean stream (``snr_db`` infinite or no noise) keeps every clip as recorded in both modes.
     """
+    if snr_mode not in SNR_MODES:
+        raise BifsmnError(f"snr_mode must be one of {', '.join(SNR_MODES)} (got {snr_mode!r})")
+    noisy = noise is not None and math.isfinite(snr_db)
+    ordered = sorted(placements, key=lambda p: p[1])
+    powers = [pw for pw in (_power(p[0]) for p in ordered) if pw > 0]
+    level = float(np.mean(powers)) if powers else 0.0
     audio = np.zeros(length, np.float32)
     segments = []
-    powers = []
     prev_end = 0
-    for clip, start, label, source in sorted(placements, key=lambda p: p[1]):
+    for clip, start, label, source in ordered:
         end = start + len(clip)
         if start < prev_end or end > length:
             raise BifsmnError(f"clip {source or label} at sample {start} overlaps another or "
                               "runs past the stream end")
+        pw = _power(clip)
+        if noisy and snr_mode == "clip" and pw > 0:
+            clip = np.asarray(clip, np.float64) * math.sqrt(level / pw)
         audio[start:end] = clip
         prev_end = end
         segments.append(Segment(label, start / sample_rate, end / sample_rate, source))
-        if len(clip):
-            powers.append(float(np.mean(np.asarray(clip, np.float64) ** 2)))
-    if noise is not None and math.isfinite(snr_db) and powers:
-        gain = math.sqrt(float(np.mean(powers)) / 10.0 ** (snr_db / 10.0))
+    if noisy and powers:
+        gain = math.sqrt(level / 10.0 ** (snr_db / 10.0))
         audio = (audio + gain * noise[:length]).astype(np.float32)
     else:
         snr_db = math.inf
@@ -159,8 +183,8 @@ def negative_files(folder: str | Path, split: str = "validation") -> list[str]:
 
 def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed: int = 0,
                  keyword_fraction: float = 0.5, gap: tuple[float, float] = (0.5, 2.0),
-                 negatives: Sequence[str | Path] = (), negative_fraction: float = 0.3
-                 ) -> EvalStream:
+                 negatives: Sequence[str | Path] = (), negative_fraction: float = 0.3,
+                 snr_mode: str = "clip") -> EvalStream:
     """A seeded ``minutes``-long stream from the clips of ``ds.items(split)``.
 
     ``ds`` is a :class:`bifsmn.data.speech_commands.SpeechCommands` (12-class task). The stream
@@ -169,7 +193,7 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
     a clip is one of them with probability ``negative_fraction`` (label ``_negative_``), and the
     rest are drawn as above. Clips are drawn with replacement, so a small split still fills a
     long stream. The same seed gives the same clip sequence at every SNR (only the noise level
-    changes), so SNRs are compared on the same words.
+    changes), so SNRs are compared on the same words. ``snr_mode``: see :func:`compose_stream`.
     """
     items = [it for it in ds.items(split) if it.path is not None]
     negs = [str(p) for p in negatives]
@@ -204,9 +228,9 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
         noise = noise_bed([load_audio(f) for f in ds.noise_files], length, nrng)
     if not any(p[2] not in (UNKNOWN, NEGATIVE) for p in placements):
         raise BifsmnError(f"a {minutes:g}-minute stream holds no keyword clip; use more --minutes")
-    stream = compose_stream(length, placements, noise, snr_db)
+    stream = compose_stream(length, placements, noise, snr_db, snr_mode=snr_mode)
     stream.meta = {"split": split, "seed": seed, "minutes": minutes, "data": str(ds.root),
-                   "negative_files": len(negs)}
+                   "negative_files": len(negs), "snr_mode": snr_mode}
     return stream
 
 
@@ -518,7 +542,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 fa_target: float | Sequence[float] = (0.5, 1.0),
                 rearm: bool = False, negatives: str | Path | None = None,
                 negatives_split: str = "testing",
-                gate: Gate | None | str = MODEL_GATE, log=print) -> list[SystemResult]:
+                gate: Gate | None | str = MODEL_GATE, snr_mode: str = "clip",
+                log=print) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
     write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
 
@@ -528,7 +553,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     operating points is also scored at each of them (its own per-keyword thresholds).
     ``gate``: ``"model"`` (default) runs each model behind the gate its operating points were
     calibrated with (the default gate for a model without a record); a :class:`Gate` or None
-    applies to every model."""
+    applies to every model. ``snr_mode``: how noisy streams set each word's SNR
+    (:func:`compose_stream`)."""
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)
@@ -545,7 +571,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                           f"{negatives_split} share")
     streams = {}
     for snr in dict.fromkeys(snrs):
-        streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs)
+        streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs,
+                                    snr_mode=snr_mode)
         if outdir is not None:
             _write_truth(streams[snr], outdir / f"truth_{_snr_tag(snr)}.csv")
     first = next(iter(streams.values()))
