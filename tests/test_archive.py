@@ -438,3 +438,67 @@ def test_student_init_keeps_its_quantizer_parameters(feature_archive, tmp_path):
     got = tr2.model.state_dict()
     assert all(torch.equal(got[k], student[k]) for k in q)
     assert all(torch.equal(got[k], sd[k]) for k in sd if k not in q)
+
+
+def test_feature_augment_clean_copy_has_the_same_shifts_and_masks_but_no_noise():
+    """``return_clean`` (distill.teacher_input=clean): same random draws as without it, the
+    clean copy differs from the noisy batch only where noise was mixed in."""
+    rng = np.random.default_rng(4)
+    img = torch.from_numpy(rng.integers(30, 200, (16, 98, 40)).astype(np.uint8))
+    noise = torch.from_numpy(rng.integers(100, 160, (5, 98, 40)).astype(np.uint8))
+    aug = FeatureAugmenter(FeatureAugmentConfig(noise_snr_db=(0.0, 10.0), mask_prob=1,
+                                                time_mask_max=20), noise)
+    plain = aug(img, torch.Generator().manual_seed(5))
+    noisy, clean = aug(img, torch.Generator().manual_seed(5), return_clean=True)
+    assert torch.equal(plain, noisy)
+    # clips the noise coin skipped are equal (up to the energy round trip); the others differ
+    differs = (noisy - clean).abs().amax((1, 2)) > 0.5
+    assert 0 < int(differs.sum()) < 16
+    # masks are drawn last: the same seed without masks gives both copies before masking
+    unmasked = FeatureAugmenter(FeatureAugmentConfig(noise_snr_db=(0.0, 10.0), mask_prob=0),
+                                noise)
+    n0, c0 = unmasked(img, torch.Generator().manual_seed(5), return_clean=True)
+    masked_n, masked_c = noisy != n0, clean != c0
+    assert torch.equal(masked_n, masked_c) and masked_n.any()
+    for i in range(16):  # each copy's masked cells hold its own mean before masking
+        assert torch.allclose(clean[i][masked_c[i]], c0[i].mean())
+    # without masks or shifts the clean copy is the input itself
+    bare = FeatureAugmenter(FeatureAugmentConfig(shift_prob=0, mask_prob=0,
+                                                 noise_snr_db=(0.0, 10.0)), noise)
+    n2, c2 = bare(img, torch.Generator().manual_seed(6), return_clean=True)
+    assert torch.equal(c2, img.float()) and not torch.equal(n2, c2)
+
+
+def test_distill_from_a_clean_teacher_input(feature_archive, full_ds, tmp_path):
+    """distill.teacher_input=clean: the teacher gets the batch without its noise, the student
+    the noisy batch; the run trains; bad values and audio data sets are one-line errors."""
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.runner import run_training
+    from bifsmn.train.trainer import Trainer
+
+    raw = _tiny_cfg(feature_archive, tmp_path / "cache", noise_snr_db=[0, 10], noise_prob=1.0)
+    raw["train"]["epochs"] = 1
+    run_training(config_from_dict(raw), tmp_path / "teacher", progress=False)
+    student = dict(raw, model={"name": "dfsmn_thinnable", "kwargs": {"n_mels": 40,
+                                                                      "frames": 32}},
+                   binary={"method": "bifsmnv2"},
+                   distill={"kind": "fid", "teacher": str(tmp_path / "teacher" / "best.pt"),
+                            "teacher_input": "clean"})
+    student["train"] = dict(raw["train"], blocks=[8, 2], path_weights=[1.0, 0.25])
+    summary = run_training(config_from_dict(student), tmp_path / "student", progress=False)
+    assert 0.0 <= summary["best_val_acc"] <= 1.0
+    from bifsmn.distill.objective import make_distill_objective
+    tr = Trainer(config_from_dict(student), tmp_path / "s2", progress=False,
+                 objective_factory=make_distill_objective)
+    tr._data()
+    assert tr.clean_teacher
+    (xs, xt), y = tr._prepare(torch.arange(16), 0, torch.Generator().manual_seed(0))
+    assert xs.shape == xt.shape and y.shape == (16,) and not torch.equal(xs, xt)
+    with pytest.raises(BifsmnError, match=r"distill\.teacher_input"):
+        config_from_dict(dict(student, distill=dict(student["distill"], teacher_input="x")))
+    audio = dict(student, data=dict(student["data"], root=str(full_ds)),
+                 model={"name": "dfsmn_thinnable", "kwargs": {}})
+    tr = Trainer(config_from_dict(audio), tmp_path / "s3", progress=False,
+                 objective_factory=make_distill_objective)
+    with pytest.raises(BifsmnError, match="needs a feature archive"):
+        tr._data()

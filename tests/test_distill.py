@@ -81,6 +81,26 @@ def test_distill_objectives_backpropagate_only_into_the_student(kind):
     assert student.blocks[7].path_bn[3].weight.grad is not None  # 1-block path trained
 
 
+def test_distill_teacher_sees_its_own_input():
+    """``(student input, teacher input)``: the teacher is fed the second (distill.teacher_input
+    = clean); a plain batch feeds both the same tensor."""
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher").eval()
+    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
+    seen: list[torch.Tensor] = []
+    teacher.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    obj = Distill(teacher, "fid", 0.1, [0], [1.0])
+    x, xt, y = torch.randn(6, 1, 32, 32), torch.randn(6, 1, 32, 32), torch.randint(0, 12, (6,))
+    torch.manual_seed(1)
+    paired = obj(student, (x, xt), y)[0]
+    assert seen[-1] is xt
+    torch.manual_seed(1)
+    same = obj(student, (x, x), y)[0]
+    torch.manual_seed(1)
+    plain = obj(student, x, y)[0]
+    assert seen[-1] is x and torch.equal(same, plain) and not torch.equal(paired, plain)
+
+
 def _fid_losses(**variants: dict) -> dict:
     """FID objective value for each named set of Distill options, same models and batch."""
     torch.manual_seed(0)

@@ -79,7 +79,11 @@ class FeatureAugmenter:
         if noise_images is not None and len(noise_images):
             self.noise_energy = values_to_energy(noise_images.float(), self.fcfg)
 
-    def __call__(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, gen: torch.Generator, return_clean: bool = False
+                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Augmented images; with ``return_clean`` also the same images without the noise
+        (same shifts and masks, masks filled with the clean image's mean): the teacher's input
+        when ``distill.teacher_input`` is ``clean``. The random draws do not depend on it."""
         cfg = self.cfg
         x = images.float()
         b, t, m = x.shape
@@ -93,6 +97,7 @@ class FeatureAugmenter:
             src = torch.arange(t)[None, :] - k[:, None]
             valid = ((src >= 0) & (src < t)).float()[:, :, None]
             x = torch.gather(x, 1, src.clamp(0, t - 1)[:, :, None].expand(b, t, m)) * valid
+        clean = x
         if self.noise_energy is not None and cfg.noise_prob > 0:
             which = torch.randint(len(self.noise_energy), (b,), generator=gen)
             u = torch.rand(b, generator=gen)  # one draw per clip in either mode
@@ -123,7 +128,10 @@ class FeatureAugmenter:
                 r = torch.arange(m)[None, :]
                 mask |= ((r >= s[:, None]) & (r < (s + w)[:, None]))[:, None, :]
             x = torch.where(mask & use, fill.expand_as(x), x)
-        return x
+            if return_clean:
+                cfill = clean.mean((1, 2), keepdim=True)
+                clean = torch.where(mask & use, cfill.expand_as(clean), clean)
+        return (x, clean) if return_clean else x
 
     def cut_keywords(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
                      ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,11 +69,14 @@ class Distill:
             loss = loss + attention_distance(s_high, t_high)
         return loss
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, model: nn.Module, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: the batch, or ``(student input, teacher input)`` (``distill.teacher_input:
+        clean``: the teacher sees the batch without its noise)."""
+        x, x_teacher = x if isinstance(x, tuple) else (x, x)
         self.teacher.train(self.teacher_mode == "train")
         with torch.no_grad():
-            t_logits, t_feats = self.teacher(x, path=0, return_features=True)
+            t_logits, t_feats = self.teacher(x_teacher, path=0, return_features=True)
         loss = x.new_zeros(())
         first = None
         outs = forward_paths(model, x, self.paths)

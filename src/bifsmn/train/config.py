@@ -119,6 +119,10 @@ class DistillConfig:
     teacher: str = ""
     alpha: float = 0.01
     teacher_mode: str = "eval"
+    # What the teacher sees: "augmented" (the student's batch) or "clean" (the same batch
+    # without the mixed-in noise: the student learns to give the clean teacher's answer on
+    # noisy input; feature archives only).
+    teacher_input: str = "augmented"
     options: dict = field(default_factory=dict)
 
 
@@ -304,6 +308,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(s.patience >= 0, "sched.patience", ">= 0")
     need(finite(s.gamma) and s.gamma > 0, "sched.gamma", "finite and > 0")
     need(finite(s.min_lr) and s.min_lr >= 0, "sched.min_lr", "finite and >= 0")
+    need(cfg.distill.teacher_input in ("augmented", "clean"), "distill.teacher_input",
+         "augmented or clean")
     need(t.epochs >= 1, "train.epochs", "at least 1")
     need(t.threads >= 0, "train.threads", ">= 0 (0: PyTorch's default)")
     need(t.plot_every >= 0, "train.plot_every", ">= 0 (0: only at the end)")

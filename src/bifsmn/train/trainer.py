@@ -147,6 +147,14 @@ class Trainer:
         if not c.root:
             raise BifsmnError("no data directory given (data.root / --data)")
         self.archive = is_feature_archive(c.root)
+        d = self.cfg.distill
+        # distill.teacher_input: clean -> the teacher sees each batch without its noise
+        self.clean_teacher = (d.kind != "none" and self.objective_factory is not None
+                              and d.teacher_input == "clean")
+        if self.clean_teacher and not self.archive:
+            raise BifsmnError("distill.teacher_input=clean needs a feature archive (the noise "
+                              "is mixed into fbank40 images); audio data sets mix it into "
+                              "the waveform", c.root)
         if self.archive:
             self._data_archive()
         else:
@@ -275,10 +283,17 @@ class Trainer:
         idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
         if self.archive:
             img, lab = self.train_waves[idx], self.train_labels[idx]
+            clean = None
             if self.augment is not None:  # cut keywords -> unknown (data.cut_prob), then rest
                 img, lab = self.augment.cut_keywords(img, lab, gen)
-                img = self.augment(img, gen)  # same draws on every rank: global batch
+                # same draws on every rank: global batch
+                if self.clean_teacher:
+                    img, clean = self.augment(img, gen, return_clean=True)
+                else:
+                    img = self.augment(img, gen)
             x = image_to_input(img[idx_local], self.feature_cfg).to(self.device)
+            if clean is not None:  # (student input, teacher input)
+                x = (x, image_to_input(clean[idx_local], self.feature_cfg).to(self.device))
             return x, lab[idx_local].to(self.device)
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
