@@ -224,6 +224,11 @@ def test_calibrate_several_streams_per_snr_and_confidence(setup, tmp_path):
         c = p["calibration"]
         assert c["budget"] == -2 and not c["reached"] and c["confidence"] == 0.9
         assert [d["budget"] for d in c["conditions"]] == [-1, -1]
+        # per SNR: keywords and misses add up to the pooled figures
+        assert sum(d["keywords"] for d in c["conditions"]) == c["keywords"]
+        assert sum(d["miss_rate"] * d["keywords"] for d in c["conditions"]) == pytest.approx(
+            c["keywords"] - c["hits"])
+    assert any("per SNR: clean miss" in ln for ln in lines)
     with pytest.raises(BifsmnError, match="--streams"):
         calibrate(ckpt, data, minutes=0.5, streams=0, write=False, log=lines.append)
     assert "operating_points" not in load_checkpoint(ckpt)

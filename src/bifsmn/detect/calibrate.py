@@ -273,7 +273,10 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                 f"(budget {c['budget']})"
                 + ("" if c["reached"] else " (target not reached)")
                 + (f", negative clips with an event {100 * c['negative_rate']:.1f}%"
-                   if c.get("negative_rate") is not None else ""))
+                   if c.get("negative_rate") is not None else "")
+                + ("" if len(c["conditions"]) < 2 else "; per SNR: " + ", ".join(
+                    f"{d['snr']} miss {100 * d['miss_rate']:.1f}% {d['false_alarms']} FA"
+                    for d in c["conditions"] if d["miss_rate"] is not None)))
     operating.check(ops)
     if write:
         target = Path(out) if out is not None else model
@@ -334,13 +337,15 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
         _, ms, n, idx, smoothed = best[f]
         th = {kw: float(thr[i]) for kw, i in zip(keywords, idx, strict=True)}
         hits = kws = negs = fired = 0
-        cfa = [0] * len(conds)
+        cfa, chits, ckws = [0] * len(conds), [0] * len(conds), [0] * len(conds)
         for post, st, sm, c in zip(posts, streams, smoothed, which, strict=True):
             ev = events_from_smoothed(sm, post.ends, labels, th, refr, post.window,
                                       post.sample_rate, False, post.audio_end)
             s = score_events(ev, st.keywords, st.hours, tolerance, st.negatives)
             hits, kws = hits + s.hits, kws + s.keywords
             cfa[c] += s.false_alarms
+            chits[c] += s.hits
+            ckws[c] += s.keywords
             negs, fired = negs + s.negatives, fired + s.negatives_fired
         fa = sum(cfa)
         points.append({
@@ -353,9 +358,10 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
                             "confidence": confidence,
                             "conditions": [
                                 {"snr": "pooled" if c is None else _snr_name(c), "hours": h,
-                                 "budget": b, "false_alarms": a}
-                                for c, h, b, a in zip(conds, chours, budgets[f], cfa,
-                                                      strict=True)],
+                                 "budget": b, "false_alarms": a, "keywords": k,
+                                 "miss_rate": (k - ht) / k if k else None}
+                                for c, h, b, a, ht, k in zip(conds, chours, budgets[f], cfa,
+                                                             chits, ckws, strict=True)],
                             "negative_clips": negs,
                             "negative_rate": fired / negs if negs else None}})
     return points
