@@ -69,8 +69,9 @@ def parse_many(values: Iterable[object] | object, num_layers: int = DEFAULT_LAYE
     if isinstance(values, str | int):
         values = [values]
     out = [parse(v, num_layers) for v in values]  # type: ignore[union-attr]
-    if len(set(out)) != len(out):
-        raise BifsmnError(f"blocks repeat a value: {out}")
+    for v in out:
+        if out.count(v) > 1:
+            raise BifsmnError(f"blocks repeat a value: {out} names {v} twice")
     return out
 
 

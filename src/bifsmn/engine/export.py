@@ -47,18 +47,9 @@ def parse_blocks(blocks: BlocksArg, num_layers: int, num_paths: int) -> list[int
     if str(blocks) == "all":
         return blocks_mod.counts(num_layers, num_paths)
     items = blocks if isinstance(blocks, list | tuple) else str(blocks).split(",")
-    counts = []
-    for item in items:
-        try:
-            count = blocks_mod.parse(str(item).strip(), num_layers)
-        except BifsmnError:
-            valid = ", ".join(map(str, blocks_mod.counts(num_layers)))
-            raise BifsmnError(f"blocks must be 'all' or block counts from {valid} (comma "
-                              f"separated), not {blocks!r}") from None
+    counts = blocks_mod.parse_many([str(item).strip() for item in items], num_layers)
+    for count in counts:
         blocks_mod.require(count, num_layers, num_paths)
-        if count in counts:
-            raise BifsmnError(f"blocks {blocks!r} names {count} twice")
-        counts.append(count)
     return sorted(counts, reverse=True)
 
 
