@@ -146,17 +146,17 @@ def compose_stream(length: int, placements: Sequence[tuple[np.ndarray, int, str,
         raise BifsmnError(f"snr_mode must be one of {', '.join(SNR_MODES)} (got {snr_mode!r})")
     noisy = noise is not None and math.isfinite(snr_db)
     ordered = sorted(placements, key=lambda p: p[1])
-    powers = [pw for pw in (_power(p[0]) for p in ordered) if pw > 0]
+    clip_powers = [_power(p[0]) for p in ordered]
+    powers = [pw for pw in clip_powers if pw > 0]
     level = float(np.mean(powers)) if powers else 0.0
     audio = np.zeros(length, np.float32)
     segments = []
     prev_end = 0
-    for clip, start, label, source in ordered:
+    for (clip, start, label, source), pw in zip(ordered, clip_powers, strict=True):
         end = start + len(clip)
         if start < prev_end or end > length:
             raise BifsmnError(f"clip {source or label} at sample {start} overlaps another or "
                               "runs past the stream end")
-        pw = _power(clip)
         if noisy and snr_mode == "clip" and pw > 0:
             clip = np.asarray(clip, np.float64) * math.sqrt(level / pw)
         audio[start:end] = clip
