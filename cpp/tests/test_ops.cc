@@ -25,6 +25,7 @@
 #include "ops/binarize/binarize.h"
 #include "ops/classifier/classifier.h"
 #include "ops/conv1/conv1.h"
+#include "ops/simd.h"
 #include "ops/conv2/conv2.h"
 #include "ops/frontend/frontend.h"
 #include "ops/frontend/reference.h"
@@ -891,14 +892,24 @@ int main(int argc, char** argv) {
       for (const Kernel* k : kernels()) std::printf(" %s", k->name);
       std::printf("\n");
       test_binarize(rounds);
-      test_conv1(rounds);
-      test_conv2(rounds);
+      // conv1, conv2, the memory and the fbank40 front end are instantiated per vector width
+      // (ops/simd.h): every width this CPU runs must equal the references, so each is tested
+      for (const int w : {4, 8, 16}) {
+        if (w > ops::simd::best_width()) continue;
+        check(ops::simd::set_width(w) == w, "simd width " + std::to_string(w) + " selectable");
+        std::printf("simd width %d\n", w);
+        test_conv1(rounds);
+        test_conv2(rounds);
+        test_memory(rounds);
+        test_fused(rounds);
+        test_frontend(rounds);
+      }
+      ops::simd::set_width(0);
+      check(ops::simd::width() == ops::simd::best_width(), "simd width back to the best");
+      check(ops::simd::set_width(32) == ops::simd::best_width(), "simd width 32 refused");
       test_linear(rounds);
-      test_memory(rounds);
       test_classifier(rounds);
-      test_fused(rounds);
       test_sign_thresholds(rounds);
-      test_frontend(rounds);
       test_level_table();
     }
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../common.h"
+#include "../simd.h"
 
 namespace bifsmn::ops {
 
@@ -12,11 +13,10 @@ namespace {
 // acc = w[0]*x(0, j), acc = acc + w[t]*x(t, j) for taps t = (u, v) in row-major order, then
 // act(acc + bias), where x(t, j) = padded image (2i + u, 2j + v) = split row 2i + u, parity
 // v % 2, entry j + v / 2 (contiguous in j). Only the positions are vectorized, so every ISA
-// clone computes the same floats (-ffp-contract=off); CB channels per pass load each input
-// value once for all of them. Always inlined into the ISA clones below.
-typedef float v16f __attribute__((vector_size(64)));
-
-template <int CB>
+// width computes the same floats (-ffp-contract=off); CB channels per pass load each input
+// value once for all of them. V: one vector of positions (16 / 8 / 4 floats by ISA, simd.h).
+// Always inlined into the ISA versions below.
+template <int CB, class V>
 [[gnu::always_inline]] inline void conv1_row(const float* __restrict__ w,
                                              const float* __restrict__ split, std::size_t half,
                                              int k, int i, int w1, const float* __restrict__ bias,
@@ -24,11 +24,12 @@ template <int CB>
                                              float* __restrict__ y) {
   const std::size_t k1 = static_cast<std::size_t>(k) * k, stride = 2 * half;
   const float* row0 = split + static_cast<std::size_t>(2 * i) * stride;
+  constexpr int L = static_cast<int>(simd::lanes<V>);
   int j0 = 0;
-  for (; j0 + 16 <= w1; j0 += 16) {  // 16 positions per vector, CB accumulators in registers
-    v16f acc[CB];
+  for (; j0 + L <= w1; j0 += L) {  // L positions per vector, CB accumulators in registers
+    V acc[CB];
     {
-      v16f x;
+      V x;
       __builtin_memcpy(&x, row0 + j0, sizeof x);
       for (int c = 0; c < CB; ++c) acc[c] = w[c * k1] * x;
     }
@@ -37,15 +38,15 @@ template <int CB>
       const float* srow = row0 + static_cast<std::size_t>(u) * stride + j0;
       for (int v = 0; v < k; ++v, ++t) {
         if (t == 0) continue;
-        v16f x;
+        V x;
         __builtin_memcpy(&x, srow + (v % 2) * half + v / 2, sizeof x);
         for (int c = 0; c < CB; ++c) acc[c] = acc[c] + w[c * k1 + t] * x;
       }
     }
     for (int c = 0; c < CB; ++c) {
-      const v16f z = acc[c] + bias[c];
-      const v16f neg = slope * z;
-      const v16f out = z >= 0.0f ? z : neg;
+      const V z = acc[c] + bias[c];
+      const V neg = slope * z;
+      const V out = z >= 0.0f ? z : neg;
       __builtin_memcpy(y + c * p1 + static_cast<std::size_t>(i) * w1 + j0, &out, sizeof out);
     }
   }
@@ -70,22 +71,39 @@ template <int CB>
 constexpr int kCB = 8;
 
 // All c1 output channels of every output row: blocks of kCB, then one at a time.
-BIFSMN_CLONES
-void conv1_channels(const float* __restrict__ w, const float* __restrict__ split,
-                    std::size_t half, int k, int h1, int w1, int c1,
-                    const float* __restrict__ bias, float slope, float* __restrict__ y) {
+template <class V>
+[[gnu::always_inline]] inline void conv1_channels_t(const float* __restrict__ w,
+                                                    const float* __restrict__ split,
+                                                    std::size_t half, int k, int h1, int w1,
+                                                    int c1, const float* __restrict__ bias,
+                                                    float slope, float* __restrict__ y) {
   const std::size_t k1 = static_cast<std::size_t>(k) * k;
   const std::size_t p1 = static_cast<std::size_t>(h1) * w1;
   for (int i = 0; i < h1; ++i) {
     int ch = 0;
     for (; ch + kCB <= c1; ch += kCB) {
-      conv1_row<kCB>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
+      conv1_row<kCB, V>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
     }
     for (; ch < c1; ++ch) {
-      conv1_row<1>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
+      conv1_row<1, V>(w + ch * k1, split, half, k, i, w1, bias + ch, slope, p1, y + ch * p1);
     }
   }
 }
+
+#define BIFSMN_CONV1_ARGS                                                                    \
+  const float *__restrict__ w, const float *__restrict__ split, std::size_t half, int k, int h1, \
+      int w1, int c1, const float *__restrict__ bias, float slope, float *__restrict__ y
+#define BIFSMN_CONV1_CALL(V) conv1_channels_t<V>(w, split, half, k, h1, w1, c1, bias, slope, y)
+#if BIFSMN_SIMD_X86
+BIFSMN_TARGET_AVX512 void conv1_channels16(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x16); }
+BIFSMN_TARGET_AVX2 void conv1_channels8(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x8); }
+#else
+void conv1_channels16(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x16); }
+void conv1_channels8(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x8); }
+#endif
+void conv1_channels4(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x4); }
+#undef BIFSMN_CONV1_ARGS
+#undef BIFSMN_CONV1_CALL
 
 inline float pixel(const Conv1& p, const float* img, int ii, int jj) {
   return (ii >= 0 && ii < p.H && jj >= 0 && jj < p.W) ? img[ii * p.W + jj] : 0.0f;
@@ -133,7 +151,8 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
       odd[s] = c1 >= 0 && c1 < p.W ? row[c1] : 0.0f;
     }
   }
-  conv1_channels(p.w, col, half, k, h1, w1, p.c1, p.b, p.slope, y);
+  simd::pick(conv1_channels16, conv1_channels8, conv1_channels4)(p.w, col, half, k, h1, w1, p.c1,
+                                                                  p.b, p.slope, y);
 }
 
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../binarize/binarize.h"
+#include "../simd.h"
 #include "../transpose.h"
 #include "bifsmn/bitpack.h"
 
@@ -55,8 +56,9 @@ float conv2_dual_planes(const float* __restrict__ v, const float* __restrict__ t
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
-typedef std::uint64_t v8u64 __attribute__((vector_size(64)));
-typedef v8u64 v8u64_unaligned __attribute__((aligned(8)));  // for the scratch tile
+typedef std::uint64_t u64x8 __attribute__((vector_size(64)));
+typedef std::uint64_t u64x4 __attribute__((vector_size(32)));
+typedef std::uint64_t u64x2 __attribute__((vector_size(16)));
 
 }  // namespace
 
@@ -96,32 +98,34 @@ namespace {
 // The GEMM rows of output row i2 (t columns): row j2, window row q = (c, u) (q = c*k + u) ->
 // bits [q*k, q*k + k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u), which is row
 // 2*i2 + u of channel c in the padded planes (pad zero rows above and below: 0 outside).
-// Eight output columns per vector operation; each 64-bit word of the rows is OR-ed together in
+// One output column per 64-bit lane (8 / 4 / 2 per vector by ISA, simd.h); each 64-bit word of the rows is OR-ed together in
 // one register from the chunks the tables place in it (no branches, no read-modify-write of a
 // tile in memory, whose store-to-load round trips made this loop the largest cost of conv2).
 // planes: this clip's padded plane rows. tile: words * 8 scratch words. out: t rows of `words`
 // words (padding words written 0).
-BIFSMN_CLONES
-void assemble_rows(const std::uint64_t* planes, int k, int i2, int t, std::size_t words,
-                   const std::int32_t* __restrict__ begin, const std::int32_t* __restrict__ off,
-                   const std::int32_t* __restrict__ sft, const std::int32_t* __restrict__ in_off,
-                   const std::int32_t* __restrict__ in_sft, std::uint64_t* tile,
-                   std::uint64_t* out) {
+template <class V>
+[[gnu::always_inline]] inline void assemble_rows_t(
+    const std::uint64_t* planes, int k, int i2, int t, std::size_t words,
+    const std::int32_t* __restrict__ begin, const std::int32_t* __restrict__ off,
+    const std::int32_t* __restrict__ sft, const std::int32_t* __restrict__ in_off,
+    const std::int32_t* __restrict__ in_sft, std::uint64_t* tile, std::uint64_t* out) {
+  typedef V V_unaligned __attribute__((aligned(8)));  // for the scratch tile
+  constexpr int L = static_cast<int>(sizeof(V) / sizeof(std::uint64_t));
   const std::uint64_t kmask = (std::uint64_t{1} << k) - 1;
   const std::uint64_t* P = planes + 2 * i2;
-  v8u64_unaligned* T = reinterpret_cast<v8u64_unaligned*>(tile);
-  for (int g = 0; g < t; g += 8) {
-    v8u64 shifts;
-    for (int l = 0; l < 8; ++l) shifts[l] = static_cast<std::uint64_t>(2 * std::min(g + l, t - 1));
+  V_unaligned* T = reinterpret_cast<V_unaligned*>(tile);
+  for (int g = 0; g < t; g += L) {
+    V shifts;
+    for (int l = 0; l < L; ++l) shifts[l] = static_cast<std::uint64_t>(2 * std::min(g + l, t - 1));
     for (std::size_t w = 0; w < words; ++w) {
-      v8u64 acc = {};
-      if (in_off[w] >= 0) acc = (((v8u64{} + P[in_off[w]]) >> shifts) & kmask) >> in_sft[w];
+      V acc = {};
+      if (in_off[w] >= 0) acc = (((V{} + P[in_off[w]]) >> shifts) & kmask) >> in_sft[w];
       for (std::int32_t e = begin[w]; e < begin[w + 1]; ++e) {
-        acc |= (((v8u64{} + P[off[e]]) >> shifts) & kmask) << sft[e];
+        acc |= (((V{} + P[off[e]]) >> shifts) & kmask) << sft[e];
       }
       T[w] = acc;
     }
-    const int n = std::min(8, t - g);
+    const int n = std::min(L, t - g);
     for (int l = 0; l < n; ++l) {
       std::uint64_t* row = out + static_cast<std::size_t>(g + l) * words;
       for (std::size_t w = 0; w < words; ++w) row[w] = T[w][l];
@@ -129,6 +133,24 @@ void assemble_rows(const std::uint64_t* planes, int k, int i2, int t, std::size_
   }
 }
 
+
+#define BIFSMN_ASSEMBLE_ARGS                                                                \
+  const std::uint64_t *planes, int k, int i2, int t, std::size_t words,                      \
+      const std::int32_t *__restrict__ begin, const std::int32_t *__restrict__ off,          \
+      const std::int32_t *__restrict__ sft, const std::int32_t *__restrict__ in_off,         \
+      const std::int32_t *__restrict__ in_sft, std::uint64_t *tile, std::uint64_t *out
+#define BIFSMN_ASSEMBLE_CALL(V) \
+  assemble_rows_t<V>(planes, k, i2, t, words, begin, off, sft, in_off, in_sft, tile, out)
+#if BIFSMN_SIMD_X86
+BIFSMN_TARGET_AVX512 void assemble_rows16(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x8); }
+BIFSMN_TARGET_AVX2 void assemble_rows8(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x4); }
+#else
+void assemble_rows16(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x8); }
+void assemble_rows8(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x4); }
+#endif
+void assemble_rows4(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x2); }
+#undef BIFSMN_ASSEMBLE_ARGS
+#undef BIFSMN_ASSEMBLE_CALL
 
 // conv2 epilogue of one token (output column j2): for each output row i2 (position
 // pos = i2*t + j2) and channel o, z = act(scale*((D1 - C) + s*(D2 - C)) + bp) (sign mode:
@@ -337,6 +359,7 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   const std::size_t c2 = sh.c2, f1 = sh.features();
   work.chunk_tables(sh.c1, k, hp, words);
   std::uint64_t* A = work.abits.data();
+  const auto assemble_rows = simd::pick(assemble_rows16, assemble_rows8, assemble_rows4);
   for (std::size_t b = 0; b < B; ++b) {
     for (int i2 = 0; i2 < h2; ++i2) {
       for (int pl = 0; pl < planes_used; ++pl) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "../simd.h"
 #include "frontend.h"
 
 namespace bifsmn::detail {
@@ -14,35 +15,47 @@ constexpr double kPi = 3.14159265358979323846;
 
 double kaldi_mel(double f) { return 1127.0 * std::log1p(f / 700.0); }
 
-constexpr int kLanes = kFrontLanes;
+constexpr int kLanes = kFrontLanes;  // frames per pass at most (the buffers' element size)
 typedef long long v8l __attribute__((vector_size(64)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4l __attribute__((vector_size(32)));
+typedef double v2d __attribute__((vector_size(16)));
+typedef long long v2l __attribute__((vector_size(16)));
 
-// One group of kLanes frames (fr[l]: the first sample of lane l's frame): window (samples x
-// 32768 x window, zero beyond frame_length), FFT power, sparse mel -> mel[m]; and cand[m], a
-// candidate level log_scale * ln(1 + E * inv_offset) from a cheap ln (exponent + a 5-term atanh
-// series of the mantissa, error < 2e-6): LevelTable::level turns it into the exact level.
-BIFSMN_FE_CLONES
-void fbank_group(const RealFFT<double>& fft, const float* const* fr, const double* window,
-                 int frame_length, const int* mel_lo, const int* mel_hi, const int* mel_off,
-                 const double* mel_w, int n_mels, double inv_offset, double log_scale, v8d* re,
-                 v8d* im, v8d* wre, v8d* wim, v8d* power, v8d* mel, v8d* cand) {
+// One group of LD frames, one per lane of VD (fr[l]: the first sample of lane l's frame):
+// window (samples x 32768 x window, zero beyond frame_length), FFT power, sparse mel -> mel[m];
+// and cand[m], a candidate level log_scale * ln(1 + E * inv_offset) from a cheap ln (exponent +
+// a 5-term atanh series of the mantissa, error < 2e-6): LevelTable::level turns it into the
+// exact level. VD is the ISA's native double vector (8 lanes AVX-512, 4 AVX2, 2 SSE2 / NEON,
+// ops/simd.h): a wider generic vector than the registers was split by GCC through the stack
+// (the AVX2 build ran this 5x slower than AVX-512, session 12). Lanes are independent, so the
+// values do not depend on VD.
+template <class VD, class VL>
+[[gnu::always_inline]] inline void fbank_group(
+    const RealFFT<double>& fft, const float* const* fr, const double* window, int frame_length,
+    const int* mel_lo, const int* mel_hi, const int* mel_off, const double* mel_w, int n_mels,
+    double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power, VD* mel,
+    VD* cand) {
+  constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
   const int half = fft.half(), L = frame_length;
   int j0 = 0;
-  for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (ops/transpose.h)
-    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
-      re[j] = __builtin_convertvector(even, v8d) * 32768.0 * window[2 * j];
-      im[j] = __builtin_convertvector(odd, v8d) * 32768.0 * window[2 * j + 1];
-    });
+  if constexpr (LD == 8) {
+    for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (ops/transpose.h)
+      gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+        re[j] = __builtin_convertvector(even, VD) * 32768.0 * window[2 * j];
+        im[j] = __builtin_convertvector(odd, VD) * 32768.0 * window[2 * j + 1];
+      });
+    }
   }
   for (int j = j0; j < half; ++j) {
     const int i0 = 2 * j, i1 = 2 * j + 1;
-    v8d a = {}, b = {};
+    VD a = {}, b = {};
     if (i0 < L) {
-      for (int l = 0; l < kLanes; ++l) a[l] = static_cast<double>(fr[l][i0]);
+      for (int l = 0; l < LD; ++l) a[l] = static_cast<double>(fr[l][i0]);
       a = a * 32768.0 * window[i0];
     }
     if (i1 < L) {
-      for (int l = 0; l < kLanes; ++l) b[l] = static_cast<double>(fr[l][i1]);
+      for (int l = 0; l < LD; ++l) b[l] = static_cast<double>(fr[l][i1]);
       b = b * 32768.0 * window[i1];
     }
     re[j] = a;
@@ -51,21 +64,67 @@ void fbank_group(const RealFFT<double>& fft, const float* const* fr, const doubl
   fft.power(re, im, wre, wim, power);
   constexpr double kLn2 = 0.69314718055994530942;
   for (int m = 0; m < n_mels; ++m) {
-    v8d acc = {};
+    VD acc = {};
     const double* w = mel_w + mel_off[m];
     for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
     mel[m] = acc;
-    const v8d x = 1.0 + acc * inv_offset;  // >= 1 (or inf / NaN: corrected by the table)
-    const v8l bits = (v8l)x;  // same-size vector cast: the bits
-    const v8l ex = (bits >> 52) - 1023;
-    const v8l mb = (bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL;
-    const v8d mant = (v8d)mb;  // in [1, 2)
-    const v8d t = (mant - 1.0) / (mant + 1.0), t2 = t * t;
-    const v8d ln_m =
+    const VD x = 1.0 + acc * inv_offset;  // >= 1 (or inf / NaN: corrected by the table)
+    const VL bits = (VL)x;  // same-size vector cast: the bits
+    const VL ex = (bits >> 52) - 1023;
+    const VL mb = (bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL;
+    const VD mant = (VD)mb;  // in [1, 2)
+    const VD t = (mant - 1.0) / (mant + 1.0), t2 = t * t;
+    const VD ln_m =
         2.0 * t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
-    cand[m] = (__builtin_convertvector(ex, v8d) * kLn2 + ln_m) * log_scale;
+    cand[m] = (__builtin_convertvector(ex, VD) * kLn2 + ln_m) * log_scale;
   }
 }
+
+// Image rows first..first+count-1 (Fbank40::image_rows), LD frames per pass.
+template <class VD, class VL>
+[[gnu::always_inline]] inline void fbank_rows(const FbankPass& p, const float* wave, int first,
+                                              int count, float* rows) {
+  constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
+  const int hop = p.hop, nm = p.n_mels, last = first + count - 1;
+  VD* re = reinterpret_cast<VD*>(p.re);
+  VD* mel = reinterpret_cast<VD*>(p.mel);
+  VD* cand = reinterpret_cast<VD*>(p.cand);
+  for (int f0 = first; f0 <= last; f0 += LD) {
+    // Lane l holds frame min(f0 + l, last): the spare lanes of the last group recompute a real
+    // frame and are discarded.
+    const float* fr[LD];
+    for (int l = 0; l < LD; ++l) {
+      fr[l] = wave + static_cast<std::size_t>(std::min(f0 + l, last)) * hop;
+    }
+    fbank_group<VD, VL>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
+                        p.mel_w, nm, p.inv_offset, p.log_scale, re,
+                        reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.wre),
+                        reinterpret_cast<VD*>(p.wim), reinterpret_cast<VD*>(p.power), mel, cand);
+    for (int l = 0; l < LD && f0 + l <= last; ++l) {
+      float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
+      for (int m = 0; m < nm; ++m) {
+        const double a = cand[m][l];
+        const int c = a >= 0.5 ? (a < 254.5 ? static_cast<int>(a + 0.5) : 255) : 0;  // NaN: 0
+        row[m] = static_cast<float>(p.levels->level(mel[m][l], c));
+      }
+    }
+  }
+}
+
+#define BIFSMN_FBANK_ARGS const FbankPass &p, const float *wave, int first, int count, float *rows
+#if BIFSMN_SIMD_X86
+__attribute__((target("avx512f,avx2"), flatten)) void fbank_rows16(BIFSMN_FBANK_ARGS) {
+  fbank_rows<v8d, v8l>(p, wave, first, count, rows);
+}
+__attribute__((target("avx2"), flatten)) void fbank_rows8(BIFSMN_FBANK_ARGS) {
+  fbank_rows<v4d, v4l>(p, wave, first, count, rows);
+}
+#else
+[[gnu::flatten]] void fbank_rows16(BIFSMN_FBANK_ARGS) { fbank_rows<v8d, v8l>(p, wave, first, count, rows); }
+[[gnu::flatten]] void fbank_rows8(BIFSMN_FBANK_ARGS) { fbank_rows<v4d, v4l>(p, wave, first, count, rows); }
+#endif
+[[gnu::flatten]] void fbank_rows4(BIFSMN_FBANK_ARGS) { fbank_rows<v2d, v2l>(p, wave, first, count, rows); }
+#undef BIFSMN_FBANK_ARGS
 }  // namespace
 
 int LevelTable::direct(double e, double log_scale, double log_offset) {
@@ -197,26 +256,27 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
 }
 
 void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
-  const int hop = cfg_.hop_length, nm = cfg_.n_mels, last = first + count - 1;
-  for (int f0 = first; f0 <= last; f0 += kLanes) {
-    // Lane l holds frame min(f0 + l, last): the spare lanes of the last group recompute a real
-    // frame and are discarded.
-    const float* fr[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      fr[l] = wave + static_cast<std::size_t>(std::min(f0 + l, last)) * hop;
-    }
-    fbank_group(fft_, fr, window_.data(), cfg_.frame_length, mel_lo_.data(), mel_hi_.data(),
-                mel_off_.data(), mel_w_.data(), nm, 1.0 / cfg_.log_offset, cfg_.log_scale, re_,
-                im_, wre_, wim_, power_, mel_, cand_);
-    for (int l = 0; l < kLanes && f0 + l <= last; ++l) {
-      float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
-      for (int m = 0; m < nm; ++m) {
-        const double a = cand_[m][l];
-        const int c = a >= 0.5 ? (a < 254.5 ? static_cast<int>(a + 0.5) : 255) : 0;  // NaN: 0
-        row[m] = static_cast<float>(levels_.level(mel_[m][l], c));
-      }
-    }
-  }
+  FbankPass p;
+  p.fft = &fft_;
+  p.window = window_.data();
+  p.frame_length = cfg_.frame_length;
+  p.hop = cfg_.hop_length;
+  p.n_mels = cfg_.n_mels;
+  p.mel_lo = mel_lo_.data();
+  p.mel_hi = mel_hi_.data();
+  p.mel_off = mel_off_.data();
+  p.mel_w = mel_w_.data();
+  p.inv_offset = 1.0 / cfg_.log_offset;
+  p.log_scale = cfg_.log_scale;
+  p.levels = &levels_;
+  p.re = reinterpret_cast<double*>(re_);
+  p.im = reinterpret_cast<double*>(im_);
+  p.wre = reinterpret_cast<double*>(wre_);
+  p.wim = reinterpret_cast<double*>(wim_);
+  p.power = reinterpret_cast<double*>(power_);
+  p.mel = reinterpret_cast<double*>(mel_);
+  p.cand = reinterpret_cast<double*>(cand_);
+  ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(p, wave, first, count, rows);
 }
 
 void Fbank40::image(const float* wave, float* img) { image_rows(wave, 0, image_frames_, img); }

@@ -78,6 +78,21 @@ struct RowCache {
   void clear() { std::fill(keys.begin(), keys.end(), kNone); }
 };
 
+// What one pass of the fbank40 rows needs (fbank40.cc: the per-ISA row functions are free
+// functions, so that each can be compiled for its own target).
+struct FbankPass {
+  const RealFFT<double>* fft = nullptr;
+  const double* window = nullptr;
+  int frame_length = 0, hop = 0, n_mels = 0;
+  const int *mel_lo = nullptr, *mel_hi = nullptr, *mel_off = nullptr;
+  const double* mel_w = nullptr;
+  double inv_offset = 0, log_scale = 0;
+  const LevelTable* levels = nullptr;
+  // the frame buffers (8 lanes per element at most): re, im, wre, wim, power, mel, cand
+  double *re = nullptr, *im = nullptr, *wre = nullptr, *wim = nullptr, *power = nullptr;
+  double *mel = nullptr, *cand = nullptr;
+};
+
 class FrontEnd {
  public:
   virtual ~FrontEnd() = default;
@@ -133,10 +148,10 @@ class LogMel : public FrontEnd {
 // split), power spectrum, Kaldi mel triangles (only their nonzero bins), then
 // v = log_scale * ln(1 + E / log_offset), rounded half to even (torch.round), clipped to 0..255
 // (LevelTable: exact bounds instead of a log1p per value).
-// Eight frames run per pass, one per lane of a v8d (one AVX-512 register, two AVX2 ones, or
-// four SSE2 / NEON ones; AVX-512 / AVX2 / baseline clones on x86-64); every lane does the same
-// float64 operations in the same order as a scalar frame would, so the values do not depend on
-// the lane, the clone or the architecture.
+// Frames run several per pass, one per lane of the ISA's native double vector (8 with AVX-512,
+// 4 with AVX2, 2 with SSE2 / NEON; ops/simd.h); every lane does the same float64 operations in
+// the same order as a scalar frame would, so the values do not depend on the lane, the width or
+// the architecture.
 // The network input is the image pooled like image_to_input: frames pool_offset.. summed in
 // groups of `pool` in float32 (exact: integers), times float32(input_scale), transposed to
 // (mel, time).

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "../binarize/binarize.h"
+#include "../simd.h"
 
 namespace bifsmn::ops {
 
 namespace {
 
-typedef float v16f __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
 
 // Dual-scale levels of one frame, u = b1 + s * b2 with s = sum8(|r|) / dim: the same float
@@ -49,10 +49,11 @@ typedef float v8f __attribute__((vector_size(32)));
 }
 
 // FSMN memory of one clip: u = quantized padded frames, then per output frame acc = sum of taps
-// in order, y = act(scale*acc + bias) + x. Sixteen channels per vector, the accumulator in a
-// register across the taps (an array of accumulators was kept on the stack).
-BIFSMN_CLONES
-void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
+// in order, y = act(scale*acc + bias) + x. One vector V of channels at a time (16 / 8 / 4 by
+// ISA, simd.h), the accumulator in a register across the taps (an array of accumulators was
+// kept on the stack).
+template <class V>
+[[gnu::always_inline]] inline void memory_clip_t(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
                  std::size_t left, std::size_t right, const float* w, const float* tau0,
                  const float* tau1, const float* pad, const float* scale, const float* bias,
                  float slope, float* ub, float* yb) {
@@ -81,26 +82,27 @@ void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t
     const float* xr = xb + tt * dim;
     float* yr = yb + tt * dim;
     std::size_t c = 0;
-    for (; c + 16 <= dim; c += 16) {
-      v16f acc = {};
+    constexpr std::size_t L = simd::lanes<V>;
+    for (; c + L <= dim; c += L) {
+      V acc = {};
       for (std::size_t kk = 0; kk < taps; ++kk) {
-        v16f wk, uk;
+        V wk, uk;
         __builtin_memcpy(&wk, w + kk * dim + c, sizeof wk);
         __builtin_memcpy(&uk, ub + (tt + kk) * dim + c, sizeof uk);
         acc = acc + wk * uk;
       }
-      v16f bs, xs, z;
+      V bs, xs, z;
       __builtin_memcpy(&bs, bias + c, sizeof bs);
       __builtin_memcpy(&xs, xr + c, sizeof xs);
       if (fp) {
         z = acc + bs;
       } else {
-        v16f sc;
+        V sc;
         __builtin_memcpy(&sc, scale + c, sizeof sc);
         z = sc * acc + bs;
       }
-      const v16f neg = slope * z;
-      const v16f out = (z >= 0.0f ? z : neg) + xs;
+      const V neg = slope * z;
+      const V out = (z >= 0.0f ? z : neg) + xs;
       __builtin_memcpy(yr + c, &out, sizeof out);
     }
     for (; c < dim; ++c) {
@@ -112,6 +114,23 @@ void memory_clip(bool fp, bool dual, const float* xb, std::size_t t, std::size_t
     }
   }
 }
+
+#define BIFSMN_MEMORY_ARGS                                                                     \
+  bool fp, bool dual, const float *xb, std::size_t t, std::size_t dim, std::size_t left,        \
+      std::size_t right, const float *w, const float *tau0, const float *tau1, const float *pad, \
+      const float *scale, const float *bias, float slope, float *ub, float *yb
+#define BIFSMN_MEMORY_CALL(V) \
+  memory_clip_t<V>(fp, dual, xb, t, dim, left, right, w, tau0, tau1, pad, scale, bias, slope, ub, yb)
+#if BIFSMN_SIMD_X86
+BIFSMN_TARGET_AVX512 void memory_clip16(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x16); }
+BIFSMN_TARGET_AVX2 void memory_clip8(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x8); }
+#else
+void memory_clip16(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x16); }
+void memory_clip8(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x8); }
+#endif
+void memory_clip4(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x4); }
+#undef BIFSMN_MEMORY_ARGS
+#undef BIFSMN_MEMORY_CALL
 
 // Levels of one frame (reference): u[c] = b1 + s * b2 (dual), sign (v1), the value (FP).
 void levels_reference(const Memory& p, const float* v, float* u) {
@@ -180,6 +199,7 @@ void memory_fwd(const Memory& p, const float* x, std::size_t B, std::size_t t, M
                 float* y, const BinaryLinear* next, LinearWork* next_work) {
   work.reserve(p, t);
   if (next) begin_rows(*next, B * t, *next_work);
+  const auto memory_clip = simd::pick(memory_clip16, memory_clip8, memory_clip4);
   for (std::size_t b = 0; b < B; ++b) {
     memory_clip(p.fp, p.dual, x + b * t * p.dim, t, p.dim, p.left, p.right, p.w, p.tau0, p.tau1,
                 p.pad, p.scale, p.bias, p.slope, work.u.data(), y + b * t * p.dim);
