@@ -124,3 +124,27 @@ def test_fid_band_options_change_the_loss():
 def test_fid_wavelet_option_reaches_the_loss():
     vals = _fid_losses(haar={"wavelet": "haar"}, db2={"wavelet": "db2"})
     assert torch.isfinite(vals["db2"]) and vals["db2"].item() != vals["haar"].item()
+
+
+def test_kl_soft_targets_add_the_tempered_kl_to_the_loss():
+    """``options.kl``: the loss grows by ``kl * T^2 * KL(p_t || p_s)`` on every trained path,
+    computed here by hand from the two models' logits; zero when the student is the teacher."""
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher").eval()
+    student = binarize(create_model("dfsmn_thinnable"), "bifsmnv2")
+    x, y = torch.randn(6, 1, 32, 32), torch.randint(0, 12, (6,))
+    vals = {}
+    for name, opts in {"off": {}, "on": {"kl": 0.5, "kl_temperature": 3.0}}.items():
+        torch.manual_seed(1)
+        vals[name] = Distill(teacher, "fid", 0.1, [0], [1.0], **opts)(student, x, y)[0]
+    torch.manual_seed(1)
+    with torch.no_grad():
+        zs, zt = student(x, path=0), teacher(x, path=0)
+    pt, ps = torch.softmax(zt / 3, -1), torch.softmax(zs / 3, -1)
+    kl = (pt * (pt.log() - ps.log())).sum(-1).mean() * 9
+    assert kl.item() > 1e-3
+    assert (vals["on"] - vals["off"]).item() == pytest.approx(0.5 * kl.item(), rel=1e-4)
+    obj = Distill(teacher, "fid", 0.1, [0], [1.0], kl=1.0)
+    assert obj.soft_target_loss(zt, zt).abs().item() < 1e-6
+    with pytest.raises(BifsmnError, match="kl"):
+        Distill(teacher, "fid", 0.1, [0], [1.0], kl=-1.0)

@@ -9,7 +9,13 @@ docs/methods.md, "Distillation"):
 * ``hed`` (BiFSMN v1): ``D(S, T/std(T) + H(T)/std(H(T)))``, no logit term;
 * ``feature``: ``D(S, T)`` on the raw features plus the logit MSE (control without bands).
 
-``L = sum_p w_p [CE(z^p, y) + alpha * (feature terms + logit term)]``.
+``L = sum_p w_p [CE(z^p, y) + alpha * (feature terms + logit term) + kl * KL_T]``.
+
+``KL_T = T^2 KL(softmax(z_t / T) || softmax(z^p / T))`` (Hinton et al.'s soft targets,
+``distill.options: {kl: weight, kl_temperature: T}``, off by default) hands the student the
+teacher's whole answer, including how much of a keyword-like clip it gives to ``unknown``; the
+logit MSE of the paper's recipe weighs every logit alike, whatever its rank (issue 13: the
+student is confident on confusable non-keywords where the teacher is not).
 
 The teacher runs once per batch and its outputs serve every path. ``teacher_mode: eval`` (the
 default) uses eval-mode BatchNorm and no dropout, as the paper intends; ``teacher_mode: train``
@@ -40,17 +46,21 @@ class Distill:
 
     def __init__(self, teacher: nn.Module, kind: str, alpha: float, paths: list[int],
                  weights: list[float], teacher_mode: str = "eval", levels: int = 1,
-                 bands: str = "both", wavelet: str = "haar") -> None:
+                 bands: str = "both", wavelet: str = "haar", kl: float = 0.0,
+                 kl_temperature: float = 2.0) -> None:
         if kind not in KINDS:
             raise BifsmnError(f"unknown distillation kind {kind!r} (none, {', '.join(KINDS)})")
         if teacher_mode not in ("eval", "train"):
             raise BifsmnError("distill.teacher_mode must be 'eval' or 'train'")
         if bands not in BANDS:
             raise BifsmnError(f"distill.options.bands must be one of {BANDS}")
+        if kl < 0 or kl_temperature <= 0:
+            raise BifsmnError("distill.options: kl must be >= 0 and kl_temperature > 0")
         self.teacher, self.kind, self.alpha = teacher, kind, alpha
         self.paths, self.weights = list(paths), list(weights)
         self.teacher_mode, self.levels, self.bands = teacher_mode, levels, bands
         self.wavelet = wavelet
+        self.kl, self.kl_temperature = float(kl), float(kl_temperature)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
 
@@ -68,6 +78,12 @@ class Distill:
         if self.bands in ("both", "high"):
             loss = loss + attention_distance(s_high, t_high)
         return loss
+
+    def soft_target_loss(self, s_logits: torch.Tensor, t_logits: torch.Tensor) -> torch.Tensor:
+        """``T^2 KL(p_t || p_s)`` at temperature T, batch mean (T^2 keeps the gradient scale)."""
+        t = self.kl_temperature
+        return F.kl_div(F.log_softmax(s_logits / t, dim=-1), F.log_softmax(t_logits / t, dim=-1),
+                        reduction="batchmean", log_target=True) * (t * t)
 
     def __call__(self, model: nn.Module, x: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
                  y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +103,10 @@ class Distill:
                 kd = kd + self.feature_terms(s, t_feats[j])
             if self.kind != "hed":
                 kd = kd + F.mse_loss(logits, t_logits)
-            loss = loss + w * (F.cross_entropy(logits, y) + self.alpha * kd)
+            term = F.cross_entropy(logits, y) + self.alpha * kd
+            if self.kl:
+                term = term + self.kl * self.soft_target_loss(logits, t_logits)
+            loss = loss + w * term
             first = logits if first is None else first
         return loss, first
 
@@ -99,9 +118,11 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
         raise BifsmnError("distill.teacher must name the teacher checkpoint")
     teacher, _ = model_from_checkpoint(d.teacher)
     opts = dict(d.options)
-    unknown = set(opts) - {"levels", "bands", "wavelet"}
+    unknown = set(opts) - {"levels", "bands", "wavelet", "kl", "kl_temperature"}
     if unknown:
-        raise BifsmnError(f"unknown distill.options {sorted(unknown)} (levels, bands, wavelet)")
+        raise BifsmnError(f"unknown distill.options {sorted(unknown)} "
+                          "(levels, bands, wavelet, kl, kl_temperature)")
     return Distill(teacher.to(device), d.kind, d.alpha, cfg.path_indices, cfg.train.path_weights,
                    d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")),
-                   str(opts.get("wavelet", "haar")))
+                   str(opts.get("wavelet", "haar")), float(opts.get("kl", 0.0)),
+                   float(opts.get("kl_temperature", 2.0)))
