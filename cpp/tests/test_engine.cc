@@ -21,6 +21,7 @@
 #include "bifsmn/wav.h"
 #include "engine/bkws.h"
 #include "mutate.h"
+#include "ops/simd.h"
 
 namespace {
 
@@ -477,6 +478,58 @@ void test_fuzz(long runs) {
 
 }  // namespace
 
+// The whole network (and the fbank40 front end) at every vector width this CPU runs
+// (ops/simd.h): binary models must give the same bits at each, fused layers included.
+void test_widths() {
+  fuzz::SmallArch fb;
+  fb.n_mels = 40, fb.fbank40 = true;
+  struct Case {
+    std::string name;
+    std::vector<std::uint8_t> file;
+    std::size_t per;
+  };
+  const std::vector<Case> cases = {
+      {"bifsmnv2", fuzz::random_model(42, Kind::bifsmnv2), 32 * 32},
+      {"bifsmn_v1", fuzz::random_model(43, Kind::bifsmn_v1), 32 * 32},
+      {"bifsmnv2 fbank40", fuzz::random_model(44, Kind::bifsmnv2, fb), 40 * 32}};
+  const std::size_t B = 3, n = 16000;
+  std::vector<float> wave(B * n);
+  std::mt19937_64 rng(23);
+  std::normal_distribution<float> nd(0.0f, 0.1f);
+  for (float& v : wave) v = nd(rng);
+  int widths = 0;
+  for (const Case& c : cases) {
+    std::mt19937_64 frng(29);
+    std::normal_distribution<float> fd(-35.0f, 12.0f);
+    std::vector<float> x(B * c.per);
+    for (float& v : x) v = fd(frng);
+    std::vector<std::vector<float>> ref;  // per path: logits from features, then from audio
+    bool same = true;
+    widths = 0;
+    for (const int w : {4, 8, 16}) {
+      if (w > ops::simd::best_width()) continue;
+      ops::simd::set_width(w);
+      ++widths;
+      auto e = Engine::load_bytes(c.file.data(), c.file.size(), c.name + ".bkws");
+      const auto paths = e->available_blocks();
+      for (std::size_t i = 0; i < paths.size(); ++i) {
+        e->set_blocks(paths[i]);
+        std::vector<float> out(2 * B * e->num_classes());
+        e->predict_features(x.data(), B, out.data());
+        e->predict_audio(wave.data(), B, n, out.data() + B * e->num_classes());
+        if (ref.size() <= i) {
+          ref.push_back(out);
+        } else {
+          same = same && out == ref[i];
+        }
+      }
+    }
+    ops::simd::set_width(0);
+    check(same, c.name + ": logits from features and from audio bit-identical at " +
+                    std::to_string(widths) + " vector widths, every path");
+  }
+}
+
 int main(int argc, char** argv) {
   const long fuzz_runs = argc > 1 ? std::atol(argv[1]) : 2000;
   std::printf("test_engine: kernels available:");
@@ -488,6 +541,7 @@ int main(int argc, char** argv) {
     test_corrupt();
     test_logmel();
     test_fbank40();
+    test_widths();
     test_wav();
     test_fuzz(fuzz_runs);
   } catch (const std::exception& e) {
