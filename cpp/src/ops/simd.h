@@ -26,11 +26,22 @@ constexpr std::size_t lanes = sizeof(V) / sizeof(float);
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_SIMD_X86 1
-#define BIFSMN_TARGET_AVX512 __attribute__((target("avx512f,avx2")))
-#define BIFSMN_TARGET_AVX2 __attribute__((target("avx2")))
+#define BIFSMN_TARGET_AVX512 __attribute__((target("avx512f,avx2"), flatten))
+#define BIFSMN_TARGET_AVX2 __attribute__((target("avx2"), flatten))
 #else
 #define BIFSMN_SIMD_X86 0
+#define BIFSMN_TARGET_AVX512 __attribute__((flatten))
+#define BIFSMN_TARGET_AVX2 __attribute__((flatten))
 #endif
+
+// Defines NAME16, NAME8 and NAME4 with parameter list PARAMS (parenthesized), each running
+// CALL(T) with its width's type (T16 / T8 / T4), compiled for AVX-512 / AVX2 / the baseline on
+// x86-64 (elsewhere all for the build's target; only NAME4 is picked there). `flatten`
+// inlines the templates into each, so the whole op is compiled for that ISA.
+#define BIFSMN_SIMD_VARIANTS(NAME, PARAMS, CALL, T16, T8, T4)   \
+  BIFSMN_TARGET_AVX512 void NAME##16 PARAMS { CALL(T16); }     \
+  BIFSMN_TARGET_AVX2 void NAME##8 PARAMS { CALL(T8); }          \
+  __attribute__((flatten)) void NAME##4 PARAMS { CALL(T4); }
 
 // The widths this CPU can run, widest first: 16 (AVX-512), 8 (AVX2), 4 (always).
 int best_width() noexcept;

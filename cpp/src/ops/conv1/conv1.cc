@@ -94,14 +94,8 @@ template <class V>
   const float *__restrict__ w, const float *__restrict__ split, std::size_t half, int k, int h1, \
       int w1, int c1, const float *__restrict__ bias, float slope, float *__restrict__ y
 #define BIFSMN_CONV1_CALL(V) conv1_channels_t<V>(w, split, half, k, h1, w1, c1, bias, slope, y)
-#if BIFSMN_SIMD_X86
-BIFSMN_TARGET_AVX512 void conv1_channels16(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x16); }
-BIFSMN_TARGET_AVX2 void conv1_channels8(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x8); }
-#else
-void conv1_channels16(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x16); }
-void conv1_channels8(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x8); }
-#endif
-void conv1_channels4(BIFSMN_CONV1_ARGS) { BIFSMN_CONV1_CALL(simd::f32x4); }
+BIFSMN_SIMD_VARIANTS(conv1_channels, (BIFSMN_CONV1_ARGS), BIFSMN_CONV1_CALL, simd::f32x16,
+                     simd::f32x8, simd::f32x4)
 #undef BIFSMN_CONV1_ARGS
 #undef BIFSMN_CONV1_CALL
 

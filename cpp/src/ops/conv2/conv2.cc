@@ -141,14 +141,8 @@ template <class V>
       const std::int32_t *__restrict__ in_sft, std::uint64_t *tile, std::uint64_t *out
 #define BIFSMN_ASSEMBLE_CALL(V) \
   assemble_rows_t<V>(planes, k, i2, t, words, begin, off, sft, in_off, in_sft, tile, out)
-#if BIFSMN_SIMD_X86
-BIFSMN_TARGET_AVX512 void assemble_rows16(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x8); }
-BIFSMN_TARGET_AVX2 void assemble_rows8(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x4); }
-#else
-void assemble_rows16(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x8); }
-void assemble_rows8(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x4); }
-#endif
-void assemble_rows4(BIFSMN_ASSEMBLE_ARGS) { BIFSMN_ASSEMBLE_CALL(u64x2); }
+BIFSMN_SIMD_VARIANTS(assemble_rows, (BIFSMN_ASSEMBLE_ARGS), BIFSMN_ASSEMBLE_CALL, u64x8, u64x4,
+                     u64x2)
 #undef BIFSMN_ASSEMBLE_ARGS
 #undef BIFSMN_ASSEMBLE_CALL
 

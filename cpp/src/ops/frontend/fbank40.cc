@@ -16,11 +16,8 @@ constexpr double kPi = 3.14159265358979323846;
 double kaldi_mel(double f) { return 1127.0 * std::log1p(f / 700.0); }
 
 constexpr int kLanes = kFrontLanes;  // frames per pass at most (the buffers' element size)
-typedef long long v8l __attribute__((vector_size(64)));
 typedef double v4d __attribute__((vector_size(32)));
-typedef long long v4l __attribute__((vector_size(32)));
 typedef double v2d __attribute__((vector_size(16)));
-typedef long long v2l __attribute__((vector_size(16)));
 
 // One group of LD frames, one per lane of VD (fr[l]: the first sample of lane l's frame):
 // window (samples x 32768 x window, zero beyond frame_length), FFT power, sparse mel -> mel[m];
@@ -30,13 +27,14 @@ typedef long long v2l __attribute__((vector_size(16)));
 // ops/simd.h): a wider generic vector than the registers was split by GCC through the stack
 // (the AVX2 build ran this 5x slower than AVX-512, session 12). Lanes are independent, so the
 // values do not depend on VD.
-template <class VD, class VL>
+template <class VD>
 [[gnu::always_inline]] inline void fbank_group(
     const RealFFT<double>& fft, const float* const* fr, const double* window, int frame_length,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const double* mel_w, int n_mels,
     double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power, VD* mel,
     VD* cand) {
   constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
+  typedef long long VL __attribute__((vector_size(sizeof(VD))));  // VD's bits
   const int half = fft.half(), L = frame_length;
   int j0 = 0;
   if constexpr (LD == 8) {
@@ -81,7 +79,7 @@ template <class VD, class VL>
 }
 
 // Image rows first..first+count-1 (Fbank40::image_rows), LD frames per pass.
-template <class VD, class VL>
+template <class VD>
 [[gnu::always_inline]] inline void fbank_rows(const FbankPass& p, const float* wave, int first,
                                               int count, float* rows) {
   constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
@@ -96,7 +94,7 @@ template <class VD, class VL>
     for (int l = 0; l < LD; ++l) {
       fr[l] = wave + static_cast<std::size_t>(std::min(f0 + l, last)) * hop;
     }
-    fbank_group<VD, VL>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
+    fbank_group<VD>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
                         p.mel_w, nm, p.inv_offset, p.log_scale, re,
                         reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.wre),
                         reinterpret_cast<VD*>(p.wim), reinterpret_cast<VD*>(p.power), mel, cand);
@@ -112,18 +110,9 @@ template <class VD, class VL>
 }
 
 #define BIFSMN_FBANK_ARGS const FbankPass &p, const float *wave, int first, int count, float *rows
-#if BIFSMN_SIMD_X86
-__attribute__((target("avx512f,avx2"), flatten)) void fbank_rows16(BIFSMN_FBANK_ARGS) {
-  fbank_rows<v8d, v8l>(p, wave, first, count, rows);
-}
-__attribute__((target("avx2"), flatten)) void fbank_rows8(BIFSMN_FBANK_ARGS) {
-  fbank_rows<v4d, v4l>(p, wave, first, count, rows);
-}
-#else
-[[gnu::flatten]] void fbank_rows16(BIFSMN_FBANK_ARGS) { fbank_rows<v8d, v8l>(p, wave, first, count, rows); }
-[[gnu::flatten]] void fbank_rows8(BIFSMN_FBANK_ARGS) { fbank_rows<v4d, v4l>(p, wave, first, count, rows); }
-#endif
-[[gnu::flatten]] void fbank_rows4(BIFSMN_FBANK_ARGS) { fbank_rows<v2d, v2l>(p, wave, first, count, rows); }
+#define BIFSMN_FBANK_CALL(VD) fbank_rows<VD>(p, wave, first, count, rows)
+BIFSMN_SIMD_VARIANTS(fbank_rows, (BIFSMN_FBANK_ARGS), BIFSMN_FBANK_CALL, v8d, v4d, v2d)
+#undef BIFSMN_FBANK_CALL
 #undef BIFSMN_FBANK_ARGS
 }  // namespace
 

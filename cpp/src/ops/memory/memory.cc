@@ -121,14 +121,8 @@ template <class V>
       const float *scale, const float *bias, float slope, float *ub, float *yb
 #define BIFSMN_MEMORY_CALL(V) \
   memory_clip_t<V>(fp, dual, xb, t, dim, left, right, w, tau0, tau1, pad, scale, bias, slope, ub, yb)
-#if BIFSMN_SIMD_X86
-BIFSMN_TARGET_AVX512 void memory_clip16(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x16); }
-BIFSMN_TARGET_AVX2 void memory_clip8(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x8); }
-#else
-void memory_clip16(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x16); }
-void memory_clip8(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x8); }
-#endif
-void memory_clip4(BIFSMN_MEMORY_ARGS) { BIFSMN_MEMORY_CALL(simd::f32x4); }
+BIFSMN_SIMD_VARIANTS(memory_clip, (BIFSMN_MEMORY_ARGS), BIFSMN_MEMORY_CALL, simd::f32x16,
+                     simd::f32x8, simd::f32x4)
 #undef BIFSMN_MEMORY_ARGS
 #undef BIFSMN_MEMORY_CALL
 
