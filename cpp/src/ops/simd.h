@@ -4,8 +4,8 @@
 // Why not only BIFSMN_CLONES (common.h): function multiversioning compiles one body for every
 // ISA, so a body written with 64-byte vectors (right for AVX-512) runs on AVX2 as 64-byte
 // vectors split by the compiler: with eight accumulators that is twice the 16 ymm registers,
-// and GCC 12 spills them through general registers (conv1 and the FSMN memory ran 10x slower on
-// an AVX2-only Zen 3 than on an AVX-512 Zen 4, session 12). Here each ISA instantiates the
+// and GCC 12 spills them through general registers (on an AVX2-only Zen 3, session 12, conv1
+// and the FSMN memory ran 4-10x slower than at their native width). Here each ISA instantiates the
 // template with its own width: 16 floats (AVX-512), 8 (AVX2), 4 (SSE2 baseline, NEON). Only
 // independent elements are vectorized and no operation contracts, so every width gives the same
 // bits (cpp/tests/test_ops.cc runs each op at every width the CPU has).
@@ -20,7 +20,7 @@ typedef float f32x4 __attribute__((vector_size(16)));
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef float f32x16 __attribute__((vector_size(64)));
 
-//: number of lanes of a vector type
+// Number of lanes of a vector type.
 template <class V>
 constexpr std::size_t lanes = sizeof(V) / sizeof(float);
 

@@ -98,9 +98,10 @@ namespace {
 // The GEMM rows of output row i2 (t columns): row j2, window row q = (c, u) (q = c*k + u) ->
 // bits [q*k, q*k + k) = bits [2*j2, 2*j2 + k) of plane row (c, 2*i2 - pad + u), which is row
 // 2*i2 + u of channel c in the padded planes (pad zero rows above and below: 0 outside).
-// One output column per 64-bit lane (8 / 4 / 2 per vector by ISA, simd.h); each 64-bit word of the rows is OR-ed together in
-// one register from the chunks the tables place in it (no branches, no read-modify-write of a
-// tile in memory, whose store-to-load round trips made this loop the largest cost of conv2).
+// One output column per 64-bit lane (8 / 4 / 2 per vector by ISA, simd.h); each 64-bit word of
+// the rows is OR-ed together in one register from the chunks the tables place in it (no
+// branches, no read-modify-write of a tile in memory, whose store-to-load round trips made this
+// loop the largest cost of conv2).
 // planes: this clip's padded plane rows. tile: words * 8 scratch words. out: t rows of `words`
 // words (padding words written 0).
 template <class V>
@@ -344,8 +345,8 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   // Rows of the popcount GEMM, one per output position: window row (c, u) of output column j2
   // is the k-bit chunk of plane row 2*i2 - pad + u starting at padded column 2*j2, at bit
   // (c*k + u)*k of the row. No bit im2col of the input is materialized: assemble_rows builds
-  // each output row's t GEMM rows of each plane from the plane rows (8 output columns per
-  // vector operation) into the clip's row block (rows ordered i2, plane, j2; h2 * 2t rows of
+  // each output row's t GEMM rows of each plane from the plane rows (one output column per
+  // 64-bit lane) into the clip's row block (rows ordered i2, plane, j2; h2 * 2t rows of
   // `words` words, L1-sized), and one popcount GEMM per clip consumes it, writing for each
   // output row the b1 dots of its t columns, then the b2 dots.
   const std::size_t words = p.words;

@@ -53,10 +53,10 @@ typedef float v8f __attribute__((vector_size(32)));
 // ISA, simd.h), the accumulator in a register across the taps (an array of accumulators was
 // kept on the stack).
 template <class V>
-[[gnu::always_inline]] inline void memory_clip_t(bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim,
-                 std::size_t left, std::size_t right, const float* w, const float* tau0,
-                 const float* tau1, const float* pad, const float* scale, const float* bias,
-                 float slope, float* ub, float* yb) {
+[[gnu::always_inline]] inline void memory_clip_t(
+    bool fp, bool dual, const float* xb, std::size_t t, std::size_t dim, std::size_t left,
+    std::size_t right, const float* w, const float* tau0, const float* tau1, const float* pad,
+    const float* scale, const float* bias, float slope, float* ub, float* yb) {
   const std::size_t taps = left + right + 1, tp = t + left + right;
   for (std::size_t f = 0; f < tp; ++f) {
     float* uf = ub + f * dim;
@@ -119,8 +119,9 @@ template <class V>
   bool fp, bool dual, const float *xb, std::size_t t, std::size_t dim, std::size_t left,        \
       std::size_t right, const float *w, const float *tau0, const float *tau1, const float *pad, \
       const float *scale, const float *bias, float slope, float *ub, float *yb
-#define BIFSMN_MEMORY_CALL(V) \
-  memory_clip_t<V>(fp, dual, xb, t, dim, left, right, w, tau0, tau1, pad, scale, bias, slope, ub, yb)
+#define BIFSMN_MEMORY_CALL(V)                                                              \
+  memory_clip_t<V>(fp, dual, xb, t, dim, left, right, w, tau0, tau1, pad, scale, bias, slope, \
+                   ub, yb)
 BIFSMN_SIMD_VARIANTS(memory_clip, (BIFSMN_MEMORY_ARGS), BIFSMN_MEMORY_CALL, simd::f32x16,
                      simd::f32x8, simd::f32x4)
 #undef BIFSMN_MEMORY_ARGS
