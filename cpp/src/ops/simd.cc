@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "binarize/quant.h"
+
 namespace bifsmn::ops::simd {
 
 namespace {
@@ -10,12 +12,8 @@ std::atomic<int> g_width{0};
 
 int best_width() noexcept {
 #if BIFSMN_SIMD_X86
-  static const int w = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")) return 16;
-    return __builtin_cpu_supports("avx2") ? 8 : 4;
-  }();
-  return w;
+  // the CPU checks the row binarizer already makes (binarize/quant.h)
+  return ::bifsmn::detail::have_avx512() ? 16 : ::bifsmn::detail::have_avx2() ? 8 : 4;
 #else
   return 4;
 #endif

@@ -5,14 +5,13 @@
 // ISA, so a body written with 64-byte vectors (right for AVX-512) runs on AVX2 as 64-byte
 // vectors split by the compiler: with eight accumulators that is twice the 16 ymm registers,
 // and GCC 12 spills them through general registers (on an AVX2-only Zen 3, session 12, conv1
-// and the FSMN memory ran 4-10x slower than at their native width). Here each ISA instantiates the
-// template with its own width: 16 floats (AVX-512), 8 (AVX2), 4 (SSE2 baseline, NEON). Only
+// and the FSMN memory ran 4-10x slower than at their native width). Here each ISA instantiates
+// the template with its own width: 16 floats (AVX-512), 8 (AVX2), 4 (SSE2 baseline, NEON). Only
 // independent elements are vectorized and no operation contracts, so every width gives the same
 // bits (cpp/tests/test_ops.cc runs each op at every width the CPU has).
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 
 namespace bifsmn::ops::simd {
 
@@ -43,7 +42,7 @@ constexpr std::size_t lanes = sizeof(V) / sizeof(float);
   BIFSMN_TARGET_AVX2 void NAME##8 PARAMS { CALL(T8); }          \
   __attribute__((flatten)) void NAME##4 PARAMS { CALL(T4); }
 
-// The widths this CPU can run, widest first: 16 (AVX-512), 8 (AVX2), 4 (always).
+// The widest width this CPU runs: 16 (AVX-512), 8 (AVX2) or 4 (always).
 int best_width() noexcept;
 
 // Force the width the ops use (tests: every width must give the same bits); 0 = best_width().
