@@ -242,10 +242,7 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   mel_ = power_ + h + 1;
   cand_ = mel_ + nm;
   img_.resize(static_cast<std::size_t>(image_frames_) * nm);
-}
-
-void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
-  FbankPass p;
+  FbankPass& p = pass_;
   p.fft = &fft_;
   p.window = window_.data();
   p.frame_length = cfg_.frame_length;
@@ -265,7 +262,10 @@ void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
   p.power = reinterpret_cast<double*>(power_);
   p.mel = reinterpret_cast<double*>(mel_);
   p.cand = reinterpret_cast<double*>(cand_);
-  ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(p, wave, first, count, rows);
+}
+
+void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
+  ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(pass_, wave, first, count, rows);
 }
 
 void Fbank40::image(const float* wave, float* img) { image_rows(wave, 0, image_frames_, img); }

@@ -158,6 +158,9 @@ class LogMel : public FrontEnd {
 class Fbank40 : public FrontEnd {
  public:
   Fbank40(const FeatureConfig& cfg, const std::string& where);
+  // Not copyable: the frame buffers and pass_ point into this object's own storage.
+  Fbank40(const Fbank40&) = delete;
+  Fbank40& operator=(const Fbank40&) = delete;
   int image_frames() const { return image_frames_; }
   int frames() const { return frames_; }
   int n_mels() const { return cfg_.n_mels; }
@@ -185,6 +188,7 @@ class Fbank40 : public FrontEnd {
   std::vector<double> buf_;
   v8d *re_ = nullptr, *im_ = nullptr, *wre_ = nullptr, *wim_ = nullptr, *power_ = nullptr;
   v8d *mel_ = nullptr, *cand_ = nullptr;
+  FbankPass pass_;  // the pointers above and the constants, filled once by the constructor
   std::vector<float> img_;
 };
 
