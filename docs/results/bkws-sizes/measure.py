@@ -42,10 +42,14 @@ MODELS = {  # checkpoint, validation data, FP32 teacher
                              SHARED / "speech_commands_test12_v0.02", "models/teacher_sc12dev.pt"),
     "bifsmnv2_fbank40": ("models/bifsmnv2_fbank40.pt",
                          SHARED / "speech_commands_v0.02_fbank40", "models/teacher_fbank40.pt"),
-    # the model behind the bundled src/bifsmn/models_data/bifsmnv2.bkws
+    # the bundled model of sessions 8-10
     "bifsmnv2_fbank40_120": ("models/bifsmnv2_fbank40_120.pt",
                              SHARED / "speech_commands_v0.02_fbank40",
                              "models/teacher_fbank40.pt"),
+    # the model behind the bundled src/bifsmn/models_data/bifsmnv2.bkws (since session 11)
+    "bifsmnv2_fbank40_120snr": ("models/bifsmnv2_fbank40_120snr.pt",
+                                SHARED / "speech_commands_v0.02_fbank40",
+                                "models/teacher_fbank40.pt"),
 }
 #: storage choices: name -> export options
 CHOICES = {
