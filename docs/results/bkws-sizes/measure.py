@@ -13,7 +13,8 @@ every committed bifsmnv2 model. For each model this script
 * narrows one constant group at a time (the rest float32) and reports the accuracy change per
   path and how many predictions change.
 
-Usage (from the repository root; needs the shared data, about 20 minutes on one core)::
+Usage (from the repository root; needs the shared data, about 30 minutes on one core for the
+four models)::
 
     python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
     python docs/results/bkws-sizes/measure.py --replot   # sizes.png from sizes.json only
