@@ -94,9 +94,50 @@ def test_cache_is_reused_and_invalidated(full_ds: Path, cache_dir: Path):
     sf.write(first.path, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
     f3, _ = load_features(SpeechCommands(full_ds, 12), "validation", cache_dir=cache_dir,
                           progress=False)
-    assert len(list(cache_dir.glob("*.npy"))) == 4
+    # ... and the new entries replace the old ones of the same slot instead of piling up
+    new = sorted(cache_dir.glob("*.npy"))
+    assert len(new) == 2 and not set(new) & set(files)
+    assert len(list(cache_dir.glob("*.json"))) == 2
     assert not np.array_equal(f1.numpy(), f3.numpy())
     assert y1.tolist() == [it.label for it in ds["validation"]]
+
+
+def test_cache_slots_prune_only_their_own_kind(full_ds: Path, cache_dir: Path, capsys):
+    """A re-mounted data folder (new mtimes only) replaces its entries; another split, another
+    feature setting and an entry from an older version are kept; the CLI lists and clears."""
+    import os
+
+    from bifsmn.cli import main
+    from bifsmn.data.features import FeatureConfig
+
+    ds = SpeechCommands(full_ds, 12)
+    load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    load_waves(ds, "training", cache_dir, progress=False)
+    load_features(ds, "validation", FeatureConfig(n_mels=20), cache_dir=cache_dir,
+                  progress=False)
+    legacy = cache_dir / "waves-0123456789abcdef01234567.npy"
+    np.save(legacy, np.zeros(3, np.int16))
+    before = {p.name for p in cache_dir.glob("*.npy")}
+    assert len(before) == 5  # val waves, val feats, val feats 20 mels, training waves, legacy
+    for it in ds["validation"]:  # same bytes, new mtimes
+        if it.path:
+            os.utime(it.path, ns=(1_000_000_000, 1_000_000_000))
+    load_features(SpeechCommands(full_ds, 12), "validation", cache_dir=cache_dir,
+                  progress=False)
+    after = {p.name for p in cache_dir.glob("*.npy")}
+    assert len(after) == 5 and len(after - before) == 2  # waves + 32-mel feats replaced
+    kept = before & after
+    assert legacy.name in kept and any(n.startswith("waves-") and n != legacy.name
+                                       for n in kept)  # training waves
+
+    assert main(["data", "cache", "--dir", str(cache_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "5 entries" in out and "(no sidecar)" in out and "feats validation of" in out
+    assert main(["data", "cache", "--dir", str(cache_dir), "--clear-unslotted"]) == 0
+    assert not legacy.exists() and len(list(cache_dir.glob("*.npy"))) == 4
+    assert main(["data", "cache", "--dir", str(cache_dir), "--clear"]) == 0
+    assert "deleted 4 entries" in capsys.readouterr().out
+    assert not list(cache_dir.iterdir())
 
 
 def test_unknown_split_and_protocol(full_ds: Path):

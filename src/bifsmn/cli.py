@@ -143,6 +143,27 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from bifsmn.data.cache import cache_entries, clear_cache, default_cache_dir
+
+    folder = Path(args.dir) if args.dir else default_cache_dir()
+    if args.clear or args.clear_unslotted:
+        n, size = clear_cache(folder, unslotted_only=args.clear_unslotted)
+        print(f"{folder}: deleted {n} entries, {size / 1e6:.1f} MB")
+        return 0
+    entries = cache_entries(folder)
+    for path, size, slot in entries:
+        what = (f"{slot.get('kind')} {slot.get('split')} of {slot.get('source')}" if slot
+                else "(no sidecar)")
+        print(f"{size / 1e6:9.1f} MB  {path.name}  {what}")
+    total = sum(size for _, size, _ in entries)
+    print(f"{folder}: {len(entries)} entries, {total / 1e6:.1f} MB")
+    if any(slot is None for _, _, slot in entries):
+        print("entries without a sidecar come from an older bifsmn and are never "
+              "replaced automatically: --clear-unslotted deletes them")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from bifsmn.compare import compare
 
@@ -252,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--base-url", help="mirror to fetch the same archive names from "
                     "(checksums are still verified)")
     dl.set_defaults(func=cmd_download)
+    dc = dsub.add_parser("cache", help="list (or clear) the decoded-data cache "
+                         "($BIFSMN_CACHE or ~/.cache/bifsmn)")
+    dc.add_argument("--dir", help="cache folder (default: $BIFSMN_CACHE or ~/.cache/bifsmn)")
+    g = dc.add_mutually_exclusive_group()
+    g.add_argument("--clear", action="store_true", help="delete every entry")
+    g.add_argument("--clear-unslotted", action="store_true",
+                   help="delete only entries without a sidecar (from older versions; they are "
+                   "never replaced automatically)")
+    dc.set_defaults(func=cmd_cache)
     add_detect_commands(sub)
     add_engine_commands(sub)
     return p

@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from bifsmn.audio import load_audio
-from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy
+from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy, slot_of
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
 from bifsmn.errors import BifsmnError
@@ -196,7 +196,7 @@ class FeatureArchive:
                     raise BifsmnError(f"image is {img.shape[0]}x{img.shape[1]}, expected "
                                       f"{frames}x{mels} (time x mel)", p)
                 arr[i] = img
-            atomic_save_npy(cpath, arr)
+            atomic_save_npy(cpath, arr, slot_of("fbank40", self.root, split, self.num_classes))
         return torch.from_numpy(arr), labels
 
     def noise_images(self, split: str = "training", cache_dir: Path | None = None
@@ -213,7 +213,7 @@ class FeatureArchive:
         arr = load_cached_npy(cpath, (len(paths), c.image_frames, c.n_mels), np.uint8)
         if arr is None:
             arr = np.stack([decode_jpeg(p) for p in paths])
-            atomic_save_npy(cpath, arr)
+            atomic_save_npy(cpath, arr, slot_of("fbank40-noise", self.root, split))
         return torch.from_numpy(arr)
 
 
@@ -266,5 +266,6 @@ class AudioSource:
                 w = pad_image(img[s:s + frames], frames).numpy().astype(np.uint8)
                 out.append(jpeg_roundtrip(w, self.jpeg_quality) if self.jpeg_quality else w)
         arr = np.stack(out) if out else np.zeros((0, frames, cfg.n_mels), np.uint8)
-        atomic_save_npy(cpath, arr)
+        atomic_save_npy(cpath, arr, slot_of("fbank40-audio", self.root, split, {
+            "windows": self.windows, "jpeg": self.jpeg_quality, "cfg": cfg.to_dict()}))
         return torch.from_numpy(arr)

@@ -6,6 +6,12 @@ what made the reference code's epochs slow. A split is decoded once into an int1
 ``.npy`` under a key that hashes the file list (path, size, mtime), the task, protocol and seed,
 and for features the :class:`FeatureConfig`: any change to files or settings makes a new key.
 Writes go to a temporary file renamed into place, so an interrupted run never leaves a bad cache.
+
+Each entry has a ``.json`` sidecar naming its *slot*: what it caches (kind, data folder, split,
+settings) without the file stats. A fresh checkout or a re-mounted data folder changes every
+mtime, hence every key; without slots each such change left another full copy behind (three
+158 MB copies of the fbank40 training split after three sessions). Saving an entry deletes the
+older entries of its slot; ``bifsmn data cache`` lists and clears the folder.
 """
 
 from __future__ import annotations
@@ -45,9 +51,59 @@ def _fingerprint(items: list[Item], extra: dict) -> str:
     return h.hexdigest()[:24]
 
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` via a temp file + rename (no half-written caches)."""
+def slot_of(kind: str, source: str | Path, split: str, extra: object = None) -> dict:
+    """What a cache entry holds, minus file stats: entries with equal slots replace each other."""
+    return {"kind": kind, "source": str(Path(source).resolve()), "split": split,
+            "settings": hashlib.sha256(json.dumps(extra, sort_keys=True, default=str)
+                                       .encode()).hexdigest()[:16]}
+
+
+def atomic_save_npy(path: Path, array: np.ndarray, slot: dict | None = None) -> None:
+    """Write ``array`` to ``path`` via a temp file + rename (no half-written caches).
+
+    With ``slot`` (see :func:`slot_of`), also write the sidecar and delete the entries of the
+    same slot under other keys: they were made from older file stats and will never be read."""
     atomic_write(path, lambda f: np.save(f, array))
+    if slot is None:
+        return
+    side = path.with_suffix(".json")
+    atomic_write(side, lambda f: f.write(json.dumps(slot, sort_keys=True).encode()))
+    for other in path.parent.glob("*.json"):
+        if other == side or read_slot(other) != slot:
+            continue
+        other.with_suffix(".npy").unlink(missing_ok=True)
+        other.unlink(missing_ok=True)
+
+
+def read_slot(sidecar: Path) -> dict | None:
+    """The slot stored in a sidecar, or None if it is missing or unreadable."""
+    try:
+        data = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def cache_entries(cache_dir: Path | None = None) -> list[tuple[Path, int, dict | None]]:
+    """``(npy path, bytes, slot or None)`` of every entry, oldest first (None: no sidecar,
+    written before slots existed, so never pruned automatically)."""
+    cache_dir = cache_dir or default_cache_dir()
+    if not cache_dir.is_dir():
+        return []
+    files = sorted(cache_dir.glob("*.npy"), key=lambda p: p.stat().st_mtime)
+    return [(p, p.stat().st_size, read_slot(p.with_suffix(".json"))) for p in files]
+
+
+def clear_cache(cache_dir: Path | None = None, unslotted_only: bool = False) -> tuple[int, int]:
+    """Delete every entry (or only those without a sidecar); returns ``(files, bytes)``."""
+    n = size = 0
+    for path, nbytes, slot in cache_entries(cache_dir):
+        if unslotted_only and slot is not None:
+            continue
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+        n, size = n + 1, size + nbytes
+    return n, size
 
 
 def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
@@ -101,7 +157,8 @@ def load_waves(
     it = tqdm(items, desc=f"decode {split}", unit="clip", disable=not progress, leave=False)
     for i, item in enumerate(it):
         waves[i] = to_int16(decode_item(item, noise_cache))
-    atomic_save_npy(wpath, waves)
+    atomic_save_npy(wpath, waves, slot_of("waves", ds.root, split, {
+        "classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed}))
     return torch.from_numpy(waves), labels
 
 
@@ -135,7 +192,9 @@ def load_features(
     mel = LogMel(feature_cfg)
     feats = torch.cat([mel(waves_to_float(w)) for w in waves.split(512)]) if len(waves) else \
         torch.zeros(0, 1, feature_cfg.n_mels, feature_cfg.num_frames)
-    atomic_save_npy(fpath, feats.numpy())
+    atomic_save_npy(fpath, feats.numpy(), slot_of("feats", ds.root, split, {
+        "classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed,
+        "features": feature_cfg.to_dict()}))
     return feats, labels
 
 
