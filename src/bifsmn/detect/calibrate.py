@@ -41,6 +41,7 @@ import numpy as np
 
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
+from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE, Verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
     events_from_smoothed,
@@ -171,7 +172,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               negatives_split: str = "validation", out: str | Path | None = None,
               write: bool = True, streams: int = DEFAULT_STREAMS,
               confidence: float | None = DEFAULT_CONFIDENCE, per_snr: bool = True,
-              snr_mode: str = "clip", log=print) -> dict:
+              snr_mode: str = "clip", verifier: str | Path | Verifier | None = None,
+              wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS, log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -184,7 +186,10 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     (default), not only on the pooled hours. ``gate``: ``"model"`` (default) uses the gate the
     model's stored points were calibrated with, else the default gate; a :class:`Gate` or None
     overrides. ``snr_mode``: how noisy streams set each word's SNR
-    (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``)."""
+    (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``).
+    ``verifier``: calibrate the cascade of ``model`` and this second stage
+    (:mod:`bifsmn.detect.cascade`, woken at ``wake``, held ``hold_ms``); the record names the
+    verifier and its SHA-256, and detectors then need it."""
     model = Path(model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
@@ -206,6 +211,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
                           f"{negatives_split} share")
     thr = sorted(float(t) for t in thresholds)
+    ver = verifier if isinstance(verifier, Verifier) or verifier is None else \
+        Verifier.load(verifier, wake, hold_ms)
     paths = list(scorers_for_blocks(model, list(blocks), log))
     if not paths:
         raise BifsmnError("no thinnable path of the model could be calibrated")
@@ -221,11 +228,13 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         for b, scorer in paths:
             hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
                               scorer.feature_config.clip_samples)
-            post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate)
+            post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate, verifier=ver)
             posts[b].append(post)
             log(f"[{b} blocks] stream {'clean' if math.isinf(st.snr_db) else st.snr_db} "
                 f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.0f} min, network ran on "
-                f"{100 * stream_posteriors.last_scored:.1f}% of windows")
+                f"{100 * stream_posteriors.last_scored:.1f}% of windows"
+                + ("" if ver is None else f", verifier on "
+                   f"{100 * stream_posteriors.last_verified:.1f}% of those"))
         del st
     hours = sum(k.hours for k in kept)
     nkw = sum(len(k.keywords) for k in kept)
@@ -258,6 +267,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     "confidence": confidence, "budget_per_snr": per_snr},
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "paths": {}}
+    if ver is not None:
+        ops["verifier"] = ver.record()
     for b, scorer in paths:
         cfg = scorer.feature_config
         hop = hop_samples(hop_ms, cfg.sample_rate, cfg.clip_samples)

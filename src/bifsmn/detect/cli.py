@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bifsmn.blocks import counts
+from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE
 from bifsmn.errors import BifsmnError
 
 BLOCK_CHOICES = counts()  # block counts of the paper's 8 layers (bifsmn.blocks)
@@ -76,7 +77,8 @@ def _make_detector(args: argparse.Namespace):
                    smoothing=parse_threshold_for(args.smooth_for, "--smooth-for", "yes=300"),
                    refractories=parse_threshold_for(args.refractory_for, "--refractory-for",
                                                     "yes=2000"),
-                   fa_per_hour=args.fa_per_hour, gate=_gate(args))
+                   fa_per_hour=args.fa_per_hour, gate=_gate(args), verifier=args.verifier,
+                   wake=args.wake, hold_ms=args.hold_ms)
     if det.operating_point is not None and not getattr(args, "json", False):
         print(f"bifsmn: {det.threshold_source}", file=sys.stderr)  # (no point: logged once)
     return det
@@ -213,7 +215,8 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
                           refractory_ms=args.refractory_ms, tolerance=args.tolerance_ms / 1000,
                           fa_target=args.fa_target, rearm=args.rearm,
                           negatives=args.negatives, negatives_split=args.negatives_split,
-                          gate=_gate(args), snr_mode=args.snr_mode)
+                          gate=_gate(args), snr_mode=args.snr_mode,
+                          verifier=args.verifier, wake=args.wake, hold_ms=args.hold_ms)
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
@@ -231,8 +234,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               split=args.split, negatives_split=args.negatives_split,
               out=args.out, write=not args.dry_run, streams=args.streams,
               confidence=args.confidence or None, per_snr=not args.pooled_budget,
-              snr_mode=args.snr_mode)
+              snr_mode=args.snr_mode, verifier=args.verifier,
+              wake=DEFAULT_WAKE if args.wake is None else args.wake,
+              hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms)
     return 0
+
+
+def _verifier_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--verifier", metavar="FILE",
+                   help="second stage (.bkws or .pt, e.g. the FP teacher): it scores only the "
+                   "windows the model woke, and its posteriors decide there "
+                   f"(docs/detection.md, 'Two-stage detection'){what}")
+    p.add_argument("--wake", type=float, default=None, metavar="P",
+                   help="the model's keyword posterior that wakes the verifier (default: the "
+                   f"record's, else {DEFAULT_WAKE:g})")
+    p.add_argument("--hold-ms", type=float, default=None, metavar="MS",
+                   help="the verifier scores the windows ending within MS of the latest wake-up "
+                   f"(default: the record's, else {DEFAULT_HOLD_MS:g})")
 
 
 def _snr_mode_flag(p: argparse.ArgumentParser) -> None:
@@ -301,6 +319,7 @@ def add_detect_commands(sub) -> None:
     d.add_argument("--refractory-for", action="append", metavar="LABEL=MS",
                    help="per-keyword refractory time in ms, repeatable (e.g. yes=2000)")
     _common(d, None)
+    _verifier_flags(d, "; needed when the stored points were calibrated with one")
     d.add_argument("--json", action="store_true", help="one JSON object per event")
     d.add_argument("--mic", action="store_true",
                    help="listen to the default input device (needs bifsmn[mic])")
@@ -335,6 +354,7 @@ def add_detect_commands(sub) -> None:
                    choices=["training", "validation", "testing"],
                    help="share of --negatives mixed in (default testing: never used by "
                    "training, which takes 80 %%, or calibration, which takes validation)")
+    _verifier_flags(e, "; applies to every --model")
     e.set_defaults(func=cmd_eval_stream)
 
     c = sub.add_parser("calibrate", help="choose and store per-keyword thresholds for 0.5/1/5 "
@@ -380,4 +400,5 @@ def add_detect_commands(sub) -> None:
                    "13's fix) instead of on each SNR's streams separately")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
+    _verifier_flags(c, "; the record names it, and detectors then need it")
     c.set_defaults(func=cmd_calibrate)

@@ -26,6 +26,7 @@ import numpy as np
 
 from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
+from bifsmn.detect.cascade import Verifier, resolve_verifier
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
@@ -165,7 +166,10 @@ class Detector:
     the network (:mod:`bifsmn.detect.gate`): by default (``"model"``) the gate stored with the
     model's operating points, because its thresholds were chosen behind it (the default gate
     for a model without a record); a :class:`Gate` overrides it, None scores every window.
-    ``det.gate`` is the gate in use.
+    ``det.gate`` is the gate in use. ``verifier``: a second model (file or
+    :class:`~bifsmn.detect.cascade.Verifier`) woken by this one (:mod:`bifsmn.detect.cascade`);
+    ``wake`` and ``hold_ms`` default to those the stored points were calibrated with. A model
+    whose points were calibrated with a verifier needs it, unless ``threshold`` is given.
     ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
     ``thresholds``, ``smoothing`` and ``refractories`` override them per keyword (and
     :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
@@ -180,16 +184,20 @@ class Detector:
                  ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
                  refractories: Mapping[str, float] | None = None,
-                 fa_per_hour: float | None = None, gate: Gate | None | str = MODEL_GATE
-                 ) -> None:
+                 fa_per_hour: float | None = None, gate: Gate | None | str = MODEL_GATE,
+                 verifier: str | Path | Verifier | None = None, wake: float | None = None,
+                 hold_ms: float | None = None) -> None:
         self.scorer = load_scorer(model, blocks)
         self.gate = resolve_gate(gate, getattr(self.scorer, "operating_points", None))
+        self.verifier = resolve_verifier(verifier, getattr(self.scorer, "operating_points", None),
+                                         wake, hold_ms, threshold is not None,
+                                         getattr(self.scorer, "name", "model"))
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)
         self.window = int(cfg.clip_samples)
         hop = hop_samples(hop_ms, self.sample_rate, self.window)
-        self.streamer = Streamer(self.scorer, hop, batch_size, self.gate)
+        self.streamer = Streamer(self.scorer, hop, batch_size, self.gate, self.verifier)
         self.hop = hop
         self.rearm = bool(rearm)
         ignored = set(ignore)

@@ -37,6 +37,7 @@ from bifsmn.audio import load_audio
 from bifsmn.data.archive import AudioSource
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
 from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.detect.cascade import Verifier, resolve_verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
     DEFAULT_SMOOTH_MS,
@@ -377,10 +378,12 @@ def sweep(post: Posteriors, labels: list[str], truth: Sequence[Segment], hours: 
 
 
 def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 10 * SR,
-                      gate: Gate | None = DEFAULT_GATE) -> tuple[Posteriors, float]:
+                      gate: Gate | None = DEFAULT_GATE, verifier: Verifier | None = None
+                      ) -> tuple[Posteriors, float]:
     """Posteriors of a whole stream fed block by block, and the seconds it took (the
-    fraction of windows the gate let through is in ``stream_posteriors.last_scored``)."""
-    st = Streamer(scorer, hop, gate=gate)
+    fraction of windows the gate let through is in ``stream_posteriors.last_scored``, the
+    fraction of those a ``verifier`` scored in ``stream_posteriors.last_verified``)."""
+    st = Streamer(scorer, hop, gate=gate, verifier=verifier)
     parts = []
     t0 = time.perf_counter()
     for i in range(0, len(audio), block):
@@ -389,6 +392,7 @@ def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 
     dt = time.perf_counter() - t0
     ws = st._score
     stream_posteriors.last_scored = ws.windows_scored / max(ws.windows_seen, 1)
+    stream_posteriors.last_verified = ws.windows_verified / max(ws.windows_scored, 1)
     return Posteriors.concat(parts, len(scorer.labels), st.window, st.sample_rate), dt
 
 
@@ -543,7 +547,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 rearm: bool = False, negatives: str | Path | None = None,
                 negatives_split: str = "testing",
                 gate: Gate | None | str = MODEL_GATE, snr_mode: str = "clip",
-                log=print) -> list[SystemResult]:
+                verifier: str | Path | None = None, wake: float | None = None,
+                hold_ms: float | None = None, log=print) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
     write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
 
@@ -554,7 +559,9 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     ``gate``: ``"model"`` (default) runs each model behind the gate its operating points were
     calibrated with (the default gate for a model without a record); a :class:`Gate` or None
     applies to every model. ``snr_mode``: how noisy streams set each word's SNR
-    (:func:`compose_stream`)."""
+    (:func:`compose_stream`). ``verifier``: every model runs as the first stage of a cascade
+    with this second stage (:mod:`bifsmn.detect.cascade`; ``wake``/``hold_ms`` default to those
+    a model's record was calibrated with)."""
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)
@@ -593,9 +600,18 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
             g = resolve_gate(gate, getattr(scorer, "operating_points", None))
             if g != DEFAULT_GATE:
                 log(f"{name}: gate {'off' if g is None else g.to_dict()}")
+            ver = None
+            if verifier is not None:
+                ver = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
+                                       wake, hold_ms, False, scorer.name)
+                name = f"{name} + {ver.name}"
+                log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")
             for snr, st in streams.items():
-                post, dt = stream_posteriors(scorer, st.audio, hop, gate=g)
+                post, dt = stream_posteriors(scorer, st.audio, hop, gate=g, verifier=ver)
                 frac = stream_posteriors.last_scored
+                if ver is not None:
+                    log(f"{name}: verifier ran on {100 * stream_posteriors.last_verified:.1f}% "
+                        "of the windows the gate let through")
                 dur = len(st.audio) / st.sample_rate
                 scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
                                refr, tolerance, rearm, negatives=st.negatives)

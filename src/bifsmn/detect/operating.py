@@ -10,6 +10,9 @@ and picks them, and has no heavy imports. The record (a plain JSON-able dict) li
      "paths": {"8": [{"fa_per_hour": 0.5, "smooth_ms": 500.0, "thresholds": {"yes": 0.97, ...},
                       "calibration": {"hits": ..., "keywords": ..., "false_alarms": ...,
                                       "hours": ..., "miss_rate": ..., "reached": true}}, ...]}}
+
+A cascade's record (``bifsmn calibrate --verifier``) also holds ``"verifier": {"name": ...,
+"sha256": ..., "wake": 0.9, "hold_ms": 1000.0}`` (:mod:`bifsmn.detect.cascade`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def check(ops: dict, where: str | Path = "") -> dict:
     paths = ops.get("paths")
     if not isinstance(paths, dict):
         raise BifsmnError("operating points: no 'paths'", where)
+    ver = ops.get("verifier")
+    if ver is not None and not (
+            isinstance(ver, dict) and isinstance(ver.get("name"), str)
+            and isinstance(ver.get("sha256"), str)
+            and isinstance(ver.get("wake"), int | float) and 0.0 <= ver["wake"] <= 1.0
+            and isinstance(ver.get("hold_ms"), int | float) and ver["hold_ms"] > 0):
+        raise BifsmnError("operating points: malformed 'verifier' (name, sha256, wake in "
+                          "[0, 1], hold_ms > 0)", where)
     for b, pts in paths.items():
         for p in pts:
             th = p.get("thresholds")

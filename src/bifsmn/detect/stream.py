@@ -40,6 +40,7 @@ import numpy as np
 
 from bifsmn.audio import MAX_FLOAT_SAMPLE
 from bifsmn.data.frontends import make_frontend
+from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
 from bifsmn.detect.gate import DEFAULT_GATE, FrameSpectra, Gate
 from bifsmn.detect.scorer import Scorer
 from bifsmn.errors import BifsmnError, NonFiniteError
@@ -158,13 +159,21 @@ class WindowScorer:
     ``windows_scored`` count how many went through the network."""
 
     def __init__(self, scorer: Scorer, batch_size: int = DEFAULT_BATCH,
-                 gate: Gate | None = DEFAULT_GATE) -> None:
+                 gate: Gate | None = DEFAULT_GATE, verifier: Verifier | None = None) -> None:
         if batch_size < 1:
             raise BifsmnError(f"batch size must be at least 1 (got {batch_size})")
         self.scorer = scorer
         self.gate = gate
         self.windows_seen = 0
         self.windows_scored = 0
+        self.windows_verified = 0
+        self.verifier = verifier
+        self._verify: WindowScorer | None = None
+        if verifier is not None:  # the second stage (bifsmn.detect.cascade): no gate of its own
+            check_compatible(scorer, verifier)
+            self._verify = WindowScorer(verifier.scorer, batch_size, None)
+            self._hold = verifier.hold_samples(int(scorer.feature_config.sample_rate))
+            self._kw = keyword_columns(list(scorer.labels))
         self._silence = silence_posterior(list(scorer.labels))
         self.batch_size = int(batch_size)
         cfg = scorer.feature_config
@@ -187,6 +196,9 @@ class WindowScorer:
         (positions restart)."""
         self._stream = self._make_stream() if self._make_stream is not None else None
         self._gate_frames = FrameSpectra()
+        self._last_wake: int | None = None
+        if self._verify is not None:
+            self._verify.reset()
 
     def _torch_features(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -203,8 +215,21 @@ class WindowScorer:
             out = np.tile(self._silence, (len(windows), 1))
             if keep.any():
                 out[keep] = self._score(windows[keep], starts[keep])
+        else:
+            keep = np.ones(len(windows), bool)
+            out = self._score(windows, starts)
+        if self._verify is None or not len(windows):
             return out
-        return self._score(windows, starts)
+        # second stage: only windows woken by the first stage (and let through by the gate)
+        assert self.verifier is not None
+        on, self._last_wake = wake_mask(out[:, self._kw].max(axis=1), ends, self._hold,
+                                        self._last_wake, self.verifier.wake)
+        on &= keep
+        final = np.tile(self._silence, (len(windows), 1))
+        if on.any():
+            final[on] = self._verify._score(windows[on], None if starts is None else starts[on])
+            self.windows_verified += int(on.sum())
+        return final
 
     def _batch_features(self, part: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
         """Features of one batch of exactly ``batch_size`` windows (``part`` padded with zero
@@ -254,9 +279,9 @@ class Streamer:
     """
 
     def __init__(self, scorer: Scorer, hop: int | None = None, batch_size: int = DEFAULT_BATCH,
-                 gate: Gate | None = DEFAULT_GATE) -> None:
+                 gate: Gate | None = DEFAULT_GATE, verifier: Verifier | None = None) -> None:
         self.scorer = scorer
-        self._score = WindowScorer(scorer, batch_size, gate)
+        self._score = WindowScorer(scorer, batch_size, gate, verifier)
         self.window = self._score.window
         self.sample_rate = self._score.sample_rate
         self.labels = list(scorer.labels)
@@ -333,15 +358,15 @@ class Streamer:
 
 
 def sliding_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, flush: bool = True,
-                       batch_size: int = DEFAULT_BATCH, gate: Gate | None = DEFAULT_GATE
-                       ) -> Posteriors:
+                       batch_size: int = DEFAULT_BATCH, gate: Gate | None = DEFAULT_GATE,
+                       verifier: Verifier | None = None) -> Posteriors:
     """Offline reference: posteriors of every window of a whole in-memory stream.
 
     Same conventions as :class:`Streamer` (zero padding before the start, window ``k`` ending at
     ``k * hop``; with ``flush``, 0.5 s of zeros after the end, then the last hop completed),
     written independently of the streaming state so that the two can check each other.
     """
-    ws = WindowScorer(scorer, batch_size, gate)
+    ws = WindowScorer(scorer, batch_size, gate, verifier)
     x = as_mono_float(audio)
     n = x.size
     total = n + ws.window // 2 if flush and n else n

@@ -1,0 +1,153 @@
+"""Two-stage detection: the binary model runs on every window and wakes a verifier.
+
+Why: the bundled 1-bit model's misses and false alarms at low false-alarm rates are confident
+confusions between short keywords (docs/results/fa-anatomy) that no rule on its own posteriors
+removes; a larger network (the full-precision teacher) separates them, but costs ~6x more per
+window. As in production keyword spotters, the cheap model stays always on and the verifier
+runs only after it: on the bundle's calibration hours the cascade kept almost all of the
+teacher's gain with the teacher on 27 % of the windows the gate lets through
+(docs/results/cascade/README.md).
+
+Rule (causal, per stream): a window *wakes* the verifier when the first stage's largest keyword
+posterior reaches ``wake``; the verifier scores every window (that the gate lets through) ending
+less than ``hold_ms`` after the latest waking window's end, and its posteriors replace the first
+stage's there; every other window gets the silence posterior, so only verified windows can fire.
+The thresholds of a cascade are therefore its own: ``bifsmn calibrate --verifier`` stores them
+with the verifier's name, SHA-256, ``wake`` and ``hold_ms``, and a detector refuses a cascade
+record without that verifier (and a verifier with points calibrated without one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bifsmn.errors import BifsmnError
+
+if TYPE_CHECKING:
+    from bifsmn.detect.scorer import Scorer
+
+IGNORED = ("_unknown_", "_silence_")
+DEFAULT_WAKE = 0.9
+DEFAULT_HOLD_MS = 1000.0
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """The second stage: its scorer (8 blocks of its file), the wake threshold on the first
+    stage's keyword posteriors and how long one wake-up lasts."""
+
+    scorer: Scorer
+    wake: float = DEFAULT_WAKE
+    hold_ms: float = DEFAULT_HOLD_MS
+    name: str = ""
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.wake <= 1.0 or math.isnan(self.wake):
+            raise BifsmnError(f"wake threshold must be in [0, 1] (got {self.wake})")
+        if not self.hold_ms > 0 or math.isinf(self.hold_ms):
+            raise BifsmnError(f"verifier hold must be a positive number of ms "
+                              f"(got {self.hold_ms})")
+
+    @classmethod
+    def load(cls, path: str | Path, wake: float = DEFAULT_WAKE,
+             hold_ms: float = DEFAULT_HOLD_MS) -> Verifier:
+        from bifsmn.detect.scorer import load_scorer
+
+        path = Path(path)
+        if not path.is_file():
+            raise BifsmnError("verifier model file does not exist", path)
+        return cls(load_scorer(path, 8), float(wake), float(hold_ms), path.name,
+                   file_sha256(path))
+
+    def record(self) -> dict:
+        """What an operating-point record stores about the verifier it was calibrated with."""
+        return {"name": self.name, "sha256": self.sha256, "wake": self.wake,
+                "hold_ms": self.hold_ms}
+
+    def hold_samples(self, sample_rate: int) -> int:
+        return max(1, round(self.hold_ms * sample_rate / 1000.0))
+
+
+def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
+                     wake: float | None, hold_ms: float | None, explicit_threshold: bool,
+                     model_name: str = "model") -> Verifier | None:
+    """The verifier a detector runs, checked against the model's stored operating points.
+
+    A record calibrated with a verifier needs that verifier (same SHA-256; its ``wake`` and
+    ``hold_ms`` are the defaults), unless thresholds are given explicitly; a verifier with a
+    record calibrated without one is refused for the same reason (the thresholds would be the
+    wrong model's)."""
+    stored = (ops or {}).get("verifier")
+    if verifier is None:
+        if stored and not explicit_threshold:
+            raise BifsmnError(
+                f"{model_name}: its operating points were calibrated with verifier "
+                f"{stored.get('name')!r}: pass it (--verifier FILE) or give --threshold")
+        return None
+    if isinstance(verifier, Verifier):
+        v = verifier
+    else:
+        v = Verifier.load(verifier,
+                          wake if wake is not None else (stored or {}).get("wake", DEFAULT_WAKE),
+                          hold_ms if hold_ms is not None
+                          else (stored or {}).get("hold_ms", DEFAULT_HOLD_MS))
+    if explicit_threshold:
+        return v
+    if not stored:
+        if ops:
+            raise BifsmnError(f"{model_name}: its operating points were calibrated without a "
+                              "verifier; calibrate with --verifier first or give --threshold")
+        return v
+    if v.sha256 and stored.get("sha256") and v.sha256 != stored["sha256"]:
+        raise BifsmnError(f"verifier {v.name}: not the file {model_name}'s operating points "
+                          f"were calibrated with ({stored.get('name')}, SHA-256 differs)")
+    return v
+
+
+def check_compatible(first: Scorer, verifier: Verifier) -> None:
+    """Both stages must see the same windows and name the same classes."""
+    a, b = first.feature_config, verifier.scorer.feature_config
+    if (a.sample_rate, a.clip_samples) != (b.sample_rate, b.clip_samples):
+        raise BifsmnError(f"verifier {verifier.name}: windows of {b.clip_samples} samples at "
+                          f"{b.sample_rate} Hz, the model's are {a.clip_samples} at "
+                          f"{a.sample_rate} Hz")
+    if list(first.labels) != list(verifier.scorer.labels):
+        raise BifsmnError(f"verifier {verifier.name}: labels differ from the model's")
+
+
+def wake_mask(kw_max: np.ndarray, ends: np.ndarray | None, hold: int,
+              last_wake: int | None, wake: float) -> tuple[np.ndarray, int | None]:
+    """Which windows the verifier scores, and the latest waking window's end afterwards.
+
+    Window ``i`` is verified if some window ``j <= i`` of the stream (this call or an earlier
+    one: ``last_wake``) had ``kw_max[j] >= wake`` and ``ends[i] - ends[j] < hold``. Without
+    window positions (``ends`` None) each window stands alone: verified iff it wakes."""
+    woke = np.asarray(kw_max) >= wake
+    if ends is None:
+        return woke.copy(), last_wake
+    ends = np.asarray(ends, np.int64)
+    out = np.zeros(len(woke), bool)
+    for i in range(len(woke)):
+        if woke[i]:
+            last_wake = int(ends[i])
+        out[i] = last_wake is not None and int(ends[i]) - last_wake < hold
+    return out, last_wake
+
+
+def keyword_columns(labels: list[str]) -> list[int]:
+    return [i for i, k in enumerate(labels) if k not in IGNORED]

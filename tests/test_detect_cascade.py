@@ -1,0 +1,157 @@
+"""Two-stage detection (bifsmn.detect.cascade): the wake rule, streaming == whole stream, the
+plain definition on real models, and the operating-point record that ties a cascade's
+thresholds to its verifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_detect_support import HOP, SR, ScriptScorer, script_audio, tiny_checkpoint, tone_stream
+from test_stream import chunk_sizes, run_chunked
+
+from bifsmn.data.labels import LABELS_12
+from bifsmn.detect import operating
+from bifsmn.detect.cascade import Verifier, resolve_verifier, wake_mask
+from bifsmn.detect.detector import Detector, events_from_smoothed, smooth
+from bifsmn.detect.scorer import TorchScorer
+from bifsmn.detect.stream import Streamer, sliding_posteriors
+from bifsmn.errors import BifsmnError
+from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+class ShiftScorer(ScriptScorer):
+    """A verifier that disagrees visibly: where ScriptScorer says class c, it says c + 3."""
+
+    name = "shift"
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return np.roll(super().scores(features), 3, axis=1)
+
+
+def test_wake_mask_holds_for_hold_samples_and_carries_across_calls():
+    kw = np.array([0.1, 0.95, 0.2, 0.1, 0.1, 0.97, 0.1, 0.1, 0.1])
+    ends = HOP * np.arange(1, 10)
+    got, last = wake_mask(kw, ends, 3 * HOP, None, 0.9)
+    # woken at windows 1 and 5; each wake-up covers the 3 windows ending < 3 hops later
+    assert got.tolist() == [False, True, True, True, False, True, True, True, False]
+    assert last == ends[5]
+    parts, last = [], None
+    for a, b in ((0, 2), (2, 3), (3, 7), (7, 9)):
+        m, last = wake_mask(kw[a:b], ends[a:b], 3 * HOP, last, 0.9)
+        parts.append(m)
+    assert np.concatenate(parts).tolist() == got.tolist()
+    alone, _ = wake_mask(kw, None, 3 * HOP, None, 0.9)  # no positions: each window alone
+    assert alone.tolist() == (kw >= 0.9).tolist()
+
+
+def _script_verifier(wake: float = 0.9, hold_ms: float = 300.0) -> Verifier:
+    return Verifier(ShiftScorer(), wake, hold_ms, "shift.bkws", "ab" * 32)
+
+
+def test_only_woken_windows_use_the_verifier():
+    words = ["_unknown_", "yes", "_unknown_", "_unknown_", "_unknown_", "go", "_unknown_"] * 2
+    post = sliding_posteriors(ScriptScorer(), script_audio(words), HOP, flush=False, gate=None,
+                              verifier=_script_verifier())
+    top = [LABELS_12[i] for i in post.probs.argmax(axis=1)]
+    # window i ends with word i. 'yes' (1, 8) and 'go' (5, 12) wake the verifier for 3 windows
+    # (300 ms): there it answers class + 3 (unknown -> no, yes -> down, go -> yes); elsewhere
+    # silence, whatever the first stage said
+    s = "_silence_"
+    assert top == [s, "down", "no", "no", s, "yes", "no", "no", "down", "no", "no", s, "yes",
+                   "no"]
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("cascade")
+    first = TorchScorer.from_checkpoint(tiny_checkpoint(d))
+    # the verifier: the same tiny model on another thinnable path, so it differs from the first
+    second = TorchScorer.from_checkpoint(tiny_checkpoint(d), blocks=2)
+    return first, second
+
+
+@pytest.mark.parametrize("kind", [1000, 1600, 16000, "random"])
+def test_streaming_cascade_equals_the_whole_stream_definition(two_models, kind):
+    """Chunked streaming == offline, and both == the plain definition from the two models'
+    own posteriors: the verifier's where the first stage woke it (causally), silence else."""
+    first, second = two_models
+    audio = tone_stream([("yes", 0.2), ("go", 1.9), ("no", 3.1)], 4.37, seed=5)
+    ver = Verifier(second, 0.3, 500.0, "second", "")
+    ref = sliding_posteriors(first, audio, HOP, verifier=ver)
+    st = Streamer(first, HOP, verifier=ver)
+    got = run_chunked(st, audio, chunk_sizes(kind, len(audio)))
+    np.testing.assert_array_equal(got.ends, ref.ends)
+    np.testing.assert_allclose(got.probs, ref.probs, rtol=0, atol=1e-6)
+
+    a = sliding_posteriors(first, audio, HOP)
+    b = sliding_posteriors(second, audio, HOP)
+    kws = [i for i, k in enumerate(first.labels) if k not in ("_unknown_", "_silence_")]
+    silence = np.zeros(len(first.labels), np.float32)
+    silence[first.labels.index("_silence_")] = 1.0
+    passed = ~np.all(a.probs == silence, axis=1)
+    on, _ = wake_mask(a.probs[:, kws].max(axis=1), a.ends, 500 * SR // 1000, None, 0.3)
+    on &= passed
+    assert 0 < on.sum() < len(on)  # the test exercises both branches
+    want = np.where(on[:, None], b.probs, silence[None, :])
+    np.testing.assert_allclose(ref.probs, want, rtol=0, atol=1e-6)
+    assert st._score.windows_verified == int(on.sum())
+
+
+def _record(verifier: dict | None) -> dict:
+    ops = {"format": operating.FORMAT, "version": operating.VERSION,
+           "paths": {"8": [{"fa_per_hour": 1.0, "smooth_ms": 500.0,
+                            "thresholds": {k: 0.9 for k in LABELS_12[2:]}}]}}
+    if verifier is not None:
+        ops["verifier"] = verifier
+    return operating.check(ops)
+
+
+def test_record_ties_thresholds_to_their_verifier(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, {**load_checkpoint(ckpt), "note": "another file"})
+    v = Verifier.load(ckpt)
+    stored = _record({**v.record(), "wake": 0.7, "hold_ms": 400.0})
+    got = resolve_verifier(ckpt, stored, None, None, False)
+    assert (got.wake, got.hold_ms, got.sha256) == (0.7, 400.0, v.sha256)  # the record's rule
+    assert resolve_verifier(ckpt, stored, 0.5, None, False).wake == 0.5  # explicit wins
+    with pytest.raises(BifsmnError, match="calibrated with verifier"):
+        resolve_verifier(None, stored, None, None, False)
+    assert resolve_verifier(None, stored, None, None, True) is None  # explicit thresholds
+    with pytest.raises(BifsmnError, match="calibrated without a verifier"):
+        resolve_verifier(ckpt, _record(None), None, None, False)
+    assert resolve_verifier(ckpt, None, None, None, False) is not None  # no record: defaults
+    with pytest.raises(BifsmnError, match="SHA-256 differs"):
+        resolve_verifier(other, stored, None, None, False)
+    with pytest.raises(BifsmnError, match="malformed 'verifier'"):
+        _record({"name": "x", "sha256": "y", "wake": 2.0, "hold_ms": 100.0})
+    with pytest.raises(BifsmnError, match="does not exist"):
+        Verifier.load(tmp_path / "missing.bkws")
+    with pytest.raises(BifsmnError, match="wake threshold"):
+        Verifier(v.scorer, 1.5)
+
+
+def test_detector_runs_a_cascade_from_the_record(tmp_path):
+    """A checkpoint whose record names a verifier: the detector needs it, takes its wake rule
+    from the record, and gives the events of the offline cascade posteriors."""
+    ckpt = tiny_checkpoint(tmp_path)
+    data = load_checkpoint(ckpt)
+    v = Verifier.load(ckpt, 0.5, 1000.0)
+    data["operating_points"] = _record(v.record())
+    model = tmp_path / "cascade.pt"
+    save_checkpoint(model, data)
+    with pytest.raises(BifsmnError, match="calibrated with verifier"):
+        Detector(model)
+    det = Detector(model, verifier=ckpt)
+    assert det.verifier is not None and (det.verifier.wake, det.verifier.hold_ms) == (0.5, 1000)
+    audio = tone_stream([("yes", 0.5), ("go", 2.5)], 4.0, seed=2)
+    events = det.process(audio) + det.flush()
+    ws = det.streamer._score
+    assert 0 < ws.windows_verified < ws.windows_scored
+    post = sliding_posteriors(det.scorer, audio, det.hop, gate=det.gate, verifier=det.verifier)
+    want = events_from_smoothed(smooth(post.probs, det.smooth_n), post.ends, det.labels,
+                                det.thresholds, det.refractory, det.window, det.sample_rate,
+                                audio_end=post.audio_end)
+    assert events == want and events  # the cascade fires on this stream
