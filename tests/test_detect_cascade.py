@@ -146,6 +146,7 @@ def test_detector_runs_a_cascade_from_the_record(tmp_path):
         Detector(model)
     det = Detector(model, verifier=ckpt)
     assert det.verifier is not None and (det.verifier.wake, det.verifier.hold_ms) == (0.5, 1000)
+    assert det.threshold_source.endswith("verifier tiny_trained.pt (wake 0.5, hold 1000 ms)")
     audio = tone_stream([("yes", 0.5), ("go", 2.5)], 4.0, seed=2)
     events = det.process(audio) + det.flush()
     ws = det.streamer._score

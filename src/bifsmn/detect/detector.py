@@ -236,6 +236,9 @@ class Detector:
         self.refractory_for = {k: self._refractory_samples((refractories or {}).get(
             k, refractory_ms)) for k in self.keywords}
         self._cols = [self.labels.index(k) for k in self.keywords]
+        if self.verifier is not None:
+            self.threshold_source += (f"; verifier {self.verifier.name} (wake "
+                                      f"{self.verifier.wake:g}, hold {self.verifier.hold_ms:g} ms)")
         self.reset()
 
     def _check_keywords(self, per: Mapping[str, float]) -> None:
