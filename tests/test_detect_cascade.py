@@ -156,3 +156,15 @@ def test_detector_runs_a_cascade_from_the_record(tmp_path):
                                 det.thresholds, det.refractory, det.window, det.sample_rate,
                                 audio_end=post.audio_end)
     assert events == want and events  # the cascade fires on this stream
+
+
+def test_a_cascade_calibration_never_overwrites_the_models_own_points(tmp_path):
+    """Its thresholds are the cascade's: written over the model they would break plain use."""
+    from bifsmn.detect.calibrate import calibrate
+
+    ckpt = tiny_checkpoint(tmp_path)
+    before = ckpt.read_bytes()
+    for out in (None, ckpt):
+        with pytest.raises(BifsmnError, match="give --out FILE"):
+            calibrate(ckpt, tmp_path / "no-data", verifier=ckpt, out=out)
+    assert ckpt.read_bytes() == before
