@@ -345,7 +345,7 @@ def _verify(
         raise fail(f"size mismatch: expected {expected_size} bytes, got {actual_size}")
 
     if expected_sha is not None:
-        actual_sha = _sha256_file(path, progress=progress)
+        actual_sha = sha256_file(path, progress=progress)
         if actual_sha != expected_sha:
             raise fail(f"sha256 mismatch: expected {expected_sha}, got {actual_sha}")
         return
@@ -363,7 +363,8 @@ def _verify(
         raise fail(f"corrupt gzip data: {exc}") from exc
 
 
-def _sha256_file(path: Path, *, progress: bool) -> str:
+def sha256_file(path: Path, *, progress: bool = False) -> str:
+    """SHA-256 hex digest of a file, read in chunks (archives, model files)."""
     digest = hashlib.sha256()
     with path.open("rb") as f, tqdm(
         total=path.stat().st_size,

@@ -11,6 +11,7 @@ from bifsmn.errors import BifsmnError
 COMMANDS: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
+NON_KEYWORDS: tuple[str, ...] = (UNKNOWN, SILENCE)  # never fire as detections
 LABELS_12: tuple[str, ...] = (UNKNOWN, SILENCE, *COMMANDS)
 LABELS_35: tuple[str, ...] = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",

@@ -19,7 +19,6 @@ record without that verifier (and a verifier with points calibrated without one)
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,22 +26,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bifsmn.data.labels import NON_KEYWORDS
 from bifsmn.errors import BifsmnError
 
 if TYPE_CHECKING:
     from bifsmn.detect.scorer import Scorer
 
-IGNORED = ("_unknown_", "_silence_")
 DEFAULT_WAKE = 0.9
 DEFAULT_HOLD_MS = 1000.0
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,13 +57,14 @@ class Verifier:
     @classmethod
     def load(cls, path: str | Path, wake: float = DEFAULT_WAKE,
              hold_ms: float = DEFAULT_HOLD_MS) -> Verifier:
+        from bifsmn.data.download import sha256_file
         from bifsmn.detect.scorer import load_scorer
 
         path = Path(path)
         if not path.is_file():
             raise BifsmnError("verifier model file does not exist", path)
         return cls(load_scorer(path, 8), float(wake), float(hold_ms), path.name,
-                   file_sha256(path))
+                   sha256_file(path))
 
     def record(self) -> dict:
         """What an operating-point record stores about the verifier it was calibrated with."""
@@ -150,4 +142,4 @@ def wake_mask(kw_max: np.ndarray, ends: np.ndarray | None, hold: int,
 
 
 def keyword_columns(labels: list[str]) -> list[int]:
-    return [i for i, k in enumerate(labels) if k not in IGNORED]
+    return [i for i, k in enumerate(labels) if k not in NON_KEYWORDS]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsmn.data.labels import NON_KEYWORDS
 from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
 from bifsmn.detect.cascade import Verifier, resolve_verifier
@@ -32,7 +33,7 @@ from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError, NonFiniteError
 
-IGNORED = ("_unknown_", "_silence_")
+IGNORED = NON_KEYWORDS
 DEFAULT_SMOOTH_MS = 500.0
 DEFAULT_REFRACTORY_MS = 1000.0
 DEFAULT_THRESHOLD = 0.5  # for models without stored operating points

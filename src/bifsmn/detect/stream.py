@@ -216,7 +216,7 @@ class WindowScorer:
             if keep.any():
                 out[keep] = self._score(windows[keep], starts[keep])
         else:
-            keep = np.ones(len(windows), bool)
+            keep = None
             out = self._score(windows, starts)
         if self._verify is None or not len(windows):
             return out
@@ -224,7 +224,8 @@ class WindowScorer:
         assert self.verifier is not None
         on, self._last_wake = wake_mask(out[:, self._kw].max(axis=1), ends, self._hold,
                                         self._last_wake, self.verifier.wake)
-        on &= keep
+        if keep is not None:
+            on &= keep
         final = np.tile(self._silence, (len(windows), 1))
         if on.any():
             final[on] = self._verify._score(windows[on], None if starts is None else starts[on])
