@@ -4,6 +4,8 @@ thresholds to its verifier."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -114,23 +116,50 @@ def test_record_ties_thresholds_to_their_verifier(tmp_path):
     save_checkpoint(other, {**load_checkpoint(ckpt), "note": "another file"})
     v = Verifier.load(ckpt)
     stored = _record({**v.record(), "wake": 0.7, "hold_ms": 400.0})
-    got = resolve_verifier(ckpt, stored, None, None, False)
+    got, rec = resolve_verifier(ckpt, stored, None, None, False)
     assert (got.wake, got.hold_ms, got.sha256) == (0.7, 400.0, v.sha256)  # the record's rule
-    assert resolve_verifier(ckpt, stored, 0.5, None, False).wake == 0.5  # explicit wins
+    assert rec is stored
+    assert resolve_verifier(ckpt, stored, 0.5, None, False)[0].wake == 0.5  # explicit wins
     with pytest.raises(BifsmnError, match="calibrated with verifier"):
         resolve_verifier(None, stored, None, None, False)
-    assert resolve_verifier(None, stored, None, None, True) is None  # explicit thresholds
+    assert resolve_verifier(None, stored, None, None, True) == (None, stored)  # explicit
     with pytest.raises(BifsmnError, match="calibrated without a verifier"):
         resolve_verifier(ckpt, _record(None), None, None, False)
-    assert resolve_verifier(ckpt, None, None, None, False) is not None  # no record: defaults
+    assert resolve_verifier(ckpt, None, None, None, False)[0] is not None  # no record: defaults
     with pytest.raises(BifsmnError, match="SHA-256 differs"):
         resolve_verifier(other, stored, None, None, False)
+    # the model's own record (no verifier) plus one calibrated with ``ckpt``: each verifier
+    # gets its own record, no verifier the model's own
+    own = _record(None)
+    assert resolve_verifier(None, own, None, None, False, cascades=[stored]) == (None, own)
+    got, rec = resolve_verifier(ckpt, own, None, None, False, cascades=[stored])
+    assert rec is stored and (got.wake, got.hold_ms) == (0.7, 400.0)
+    with pytest.raises(BifsmnError, match="SHA-256 differs"):
+        resolve_verifier(other, own, None, None, False, cascades=[stored])
     with pytest.raises(BifsmnError, match="malformed 'verifier'"):
         _record({"name": "x", "sha256": "y", "wake": 2.0, "hold_ms": 100.0})
     with pytest.raises(BifsmnError, match="does not exist"):
         Verifier.load(tmp_path / "missing.bkws")
     with pytest.raises(BifsmnError, match="wake threshold"):
         Verifier(v.scorer, 1.5)
+
+
+def test_cascade_records_are_kept_per_verifier_beside_the_own_record(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path)
+    model = tmp_path / "m.pt"
+    model.write_bytes(ckpt.read_bytes())
+    own = _record(None)
+    a = _record({"name": "a", "sha256": "a" * 64, "wake": 0.9, "hold_ms": 1000.0})
+    b = _record({"name": "b", "sha256": "b" * 64, "wake": 0.8, "hold_ms": 500.0})
+    a2 = _record({**a["verifier"], "wake": 0.5})
+    for ops in (own, a, b, a2):
+        operating.write(model, ops)
+    assert operating.read(model) == own  # cascades never replace the model's own points
+    assert operating.read_cascades(model) == [b, a2]  # one per verifier file, the latest
+    with pytest.raises(BifsmnError, match="names no verifier"):
+        operating.check_cascades([own])
+    with pytest.raises(BifsmnError, match="is not a list"):
+        operating.check_cascades({"a": a})
 
 
 def test_detector_runs_a_cascade_from_the_record(tmp_path):
@@ -158,13 +187,60 @@ def test_detector_runs_a_cascade_from_the_record(tmp_path):
     assert events == want and events  # the cascade fires on this stream
 
 
-def test_a_cascade_calibration_never_overwrites_the_models_own_points(tmp_path):
-    """Its thresholds are the cascade's: written over the model they would break plain use."""
-    from bifsmn.detect.calibrate import calibrate
+def test_a_cascade_calibration_is_stored_beside_the_models_own_points(tmp_path):
+    """``calibrate --verifier`` in place: the model's own points stay byte for byte, the
+    cascade's go into its list (replaced by a later calibration with the same verifier), export
+    carries both, and a detector picks the record that matches the verifier it is given."""
+    import math
 
+    from conftest import make_full_dataset
+
+    from bifsmn.detect.calibrate import calibrate
+    from bifsmn.engine import export_checkpoint
+
+    torch.set_num_threads(1)
+    data = make_full_dataset(tmp_path / "sc", per_word=3)
     ckpt = tiny_checkpoint(tmp_path)
-    before = ckpt.read_bytes()
-    for out in (None, ckpt):
-        with pytest.raises(BifsmnError, match="give --out FILE"):
-            calibrate(ckpt, tmp_path / "no-data", verifier=ckpt, out=out)
-    assert ckpt.read_bytes() == before
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, {**load_checkpoint(ckpt), "note": "another file"})
+    model = tmp_path / "m.pt"
+    model.write_bytes(ckpt.read_bytes())
+    kw = dict(blocks=[8], minutes=0.5, snrs=[math.inf], split="training", streams=1,
+              confidence=None, log=lambda _: None)
+    own = calibrate(model, data, **kw)
+    cas = calibrate(model, data, verifier=ckpt, wake=0.5, **kw)
+    assert cas["verifier"]["sha256"] == Verifier.load(ckpt).sha256
+    cas = calibrate(model, data, verifier=ckpt, wake=0.5, **kw)  # again: replaced, not added
+    stored = load_checkpoint(model)
+    own_j, cas_j = json.loads(json.dumps(own)), json.loads(json.dumps(cas))
+    assert stored["operating_points"] == own_j
+    assert stored["cascade_operating_points"] == [cas_j]
+    bk = export_checkpoint(model, tmp_path / "m.bkws")
+    for m in (model, bk):
+        plain = Detector(m)
+        assert plain.verifier is None and plain.operating_points == own_j
+        det = Detector(m, verifier=ckpt)
+        assert det.operating_points == cas_j and det.verifier.wake == 0.5
+        point = cas_j["paths"]["8"][1]
+        assert point["fa_per_hour"] == 1.0
+        assert all(det.thresholds[k] == v for k, v in point["thresholds"].items())
+        with pytest.raises(BifsmnError, match="SHA-256 differs"):
+            Detector(m, verifier=other)
+
+
+def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name():
+    """``--verifier bundled``: the packaged teacher, and the bundled model stores points
+    calibrated with exactly that file (else its cascade would run with another's thresholds)."""
+    from bifsmn.data.download import sha256_file
+    from bifsmn.detect.cascade import BUNDLED, verifier_file
+    from bifsmn.detect.scorer import bundled_model
+
+    path = verifier_file(BUNDLED)
+    assert path.is_file() and path.parent == bundled_model().parent
+    cascades = operating.read_cascades(bundled_model())
+    assert [r["verifier"]["sha256"] for r in cascades] == [sha256_file(path)]
+    own = operating.read(bundled_model())
+    assert own is not None and "verifier" not in own
+    det = Detector(verifier=BUNDLED)
+    assert det.operating_points == cascades[0] and det.verifier.sha256 == sha256_file(path)
+    assert det.verifier.scorer.labels == det.labels

@@ -34,7 +34,10 @@ BINARY = "src/bifsmn/models_data/bifsmnv2.bkws"
 STREAMS = 12  # the bundle's calibration: 6 streams per SNR, clean and 10 dB
 teacher_path, systems = sys.argv[1], sys.argv[2:] or ["binary"]
 orig = cal.stream_posteriors
-teacher = load_scorer(teacher_path, 8)
+# TEACHER may list several files joined by commas: their posteriors are averaged (an ensemble
+# verifier, session 15)
+teachers = [load_scorer(p, 8) for p in teacher_path.split(",")]
+teacher = teachers[0]
 cache: dict[int, tuple] = {}  # stream index -> (binary post, teacher post, seconds)
 
 
@@ -68,9 +71,15 @@ class TwoStage:
             scored = orig.last_scored
             if list(teacher.labels) != list(scorer.labels):
                 raise SystemExit("teacher and binary model have different labels")
-            tpost, tdt = orig(teacher, audio, hop, **kw)
-            if not np.array_equal(tpost.ends, post.ends):
-                raise SystemExit("the two models scored different windows")
+            tposts = [orig(t, audio, hop, **kw) for t in teachers]
+            for t, (tp, _) in zip(teachers, tposts, strict=True):
+                if not np.array_equal(tp.ends, post.ends):
+                    raise SystemExit("the two models scored different windows")
+                if list(t.labels) != list(scorer.labels):
+                    raise SystemExit("a verifier's labels differ from the binary model's")
+            tpost = dataclasses.replace(
+                tposts[0][0], probs=np.mean([tp.probs for tp, _ in tposts], axis=0))
+            tdt = sum(t for _, t in tposts)
             cache[k] = (post, tpost, dt, tdt, scored)
         post, tpost, dt, tdt, self.last_scored = cache[k]
         labels = list(scorer.labels)

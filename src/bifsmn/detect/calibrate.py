@@ -189,13 +189,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``).
     ``verifier``: calibrate the cascade of ``model`` and this second stage
     (:mod:`bifsmn.detect.cascade`, woken at ``wake``, held ``hold_ms``); the record names the
-    verifier and its SHA-256, and detectors then need it; it is written to ``out``, never over
-    ``model`` (whose own points stay usable without a verifier)."""
+    verifier and its SHA-256 (``"bundled"``: the packaged verifier) and is stored beside the
+    model's own points (:data:`bifsmn.detect.operating.CASCADE_KEY`, replacing an earlier one of
+    the same verifier file), so the model's own points stay as they were and detectors pick the
+    cascade's when given that verifier."""
     model = Path(model)
-    if verifier is not None and write and (out is None or Path(out).resolve() == model.resolve()):
-        # the model's own points stay usable without a verifier; a cascade's go to a copy
-        raise BifsmnError("a calibration with --verifier writes a copy: give --out FILE "
-                          "(or --dry-run)", model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     if streams < 1:

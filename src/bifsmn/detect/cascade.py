@@ -20,7 +20,8 @@ record without that verifier (and a verifier with points calibrated without one)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 DEFAULT_WAKE = 0.9
 DEFAULT_HOLD_MS = 1000.0
+BUNDLED = "bundled"  # --verifier bundled: the packaged verifier
+BUNDLED_VERIFIER = ("models_data", "verifier.bkws")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Verifier:
         from bifsmn.data.download import sha256_file
         from bifsmn.detect.scorer import load_scorer
 
-        path = Path(path)
+        path = verifier_file(path)
         if not path.is_file():
             raise BifsmnError("verifier model file does not exist", path)
         return cls(load_scorer(path, 8), float(wake), float(hold_ms), path.name,
@@ -75,40 +78,63 @@ class Verifier:
         return max(1, round(self.hold_ms * sample_rate / 1000.0))
 
 
+def bundled_verifier() -> Path:
+    """The verifier shipped inside the package (the FP teacher the bundled model's cascade points
+    were calibrated with), or a one-line error if this installation has none."""
+    res = resources.files("bifsmn")
+    for part in BUNDLED_VERIFIER:
+        res = res / part
+    if not res.is_file():
+        raise BifsmnError("no bundled verifier is installed (bifsmn/"
+                          f"{'/'.join(BUNDLED_VERIFIER)}); pass --verifier FILE")
+    return Path(str(res))
+
+
+def verifier_file(verifier: str | Path) -> Path:
+    """``"bundled"`` names the packaged verifier; anything else is a file path."""
+    return bundled_verifier() if str(verifier) == BUNDLED else Path(verifier)
+
+
 def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                      wake: float | None, hold_ms: float | None, explicit_threshold: bool,
-                     model_name: str = "model") -> Verifier | None:
-    """The verifier a detector runs, checked against the model's stored operating points.
+                     model_name: str = "model", cascades: list[dict] | None = None,
+                     ) -> tuple[Verifier | None, dict | None]:
+    """The verifier a detector runs and the operating-point record it runs with.
 
-    A record calibrated with a verifier needs that verifier (same SHA-256; its ``wake`` and
-    ``hold_ms`` are the defaults), unless thresholds are given explicitly; a verifier with a
-    record calibrated without one is refused for the same reason (the thresholds would be the
-    wrong model's)."""
+    ``ops`` is the model's own record; ``cascades`` the records it stores for cascades (one per
+    verifier, :data:`bifsmn.detect.operating.CASCADE_KEY`). A verifier runs with the record
+    calibrated with it (same SHA-256), whose ``wake`` and ``hold_ms`` become the defaults;
+    without a verifier the model's own record is used. Refused, unless thresholds are given
+    explicitly (the thresholds would be another system's): a verifier no record was calibrated
+    with while the model has records, and no verifier when the model's own record was
+    calibrated with one (a copy written for one cascade)."""
     stored = (ops or {}).get("verifier")
     if verifier is None:
         if stored and not explicit_threshold:
             raise BifsmnError(
                 f"{model_name}: its operating points were calibrated with verifier "
                 f"{stored.get('name')!r}: pass it (--verifier FILE) or give --threshold")
-        return None
-    if isinstance(verifier, Verifier):
-        v = verifier
-    else:
-        v = Verifier.load(verifier,
-                          wake if wake is not None else (stored or {}).get("wake", DEFAULT_WAKE),
-                          hold_ms if hold_ms is not None
-                          else (stored or {}).get("hold_ms", DEFAULT_HOLD_MS))
-    if explicit_threshold:
-        return v
-    if not stored:
-        if ops:
-            raise BifsmnError(f"{model_name}: its operating points were calibrated without a "
-                              "verifier; calibrate with --verifier first or give --threshold")
-        return v
-    if v.sha256 and stored.get("sha256") and v.sha256 != stored["sha256"]:
+        return None, ops
+    given = isinstance(verifier, Verifier)
+    v = verifier if given else Verifier.load(verifier)
+    candidates = ([ops] if stored else []) + list(cascades or [])
+    match = next((r for r in candidates if not v.sha256 or not r["verifier"].get("sha256")
+                  or r["verifier"]["sha256"] == v.sha256), None)
+    if match is not None or explicit_threshold or not (ops or candidates):
+        rule = (match or {}).get("verifier") or {}
+        if not given or wake is not None or hold_ms is not None:
+            v = replace(v, wake=float(wake if wake is not None
+                                      else rule.get("wake", DEFAULT_WAKE)),
+                        hold_ms=float(hold_ms if hold_ms is not None
+                                      else rule.get("hold_ms", DEFAULT_HOLD_MS)))
+        return v, (match if match is not None else ops)
+    if candidates:
+        names = ", ".join(sorted({str(r["verifier"].get("name")) for r in candidates}))
         raise BifsmnError(f"verifier {v.name}: not the file {model_name}'s operating points "
-                          f"were calibrated with ({stored.get('name')}, SHA-256 differs)")
-    return v
+                          f"were calibrated with ({names}; SHA-256 differs): calibrate "
+                          "with it or give --threshold")
+    raise BifsmnError(f"{model_name}: its operating points were calibrated without a "
+                      "verifier; calibrate with --verifier first or give --threshold")
 
 
 def check_compatible(first: Scorer, verifier: Verifier) -> None:

@@ -242,8 +242,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _verifier_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--verifier", metavar="FILE",
-                   help="second stage (.bkws or .pt, e.g. the FP teacher): it scores only the "
-                   "windows the model woke, and its posteriors decide there "
+                   help="second stage (.bkws or .pt, e.g. the FP teacher; 'bundled': the "
+                   "packaged FP teacher): it scores only the windows the model woke, and its "
+                   "posteriors decide there "
                    f"(docs/detection.md, 'Two-stage detection'){what}")
     p.add_argument("--wake", type=float, default=None, metavar="P",
                    help="the model's keyword posterior that wakes the verifier (default: the "
@@ -319,7 +320,7 @@ def add_detect_commands(sub) -> None:
     d.add_argument("--refractory-for", action="append", metavar="LABEL=MS",
                    help="per-keyword refractory time in ms, repeatable (e.g. yes=2000)")
     _common(d, None)
-    _verifier_flags(d, "; needed when the stored points were calibrated with one")
+    _verifier_flags(d, "; the model's points calibrated with this verifier are used")
     d.add_argument("--json", action="store_true", help="one JSON object per event")
     d.add_argument("--mic", action="store_true",
                    help="listen to the default input device (needs bifsmn[mic])")
@@ -400,5 +401,5 @@ def add_detect_commands(sub) -> None:
                    "13's fix) instead of on each SNR's streams separately")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
-    _verifier_flags(c, "; the record names it, and detectors then need it")
+    _verifier_flags(c, "; stored beside the model's own points, used with that verifier")
     c.set_defaults(func=cmd_calibrate)

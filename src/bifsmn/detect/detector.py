@@ -189,10 +189,12 @@ class Detector:
                  verifier: str | Path | Verifier | None = None, wake: float | None = None,
                  hold_ms: float | None = None) -> None:
         self.scorer = load_scorer(model, blocks)
-        self.gate = resolve_gate(gate, getattr(self.scorer, "operating_points", None))
-        self.verifier = resolve_verifier(verifier, getattr(self.scorer, "operating_points", None),
-                                         wake, hold_ms, threshold is not None,
-                                         getattr(self.scorer, "name", "model"))
+        # the record in use: the model's own, or the one calibrated with this verifier
+        self.verifier, ops = resolve_verifier(
+            verifier, getattr(self.scorer, "operating_points", None), wake, hold_ms,
+            threshold is not None, getattr(self.scorer, "name", "model"),
+            getattr(self.scorer, "cascade_points", None))
+        self.gate = resolve_gate(gate, ops)
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)
@@ -205,7 +207,6 @@ class Detector:
         self.keywords = [lb for lb in self.labels if lb not in ignored]
         if threshold is not None and fa_per_hour is not None:
             raise BifsmnError("give a threshold or an FA/h operating point, not both")
-        ops = getattr(self.scorer, "operating_points", None)
         self.operating_points = ops
         self.operating_point = (None if threshold is not None
                                 else operating.pick(ops, blocks, fa_per_hour))

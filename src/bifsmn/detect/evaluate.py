@@ -597,13 +597,13 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                               scorer.feature_config.clip_samples)
             n = smooth_frames(smooth_ms, hop, scorer.feature_config.sample_rate)
             refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
-            g = resolve_gate(gate, getattr(scorer, "operating_points", None))
+            ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
+                                        wake, hold_ms, False, scorer.name,
+                                        getattr(scorer, "cascade_points", None))
+            g = resolve_gate(gate, ops)
             if g != DEFAULT_GATE:
                 log(f"{name}: gate {'off' if g is None else g.to_dict()}")
-            ver = None
-            if verifier is not None:
-                ver = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
-                                       wake, hold_ms, False, scorer.name)
+            if ver is not None:
                 name = f"{name} + {ver.name}"
                 log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")
             for snr, st in streams.items():
@@ -615,8 +615,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 dur = len(st.audio) / st.sample_rate
                 scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
                                refr, tolerance, rearm, negatives=st.negatives)
-                stored = _stored_scores(scorer, b, post, st, targets, hop, refr, tolerance,
-                                        rearm)
+                stored = _stored_scores(scorer, ops, b, post, st, targets, hop, refr,
+                                        tolerance, rearm)
                 r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores,
                                  frac, stored)
                 results.append(r)
@@ -633,13 +633,13 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     return results
 
 
-def _stored_scores(scorer, blocks: int, post: Posteriors, st: EvalStream,
+def _stored_scores(scorer, ops: dict | None, blocks: int, post: Posteriors, st: EvalStream,
                    targets: Sequence[float], hop: int, refractory: int, tolerance: float,
                    rearm: bool) -> list[tuple[float, Score]]:
-    """Scores of the model's own stored operating points at the given rates (if any)."""
+    """Scores of the stored operating points in use (``ops``: the model's own, or those
+    calibrated with the verifier) at the given rates (if any)."""
     out = []
-    pts = {float(p["fa_per_hour"]): p for p in
-           stored_points(getattr(scorer, "operating_points", None), blocks)}
+    pts = {float(p["fa_per_hour"]): p for p in stored_points(ops, blocks)}
     for t in targets:
         p = pts.get(t)
         if p is None:

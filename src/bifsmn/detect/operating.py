@@ -12,7 +12,11 @@ and picks them, and has no heavy imports. The record (a plain JSON-able dict) li
                                       "hours": ..., "miss_rate": ..., "reached": true}}, ...]}}
 
 A cascade's record (``bifsmn calibrate --verifier``) also holds ``"verifier": {"name": ...,
-"sha256": ..., "wake": 0.9, "hold_ms": 1000.0}`` (:mod:`bifsmn.detect.cascade`).
+"sha256": ..., "wake": 0.9, "hold_ms": 1000.0}`` (:mod:`bifsmn.detect.cascade`). It is stored
+beside the model's own record, in the list under ``cascade_operating_points`` (one record per
+verifier file, matched by SHA-256), so one model file carries its points alone and with each
+verifier it was calibrated with. (Files written by session 14's ``calibrate --verifier --out``
+hold a cascade's record as their own record; they still load.)
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from bifsmn.outputs import atomic_write_bytes
 
 FORMAT = "bifsmn-operating-points"
 VERSION = 1
+OWN_KEY = "operating_points"
+CASCADE_KEY = "cascade_operating_points"
 DEFAULT_FA_PER_HOUR = 1.0
 
 
@@ -107,31 +113,70 @@ def _kind(path: Path) -> str:
     return sniff(path)
 
 
-def read(path: str | Path) -> dict | None:
-    """Operating points stored in a ``.pt`` or ``.bkws`` file (None if none)."""
-    path = Path(path)
+def _stored(path: Path) -> dict:
+    """The stored-points part of a file: its ``meta.json`` (``.bkws``) or checkpoint dict."""
     if _kind(path) == "bkws":
         recs = read_file(path)
-        meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
-        ops = meta.get("operating_points")
-    else:
-        from bifsmn.train.checkpoint import load_checkpoint  # lazy: torch (see the docstring)
+        return json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
+    from bifsmn.train.checkpoint import load_checkpoint  # lazy: torch (see the docstring)
 
-        ops = load_checkpoint(path).get("operating_points")
+    return load_checkpoint(path)
+
+
+def read(path: str | Path) -> dict | None:
+    """The model's own operating points in a ``.pt`` or ``.bkws`` file (None if none)."""
+    path = Path(path)
+    ops = _stored(path).get(OWN_KEY)
     return None if ops is None else check(ops, path)
+
+
+def check_cascades(records: object, where: str | Path = "") -> list[dict]:
+    """Validate the list of a model's cascade records (each names its verifier)."""
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise BifsmnError(f"operating points: {CASCADE_KEY!r} is not a list", where)
+    for r in records:
+        check(r, where)
+        if not r.get("verifier"):
+            raise BifsmnError(f"operating points: a record in {CASCADE_KEY!r} names no "
+                              "verifier", where)
+    return records
+
+
+def read_cascades(path: str | Path) -> list[dict]:
+    """The records calibrated with a verifier that a file stores beside its own."""
+    path = Path(path)
+    return check_cascades(_stored(path).get(CASCADE_KEY), path)
+
+
+def _merged(stored: dict, ops: dict) -> dict:
+    """``stored`` with ``ops`` in its place: the own record, or (a cascade's) the list entry
+    of the same verifier file, replaced."""
+    out = dict(stored)
+    ver = ops.get("verifier")
+    if ver is None:
+        out[OWN_KEY] = ops
+        return out
+    kept = [r for r in check_cascades(stored.get(CASCADE_KEY))
+            if r["verifier"].get("sha256") != ver.get("sha256")]
+    out[CASCADE_KEY] = [*kept, ops]
+    return out
 
 
 def write(path: str | Path, ops: dict) -> None:
     """Store ``ops`` in a ``.pt`` (re-saved) or ``.bkws`` (``meta.json`` rewritten) file,
     atomically: a reader sees the old file or the new one, never half of either. Everything else
-    in the file is kept byte for byte (``.bkws``: every other record)."""
+    in the file is kept byte for byte (``.bkws``: every other record). A record calibrated with
+    a verifier goes into the cascade list (replacing that verifier's earlier one), so the
+    model's own points stay as they are."""
     path = Path(path)
     check(ops, path)
     if _kind(path) == "bkws":
         version = file_version(path)  # kept: a version 2 file's path indices stay indices
         recs = read_file(path)
         meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
-        meta["operating_points"] = ops
+        meta = _merged(meta, ops)
         new = make_record("meta.json", json.dumps(meta, sort_keys=True, default=str))
         records = [new if r.name == "meta.json" else r for r in recs.values()]
         if "meta.json" not in recs:
@@ -140,6 +185,4 @@ def write(path: str | Path, ops: dict) -> None:
     else:
         from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint  # lazy: torch
 
-        ckpt = load_checkpoint(path)
-        ckpt["operating_points"] = ops
-        save_checkpoint(path, ckpt)
+        save_checkpoint(path, _merged(load_checkpoint(path), ops))

@@ -22,7 +22,7 @@ from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from
 from bifsmn.data.labels import labels_for_task
 from bifsmn.deploy import Scoring
 from bifsmn.detect.model_files import sniff
-from bifsmn.detect.operating import check
+from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 from bifsmn.train.checkpoint import model_from_checkpoint
@@ -73,6 +73,7 @@ class TorchScorer:
         self.feature_config = feature_config
         self.name = name
         self.operating_points: dict | None = None
+        self.cascade_points: list[dict] = []
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
@@ -82,7 +83,8 @@ class TorchScorer:
         if not labels:
             labels = list(labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12)))
         scorer = cls(model, list(labels), cfg, blocks, name=Path(path).name)
-        scorer.operating_points = _operating_points(ckpt.get("operating_points"), path)
+        scorer.operating_points = _operating_points(ckpt.get(OWN_KEY), path)
+        scorer.cascade_points = check_cascades(ckpt.get(CASCADE_KEY), path)
         return scorer
 
     def scores(self, features: np.ndarray) -> np.ndarray:
@@ -113,8 +115,8 @@ class EngineScorer:
         self.feature_config = feature_config_from_dict(dict(self.engine.feature_config),
                                                        str(path))
         self.name = Path(path).name
-        self.operating_points = _operating_points(
-            self.engine.metadata.get("operating_points"), path)
+        self.operating_points = _operating_points(self.engine.metadata.get(OWN_KEY), path)
+        self.cascade_points = check_cascades(self.engine.metadata.get(CASCADE_KEY), path)
         if self.feature_config.to_dict().get("kind") == FBANK40:
             self.features = self._engine_features
             self.stream_frontend = self._stream_frontend

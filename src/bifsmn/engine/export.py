@@ -79,8 +79,9 @@ def spec_records(spec: DeploySpec, ckpt: dict, source: str = "",
     info = {"source": source, "model": ckpt["model"], "binary": spec.binary,
             "epoch": ckpt.get("epoch"), "classifier_dtype": spec.classifier_dtype,
             "param_dtype": spec.param_dtype, "blocks": list(spec.blocks)}
-    if ckpt.get("operating_points"):  # bifsmn calibrate; read by bifsmn.detect
-        info["operating_points"] = ckpt["operating_points"]
+    for key in ("operating_points", "cascade_operating_points"):  # bifsmn calibrate
+        if ckpt.get(key):  # read by bifsmn.detect (its own points; those with a verifier)
+            info[key] = ckpt[key]
     recs = [make_record("meta.kind", spec.kind), make_record("meta.method", spec.method),
             make_record("meta.labels", "\n".join(labels)),
             make_record("meta.json", json.dumps(info, sort_keys=True, default=str)),
