@@ -223,3 +223,15 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["stream"]["snr_mode"] == "global"
     rc = main(["eval-stream", "--data", str(tmp_path / "nope"), "--model", str(ckpts[0])])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_eval_stream_cli_defaults_to_the_bundled_model_and_takes_the_bundled_verifier(
+        data, tmp_path, capsys):
+    """No --model: the bundled model; --verifier bundled: the cascade at its stored points."""
+    out = tmp_path / "bundled"
+    rc = main(["eval-stream", "--data", str(data), "--minutes", "0.25", "--snr", "clean",
+               "--split", "training", "--out", str(out), "--verifier", "bundled"])
+    assert rc == 0, capsys.readouterr().err
+    rows = json.loads((out / "summary.json").read_text())["systems"]
+    assert [r["system"] for r in rows] == ["bifsmnv2.bkws [8 blocks] + verifier.bkws"]
+    assert set(rows[0]["stored_points"]) == {"0.5", "1"}  # stored points evaluated

@@ -209,6 +209,10 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     out = Path(args.out)
+    if not args.model:
+        from bifsmn.detect.scorer import bundled_model
+
+        args.model = [str(bundled_model())]
     results = eval_stream(args.data, args.model, blocks=args.blocks, minutes=args.minutes,
                           snrs=parse_snrs(args.snr), seed=args.seed, split=args.split,
                           out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms or 500.0,
@@ -330,8 +334,8 @@ def add_detect_commands(sub) -> None:
 
     e = sub.add_parser("eval-stream", help="miss rate vs false alarms/hour on long test streams")
     e.add_argument("--data", required=True, help="Speech Commands folder")
-    e.add_argument("--model", required=True, action="append",
-                   help=".pt or .bkws; repeat to compare models")
+    e.add_argument("--model", action="append",
+                   help=".pt or .bkws; repeat to compare models (default: the bundled model)")
     e.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES,
                    help="thinnable paths to evaluate (e.g. --blocks 8 4 2 1)")
     e.add_argument("--minutes", type=float, default=10.0, help="length of each stream")
