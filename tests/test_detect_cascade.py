@@ -136,6 +136,11 @@ def test_record_ties_thresholds_to_their_verifier(tmp_path):
     assert rec is stored and (got.wake, got.hold_ms) == (0.7, 400.0)
     with pytest.raises(BifsmnError, match="SHA-256 differs"):
         resolve_verifier(other, own, None, None, False, cascades=[stored])
+    # a Verifier object keeps its own rule; an explicit hold changes only the hold
+    obj = Verifier(v.scorer, 0.3, 500.0, v.name, v.sha256)
+    assert resolve_verifier(obj, stored, None, None, False)[0] is obj
+    got = resolve_verifier(obj, stored, None, 700.0, False)[0]
+    assert (got.wake, got.hold_ms) == (0.3, 700.0)
     with pytest.raises(BifsmnError, match="malformed 'verifier'"):
         _record({"name": "x", "sha256": "y", "wake": 2.0, "hold_ms": 100.0})
     with pytest.raises(BifsmnError, match="does not exist"):

@@ -13,8 +13,10 @@ posterior reaches ``wake``; the verifier scores every window (that the gate lets
 less than ``hold_ms`` after the latest waking window's end, and its posteriors replace the first
 stage's there; every other window gets the silence posterior, so only verified windows can fire.
 The thresholds of a cascade are therefore its own: ``bifsmn calibrate --verifier`` stores them
-with the verifier's name, SHA-256, ``wake`` and ``hold_ms``, and a detector refuses a cascade
-record without that verifier (and a verifier with points calibrated without one).
+with the verifier's name, SHA-256, ``wake`` and ``hold_ms`` beside the model's own points (one
+record per verifier file); a detector given a verifier runs with the record of that file, and
+refuses a verifier the model's points were not calibrated with. ``"bundled"`` names the verifier
+packaged with the bundled model, which stores points calibrated with it.
 """
 
 from __future__ import annotations
@@ -123,10 +125,11 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
     if match is not None or explicit_threshold or not (ops or candidates):
         rule = (match or {}).get("verifier") or {}
         if not given or wake is not None or hold_ms is not None:
-            v = replace(v, wake=float(wake if wake is not None
-                                      else rule.get("wake", DEFAULT_WAKE)),
-                        hold_ms=float(hold_ms if hold_ms is not None
-                                      else rule.get("hold_ms", DEFAULT_HOLD_MS)))
+            # a Verifier object keeps its own rule where none is given; a file takes the record's
+            base_wake = v.wake if given else rule.get("wake", DEFAULT_WAKE)
+            base_hold = v.hold_ms if given else rule.get("hold_ms", DEFAULT_HOLD_MS)
+            v = replace(v, wake=float(wake if wake is not None else base_wake),
+                        hold_ms=float(hold_ms if hold_ms is not None else base_hold))
         return v, (match if match is not None else ops)
     if candidates:
         names = ", ".join(sorted({str(r["verifier"].get("name")) for r in candidates}))
