@@ -131,7 +131,7 @@ def test_default_model_and_argument_errors(ckpt, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(scorer, "BUNDLED_MODEL", ("models_data", "missing.bkws"))
     rc, _, err = run(["detect", str(wav)], capsys)
     assert rc == 2
-    one_error_line(err, "no bundled model is installed yet", "--model")
+    one_error_line(err, "no bundled model is installed", "--model")
     rc, _, err = run(["detect", "--model", ckpt], capsys)
     one_error_line(err, "FILE")
     rc, _, err = run(["detect", str(wav), "--model", ckpt, "--threshold-for", "yes:0.7"], capsys)

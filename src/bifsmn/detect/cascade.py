@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bifsmn.data.labels import NON_KEYWORDS
+from bifsmn.detect.model_files import packaged
 from bifsmn.errors import BifsmnError
 
 if TYPE_CHECKING:
@@ -83,13 +83,7 @@ class Verifier:
 def bundled_verifier() -> Path:
     """The verifier shipped inside the package (the FP teacher the bundled model's cascade points
     were calibrated with), or a one-line error if this installation has none."""
-    res = resources.files("bifsmn")
-    for part in BUNDLED_VERIFIER:
-        res = res / part
-    if not res.is_file():
-        raise BifsmnError("no bundled verifier is installed (bifsmn/"
-                          f"{'/'.join(BUNDLED_VERIFIER)}); pass --verifier FILE")
-    return Path(str(res))
+    return packaged(BUNDLED_VERIFIER, "verifier", "pass --verifier FILE")
 
 
 def verifier_file(verifier: str | Path) -> Path:

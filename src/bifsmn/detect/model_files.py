@@ -1,4 +1,5 @@
-"""What kind of model file a path holds, from its first bytes (no heavy imports).
+"""What kind of model file a path holds, from its first bytes, and where the packaged model
+files are (no heavy imports).
 
 Shared by the scorers (which backend runs it) and the operating-point reader/writer (where in
 the file the points live), so a misnamed file gets the same clear error from both.
@@ -6,6 +7,7 @@ the file the points live), so a misnamed file gets the same clear error from bot
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from bifsmn.engine.format import MAGIC as BKWS_MAGIC
@@ -33,3 +35,14 @@ def sniff(path: Path) -> str:
                           ".bkws engine file)", path)
     raise BifsmnError("not a model file (expected a .pt checkpoint or a .bkws engine file)",
                       path)
+
+
+def packaged(parts: tuple[str, ...], what: str, hint: str) -> Path:
+    """A file shipped inside the package (``bifsmn/<parts>``), or a one-line error naming it
+    and what to pass instead (``hint``) if this installation has none."""
+    res = resources.files("bifsmn")
+    for part in parts:
+        res = res / part
+    if not res.is_file():
+        raise BifsmnError(f"no bundled {what} is installed (bifsmn/{'/'.join(parts)}); {hint}")
+    return Path(str(res))

@@ -10,7 +10,6 @@ terms.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,7 +20,7 @@ from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
 from bifsmn.data.labels import labels_for_task
 from bifsmn.deploy import Scoring
-from bifsmn.detect.model_files import sniff
+from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
@@ -146,14 +145,8 @@ def _operating_points(ops: dict | None, path: str | Path) -> dict | None:
 
 
 def bundled_model() -> Path:
-    """The model shipped inside the package, or a one-line error if none is installed yet."""
-    res = resources.files("bifsmn")
-    for part in BUNDLED_MODEL:
-        res = res / part
-    if not res.is_file():
-        raise BifsmnError("no bundled model is installed yet (bifsmn/"
-                          f"{'/'.join(BUNDLED_MODEL)}); pass --model FILE (.pt or .bkws)")
-    return Path(str(res))
+    """The model shipped inside the package, or a one-line error if none is installed."""
+    return packaged(BUNDLED_MODEL, "model", "pass --model FILE (.pt or .bkws)")
 
 
 def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Scorer:
