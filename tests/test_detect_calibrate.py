@@ -99,6 +99,8 @@ def test_calibrate_stores_points_in_pt_and_bkws(setup, tmp_path):
                                        for d in c["conditions"])
             assert [d["snr"] for d in c["conditions"]] == ["clean", "20 dB"]
             assert sum(d["false_alarms"] for d in c["conditions"]) == c["false_alarms"]
+            assert 0 <= c["false_alarm_sources"] <= c["false_alarms"]
+            assert (c["false_alarm_sources"] > 0) == (c["false_alarms"] > 0)
             assert c["negative_clips"] > 0 and 0 <= c["negative_rate"] <= 1
     assert "negative-speech clips" in stored["data"]["description"]
     assert stored["paths"]["8"][0]["calibration"]["hits"] > 0  # the tone model finds tones
@@ -280,3 +282,20 @@ def test_detector_eval_stream_and_cli_apply_the_stored_gate(setup, tmp_path, cap
     assert main(["detect", str(wav), "--model", str(pt), "--fa-per-hour", "5", "--json",
                  "--gate-floor-db", "-60", "--gate-contrast-db", "0"]) == 0
     assert '"label": "yes"' in capsys.readouterr().out
+
+
+def test_false_alarm_sources_count_a_reused_clip_once():
+    """Streams reuse clips: two false alarms on the same source file are one source; a false
+    alarm over no clip (a pause) is its own source; hits are not false alarms."""
+    from bifsmn.detect.calibrate import false_alarm_sources
+    from bifsmn.detect.detector import Event
+    from bifsmn.detect.evaluate import Segment
+
+    segs = [Segment("off", 1.0, 2.0, "off/a.wav"), Segment("yes", 4.0, 5.0, "yes/b.wav"),
+            Segment("off", 8.0, 9.0, "off/a.wav")]
+    kws = segs
+    events = [Event("up", 1.2, 2.1, 0.99), Event("yes", 4.1, 5.0, 0.99),
+              Event("up", 8.1, 9.0, 0.99), Event("go", 12.0, 13.0, 0.99)]
+    got = false_alarm_sources(events, kws, segs, 0.5, stream=3)
+    assert got == [("clip", "off/a.wav"), ("clip", "off/a.wav"), ("pause", 3, 13.0)]
+    assert len(set(got)) == 2

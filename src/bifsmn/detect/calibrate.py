@@ -52,6 +52,7 @@ from bifsmn.detect.evaluate import (
     DEFAULT_THRESHOLDS,
     UNKNOWN,
     build_stream,
+    classify_events,
     negative_files,
     score_events,
     stream_posteriors,
@@ -227,7 +228,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     for snr, sd in specs:
         st = build_stream(ds, split, minutes, snr, sd, negatives=negs, snr_mode=snr_mode)
         kept.append(_Kept(st.keywords, st.negatives, st.hours, st.snr_db,
-                          sum(g.label == UNKNOWN for g in st.segments)))
+                          sum(g.label == UNKNOWN for g in st.segments), list(st.segments)))
         for b, scorer in paths:
             hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
                               scorer.feature_config.clip_samples)
@@ -283,7 +284,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         for p in points:
             c = p["calibration"]
             log(f"[{b} blocks] {p['fa_per_hour']:g} FA/h: smoothing {p['smooth_ms']:g} ms, "
-                f"miss {100 * c['miss_rate']:.1f}%, {c['false_alarms']} FA in {hours:.2f} h "
+                f"miss {100 * c['miss_rate']:.1f}%, {c['false_alarms']} FA "
+                f"({c['false_alarm_sources']} sources) in {hours:.2f} h "
                 f"(budget {c['budget']})"
                 + ("" if c["reached"] else " (target not reached)")
                 + (f", negative clips with an event {100 * c['negative_rate']:.1f}%"
@@ -301,6 +303,25 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     return ops
 
 
+def false_alarm_sources(events, keywords, segments, tolerance: float,
+                        stream: int = 0) -> list[tuple]:
+    """Where each false alarm of one stream comes from: the source file of the placed clip it
+    overlaps most, or ``("pause", stream, end)`` where it overlaps none. Why: streams reuse
+    clips, and a clip that fires fires wherever it is placed (docs/results/fa-anatomy), so
+    the false alarms behind a stored point can be fewer independent sources than events."""
+    out = []
+    for ev, kind in classify_events(events, keywords, tolerance):
+        if kind != "fa":
+            continue
+        best, src = 0.0, None
+        for g in segments:
+            ov = min(ev.end, g.end) - max(ev.start, g.start)
+            if ov > best and g.source:
+                best, src = ov, ("clip", g.source)
+        out.append(src if src is not None else ("pause", stream, round(ev.end, 3)))
+    return out
+
+
 @dataclass(frozen=True)
 class _Kept:
     """What calibration keeps of a stream once its posteriors are computed (no audio)."""
@@ -310,6 +331,7 @@ class _Kept:
     hours: float
     snr_db: float
     unknown: int
+    segments: list  # every placed clip (with its source file): where false alarms come from
 
 
 def _snr_name(snr: float | None) -> str:
@@ -352,10 +374,13 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
         th = {kw: float(thr[i]) for kw, i in zip(keywords, idx, strict=True)}
         hits = kws = negs = fired = 0
         cfa, chits, ckws = [0] * len(conds), [0] * len(conds), [0] * len(conds)
-        for post, st, sm, c in zip(posts, streams, smoothed, which, strict=True):
+        sources: set = set()
+        for k, (post, st, sm, c) in enumerate(zip(posts, streams, smoothed, which,
+                                                   strict=True)):
             ev = events_from_smoothed(sm, post.ends, labels, th, refr, post.window,
                                       post.sample_rate, False, post.audio_end)
             s = score_events(ev, st.keywords, st.hours, tolerance, st.negatives)
+            sources.update(false_alarm_sources(ev, st.keywords, st.segments, tolerance, k))
             hits, kws = hits + s.hits, kws + s.keywords
             cfa[c] += s.false_alarms
             chits[c] += s.hits
@@ -365,6 +390,7 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
         points.append({
             "fa_per_hour": f, "smooth_ms": float(ms), "thresholds": th,
             "calibration": {"hits": hits, "keywords": kws, "false_alarms": fa, "hours": hours,
+                            "false_alarm_sources": len(sources),
                             "miss_rate": (kws - hits) / kws if kws else None,
                             "fa_per_hour": fa / hours, "budget": sum(budgets[f]),
                             "reached": all(a <= b for a, b in zip(cfa, budgets[f],
