@@ -44,6 +44,7 @@ from bifsmn.detect import operating
 from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE, Verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
+    Event,
     events_from_smoothed,
     smooth,
     smooth_frames,
@@ -51,6 +52,7 @@ from bifsmn.detect.detector import (
 from bifsmn.detect.evaluate import (
     DEFAULT_THRESHOLDS,
     UNKNOWN,
+    Segment,
     build_stream,
     classify_events,
     negative_files,
@@ -303,7 +305,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     return ops
 
 
-def false_alarm_sources(events, keywords, segments, tolerance: float,
+def false_alarm_sources(events: Sequence[Event], keywords: Sequence[Segment],
+                        segments: Sequence[Segment], tolerance: float,
                         stream: int = 0) -> list[tuple]:
     """Where each false alarm of one stream comes from: the source file of the placed clip it
     overlaps most, or ``("pause", stream, end)`` where it overlaps none. Why: streams reuse
