@@ -40,23 +40,27 @@ def _train(cfg: Config, run: Path) -> dict:
     return run_training(cfg, run, resume=(run / "last.pt").is_file())
 
 
-def _detect_demo(data: str, out: Path, verifier: str | None = None
-                 ) -> tuple[int, int, str, str]:
+def _demo_stream(data: str, out: Path) -> tuple[Path, list, list]:
     """A stream built from validation keyword clips and other words, 1 s of silence between
-    them, run through the bundled (calibrated) model at its stored 1 FA/h operating point
-    (``verifier="bundled"``: as the first stage of the bundled two-stage detector, at the points
-    it stores for that). Returns (keywords found, keywords said, "said ... | heard ...",
-    operating point)."""
+    them, written to ``out/demo.wav``. Returns (file, clips in order, keyword clips)."""
     items = [it for it in SpeechCommands(data, 12).items("validation") if it.path]
     kws = [it for it in items if it.word in COMMANDS][::37][:5]
     others = [it for it in items if it.word not in COMMANDS and it.word != "_silence_"][:2]
     order = kws[:2] + others[:1] + kws[2:4] + others[1:] + kws[4:]
+    gap = np.zeros(16000, np.float32)
+    audio = np.concatenate([np.concatenate([gap, load_audio(it.path)]) for it in order]
+                           + [gap])
     wav = out / "demo.wav"
-    if not wav.is_file():
-        gap = np.zeros(16000, np.float32)
-        audio = np.concatenate([np.concatenate([gap, load_audio(it.path)]) for it in order]
-                               + [gap])
-        sf.write(str(wav), audio, 16000)
+    sf.write(str(wav), audio, 16000)
+    return wav, order, kws
+
+
+def _detect_demo(wav: Path, order: list, kws: list, verifier: str | None = None
+                 ) -> tuple[int, int, str, str]:
+    """The demo stream through the bundled (calibrated) model at its stored 1 FA/h operating
+    point (``verifier="bundled"``: as the first stage of the bundled two-stage detector, at the
+    points it stores for that). Returns (keywords found, keywords said, "said ... | heard ...",
+    operating point)."""
     det = Detector(blocks=8, verifier=verifier)  # the bundled model and its stored point
     events = det.detect_file(wav)
     said = [it.word if it.word in COMMANDS else f"({it.word})" for it in order]
@@ -115,11 +119,10 @@ def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path(
     rows.append(("benchmark (batch 1, 1 thread)", f"{bench_runs} runs",
                  f"{b8:.0f} us/clip binary 8 bl." if b8 else "-", speed))
 
-    demo = out / "demo.wav"
-    demo.unlink(missing_ok=True)  # built afresh from this run's data, then shared by both demos
-    hits, n, text, point = _detect_demo(data, out)
+    stream = _demo_stream(data, out)
+    hits, n, text, point = _detect_demo(*stream)
     rows.append(("detection demo (bundled model)", point, f"{hits}/{n} keywords found", text))
-    hits, n, text, point = _detect_demo(data, out, verifier="bundled")
+    hits, n, text, point = _detect_demo(*stream, verifier="bundled")
     rows.append(("two-stage demo (--verifier bundled)", point, f"{hits}/{n} keywords found",
                  text))
 

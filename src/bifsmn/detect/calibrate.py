@@ -55,7 +55,9 @@ from bifsmn.detect.evaluate import (
     Segment,
     build_stream,
     classify_events,
+    keyword_segments,
     negative_files,
+    negative_segments,
     score_events,
     stream_posteriors,
     sweep,
@@ -229,8 +231,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     posts: dict[int, list] = {b: [] for b, _ in paths}
     for snr, sd in specs:
         st = build_stream(ds, split, minutes, snr, sd, negatives=negs, snr_mode=snr_mode)
-        kept.append(_Kept(st.keywords, st.negatives, st.hours, st.snr_db,
-                          sum(g.label == UNKNOWN for g in st.segments), list(st.segments)))
+        kept.append(_Kept(list(st.segments), st.hours, st.snr_db))
         for b, scorer in paths:
             hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
                               scorer.feature_config.clip_samples)
@@ -329,12 +330,21 @@ def false_alarm_sources(events: Sequence[Event], keywords: Sequence[Segment],
 class _Kept:
     """What calibration keeps of a stream once its posteriors are computed (no audio)."""
 
-    keywords: list
-    negatives: list
+    segments: list  # every placed clip (with its source file): truth and false-alarm sources
     hours: float
     snr_db: float
-    unknown: int
-    segments: list  # every placed clip (with its source file): where false alarms come from
+
+    @property
+    def keywords(self) -> list:
+        return keyword_segments(self.segments)
+
+    @property
+    def negatives(self) -> list:
+        return negative_segments(self.segments)
+
+    @property
+    def unknown(self) -> int:
+        return sum(g.label == UNKNOWN for g in self.segments)
 
 
 def _snr_name(snr: float | None) -> str:

@@ -71,6 +71,16 @@ class Segment:
     source: str = ""
 
 
+def keyword_segments(segments: Sequence[Segment]) -> list[Segment]:
+    """The placed clips whose label is a keyword (a stream's ground truth)."""
+    return [s for s in segments if s.label not in IGNORED and s.label != NEGATIVE]
+
+
+def negative_segments(segments: Sequence[Segment]) -> list[Segment]:
+    """The placed negative-speech clips."""
+    return [s for s in segments if s.label == NEGATIVE]
+
+
 @dataclass
 class EvalStream:
     """A synthetic long recording and what was placed in it."""
@@ -84,12 +94,12 @@ class EvalStream:
     @property
     def keywords(self) -> list[Segment]:
         """The ground truth: placed clips whose label is a keyword."""
-        return [s for s in self.segments if s.label not in IGNORED and s.label != NEGATIVE]
+        return keyword_segments(self.segments)
 
     @property
     def negatives(self) -> list[Segment]:
         """Placed negative-speech clips (``--negatives``)."""
-        return [s for s in self.segments if s.label == NEGATIVE]
+        return negative_segments(self.segments)
 
     @property
     def hours(self) -> float:
