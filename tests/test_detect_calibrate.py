@@ -14,7 +14,12 @@ from test_detect_support import tiny_checkpoint, tone_stream
 
 from bifsmn.cli import main
 from bifsmn.detect import Detector, operating
-from bifsmn.detect.calibrate import allocate, calibrate
+from bifsmn.detect.calibrate import (
+    allocate,
+    allocate_shared,
+    calibrate,
+    pooled_false_alarms,
+)
 from bifsmn.detect.evaluate import eval_stream, negative_files
 from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import load_checkpoint
@@ -61,6 +66,51 @@ def test_allocate_spends_the_budget_where_it_buys_most():
     assert list(allocate(hits, fas2, [0, 3])) == [1, 2]  # cond. 0 has no room for keyword 1
     with pytest.raises(BifsmnError, match="budgets"):
         allocate(hits, fas2, 1)
+
+
+def test_shared_threshold_is_the_lowest_that_fits_every_condition():
+    fas = np.array([[3, 1, 0], [2, 1, 0]])  # (K, T), thresholds ascending
+    assert allocate_shared(fas, 0) == 2
+    assert allocate_shared(fas, 2) == 1
+    assert allocate_shared(fas, 5) == 0
+    fas2 = np.array([[[0, 0, 0], [1, 1, 0]], [[3, 1, 0], [1, 0, 0]]])  # (C, K, T)
+    assert allocate_shared(fas2, [1, 1]) == 1
+    assert allocate_shared(fas2, [0, 4]) == 2  # condition 0 has no room below the top
+    assert allocate_shared(np.array([[1, 1]]), 0) == 1  # nothing fits: the highest
+    with pytest.raises(BifsmnError, match="budgets"):
+        allocate_shared(fas2, 1)
+
+
+def test_pooled_false_alarms_never_assume_a_keyword_safer_than_the_mean():
+    fas = np.array([[4, 2, 0], [0, 0, 0]])
+    est = pooled_false_alarms(fas)
+    assert est.tolist() == [[4, 2, 0], [2, 1, 0]]  # keyword 1's flat curve costs the mean
+    assert pooled_false_alarms(fas[None], 0.5)[0].tolist() == [[4, 2, 0], [1, 0.5, 0]]
+    # the allocation with pooled costs stops keyword 1 where its own curve says "free"
+    hits = np.array([[5, 4, 1], [6, 5, 2]])
+    assert list(allocate(hits, fas, 1)) == [2, 0]
+    assert list(allocate(hits, est, 1)) == [2, 1]
+    # ordered by the estimates, budgeted on the counts: stops before the first move that the
+    # counted false alarms do not fit (keyword 0's step to index 1 costs 2 counted FAs)
+    assert list(allocate(hits, est, 1, actual=fas)) == [2, 1]
+    assert list(allocate(hits, est, 2, actual=fas)) == [1, 0]
+    assert list(allocate(hits, est, 0, actual=fas)) == [2, 1]  # a move no count pays for
+
+
+@pytest.mark.parametrize("rule", ["shared", "pooled"])
+def test_calibrate_rules_keep_the_budget_on_counted_false_alarms(setup, rule):
+    _, data, neg, ckpt = setup
+    ops = calibrate(ckpt, data, negatives=neg, blocks=[8], minutes=1.0, snrs=[math.inf],
+                    split="training", streams=1, confidence=None, write=False, rule=rule,
+                    log=lambda *_: None)
+    assert ops["data"]["rule"] == rule
+    for p in ops["paths"]["8"]:
+        c = p["calibration"]
+        assert c["false_alarms"] <= c["budget"] or not c["reached"]
+        if rule == "shared":
+            assert len(set(p["thresholds"].values())) == 1
+    with pytest.raises(BifsmnError, match="unknown threshold rule"):
+        calibrate(ckpt, data, blocks=[8], rule="nope", write=False)
 
 
 def test_negative_files_use_the_validation_share(setup):

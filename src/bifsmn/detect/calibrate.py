@@ -21,7 +21,14 @@ everything else is swept on the stored posteriors:
    with its fewest false alarms; then, greedily, the keyword move (to a lower threshold) that
    buys the most hits per extra false alarm within every remaining budget is taken, until none
    fits (always moving to the lowest threshold with those false-alarm counts, as
-   ``eval-stream``'s operating point does);
+   ``eval-stream``'s operating point does). That is ``rule="keyword"`` (the default).
+   ``rule="pooled"`` orders the moves by false alarms that are at least the mean keyword's at
+   each threshold (:func:`pooled_false_alarms`: a keyword whose calibration curve is flat is not
+   taken to be safe there) and stops before the first move whose counted false alarms do not
+   fit; ``rule="shared"`` stores one threshold for all keywords (:func:`allocate_shared`).
+   Held out (new speakers), the bundle's keyword-rule 1 FA/h points raised 0.5-1.5 FA/h (up to
+   2.0 at one SNR), pooled-rule points 0-1.0 (up to 1.3), for 2-9 points more misses
+   (docs/results/threshold-rule);
 3. the smoothing window with the most hits wins (ties: the one closest to 500 ms).
 
 The stored record (:mod:`bifsmn.detect.operating`) also says what data the points were chosen
@@ -74,6 +81,7 @@ DEFAULT_SMOOTHING_MS = (300.0, 500.0, 700.0, 1000.0)
 # point that gave 6.7-12.3 FA/h on other draws of the same clips; 12 h with the 90 % bound, 0-1.7.
 DEFAULT_STREAMS = 6
 DEFAULT_CONFIDENCE = 0.9
+RULES = ("keyword", "shared", "pooled")
 CALIBRATION_THRESHOLDS = tuple(sorted({*DEFAULT_THRESHOLDS, 0.99995, 0.99999, 0.999995,
                                        0.999999}))
 
@@ -124,35 +132,45 @@ def fa_budget(fa_per_hour: float, hours: float, confidence: float | None = None)
     return c
 
 
-def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int]) -> np.ndarray:
+def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int],
+             actual: np.ndarray | None = None) -> np.ndarray:
     """Per-keyword threshold indices (into ascending thresholds) maximising total hits with at
     most ``budget`` false alarms in all; see the module docstring. ``hits``: (K, T); ``fas``:
     (K, T), or (C, K, T) with one ``budget`` per condition C (e.g. per SNR: the point must hold
     in each, not only on their pooled hours); non-increasing along T. A move's cost is its
-    extra false alarms summed over the conditions."""
+    extra false alarms summed over the conditions.
+
+    ``actual``: the false alarms counted (same shape as ``fas``) when ``fas`` are estimates
+    used only to order the moves (:func:`pooled_false_alarms`): the greedy path then follows
+    ``fas`` without a budget and stops before its first move whose ``actual`` false alarms do
+    not fit, so the chosen point keeps the budget on what was counted."""
     fas = np.asarray(fas)
     if fas.ndim == 2:
         fas = fas[None]
+    act = None if actual is None else np.asarray(actual).reshape(fas.shape)
     budgets = np.atleast_1d(np.asarray(budget, np.int64))
     if len(budgets) != len(fas):
         raise BifsmnError(f"{len(fas)} conditions but {len(budgets)} budgets")
     _, k, t = fas.shape
+    ks = np.arange(k)
 
     def lowest_same(j: int, i: int) -> int:  # lowest index with the false alarms of (j, i)
         same = np.all(fas[:, j, :] == fas[:, j, i][:, None], axis=0)
+        if act is not None:
+            same &= np.all(act[:, j, :] == act[:, j, i][:, None], axis=0)
         return int(np.flatnonzero(same)[0])
 
     idx = np.array([lowest_same(j, t - 1) for j in range(k)])
-    used = fas[:, np.arange(k), idx].sum(axis=1)
+    used = fas[:, ks, idx].sum(axis=1)
     while True:
         best = None
         for j in range(k):
             cur = idx[j]
             for i in range(cur - 1, -1, -1):
                 costs = fas[:, j, i] - fas[:, j, cur]
-                if np.any(used + costs > budgets):
+                if act is None and np.any(used + costs > budgets):
                     break  # lower thresholds only cost more
-                cost = int(costs.sum())
+                cost = costs.sum()
                 gain = int(hits[j, i] - hits[j, cur])
                 if cost <= 0 or gain <= 0:
                     continue
@@ -162,8 +180,38 @@ def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int]) -> 
         if best is None:
             return idx
         _, j, i, costs = best
+        if act is not None:
+            moved = idx.copy()
+            moved[j] = i
+            if np.any(act[:, ks, moved].sum(axis=1) > budgets):
+                return idx
         idx[j] = i
         used = used + costs
+
+
+def pooled_false_alarms(fas: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """Each keyword's false alarms per threshold, but at least ``weight`` times the mean
+    keyword's: a keyword that raised none on the calibration clips at some threshold is not
+    assumed safer there than the average keyword (held out, new speakers' clips fire keywords
+    whose calibration curve was flat: docs/results/threshold-rule). ``fas``: (..., K, T)."""
+    fas = np.asarray(fas, np.float64)
+    return np.maximum(fas, weight * fas.mean(axis=-2, keepdims=True))
+
+
+def allocate_shared(fas: np.ndarray, budget: int | Sequence[int]) -> int:
+    """One threshold index for every keyword (the lowest whose summed false alarms fit every
+    condition's budget): one parameter instead of one per keyword, so it cannot fit the
+    calibration clips keyword by keyword. ``fas``: (K, T) or (C, K, T) as in :func:`allocate`;
+    the highest index if none fits."""
+    fas = np.asarray(fas)
+    if fas.ndim == 2:
+        fas = fas[None]
+    budgets = np.atleast_1d(np.asarray(budget, np.int64))
+    if len(budgets) != len(fas):
+        raise BifsmnError(f"{len(fas)} conditions but {len(budgets)} budgets")
+    total = fas.sum(axis=1)  # (C, T)
+    fits = np.all(total <= budgets[:, None], axis=0)
+    return int(np.flatnonzero(fits)[0]) if fits.any() else fas.shape[2] - 1
 
 
 def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None = None,
@@ -178,7 +226,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               write: bool = True, streams: int = DEFAULT_STREAMS,
               confidence: float | None = DEFAULT_CONFIDENCE, per_snr: bool = True,
               snr_mode: str = "clip", verifier: str | Path | Verifier | None = None,
-              wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS, log=print) -> dict:
+              wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS,
+              rule: str = "keyword", log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -197,8 +246,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     verifier and its SHA-256 (``"bundled"``: the packaged verifier) and is stored beside the
     model's own points (:data:`bifsmn.detect.operating.CASCADE_KEY`, replacing an earlier one of
     the same verifier file), so the model's own points stay as they were and detectors pick the
-    cascade's when given that verifier."""
+    cascade's when given that verifier. ``rule``: how thresholds are chosen (module docstring,
+    step 2): ``"keyword"`` (default), ``"pooled"`` or ``"shared"``."""
     model = Path(model)
+    if rule not in RULES:
+        raise BifsmnError(f"unknown threshold rule {rule!r} (choose from {', '.join(RULES)})")
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     if streams < 1:
@@ -271,7 +323,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     "snr_db": [None if math.isinf(k.snr_db) else k.snr_db for k in kept],
                     "snr_mode": snr_mode,
                     "seed": seed, "keywords": nkw, "negative_clips": nneg, "hours": hours,
-                    "confidence": confidence, "budget_per_snr": per_snr},
+                    "confidence": confidence, "budget_per_snr": per_snr, "rule": rule},
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "paths": {}}
     if ver is not None:
@@ -282,7 +334,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         refr = round(refractory_ms * cfg.sample_rate / 1000.0)
         keywords = [k for k in scorer.labels if k not in ("_unknown_", "_silence_")]
         points = _points(posts[b], kept, scorer.labels, keywords, thr, targets, smoothing_ms,
-                         hop, cfg.sample_rate, refr, tolerance, hours, confidence, per_snr)
+                         hop, cfg.sample_rate, refr, tolerance, hours, confidence, per_snr,
+                         rule)
         ops["paths"][str(b)] = points
         for p in points:
             c = p["calibration"]
@@ -352,11 +405,15 @@ def _snr_name(snr: float | None) -> str:
 
 
 def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, sr, refr,
-            tolerance, hours, confidence: float | None = None, per_snr: bool = True
-            ) -> list[dict]:
+            tolerance, hours, confidence: float | None = None, per_snr: bool = True,
+            rule: str = "keyword", pool_weight: float = 1.0) -> list[dict]:
     """The stored points (module docstring). ``per_snr``: the budget holds in each SNR
     condition's hours separately (a point whose false alarms all come from the noisy streams
-    does not hold there even if the pooled rate fits); False pools all streams."""
+    does not hold there even if the pooled rate fits); False pools all streams. ``rule``:
+    ``"keyword"`` (one threshold per keyword, :func:`allocate`) or ``"shared"`` (one for all,
+    :func:`allocate_shared`)."""
+    if rule not in RULES:
+        raise BifsmnError(f"unknown threshold rule {rule!r} (choose from {', '.join(RULES)})")
     conds = list(dict.fromkeys(st.snr_db for st in streams)) if per_snr else [None]
     which = [conds.index(st.snr_db) if per_snr else 0 for st in streams]
     chours = [sum(st.hours for st, w in zip(streams, which, strict=True) if w == c)
@@ -377,7 +434,11 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
                 hits[j] += [s.hits for s in sc]
                 fas[c, j] += [s.false_alarms for s in sc]
         for f, budget in budgets.items():
-            idx = allocate(hits, fas, budget)
+            if rule == "shared":
+                idx = np.full(len(keywords), allocate_shared(fas, budget))
+            else:
+                idx = allocate(hits, fas, budget) if rule == "keyword" else \
+                    allocate(hits, pooled_false_alarms(fas, pool_weight), budget, actual=fas)
             total = int(hits[np.arange(len(keywords)), idx].sum())
             if f not in best or total > best[f][0]:
                 best[f] = (total, ms, n, idx, smoothed)

@@ -240,7 +240,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               confidence=args.confidence or None, per_snr=not args.pooled_budget,
               snr_mode=args.snr_mode, verifier=args.verifier,
               wake=DEFAULT_WAKE if args.wake is None else args.wake,
-              hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms)
+              hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms,
+              rule=args.rule)
     return 0
 
 
@@ -403,6 +404,11 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--pooled-budget", action="store_true",
                    help="the false-alarm budget holds on all streams pooled (before issue "
                    "13's fix) instead of on each SNR's streams separately")
+    c.add_argument("--rule", choices=("keyword", "pooled", "shared"), default="keyword",
+                   help="thresholds: one per keyword, greedily where they buy most hits "
+                   "(default); 'pooled': the same, but no keyword's false alarms are taken as "
+                   "fewer than the mean keyword's (points that held on new speakers, more "
+                   "misses: docs/results/threshold-rule); 'shared': one for all keywords")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     _verifier_flags(c, "; stored beside the model's own points, used with that verifier")
