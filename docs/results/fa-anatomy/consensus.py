@@ -99,8 +99,8 @@ def clip_level(confident: float, scorers: list) -> set[str]:
     return found
 
 
-def stream_level(fa_per_hour: float, consensus: set[str], teachers: list) -> None:
-    model = bundled_model()
+def stream_level(fa_per_hour: float, consensus: set[str], teachers: list,
+                 model: Path) -> None:
     scorer = load_scorer(model, 8)
     ver = Verifier.load(BUNDLED)
     ops = next(r for r in operating.read_cascades(model)
@@ -159,12 +159,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fa-per-hour", type=float, default=5.0)
     ap.add_argument("--confident", type=float, default=0.5)
+    ap.add_argument("--model", type=Path, default=bundled_model(),
+                    help="the bundled model (default); the committed outputs used session 15's "
+                    "file (keyword-rule records): git show 2bd853e:src/bifsmn/models_data/"
+                    "bifsmnv2.bkws > runs/bundle-s15.bkws")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         teachers = [load_scorer(export_checkpoint(t, Path(tmp) / f"t{i}.bkws"), 8)
                     for i, t in enumerate(TEACHERS)]
         consensus = clip_level(args.confident, teachers)
-        stream_level(args.fa_per_hour, consensus, teachers)
+        stream_level(args.fa_per_hour, consensus, teachers, args.model)
 
 
 if __name__ == "__main__":

@@ -64,12 +64,14 @@ def systems(model: Path) -> list[tuple[str, object, object, object, dict, int]]:
     return out
 
 
-def posteriors(cache: Path, model: Path, split: str, specs, negs) -> tuple[list, dict]:
-    """Kept stream truth and every system's posteriors, computed once and cached."""
-    f = cache / f"{split}.pkl"
+def posteriors(cache: Path, model: Path, split: str, specs, negs, ds=None,
+               name: str | None = None) -> tuple[list, dict]:
+    """Kept stream truth and every system's posteriors, computed once and cached (``ds``: the
+    data set, or anything with its ``items``/``noise_files``/``root``)."""
+    f = cache / f"{name or split}.pkl"
     if f.exists():
         return pickle.loads(f.read_bytes())
-    ds = SpeechCommands(DATA, 12)
+    ds = ds or SpeechCommands(DATA, 12)
     syst = systems(model)
     kept, posts = [], {s[0]: [] for s in syst}
     for snr, sd in specs:
@@ -189,10 +191,10 @@ def main() -> None:
                           0.5, hours, 0.9, True, rule, a.pool_weight)
             if rule == "pooled" and a.pool_weight != 1.0:
                 rule = f"pooled{a.pool_weight:g}"
-            if rule == "keyword":  # sanity: the same rule on the same streams = the stored record
+            if rule == ops["data"].get("rule", "keyword"):  # sanity: = the stored record
                 same = all(p["thresholds"] == q["thresholds"] for p, q in zip(pts, stored,
                                                                               strict=True))
-                print(f"{name}: keyword rule reproduces the stored thresholds: {same}")
+                print(f"{name}: {rule} rule reproduces the stored thresholds: {same}")
             ho = score(pts, posts_h[name], kept_h, labels, hop, cfg.sample_rate, refr)
             result.setdefault(name, {})[rule] = {
                 "calibration": {f"{p['fa_per_hour']:g}": {

@@ -1,0 +1,133 @@
+"""Speaker-disjoint two-fold check of the threshold rules inside the calibration data.
+
+Why: rules.py scores the rules on the held-out validation speakers, which were also looked at
+while the pooled rule was designed; this check never touches them. The training-list speakers
+of the dev data (the bundle's calibration speakers) are split in two by a hash of the speaker
+id, the negatives' validation share by a hash of the file; each half gets its own 12 x 60-min
+streams (6 clean, 6 at 10 dB; seeds 2000-2011 and 3000-3011), each rule calibrates on one half
+exactly as ``bifsmn calibrate`` does, and its points are scored on the other half.
+
+    python docs/results/threshold-rule/cv.py --out docs/results/threshold-rule
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rules import DATA, NEG, posteriors, score, systems  # noqa: E402
+
+from bifsmn.data.speech_commands import SpeechCommands  # noqa: E402
+from bifsmn.detect.calibrate import (  # noqa: E402
+    CALIBRATION_THRESHOLDS,
+    DEFAULT_FA_TARGETS,
+    DEFAULT_SMOOTHING_MS,
+    _points,
+)
+from bifsmn.detect.detector import DEFAULT_REFRACTORY_MS  # noqa: E402
+from bifsmn.detect.evaluate import negative_files  # noqa: E402
+from bifsmn.detect.model_files import packaged  # noqa: E402
+from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples  # noqa: E402
+
+
+def half(key: str) -> int:
+    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2
+
+
+class Half:
+    """The data set with only one half of the speakers (same interface as build_stream uses)."""
+
+    def __init__(self, ds: SpeechCommands, fold: int) -> None:
+        self.ds, self.fold = ds, fold
+        self.root, self.noise_files = ds.root, ds.noise_files
+
+    def items(self, split: str) -> list:
+        return [it for it in self.ds.items(split) if it.path is not None
+                and half(Path(it.path).name.split("_nohash_")[0]) == self.fold]
+
+
+def table(result: dict) -> str:
+    """Markdown: per system, rule and target, both folds' test hours together: false alarms per
+    hour (clean, 10 dB) and miss rates."""
+    rows = ["| system | rule | target FA/h | test FA/h clean | test FA/h 10 dB | test miss clean | "
+            "test miss 10 dB |", "|---|---|---:|---:|---:|---:|---:|"]
+    for name, rules in result.items():
+        for rule, folds in rules.items():
+            for f in folds["fold0"]["test"]:
+                cells = []
+                for what in ("fa", "miss"):
+                    for k in ("clean", "10 dB"):
+                        v = [folds[x]["test"][f][k] for x in ("fold0", "fold1")]
+                        if what == "fa":
+                            fa = sum(a["false_alarms"] for a in v)
+                            cells.append(f"{fa / sum(a['hours'] for a in v):.2f}")
+                        else:
+                            kw = sum(a["keywords"] for a in v)
+                            cells.append(f"{100 * (kw - sum(a['hits'] for a in v)) / kw:.1f} %")
+                rows.append(f"| {name} | {rule} | {f} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(packaged(("models_data", "bifsmnv2.bkws"), "model",
+                                                    "pass --model")))
+    ap.add_argument("--cache", default="runs/threshold-rule")
+    ap.add_argument("--rules", nargs="+", default=["keyword", "pooled", "shared"])
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--table", action="store_true",
+                    help="print the table of --out's cv.json and stop")
+    a = ap.parse_args()
+    if a.table:
+        print(table(json.loads((Path(a.out) / "cv.json").read_text())))
+        return
+    model, cache = Path(a.model), Path(a.cache)
+    ds = SpeechCommands(DATA, 12)
+    negs = negative_files(NEG, "validation")
+    data = []
+    for fold in (0, 1):
+        specs = [(s, 2000 + 1000 * fold + i) for i, s in enumerate([math.inf] * 6 + [10.0] * 6)]
+        fnegs = [n for n in negs if half(Path(n).name) == fold]
+        data.append(posteriors(cache, model, "training", specs, fnegs, Half(ds, fold),
+                               f"cv-fold{fold}"))
+    result = {}
+    for name, scorer, _, _, _, _ in systems(model):
+        cfg = scorer.feature_config
+        hop = hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples)
+        refr = round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0)
+        labels = list(scorer.labels)
+        kws = [k for k in labels if k not in ("_unknown_", "_silence_")]
+        for rule in a.rules:
+            for fold in (0, 1):
+                kept_c, posts_c = data[fold]
+                kept_t, posts_t = data[1 - fold]
+                hours = sum(k.hours for k in kept_c)
+                pts = _points(posts_c[name], kept_c, labels, kws, sorted(CALIBRATION_THRESHOLDS),
+                              DEFAULT_FA_TARGETS, DEFAULT_SMOOTHING_MS, hop, cfg.sample_rate,
+                              refr, 0.5, hours, 0.9, True, rule)
+                test = score(pts, posts_t[name], kept_t, labels, hop, cfg.sample_rate, refr)
+                result.setdefault(name, {}).setdefault(rule, {})[f"fold{fold}"] = {
+                    "calibration": {f"{p['fa_per_hour']:g}": {
+                        "miss_rate": p["calibration"]["miss_rate"],
+                        "false_alarms": p["calibration"]["false_alarms"]} for p in pts},
+                    "test": test}
+                for f, by in test.items():
+                    c = result[name][rule][f"fold{fold}"]["calibration"][f]
+                    print(f"{name:18s} {rule:8s} calibrate on {fold}, test on {1 - fold} "
+                          f"{f:>4s} FA/h: calibration miss {100 * c['miss_rate']:5.1f}% "
+                          f"({c['false_alarms']} FA) | test " + " | ".join(
+                              f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
+                              f"{v['false_alarms']} FA/{v['hours']:.0f} h"
+                              for k, v in by.items()), flush=True)
+    if a.out:
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "cv.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
