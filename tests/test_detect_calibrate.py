@@ -97,13 +97,15 @@ def test_pooled_false_alarms_never_assume_a_keyword_safer_than_the_mean():
     assert list(allocate(hits, est, 0, actual=fas)) == [2, 1]  # a move no count pays for
 
 
-@pytest.mark.parametrize("rule", ["shared", "pooled"])
+@pytest.mark.parametrize("rule", ["shared", "keyword", None])
 def test_calibrate_rules_keep_the_budget_on_counted_false_alarms(setup, rule):
     _, data, neg, ckpt = setup
+    kw = {} if rule is None else {"rule": rule}
     ops = calibrate(ckpt, data, negatives=neg, blocks=[8], minutes=1.0, snrs=[math.inf],
-                    split="training", streams=1, confidence=None, write=False, rule=rule,
-                    log=lambda *_: None)
-    assert ops["data"]["rule"] == rule
+                    split="training", streams=1, confidence=None, write=False,
+                    log=lambda *_: None, **kw)
+    rule = rule or "pooled"  # the default since session 16
+    assert ops["data"]["rule"] == rule and f"thresholds: {rule} rule" in ops["data"]["description"]
     for p in ops["paths"]["8"]:
         c = p["calibration"]
         assert c["false_alarms"] <= c["budget"] or not c["reached"]

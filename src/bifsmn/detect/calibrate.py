@@ -309,7 +309,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
             + (f" (SNR per {'word' if snr_mode == 'clip' else 'stream'})"
                if any(math.isfinite(s) for s in snrs) else "")
             + ("" if confidence is None else
-               f"; budget: {100 * confidence:g}% Poisson upper bound"))
+               f"; budget: {100 * confidence:g}% Poisson upper bound")
+            + f"; thresholds: {rule} rule")
     log(f"calibration data: {desc}")
     ops = {"format": operating.FORMAT, "version": operating.VERSION,
            "default_fa_per_hour": operating.DEFAULT_FA_PER_HOUR,
