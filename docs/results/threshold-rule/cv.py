@@ -20,19 +20,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rules import DATA, NEG, posteriors, score, systems  # noqa: E402
+from rules import (  # noqa: E402
+    DATA,
+    NEG,
+    base_args,
+    calibrated_points,
+    posteriors,
+    score,
+    systems,
+)
 
 from bifsmn.data.speech_commands import SpeechCommands  # noqa: E402
-from bifsmn.detect.calibrate import (  # noqa: E402
-    CALIBRATION_THRESHOLDS,
-    DEFAULT_FA_TARGETS,
-    DEFAULT_SMOOTHING_MS,
-    _points,
-)
-from bifsmn.detect.detector import DEFAULT_REFRACTORY_MS  # noqa: E402
 from bifsmn.detect.evaluate import negative_files  # noqa: E402
-from bifsmn.detect.model_files import packaged  # noqa: E402
-from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples  # noqa: E402
 
 
 def half(key: str) -> int:
@@ -75,13 +74,8 @@ def table(result: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(packaged(("models_data", "bifsmnv2.bkws"), "model",
-                                                    "pass --model")))
-    ap.add_argument("--cache", default="runs/threshold-rule")
+    base_args(ap, "cv.json")
     ap.add_argument("--rules", nargs="+", default=["keyword", "pooled", "shared"])
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--table", action="store_true",
-                    help="print the table of --out's cv.json and stop")
     a = ap.parse_args()
     if a.table:
         print(table(json.loads((Path(a.out) / "cv.json").read_text())))
@@ -97,20 +91,13 @@ def main() -> None:
                                f"cv-fold{fold}"))
     result = {}
     for name, scorer, _, _, _, _ in systems(model):
-        cfg = scorer.feature_config
-        hop = hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples)
-        refr = round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0)
-        labels = list(scorer.labels)
-        kws = [k for k in labels if k not in ("_unknown_", "_silence_")]
         for rule in a.rules:
             for fold in (0, 1):
                 kept_c, posts_c = data[fold]
                 kept_t, posts_t = data[1 - fold]
-                hours = sum(k.hours for k in kept_c)
-                pts = _points(posts_c[name], kept_c, labels, kws, sorted(CALIBRATION_THRESHOLDS),
-                              DEFAULT_FA_TARGETS, DEFAULT_SMOOTHING_MS, hop, cfg.sample_rate,
-                              refr, 0.5, hours, 0.9, True, rule)
-                test = score(pts, posts_t[name], kept_t, labels, hop, cfg.sample_rate, refr)
+                pts, (labels, hop, sr, refr) = calibrated_points(scorer, posts_c[name], kept_c,
+                                                                 rule)
+                test = score(pts, posts_t[name], kept_t, labels, hop, sr, refr)
                 result.setdefault(name, {}).setdefault(rule, {})[f"fold{fold}"] = {
                     "calibration": {f"{p['fa_per_hour']:g}": {
                         "miss_rate": p["calibration"]["miss_rate"],

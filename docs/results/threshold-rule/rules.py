@@ -90,6 +90,32 @@ def posteriors(cache: Path, model: Path, split: str, specs, negs, ds=None,
     return kept, posts
 
 
+def calibrated_points(scorer, posts, kept, rule: str, pool_weight: float = 1.0
+                      ) -> tuple[list[dict], tuple]:
+    """One system's stored points from its calibration posteriors, chosen by ``rule`` exactly as
+    ``bifsmn calibrate`` does (its defaults), and what scoring them needs:
+    ``(labels, hop, sample_rate, refractory)``."""
+    cfg = scorer.feature_config
+    hop = hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples)
+    refr = round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0)
+    labels = list(scorer.labels)
+    kws = [k for k in labels if k not in ("_unknown_", "_silence_")]
+    pts = _points(posts, kept, labels, kws, sorted(CALIBRATION_THRESHOLDS), DEFAULT_FA_TARGETS,
+                  DEFAULT_SMOOTHING_MS, hop, cfg.sample_rate, refr, 0.5,
+                  sum(k.hours for k in kept), 0.9, True, rule, pool_weight)
+    return pts, (labels, hop, cfg.sample_rate, refr)
+
+
+def base_args(ap: argparse.ArgumentParser, what: str) -> None:
+    """The options rules.py and cv.py share."""
+    ap.add_argument("--model", default=str(packaged(("models_data", "bifsmnv2.bkws"), "model",
+                                                    "pass --model")))
+    ap.add_argument("--cache", default="runs/threshold-rule")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--table", action="store_true",
+                    help=f"print the table of --out's {what} and stop")
+
+
 def score(points, posts, kept, labels, hop, sr, refr) -> dict:
     """Each stored point on the held-out streams, per SNR: misses, keywords, false alarms."""
     res = {}
@@ -156,15 +182,10 @@ def table(result: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(packaged(("models_data", "bifsmnv2.bkws"), "model",
-                                                    "pass --model")))
-    ap.add_argument("--cache", default="runs/threshold-rule")
+    base_args(ap, "rules.json")
     ap.add_argument("--heldout-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--pool-weight", type=float, default=1.0)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--table", action="store_true",
-                    help="print the table of --out's rules.json and stop")
     a = ap.parse_args()
     if a.table:
         print(table(json.loads((Path(a.out) / "rules.json").read_text())))
@@ -176,26 +197,19 @@ def main() -> None:
                                  negative_files(NEG, "validation"))
     kept_h, posts_h = posteriors(cache, model, "validation", ho_specs,
                                  negative_files(NEG, "testing"))
-    hours = sum(k.hours for k in kept_c)
     result = {}
     for name, scorer, _, _, ops, b in systems(model):
-        cfg = scorer.feature_config
-        hop = hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples)
-        refr = round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0)
-        labels = list(scorer.labels)
-        kws = [k for k in labels if k not in ("_unknown_", "_silence_")]
         stored = operating.stored_points(ops, b)
         for rule in a.rules:
-            pts = _points(posts_c[name], kept_c, labels, kws, sorted(CALIBRATION_THRESHOLDS),
-                          DEFAULT_FA_TARGETS, DEFAULT_SMOOTHING_MS, hop, cfg.sample_rate, refr,
-                          0.5, hours, 0.9, True, rule, a.pool_weight)
+            pts, (labels, hop, sr, refr) = calibrated_points(scorer, posts_c[name], kept_c, rule,
+                                                             a.pool_weight)
             if rule == "pooled" and a.pool_weight != 1.0:
                 rule = f"pooled{a.pool_weight:g}"
             if rule == ops["data"].get("rule", "keyword"):  # sanity: = the stored record
                 same = all(p["thresholds"] == q["thresholds"] for p, q in zip(pts, stored,
                                                                               strict=True))
                 print(f"{name}: {rule} rule reproduces the stored thresholds: {same}")
-            ho = score(pts, posts_h[name], kept_h, labels, hop, cfg.sample_rate, refr)
+            ho = score(pts, posts_h[name], kept_h, labels, hop, sr, refr)
             result.setdefault(name, {})[rule] = {
                 "calibration": {f"{p['fa_per_hour']:g}": {
                     "miss_rate": p["calibration"]["miss_rate"],
