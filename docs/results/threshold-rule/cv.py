@@ -25,7 +25,9 @@ from rules import (  # noqa: E402
     NEG,
     base_args,
     calibrated_points,
+    explain,
     posteriors,
+    reuse,
     score,
     systems,
 )
@@ -76,6 +78,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     base_args(ap, "cv.json")
     ap.add_argument("--rules", nargs="+", default=["keyword", "pooled", "shared"])
+    ap.add_argument("--systems", nargs="+", default=None,
+                    help="only these (e.g. 'cascade 8 blocks')")
+    ap.add_argument("--explain", action="store_true",
+                    help="print the halves (speakers, negatives, stream reuse) and each test "
+                    "half's false alarms at the 1 FA/h point instead of scoring")
     a = ap.parse_args()
     if a.table:
         print(table(json.loads((Path(a.out) / "cv.json").read_text())))
@@ -89,15 +96,25 @@ def main() -> None:
         fnegs = [n for n in negs if half(Path(n).name) == fold]
         data.append(posteriors(cache, model, "training", specs, fnegs, Half(ds, fold),
                                f"cv-fold{fold}"))
+        if a.explain:
+            speakers = {Path(it.path).name.split("_nohash_")[0]
+                        for it in Half(ds, fold).items("training")}
+            print(f"half {fold}: {len(speakers)} speakers, {len(fnegs)} negative recordings")
+            reuse(data[fold][0])
     result = {}
     for name, scorer, _, _, _, _ in systems(model):
+        if a.systems and name not in a.systems:
+            continue
         for rule in a.rules:
             for fold in (0, 1):
                 kept_c, posts_c = data[fold]
                 kept_t, posts_t = data[1 - fold]
-                pts, (labels, hop, sr, refr) = calibrated_points(scorer, posts_c[name], kept_c,
-                                                                 rule)
-                test = score(pts, posts_t[name], kept_t, labels, hop, sr, refr)
+                pts = calibrated_points(scorer, posts_c[name], kept_c, rule)
+                if a.explain:
+                    print(f"{name}, {rule} rule, calibrated on {fold}, tested on {1 - fold}:")
+                    explain(pts, scorer, posts_t[name], kept_t)
+                    continue
+                test = score(pts, scorer, posts_t[name], kept_t)
                 result.setdefault(name, {}).setdefault(rule, {})[f"fold{fold}"] = {
                     "calibration": {f"{p['fa_per_hour']:g}": {
                         "miss_rate": p["calibration"]["miss_rate"],
@@ -111,7 +128,7 @@ def main() -> None:
                               f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
                               f"{v['false_alarms']} FA/{v['hours']:.0f} h"
                               for k, v in by.items()), flush=True)
-    if a.out:
+    if a.out and not a.explain:
         Path(a.out).mkdir(parents=True, exist_ok=True)
         (Path(a.out) / "cv.json").write_text(json.dumps(result, indent=1))
 

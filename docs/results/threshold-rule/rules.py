@@ -18,6 +18,7 @@ without re-running the models.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import math
 import pickle
@@ -33,6 +34,7 @@ from bifsmn.detect.calibrate import (
     RULES,
     _Kept,
     _points,
+    false_alarm_sources,
 )
 from bifsmn.detect.cascade import resolve_verifier
 from bifsmn.detect.detector import (
@@ -41,7 +43,13 @@ from bifsmn.detect.detector import (
     smooth,
     smooth_frames,
 )
-from bifsmn.detect.evaluate import build_stream, negative_files, score_events, stream_posteriors
+from bifsmn.detect.evaluate import (
+    _stored_scores,
+    build_stream,
+    classify_events,
+    negative_files,
+    stream_posteriors,
+)
 from bifsmn.detect.gate import resolve_gate
 from bifsmn.detect.model_files import packaged
 from bifsmn.detect.scorer import scorers_for_blocks
@@ -90,20 +98,22 @@ def posteriors(cache: Path, model: Path, split: str, specs, negs, ds=None,
     return kept, posts
 
 
-def calibrated_points(scorer, posts, kept, rule: str, pool_weight: float = 1.0
-                      ) -> tuple[list[dict], tuple]:
-    """One system's stored points from its calibration posteriors, chosen by ``rule`` exactly as
-    ``bifsmn calibrate`` does (its defaults), and what scoring them needs:
-    ``(labels, hop, sample_rate, refractory)``."""
+def timing(scorer) -> tuple[int, int]:
+    """(hop, refractory) in samples, as ``bifsmn calibrate`` and ``eval-stream`` use them."""
     cfg = scorer.feature_config
-    hop = hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples)
-    refr = round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0)
+    return (hop_samples(DEFAULT_HOP_MS, cfg.sample_rate, cfg.clip_samples),
+            round(DEFAULT_REFRACTORY_MS * cfg.sample_rate / 1000.0))
+
+
+def calibrated_points(scorer, posts, kept, rule: str) -> list[dict]:
+    """One system's stored points from its calibration posteriors, chosen by ``rule`` exactly as
+    ``bifsmn calibrate`` does (its defaults)."""
+    hop, refr = timing(scorer)
     labels = list(scorer.labels)
     kws = [k for k in labels if k not in ("_unknown_", "_silence_")]
-    pts = _points(posts, kept, labels, kws, sorted(CALIBRATION_THRESHOLDS), DEFAULT_FA_TARGETS,
-                  DEFAULT_SMOOTHING_MS, hop, cfg.sample_rate, refr, 0.5,
-                  sum(k.hours for k in kept), 0.9, True, rule, pool_weight)
-    return pts, (labels, hop, cfg.sample_rate, refr)
+    return _points(posts, kept, labels, kws, sorted(CALIBRATION_THRESHOLDS), DEFAULT_FA_TARGETS,
+                   DEFAULT_SMOOTHING_MS, hop, scorer.feature_config.sample_rate, refr, 0.5,
+                   sum(k.hours for k in kept), 0.9, True, rule)
 
 
 def base_args(ap: argparse.ArgumentParser, what: str) -> None:
@@ -116,24 +126,58 @@ def base_args(ap: argparse.ArgumentParser, what: str) -> None:
                     help=f"print the table of --out's {what} and stop")
 
 
-def score(points, posts, kept, labels, hop, sr, refr) -> dict:
-    """Each stored point on the held-out streams, per SNR: misses, keywords, false alarms."""
-    res = {}
-    for p in points:
-        n = smooth_frames(p["smooth_ms"], hop, sr)
-        by = {}
-        for post, st in zip(posts, kept, strict=True):
-            ev = events_from_smoothed(smooth(post.probs, n), post.ends, labels, p["thresholds"],
-                                      refr, post.window, post.sample_rate, False, post.audio_end)
-            s = score_events(ev, st.keywords, st.hours, 0.5, st.negatives)
-            key = "clean" if math.isinf(st.snr_db) else f"{st.snr_db:g} dB"
-            a = by.setdefault(key, {"keywords": 0, "hits": 0, "false_alarms": 0, "hours": 0.0})
+def snr_key(st) -> str:
+    return "clean" if math.isinf(st.snr_db) else f"{st.snr_db:g} dB"
+
+
+def score(points, scorer, posts, kept) -> dict:
+    """Each point on other streams, per SNR: misses, keywords, false alarms (scored as
+    ``eval-stream`` scores a model's stored points)."""
+    hop, refr = timing(scorer)
+    targets = [float(p["fa_per_hour"]) for p in points]
+    res: dict = {f"{t:g}": {} for t in targets}
+    for post, st in zip(posts, kept, strict=True):
+        for t, s in _stored_scores(scorer, {"paths": {"0": points}}, 0, post, st, targets, hop,
+                                   refr, 0.5, False):
+            a = res[f"{t:g}"].setdefault(snr_key(st), {"keywords": 0, "hits": 0,
+                                                        "false_alarms": 0, "hours": 0.0})
             a["keywords"] += s.keywords
             a["hits"] += s.hits
             a["false_alarms"] += s.false_alarms
             a["hours"] += st.hours
-        res[f"{p['fa_per_hour']:g}"] = by
     return res
+
+
+def reuse(kept) -> None:
+    """Print how often the streams place each file, per SNR (why false alarms cluster)."""
+    by: dict = {}
+    for st in kept:
+        by.setdefault(snr_key(st), []).extend(g.source for g in st.segments if g.source)
+    for k, src in by.items():
+        print(f"  {k}: {len(src)} placed clips from {len(set(src))} distinct files "
+              f"({len(src) / len(set(src)):.2f} placements each)")
+
+
+def explain(points, scorer, posts, kept, fa_per_hour: float = 1.0) -> None:
+    """Print, at the point for ``fa_per_hour``, each false alarm's keyword and the file under it
+    (most frequent first)."""
+    hop, refr = timing(scorer)
+    p = next(p for p in points if float(p["fa_per_hour"]) == fa_per_hour)
+    n = smooth_frames(p["smooth_ms"], hop, scorer.feature_config.sample_rate)
+    fired: collections.Counter = collections.Counter()
+    for i, (post, st) in enumerate(zip(posts, kept, strict=True)):
+        ev = events_from_smoothed(smooth(post.probs, n), post.ends, list(scorer.labels),
+                                  p["thresholds"], refr, post.window, post.sample_rate, False,
+                                  post.audio_end)
+        fas = [e for e, kind in classify_events(ev, st.keywords, 0.5) if kind == "fa"]
+        for e, src in zip(fas, false_alarm_sources(ev, st.keywords, st.segments, 0.5, i),
+                          strict=True):
+            what = "pause" if src[0] == "pause" else "/".join(Path(src[1]).parts[-2:])
+            fired[(snr_key(st), e.label, what)] += 1
+    print(f"  {fa_per_hour:g} FA/h point, thresholds {p['thresholds']}: "
+          f"{sum(fired.values())} false alarms")
+    for (k, label, what), c in fired.most_common():
+        print(f"    {c} x {label} <- {what} ({k})")
 
 
 def plot(result: dict, path: Path) -> None:
@@ -185,7 +229,9 @@ def main() -> None:
     base_args(ap, "rules.json")
     ap.add_argument("--heldout-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--pool-weight", type=float, default=1.0)
+    ap.add_argument("--explain", action="store_true",
+                    help="print stream reuse and each system's held-out false alarms at its "
+                    "1 FA/h point instead of scoring (from the cached posteriors)")
     a = ap.parse_args()
     if a.table:
         print(table(json.loads((Path(a.out) / "rules.json").read_text())))
@@ -197,19 +243,24 @@ def main() -> None:
                                  negative_files(NEG, "validation"))
     kept_h, posts_h = posteriors(cache, model, "validation", ho_specs,
                                  negative_files(NEG, "testing"))
+    if a.explain:
+        for what, kept in (("calibration", kept_c), ("held-out", kept_h)):
+            print(f"{what} streams:")
+            reuse(kept)
     result = {}
     for name, scorer, _, _, ops, b in systems(model):
         stored = operating.stored_points(ops, b)
         for rule in a.rules:
-            pts, (labels, hop, sr, refr) = calibrated_points(scorer, posts_c[name], kept_c, rule,
-                                                             a.pool_weight)
-            if rule == "pooled" and a.pool_weight != 1.0:
-                rule = f"pooled{a.pool_weight:g}"
+            pts = calibrated_points(scorer, posts_c[name], kept_c, rule)
             if rule == ops["data"].get("rule", "keyword"):  # sanity: = the stored record
                 same = all(p["thresholds"] == q["thresholds"] for p, q in zip(pts, stored,
                                                                               strict=True))
                 print(f"{name}: {rule} rule reproduces the stored thresholds: {same}")
-            ho = score(pts, posts_h[name], kept_h, labels, hop, sr, refr)
+            if a.explain:
+                print(f"{name}, {rule} rule, held out:")
+                explain(pts, scorer, posts_h[name], kept_h)
+                continue
+            ho = score(pts, scorer, posts_h[name], kept_h)
             result.setdefault(name, {})[rule] = {
                 "calibration": {f"{p['fa_per_hour']:g}": {
                     "miss_rate": p["calibration"]["miss_rate"],
@@ -224,7 +275,7 @@ def main() -> None:
                       + " | ".join(f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
                                    f"{v['false_alarms']} FA/{v['hours']:.0f} h"
                                    for k, v in by.items()), flush=True)
-    if a.out:  # merged with earlier runs' rules
+    if a.out and not a.explain:  # merged with earlier runs' rules
         f = Path(a.out) / "rules.json"
         old = json.loads(f.read_text()) if f.exists() else {}
         for name, rules in result.items():

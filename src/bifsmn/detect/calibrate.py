@@ -133,6 +133,17 @@ def fa_budget(fa_per_hour: float, hours: float, confidence: float | None = None)
     return c
 
 
+def _by_condition(fas: np.ndarray, budget: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``fas`` as (C, K, T) and one budget per condition C (a (K, T) array is one condition)."""
+    fas = np.asarray(fas)
+    if fas.ndim == 2:
+        fas = fas[None]
+    budgets = np.atleast_1d(np.asarray(budget, np.int64))
+    if len(budgets) != len(fas):
+        raise BifsmnError(f"{len(fas)} conditions but {len(budgets)} budgets")
+    return fas, budgets
+
+
 def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int],
              actual: np.ndarray | None = None) -> np.ndarray:
     """Per-keyword threshold indices (into ascending thresholds) maximising total hits with at
@@ -145,13 +156,8 @@ def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int],
     used only to order the moves (:func:`pooled_false_alarms`): the greedy path then follows
     ``fas`` without a budget and stops before its first move whose ``actual`` false alarms do
     not fit, so the chosen point keeps the budget on what was counted."""
-    fas = np.asarray(fas)
-    if fas.ndim == 2:
-        fas = fas[None]
+    fas, budgets = _by_condition(fas, budget)
     act = None if actual is None else np.asarray(actual).reshape(fas.shape)
-    budgets = np.atleast_1d(np.asarray(budget, np.int64))
-    if len(budgets) != len(fas):
-        raise BifsmnError(f"{len(fas)} conditions but {len(budgets)} budgets")
     _, k, t = fas.shape
     ks = np.arange(k)
 
@@ -187,7 +193,8 @@ def allocate(hits: np.ndarray, fas: np.ndarray, budget: int | Sequence[int],
             if np.any(act[:, ks, moved].sum(axis=1) > budgets):
                 return idx
         idx[j] = i
-        used = used + costs
+        if act is None:
+            used = used + costs
 
 
 def pooled_false_alarms(fas: np.ndarray, weight: float = 1.0) -> np.ndarray:
@@ -204,12 +211,7 @@ def allocate_shared(fas: np.ndarray, budget: int | Sequence[int]) -> int:
     condition's budget): one parameter instead of one per keyword, so it cannot fit the
     calibration clips keyword by keyword. ``fas``: (K, T) or (C, K, T) as in :func:`allocate`;
     the highest index if none fits."""
-    fas = np.asarray(fas)
-    if fas.ndim == 2:
-        fas = fas[None]
-    budgets = np.atleast_1d(np.asarray(budget, np.int64))
-    if len(budgets) != len(fas):
-        raise BifsmnError(f"{len(fas)} conditions but {len(budgets)} budgets")
+    fas, budgets = _by_condition(fas, budget)
     total = fas.sum(axis=1)  # (C, T)
     fits = np.all(total <= budgets[:, None], axis=0)
     return int(np.flatnonzero(fits)[0]) if fits.any() else fas.shape[2] - 1
@@ -412,13 +414,13 @@ def _snr_name(snr: float | None) -> str:
 
 def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, sr, refr,
             tolerance, hours, confidence: float | None = None, per_snr: bool = True,
-            rule: str = "keyword", pool_weight: float = 1.0) -> list[dict]:
+            rule: str = "pooled") -> list[dict]:
     """The stored points (module docstring). ``per_snr``: the budget holds in each SNR
     condition's hours separately (a point whose false alarms all come from the noisy streams
     does not hold there even if the pooled rate fits); False pools all streams. ``rule``:
     ``"keyword"`` (one threshold per keyword, :func:`allocate`), ``"shared"`` (one for all,
     :func:`allocate_shared`) or ``"pooled"`` (:func:`allocate` ordered by
-    :func:`pooled_false_alarms` with ``pool_weight``, budgeted on the counts)."""
+    :func:`pooled_false_alarms`, budgeted on the counts)."""
     _check_rule(rule)
     conds = list(dict.fromkeys(st.snr_db for st in streams)) if per_snr else [None]
     which = [conds.index(st.snr_db) if per_snr else 0 for st in streams]
@@ -444,7 +446,7 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
                 idx = np.full(len(keywords), allocate_shared(fas, budget))
             else:
                 idx = allocate(hits, fas, budget) if rule == "keyword" else \
-                    allocate(hits, pooled_false_alarms(fas, pool_weight), budget, actual=fas)
+                    allocate(hits, pooled_false_alarms(fas), budget, actual=fas)
             total = int(hits[np.arange(len(keywords)), idx].sum())
             if f not in best or total > best[f][0]:
                 best[f] = (total, ms, n, idx, smoothed)
