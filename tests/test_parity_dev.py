@@ -11,9 +11,9 @@ Every model must give the same argmax on every clip. Binary models are evaluated
 the deployed arithmetic (bifsmn.deploy), which the engine reproduces operation for
 operation, so their logits must be equal (bit-identical in practice; the bound leaves room for
 the float64 classifier's last-bit rounding). Full-precision models agree to float32 rounding.
-The training graph's own eval arithmetic, which rounds differently, is compared too and its
-disagreement printed (for the record: it flips a sign wherever a pre-activation lies within
-float32 rounding of a threshold).
+The training graph's own eval arithmetic, which rounds differently, is compared too on the
+8-block path and its disagreement printed (for the record: it flips a sign wherever a
+pre-activation lies within float32 rounding of a threshold).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_engine_matches_pytorch_on_all_dev_clips(ckpt, tmp_path):
         flips = int((got.argmax(1) != ref.argmax(1)).sum())
         line = (f"{ckpt.stem} {b} blocks: {len(x)} clips, argmax differs on {flips}, "
                 f"max |logit diff| {per_clip.max():.2e}")
-        if binary:
+        if binary and b == 8:  # informational only, so one path: keeps the suite in budget
             with torch.no_grad():
                 graph = torch.cat([model(feats[i:i + 512], path=to_index(b),
                                          return_features=True)[0]
