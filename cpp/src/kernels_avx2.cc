@@ -122,7 +122,7 @@ BIFSMN_AVX2 void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
   }
 }
 
-// ---- register-held weight strips (K <= 256) --------------------------------
+// ---- register-held weight strips (K <= 512) --------------------------------
 // In this network most binary GEMMs are short in K (fc_in 128 bits, fc_out 256) and long in
 // rows, so the 2 x 4 tile spent more instructions loading weights and reducing byte counts
 // than counting. For one 256-bit row step (stride 4 words) a strip's weights are loaded into
@@ -194,6 +194,38 @@ BIFSMN_AVX2 void strip8_k256(const std::uint64_t* a, const std::uint64_t* w,
     const __m256i r = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
                                        _mm256_permute2x128_si256(lo, hi, 0x31));
     store_dots8(out + i * n, kv, r);
+  }
+}
+
+// 256 < K <= 512 (stride 8 words, two 256-bit steps; conv2's K = 400 and fc1's K = 320 in the
+// fbank40 models): a 4-column strip's two halves in 8 registers. Each column's two byte-count
+// vectors are added (each lane <= 16), the four columns reduced together as above and the two
+// 128-bit lanes added: 4 outputs per row, with no weight reloads and no per-tile reduction of
+// the 2 x 4 tile (which ran this shape at about a third of the roofline).
+BIFSMN_AVX2 void strip4_k512(const std::uint64_t* a, const std::uint64_t* w,
+                             std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                             std::size_t stride) noexcept {
+  const __m256i lut = nibble_counts();
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+  __m256i w0[4], w1[4];
+  for (int p = 0; p < 4; ++p) {
+    w0[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + p * stride));
+    w1[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + p * stride + kWordsPerVec));
+  }
+  const __m128i kv = _mm_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i * stride));
+    const __m256i a1 =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i * stride + kWordsPerVec));
+    __m256i c[4];
+    for (int p = 0; p < 4; ++p) {
+      c[p] = _mm256_add_epi8(popcount_bytes(_mm256_xor_si256(a0, w0[p]), lut, low_nibble),
+                             popcount_bytes(_mm256_xor_si256(a1, w1[p]), lut, low_nibble));
+    }
+    const __m256i r = lane_sums4(c[0], c[1], c[2], c[3]);
+    const __m128i pc = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i * n),
+                     _mm_sub_epi32(kv, _mm_slli_epi32(pc, 1)));
   }
 }
 
@@ -276,6 +308,9 @@ void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
       for (; j + 16 <= n; j += 16) strip16_k128(a, w + j * stride, out + j, m, n, k, stride);
     }
     for (; j + 8 <= n; j += 8) strip8_k256(a, w + j * stride, out + j, m, n, k, stride);
+  }
+  if (stride == 2 * kWordsPerVec) {  // 256 < K <= 512: 4-column strips in registers
+    for (; j + 4 <= n; j += 4) strip4_k512(a, w + j * stride, out + j, m, n, k, stride);
   }
   for_each_tile<kBinMR, kBinNR>(m, n - j, [&](auto mr, auto nr, std::size_t i,
                                               std::size_t jj) {

@@ -81,7 +81,7 @@ void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
   }
 }
 
-// ---- register-held weight strips (K <= 256) --------------------------------
+// ---- register-held weight strips (K <= 512) --------------------------------
 // The model's binary GEMMs are short in K (fc_in 128 bits, fc_out 256) and long in rows: the
 // 4 x 4 tile reloaded its weights every 4 rows and widened every output's u16 counts on its own.
 // Here a strip's weights stay in 16 q registers while every activation row streams past, and a
@@ -139,6 +139,36 @@ void strip8_k256(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* o
   }
 }
 
+// 256 < K <= 512 (conv2's K = 400 and fc1's K = 320 in the fbank40 models): the row's bits are
+// four q registers; a 4-column strip is 16 registers. A column's four count vectors are added
+// (<= 32 per byte), two pairwise-add levels leave each column's total in 4 bytes (<= 128 each),
+// and two widening pairwise adds give the four u32 totals in order.
+void strip4_k512(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
+                 std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
+  uint8x16_t wv[4][4];
+  for (int p = 0; p < 4; ++p) {
+    for (int h = 0; h < 4; ++h) {
+      wv[p][h] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride + h * kWordsPerVec));
+    }
+  }
+  const int32x4_t kv = vdupq_n_s32(static_cast<std::int32_t>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    uint8x16_t av[4];
+    for (int h = 0; h < 4; ++h) {
+      av[h] = vreinterpretq_u8_u64(vld1q_u64(a + i * stride + h * kWordsPerVec));
+    }
+    uint8x16_t c[4];  // <= 32 per byte
+    for (int p = 0; p < 4; ++p) {
+      c[p] = vaddq_u8(vaddq_u8(cnt_xor(av[0], wv[p][0]), cnt_xor(av[1], wv[p][1])),
+                      vaddq_u8(cnt_xor(av[2], wv[p][2]), cnt_xor(av[3], wv[p][3])));
+    }
+    // bytes 4j .. 4j + 3: column j (<= 128 each)
+    const uint8x16_t q = vpaddq_u8(vpaddq_u8(c[0], c[1]), vpaddq_u8(c[2], c[3]));
+    const uint32x4_t pc = vpaddlq_u16(vpaddlq_u8(q));
+    vst1q_s32(out + i * n, vsubq_s32(kv, vshlq_n_s32(vreinterpretq_s32_u32(pc), 1)));
+  }
+}
+
 }  // namespace
 
 void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
@@ -152,6 +182,9 @@ void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
       for (; j + 16 <= n; j += 16) strip16_k128(a, w + j * stride, out + j, m, n, k, stride);
     }
     for (; j + 8 <= n; j += 8) strip8_k256(a, w + j * stride, out + j, m, n, k, stride);
+  }
+  if (stride == 4 * kWordsPerVec) {  // 256 < K <= 512: 4-column strips in registers
+    for (; j + 4 <= n; j += 4) strip4_k512(a, w + j * stride, out + j, m, n, k, stride);
   }
   for_each_tile<kMR, kNR>(m, n - j, [&](auto mr, auto nr, std::size_t i,
                                         std::size_t jj) {

@@ -310,13 +310,14 @@ void test_binary_long_k() {
 }
 
 // The register-held strips of the short-K shapes (avx512: 16-column dword strips for K <= 512
-// with 8 or more rows; K <= 128: 16 columns, K <= 256: 8 columns, then the tiles for the rest):
-// every K around those limits, strips plus ragged columns, row counts on both sides of 8.
+// with 8 or more rows; avx2 and neon: K <= 128: 16 columns, K <= 256: 8 columns, K <= 512:
+// 4 columns, then the tiles for the rest): every K around those limits, strips plus ragged
+// columns, row counts on both sides of 8.
 void test_binary_short_k() {
   std::mt19937_64 rng(g_seed ^ 0x6666);
   for (std::size_t k : {1u, 2u, 63u, 64u, 65u, 127u, 128u, 129u, 191u, 255u, 256u, 257u, 400u,
-                        480u, 511u, 512u, 513u}) {
-    for (std::size_t n : {7u, 8u, 15u, 16u, 17u, 24u, 33u, 256u}) {
+                        320u, 384u, 480u, 511u, 512u, 513u}) {
+    for (std::size_t n : {3u, 4u, 5u, 7u, 8u, 15u, 16u, 17u, 24u, 33u, 256u}) {
       compare_binary(rng, 1 + rng() % 40, n, k, 0.5, 0.5);
     }
   }

@@ -4,7 +4,7 @@
 //   * whole-tile instances of that kernel at the model's fixed K (128 and 256 bits), which the
 //     compiler fully unrolls into straight-line code (one 4 x 4 output tile, loads, XOR,
 //     popcount, accumulation, reduction and store: the real per-tile cost at small K);
-//   * the strips that hold a column strip's weights in registers for K <= 256 (16 and 8
+//   * the strips that hold a column strip's weights in registers for K <= 512 (16, 8 and 4
 //     columns), whose row loop gives the steady-state cost per activation row;
 //   * a plain FP32 NEON FMA GEMM micro-kernel (8 x 8 register tile over packed panels, the
 //     usual shape of an FP32 GEMM inner loop on ARMv8: 16 accumulators, 4 loads and 16 lane
@@ -25,7 +25,7 @@ extern "C" __attribute__((flatten)) void mca_binary_tile_k128(const std::uint64_
   binary_tile<4, 4>(a, w, out, 4, 128, packed_row_words(128));
 }
 
-// The register-held strips (K <= 128: 16 columns, K <= 256: 8 columns) for any number of rows:
+// The register-held strips (K <= 128: 16 columns, K <= 256: 8, K <= 512: 4) for any number of rows:
 // their row loop is one basic block, the steady-state cost per activation row.
 extern "C" __attribute__((flatten)) void mca_strip16_k128(const std::uint64_t* a, const std::uint64_t* w,
                                                       std::int32_t* out, std::size_t m) noexcept {
@@ -35,6 +35,11 @@ extern "C" __attribute__((flatten)) void mca_strip16_k128(const std::uint64_t* a
 extern "C" __attribute__((flatten)) void mca_strip8_k256(const std::uint64_t* a, const std::uint64_t* w,
                                                      std::int32_t* out, std::size_t m) noexcept {
   strip8_k256(a, w, out, m, 8, 256, packed_row_words(256));
+}
+
+extern "C" __attribute__((flatten)) void mca_strip4_k512(const std::uint64_t* a, const std::uint64_t* w,
+                                                     std::int32_t* out, std::size_t m) noexcept {
+  strip4_k512(a, w, out, m, 4, 512, packed_row_words(512));
 }
 
 // y[8][8] += A^T B over k: a is packed k-major (8 rows per k step), b k-major (8 columns per

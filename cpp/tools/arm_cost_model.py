@@ -17,15 +17,15 @@ Blocks analysed (``cpp/tools/arm_cost_kernels.cc``, which includes the shipped
 * ``popcount tile, K=128`` / ``K=256``: one whole 4 x 4 output tile of the same kernel at the
   model's K (the compiler unrolls it into straight-line code: loads, popcounts, the u16 -> u32
   reduction, ``K - 2 popcount``, stores), the real per-tile cost at small K.
-* ``popcount strip row, K=128`` / ``K=256``: the row loop of the strips the kernel uses for
-  K <= 256 (a 16- or 8-column strip's weights held in q registers, each activation row's counts
-  reduced by a byte pairwise-add tree): cost per activation row in steady state.
+* ``popcount strip row, K=128`` / ``K=256`` / ``K=512``: the row loop of the strips the kernel
+  uses for K <= 512 (a 16-, 8- or 4-column strip's weights held in q registers, each activation
+  row's counts reduced by a byte pairwise-add tree): cost per activation row in steady state.
 * ``FP32 FMA loop``: an 8 x 8 FP32 NEON micro-kernel (16 accumulators, 16 lane FMLAs per k step).
 
 Network prediction, per thinnable path: layer shapes of a ``dfsmn_thinnable`` model binarized
 with ``bifsmnv2`` (the MACs of ``bifsmn summary dfsmn_thinnable --binary bifsmnv2``). FP32
 network: every MAC at the FP32 loop's cycles per MAC. Binary network: each binary GEMM as
-``binary_gemm_neon`` runs it (K <= 256: strip rows, the strips' weight loads left out, 4 x 4
+``binary_gemm_neon`` runs it (K <= 512: strip rows, the strips' weight loads left out, 4 x 4
 tiles for the columns left over; larger K: 4 x 4 tiles at the tile cost for its K, affine in the
 number of 128-bit vectors, fitted on the K=128 and K=256 tiles), with twice the rows (the
 dual-scale binarizer stacks two bit planes); the
@@ -195,7 +195,7 @@ def analyse_cpu(cxx: list[str], mca: str, cpu: str) -> dict[str, Block]:
                                f"found {count(code, 'cnt')}")
         blocks[f"tile {k}"] = Block(f"popcount 4x4 tile, K={k} (whole tile)",
                                     mca_cycles(mca, cpu, code), TILE * k, "bop", len(code))
-    for k, cols in ((128, 16), (256, 8)):
+    for k, cols in ((128, 16), (256, 8), (512, 4)):
         fn = f"mca_strip{cols}_k{k}"
         rows = [lp for lp in single_block_loops(funcs[fn]) if count(lp, "cnt")]
         if not rows:
@@ -273,9 +273,9 @@ def tile_cycles(blocks: dict[str, Block], k: int) -> float:
 
 def gemm_cycles(blocks: dict[str, Block], m: int, n: int, k: int) -> float:
     """Cycles of one binary GEMM as binary_gemm_neon runs it: for K <= 256 strips of 16
-    (K <= 128) or 8 columns, one strip row per activation row (the strip's 16 weight loads
-    per call are left out), then 4 x 4 tiles for the remaining columns; 4 x 4 tiles for
-    larger K."""
+    (K <= 128) or 8 columns, for 256 < K <= 512 strips of 4 columns, one strip row per
+    activation row (the strip's 16 weight loads per call are left out), then 4 x 4 tiles for
+    the remaining columns; 4 x 4 tiles for larger K."""
     j = 0
     cycles = 0.0
     if k <= 256:
@@ -286,6 +286,10 @@ def gemm_cycles(blocks: dict[str, Block], m: int, n: int, k: int) -> float:
         strips = (n - j) // 8
         cycles += strips * m * blocks["strip 256"].cycles
         j += 8 * strips
+    elif k <= 512:
+        strips = n // 4
+        cycles += strips * m * blocks["strip 512"].cycles
+        j = 4 * strips
     if n > j:
         cycles += math.ceil(m / 4) * math.ceil((n - j) / 4) * tile_cycles(blocks, k)
     return cycles
@@ -336,19 +340,21 @@ def report(results: dict[str, dict[str, Block]], nets: dict[str, dict[int, dict]
     lines += ["", "Cycles per 1-bit MAC of the popcount kernel against one FP32 MAC of the FMA "
               "kernel (the popcount loop's advantage per MAC):", "",
               "| core | popcount loop vs FP32 FMA | tile K=256 vs FP32 FMA | "
-              "tile K=128 vs FP32 FMA | strip K=256 vs FP32 FMA | strip K=128 vs FP32 FMA |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "tile K=128 vs FP32 FMA | strip K=512 vs FP32 FMA | strip K=256 vs FP32 FMA | "
+              "strip K=128 vs FP32 FMA |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for cpu, blocks in results.items():
         fp = blocks["FP32 FMA loop"].cycles_per_mac
         lines.append(f"| {cpu} | {fp / blocks['popcount loop'].cycles_per_mac:.1f}x | "
                      f"{fp / blocks['tile 256'].cycles_per_mac:.1f}x | "
                      f"{fp / blocks['tile 128'].cycles_per_mac:.1f}x | "
+                     f"{fp / blocks['strip 512'].cycles_per_mac:.1f}x | "
                      f"{fp / blocks['strip 256'].cycles_per_mac:.1f}x | "
                      f"{fp / blocks['strip 128'].cycles_per_mac:.1f}x |")
     lines += ["", "## Predicted network speed-up of the binary paths over FP32", "",
               "`dfsmn_thinnable` + `bifsmnv2`, one 1-s clip (32 x 32 log-mel), batch 1, one "
               "core. FP32: every MAC at the FP32 FMA loop's rate. Binary: the binary GEMMs "
-              "(two bit planes each) as the kernel runs them, strip rows for K <= 256 and "
+              "(two bit planes each) as the kernel runs them, strip rows for K <= 512 and "
               "4x4 tiles otherwise, FP32 rate for conv1, the classifier "
               "and the memory taps. Last column: binarization, packing and epilogues assumed "
               "to cost as much again as the binary GEMMs (their share measured on x86).", "",
