@@ -200,3 +200,49 @@ def test_train_cli_and_resume_flag(full_ds, cache_dir, tmp_path, monkeypatch, ca
     # extend the finished run by one epoch through --resume with an override
     assert main(["train", "--resume", str(run), "train.epochs=2"]) == 0
     assert len(read_metrics(run)) == 2
+
+
+def test_deterministic_switch_holds_for_the_run_only(full_ds, cache_dir, tmp_path, monkeypatch):
+    # train.deterministic=true: the run trains under PyTorch's deterministic algorithms (seen
+    # from inside an epoch), the process's settings come back afterwards, and the run's result
+    # is the same as without the switch (on the CPU training is exact either way)
+    seen = []
+    original = Trainer._train_epoch
+
+    def spy(self, *a, **k):
+        seen.append((torch.are_deterministic_algorithms_enabled(),
+                     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                     os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", spy)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    runs = {}
+    for det in (True, False):
+        cfg = tiny_config(full_ds, cache_dir, epochs=2, device="cpu", deterministic=det,
+                          plot_every=0)
+        Trainer(config_from_dict(cfg), tmp_path / str(det), progress=False).fit()
+        runs[det] = load_checkpoint(tmp_path / str(det) / "last.pt")["state_dict"]
+    assert seen[:2] == [(True, True, False, ":4096:8")] * 2
+    assert seen[2:] == [(before[0], before[1], before[2], None)] * 2
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark) == before
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    for k in runs[True]:
+        assert torch.equal(runs[True][k], runs[False][k]), k
+
+
+def test_deterministic_switch_names_itself_when_an_op_has_no_deterministic_kernel():
+    from bifsmn.errors import BifsmnError
+    from bifsmn.train.determinism import deterministic_mode
+
+    with (pytest.raises(BifsmnError, match=r"^train\.deterministic=true: .*deterministic"),
+          deterministic_mode(True)):
+        raise RuntimeError("index_add_cuda_ does not have a deterministic implementation, "
+                           "but you set 'torch.use_deterministic_algorithms(True)'.\nmore")
+    assert not torch.are_deterministic_algorithms_enabled()
+    # anything else passes through unchanged
+    with pytest.raises(RuntimeError, match="other"), deterministic_mode(True):
+        raise RuntimeError("other")

@@ -147,6 +147,9 @@ class TrainConfig:
     # (docs/results/gpu/step_ops.txt), so worth it for long runs; on a
     # GPU it cuts the kernel launches that bound an uncompiled step (not yet measured there)
     compile: bool = False
+    # PyTorch's deterministic algorithms for the run (bifsmn.train.determinism): on a GPU two
+    # runs with one seed then give the same weights, at some speed; the CPU is exact anyway
+    deterministic: bool = False
 
 
 @dataclass

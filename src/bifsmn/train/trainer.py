@@ -53,6 +53,7 @@ from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, save_config
+from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.lock import RunLock, holds_run
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
@@ -385,7 +386,8 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
-            return self._fit(resume)
+            with deterministic_mode(self.cfg.train.deterministic):
+                return self._fit(resume)
         finally:
             if lock is not None:
                 lock.release()
