@@ -279,8 +279,19 @@ def test_bad_config_values_are_one_line_errors(override, message, tmp_path, caps
     cfg.write_text(yaml.safe_dump(_tiny(tmp_path / "data", tmp_path / "cache")))
     run = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--out", str(run), override]) == 2
-    _one_line_error(capsys, message)
+    _one_line_error(capsys, message, override)  # the line names the override, not only the file
     assert not (run / "config.yaml").exists()
+
+
+def test_a_bad_value_in_the_file_is_not_blamed_on_an_override(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    data = _tiny(tmp_path / "data", tmp_path / "cache")
+    data["train"]["epochs"] = 0
+    cfg.write_text(yaml.safe_dump(data))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"),
+                 "optim.lr=0.1"]) == 2
+    err = _one_line_error(capsys, str(cfg), "train.epochs must be at least 1")
+    assert "override" not in err
 
 
 def test_list_shaped_yaml_with_an_override(tmp_path, capsys):

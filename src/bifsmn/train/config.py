@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -381,7 +382,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise BifsmnError(f"override {ov!r}: value is not valid YAML "
                               f"({str(exc).splitlines()[0]})") from None
         _set_dotted(data, key.strip(), value)
-    return config_from_dict(data, src)
+    try:
+        return config_from_dict(data, src)
+    except BifsmnError as exc:
+        # a value given on the command line: name that override, not only the file
+        text = str(exc)
+        message = text[len(src) + 2:] if exc.path == src else text
+        given = [ov for ov in overrides or []
+                 if re.search(rf"\b{re.escape(ov.split('=', 1)[0].strip())}\b", message)]
+        if not given:
+            raise
+        raise BifsmnError(message, f"{src}, override {given[-1]}") from None
 
 
 def resolve_config(name: str | Path) -> Path:
