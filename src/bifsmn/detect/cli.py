@@ -118,14 +118,21 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise BifsmnError("give audio FILEs or --mic, not both")
     if not args.mic and not args.files:
         raise BifsmnError("give one or more audio FILEs, or --mic")
+    if args.mic and args.save_windows:
+        raise BifsmnError("--save-windows works on audio FILEs, not --mic")
     det = _make_detector(args)
     if args.mic:
         return run_mic(det, args.seconds, args.device, args.json)
+    saver = None
+    if args.save_windows:
+        from bifsmn.detect.windows import WindowSaver
+
+        saver = WindowSaver(args.save_windows, det.sample_rate, det.window)
     failed = 0
     total = 0
     for f in args.files:
         try:
-            events = det.detect_file(f)
+            events = _file_events(det, f, saver)
         except BifsmnError as exc:
             if args.debug:
                 raise
@@ -138,7 +145,29 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"bifsmn: {total} event{'s' * (total != 1)} in {len(args.files) - failed} "
               f"file{'s' * (len(args.files) - failed != 1)}", file=sys.stderr)
+        if saver is not None:
+            print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
+                  f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _file_events(det, path: str, saver) -> list:
+    """A file's events; with a :class:`~bifsmn.detect.windows.WindowSaver`, each event's window
+    is saved as it is reported and the folder's list rewritten when the file is done."""
+    if saver is None:
+        return det.detect_file(path)
+    saver.start(path)
+    events = []
+    try:
+        for block, evs in det.iter_file(path):
+            saver.feed(block)
+            for ev in evs:
+                saver.save(ev.label, ev.start, ev.end, ev.score)
+            events += evs
+    finally:
+        if saver.saved:
+            saver.write_manifest()
+    return events
 
 
 def _import_sounddevice():
@@ -327,6 +356,11 @@ def add_detect_commands(sub) -> None:
     _common(d, None)
     _verifier_flags(d, "; the model's points calibrated with this verifier are used")
     d.add_argument("--json", action="store_true", help="one JSON object per event")
+    d.add_argument("--save-windows", metavar="DIR",
+                   help="write the 1-s audio window behind every event to DIR (16 kHz WAV, "
+                   "list in DIR/windows.csv). Hard-negative mining: run over audio without "
+                   "keywords at a looser point (--fa-per-hour 5), then train with "
+                   "data.negatives=[DIR] (docs/detection.md, 'Hard negatives')")
     d.add_argument("--mic", action="store_true",
                    help="listen to the default input device (needs bifsmn[mic])")
     d.add_argument("--device", help="input device name or index for --mic")

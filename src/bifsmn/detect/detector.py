@@ -18,7 +18,7 @@ the evaluation; both give the same floats and the same events (tested).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -330,18 +330,25 @@ class Detector:
         :meth:`Streamer.flush`) and return their events."""
         return self._on_posteriors(self.streamer.flush())
 
-    def detect_file(self, path: str | Path, block_seconds: float = 10.0) -> list[Event]:
-        """Events of an audio file of any length, rate and channel count, read in blocks (flat
-        memory). Starts a new stream (times are seconds from the file start) and leaves the
-        detector reset afterwards."""
+    def iter_file(self, path: str | Path, block_seconds: float = 10.0
+                  ) -> Iterator[tuple[np.ndarray, list[Event]]]:
+        """``(block, events)`` for each block of an audio file read as :meth:`detect_file`
+        reads it: the block's 16 kHz mono samples, then the events they completed (the last
+        item is an empty block with the events of :meth:`flush`). For callers that need the
+        audio beside the events (``bifsmn detect --save-windows``) without a second decode.
+        Starts a new stream and leaves the detector reset afterwards."""
         self.reset()
-        events: list[Event] = []
         try:
             for block in iter_audio_blocks(path, self.sample_rate, block_seconds):
-                events += self.process(block)
-            events += self.flush()
+                yield block, self.process(block)
+            yield np.zeros(0, np.float32), self.flush()
         except NonFiniteError as exc:
             raise NonFiniteError(str(exc), path) from None  # names the input file too
         finally:
             self.reset()
-        return events
+
+    def detect_file(self, path: str | Path, block_seconds: float = 10.0) -> list[Event]:
+        """Events of an audio file of any length, rate and channel count, read in blocks (flat
+        memory). Starts a new stream (times are seconds from the file start) and leaves the
+        detector reset afterwards."""
+        return [ev for _, events in self.iter_file(path, block_seconds) for ev in events]

@@ -1,0 +1,92 @@
+"""``bifsmn detect --save-windows``: every event's scored window saved as audio (hard-negative
+mining), exactly the samples the model saw, listed in windows.csv, readable as negatives."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bifsmn.audio import load_audio
+from bifsmn.cli import main
+from bifsmn.data.archive import AudioSource
+from bifsmn.detect.windows import MANIFEST, WindowSaver
+from bifsmn.errors import BifsmnError
+
+SR, W = 16000, 16000
+
+
+def _ramp(n: int) -> np.ndarray:
+    return ((np.arange(n) % 20000) / 40000.0 - 0.25).astype(np.float32)
+
+
+def test_saved_windows_are_the_scored_samples(tmp_path):
+    audio = _ramp(40000)  # 2.5 s
+    saver = WindowSaver(tmp_path / "w", SR, W, keep_seconds=2.5)
+    saver.start("rec.wav")
+    for i in range(0, audio.size, 7000):  # ragged blocks
+        saver.feed(audio[i:i + 7000])
+    cases = [  # (event start, end) -> the window [end - W, end) of the stream, zeros outside
+        ((0.0, 0.5), np.concatenate([np.zeros(8000, np.float32), audio[:8000]])),
+        ((1.3, 2.3), audio[20800:36800]),
+        ((2.0, 2.5), np.concatenate([audio[32000:], np.zeros(8000, np.float32)])),  # flushed
+    ]
+    for (s, e), want in cases:
+        _, got = saver.window_of(s, e)
+        np.testing.assert_array_equal(got, want)
+        path = saver.save("yes", s, e, 0.97)
+        x, sr = sf.read(str(path), dtype="float32")
+        assert sr == SR and x.shape == (W,)
+        np.testing.assert_allclose(x, want, atol=1 / 32768)
+    # a window older than the kept audio is refused, not silently zero-filled
+    saver.feed(np.zeros(10000, np.float32))
+    with pytest.raises(BifsmnError, match="no longer in memory"):
+        saver.window_of(0.0, 0.5)
+    saver.write_manifest()
+    rows = list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))
+    assert [r["end"] for r in rows] == ["0.500", "2.300", "2.500"]
+    assert {r["label"] for r in rows} == {"yes"} and all(r["source"] == "rec.wav" for r in rows)
+    # a second run over the folder adds to the list; a file that is not such a list is refused
+    again = WindowSaver(tmp_path / "w", SR, W)
+    again.start("other.wav")
+    again.feed(audio)
+    again.save("no", 1.0, 2.0, 0.9)
+    again.write_manifest()
+    assert len(list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))) == 4
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / MANIFEST).write_text("a,b\n1,2\n")
+    with pytest.raises(BifsmnError, match="not a saved-windows list"):
+        WindowSaver(tmp_path / "bad", SR, W)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BifsmnError, match="needs a folder"):
+        WindowSaver(tmp_path / "file", SR, W)
+
+
+def test_detect_save_windows_cli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SR) / SR
+    x = (0.2 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+         + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    src = tmp_path / "talk.wav"
+    sf.write(str(src), x, SR, subtype="FLOAT")
+    out = tmp_path / "mined"
+    # threshold 0: every keyword fires (refractory permitting): many windows to check
+    assert main(["detect", str(src), "--threshold", "0", "--no-gate", "--refractory-ms", "700",
+                 "--save-windows", str(out)]) == 0
+    err = capsys.readouterr().err
+    rows = list(csv.DictReader((out / MANIFEST).open()))
+    assert rows and f"{len(rows)} windows saved to {out}" in err
+    audio = load_audio(src)
+    padded = np.concatenate([np.zeros(W, np.float32), audio, np.zeros(W, np.float32)])
+    for r in rows:
+        start, end = float(r["start"]), float(r["end"])
+        stop = round(end * SR) if start == 0.0 else round(start * SR) + W
+        clip, sr = sf.read(str(out / r["clip"]), dtype="float32")
+        assert sr == SR and r["source"] == str(src)
+        np.testing.assert_allclose(clip, padded[stop:stop + W], atol=1 / 32768)
+    # the folder is a negative-speech source as it stands (data.negatives=[DIR])
+    assert len(AudioSource(out).files) == len(rows)
+    assert main(["detect", "--mic", "--save-windows", str(out)]) == 2
+    assert "--save-windows works on audio FILEs" in capsys.readouterr().err
