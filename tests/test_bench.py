@@ -52,6 +52,12 @@ def test_bench_smoke(tmp_path, capsys) -> None:
         assert len(cols) == 1, t
         assert set(t[1].replace("|", "").replace("-", "").replace(":", "").strip()) == set()
     assert len(tables[0]) == 2 + len(res["rows"])
+    # the fastest-calls ratio is ORT's fastest call over the row's (ORT itself: 1.00x)
+    ort = next(r for r in res["rows"] if r["name"].startswith("ONNX"))
+    if ort["network_best_us"]:
+        for r, line in zip(res["rows"], tables[0][2:], strict=True):
+            want = ort["network_best_us"] / r["network_best_us"]
+            assert line.split("|")[6].strip() == f"{want:,.2f}x", line
     s = res["sizes"]
     assert s["bkws_bytes"]["binary_1"] < s["bkws_bytes"]["binary"]
     assert s["bkws_bytes"]["binary_compact"] < s["bkws_bytes"]["binary"]
