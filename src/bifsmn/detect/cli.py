@@ -142,6 +142,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         total += len(events)
         for ev in events:
             _print_event(ev, f, args.json)
+        if args.closest:
+            _print_closest(det, f, args.json)
     if not args.json:
         print(f"bifsmn: {total} event{'s' * (total != 1)} in {len(args.files) - failed} "
               f"file{'s' * (len(args.files) - failed != 1)}", file=sys.stderr)
@@ -149,6 +151,21 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
                   f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _print_closest(det, source: str, as_json: bool) -> None:
+    """``--closest``: the file's keyword window nearest its threshold (stderr in text mode, so
+    the event lines on stdout stay one kind; a ``closest`` object on stdout with --json)."""
+    found = det.closest(det.previous_peaks)  # detect_file ended (reset) the file's stream
+    if found is None:
+        return
+    ev, thr = found
+    if as_json:
+        print(json.dumps({"file": source, "closest": ev.to_dict(), "threshold": thr}),
+              flush=True)
+    else:
+        print(f"bifsmn: {source}: closest {ev.label} {ev.score:.4f} (threshold {thr:.4f}) at "
+              f"{ev.start:.2f}-{ev.end:.2f} s", file=sys.stderr, flush=True)
 
 
 def _file_events(det, path: str, saver) -> list:
@@ -356,6 +373,10 @@ def add_detect_commands(sub) -> None:
     _common(d, None)
     _verifier_flags(d, "; the model's points calibrated with this verifier are used")
     d.add_argument("--json", action="store_true", help="one JSON object per event")
+    d.add_argument("--closest", action="store_true",
+                   help="per file, also report the keyword whose smoothed score came closest "
+                   "to its threshold (or furthest above it), with the score and where: the "
+                   "threshold that would have caught a keyword the detector missed")
     d.add_argument("--save-windows", metavar="DIR",
                    help="write the 1-s audio window behind every event to DIR (16 kHz WAV, "
                    "list in DIR/windows.csv). Hard-negative mining: run over audio without "

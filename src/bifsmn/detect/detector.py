@@ -287,12 +287,27 @@ class Detector:
         return out
 
     def reset(self) -> None:
-        """Start a new stream: audio, smoothing history and refractory timers are cleared."""
+        """Start a new stream: audio, smoothing history and refractory timers are cleared.
+        The ended stream's :attr:`peaks` move to :attr:`previous_peaks`."""
         self.streamer.reset()
         self._history: deque[np.ndarray] = deque(maxlen=max(self.smooth_for.values(), default=1))
         self._last_fire: dict[str, int] = {}
         self._armed: set[str] = set(self.keywords)
         self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}
+        self.previous_peaks: dict[str, Event] = getattr(self, "peaks", {})
+        # Per keyword, the window with the highest smoothed score of this stream (as an Event,
+        # fired or not): what threshold would have caught a keyword the detector stayed quiet
+        # on (`bifsmn detect --closest`).
+        self.peaks: dict[str, Event] = {}
+
+    def closest(self, peaks: Mapping[str, Event] | None = None) -> tuple[Event, float] | None:
+        """The keyword window that came closest to (or furthest above) its threshold, and that
+        threshold: the largest ``score - threshold`` among ``peaks`` (default: this stream's)."""
+        peaks = self.peaks if peaks is None else peaks
+        if not peaks:
+            return None
+        k = max(peaks, key=lambda q: peaks[q].score - self.thresholds[q])
+        return peaks[k], self.thresholds[k]
 
     def _on_posteriors(self, post: Posteriors) -> list[Event]:
         events = []
@@ -309,6 +324,10 @@ class Detector:
             for k, c in zip(self.keywords, self._cols, strict=True):
                 s = means[self.smooth_for[k]]
                 self.last_scores[k] = float(s[c])
+                peak = self.peaks.get(k)
+                if s[c] == s[c] and (peak is None or s[c] > peak.score):  # NaN never a peak
+                    self.peaks[k] = _event(k, e, self.window, self.sample_rate, post.audio_end,
+                                           float(s[c]))
                 if not s[c] >= self.thresholds[k]:  # NaN compares False: it never fires
                     self._armed.add(k)
                     continue
