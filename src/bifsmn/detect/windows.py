@@ -90,7 +90,10 @@ class WindowSaver:
     def window_of(self, start_s: float, end_s: float) -> tuple[int, np.ndarray]:
         """(end sample, samples) of the window behind an event spanning ``start_s``-``end_s``
         (:class:`~bifsmn.detect.detector.Event` times: the start is clamped at 0 for windows
-        reaching into the leading padding, the end at the audio's end for flushed windows)."""
+        reaching into the leading padding, the end at the audio's end for flushed windows).
+        Exact except for a file shorter than one window whose event came from the final flush:
+        its clip holds the whole file, ending where the file ends, where the model saw it
+        followed by more zeros."""
         sr = self.sample_rate
         end = round(end_s * sr) if start_s <= 0.0 else round(start_s * sr) + self.window
         begin = end - self.window
