@@ -91,6 +91,8 @@ def test_detect_save_windows_cli(tmp_path, capsys):
     assert len(AudioSource(out).files) == len(rows)
     assert main(["detect", "--mic", "--save-windows", str(out)]) == 2
     assert "--save-windows works on audio FILEs" in capsys.readouterr().err
+    assert main(["detect", "--mic", "--closest"]) == 2
+    assert "--closest works on audio FILEs" in capsys.readouterr().err
 
 
 def test_closest_reports_the_threshold_that_would_have_fired(tmp_path, capsys):

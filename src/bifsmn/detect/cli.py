@@ -118,8 +118,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise BifsmnError("give audio FILEs or --mic, not both")
     if not args.mic and not args.files:
         raise BifsmnError("give one or more audio FILEs, or --mic")
-    if args.mic and args.save_windows:
-        raise BifsmnError("--save-windows works on audio FILEs, not --mic")
+    for flag, given in (("--save-windows", args.save_windows), ("--closest", args.closest)):
+        if args.mic and given:  # --mic shows the top keyword and its threshold live already
+            raise BifsmnError(f"{flag} works on audio FILEs, not --mic")
     det = _make_detector(args)
     if args.mic:
         return run_mic(det, args.seconds, args.device, args.json)
