@@ -230,7 +230,9 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               confidence: float | None = DEFAULT_CONFIDENCE, per_snr: bool = True,
               snr_mode: str = "clip", verifier: str | Path | Verifier | None = None,
               wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS,
-              rule: str = "pooled", log=print) -> dict:
+              rule: str = "pooled", archive: str | Path | None = None,
+              archive_streams: int | None = None, archive_split: str = "validation",
+              log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -250,7 +252,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     model's own points (:data:`bifsmn.detect.operating.CASCADE_KEY`, replacing an earlier one of
     the same verifier file), so the model's own points stay as they were and detectors pick the
     cascade's when given that verifier. ``rule``: how thresholds are chosen (module docstring,
-    step 2): ``"pooled"`` (default since session 16), ``"keyword"`` (before) or ``"shared"``."""
+    step 2): ``"pooled"`` (default since session 16), ``"keyword"`` (before) or ``"shared"``.
+    ``archive``: a feature archive (fbank40 images) whose ``archive_split`` clips make
+    ``archive_streams`` more streams per SNR (default: ``streams``), built in the feature domain
+    (:mod:`bifsmn.detect.feature_streams`; fbank40 models only) and counted with the audio
+    streams of the same SNR: more distinct speakers behind the stored rates."""
     model = Path(model)
     _check_rule(rule)
     if minutes <= 0:
@@ -280,6 +286,16 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError("no thinnable path of the model could be calibrated")
     specs = [(snr, seed + i) for i, snr in enumerate(
         [s for s in dict.fromkeys(snrs) for _ in range(streams)])]
+    n_arch = 0 if archive is None else (streams if archive_streams is None else archive_streams)
+    if n_arch < 0:
+        raise BifsmnError(f"--archive-streams must be >= 0 (got {n_arch})")
+    arch_specs = [(snr, seed + len(specs) + i) for i, snr in enumerate(
+        [s for s in dict.fromkeys(snrs) for _ in range(n_arch)])]
+    if arch_specs:
+        from bifsmn.detect.feature_streams import check_model
+
+        for _, scorer in paths:
+            check_model(scorer)
     # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}
@@ -297,16 +313,22 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                 + ("" if ver is None else f", verifier on "
                    f"{100 * stream_posteriors.last_verified:.1f}% of those"))
         del st
-    hours = sum(k.hours for k in kept)
     nkw = sum(len(k.keywords) for k in kept)
     nneg = sum(len(k.negatives) for k in kept)
     nunk = sum(k.unknown for k in kept)
+    n_audio = len(kept)
+    arch_desc = ""
+    if arch_specs:
+        arch_desc = _archive_streams(archive, archive_split, arch_specs, minutes, paths, ds,
+                                     negs, gate, ver, hop_ms, kept, posts, log)
+    hours = sum(k.hours for k in kept)
     snr_text = ", ".join("clean" if math.isinf(s) else f"{s:g} dB" for s in dict.fromkeys(snrs))
-    desc = (f"{len(kept)} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
-            f"{seed}...{seed + len(kept) - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
+    desc = (f"{n_audio} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
+            f"{seed}...{seed + n_audio - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
             f"{nunk} other words" + (f", {nneg} negative-speech clips ({len(negs)} files, "
                                      f"{negatives_split} share of {Path(negatives).name})"
                                      if negs else "")
+            + arch_desc
             + f"; noise: {len(ds.noise_files)} _background_noise_ files"
             + (f" (SNR per {'word' if snr_mode == 'clip' else 'stream'})"
                if any(math.isfinite(s) for s in snrs) else "")
@@ -325,8 +347,13 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     "streams_per_snr": streams,
                     "snr_db": [None if math.isinf(k.snr_db) else k.snr_db for k in kept],
                     "snr_mode": snr_mode,
-                    "seed": seed, "keywords": nkw, "negative_clips": nneg, "hours": hours,
-                    "confidence": confidence, "budget_per_snr": per_snr, "rule": rule},
+                    "seed": seed, "keywords": sum(len(k.keywords) for k in kept),
+                    "negative_clips": sum(len(k.negatives) for k in kept), "hours": hours,
+                    "confidence": confidence, "budget_per_snr": per_snr, "rule": rule,
+                    **({} if not arch_specs else {
+                        "archive": str(archive), "archive_split": archive_split,
+                        "archive_streams_per_snr": n_arch,
+                        "archive_seeds": [sd for _, sd in arch_specs]})},
            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "paths": {}}
     if ver is not None:
@@ -360,6 +387,44 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         operating.write(target, ops)
         log(f"operating points written to {target}")
     return ops
+
+
+def _archive_streams(archive, split, specs, minutes, paths, ds, negs, gate, ver, hop_ms,
+                     kept, posts, log) -> str:
+    """Build the feature-archive streams of ``specs`` ((snr, seed) each), score every path on
+    them, append their ground truth to ``kept`` and posteriors to ``posts``; returns the
+    description's clause for them."""
+    from bifsmn.data.fbank import Fbank40Config
+    from bifsmn.detect.feature_streams import (
+        ArchiveClips,
+        audio_energies,
+        build_feature_stream,
+        feature_posteriors,
+    )
+
+    cfg = Fbank40Config()  # the archive's rows (check_model: the paths read them)
+    clips = ArchiveClips.load(archive, split)
+    neg_e = audio_energies(negs, cfg) if negs else {}
+    noise_e = list(audio_energies(ds.noise_files, cfg).values()) \
+        if any(math.isfinite(s) for s, _ in specs) else []
+    nkw = nunk = nneg = 0
+    for snr, sd in specs:
+        st = build_feature_stream(clips, minutes, snr, sd, neg_e, noise_e, cfg)
+        kept.append(_Kept(list(st.segments), st.hours, st.snr_db))
+        nkw += len(kept[-1].keywords)
+        nunk += kept[-1].unknown
+        nneg += len(kept[-1].negatives)
+        for b, scorer in paths:
+            hop = hop_samples(hop_ms, cfg.sample_rate, cfg.clip_samples)
+            post, dt, scored, verified = feature_posteriors(scorer, st, hop, gate, ver)
+            posts[b].append(post)
+            log(f"[{b} blocks] archive stream {_snr_name(st.snr_db)} (seed {sd}): {dt:.1f} s "
+                f"for {st.hours * 60:.0f} min, network ran on {100 * scored:.1f}% of windows"
+                + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
+    return (f"; plus {len(specs)} x {minutes:g}-min feature streams (seeds {specs[0][1]}..."
+            f"{specs[-1][1]}) from {Path(archive).name} [{split}, {len(clips.names)} images]: "
+            f"{nkw} keywords, {nunk} other words"
+            + (f", {nneg} negative-speech clips (the same files)" if negs else ""))
 
 
 def false_alarm_sources(events: Sequence[Event], keywords: Sequence[Segment],

@@ -288,7 +288,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               snr_mode=args.snr_mode, verifier=args.verifier,
               wake=DEFAULT_WAKE if args.wake is None else args.wake,
               hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms,
-              rule=args.rule)
+              rule=args.rule, archive=args.archive, archive_streams=args.archive_streams,
+              archive_split=args.archive_split)
     return 0
 
 
@@ -467,6 +468,16 @@ def add_detect_commands(sub) -> None:
                    "keyword's own counts (the rule before session 16: 1 FA/h points gave "
                    "0.9-2.8 FA/h on new speakers, docs/results/threshold-rule); 'shared': one "
                    "threshold for all keywords")
+    c.add_argument("--archive", metavar="DIR",
+                   help="fbank40 feature archive: its --archive-split images make more "
+                   "streams per SNR, built in the feature domain (fbank40 models; more "
+                   "speakers behind the stored rates; docs/detection.md)")
+    c.add_argument("--archive-streams", type=int, metavar="N",
+                   help="streams per SNR from --archive (default: --streams)")
+    c.add_argument("--archive-split", default="validation",
+                   choices=["training", "validation", "testing"],
+                   help="split of --archive to draw from (default validation; the model must "
+                   "not have trained on it)")
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     _verifier_flags(c, "; stored beside the model's own points, used with that verifier")
