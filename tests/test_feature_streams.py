@@ -163,6 +163,11 @@ def test_calibrate_counts_archive_streams_with_the_audio_streams(world):
     assert sum("archive stream" in ln for ln in lines) == 2
     cond = ops["paths"]["8"][0]["calibration"]["conditions"]
     assert [c["hours"] for c in cond] == pytest.approx([1 / 60, 1 / 60])  # per SNR: both kinds
+    lines.clear()
+    with pytest.raises(BifsmnError, match="does not exist"):  # before any audio stream is built
+        calibrate(bkws, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,
+                  write=False, archive=root / "no-archive", log=lines.append)
+    assert not lines
     logmel = make_checkpoint(root / "logmel.pt", "bifsmnv2", seed=3)
     with pytest.raises(BifsmnError, match="fbank40 features"):
         calibrate(logmel, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,

@@ -291,11 +291,13 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError(f"--archive-streams must be >= 0 (got {n_arch})")
     arch_specs = [(snr, seed + len(specs) + i) for i, snr in enumerate(
         [s for s in dict.fromkeys(snrs) for _ in range(n_arch)])]
-    if arch_specs:
-        from bifsmn.detect.feature_streams import check_model
+    clips = None
+    if arch_specs:  # bad archive input fails here, before the audio streams' minutes of work
+        from bifsmn.detect.feature_streams import ArchiveClips, check_model
 
         for _, scorer in paths:
             check_model(scorer)
+        clips = ArchiveClips.load(archive, archive_split)
     # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}
@@ -318,9 +320,9 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     nunk = sum(k.unknown for k in kept)
     n_audio = len(kept)
     arch_desc = ""
-    if arch_specs:
-        arch_desc = _archive_streams(archive, archive_split, arch_specs, minutes, paths, ds,
-                                     negs, gate, ver, hop_ms, kept, posts, log)
+    if clips is not None:
+        arch_desc = _archive_streams(clips, arch_specs, minutes, paths, ds, negs, gate, ver,
+                                     hop_ms, kept, posts, log)
     hours = sum(k.hours for k in kept)
     snr_text = ", ".join("clean" if math.isinf(s) else f"{s:g} dB" for s in dict.fromkeys(snrs))
     desc = (f"{n_audio} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
@@ -389,21 +391,20 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     return ops
 
 
-def _archive_streams(archive, split, specs, minutes, paths, ds, negs, gate, ver, hop_ms,
-                     kept, posts, log) -> str:
-    """Build the feature-archive streams of ``specs`` ((snr, seed) each), score every path on
-    them, append their ground truth to ``kept`` and posteriors to ``posts``; returns the
-    description's clause for them."""
+def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, kept, posts,
+                     log) -> str:
+    """Build the feature-archive streams of ``specs`` ((snr, seed) each) from ``clips``
+    (:class:`~bifsmn.detect.feature_streams.ArchiveClips`), score every path on them, append
+    their ground truth to ``kept`` and posteriors to ``posts``; returns the description's clause
+    for them."""
     from bifsmn.data.fbank import Fbank40Config
     from bifsmn.detect.feature_streams import (
-        ArchiveClips,
         audio_energies,
         build_feature_stream,
         feature_posteriors,
     )
 
     cfg = Fbank40Config()  # the archive's rows (check_model: the paths read them)
-    clips = ArchiveClips.load(archive, split)
     neg_e = audio_energies(negs, cfg) if negs else {}
     noise_e = list(audio_energies(ds.noise_files, cfg).values()) \
         if any(math.isfinite(s) for s, _ in specs) else []
@@ -422,7 +423,8 @@ def _archive_streams(archive, split, specs, minutes, paths, ds, negs, gate, ver,
                 f"for {st.hours * 60:.0f} min, network ran on {100 * scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
     return (f"; plus {len(specs)} x {minutes:g}-min feature streams (seeds {specs[0][1]}..."
-            f"{specs[-1][1]}) from {Path(archive).name} [{split}, {len(clips.names)} images]: "
+            f"{specs[-1][1]}) from {Path(clips.root).name} [{clips.split}, {len(clips.names)} "
+            f"images]: "
             f"{nkw} keywords, {nunk} other words"
             + (f", {nneg} negative-speech clips (the same files)" if negs else ""))
 
