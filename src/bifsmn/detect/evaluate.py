@@ -110,20 +110,28 @@ def noise_bed(noises: Sequence[np.ndarray], length: int, rng: np.random.Generato
               min_piece: int = SR) -> np.ndarray:
     """``length`` samples of background noise at unit RMS: random excerpts of the noise
     recordings laid end to end (so a 10-minute stream does not loop one file)."""
-    out = np.zeros(length, np.float32)
-    usable = [n for n in noises if len(n) > 0]
-    if not usable:
-        return out
+    out = excerpts(noises, length, rng, min_piece, np.float32)
+    rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2))) if len(out) else 0.0
+    return out / rms if rms > 0 else out
+
+
+def excerpts(sources: Sequence[np.ndarray], length: int, rng: np.random.Generator,
+             min_piece: int, dtype=np.float32) -> np.ndarray:
+    """``length`` entries (along the first axis) of random excerpts of ``sources``, each at least
+    ``min_piece`` long (or a whole short source), laid end to end; zeros if no source has any.
+    Shared by the audio noise bed and its feature-row twin
+    (:mod:`bifsmn.detect.feature_streams`), so both draw noise the same way."""
+    usable = [n for n in sources if len(n) > 0]
+    out = np.zeros((length, *(usable[0].shape[1:] if usable else ())), dtype)
     pos = 0
-    while pos < length:
+    while usable and pos < length:
         src = usable[int(rng.integers(len(usable)))]
         piece = int(rng.integers(min(min_piece, len(src)), len(src) + 1))
         start = int(rng.integers(0, len(src) - piece + 1))
         take = min(piece, length - pos)
         out[pos:pos + take] = src[start:start + take]
         pos += take
-    rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
-    return out / rms if rms > 0 else out
+    return out
 
 
 #: How ``snr_db`` relates clips to noise (``--snr-mode``): see :func:`compose_stream`.

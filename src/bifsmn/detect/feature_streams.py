@@ -54,7 +54,7 @@ from bifsmn.data.fbank import KIND as FBANK_KIND
 from bifsmn.data.fbank import Fbank40, Fbank40Config, image_to_input
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
 from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
-from bifsmn.detect.evaluate import NEGATIVE, Segment
+from bifsmn.detect.evaluate import NEGATIVE, Segment, excerpts
 from bifsmn.detect.gate import FLOOR_QUANTILE, Gate
 from bifsmn.detect.scorer import Scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, Posteriors, silence_posterior, softmax
@@ -138,19 +138,8 @@ def _noise_bed(noises: Sequence[np.ndarray], rows: int, rng: np.random.Generator
     """``rows`` rows of noise energies, random excerpts laid end to end, scaled so that the
     mean over rows of the band sum is 1 (the row-domain twin of
     :func:`bifsmn.detect.evaluate.noise_bed`)."""
-    usable = [n for n in noises if len(n) > 0]
-    out = np.zeros((rows, usable[0].shape[1] if usable else 0), np.float64)
-    if not usable:
-        return out
-    pos = 0
-    while pos < rows:
-        src = usable[int(rng.integers(len(usable)))]
-        piece = int(rng.integers(min(min_piece, len(src)), len(src) + 1))
-        start = int(rng.integers(0, len(src) - piece + 1))
-        take = min(piece, rows - pos)
-        out[pos:pos + take] = src[start:start + take]
-        pos += take
-    level = float(out.sum(axis=1).mean())
+    out = excerpts(noises, rows, rng, min_piece, np.float64)
+    level = float(out.sum(axis=1).mean()) if out.size else 0.0
     return out / level if level > 0 else out
 
 
