@@ -1,12 +1,13 @@
 """Calibration streams built from a feature archive (fbank40 images) instead of audio.
 
 Why: a stored "1 FA/h" point rests on how many distinct speakers and clips the calibration
-streams hold. The shared audio folder's calibration speakers place ~2,150 distinct files 3.6
-times each per SNR (docs/results/threshold-rule), while the fbank40 archive's validation split
-holds 4,954 more clips of ~250 other speakers (speakers no model here trained on and whose audio
-is not here). An fbank40 frame depends only on its own 480 samples, so a stream of rows can be
-assembled exactly as :func:`bifsmn.detect.evaluate.build_stream` assembles audio: a pause, a clip,
-a pause, ... and the detector's 1-s windows every 100 ms are 98 consecutive rows.
+streams hold. The shared audio folder's calibration split (3,321 clips of 708 speakers) puts
+~2,150 distinct files 3.6 times each per SNR (docs/results/threshold-rule), while the fbank40
+archive's validation split holds 4,954 more clips of 249 other speakers (speakers no model
+here trained on and whose audio is not here). An fbank40 frame depends only on its own 480
+samples, so a stream of rows can be assembled exactly as
+:func:`bifsmn.detect.evaluate.build_stream` assembles audio: a pause, a clip, a pause, ... and
+the detector's 1-s windows every 100 ms are 98 consecutive rows.
 
 Layout (rows at a 160-sample hop; row ``f`` covers samples ``[160 f, 160 f + 480)``): a pause of
 uniform 0.5-2.0 s (zero rows: digital silence gives value 0), then a clip: with probability 0.3
