@@ -184,3 +184,27 @@ def test_cli_calibrate_archive_flags(world, capsys):
     out = capsys.readouterr().out
     assert "1 x 0.5-min streams" in out and "plus 2 x 0.5-min feature streams" in out
     assert out.count("archive stream clean") == 2
+
+
+def test_feature_posteriors_run_the_cascade_as_the_audio_streamer(world):
+    from bifsmn.detect.cascade import Verifier
+
+    *_, bkws = world
+    rng = np.random.default_rng(2)
+    t = np.arange(8 * SR) / SR
+    audio = (0.3 * np.sin(2 * np.pi * 300 * t * (1 + 0.2 * t)) * (np.sin(2 * t) > 0.2)
+             + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    rows = Fbank40(CFG).image(torch.from_numpy(audio))[0].numpy()
+    fs = FeatureStream(rows, [], CFG)
+    first = EngineScorer(bkws, 8)
+    gate = Gate(floor_db=None, contrast_db=None, max_lead=0.0)  # only windows inside the stream
+    plain, *_ = feature_posteriors(first, fs, 1600, gate)
+    kw = [i for i, k in enumerate(first.labels) if k not in ("_unknown_", "_silence_")]
+    inside = plain.ends >= SR
+    wake = float(np.median(plain.probs[inside][:, kw].max(axis=1)))  # about half the windows
+    ver = Verifier(EngineScorer(bkws, 2), wake=wake, hold_ms=300.0)
+    post, _, _, verified = feature_posteriors(first, fs, 1600, gate, ver)
+    ref, _ = stream_posteriors(first, audio, 1600, gate=gate, verifier=ver)
+    n = len(post)
+    np.testing.assert_array_equal(post.probs, ref.probs[:n])
+    assert 0 < verified < 1 and stream_posteriors.last_verified > 0
