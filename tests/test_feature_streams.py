@@ -124,14 +124,21 @@ def test_feature_gate_is_the_audio_gates_twin():
                                   [True, True, True, True, False])
 
 
-def test_feature_posteriors_equal_the_audio_streamer_on_the_same_rows(world):
-    *_, bkws = world
-    rng = np.random.default_rng(1)
-    t = np.arange(7 * SR) / SR
-    audio = (0.2 * np.sin(2 * np.pi * 440 * t * (1 + 0.1 * t)) * (np.sin(3 * t) > 0)
+def chirp_stream(seconds: int, seed: int, f0: float, gate_freq: float, on: float
+                 ) -> tuple[np.ndarray, FeatureStream]:
+    """Gated chirps in faint noise, and the same audio as a stream of its exact fbank40 rows."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(seconds * SR) / SR
+    audio = (0.25 * np.sin(2 * np.pi * f0 * t * (1 + 0.1 * t)) * (np.sin(gate_freq * t) > on)
              + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
     rows = Fbank40(CFG).image(torch.from_numpy(audio))[0].numpy()
-    fs = FeatureStream(rows, [], CFG)
+    return audio, FeatureStream(rows, [], CFG)
+
+
+def test_feature_posteriors_equal_the_audio_streamer_on_the_same_rows(world):
+    *_, bkws = world
+    audio, fs = chirp_stream(7, 1, 440.0, 3.0, 0.0)
+    rows = fs.rows
     assert fs.samples == (len(rows) - 1) * 160 + 480 <= len(audio)
     scorer = EngineScorer(bkws, 8)
     gate = Gate(floor_db=None, contrast_db=None)  # the start-padding rule, exact in both
@@ -190,12 +197,7 @@ def test_feature_posteriors_run_the_cascade_as_the_audio_streamer(world):
     from bifsmn.detect.cascade import Verifier
 
     *_, bkws = world
-    rng = np.random.default_rng(2)
-    t = np.arange(8 * SR) / SR
-    audio = (0.3 * np.sin(2 * np.pi * 300 * t * (1 + 0.2 * t)) * (np.sin(2 * t) > 0.2)
-             + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
-    rows = Fbank40(CFG).image(torch.from_numpy(audio))[0].numpy()
-    fs = FeatureStream(rows, [], CFG)
+    audio, fs = chirp_stream(8, 2, 300.0, 2.0, 0.2)
     first = EngineScorer(bkws, 8)
     gate = Gate(floor_db=None, contrast_db=None, max_lead=0.0)  # only windows inside the stream
     plain, *_ = feature_posteriors(first, fs, 1600, gate)
