@@ -112,7 +112,11 @@ class ArchiveClips:
 
 
 def values_to_energy(v: np.ndarray, cfg: Fbank40Config) -> np.ndarray:
-    """Image values -> filter energies (float64), the inverse of the front end's mapping."""
+    """Image values -> filter energies (float64), the inverse of the front end's mapping.
+
+    A numpy twin of :func:`bifsmn.data.fbank.values_to_energy`, kept on purpose: torch's expm1
+    differs from numpy's in the last bit, and the committed archive-calibration results were
+    computed with this one (docs/results/archive-calibration)."""
     return cfg.log_offset * np.expm1(np.asarray(v, np.float64) / cfg.log_scale)
 
 
