@@ -31,7 +31,7 @@ template <class VD>
 [[gnu::always_inline]] inline void fbank_group(
     const RealFFT<double>& fft, const float* const* fr, const double* window, int frame_length,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const double* mel_w, int n_mels,
-    double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power, VD* mel,
+    int bins, double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power, VD* mel,
     VD* cand) {
   constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
   typedef long long VL __attribute__((vector_size(sizeof(VD))));  // VD's bits
@@ -59,7 +59,7 @@ template <class VD>
     re[j] = a;
     im[j] = b;
   }
-  fft.power(re, im, wre, wim, power);
+  fft.power(re, im, wre, wim, power, bins);
   constexpr double kLn2 = 0.69314718055994530942;
   for (int m = 0; m < n_mels; ++m) {
     VD acc = {};
@@ -95,7 +95,7 @@ template <class VD>
       fr[l] = wave + static_cast<std::size_t>(std::min(f0 + l, last)) * hop;
     }
     fbank_group<VD>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
-                        p.mel_w, nm, p.inv_offset, p.log_scale, re,
+                        p.mel_w, nm, p.bins, p.inv_offset, p.log_scale, re,
                         reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.wre),
                         reinterpret_cast<VD*>(p.wim), reinterpret_cast<VD*>(p.power), mel, cand);
     for (int l = 0; l < LD && f0 + l <= last; ++l) {
@@ -248,6 +248,7 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   p.frame_length = cfg_.frame_length;
   p.hop = cfg_.hop_length;
   p.n_mels = cfg_.n_mels;
+  p.bins = *std::max_element(mel_hi_.begin(), mel_hi_.end());
   p.mel_lo = mel_lo_.data();
   p.mel_hi = mel_hi_.data();
   p.mel_off = mel_off_.data();

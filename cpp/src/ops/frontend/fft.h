@@ -39,10 +39,12 @@ class RealFFT {
   int size() const { return n_; }
   int half() const { return half_; }
 
-  // re[j] = x[2j], im[j] = x[2j+1] (j < n/2) in; power[k] = |X[k]|^2 (k <= n/2) out.
+  // re[j] = x[2j], im[j] = x[2j+1] (j < n/2) in; power[k] = |X[k]|^2 (k <= n/2) out, or only
+  // for k < bins when bins >= 0 (a front end whose bands stop below Nyquist: fbank40's 4 kHz
+  // of 8 needs half the real-input split; the bins it computes are the same bits).
   // wre, wim: work buffers of n/2 elements. re/im are overwritten.
   template <class V>
-  void power(V* re, V* im, V* wre, V* wim, V* power) const {
+  void power(V* re, V* im, V* wre, V* wim, V* power, int bins = -1) const {
     const V* zr;
     const V* zi;
     complex_fft(re, im, wre, wim, &zr, &zi);
@@ -50,7 +52,8 @@ class RealFFT {
     // O = (Z[k] - conj Z[h-k]) / (2i).
     const int half = half_;
     const S h = static_cast<S>(0.5);
-    for (int k = 0; k <= half; ++k) {
+    const int kend = bins < 0 || bins > half ? half + 1 : bins;
+    for (int k = 0; k < kend; ++k) {
       const int ka = k == half ? 0 : k, kb = k == 0 ? 0 : half - k;  // k mod h, (h - k) mod h
       const V ar = zr[ka], ai = zi[ka];
       const V br = zr[kb], bi = zi[kb];

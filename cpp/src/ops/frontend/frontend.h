@@ -84,6 +84,7 @@ struct FbankPass {
   const RealFFT<double>* fft = nullptr;
   const double* window = nullptr;
   int frame_length = 0, hop = 0, n_mels = 0;
+  int bins = 0;  // power bins any band uses (max mel_hi): the FFT computes only those
   const int *mel_lo = nullptr, *mel_hi = nullptr, *mel_off = nullptr;
   const double* mel_w = nullptr;
   double inv_offset = 0, log_scale = 0;
