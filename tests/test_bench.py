@@ -27,6 +27,8 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     assert md in printed
     res = json.loads((out / "bench.json").read_text())
     assert (out / "bench.png").stat().st_size > 1000
+    # the timed exports went to a temporary folder: the results folder holds the report only
+    assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md", "bench.png"]
     names = [r["name"] for r in res["rows"]]
     assert names[:3] == ["PyTorch eager FP32 teacher", "ONNX Runtime FP32 teacher",
                          "engine FP32 teacher"]
@@ -98,7 +100,9 @@ def test_bench_repeat_interleaved(tmp_path, monkeypatch) -> None:
     teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
     out = tmp_path / "bench"
     assert main(["bench", "--binary", str(binary), "--teacher", str(teacher), "--out", str(out),
-                 "--runs", "2", "--warmup", "0", "--repeat", "3"]) == 0
+                 "--runs", "2", "--warmup", "0", "--repeat", "3", "--keep-models"]) == 0
+    kept = {p.name for p in (out / "models").iterdir()}
+    assert {"teacher.bkws", "binary.bkws", "binary_8.bkws", "binary_compact.bkws"} <= kept
     n = len(order) // 3
     assert len(order) == 3 * n and order[:n] == order[n:2 * n] == order[2 * n:]  # A1 B1 .. A2 B2
     assert len(set(order[:n])) == n

@@ -33,6 +33,7 @@ import logging
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -130,12 +131,15 @@ def _onnx_session(model: torch.nn.Module, x: torch.Tensor, path: Path) -> tuple[
 
 def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
               out_dir: str | Path = "bench", runs: int = 200, warmup: int = 20,
-              roofline_seconds: float = 0.5, repeat: int = 1) -> dict:
+              roofline_seconds: float = 0.5, repeat: int = 1, keep_models: bool = False) -> dict:
     """Benchmark and write ``bench.md``, ``bench.json`` and ``bench.png`` into ``out_dir``.
 
     Returns the results dict (also in bench.json). ``runs`` below 200 is allowed (tests use a
     handful) but the table then says so. ``repeat`` K >= 1: every measurement is taken K times,
-    interleaved across rows, and the minimum of the K medians is reported.
+    interleaved across rows, and the minimum of the K medians is reported. The files it times
+    (six ``.bkws`` exports and the teacher's ONNX graph, ~3 MB) are written to a temporary
+    folder and deleted, so that a results folder holds the report only; ``keep_models`` keeps
+    them in ``out_dir/models``.
     """
     if int(repeat) < 1:
         raise BifsmnError(f"--repeat must be at least 1 (got {repeat})")
@@ -145,8 +149,12 @@ def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run(Path(checkpoint_binary), Path(checkpoint_teacher), out, runs, warmup,
-                    roofline_seconds, repeat)
+        if keep_models:
+            return _run(Path(checkpoint_binary), Path(checkpoint_teacher), out, runs, warmup,
+                        roofline_seconds, repeat, models=out / "models")
+        with tempfile.TemporaryDirectory(prefix="bifsmn-bench-") as tmp:
+            return _run(Path(checkpoint_binary), Path(checkpoint_teacher), out, runs, warmup,
+                        roofline_seconds, repeat, models=Path(tmp))
     finally:
         torch.set_num_threads(threads)
 
@@ -178,18 +186,21 @@ class _Interleaved:
 
 
 def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
-         roofline_seconds: float, repeat: int = 1) -> dict:
+         roofline_seconds: float, repeat: int = 1, models: Path | None = None) -> dict:
+    models = out if models is None else models
+    models.mkdir(parents=True, exist_ok=True)
     teacher, t_ckpt = model_from_checkpoint(ckpt_teacher)
     binary, b_ckpt = model_from_checkpoint(ckpt_bin)
     if (b_ckpt.get("binary") or {}).get("method", "none") == "none":
         raise BifsmnError("--binary must be a binarized checkpoint", ckpt_bin)
 
     # ------------------------------------------------------------------ files and sizes
-    files = {"teacher": export_checkpoint(ckpt_teacher, out / "teacher.bkws"),
-             "binary": export_checkpoint(ckpt_bin, out / "binary.bkws")}
+    files = {"teacher": export_checkpoint(ckpt_teacher, models / "teacher.bkws"),
+             "binary": export_checkpoint(ckpt_bin, models / "binary.bkws")}
     for b in (8, 4, 2, 1):
-        files[f"binary_{b}"] = export_checkpoint(ckpt_bin, out / f"binary_{b}.bkws", blocks=b)
-    files["binary_compact"] = export_checkpoint(ckpt_bin, out / "binary_compact.bkws", **COMPACT)
+        files[f"binary_{b}"] = export_checkpoint(ckpt_bin, models / f"binary_{b}.bkws", blocks=b)
+    files["binary_compact"] = export_checkpoint(ckpt_bin, models / "binary_compact.bkws",
+                                                **COMPACT)
     teacher_bytes = _state_dict_bytes(teacher)
     sizes = {k: p.stat().st_size for k, p in files.items()}
 
@@ -220,7 +231,7 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     meas.add("PyTorch eager FP32 teacher/e2e", torch_no_grad(lambda: teacher(logmel(audio_t))))
     row_specs.append(("PyTorch eager FP32 teacher", "", "e2e"))
 
-    sess, ort_note = _onnx_session(teacher, feats_t, out / "teacher.onnx")
+    sess, ort_note = _onnx_session(teacher, feats_t, models / "teacher.onnx")
     if sess is not None:
         def ort_e2e() -> Any:
             with torch.inference_mode():

@@ -41,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bifsmn.engine.bench import run_bench
 
     run_bench(args.binary, args.teacher, Path(args.out), runs=args.runs, warmup=args.warmup,
-              repeat=args.repeat)
+              repeat=args.repeat, keep_models=args.keep_models)
     print(f"wrote {Path(args.out) / 'bench.md'}, bench.json, bench.png")
     return 0
 
@@ -87,4 +87,7 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeat", type=int, default=1, metavar="K",
                    help="take every measurement K times, rows interleaved (A1 B1 ... A2 B2 "
                         "...), and report the minimum of the K medians (default 1)")
+    b.add_argument("--keep-models", action="store_true",
+                   help="keep the timed files (.bkws exports, the teacher's ONNX graph) in "
+                        "OUT/models (default: a temporary folder, deleted)")
     b.set_defaults(func=cmd_bench)
