@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "threshold-rule"))
 from cv import Half, half  # noqa: E402
-from rules import DATA, NEG, calibrated_points, score, systems  # noqa: E402
+from rules import DATA, NEG, add_scores, calibrated_points, score, systems  # noqa: E402
 
 from bifsmn.data.speech_commands import SpeechCommands  # noqa: E402
 from bifsmn.detect.calibrate import _Kept  # noqa: E402
@@ -134,13 +134,7 @@ def main() -> None:
                 pts = calibrated_points(scorer, pc, kc, "pooled")
                 kt = data[1 - fold][0] + extra[1 - fold][0]
                 pt = data[1 - fold][1][name] + extra[1 - fold][1][name]
-                for f, by in score(pts, scorer, pt, kt).items():
-                    for snr, v in by.items():
-                        a = agg.setdefault((float(f), snr), [0, 0, 0, 0.0])
-                        a[0] += v["keywords"]
-                        a[1] += v["hits"]
-                        a[2] += v["false_alarms"]
-                        a[3] += v["hours"]
+                add_scores(agg, score(pts, scorer, pt, kt))
             for (f, snr), a in sorted(agg.items(), key=lambda x: (x[0][0], _order(x[0][1]))):
                 print(f"{name:18s} {which:6s} {f:4g} FA/h {snr:7s} {100 * (1 - a[1] / a[0]):6.1f} %"
                       f"  {a[2] / a[3]:6.2f} ({a[2]} in {a[3]:.0f} h)", flush=True)
