@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "threshold-rule"))
-from rules import calibrated_points, score, systems  # noqa: E402
+from rules import add_scores, calibrated_points, score, systems  # noqa: E402
 
 from bifsmn.detect.scorer import bundled_model  # noqa: E402
 
@@ -54,13 +54,7 @@ def main() -> None:
                         kk, pp = pick(kc, pc)
                         pts = calibrated_points(scorer, pp, kk, "pooled")
                         kk, pp = pick(kt, pt)
-                        for f, by in score(pts, scorer, pp, kk).items():
-                            for snr, v in by.items():
-                                a = agg.setdefault((float(f), snr), [0, 0, 0, 0.0])
-                                a[0] += v["keywords"]
-                                a[1] += v["hits"]
-                                a[2] += v["false_alarms"]
-                                a[3] += v["hours"]
+                        add_scores(agg, score(pts, scorer, pp, kk))
                 label = mode + (" +archive" if extra else "")
                 for (f, snr), a in sorted(agg.items()):
                     print(f"{name:18s} {label:18s} {f:4g} FA/h {snr:6s} "

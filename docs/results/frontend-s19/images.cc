@@ -11,6 +11,7 @@
 #include <fstream>
 #include <vector>
 
+#include "fbank40_settings.h"
 #include "ops/frontend/frontend.h"
 
 int main(int argc, char** argv) {
@@ -18,13 +19,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: images audio.f32 OUT\n");
     return 2;
   }
-  bifsmn::FeatureConfig cfg;  // the fbank40 settings of bifsmn.data.fbank.Fbank40Config
-  cfg.kind = "fbank40";
-  cfg.sample_rate = 16000, cfg.n_fft = 512, cfg.frame_length = 480, cfg.hop_length = 160;
-  cfg.n_mels = 40, cfg.clip_samples = 16000, cfg.f_min = 0, cfg.f_max = 4000;
-  cfg.window_power = 0.85, cfg.log_scale = 10.0673, cfg.log_offset = 540;
-  cfg.input_scale = 1.0 / 96, cfg.pool = 3;
-  bifsmn::detail::Fbank40 fe(cfg, "images");
+  bifsmn::detail::Fbank40 fe(fbank40_settings(), "images");
   std::ifstream f(argv[1], std::ios::binary);
   f.seekg(0, std::ios::end);
   const std::size_t n = static_cast<std::size_t>(f.tellg()) / sizeof(float);

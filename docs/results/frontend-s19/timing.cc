@@ -12,16 +12,11 @@
 #include <random>
 #include <vector>
 
+#include "fbank40_settings.h"
 #include "ops/frontend/frontend.h"
 
 int main(int argc, char** argv) {
-  bifsmn::FeatureConfig cfg;  // the fbank40 settings of bifsmn.data.fbank.Fbank40Config
-  cfg.kind = "fbank40";
-  cfg.sample_rate = 16000, cfg.n_fft = 512, cfg.frame_length = 480, cfg.hop_length = 160;
-  cfg.n_mels = 40, cfg.clip_samples = 16000, cfg.f_min = 0, cfg.f_max = 4000;
-  cfg.window_power = 0.85, cfg.log_scale = 10.0673, cfg.log_offset = 540;
-  cfg.input_scale = 1.0 / 96, cfg.pool = 3;
-  bifsmn::detail::Fbank40 fe(cfg, "timing");
+  bifsmn::detail::Fbank40 fe(fbank40_settings(), "timing");
   std::vector<float> x(16000, 0.0f);
   if (argc > 1) {
     std::ifstream f(argv[1], std::ios::binary);

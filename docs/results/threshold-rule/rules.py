@@ -148,6 +148,18 @@ def score(points, scorer, posts, kept) -> dict:
     return res
 
 
+def add_scores(agg: dict, scores: dict) -> None:
+    """Sum :func:`score`'s counts into ``agg[(target FA/h, SNR)] = [keywords, hits, false
+    alarms, hours]`` (several folds or halves into one row)."""
+    for f, by in scores.items():
+        for snr, v in by.items():
+            a = agg.setdefault((float(f), snr), [0, 0, 0, 0.0])
+            a[0] += v["keywords"]
+            a[1] += v["hits"]
+            a[2] += v["false_alarms"]
+            a[3] += v["hours"]
+
+
 def reuse(kept) -> None:
     """Print how often the streams place each file, per SNR (why false alarms cluster)."""
     by: dict = {}
