@@ -633,8 +633,8 @@ void test_fft_bins(int rounds) {
     re2 = re, im2 = im;
     fft.power(re.data(), im.data(), w1.data(), w2.data(), full.data());
     fft.power(re2.data(), im2.data(), w1.data(), w2.data(), part.data(), bins);
-    same = same &&
-           std::memcmp(part.data(), full.data(), sizeof(double) * static_cast<std::size_t>(bins)) == 0 &&
+    const std::size_t bytes = sizeof(double) * static_cast<std::size_t>(bins);
+    same = same && std::memcmp(part.data(), full.data(), bytes) == 0 &&
            std::all_of(part.begin() + bins, part.end(), [](double v) { return v == -1.0; });
     ++cases;
   }

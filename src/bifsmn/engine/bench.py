@@ -137,9 +137,9 @@ def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
     Returns the results dict (also in bench.json). ``runs`` below 200 is allowed (tests use a
     handful) but the table then says so. ``repeat`` K >= 1: every measurement is taken K times,
     interleaved across rows, and the minimum of the K medians is reported. The files it times
-    (six ``.bkws`` exports and the teacher's ONNX graph, ~3 MB) are written to a temporary
-    folder and deleted, so that a results folder holds the report only; ``keep_models`` keeps
-    them in ``out_dir/models``.
+    (six ``.bkws`` exports and the teacher's ONNX graph, ~6 MB for the at-scale models) are
+    written to a temporary folder and deleted, so that a results folder holds the report only;
+    ``keep_models`` keeps them in ``out_dir/models``.
     """
     if int(repeat) < 1:
         raise BifsmnError(f"--repeat must be at least 1 (got {repeat})")

@@ -31,8 +31,8 @@ template <class VD>
 [[gnu::always_inline]] inline void fbank_group(
     const RealFFT<double>& fft, const float* const* fr, const double* window, int frame_length,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const double* mel_w, int n_mels,
-    int bins, double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power, VD* mel,
-    VD* cand) {
+    int bins, double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power,
+    VD* mel, VD* cand) {
   constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
   typedef long long VL __attribute__((vector_size(sizeof(VD))));  // VD's bits
   const int half = fft.half(), L = frame_length;
