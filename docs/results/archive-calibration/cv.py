@@ -39,6 +39,7 @@ from rules import (  # noqa: E402
     base_args,
     calibrated_points,
     posteriors,
+    print_fold,
     score,
     systems,
     timing,
@@ -144,14 +145,8 @@ def main() -> None:
                         "false_alarms": p["calibration"]["false_alarms"],
                         "hours": p["calibration"]["hours"]} for p in pts},
                     "test": test}
-                for f, by in test.items():
-                    c = result[name][which][f"fold{fold}"]["calibration"][f]
-                    print(f"{name:18s} {which:13s} calibrate on {fold}, test on {1 - fold} "
-                          f"{f:>4s} FA/h: calibration miss {100 * c['miss_rate']:5.1f}% "
-                          f"({c['false_alarms']} FA/{c['hours']:.0f} h) | test " + " | ".join(
-                              f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
-                              f"{v['false_alarms']} FA/{v['hours']:.0f} h"
-                              for k, v in by.items()), flush=True)
+                print_fold(name, which, 13, fold,
+                           result[name][which][f"fold{fold}"]["calibration"], test)
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)
         (Path(a.out) / "cv.json").write_text(json.dumps(result, indent=1))

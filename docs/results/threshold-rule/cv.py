@@ -27,6 +27,7 @@ from rules import (  # noqa: E402
     calibrated_points,
     explain,
     posteriors,
+    print_fold,
     reuse,
     score,
     systems,
@@ -120,14 +121,8 @@ def main() -> None:
                         "miss_rate": p["calibration"]["miss_rate"],
                         "false_alarms": p["calibration"]["false_alarms"]} for p in pts},
                     "test": test}
-                for f, by in test.items():
-                    c = result[name][rule][f"fold{fold}"]["calibration"][f]
-                    print(f"{name:18s} {rule:8s} calibrate on {fold}, test on {1 - fold} "
-                          f"{f:>4s} FA/h: calibration miss {100 * c['miss_rate']:5.1f}% "
-                          f"({c['false_alarms']} FA) | test " + " | ".join(
-                              f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
-                              f"{v['false_alarms']} FA/{v['hours']:.0f} h"
-                              for k, v in by.items()), flush=True)
+                print_fold(name, rule, 8, fold,
+                           result[name][rule][f"fold{fold}"]["calibration"], test)
     if a.out and not a.explain:
         Path(a.out).mkdir(parents=True, exist_ok=True)
         (Path(a.out) / "cv.json").write_text(json.dumps(result, indent=1))

@@ -160,6 +160,21 @@ def add_scores(agg: dict, scores: dict) -> None:
             a[3] += v["hours"]
 
 
+def print_fold(name: str, label: str, width: int, fold: int, cal: dict, test: dict) -> None:
+    """One line per target: a system calibrated on half ``fold`` (``cal``: its calibration miss
+    rate, false alarms and, where given, hours per target) and scored on the other (``test``:
+    :func:`score`'s counts). Shared by the two-fold scripts (threshold-rule/cv.py,
+    archive-calibration/cv.py)."""
+    for f, by in test.items():
+        c = cal[f]
+        fa = f"{c['false_alarms']} FA" + (f"/{c['hours']:.0f} h" if "hours" in c else "")
+        print(f"{name:18s} {label:{width}s} calibrate on {fold}, test on {1 - fold} "
+              f"{f:>4s} FA/h: calibration miss {100 * c['miss_rate']:5.1f}% ({fa}) | test "
+              + " | ".join(f"{k} miss {100 * (1 - v['hits'] / v['keywords']):5.1f}% "
+                           f"{v['false_alarms']} FA/{v['hours']:.0f} h" for k, v in by.items()),
+              flush=True)
+
+
 def reuse(kept) -> None:
     """Print how often the streams place each file, per SNR (why false alarms cluster)."""
     by: dict = {}

@@ -423,9 +423,8 @@ def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, 
                 f"for {st.hours * 60:.0f} min, network ran on {100 * scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
     return (f"; plus {len(specs)} x {minutes:g}-min feature streams (seeds {specs[0][1]}..."
-            f"{specs[-1][1]}) from {Path(clips.root).name} [{clips.split}, {len(clips.names)} "
-            f"images]: "
-            f"{nkw} keywords, {nunk} other words"
+            f"{specs[-1][1]}) from {Path(clips.root).name} [{clips.split}, "
+            f"{len(clips.names)} images]: {nkw} keywords, {nunk} other words"
             + (f", {nneg} negative-speech clips (the same files)" if negs else ""))
 
 
