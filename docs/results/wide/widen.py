@@ -55,11 +55,12 @@ def main() -> None:
     wide["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
     wide.pop("format", None)
     wide.pop("version", None)
-    for key in ("optimizer", "scheduler", "operating_points"):
+    for key in ("optimizer", "scheduler", "operating_points", "metrics", "epoch"):  # narrow's
         wide.pop(key, None)
     save_checkpoint(a.dst, wide)
     narrow, _ = model_from_checkpoint(a.src)
     widened, _ = model_from_checkpoint(a.dst)
+    torch.manual_seed(0)
     x = torch.randn(64, 1, kw.get("n_mels", 40), kw.get("frames", 32)) * 3
     sn, sw = scoring(narrow), scoring(widened)
     for b in (8, 4, 2, 1):
