@@ -29,8 +29,9 @@ def main() -> None:
     model, ckpt = model_from_checkpoint(a.checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], a.checkpoint)
     scored = scoring(model)
+    num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
     for split in ("validation", "testing"):
-        x, y = split_inputs(a.archive, split, fcfg, 12)[:2]
+        x, y = split_inputs(a.archive, split, fcfg, num_classes)[:2]
         logp = {b: torch.log_softmax(predict(scored, x, b), 1) for b in (8, 4, 2, 1)}
         for r in (1, 2, 3):
             for combo in itertools.combinations((8, 4, 2, 1), r):

@@ -15,7 +15,6 @@ fine-tuning: the block dropout draws different masks for the copies, which break
 from __future__ import annotations
 
 import argparse
-import copy
 import re
 
 import torch
@@ -48,15 +47,13 @@ def main() -> None:
     ap.add_argument("--factor", type=int, default=2)
     a = ap.parse_args()
     ckpt = load_checkpoint(a.src)
-    wide = copy.deepcopy(ckpt)
-    kw = dict(wide["model"].get("kwargs", {}))
+    kw = dict(ckpt["model"].get("kwargs", {}))
     kw["hidden"] = kw.get("hidden", 256) * a.factor
-    wide["model"] = {**wide["model"], "kwargs": kw}
+    # what describes the network carries over; the narrow model's epoch, metrics, optimizer
+    # state and operating points do not describe the wide one
+    wide = {k: ckpt[k] for k in ("binary", "labels", "features") if k in ckpt}
+    wide["model"] = {**ckpt["model"], "kwargs": kw}
     wide["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
-    wide.pop("format", None)
-    wide.pop("version", None)
-    for key in ("optimizer", "scheduler", "operating_points", "metrics", "epoch"):  # narrow's
-        wide.pop(key, None)
     save_checkpoint(a.dst, wide)
     narrow, _ = model_from_checkpoint(a.src)
     widened, _ = model_from_checkpoint(a.dst)
