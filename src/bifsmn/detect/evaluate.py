@@ -49,6 +49,7 @@ from bifsmn.detect.detector import (
 )
 from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.operating import stored_points
+from bifsmn.detect.placement import draw_placements
 from bifsmn.detect.scorer import Scorer, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
@@ -223,24 +224,22 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
     rng = np.random.default_rng(seed)
     length = int(round(minutes * 60 * SR))
     cache: dict[str, np.ndarray] = {}
-    placements = []
-    pos = 0
-    while True:
-        pos += int(round(rng.uniform(*gap) * SR))
-        if negs and rng.random() < negative_fraction:
-            path, label = negs[int(rng.integers(len(negs)))], NEGATIVE
-        else:
-            is_kw = not unk or rng.random() < keyword_fraction
-            pool = kws if is_kw else unk
-            it = pool[int(rng.integers(len(pool)))]
-            path, label = it.path, it.word if is_kw else UNKNOWN
+
+
+    def path_of(item) -> str:  # a negative-speech path, or a data set item
+        return item if isinstance(item, str) else item.path
+
+    def clip_of(item) -> np.ndarray:
+        path = path_of(item)
         if path not in cache:
             cache[path] = load_audio(path)
-        clip = cache[path]
-        if pos + len(clip) > length:
-            break
-        placements.append((clip, pos, label, path))
-        pos += len(clip)
+        return cache[path]
+
+    placements = []
+    for pos, pool, it in draw_placements(rng, length, SR, gap, kws, unk, keyword_fraction, negs,
+                                         negative_fraction, lambda _, it: len(clip_of(it))):
+        label = NEGATIVE if pool == "negative" else it.word if pool == "keyword" else UNKNOWN
+        placements.append((clip_of(it), pos, label, path_of(it)))
     noise = None
     if math.isfinite(snr_db) and ds.noise_files:
         nrng = np.random.default_rng([seed, 1])

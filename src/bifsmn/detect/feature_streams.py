@@ -57,6 +57,7 @@ from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
 from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
 from bifsmn.detect.evaluate import NEGATIVE, Segment, excerpts
 from bifsmn.detect.gate import FLOOR_QUANTILE, Gate
+from bifsmn.detect.placement import draw_placements
 from bifsmn.detect.scorer import Scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, Posteriors, silence_posterior, softmax
 from bifsmn.errors import BifsmnError
@@ -167,23 +168,19 @@ def build_feature_stream(clips: ArchiveClips, minutes: float, snr_db: float = ma
     total = 1 + (samples - cfg.frame_length) // cfg.hop_length if samples >= cfg.frame_length \
         else 0
     per_s = cfg.sample_rate / cfg.hop_length
+
+    def rows_of(pool: str, item) -> np.ndarray:
+        return negatives[item] if pool == "negative" else clips.images[item]  # type: ignore[index]
+
     placed: list[tuple[int, np.ndarray, bool, str, str]] = []  # row, rows, is_energy, label, src
-    pos = 0
-    while True:
-        pos += int(round(rng.uniform(*gap) * per_s))
-        if negs and rng.random() < negative_fraction:
-            src = negs[int(rng.integers(len(negs)))]
-            rows, is_e, label = negatives[src], True, NEGATIVE  # type: ignore[index]
+    for pos, pool, item in draw_placements(rng, total, per_s, gap, kws, unk, keyword_fraction,
+                                           negs, negative_fraction,
+                                           lambda pool, it: len(rows_of(pool, it))):
+        if pool == "negative":
+            placed.append((pos, rows_of(pool, item), True, NEGATIVE, item))
         else:
-            is_kw = not unk or rng.random() < keyword_fraction
-            pool = kws if is_kw else unk
-            i = pool[int(rng.integers(len(pool)))]
-            rows, is_e, src = clips.images[i], False, clips.names[i]
-            label = clips.words[i] if is_kw else UNKNOWN
-        if pos + len(rows) > total:
-            break
-        placed.append((pos, rows, is_e, label, src))
-        pos += len(rows)
+            label = clips.words[item] if pool == "keyword" else UNKNOWN
+            placed.append((pos, clips.images[item], False, label, clips.names[item]))
     if not any(p[3] not in (UNKNOWN, NEGATIVE) for p in placed):
         raise BifsmnError(f"a {minutes:g}-minute stream holds no keyword clip; use more --minutes")
     noisy = math.isfinite(snr_db) and any(len(n) for n in noises)
