@@ -96,6 +96,16 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["BIFSMN_CACHE"] = str(tmp_path_factory.mktemp("bifsmn-cache"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """Each test module starts with the process's torch thread count: a module that pins one
+    thread (its fixtures, or an in-process trainer with ``train.threads=1``) no longer leaves
+    every later module on one thread (the dev-data parity tests ran ~1.7x slower for it)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def full_ds(tmp_path: Path) -> Path:
     return make_full_dataset(tmp_path / "sc_full")
