@@ -225,7 +225,6 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
     length = int(round(minutes * 60 * SR))
     cache: dict[str, np.ndarray] = {}
 
-
     def path_of(item) -> str:  # a negative-speech path, or a data set item
         return item if isinstance(item, str) else item.path
 
