@@ -21,6 +21,10 @@ from bifsmn.detect.stream import Streamer, sliding_posteriors
 from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
 
+#: a small 1-bit model for a verifier file (the engine's random-model factory; 32 x 32 log-mel,
+#: the front end of the first stage here)
+TINY_VERIFIER = {"hidden": 64, "dim": 32, "frontend_channels": 8}
+
 
 class ShiftScorer(ScriptScorer):
     """A verifier that disagrees visibly: where ScriptScorer says class c, it says c + 3."""
@@ -249,3 +253,33 @@ def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name():
     det = Detector(verifier=BUNDLED)
     assert det.operating_points == cascades[0] and det.verifier.sha256 == sha256_file(path)
     assert det.verifier.scorer.labels == det.labels
+
+
+@pytest.mark.parametrize("storage", [{"classifier_dtype": "i8"}, {"storage": "small"}])
+def test_an_int8_binary_verifier_decides_with_its_own_files_scores(two_models, tmp_path, storage):
+    """A 1-bit verifier exported with int8 constants (``--classifier-dtype i8``, ``--storage
+    small``) runs in the cascade as its file scores: where woken (wake 0: every gated window),
+    the posteriors are the file's own, which differ from the float32 file's."""
+    pytest.importorskip("bifsmn.engine._engine")
+    from bifsmn.engine import export_checkpoint
+    from bifsmn.engine.testing import make_checkpoint
+
+    first, _ = two_models
+    ckpt = make_checkpoint(tmp_path / "v.pt", "bifsmnv2", seed=3, **TINY_VERIFIER)
+    ck = load_checkpoint(ckpt)
+    ck["labels"] = list(first.labels)  # the factory names its classes word0..word11
+    save_checkpoint(ckpt, ck)
+    narrow = Verifier.load(export_checkpoint(ckpt, tmp_path / "v8.bkws", **storage), 0.0, 500.0)
+    wide = Verifier.load(export_checkpoint(ckpt, tmp_path / "v32.bkws"), 0.0, 500.0)
+    assert narrow.sha256 != wide.sha256
+    audio = tone_stream([("yes", 0.2), ("go", 1.9)], 3.1, seed=2)
+    got = sliding_posteriors(first, audio, HOP, verifier=narrow)
+    own = sliding_posteriors(narrow.scorer, audio, HOP).probs
+    silence = np.zeros(len(first.labels), np.float32)
+    silence[first.labels.index("_silence_")] = 1.0
+    passed = ~np.all(sliding_posteriors(first, audio, HOP).probs == silence, axis=1)
+    assert 0 < passed.sum() < len(passed)
+    np.testing.assert_array_equal(got.probs[passed], own[passed])
+    np.testing.assert_array_equal(got.probs[~passed],
+                                  np.broadcast_to(silence, got.probs[~passed].shape))
+    assert not np.array_equal(own, sliding_posteriors(wide.scorer, audio, HOP).probs)
