@@ -100,7 +100,8 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def _restore_torch_threads():
     """Each test module starts with the process's torch thread count: a module that pins one
     thread (its fixtures, or an in-process trainer with ``train.threads=1``) no longer leaves
-    every later module on one thread (the dev-data parity tests ran ~1.7x slower for it)."""
+    every later module on one thread (the dev-data parity tests took 26-41 s each instead of
+    16-23 s for it)."""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)

@@ -35,7 +35,10 @@ def test_clips_fit_and_never_overlap(seed):
 def test_draw_order_is_pinned():
     # A stream is named by its seed in committed results: this sequence must not change
     # (the rule's draw order is in the module docstring).
-    assert draw(7, length=60) == [(14, "unknown", "u2"), (30, "keyword", "k1")]
+    assert draw(7, length=150) == [(14, "unknown", "u2"), (30, "keyword", "k1"),
+                                   (55, "keyword", "k3"), (72, "negative", "n1"),
+                                   (96, "unknown", "u2"), (119, "unknown", "u2"),
+                                   (133, "negative", "n2")]
 
 
 def test_empty_pools_are_not_drawn_from():
