@@ -113,6 +113,30 @@ def test_truncated_checkpoint(full_ds, tmp_path, capsys):
     assert "not a readable checkpoint" in err
 
 
+@pytest.mark.parametrize("kind", ["bkws", "audio", "random"])
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(full_ds, tmp_path, capsys, kind):
+    """A .bkws, an audio file or random bytes where a checkpoint is expected: one line saying
+    what the file is (it used to be a parser's refusal or, for a WAV, an IndexError traceback)."""
+    bad = tmp_path / "model.pt"
+    if kind == "bkws":
+        from bifsmn.engine import export_checkpoint
+        from bifsmn.engine.testing import make_checkpoint
+
+        export_checkpoint(make_checkpoint(tmp_path / "m.pt"), bad)
+    elif kind == "audio":
+        write_wav(tmp_path / "a.wav", np.zeros(1600, np.float32)).rename(bad)
+    else:
+        bad.write_bytes(np.random.default_rng(0).bytes(300))
+    want = {"bkws": ".bkws engine file, not a checkpoint", "audio": "audio file, not a checkpoint",
+            "random": "not a PyTorch zip archive"}[kind]
+    for args in (["eval", "--checkpoint", str(bad), "--data", str(full_ds)],
+                 ["export", str(bad), "-o", str(tmp_path / "out.bkws")]):
+        rc, err = run_cli(args, capsys)
+        assert rc == 2 and len(err.splitlines()) == 1 and "model.pt" in err, err
+        assert want in err, err
+    assert not (tmp_path / "out.bkws").exists()
+
+
 def test_unknown_model_name(full_ds, tmp_path, capsys):
     rc, err = run_cli(train_args(full_ds, tmp_path, model="dfsmn_huge"), capsys)
     assert_clean_failure(rc, err, "dfsmn_huge", tmp_path)

@@ -10,11 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from bifsmn.engine.format import MAGIC as BKWS_MAGIC
 from bifsmn.errors import BifsmnError
-
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save's zip container (.pt checkpoints)
-AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
+from bifsmn.signatures import file_kind
 
 
 def sniff(path: Path) -> str:
@@ -22,15 +19,12 @@ def sniff(path: Path) -> str:
     instead of a deep unpickling or parsing failure."""
     if not path.is_file():
         raise BifsmnError("model file not found", path)
-    with path.open("rb") as f:
-        head = f.read(16)
-    if not head:
+    if path.stat().st_size == 0:
         raise BifsmnError("model file is empty", path)
-    if head.startswith(BKWS_MAGIC):
-        return "bkws"
-    if head.startswith(ZIP_MAGIC):
-        return "torch"
-    if head.startswith(AUDIO_MAGICS):
+    kind = file_kind(path)
+    if kind in ("bkws", "torch"):
+        return kind
+    if kind == "audio":
         raise BifsmnError("this is an audio file, not a model (expected a .pt checkpoint or a "
                           ".bkws engine file)", path)
     raise BifsmnError("not a model file (expected a .pt checkpoint or a .bkws engine file)",

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from bifsmn.errors import BifsmnError
+from bifsmn.signatures import BKWS_MAGIC
 
-MAGIC = b"BKWS\r\n\x1a\n"  # text-mode transfers mangle \r\n or stop at \x1a: caught at once
+MAGIC = BKWS_MAGIC  # bifsmn.signatures: shared with the loaders that tell file kinds apart
 #: 2: record feat.kind names the front end (version 1 files are logmel32);
 #: 3: record ``paths`` holds block counts (8/4/2/1), not path indices (versions 1-2: index p
 #: means ``layers >> p`` blocks, converted by readers with the file's layer count);

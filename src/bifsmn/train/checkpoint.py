@@ -21,6 +21,7 @@ from bifsmn import outputs as _outputs
 from bifsmn.binary.convert import apply_binary
 from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
+from bifsmn.signatures import file_kind
 
 FORMAT = "bifsmn-checkpoint"
 VERSION = 1
@@ -47,6 +48,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise BifsmnError("checkpoint not found", path)
+    kind = "torch" if path.stat().st_size == 0 else file_kind(path)  # empty: corrupt, below
+    if kind == "bkws":
+        raise BifsmnError("this is a .bkws engine file, not a checkpoint: pass the .pt it was "
+                          "exported from (bifsmn detect, calibrate and eval-stream run .bkws "
+                          "files)", path)
+    if kind == "audio":
+        raise BifsmnError("this is an audio file, not a checkpoint (.pt)", path)
+    if kind != "torch":
+        raise BifsmnError("not a bifsmn checkpoint (not a PyTorch zip archive)", path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -58,7 +68,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                               "can never run code); not a bifsmn checkpoint", path) from None
         raise BifsmnError(f"not a readable checkpoint (truncated or corrupt: "
                           f"{_first_line(exc)})", path) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError,
+            KeyError, TypeError) as exc:  # what a damaged archive's pickle stream can raise
         first = _first_line(exc)
         raise BifsmnError(f"not a readable checkpoint (truncated or corrupt: {first[:120]})",
                           path) from None

@@ -1,0 +1,39 @@
+"""The first bytes of the files bifsmn reads, and what kind of file a path holds by them.
+
+Why here, in the lowest layer: the checkpoint loader (below the engine), the ``.bkws`` format
+(the engine) and the detector's model loader all need to tell a ``.pt`` checkpoint, a ``.bkws``
+engine file and an audio file apart before parsing, so that a file passed to the wrong command
+gets a one-line error saying what it is instead of a failure deep in a parser.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bifsmn.errors import BifsmnError
+
+#: ``.bkws`` magic: text-mode transfers mangle ``\r\n`` or stop at ``\x1a``, so they are caught
+#: at once
+BKWS_MAGIC = b"BKWS\r\n\x1a\n"
+#: torch.save's zip container (every ``.pt`` checkpoint bifsmn writes)
+ZIP_MAGIC = b"PK\x03\x04"
+#: WAV, FLAC, Ogg, AIFF, MP3 (tagged or not)
+AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
+
+
+def file_kind(path: Path) -> str:
+    """``bkws`` | ``torch`` | ``audio`` | ``other`` from the file's first bytes; a missing or
+    empty file is a :class:`BifsmnError` naming it."""
+    if not path.is_file():
+        raise BifsmnError("file not found", path)
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head:
+        raise BifsmnError("file is empty", path)
+    if head.startswith(BKWS_MAGIC):
+        return "bkws"
+    if head.startswith(ZIP_MAGIC):
+        return "torch"
+    if head.startswith(AUDIO_MAGICS):
+        return "audio"
+    return "other"
