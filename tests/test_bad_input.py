@@ -137,6 +137,16 @@ def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(full_ds, tmp_path,
     assert not (tmp_path / "out.bkws").exists()
 
 
+def test_a_directory_for_a_file_and_a_file_for_a_directory(full_ds, tmp_path, capsys):
+    wav = write_wav(tmp_path / "clip.wav", np.zeros(1600, np.float32))
+    rc, err = run_cli(["detect", str(tmp_path)], capsys)
+    assert rc == 2 and "a directory, not an audio file" in err and str(tmp_path) in err, err
+    rc, err = run_cli(["eval", "--checkpoint", str(wav), "--data", str(wav)], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    rc, err = run_cli(train_args(wav, tmp_path), capsys)
+    assert rc == 2 and "a file, not a data directory" in err and "clip.wav" in err, err
+
+
 def test_unknown_model_name(full_ds, tmp_path, capsys):
     rc, err = run_cli(train_args(full_ds, tmp_path, model="dfsmn_huge"), capsys)
     assert_clean_failure(rc, err, "dfsmn_huge", tmp_path)

@@ -80,6 +80,8 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     """Open an audio file after the checks every reader needs (exists, not empty, not a
     truncated WAV, decodable), each failure a one-line :class:`BifsmnError` naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise BifsmnError("a directory, not an audio file", path)
     if not path.is_file():
         raise BifsmnError("no such audio file", path)
     if path.stat().st_size == 0:

@@ -130,7 +130,8 @@ class FeatureArchive:
     def __init__(self, root: str | Path, num_classes: int = 12) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise BifsmnError("data directory does not exist", self.root)
+            raise BifsmnError("a file, not a data directory" if self.root.exists()
+                              else "data directory does not exist", self.root)
         if not is_feature_archive(self.root):
             raise BifsmnError("not a feature archive (needs training_list.txt and */*.jpg)",
                               self.root)

@@ -100,7 +100,8 @@ class SpeechCommands:
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise BifsmnError("data directory does not exist", self.root)
+            raise BifsmnError("a file, not a data directory" if self.root.exists()
+                              else "data directory does not exist", self.root)
         if protocol not in PROTOCOLS:
             raise BifsmnError(f"unknown protocol {protocol!r} (choose from {PROTOCOLS})")
         self.num_classes = num_classes
