@@ -101,6 +101,25 @@ def test_corrupt_and_empty_audio(ckpt, tmp_path, capsys):
     assert "no such audio file" in errs[2] and "0 events in 1 file" in err
 
 
+def test_a_folder_is_the_audio_files_below_it(tmp_path, ckpt, capsys):
+    audio = tone_stream([("yes", 0.5)], 2.0, seed=3)
+    write_wav(tmp_path / "in" / "b.wav", audio)
+    write_wav(tmp_path / "in" / "sub" / "a.wav", audio)
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    (tmp_path / "none").mkdir()
+    rc, out, err = run(["detect", str(tmp_path / "in"), str(tmp_path / "none"), "--model", ckpt,
+                        "--threshold", "0.5", "--json"], capsys)
+    files = [json.loads(ln)["file"] for ln in out.splitlines()]
+    # every audio file below the folder, in sorted order, each scored as if named alone
+    assert sorted(set(files), key=files.index) == [str(tmp_path / "in" / "b.wav"),
+                                                   str(tmp_path / "in" / "sub" / "a.wav")]
+    _, alone, _ = run(["detect", str(tmp_path / "in" / "b.wav"), "--model", ckpt,
+                       "--threshold", "0.5", "--json"], capsys)
+    assert [ln for ln in out.splitlines() if "b.wav" in ln] == alone.splitlines()
+    assert rc == 2  # the empty folder
+    one_error_line(err, str(tmp_path / "none"), "no audio files")
+
+
 def test_wrong_model_files(tmp_path, capsys):
     wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
     rc, _, err = run(["detect", str(wav), "--model", str(wav)], capsys)

@@ -45,6 +45,12 @@ ARCHIVE_CACHE_VERSION = 1
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 
 
+def audio_files_in(folder: Path) -> list[Path]:
+    """The audio files (:data:`AUDIO_EXTS`) anywhere below ``folder``, sorted, so that a run over
+    a folder visits its files in the same order on every machine."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+
+
 def is_feature_archive(root: str | Path) -> bool:
     """True for a folder laid out as a feature archive (lists + ``*/*.jpg`` images)."""
     root = Path(root)
@@ -231,8 +237,7 @@ class AudioSource:
         self.root = Path(root)
         if not self.root.is_dir():
             raise BifsmnError("audio source folder does not exist", self.root)
-        self.files = sorted(p for p in self.root.rglob("*")
-                            if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+        self.files = audio_files_in(self.root)
         if not self.files:
             raise BifsmnError(f"no audio files ({', '.join(AUDIO_EXTS)}) found", self.root)
         self.windows, self.jpeg_quality = windows, jpeg_quality

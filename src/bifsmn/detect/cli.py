@@ -131,8 +131,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         saver = WindowSaver(args.save_windows, det.sample_rate, det.window)
     failed = 0
     total = 0
-    for f in args.files:
+    files = _expand_folders(args.files)
+    for f in files:
         try:
+            if isinstance(f, BifsmnError):
+                raise f
             events = _file_events(det, f, saver)
         except BifsmnError as exc:
             if args.debug:
@@ -146,12 +149,30 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if args.closest:
             _print_closest(det, f, args.json)
     if not args.json:
-        print(f"bifsmn: {total} event{'s' * (total != 1)} in {len(args.files) - failed} "
-              f"file{'s' * (len(args.files) - failed != 1)}", file=sys.stderr)
+        done = len(files) - failed
+        print(f"bifsmn: {total} event{'s' * (total != 1)} in {done} "
+              f"file{'s' * (done != 1)}", file=sys.stderr)
         if saver is not None:
             print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
                   f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _expand_folders(paths: list[str]) -> list[str | BifsmnError]:
+    """Each FILE argument as given, a folder as the audio files below it (sorted); a folder
+    without any becomes the error its line reports."""
+    from bifsmn.data.archive import AUDIO_EXTS, audio_files_in
+
+    out: list[str | BifsmnError] = []
+    for f in paths:
+        if not Path(f).is_dir():
+            out.append(f)
+            continue
+        found = audio_files_in(Path(f))
+        out.extend(str(p) for p in found)
+        if not found:
+            out.append(BifsmnError(f"no audio files ({', '.join(AUDIO_EXTS)}) in this folder", f))
+    return out
 
 
 def _print_closest(det, source: str, as_json: bool) -> None:
@@ -355,7 +376,9 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
 def add_detect_commands(sub) -> None:
     """Register ``detect`` and ``eval-stream`` on the main parser's subparsers."""
     d = sub.add_parser("detect", help="detect keywords in audio files or from the microphone")
-    d.add_argument("files", nargs="*", metavar="FILE", help="audio files (any rate/channels)")
+    d.add_argument("files", nargs="*", metavar="FILE",
+                   help="audio files (any rate/channels), or folders: every .wav/.flac/.ogg/.mp3 "
+                        "below them, in sorted order")
     d.add_argument("--model", help=".pt checkpoint or .bkws engine file (default: the bundled "
                    "model)")
     d.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES,
