@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bifsmn.errors import BifsmnError
-
 #: ``.bkws`` magic: text-mode transfers mangle ``\r\n`` or stop at ``\x1a``, so they are caught
 #: at once
 BKWS_MAGIC = b"BKWS\r\n\x1a\n"
@@ -22,14 +20,12 @@ AUDIO_MAGICS = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb")
 
 
 def file_kind(path: Path) -> str:
-    """``bkws`` | ``torch`` | ``audio`` | ``other`` from the file's first bytes; a missing or
-    empty file is a :class:`BifsmnError` naming it."""
-    if not path.is_file():
-        raise BifsmnError("file not found", path)
+    """``bkws`` | ``torch`` | ``audio`` | ``empty`` | ``other`` from the first bytes of an
+    existing file (callers say what a missing one was meant to be)."""
     with path.open("rb") as f:
         head = f.read(16)
     if not head:
-        raise BifsmnError("file is empty", path)
+        return "empty"
     if head.startswith(BKWS_MAGIC):
         return "bkws"
     if head.startswith(ZIP_MAGIC):

@@ -61,8 +61,9 @@ def main() -> None:
     x = torch.randn(64, 1, kw.get("n_mels", 40), kw.get("frames", 32)) * 3
     sn, sw = scoring(narrow), scoring(widened)
     for b in (8, 4, 2, 1):
-        d = (predict(sn, x, b) - predict(sw, x, b)).abs().max().item()
-        same = (predict(sn, x, b).argmax(1) == predict(sw, x, b).argmax(1)).float().mean()
+        yn, yw = predict(sn, x, b), predict(sw, x, b)
+        d = (yn - yw).abs().max().item()
+        same = (yn.argmax(1) == yw.argmax(1)).float().mean()
         print(f"{b} blocks: max |logit diff| {d:.2e}, same argmax {same.item() * 100:.1f} %")
     print(f"wrote {a.dst}: hidden {kw['hidden']}")
 

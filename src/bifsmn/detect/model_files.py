@@ -19,9 +19,9 @@ def sniff(path: Path) -> str:
     instead of a deep unpickling or parsing failure."""
     if not path.is_file():
         raise BifsmnError("model file not found", path)
-    if path.stat().st_size == 0:
-        raise BifsmnError("model file is empty", path)
     kind = file_kind(path)
+    if kind == "empty":
+        raise BifsmnError("model file is empty", path)
     if kind in ("bkws", "torch"):
         return kind
     if kind == "audio":

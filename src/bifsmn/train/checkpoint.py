@@ -48,14 +48,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise BifsmnError("checkpoint not found", path)
-    kind = "torch" if path.stat().st_size == 0 else file_kind(path)  # empty: corrupt, below
+    kind = file_kind(path)  # an empty file goes on to torch.load: "truncated or corrupt"
     if kind == "bkws":
         raise BifsmnError("this is a .bkws engine file, not a checkpoint: pass the .pt it was "
                           "exported from (bifsmn detect, calibrate and eval-stream run .bkws "
                           "files)", path)
     if kind == "audio":
         raise BifsmnError("this is an audio file, not a checkpoint (.pt)", path)
-    if kind != "torch":
+    if kind == "other":
         raise BifsmnError("not a bifsmn checkpoint (not a PyTorch zip archive)", path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
