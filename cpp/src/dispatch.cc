@@ -47,7 +47,8 @@ const std::vector<Kernel>& compiled_kernels() {
        avx512_supported, detail::prepared_words_avx512, detail::prepare_avx512,
        detail::binary_gemm_prepared_avx512},
       {"avx2", detail::binary_gemm_avx2, detail::float_gemm_avx2,
-       avx2_supported},
+       avx2_supported, detail::prepared_words_avx2, detail::prepare_avx2,
+       detail::binary_gemm_prepared_avx2},
 #endif
 #if defined(__aarch64__)
       {"neon", detail::binary_gemm_neon, detail::float_gemm_portable,

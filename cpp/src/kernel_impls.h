@@ -28,6 +28,13 @@ void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_avx2(const float* x, const float* w, const float* bias,
                      float* y, std::size_t m, std::size_t n,
                      std::size_t k) noexcept;
+// Prepared weights (K <= 512): low- and high-nibble planes in 16-, 8- or 4-column strips.
+std::size_t prepared_words_avx2(std::size_t n, std::size_t k) noexcept;
+void prepare_avx2(const std::uint64_t* w, std::size_t n, std::size_t k,
+                  std::uint64_t* out) noexcept;
+void binary_gemm_prepared_avx2(const std::uint64_t* a, const std::uint64_t* wp,
+                               std::int32_t* out, std::size_t m, std::size_t n,
+                               std::size_t k) noexcept;
 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_t* w,
                         std::int32_t* out, std::size_t m, std::size_t n,
                         std::size_t k) noexcept;

@@ -229,6 +229,129 @@ BIFSMN_AVX2 void strip4_k512(const std::uint64_t* a, const std::uint64_t* w,
   }
 }
 
+// ---- prepared weights: nibble planes (K <= 512) -------------------------------------------
+// The popcount of a ^ w by nibble lookup needs, per 256-bit step, the xor, the two nibble masks
+// and the shift that makes the high nibbles. Masking commutes with xor ((a ^ w) & m = (a & m) ^
+// (w & m)), so the weights are split into low- and high-nibble planes once, at load, and each
+// activation row once per strip: two xors and two lookups per step instead of xor, shift, two
+// masks and two lookups. The same byte counts, so the same outputs as the strips above.
+// Layout (prepare_avx2): the columns in strips of kPrepCols(k) (16, 8 or 4); each strip is
+// kPrepVecs 256-bit vectors, in the order the strip kernel reads them; columns past n are zero
+// rows whose outputs are not stored.
+constexpr std::uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
+constexpr std::size_t kPrepVecs = 16;
+
+constexpr std::size_t prep_cols(std::size_t k) noexcept { return k <= 128 ? 16 : k <= 256 ? 8 : 4; }
+
+// Eight 32-bit results of `cols` (<= 8) columns of one row: a whole-vector store, or through a
+// buffer for the last strip's columns.
+BIFSMN_AVX2 inline void store_cols8(std::int32_t* out, __m256i dots, std::size_t cols) {
+  if (cols >= 8) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), dots);
+    return;
+  }
+  alignas(32) std::int32_t tmp[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), dots);
+  for (std::size_t j = 0; j < cols; ++j) out[j] = tmp[j];
+}
+
+BIFSMN_AVX2 inline __m256i load_vec(const std::uint64_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Byte counts of (a ^ w) for one 256-bit step from nibble planes: lo/hi of a, p points at w's lo
+// plane and p + hi_offset at its hi plane.
+BIFSMN_AVX2 inline __m256i counts_split(__m256i alo, __m256i ahi, const std::uint64_t* wlo,
+                                        const std::uint64_t* whi, __m256i lut) {
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, load_vec(wlo))),
+                         _mm256_shuffle_epi8(lut, _mm256_xor_si256(ahi, load_vec(whi))));
+}
+
+// K <= 128: vector p holds columns p and p + 8 (128 bits each); vectors 0-7 low nibbles, 8-15 high.
+BIFSMN_AVX2 void strip16_k128_prep(const std::uint64_t* a, const std::uint64_t* wp,
+                                   std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                                   std::size_t stride, std::size_t cols) noexcept {
+  const __m256i lut = nibble_counts();
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+  const __m256i kv = _mm256_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const __m256i av = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * stride)));
+    const __m256i alo = _mm256_and_si256(av, low_nibble);
+    const __m256i ahi = _mm256_and_si256(_mm256_srli_epi16(av, 4), low_nibble);
+    __m256i c[8];
+    for (int p = 0; p < 8; ++p) {
+      c[p] = counts_split(alo, ahi, wp + p * kWordsPerVec, wp + (8 + p) * kWordsPerVec, lut);
+    }
+    const __m256i lo = lane_sums4(c[0], c[1], c[2], c[3]);
+    const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
+    const __m256i o0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+    const __m256i o1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+    std::int32_t* row = out + i * n;
+    store_cols8(row, _mm256_sub_epi32(kv, _mm256_slli_epi32(o0, 1)), cols);
+    if (cols > 8) store_cols8(row + 8, _mm256_sub_epi32(kv, _mm256_slli_epi32(o1, 1)), cols - 8);
+  }
+}
+
+// 128 < K <= 256: vector p is column p's low nibbles, 8 + p its high nibbles.
+BIFSMN_AVX2 void strip8_k256_prep(const std::uint64_t* a, const std::uint64_t* wp,
+                                  std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                                  std::size_t stride, std::size_t cols) noexcept {
+  const __m256i lut = nibble_counts();
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+  const __m256i kv = _mm256_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const __m256i av = load_vec(a + i * stride);
+    const __m256i alo = _mm256_and_si256(av, low_nibble);
+    const __m256i ahi = _mm256_and_si256(_mm256_srli_epi16(av, 4), low_nibble);
+    __m256i c[8];
+    for (int p = 0; p < 8; ++p) {
+      c[p] = counts_split(alo, ahi, wp + p * kWordsPerVec, wp + (8 + p) * kWordsPerVec, lut);
+    }
+    const __m256i lo = lane_sums4(c[0], c[1], c[2], c[3]);
+    const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
+    const __m256i r = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                       _mm256_permute2x128_si256(lo, hi, 0x31));
+    store_cols8(out + i * n, _mm256_sub_epi32(kv, _mm256_slli_epi32(r, 1)), cols);
+  }
+}
+
+// 256 < K <= 512: column p's vectors 4p .. 4p + 3 are step 0 low, step 1 low, step 0 high,
+// step 1 high.
+BIFSMN_AVX2 void strip4_k512_prep(const std::uint64_t* a, const std::uint64_t* wp,
+                                  std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                                  std::size_t stride, std::size_t cols) noexcept {
+  const __m256i lut = nibble_counts();
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
+  const __m128i kv = _mm_set1_epi32(static_cast<int>(k));
+  for (std::size_t i = 0; i < m; ++i) {
+    const __m256i a0 = load_vec(a + i * stride);
+    const __m256i a1 = load_vec(a + i * stride + kWordsPerVec);
+    const __m256i a0lo = _mm256_and_si256(a0, low_nibble);
+    const __m256i a0hi = _mm256_and_si256(_mm256_srli_epi16(a0, 4), low_nibble);
+    const __m256i a1lo = _mm256_and_si256(a1, low_nibble);
+    const __m256i a1hi = _mm256_and_si256(_mm256_srli_epi16(a1, 4), low_nibble);
+    __m256i c[4];
+    for (int p = 0; p < 4; ++p) {
+      const std::uint64_t* wc = wp + 4 * p * kWordsPerVec;
+      c[p] = _mm256_add_epi8(
+          counts_split(a0lo, a0hi, wc, wc + 2 * kWordsPerVec, lut),
+          counts_split(a1lo, a1hi, wc + kWordsPerVec, wc + 3 * kWordsPerVec, lut));
+    }
+    const __m256i r = lane_sums4(c[0], c[1], c[2], c[3]);
+    const __m128i pc = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    const __m128i dots = _mm_sub_epi32(kv, _mm_slli_epi32(pc, 1));
+    std::int32_t* row = out + i * n;
+    if (cols >= 4) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), dots);
+    } else {
+      alignas(16) std::int32_t tmp[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), dots);
+      for (std::size_t j = 0; j < cols; ++j) row[j] = tmp[j];
+    }
+  }
+}
+
 // ---- float GEMM -----------------------------------------------------------
 // Dot-product form (W stays N x K as in nn.Linear): 2 x rows x 4 w rows = 8
 // ymm accumulators, enough independent FMA chains to cover FMA latency on
@@ -317,6 +440,54 @@ void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
     binary_tile<decltype(mr)::value, decltype(nr)::value>(
         a + i * stride, w + (j + jj) * stride, out + i * n + j + jj, n, k, stride);
   });
+}
+
+std::size_t prepared_words_avx2(std::size_t n, std::size_t k) noexcept {
+  if (k == 0 || n == 0 || k > 512) return 0;
+  const std::size_t cols = prep_cols(k);
+  return (n + cols - 1) / cols * kPrepVecs * kWordsPerVec;
+}
+
+void prepare_avx2(const std::uint64_t* w, std::size_t n, std::size_t k,
+                  std::uint64_t* out) noexcept {
+  const std::size_t stride = packed_row_words(k), cols = prep_cols(k);
+  const std::size_t strips = (n + cols - 1) / cols;
+  const auto word = [&](std::size_t col, std::size_t q) -> std::uint64_t {
+    return col < n && q < stride ? w[col * stride + q] : 0;
+  };
+  for (std::size_t s = 0; s < strips; ++s) {
+    std::uint64_t* v = out + s * kPrepVecs * kWordsPerVec;  // the strip's 16 vectors
+    const std::size_t c0 = s * cols;
+    for (std::size_t p = 0; p < kPrepVecs; ++p) {
+      for (std::size_t q = 0; q < kWordsPerVec; ++q) {
+        std::uint64_t x = 0;
+        bool high = false;
+        if (cols == 16) {  // vector p % 8 holds columns p % 8 (words 0-1) and p % 8 + 8 (2-3)
+          high = p >= 8;
+          x = word(c0 + p % 8 + (q >= 2 ? 8 : 0), q % 2);
+        } else if (cols == 8) {  // vector p % 8 is column p % 8
+          high = p >= 8;
+          x = word(c0 + p % 8, q);
+        } else {  // column p / 4: step (p % 2), high plane for p % 4 >= 2
+          high = p % 4 >= 2;
+          x = word(c0 + p / 4, (p % 2) * kWordsPerVec + q);
+        }
+        v[p * kWordsPerVec + q] = (high ? x >> 4 : x) & kLowNibbles;
+      }
+    }
+  }
+}
+
+void binary_gemm_prepared_avx2(const std::uint64_t* a, const std::uint64_t* wp,
+                               std::int32_t* out, std::size_t m, std::size_t n,
+                               std::size_t k) noexcept {
+  if (m == 0 || n == 0) return;
+  const std::size_t stride = packed_row_words(k), cols = prep_cols(k);
+  const auto strip = cols == 16 ? strip16_k128_prep : cols == 8 ? strip8_k256_prep : strip4_k512_prep;
+  for (std::size_t j = 0; j < n; j += cols) {
+    strip(a, wp + (j / cols) * kPrepVecs * kWordsPerVec, out + j, m, n, k, stride,
+          n - j < cols ? n - j : cols);
+  }
 }
 
 void float_gemm_avx2(const float* x, const float* w, const float* bias,
