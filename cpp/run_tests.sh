@@ -26,12 +26,23 @@ targets=()  # set by a variant to build only what it runs (empty: every target)
 build() {  # build <variant> <cmake args...>
   local dir="$here/build-$1"
   shift
+  # One build of a folder at a time: the test suite runs on two pytest workers, and other test
+  # modules build cpp/build-native and cpp/build-aarch64 too (tests/cpp_build.py takes the same
+  # lock file); two cmake runs in one folder can leave it half-configured.
+  local lock="$dir.lock"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$lock"
+    flock 9
+  fi
   # A cache from another generator cannot be reused: start that dir afresh.
   if [[ -f "$dir/CMakeCache.txt" ]] && ! grep -q "CMAKE_GENERATOR:INTERNAL=${generator[1]:-Unix Makefiles}\$" "$dir/CMakeCache.txt"; then
     rm -rf "$dir"
   fi
   cmake -S "$here" -B "$dir" "${generator[@]}" -DBIFSMN_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs" ${targets[@]+--target "${targets[@]}"}
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>&-
+  fi
 }
 
 run_native() {

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cpp_build import build_lock
 
 from bifsmn.deploy import deploy
 from bifsmn.engine import export_checkpoint
@@ -42,14 +43,15 @@ def test_ops() -> Path:
     """cpp/build-native/test_ops, configured and built like cpp/run_tests.sh does."""
     build = CPP / "build-native"
     ninja = shutil.which("ninja") is not None
-    cache = build / "CMakeCache.txt"
-    if cache.exists() and ninja != ("CMAKE_GENERATOR:INTERNAL=Ninja" in cache.read_text()):
-        shutil.rmtree(build)
-    gen = ["-G", "Ninja"] if ninja else []
-    subprocess.run(["cmake", "-S", str(CPP), "-B", str(build), *gen, "-DBIFSMN_WERROR=ON",
-                    "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "test_ops", "-j", "2"],
-                   check=True, capture_output=True)
+    with build_lock(build):
+        cache = build / "CMakeCache.txt"
+        if cache.exists() and ninja != ("CMAKE_GENERATOR:INTERNAL=Ninja" in cache.read_text()):
+            shutil.rmtree(build)
+        gen = ["-G", "Ninja"] if ninja else []
+        subprocess.run(["cmake", "-S", str(CPP), "-B", str(build), *gen, "-DBIFSMN_WERROR=ON",
+                        "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", str(build), "--target", "test_ops", "-j", "2"],
+                       check=True, capture_output=True)
     return build / "test_ops"
 
 

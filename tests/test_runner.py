@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from cpp_build import build_lock
 
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.testing import make_checkpoint, synthetic_audio
@@ -34,11 +35,13 @@ def _build(variant: str) -> Path:
     if variant == "aarch64":
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / 'aarch64-linux-gnu.cmake'}")
     cache = CPP / f"build-{variant}" / "CMakeCache.txt"
-    if not cache.is_file():
-        subprocess.run(args, check=True, capture_output=True, text=True)
     jobs = os.environ.get("BIFSMN_JOBS", "2")
-    subprocess.run(["cmake", "--build", str(CPP / f"build-{variant}"), "--target", "bifsmn-run",
-                    "-j", jobs], check=True, capture_output=True, text=True, timeout=900)
+    with build_lock(CPP / f"build-{variant}"):
+        if not cache.is_file():
+            subprocess.run(args, check=True, capture_output=True, text=True)
+        subprocess.run(["cmake", "--build", str(CPP / f"build-{variant}"), "--target",
+                        "bifsmn-run", "-j", jobs], check=True, capture_output=True, text=True,
+                       timeout=900)
     return CPP / f"build-{variant}" / "bifsmn-run"
 
 
