@@ -47,35 +47,49 @@ inline float row_tail(const float* v, const float* tau0, const float* tau1, std:
   for (; w < words; ++w) a1[w] = a2[w] = 0;
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
+// Values i..i+7 of a dual-scale row: their |r| into acc (value i + l into lane l, in order) and
+// their b1 / b2 sign bits (1 = negative) as two bytes.
+__attribute__((target("avx2"), always_inline)) inline void dual_step8_avx2(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t i, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 minus_one = _mm256_set1_ps(-1.0f);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 x = _mm256_loadu_ps(v + i);
+  const __m256 d = _mm256_sub_ps(x, _mm256_loadu_ps(tau0 + i));
+  const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
+  const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
+  const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), _mm256_loadu_ps(tau1 + i));
+  acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
+  m1 = ~static_cast<unsigned>(_mm256_movemask_ps(ge)) & 0xFFu;
+  m2 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(r, zero, _CMP_NGE_UQ)));
+}
 }  // namespace
 
 __attribute__((target("avx2"))) float quant_row_dual_avx2(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t k, std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2,
     std::size_t words) noexcept {
-  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-  const __m256 minus_one = _mm256_set1_ps(-1.0f);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  __m256 acc = zero;
+  __m256 acc = _mm256_setzero_ps();
   std::size_t i = 0;
+  // Whole 64-value words: eight steps with constant shifts, one store per plane.
+  for (; i + 64 <= k; i += 64) {
+    std::uint64_t w1 = 0, w2 = 0;
+    for (int j = 0; j < 8; ++j) {
+      unsigned m1, m2;
+      dual_step8_avx2(v, tau0, tau1, i + 8 * j, acc, m1, m2);
+      w1 |= static_cast<std::uint64_t>(m1) << (8 * j);
+      w2 |= static_cast<std::uint64_t>(m2) << (8 * j);
+    }
+    a1[i / 64] = w1;
+    a2[i / 64] = w2;
+  }
   std::uint64_t w1 = 0, w2 = 0;
   for (; i + 8 <= k; i += 8) {
-    const __m256 x = _mm256_loadu_ps(v + i);
-    const __m256 d = _mm256_sub_ps(x, _mm256_loadu_ps(tau0 + i));
-    const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
-    const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
-    const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), _mm256_loadu_ps(tau1 + i));
-    acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
-    const unsigned m1 = ~static_cast<unsigned>(_mm256_movemask_ps(ge)) & 0xFFu;
-    const unsigned m2 =
-        static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(r, zero, _CMP_NGE_UQ)));
+    unsigned m1, m2;
+    dual_step8_avx2(v, tau0, tau1, i, acc, m1, m2);
     w1 |= static_cast<std::uint64_t>(m1) << (i % 64);
     w2 |= static_cast<std::uint64_t>(m2) << (i % 64);
-    if (i % 64 == 56) {
-      a1[i / 64] = w1;
-      a2[i / 64] = w2;
-      w1 = w2 = 0;
-    }
   }
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
