@@ -235,13 +235,15 @@ BIFSMN_AVX2 void strip4_k512(const std::uint64_t* a, const std::uint64_t* w,
 // (w & m)), so the weights are split into low- and high-nibble planes once, at load, and each
 // activation row once per strip: two xors and two lookups per step instead of xor, shift, two
 // masks and two lookups. The same byte counts, so the same outputs as the strips above.
-// Layout (prepare_avx2): the columns in strips of kPrepCols(k) (16, 8 or 4); each strip is
+// Layout (prepare_avx2): the columns in strips of prep_cols(k) (16, 8 or 4); each strip is
 // kPrepVecs 256-bit vectors, in the order the strip kernel reads them; columns past n are zero
 // rows whose outputs are not stored.
 constexpr std::uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
 constexpr std::size_t kPrepVecs = 16;
 
-constexpr std::size_t prep_cols(std::size_t k) noexcept { return k <= 128 ? 16 : k <= 256 ? 8 : 4; }
+constexpr std::size_t prep_cols(std::size_t k) noexcept {
+  return k <= 128 ? 16 : k <= 256 ? 8 : 4;
+}
 
 // Eight 32-bit results of `cols` (<= 8) columns of one row: a whole-vector store, or through a
 // buffer for the last strip's columns.
@@ -259,8 +261,8 @@ BIFSMN_AVX2 inline __m256i load_vec(const std::uint64_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-// Byte counts of (a ^ w) for one 256-bit step from nibble planes: lo/hi of a, p points at w's lo
-// plane and p + hi_offset at its hi plane.
+// Byte counts of (a ^ w) for one 256-bit step from nibble planes: alo / ahi are a's, wlo / whi
+// point at w's.
 BIFSMN_AVX2 inline __m256i counts_split(__m256i alo, __m256i ahi, const std::uint64_t* wlo,
                                         const std::uint64_t* whi, __m256i lut) {
   return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(alo, load_vec(wlo))),
@@ -483,7 +485,8 @@ void binary_gemm_prepared_avx2(const std::uint64_t* a, const std::uint64_t* wp,
                                std::size_t k) noexcept {
   if (m == 0 || n == 0) return;
   const std::size_t stride = packed_row_words(k), cols = prep_cols(k);
-  const auto strip = cols == 16 ? strip16_k128_prep : cols == 8 ? strip8_k256_prep : strip4_k512_prep;
+  const auto strip =
+      cols == 16 ? strip16_k128_prep : cols == 8 ? strip8_k256_prep : strip4_k512_prep;
   for (std::size_t j = 0; j < n; j += cols) {
     strip(a, wp + (j / cols) * kPrepVecs * kWordsPerVec, out + j, m, n, k, stride,
           n - j < cols ? n - j : cols);

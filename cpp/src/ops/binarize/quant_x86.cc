@@ -47,6 +47,7 @@ inline float row_tail(const float* v, const float* tau0, const float* tau1, std:
   for (; w < words; ++w) a1[w] = a2[w] = 0;
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
+
 // Values i..i+7 of a dual-scale row: their |r| into acc (value i + l into lane l, in order) and
 // their b1 / b2 sign bits (1 = negative) as two bytes.
 __attribute__((target("avx2"), always_inline)) inline void dual_step8_avx2(
