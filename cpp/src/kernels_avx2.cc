@@ -269,52 +269,39 @@ BIFSMN_AVX2 inline __m256i counts_split(__m256i alo, __m256i ahi, const std::uin
                          _mm256_shuffle_epi8(lut, _mm256_xor_si256(ahi, load_vec(whi))));
 }
 
-// K <= 128: vector p holds columns p and p + 8 (128 bits each); vectors 0-7 low nibbles, 8-15 high.
-BIFSMN_AVX2 void strip16_k128_prep(const std::uint64_t* a, const std::uint64_t* wp,
-                                   std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
-                                   std::size_t stride, std::size_t cols) noexcept {
+// K <= 256, one 256-bit step per row. K128 (K <= 128): vector p holds columns p and p + 8 (128
+// bits each; each activation row is broadcast to both lanes), 16 columns per strip; otherwise
+// vector p is column p, 8 columns. Vectors 0-7 are low nibbles, 8-15 the high ones.
+template <bool K128>
+BIFSMN_AVX2 void strip_k256_prep(const std::uint64_t* a, const std::uint64_t* wp,
+                                 std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
+                                 std::size_t stride, std::size_t cols) noexcept {
   const __m256i lut = nibble_counts();
   const __m256i low_nibble = _mm256_set1_epi8(0x0f);
   const __m256i kv = _mm256_set1_epi32(static_cast<int>(k));
   for (std::size_t i = 0; i < m; ++i) {
-    const __m256i av = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i * stride)));
+    const __m256i av = K128 ? _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                  reinterpret_cast<const __m128i*>(a + i * stride)))
+                            : load_vec(a + i * stride);
     const __m256i alo = _mm256_and_si256(av, low_nibble);
     const __m256i ahi = _mm256_and_si256(_mm256_srli_epi16(av, 4), low_nibble);
     __m256i c[8];
     for (int p = 0; p < 8; ++p) {
       c[p] = counts_split(alo, ahi, wp + p * kWordsPerVec, wp + (8 + p) * kWordsPerVec, lut);
     }
+    // [c0..c3 | c0..c3 high lane] and the same for c4..c7: per lane, the four columns' sums
     const __m256i lo = lane_sums4(c[0], c[1], c[2], c[3]);
     const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
     const __m256i o0 = _mm256_permute2x128_si256(lo, hi, 0x20);
     const __m256i o1 = _mm256_permute2x128_si256(lo, hi, 0x31);
     std::int32_t* row = out + i * n;
-    store_cols8(row, _mm256_sub_epi32(kv, _mm256_slli_epi32(o0, 1)), cols);
-    if (cols > 8) store_cols8(row + 8, _mm256_sub_epi32(kv, _mm256_slli_epi32(o1, 1)), cols - 8);
-  }
-}
-
-// 128 < K <= 256: vector p is column p's low nibbles, 8 + p its high nibbles.
-BIFSMN_AVX2 void strip8_k256_prep(const std::uint64_t* a, const std::uint64_t* wp,
-                                  std::int32_t* out, std::size_t m, std::size_t n, std::size_t k,
-                                  std::size_t stride, std::size_t cols) noexcept {
-  const __m256i lut = nibble_counts();
-  const __m256i low_nibble = _mm256_set1_epi8(0x0f);
-  const __m256i kv = _mm256_set1_epi32(static_cast<int>(k));
-  for (std::size_t i = 0; i < m; ++i) {
-    const __m256i av = load_vec(a + i * stride);
-    const __m256i alo = _mm256_and_si256(av, low_nibble);
-    const __m256i ahi = _mm256_and_si256(_mm256_srli_epi16(av, 4), low_nibble);
-    __m256i c[8];
-    for (int p = 0; p < 8; ++p) {
-      c[p] = counts_split(alo, ahi, wp + p * kWordsPerVec, wp + (8 + p) * kWordsPerVec, lut);
+    if constexpr (K128) {  // low lanes: columns 0-7, high lanes: 8-15
+      store_cols8(row, _mm256_sub_epi32(kv, _mm256_slli_epi32(o0, 1)), cols);
+      if (cols > 8) store_cols8(row + 8, _mm256_sub_epi32(kv, _mm256_slli_epi32(o1, 1)), cols - 8);
+    } else {  // the two 128-bit halves of each column's bits
+      const __m256i r = _mm256_add_epi32(o0, o1);
+      store_cols8(row, _mm256_sub_epi32(kv, _mm256_slli_epi32(r, 1)), cols);
     }
-    const __m256i lo = lane_sums4(c[0], c[1], c[2], c[3]);
-    const __m256i hi = lane_sums4(c[4], c[5], c[6], c[7]);
-    const __m256i r = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
-                                       _mm256_permute2x128_si256(lo, hi, 0x31));
-    store_cols8(out + i * n, _mm256_sub_epi32(kv, _mm256_slli_epi32(r, 1)), cols);
   }
 }
 
@@ -486,7 +473,7 @@ void binary_gemm_prepared_avx2(const std::uint64_t* a, const std::uint64_t* wp,
   if (m == 0 || n == 0) return;
   const std::size_t stride = packed_row_words(k), cols = prep_cols(k);
   const auto strip =
-      cols == 16 ? strip16_k128_prep : cols == 8 ? strip8_k256_prep : strip4_k512_prep;
+      cols == 16 ? strip_k256_prep<true> : cols == 8 ? strip_k256_prep<false> : strip4_k512_prep;
   for (std::size_t j = 0; j < n; j += cols) {
     strip(a, wp + (j / cols) * kPrepVecs * kWordsPerVec, out + j, m, n, k, stride,
           n - j < cols ? n - j : cols);
