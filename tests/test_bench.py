@@ -140,3 +140,7 @@ def test_export_cli(tmp_path, capsys) -> None:
     assert "kind bifsmn_v1, blocks 2" in out and (tmp_path / "m.bkws").is_file()
     assert main(["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.bkws")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    # -o into folders that do not exist yet: they are created (documented in `export -h`)
+    nested = tmp_path / "new" / "deeper" / "m.bkws"
+    assert main(["export", str(ckpt), "-o", str(nested), "--blocks", "2"]) == 0
+    assert nested.is_file() and nested.read_bytes() == (tmp_path / "m.bkws").read_bytes()
