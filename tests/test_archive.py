@@ -109,6 +109,20 @@ def test_image_to_input_pools_central_frames():
     assert torch.equal(image_to_input(img.float()), x)
 
 
+@pytest.mark.parametrize("pool,steps", [(1, 96), (2, 48), (3, 32)])
+def test_finer_pools_keep_the_central_frames_and_the_value_range(pool, steps):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(pool)
+    img = torch.from_numpy(rng.integers(0, 256, (2, 98, 40)).astype(np.uint8))
+    cfg = replace(Fbank40Config(), pool=pool, input_scale=1.0 / (32 * pool))
+    assert cfg.num_frames == steps and cfg.pool_offset == 1
+    x = image_to_input(img, cfg)
+    assert x.shape == (2, 1, 40, steps)
+    want = img[:, 1:97].double().reshape(2, steps, pool, 40).mean(2).transpose(1, 2) / 32
+    assert torch.allclose(x[:, 0].double(), want, atol=1e-6)
+
+
 def test_pad_image_centres_short_clips():
     img = torch.ones(10, 40)
     out = pad_image(img, 98)
@@ -271,6 +285,36 @@ def test_logmel_model_refuses_a_feature_archive(feature_archive, tmp_path, full_
     bad = config_from_dict(_tiny_cfg(feature_archive, tmp_path / "cache", features="logmel32"))
     with pytest.raises(BifsmnError, match="holds fbank40 images"):
         Trainer(bad, tmp_path / "run2", progress=False).fit()
+
+
+def test_train_and_evaluate_at_a_finer_pool(feature_archive, tmp_path, full_ds):
+    from bifsmn.evaluate import evaluate_checkpoint
+    from bifsmn.train.checkpoint import load_checkpoint
+    from bifsmn.train.config import config_from_dict
+    from bifsmn.train.trainer import Trainer
+
+    raw = _tiny_cfg(feature_archive, tmp_path / "cache", pool=2)
+    raw["model"]["kwargs"]["frames"] = 48
+    raw["train"]["epochs"] = 1
+    tr = Trainer(config_from_dict(raw), tmp_path / "run", progress=False)
+    tr.fit()
+    assert tr.val_feats.shape[1:] == (1, 40, 48)
+    feats = load_checkpoint(tmp_path / "run" / "best.pt")["features"]
+    assert feats["pool"] == 2 and feats["input_scale"] == 1 / 64
+    # evaluation feeds the archive's images through the checkpoint's pool, not the default
+    m = evaluate_checkpoint(tmp_path / "run" / "best.pt", feature_archive, "testing",
+                            cache_dir=tmp_path / "cache", progress=False)
+    assert m["count"] == len(FeatureArchive(feature_archive).items("testing"))
+    raw["model"]["kwargs"]["frames"] = 32
+    with pytest.raises(BifsmnError, match=r"frames=32, but the features give 48"):
+        Trainer(config_from_dict(raw), tmp_path / "run2", progress=False).fit()
+    raw = _tiny_cfg(full_ds, tmp_path / "cache", pool=1)
+    raw["model"]["kwargs"] = {"dropout": 0.0}
+    with pytest.raises(BifsmnError, match="data.pool=1 needs fbank40 features, not logmel32"):
+        Trainer(config_from_dict(raw), tmp_path / "run3", progress=False).fit()
+    raw = _tiny_cfg(feature_archive, tmp_path / "cache", pool=4)
+    with pytest.raises(BifsmnError, match="data.pool=4: 1, 2 or 3"):
+        Trainer(config_from_dict(raw), tmp_path / "run4", progress=False).fit()
 
 
 def test_paired_images_and_audio(feature_archive, tmp_path, capsys):

@@ -58,9 +58,11 @@ struct FeatureConfig {
   int image_frames() const {
     return clip_samples < frame_length ? 0 : 1 + (clip_samples - frame_length) / hop_length;
   }
-  // Frames the network sees.
+  // Frames the network sees; fbank40: whole pooled steps rounded down to a multiple of 4 (the
+  // network's two stride-2 convolutions need one), as Fbank40Config.num_frames.
   int num_frames() const {
-    return is_fbank40() ? (pool > 0 ? image_frames() / pool : 0) : 1 + clip_samples / hop_length;
+    return is_fbank40() ? (pool > 0 ? image_frames() / pool / 4 * 4 : 0)
+                        : 1 + clip_samples / hop_length;
   }
 };
 

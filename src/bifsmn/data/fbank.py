@@ -51,12 +51,14 @@ class Fbank40Config:
 
     @property
     def num_frames(self) -> int:
-        """Time steps the network sees (32)."""
-        return self.image_frames // self.pool
+        """Time steps the network sees: whole pooled steps, rounded down to a multiple of 4
+        because the network's two stride-2 convolutions need one (pool 3: 32, 2: 48, 1: 96)."""
+        return self.image_frames // self.pool // 4 * 4
 
     @property
     def pool_offset(self) -> int:
-        """Image frames dropped at the start before pooling (1: the 96 central frames)."""
+        """Image frames dropped at the start before pooling (1 for pools 1-3: the 96 central
+        frames)."""
         return (self.image_frames - self.num_frames * self.pool) // 2
 
     def to_dict(self) -> dict:
@@ -95,7 +97,7 @@ def kaldi_filterbank(cfg: Fbank40Config) -> torch.Tensor:
 
 
 def image_to_input(images: torch.Tensor, cfg: Fbank40Config | None = None) -> torch.Tensor:
-    """uint8-valued images (B, frames, n_mels) -> network input (B, 1, n_mels, frames // pool).
+    """uint8-valued images (B, frames, n_mels) -> network input (B, 1, n_mels, num_frames).
 
     Works on uint8 or float tensors holding integers; the sum of ``pool`` values is exact in
     float32, then one multiply by ``input_scale``.

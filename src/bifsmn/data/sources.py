@@ -39,7 +39,7 @@ def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureCon
         ds = FeatureArchive(data, num_classes)
         split = split or "validation"
         imgs, labels = ds.images(split, cache_dir, progress)
-        return image_to_input(imgs, ds.feature_config), labels, split, "images"
+        return image_to_input(imgs, feature_cfg), labels, split, "images"
     ds = SpeechCommands(data, num_classes, protocol)
     split = split or ds.default_eval_split()
     feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)

@@ -275,7 +275,9 @@ def feature_posteriors(scorer: Scorer, stream: FeatureStream, hop: int,
         on &= keep
         final = np.tile(silence, (len(ends), 1))
         vidx = np.flatnonzero(on)
-        final[vidx] = _score(verifier.scorer, view, first[vidx] + pad, batch_size, cfg)
+        vcfg = verifier.scorer.feature_config  # its own pooling (data.pool) of the same rows
+        check_model(verifier.scorer, stream.cfg)
+        final[vidx] = _score(verifier.scorer, view, first[vidx] + pad, batch_size, vcfg)
         probs, verified = final, len(vidx)
     dt = time.perf_counter() - t0
     post = Posteriors(ends, probs.astype(np.float32), win, cfg.sample_rate, 0, n)

@@ -95,6 +95,7 @@ class DFSMN(nn.Module):
             raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be multiples of 4")
         c1, c2, pad = frontend_channels, 2 * frontend_channels, kernel // 2
         self.num_layers, self.num_paths = num_layers, num_paths
+        self.frames = frames  # input time steps; the trainer checks them against the features
         self.conv1 = QuantConv2d(1, c1, kernel, stride=2, padding=pad)
         self.bn1 = nn.BatchNorm2d(c1)
         self.act1 = _act(act)

@@ -56,6 +56,10 @@ class DataConfig:
     limit_train: int = 0  # use only the first N training items (tests, smoke runs)
     # front end: "auto" = fbank40 for a feature archive, logmel32 (the paper's) for audio
     features: str = "auto"
+    # fbank40 image frames averaged into one network step (0: the archive's own, 3 = 32 steps);
+    # 2 and 1 give 48 and 96 steps (set model.kwargs.frames to match) at input scale
+    # 1 / (32 pool), so every setting feeds the network the same value range (docs/fbank40.md)
+    pool: int = 0
     # folders of recordings of other phrases, run through the front end into `unknown`
     negatives: list[str] = field(default_factory=list)
     negatives_windows: int = 3  # 1-s windows taken from each negative recording

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -42,9 +42,14 @@ from bifsmn.data.archive import AudioSource, FeatureArchive, is_feature_archive
 from bifsmn.data.augment import AugmentConfig, Augmenter
 from bifsmn.data.cache import load_noises, load_waves, waves_to_float
 from bifsmn.data.fbank import KIND as FBANK40
-from bifsmn.data.fbank import image_to_input
+from bifsmn.data.fbank import Fbank40Config, image_to_input
 from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
-from bifsmn.data.frontends import LOGMEL32, feature_config_for, make_frontend
+from bifsmn.data.frontends import (
+    LOGMEL32,
+    AnyFeatureConfig,
+    feature_config_for,
+    make_frontend,
+)
 from bifsmn.data.labels import COMMANDS, UNKNOWN
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
@@ -161,12 +166,27 @@ class Trainer:
         else:
             self._data_audio()
 
+    def _pooled(self, fcfg: AnyFeatureConfig) -> AnyFeatureConfig:
+        """``fcfg`` with ``data.pool`` applied: more network steps per clip for short words,
+        at the same input value range (input scale 1 / (32 pool): every setting feeds the
+        network the frames' mean / 32, as the default 3 frames x 1/96)."""
+        pool = self.cfg.data.pool
+        if not pool:
+            return fcfg
+        if not isinstance(fcfg, Fbank40Config):
+            raise BifsmnError(f"data.pool={pool} needs fbank40 features, not "
+                              f"{fcfg.to_dict().get('kind', LOGMEL32)}", self.cfg.data.root)
+        if not 1 <= pool <= 3:
+            raise BifsmnError(f"data.pool={pool}: 1, 2 or 3 fbank40 frames per network step",
+                              self.cfg.data.root)
+        return replace(fcfg, pool=pool, input_scale=1.0 / (32 * pool))
+
     def _data_audio(self) -> None:
         """Audio data set: int16 waveforms, waveform augmentation, front end per batch."""
         c = self.cfg.data
         cache = Path(c.cache_dir) if c.cache_dir else None
         kind = LOGMEL32 if c.features == "auto" else c.features
-        self.feature_cfg = feature_config_for(kind)
+        self.feature_cfg = self._pooled(feature_config_for(kind))
         if c.negatives:
             raise BifsmnError("data.negatives needs a feature archive as data.root", c.root)
         self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed)
@@ -194,7 +214,7 @@ class Trainer:
                               f"{FBANK40} images", c.root)
         show = self.progress and self.dist.main
         self.ds = FeatureArchive(c.root, c.num_classes)
-        self.feature_cfg = self.ds.feature_config
+        self.feature_cfg = self._pooled(self.ds.feature_config)
         imgs, labels = self.ds.images(c.train_split, cache, show)
         if c.negatives:
             if UNKNOWN not in self.ds.labels:
@@ -397,6 +417,12 @@ class Trainer:
         torch.manual_seed(c.train.seed)
         self._model()  # fail fast on model/config errors before decoding any audio
         self._data()
+        want = self.feature_cfg.num_frames
+        got = getattr(self.model, "frames", want)
+        if got != want:
+            raise BifsmnError(f"model.kwargs.frames={got}, but the features give {want} time "
+                              f"steps per clip (fbank40's data.pool sets them: 3 -> 32, 2 -> 48, "
+                              f"1 -> 96)", c.data.root)
         history: list[dict] = []
         start, best = 0, -math.inf
         last = self.run_dir / "last.pt"

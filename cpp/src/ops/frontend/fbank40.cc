@@ -176,7 +176,7 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   if (cfg.pool < 1 || cfg.pool > 64) bad("pool must be in [1, 64]");
   image_frames_ = cfg.image_frames();
   frames_ = cfg.num_frames();
-  if (frames_ < 1) bad("the clip is shorter than one pooled frame");
+  if (frames_ < 1) bad("the clip is shorter than four pooled frames");
   offset_ = (image_frames_ - frames_ * cfg.pool) / 2;  // Fbank40Config.pool_offset
   half_ = n / 2;
 
