@@ -198,3 +198,25 @@ def test_scorers_and_streaming_use_the_fbank40_front_end(exported) -> None:
     p = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(probs, p / p.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(es.scores(feats), ts.scores(feats))
+
+
+@pytest.mark.parametrize("pool,steps", [(2, 48), (1, 96)])
+def test_finer_pools_export_and_stay_bit_identical(tmp_path, pool, steps) -> None:
+    """``data.pool`` 2 and 1 (48 and 96 network steps): the engine pools the same central
+    frames at the stored scale, and a binary model's logits stay bit-identical."""
+    from dataclasses import replace
+
+    cfg = replace(FB, pool=pool, input_scale=1.0 / (32 * pool))
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=7, features=cfg.to_dict(),
+                           n_mels=40, frames=steps)
+    eng = Engine(export_checkpoint(ckpt, tmp_path / "m.bkws"))
+    assert eng._feat_shape == (1, 40, steps)
+    audio = audio_clips()
+    got, ref = eng.features(audio), Fbank40(cfg)(torch.from_numpy(audio)).numpy()
+    assert got.shape == ref.shape == (len(audio), 1, 40, steps)
+    same = np.rint(got * 32 * pool) == np.rint(ref * 32 * pool)
+    assert same.mean() >= 0.999
+    model, _ = model_from_checkpoint(ckpt)
+    for blocks in eng.paths:
+        eng.set_blocks(blocks)
+        np.testing.assert_array_equal(eng.predict(ref), torch_logits(model, ref, blocks))
