@@ -107,3 +107,19 @@ def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> 
         eng.stream_features(wins[:2], starts[:1], cache)
     with pytest.raises(BifsmnError, match="clip_samples"):
         eng.stream_features(wins[:1, :8000], starts[:1], cache)
+
+
+@pytest.mark.parametrize("pool,steps", [(2, 48), (1, 96)])
+def test_finer_pools_stream_equal_to_full_windows(tmp_path, pool: int, steps: int) -> None:
+    """``data.pool`` 2 and 1 models: shared rows, offline windows and full windows agree."""
+    from dataclasses import replace
+
+    cfg = replace(Fbank40Config(), pool=pool, input_scale=1.0 / (32 * pool))
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=43, features=cfg.to_dict(),
+                           n_mels=40, frames=steps)
+    path = str(export_checkpoint(ckpt, tmp_path / "m.bkws"))
+    audio = stream_audio(4.2, seed=pool)
+    got = run_stream(EngineScorer(path), audio, 1600, [3000, 517, 16000], Gate())
+    want = run_stream(Uncached(path), audio, 1600, [16000], Gate())
+    assert got.shape == want.shape and got.shape[0] > 30
+    assert np.array_equal(got, want)
