@@ -43,12 +43,13 @@ _FEATS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 def dev_features(cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    """All dev clips through the model's own front end (log-mel 32x32 or fbank40)."""
-    kind = feature_kind(cfg)
-    if kind not in _FEATS:
+    """All dev clips through the model's own front end (log-mel 32x32 or fbank40 at the
+    model's pool), computed once per distinct feature configuration."""
+    key = f"{feature_kind(cfg)} {cfg.to_dict()}"
+    if key not in _FEATS:
         parts = [split_inputs(DEV, s, cfg)[:2] for s in ("training", "validation")]
-        _FEATS[kind] = (torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts]))
-    return _FEATS[kind]
+        _FEATS[key] = (torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts]))
+    return _FEATS[key]
 
 
 @pytest.mark.parametrize("ckpt", MODELS, ids=[p.stem for p in MODELS])
