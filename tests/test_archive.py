@@ -305,6 +305,16 @@ def test_train_and_evaluate_at_a_finer_pool(feature_archive, tmp_path, full_ds):
     m = evaluate_checkpoint(tmp_path / "run" / "best.pt", feature_archive, "testing",
                             cache_dir=tmp_path / "cache", progress=False)
     assert m["count"] == len(FeatureArchive(feature_archive).items("testing"))
+    # a 32-step student cannot distil from this 48-step teacher (they read one batch)
+    from bifsmn.distill.objective import make_distill_objective
+
+    student = dict(raw, model={"name": "dfsmn_thinnable", "kwargs": {"n_mels": 40,
+                                                                      "frames": 32}},
+                   binary={"method": "bifsmnv2"}, data=dict(raw["data"], pool=0),
+                   distill={"kind": "fid", "teacher": str(tmp_path / "run" / "best.pt")})
+    with pytest.raises(BifsmnError, match="teacher reads 48 time steps per clip, the student 32"):
+        Trainer(config_from_dict(student), tmp_path / "s", progress=False,
+                objective_factory=make_distill_objective).fit()
     raw["model"]["kwargs"]["frames"] = 32
     with pytest.raises(BifsmnError, match=r"frames=32, but the features give 48"):
         Trainer(config_from_dict(raw), tmp_path / "run2", progress=False).fit()

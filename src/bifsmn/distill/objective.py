@@ -117,6 +117,11 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     if not d.teacher:
         raise BifsmnError("distill.teacher must name the teacher checkpoint")
     teacher, _ = model_from_checkpoint(d.teacher)
+    frames = int(cfg.model.kwargs.get("frames", 32))
+    if getattr(teacher, "frames", frames) != frames:  # both read one batch: same steps per clip
+        raise BifsmnError(f"the teacher reads {teacher.frames} time steps per clip, the student "
+                          f"{frames}: train the student at the teacher's data.pool and "
+                          "model.kwargs.frames", d.teacher)
     opts = dict(d.options)
     unknown = set(opts) - {"levels", "bands", "wavelet", "kl", "kl_temperature"}
     if unknown:
