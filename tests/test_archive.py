@@ -322,9 +322,11 @@ def test_train_and_evaluate_at_a_finer_pool(feature_archive, tmp_path, full_ds):
     raw["model"]["kwargs"] = {"dropout": 0.0}
     with pytest.raises(BifsmnError, match="data.pool=1 needs fbank40 features, not logmel32"):
         Trainer(config_from_dict(raw), tmp_path / "run3", progress=False).fit()
-    raw = _tiny_cfg(feature_archive, tmp_path / "cache", pool=4)
-    with pytest.raises(BifsmnError, match="data.pool=4: 1, 2 or 3"):
-        Trainer(config_from_dict(raw), tmp_path / "run4", progress=False).fit()
+    # a pool outside 0-3 fails when the config is read, before any data is loaded
+    for bad in (4, -1):
+        raw = _tiny_cfg(feature_archive, tmp_path / "cache", pool=bad)
+        with pytest.raises(BifsmnError, match=rf"data.pool must be 0 .*1, 2 or 3.*got {bad}"):
+            config_from_dict(raw)
 
 
 def test_paired_images_and_audio(feature_archive, tmp_path, capsys):

@@ -295,6 +295,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(d.negatives_windows >= 1, "data.negatives_windows", "at least 1")
     need(0 <= d.jpeg_quality <= 100, "data.jpeg_quality", "0..100 (0: off)")
     need(d.shift_max_frames >= 0, "data.shift_max_frames", ">= 0")
+    need(d.pool in (0, 1, 2, 3), "data.pool",
+         "0 (the archive's 3), 1, 2 or 3 fbank40 frames per network step")
     need(d.cut_keep_min <= d.cut_keep_max, "data.cut_keep_min", "<= data.cut_keep_max")
     snr = d.noise_snr_db
     need(not snr or (len(snr) == 2 and all(isinstance(v, (int, float)) and finite(v) for v in snr)

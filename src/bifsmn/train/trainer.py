@@ -176,9 +176,6 @@ class Trainer:
         if not isinstance(fcfg, Fbank40Config):
             raise BifsmnError(f"data.pool={pool} needs fbank40 features, not "
                               f"{fcfg.to_dict().get('kind', LOGMEL32)}", self.cfg.data.root)
-        if not 1 <= pool <= 3:
-            raise BifsmnError(f"data.pool={pool}: 1, 2 or 3 fbank40 frames per network step",
-                              self.cfg.data.root)
         return replace(fcfg, pool=pool, input_scale=1.0 / (32 * pool))
 
     def _data_audio(self) -> None:
