@@ -262,6 +262,14 @@ class Engine:
         arr, kind, _ = self._input(x)
         return np.asarray(self._e.time_calls(arr, kind == "audio", int(runs), int(warmup)))
 
+    def time_frontend(self, audio: Any, runs: int = 200, warmup: int = 20) -> np.ndarray:
+        """Seconds per call of the C++ front end alone (audio clips -> features), timed in C++
+        like :meth:`time_calls`; ``bifsmn bench``'s front-end figure."""
+        arr, kind, _ = self._input(audio)
+        if kind != "audio":
+            raise BifsmnError("time_frontend needs audio clips (B, samples), not features")
+        return np.asarray(self._e.time_frontend(arr, int(runs), int(warmup)))
+
     def profile(self, on: bool = True) -> None:
         """Turn per-stage timing on/off (adds a few clock reads per layer) and reset it."""
         self._e.set_profiling(bool(on))
