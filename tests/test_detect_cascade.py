@@ -165,6 +165,21 @@ def test_cascade_records_are_kept_per_verifier_beside_the_own_record(tmp_path):
         operating.write(model, ops)
     assert operating.read(model) == own  # cascades never replace the model's own points
     assert operating.read_cascades(model) == [b, a2]  # one per verifier file, the latest
+    # re-bundled with a new verifier (calibrate --drop-other-verifiers): its record alone
+    c = _record({"name": "c", "sha256": "c" * 64, "wake": 0.9, "hold_ms": 1000.0})
+    operating.write(model, c, only_cascade=True)
+    assert operating.read_cascades(model) == [c] and operating.read(model) == own
+    from bifsmn.detect.calibrate import calibrate
+    from bifsmn.engine import export_checkpoint
+
+    with pytest.raises(BifsmnError, match="--drop-other-verifiers needs --verifier"):
+        calibrate(model, tmp_path, only_cascade=True)
+    bkws = tmp_path / "m.bkws"
+    export_checkpoint(ckpt, bkws)
+    for ops in (own, a, b):
+        operating.write(bkws, ops)
+    operating.write(bkws, c, only_cascade=True)
+    assert operating.read_cascades(bkws) == [c] and operating.read(bkws) == own
     with pytest.raises(BifsmnError, match="names no verifier"):
         operating.check_cascades([own])
     with pytest.raises(BifsmnError, match="is not a list"):

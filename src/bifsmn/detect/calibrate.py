@@ -232,7 +232,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS,
               rule: str = "pooled", archive: str | Path | None = None,
               archive_streams: int | None = None, archive_split: str = "validation",
-              log=print) -> dict:
+              only_cascade: bool = False, log=print) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -256,9 +256,14 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     ``archive``: a feature archive (fbank40 images) whose ``archive_split`` clips make
     ``archive_streams`` more streams per SNR (default: ``streams``), built in the feature domain
     (:mod:`bifsmn.detect.feature_streams`; fbank40 models only) and counted with the audio
-    streams of the same SNR: more distinct speakers behind the stored rates."""
+    streams of the same SNR: more distinct speakers behind the stored rates. ``only_cascade``
+    (with ``verifier``): the new record replaces every cascade record the file stored, not only
+    the same verifier's (a model re-bundled with a new verifier)."""
     model = Path(model)
     _check_rule(rule)
+    if only_cascade and verifier is None:
+        raise BifsmnError("--drop-other-verifiers needs --verifier (it replaces the stored "
+                          "cascade records with the new verifier's)", model)
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     if streams < 1:
@@ -386,7 +391,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         target = Path(out) if out is not None else model
         if target.resolve() != model.resolve():
             atomic_write_bytes(target, model.read_bytes())
-        operating.write(target, ops)
+        operating.write(target, ops, only_cascade)
         log(f"operating points written to {target}")
     return ops
 

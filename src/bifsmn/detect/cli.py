@@ -310,7 +310,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               wake=DEFAULT_WAKE if args.wake is None else args.wake,
               hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms,
               rule=args.rule, archive=args.archive, archive_streams=args.archive_streams,
-              archive_split=args.archive_split)
+              archive_split=args.archive_split, only_cascade=args.drop_other_verifiers)
     return 0
 
 
@@ -504,4 +504,7 @@ def add_detect_commands(sub) -> None:
     c.add_argument("--out", help="write the calibrated model here instead of in place")
     c.add_argument("--dry-run", action="store_true", help="print the points, write nothing")
     _verifier_flags(c, "; stored beside the model's own points, used with that verifier")
+    c.add_argument("--drop-other-verifiers", action="store_true",
+                   help="with --verifier: the new cascade record replaces those stored for "
+                   "other verifier files (a model re-bundled with a new verifier)")
     c.set_defaults(func=cmd_calibrate)

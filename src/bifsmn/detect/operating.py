@@ -150,33 +150,35 @@ def read_cascades(path: str | Path) -> list[dict]:
     return check_cascades(_stored(path).get(CASCADE_KEY), path)
 
 
-def _merged(stored: dict, ops: dict) -> dict:
+def _merged(stored: dict, ops: dict, only_cascade: bool = False) -> dict:
     """``stored`` with ``ops`` in its place: the own record, or (a cascade's) the list entry
-    of the same verifier file, replaced."""
+    of the same verifier file, replaced; ``only_cascade``: every other verifier's too."""
     out = dict(stored)
     ver = ops.get("verifier")
     if ver is None:
         out[OWN_KEY] = ops
         return out
     kept = [r for r in check_cascades(stored.get(CASCADE_KEY))
-            if r["verifier"].get("sha256") != ver.get("sha256")]
+            if not only_cascade and r["verifier"].get("sha256") != ver.get("sha256")]
     out[CASCADE_KEY] = [*kept, ops]
     return out
 
 
-def write(path: str | Path, ops: dict) -> None:
+def write(path: str | Path, ops: dict, only_cascade: bool = False) -> None:
     """Store ``ops`` in a ``.pt`` (re-saved) or ``.bkws`` (``meta.json`` rewritten) file,
     atomically: a reader sees the old file or the new one, never half of either. Everything else
     in the file is kept byte for byte (``.bkws``: every other record). A record calibrated with
     a verifier goes into the cascade list (replacing that verifier's earlier one), so the
-    model's own points stay as they are."""
+    model's own points stay as they are. ``only_cascade``: the cascade list keeps this record
+    alone (a model re-bundled with a new verifier: records of verifiers it no longer ships with
+    would otherwise stay beside it)."""
     path = Path(path)
     check(ops, path)
     if _kind(path) == "bkws":
         version = file_version(path)  # kept: a version 2 file's path indices stay indices
         recs = read_file(path)
         meta = json.loads(recs["meta.json"].text()) if "meta.json" in recs else {}
-        meta = _merged(meta, ops)
+        meta = _merged(meta, ops, only_cascade)
         new = make_record("meta.json", json.dumps(meta, sort_keys=True, default=str))
         records = [new if r.name == "meta.json" else r for r in recs.values()]
         if "meta.json" not in recs:
@@ -185,4 +187,4 @@ def write(path: str | Path, ops: dict) -> None:
     else:
         from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint  # lazy: torch
 
-        save_checkpoint(path, _merged(load_checkpoint(path), ops))
+        save_checkpoint(path, _merged(load_checkpoint(path), ops, only_cascade))
