@@ -266,6 +266,7 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     eng = Engine(files["binary"])
     engines: list[tuple[str, Engine, int | None]] = [("engine FP32 teacher", eng_fp, None)]
     engines += [(f"engine binary {eng.kind}, {b} blocks", eng, b) for b in eng.paths]
+
     def frontend_timer() -> tuple[float, float]:
         t = eng.time_frontend(audio, runs, warmup)
         return float(np.median(t)) * 1e6, float(t.min()) * 1e6
