@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The 96-step 1-bit student against its 32-step control (docs/results/pool/README.md, "The 1-bit
+# student at 96 steps"). Run from the repository root once runs/student-pool1-30 has finished:
+#
+#   bash docs/results/pool/student96.sh control   # the 32-step student: calibration, held out
+#   bash docs/results/pool/student96.sh student   # the 96-step student: publish, the same, bench
+#
+# Both students: the bifsmnv2_fbank40 recipe, 30 AdamW epochs, seed 0; the control is
+# models/bifsmnv2_fbank40.pt (from the 25-epoch 32-step teacher), the 96-step one is distilled
+# from models/teacher_fbank40_pool1.pt (25 epochs at 96 steps). Calibration: the bundle's 12
+# calibration hours (training-list speakers, clean and 10 dB, pooled rule); held out: 2 h of
+# validation-list speakers. Outputs beside this script; scratch files in runs/s25.
+set -euo pipefail
+B=${BIFSMN:-.venv/bin/bifsmn}
+PY=${PYTHON:-.venv/bin/python}
+DATA=../shared/data/speech_commands_test12_v0.02
+NEG=../shared/data/picovoice_wake_words
+OUT=docs/results/pool
+mkdir -p runs/s25
+
+calibrate_and_hold_out() {  # NAME CHECKPOINT
+  local name=$1 ckpt=$2
+  "$B" export "$ckpt" -o "runs/s25/$name.bkws"
+  "$B" calibrate "runs/s25/$name.bkws" --data "$DATA" --split training --negatives "$NEG" \
+    --blocks 8 2 --minutes 60 --snr clean,10 --gate-flat-max 0.35 --threads 1 \
+    --out "runs/s25/${name}_cal.bkws" 2>&1 | tee "$OUT/calibrate-$name.txt"
+  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+    --model "runs/s25/${name}_cal.bkws" --blocks 8 2 --minutes 60 --snr clean,10 \
+    --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-$name" 2>&1 | tee "runs/s25/heldout-$name.log"
+  grep -A20 "^system" "runs/s25/heldout-$name.log" > "$OUT/heldout-$name/heldout.txt"
+}
+
+case "${1:-}" in
+  control)
+    calibrate_and_hold_out student32 models/bifsmnv2_fbank40.pt
+    ;;
+  student)
+    "$PY" - <<'EOF'
+from bifsmn.cards import publish
+publish("runs/student-pool1-30", "bifsmnv2_fbank40_pool1",
+        "bifsmn train --config bifsmnv2_fbank40 --teacher models/teacher_fbank40_pool1.pt "
+        "--data ../shared/data/speech_commands_v0.02_fbank40 --out runs/student-pool1-30 "
+        "--epochs 30 train.threads=1 train.compile=true "
+        "\"data.negatives=[../shared/data/picovoice_wake_words]\" optim.name=adamw "
+        "optim.lr=0.001 optim.weight_decay=0.0001 data.pool=1 model.kwargs.frames=96",
+        notes="The 96-step counterpart of bifsmnv2_fbank40 (docs/results/pool/README.md). "
+              "Interrupted at session ends and continued with `bifsmn train --resume "
+              "runs/student-pool1-30` (from epoch 8 on with train.threads=2).")
+EOF
+    cp runs/student-pool1-30/metrics.csv "$OUT/student-pool1-30-metrics.csv"
+    "$PY" docs/results/pool/per_class.py "32 steps=models/bifsmnv2_fbank40.pt" \
+      "96 steps=models/bifsmnv2_fbank40_pool1.pt" | tee "$OUT/per_class_student.txt"
+    calibrate_and_hold_out student96 models/bifsmnv2_fbank40_pool1.pt
+    "$B" bench --binary models/bifsmnv2_fbank40_pool1.pt --teacher models/teacher_fbank40_pool1.pt \
+      --out "$OUT/bench-student96" --runs 300 --repeat 5
+    ;;
+  *)
+    echo "usage: bash docs/results/pool/student96.sh control|student" >&2
+    exit 2
+    ;;
+esac
