@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from bifsmn.cards import publish
-from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint
+import csv
+
+import torch
+
+from bifsmn.cards import publish, thread_counts
+from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from bifsmn.train.config import config_from_dict
 from bifsmn.train.trainer import Trainer
 
@@ -22,3 +26,38 @@ def test_publish_writes_model_and_card(full_ds, cache_dir, tmp_path):
     assert "optimizer" not in ckpt and "history" not in ckpt
     model, _ = model_from_checkpoint(out)
     assert sum(p.numel() for p in model.parameters()) == 600_252
+
+
+def test_thread_counts_name_each_span():
+    assert thread_counts([], 1) == "1 thread"
+    assert thread_counts([{"cpu_threads": 2}] * 3, 1) == "2 threads"
+    # epochs from before the column count as config.yaml's value
+    hist = [{}, {"cpu_threads": 1}, {"cpu_threads": 2}, {"cpu_threads": 2}]
+    assert thread_counts(hist, 1) == "1 thread (epochs 1-2), 2 threads (epochs 3-4)"
+    assert thread_counts([{"cpu_threads": 2}, {}], 0) == (
+        "2 threads (epoch 1), torch's default threads (epoch 2)")
+
+
+def test_card_reports_threads_of_a_resumed_run(full_ds, cache_dir, tmp_path):
+    """``--resume RUN train.threads=2`` leaves config.yaml at 1 thread; the card must say
+    which epochs ran with which count, also for a run begun before ``cpu_threads`` existed."""
+    before = torch.get_num_threads()
+    base = {"data": {"root": str(full_ds), "batch_size": 16, "cache_dir": str(cache_dir),
+                     "limit_train": 32, "augment": False},
+            "train": {"epochs": 1, "threads": 1, "seed": 3}}
+    run = tmp_path / "run"
+    try:
+        Trainer(config_from_dict(base), run, progress=False).fit()
+        last = load_checkpoint(run / "last.pt")  # as written by a version without the column
+        for row in last["history"]:
+            del row["cpu_threads"]
+        save_checkpoint(run / "last.pt", last)
+        more = {**base, "train": {**base["train"], "epochs": 2, "threads": 2}}
+        Trainer(config_from_dict(more), run, progress=False).fit(resume=True)
+    finally:
+        torch.set_num_threads(before)
+    with (run / "metrics.csv").open() as f:
+        assert [r["cpu_threads"] for r in csv.DictReader(f)] == ["", "2"]
+    publish(run, "teacher_tiny", "bifsmn train --config teacher", dest=tmp_path / "models")
+    card = (tmp_path / "models" / "teacher_tiny.md").read_text()
+    assert "1 thread (epoch 1), 2 threads (epoch 2)" in card

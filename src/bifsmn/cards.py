@@ -42,6 +42,28 @@ def describe_data(data: dict) -> str:
     return text
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}" if n else "torch's default threads"
+
+
+def thread_counts(history: list[dict], configured: int) -> str:
+    """The CPU threads the epochs ran with, e.g. "1 thread (epochs 1-7), 2 threads (epochs
+    8-30)". Why per epoch: ``--resume RUN train.threads=N`` changes the count mid-run without
+    rewriting config.yaml. Epochs recorded before the ``cpu_threads`` column existed count as
+    ``configured`` (config.yaml's value)."""
+    counts = [int(m.get("cpu_threads") or configured) for m in history] or [configured]
+    if len(set(counts)) == 1:
+        return _threads(counts[0])
+    spans: list[tuple[int, int, int]] = []  # (threads, first epoch, last epoch)
+    for epoch, n in enumerate(counts, 1):
+        if spans and spans[-1][0] == n:
+            spans[-1] = (n, spans[-1][1], epoch)
+        else:
+            spans.append((n, epoch, epoch))
+    return ", ".join(f"{_threads(n)} (epoch{'s' if a != b else ''} "
+                     f"{a}{'-' + str(b) if a != b else ''})" for n, a, b in spans)
+
+
 def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "models",
             notes: str = "") -> Path:
     """Copy ``run_dir/best.pt`` to ``dest/name.pt`` and write ``dest/name.md``."""
@@ -64,8 +86,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     model = f"`{ckpt['model']['name']}` {ckpt['model']['kwargs']}"
     method = ckpt["binary"]["method"]
     best_epoch = best.get("epoch", summary.get("best_epoch"))
-    n = cfg["train"].get("threads", 0)
-    threads = f"{n} thread{'s' if n != 1 else ''}" if n else "torch's default threads"
+    threads = thread_counts(history, cfg["train"].get("threads", 0))
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
             f"{epoch_times[len(epoch_times) // 2]:.1f} s/epoch")
     card = f"""# {name}

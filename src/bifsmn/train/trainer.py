@@ -459,7 +459,10 @@ class Trainer:
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
                        **val_metrics, "epoch_time_s": time.time() - t0,
                        "data_time_s": self.data_time, "model_time_s": self.model_time,
-                       "eval_time_s": time.time() - t_eval}
+                       "eval_time_s": time.time() - t_eval,
+                       # per epoch: a run resumed with another train.threads mixes counts,
+                       # and its config.yaml keeps the first (the model card reads these)
+                       "cpu_threads": torch.get_num_threads()}
             self.schedule.observe(metrics[f"val_acc_{c.train.blocks[0]}"])
             history.append(metrics)
             improved = self._is_best(metrics, best)
@@ -504,7 +507,9 @@ class Trainer:
 
     def _write_metrics(self, history: list[dict]) -> None:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(history[0].keys()))
+        # the union of the rows' keys: a run resumed by a newer version adds columns
+        fields = list(dict.fromkeys(k for row in history for k in row))
+        writer = csv.DictWriter(buf, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(history)
         atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
