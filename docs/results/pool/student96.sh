@@ -7,6 +7,9 @@
 #   bash docs/results/pool/student96.sh bench     # its engine time (on a quiet machine)
 #   bash docs/results/pool/student96.sh snr       # session 26: its 10-epoch SNR fine-tune
 #   bash docs/results/pool/student96.sh cascade   # the 96-step student waking the bundled verifier
+#   bash docs/results/pool/student96.sh progress  # copy the 120-epoch run's metrics.csv (any time)
+#   bash docs/results/pool/student96.sh long      # once runs/student-pool1-120 has finished:
+#     publish it, per-word testing accuracy, calibration and held out alone and as first stage
 #
 # Both students: the bifsmnv2_fbank40 recipe, 30 AdamW epochs, seed 0; the control is
 # models/bifsmnv2_fbank40.pt (from the 25-epoch 32-step teacher), the 96-step one is distilled
@@ -31,6 +34,19 @@ calibrate_and_hold_out() {  # NAME CHECKPOINT
     --model "runs/s25/${name}_cal.bkws" --blocks 8 2 --minutes 60 --snr clean,10 \
     --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-$name" 2>&1 | tee "runs/s25/heldout-$name.log"
   grep -A20 "^system" "runs/s25/heldout-$name.log" > "$OUT/heldout-$name/heldout.txt"
+}
+
+cascade_and_hold_out() {  # NAME (runs/s25/NAME.bkws from calibrate_and_hold_out) as first stage
+  local name=$1 V=src/bifsmn/models_data/verifier.bkws
+  "$B" calibrate "runs/s25/$name.bkws" --data "$DATA" --split training --negatives "$NEG" \
+    --blocks 8 2 --minutes 60 --snr clean,10 --gate-flat-max 0.35 --rule pooled \
+    --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
+    --out "runs/s25/${name}_cascade.bkws" 2>&1 | tee "$OUT/calibrate-cascade-$name.txt"
+  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+    --model "runs/s25/${name}_cascade.bkws" --verifier "$V" --blocks 8 2 --minutes 60 \
+    --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade-$name" \
+    2>&1 | tee "runs/s25/heldout-cascade-$name.log"
+  grep -A20 "^system" "runs/s25/heldout-cascade-$name.log" > "$OUT/heldout-cascade-$name/heldout.txt"
 }
 
 case "${1:-}" in
@@ -67,24 +83,37 @@ EOF
     wait
     ;;
   cascade)  # the bundle's cascade command, with the 96-step student (after `student`) as first stage
-    V=src/bifsmn/models_data/verifier.bkws
-    "$B" calibrate runs/s25/student96.bkws --data "$DATA" --split training --negatives "$NEG" \
-      --blocks 8 2 --minutes 60 --snr clean,10 --gate-flat-max 0.35 --rule pooled \
-      --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
-      --out runs/s25/student96_cascade.bkws 2>&1 | tee "$OUT/calibrate-cascade-student96.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s25/student96_cascade.bkws --verifier "$V" --blocks 8 2 --minutes 60 \
-      --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade-student96" \
-      2>&1 | tee runs/s25/heldout-cascade-student96.log
-    grep -A20 "^system" runs/s25/heldout-cascade-student96.log \
-      > "$OUT/heldout-cascade-student96/heldout.txt"
+    cascade_and_hold_out student96
+    ;;
+  progress)
+    cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
+    ;;
+  long)  # fixed in session 26, before the run had finished
+    "$PY" - <<'EOF2'
+from bifsmn.cards import publish
+publish("runs/student-pool1-120", "bifsmnv2_fbank40_pool1_120",
+        "bifsmn train --config bifsmnv2_fbank40 --teacher models/teacher_fbank40_pool1.pt "
+        "--data ../shared/data/speech_commands_v0.02_fbank40 --out runs/student-pool1-120 "
+        "--epochs 120 train.threads=2 train.compile=true "
+        "\"data.negatives=[../shared/data/picovoice_wake_words]\" optim.name=adamw "
+        "optim.lr=0.001 optim.weight_decay=0.0001 data.pool=1 model.kwargs.frames=96",
+        notes="The 120-epoch counterpart of bifsmnv2_fbank40_pool1 (docs/results/pool/README.md). "
+              "Interrupted at session ends and continued with `bifsmn train --resume "
+              "runs/student-pool1-120`.")
+EOF2
+    cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
+    "$PY" docs/results/pool/per_class.py "96 steps, 30 epochs=models/bifsmnv2_fbank40_pool1.pt" \
+      "96 steps, 120 epochs=models/bifsmnv2_fbank40_pool1_120.pt" \
+      "the bundle (32 steps)=models/bifsmnv2_fbank40_120snr.pt" | tee "$OUT/per_class_student120.txt"
+    calibrate_and_hold_out student96l models/bifsmnv2_fbank40_pool1_120.pt
+    cascade_and_hold_out student96l
     ;;
   bench)  # engine time does not depend on the weights: bench-s24 timed an earlier checkpoint
     "$B" bench --binary models/bifsmnv2_fbank40_pool1.pt --teacher models/teacher_fbank40_pool1.pt \
       --out "$OUT/bench-student96" --runs 300 --repeat 5
     ;;
   *)
-    echo "usage: bash docs/results/pool/student96.sh control|student|bench" >&2
+    echo "usage: bash docs/results/pool/student96.sh control|student|snr|cascade|progress|long|bench" >&2
     exit 2
     ;;
 esac
