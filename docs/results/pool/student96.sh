@@ -36,6 +36,15 @@ calibrate_and_hold_out() {  # NAME CHECKPOINT
   grep -A20 "^system" "runs/s25/heldout-$name.log" > "$OUT/heldout-$name/heldout.txt"
 }
 
+publish_run() {  # RUN NAME EPOCHS THREADS NOTES: models/NAME.pt + card, the 96-step student recipe
+  local cmd="bifsmn train --config bifsmnv2_fbank40 --teacher models/teacher_fbank40_pool1.pt"
+  cmd+=" --data ../shared/data/speech_commands_v0.02_fbank40 --out $1 --epochs $3"
+  cmd+=" train.threads=$4 train.compile=true \"data.negatives=[../shared/data/picovoice_wake_words]\""
+  cmd+=" optim.name=adamw optim.lr=0.001 optim.weight_decay=0.0001 data.pool=1 model.kwargs.frames=96"
+  "$PY" -c 'import sys; from bifsmn.cards import publish; publish(*sys.argv[1:4], notes=sys.argv[4])' \
+    "$1" "$2" "$cmd" "$5"
+}
+
 cascade_and_hold_out() {  # NAME (runs/s25/NAME.bkws from calibrate_and_hold_out) as first stage
   local name=$1 V=src/bifsmn/models_data/verifier.bkws
   "$B" calibrate "runs/s25/$name.bkws" --data "$DATA" --split training --negatives "$NEG" \
@@ -54,18 +63,8 @@ case "${1:-}" in
     calibrate_and_hold_out student32 models/bifsmnv2_fbank40.pt
     ;;
   student)
-    "$PY" - <<'EOF'
-from bifsmn.cards import publish
-publish("runs/student-pool1-30", "bifsmnv2_fbank40_pool1",
-        "bifsmn train --config bifsmnv2_fbank40 --teacher models/teacher_fbank40_pool1.pt "
-        "--data ../shared/data/speech_commands_v0.02_fbank40 --out runs/student-pool1-30 "
-        "--epochs 30 train.threads=1 train.compile=true "
-        "\"data.negatives=[../shared/data/picovoice_wake_words]\" optim.name=adamw "
-        "optim.lr=0.001 optim.weight_decay=0.0001 data.pool=1 model.kwargs.frames=96",
-        notes="The 96-step counterpart of bifsmnv2_fbank40 (docs/results/pool/README.md). "
-              "Interrupted at session ends and continued with `bifsmn train --resume "
-              "runs/student-pool1-30` (from epoch 8 on with train.threads=2).")
-EOF
+    publish_run runs/student-pool1-30 bifsmnv2_fbank40_pool1 30 1 \
+      "The 96-step counterpart of bifsmnv2_fbank40 (docs/results/pool/README.md). Interrupted at session ends and continued with \`bifsmn train --resume runs/student-pool1-30\` (from epoch 8 on with train.threads=2)."
     cp runs/student-pool1-30/metrics.csv "$OUT/student-pool1-30-metrics.csv"
     "$PY" docs/results/pool/per_class.py "32 steps=models/bifsmnv2_fbank40.pt" \
       "96 steps=models/bifsmnv2_fbank40_pool1.pt" | tee "$OUT/per_class_student.txt"
@@ -89,18 +88,8 @@ EOF
     cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
     ;;
   long)  # fixed in session 26, before the run had finished
-    "$PY" - <<'EOF2'
-from bifsmn.cards import publish
-publish("runs/student-pool1-120", "bifsmnv2_fbank40_pool1_120",
-        "bifsmn train --config bifsmnv2_fbank40 --teacher models/teacher_fbank40_pool1.pt "
-        "--data ../shared/data/speech_commands_v0.02_fbank40 --out runs/student-pool1-120 "
-        "--epochs 120 train.threads=2 train.compile=true "
-        "\"data.negatives=[../shared/data/picovoice_wake_words]\" optim.name=adamw "
-        "optim.lr=0.001 optim.weight_decay=0.0001 data.pool=1 model.kwargs.frames=96",
-        notes="The 120-epoch counterpart of bifsmnv2_fbank40_pool1 (docs/results/pool/README.md). "
-              "Interrupted at session ends and continued with `bifsmn train --resume "
-              "runs/student-pool1-120`.")
-EOF2
+    publish_run runs/student-pool1-120 bifsmnv2_fbank40_pool1_120 120 2 \
+      "The 120-epoch counterpart of bifsmnv2_fbank40_pool1 (docs/results/pool/README.md). Interrupted at session ends and continued with \`bifsmn train --resume runs/student-pool1-120\`."
     cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
     "$PY" docs/results/pool/per_class.py "96 steps, 30 epochs=models/bifsmnv2_fbank40_pool1.pt" \
       "96 steps, 120 epochs=models/bifsmnv2_fbank40_pool1_120.pt" \
