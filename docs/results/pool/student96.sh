@@ -45,6 +45,10 @@ publish_run() {  # RUN NAME EPOCHS THREADS NOTES: models/NAME.pt + card, the 96-
     "$1" "$2" "$cmd" "$5"
 }
 
+copy_progress() {  # the 120-epoch run's metrics so far (or final)
+  cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
+}
+
 cascade_and_hold_out() {  # NAME (runs/s25/NAME.bkws from calibrate_and_hold_out) as first stage
   local name=$1 V=src/bifsmn/models_data/verifier.bkws
   "$B" calibrate "runs/s25/$name.bkws" --data "$DATA" --split training --negatives "$NEG" \
@@ -85,12 +89,12 @@ case "${1:-}" in
     cascade_and_hold_out student96
     ;;
   progress)
-    cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
+    copy_progress
     ;;
   long)  # fixed in session 26, before the run had finished
     publish_run runs/student-pool1-120 bifsmnv2_fbank40_pool1_120 120 2 \
       "The 120-epoch counterpart of bifsmnv2_fbank40_pool1 (docs/results/pool/README.md). Interrupted at session ends and continued with \`bifsmn train --resume runs/student-pool1-120\`."
-    cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
+    copy_progress
     "$PY" docs/results/pool/per_class.py "96 steps, 30 epochs=models/bifsmnv2_fbank40_pool1.pt" \
       "96 steps, 120 epochs=models/bifsmnv2_fbank40_pool1_120.pt" \
       "the bundle (32 steps)=models/bifsmnv2_fbank40_120snr.pt" | tee "$OUT/per_class_student120.txt"
