@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Session 27 (issue 13): the bundled verifier (models/teacher_fbank40_pool1_snr.pt, the 96-step
+# FP teacher fine-tuned 20 epochs with noise at 0-20 dB SNR on half the clips) trained 10 more
+# epochs with noise on 80 % of the clips. Why: at 10 dB the two-stage detector's misses are the
+# verifier's (calibration, 1 FA/h: verifier alone 33.2 %, bundled cascade 34.9 %;
+# docs/results/pool/README.md, "A 96-step verifier"). Run from the repository root:
+#
+#   bash docs/results/verifier-noise/run.sh train      # ~10 epochs, 1 thread (resumable)
+#   bash docs/results/verifier-noise/run.sh evaluate   # calibrate the cascade, hold it out
+#
+# Fixed before any result (session 27):
+# - the checkpoint judged is last.pt (the end of the cosine schedule), not best.pt: the recipe's
+#   rule reads clean validation accuracy, which does not measure what this run is for;
+# - it is judged as the bundled cascade's verifier (the bundle's 8- and 2-block paths wake it,
+#   wake 0.9, hold 1 s, pooled rule, the bundle's 12 calibration hours) against the bundled
+#   verifier's 26.2 % calibration miss at 1 FA/h (8 blocks; docs/results/pool/README.md);
+# - it replaces the bundled verifier only if that miss is at least 2 points lower (one seed;
+#   ~2 points between seeds of one recipe, session 14) and the 2-block path's is not higher.
+# The held-out streams (validation speakers) are reported, not used to decide.
+set -euo pipefail
+B=${BIFSMN:-.venv/bin/bifsmn}
+DATA=../shared/data/speech_commands_test12_v0.02
+NEG=../shared/data/picovoice_wake_words
+OUT=docs/results/verifier-noise
+RUN=runs/verifier-noise
+mkdir -p runs/s27
+
+case "${1:-}" in
+  train)
+    if [ -f "$RUN/last.pt" ]; then
+      "$B" train --resume "$RUN"
+    else
+      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
+        --epochs 10 --out "$RUN" model.init=models/teacher_fbank40_pool1_snr.pt train.threads=1 \
+        train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 "data.noise_snr_db=[0,20]" \
+        data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
+    fi
+    ;;
+  evaluate)
+    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
+    "$B" export "$RUN/last.pt" -o runs/s27/verifier-noise.bkws
+    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+      --negatives "$NEG" --blocks 8 2 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+      --rule pooled --verifier runs/s27/verifier-noise.bkws --wake 0.9 --hold-ms 1000 --threads 1 \
+      --out runs/s27/cascade-noise.bkws 2>&1 | tee "$OUT/calibrate-cascade.txt"
+    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+      --model runs/s27/cascade-noise.bkws --verifier runs/s27/verifier-noise.bkws --blocks 8 2 \
+      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade" \
+      2>&1 | tee runs/s27/heldout-cascade.log
+    grep -A20 "^system" runs/s27/heldout-cascade.log > "$OUT/heldout-cascade/heldout.txt"
+    ;;
+  *)
+    echo "usage: bash docs/results/verifier-noise/run.sh train|evaluate" >&2
+    exit 2
+    ;;
+esac
