@@ -7,6 +7,7 @@
 #
 #   bash docs/results/verifier-noise/run.sh train      # ~10 epochs, 1 thread (resumable)
 #   bash docs/results/verifier-noise/run.sh evaluate   # calibrate the cascade, hold it out
+#   bash docs/results/verifier-noise/run.sh per_class  # clean testing accuracy per word, old and new
 #
 # Fixed before any result (session 27):
 # - the checkpoint judged is last.pt (the end of the cosine schedule), not best.pt: the recipe's
@@ -51,8 +52,13 @@ case "${1:-}" in
       2>&1 | tee runs/s27/heldout-cascade.log
     grep -A20 "^system" runs/s27/heldout-cascade.log > "$OUT/heldout-cascade/heldout.txt"
     ;;
+  per_class)  # added after the evaluation: a description, not part of the decision
+    ${PYTHON:-.venv/bin/python} docs/results/pool/per_class.py \
+      "sessions 24-26=models/teacher_fbank40_pool1_snr.pt" \
+      "session 27=models/teacher_fbank40_pool1_noise.pt" | tee "$OUT/per_class.txt"
+    ;;
   *)
-    echo "usage: bash docs/results/verifier-noise/run.sh train|evaluate" >&2
+    echo "usage: bash docs/results/verifier-noise/run.sh train|evaluate|per_class" >&2
     exit 2
     ;;
 esac
