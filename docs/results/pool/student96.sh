@@ -7,6 +7,7 @@
 #   bash docs/results/pool/student96.sh bench     # its engine time (on a quiet machine)
 #   bash docs/results/pool/student96.sh snr       # session 26: its 10-epoch SNR fine-tune
 #   bash docs/results/pool/student96.sh cascade   # the 96-step student waking the bundled verifier
+#   bash docs/results/pool/student96.sh cascade27 # the same with the verifier bundled in session 27
 #   bash docs/results/pool/student96.sh progress  # copy the 120-epoch run's metrics.csv (any time)
 #   bash docs/results/pool/student96.sh long      # once runs/student-pool1-120 has finished:
 #     publish it, per-word testing accuracy, calibration and held out alone and as first stage
@@ -49,17 +50,19 @@ copy_progress() {  # the 120-epoch run's metrics so far (or final)
   cp runs/student-pool1-120/metrics.csv "$OUT/student-pool1-120-metrics.csv"
 }
 
-cascade_and_hold_out() {  # NAME (runs/s25/NAME.bkws from calibrate_and_hold_out) as first stage
-  local name=$1 V=src/bifsmn/models_data/verifier.bkws
+cascade_and_hold_out() {  # NAME [TAG]: runs/s25/NAME.bkws (from calibrate_and_hold_out) as first stage
+  # of the bundled verifier of the day (sessions 24-26: teacher_fbank40_pool1_snr; since session 27:
+  # teacher_fbank40_pool1_noise, docs/results/verifier-noise); TAG names the outputs (default NAME)
+  local name=$1 tag=${2:-$1} V=src/bifsmn/models_data/verifier.bkws
   "$B" calibrate "runs/s25/$name.bkws" --data "$DATA" --split training --negatives "$NEG" \
     --blocks 8 2 --minutes 60 --snr clean,10 --gate-flat-max 0.35 --rule pooled \
     --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
-    --out "runs/s25/${name}_cascade.bkws" 2>&1 | tee "$OUT/calibrate-cascade-$name.txt"
+    --out "runs/s25/${tag}_cascade.bkws" 2>&1 | tee "$OUT/calibrate-cascade-$tag.txt"
   "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-    --model "runs/s25/${name}_cascade.bkws" --verifier "$V" --blocks 8 2 --minutes 60 \
-    --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade-$name" \
-    2>&1 | tee "runs/s25/heldout-cascade-$name.log"
-  grep -A20 "^system" "runs/s25/heldout-cascade-$name.log" > "$OUT/heldout-cascade-$name/heldout.txt"
+    --model "runs/s25/${tag}_cascade.bkws" --verifier "$V" --blocks 8 2 --minutes 60 \
+    --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade-$tag" \
+    2>&1 | tee "runs/s25/heldout-cascade-$tag.log"
+  grep -A20 "^system" "runs/s25/heldout-cascade-$tag.log" > "$OUT/heldout-cascade-$tag/heldout.txt"
 }
 
 case "${1:-}" in
@@ -86,7 +89,11 @@ case "${1:-}" in
     wait
     ;;
   cascade)  # the bundle's cascade command, with the 96-step student (after `student`) as first stage
+    # (session 26, with the verifier of sessions 24-26; rerunning it overwrites those outputs)
     cascade_and_hold_out student96
+    ;;
+  cascade27)  # the same with the verifier bundled since session 27, beside session 26's outputs
+    cascade_and_hold_out student96 student96-v27
     ;;
   progress)
     copy_progress
@@ -99,14 +106,15 @@ case "${1:-}" in
       "96 steps, 120 epochs=models/bifsmnv2_fbank40_pool1_120.pt" \
       "the bundle (32 steps)=models/bifsmnv2_fbank40_120snr.pt" | tee "$OUT/per_class_student120.txt"
     calibrate_and_hold_out student96l models/bifsmnv2_fbank40_pool1_120.pt
-    cascade_and_hold_out student96l
+    cascade_and_hold_out student96l  # with the verifier bundled since session 27: compare with
+    # `cascade27` (the 30-epoch student) and the bundled cascade (docs/results/verifier-noise)
     ;;
   bench)  # engine time does not depend on the weights: bench-s24 timed an earlier checkpoint
     "$B" bench --binary models/bifsmnv2_fbank40_pool1.pt --teacher models/teacher_fbank40_pool1.pt \
       --out "$OUT/bench-student96" --runs 300 --repeat 5
     ;;
   *)
-    echo "usage: bash docs/results/pool/student96.sh control|student|snr|cascade|progress|long|bench" >&2
+    echo "usage: bash docs/results/pool/student96.sh control|student|snr|cascade|cascade27|progress|long|bench" >&2
     exit 2
     ;;
 esac
