@@ -33,57 +33,40 @@ B=${BIFSMN:-.venv/bin/bifsmn}
 DATA=../shared/data/speech_commands_test12_v0.02
 NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-noise
-RUN=runs/verifier-noise
 mkdir -p runs/s27
 
+train() {  # STEP ("" or 2) INIT NOISE_PROB: runs/verifier-noiseSTEP, resumed if it has begun
+  local run=runs/verifier-noise$1
+  if [ -f "$run/last.pt" ]; then
+    "$B" train --resume "$run"
+  else
+    "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
+      --epochs 10 --out "$run" model.init="$2" train.threads=1 \
+      train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 "data.noise_snr_db=[0,20]" \
+      data.noise_prob="$3" data.pool=1 model.kwargs.frames=96
+  fi
+}
+
+evaluate() {  # STEP: its last epoch as the bundle's verifier, calibrated (all paths), held out
+  local step=$1 v=runs/s27/verifier-noise$1.bkws c=runs/s27/cascade-noise$1.bkws
+  cp "runs/verifier-noise$step/metrics.csv" "$OUT/metrics$step.csv"
+  "$B" export "runs/verifier-noise$step/last.pt" -o "$v"
+  "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+    --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+    --rule pooled --verifier "$v" --wake 0.9 --hold-ms 1000 --threads 1 \
+    --drop-other-verifiers --out "$c" 2>&1 | tee "$OUT/calibrate-cascade$step.txt"
+  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+    --model "$c" --verifier "$v" --blocks 8 2 \
+    --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade$step" \
+    2>&1 | tee "runs/s27/heldout-cascade$step.log"
+  grep -A20 "^system" "runs/s27/heldout-cascade$step.log" > "$OUT/heldout-cascade$step/heldout.txt"
+}
+
 case "${1:-}" in
-  train)
-    if [ -f "$RUN/last.pt" ]; then
-      "$B" train --resume "$RUN"
-    else
-      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
-        --epochs 10 --out "$RUN" model.init=models/teacher_fbank40_pool1_snr.pt train.threads=1 \
-        train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 "data.noise_snr_db=[0,20]" \
-        data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
-    fi
-    ;;
-  evaluate)
-    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    "$B" export "$RUN/last.pt" -o runs/s27/verifier-noise.bkws
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier runs/s27/verifier-noise.bkws --wake 0.9 --hold-ms 1000 --threads 1 \
-      --drop-other-verifiers --out runs/s27/cascade-noise.bkws 2>&1 | tee "$OUT/calibrate-cascade.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s27/cascade-noise.bkws --verifier runs/s27/verifier-noise.bkws --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade" \
-      2>&1 | tee runs/s27/heldout-cascade.log
-    grep -A20 "^system" runs/s27/heldout-cascade.log > "$OUT/heldout-cascade/heldout.txt"
-    ;;
-  train2)
-    if [ -f runs/verifier-noise2/last.pt ]; then
-      "$B" train --resume runs/verifier-noise2
-    else
-      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
-        --epochs 10 --out runs/verifier-noise2 model.init=models/teacher_fbank40_pool1_noise.pt \
-        train.threads=1 train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 \
-        "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 model.kwargs.frames=96
-    fi
-    ;;
-  evaluate2)
-    cp runs/verifier-noise2/metrics.csv "$OUT/metrics2.csv"
-    "$B" export runs/verifier-noise2/last.pt -o runs/s27/verifier-noise2.bkws
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier runs/s27/verifier-noise2.bkws --wake 0.9 --hold-ms 1000 \
-      --threads 1 --drop-other-verifiers --out runs/s27/cascade-noise2.bkws 2>&1 \
-      | tee "$OUT/calibrate-cascade2.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s27/cascade-noise2.bkws --verifier runs/s27/verifier-noise2.bkws --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade2" \
-      2>&1 | tee runs/s27/heldout-cascade2.log
-    grep -A20 "^system" runs/s27/heldout-cascade2.log > "$OUT/heldout-cascade2/heldout.txt"
-    ;;
+  train) train "" models/teacher_fbank40_pool1_snr.pt 0.8 ;;
+  evaluate) evaluate "" ;;
+  train2) train 2 models/teacher_fbank40_pool1_noise.pt 1.0 ;;
+  evaluate2) evaluate 2 ;;
   per_class)  # added after the evaluation: a description, not part of the decision
     ${PYTHON:-.venv/bin/python} docs/results/pool/per_class.py \
       "sessions 24-26=models/teacher_fbank40_pool1_snr.pt" \
