@@ -1,0 +1,76 @@
+"""Widen an FP Deep-FSMN teacher's blocks (hidden units) without changing its function.
+
+Session 28 (issue 13): at 10 dB the two-stage detector's misses are its verifier's, and ten more
+epochs of noise on the same verifier stopped helping (docs/results/verifier-noise, second step).
+This script gives the verifier more capacity where it is cheapest to add: each block's hidden
+layer (fc_in -> BatchNorm -> ReLU -> dropout -> fc_out). Every hidden unit is copied ``factor``
+times (fc_in rows and the hidden BatchNorm duplicated, fc_out columns divided by ``factor``), so
+the widened model computes the same logits as the original (checked here, eval mode); training
+breaks the copies' symmetry through the teacher's dropout, which masks each copy separately
+(Net2WiderNet, Chen et al. 2016).
+
+    python docs/results/verifier-wide/widen.py models/teacher_fbank40_pool1_noise.pt \
+        runs/s28/verifier-wide-init.pt --factor 2
+
+The output is a normal checkpoint with ``model.kwargs.hidden`` set; ``bifsmn train`` starts from
+it with ``model.init=... model.kwargs.hidden=512``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+
+import torch
+
+from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+
+
+def widen_state(state: dict[str, torch.Tensor], factor: int) -> dict[str, torch.Tensor]:
+    """The state dict with every block's hidden units repeated ``factor`` times."""
+    out = {}
+    for key, value in state.items():
+        m = re.fullmatch(r"blocks\.\d+\.(fc_in\.(weight|bias)|hid_bn\.(weight|bias|running_mean"
+                         r"|running_var)|fc_out\.weight)", key)
+        if m is None:
+            out[key] = value.clone()
+        elif key.endswith("fc_out.weight"):  # (dim, hidden): each copy carries 1/factor
+            out[key] = value.repeat(1, factor) / factor
+        else:  # (hidden, ...) rows
+            out[key] = value.repeat(factor, *([1] * (value.dim() - 1)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("--factor", type=int, default=2)
+    a = ap.parse_args()
+    ckpt = load_checkpoint(a.src)
+    old, _ = model_from_checkpoint(a.src, ckpt)
+    hidden = old.blocks[0].fc_in.weight.shape[0]
+    new = copy.deepcopy(ckpt)
+    new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], "hidden": hidden * a.factor}
+    new["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
+    new["epoch"], new["metrics"] = 0, []
+    new["widened_from"] = {"path": a.src, "factor": a.factor}
+    save_checkpoint(a.dst, new)
+    wide, _ = model_from_checkpoint(a.dst)
+    old.eval()
+    wide.eval()
+    kw = ckpt["model"]["kwargs"]
+    x = torch.randn(16, 1, kw["n_mels"], kw["frames"])
+    with torch.no_grad():
+        diff = (old(x) - wide(x)).abs().max().item()
+    n_old = sum(p.numel() for p in old.parameters())
+    n_new = sum(p.numel() for p in wide.parameters())
+    print(f"{a.dst}: hidden {hidden} -> {hidden * a.factor}, parameters {n_old:,} -> {n_new:,}, "
+          f"max logit difference on random input {diff:.2e}")
+    if diff > 1e-3:
+        raise SystemExit(f"{a.dst}: widened model does not compute the original's logits")
+
+
+if __name__ == "__main__":
+    main()
