@@ -226,12 +226,22 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
 
 
 def test_eval_stream_cli_defaults_to_the_bundled_model_and_takes_the_bundled_verifier(
-        data, tmp_path, capsys):
-    """No --model: the bundled model; --verifier bundled: the cascade at its stored points."""
+        data, tmp_path, capsys, monkeypatch):
+    """No --model: the bundled model; --verifier bundled: the cascade at its stored points, on
+    both paths, with the verifier file read (and hashed) once for all of them."""
+    from bifsmn.detect.cascade import Verifier
+
+    loads = []
+    real = Verifier.load.__func__
+    monkeypatch.setattr(Verifier, "load",
+                        classmethod(lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)))
     out = tmp_path / "bundled"
     rc = main(["eval-stream", "--data", str(data), "--minutes", "0.25", "--snr", "clean",
-               "--split", "training", "--out", str(out), "--verifier", "bundled"])
+               "--split", "training", "--out", str(out), "--verifier", "bundled",
+               "--blocks", "8", "2"])
     assert rc == 0, capsys.readouterr().err
     rows = json.loads((out / "summary.json").read_text())["systems"]
-    assert [r["system"] for r in rows] == ["bifsmnv2.bkws [8 blocks] + verifier.bkws"]
-    assert set(rows[0]["stored_points"]) == {"0.5", "1"}  # stored points evaluated
+    assert [r["system"] for r in rows] == [f"bifsmnv2.bkws [{b} blocks] + verifier.bkws"
+                                           for b in (8, 2)]
+    assert all(set(r["stored_points"]) == {"0.5", "1"} for r in rows)  # stored points evaluated
+    assert len(loads) == 1

@@ -33,6 +33,8 @@ from bifsmn.detect.model_files import packaged
 from bifsmn.errors import BifsmnError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bifsmn.detect.scorer import Scorer
 
 DEFAULT_WAKE = 0.9
@@ -94,6 +96,7 @@ def verifier_file(verifier: str | Path) -> Path:
 def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                      wake: float | None, hold_ms: float | None, explicit_threshold: bool,
                      model_name: str = "model", cascades: list[dict] | None = None,
+                     loader: Callable[[str | Path], Verifier] | None = None,
                      ) -> tuple[Verifier | None, dict | None]:
     """The verifier a detector runs and the operating-point record it runs with.
 
@@ -103,7 +106,9 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
     without a verifier the model's own record is used. Refused, unless thresholds are given
     explicitly (the thresholds would be another system's): a verifier no record was calibrated
     with while the model has records, and no verifier when the model's own record was
-    calibrated with one (a copy written for one cascade)."""
+    calibrated with one (a copy written for one cascade). ``loader``: how a verifier file is
+    loaded (default :meth:`Verifier.load`; ``eval-stream`` passes a cached one so that a verifier
+    shared by several models and paths is read and hashed once)."""
     stored = (ops or {}).get("verifier")
     if verifier is None:
         if stored and not explicit_threshold:
@@ -112,7 +117,7 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                 f"{stored.get('name')!r}: pass it (--verifier FILE) or give --threshold")
         return None, ops
     given = isinstance(verifier, Verifier)
-    v = verifier if given else Verifier.load(verifier)
+    v = verifier if given else (loader or Verifier.load)(verifier)
     candidates = ([ops] if stored else []) + list(cascades or [])
     match = next((r for r in candidates if not v.sha256 or not r["verifier"].get("sha256")
                   or r["verifier"]["sha256"] == v.sha256), None)

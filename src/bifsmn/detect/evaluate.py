@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import functools
 import io
 import json
 import math
@@ -606,6 +607,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
            if negs else "") + " each")
     results: list[SystemResult] = []
     labels = _display_names(models)
+    load_verifier = functools.cache(Verifier.load)  # one read and hash for every model and path
     for model, label in zip(models, labels, strict=True):
         for b, scorer in scorers_for_blocks(model, list(blocks), log):
             name = f"{label} [{b} blocks]"
@@ -615,7 +617,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
             refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
             ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
                                         wake, hold_ms, False, scorer.name,
-                                        getattr(scorer, "cascade_points", None))
+                                        getattr(scorer, "cascade_points", None),
+                                        load_verifier)
             g = resolve_gate(gate, ops)
             if g != DEFAULT_GATE:
                 log(f"{name}: gate {'off' if g is None else g.to_dict()}")
