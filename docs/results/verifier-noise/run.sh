@@ -47,19 +47,12 @@ train() {  # STEP ("" or 2) INIT NOISE_PROB: runs/verifier-noiseSTEP, resumed if
   fi
 }
 
+# shell function evaluate_verifier: the export, calibration and held-out commands
+. docs/results/cascade/evaluate_verifier.sh
+
 evaluate() {  # STEP: its last epoch as the bundle's verifier, calibrated (all paths), held out
-  local step=$1 v=runs/s27/verifier-noise$1.bkws c=runs/s27/cascade-noise$1.bkws
-  cp "runs/verifier-noise$step/metrics.csv" "$OUT/metrics$step.csv"
-  "$B" export "runs/verifier-noise$step/last.pt" -o "$v"
-  "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-    --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-    --rule pooled --verifier "$v" --wake 0.9 --hold-ms 1000 --threads 1 \
-    --drop-other-verifiers --out "$c" 2>&1 | tee "$OUT/calibrate-cascade$step.txt"
-  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-    --model "$c" --verifier "$v" --blocks 8 2 \
-    --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade$step" \
-    2>&1 | tee "runs/s27/heldout-cascade$step.log"
-  grep -A20 "^system" "runs/s27/heldout-cascade$step.log" > "$OUT/heldout-cascade$step/heldout.txt"
+  evaluate_verifier "runs/verifier-noise$1" "runs/s27/verifier-noise$1.bkws" \
+    "runs/s27/cascade-noise$1.bkws" "$OUT" "$1" "runs/s27/heldout-cascade$1.log"
 }
 
 case "${1:-}" in

@@ -43,19 +43,10 @@ case "${1:-}" in
         model.kwargs.frames=96
     fi
     ;;
-  evaluate)
-    v=runs/s28/verifier-wide.bkws c=runs/s28/cascade-wide.bkws
-    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    "$B" export "$RUN/last.pt" -o "$v"
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier "$v" --wake 0.9 --hold-ms 1000 --threads 1 \
-      --drop-other-verifiers --out "$c" 2>&1 | tee "$OUT/calibrate-cascade.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model "$c" --verifier "$v" --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade" \
-      2>&1 | tee runs/s28/heldout-cascade-wide.log
-    grep -A20 "^system" runs/s28/heldout-cascade-wide.log > "$OUT/heldout-cascade/heldout.txt"
+  evaluate)  # the export, calibration and held-out commands: evaluate_verifier
+    . docs/results/cascade/evaluate_verifier.sh
+    evaluate_verifier "$RUN" runs/s28/verifier-wide.bkws runs/s28/cascade-wide.bkws "$OUT" "" \
+      runs/s28/heldout-cascade-wide.log
     ;;
   *)
     echo "usage: bash docs/results/verifier-wide/run.sh train|evaluate" >&2
