@@ -5,7 +5,8 @@ epochs of noise on the same verifier stopped helping (docs/results/verifier-nois
 This script gives the verifier more capacity where it is cheapest to add: each block's hidden
 layer (fc_in -> BatchNorm -> ReLU -> dropout -> fc_out). Every hidden unit is copied ``factor``
 times (fc_in rows and the hidden BatchNorm duplicated, fc_out columns divided by ``factor``), so
-the widened model computes the same logits as the original (checked here, eval mode); training
+the widened model computes the same logits as the original (checked here, eval mode, in PyTorch
+and in the engine); training
 breaks the copies' symmetry through the teacher's dropout, which masks each copy separately
 (Net2WiderNet, Chen et al. 2016).
 
@@ -21,9 +22,13 @@ from __future__ import annotations
 import argparse
 import copy
 import re
+import tempfile
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
@@ -54,21 +59,26 @@ def main() -> None:
     new = copy.deepcopy(ckpt)
     new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], "hidden": hidden * a.factor}
     new["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
-    new["epoch"], new["metrics"] = 0, []
+    new["epoch"], new["metrics"] = 0, {}
     new["widened_from"] = {"path": a.src, "factor": a.factor}
     save_checkpoint(a.dst, new)
     wide, _ = model_from_checkpoint(a.dst)
     old.eval()
     wide.eval()
     kw = ckpt["model"]["kwargs"]
-    x = torch.randn(16, 1, kw["n_mels"], kw["frames"])
+    x = torch.randn(16, 1, kw["n_mels"], kw["frames"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        diff = (old(x) - wide(x)).abs().max().item()
+        ref = old(x)
+        diff = (ref - wide(x)).abs().max().item()
+    with tempfile.TemporaryDirectory() as tmp:  # the engine runs the widened file alike
+        bkws = export_checkpoint(a.dst, Path(tmp) / "wide.bkws")
+        eng = (Engine(bkws, blocks=8).predict(x.numpy()) - ref.numpy())
+    eng_diff = float(np.abs(eng).max())
     n_old = sum(p.numel() for p in old.parameters())
     n_new = sum(p.numel() for p in wide.parameters())
     print(f"{a.dst}: hidden {hidden} -> {hidden * a.factor}, parameters {n_old:,} -> {n_new:,}, "
-          f"max logit difference on random input {diff:.2e}")
-    if diff > 1e-3:
+          f"max logit difference on random input {diff:.2e} (PyTorch), {eng_diff:.2e} (engine)")
+    if max(diff, eng_diff) > 1e-3:
         raise SystemExit(f"{a.dst}: widened model does not compute the original's logits")
 
 
