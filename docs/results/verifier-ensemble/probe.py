@@ -13,6 +13,12 @@ ensemble on the bundle's 12 calibration hours exactly as ``bifsmn calibrate --ru
 Fixed before it ran: diagnostic only (nothing is bundled from it); an ensemble is worth building
 next only if its calibration miss at 1 FA/h at 8 blocks is at least 2 points below the bundled
 cascade's 21.8 %. The members must share the bundled verifier's front end (fbank40, 96 steps).
+
+Session 29, ``--first-weight W``: the verifier's logits mixed with the first stage's own logits on
+the same window, ``(1 - W) * verifier + W * first stage`` (the 1-bit model's logits exist on
+every woken window already, so this costs nothing at run time; the two networks come from
+different trainings, unlike the verifiers above). Fixed before it ran: W = 0.3 and 0.5, the
+8-block path; worth building only under the rule above (>= 2 points below 21.8 % at 1 FA/h).
 """
 
 from __future__ import annotations
@@ -52,15 +58,44 @@ class MeanLogits:
         return np.mean([m.scores(features) for m in self.members], axis=0, dtype=np.float32)
 
 
+class WithFirstStage:
+    """Scorer: the verifier's logits mixed with the first stage's on the same windows.
+
+    Its "features" are the audio windows themselves, because the two networks pool the fbank40
+    rows differently (96 and 32 steps): each computes its own front end from the audio."""
+
+    def __init__(self, verifier: MeanLogits, first: EngineScorer, weight: float) -> None:
+        if first.labels != verifier.labels:
+            raise BifsmnError(f"{first.name}: labels differ from {verifier.name}")
+        self.verifier, self.first, self.weight = verifier, first, float(weight)
+        self.labels = verifier.labels
+        self.feature_config = verifier.feature_config
+        self.name = f"{verifier.name}+{weight:g}x{first.name}@{first.blocks}"
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(windows, np.float32)
+
+    def scores(self, audio: np.ndarray) -> np.ndarray:
+        v = self.verifier.scores(self.verifier.features(audio))
+        f = self.first.scores(self.first.features(audio))
+        return ((1.0 - self.weight) * v + self.weight * f).astype(np.float32)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("others", nargs="*",
                     help="verifier .bkws files averaged with the bundled one (none: the "
                          "bundled verifier alone through the same code, the probe's check)")
     ap.add_argument("--blocks", type=int, nargs="+", default=[8])
+    ap.add_argument("--first-weight", type=float, default=0.0,
+                    help="weight of the first stage's own logits in the verifier's (0: none)")
     a = ap.parse_args()
+    if a.first_weight and len(a.blocks) != 1:
+        ap.error("--first-weight mixes in one path's logits: give one --blocks value")
     torch.set_num_threads(1)
     ens = MeanLogits([EngineScorer(bundled_verifier())] + [EngineScorer(p) for p in a.others])
+    if a.first_weight:
+        ens = WithFirstStage(ens, EngineScorer(MODEL, a.blocks[0]), a.first_weight)
     ver = Verifier(ens, 0.9, 1000.0, ens.name, "")
     gate = Gate(floor_db=-60.0, contrast_db=10.0, band_contrast_db=12.0, flat_max=0.35)
     print(f"ensemble verifier: {ens.name}", flush=True)
