@@ -25,7 +25,8 @@ bundled verifier (the C++ engine, 8 blocks) on
 
 and reports each word's filter-energy SNR as training would define it (the share of words
 inside training's 0-20 dB), with how many words' true posterior stays below thresholds as high as
-the calibrated ones. Seeded; writes ``measure.txt`` and ``measure.json``.
+the calibrated ones, by each word's own SNR, and where the missing posterior goes. Seeded;
+writes ``measure.txt`` and ``measure.json``.
 """
 
 from __future__ import annotations
@@ -103,10 +104,11 @@ def main() -> None:
 
     conds = ("clean", "audio", "features", "features, no JPEG")
     imgs: dict[str, list[torch.Tensor]] = {c: [] for c in conds}
-    fsnr = []
+    fsnr, lsnr = [], []
     for i, (c, pw) in enumerate(zip(clips, powers, strict=True)):
         c = c * math.sqrt(level / pw) if pw > 0 else c
         n = gain * bed[i * SR:(i + 1) * SR]
+        lsnr.append(10 * math.log10(np.mean(c ** 2) / max(float(np.mean(n ** 2)), 1e-30)))
         ec, en = energies(c), energies(n)
         vc, vn = values(ec), values(en)
         imgs["clean"].append(vc)
@@ -114,9 +116,9 @@ def main() -> None:
         imgs["features"].append(values(energy_of(jpeg(vc)) + energy_of(jpeg(vn))))
         imgs["features, no JPEG"].append(values(ec + en))
         fsnr.append(10 * math.log10(float(ec.sum()) / max(float(en.sum()), 1e-30)))
-    fsnr = np.array(fsnr)
+    fsnr, lsnr = np.array(fsnr), np.array(lsnr)
 
-    res = {}
+    res, post = {}, {}
     for cname in conds:
         x = image_to_input(torch.stack(imgs[cname]).float(), cfg).numpy()
         logits = np.concatenate([eng.predict(x[j:j + 64]) for j in range(0, len(x), 64)])
@@ -124,6 +126,7 @@ def main() -> None:
         z = logits - logits.max(1, keepdims=True)
         p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
         pt = p[np.arange(len(p)), truth]
+        post[cname] = p
         res[cname] = {"accuracy": float(np.mean(pred == truth)),
                       "mean_true_posterior": float(np.mean(pt)),
                       "below": {str(t): float(np.mean(pt < t)) for t in TAILS}}
@@ -145,6 +148,32 @@ def main() -> None:
               f"audio-mixed image values equal to exact feature-mixed ones: {100 * same:.1f} %",
               "each word's filter-energy SNR (training's definition), percentiles 10/25/50/75/90: "
               + " / ".join(f"{v:.1f}" for v in q) + f" dB; inside 0-20 dB: {100 * inside:.1f} %"]
+    lines += ["", "audio-mixed words by their own SNR (the word's power over its noise's):",
+              "", "| word SNR | words | accuracy | true posterior < 0.99 |", "|---|---:|---:|---:|"]
+    pa = post["audio"]
+    pta = pa[np.arange(len(pa)), truth]
+    bins = {}
+    for lo, hi in ((-99, 5), (5, 10), (10, 15), (15, 20), (20, 99)):
+        m = (lsnr >= lo) & (lsnr < hi)
+        name = f"< {hi} dB" if lo == -99 else f">= {lo} dB" if hi == 99 else f"{lo}-{hi} dB"
+        if m.any():
+            acc, tail = float(np.mean(pa[m].argmax(1) == truth[m])), float(np.mean(pta[m] < 0.99))
+            bins[name] = {"words": int(m.sum()), "accuracy": acc, "below_0.99": tail}
+            lines.append(f"| {name} | {m.sum()} | {100 * acc:.1f} % | {100 * tail:.1f} % |")
+    lines += ["", "where the true keyword's missing posterior goes, words with true posterior "
+              "< 0.99 (mean share of 1 - p_true):"]
+    dest = {}
+    for cname in ("clean", "audio"):
+        pc = post[cname]
+        ptc = pc[np.arange(len(pc)), truth]
+        m = ptc < 0.99
+        rest = 1.0 - ptc[m]
+        share = {k: float(np.mean(pc[m, labels.index(k)] / rest))
+                 for k in ("_unknown_", "_silence_")}
+        share["other keywords"] = 1.0 - sum(share.values())
+        dest[cname] = share
+        lines.append(f"- {cname} ({int(m.sum())} words): " + ", ".join(
+            f"{k} {100 * v:.0f} %" for k, v in share.items()))
     text = "\n".join(lines)
     print(text)
     out = Path(a.out)
@@ -152,6 +181,7 @@ def main() -> None:
     (out / "measure.txt").write_text(text + "\n")
     (out / "measure.json").write_text(json.dumps(
         {"results": res, "filter_snr_percentiles": q.tolist(), "inside_0_20": inside,
+         "by_word_snr": bins, "missing_mass": dest,
          "clips": len(clips), "snr_db": a.snr, "seed": a.seed}, indent=1) + "\n")
 
 
