@@ -132,35 +132,54 @@ __attribute__((target("avx2"))) float planes_dual_avx2(
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
 
+namespace {
+// Values i..i+15 of a dual-scale row: their |r| into acc (values i..i+7, then i+8..i+15, value
+// i + l into lane l % 8, in order) and their b1 / b2 sign bits (1 = negative) as two 16-bit masks.
+__attribute__((target("avx512f,avx2"), always_inline)) inline void dual_step16_avx512(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t i, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512 minus_one = _mm512_set1_ps(-1.0f);
+  const __m512 x = _mm512_loadu_ps(v + i);
+  const __m512 d = _mm512_sub_ps(x, _mm512_loadu_ps(tau0 + i));
+  const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
+  const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
+  const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), _mm512_loadu_ps(tau1 + i));
+  const __m512 ar = _mm512_abs_ps(r);
+  acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
+  acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
+  m1 = static_cast<unsigned>(static_cast<std::uint16_t>(~ge));
+  m2 = static_cast<unsigned>(_mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ));
+}
+}  // namespace
+
 __attribute__((target("avx512f,avx2"))) float quant_row_dual_avx512(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t k, std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2,
     std::size_t words) noexcept {
   // 16 values per step; |r| of values i..i+7 and then i+8..i+15 go into the one 8-lane
   // accumulator (value i into sum i % 8, in order), as in the AVX2 version.
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512 minus_one = _mm512_set1_ps(-1.0f);
   __m256 acc = _mm256_setzero_ps();
   std::size_t i = 0;
+  // Whole 64-value words: four steps with constant shifts, one store per plane (as AVX2's).
+  for (; i + 64 <= k; i += 64) {
+    std::uint64_t w1 = 0, w2 = 0;
+    for (int j = 0; j < 4; ++j) {
+      unsigned m1, m2;
+      dual_step16_avx512(v, tau0, tau1, i + 16 * j, acc, m1, m2);
+      w1 |= static_cast<std::uint64_t>(m1) << (16 * j);
+      w2 |= static_cast<std::uint64_t>(m2) << (16 * j);
+    }
+    a1[i / 64] = w1;
+    a2[i / 64] = w2;
+  }
+  // Fewer than 64 values left: no word completes here (row_tail stores the last one).
   std::uint64_t w1 = 0, w2 = 0;
   for (; i + 16 <= k; i += 16) {
-    const __m512 x = _mm512_loadu_ps(v + i);
-    const __m512 d = _mm512_sub_ps(x, _mm512_loadu_ps(tau0 + i));
-    const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
-    const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
-    const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), _mm512_loadu_ps(tau1 + i));
-    const __m512 ar = _mm512_abs_ps(r);
-    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
-    acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
-    const unsigned m1 = static_cast<unsigned>(static_cast<std::uint16_t>(~ge));
-    const unsigned m2 = static_cast<unsigned>(_mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ));
+    unsigned m1, m2;
+    dual_step16_avx512(v, tau0, tau1, i, acc, m1, m2);
     w1 |= static_cast<std::uint64_t>(m1) << (i % 64);
     w2 |= static_cast<std::uint64_t>(m2) << (i % 64);
-    if (i % 64 == 48) {
-      a1[i / 64] = w1;
-      a2[i / 64] = w2;
-      w1 = w2 = 0;
-    }
   }
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
