@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--snr", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/results/noise-domain")
+    ap.add_argument("--verifier", default=None, help=".bkws file (default: the bundled verifier)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(a.seed)
@@ -84,7 +85,8 @@ def main() -> None:
     bed = noise_bed([load_audio(f) for f in ds.noise_files], SR * len(clips),
                     np.random.default_rng([a.seed, 1])).astype(np.float64)
 
-    eng = Engine(bundled_verifier(), blocks=8)
+    vpath = a.verifier or bundled_verifier()
+    eng = Engine(vpath, blocks=8)
     cfg = feature_config_from_dict(dict(eng.feature_config))
     fb = Fbank40(cfg)
     labels = list(eng.labels)
@@ -134,7 +136,7 @@ def main() -> None:
     same = float((torch.stack(imgs["audio"]) == exact).float().mean())
     lines = [f"{len(clips)} keyword clips of {DATA} [training], seed {a.seed}, streams' gain for "
              f"{a.snr:g} dB (each word scaled to the mean clip power, one unit-RMS noise bed of "
-             f"{len(ds.noise_files)} _background_noise_ files); verifier {bundled_verifier().name}",
+             f"{len(ds.noise_files)} _background_noise_ files); verifier {Path(vpath).name}",
              "",
              "| input | accuracy | mean posterior of the true keyword | "
              + " | ".join(f"true posterior < {t:g}" for t in TAILS) + " |",
