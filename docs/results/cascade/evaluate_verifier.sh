@@ -1,6 +1,18 @@
-# Sourced by docs/results/verifier-noise/run.sh and docs/results/verifier-wide/run.sh (sessions
-# 27-28): judge a trained FP teacher as the bundled two-stage detector's verifier. Needs B (the
-# bifsmn command), DATA (the shared dev data) and NEG (the negative-speech folder) set.
+# Sourced by the verifier experiments' run.sh (docs/results/verifier-noise, -wide, -scratch,
+# -consistency; sessions 27-29): train a FP teacher and judge it as the bundled two-stage
+# detector's verifier. Needs B (the bifsmn command), DATA (the shared dev data) and NEG (the
+# negative-speech folder) set.
+#
+#   train_or_resume RUN TRAIN-ARGS...
+#
+# runs `bifsmn train --out RUN TRAIN-ARGS...`, or `bifsmn train --resume RUN` once RUN/last.pt
+# exists (an interrupted run continues).
+#
+#   probe_cascade8 V.bkws CASCADE.bkws LOG
+#
+# calibrates the bundle's 8-block cascade with verifier V (wake 0.9, hold 1 s, pooled rule, the
+# bundle's 12 calibration hours; written to CASCADE.bkws, the log to LOG): the screen the session-29
+# rules apply before `evaluate_verifier`.
 #
 #   evaluate_verifier RUN V.bkws CASCADE.bkws OUT SUFFIX LOG
 #
@@ -22,4 +34,21 @@ evaluate_verifier() {
     --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$out/heldout-cascade$sfx" \
     2>&1 | tee "$log"
   grep -A20 "^system" "$log" > "$out/heldout-cascade$sfx/heldout.txt"
+}
+
+train_or_resume() {
+  local run=$1
+  shift
+  if [ -f "$run/last.pt" ]; then
+    "$B" train --resume "$run"
+  else
+    "$B" train --out "$run" "$@"
+  fi
+}
+
+probe_cascade8() {
+  "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+    --negatives "$NEG" --blocks 8 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+    --rule pooled --verifier "$1" --wake 0.9 --hold-ms 1000 --threads 1 \
+    --drop-other-verifiers --out "$2" 2>&1 | tee "$3"
 }

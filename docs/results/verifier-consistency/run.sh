@@ -27,31 +27,23 @@ OUT=docs/results/verifier-consistency
 RUN=runs/verifier-consistency
 V=models/teacher_fbank40_pool1_noise.pt
 mkdir -p runs/s29
+. docs/results/cascade/evaluate_verifier.sh  # train_or_resume, probe_cascade8, evaluate_verifier
 
 case "${1:-}" in
   train)
-    if [ -f "$RUN/last.pt" ]; then
-      "$B" train --resume "$RUN"
-    else
-      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
-        --epochs 10 --out "$RUN" model.init=$V train.threads=2 train.compile=true \
-        "data.negatives=[$NEG]" optim.lr=0.0003 "data.noise_snr_db=[0,20]" data.noise_prob=1.0 \
-        data.pool=1 model.kwargs.frames=96 distill.kind=feature distill.teacher=$V \
-        distill.teacher_input=clean distill.alpha=0 distill.options.kl=1.0 \
-        distill.options.kl_temperature=1.0
-    fi
+    train_or_resume "$RUN" --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
+      --epochs 10 model.init=$V train.threads=2 train.compile=true "data.negatives=[$NEG]" \
+      optim.lr=0.0003 "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 \
+      model.kwargs.frames=96 distill.kind=feature distill.teacher=$V distill.teacher_input=clean \
+      distill.alpha=0 distill.options.kl=1.0 distill.options.kl_temperature=1.0
     ;;
   probe)
     cp "$RUN/metrics.csv" "$OUT/metrics.csv"
     "$B" export "$RUN/last.pt" -o runs/s29/verifier-consistency.bkws
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier runs/s29/verifier-consistency.bkws --wake 0.9 --hold-ms 1000 \
-      --threads 1 --drop-other-verifiers --out runs/s29/cascade-consistency-8.bkws \
-      2>&1 | tee "$OUT/probe.txt"
+    probe_cascade8 runs/s29/verifier-consistency.bkws runs/s29/cascade-consistency-8.bkws \
+      "$OUT/probe.txt"
     ;;
   evaluate)  # the export, calibration and held-out commands: evaluate_verifier
-    . docs/results/cascade/evaluate_verifier.sh
     evaluate_verifier "$RUN" runs/s29/verifier-consistency.bkws runs/s29/cascade-consistency.bkws \
       "$OUT" "" runs/s29/heldout-cascade-consistency.log
     ;;

@@ -30,31 +30,24 @@ NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-scratch
 RUN=runs/verifier-scratch
 mkdir -p runs/s29
+. docs/results/cascade/evaluate_verifier.sh  # train_or_resume, probe_cascade8, evaluate_verifier
 
 case "${1:-}" in
   train)
-    if [ -f "$RUN/last.pt" ]; then
-      "$B" train --resume "$RUN"
-    else
-      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
-        --epochs 16 --out "$RUN" train.seed=1 model.kwargs.left=6 model.kwargs.right=6 \
-        train.threads=2 train.compile=true "data.negatives=[$NEG]" optim.lr=0.001 \
-        "data.noise_snr_db=[0,20]" data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
-    fi
+    train_or_resume "$RUN" --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
+      --epochs 16 train.seed=1 model.kwargs.left=6 model.kwargs.right=6 train.threads=2 \
+      train.compile=true "data.negatives=[$NEG]" optim.lr=0.001 "data.noise_snr_db=[0,20]" \
+      data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
     ;;
   probe)
     cp "$RUN/metrics.csv" "$OUT/metrics.csv"
     "$B" export "$RUN/last.pt" -o runs/s29/verifier-scratch.bkws
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier runs/s29/verifier-scratch.bkws --wake 0.9 --hold-ms 1000 \
-      --threads 1 --drop-other-verifiers --out runs/s29/cascade-scratch-8.bkws \
-      2>&1 | tee "$OUT/probe-alone.txt"
+    probe_cascade8 runs/s29/verifier-scratch.bkws runs/s29/cascade-scratch-8.bkws \
+      "$OUT/probe-alone.txt"
     "$PY" docs/results/verifier-ensemble/probe.py runs/s29/verifier-scratch.bkws --blocks 8 \
       2>&1 | tee "$OUT/probe-ensemble.txt"
     ;;
   evaluate)  # the export, calibration and held-out commands: evaluate_verifier
-    . docs/results/cascade/evaluate_verifier.sh
     evaluate_verifier "$RUN" runs/s29/verifier-scratch.bkws runs/s29/cascade-scratch.bkws "$OUT" "" \
       runs/s29/heldout-cascade-scratch.log
     ;;
