@@ -5,7 +5,8 @@
 #
 #   bash docs/results/binarizer-avx512/ab.sh OLD_REV [ROUNDS] [RUNS]  > docs/results/binarizer-avx512/ab.txt
 #
-# OLD_REV's cpp/ is built in /tmp/ab-old (git worktree), this checkout's in cpp/build-native;
+# OLD_REV's cpp/ is built in /tmp/ab-old (a git worktree, moved to OLD_REV when it exists; remove it
+# afterwards with `git worktree remove --force /tmp/ab-old`), this checkout's in cpp/build-native;
 # both run models/bifsmnv2_fbank40.pt and the bundled model exported once (runs/ab/*.bkws), at 8
 # and 2 blocks, batch 1 features. Compare minima of the medians: the machine is shared.
 set -euo pipefail
@@ -14,7 +15,7 @@ rounds=${2:-12}
 runs=${3:-3000}
 B=${BIFSMN:-.venv/bin/bifsmn}
 mkdir -p runs/ab
-if [ ! -d /tmp/ab-old ]; then git worktree add -q /tmp/ab-old "$old_rev"; fi
+if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$old_rev"; else git worktree add -q /tmp/ab-old "$old_rev"; fi
 cmake -S /tmp/ab-old/cpp -B /tmp/ab-old/build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 ninja -C /tmp/ab-old/build engine_bench > /dev/null
 cmake -S cpp -B cpp/build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null

@@ -41,12 +41,13 @@ import torch
 
 from bifsmn.audio import load_audio
 from bifsmn.data.archive import jpeg_roundtrip
-from bifsmn.data.fbank import Fbank40, energy_to_values, image_to_input
+from bifsmn.data.fbank import Fbank40, energy_to_values, image_to_input, values_to_energy
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.labels import COMMANDS
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect.cascade import bundled_verifier
 from bifsmn.detect.evaluate import noise_bed
+from bifsmn.detect.stream import softmax
 from bifsmn.engine import Engine
 
 DATA = "../shared/data/speech_commands_test12_v0.02"
@@ -101,9 +102,6 @@ def main() -> None:
     def jpeg(v: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(jpeg_roundtrip(v.numpy().astype(np.uint8)).astype(np.float32))
 
-    def energy_of(v: torch.Tensor) -> torch.Tensor:
-        return cfg.log_offset * torch.expm1(v.double() / cfg.log_scale)
-
     conds = ("clean", "audio", "features", "features, no JPEG")
     imgs: dict[str, list[torch.Tensor]] = {c: [] for c in conds}
     fsnr, lsnr = [], []
@@ -115,7 +113,8 @@ def main() -> None:
         vc, vn = values(ec), values(en)
         imgs["clean"].append(vc)
         imgs["audio"].append(values(energies(c + n)))
-        imgs["features"].append(values(energy_of(jpeg(vc)) + energy_of(jpeg(vn))))
+        imgs["features"].append(values(values_to_energy(jpeg(vc).double(), cfg)
+                                             + values_to_energy(jpeg(vn).double(), cfg)))
         imgs["features, no JPEG"].append(values(ec + en))
         fsnr.append(10 * math.log10(float(ec.sum()) / max(float(en.sum()), 1e-30)))
     fsnr, lsnr = np.array(fsnr), np.array(lsnr)
@@ -125,8 +124,7 @@ def main() -> None:
         x = image_to_input(torch.stack(imgs[cname]).float(), cfg).numpy()
         logits = np.concatenate([eng.predict(x[j:j + 64]) for j in range(0, len(x), 64)])
         pred = logits.argmax(1)
-        z = logits - logits.max(1, keepdims=True)
-        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        p = softmax(logits)  # as the detector turns logits into posteriors
         pt = p[np.arange(len(p)), truth]
         post[cname] = p
         res[cname] = {"accuracy": float(np.mean(pred == truth)),

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from bifsmn.detect.calibrate import CALIBRATION_THRESHOLDS, calibrate
-from bifsmn.detect.gate import Gate
 from bifsmn.detect.scorer import bundled_model
 
 DATA = "../shared/data/speech_commands_test12_v0.02"
@@ -57,12 +56,12 @@ def main() -> None:
     torch.set_num_threads(1)
     grid = fine_grid()
     print(f"{len(grid)} thresholds ({len(CALIBRATION_THRESHOLDS)} in the default grid)", flush=True)
-    gate = Gate(floor_db=-60.0, contrast_db=10.0, band_contrast_db=12.0, flat_max=0.35)
     with tempfile.TemporaryDirectory() as tmp:  # calibrate a copy; --out is written atomically
         src = Path(tmp) / "bifsmnv2.bkws"
         shutil.copyfile(bundled_model(), src)
+        # gate: the bundle's stored one (calibrate's default), = --gate-flat-max 0.35
         calibrate(src, DATA, blocks=a.blocks, minutes=60, snrs=[math.inf, 10.0],
-                  split="training", negatives=NEG, gate=gate, verifier="bundled",
+                  split="training", negatives=NEG, verifier="bundled",
                   rule="pooled", thresholds=grid, only_cascade=True, out=a.out,
                   log=lambda s: print(s, flush=True))
 

@@ -31,7 +31,6 @@ import torch
 
 from bifsmn.detect.calibrate import calibrate
 from bifsmn.detect.cascade import Verifier, bundled_verifier
-from bifsmn.detect.gate import Gate
 from bifsmn.detect.scorer import EngineScorer
 from bifsmn.errors import BifsmnError
 
@@ -97,10 +96,10 @@ def main() -> None:
     if a.first_weight:
         ens = WithFirstStage(ens, EngineScorer(MODEL, a.blocks[0]), a.first_weight)
     ver = Verifier(ens, 0.9, 1000.0, ens.name, "")
-    gate = Gate(floor_db=-60.0, contrast_db=10.0, band_contrast_db=12.0, flat_max=0.35)
     print(f"ensemble verifier: {ens.name}", flush=True)
+    # gate: the one stored with the bundle's points (calibrate's default), = --gate-flat-max 0.35
     calibrate(MODEL, DATA, blocks=a.blocks, minutes=60, snrs=[math.inf, 10.0],
-              split="training", negatives=NEG, gate=gate, verifier=ver, rule="pooled",
+              split="training", negatives=NEG, verifier=ver, rule="pooled",
               write=False, log=lambda s: print(s, flush=True))
 
 
