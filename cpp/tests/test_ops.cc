@@ -132,6 +132,33 @@ void test_binarize(int rounds) {
                 b2[words] == ~0ull;
       ++n_isa;
     }
+    // Two rows at once (the second a different row, same thresholds): each row as above.
+    std::vector<float> v2 = values(k, 3.0f);
+    for (std::size_t i = 2; i < k; i += 7) v2[i] = t0[i];
+    std::vector<std::uint64_t> q1(words), q2(words);
+    const float sr2 = ops::binarize_dual_reference(v2.data(), t0.data(), t1.data(), k, q1.data(),
+                                                   q2.data(), words);
+    using Rows2Fn = void (*)(const float*, const float*, const float*, const float*, std::size_t,
+                             std::uint64_t*, std::uint64_t*, std::uint64_t*, std::uint64_t*,
+                             std::size_t, float*) noexcept;
+    std::vector<Rows2Fn> fns2;
+    if (detail::have_avx2()) fns2.push_back(detail::quant_rows2_dual_avx2);
+    if (detail::have_avx512()) fns2.push_back(detail::quant_rows2_dual_avx512);
+    for (Rows2Fn fn : fns2) {
+      std::vector<std::uint64_t> b(4 * (words + 1), ~0ull);
+      std::uint64_t* p0 = b.data();
+      std::uint64_t* p1 = p0 + (words + 1);
+      std::uint64_t* p2 = p1 + (words + 1);
+      std::uint64_t* p3 = p2 + (words + 1);
+      float sums[2];
+      fn(v.data(), v2.data(), t0.data(), t1.data(), k, p0, p1, p2, p3, words, sums);
+      ok_dual = ok_dual && std::memcmp(&sums[0], &sr, 4) == 0 &&
+                std::memcmp(&sums[1], &sr2, 4) == 0 && std::equal(r1.begin(), r1.end(), p0) &&
+                std::equal(r2.begin(), r2.end(), p1) && std::equal(q1.begin(), q1.end(), p2) &&
+                std::equal(q2.begin(), q2.end(), p3) && p0[words] == ~0ull &&
+                p1[words] == ~0ull && p2[words] == ~0ull && p3[words] == ~0ull;
+      ++n_isa;
+    }
 #endif
     std::vector<std::uint64_t> sb(words), sref(words);
     detail::pack_neg(v.data(), k, sb.data(), words);

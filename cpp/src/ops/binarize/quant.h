@@ -100,6 +100,18 @@ bool have_avx2() noexcept;
 float quant_row_dual_avx512(const float* v, const float* tau0, const float* tau1, std::size_t k,
                             std::uint64_t* a1, std::uint64_t* a2, std::size_t words) noexcept;
 bool have_avx512() noexcept;
+// Two rows of k values with the same thresholds (rows v0 and v1 -> a1_0/a2_0 and a1_1/a2_1,
+// sum |r| of each -> sums[0], sums[1]): the same bits and sums as two quant_row_dual calls, the
+// two rows' add chains interleaved (each row's sum order is fixed, so one row's adds wait on
+// each other; two rows keep the adder busy).
+void quant_rows2_dual_avx2(const float* v0, const float* v1, const float* tau0,
+                           const float* tau1, std::size_t k, std::uint64_t* a1_0,
+                           std::uint64_t* a2_0, std::uint64_t* a1_1, std::uint64_t* a2_1,
+                           std::size_t words, float* sums) noexcept;
+void quant_rows2_dual_avx512(const float* v0, const float* v1, const float* tau0,
+                             const float* tau1, std::size_t k, std::uint64_t* a1_0,
+                             std::uint64_t* a2_0, std::uint64_t* a1_1, std::uint64_t* a2_1,
+                             std::size_t words, float* sums) noexcept;
 // Dual-scale bit planes of `channels` x `rows` rows of `cols` values (channel-major; thresholds
 // per channel; cols % 8 == 0, cols + shift <= 64): row (c, row)'s b1 / b2 sign bits, shifted
 // left by `shift`, into a1 / a2[c * stride + row]; returns sum8(|r|) over all values in element
@@ -123,6 +135,26 @@ inline float quant_row_dual(const float* v, const float* tau0, const float* tau1
   pack_neg(d, k, a1, words);
   pack_neg(r, k, a2, words);
   return sum8(absr, k);
+}
+
+// Two rows with the same thresholds: exactly two quant_row_dual calls (sums[0], sums[1]).
+inline void quant_rows2_dual(const float* v0, const float* v1, const float* tau0,
+                             const float* tau1, std::size_t k, std::uint64_t* a1_0,
+                             std::uint64_t* a2_0, std::uint64_t* a1_1, std::uint64_t* a2_1,
+                             std::size_t words, float* sums, float* d, float* r,
+                             float* absr) noexcept {
+#if defined(__x86_64__)
+  if (have_avx512()) {
+    quant_rows2_dual_avx512(v0, v1, tau0, tau1, k, a1_0, a2_0, a1_1, a2_1, words, sums);
+    return;
+  }
+  if (have_avx2()) {
+    quant_rows2_dual_avx2(v0, v1, tau0, tau1, k, a1_0, a2_0, a1_1, a2_1, words, sums);
+    return;
+  }
+#endif
+  sums[0] = quant_row_dual(v0, tau0, tau1, k, a1_0, a2_0, words, d, r, absr);
+  sums[1] = quant_row_dual(v1, tau0, tau1, k, a1_1, a2_1, words, d, r, absr);
 }
 
 }  // namespace bifsmn::detail

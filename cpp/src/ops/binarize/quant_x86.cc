@@ -97,6 +97,48 @@ __attribute__((target("avx2"))) float quant_row_dual_avx2(
   return row_tail(v, tau0, tau1, k, i, p, w1, w2, a1, a2, words);
 }
 
+__attribute__((target("avx2"))) void quant_rows2_dual_avx2(
+    const float* __restrict__ v0, const float* __restrict__ v1, const float* __restrict__ tau0,
+    const float* __restrict__ tau1, std::size_t k, std::uint64_t* __restrict__ a1_0,
+    std::uint64_t* __restrict__ a2_0, std::uint64_t* __restrict__ a1_1,
+    std::uint64_t* __restrict__ a2_1, std::size_t words, float* sums) noexcept {
+  // Two rows' steps alternated: each row keeps its own accumulator (its own fixed add chain),
+  // so the two chains overlap instead of one row waiting on its adds.
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 64 <= k; i += 64) {
+    std::uint64_t w10 = 0, w20 = 0, w11 = 0, w21 = 0;
+    for (int j = 0; j < 8; ++j) {
+      unsigned m1, m2;
+      dual_step8_avx2(v0, tau0, tau1, i + 8 * j, acc0, m1, m2);
+      w10 |= static_cast<std::uint64_t>(m1) << (8 * j);
+      w20 |= static_cast<std::uint64_t>(m2) << (8 * j);
+      dual_step8_avx2(v1, tau0, tau1, i + 8 * j, acc1, m1, m2);
+      w11 |= static_cast<std::uint64_t>(m1) << (8 * j);
+      w21 |= static_cast<std::uint64_t>(m2) << (8 * j);
+    }
+    a1_0[i / 64] = w10;
+    a2_0[i / 64] = w20;
+    a1_1[i / 64] = w11;
+    a2_1[i / 64] = w21;
+  }
+  std::uint64_t w10 = 0, w20 = 0, w11 = 0, w21 = 0;
+  for (; i + 8 <= k; i += 8) {
+    unsigned m1, m2;
+    dual_step8_avx2(v0, tau0, tau1, i, acc0, m1, m2);
+    w10 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w20 |= static_cast<std::uint64_t>(m2) << (i % 64);
+    dual_step8_avx2(v1, tau0, tau1, i, acc1, m1, m2);
+    w11 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w21 |= static_cast<std::uint64_t>(m2) << (i % 64);
+  }
+  alignas(32) float p0[8], p1[8];
+  _mm256_store_ps(p0, acc0);
+  _mm256_store_ps(p1, acc1);
+  sums[0] = row_tail(v0, tau0, tau1, k, i, p0, w10, w20, a1_0, a2_0, words);
+  sums[1] = row_tail(v1, tau0, tau1, k, i, p1, w11, w21, a1_1, a2_1, words);
+}
+
 __attribute__((target("avx2"))) float planes_dual_avx2(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t channels, std::size_t rows, std::size_t cols, int shift, std::size_t stride,
@@ -184,6 +226,47 @@ __attribute__((target("avx512f,avx2"))) float quant_row_dual_avx512(
   alignas(32) float p[8];
   _mm256_store_ps(p, acc);
   return row_tail(v, tau0, tau1, k, i, p, w1, w2, a1, a2, words);
+}
+
+__attribute__((target("avx512f,avx2"))) void quant_rows2_dual_avx512(
+    const float* __restrict__ v0, const float* __restrict__ v1, const float* __restrict__ tau0,
+    const float* __restrict__ tau1, std::size_t k, std::uint64_t* __restrict__ a1_0,
+    std::uint64_t* __restrict__ a2_0, std::uint64_t* __restrict__ a1_1,
+    std::uint64_t* __restrict__ a2_1, std::size_t words, float* sums) noexcept {
+  // As quant_rows2_dual_avx2: two rows, two accumulators, steps alternated.
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 64 <= k; i += 64) {
+    std::uint64_t w10 = 0, w20 = 0, w11 = 0, w21 = 0;
+    for (int j = 0; j < 4; ++j) {
+      unsigned m1, m2;
+      dual_step16_avx512(v0, tau0, tau1, i + 16 * j, acc0, m1, m2);
+      w10 |= static_cast<std::uint64_t>(m1) << (16 * j);
+      w20 |= static_cast<std::uint64_t>(m2) << (16 * j);
+      dual_step16_avx512(v1, tau0, tau1, i + 16 * j, acc1, m1, m2);
+      w11 |= static_cast<std::uint64_t>(m1) << (16 * j);
+      w21 |= static_cast<std::uint64_t>(m2) << (16 * j);
+    }
+    a1_0[i / 64] = w10;
+    a2_0[i / 64] = w20;
+    a1_1[i / 64] = w11;
+    a2_1[i / 64] = w21;
+  }
+  std::uint64_t w10 = 0, w20 = 0, w11 = 0, w21 = 0;
+  for (; i + 16 <= k; i += 16) {
+    unsigned m1, m2;
+    dual_step16_avx512(v0, tau0, tau1, i, acc0, m1, m2);
+    w10 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w20 |= static_cast<std::uint64_t>(m2) << (i % 64);
+    dual_step16_avx512(v1, tau0, tau1, i, acc1, m1, m2);
+    w11 |= static_cast<std::uint64_t>(m1) << (i % 64);
+    w21 |= static_cast<std::uint64_t>(m2) << (i % 64);
+  }
+  alignas(32) float p0[8], p1[8];
+  _mm256_store_ps(p0, acc0);
+  _mm256_store_ps(p1, acc1);
+  sums[0] = row_tail(v0, tau0, tau1, k, i, p0, w10, w20, a1_0, a2_0, words);
+  sums[1] = row_tail(v1, tau0, tau1, k, i, p1, w11, w21, a1_1, a2_1, words);
 }
 
 bool have_avx512() noexcept {

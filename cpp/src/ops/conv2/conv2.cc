@@ -292,7 +292,7 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
   grow(z, sh.features());  // one token's h2 x c2 epilogue values
-  grow(row, sh.features());
+  grow(row, 2 * sh.features());  // two token rows (binarized together when fused)
 }
 
 void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std::size_t B,
@@ -375,10 +375,16 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   for (std::size_t b = 0; b < B; ++b) {
     const float sb = p.dual ? sv[b] : 0.0f;
     for (int j2 = 0; j2 < t; ++j2) {
-      float* row = next ? work.row.data() : tok + (b * t + j2) * f1;
+      // Fused: token rows j2 - 1, j2 alternate in work.row and are binarized in pairs.
+      float* row = next ? work.row.data() + (j2 % 2) * f1 : tok + (b * t + j2) * f1;
       conv2_token(work.dots.data() + b * h2 * tile_rows * c2, tile_rows, t, h2, c2, p.dual, sb,
                   p.corr, p.bias_pos, p.scale, p.slope, j2, work.z.data(), row);
-      if (next) binarize_row(*next, row, b * t + j2, *next_work);
+      if (!next) continue;
+      if (j2 % 2 == 1) {
+        binarize_row2(*next, row - f1, row, b * t + j2 - 1, *next_work);
+      } else if (j2 + 1 == t) {
+        binarize_row(*next, row, b * t + j2, *next_work);
+      }
     }
   }
 }

@@ -62,7 +62,7 @@ void LinearWork::reserve(std::size_t rows, std::size_t in, std::size_t out) {
   grow(d, in);
   grow(r, in);
   grow(absr, in);
-  grow(row, out);
+  grow(row, 2 * out);
 }
 
 void begin_rows(const BinaryLinear& L, std::size_t rows, LinearWork& work) {
@@ -85,9 +85,28 @@ void binarize_row(const BinaryLinear& L, const float* v, std::size_t r, LinearWo
   }
 }
 
+void binarize_row2(const BinaryLinear& L, const float* v0, const float* v1, std::size_t r,
+                   LinearWork& work) {
+  if (!L.dual) {
+    binarize_row(L, v0, r, work);
+    binarize_row(L, v1, r + 1, work);
+    return;
+  }
+  const std::size_t k = L.in, words = L.words;
+  std::uint64_t* a1 = work.abits.data() + r * words;
+  std::uint64_t* a2 = work.abits.data() + (work.rows + r) * words;
+  float sums[2];
+  detail::quant_rows2_dual(v0, v1, L.tau0, L.tau1, k, a1, a2, a1 + words, a2 + words, words,
+                           sums, work.d.data(), work.r.data(), work.absr.data());
+  work.s[r] = sums[0] / static_cast<float>(k);
+  work.s[r + 1] = sums[1] / static_cast<float>(k);
+}
+
 void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, LinearWork& work) {
   begin_rows(L, rows, work);
-  for (std::size_t r = 0; r < rows; ++r) binarize_row(L, x + r * L.in, r, work);
+  std::size_t r = 0;
+  for (; r + 2 <= rows; r += 2) binarize_row2(L, x + r * L.in, x + (r + 1) * L.in, r, work);
+  if (r < rows) binarize_row(L, x + r * L.in, r, work);
 }
 
 void linear_binary_packed(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,
@@ -108,8 +127,14 @@ void linear_binary_to_bits(const BinaryLinear& L, const Epilogue& e, const Kerne
   const std::int32_t* d1 = work.dots.data();
   const std::int32_t* d2 = work.dots.data() + rows * n;
   begin_rows(next, rows, next_work);
-  float* row = work.row.data();
-  for (std::size_t r = 0; r < rows; ++r) {
+  float* row = work.row.data();  // two rows: binarized together (binarize_row2)
+  std::size_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    epilogue_rows(d1 + r * n, L.dual ? d2 + r * n : nullptr, work.s.data() + r, e.scale, e.bias,
+                  e.slope, e.res ? e.res + r * n : nullptr, row, 2, n);
+    binarize_row2(next, row, row + n, r, next_work);
+  }
+  if (r < rows) {
     epilogue_rows(d1 + r * n, L.dual ? d2 + r * n : nullptr, work.s.data() + r, e.scale, e.bias,
                   e.slope, e.res ? e.res + r * n : nullptr, row, 1, n);
     binarize_row(next, row, r, next_work);

@@ -40,7 +40,7 @@ void linear_binary_reference(const BinaryLinear& L, const Epilogue& e, const flo
 struct LinearWork {
   std::vector<std::uint64_t> abits;  // 2 * rows packed rows (b1 rows, then b2 rows)
   std::vector<std::int32_t> dots;    // 2 * rows * out
-  std::vector<float> s, d, r, absr, row;
+  std::vector<float> s, d, r, absr, row;  // row: 2 * out (two epilogue rows)
   std::size_t rows = 0;  // rows binarized into abits (binarize_rows / begin_rows)
   void reserve(std::size_t rows, std::size_t in, std::size_t out);
 };
@@ -55,6 +55,10 @@ void binarize_rows(const BinaryLinear& L, const float* x, std::size_t rows, Line
 // and s are those binarize_rows gives (same function per row).
 void begin_rows(const BinaryLinear& L, std::size_t rows, LinearWork& work);
 void binarize_row(const BinaryLinear& L, const float* v, std::size_t r, LinearWork& work);
+// Rows r and r + 1 (values v0, v1): the same bits and s as two binarize_row calls, the two
+// rows' fixed-order sums interleaved (detail::quant_rows2_dual).
+void binarize_row2(const BinaryLinear& L, const float* v0, const float* v1, std::size_t r,
+                   LinearWork& work);
 
 // GEMM + epilogue on rows already binarized into `work` (binarize_rows or a fused producer).
 void linear_binary_packed(const BinaryLinear& L, const Epilogue& e, const Kernel& kern,

@@ -199,9 +199,12 @@ void memory_fwd(const Memory& p, const float* x, std::size_t B, std::size_t t, M
     memory_clip(p.fp, p.dual, x + b * t * p.dim, t, p.dim, p.left, p.right, p.w, p.tau0, p.tau1,
                 p.pad, p.scale, p.bias, p.slope, work.u.data(), y + b * t * p.dim);
     if (next) {
-      for (std::size_t tt = 0; tt < t; ++tt) {
-        binarize_row(*next, y + (b * t + tt) * p.dim, b * t + tt, *next_work);
+      const float* yb = y + b * t * p.dim;
+      std::size_t tt = 0;
+      for (; tt + 2 <= t; tt += 2) {
+        binarize_row2(*next, yb + tt * p.dim, yb + (tt + 1) * p.dim, b * t + tt, *next_work);
       }
+      if (tt < t) binarize_row(*next, yb + tt * p.dim, b * t + tt, *next_work);
     }
   }
 }
