@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import torch
 
@@ -67,7 +68,7 @@ def train(epochs: int, out: str) -> int:
 
     # the bundled verifier's last step (models/teacher_fbank40_pool1_noise.md) continued with
     # the transform in front: same data, noise recipe, learning rate
-    argv = ["train", "--resume", out] if (__import__("pathlib").Path(out) / "last.pt").is_file() \
+    argv = ["train", "--resume", out] if (Path(out) / "last.pt").is_file() \
         else ["train", "--config", "teacher_fbank40", "--data",
               "../shared/data/speech_commands_v0.02_fbank40", "--epochs", str(epochs),
               "--out", out, "model.name=dfsmn_teacher_floor",

@@ -233,7 +233,9 @@ __attribute__((target("avx512f,avx2"))) void quant_rows2_dual_avx512(
     const float* __restrict__ tau1, std::size_t k, std::uint64_t* __restrict__ a1_0,
     std::uint64_t* __restrict__ a2_0, std::uint64_t* __restrict__ a1_1,
     std::uint64_t* __restrict__ a2_1, std::size_t words, float* sums) noexcept {
-  // As quant_rows2_dual_avx2: two rows, two accumulators, steps alternated.
+  // As quant_rows2_dual_avx2: two rows, two accumulators, steps alternated. One function per
+  // ISA, like the one-row pair: the step functions carry target attributes, which GCC will not
+  // inline into a shared generic template.
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   std::size_t i = 0;
   for (; i + 64 <= k; i += 64) {
