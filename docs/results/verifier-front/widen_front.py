@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import tempfile
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from bifsmn.engine import Engine, export_checkpoint
-from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verifier-wide"))
+from widen import same_function  # noqa: E402  (session 28's check, shared)
 
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 
@@ -82,9 +83,8 @@ def main() -> None:
                     help="noise on each new filter, times that filter's standard deviation")
     a = ap.parse_args()
     ckpt = load_checkpoint(a.src)
-    old, _ = model_from_checkpoint(a.src, ckpt)
     kw = ckpt["model"]["kwargs"]
-    c1 = old.conv1.weight.shape[0]
+    c1 = ckpt["state_dict"]["conv1.weight"].shape[0]
     new = copy.deepcopy(ckpt)
     new["model"]["kwargs"] = {**kw, "frontend_channels": c1 * a.factor}
     new["state_dict"] = widen_front(ckpt["state_dict"], a.factor, kw["n_mels"], a.noise)
@@ -92,19 +92,7 @@ def main() -> None:
     new["widened_from"] = {"path": a.src, "factor": a.factor, "part": "front end",
                            "noise": a.noise}
     save_checkpoint(a.dst, new)
-    wide, _ = model_from_checkpoint(a.dst)
-    old.eval()
-    wide.eval()
-    x = torch.randn(16, 1, kw["n_mels"], kw["frames"], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = old(x)
-        diff = (ref - wide(x)).abs().max().item()
-    with tempfile.TemporaryDirectory() as tmp:  # the engine runs the widened file alike
-        bkws = export_checkpoint(a.dst, Path(tmp) / "wide.bkws")
-        eng = Engine(bkws, blocks=8).predict(x.numpy()) - ref.numpy()
-    eng_diff = float(np.abs(eng).max())
-    n_old = sum(p.numel() for p in old.parameters())
-    n_new = sum(p.numel() for p in wide.parameters())
+    diff, eng_diff, n_old, n_new = same_function(a.src, a.dst)
     print(f"{a.dst}: front end {c1}/{2 * c1} -> {c1 * a.factor}/{2 * c1 * a.factor} channels, "
           f"parameters {n_old:,} -> {n_new:,}, max logit difference on random input "
           f"{diff:.2e} (PyTorch), {eng_diff:.2e} (engine)")

@@ -47,6 +47,28 @@ def widen_state(state: dict[str, torch.Tensor], factor: int) -> dict[str, torch.
     return out
 
 
+def same_function(src: str, dst: str) -> tuple[float, float, int, int]:
+    """Max |logit difference| between checkpoints ``src`` and ``dst`` on seeded random input, in
+    PyTorch (eval mode) and with ``dst`` exported and run by the engine, plus both parameter
+    counts. Why: a widening step must start training from exactly the original's function
+    (also used by docs/results/verifier-front/widen_front.py)."""
+    old, _ = model_from_checkpoint(src)
+    wide, _ = model_from_checkpoint(dst)
+    old.eval()
+    wide.eval()
+    kw = load_checkpoint(src)["model"]["kwargs"]
+    x = torch.randn(16, 1, kw["n_mels"], kw["frames"], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = old(x)
+        diff = (ref - wide(x)).abs().max().item()
+    with tempfile.TemporaryDirectory() as tmp:  # the engine runs the widened file alike
+        bkws = export_checkpoint(dst, Path(tmp) / "wide.bkws")
+        eng = Engine(bkws, blocks=8).predict(x.numpy()) - ref.numpy()
+    n_old = sum(p.numel() for p in old.parameters())
+    n_new = sum(p.numel() for p in wide.parameters())
+    return diff, float(np.abs(eng).max()), n_old, n_new
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src")
@@ -54,28 +76,14 @@ def main() -> None:
     ap.add_argument("--factor", type=int, default=2)
     a = ap.parse_args()
     ckpt = load_checkpoint(a.src)
-    old, _ = model_from_checkpoint(a.src, ckpt)
-    hidden = old.blocks[0].fc_in.weight.shape[0]
+    hidden = ckpt["state_dict"]["blocks.0.fc_in.weight"].shape[0]
     new = copy.deepcopy(ckpt)
     new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], "hidden": hidden * a.factor}
     new["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
     new["epoch"], new["metrics"] = 0, {}
     new["widened_from"] = {"path": a.src, "factor": a.factor}
     save_checkpoint(a.dst, new)
-    wide, _ = model_from_checkpoint(a.dst)
-    old.eval()
-    wide.eval()
-    kw = ckpt["model"]["kwargs"]
-    x = torch.randn(16, 1, kw["n_mels"], kw["frames"], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = old(x)
-        diff = (ref - wide(x)).abs().max().item()
-    with tempfile.TemporaryDirectory() as tmp:  # the engine runs the widened file alike
-        bkws = export_checkpoint(a.dst, Path(tmp) / "wide.bkws")
-        eng = (Engine(bkws, blocks=8).predict(x.numpy()) - ref.numpy())
-    eng_diff = float(np.abs(eng).max())
-    n_old = sum(p.numel() for p in old.parameters())
-    n_new = sum(p.numel() for p in wide.parameters())
+    diff, eng_diff, n_old, n_new = same_function(a.src, a.dst)
     print(f"{a.dst}: hidden {hidden} -> {hidden * a.factor}, parameters {n_old:,} -> {n_new:,}, "
           f"max logit difference on random input {diff:.2e} (PyTorch), {eng_diff:.2e} (engine)")
     if max(diff, eng_diff) > 1e-3:
