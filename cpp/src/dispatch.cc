@@ -43,7 +43,7 @@ std::string join_available() {
 const std::vector<Kernel>& compiled_kernels() {
   static const std::vector<Kernel> table = {
 #if defined(__x86_64__)
-      {"avx512", detail::binary_gemm_avx512, detail::float_gemm_avx2,
+      {"avx512", detail::binary_gemm_avx512, detail::float_gemm_avx512,
        avx512_supported, detail::prepared_words_avx512, detail::prepare_avx512,
        detail::binary_gemm_prepared_avx512},
       {"avx2", detail::binary_gemm_avx2, detail::float_gemm_avx2,

@@ -38,6 +38,9 @@ void binary_gemm_prepared_avx2(const std::uint64_t* a, const std::uint64_t* wp,
 void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_t* w,
                         std::int32_t* out, std::size_t m, std::size_t n,
                         std::size_t k) noexcept;
+void float_gemm_avx512(const float* x, const float* w, const float* bias,
+                       float* y, std::size_t m, std::size_t n,
+                       std::size_t k) noexcept;
 // Prepared weights (K <= 512): 16-row strips, dword d of the strip's rows in 16 lanes.
 std::size_t prepared_words_avx512(std::size_t n, std::size_t k) noexcept;
 void prepare_avx512(const std::uint64_t* w, std::size_t n, std::size_t k,
