@@ -14,12 +14,8 @@ old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}
 rounds=${2:-12}
 runs=${3:-3000}
 B=${BIFSMN:-.venv/bin/bifsmn}
-mkdir -p runs/ab
-if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$old_rev"; else git worktree add -q /tmp/ab-old "$old_rev"; fi
-cmake -S /tmp/ab-old/cpp -B /tmp/ab-old/build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-ninja -C /tmp/ab-old/build engine_bench > /dev/null
-cmake -S cpp -B cpp/build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-ninja -C cpp/build-native engine_bench > /dev/null
+. docs/results/binarizer-avx512/ab_build.sh
+ab_build "$old_rev"
 "$B" export models/bifsmnv2_fbank40.pt -o runs/ab/fbank40.bkws > /dev/null
 cp src/bifsmn/models_data/bifsmnv2.bkws runs/ab/bundle.bkws
 echo "old $(git -C /tmp/ab-old rev-parse --short HEAD), new $(git rev-parse --short HEAD) + working tree;" \

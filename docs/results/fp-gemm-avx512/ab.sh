@@ -12,12 +12,8 @@ old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}
 rounds=${2:-5}
 runs=${3:-500}
 B=${BIFSMN:-.venv/bin/bifsmn}
-mkdir -p runs/ab
-if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$old_rev"; else git worktree add -q /tmp/ab-old "$old_rev"; fi
-cmake -S /tmp/ab-old/cpp -B /tmp/ab-old/build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-ninja -C /tmp/ab-old/build engine_bench > /dev/null
-cmake -S cpp -B cpp/build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
-ninja -C cpp/build-native engine_bench > /dev/null
+. docs/results/binarizer-avx512/ab_build.sh
+ab_build "$old_rev"
 "$B" export models/teacher_sc12dev.pt -o runs/ab/teacher32.bkws > /dev/null
 for r in $(seq "$rounds"); do
   for m in src/bifsmn/models_data/verifier.bkws runs/ab/teacher32.bkws; do
