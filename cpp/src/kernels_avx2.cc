@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "bifsmn/bitpack.h"
+#include "float_tile_io.h"
 #include "kernel_impls.h"
 #include "tiling.h"
 
@@ -389,21 +390,11 @@ BIFSMN_AVX2 void float_tile(const float* x, const float* w, const float* bias,
     }
   }
 
-  alignas(16) float b[4] = {};
-  if (bias != nullptr) {
-    for (int j = 0; j < NR; ++j) b[j] = bias[j];
-  }
-  const __m128 bv = _mm_load_ps(b);
+  const __m128 bv = tile_bias<NR>(bias);
   for (int i = 0; i < MR; ++i) {
     const __m128 r = _mm_add_ps(
         sum4_floats(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), bv);
-    if constexpr (NR == 4) {
-      _mm_storeu_ps(y + i * n, r);
-    } else {
-      alignas(16) float tmp[4];
-      _mm_store_ps(tmp, r);
-      for (int j = 0; j < NR; ++j) y[i * n + j] = tmp[j];
-    }
+    store_tile_row<NR>(y + i * n, r);
   }
 }
 

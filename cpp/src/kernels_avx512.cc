@@ -26,10 +26,11 @@
 #include <utility>
 
 #include "bifsmn/bitpack.h"
+#include "float_tile_io.h"
 #include "kernel_impls.h"
 #include "tiling.h"
 
-#define BIFSMN_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,avx2,fma,popcnt")))
+#define BIFSMN_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,avx2,popcnt")))
 
 namespace bifsmn::detail {
 namespace {
@@ -297,20 +298,10 @@ BIFSMN_AVX512 void float_tile512(const float* x, const float* w, const float* bi
       for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(xv[i], wv, acc[i][j]);
     }
   }
-  alignas(16) float b[4] = {};
-  if (bias != nullptr) {
-    for (int j = 0; j < NR; ++j) b[j] = bias[j];
-  }
-  const __m128 bv = _mm_load_ps(b);
+  const __m128 bv = tile_bias<NR>(bias);
   for (int i = 0; i < MR; ++i) {
     const __m128 r = _mm_add_ps(sum4_zmm(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), bv);
-    if constexpr (NR == 4) {
-      _mm_storeu_ps(y + i * n, r);
-    } else {
-      alignas(16) float tmp[4];
-      _mm_store_ps(tmp, r);
-      for (int j = 0; j < NR; ++j) y[i * n + j] = tmp[j];
-    }
+    store_tile_row<NR>(y + i * n, r);
   }
 }
 
