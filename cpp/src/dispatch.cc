@@ -44,20 +44,22 @@ const std::vector<Kernel>& compiled_kernels() {
   static const std::vector<Kernel> table = {
 #if defined(__x86_64__)
       {"avx512", detail::binary_gemm_avx512, detail::float_gemm_avx512,
+       detail::float_gemm_kn_avx512,
        avx512_supported, detail::prepared_words_avx512, detail::prepare_avx512,
        detail::binary_gemm_prepared_avx512},
       {"avx2", detail::binary_gemm_avx2, detail::float_gemm_avx2,
+       detail::float_gemm_kn_avx2,
        avx2_supported, detail::prepared_words_avx2, detail::prepare_avx2,
        detail::binary_gemm_prepared_avx2},
 #endif
 #if defined(__aarch64__)
       {"neon", detail::binary_gemm_neon, detail::float_gemm_portable,
-       always_supported},
+       detail::float_gemm_kn_portable, always_supported},
 #endif
       {"portable", detail::binary_gemm_portable, detail::float_gemm_portable,
-       always_supported},
+       detail::float_gemm_kn_portable, always_supported},
       {"reference", detail::binary_gemm_reference,
-       detail::float_gemm_reference, always_supported},
+       detail::float_gemm_reference, detail::float_gemm_kn_reference, always_supported},
   };
   return table;
 }

@@ -13,6 +13,9 @@ void binary_gemm_reference(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_reference(const float* x, const float* w, const float* bias,
                           float* y, std::size_t m, std::size_t n,
                           std::size_t k) noexcept;
+void float_gemm_kn_reference(const float* x, const float* wp, const float* bias,
+                             float* y, std::size_t m, std::size_t n,
+                             std::size_t k) noexcept;
 
 void binary_gemm_portable(const std::uint64_t* a, const std::uint64_t* w,
                           std::int32_t* out, std::size_t m, std::size_t n,
@@ -20,6 +23,9 @@ void binary_gemm_portable(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_portable(const float* x, const float* w, const float* bias,
                          float* y, std::size_t m, std::size_t n,
                          std::size_t k) noexcept;
+void float_gemm_kn_portable(const float* x, const float* wp, const float* bias,
+                            float* y, std::size_t m, std::size_t n,
+                            std::size_t k) noexcept;
 
 #if defined(__x86_64__)
 void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
@@ -28,6 +34,9 @@ void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_avx2(const float* x, const float* w, const float* bias,
                      float* y, std::size_t m, std::size_t n,
                      std::size_t k) noexcept;
+void float_gemm_kn_avx2(const float* x, const float* wp, const float* bias,
+                        float* y, std::size_t m, std::size_t n,
+                        std::size_t k) noexcept;
 // Prepared weights (K <= 512): low- and high-nibble planes in 16-, 8- or 4-column strips.
 std::size_t prepared_words_avx2(std::size_t n, std::size_t k) noexcept;
 void prepare_avx2(const std::uint64_t* w, std::size_t n, std::size_t k,
@@ -41,6 +50,9 @@ void binary_gemm_avx512(const std::uint64_t* a, const std::uint64_t* w,
 void float_gemm_avx512(const float* x, const float* w, const float* bias,
                        float* y, std::size_t m, std::size_t n,
                        std::size_t k) noexcept;
+void float_gemm_kn_avx512(const float* x, const float* wp, const float* bias,
+                          float* y, std::size_t m, std::size_t n,
+                          std::size_t k) noexcept;
 // Prepared weights (K <= 512): 16-row strips, dword d of the strip's rows in 16 lanes.
 std::size_t prepared_words_avx512(std::size_t n, std::size_t k) noexcept;
 void prepare_avx512(const std::uint64_t* w, std::size_t n, std::size_t k,

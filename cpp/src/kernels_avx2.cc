@@ -9,6 +9,7 @@
 
 #include "bifsmn/bitpack.h"
 #include "float_tile_io.h"
+#include "bifsmn/kernels.h"
 #include "kernel_impls.h"
 #include "tiling.h"
 
@@ -398,6 +399,91 @@ BIFSMN_AVX2 void float_tile(const float* x, const float* w, const float* bias,
   }
 }
 
+// ---- float GEMM on packed panels (float_gemm_kn) ---------------------------
+// Outer products: per k, NV vectors of a panel row (contiguous, zero past the matrix's last
+// column) times one broadcast activation per row, accumulated in MR x NV registers: no
+// horizontal sums (the dot-product tiles above spend a reduction per output). With Tail, the
+// last vector holds `last` < 8 valid columns: its bias is loaded and its output stored under a
+// mask.
+constexpr int kKnMR = 6, kKnNV = 2;  // 12 accumulators + 2 weight vectors + 1 broadcast
+
+template <int MR, int NV, bool Tail>
+BIFSMN_AVX2 void kn_tile(const float* x, const float* w, const float* bias, float* y,
+                         std::size_t n, std::size_t k, std::size_t last) noexcept {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(last)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 acc[MR][NV];
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  }
+  for (std::size_t t = 0; t < k; ++t) {
+    const float* wr = w + t * kKnPanel;
+    __m256 wv[NV];
+    for (int v = 0; v < NV; ++v) {
+      wv[v] = _mm256_loadu_ps(wr + 8 * v);
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(x + i * k + t);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, wv[v], acc[i][v]);
+    }
+  }
+  __m256 bv[NV];
+  for (int v = 0; v < NV; ++v) {
+    if (bias == nullptr) {
+      bv[v] = _mm256_setzero_ps();
+    } else {
+      bv[v] = Tail && v == NV - 1 ? _mm256_maskload_ps(bias + 8 * v, mask)
+                                  : _mm256_loadu_ps(bias + 8 * v);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) {
+      const __m256 r = _mm256_add_ps(acc[i][v], bv[v]);
+      if (Tail && v == NV - 1) {
+        _mm256_maskstore_ps(y + i * n + 8 * v, mask, r);
+      } else {
+        _mm256_storeu_ps(y + i * n + 8 * v, r);
+      }
+    }
+  }
+}
+
+// The rows left after the full MR-row tiles of a strip (R = left, found at compile time).
+template <int NV, bool Tail, int R = kKnMR - 1>
+void kn_rows_left(const float* x, const float* w, const float* bias, float* y, std::size_t left,
+                  std::size_t n, std::size_t k, std::size_t last) noexcept {
+  if constexpr (R > 0) {
+    if (left == R) {
+      kn_tile<R, NV, Tail>(x, w, bias, y, n, k, last);
+    } else {
+      kn_rows_left<NV, Tail, R - 1>(x, w, bias, y, left, n, k, last);
+    }
+  }
+}
+
+// One strip of NV vectors of columns, every row.
+// (7 or 8 rows left run as 4 + 3 or 4 + 4: a tile of 1-2 rows holds too few accumulators to
+// hide the FMA latency; the sc12dev teacher has 8 rows.)
+template <int NV, bool Tail>
+void kn_strip(const float* x, const float* w, const float* bias, float* y, std::size_t m,
+              std::size_t n, std::size_t k, std::size_t last) noexcept {
+  std::size_t i = 0;
+  while (m - i > kKnMR) {
+    if (m - i == 7 || m - i == 8) {
+      kn_tile<4, NV, Tail>(x + i * k, w, bias, y + i * n, n, k, last);
+      i += 4;
+    } else {
+      kn_tile<kKnMR, NV, Tail>(x + i * k, w, bias, y + i * n, n, k, last);
+      i += kKnMR;
+    }
+  }
+  if (m - i == kKnMR) {
+    kn_tile<kKnMR, NV, Tail>(x + i * k, w, bias, y + i * n, n, k, last);
+  } else {
+    kn_rows_left<NV, Tail>(x + i * k, w, bias, y + i * n, m - i, n, k, last);
+  }
+}
+
 }  // namespace
 
 void binary_gemm_avx2(const std::uint64_t* a, const std::uint64_t* w,
@@ -480,6 +566,28 @@ void float_gemm_avx2(const float* x, const float* w, const float* bias,
         x + i * k, w + j * k, bias != nullptr ? bias + j : nullptr,
         y + i * n + j, n, k);
   });
+}
+
+void float_gemm_kn_avx2(const float* x, const float* wp, const float* bias,
+                        float* y, std::size_t m, std::size_t n,
+                        std::size_t k) noexcept {
+  if (m == 0) return;
+  // Strips of 16 columns (half a panel) outer-most: the strip (K x 16 floats) stays in L1 while
+  // the rows pass.
+  constexpr std::size_t kStrip = 8 * kKnNV;
+  static_assert(kKnPanel % kStrip == 0, "a strip lies in one panel");
+  for (std::size_t j = 0; j < n; j += kStrip) {
+    const float* w = wp + (j / kKnPanel) * k * kKnPanel + j % kKnPanel;
+    const float* bj = bias != nullptr ? bias + j : nullptr;
+    const std::size_t rem = n - j;
+    if (rem >= kStrip) {
+      kn_strip<kKnNV, false>(x, w, bj, y + j, m, n, k, 8);
+    } else if (rem > 8) {
+      kn_strip<2, true>(x, w, bj, y + j, m, n, k, rem - 8);
+    } else {
+      kn_strip<1, true>(x, w, bj, y + j, m, n, k, rem);
+    }
+  }
 }
 
 }  // namespace bifsmn::detail

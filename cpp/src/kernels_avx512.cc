@@ -27,6 +27,7 @@
 
 #include "bifsmn/bitpack.h"
 #include "float_tile_io.h"
+#include "bifsmn/kernels.h"
 #include "kernel_impls.h"
 #include "tiling.h"
 
@@ -305,6 +306,73 @@ BIFSMN_AVX512 void float_tile512(const float* x, const float* w, const float* bi
   }
 }
 
+// Float GEMM on packed panels (float_gemm_kn): kernels_avx2.cc's outer-product tiles on 16-float
+// vectors, 8 rows x 2 vectors (16 accumulators: one whole 32-column panel); a column tail's bias
+// is loaded and its output stored under a mask.
+constexpr int kKnMR = 8, kKnNV = 2;
+
+template <int MR, int NV, bool Tail>
+BIFSMN_AVX512 void kn_tile512(const float* x, const float* w, const float* bias, float* y,
+                              std::size_t n, std::size_t k, std::size_t last) noexcept {
+  const __mmask16 mask = static_cast<__mmask16>((1u << last) - 1u);
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  }
+  for (std::size_t t = 0; t < k; ++t) {
+    const float* wr = w + t * kKnPanel;
+    __m512 wv[NV];
+    for (int v = 0; v < NV; ++v) {
+      wv[v] = _mm512_loadu_ps(wr + 16 * v);
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(x[i * k + t]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, wv[v], acc[i][v]);
+    }
+  }
+  __m512 bv[NV];
+  for (int v = 0; v < NV; ++v) {
+    if (bias == nullptr) {
+      bv[v] = _mm512_setzero_ps();
+    } else {
+      bv[v] = Tail && v == NV - 1 ? _mm512_maskz_loadu_ps(mask, bias + 16 * v)
+                                  : _mm512_loadu_ps(bias + 16 * v);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) {
+      const __m512 r = _mm512_add_ps(acc[i][v], bv[v]);
+      if (Tail && v == NV - 1) {
+        _mm512_mask_storeu_ps(y + i * n + 16 * v, mask, r);
+      } else {
+        _mm512_storeu_ps(y + i * n + 16 * v, r);
+      }
+    }
+  }
+}
+
+template <int NV, bool Tail, int R = kKnMR - 1>
+void kn_rows_left512(const float* x, const float* w, const float* bias, float* y,
+                     std::size_t left, std::size_t n, std::size_t k, std::size_t last) noexcept {
+  if constexpr (R > 0) {
+    if (left == R) {
+      kn_tile512<R, NV, Tail>(x, w, bias, y, n, k, last);
+    } else {
+      kn_rows_left512<NV, Tail, R - 1>(x, w, bias, y, left, n, k, last);
+    }
+  }
+}
+
+template <int NV, bool Tail>
+void kn_strip512(const float* x, const float* w, const float* bias, float* y, std::size_t m,
+                 std::size_t n, std::size_t k, std::size_t last) noexcept {
+  std::size_t i = 0;
+  for (; i + kKnMR <= m; i += kKnMR) {
+    kn_tile512<kKnMR, NV, Tail>(x + i * k, w, bias, y + i * n, n, k, last);
+  }
+  kn_rows_left512<NV, Tail>(x + i * k, w, bias, y + i * n, m - i, n, k, last);
+}
+
 }  // namespace
 
 void float_gemm_avx512(const float* x, const float* w, const float* bias, float* y,
@@ -313,6 +381,25 @@ void float_gemm_avx512(const float* x, const float* w, const float* bias, float*
     float_tile512<decltype(mr)::value, decltype(nr)::value>(
         x + i * k, w + j * k, bias != nullptr ? bias + j : nullptr, y + i * n + j, n, k);
   });
+}
+
+void float_gemm_kn_avx512(const float* x, const float* wp, const float* bias, float* y,
+                          std::size_t m, std::size_t n, std::size_t k) noexcept {
+  if (m == 0) return;
+  // Panels outer-most: a panel (K x 32 floats, contiguous) stays in L1 while the rows pass.
+  static_assert(kKnPanel == 16 * kKnNV, "one tile covers a panel's columns");
+  for (std::size_t j = 0; j < n; j += kKnPanel) {
+    const float* w = wp + j * k;  // panel j / kKnPanel
+    const float* bj = bias != nullptr ? bias + j : nullptr;
+    const std::size_t rem = n - j;
+    if (rem >= kKnPanel) {
+      kn_strip512<kKnNV, false>(x, w, bj, y + j, m, n, k, 16);
+    } else if (rem > 16) {
+      kn_strip512<2, true>(x, w, bj, y + j, m, n, k, rem - 16);
+    } else {
+      kn_strip512<1, true>(x, w, bj, y + j, m, n, k, rem);
+    }
+  }
 }
 
 

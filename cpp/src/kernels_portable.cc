@@ -1,6 +1,7 @@
 // Plain C++ kernels for any CPU: 64-bit words and a scalar popcount,
 // register-blocked with tiling.h.
 #include "bifsmn/bitpack.h"
+#include "bifsmn/kernels.h"
 #include "kernel_impls.h"
 #include "tiling.h"
 
@@ -79,6 +80,30 @@ void float_tile(const float* x, const float* w, const float* bias, float* y,
   }
 }
 
+// Outer-product tile on float_gemm_kn's packed panels: up to kKnMR rows x kKnNR columns of
+// accumulators; per k, one broadcast activation per row times a contiguous run of a panel row,
+// a loop over columns the compiler vectorizes (NEON, SSE) without reassociating any sum: each
+// output is one running sum in k order. The panel's zero columns need no tail loads.
+constexpr std::size_t kKnMR = 4, kKnNR = 16;
+static_assert(kKnPanel % kKnNR == 0, "a tile's columns lie in one panel");
+
+void kn_tile(const float* x, const float* w, const float* bias, float* y, std::size_t rows,
+             std::size_t cols, std::size_t n, std::size_t k) noexcept {
+  float acc[kKnMR][kKnNR] = {};
+  for (std::size_t t = 0; t < k; ++t) {
+    const float* wr = w + t * kKnPanel;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const float a = x[r * k + t];
+      for (std::size_t c = 0; c < kKnNR; ++c) acc[r][c] += a * wr[c];
+    }
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < cols; ++c) {
+      y[r * n + c] = acc[r][c] + (bias != nullptr ? bias[c] : 0.0f);
+    }
+  }
+}
+
 }  // namespace
 
 void binary_gemm_portable(const std::uint64_t* a, const std::uint64_t* w,
@@ -101,6 +126,19 @@ void float_gemm_portable(const float* x, const float* w, const float* bias,
                                     bias != nullptr ? bias + j : nullptr,
                                     y + i * n + j, k);
   });
+}
+
+void float_gemm_kn_portable(const float* x, const float* wp, const float* bias,
+                            float* y, std::size_t m, std::size_t n,
+                            std::size_t k) noexcept {
+  for (std::size_t j = 0; j < n; j += kKnNR) {  // column strips outer: the strip stays in cache
+    const std::size_t cols = n - j < kKnNR ? n - j : kKnNR;
+    const float* w = wp + (j / kKnPanel) * k * kKnPanel + j % kKnPanel;
+    for (std::size_t i = 0; i < m; i += kKnMR) {
+      const std::size_t rows = m - i < kKnMR ? m - i : kKnMR;
+      kn_tile(x + i * k, w, bias != nullptr ? bias + j : nullptr, y + i * n + j, rows, cols, n, k);
+    }
+  }
 }
 
 }  // namespace bifsmn::detail

@@ -1,5 +1,6 @@
 // The oracle: one bit / one product at a time, no blocking, no tricks.
 #include "bifsmn/bitpack.h"
+#include "bifsmn/kernels.h"
 #include "kernel_impls.h"
 
 namespace bifsmn::detail {
@@ -28,6 +29,21 @@ void float_gemm_reference(const float* x, const float* w, const float* bias,
     for (std::size_t j = 0; j < n; ++j) {
       float acc = bias != nullptr ? bias[j] : 0.0f;
       for (std::size_t t = 0; t < k; ++t) acc += x[i * k + t] * w[j * k + t];
+      y[i * n + j] = acc;
+    }
+  }
+}
+
+// float_gemm_reference's loops and order with W read from its packed panels: the two agree bit
+// for bit (test_kernels).
+void float_gemm_kn_reference(const float* x, const float* wp, const float* bias,
+                             float* y, std::size_t m, std::size_t n,
+                             std::size_t k) noexcept {
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      const float* col = wp + (j / kKnPanel) * k * kKnPanel + j % kKnPanel;
+      float acc = bias != nullptr ? bias[j] : 0.0f;
+      for (std::size_t t = 0; t < k; ++t) acc += x[i * k + t] * col[t * kKnPanel];
       y[i * n + j] = acc;
     }
   }

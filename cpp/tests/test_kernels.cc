@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -378,6 +379,58 @@ void test_float_gemm() {
   CHECK(kernels.empty() || cases > 0, "no float cases ran");
 }
 
+// float_gemm_kn (weights packed by pack_kn) against float_gemm_reference on W: the reference
+// versions agree bit for bit (same loops, same order); every kernel's to rounding, on shapes
+// that cover full and partial row tiles (4 / 6 / 8 rows) and column tails (8 / 16 / 32 lanes,
+// panels of 32).
+void test_float_gemm_kn() {
+  std::mt19937_64 rng(g_seed ^ 0x6b6e);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<const Kernel*> kernels = optimized_kernels();
+  kernels.push_back(&reference());
+  std::size_t cases = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::size_t m = 1 + rng() % 30, n = 1 + rng() % 100,
+                      k = trial < 20 ? 1 + trial : 1 + rng() % 600;
+    std::vector<float> x(m * k), w(n * k), wp(bifsmn::kn_packed_floats(n, k)), b(n);
+    for (float& v : x) v = normal(rng);
+    for (float& v : w) v = normal(rng);
+    for (float& v : b) v = normal(rng);
+    bifsmn::pack_kn(w.data(), n, k, wp.data());
+    const bool with_bias = trial % 2 == 0;
+    const float* bias = with_bias ? b.data() : nullptr;
+    std::vector<float> want(m * n);
+    reference().float_gemm(x.data(), w.data(), bias, want.data(), m, n, k);
+    for (const Kernel* kern : kernels) {
+      std::vector<float> got(m * n + kGuard, 12345.0f);
+      kern->float_gemm_kn(x.data(), wp.data(), bias, got.data(), m, n, k);
+      for (std::size_t g = m * n; g < got.size(); ++g) {
+        CHECK(got[g] == 12345.0f, "%s float_gemm_kn wrote past y", kern->name);
+      }
+      if (kern == &reference()) {
+        CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * m * n) == 0,
+              "reference float_gemm_kn differs from float_gemm_reference, M=%zu N=%zu K=%zu", m,
+              n, k);
+      }
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          double scale = with_bias ? std::fabs(b[j]) : 0.0;
+          for (std::size_t t = 0; t < k; ++t) {
+            scale += std::fabs(static_cast<double>(x[i * k + t]) * w[j * k + t]);
+          }
+          const double err = std::fabs(static_cast<double>(got[i * n + j]) - want[i * n + j]);
+          bad += !(err <= 1e-5 * scale + 1e-6);
+        }
+      }
+      CHECK(bad == 0, "%s float_gemm_kn off in %zu outputs, M=%zu N=%zu K=%zu", kern->name, bad,
+            m, n, k);
+      ++cases;
+    }
+  }
+  CHECK(cases > 0, "no float_gemm_kn cases ran");
+}
+
 void set_env(const char* value) {
   if (value == nullptr) {
     unsetenv("BIFSMN_KERNEL");
@@ -500,6 +553,7 @@ int main(int argc, char** argv) {
     CHECK(!any || g_prepared_cases > 100, "only %zu prepared cases", g_prepared_cases);
   });
   run_test("float GEMM vs reference", test_float_gemm);
+  run_test("float GEMM, weights K x N, vs reference", test_float_gemm_kn);
   run_test("dispatch and BIFSMN_KERNEL", test_dispatch);
   run_test("active-kernel wrappers", test_active_wrappers);
 

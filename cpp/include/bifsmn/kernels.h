@@ -12,6 +12,16 @@
 //     bias: N values or nullptr for none. Summation order differs between
 //     kernels, so results agree to rounding, not bit-for-bit.
 //
+//   float_gemm_kn: the same y = x W^T + b with W given as K-major panels
+//     (pack_kn below: columns in panels of kKnPanel, each panel K x kKnPanel
+//     row-major). The engine packs a full-precision layer's weights once at
+//     load, so the optimized kernels compute outer products (a panel row of
+//     weights times a broadcast activation, contiguous loads, no horizontal
+//     reductions); float_gemm stays for the shapes where dot products win (one
+//     activation row: the classifier). The reference sums in
+//     float_gemm_reference's order, so the two reference functions agree bit
+//     for bit.
+//
 // Kernels never allocate and never touch global state. The only global is the
 // dispatch table: the list of compiled kernels and the cached active one.
 //
@@ -47,11 +57,35 @@ using PreparedWordsFn = std::size_t (*)(std::size_t n, std::size_t k) noexcept;
 using PrepareFn = void (*)(const std::uint64_t* w, std::size_t n, std::size_t k,
                            std::uint64_t* out) noexcept;
 
+// float_gemm_kn's weight layout: panel p holds columns kKnPanel*p .. kKnPanel*p + kKnPanel - 1
+// of W^T, stored K x kKnPanel row-major (element (t, j) at
+// (j / kKnPanel) * K * kKnPanel + t * kKnPanel + j % kKnPanel); the last panel's missing columns
+// are zero, so kernels load whole panel rows and mask only the bias and the output.
+inline constexpr std::size_t kKnPanel = 32;
+
+inline std::size_t kn_packed_floats(std::size_t n, std::size_t k) {
+  return (n + kKnPanel - 1) / kKnPanel * kKnPanel * k;
+}
+
+// W (N x K row-major) into float_gemm_kn's layout (kn_packed_floats(n, k) floats at out).
+inline void pack_kn(const float* w, std::size_t n, std::size_t k, float* out) {
+  const std::size_t panels = (n + kKnPanel - 1) / kKnPanel;
+  for (std::size_t p = 0; p < panels; ++p) {
+    for (std::size_t t = 0; t < k; ++t) {
+      for (std::size_t c = 0; c < kKnPanel; ++c) {
+        const std::size_t j = p * kKnPanel + c;
+        out[(p * k + t) * kKnPanel + c] = j < n ? w[j * k + t] : 0.0f;
+      }
+    }
+  }
+}
+
 struct Kernel {
   const char* name;
   BinaryGemmFn binary_gemm;
-  // neon has no float kernel of its own and reuses portable's.
+  // neon has no float kernels of its own and reuses portable's.
   FloatGemmFn float_gemm;
+  FloatGemmFn float_gemm_kn;  // weights packed by pack_kn (see float_gemm_kn above)
   bool (*supported)() noexcept;  // can this CPU run it?
   // Weight preparation (all three nullptr: none; see PreparedWordsFn).
   PreparedWordsFn prepared_words = nullptr;

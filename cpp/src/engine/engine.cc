@@ -93,8 +93,9 @@ struct Block {
   std::vector<float> mem_w, mem_tau0, mem_tau1, mem_scale, mem_bias, mem_pad;
   float act_m = 0, act_h = 0;
   BinLinear fc_in, fc_out;                 // binary models
-  std::vector<float> fc_in_w, fc_in_b;     // FP models (BN folded)
-  std::vector<float> fc_out_w;             // FP models (bias folded per path)
+  // FP models, weights packed at load for float_gemm_kn (kernels.h, pack_kn)
+  std::vector<float> fc_in_w, fc_in_b;     // BN folded
+  std::vector<float> fc_out_w;             // bias folded per path
   std::array<std::vector<float>, 4> out_scale, out_bias;
   std::array<float, 4> act_p{};
   ops::SignThresholds fc_in_th;  // sign mode: fc_out's input bits from fc_in's integer dots
@@ -133,9 +134,9 @@ struct Engine::Impl {
   // conv2
   BinLinear conv2;                       // binary
   ops::Conv2Tables conv2_tab;            // border correction, per-position bias (binary)
-  std::vector<float> conv2_w, conv2_b;   // FP
+  std::vector<float> conv2_w, conv2_b;   // FP; conv2_w packed by pack_kn
   BinLinear fc1;
-  std::vector<float> fc1_w, fc1_b;
+  std::vector<float> fc1_w, fc1_b;       // FP; fc1_w packed by pack_kn
   std::vector<Block> blocks;
   std::vector<float> cls_w, cls_b;
   std::vector<double> cls_wd;  // cls_w widened once (binary models' float64 classifier)
@@ -177,7 +178,8 @@ struct Engine::Impl {
 
   // layers
   void conv1_fwd(const float* x, std::size_t B);
-  void fp_linear(const float* x, const float* w, const float* bias, std::size_t rows,
+  // y = x W^T + b with W packed by pack_kn (wp)
+  void fp_linear(const float* x, const float* wp, const float* bias, std::size_t rows,
                  std::size_t n, std::size_t k, float* y);
 };
 
@@ -226,6 +228,14 @@ std::vector<int> path_list(const Container& f, int model_paths, int layers) {
   if (out.empty()) f.fail("record 'paths' names no path that runs a block");
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// A FP layer's weights (n x k) in float_gemm_kn's packed panels (kernels.h), so that the float
+// GEMM computes outer products on contiguous panel rows.
+std::vector<float> packed_kn(const std::vector<float>& w, std::size_t n, std::size_t k) {
+  std::vector<float> p(kn_packed_floats(n, k));
+  pack_kn(w.data(), n, k, p.data());
+  return p;
 }
 }  // namespace
 
@@ -334,9 +344,9 @@ void Engine::Impl::load() {
     L.tau1.assign(t.begin() + channels, t.end());
   };
   if (mode == Mode::fp) {
-    conv2_w = f.floats("conv2.w", {c2, k2});
+    conv2_w = packed_kn(f.floats("conv2.w", {c2, k2}), c2, k2);
     conv2_b = f.floats("conv2.b", {c2});
-    fc1_w = f.floats("fc1.w", {dim, a.f1()});
+    fc1_w = packed_kn(f.floats("fc1.w", {dim, a.f1()}), dim, a.f1());
     fc1_b = f.floats("fc1.b", {dim});
   } else {
     load_binary_linear(conv2, "conv2", static_cast<std::size_t>(k2), static_cast<std::size_t>(c2),
@@ -370,9 +380,9 @@ void Engine::Impl::load() {
         for (int t = 0; t < taps; ++t) b.mem_w[t * a.dim + c] = w[c * taps + t];
       }
       b.mem_bias = f.floats(pre + ".mem.b", {dim});
-      b.fc_in_w = f.floats(pre + ".fc_in.w", {hid, dim});
+      b.fc_in_w = packed_kn(f.floats(pre + ".fc_in.w", {hid, dim}), hid, dim);
       b.fc_in_b = f.floats(pre + ".fc_in.b", {hid});
-      b.fc_out_w = f.floats(pre + ".fc_out.w", {dim, hid});
+      b.fc_out_w = packed_kn(f.floats(pre + ".fc_out.w", {dim, hid}), dim, hid);
     } else {
       std::vector<std::uint64_t> bits = f.bits(pre + ".mem.bits", a.dim, taps);
       const std::size_t stride = packed_row_words(taps);
@@ -421,7 +431,7 @@ void Engine::Impl::reserve(std::size_t B) {
   const std::size_t widest = std::max<std::size_t>({static_cast<std::size_t>(a.f1()),
                                                      static_cast<std::size_t>(a.dim),
                                                      static_cast<std::size_t>(a.hidden)});
-  grow(col, std::max(conv1_op().col_size(), mode == Mode::fp ? B * p2 * a.k2() : 0));
+  grow(col, std::max(conv1_op().col_size(), mode == Mode::fp ? conv2_shape().fp_col_size(B) : 0));
   grow(y1, B * p1 * a.c1);
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);
@@ -498,9 +508,9 @@ ops::Classifier Engine::Impl::classifier_op() const {
 
 // --------------------------------------------------------------------- layers
 
-void Engine::Impl::fp_linear(const float* x, const float* w, const float* bias, std::size_t rows,
-                             std::size_t n, std::size_t k, float* y) {
-  fkern->float_gemm(x, w, bias, y, rows, n, k);
+void Engine::Impl::fp_linear(const float* x, const float* wp, const float* bias,
+                             std::size_t rows, std::size_t n, std::size_t k, float* y) {
+  fkern->float_gemm_kn(x, wp, bias, y, rows, n, k);
 }
 
 void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
@@ -601,8 +611,9 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     lap(times.binary);
   }
   if (mode == Mode::fp) {
-    fp_linear(cur, cls_w.data(), cls_b.data(), B, a.classes,
-              static_cast<std::size_t>(a.t()) * dim, logits);
+    // one row per clip: dot products (float_gemm) beat outer products here
+    fkern->float_gemm(cur, cls_w.data(), cls_b.data(), logits, B, a.classes,
+                      static_cast<std::size_t>(a.t()) * dim);
   } else {
     ops::classifier_exact(classifier_op(), cur, B, logits);
   }

@@ -34,6 +34,23 @@ inline float act(float v, float slope) {
 #define BIFSMN_CLONES
 #endif
 
+// `planes` row-major planes of rows x cols with a zero border of `pad` on every side, into dst
+// (planes x (rows + 2 pad) x (cols + 2 pad)): the full-precision convolutions' im2col then copies
+// whole tap rows with no bounds tests.
+inline void zero_pad_planes(const float* src, std::size_t planes, int rows, int cols, int pad,
+                            float* dst) {
+  const std::size_t pr = static_cast<std::size_t>(rows + 2 * pad);
+  const std::size_t pc = static_cast<std::size_t>(cols + 2 * pad);
+  for (std::size_t q = 0; q < planes; ++q) {
+    float* d = dst + q * pr * pc;
+    const float* s = src + q * static_cast<std::size_t>(rows) * cols;
+    for (std::size_t i = 0; i < pr * pc; ++i) d[i] = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < cols; ++c) d[(r + pad) * pc + pad + c] = s[r * cols + c];
+    }
+  }
+}
+
 // Time and work of the popcount GEMM calls (the engine's profiling; nullptr: not measured).
 struct GemmStats {
   double seconds = 0;

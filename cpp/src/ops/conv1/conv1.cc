@@ -151,17 +151,27 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
 
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y) {
   const int k = p.k, pad = p.pad();
-  const std::size_t p1 = p.positions(), k1 = p.taps();
-  float* c = col;
+  const std::size_t p1 = p.positions(), k1 = p.taps(), wp = static_cast<std::size_t>(p.W + 2 * pad);
+  float* padded = col + kn_packed_floats(p1, k1);
+  zero_pad_planes(img, 1, p.H, p.W, pad, padded);
+  // im2col as float_gemm_kn's K x N operand (K = taps, N = positions, in panels of kKnPanel
+  // positions): with the weights (C1 x taps) as the GEMM's rows the output comes out
+  // channel-major, as conv2 reads it.
+  std::size_t pos = 0;
   for (int i = 0; i < p.h1(); ++i) {
-    for (int j = 0; j < p.w1(); ++j) {
-      for (int uu = 0; uu < k; ++uu) {
-        for (int vv = 0; vv < k; ++vv) *c++ = pixel(p, img, 2 * i - pad + uu, 2 * j - pad + vv);
+    for (int j = 0; j < p.w1(); ++j, ++pos) {
+      float* c = col + (pos / kKnPanel) * k1 * kKnPanel + pos % kKnPanel;
+      const float* src = padded + static_cast<std::size_t>(2 * i) * wp + 2 * j;
+      for (int uu = 0; uu < k; ++uu, src += wp) {
+        for (int vv = 0; vv < k; ++vv, c += kKnPanel) *c = src[vv];
       }
     }
   }
-  // weights as rows: the output comes out channel-major
-  kern.float_gemm(p.w, col, nullptr, y, static_cast<std::size_t>(p.c1), p1, k1);
+  for (; pos % kKnPanel != 0; ++pos) {  // the last panel's missing positions: zero
+    float* c = col + (pos / kKnPanel) * k1 * kKnPanel + pos % kKnPanel;
+    for (std::size_t t = 0; t < k1; ++t) c[t * kKnPanel] = 0.0f;
+  }
+  kern.float_gemm_kn(p.w, col, nullptr, y, static_cast<std::size_t>(p.c1), p1, k1);
   for (int ch = 0; ch < p.c1; ++ch) {
     float* yc = y + ch * p1;
     for (std::size_t i = 0; i < p1; ++i) yc[i] = act(yc[i] + p.b[ch], p.slope);

@@ -27,10 +27,15 @@ struct Conv1 {
   // conv1_deployed's zero-padded image, its columns split by parity: rows x (2 * half) floats
   std::size_t padded_rows() const { return static_cast<std::size_t>(2 * h1() + k - 1); }
   std::size_t half_cols() const { return static_cast<std::size_t>(w1() + k / 2 + 1); }
-  // floats of scratch `col` the optimized versions need (im2col for conv1_fp; the split padded
-  // image for conv1_deployed)
+  // conv1_fp's zero-padded image: (H + 2 pad) x (W + 2 pad) floats
+  std::size_t padded_image() const {
+    return static_cast<std::size_t>(H + 2 * pad()) * static_cast<std::size_t>(W + 2 * pad());
+  }
+  // floats of scratch `col` the optimized versions need (conv1_fp: im2col in float_gemm_kn's
+  // panels, then the padded image; conv1_deployed: the split padded image)
   std::size_t col_size() const {
-    const std::size_t im2col = positions() * taps(), split = padded_rows() * 2 * half_cols();
+    const std::size_t im2col = kn_packed_floats(positions(), taps()) + padded_image();
+    const std::size_t split = padded_rows() * 2 * half_cols();
     return im2col > split ? im2col : split;
   }
 };
@@ -41,7 +46,8 @@ void conv1_reference(const Conv1& p, const float* img, float* y);
 // with its columns split by parity, so that one tap of a row of stride-2 outputs is a contiguous
 // run; positions vectorized, 8 channels per pass (AVX-512 / AVX2 / baseline clones, same bits).
 void conv1_deployed(const Conv1& p, const float* img, float* col, float* y);
-// Full-precision models: im2col (positions x taps) and kern.float_gemm.
+// Full-precision models: im2col (positions as the columns of pack_kn's panels, taps as K) and
+// kern.float_gemm_kn.
 void conv1_fp(const Conv1& p, const Kernel& kern, const float* img, float* col, float* y);
 
 }  // namespace bifsmn::ops

@@ -389,32 +389,30 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   }
 }
 
-void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* w, const float* b,
+void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* wp, const float* b,
               float slope, const float* x, std::size_t B, float* col, float* out, float* tok) {
   const int k = s.k, pad = s.pad(), h1 = s.h1, w1 = s.w1, h2 = s.h2(), t = s.t();
   const std::size_t c1 = s.c1, c2 = s.c2, k2 = s.k2(), f1 = s.features();
   const std::size_t npos = s.positions(), rows = B * npos;
+  // Each clip's input zero-padded once, then every (channel, tap row) of a window is k
+  // contiguous floats.
+  const std::size_t hp = static_cast<std::size_t>(h1 + 2 * pad), wpad = static_cast<std::size_t>(w1 + 2 * pad);
+  float* padded = col + rows * k2;
   float* c = col;
   for (std::size_t bb = 0; bb < B; ++bb) {
-    const float* v = x + bb * s.in_size();
+    zero_pad_planes(x + bb * s.in_size(), c1, h1, w1, pad, padded);
     for (int i2 = 0; i2 < h2; ++i2) {
       for (int j2 = 0; j2 < t; ++j2) {
         for (std::size_t ch = 0; ch < c1; ++ch) {
-          for (int uu = 0; uu < k; ++uu) {
-            const int ii = 2 * i2 - pad + uu;
-            for (int vv = 0; vv < k; ++vv) {
-              const int jj = 2 * j2 - pad + vv;
-              *c++ = (ii >= 0 && ii < h1 && jj >= 0 && jj < w1)
-                         ? v[(ch * h1 + ii) * static_cast<std::size_t>(w1) + jj]
-                         : 0.0f;
-            }
+          const float* src = padded + (ch * hp + 2 * i2) * wpad + 2 * j2;
+          for (int uu = 0; uu < k; ++uu, src += wpad) {
+            for (int vv = 0; vv < k; ++vv) *c++ = src[vv];
           }
         }
       }
     }
   }
-  // The conv output (positions x C2) is reordered into tokens afterwards.
-  kern.float_gemm(col, w, b, out, rows, c2, k2);
+  kern.float_gemm_kn(col, wp, b, out, rows, c2, k2);
   for (std::size_t bb = 0; bb < B; ++bb) {
     for (std::size_t pos = 0; pos < npos; ++pos) {
       const std::size_t i2 = pos / t, j2 = pos % t;

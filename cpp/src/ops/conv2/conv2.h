@@ -31,6 +31,12 @@ struct Conv2Shape {
   std::size_t k2() const { return static_cast<std::size_t>(c1) * k * k; }  // (c, u, v) order
   std::size_t features() const { return static_cast<std::size_t>(c2) * h2(); }
   std::size_t in_size() const { return static_cast<std::size_t>(c1) * h1 * w1; }
+  // conv2_fp's scratch for a batch of B clips: the im2col (B x positions x k2), then one clip's
+  // zero-padded input (c1 x (h1 + 2 pad) x (w1 + 2 pad))
+  std::size_t fp_col_size(std::size_t B) const {
+    return B * positions() * k2() +
+           static_cast<std::size_t>(c1) * (h1 + 2 * pad()) * static_cast<std::size_t>(w1 + 2 * pad());
+  }
 };
 
 // Load-time tables, (positions x C2) each: the border correction C and the per-position bias.
@@ -86,9 +92,10 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* v, std:
                   Conv2Work& work, float* tok, GemmStats* stats,
                   const BinaryLinear* next = nullptr, LinearWork* next_work = nullptr);
 
-// Full-precision models: float im2col + kern.float_gemm (w: C2 x k2, BN folded), act, tokens.
-// col: positions * k2 floats per clip, out: positions * C2 per clip.
-void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* w, const float* b,
+// Full-precision models: float im2col + kern.float_gemm_kn (wp: the BN-folded C2 x k2 weights
+// packed by pack_kn), act, tokens. col: s.fp_col_size(batch) floats, out: positions * C2 per
+// clip.
+void conv2_fp(const Conv2Shape& s, const Kernel& kern, const float* wp, const float* b,
               float slope, const float* v, std::size_t batch, float* col, float* out, float* tok);
 
 }  // namespace bifsmn::ops
