@@ -336,7 +336,29 @@ void test_binary_random_shapes() {
 
 // Float GEMM: agree with reference to rounding. Tolerance is relative to the
 // magnitude of the sum's terms (|bias| + sum |x w|), the scale of rounding
-// error for any summation order.
+// error for any summation order. Returns how many of got's M x N outputs are
+// off (got holds kGuard sentinels past them, which must stay untouched).
+std::size_t float_outputs_off(const char* what, const Kernel& kern, const std::vector<float>& got,
+                              const std::vector<float>& want, const std::vector<float>& x,
+                              const std::vector<float>& w, const float* bias, std::size_t m,
+                              std::size_t n, std::size_t k) {
+  for (std::size_t g = m * n; g < got.size(); ++g) {
+    CHECK(got[g] == 12345.0f, "%s %s wrote past y", kern.name, what);
+  }
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double scale = bias != nullptr ? std::fabs(bias[j]) : 0.0;
+      for (std::size_t t = 0; t < k; ++t) {
+        scale += std::fabs(static_cast<double>(x[i * k + t]) * w[j * k + t]);
+      }
+      const double err = std::fabs(static_cast<double>(got[i * n + j]) - want[i * n + j]);
+      bad += !(err <= 1e-5 * scale + 1e-6);
+    }
+  }
+  return bad;
+}
+
 void test_float_gemm() {
   std::mt19937_64 rng(g_seed ^ 0x5555);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -356,21 +378,7 @@ void test_float_gemm() {
     for (const Kernel* kern : kernels) {
       std::vector<float> got(m * n + kGuard, 12345.0f);
       kern->float_gemm(x.data(), w.data(), bias, got.data(), m, n, k);
-      for (std::size_t g = m * n; g < got.size(); ++g) {
-        CHECK(got[g] == 12345.0f, "%s float wrote past y", kern->name);
-      }
-      std::size_t bad = 0;
-      for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t j = 0; j < n; ++j) {
-          double scale = with_bias ? std::fabs(b[j]) : 0.0;
-          for (std::size_t t = 0; t < k; ++t) {
-            scale += std::fabs(static_cast<double>(x[i * k + t]) * w[j * k + t]);
-          }
-          const double err = std::fabs(static_cast<double>(got[i * n + j]) -
-                                       want[i * n + j]);
-          bad += !(err <= 1e-5 * scale + 1e-6);
-        }
-      }
+      const std::size_t bad = float_outputs_off("float_gemm", *kern, got, want, x, w, bias, m, n, k);
       CHECK(bad == 0, "%s float_gemm off in %zu outputs, M=%zu N=%zu K=%zu",
             kern->name, bad, m, n, k);
       ++cases;
@@ -404,25 +412,13 @@ void test_float_gemm_kn() {
     for (const Kernel* kern : kernels) {
       std::vector<float> got(m * n + kGuard, 12345.0f);
       kern->float_gemm_kn(x.data(), wp.data(), bias, got.data(), m, n, k);
-      for (std::size_t g = m * n; g < got.size(); ++g) {
-        CHECK(got[g] == 12345.0f, "%s float_gemm_kn wrote past y", kern->name);
-      }
       if (kern == &reference()) {
         CHECK(std::memcmp(got.data(), want.data(), sizeof(float) * m * n) == 0,
               "reference float_gemm_kn differs from float_gemm_reference, M=%zu N=%zu K=%zu", m,
               n, k);
       }
-      std::size_t bad = 0;
-      for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t j = 0; j < n; ++j) {
-          double scale = with_bias ? std::fabs(b[j]) : 0.0;
-          for (std::size_t t = 0; t < k; ++t) {
-            scale += std::fabs(static_cast<double>(x[i * k + t]) * w[j * k + t]);
-          }
-          const double err = std::fabs(static_cast<double>(got[i * n + j]) - want[i * n + j]);
-          bad += !(err <= 1e-5 * scale + 1e-6);
-        }
-      }
+      const std::size_t bad =
+          float_outputs_off("float_gemm_kn", *kern, got, want, x, w, bias, m, n, k);
       CHECK(bad == 0, "%s float_gemm_kn off in %zu outputs, M=%zu N=%zu K=%zu", kern->name, bad,
             m, n, k);
       ++cases;
