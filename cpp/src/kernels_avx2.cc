@@ -416,6 +416,7 @@ BIFSMN_AVX2 void kn_tile(const float* x, const float* w, const float* bias, floa
   for (int i = 0; i < MR; ++i) {
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
   }
+#pragma GCC unroll 4
   for (std::size_t t = 0; t < k; ++t) {
     const float* wr = w + t * kKnPanel;
     __m256 wv[NV];

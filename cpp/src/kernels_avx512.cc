@@ -319,6 +319,7 @@ BIFSMN_AVX512 void kn_tile512(const float* x, const float* w, const float* bias,
   for (int i = 0; i < MR; ++i) {
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   }
+#pragma GCC unroll 4
   for (std::size_t t = 0; t < k; ++t) {
     const float* wr = w + t * kKnPanel;
     __m512 wv[NV];
