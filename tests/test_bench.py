@@ -78,7 +78,9 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     assert res["targets"]["C++ front end, one 1-s clip (µs)"]["measured"] == fe["median"]
     st = res["streaming"]
     assert st["shared_rows_us_per_hop"] > 0 and st["full_windows_us_per_hop"] > 0
-    assert st["front_end"] == "logmel32" and "nothing is shared" in md
+    # 100 ms is not a whole number of 512-sample log-mel hops: shared rows also at 1536 samples
+    assert st["front_end"] == "logmel32" and st["aligned_hop_samples"] == 1536
+    assert st["aligned_shared_us_per_hop"] > 0 and "with a 1536-sample hop" in md
     assert "smoke test, not a measurement" in md
 
 

@@ -1,10 +1,13 @@
-"""Streaming fbank40 front end: rows shared between windows are computed once, bit-identically.
+"""Streaming front ends: rows shared between windows are computed once, bit-identically.
 
 A window of a stream that moved by whole fbank40 frame hops (160 samples) holds most of the
 previous window's frames; the engine's ``FrameCache`` computes each stream position's row once.
 These tests run the same streams with and without the cache (through ``Streamer``, the offline
 ``sliding_posteriors`` and ``Engine.stream_features``) and require identical bits, that rows are
-really reused, and that a new stream (``reset``) never sees the old one's rows.
+really reused, and that a new stream (``reset``) never sees the old one's rows. The log-mel
+front end shares only its interior frames (those without reflect padding) between windows that
+moved by whole 512-sample hops; ``Engine.stream_features`` must equal ``features`` for any
+starts.
 """
 
 from __future__ import annotations
@@ -123,3 +126,56 @@ def test_finer_pools_stream_equal_to_full_windows(tmp_path, pool: int, steps: in
     want = run_stream(Uncached(path), audio, 1600, [16000], Gate())
     assert got.shape == want.shape and got.shape[0] > 30
     assert np.array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def logmel_bkws(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("stream_cache_logmel")
+    ckpt = make_checkpoint(root / "m.pt", "bifsmnv2", seed=44)  # logmel32 features
+    return str(export_checkpoint(ckpt, root / "m.bkws"))
+
+
+def windows_at(audio: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """1-s windows of ``audio`` at stream positions ``starts`` (zeros before the stream)."""
+    padded = np.concatenate([np.zeros(SR, np.float32), audio, np.zeros(SR, np.float32)])
+    return np.stack([padded[s + SR:s + 2 * SR] for s in starts])
+
+
+@pytest.mark.parametrize("hop,reused", [(1536, True), (512, True), (1600, False)])
+def test_logmel_stream_features_equal_full_windows(logmel_bkws: str, hop: int,
+                                                   reused: bool) -> None:
+    eng = Engine(logmel_bkws)
+    assert dict(eng.feature_config)["kind"] == "logmel32"
+    audio = stream_audio(4.0, seed=hop)
+    starts = np.arange(-SR + hop, len(audio) - SR + 1, hop)
+    wins = windows_at(audio, starts)
+    cache = eng.frame_cache()
+    got = np.concatenate([eng.stream_features(wins[i:i + 3], starts[i:i + 3], cache)
+                          for i in range(0, len(wins), 3)])
+    assert np.array_equal(got, eng.features(wins))
+    frames = got.shape[-1]
+    # 28 of 32 frames are interior; a window moved by h whole hops computes h of them
+    assert cache.hits + cache.misses == len(wins) * (frames - 4)
+    if reused:
+        assert cache.misses == (frames - 4) + (len(wins) - 1) * (hop // 512)
+    else:
+        assert cache.hits == 0
+    # an unrelated window at a cached position would be wrong: a new stream needs a new cache
+    other = windows_at(stream_audio(4.0, seed=hop + 1), starts[:2])
+    fresh = eng.frame_cache()
+    assert np.array_equal(eng.stream_features(other, starts[:2], fresh), eng.features(other))
+
+
+def test_logmel_stream_features_any_order_of_starts(logmel_bkws: str) -> None:
+    """Windows visited out of order and at unaligned offsets reuse only matching frames."""
+    eng = Engine(logmel_bkws)
+    audio = stream_audio(5.0, seed=3)
+    rng = np.random.default_rng(5)
+    starts = np.concatenate([np.arange(0, 3 * SR, 512), rng.integers(-SR, 4 * SR, 40)])
+    rng.shuffle(starts)
+    wins = windows_at(audio, starts)
+    cache = eng.frame_cache()
+    got = np.concatenate([eng.stream_features(wins[i:i + 1], starts[i:i + 1], cache)
+                          for i in range(len(wins))])
+    assert np.array_equal(got, eng.features(wins))
+    assert cache.hits > 0

@@ -232,10 +232,12 @@ class Engine:
         as a position in the stream (negative where the stream is zero-padded before its
         start); ``cache``: from :meth:`frame_cache`, one per stream. A fbank40 frame depends on
         its own samples only, so a window that moved by whole frame hops (160 samples: the
-        default 100 ms hop is 10 of them) computes only its new frames; the result is
-        bit-identical to :meth:`features` (the log-mel's frames depend on the window's reflect
-        padding: those are always computed in full). The caller promises that one stream
-        position always holds the same samples: a new stream needs a new cache.
+        default 100 ms hop is 10 of them) computes only its new frames. A log-mel frame does
+        too unless it reaches into the window's reflect padding (the 2 frames at each edge,
+        always computed): windows that moved by whole 512-sample hops (a 1536-sample hop, not
+        100 ms) share the rest. The result is bit-identical to :meth:`features` for any starts.
+        The caller promises that one stream position always holds the same samples: a new
+        stream needs a new cache.
         """
         arr, kind, batched = self._input(windows)
         if kind != "audio" or not batched:

@@ -123,8 +123,16 @@ class LogMel : public FrontEnd {
   int frames() const { return frames_; }
   int n_mels() const { return cfg_.n_mels; }
   void compute(const float* wave, float* out) override;
+  // Frames whose n_fft samples lie wholly inside the window (no reflect padding) depend on
+  // those samples only: they are cached by stream position (their first sample's) and reused
+  // by later windows; the frames at the window's edges are always computed. A window that
+  // moved by a multiple of hop_length samples reuses all its interior frames but the new ones.
+  void compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) override;
+  void init_cache(RowCache& cache) const override;
 
  private:
+  // Reflect-pads `wave` into padded_ (torch's "reflect", as compute()).
+  void pad(const float* wave);
   FeatureConfig cfg_;
   int frames_ = 0;
   int half_ = 0;  // n_fft / 2: size of the complex FFT
@@ -132,6 +140,7 @@ class LogMel : public FrontEnd {
   RealFFT<float> fft_;
   std::vector<float> window_;
   std::vector<float> padded_;
+  std::vector<int> todo_;                 // compute_at: the frames to compute
   std::vector<int> mel_lo_, mel_hi_;      // nonzero bin range per mel band
   std::vector<float> mel_w_;              // weights, concatenated per band
   std::vector<int> mel_off_;

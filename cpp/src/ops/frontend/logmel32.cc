@@ -107,6 +107,7 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   }
   norm2_ = static_cast<float>(1.0 / sumsq);
   padded_.resize(static_cast<std::size_t>(cfg.clip_samples) + n);
+  todo_.reserve(static_cast<std::size_t>(frames_));
 
   fft_ = RealFFT<float>(n);
 
@@ -159,13 +160,17 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   power_ = wim_ + h;
 }
 
-void LogMel::compute(const float* wave, float* out) {
+void LogMel::pad(const float* wave) {
   const int n = cfg_.n_fft, pad = n / 2, len = cfg_.clip_samples;
   // torch's "reflect": mirror without repeating the edge (len > pad: checked at load)
   float* padded = padded_.data();
   for (int i = 0; i < pad; ++i) padded[i] = wave[pad - i];
   std::copy(wave, wave + len, padded + pad);
   for (int i = pad + len; i < len + n; ++i) padded[i] = wave[2 * (len - 1) - (i - pad)];
+}
+
+void LogMel::compute(const float* wave, float* out) {
+  pad(wave);
   const int hop = cfg_.hop_length, half = half_, nm = cfg_.n_mels;
   const float amin = static_cast<float>(cfg_.amin);
   for (int t0 = 0; t0 < frames_; t0 += kLanes) {
@@ -181,6 +186,77 @@ void LogMel::compute(const float* wave, float* out) {
     for (int m = 0; m < nm; ++m) {
       for (int l = 0; l < kLanes && t0 + l < frames_; ++l) {
         out[static_cast<std::size_t>(m) * frames_ + t0 + l] = melv[m][l];
+      }
+    }
+  }
+}
+
+void LogMel::init_cache(RowCache& cache) const {
+  cache = RowCache{};
+  cache.hop = cfg_.hop_length;
+  cache.n_mels = cfg_.n_mels;
+  cache.slots = 1;
+  while (cache.slots < 2 * frames_) cache.slots *= 2;
+  cache.keys.assign(static_cast<std::size_t>(cache.slots), RowCache::kNone);
+  cache.rows.assign(static_cast<std::size_t>(cache.slots) * cfg_.n_mels, 0.0f);
+}
+
+void LogMel::compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) {
+  const int nm = cfg_.n_mels, hop = cfg_.hop_length, n = cfg_.n_fft, len = cfg_.clip_samples;
+  if (cache.slots == 0 || cache.hop != hop || cache.n_mels != nm) {
+    compute(wave, out);
+    return;
+  }
+  const int half_n = n / 2;
+  // Frame t covers padded_[t*hop, t*hop + n), i.e. wave[t*hop - n/2, t*hop + n/2): interior
+  // (no reflected sample) when both ends lie inside the window; its key is the stream position
+  // of its first sample.
+  auto interior = [&](int t) { return t * hop >= half_n && t * hop + half_n <= len; };
+  auto key_of = [&](int t) { return start + static_cast<std::int64_t>(t) * hop - half_n; };
+  auto slot_of = [&](std::int64_t pos) {
+    std::int64_t q = pos / hop;
+    if (pos % hop != 0 && pos < 0) --q;  // floor division
+    return static_cast<std::size_t>(q & (cache.slots - 1));
+  };
+  // Cached interior frames are copied into their columns; the rest are listed and computed
+  // kLanes at a time (every lane does the same float operations: same bits as compute()).
+  todo_.clear();
+  for (int t = 0; t < frames_; ++t) {
+    if (interior(t)) {
+      const std::int64_t key = key_of(t);
+      const std::size_t s = slot_of(key);
+      if (cache.keys[s] == key) {
+        const float* row = cache.rows.data() + s * nm;
+        for (int m = 0; m < nm; ++m) out[static_cast<std::size_t>(m) * frames_ + t] = row[m];
+        ++cache.hits;
+        continue;
+      }
+      ++cache.misses;
+    }
+    todo_.push_back(t);
+  }
+  if (todo_.empty()) return;
+  pad(wave);
+  const int half = half_, count = static_cast<int>(todo_.size());
+  const float amin = static_cast<float>(cfg_.amin);
+  for (int i0 = 0; i0 < count; i0 += kLanes) {
+    const float* fr[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const int t = todo_[static_cast<std::size_t>(std::min(i0 + l, count - 1))];
+      fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
+    }
+    v8f* melv = power_ + half + 1;
+    logmel_group(fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
+                 mel_off_.data(), mel_w_.data(), nm, amin, re_, im_, wre_, wim_, power_, melv);
+    for (int l = 0; l < kLanes && i0 + l < count; ++l) {
+      const int t = todo_[static_cast<std::size_t>(i0 + l)];
+      for (int m = 0; m < nm; ++m) out[static_cast<std::size_t>(m) * frames_ + t] = melv[m][l];
+      if (interior(t)) {
+        const std::int64_t key = key_of(t);
+        const std::size_t s = slot_of(key);
+        cache.keys[s] = key;
+        float* row = cache.rows.data() + s * nm;
+        for (int m = 0; m < nm; ++m) row[m] = melv[m][l];
       }
     }
   }
