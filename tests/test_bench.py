@@ -81,6 +81,8 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     # 100 ms is not a whole number of 512-sample log-mel hops: shared rows also at 1536 samples
     assert st["front_end"] == "logmel32" and st["aligned_hop_samples"] == 1536
     assert st["aligned_shared_us_per_hop"] > 0 and "with a 1536-sample hop" in md
+    assert st["frontend_hop_samples"] == 1536 and st["frontend_us_per_hop"] > 0
+    assert "per 1536-sample hop** of a stream" in md
     assert "smoke test, not a measurement" in md
 
 

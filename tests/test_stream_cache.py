@@ -179,3 +179,14 @@ def test_logmel_stream_features_any_order_of_starts(logmel_bkws: str) -> None:
                           for i in range(len(wins))])
     assert np.array_equal(got, eng.features(wins))
     assert cache.hits > 0
+
+
+def test_time_stream_frontend_runs_windows_through_a_cache(logmel_bkws: str) -> None:
+    eng = Engine(logmel_bkws)
+    stream = stream_audio(3.0, seed=9)
+    t = eng.time_stream_frontend(stream, 1536, runs=5, warmup=2)
+    assert t.shape == (5,) and (t > 0).all()
+    with pytest.raises(BifsmnError, match="stream too short"):
+        eng.time_stream_frontend(stream[:SR], 1536, runs=2, warmup=0)
+    with pytest.raises(BifsmnError, match="hop must be at least 1"):
+        eng.time_stream_frontend(stream, 0, runs=2, warmup=0)

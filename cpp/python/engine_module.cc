@@ -84,6 +84,32 @@ struct NativeEngine {
     }
     return t;
   }
+  // Per-window wall times (seconds) of the front end in a stream: windows of `stream` every
+  // `hop` samples through one new FrameCache (rows shared where the front end allows), timed
+  // like time_frontend; window i starts at stream position i * hop, warm-up windows first.
+  std::vector<double> time_stream_frontend(
+      const nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>& stream,
+      std::int64_t hop, int runs, int warmup) {
+    const std::int64_t clip = e->feature_config().clip_samples;
+    const std::int64_t windows = static_cast<std::int64_t>(std::max(runs, 0)) + std::max(warmup, 0);
+    if (hop < 1) throw bifsmn::BkwsError("stream hop must be at least 1 sample");
+    if (windows > 0 && static_cast<std::int64_t>(stream.shape(0)) < (windows - 1) * hop + clip) {
+      throw bifsmn::BkwsError("stream too short for the requested windows");
+    }
+    std::vector<float> out(static_cast<std::size_t>(e->n_mels()) * e->frames());
+    std::vector<double> t(static_cast<std::size_t>(std::max(runs, 0)));
+    auto cache = e->new_frame_cache();
+    nb::gil_scoped_release release;
+    for (std::int64_t w = 0; w < windows; ++w) {
+      const std::int64_t start = w * hop;
+      const auto t0 = std::chrono::steady_clock::now();
+      e->compute_features_at(stream.data() + start, 1, &start, *cache, out.data());
+      const auto t1 = std::chrono::steady_clock::now();
+      const std::int64_t i = w - std::max(warmup, 0);
+      if (i >= 0) t[static_cast<std::size_t>(i)] = std::chrono::duration<double>(t1 - t0).count();
+    }
+    return t;
+  }
   void compute_features_at(const In2& x, const nb::ndarray<const std::int64_t, nb::ndim<1>,
                                                          nb::c_contig, nb::device::cpu>& starts,
                            bifsmn::FrameCache& cache, Out2& out) {
@@ -192,6 +218,8 @@ NB_MODULE(_engine, m) {
       .def("new_frame_cache", [](const NativeEngine& s) { return s.e->new_frame_cache(); })
       .def("time_calls", &NativeEngine::time_calls, "x"_a, "audio"_a, "runs"_a, "warmup"_a)
       .def("time_frontend", &NativeEngine::time_frontend, "x"_a, "runs"_a, "warmup"_a)
+      .def("time_stream_frontend", &NativeEngine::time_stream_frontend, "stream"_a, "hop"_a,
+           "runs"_a, "warmup"_a)
       .def("set_profiling", [](NativeEngine& s, bool on) { s.e->set_profiling(on); }, "on"_a)
       .def("reset_stage_times", [](NativeEngine& s) { s.e->reset_stage_times(); })
       .def("stage_times", [](const NativeEngine& s) { return stage_dict(s.e->stage_times()); });

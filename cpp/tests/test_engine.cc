@@ -239,6 +239,39 @@ void test_logmel() {
   e->compute_features(zeros.data(), 1, n, got.data());
   check(std::all_of(got.begin(), got.end(), [](float v) { return v == -100.0f; }),
         "silence maps to the 10*log10(amin) floor");
+
+  // Streaming: interior frames (clear of the reflect padding) are shared between windows that
+  // moved by whole 512-sample hops; every window through the cache == the window in full, for
+  // hops that share (1536, 512), hops that do not (1600), skipped windows and a cleared cache.
+  const int total_len = 4 * n;
+  std::vector<float> stream(total_len);
+  for (int i = 0; i < total_len; ++i) {
+    stream[i] = static_cast<float>(0.2 * std::sin(2 * kPi * (300.0 + i * 0.01) * i / 16000.0) +
+                                   0.05 * nd(rng));
+  }
+  for (int hop_samples : {1536, 512, 1600}) {
+    auto cache = e->new_frame_cache();
+    bool same = true;
+    std::vector<float> full(nm * frames), cached(nm * frames);
+    int windows = 0;
+    for (std::int64_t start = -n + hop_samples; start + n <= total_len; start += hop_samples) {
+      if (windows == 7) cache->clear();
+      if (windows++ % 5 == 3) continue;  // a window the gate skipped
+      std::vector<float> w(n, 0.0f);
+      for (int i = 0; i < n; ++i) {
+        const std::int64_t p = start + i;
+        if (p >= 0) w[i] = stream[static_cast<std::size_t>(p)];
+      }
+      e->compute_features(w.data(), 1, n, full.data());
+      e->compute_features_at(w.data(), 1, &start, *cache, cached.data());
+      same = same && full == cached;
+    }
+    const bool shares = hop_samples % hop == 0;
+    check(same && (cache->hits() > 0) == shares,
+          "log-mel stream, hop " + std::to_string(hop_samples) + ": cached == full (" +
+              std::to_string(cache->hits()) + " frames reused, " +
+              std::to_string(cache->misses()) + " computed)");
+  }
 }
 
 std::vector<std::uint8_t> wav_bytes(int format, int channels, int rate, int bits,

@@ -272,6 +272,19 @@ class Engine:
             raise BifsmnError("time_frontend needs audio clips (B, samples), not features")
         return np.asarray(self._e.time_frontend(arr, int(runs), int(warmup)))
 
+    def time_stream_frontend(self, stream: Any, hop: int, runs: int = 200,
+                             warmup: int = 20) -> np.ndarray:
+        """Seconds per window of the C++ front end in a stream: windows of the 1-D ``stream``
+        every ``hop`` samples through one new :meth:`frame_cache` (rows shared between windows
+        where the front end allows, :meth:`stream_features`), timed in C++ like
+        :meth:`time_frontend`. What a live detector pays for features per hop."""
+        arr = np.ascontiguousarray(np.asarray(stream, np.float32).reshape(-1))
+        try:
+            return np.asarray(self._e.time_stream_frontend(arr, int(hop), int(runs),
+                                                           int(warmup)))
+        except self._err as exc:
+            raise BifsmnError(f"{self.path}: {exc}") from None
+
     def profile(self, on: bool = True) -> None:
         """Turn per-stage timing on/off (adds a few clock reads per layer) and reset it."""
         self._e.set_profiling(bool(on))
