@@ -266,7 +266,26 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
 }
 
 void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
-  ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(pass_, wave, first, count, rows);
+  // Whole passes at the widest width, then a short tail (a stream's 10 new rows are 8 + 2) at
+  // the narrowest width that holds it: every lane does the same float64 operations, so the
+  // width does not change the bits, and a 2-frame pass costs less than an 8-frame one.
+  const int width = ops::simd::width();
+  const int lanes = width / 2;  // doubles per vector: 8, 4 or 2
+  const int whole = count - count % lanes;
+  if (whole > 0) {
+    ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(pass_, wave, first, whole, rows);
+  }
+  const int tail = count - whole;
+  if (tail == 0) return;
+  float* tail_rows = rows + static_cast<std::size_t>(whole) * cfg_.n_mels;
+  if (tail <= 2) {
+    fbank_rows4(pass_, wave, first + whole, tail, tail_rows);
+  } else if (tail <= 4 && width >= 8) {
+    fbank_rows8(pass_, wave, first + whole, tail, tail_rows);
+  } else {
+    ops::simd::pick(fbank_rows16, fbank_rows8, fbank_rows4)(pass_, wave, first + whole, tail,
+                                                            tail_rows);
+  }
 }
 
 void Fbank40::image(const float* wave, float* img) { image_rows(wave, 0, image_frames_, img); }
