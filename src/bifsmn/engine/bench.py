@@ -527,8 +527,8 @@ def format_markdown(res: dict) -> str:
             f"{st['full_windows_us_per_hop']:.1f} µs computing every window in full "
             f"({st['rtf_full']:.5f})"
             + ("." if "aligned_hop_samples" not in st else
-               f" (a log-mel frame is shared only between windows that moved by whole frame hops,"
-               f" which 100 ms is not; with a {st['aligned_hop_samples']}-sample hop: "
+               f" (a {st['front_end']} frame is shared only between windows that moved by whole"
+               f" frame hops, which 100 ms is not; with a {st['aligned_hop_samples']}-sample hop: "
                f"**{st['aligned_shared_us_per_hop']:.1f} µs per hop**, real-time factor "
                f"{st['rtf_aligned']:.5f})."),
         ]
