@@ -180,6 +180,35 @@ void test_corrupt() {
 }
 
 // Direct-definition log-mel (double precision DFT) for a few frames.
+// Windows of `stream` every `hop` samples (zeros before the stream) through one FrameCache,
+// against each window computed in full; skips every fifth window (as the gate does) and clears
+// the cache once. Checks that the features are equal and that rows were reused iff `shares`.
+void check_stream_cache(Engine& e, const std::vector<float>& stream, int hop, bool shares,
+                        const std::string& what) {
+  const int n = e.feature_config().clip_samples;
+  const std::size_t per = static_cast<std::size_t>(e.n_mels()) * e.frames();
+  const std::int64_t total_len = static_cast<std::int64_t>(stream.size());
+  auto cache = e.new_frame_cache();
+  bool same = true;
+  std::vector<float> full(per), cached(per), w(n);
+  int windows = 0;
+  for (std::int64_t start = -n + hop; start + n <= total_len; start += hop) {
+    if (windows == 7) cache->clear();
+    if (windows++ % 5 == 3) continue;  // a window the gate skipped
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t p = start + i;
+      w[i] = p >= 0 ? stream[static_cast<std::size_t>(p)] : 0.0f;
+    }
+    e.compute_features(w.data(), 1, n, full.data());
+    e.compute_features_at(w.data(), 1, &start, *cache, cached.data());
+    same = same && full == cached;
+  }
+  check(same && (cache->hits() > 0) == shares,
+        what + " stream, hop " + std::to_string(hop) + ": cached == full (" +
+            std::to_string(cache->hits()) + " rows reused, " + std::to_string(cache->misses()) +
+            " computed)");
+}
+
 void test_logmel() {
   const auto file = fuzz::random_model(1, Kind::bifsmn_v1);
   auto e = Engine::load_bytes(file.data(), file.size(), "m.bkws");
@@ -250,27 +279,7 @@ void test_logmel() {
                                    0.05 * nd(rng));
   }
   for (int hop_samples : {1536, 512, 1600}) {
-    auto cache = e->new_frame_cache();
-    bool same = true;
-    std::vector<float> full(nm * frames), cached(nm * frames);
-    int windows = 0;
-    for (std::int64_t start = -n + hop_samples; start + n <= total_len; start += hop_samples) {
-      if (windows == 7) cache->clear();
-      if (windows++ % 5 == 3) continue;  // a window the gate skipped
-      std::vector<float> w(n, 0.0f);
-      for (int i = 0; i < n; ++i) {
-        const std::int64_t p = start + i;
-        if (p >= 0) w[i] = stream[static_cast<std::size_t>(p)];
-      }
-      e->compute_features(w.data(), 1, n, full.data());
-      e->compute_features_at(w.data(), 1, &start, *cache, cached.data());
-      same = same && full == cached;
-    }
-    const bool shares = hop_samples % hop == 0;
-    check(same && (cache->hits() > 0) == shares,
-          "log-mel stream, hop " + std::to_string(hop_samples) + ": cached == full (" +
-              std::to_string(cache->hits()) + " frames reused, " +
-              std::to_string(cache->misses()) + " computed)");
+    check_stream_cache(*e, stream, hop_samples, hop_samples % hop == 0, "log-mel");
   }
 }
 
@@ -443,27 +452,8 @@ void test_fbank40() {
                                      0.05 * nd(rng));
     }
     for (int hop_samples : {1600, 800, 1000, 16000}) {
-      auto cache = e->new_frame_cache();
-      bool same = true;
-      std::vector<float> full(nm * frames), cached(nm * frames);
-      int windows = 0;
-      for (std::int64_t start = -n + hop_samples; start + n <= total_len; start += hop_samples) {
-        if (windows == 7) cache->clear();
-        if (windows++ % 5 == 3) continue;  // a window the gate skipped
-        std::vector<float> w(n, 0.0f);
-        for (int i = 0; i < n; ++i) {
-          const std::int64_t p = start + i;
-          if (p >= 0) w[i] = stream[static_cast<std::size_t>(p)];
-        }
-        e->compute_features(w.data(), 1, n, full.data());
-        e->compute_features_at(w.data(), 1, &start, *cache, cached.data());
-        same = same && full == cached;
-      }
-      const bool shares = hop_samples % 160 == 0 && hop_samples < n;
-      check(same && (cache->hits() > 0) == shares,
-            "fbank40 stream, hop " + std::to_string(hop_samples) + ": cached == full (" +
-                std::to_string(cache->hits()) + " rows reused, " +
-                std::to_string(cache->misses()) + " computed)");
+      check_stream_cache(*e, stream, hop_samples, hop_samples % 160 == 0 && hop_samples < n,
+                         "fbank40");
     }
     auto other = Engine::load_bytes(file.data(), file.size(), "fb2.bkws");
     auto foreign = other->new_frame_cache();

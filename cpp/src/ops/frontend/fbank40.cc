@@ -291,13 +291,7 @@ void Fbank40::image_rows(const float* wave, int first, int count, float* rows) {
 void Fbank40::image(const float* wave, float* img) { image_rows(wave, 0, image_frames_, img); }
 
 void Fbank40::init_cache(RowCache& cache) const {
-  cache = RowCache{};
-  cache.hop = cfg_.hop_length;
-  cache.n_mels = cfg_.n_mels;
-  cache.slots = 1;
-  while (cache.slots < 2 * image_frames_) cache.slots *= 2;
-  cache.keys.assign(static_cast<std::size_t>(cache.slots), RowCache::kNone);
-  cache.rows.assign(static_cast<std::size_t>(cache.slots) * cfg_.n_mels, 0.0f);
+  cache.init(cfg_.hop_length, cfg_.n_mels, image_frames_);
 }
 
 void Fbank40::compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) {

@@ -76,6 +76,17 @@ struct RowCache {
   std::size_t hits = 0, misses = 0;
   static constexpr std::int64_t kNone = INT64_MIN;
   void clear() { std::fill(keys.begin(), keys.end(), kNone); }
+  // An empty cache for rows of n_mels values every `hop` samples, with room for two windows of
+  // `window_rows` rows (a power of two of slots, so that slot = position-bucket & (slots - 1)).
+  void init(int hop_samples, int mels, int window_rows) {
+    *this = RowCache{};
+    hop = hop_samples;
+    n_mels = mels;
+    slots = 1;
+    while (slots < 2 * window_rows) slots *= 2;
+    keys.assign(static_cast<std::size_t>(slots), kNone);
+    rows.assign(static_cast<std::size_t>(slots) * mels, 0.0f);
+  }
 };
 
 // What one pass of the fbank40 rows needs (fbank40.cc: the per-ISA row functions are free

@@ -192,13 +192,7 @@ void LogMel::compute(const float* wave, float* out) {
 }
 
 void LogMel::init_cache(RowCache& cache) const {
-  cache = RowCache{};
-  cache.hop = cfg_.hop_length;
-  cache.n_mels = cfg_.n_mels;
-  cache.slots = 1;
-  while (cache.slots < 2 * frames_) cache.slots *= 2;
-  cache.keys.assign(static_cast<std::size_t>(cache.slots), RowCache::kNone);
-  cache.rows.assign(static_cast<std::size_t>(cache.slots) * cfg_.n_mels, 0.0f);
+  cache.init(cfg_.hop_length, cfg_.n_mels, frames_);
 }
 
 void LogMel::compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) {
