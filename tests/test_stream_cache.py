@@ -190,3 +190,35 @@ def test_time_stream_frontend_runs_windows_through_a_cache(logmel_bkws: str) -> 
         eng.time_stream_frontend(stream[:SR], 1536, runs=2, warmup=0)
     with pytest.raises(BifsmnError, match="hop must be at least 1"):
         eng.time_stream_frontend(stream, 0, runs=2, warmup=0)
+
+
+class FixedBatch(EngineScorer):
+    """The engine scorer run like a PyTorch one: every batch padded to the full batch size."""
+
+    batch_invariant = False
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_live_stream_scores_only_its_windows(bkws: str, gated: bool) -> None:
+    """One window per hop goes through the engine (not a zero-padded batch of 16), with the same
+    posteriors as the padded batches and the offline windows."""
+    audio = stream_audio(4.0, seed=21)
+    gate = Gate() if gated else None
+    live = EngineScorer(bkws)
+    sizes: list[int] = []
+    predict = live.engine.predict
+
+    def spy(x):
+        sizes.append(len(x))
+        return predict(x)
+
+    live.engine.predict = spy  # type: ignore[method-assign]
+    got = run_stream(live, audio, 1600, [1600], gate)
+    want = run_stream(FixedBatch(bkws), audio, 1600, [1600], gate)
+    assert got.shape == want.shape and got.shape[0] > 30
+    assert np.array_equal(got, want)
+    # no padding windows: at most one network call per hop, one window each (the flush's
+    # 0.5 s of zeros completes several hops at once)
+    assert sizes and sum(sizes) <= got.shape[0] and sizes[:-1] == [1] * (len(sizes) - 1)
+    off = sliding_posteriors(live, audio, 1600, gate=gate)
+    assert np.array_equal(off.probs, want)

@@ -101,6 +101,24 @@ void test_models() {
       std::vector<float> ref;
       double worst = 0;
       bool identical = true;
+      // every kernel with its own float GEMM: a clip's logits do not depend on its batch (the
+      // detector's Streamer relies on it to score one window per hop: EngineScorer.
+      // batch_invariant); 5 clips make row counts whose tiles split differently from one clip's
+      const std::size_t B5 = 5;
+      const auto x5 = features(B5, 11);
+      for (std::string_view k : kernels) {
+        auto own = Engine::load_bytes(file.data(), file.size(), name, k);
+        own->set_blocks(blocks);
+        const auto batch5 = run(*own, x5, B5);
+        bool invariant = true;
+        for (std::size_t b = 0; b < B5; ++b) {
+          std::vector<float> one(x5.begin() + b * per, x5.begin() + (b + 1) * per);
+          const auto single = run(*own, one, 1);
+          invariant = invariant && std::equal(single.begin(), single.end(), batch5.begin() + b * 3);
+        }
+        check(invariant, name + " " + std::to_string(blocks) + " blocks, kernel " +
+                             std::string(k) + ": batch of 5 == 5 single calls (bitwise)");
+      }
       for (std::string_view k : kernels) {
         // binary: float layers pinned to one kernel; FP: each kernel's own float GEMM
         auto ek = Engine::load_bytes(file.data(), file.size(), name, k,

@@ -36,7 +36,9 @@ class Scorer(Protocol):
     ``scores`` takes network inputs (B, 1, n_mels, frames) float32 of the model's front end
     (``feature_config``: 32 x 32 log-mel or fbank40) and returns logits (B, classes) as numpy.
     A scorer may also define ``features(windows) -> (B, 1, M, T)`` to replace the Python front
-    end (test stubs do, to stay cheap); see
+    end (test stubs do, to stay cheap), and ``batch_invariant = True`` when a window's scores do
+    not depend on the other windows of its batch or the batch size (then the streamer runs only
+    the windows it has instead of a fixed batch padded with zeros); see
     :class:`bifsmn.detect.stream.Streamer`.
     """
 
@@ -105,6 +107,11 @@ class EngineScorer:
     features come from the engine's C++ front end, which is bit-identical to the Python one
     (``tests/test_fbank40_engine.py``) and ~50x faster than its float64 torch version.
     """
+
+    #: the engine computes each clip on its own, in the same operation order at any batch size
+    #: (C++ ``test_engine``: batch == single calls for every kernel), so a live stream scores one
+    #: window per hop instead of a zero-padded batch of 16
+    batch_invariant = True
 
     def __init__(self, path: str | Path, blocks: int = 8) -> None:
         _check_blocks(blocks)

@@ -25,10 +25,12 @@ not a multiple of the STFT hop). fbank40 frames have no padding and a 160-sample
 scorer that offers ``stream_frontend()`` (the engine, :class:`~bifsmn.detect.scorer.EngineScorer`)
 each frame is computed once per stream position and reused by every window that holds it (a
 100 ms hop computes 10 of a window's 98 frames), bit-identical to computing each window in full
-(``tests/test_stream_cache.py``). The network is always run on batches
+(``tests/test_stream_cache.py``). PyTorch scorers always run the network on batches
 of exactly ``batch_size`` windows (the last batch padded with zeros): PyTorch's CPU GEMMs round
 differently for different batch sizes (about 1e-6), and a fixed shape makes the scores
-independent of how the audio was chunked.
+independent of how the audio was chunked. The engine's scores of a window do not depend on its
+batch (``EngineScorer.batch_invariant``), so a live stream runs only the windows it has: one per
+hop, not a batch of 16 mostly zero windows (16x the network's work per hop until session 33).
 """
 
 from __future__ import annotations
@@ -176,6 +178,8 @@ class WindowScorer:
             self._kw = keyword_columns(list(scorer.labels))
         self._silence = silence_posterior(list(scorer.labels))
         self.batch_size = int(batch_size)
+        # pad every batch to batch_size windows unless the scorer's scores do not depend on it
+        self._fixed_batch = not getattr(scorer, "batch_invariant", False)
         cfg = scorer.feature_config
         self.window = int(cfg.clip_samples)
         self.sample_rate = int(cfg.sample_rate)
@@ -234,8 +238,10 @@ class WindowScorer:
 
     def _batch_features(self, part: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
         """Features of one batch of exactly ``batch_size`` windows (``part`` padded with zero
-        windows); the stream's shared rows are used when the windows' positions are known."""
-        b, m = self.batch_size, len(part)
+        windows; only ``part`` for a batch-invariant scorer); the stream's shared rows are used
+        when the windows' positions are known."""
+        m = len(part)
+        b = self.batch_size if self._fixed_batch else m
         if self._stream is None or starts is None:
             batch = np.zeros((b, self.window), np.float32)
             batch[:m] = part
@@ -252,11 +258,12 @@ class WindowScorer:
         n = len(windows)
         self.windows_scored += n
         out = np.empty((n, len(self.scorer.labels)), np.float32)
-        b = self.batch_size
-        for i in range(0, n, b):
-            part = windows[i:i + b]
+        for i in range(0, n, self.batch_size):
+            part = windows[i:i + self.batch_size]
             m = len(part)
-            feats = self._batch_features(part, None if starts is None else starts[i:i + b])
+            b = self.batch_size if self._fixed_batch else m
+            feats = self._batch_features(
+                part, None if starts is None else starts[i:i + self.batch_size])
             logits = np.asarray(self.scorer.scores(feats))
             if logits.shape != (b, len(self.scorer.labels)):
                 raise BifsmnError(f"{self.scorer.name}: scores of shape {logits.shape}, "
