@@ -1,0 +1,56 @@
+"""Where the live detector's time goes per hop: the whole ``Detector.process`` loop and the
+gate (``Gate.active``) inside it, three runs.
+
+Same stream as measure.py (1 minute by default), fed in 100 ms chunks to the bundled model.
+
+    python docs/results/live-stream/gate_time.py [--minutes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from measure import DATA, HOP, NEG
+
+import bifsmn.detect.gate as gate_mod
+from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.detect.detector import Detector
+from bifsmn.detect.evaluate import build_stream, negative_files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=1.0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ds = SpeechCommands(DATA, 12)
+    st = build_stream(ds, "validation", args.minutes, seed=0,
+                      negatives=negative_files(NEG, "validation"))
+    audio = st.audio.astype(np.float32)
+    hops = len(audio) // HOP
+    active = gate_mod.Gate.active
+    for _ in range(3):
+        det = Detector()
+        spent = [0.0]
+
+        def timed(self, *a, spent=spent, **k):
+            t0 = time.perf_counter()
+            out = active(self, *a, **k)
+            spent[0] += time.perf_counter() - t0
+            return out
+
+        gate_mod.Gate.active = timed
+        t0 = time.perf_counter()
+        for s in range(0, len(audio), HOP):
+            det.process(audio[s:s + HOP])
+        total = time.perf_counter() - t0
+        gate_mod.Gate.active = active
+        print(f"per hop: {total / hops * 1e6:.1f} µs, of which the gate "
+              f"{spent[0] / hops * 1e6:.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
