@@ -8,27 +8,17 @@ Same stream as measure.py (1 minute by default), fed in 100 ms chunks to the bun
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-import torch
-from measure import DATA, HOP, NEG
+from measure import HOP, live_stream
 
 import bifsmn.detect.gate as gate_mod
-from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect.detector import Detector
-from bifsmn.detect.evaluate import build_stream, negative_files
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=1.0)
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    ds = SpeechCommands(DATA, 12)
-    st = build_stream(ds, "validation", args.minutes, seed=0,
-                      negatives=negative_files(NEG, "validation"))
+    _, st = live_stream(__doc__, 1.0)
     audio = st.audio.astype(np.float32)
     hops = len(audio) // HOP
     active = gate_mod.Gate.active

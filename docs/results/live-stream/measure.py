@@ -25,7 +25,7 @@ import torch
 
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect.detector import Detector
-from bifsmn.detect.evaluate import build_stream, negative_files
+from bifsmn.detect.evaluate import EvalStream, build_stream, negative_files
 
 DATA = "../shared/data/speech_commands_test12_v0.02"
 NEG = "../shared/data/picovoice_wake_words"
@@ -56,14 +56,20 @@ def run(audio: np.ndarray, verifier: str | None, padded: bool) -> tuple[float, i
     return time.perf_counter() - t0, counts[0], counts[1], events
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=5.0)
+def live_stream(doc: str, minutes: float) -> tuple[argparse.Namespace, EvalStream]:
+    """Command-line arguments (``--minutes``) and the seeded clean stream both scripts feed;
+    one torch thread."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=minutes)
     args = ap.parse_args()
     torch.set_num_threads(1)
     ds = SpeechCommands(DATA, 12)
-    st = build_stream(ds, "validation", args.minutes, seed=0,
-                      negatives=negative_files(NEG, "validation"))
+    return args, build_stream(ds, "validation", args.minutes, seed=0,
+                              negatives=negative_files(NEG, "validation"))
+
+
+def main() -> None:
+    args, st = live_stream(__doc__, 5.0)
     audio = st.audio.astype(np.float32)
     hops = -(-len(audio) // HOP)
     seconds = len(audio) / 16000
