@@ -348,9 +348,12 @@ class Streamer:
     def _emit(self) -> Posteriors:
         data = np.concatenate([self._tail, *self._pending])
         nwin = self._npending // self.hop
-        # window j (1..nwin) covers data[j*hop : j*hop + window]
-        view = np.lib.stride_tricks.sliding_window_view(data, self.window)
-        windows = view[self.hop:self.hop * nwin + 1:self.hop]
+        # window j (1..nwin) covers data[j*hop : j*hop + window] (a read-only strided view:
+        # sliding_window_view's checks cost ~30 µs per call, a tenth of a live hop)
+        step = data.strides[0]
+        windows = np.lib.stride_tricks.as_strided(
+            data[self.hop:], shape=(nwin, self.window), strides=(self.hop * step, step),
+            writeable=False)
         ends = self._done + self.hop * np.arange(1, nwin + 1, dtype=np.int64)
         probs = self._score(windows, ends, self.samples_seen if self._flushing else None)
         out = Posteriors(ends, probs, self.window, self.sample_rate, self._count,
