@@ -160,7 +160,7 @@ def test_logmel_stream_features_equal_full_windows(logmel_bkws: str, hop: int,
         assert cache.misses == (frames - 4) + (len(wins) - 1) * (hop // 512)
     else:
         assert cache.hits == 0
-    # an unrelated window at a cached position would be wrong: a new stream needs a new cache
+    # other audio at the same positions (a new stream) through a new cache: its own features
     other = windows_at(stream_audio(4.0, seed=hop + 1), starts[:2])
     fresh = eng.frame_cache()
     assert np.array_equal(eng.stream_features(other, starts[:2], fresh), eng.features(other))

@@ -359,18 +359,23 @@ std::size_t float_outputs_off(const char* what, const Kernel& kern, const std::v
   return bad;
 }
 
+// n standard-normal floats from rng (the float GEMM tests' random inputs).
+std::vector<float> normal_floats(std::mt19937_64& rng, std::size_t n) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& e : v) e = normal(rng);
+  return v;
+}
+
 void test_float_gemm() {
   std::mt19937_64 rng(g_seed ^ 0x5555);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   const auto kernels = optimized_kernels();
   std::size_t cases = 0;
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t m = 1 + rng() % 17, n = 1 + rng() % 70,
                       k = trial < 20 ? 1 + trial : 1 + rng() % 1100;
-    std::vector<float> x(m * k), w(n * k), b(n);
-    for (float& v : x) v = normal(rng);
-    for (float& v : w) v = normal(rng);
-    for (float& v : b) v = normal(rng);
+    const std::vector<float> x = normal_floats(rng, m * k), w = normal_floats(rng, n * k),
+                             b = normal_floats(rng, n);
     const bool with_bias = trial % 2 == 0;
     const float* bias = with_bias ? b.data() : nullptr;
     std::vector<float> want(m * n);
@@ -393,17 +398,15 @@ void test_float_gemm() {
 // panels of 32).
 void test_float_gemm_kn() {
   std::mt19937_64 rng(g_seed ^ 0x6b6e);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<const Kernel*> kernels = optimized_kernels();
   kernels.push_back(&reference());
   std::size_t cases = 0;
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t m = 1 + rng() % 30, n = 1 + rng() % 100,
                       k = trial < 20 ? 1 + trial : 1 + rng() % 600;
-    std::vector<float> x(m * k), w(n * k), wp(bifsmn::kn_packed_floats(n, k)), b(n);
-    for (float& v : x) v = normal(rng);
-    for (float& v : w) v = normal(rng);
-    for (float& v : b) v = normal(rng);
+    const std::vector<float> x = normal_floats(rng, m * k), w = normal_floats(rng, n * k),
+                             b = normal_floats(rng, n);
+    std::vector<float> wp(bifsmn::kn_packed_floats(n, k));
     bifsmn::pack_kn(w.data(), n, k, wp.data());
     const bool with_bias = trial % 2 == 0;
     const float* bias = with_bias ? b.data() : nullptr;
