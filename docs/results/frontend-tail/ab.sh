@@ -9,23 +9,30 @@
 #   bash docs/results/frontend-tail/ab.sh OLD_REV [ROUNDS] [RUNS] > docs/results/frontend-tail/ab.txt
 #
 # OLD_REV's engine library is built in /tmp/ab-old (a git worktree; remove it afterwards with
-# `git worktree remove --force /tmp/ab-old`) and linked with this checkout's
-# cpp/bench/engine_bench.cc (OLD_REV's engine_bench has no `stream` mode; the engine API it
-# uses is the same), this checkout's build in cpp/build-native.
+# `git worktree remove --force /tmp/ab-old`), this checkout's in cpp/build-native; each is linked
+# with this checkout's cpp/bench/engine_bench.cc, compiled the same way (OLD_REV's engine_bench
+# has no `stream` mode; the engine API it uses is the same).
 set -euo pipefail
 old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}
 rounds=${2:-20}
 runs=${3:-2000}
 . docs/results/binarizer-avx512/ab_build.sh
 ab_build "$old_rev"
+# both harnesses compiled the same way from this checkout's engine_bench.cc, each linked with
+# its build's (Release) engine library
+harness() {
+  "${CXX:-g++}" -O2 -std=c++17 -I"$1/include" cpp/bench/engine_bench.cc -o "$3" \
+    "$2/libbifsmn_engine.a" "$2/libbifsmn_core.a" -lpthread
+}
 old=/tmp/ab-old/build/engine_bench_stream
-"${CXX:-g++}" -O2 -std=c++17 -I/tmp/ab-old/cpp/include cpp/bench/engine_bench.cc -o "$old" \
-  /tmp/ab-old/build/libbifsmn_engine.a /tmp/ab-old/build/libbifsmn_core.a -lpthread
+new=cpp/build-native/engine_bench_stream
+harness /tmp/ab-old/cpp /tmp/ab-old/build "$old"
+harness cpp cpp/build-native "$new"
 m=src/bifsmn/models_data/bifsmnv2.bkws
 for r in $(seq "$rounds"); do
   for mode in stream audio; do
     for which in old new; do
-      if [ "$which" = old ]; then exe=$old; else exe=cpp/build-native/engine_bench; fi
+      if [ "$which" = old ]; then exe=$old; else exe=$new; fi
       echo "$r $which $mode $("$exe" "$m" "$runs" 8 "$mode" | sed -E 's/.*median ([0-9.]+) us, min ([0-9.]+) us.*/\1 \2/')"
     done
   done
