@@ -36,7 +36,7 @@ from tqdm import tqdm
 from bifsmn.audio import load_audio
 from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy, slot_of
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
-from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
+from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task
 from bifsmn.errors import BifsmnError
 
 NOISE_DIR = "_background_noise_"
@@ -147,11 +147,7 @@ class FeatureArchive:
         self._cache: dict[str, list[ArchiveItem]] = {}
 
     def _label(self, word: str) -> int | None:
-        if self.num_classes == 12:
-            if word in COMMANDS or word == SILENCE:
-                return self.labels.index(word)
-            return self.labels.index(UNKNOWN)
-        return self.labels.index(word) if word in self.labels else None
+        return label_of_word(self.labels, word)
 
     def _list(self, split: str) -> list[str]:
         p = self.root / f"{split}_list.txt"
@@ -170,7 +166,7 @@ class FeatureArchive:
         if split not in self._cache:
             out = []
             rels = self._list(split)
-            if self.num_classes == 12:
+            if self.num_classes != 35:  # the tasks with a silence class
                 rels = rels + self.noise_names(split)
             for rel in rels:
                 word, speaker = parse_image_name(rel)
@@ -190,7 +186,9 @@ class FeatureArchive:
             if not p.is_file():
                 raise BifsmnError(f"listed image {p.relative_to(self.root)} does not exist",
                                   self.root)
-        key = _fingerprint(paths, f"images|{self.num_classes}")
+        # the images depend only on the paths: the 37-class task reads the 12-class one's
+        family = 12 if self.num_classes == 37 else self.num_classes
+        key = _fingerprint(paths, f"images|{family}")
         cpath = (cache_dir or default_cache_dir()) / f"fbank40-{split}-{key}.npy"
         frames, mels = self.feature_config.image_frames, self.feature_config.n_mels
         arr = load_cached_npy(cpath, (len(items), frames, mels), np.uint8)
@@ -203,7 +201,7 @@ class FeatureArchive:
                     raise BifsmnError(f"image is {img.shape[0]}x{img.shape[1]}, expected "
                                       f"{frames}x{mels} (time x mel)", p)
                 arr[i] = img
-            atomic_save_npy(cpath, arr, slot_of("fbank40", self.root, split, self.num_classes))
+            atomic_save_npy(cpath, arr, slot_of("fbank40", self.root, split, family))
         return torch.from_numpy(arr), labels
 
     def noise_images(self, split: str = "training", cache_dir: Path | None = None

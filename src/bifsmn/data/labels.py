@@ -2,9 +2,21 @@
 
 The 12-class order is the reference code's (unknown first, silence second) so that label indices
 and confusion matrices read the same as in the BiFSMN papers.
+
+The 37-class task is the 12-class one with each of the 25 other words as a class of its own
+(``_unknown_:bed`` ...), appended after the 12. A model trained on it still answers the 12-class
+question: :class:`ClassMerge` folds every ``_unknown_:<word>`` class into ``_unknown_`` (log-sum-exp
+of their logits, so the softmax of the merged logits is the sum of the merged posteriors). Why:
+``_unknown_`` lumps 25 words, several of which sound like keywords (learn/left, dog/down,
+tree/three); naming them lets training separate them instead of treating one many-shaped class
+as one (docs/results/verifier-words).
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from bifsmn.errors import BifsmnError
 
@@ -19,11 +31,101 @@ LABELS_35: tuple[str, ...] = (
     "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
     "yes", "zero",
 )
-TASKS = {12: LABELS_12, 35: LABELS_35}
+#: the 25 words of Speech Commands v0.02 that are not commands (all ``_unknown_`` at 12 classes)
+UNKNOWN_WORDS: tuple[str, ...] = tuple(w for w in LABELS_35 if w not in COMMANDS)
+SUB_SEP = ":"  # "_unknown_:bed": a class merged into "_unknown_" at inference
+LABELS_37: tuple[str, ...] = (*LABELS_12, *(f"{UNKNOWN}{SUB_SEP}{w}" for w in UNKNOWN_WORDS))
+TASKS = {12: LABELS_12, 35: LABELS_35, 37: LABELS_37}
 
 
 def labels_for_task(num_classes: int) -> tuple[str, ...]:
     """Return the ordered label names of the ``num_classes`` task."""
     if num_classes not in TASKS:
-        raise BifsmnError(f"unsupported task: {num_classes} classes (choose 12 or 35)")
+        raise BifsmnError(f"unsupported task: {num_classes} classes (choose 12, 35 or 37)")
     return TASKS[num_classes]
+
+
+def label_of_word(labels: tuple[str, ...], word: str) -> int | None:
+    """Index in ``labels`` (one of :data:`TASKS`) of a clip of ``word`` (or ``_silence_``);
+    None where the task leaves the word out (silence at 35 classes)."""
+    if UNKNOWN in labels:  # 12 or 37 classes
+        if word in COMMANDS or word == SILENCE:
+            return labels.index(word)
+        sub = f"{UNKNOWN}{SUB_SEP}{word}"
+        return labels.index(sub) if sub in labels else labels.index(UNKNOWN)
+    return labels.index(word) if word in labels else None
+
+
+def group_of(label: str) -> str:
+    """The label a class is reported as: ``_unknown_:bed`` -> ``_unknown_``, others unchanged."""
+    head, sep, _ = label.partition(SUB_SEP)
+    return head if sep and head == UNKNOWN else label
+
+
+class ClassMerge:
+    """Folds sub-classes (``_unknown_:<word>``) into their group's class.
+
+    ``labels`` are the merged names (first occurrence order: the 12-class order for the 37-class
+    task); ``logits(z)`` maps (..., C) logits to (..., len(labels)) with each group's logit the
+    log-sum-exp of its members', so softmax(merged) equals the summed posteriors."""
+
+    def __init__(self, labels: list[str] | tuple[str, ...]) -> None:
+        self.source = list(labels)
+        groups = [group_of(x) for x in self.source]
+        self.labels = list(dict.fromkeys(groups))
+        if len(self.labels) == len(self.source):
+            self.members: list[list[int]] = [[i] for i in range(len(self.source))]
+        else:
+            self.members = [[i for i, g in enumerate(groups) if g == name]
+                            for name in self.labels]
+        self.index = np.asarray([self.labels.index(g) for g in groups], np.int64)
+
+    @property
+    def identity(self) -> bool:
+        return len(self.labels) == len(self.source)
+
+    @staticmethod
+    def needed(labels: list[str] | tuple[str, ...]) -> bool:
+        return any(group_of(x) != x for x in labels)
+
+    def logits(self, z: np.ndarray) -> np.ndarray:
+        """Merged logits of numpy ``z`` (..., C) (float32 in, float32 out)."""
+        if self.identity:
+            return z
+        z = np.asarray(z)
+        out = np.empty((*z.shape[:-1], len(self.labels)), z.dtype)
+        for j, m in enumerate(self.members):
+            if len(m) == 1:
+                out[..., j] = z[..., m[0]]
+            else:
+                part = z[..., m].astype(np.float64)
+                top = part.max(axis=-1, keepdims=True)
+                top = np.where(np.isfinite(top), top, 0.0)
+                out[..., j] = (np.log(np.exp(part - top).sum(axis=-1)) + top[..., 0])
+        return out
+
+    def torch_logits(self, z):  # noqa: ANN001, ANN201  (torch is imported by the callers)
+        """Merged logits of a torch tensor ``z`` (..., C)."""
+        if self.identity:
+            return z
+        import torch
+
+        return torch.stack([z[..., m[0]] if len(m) == 1 else torch.logsumexp(z[..., m], -1)
+                            for m in self.members], -1)
+
+    def widen(self, weight, bias, source_labels: list[str]):  # noqa: ANN001, ANN201
+        """A classifier for ``self.source`` from one (``weight`` (K, D), ``bias`` (K,)) trained
+        on ``source_labels`` (the merged names): every member of a group starts as a copy of
+        the group's row with ``ln(group size)`` taken off its bias, so the merged logits, and
+        the model's 12-class answers, are unchanged at the start of training."""
+        import torch
+
+        if list(source_labels) != self.labels:
+            raise BifsmnError(f"cannot widen a classifier of labels {list(source_labels)} to "
+                              f"{self.source}")
+        rows = [self.labels.index(group_of(x)) for x in self.source]
+        size = {j: len(m) for j, m in enumerate(self.members)}
+        w = weight[rows].clone()
+        b = bias[rows].clone() - torch.tensor([math.log(size[r]) for r in rows],
+                                              dtype=bias.dtype)
+        return w, b

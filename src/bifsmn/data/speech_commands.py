@@ -30,7 +30,7 @@ from pathlib import Path
 import soundfile as sf
 
 from bifsmn.audio import CLIP_SAMPLES
-from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, labels_for_task
+from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, label_of_word, labels_for_task
 from bifsmn.errors import BifsmnError
 
 SPLITS = ("training", "validation", "testing", "all")
@@ -157,13 +157,7 @@ class SpeechCommands:
 
     # ------------------------------------------------------------------ items
     def _label(self, word: str) -> int | None:
-        if self.num_classes == 12:
-            if word in COMMANDS:
-                return self.labels.index(word)
-            if word == SILENCE:
-                return self.labels.index(SILENCE)
-            return self.labels.index(UNKNOWN)
-        return self.labels.index(word) if word in self.labels else None
+        return label_of_word(self.labels, word)
 
     def items(self, split: str) -> list[Item]:
         """The examples of ``split`` (one of ``training|validation|testing|all``)."""
@@ -185,11 +179,11 @@ class SpeechCommands:
             if label is None:
                 continue
             item = Item(str(self.root / rel), word, speaker, label)
-            if self.num_classes == 12 and self.protocol == "standard" and word not in COMMANDS:
+            if UNKNOWN in self.labels and self.protocol == "standard" and word not in COMMANDS:
                 unknown.append(item)
             else:
                 keep.append(item)
-        if self.num_classes != 12 or self.protocol == "archive":
+        if UNKNOWN not in self.labels or self.protocol == "archive":
             return keep
         silence = self.labels.index(SILENCE)
         if self.protocol == "reference":

@@ -18,7 +18,7 @@ import torch
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
-from bifsmn.data.labels import labels_for_task
+from bifsmn.data.labels import ClassMerge, labels_for_task
 from bifsmn.deploy import Scoring
 from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
@@ -70,7 +70,9 @@ class TorchScorer:
         self.model = model.eval()
         self.scoring = Scoring(self.model)  # folded once: the model must not change
         self.blocks = blocks
-        self.labels = list(labels)
+        # a 37-class model answers with its 12 merged classes (bifsmn.data.labels.ClassMerge)
+        self.merge = ClassMerge(labels)
+        self.labels = self.merge.labels
         self.feature_config = feature_config
         self.name = name
         self.operating_points: dict | None = None
@@ -96,7 +98,7 @@ class TorchScorer:
         if not np.isfinite(out).all():  # once per call
             raise NonFiniteError(f"model {self.name} gives non-finite scores (NaN or inf) "
                                  "(diverged or corrupt model?)")
-        return out
+        return self.merge.logits(out)
 
 
 class EngineScorer:
@@ -117,7 +119,8 @@ class EngineScorer:
         _check_blocks(blocks)
         self.engine = Engine(path, blocks=blocks)
         self.blocks = blocks
-        self.labels = list(self.engine.labels)
+        self.merge = ClassMerge(self.engine.labels)  # as TorchScorer
+        self.labels = self.merge.labels
         self.feature_config = feature_config_from_dict(dict(self.engine.feature_config),
                                                        str(path))
         self.name = Path(path).name
@@ -142,8 +145,8 @@ class EngineScorer:
         return features
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.engine.predict(np.ascontiguousarray(features, np.float32)),
-                          np.float32)
+        return self.merge.logits(np.asarray(
+            self.engine.predict(np.ascontiguousarray(features, np.float32)), np.float32))
 
 
 def _operating_points(ops: dict | None, path: str | Path) -> dict | None:

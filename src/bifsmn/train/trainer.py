@@ -50,7 +50,7 @@ from bifsmn.data.frontends import (
     feature_config_for,
     make_frontend,
 )
-from bifsmn.data.labels import COMMANDS, UNKNOWN
+from bifsmn.data.labels import COMMANDS, UNKNOWN, ClassMerge, labels_for_task
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
@@ -116,13 +116,35 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
-def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None) -> None:
+def _widened_classifier(state: dict, own: dict, src_labels: list[str] | None,
+                        labels: list[str], path: str) -> dict:
+    """``state`` with its classifier widened to ``labels`` where the checkpoint was trained on
+    their merged names (a 12-class model initialising a 37-class one: every ``_unknown_:<word>``
+    row starts as the ``_unknown_`` row, :meth:`ClassMerge.widen`), so training starts from
+    the checkpoint's own 12-class answers instead of a random classifier."""
+    merge = ClassMerge(labels)
+    if merge.identity or not src_labels or list(src_labels) != merge.labels:
+        return state
+    w, b = "classifier.weight", "classifier.bias"
+    if w not in state or b not in state or w not in own or own[w].shape[0] != len(labels):
+        raise BifsmnError(f"cannot widen its classifier to {len(labels)} classes", path)
+    state[w], state[b] = merge.widen(state[w], state[b], list(src_labels))
+    return state
+
+
+def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None,
+                         labels: list[str] | None = None) -> None:
     """Load matching weights (strict=False), as the reference initialises students.
     ``only``: load just these keys (the quantizer parameters that exist only after
-    binarization, so a binary student's own alpha/threshold survive a fine-tune)."""
+    binarization, so a binary student's own alpha/threshold survive a fine-tune).
+    ``labels``: the model's classes; a checkpoint trained on their merged names (12 classes
+    for the 37-class task) has its classifier widened (:func:`_widened_classifier`)."""
     ckpt = load_checkpoint(path)
     own = model.state_dict()
-    src = {k: v for k, v in ckpt["state_dict"].items() if k in own and own[k].shape == v.shape
+    state = dict(ckpt["state_dict"])
+    if labels is not None and only is None:
+        state = _widened_classifier(state, own, ckpt.get("labels"), labels, path)
+    src = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape
            and (only is None or k in only)}
     if not src and only is not None:
         return  # an FP checkpoint (a teacher) has no quantizer parameters: nothing to add
@@ -249,7 +271,8 @@ class Trainer:
         c = self.cfg
         model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
         if c.model.init:
-            init_from_checkpoint(model, c.model.init)
+            init_from_checkpoint(model, c.model.init,
+                                 labels=list(labels_for_task(c.data.num_classes)))
         before = set(model.state_dict())
         apply_binary(model, {"method": c.binary.method, "keep_fp": c.binary.keep_fp,
                              "options": c.binary.options})
@@ -381,8 +404,10 @@ class Trainer:
         # folded once for all paths: the deployed arithmetic where the model has one
         logits = predict_paths(self.model, self.val_feats, self.cfg.train.blocks,
                                device=self.device)
+        merge = ClassMerge(list(self.ds.labels))  # 37 classes: scored as the 12 they report
+        truth = torch.as_tensor(merge.index)[self.val_labels]
         for b, lg in logits.items():
-            acc = (lg.argmax(1) == self.val_labels).float().mean().item() \
+            acc = (merge.torch_logits(lg).argmax(1) == truth).float().mean().item() \
                 if len(lg) else float("nan")
             out[f"val_acc_{b}"] = acc
         return out
