@@ -13,6 +13,7 @@ import torch
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import feature_config_from_dict
+from bifsmn.data.labels import ClassMerge
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, NonFiniteError
@@ -26,6 +27,12 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
 
 def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
                         names: list[str]) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix; a 37-class model is scored as the
+    12 classes it reports (:class:`~bifsmn.data.labels.ClassMerge`), like the detector uses it."""
+    merge = ClassMerge(names)
+    if not merge.identity:
+        logits, labels = merge.torch_logits(logits), torch.as_tensor(merge.index)[labels]
+        names = merge.labels
     pred = logits.argmax(1)
     cm = confusion(pred, labels, len(names))
     support = cm.sum(1)
