@@ -334,3 +334,95 @@ def test_band_contrast_frame_cache_equals_uncached():
     got = np.concatenate([band_contrast(wins[i:i + 5], ends[i:i + 5], len(x), SR, cache)
                           for i in range(0, len(ends), 5)])
     np.testing.assert_array_equal(got, want)
+
+
+def _gate_stream(sr: int, hop: int, seconds: int = 6, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(windows (N, sr) float32, ends, audio length) of a stream with voiced bursts, silences
+    and noise of changing level, padded with zeros at both ends as the streamer pads."""
+    rng = np.random.default_rng(seed)
+    n = seconds * sr
+    t = np.arange(n) / sr
+    x = 0.02 * rng.standard_normal(n) * (1 + np.sin(2 * np.pi * 0.3 * t))
+    x += 0.2 * np.sin(2 * np.pi * 170 * t) * (np.sin(2 * np.pi * 0.6 * t) > 0.4)
+    x[int(2.5 * sr):int(3.1 * sr)] = 0.0  # digital silence
+    nwin = -(-(n + sr // 2) // hop)
+    padded = np.concatenate([np.zeros(sr), x, np.zeros(nwin * hop - n + sr)])
+    ends = hop * np.arange(1, nwin + 1)
+    return np.stack([padded[e:e + sr] for e in ends]).astype(np.float32), ends, n
+
+
+@pytest.mark.parametrize("sr", [16000, 8000, 22050])
+def test_native_gate_statistics_equal_numpy(sr):
+    """The C++ gate's statistics (its own mixed-radix FFT: 25-ms frames are 400 samples at
+    16 kHz, 200 at 8 kHz, 551 = 19 x 29 at 22.05 kHz) equal numpy's up to summation order."""
+    from bifsmn.detect.gate import (
+        _band_bins,
+        _frame_len,
+        _hann,
+        _native,
+        band_contrast,
+        frame_levels,
+        loud_flatness,
+    )
+
+    wins, ends, n = _gate_stream(sr, 1234 * sr // SR)
+    f = _frame_len(sr)
+    band = _band_bins(f, sr)
+    got = [np.empty(len(wins)) for _ in range(4)]
+    _native().gate_stats(wins, ends.astype(np.int64), n, _hann(f), f, band.start + 1,
+                         band.stop, *got)
+    peak, floor = frame_levels(wins, ends, n, sr)
+    np.testing.assert_allclose(got[0], peak, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got[1], floor, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got[2], band_contrast(wins, ends, n, sr), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got[3], loud_flatness(wins, ends, n, sr), rtol=1e-9, atol=0)
+    assert (floor == -120.0).any() and (peak - floor > 10).any() and (got[3] < 0.2).any()
+
+
+@pytest.mark.parametrize("gate", [
+    DEFAULT_GATE, Gate(flat_max=0.35, band_contrast_db=12.0),
+    Gate(contrast_db=3.0, band_contrast_db=6.0, flat_max=0.2),
+    Gate(floor_db=None, contrast_db=None), Gate(max_lead=None, floor_db=-40.0),
+    Gate(max_lead=0.0, flat_max=0.5)])
+@pytest.mark.parametrize("hop", [1600, 1234, 16000])
+def test_native_gate_decides_as_numpy(gate, hop):
+    """Same windows kept by the C++ gate and by the numpy definition, with the stream's frame
+    cache fed uneven groups of windows, without it, and after clearing it; the cache stays
+    small."""
+    from bifsmn.detect.gate import FrameSpectra
+
+    wins, ends, n = _gate_stream(SR, hop, seed=hop)
+    want = gate.active_numpy(wins, ends, n, SR)
+    assert want.any() and (not want.all() or gate.floor_db is None)
+    np.testing.assert_array_equal(gate.active(wins, ends, n, SR), want)
+    cache = FrameSpectra()
+    for _ in range(2):  # the second pass after clear(): positions mean other samples again
+        got, i, sizes = [], 0, [1, 3, 1, 7, 2]
+        while i < len(wins):
+            k = sizes[len(got) % len(sizes)]
+            got.append(gate.active(wins[i:i + k], ends[i:i + k], n, SR, cache))
+            # spectra and levels, each at most four calls' worth (7 windows at most) or the
+            # frames of the windows overlapping this call's (memory flat on endless streams)
+            assert len(cache) <= 2 * 40 * max(4 * 7, SR // hop + 8)
+            i += k
+        np.testing.assert_array_equal(np.concatenate(got), want)
+        cache.clear()
+        assert len(cache) == 0
+
+
+def test_native_gate_only_for_float32_windows(monkeypatch):
+    """Windows of another dtype go through numpy, whose spectra read the windows' own values."""
+    import bifsmn.detect.gate as gate_mod
+
+    wins, ends, n = _gate_stream(SR, 1600)
+    want = DEFAULT_GATE.active(wins, ends, n, SR)
+
+    def no_native():
+        raise AssertionError("native gate used")
+
+    monkeypatch.setattr(gate_mod, "_native", no_native)
+    np.testing.assert_array_equal(DEFAULT_GATE.active(wins.astype(np.float64), ends, n, SR),
+                                  want)
+    with pytest.raises(AssertionError, match="native gate used"):
+        DEFAULT_GATE.active(wins, ends, n, SR)

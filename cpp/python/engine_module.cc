@@ -3,6 +3,7 @@
 // Every inference call runs the whole network natively with the GIL released.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "bifsmn/engine.h"
+#include "bifsmn/gate.h"
 #include "bifsmn/kernels.h"
 
 namespace nb = nanobind;
@@ -141,6 +143,40 @@ nb::dict stage_dict(const bifsmn::StageTimes& t) {
   return d;
 }
 
+using In1I = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using In1D = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Out1U = nb::ndarray<std::uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Out1D = nb::ndarray<double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Opt = std::optional<double>;
+
+// bifsmn.detect.gate.Gate's settings as GateParams (None turns a test off).
+bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db,
+                               Opt contrast_db, Opt max_lead, Opt flat_max, Opt band_db,
+                               const In2& x, const In1I& ends, const In1D& hann) {
+  if (frame < 1 || hann.shape(0) != static_cast<std::size_t>(frame)) {
+    throw bifsmn::BkwsError("gate: the window must hold one value per frame sample");
+  }
+  if (ends.shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one end per window");
+  if (band_lo < 1 || band_hi < band_lo || band_hi > frame / 2) {
+    throw bifsmn::BkwsError("gate: band bins out of range");
+  }
+  bifsmn::GateParams p;
+  p.frame = frame;
+  p.band_lo = band_lo;
+  p.band_hi = band_hi;
+  p.use_floor = floor_db.has_value();
+  p.floor_db = floor_db.value_or(0.0);
+  p.use_contrast = contrast_db.has_value();
+  p.contrast_db = contrast_db.value_or(0.0);
+  p.use_lead = max_lead.has_value();
+  p.max_lead = max_lead.value_or(0.0);
+  p.use_flat = flat_max.has_value();
+  p.flat_max = flat_max.value_or(0.0);
+  p.use_band = band_db.has_value();
+  p.band_db = band_db.value_or(0.0);
+  return p;
+}
+
 }  // namespace
 
 NB_MODULE(_engine, m) {
@@ -242,5 +278,39 @@ NB_MODULE(_engine, m) {
         return bifsmn::popcount_peak_gbops(*k, seconds);
       },
       "kernel"_a = "", "seconds"_a = 0.3);
+  nb::class_<bifsmn::GateCache>(m, "GateCache")
+      .def(nb::init<>())
+      .def("clear", &bifsmn::GateCache::clear)
+      .def("__len__", &bifsmn::GateCache::size);
+  m.def(
+      "gate_active",
+      [](const In2& x, const In1I& ends, std::int64_t audio_end, const In1D& hann, int frame,
+         int band_lo, int band_hi, Opt floor_db, Opt contrast_db, Opt max_lead, Opt flat_max,
+         Opt band_db, bifsmn::GateCache* cache, Out1U& keep) {
+        const auto p = gate_params(frame, band_lo, band_hi, floor_db, contrast_db, max_lead,
+                                   flat_max, band_db, x, ends, hann);
+        if (keep.shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one flag per window");
+        nb::gil_scoped_release release;
+        bifsmn::gate_active(p, x.data(), x.shape(0), x.shape(1), ends.data(), audio_end,
+                            hann.data(), cache, keep.data());
+      },
+      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a,
+      "floor_db"_a.none(), "contrast_db"_a.none(), "max_lead"_a.none(), "flat_max"_a.none(),
+      "band_db"_a.none(), "cache"_a.none(), "keep"_a);
+  m.def(
+      "gate_stats",
+      [](const In2& x, const In1I& ends, std::int64_t audio_end, const In1D& hann, int frame,
+         int band_lo, int band_hi, Out1D& peak, Out1D& floor, Out1D& band, Out1D& flat) {
+        const auto p = gate_params(frame, band_lo, band_hi, 0.0, 0.0, 0.0, 0.0, 0.0, x, ends,
+                                   hann);
+        for (const Out1D* o : {&peak, &floor, &band, &flat}) {
+          if (o->shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one value per window");
+        }
+        nb::gil_scoped_release release;
+        bifsmn::gate_stats(p, x.data(), x.shape(0), x.shape(1), ends.data(), audio_end,
+                           hann.data(), peak.data(), floor.data(), band.data(), flat.data());
+      },
+      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a, "peak"_a,
+      "floor"_a, "band"_a, "flat"_a);
   m.def("crc32", [](nb::bytes data) { return bifsmn::crc32(data.c_str(), data.size()); });
 }

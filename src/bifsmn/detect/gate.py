@@ -96,11 +96,37 @@ class Gate:
         return None if d is None else cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
     def active(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
-               sample_rate: int, cache: FrameSpectra | None = None) -> np.ndarray:
+               sample_rate: int, cache: FrameSpectra | None = None,
+               native: bool = True) -> np.ndarray:
         """Boolean (B,): which windows are scored. ``ends`` are the windows' end samples in the
         stream (window ``i`` covers ``[ends[i] - W, ends[i])``), ``audio_end`` the number of real
         samples (None: all samples up to ``ends`` are real). ``cache``: the stream's
-        :class:`FrameSpectra` (the flatness test then computes each frame once per stream)."""
+        :class:`FrameSpectra` (the flatness test then computes each frame once per stream).
+
+        ``native``: run the C++ gate (``bifsmn.engine._engine.gate_active``, same tests and
+        statistics up to float64 summation order; tests/test_detect_gate.py) for float32
+        windows; ``False`` runs :meth:`active_numpy`, the definition."""
+        if native and _native_fits(windows, sample_rate):
+            return self._active_native(windows, ends, audio_end, sample_rate, cache)
+        return self.active_numpy(windows, ends, audio_end, sample_rate, cache)
+
+    def _active_native(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
+                       sample_rate: int, cache: FrameSpectra | None) -> np.ndarray:
+        f = _frame_len(sample_rate)
+        band = _band_bins(f, sample_rate)
+        keep = np.empty(len(windows), np.uint8)
+        _native().gate_active(
+            np.ascontiguousarray(windows), np.ascontiguousarray(ends, np.int64),
+            -1 if audio_end is None else int(audio_end), _hann(f), f, band.start + 1, band.stop,
+            self.floor_db, self.contrast_db, self.max_lead, self.flat_max,
+            self.band_contrast_db if self.contrast_db is not None else None,
+            None if cache is None else cache.native(), keep)
+        return keep.astype(bool)
+
+    def active_numpy(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
+                     sample_rate: int, cache: FrameSpectra | None = None) -> np.ndarray:
+        """:meth:`active` in numpy: the gate's definition, and the fallback where the native
+        one does not apply (windows that are not float32)."""
         b, w = windows.shape
         ends = np.asarray(ends, np.int64)
         lead = np.clip(w - ends, 0, w)
@@ -166,7 +192,7 @@ def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
     no real frame gets ``SILENT_DB`` for both."""
     b, w = windows.shape
     ends = np.asarray(ends, np.int64)
-    f = max(1, round(FRAME_MS * sample_rate / 1000.0))
+    f = _frame_len(sample_rate)
     nf = w // f
     x = np.asarray(windows, np.float32)
     x = np.concatenate([x[:, :1], x[:, 1:] - PREEMPHASIS * x[:, :-1]], axis=1)
@@ -183,7 +209,31 @@ def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
 
 @lru_cache(maxsize=8)
 def _hann(f: int) -> np.ndarray:
-    return np.hanning(f)
+    out = np.hanning(f)
+    out.flags.writeable = False
+    return out
+
+
+def _frame_len(sample_rate: int) -> int:
+    return max(1, round(FRAME_MS * sample_rate / 1000.0))
+
+
+def _native():  # noqa: ANN202  (the extension module)
+    from bifsmn.engine import native
+
+    return native()
+
+
+def _native_fits(windows: np.ndarray, sample_rate: int) -> bool:
+    """Whether the C++ gate computes exactly what :meth:`Gate.active_numpy` would: float32
+    windows (numpy's spectra read the windows' own dtype) and frames long enough to hold the
+    speech band."""
+    if not (isinstance(windows, np.ndarray) and windows.dtype == np.float32
+            and windows.ndim == 2):
+        return False
+    f = _frame_len(sample_rate)
+    band = _band_bins(f, sample_rate)
+    return f >= 4 and 1 <= band.start + 1 <= band.stop <= f // 2
 
 
 def _band_bins(f: int, sample_rate: int) -> slice:
@@ -218,12 +268,21 @@ class FrameSpectra:
 
     def __init__(self) -> None:
         self._values: dict[int, tuple[float, float, float]] = {}
+        self._native = None  # the C++ gate's cache (same role), made on first use
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._values) + (len(self._native) if self._native is not None else 0)
 
     def clear(self) -> None:
         self._values.clear()
+        if self._native is not None:
+            self._native.clear()
+
+    def native(self):  # noqa: ANN201  (bifsmn.engine._engine.GateCache)
+        """The frames the C++ gate has computed for this stream (one cache per stream)."""
+        if self._native is None:
+            self._native = _native().GateCache()
+        return self._native
 
     def lookup(self, starts: np.ndarray, frames: Callable[[np.ndarray], np.ndarray],
                sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,7 +319,7 @@ def _window_spectra(windows: np.ndarray, ends: np.ndarray, audio_end: int | None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per window and 25-ms frame (B, nf): (mean power, flatness, band power, real frame)."""
     b, w = windows.shape
-    f = max(1, round(FRAME_MS * sample_rate / 1000.0))
+    f = _frame_len(sample_rate)
     nf = w // f
     x = np.asarray(windows, np.float64)[:, w - nf * f:].reshape(b, nf, f)
     starts, real = _frame_starts(ends, nf, f, audio_end)
