@@ -13,6 +13,12 @@ once with the old padded batches, and prints per hop the wall time and the windo
 ran. The events of the two modes must be identical (asserted).
 
     python docs/results/live-stream/measure.py --minutes 5 > docs/results/live-stream/measure.txt
+
+Session 34: ``--compare gate`` runs both systems without padding, once with the window gate in
+numpy (``Gate.active_numpy``, before) and once in C++ (``Gate.active``, now), same events
+asserted:
+
+    python docs/results/live-stream/measure.py --minutes 5 --compare gate
 """
 
 from __future__ import annotations
@@ -32,9 +38,13 @@ NEG = "../shared/data/picovoice_wake_words"
 HOP = 1600
 
 
-def run(audio: np.ndarray, verifier: str | None, padded: bool) -> tuple[float, int, int, list]:
+def run(audio: np.ndarray, verifier: str | None, padded: bool,
+        numpy_gate: bool = False) -> tuple[float, int, int, list]:
     """(seconds, network windows of the first stage, of the verifier, events)."""
     det = Detector(verifier=verifier)
+    if numpy_gate:  # the gate before session 34 (frozen dataclass: wrap the streamer's call)
+        gate = det.streamer._score.gate
+        det.streamer._score.gate = _NumpyGate(gate)
     ws = det.streamer._score
     counts = [0, 0]
     scorers = [(0, ws)] + ([(1, ws._verify)] if ws._verify is not None else [])
@@ -56,11 +66,24 @@ def run(audio: np.ndarray, verifier: str | None, padded: bool) -> tuple[float, i
     return time.perf_counter() - t0, counts[0], counts[1], events
 
 
+class _NumpyGate:
+    """A gate whose ``active`` is the numpy definition (``Gate.active_numpy``)."""
+
+    def __init__(self, gate) -> None:  # noqa: ANN001
+        self.gate = gate
+
+    def active(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return self.gate.active_numpy(*args, **kwargs)
+
+
 def live_stream(doc: str, minutes: float) -> tuple[argparse.Namespace, EvalStream]:
-    """Command-line arguments (``--minutes``) and the seeded clean stream both scripts feed;
-    one torch thread."""
+    """Command-line arguments (``--minutes``, ``--compare``) and the seeded clean stream both
+    scripts feed; one torch thread."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=minutes)
+    ap.add_argument("--compare", choices=("batch", "gate"), default="batch",
+                    help="padded against unpadded batches (session 33), or the numpy against "
+                         "the C++ window gate (session 34)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ds = SpeechCommands(DATA, 12)
@@ -75,16 +98,21 @@ def main() -> None:
     seconds = len(audio) / 16000
     print(f"stream: {args.minutes:g} min, clean, seed 0, {len(st.keywords)} keywords; "
           f"{hops} hops of {HOP} samples fed one at a time; 1 thread")
-    print("| system | batches | µs per hop | real-time factor | windows run (first stage) | "
-          "windows run (verifier) | events |")
+    gate = args.compare == "gate"
+    print(f"| system | {'window gate' if gate else 'batches'} | µs per hop | real-time factor | "
+          "windows run (first stage) | windows run (verifier) | events |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, verifier in (("bundled 1-bit model, 8 blocks", None),
                            ("bundled two-stage (--verifier bundled)", "bundled")):
         results = {}
-        for padded in (True, False):
-            sec, n1, n2, ev = run(audio, verifier, padded)
-            results[padded] = ev
-            mode = "padded to 16 (before)" if padded else "only its windows (now)"
+        for before in (True, False):
+            if gate:
+                sec, n1, n2, ev = run(audio, verifier, False, numpy_gate=before)
+                mode = "numpy (before)" if before else "C++ (now)"
+            else:
+                sec, n1, n2, ev = run(audio, verifier, before)
+                mode = "padded to 16 (before)" if before else "only its windows (now)"
+            results[before] = ev
             print(f"| {name} | {mode} | {sec / hops * 1e6:,.1f} | {sec / seconds:.5f} | "
                   f"{n1:,} | {n2:,} | {len(ev)} |", flush=True)
         assert results[True] == results[False], f"{name}: events differ between the modes"

@@ -112,12 +112,11 @@ class Gate:
 
     def _active_native(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
                        sample_rate: int, cache: FrameSpectra | None) -> np.ndarray:
-        f = _frame_len(sample_rate)
-        band = _band_bins(f, sample_rate)
+        f, lo, hi = _native_frames(sample_rate)
         keep = np.empty(len(windows), np.uint8)
         _native().gate_active(
             np.ascontiguousarray(windows), np.ascontiguousarray(ends, np.int64),
-            -1 if audio_end is None else int(audio_end), _hann(f), f, band.start + 1, band.stop,
+            -1 if audio_end is None else int(audio_end), _hann(f), f, lo, hi,
             self.floor_db, self.contrast_db, self.max_lead, self.flat_max,
             self.band_contrast_db if self.contrast_db is not None else None,
             None if cache is None else cache.native(), keep)
@@ -224,16 +223,23 @@ def _native():  # noqa: ANN202  (the extension module)
     return native()
 
 
+@lru_cache(maxsize=8)
+def _native_frames(sample_rate: int) -> tuple[int, int, int]:
+    """(frame length, first and last speech-band bin) as the C++ gate takes them."""
+    f = _frame_len(sample_rate)
+    band = _band_bins(f, sample_rate)
+    return f, band.start + 1, band.stop
+
+
 def _native_fits(windows: np.ndarray, sample_rate: int) -> bool:
-    """Whether the C++ gate computes exactly what :meth:`Gate.active_numpy` would: float32
-    windows (numpy's spectra read the windows' own dtype) and frames long enough to hold the
-    speech band."""
+    """Whether the C++ gate computes what :meth:`Gate.active_numpy` would: float32 windows
+    (numpy's spectra read the windows' own dtype) and frames long enough to hold the speech
+    band."""
     if not (isinstance(windows, np.ndarray) and windows.dtype == np.float32
             and windows.ndim == 2):
         return False
-    f = _frame_len(sample_rate)
-    band = _band_bins(f, sample_rate)
-    return f >= 4 and 1 <= band.start + 1 <= band.stop <= f // 2
+    f, lo, hi = _native_frames(sample_rate)
+    return f >= 4 and 1 <= lo <= hi <= f // 2
 
 
 def _band_bins(f: int, sample_rate: int) -> slice:
