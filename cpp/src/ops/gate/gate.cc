@@ -156,14 +156,42 @@ struct Spectra {
 // the DC bin (+1e-20 as in numpy), flatness = exp(mean log p) / mean p.
 Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
   const int f = p.frame, bins = f / 2;
-  const FftPlan& plan = plan_for(f);
+  const FftPlan& full = plan_for(f);
   thread_local std::vector<double> xr, xi, yr, yi, tr, ti;
-  xr.resize(static_cast<std::size_t>(f));
-  xi.assign(static_cast<std::size_t>(f), 0.0);
-  yr.resize(static_cast<std::size_t>(f));
-  yi.resize(static_cast<std::size_t>(f));
-  for (int i = 0; i < f; ++i) xr[static_cast<std::size_t>(i)] = static_cast<double>(x[i]) * hann[i];
-  plan.run(xr.data(), xi.data(), yr.data(), yi.data(), f, 1, 0, tr, ti);
+  const auto uf = static_cast<std::size_t>(f);
+  xr.resize(uf);
+  xi.resize(uf);
+  yr.resize(uf);
+  yi.resize(uf);
+  if (f % 2 == 0 && f >= 4) {
+    // real input of even length as a complex FFT of half the length: z[m] = x[2m] + i x[2m+1],
+    // then X[k] = E[k] + W_f^k O[k] with E, O the even and odd samples' transforms
+    // (E = (Z[k] + conj Z[M-k]) / 2, O = (Z[k] - conj Z[M-k]) / 2i), for k = 1 .. f/2
+    const int h = f / 2;
+    for (int m = 0; m < h; ++m) {
+      xr[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m]) * hann[2 * m];
+      xi[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m + 1]) * hann[2 * m + 1];
+    }
+    plan_for(h).run(xr.data(), xi.data(), yr.data(), yi.data(), h, 1, 0, tr, ti);
+    for (int k = 1; k <= h; ++k) {
+      const auto a = static_cast<std::size_t>(k % h), b = static_cast<std::size_t>((h - k) % h);
+      const double ar = yr[a], ai = yi[a], br = yr[b], bi = -yi[b];  // B = conj Z[M-k]
+      const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+      const double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
+      const double orr = di, oi = -dr;  // O = D / i
+      const double wr = full.cs[static_cast<std::size_t>(k)], wi = full.sn[static_cast<std::size_t>(k)];
+      xr[static_cast<std::size_t>(k)] = er + (orr * wr - oi * wi);
+      xi[static_cast<std::size_t>(k)] = ei + (orr * wi + oi * wr);
+    }
+    std::swap(xr, yr);
+    std::swap(xi, yi);
+  } else {
+    for (int i = 0; i < f; ++i) {
+      xr[static_cast<std::size_t>(i)] = static_cast<double>(x[i]) * hann[i];
+      xi[static_cast<std::size_t>(i)] = 0.0;
+    }
+    full.run(xr.data(), xi.data(), yr.data(), yi.data(), f, 1, 0, tr, ti);
+  }
   // sum of logs as the log of a product kept as mantissa x 2^exponent (one log per frame
   // instead of one per bin; it differs from numpy's sum of logs by rounding only)
   double sum = 0.0, band = 0.0, prod = 1.0;
