@@ -691,7 +691,9 @@ void test_gate(int rounds) {
     for (int i = 0; i < n; ++i) ends[static_cast<std::size_t>(i)] = w - f + i * (f / 2 + 1);
     const std::int64_t audio_end = w + 2 * f;
     std::vector<double> hann(static_cast<std::size_t>(f));
-    for (int j = 0; j < f; ++j) hann[static_cast<std::size_t>(j)] = 0.5 - 0.5 * std::cos(2.0 * M_PI * j / (f - 1));
+    for (int j = 0; j < f; ++j) {
+      hann[static_cast<std::size_t>(j)] = 0.5 - 0.5 * std::cos(2.0 * M_PI * j / (f - 1));
+    }
     GateParams p;
     p.frame = f;
     p.band_lo = std::max(1, f / 50);
@@ -732,7 +734,8 @@ void test_gate(int rounds) {
         r.push_back(bdb[j]);
       }
       std::sort(r.begin(), r.end());
-      const double contrast = r.empty() ? 0.0 : hi - r[static_cast<std::size_t>(0.1 * (r.size() - 1))];
+      const double contrast =
+          r.empty() ? 0.0 : hi - r[static_cast<std::size_t>(0.1 * (r.size() - 1))];
       double lf = 1e300;
       for (int j = 0; j < nf; ++j) {
         if (real[j] && 10.0 * std::log10(mean[j]) >= top - 10.0) lf = std::min(lf, fl[j]);

@@ -104,8 +104,10 @@ struct FftPlan {
                      b1i = ti[1] - ti[4];
         const double a2r = tr[2] + tr[3], a2i = ti[2] + ti[3], b2r = tr[2] - tr[3],
                      b2i = ti[2] - ti[3];
-        const double m1r = tr[0] + c5[0] * a1r + c5[1] * a2r, m1i = ti[0] + c5[0] * a1i + c5[1] * a2i;
-        const double m2r = tr[0] + c5[1] * a1r + c5[0] * a2r, m2i = ti[0] + c5[1] * a1i + c5[0] * a2i;
+        const double m1r = tr[0] + c5[0] * a1r + c5[1] * a2r;
+        const double m1i = ti[0] + c5[0] * a1i + c5[1] * a2i;
+        const double m2r = tr[0] + c5[1] * a1r + c5[0] * a2r;
+        const double m2i = ti[0] + c5[1] * a1i + c5[0] * a2i;
         const double n1r = s5[0] * b1r + s5[1] * b2r, n1i = s5[0] * b1i + s5[1] * b2i;
         const double n2r = s5[1] * b1r - s5[0] * b2r, n2i = s5[1] * b1i - s5[0] * b2i;
         re[k] = tr[0] + a1r + a2r;
@@ -179,7 +181,8 @@ Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
       const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
       const double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
       const double orr = di, oi = -dr;  // O = D / i
-      const double wr = full.cs[static_cast<std::size_t>(k)], wi = full.sn[static_cast<std::size_t>(k)];
+      const double wr = full.cs[static_cast<std::size_t>(k)];
+      const double wi = full.sn[static_cast<std::size_t>(k)];
       xr[static_cast<std::size_t>(k)] = er + (orr * wr - oi * wi);
       xi[static_cast<std::size_t>(k)] = ei + (orr * wi + oi * wr);
     }
@@ -347,7 +350,9 @@ struct Cache {
   template <class Map>
   void trim(Map& m, std::size_t count) const {
     if (!call_any || m.size() <= 4 * count) return;
-    for (auto it = m.begin(); it != m.end();) it = it->first < call_lo ? m.erase(it) : std::next(it);
+    for (auto it = m.begin(); it != m.end();) {
+      it = it->first < call_lo ? m.erase(it) : std::next(it);
+    }
   }
   void end() {
     trim(frames, n_frames);
