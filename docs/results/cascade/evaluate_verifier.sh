@@ -52,3 +52,26 @@ probe_cascade8() {
     --rule pooled --verifier "$1" --wake 0.9 --hold-ms 1000 --threads 1 \
     --drop-other-verifiers --out "$2" 2>&1 | tee "$3"
 }
+
+#   verifier_probe NAME screen|evaluate
+#
+# the two judging steps of a verifier probe trained into $RUN, its outputs in $OUT, its files
+# in $PROBES (runs/s34 unless set) named after NAME: `screen` copies the metrics, exports
+# RUN/last.pt to verifier-NAME.bkws and runs probe_cascade8 (OUT/screen-cascade8.txt);
+# `evaluate` runs evaluate_verifier on that file (session 34's probes).
+verifier_probe() {
+  local name=$1 dir=${PROBES:-runs/s34}
+  mkdir -p "$dir"
+  case "$2" in
+    screen)
+      cp "$RUN/metrics.csv" "$OUT/metrics.csv"
+      "$B" export "$RUN/last.pt" -o "$dir/verifier-$name.bkws"
+      probe_cascade8 "$dir/verifier-$name.bkws" "$dir/cascade-${name}8.bkws" \
+        "$OUT/screen-cascade8.txt"
+      ;;
+    evaluate)
+      evaluate_verifier "$RUN" "$dir/verifier-$name.bkws" "$dir/cascade-$name.bkws" "$OUT" "" \
+        "$dir/heldout-cascade-$name.log"
+      ;;
+  esac
+}

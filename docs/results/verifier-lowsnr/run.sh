@@ -28,7 +28,6 @@ DATA=../shared/data/speech_commands_test12_v0.02
 NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-lowsnr
 RUN=${RUN:-runs/verifier-lowsnr}
-mkdir -p runs/s34
 . docs/results/cascade/evaluate_verifier.sh
 
 case "${1:-}" in
@@ -40,15 +39,8 @@ case "${1:-}" in
       "data.noise_snr_db=[0,15]" data.noise_prob=1.0 data.pool=1 \
       model.kwargs.frames=96 ${EXTRA:-}
     ;;
-  screen)
-    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    "$B" export "$RUN/last.pt" -o runs/s34/verifier-lowsnr.bkws
-    probe_cascade8 runs/s34/verifier-lowsnr.bkws runs/s34/cascade-lowsnr8.bkws \
-      "$OUT/screen-cascade8.txt"
-    ;;
-  evaluate)
-    evaluate_verifier "$RUN" runs/s34/verifier-lowsnr.bkws runs/s34/cascade-lowsnr.bkws "$OUT" "" \
-      runs/s34/heldout-cascade-lowsnr.log
+  screen|evaluate)
+    verifier_probe lowsnr "$1"
     ;;
   *)
     echo "usage: bash docs/results/verifier-lowsnr/run.sh train|screen|evaluate" >&2

@@ -34,7 +34,6 @@ DATA=../shared/data/speech_commands_test12_v0.02
 NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-words
 RUN=${RUN:-runs/verifier-words}
-mkdir -p runs/s34
 . docs/results/cascade/evaluate_verifier.sh
 
 case "${1:-}" in
@@ -46,15 +45,8 @@ case "${1:-}" in
       "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 data.num_classes=37 \
       model.kwargs.frames=96 ${EXTRA:-}
     ;;
-  screen)
-    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    "$B" export "$RUN/last.pt" -o runs/s34/verifier-words.bkws
-    probe_cascade8 runs/s34/verifier-words.bkws runs/s34/cascade-words8.bkws \
-      "$OUT/screen-cascade8.txt"
-    ;;
-  evaluate)
-    evaluate_verifier "$RUN" runs/s34/verifier-words.bkws runs/s34/cascade-words.bkws "$OUT" "" \
-      runs/s34/heldout-cascade-words.log
+  screen|evaluate)
+    verifier_probe words "$1"
     ;;
   *)
     echo "usage: bash docs/results/verifier-words/run.sh train|screen|evaluate" >&2
