@@ -1,7 +1,10 @@
 # Sourced by the verifier experiments' run.sh (docs/results/verifier-noise, -wide, -scratch,
 # -consistency; sessions 27-29): train a FP teacher and judge it as the bundled two-stage
-# detector's verifier. Needs B (the bifsmn command), DATA (the shared dev data) and NEG (the
-# negative-speech folder) set.
+# detector's verifier. Uses B (the bifsmn command), DATA (the shared dev data) and NEG (the
+# negative-speech folder): the caller's, else the defaults below (set -u safe).
+: "${B:=${BIFSMN:-.venv/bin/bifsmn}}"
+: "${DATA:=../shared/data/speech_commands_test12_v0.02}"
+: "${NEG:=../shared/data/picovoice_wake_words}"
 #
 #   train_or_resume RUN TRAIN-ARGS...
 #
@@ -72,6 +75,35 @@ verifier_probe() {
     evaluate)
       evaluate_verifier "$RUN" "$dir/verifier-$name.bkws" "$dir/cascade-$name.bkws" "$OUT" "" \
         "$dir/heldout-cascade-$name.log"
+      ;;
+  esac
+}
+
+#   probe_main NAME train|screen|evaluate TRAIN-ARGS...
+#
+# a session-34 verifier probe's command line: `train` runs session 27's second step (10 epochs
+# from the bundled verifier models/teacher_fbank40_pool1_noise.pt, noise on every clip, lr 3e-4,
+# negative speech in `_unknown_`, 96 steps) into $RUN with TRAIN-ARGS added (the probe's change;
+# $EPOCHS, $THREADS and $EXTRA as in the earlier run.sh files), `screen` / `evaluate` run
+# verifier_probe NAME.
+probe_main() {
+  local name=$1 action=$2
+  shift 2
+  case "$action" in
+    train)
+      # shellcheck disable=SC2086  # EXTRA: extra settings, split on spaces
+      train_or_resume "$RUN" --config teacher_fbank40 \
+        --data ../shared/data/speech_commands_v0.02_fbank40 --epochs "${EPOCHS:-10}" \
+        model.init=models/teacher_fbank40_pool1_noise.pt \
+        train.threads="${THREADS:-1}" train.compile=true "data.negatives=[$NEG]" \
+        optim.lr=0.0003 data.noise_prob=1.0 data.pool=1 model.kwargs.frames=96 "$@" ${EXTRA:-}
+      ;;
+    screen|evaluate)
+      verifier_probe "$name" "$action"
+      ;;
+    *)
+      echo "usage: bash $OUT/run.sh train|screen|evaluate" >&2
+      exit 2
       ;;
   esac
 }

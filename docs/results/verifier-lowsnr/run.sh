@@ -23,27 +23,8 @@
 #   and the 2-block cascade is not above the bundled 23.5 % (same shape, same engine cost);
 # - the held-out streams (validation speakers) are reported, not used to decide.
 set -euo pipefail
-B=${BIFSMN:-.venv/bin/bifsmn}
-DATA=../shared/data/speech_commands_test12_v0.02
-NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-lowsnr
 RUN=${RUN:-runs/verifier-lowsnr}
 . docs/results/cascade/evaluate_verifier.sh
 
-case "${1:-}" in
-  train)
-    train_or_resume "$RUN" --config teacher_fbank40 \
-      --data ../shared/data/speech_commands_v0.02_fbank40 --epochs "${EPOCHS:-10}" \
-      model.init=models/teacher_fbank40_pool1_noise.pt \
-      train.threads="${THREADS:-1}" train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 \
-      "data.noise_snr_db=[0,15]" data.noise_prob=1.0 data.pool=1 \
-      model.kwargs.frames=96 ${EXTRA:-}
-    ;;
-  screen|evaluate)
-    verifier_probe lowsnr "$1"
-    ;;
-  *)
-    echo "usage: bash docs/results/verifier-lowsnr/run.sh train|screen|evaluate" >&2
-    exit 2
-    ;;
-esac
+probe_main lowsnr "${1:-}" "data.noise_snr_db=[0,15]"

@@ -29,27 +29,8 @@
 #   classifier rows: 37 x 3,072 instead of 12 x 3,072 weights);
 # - the held-out streams (validation speakers) are reported, not used to decide.
 set -euo pipefail
-B=${BIFSMN:-.venv/bin/bifsmn}
-DATA=../shared/data/speech_commands_test12_v0.02
-NEG=../shared/data/picovoice_wake_words
 OUT=docs/results/verifier-words
 RUN=${RUN:-runs/verifier-words}
 . docs/results/cascade/evaluate_verifier.sh
 
-case "${1:-}" in
-  train)
-    train_or_resume "$RUN" --config teacher_fbank40 \
-      --data ../shared/data/speech_commands_v0.02_fbank40 --epochs "${EPOCHS:-10}" \
-      model.init=models/teacher_fbank40_pool1_noise.pt \
-      train.threads="${THREADS:-1}" train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 \
-      "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 data.num_classes=37 \
-      model.kwargs.frames=96 ${EXTRA:-}
-    ;;
-  screen|evaluate)
-    verifier_probe words "$1"
-    ;;
-  *)
-    echo "usage: bash docs/results/verifier-words/run.sh train|screen|evaluate" >&2
-    exit 2
-    ;;
-esac
+probe_main words "${1:-}" "data.noise_snr_db=[0,20]" data.num_classes=37
