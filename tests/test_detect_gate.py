@@ -357,6 +357,7 @@ def test_native_gate_statistics_equal_numpy(sr):
     """The C++ gate's statistics (its own mixed-radix FFT: 25-ms frames are 400 samples at
     16 kHz, 200 at 8 kHz, 551 = 19 x 29 at 22.05 kHz) equal numpy's up to summation order."""
     from bifsmn.detect.gate import (
+        NATIVE_CONSTANTS,
         _band_bins,
         _frame_len,
         _hann,
@@ -371,7 +372,7 @@ def test_native_gate_statistics_equal_numpy(sr):
     band = _band_bins(f, sr)
     got = [np.empty(len(wins)) for _ in range(4)]
     _native().gate_stats(wins, ends.astype(np.int64), n, _hann(f), f, band.start + 1,
-                         band.stop, *got)
+                         band.stop, NATIVE_CONSTANTS, *got)
     peak, floor = frame_levels(wins, ends, n, sr)
     np.testing.assert_allclose(got[0], peak, rtol=0, atol=1e-9)
     np.testing.assert_allclose(got[1], floor, rtol=0, atol=1e-9)

@@ -150,12 +150,16 @@ using Out1D = nb::ndarray<double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Opt = std::optional<double>;
 
 // bifsmn.detect.gate.Gate's settings as GateParams (None turns a test off).
+// consts: bifsmn.detect.gate's (PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB), so the
+// numpy module stays the one place that defines them.
 bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db,
                                Opt contrast_db, Opt max_lead, Opt flat_max, Opt band_db,
-                               const In2& x, const In1I& ends, const In1D& hann) {
+                               const In2& x, const In1I& ends, const In1D& hann,
+                               const In1D& consts) {
   if (frame < 1 || hann.shape(0) != static_cast<std::size_t>(frame)) {
     throw bifsmn::BkwsError("gate: the window must hold one value per frame sample");
   }
+  if (consts.shape(0) != 4) throw bifsmn::BkwsError("gate: four constants expected");
   if (ends.shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one end per window");
   if (band_lo < 1 || band_hi < band_lo || band_hi > frame / 2) {
     throw bifsmn::BkwsError("gate: band bins out of range");
@@ -174,6 +178,10 @@ bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db
   p.flat_max = flat_max.value_or(0.0);
   p.use_band = band_db.has_value();
   p.band_db = band_db.value_or(0.0);
+  p.preemphasis = consts.data()[0];
+  p.floor_quantile = consts.data()[1];
+  p.silent_db = consts.data()[2];
+  p.loud_within_db = consts.data()[3];
   return p;
 }
 
@@ -285,24 +293,25 @@ NB_MODULE(_engine, m) {
   m.def(
       "gate_active",
       [](const In2& x, const In1I& ends, std::int64_t audio_end, const In1D& hann, int frame,
-         int band_lo, int band_hi, Opt floor_db, Opt contrast_db, Opt max_lead, Opt flat_max,
-         Opt band_db, bifsmn::GateCache* cache, Out1U& keep) {
+         int band_lo, int band_hi, const In1D& consts, Opt floor_db, Opt contrast_db,
+         Opt max_lead, Opt flat_max, Opt band_db, bifsmn::GateCache* cache, Out1U& keep) {
         const auto p = gate_params(frame, band_lo, band_hi, floor_db, contrast_db, max_lead,
-                                   flat_max, band_db, x, ends, hann);
+                                   flat_max, band_db, x, ends, hann, consts);
         if (keep.shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one flag per window");
         nb::gil_scoped_release release;
         bifsmn::gate_active(p, x.data(), x.shape(0), x.shape(1), ends.data(), audio_end,
                             hann.data(), cache, keep.data());
       },
-      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a,
+      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a, "consts"_a,
       "floor_db"_a.none(), "contrast_db"_a.none(), "max_lead"_a.none(), "flat_max"_a.none(),
       "band_db"_a.none(), "cache"_a.none(), "keep"_a);
   m.def(
       "gate_stats",
       [](const In2& x, const In1I& ends, std::int64_t audio_end, const In1D& hann, int frame,
-         int band_lo, int band_hi, Out1D& peak, Out1D& floor, Out1D& band, Out1D& flat) {
+         int band_lo, int band_hi, const In1D& consts, Out1D& peak, Out1D& floor, Out1D& band,
+         Out1D& flat) {
         const auto p = gate_params(frame, band_lo, band_hi, 0.0, 0.0, 0.0, 0.0, 0.0, x, ends,
-                                   hann);
+                                   hann, consts);
         for (const Out1D* o : {&peak, &floor, &band, &flat}) {
           if (o->shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one value per window");
         }
@@ -310,7 +319,7 @@ NB_MODULE(_engine, m) {
         bifsmn::gate_stats(p, x.data(), x.shape(0), x.shape(1), ends.data(), audio_end,
                            hann.data(), peak.data(), floor.data(), band.data(), flat.data());
       },
-      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a, "peak"_a,
-      "floor"_a, "band"_a, "flat"_a);
+      "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a, "consts"_a,
+      "peak"_a, "floor"_a, "band"_a, "flat"_a);
   m.def("crc32", [](nb::bytes data) { return bifsmn::crc32(data.c_str(), data.size()); });
 }

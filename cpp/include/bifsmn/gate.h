@@ -1,9 +1,9 @@
 // The detector's window gate (bifsmn.detect.gate.Gate) in C++: which 1-s windows of a stream
 // reach the network. Same tests, same order, same float64 statistics as the numpy version
 // (pre-emphasised 25-ms frame levels, peak and 10th-percentile floor, speech-band contrast,
-// spectral flatness of the loud frames); only summation orders differ, so statistics agree to
-// ~1e-15 relative and decisions are the same except for a value within that of a threshold
-// (tests/test_detect_gate.py compares both on random and real streams). Why native: in a live
+// spectral flatness of the loud frames); only rounding differs (summation order, |X|^2 without
+// hypot, the flatness logs as one log of a product), so decisions are the same except for a
+// value that close to a threshold (tests/test_detect_gate.py compares both). Why native: in a live
 // stream fed 100 ms at a time the numpy gate cost more than the network (docs/results/live-stream).
 #pragma once
 
@@ -28,6 +28,7 @@ struct GateParams {
   double flat_max = 0.35;
   bool use_band = false;
   double band_db = 12.0;
+  // the numpy module's constants (the binding passes bifsmn.detect.gate's values)
   double preemphasis = 0.97;  // applied in float32, as numpy does on float32 windows
   double floor_quantile = 0.1;
   double silent_db = -120.0;

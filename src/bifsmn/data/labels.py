@@ -73,20 +73,12 @@ class ClassMerge:
         self.source = list(labels)
         groups = [group_of(x) for x in self.source]
         self.labels = list(dict.fromkeys(groups))
-        if len(self.labels) == len(self.source):
-            self.members: list[list[int]] = [[i] for i in range(len(self.source))]
-        else:
-            self.members = [[i for i, g in enumerate(groups) if g == name]
-                            for name in self.labels]
+        self.members = [[i for i, g in enumerate(groups) if g == name] for name in self.labels]
         self.index = np.asarray([self.labels.index(g) for g in groups], np.int64)
 
     @property
     def identity(self) -> bool:
         return len(self.labels) == len(self.source)
-
-    @staticmethod
-    def needed(labels: list[str] | tuple[str, ...]) -> bool:
-        return any(group_of(x) != x for x in labels)
 
     def logits(self, z: np.ndarray) -> np.ndarray:
         """Merged logits of numpy ``z`` (..., C) (float32 in, float32 out)."""

@@ -58,6 +58,7 @@ FRAME_MS = 25.0
 PREEMPHASIS = 0.97  # y[n] = x[n] - 0.97 x[n-1]: flattens pink/rumble noise, keeps speech
 FLOOR_QUANTILE = 0.1
 SILENT_DB = -120.0  # level of an all-zero frame
+LOUD_WITHIN_DB = 10.0  # the flatness test's "loud" frames: within this of the loudest
 # Band of the speech-band contrast test (band_contrast_db): where keywords put most of their
 # energy, and where white or pink noise at a given SNR puts a minority of its own.
 SPEECH_BAND_HZ = (300.0, 3400.0)
@@ -96,17 +97,16 @@ class Gate:
         return None if d is None else cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
     def active(self, windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
-               sample_rate: int, cache: FrameSpectra | None = None,
-               native: bool = True) -> np.ndarray:
+               sample_rate: int, cache: FrameSpectra | None = None) -> np.ndarray:
         """Boolean (B,): which windows are scored. ``ends`` are the windows' end samples in the
         stream (window ``i`` covers ``[ends[i] - W, ends[i])``), ``audio_end`` the number of real
         samples (None: all samples up to ``ends`` are real). ``cache``: the stream's
         :class:`FrameSpectra` (the flatness test then computes each frame once per stream).
 
-        ``native``: run the C++ gate (``bifsmn.engine._engine.gate_active``, same tests and
-        statistics up to float64 summation order; tests/test_detect_gate.py) for float32
-        windows; ``False`` runs :meth:`active_numpy`, the definition."""
-        if native and _native_fits(windows, sample_rate):
+        Float32 windows run the C++ gate (``bifsmn.engine._engine.gate_active``: the same
+        tests and float64 statistics up to rounding, tests/test_detect_gate.py); others run
+        :meth:`active_numpy`, the definition."""
+        if _native_fits(windows, sample_rate):
             return self._active_native(windows, ends, audio_end, sample_rate, cache)
         return self.active_numpy(windows, ends, audio_end, sample_rate, cache)
 
@@ -116,7 +116,7 @@ class Gate:
         keep = np.empty(len(windows), np.uint8)
         _native().gate_active(
             np.ascontiguousarray(windows), np.ascontiguousarray(ends, np.int64),
-            -1 if audio_end is None else int(audio_end), _hann(f), f, lo, hi,
+            -1 if audio_end is None else int(audio_end), _hann(f), f, lo, hi, NATIVE_CONSTANTS,
             self.floor_db, self.contrast_db, self.max_lead, self.flat_max,
             self.band_contrast_db if self.contrast_db is not None else None,
             None if cache is None else cache.native(), keep)
@@ -215,6 +215,11 @@ def _hann(f: int) -> np.ndarray:
 
 def _frame_len(sample_rate: int) -> int:
     return max(1, round(FRAME_MS * sample_rate / 1000.0))
+
+
+# what the C++ gate takes of this module's definition (GateParams in cpp/include/bifsmn/gate.h)
+NATIVE_CONSTANTS = np.array([PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB])
+NATIVE_CONSTANTS.flags.writeable = False
 
 
 def _native():  # noqa: ANN202  (the extension module)
@@ -339,7 +344,7 @@ def _window_spectra(windows: np.ndarray, ends: np.ndarray, audio_end: int | None
 
 
 def loud_flatness(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
-                  sample_rate: int, within_db: float = 10.0,
+                  sample_rate: int, within_db: float = LOUD_WITHIN_DB,
                   cache: FrameSpectra | None = None) -> np.ndarray:
     """Per window, the lowest spectral flatness (geometric over arithmetic mean of the power
     spectrum, DC left out; 25-ms Hann frames) among the real frames within ``within_db`` of the
