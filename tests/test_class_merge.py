@@ -124,3 +124,22 @@ def test_train_37_from_12_then_evaluate_and_score(feature_archive, tmp_path):
     np.testing.assert_allclose(es.scores(feats), ClassMerge(LABELS_37).logits(
         np.asarray(raw_logits, np.float32)), rtol=1e-6)
     np.testing.assert_allclose(es.scores(feats), ts.scores(feats), rtol=1e-3, atol=1e-2)
+    # Engine.classify answers the 12-class question too, unless asked for its own classes
+    merged = ClassMerge(LABELS_37).logits(np.asarray(raw_logits, np.float64))
+    want = np.exp(merged - merged.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    got = es.engine.classify(feats)
+    assert [g[0] for g in got] == [LABELS_12[i] for i in want.argmax(1)]
+    np.testing.assert_allclose([g[1] for g in got], want.max(1), rtol=1e-9)
+    own = es.engine.classify(feats, merge=False)
+    assert [o[0] for o in own] == [LABELS_37[i] for i in np.asarray(raw_logits).argmax(1)]
+    # a 37-class 1-bit student distilled from the 12-class teacher: its logit terms use its
+    # merged logits (tests/test_distill.py), so training runs and it answers in 37 classes
+    from bifsmn.train.runner import run_training
+
+    student = dict(raw, model={"name": "dfsmn_thinnable", "kwargs": {"n_mels": 40, "frames": 32}},
+                   binary={"method": "bifsmnv2"}, distill={"kind": "fid", "teacher": str(first)})
+    student["train"] = dict(raw["train"], blocks=[8, 2], path_weights=[1.0, 0.25])
+    summary = run_training(config_from_dict(student), tmp_path / "s37", progress=False)
+    assert 0.0 <= summary["best_val_acc"] <= 1.0
+    assert load_checkpoint(tmp_path / "s37" / "last.pt")["labels"] == list(LABELS_37)

@@ -148,3 +148,49 @@ def test_kl_soft_targets_add_the_tempered_kl_to_the_loss():
     assert obj.soft_target_loss(zt, zt).abs().item() < 1e-6
     with pytest.raises(BifsmnError, match="kl"):
         Distill(teacher, "fid", 0.1, [0], [1.0], kl=-1.0)
+
+
+def test_37_class_student_is_distilled_on_the_teachers_12_classes():
+    """A 37-class student of a 12-class teacher: the logit terms compare the student's logits
+    merged into the 12 classes (log-sum-exp per group) with the teacher's, cross-entropy stays on
+    the 37 labels; pairs of tasks with no common classes are refused naming the teacher."""
+    from bifsmn.data.labels import LABELS_12, LABELS_35, LABELS_37, ClassMerge
+    from bifsmn.distill.objective import task_merges
+
+    torch.manual_seed(0)
+    teacher = create_model("dfsmn_teacher").eval()
+    student = binarize(create_model("dfsmn_thinnable", num_classes=37), "bifsmnv2")
+    merge = ClassMerge(LABELS_37)
+    x, y = torch.randn(6, 1, 32, 32), torch.randint(0, 37, (6,))
+    obj = Distill(teacher, "feature", 1.0, [0], [1.0], kl=0.5, student_merge=merge)
+    no_logits = Distill(teacher, "hed", 1.0, [0], [1.0], student_merge=merge)
+    torch.manual_seed(1)
+    loss, logits = obj(student, x, y)
+    assert logits.shape == (6, 37) and torch.isfinite(loss)
+    loss.backward()
+    assert student.classifier.weight.grad[12:].abs().sum() > 0  # the word classes learn
+    # the logit terms are those of the merged logits: rebuild them by hand
+    with torch.no_grad():
+        torch.manual_seed(1)
+        zs, feats = student(x, path=0, return_features=True)
+        zt, tf = teacher(x, path=0, return_features=True)
+        m = merge.torch_logits(zs)
+        assert m.shape == (6, 12)
+        feat = sum(attention_distance(s, t) for s, t in zip(feats, tf, strict=True))
+        pt, ps = torch.softmax(zt / 2, -1), torch.softmax(m / 2, -1)
+        kl = (pt * (pt.log() - ps.log())).sum(-1).mean() * 4
+        want = (torch.nn.functional.cross_entropy(zs, y) + feat
+                + torch.nn.functional.mse_loss(m, zt) + 0.5 * kl)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-4)
+    torch.manual_seed(1)
+    assert torch.isfinite(no_logits(student, x, y)[0])
+    # which side is merged, and refusals
+    t12 = {"labels": list(LABELS_12), "model": {"kwargs": {}}}
+    t37 = {"labels": list(LABELS_37), "model": {"kwargs": {}}}
+    assert task_merges(LABELS_12, t12, "t.pt") == (None, None)
+    s_merge, t_merge = task_merges(LABELS_37, t12, "t.pt")
+    assert s_merge is not None and s_merge.labels == list(LABELS_12) and t_merge is None
+    s_merge, t_merge = task_merges(LABELS_12, t37, "t.pt")
+    assert s_merge is None and t_merge is not None and t_merge.labels == list(LABELS_12)
+    with pytest.raises(BifsmnError, match=r"^t\.pt: the teacher's 12 classes and the student's 35"):
+        task_merges(LABELS_35, t12, "t.pt")

@@ -17,6 +17,12 @@ teacher's whole answer, including how much of a keyword-like clip it gives to ``
 logit MSE of the paper's recipe weighs every logit alike, whatever its rank (issue 13: the
 student is confident on confusable non-keywords where the teacher is not).
 
+A student and a teacher of different tasks are distilled on their common classes: a 37-class
+student (``_unknown_:<word>`` sub-classes) of a 12-class teacher has its logits merged into the 12
+classes (log-sum-exp of each group, :class:`bifsmn.data.labels.ClassMerge`) for the logit terms,
+so the teacher is asked only what it knows; a 37-class teacher of a 12-class student has its own
+logits merged. Cross-entropy and the feature terms are unchanged.
+
 The teacher runs once per batch and its outputs serve every path. ``teacher_mode: eval`` (the
 default) uses eval-mode BatchNorm and no dropout, as the paper intends; ``teacher_mode: train``
 keeps the reference code's quirk (docs/methods.md, "Distillation"): batch statistics, dropout
@@ -30,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bifsmn.blocks import layers_of_index
+from bifsmn.data.labels import ClassMerge, labels_for_task
 from bifsmn.distill.losses import attention_distance, hed_enhance
 from bifsmn.distill.wavelet import wavelet_bands
 from bifsmn.errors import BifsmnError
@@ -47,7 +54,8 @@ class Distill:
     def __init__(self, teacher: nn.Module, kind: str, alpha: float, paths: list[int],
                  weights: list[float], teacher_mode: str = "eval", levels: int = 1,
                  bands: str = "both", wavelet: str = "haar", kl: float = 0.0,
-                 kl_temperature: float = 2.0) -> None:
+                 kl_temperature: float = 2.0, student_merge: ClassMerge | None = None,
+                 teacher_merge: ClassMerge | None = None) -> None:
         if kind not in KINDS:
             raise BifsmnError(f"unknown distillation kind {kind!r} (none, {', '.join(KINDS)})")
         if teacher_mode not in ("eval", "train"):
@@ -61,6 +69,7 @@ class Distill:
         self.teacher_mode, self.levels, self.bands = teacher_mode, levels, bands
         self.wavelet = wavelet
         self.kl, self.kl_temperature = float(kl), float(kl_temperature)
+        self.student_merge, self.teacher_merge = student_merge, teacher_merge
         for p in self.teacher.parameters():
             p.requires_grad_(False)
 
@@ -93,6 +102,8 @@ class Distill:
         self.teacher.train(self.teacher_mode == "train")
         with torch.no_grad():
             t_logits, t_feats = self.teacher(x_teacher, path=0, return_features=True)
+            if self.teacher_merge is not None:
+                t_logits = self.teacher_merge.torch_logits(t_logits)
         loss = x.new_zeros(())
         first = None
         outs = forward_paths(model, x, self.paths)
@@ -101,11 +112,13 @@ class Distill:
             # the student's block j is matched with the teacher's block j (path 0: all)
             for j, s in zip(layers_of_index(p, len(t_feats)), feats, strict=True):
                 kd = kd + self.feature_terms(s, t_feats[j])
+            # the logit terms on the classes both know (the student's merged where it has more)
+            z = logits if self.student_merge is None else self.student_merge.torch_logits(logits)
             if self.kind != "hed":
-                kd = kd + F.mse_loss(logits, t_logits)
+                kd = kd + F.mse_loss(z, t_logits)
             term = F.cross_entropy(logits, y) + self.alpha * kd
             if self.kl:
-                term = term + self.kl * self.soft_target_loss(logits, t_logits)
+                term = term + self.kl * self.soft_target_loss(z, t_logits)
             loss = loss + w * term
             first = logits if first is None else first
         return loss, first
@@ -116,12 +129,14 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     d = cfg.distill
     if not d.teacher:
         raise BifsmnError("distill.teacher must name the teacher checkpoint")
-    teacher, _ = model_from_checkpoint(d.teacher)
+    teacher, teacher_ckpt = model_from_checkpoint(d.teacher)
     frames = int(cfg.model.kwargs.get("frames", 32))
     if getattr(teacher, "frames", frames) != frames:  # both read one batch: same steps per clip
         raise BifsmnError(f"the teacher reads {teacher.frames} time steps per clip, the student "
                           f"{frames}: train the student at the teacher's data.pool and "
                           "model.kwargs.frames", d.teacher)
+    student_merge, teacher_merge = task_merges(labels_for_task(cfg.data.num_classes), teacher_ckpt,
+                                               d.teacher)
     opts = dict(d.options)
     unknown = set(opts) - {"levels", "bands", "wavelet", "kl", "kl_temperature"}
     if unknown:
@@ -130,4 +145,27 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     return Distill(teacher.to(device), d.kind, d.alpha, cfg.path_indices, cfg.train.path_weights,
                    d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")),
                    str(opts.get("wavelet", "haar")), float(opts.get("kl", 0.0)),
-                   float(opts.get("kl_temperature", 2.0)))
+                   float(opts.get("kl_temperature", 2.0)), student_merge, teacher_merge)
+
+
+def task_merges(student: tuple[str, ...] | list[str], teacher_ckpt: dict,
+                teacher_path: str) -> tuple[ClassMerge | None, ClassMerge | None]:
+    """``(student merge, teacher merge)``: how the logit terms compare the two models' classes.
+
+    Same labels: ``(None, None)``. A student whose classes merge into the teacher's (37 -> 12):
+    the student's merge; the reverse: the teacher's. Any other pair has no common answer to
+    distil, so it is refused naming both tasks (an MSE between logits of 37 and 12 classes
+    would otherwise fail deep inside torch, or broadcast silently)."""
+    teacher = teacher_ckpt.get("labels") or list(
+        labels_for_task(teacher_ckpt["model"]["kwargs"].get("num_classes", 12)))
+    student, teacher = list(student), list(teacher)
+    if student == teacher:
+        return None, None
+    if ClassMerge(student).labels == teacher:
+        return ClassMerge(student), None
+    if ClassMerge(teacher).labels == student:
+        return None, ClassMerge(teacher)
+    raise BifsmnError(f"the teacher's {len(teacher)} classes and the student's {len(student)} "
+                      "(data.num_classes) have no common labels to distil: use a teacher of "
+                      "the same task, or of the 12-class task for a 37-class student",
+                      teacher_path)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bifsmn.data.labels import ClassMerge
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 
 #: as bifsmn.audio.MAX_FLOAT_SAMPLE (not imported: running a .bkws file needs no soundfile)
@@ -250,13 +251,22 @@ class Engine:
             raise BifsmnError(f"{self.path}: {exc}") from None
         return out.reshape(arr.shape[0], *self._feat_shape)
 
-    def classify(self, x: Any) -> list[tuple[str, float]]:
-        """(label, probability) of the top class per clip."""
+    def classify(self, x: Any, merge: bool = True) -> list[tuple[str, float]]:
+        """(label, probability) of the top class per clip.
+
+        A model of the 37-class task answers with the 12 classes by default, each unknown word's
+        posterior summed into ``_unknown_`` (:class:`bifsmn.data.labels.ClassMerge`), as the
+        detectors and ``bifsmn eval`` answer; ``merge=False`` gives its own classes
+        (``_unknown_:bed``, ...). Models of other tasks are unaffected."""
         logits = np.atleast_2d(self.predict(x)).astype(np.float64)
+        labels = list(self.labels)
+        if merge:
+            cm = ClassMerge(labels)
+            logits, labels = cm.logits(logits), cm.labels
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         top = p.argmax(axis=1)
-        return [(self.labels[i], float(p[r, i])) for r, i in enumerate(top)]
+        return [(labels[i], float(p[r, i])) for r, i in enumerate(top)]
 
     def time_calls(self, x: Any, runs: int = 200, warmup: int = 20) -> np.ndarray:
         """Seconds per call of ``runs`` calls (after ``warmup``) on ``x``, timed in C++ around
