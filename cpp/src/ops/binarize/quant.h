@@ -167,12 +167,29 @@ inline void epilogue(const std::int32_t* __restrict__ d1, const std::int32_t* __
                      float s, const float* __restrict__ scale, const float* __restrict__ bias,
                      float slope, const float* __restrict__ res, float* __restrict__ y,
                      std::size_t n) noexcept {
+  // The residual is added in the same pass (same operations: act first, then + res), not by a
+  // second pass over y: the loop is bound by its stores, and the second pass doubled them.
   if (d2) {
+    if (res) {
+      for (std::size_t j = 0; j < n; ++j) {
+        const float d = static_cast<float>(d1[j]) + s * static_cast<float>(d2[j]);
+        const float z = scale[j] * d + bias[j];
+        const float neg = slope * z;  // unconditional, so the select vectorizes
+        y[j] = (z >= 0.0f ? z : neg) + res[j];
+      }
+    } else {
+      for (std::size_t j = 0; j < n; ++j) {
+        const float d = static_cast<float>(d1[j]) + s * static_cast<float>(d2[j]);
+        const float z = scale[j] * d + bias[j];
+        const float neg = slope * z;
+        y[j] = z >= 0.0f ? z : neg;
+      }
+    }
+  } else if (res) {
     for (std::size_t j = 0; j < n; ++j) {
-      const float d = static_cast<float>(d1[j]) + s * static_cast<float>(d2[j]);
-      const float z = scale[j] * d + bias[j];
-      const float neg = slope * z;  // unconditional, so the select vectorizes
-      y[j] = z >= 0.0f ? z : neg;
+      const float z = scale[j] * static_cast<float>(d1[j]) + bias[j];
+      const float neg = slope * z;
+      y[j] = (z >= 0.0f ? z : neg) + res[j];
     }
   } else {
     for (std::size_t j = 0; j < n; ++j) {
@@ -180,9 +197,6 @@ inline void epilogue(const std::int32_t* __restrict__ d1, const std::int32_t* __
       const float neg = slope * z;
       y[j] = z >= 0.0f ? z : neg;
     }
-  }
-  if (res) {
-    for (std::size_t j = 0; j < n; ++j) y[j] += res[j];
   }
 }
 
