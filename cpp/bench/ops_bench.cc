@@ -18,6 +18,7 @@
 #include "ops/conv2/conv2.h"
 #include "ops/linear/linear.h"
 #include "ops/memory/memory.h"
+#include "ops/simd.h"
 
 using namespace bifsmn;
 
@@ -61,8 +62,14 @@ double median_us(int runs, const std::function<void()>& fn) {
 
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 2000;
+  // optional vector width of the ops (16 / 8 / 4): how an AVX2-only or SSE2 machine runs them
+  if (argc > 2 && ops::simd::set_width(std::atoi(argv[2])) != std::atoi(argv[2])) {
+    std::fprintf(stderr, "ops_bench: this CPU has no width %s\n", argv[2]);
+    return 2;
+  }
   const Kernel& kern = select_kernel();
-  std::printf("kernel %s, median of %d calls (us)\n", kern.name, runs);
+  std::printf("kernel %s, ops width %d, median of %d calls (us)\n", kern.name, ops::simd::width(),
+              runs);
   // conv1
   ops::Conv1 c1;
   c1.H = 40; c1.W = 32; c1.k = 5; c1.c1 = 16;

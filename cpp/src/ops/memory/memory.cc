@@ -49,37 +49,60 @@ typedef float v16f __attribute__((vector_size(64)));
   }
 }
 
-// Two frames' levels at once: the same float operations as dual_frame_levels for each, frame A's
-// eight partial sums in lanes 0-7 of one 16-lane vector and frame B's in lanes 8-15, so each
-// lane adds the same elements in the same order. Why: each frame's sum is a chain of dependent
-// adds (dim / 8 of them), the memory op's largest cost; two chains per instruction halve it.
+// Two frames' levels at once: the same float operations as dual_frame_levels for each. Why: each
+// frame's sum is a chain of dependent adds (dim / 8 of them), the memory op's largest cost, and
+// two frames' chains overlap. Wide (AVX-512): frame A's eight partial sums in lanes 0-7 of one
+// 16-lane vector and frame B's in lanes 8-15, one add for both chains; otherwise two 8-lane
+// accumulators (a 16-lane vector split by the compiler into AVX2 / SSE2 registers spills: 3x
+// slower at width 8 in `ops_bench 3000 8`). Either way each lane adds the same elements in the
+// same order.
+template <bool Wide>
 [[gnu::always_inline]] inline void dual_frame_levels2(const float* __restrict__ va,
                                                       const float* __restrict__ vb,
                                                       const float* __restrict__ tau0,
                                                       const float* __restrict__ tau1,
                                                       std::size_t dim, float* __restrict__ ua,
                                                       float* __restrict__ ub) {
-  v16f p = {};
-  std::size_t c = 0;
-  for (; c + 8 <= dim; c += 8) {
-    v8f xa, xb, t0, t1;
-    __builtin_memcpy(&xa, va + c, sizeof xa);
-    __builtin_memcpy(&xb, vb + c, sizeof xb);
-    __builtin_memcpy(&t0, tau0 + c, sizeof t0);
-    __builtin_memcpy(&t1, tau1 + c, sizeof t1);
-    const v16f x = __builtin_shufflevector(xa, xb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                           14, 15);
-    const v16f tt0 = __builtin_shufflevector(t0, t0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6,
-                                             7);
-    const v16f tt1 = __builtin_shufflevector(t1, t1, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6,
-                                             7);
-    const v16f d = x - tt0;
-    const v16f b1 = d >= 0.0f ? v16f{} + 1.0f : v16f{} - 1.0f;
-    const v16f r = (x - b1) - tt1;
-    p = p + (r < 0.0f ? -r : r);
-  }
   float q[16];
-  __builtin_memcpy(q, &p, sizeof q);
+  std::size_t c = 0;
+  if constexpr (Wide) {
+    v16f p = {};
+    for (; c + 8 <= dim; c += 8) {
+      v8f xa, xb, t0, t1;
+      __builtin_memcpy(&xa, va + c, sizeof xa);
+      __builtin_memcpy(&xb, vb + c, sizeof xb);
+      __builtin_memcpy(&t0, tau0 + c, sizeof t0);
+      __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+      const v16f x = __builtin_shufflevector(xa, xb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                             13, 14, 15);
+      const v16f tt0 = __builtin_shufflevector(t0, t0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5,
+                                               6, 7);
+      const v16f tt1 = __builtin_shufflevector(t1, t1, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5,
+                                               6, 7);
+      const v16f d = x - tt0;
+      const v16f b1 = d >= 0.0f ? v16f{} + 1.0f : v16f{} - 1.0f;
+      const v16f r = (x - b1) - tt1;
+      p = p + (r < 0.0f ? -r : r);
+    }
+    __builtin_memcpy(q, &p, sizeof q);
+  } else {
+    v8f pa = {}, pb = {};
+    for (; c + 8 <= dim; c += 8) {
+      v8f xa, xb, t0, t1;
+      __builtin_memcpy(&xa, va + c, sizeof xa);
+      __builtin_memcpy(&xb, vb + c, sizeof xb);
+      __builtin_memcpy(&t0, tau0 + c, sizeof t0);
+      __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+      const v8f da = xa - t0, db = xb - t0;
+      const v8f b1a = da >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
+      const v8f b1b = db >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
+      const v8f ra = (xa - b1a) - t1, rb = (xb - b1b) - t1;
+      pa = pa + (ra < 0.0f ? -ra : ra);
+      pb = pb + (rb < 0.0f ? -rb : rb);
+    }
+    __builtin_memcpy(q, &pa, sizeof pa);
+    __builtin_memcpy(q + 8, &pb, sizeof pb);
+  }
   const float* v2[2] = {va, vb};
   float* u2[2] = {ua, ub};
   for (int h = 0; h < 2; ++h) {
@@ -116,8 +139,8 @@ template <class V>
   for (std::size_t f = 0; f < tp; ++f) {
     float* uf = ub + f * dim;
     if (dual && !fp && f >= left && f + 1 < left + t) {
-      dual_frame_levels2(xb + (f - left) * dim, xb + (f + 1 - left) * dim, tau0, tau1, dim, uf,
-                         uf + dim);
+      dual_frame_levels2<simd::lanes<V> == 16>(xb + (f - left) * dim, xb + (f + 1 - left) * dim,
+                                               tau0, tau1, dim, uf, uf + dim);
       ++f;
       continue;
     }
