@@ -12,6 +12,30 @@ namespace {
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v16f __attribute__((vector_size(64)));
 
+// The end of one frame's levels: elements c0..dim-1 into the eight partial sums q (element c
+// into q[c % 8], in order), s = their fixed combination / dim, then u = b1 + s * b2 for the
+// whole frame (b1, b2 recomputed from v). Shared by the one- and two-frame versions below.
+[[gnu::always_inline]] inline void finish_levels(const float* __restrict__ v,
+                                                 const float* __restrict__ tau0,
+                                                 const float* __restrict__ tau1, std::size_t dim,
+                                                 std::size_t c0, float* q,
+                                                 float* __restrict__ u) {
+  for (std::size_t c = c0; c < dim; ++c) {
+    const float d = v[c] - tau0[c];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[c] - b1) - tau1[c];
+    q[c & 7] = q[c & 7] + (r < 0.0f ? -r : r);
+  }
+  const float s =
+      (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / static_cast<float>(dim);
+  for (std::size_t c = 0; c < dim; ++c) {
+    const float d = v[c] - tau0[c];
+    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float r = (v[c] - b1) - tau1[c];
+    u[c] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
+  }
+}
+
 // Dual-scale levels of one frame, u = b1 + s * b2 with s = sum8(|r|) / dim: the same float
 // operations as dual_split + sum8 + dual_levels, without writing d, r and |r| (b1 and b2 are
 // recomputed from v in the second pass). Element c goes into partial sum c % 8, in order.
@@ -33,20 +57,7 @@ typedef float v16f __attribute__((vector_size(64)));
   }
   float q[8];
   __builtin_memcpy(q, &p, sizeof q);
-  for (; c < dim; ++c) {
-    const float d = v[c] - tau0[c];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-    const float r = (v[c] - b1) - tau1[c];
-    q[c & 7] = q[c & 7] + (r < 0.0f ? -r : r);
-  }
-  const float s =
-      (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / static_cast<float>(dim);
-  for (c = 0; c < dim; ++c) {
-    const float d = v[c] - tau0[c];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-    const float r = (v[c] - b1) - tau1[c];
-    u[c] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
-  }
+  finish_levels(v, tau0, tau1, dim, c, q, u);
 }
 
 // Two frames' levels at once: the same float operations as dual_frame_levels for each. Why: each
@@ -103,27 +114,8 @@ template <bool Wide>
     __builtin_memcpy(q, &pa, sizeof pa);
     __builtin_memcpy(q + 8, &pb, sizeof pb);
   }
-  const float* v2[2] = {va, vb};
-  float* u2[2] = {ua, ub};
-  for (int h = 0; h < 2; ++h) {
-    const float* v = v2[h];
-    float* u = u2[h];
-    float* qh = q + 8 * h;
-    for (std::size_t e = c; e < dim; ++e) {
-      const float d = v[e] - tau0[e];
-      const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-      const float r = (v[e] - b1) - tau1[e];
-      qh[e & 7] = qh[e & 7] + (r < 0.0f ? -r : r);
-    }
-    const float s = (((qh[0] + qh[1]) + (qh[2] + qh[3])) + ((qh[4] + qh[5]) + (qh[6] + qh[7]))) /
-                    static_cast<float>(dim);
-    for (std::size_t e = 0; e < dim; ++e) {
-      const float d = v[e] - tau0[e];
-      const float b1 = d >= 0.0f ? 1.0f : -1.0f;
-      const float r = (v[e] - b1) - tau1[e];
-      u[e] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
-    }
-  }
+  finish_levels(va, tau0, tau1, dim, c, q, ua);
+  finish_levels(vb, tau0, tau1, dim, c, q + 8, ub);
 }
 
 // FSMN memory of one clip: u = quantized padded frames, then per output frame acc = sum of taps
