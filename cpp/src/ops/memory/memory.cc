@@ -74,16 +74,16 @@ template <bool Wide>
                                                       const float* __restrict__ tau1,
                                                       std::size_t dim, float* __restrict__ ua,
                                                       float* __restrict__ ub) {
-  float q[16];
+  [[maybe_unused]] v16f p = {};
+  [[maybe_unused]] v8f pa = {}, pb = {};
   std::size_t c = 0;
-  if constexpr (Wide) {
-    v16f p = {};
-    for (; c + 8 <= dim; c += 8) {
-      v8f xa, xb, t0, t1;
-      __builtin_memcpy(&xa, va + c, sizeof xa);
-      __builtin_memcpy(&xb, vb + c, sizeof xb);
-      __builtin_memcpy(&t0, tau0 + c, sizeof t0);
-      __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+  for (; c + 8 <= dim; c += 8) {
+    v8f xa, xb, t0, t1;
+    __builtin_memcpy(&xa, va + c, sizeof xa);
+    __builtin_memcpy(&xb, vb + c, sizeof xb);
+    __builtin_memcpy(&t0, tau0 + c, sizeof t0);
+    __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+    if constexpr (Wide) {
       const v16f x = __builtin_shufflevector(xa, xb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                              13, 14, 15);
       const v16f tt0 = __builtin_shufflevector(t0, t0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5,
@@ -94,16 +94,7 @@ template <bool Wide>
       const v16f b1 = d >= 0.0f ? v16f{} + 1.0f : v16f{} - 1.0f;
       const v16f r = (x - b1) - tt1;
       p = p + (r < 0.0f ? -r : r);
-    }
-    __builtin_memcpy(q, &p, sizeof q);
-  } else {
-    v8f pa = {}, pb = {};
-    for (; c + 8 <= dim; c += 8) {
-      v8f xa, xb, t0, t1;
-      __builtin_memcpy(&xa, va + c, sizeof xa);
-      __builtin_memcpy(&xb, vb + c, sizeof xb);
-      __builtin_memcpy(&t0, tau0 + c, sizeof t0);
-      __builtin_memcpy(&t1, tau1 + c, sizeof t1);
+    } else {
       const v8f da = xa - t0, db = xb - t0;
       const v8f b1a = da >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
       const v8f b1b = db >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
@@ -111,6 +102,11 @@ template <bool Wide>
       pa = pa + (ra < 0.0f ? -ra : ra);
       pb = pb + (rb < 0.0f ? -rb : rb);
     }
+  }
+  float q[16];
+  if constexpr (Wide) {
+    __builtin_memcpy(q, &p, sizeof q);
+  } else {
     __builtin_memcpy(q, &pa, sizeof pa);
     __builtin_memcpy(q + 8, &pb, sizeof pb);
   }
