@@ -12,6 +12,14 @@ namespace {
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v16f __attribute__((vector_size(64)));
 
+// Two 8-lane vectors into one 16-lane one needs __builtin_shufflevector (Clang; GCC from 12).
+// Older GCC takes the two-accumulator layout at every width (same bits).
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define BIFSMN_HAVE_SHUFFLEVECTOR 1
+#else
+#define BIFSMN_HAVE_SHUFFLEVECTOR 0
+#endif
+
 // The end of one frame's levels: elements c0..dim-1 into the eight partial sums q (element c
 // into q[c % 8], in order), s = their fixed combination / dim, then u = b1 + s * b2 for the
 // whole frame (b1, b2 recomputed from v). Shared by the one- and two-frame versions below.
@@ -84,6 +92,7 @@ template <bool Wide>
     __builtin_memcpy(&t0, tau0 + c, sizeof t0);
     __builtin_memcpy(&t1, tau1 + c, sizeof t1);
     if constexpr (Wide) {
+#if BIFSMN_HAVE_SHUFFLEVECTOR
       const v16f x = __builtin_shufflevector(xa, xb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                              13, 14, 15);
       const v16f tt0 = __builtin_shufflevector(t0, t0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5,
@@ -94,6 +103,7 @@ template <bool Wide>
       const v16f b1 = d >= 0.0f ? v16f{} + 1.0f : v16f{} - 1.0f;
       const v16f r = (x - b1) - tt1;
       p = p + (r < 0.0f ? -r : r);
+#endif
     } else {
       const v8f da = xa - t0, db = xb - t0;
       const v8f b1a = da >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
@@ -127,8 +137,9 @@ template <class V>
   for (std::size_t f = 0; f < tp; ++f) {
     float* uf = ub + f * dim;
     if (dual && !fp && f >= left && f + 1 < left + t) {
-      dual_frame_levels2<simd::lanes<V> == 16>(xb + (f - left) * dim, xb + (f + 1 - left) * dim,
-                                               tau0, tau1, dim, uf, uf + dim);
+      constexpr bool wide = BIFSMN_HAVE_SHUFFLEVECTOR && simd::lanes<V> == 16;
+      dual_frame_levels2<wide>(xb + (f - left) * dim, xb + (f + 1 - left) * dim, tau0, tau1, dim,
+                               uf, uf + dim);
       ++f;
       continue;
     }
