@@ -381,6 +381,36 @@ def test_native_gate_statistics_equal_numpy(sr):
     assert (floor == -120.0).any() and (peak - floor > 10).any() and (got[3] < 0.2).any()
 
 
+def test_native_gate_takes_the_numpy_modules_constants(monkeypatch):
+    """The C++ gate reads every constant of its definition from ``NATIVE_CONSTANTS`` (none is
+    repeated in C++): with the two numeric floors raised in the numpy module and in the array,
+    both gates move together and still agree."""
+    import bifsmn.detect.gate as g
+
+    wins, ends, n = _gate_stream(SR, 1234)
+    f = g._frame_len(SR)
+    band = g._band_bins(f, SR)
+
+    def native(consts: np.ndarray) -> list[np.ndarray]:
+        got = [np.empty(len(wins)) for _ in range(4)]
+        g._native().gate_stats(wins, ends.astype(np.int64), n, g._hann(f), f, band.start + 1,
+                               band.stop, consts, *got)
+        return got
+
+    before = native(g.NATIVE_CONSTANTS)
+    monkeypatch.setattr(g, "LEVEL_FLOOR", 1e-6)
+    monkeypatch.setattr(g, "SPECTRUM_FLOOR", 1e-4)
+    consts = np.array([g.PREEMPHASIS, g.FLOOR_QUANTILE, g.SILENT_DB, g.LOUD_WITHIN_DB, 1e-6,
+                       1e-4])
+    after = native(consts)
+    peak, floor = g.frame_levels(wins, ends, n, SR)
+    np.testing.assert_allclose(after[1], floor, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(after[3], g.loud_flatness(wins, ends, n, SR), rtol=1e-9, atol=0)
+    assert not np.allclose(after[1], before[1]) and not np.allclose(after[3], before[3])
+    with pytest.raises(ValueError, match="six constants"):
+        native(consts[:4])
+
+
 @pytest.mark.parametrize("gate", [
     DEFAULT_GATE, Gate(flat_max=0.35, band_contrast_db=12.0),
     Gate(contrast_db=3.0, band_contrast_db=6.0, flat_max=0.2),

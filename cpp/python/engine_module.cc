@@ -150,8 +150,8 @@ using Out1D = nb::ndarray<double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Opt = std::optional<double>;
 
 // bifsmn.detect.gate.Gate's settings as GateParams (None turns a test off).
-// consts: bifsmn.detect.gate's (PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB), so the
-// numpy module stays the one place that defines them.
+// consts: bifsmn.detect.gate's (PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB,
+// LEVEL_FLOOR, SPECTRUM_FLOOR), so the numpy module stays the one place that defines them.
 bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db,
                                Opt contrast_db, Opt max_lead, Opt flat_max, Opt band_db,
                                const In2& x, const In1I& ends, const In1D& hann,
@@ -159,7 +159,7 @@ bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db
   if (frame < 1 || hann.shape(0) != static_cast<std::size_t>(frame)) {
     throw bifsmn::BkwsError("gate: the window must hold one value per frame sample");
   }
-  if (consts.shape(0) != 4) throw bifsmn::BkwsError("gate: four constants expected");
+  if (consts.shape(0) != 6) throw bifsmn::BkwsError("gate: six constants expected");
   if (ends.shape(0) != x.shape(0)) throw bifsmn::BkwsError("gate: one end per window");
   if (band_lo < 1 || band_hi < band_lo || band_hi > frame / 2) {
     throw bifsmn::BkwsError("gate: band bins out of range");
@@ -182,6 +182,8 @@ bifsmn::GateParams gate_params(int frame, int band_lo, int band_hi, Opt floor_db
   p.floor_quantile = consts.data()[1];
   p.silent_db = consts.data()[2];
   p.loud_within_db = consts.data()[3];
+  p.level_floor = consts.data()[4];
+  p.spectrum_floor = consts.data()[5];
   return p;
 }
 

@@ -33,6 +33,8 @@ struct GateParams {
   double floor_quantile = 0.1;
   double silent_db = -120.0;
   double loud_within_db = 10.0;
+  double level_floor = 1e-12;     // mean square floor before a frame's dB
+  double spectrum_floor = 1e-20;  // added to every power bin (finite flatness logs)
 };
 
 // One stream's per-frame spectra (mean power, flatness, speech-band power), keyed by the stream

@@ -59,6 +59,8 @@ PREEMPHASIS = 0.97  # y[n] = x[n] - 0.97 x[n-1]: flattens pink/rumble noise, kee
 FLOOR_QUANTILE = 0.1
 SILENT_DB = -120.0  # level of an all-zero frame
 LOUD_WITHIN_DB = 10.0  # the flatness test's "loud" frames: within this of the loudest
+LEVEL_FLOOR = 1e-12  # mean square below which a frame's level is -120 dB (log of zero)
+SPECTRUM_FLOOR = 1e-20  # added to every power bin, so the flatness' log is finite
 # Band of the speech-band contrast test (band_contrast_db): where keywords put most of their
 # energy, and where white or pink noise at a given SNR puts a minority of its own.
 SPEECH_BAND_HZ = (300.0, 3400.0)
@@ -197,7 +199,7 @@ def frame_levels(windows: np.ndarray, ends: np.ndarray, audio_end: int | None,
     x = np.concatenate([x[:, :1], x[:, 1:] - PREEMPHASIS * x[:, :-1]], axis=1)
     x = x[:, w - nf * f:].reshape(b, nf, f)
     ms = np.einsum("bij,bij->bi", x, x, dtype=np.float64) / f
-    db = 10.0 * np.log10(np.maximum(ms, 1e-12))
+    db = 10.0 * np.log10(np.maximum(ms, LEVEL_FLOOR))
     _, real = _frame_starts(ends, nf, f, audio_end)
     peak, floor, nreal = _peak_floor(db, real)
     none = nreal == 0
@@ -218,7 +220,8 @@ def _frame_len(sample_rate: int) -> int:
 
 
 # what the C++ gate takes of this module's definition (GateParams in cpp/include/bifsmn/gate.h)
-NATIVE_CONSTANTS = np.array([PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB])
+NATIVE_CONSTANTS = np.array([PREEMPHASIS, FLOOR_QUANTILE, SILENT_DB, LOUD_WITHIN_DB, LEVEL_FLOOR,
+                             SPECTRUM_FLOOR])
 NATIVE_CONSTANTS.flags.writeable = False
 
 
@@ -259,7 +262,7 @@ def _frame_spectra(frames: np.ndarray, sample_rate: int
     """(mean power, flatness, speech-band power) of each row of ``frames`` (N, f): Hann window,
     power spectrum with DC left out, flatness = geometric / arithmetic mean, band power = mean
     power of the bins inside SPEECH_BAND_HZ."""
-    p = np.abs(np.fft.rfft(frames * _hann(frames.shape[1]), axis=1))[:, 1:] ** 2 + 1e-20
+    p = np.abs(np.fft.rfft(frames * _hann(frames.shape[1]), axis=1))[:, 1:] ** 2 + SPECTRUM_FLOOR
     mean = p.mean(axis=1)
     band = p[:, _band_bins(frames.shape[1], sample_rate)].mean(axis=1)
     return mean, np.exp(np.log(p).mean(axis=1)) / mean, band

@@ -155,7 +155,7 @@ struct Spectra {
 };
 
 // (mean power, flatness, speech-band power) of one frame: Hann window, power spectrum without
-// the DC bin (+1e-20 as in numpy), flatness = exp(mean log p) / mean p.
+// the DC bin (+ spectrum_floor as in numpy), flatness = exp(mean log p) / mean p.
 Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
   const int f = p.frame, bins = f / 2;
   const FftPlan& full = plan_for(f);
@@ -201,7 +201,7 @@ Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
   long exps = 0;
   for (int k = 1; k <= bins; ++k) {
     const double re = yr[static_cast<std::size_t>(k)], im = yi[static_cast<std::size_t>(k)];
-    const double pw = (re * re + im * im) + 1e-20;  // numpy: hypot(re, im)**2, same to an ulp
+    const double pw = (re * re + im * im) + p.spectrum_floor;  // numpy: hypot(re, im)**2 + it
     sum += pw;
     int e = 0;
     prod = std::frexp(prod * pw, &e);
@@ -289,7 +289,7 @@ struct Window {
       acc[0] += static_cast<double>(y) * static_cast<double>(y);
     }
     const double ms = ((acc[0] + acc[1]) + (acc[2] + acc[3])) / p.frame;
-    return 10.0 * std::log10(std::max(ms, 1e-12));
+    return 10.0 * std::log10(std::max(ms, p.level_floor));
   }
 
   // Peak and floor of the real frames' levels. Frames touching the padding are left out of
