@@ -18,13 +18,13 @@ import torch
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
-from bifsmn.data.labels import ClassMerge, labels_for_task
+from bifsmn.data.labels import ClassMerge
 from bifsmn.deploy import Scoring
 from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
-from bifsmn.train.checkpoint import model_from_checkpoint
+from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
 
@@ -82,10 +82,7 @@ class TorchScorer:
     def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
         model, ckpt = model_from_checkpoint(path)
         cfg = feature_config_from_dict(ckpt.get("features"), str(path))
-        labels = ckpt.get("labels")
-        if not labels:
-            labels = list(labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12)))
-        scorer = cls(model, list(labels), cfg, blocks, name=Path(path).name)
+        scorer = cls(model, checkpoint_labels(ckpt), cfg, blocks, name=Path(path).name)
         scorer.operating_points = _operating_points(ckpt.get(OWN_KEY), path)
         scorer.cascade_points = check_cascades(ckpt.get(CASCADE_KEY), path)
         return scorer

@@ -40,7 +40,7 @@ from bifsmn.data.labels import ClassMerge, labels_for_task
 from bifsmn.distill.losses import attention_distance, hed_enhance
 from bifsmn.distill.wavelet import wavelet_bands
 from bifsmn.errors import BifsmnError
-from bifsmn.train.checkpoint import model_from_checkpoint
+from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.objective import forward_paths
 
@@ -156,9 +156,7 @@ def task_merges(student: tuple[str, ...] | list[str], teacher_ckpt: dict,
     the student's merge; the reverse: the teacher's. Any other pair has no common answer to
     distil, so it is refused naming both tasks (an MSE between logits of 37 and 12 classes
     would otherwise fail deep inside torch, or broadcast silently)."""
-    teacher = teacher_ckpt.get("labels") or list(
-        labels_for_task(teacher_ckpt["model"]["kwargs"].get("num_classes", 12)))
-    student, teacher = list(student), list(teacher)
+    student, teacher = list(student), checkpoint_labels(teacher_ckpt)
     if student == teacher:
         return None, None
     if ClassMerge(student).labels == teacher:

@@ -19,6 +19,7 @@ from torch import nn
 
 from bifsmn import outputs as _outputs
 from bifsmn.binary.convert import apply_binary
+from bifsmn.data.labels import labels_for_task
 from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
 from bifsmn.signatures import file_kind
@@ -116,6 +117,15 @@ def _checked_spec(path: str | Path, ckpt: dict) -> tuple[str, dict]:
         raise BifsmnError(f"checkpoint describes a model of {need:,} parameters but holds "
                           f"{stored:,} weight values (crafted or corrupt file)", path)
     return spec["name"], kwargs
+
+
+def checkpoint_labels(ckpt: dict) -> list[str]:
+    """The classes a checkpoint answers with: the labels it stores, else those of its task
+    (``model.kwargs.num_classes``; checkpoints written before labels were stored)."""
+    labels = ckpt.get("labels")
+    if not labels:
+        labels = labels_for_task(ckpt["model"]["kwargs"].get("num_classes", 12))
+    return list(labels)
 
 
 def model_from_checkpoint(path: str | Path, ckpt: dict | None = None) -> tuple[nn.Module, dict]:
