@@ -358,6 +358,14 @@ struct Cache {
     trim(frames, n_frames);
     trim(levels, n_levels);
   }
+  // m[s] (frames or levels), computed by `make` the first time this stream position is asked
+  template <class Map, class Make>
+  typename Map::mapped_type get(Map& m, std::size_t& count, std::int64_t s, Make make) {
+    touch(s, count);
+    auto it = m.find(s);
+    if (it == m.end()) it = m.emplace(s, make()).first;
+    return it->second;
+  }
 };
 
 void Window::levels(double& peak, double& floor) {
@@ -370,11 +378,7 @@ void Window::levels(double& peak, double& floor) {
       db[u] = level(s0);
       continue;
     }
-    const std::int64_t s = start(j);
-    cache->touch(s, cache->n_levels);
-    auto it = cache->levels.find(s);
-    if (it == cache->levels.end()) it = cache->levels.emplace(s, level(s0)).first;
-    db[u] = it->second;
+    db[u] = cache->get(cache->levels, cache->n_levels, start(j), [&] { return level(s0); });
   }
   int nreal = 0;
   peak_floor(p, db.data(), real.data(), nf, peak, floor, nreal, tmp);
@@ -396,11 +400,8 @@ void Window::spectra() {
       spec[u] = frame_spectra(p, f, hann);
       continue;
     }
-    const std::int64_t s = start(j);
-    cache->touch(s, cache->n_frames);
-    auto it = cache->frames.find(s);
-    if (it == cache->frames.end()) it = cache->frames.emplace(s, frame_spectra(p, f, hann)).first;
-    spec[u] = it->second;
+    spec[u] = cache->get(cache->frames, cache->n_frames, start(j),
+                         [&] { return frame_spectra(p, f, hann); });
   }
 }
 
