@@ -108,6 +108,51 @@ def test_reset_starts_a_new_stream(scorer, audio):
     np.testing.assert_array_equal(first.ends, again.ends)
 
 
+class WindowProbeScorer(StubScorer):
+    """Logits that depend on where every sample of the window sits (each row on its own, so
+    batching cannot change them): a window read from the wrong place in the stream's buffer
+    scores differently."""
+
+    batch_invariant = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._w = np.random.default_rng(5).standard_normal((len(self.labels), 80))
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows, np.float64)
+        return w.reshape(len(w), 1, 80, -1).sum(axis=3).astype(np.float32)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return np.stack([self._w @ f.reshape(-1).astype(np.float64) for f in features]
+                        ).astype(np.float32)
+
+
+@pytest.mark.parametrize("hop", [1600, 1000])
+def test_long_stream_buffer_compacts_and_stays_flat(hop):
+    """A 25-s stream in chunks of 1 to 5,000 samples, then one of 3 windows: the streamer's
+    buffer fills and moves its live samples to the front many times, and grows once for the
+    long chunk; every window still equals the offline one, and small chunks never grow it."""
+    rng = np.random.default_rng(11)
+    x = (0.3 * rng.standard_normal(25 * SR)).astype(np.float32)
+    scorer = WindowProbeScorer()
+    ref = sliding_posteriors(scorer, x, hop, gate=None)
+    st = Streamer(scorer, hop, gate=None)
+    start_size = st._buf.size
+    sizes = [int(v) for v in rng.integers(1, 5000, size=100)]
+    small = sum(sizes)
+    parts, i = [], 0
+    for n in sizes:
+        parts.append(st.process(x[i:i + n]))
+        i += n
+    assert st._buf.size == start_size  # compacted, never grown, by chunks under a window
+    parts.append(st.process(x[small:]))  # the rest at once: more than the buffer holds
+    parts.append(st.flush())
+    got = Posteriors.concat(parts, len(st.labels), st.window, st.sample_rate)
+    np.testing.assert_array_equal(got.ends, ref.ends)
+    np.testing.assert_array_equal(got.probs, ref.probs)
+
+
 def test_bad_chunks_and_hops():
     st = Streamer(StubScorer())
     with pytest.raises(BifsmnError, match="1-D"):

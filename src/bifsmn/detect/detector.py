@@ -311,24 +311,27 @@ class Detector:
 
     def _on_posteriors(self, post: Posteriors) -> list[Event]:
         events = []
+        lengths = set(self.smooth_for.values())
         for i in range(len(post)):
             self._history.append(post.probs[i].astype(np.float64))
-            means: dict[int, np.ndarray] = {}
-            for n in set(self.smooth_for.values()):
-                rows = list(self._history)[-n:]  # oldest first, as the offline sweep sums
+            rows = list(self._history)  # oldest first, as the offline sweep (smooth) sums
+            means: dict[int, list[float]] = {}
+            for n in lengths:
                 acc = np.zeros(len(self.labels), np.float64)
-                for row in rows:
+                for row in rows[-n:]:
                     acc = acc + row
-                means[n] = acc / float(len(rows))
+                # as Python floats (the same values): the per-keyword tests below then cost
+                # a fraction of what numpy scalars did on every live hop
+                means[n] = (acc / float(min(n, len(rows)))).tolist()
             e = int(post.ends[i])
             for k, c in zip(self.keywords, self._cols, strict=True):
-                s = means[self.smooth_for[k]]
-                self.last_scores[k] = float(s[c])
+                s = means[self.smooth_for[k]][c]
+                self.last_scores[k] = s
                 peak = self.peaks.get(k)
-                if s[c] == s[c] and (peak is None or s[c] > peak.score):  # NaN never a peak
+                if s == s and (peak is None or s > peak.score):  # NaN never a peak
                     self.peaks[k] = _event(k, e, self.window, self.sample_rate, post.audio_end,
-                                           float(s[c]))
-                if not s[c] >= self.thresholds[k]:  # NaN compares False: it never fires
+                                           s)
+                if not s >= self.thresholds[k]:  # NaN compares False: it never fires
                     self._armed.add(k)
                     continue
                 last = self._last_fire.get(k)
@@ -337,7 +340,7 @@ class Detector:
                     self._last_fire[k] = e
                     self._armed.discard(k)
                     events.append(_event(k, e, self.window, self.sample_rate, post.audio_end,
-                                         float(s[c])))
+                                         s))
         return events
 
     def process(self, chunk: np.ndarray) -> list[Event]:

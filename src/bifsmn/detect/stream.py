@@ -49,6 +49,7 @@ from bifsmn.errors import BifsmnError, NonFiniteError
 
 DEFAULT_HOP_MS = 100.0
 DEFAULT_BATCH = 16
+BUFFER_HOPS = 32  # Streamer: hops of samples held beyond one window before the buffer compacts
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -80,7 +81,9 @@ def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
         raise BifsmnError(f"audio chunks must be numeric, not {x.dtype}")
     x = np.asarray(x, np.float32)
     if x.size:
-        peak = float(np.max(np.abs(x)))
+        # max and -min, not max(abs(x)): no temporary array, a third of a live hop's check
+        # (NaN propagates through both reductions)
+        peak = max(float(x.max()), -float(x.min()))
         if not np.isfinite(peak):
             raise BifsmnError("audio chunk contains NaN or infinite samples")
         if peak > MAX_FLOAT_SAMPLE:
@@ -216,9 +219,12 @@ class WindowScorer:
         if self.gate is not None and ends is not None and len(windows):
             keep = self.gate.active(windows, ends, audio_end, self.sample_rate,
                                     self._gate_frames)
-            out = np.tile(self._silence, (len(windows), 1))
-            if keep.any():
-                out[keep] = self._score(windows[keep], starts[keep])
+            if keep.all():  # the windows as they are: a boolean index would copy each one
+                out = self._score(windows, starts)
+            else:
+                out = np.tile(self._silence, (len(windows), 1))
+                if keep.any():
+                    out[keep] = self._score(windows[keep], starts[keep])
         else:
             keep = None
             out = self._score(windows, starts)
@@ -230,10 +236,12 @@ class WindowScorer:
                                         self._last_wake, self.verifier.wake)
         if keep is not None:
             on &= keep
+        self.windows_verified += int(on.sum())
+        if on.all():  # as above: no copy of the windows
+            return self._verify._score(windows, starts)
         final = np.tile(self._silence, (len(windows), 1))
         if on.any():
             final[on] = self._verify._score(windows[on], None if starts is None else starts[on])
-            self.windows_verified += int(on.sum())
         return final
 
     def _batch_features(self, part: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
@@ -303,14 +311,37 @@ class Streamer:
     def reset(self) -> None:
         """Forget all audio: the next sample is sample 0 of a new, zero-padded stream."""
         self._score.reset()
-        self._tail = np.zeros(self.window, np.float32)  # the window ending at self._done
-        self._pending: list[np.ndarray] = []
-        self._npending = 0
+        # The samples from the window ending at self._done onwards are self._buf[_lo:_hi]: that
+        # window (`window` samples, zeros before the stream start), then the samples of hops
+        # not yet complete. New samples are appended at _hi and emitted hops advance _lo, so a
+        # hop copies only its own samples; the live part moves to the front only when the
+        # buffer is full (once every ~BUFFER_HOPS hops). Before session 36 every hop
+        # concatenated and copied the whole window twice (~130 KB).
+        self._buf = np.zeros(self.window + BUFFER_HOPS * self.hop, np.float32)
+        self._lo, self._hi = 0, self.window
         self._done = 0  # stream samples covered by emitted windows
         self._count = 0  # windows emitted
         self.samples_seen = 0  # real audio samples received
         self._flushed_at = 0
         self._flushing = False
+
+    @property
+    def _npending(self) -> int:
+        """Samples received after the last emitted window."""
+        return self._hi - self._lo - self.window
+
+    def _append(self, x: np.ndarray) -> None:
+        if self._hi + x.size > self._buf.size:
+            live = self._hi - self._lo
+            if live + x.size > self._buf.size:  # a chunk longer than the buffer: grow it
+                grown = np.empty(2 * (live + x.size), np.float32)
+                grown[:live] = self._buf[self._lo:self._hi]
+                self._buf = grown
+            else:  # move the live part to the front (overlapping copy: numpy buffers it)
+                self._buf[:live] = self._buf[self._lo:self._hi]
+            self._lo, self._hi = 0, live
+        self._buf[self._hi:self._hi + x.size] = x
+        self._hi += x.size
 
     def _empty(self) -> Posteriors:
         return Posteriors(np.zeros(0, np.int64), np.zeros((0, len(self.labels)), np.float32),
@@ -320,8 +351,7 @@ class Streamer:
         """Add samples; return the posteriors of every window completed by them."""
         x = as_mono_float(chunk)
         if x.size:
-            self._pending.append(x)
-            self._npending += x.size
+            self._append(x)
             self.samples_seen += x.size
         if self._npending < self.hop:
             return self._empty()
@@ -337,8 +367,7 @@ class Streamer:
         self._flushed_at = self.samples_seen
         tail = self.window // 2
         pad = tail + (-(self._npending + tail)) % self.hop
-        self._pending.append(np.zeros(pad, np.float32))
-        self._npending += pad
+        self._append(np.zeros(pad, np.float32))
         self._flushing = True
         try:
             return self._emit()
@@ -346,23 +375,21 @@ class Streamer:
             self._flushing = False
 
     def _emit(self) -> Posteriors:
-        data = np.concatenate([self._tail, *self._pending])
         nwin = self._npending // self.hop
-        # window j (1..nwin) covers data[j*hop : j*hop + window] (a read-only strided view:
-        # sliding_window_view's checks cost ~30 µs per call, a tenth of a live hop)
-        step = data.strides[0]
-        windows = np.lib.stride_tricks.as_strided(
-            data[self.hop:], shape=(nwin, self.window), strides=(self.hop * step, step),
-            writeable=False)
+        # window j (1..nwin) covers buf[_lo + j*hop : _lo + j*hop + window]: a read-only
+        # strided view made by the ndarray constructor (sliding_window_view's checks cost
+        # ~30 µs per call and as_strided's ~5 µs, against ~1 µs here). The windows are read
+        # only during this call, before the buffer changes again.
+        step = self._buf.strides[0]
+        windows = np.ndarray((nwin, self.window), np.float32, self._buf,
+                             (self._lo + self.hop) * step, (self.hop * step, step))
+        windows.flags.writeable = False
         ends = self._done + self.hop * np.arange(1, nwin + 1, dtype=np.int64)
         probs = self._score(windows, ends, self.samples_seen if self._flushing else None)
         out = Posteriors(ends, probs, self.window, self.sample_rate, self._count,
                          self.samples_seen)
         used = nwin * self.hop
-        self._tail = data[used:used + self.window].copy()
-        rest = data[used + self.window:]
-        self._pending = [rest.copy()] if rest.size else []
-        self._npending = rest.size
+        self._lo += used
         self._done += used
         self._count += nwin
         return out

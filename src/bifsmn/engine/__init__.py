@@ -177,7 +177,9 @@ class Engine:
                               f"{fkind} features {self._feat_shape} or "
                               f"(B, *{self._feat_shape})")
         if arr.size:
-            peak = float(np.max(np.abs(arr)))  # one pass: NaN/inf and absurd audio values
+            # NaN/inf and absurd audio values; max and -min, not max(abs(arr)): no temporary
+            # (a live detector checks two arrays per hop), and NaN propagates through both
+            peak = max(float(arr.max()), -float(arr.min()))
             if not np.isfinite(peak):
                 raise BifsmnError(f"{kind} input contains NaN or infinite values "
                                   f"(model {self.path})")

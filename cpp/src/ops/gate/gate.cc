@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <unordered_map>
@@ -16,16 +18,32 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kLn2 = 0.69314718055994530942;
 
-// A complex FFT of any length by recursive decimation in time over its prime-ish factors
-// (4 first, then 2, 3, 5, then whatever prime is left, done as a plain DFT of that size). The
-// gate's 25-ms frames are 400 samples at 16 kHz (4 x 4 x 5 x 5), not a power of two, so the
-// front ends' radix-2 FFT (ops/frontend/fft.h) does not fit.
+// A complex FFT of any length by decimation in time over its prime-ish factors (4 first, then
+// 2, 3, 5, then whatever prime is left, done as a plain DFT of that size). The gate's 25-ms
+// frames are 400 samples at 16 kHz (4 x 4 x 5 x 5), not a power of two, so the front ends'
+// radix-2 FFT (ops/frontend/fft.h) does not fit.
+//
+// The transform is the recursive one (level d splits a sub-transform of length len_d into
+// p_d interleaved sub-transforms of length m_d = len_d / p_d, twiddles them by W_n^(q k n/len_d)
+// and combines them with a p_d-point DFT), run bottom-up: the input is read once in the order
+// the recursion's leaves would read it (`perm`), then each level combines every block of its
+// length in place, deepest level first. Every output value gets the same operations in the same
+// order as in the recursion (which this replaced in session 36: its calls and scratch vectors
+// cost most of the gate's time), so the spectra are the same bits; the blocks of a level are
+// independent, and a level's k loop reads its twiddles from a table contiguous in k.
 struct FftPlan {
+  struct Level {
+    int p = 0, m = 0, len = 0;
+    std::vector<double> wr, wi;  // (q - 1) * m + k -> cos / -sin of 2 pi q k / len
+  };
   int n = 0;
   std::vector<int> factors;
   std::vector<double> cs, sn;  // cos / -sin of 2 pi k / n
+  std::vector<int> perm;       // position i of the deepest level reads input perm[i]
+  std::vector<Level> levels;   // levels[d]: split by factors[d]
   double c5[2] = {std::cos(2.0 * kPi / 5.0), std::cos(4.0 * kPi / 5.0)};
   double s5[2] = {std::sin(2.0 * kPi / 5.0), std::sin(4.0 * kPi / 5.0)};
+
   explicit FftPlan(int len) : n(len) {
     int m = len;
     for (int f : {4, 2, 3, 5}) {
@@ -47,46 +65,78 @@ struct FftPlan {
       cs[static_cast<std::size_t>(k)] = std::cos(a);
       sn[static_cast<std::size_t>(k)] = -std::sin(a);
     }
+    int cur = len;
+    for (const int f : factors) {
+      Level lv;
+      lv.p = f;
+      lv.len = cur;
+      lv.m = cur / f;
+      const int ts = len / cur;
+      for (int q = 1; q < f; ++q) {
+        for (int k = 0; k < lv.m; ++k) {
+          const auto e = static_cast<std::size_t>(q * k * ts);
+          lv.wr.push_back(cs[e]);
+          lv.wi.push_back(sn[e]);
+        }
+      }
+      levels.push_back(std::move(lv));
+      cur /= f;
+    }
+    perm.assign(static_cast<std::size_t>(len), 0);
+    leaves(0, 1, 0, 0);
   }
 
-  // out[0..len) = DFT of in[0], in[stride], ... (len values); fi: the factor this level splits
-  // by. Each level twiddles its p sub-transforms (W_len^(q k)) and combines them with a p-point
-  // DFT: radix 4 and 2 without multiplies, other factors through their roots of unity.
-  void run(const double* re_in, const double* im_in, double* re, double* im, int len, int stride,
-           std::size_t fi, std::vector<double>& tr, std::vector<double>& ti) const {
-    if (len == 1) {
-      re[0] = re_in[0];
-      im[0] = im_in[0];
+  // The recursion's reads: the sub-transform of level d at output base `base` reads the input
+  // from offset `off` with stride `stride`; its q-th child starts at off + q * stride.
+  void leaves(int off, int stride, int base, std::size_t d) {
+    if (d == levels.size()) {
+      perm[static_cast<std::size_t>(base)] = off;
       return;
     }
-    const int p = factors[fi], m = len / p, ts = n / len;
-    for (int q = 0; q < p; ++q) {
-      if (m == 1) {  // the last factor: its sub-transforms are single values
-        re[q] = re_in[q * stride];
-        im[q] = im_in[q * stride];
-      } else {
-        run(re_in + q * stride, im_in + q * stride, re + q * m, im + q * m, m, stride * p,
-            fi + 1, tr, ti);
-      }
+    const Level& lv = levels[d];
+    for (int q = 0; q < lv.p; ++q) leaves(off + q * stride, stride * lv.p, base + q * lv.m, d + 1);
+  }
+
+  // re/im[0..n) = DFT of re_in/im_in[0..n) (contiguous).
+  void transform(const double* re_in, const double* im_in, double* re, double* im) const {
+    for (int i = 0; i < n; ++i) {
+      re[i] = re_in[perm[static_cast<std::size_t>(i)]];
+      im[i] = im_in[perm[static_cast<std::size_t>(i)]];
     }
-    tr.resize(static_cast<std::size_t>(p));
-    ti.resize(static_cast<std::size_t>(p));
-    const int root = n / p;  // W_p^j = W_n^(j * n / p)
-    for (int k = 0; k < m; ++k) {
-      tr[0] = re[k];
-      ti[0] = im[k];
-      for (int q = 1; q < p; ++q) {
-        const auto e = static_cast<std::size_t>(q * k * ts);
-        const double xr = re[q * m + k], xi = im[q * m + k], wr = cs[e], wi = sn[e];
-        tr[static_cast<std::size_t>(q)] = xr * wr - xi * wi;
-        ti[static_cast<std::size_t>(q)] = xr * wi + xi * wr;
+    for (std::size_t d = levels.size(); d-- > 0;) {
+      const Level& lv = levels[d];
+      for (int b = 0; b < n; b += lv.len) combine(lv, re + b, im + b);
+    }
+  }
+
+  // One block of a level: for k < m, t_q = x[q m + k] * W^(q k) (t_0 = x[k]), then the p-point
+  // DFT of the t_q written to x[k + r m]: radix 4 and 2 without multiplies, 5 by its roots of
+  // unity, other factors as a plain DFT.
+  void combine(const Level& lv, double* __restrict__ re, double* __restrict__ im) const {
+    const int p = lv.p, m = lv.m;
+    const double* __restrict__ wr = lv.wr.data();
+    const double* __restrict__ wi = lv.wi.data();
+    if (p == 2) {
+      for (int k = 0; k < m; ++k) {
+        const double t0r = re[k], t0i = im[k];
+        const double xr = re[m + k], xi = im[m + k];
+        const double t1r = xr * wr[k] - xi * wi[k], t1i = xr * wi[k] + xi * wr[k];
+        re[k] = t0r + t1r;
+        im[k] = t0i + t1i;
+        re[k + m] = t0r - t1r;
+        im[k + m] = t0i - t1i;
       }
-      if (p == 2) {
-        re[k] = tr[0] + tr[1];
-        im[k] = ti[0] + ti[1];
-        re[k + m] = tr[0] - tr[1];
-        im[k + m] = ti[0] - ti[1];
-      } else if (p == 4) {  // W_4 = -i
+    } else if (p == 4) {  // W_4 = -i
+      for (int k = 0; k < m; ++k) {
+        double tr[4], ti[4];
+        tr[0] = re[k];
+        ti[0] = im[k];
+        for (int q = 1; q < 4; ++q) {
+          const double xr = re[q * m + k], xi = im[q * m + k];
+          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
+          tr[q] = xr * c - xi * sv;
+          ti[q] = xr * sv + xi * c;
+        }
         const double ar = tr[0] + tr[2], ai = ti[0] + ti[2];
         const double br = tr[0] - tr[2], bi = ti[0] - ti[2];
         const double cr = tr[1] + tr[3], ci = ti[1] + ti[3];
@@ -99,7 +149,18 @@ struct FftPlan {
         im[k + 2 * m] = ai - ci;
         re[k + 3 * m] = br - di;  // b + i d
         im[k + 3 * m] = bi + dr;
-      } else if (p == 5) {  // X_1,4 = m1 -/+ i n1, X_2,3 = m2 -/+ i n2
+      }
+    } else if (p == 5) {  // X_1,4 = m1 -/+ i n1, X_2,3 = m2 -/+ i n2
+      for (int k = 0; k < m; ++k) {
+        double tr[5], ti[5];
+        tr[0] = re[k];
+        ti[0] = im[k];
+        for (int q = 1; q < 5; ++q) {
+          const double xr = re[q * m + k], xi = im[q * m + k];
+          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
+          tr[q] = xr * c - xi * sv;
+          ti[q] = xr * sv + xi * c;
+        }
         const double a1r = tr[1] + tr[4], a1i = ti[1] + ti[4], b1r = tr[1] - tr[4],
                      b1i = ti[1] - ti[4];
         const double a2r = tr[2] + tr[3], a2i = ti[2] + ti[3], b2r = tr[2] - tr[3],
@@ -120,7 +181,21 @@ struct FftPlan {
         im[k + 2 * m] = m2i - n2r;
         re[k + 3 * m] = m2r - n2i;
         im[k + 3 * m] = m2i + n2r;
-      } else {
+      }
+    } else {
+      thread_local std::vector<double> tr, ti;
+      tr.resize(static_cast<std::size_t>(p));
+      ti.resize(static_cast<std::size_t>(p));
+      const int root = n / p;  // W_p^j = W_n^(j * n / p)
+      for (int k = 0; k < m; ++k) {
+        tr[0] = re[k];
+        ti[0] = im[k];
+        for (int q = 1; q < p; ++q) {
+          const double xr = re[q * m + k], xi = im[q * m + k];
+          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
+          tr[static_cast<std::size_t>(q)] = xr * c - xi * sv;
+          ti[static_cast<std::size_t>(q)] = xr * sv + xi * c;
+        }
         for (int r = 0; r < p; ++r) {
           double ar = tr[0], ai = ti[0];
           int j = 0;  // (q * r) mod p, stepped instead of divided
@@ -154,12 +229,26 @@ struct Spectra {
   double mean, flat, band;
 };
 
+// std::frexp for finite normal doubles, inline: the same mantissa and exponent, read from the
+// bits (the library call per power bin was a tenth of the gate's time); zeros, subnormals,
+// infinities and NaN go to std::frexp.
+inline double frexp_bits(double v, int* e) {
+  std::uint64_t b = 0;
+  std::memcpy(&b, &v, sizeof b);
+  const int biased = static_cast<int>((b >> 52) & 0x7ff);
+  if (biased == 0 || biased == 0x7ff) return std::frexp(v, e);
+  *e = biased - 1022;
+  b = (b & ~(std::uint64_t{0x7ff} << 52)) | (std::uint64_t{1022} << 52);
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+
 // (mean power, flatness, speech-band power) of one frame: Hann window, power spectrum without
 // the DC bin (+ spectrum_floor as in numpy), flatness = exp(mean log p) / mean p.
 Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
   const int f = p.frame, bins = f / 2;
   const FftPlan& full = plan_for(f);
-  thread_local std::vector<double> xr, xi, yr, yi, tr, ti;
+  thread_local std::vector<double> xr, xi, yr, yi;
   const auto uf = static_cast<std::size_t>(f);
   xr.resize(uf);
   xi.resize(uf);
@@ -174,9 +263,10 @@ Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
       xr[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m]) * hann[2 * m];
       xi[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m + 1]) * hann[2 * m + 1];
     }
-    plan_for(h).run(xr.data(), xi.data(), yr.data(), yi.data(), h, 1, 0, tr, ti);
+    plan_for(h).transform(xr.data(), xi.data(), yr.data(), yi.data());
     for (int k = 1; k <= h; ++k) {
-      const auto a = static_cast<std::size_t>(k % h), b = static_cast<std::size_t>((h - k) % h);
+      // k % h and (h - k) % h for k = 1..h, without the two integer divisions per bin
+      const auto a = static_cast<std::size_t>(k < h ? k : 0), b = static_cast<std::size_t>(h - k);
       const double ar = yr[a], ai = yi[a], br = yr[b], bi = -yi[b];  // B = conj Z[M-k]
       const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
       const double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
@@ -193,7 +283,7 @@ Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
       xr[static_cast<std::size_t>(i)] = static_cast<double>(x[i]) * hann[i];
       xi[static_cast<std::size_t>(i)] = 0.0;
     }
-    full.run(xr.data(), xi.data(), yr.data(), yi.data(), f, 1, 0, tr, ti);
+    full.transform(xr.data(), xi.data(), yr.data(), yi.data());
   }
   // sum of logs as the log of a product kept as mantissa x 2^exponent (one log per frame
   // instead of one per bin; it differs from numpy's sum of logs by rounding only)
@@ -204,7 +294,7 @@ Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
     const double pw = (re * re + im * im) + p.spectrum_floor;  // numpy: hypot(re, im)**2 + it
     sum += pw;
     int e = 0;
-    prod = std::frexp(prod * pw, &e);
+    prod = frexp_bits(prod * pw, &e);
     exps += e;
     if (k >= p.band_lo && k <= p.band_hi) band += pw;
   }
