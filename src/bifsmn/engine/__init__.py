@@ -91,6 +91,8 @@ class Engine:
             raise BifsmnError(str(exc)) from None
         self._err = mod.BkwsError
         self.labels: list[str] = list(self._e.labels)
+        # the 37 -> 12 class merge of classify(), built once (a file's labels never change)
+        self._merge = ClassMerge(self.labels)
         #: block counts of the paths in the file (format version 3 stores them as such)
         self.paths: list[int] = list(self._e.available_blocks)
         try:
@@ -263,8 +265,7 @@ class Engine:
         logits = np.atleast_2d(self.predict(x)).astype(np.float64)
         labels = list(self.labels)
         if merge:
-            cm = ClassMerge(labels)
-            logits, labels = cm.logits(logits), cm.labels
+            logits, labels = self._merge.logits(logits), self._merge.labels
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         top = p.argmax(axis=1)
