@@ -7,7 +7,15 @@ import pytest
 import soundfile as sf
 import soxr
 import torch
-from test_detect_support import HOP, SR, ScriptScorer, script_audio, tiny_checkpoint, tone_stream
+from test_detect_support import (
+    HOP,
+    SR,
+    ScriptScorer,
+    WindowProbeScorer,
+    script_audio,
+    tiny_checkpoint,
+    tone_stream,
+)
 
 from bifsmn.detect import Detector, Event
 from bifsmn.detect.detector import events_from_smoothed, smooth, trigger_frames
@@ -132,6 +140,44 @@ def test_online_events_equal_offline_sweep(size, rearm):
                                    det.thresholds, det.refractory, det.window, det.sample_rate,
                                    rearm, post.audio_end)
     assert online == offline and len(online) > 5
+
+
+@pytest.mark.parametrize("smooth_ms", [0, 300, 700])
+def test_live_smoothed_scores_equal_offline_to_the_bit(smooth_ms):
+    """Every hop's smoothed keyword scores (``last_scores``, what the thresholds see) equal
+    ``smooth`` over the offline posteriors bit for bit, also after the smoothing grows while the
+    stream runs. The posteriors of a class span many orders of magnitude between windows, so
+    their float64 sums round, and in another order they would round differently."""
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal(6 * SR)).astype(np.float32)
+    det = Detector(WindowProbeScorer(gain=30), gate=None, smooth_ms=smooth_ms, threshold=1.0)
+    online = []
+    for i in range(0, len(x), HOP):
+        det.process(x[i:i + HOP])
+        online.append([det.last_scores[k] for k in det.keywords])
+    post = sliding_posteriors(det.scorer, x, HOP, flush=False, gate=None)
+    assert post.probs.min() < 1e-12 and ((post.probs > 0.05) & (post.probs < 0.95)).any()
+    want = smooth(post.probs, max(1, round(smooth_ms / 100)))
+    cols = [det.labels.index(k) for k in det.keywords]
+    np.testing.assert_array_equal(np.asarray(online), want[:, cols])
+    # a longer window set while streaming keeps the rows it has and sums them in order
+    det.reset()
+    for i in range(0, 2 * SR, HOP):
+        det.process(x[i:i + HOP])
+    for k in det.keywords:
+        det.set_smoothing(k, 900)
+    rows = []
+    for i in range(2 * SR, len(x), HOP):
+        det.process(x[i:i + HOP])
+        rows.append([det.last_scores[k] for k in det.keywords])
+    n_old = max(1, round(smooth_ms / 100))
+    for j, got in enumerate(rows):  # window 20 + j: the last min(9, n_old + 1 + j) rows
+        end = 20 + j
+        m = min(9, n_old + 1 + j, end + 1)
+        acc = np.zeros(len(det.labels))
+        for r in post.probs[end + 1 - m:end + 1].astype(np.float64):
+            acc = acc + r
+        np.testing.assert_array_equal(got, (acc / m)[cols])
 
 
 def test_trigger_frames_rule():

@@ -43,6 +43,26 @@ class StubScorer:
         return np.zeros((len(features), len(self.labels)), np.float32)
 
 
+class WindowProbeScorer(StubScorer):
+    """Logits that depend on where every sample of the window sits (each row on its own, so
+    batching cannot change them): a window read from the wrong place in the stream's buffer
+    scores differently."""
+
+    batch_invariant = True
+
+    def __init__(self, gain: float = 1.0) -> None:
+        super().__init__()
+        self._w = gain * np.random.default_rng(5).standard_normal((len(self.labels), 80))
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows, np.float64)
+        return (w.reshape(len(w), 1, 80, -1).sum(axis=3) / 50).astype(np.float32)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return np.stack([self._w @ f.reshape(-1).astype(np.float64) for f in features]
+                        ).astype(np.float32)
+
+
 class ScriptScorer:
     """Class ``c`` wins (logit 30, others 0) when the last hop of the window has mean
     ``c / 100``; use :func:`script_audio` to write such audio."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_detect_support import SR, StubScorer, tiny_checkpoint, tone_stream
+from test_detect_support import SR, StubScorer, WindowProbeScorer, tiny_checkpoint, tone_stream
 
 from bifsmn.data.features import LogMel
 from bifsmn.detect.scorer import TorchScorer, load_scorer
@@ -106,26 +106,6 @@ def test_reset_starts_a_new_stream(scorer, audio):
     again = st.process(audio[:20000])
     np.testing.assert_array_equal(first.probs, again.probs)
     np.testing.assert_array_equal(first.ends, again.ends)
-
-
-class WindowProbeScorer(StubScorer):
-    """Logits that depend on where every sample of the window sits (each row on its own, so
-    batching cannot change them): a window read from the wrong place in the stream's buffer
-    scores differently."""
-
-    batch_invariant = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._w = np.random.default_rng(5).standard_normal((len(self.labels), 80))
-
-    def features(self, windows: np.ndarray) -> np.ndarray:
-        w = np.asarray(windows, np.float64)
-        return w.reshape(len(w), 1, 80, -1).sum(axis=3).astype(np.float32)
-
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        return np.stack([self._w @ f.reshape(-1).astype(np.float64) for f in features]
-                        ).astype(np.float32)
 
 
 @pytest.mark.parametrize("hop", [1600, 1000])

@@ -110,6 +110,20 @@ def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> 
         eng.stream_features(wins[:2], starts[:1], cache)
     with pytest.raises(BifsmnError, match="clip_samples"):
         eng.stream_features(wins[:1, :8000], starts[:1], cache)
+    # check=False (the streamer's windows, checked on arrival): the same features; the checks
+    # it skips are the samples' (the shapes are still the native call's), which check=True makes
+    fresh = eng.frame_cache()
+    unchecked = np.concatenate([eng.stream_features(np.ascontiguousarray(wins[i:i + 4]),
+                                                    starts[i:i + 4], fresh, check=False)
+                                for i in range(0, len(wins), 4)])
+    assert np.array_equal(unchecked, got)
+    bad = wins[:1].copy()
+    bad[0, 5] = np.nan
+    with pytest.raises(BifsmnError, match="NaN"):
+        eng.stream_features(bad, starts[:1], eng.frame_cache())
+    with pytest.raises(BifsmnError, match="clip_samples"):
+        eng.stream_features(np.ascontiguousarray(wins[:1, :8000]), starts[:1], cache,
+                            check=False)
 
 
 @pytest.mark.parametrize("pool,steps", [(2, 48), (1, 96)])

@@ -17,7 +17,6 @@ the evaluation; both give the same floats and the same events (tested).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -272,8 +271,12 @@ class Detector:
 
     def _grow_history(self) -> None:
         need = max(self.smooth_for.values(), default=1)
-        if self._history.maxlen != need:
-            self._history = deque(self._history, maxlen=need)
+        if len(self._history) != need:
+            keep = min(self._filled, need)
+            grown = np.zeros((need, len(self.labels)), np.float64)
+            if keep:
+                grown[-keep:] = self._history[-keep:]
+            self._history, self._filled = grown, keep
 
     def _thresholds(self, default: float, per: Mapping[str, float]) -> dict[str, float]:
         unknown = sorted(set(per) - set(self.keywords))
@@ -290,7 +293,10 @@ class Detector:
         """Start a new stream: audio, smoothing history and refractory timers are cleared.
         The ended stream's :attr:`peaks` move to :attr:`previous_peaks`."""
         self.streamer.reset()
-        self._history: deque[np.ndarray] = deque(maxlen=max(self.smooth_for.values(), default=1))
+        # the latest windows' posteriors in float64, oldest first: the last _filled rows
+        self._history = np.zeros((max(self.smooth_for.values(), default=1), len(self.labels)),
+                                 np.float64)
+        self._filled = 0
         self._last_fire: dict[str, int] = {}
         self._armed: set[str] = set(self.keywords)
         self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}
@@ -312,17 +318,20 @@ class Detector:
     def _on_posteriors(self, post: Posteriors) -> list[Event]:
         events = []
         lengths = set(self.smooth_for.values())
+        hist = self._history
         for i in range(len(post)):
-            self._history.append(post.probs[i].astype(np.float64))
-            rows = list(self._history)  # oldest first, as the offline sweep (smooth) sums
+            hist[:-1] = hist[1:]  # overlapping rows: numpy copies through a buffer
+            hist[-1] = post.probs[i]
+            self._filled = min(self._filled + 1, len(hist))
             means: dict[int, list[float]] = {}
             for n in lengths:
-                acc = np.zeros(len(self.labels), np.float64)
-                for row in rows[-n:]:
-                    acc = acc + row
+                m = min(n, self._filled)
+                # the chronological sum, term by term, as the offline sweep (smooth) sums:
+                # accumulate is sequential by definition (out[j] = out[j-1] + row j)
+                acc = np.add.accumulate(hist[-m:], axis=0)[-1]
                 # as Python floats (the same values): the per-keyword tests below then cost
                 # a fraction of what numpy scalars did on every live hop
-                means[n] = (acc / float(min(n, len(rows)))).tolist()
+                means[n] = (acc / float(m)).tolist()
             e = int(post.ends[i])
             for k, c in zip(self.keywords, self._cols, strict=True):
                 s = means[self.smooth_for[k]][c]

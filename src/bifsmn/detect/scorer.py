@@ -136,7 +136,8 @@ class EngineScorer:
         cache = self.engine.frame_cache()
 
         def features(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
-            return self.engine.stream_features(windows, starts, cache)
+            # the streamer's windows (float32, C-contiguous), whose samples it checked on arrival
+            return self.engine.stream_features(windows, starts, cache, check=False)
 
         features.cache = cache  # type: ignore[attr-defined]  # hits/misses, for tests and stats
         return features

@@ -35,6 +35,7 @@ hop, not a batch of 16 mostly zero windows (16x the network's work per hop until
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
         # max and -min, not max(abs(x)): no temporary array, a third of a live hop's check
         # (NaN propagates through both reductions)
         peak = max(float(x.max()), -float(x.min()))
-        if not np.isfinite(peak):
+        if not math.isfinite(peak):
             raise BifsmnError("audio chunk contains NaN or infinite samples")
         if peak > MAX_FLOAT_SAMPLE:
             raise BifsmnError(f"audio chunk has a sample of magnitude {peak:.3g} (float audio "
