@@ -109,34 +109,40 @@ struct FftPlan {
     }
   }
 
-  // One block of a level: for k < m, t_q = x[q m + k] * W^(q k) (t_0 = x[k]), then the p-point
-  // DFT of the t_q written to x[k + r m]: radix 4 and 2 without multiplies, 5 by its roots of
-  // unity, other factors as a plain DFT.
+  // t_0 = x[k], t_q = x[q m + k] * W^(q k) for 0 < q < p (the level's twiddle table).
+  [[gnu::always_inline]] static inline void twiddled(const double* re, const double* im, int p,
+                                                     int m, int k, const double* wr,
+                                                     const double* wi, double* tr, double* ti) {
+    tr[0] = re[k];
+    ti[0] = im[k];
+    for (int q = 1; q < p; ++q) {
+      const double xr = re[q * m + k], xi = im[q * m + k];
+      const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
+      tr[q] = xr * c - xi * sv;
+      ti[q] = xr * sv + xi * c;
+    }
+  }
+
+  // One block of a level: for k < m, the twiddled t_q, then their p-point DFT written to
+  // x[k + r m]: radix 4 and 2 without multiplies, 5 by its roots of unity, other factors as a
+  // plain DFT.
   void combine(const Level& lv, double* __restrict__ re, double* __restrict__ im) const {
     const int p = lv.p, m = lv.m;
     const double* __restrict__ wr = lv.wr.data();
     const double* __restrict__ wi = lv.wi.data();
     if (p == 2) {
       for (int k = 0; k < m; ++k) {
-        const double t0r = re[k], t0i = im[k];
-        const double xr = re[m + k], xi = im[m + k];
-        const double t1r = xr * wr[k] - xi * wi[k], t1i = xr * wi[k] + xi * wr[k];
-        re[k] = t0r + t1r;
-        im[k] = t0i + t1i;
-        re[k + m] = t0r - t1r;
-        im[k + m] = t0i - t1i;
+        double tr[2], ti[2];
+        twiddled(re, im, 2, m, k, wr, wi, tr, ti);
+        re[k] = tr[0] + tr[1];
+        im[k] = ti[0] + ti[1];
+        re[k + m] = tr[0] - tr[1];
+        im[k + m] = ti[0] - ti[1];
       }
     } else if (p == 4) {  // W_4 = -i
       for (int k = 0; k < m; ++k) {
         double tr[4], ti[4];
-        tr[0] = re[k];
-        ti[0] = im[k];
-        for (int q = 1; q < 4; ++q) {
-          const double xr = re[q * m + k], xi = im[q * m + k];
-          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
-          tr[q] = xr * c - xi * sv;
-          ti[q] = xr * sv + xi * c;
-        }
+        twiddled(re, im, 4, m, k, wr, wi, tr, ti);
         const double ar = tr[0] + tr[2], ai = ti[0] + ti[2];
         const double br = tr[0] - tr[2], bi = ti[0] - ti[2];
         const double cr = tr[1] + tr[3], ci = ti[1] + ti[3];
@@ -153,14 +159,7 @@ struct FftPlan {
     } else if (p == 5) {  // X_1,4 = m1 -/+ i n1, X_2,3 = m2 -/+ i n2
       for (int k = 0; k < m; ++k) {
         double tr[5], ti[5];
-        tr[0] = re[k];
-        ti[0] = im[k];
-        for (int q = 1; q < 5; ++q) {
-          const double xr = re[q * m + k], xi = im[q * m + k];
-          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
-          tr[q] = xr * c - xi * sv;
-          ti[q] = xr * sv + xi * c;
-        }
+        twiddled(re, im, 5, m, k, wr, wi, tr, ti);
         const double a1r = tr[1] + tr[4], a1i = ti[1] + ti[4], b1r = tr[1] - tr[4],
                      b1i = ti[1] - ti[4];
         const double a2r = tr[2] + tr[3], a2i = ti[2] + ti[3], b2r = tr[2] - tr[3],
@@ -188,14 +187,7 @@ struct FftPlan {
       ti.resize(static_cast<std::size_t>(p));
       const int root = n / p;  // W_p^j = W_n^(j * n / p)
       for (int k = 0; k < m; ++k) {
-        tr[0] = re[k];
-        ti[0] = im[k];
-        for (int q = 1; q < p; ++q) {
-          const double xr = re[q * m + k], xi = im[q * m + k];
-          const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
-          tr[static_cast<std::size_t>(q)] = xr * c - xi * sv;
-          ti[static_cast<std::size_t>(q)] = xr * sv + xi * c;
-        }
+        twiddled(re, im, p, m, k, wr, wi, tr.data(), ti.data());
         for (int r = 0; r < p; ++r) {
           double ar = tr[0], ai = ti[0];
           int j = 0;  // (q * r) mod p, stepped instead of divided
