@@ -28,9 +28,10 @@ constexpr double kLn2 = 0.69314718055994530942;
 // and combines them with a p_d-point DFT), run bottom-up: the input is read once in the order
 // the recursion's leaves would read it (`perm`), then each level combines every block of its
 // length in place, deepest level first. Every output value gets the same operations in the same
-// order as in the recursion (which this replaced in session 36: its calls and scratch vectors
-// cost most of the gate's time), so the spectra are the same bits; the blocks of a level are
-// independent, and a level's k loop reads its twiddles from a table contiguous in k.
+// order as in the recursion (which this replaced in session 36: its calls, scratch vectors and
+// index divisions made the FFT the largest part of the gate), so the spectra are the same bits;
+// the blocks of a level are independent, and a level's k loop reads its twiddles from a table
+// contiguous in k.
 struct FftPlan {
   struct Level {
     int p = 0, m = 0, len = 0;
