@@ -4,7 +4,8 @@ The model classifies 1-s clips, so a stream is scored as a sliding window: every
 (default 1600 = 100 ms) the last ``window`` samples (the model's clip length, 1 s) are turned
 into the model's features (the 32 x 32 log-mel, or fbank40 for models trained on it) and
 classified. The only state is the last ``window`` samples (plus the
-samples of a hop not yet complete), so memory is flat however long the stream runs.
+samples of a hop not yet complete, in a buffer of one window and ``BUFFER_HOPS`` hops that is
+compacted, not grown, by chunks shorter than it), so memory is flat however long the stream runs.
 
 Conventions, shared with the offline reference :func:`sliding_posteriors`:
 
@@ -82,8 +83,8 @@ def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
         raise BifsmnError(f"audio chunks must be numeric, not {x.dtype}")
     x = np.asarray(x, np.float32)
     if x.size:
-        # max and -min, not max(abs(x)): no temporary array, a third of a live hop's check
-        # (NaN propagates through both reductions)
+        # max and -min, not max(abs(x)): no temporary array on every live chunk (NaN
+        # propagates through both reductions)
         peak = max(float(x.max()), -float(x.min()))
         if not math.isfinite(peak):
             raise BifsmnError("audio chunk contains NaN or infinite samples")
