@@ -3,6 +3,10 @@
 # builds OLD_REV's engine_bench in /tmp/ab-old (a git worktree, moved to OLD_REV when it exists;
 # remove it afterwards with `git worktree remove --force /tmp/ab-old`) and this checkout's in
 # cpp/build-native, so that old and new builds can be alternated on one machine.
+#   ab_harness BENCH.cc OUT BUILD_DIR INCLUDE_DIR...
+# compiles one of this checkout's bench harnesses (cpp/bench/*.cc) into OUT, linked with the
+# engine libraries of BUILD_DIR (old or new), with the given include folders, so that both
+# builds are timed by the same harness code (memory-levels/widths.sh, frontend-tail/ab.sh).
 ab_build() {
   local old_rev=$1
   mkdir -p runs/ab
@@ -11,4 +15,13 @@ ab_build() {
   ninja -C /tmp/ab-old/build engine_bench > /dev/null
   cmake -S cpp -B cpp/build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
   ninja -C cpp/build-native engine_bench > /dev/null
+}
+
+ab_harness() {
+  local bench=$1 out=$2 build=$3
+  shift 3
+  local inc=() d
+  for d in "$@"; do inc+=("-I$d"); done
+  "${CXX:-g++}" -O2 -std=c++17 "${inc[@]}" "$bench" -o "$out" \
+    "$build/libbifsmn_engine.a" "$build/libbifsmn_core.a" -lpthread
 }

@@ -20,14 +20,10 @@ runs=${3:-2000}
 ab_build "$old_rev"
 # both harnesses compiled the same way from this checkout's engine_bench.cc, each linked with
 # its build's (Release) engine library
-harness() {
-  "${CXX:-g++}" -O2 -std=c++17 -I"$1/include" cpp/bench/engine_bench.cc -o "$3" \
-    "$2/libbifsmn_engine.a" "$2/libbifsmn_core.a" -lpthread
-}
 old=/tmp/ab-old/build/engine_bench_stream
 new=cpp/build-native/engine_bench_stream
-harness /tmp/ab-old/cpp /tmp/ab-old/build "$old"
-harness cpp cpp/build-native "$new"
+ab_harness cpp/bench/engine_bench.cc "$old" /tmp/ab-old/build /tmp/ab-old/cpp/include
+ab_harness cpp/bench/engine_bench.cc "$new" cpp/build-native cpp/include
 m=src/bifsmn/models_data/bifsmnv2.bkws
 for r in $(seq "$rounds"); do
   for mode in stream audio; do

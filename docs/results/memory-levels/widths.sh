@@ -17,14 +17,10 @@ runs=${3:-3000}
 . docs/results/binarizer-avx512/ab_build.sh
 ab_build "$old_rev"
 ninja -C cpp/build-native ops_bench > /dev/null
-harness() {
-  "${CXX:-g++}" -O2 -std=c++17 -Icpp/include -I"$1/src" cpp/bench/ops_bench.cc -o "$3" \
-    "$2/libbifsmn_engine.a" "$2/libbifsmn_core.a" -lpthread
-}
 old=/tmp/ab-old/build/ops_bench_widths
 new=runs/ab/ops_bench_widths
-harness /tmp/ab-old/cpp /tmp/ab-old/build "$old"
-harness cpp cpp/build-native "$new"
+ab_harness cpp/bench/ops_bench.cc "$old" /tmp/ab-old/build cpp/include /tmp/ab-old/cpp/src
+ab_harness cpp/bench/ops_bench.cc "$new" cpp/build-native cpp/include cpp/src
 echo "old $(git -C /tmp/ab-old rev-parse --short HEAD), new $(git rev-parse --short HEAD) + working tree;" \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $rounds rounds of $runs calls"
 for r in $(seq "$rounds"); do
