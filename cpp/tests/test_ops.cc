@@ -1024,7 +1024,8 @@ int main(int argc, char** argv) {
       for (const Kernel* k : kernels()) std::printf(" %s", k->name);
       std::printf("\n");
       test_binarize(rounds);
-      // conv1, conv2, the memory and the fbank40 front end are instantiated per vector width
+      // conv1, conv2, the memory, the fbank40 front end and the classifier are instantiated or
+      // picked per vector width
       // (ops/simd.h): every width this CPU runs must equal the references, so each is tested
       for (const int w : {4, 8, 16}) {
         if (w > ops::simd::best_width()) continue;
@@ -1035,12 +1036,12 @@ int main(int argc, char** argv) {
         test_memory(rounds);
         test_fused(rounds);
         test_frontend(rounds);
+        test_classifier(rounds);  // width 4 keeps the plain double version (no FMA) tested
       }
       ops::simd::set_width(0);
       check(ops::simd::width() == ops::simd::best_width(), "simd width back to the best");
       check(ops::simd::set_width(32) == ops::simd::best_width(), "simd width 32 refused");
       test_linear(rounds);
-      test_classifier(rounds);
       test_sign_thresholds(rounds);
       test_level_table();
       test_fft_bins(rounds);
