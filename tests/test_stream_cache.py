@@ -142,6 +142,43 @@ def test_finer_pools_stream_equal_to_full_windows(tmp_path, pool: int, steps: in
     assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("kind", ["fbank40", "logmel32"])
+def test_engine_stream_predict_equals_predict_on_stream_features(bkws: str, logmel_bkws: str,
+                                                                 kind: str) -> None:
+    """The fused call (front end at stream positions, then the network, one native call) gives
+    the logits of predict() on stream_features() bit for bit, through one shared cache, and
+    checks its input as stream_features does."""
+    eng = Engine(bkws if kind == "fbank40" else logmel_bkws)
+    audio = stream_audio(3.0, 8)
+    hop = 1536 if kind == "logmel32" else 1600  # hops whose windows share front-end rows
+    starts = np.arange(-SR + hop, len(audio) - SR + 1, hop)
+    wins = windows_at(audio, starts)
+    cache, ref_cache = eng.frame_cache(), eng.frame_cache()
+    got = np.concatenate([eng.stream_predict(wins[i:i + 2], starts[i:i + 2], cache)
+                          for i in range(0, len(wins), 2)])
+    want = np.concatenate([eng.predict(eng.stream_features(wins[i:i + 2], starts[i:i + 2],
+                                                           ref_cache))
+                           for i in range(0, len(wins), 2)])
+    assert got.shape == (len(wins), eng.num_classes) and len(wins) > 10
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert cache.hits > 0 and cache.hits == ref_cache.hits
+    unchecked = eng.stream_predict(np.ascontiguousarray(wins[:3]), starts[:3],
+                                   eng.frame_cache(), check=False)
+    assert np.array_equal(unchecked, got[:3])
+    with pytest.raises(BifsmnError, match="another engine"):
+        Engine(bkws if kind == "fbank40" else logmel_bkws).stream_predict(wins[:1], starts[:1],
+                                                                          cache)
+    with pytest.raises(BifsmnError, match="one start per window"):
+        eng.stream_predict(wins[:2], starts[:1], cache)
+    bad = wins[:1].copy()
+    bad[0, 5] = np.inf
+    with pytest.raises(BifsmnError, match="NaN or infinite"):
+        eng.stream_predict(bad, starts[:1], eng.frame_cache())
+    with pytest.raises(BifsmnError, match="clip_samples"):
+        eng.stream_predict(np.ascontiguousarray(wins[:1, :8000]), starts[:1], cache,
+                           check=False)
+
+
 @pytest.fixture(scope="module")
 def logmel_bkws(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("stream_cache_logmel")
@@ -220,13 +257,13 @@ def test_live_stream_scores_only_its_windows(bkws: str, gated: bool) -> None:
     gate = Gate() if gated else None
     live = EngineScorer(bkws)
     sizes: list[int] = []
-    predict = live.engine.predict
+    predict = live.engine.stream_predict  # the live path's network call (front end fused)
 
-    def spy(x):
+    def spy(x, *args, **kwargs):
         sizes.append(len(x))
-        return predict(x)
+        return predict(x, *args, **kwargs)
 
-    live.engine.predict = spy  # type: ignore[method-assign]
+    live.engine.stream_predict = spy  # type: ignore[method-assign]
     got = run_stream(live, audio, 1600, [1600], gate)
     want = run_stream(FixedBatch(bkws), audio, 1600, [1600], gate)
     assert got.shape == want.shape and got.shape[0] > 30

@@ -123,6 +123,17 @@ struct NativeEngine {
     nb::gil_scoped_release release;
     e->compute_features_at(x.data(), x.shape(0), starts.data(), cache, out.data());
   }
+  void predict_at(const In2& x, const nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig,
+                                             nb::device::cpu>& starts,
+                  bifsmn::FrameCache& cache, Out2& out) {
+    check_out(x, out, e->num_classes());
+    if (starts.shape(0) != x.shape(0)) throw bifsmn::BkwsError("one start per window needed");
+    if (x.shape(1) != static_cast<std::size_t>(e->feature_config().clip_samples)) {
+      throw bifsmn::BkwsError("stream windows must hold exactly clip_samples samples");
+    }
+    nb::gil_scoped_release release;
+    e->predict_at(x.data(), x.shape(0), starts.data(), cache, out.data());
+  }
   void compute_features(const In2& x, Out2& out) {
     check_out(x, out, static_cast<std::size_t>(e->n_mels()) * e->frames());
     if (x.shape(1) == 0) throw bifsmn::BkwsError("audio clips hold no samples");
@@ -261,6 +272,7 @@ NB_MODULE(_engine, m) {
       .def("compute_features", &NativeEngine::compute_features, "x"_a, "out"_a)
       .def("compute_features_at", &NativeEngine::compute_features_at, "x"_a, "starts"_a,
            "cache"_a, "out"_a)
+      .def("predict_at", &NativeEngine::predict_at, "x"_a, "starts"_a, "cache"_a, "out"_a)
       .def("new_frame_cache", [](const NativeEngine& s) { return s.e->new_frame_cache(); })
       .def("time_calls", &NativeEngine::time_calls, "x"_a, "audio"_a, "runs"_a, "warmup"_a)
       .def("time_frontend", &NativeEngine::time_frontend, "x"_a, "runs"_a, "warmup"_a)

@@ -157,6 +157,11 @@ class Engine {
   std::unique_ptr<FrameCache> new_frame_cache() const;
   void compute_features_at(const float* wave, std::size_t batch, const std::int64_t* starts,
                            FrameCache& cache, float* out);
+  // compute_features_at, then the network: logits (batch x classes) of windows of one stream,
+  // in one call (a live detector's hop: the features never leave the engine). The same bits as
+  // predict_features on compute_features_at's output.
+  void predict_at(const float* wave, std::size_t batch, const std::int64_t* starts,
+                  FrameCache& cache, float* logits);
 
   void set_profiling(bool on);
   StageTimes stage_times() const;

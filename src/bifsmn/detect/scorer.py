@@ -139,7 +139,15 @@ class EngineScorer:
             # the streamer's windows (float32, C-contiguous), whose samples it checked on arrival
             return self.engine.stream_features(windows, starts, cache, check=False)
 
+        def logits(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+            # features and network in one native call (Engine.stream_predict): the same bits
+            # as scores(features(...)), without the features' round trip through Python and a
+            # second check of them (a tenth of a live hop, session 37)
+            return self.merge.logits(self.engine.stream_predict(windows, starts, cache,
+                                                                check=False))
+
         features.cache = cache  # type: ignore[attr-defined]  # hits/misses, for tests and stats
+        features.logits = logits  # type: ignore[attr-defined]  # the fused path (WindowScorer)
         return features
 
     def scores(self, features: np.ndarray) -> np.ndarray:

@@ -204,6 +204,10 @@ class WindowScorer:
         """A new stream: forget the front-end rows and gate frames shared between windows
         (positions restart)."""
         self._stream = self._make_stream() if self._make_stream is not None else None
+        # a stream front end that also runs the network in the same call (EngineScorer's):
+        # used when every batch is exactly its windows (a batch-invariant scorer)
+        self._stream_logits = (getattr(self._stream, "logits", None)
+                               if not self._fixed_batch else None)
         self._gate_frames = FrameSpectra()
         self._last_wake: int | None = None
         if self._verify is not None:
@@ -272,9 +276,13 @@ class WindowScorer:
             part = windows[i:i + self.batch_size]
             m = len(part)
             b = self.batch_size if self._fixed_batch else m
-            feats = self._batch_features(
-                part, None if starts is None else starts[i:i + self.batch_size])
-            logits = np.asarray(self.scorer.scores(feats))
+            if self._stream_logits is not None and starts is not None:
+                logits = self._stream_logits(np.ascontiguousarray(part, np.float32),
+                                             starts[i:i + self.batch_size])
+            else:
+                feats = self._batch_features(
+                    part, None if starts is None else starts[i:i + self.batch_size])
+                logits = np.asarray(self.scorer.scores(feats))
             if logits.shape != (b, len(self.scorer.labels)):
                 raise BifsmnError(f"{self.scorer.name}: scores of shape {logits.shape}, "
                                   f"expected {(b, len(self.scorer.labels))}")

@@ -266,6 +266,29 @@ class Engine:
             raise BifsmnError(f"{self.path}: {exc}") from None
         return out.reshape(arr.shape[0], *self._feat_shape)
 
+    def stream_predict(self, windows: Any, starts: Any, cache: Any,
+                       check: bool = True) -> np.ndarray:
+        """Logits (B, classes) of windows of one stream: :meth:`stream_features` and then the
+        network in one native call, so the features never pass through Python (the same bits
+        as :meth:`predict` on :meth:`stream_features`' output). Arguments as for
+        :meth:`stream_features`; non-finite logits raise
+        :class:`~bifsmn.errors.NonFiniteError` as :meth:`predict` does."""
+        if check:
+            arr, kind, batched = self._input(windows)
+            if kind != "audio" or not batched:
+                raise BifsmnError("stream_predict() takes a batch of windows (B, clip_samples)")
+        else:
+            arr = windows
+        pos = np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+        out = np.empty((arr.shape[0], self.num_classes), np.float32)
+        try:
+            self._e.predict_at(arr, pos, cache, out)
+        except self._err as exc:
+            if "non-finite logits" in str(exc):
+                raise NonFiniteError(str(exc)) from None
+            raise BifsmnError(f"{self.path}: {exc}") from None
+        return out
+
     def classify(self, x: Any, merge: bool = True) -> list[tuple[str, float]]:
         """(label, probability) of the top class per clip.
 
