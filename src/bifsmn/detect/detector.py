@@ -17,8 +17,10 @@ the evaluation; both give the same floats and the same events (tested).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +239,12 @@ class Detector:
         self.refractory_for = {k: self._refractory_samples((refractories or {}).get(
             k, refractory_ms)) for k in self.keywords}
         self._cols = [self.labels.index(k) for k in self.keywords]
+        # the keyword columns as a slice when they are contiguous (every bundled label set):
+        # a view, where a list of columns makes numpy copy through fancy indexing on every hop
+        c0 = self._cols[0] if self._cols else 0
+        self._col_slice: slice | list[int] = (
+            slice(c0, c0 + len(self._cols))
+            if self._cols == list(range(c0, c0 + len(self._cols))) else self._cols)
         if self.verifier is not None:
             self.threshold_source += (f"; verifier {self.verifier.name} (wake "
                                       f"{self.verifier.wake:g}, hold {self.verifier.hold_ms:g} ms)")
@@ -271,12 +279,8 @@ class Detector:
 
     def _grow_history(self) -> None:
         need = max(self.smooth_for.values(), default=1)
-        if len(self._history) != need:
-            keep = min(self._filled, need)
-            grown = np.zeros((need, len(self.labels)), np.float64)
-            if keep:
-                grown[-keep:] = self._history[-keep:]
-            self._history, self._filled = grown, keep
+        if self._history.maxlen != need:  # the newest rows that still fit are kept
+            self._history = deque(self._history, maxlen=need)
 
     def _thresholds(self, default: float, per: Mapping[str, float]) -> dict[str, float]:
         unknown = sorted(set(per) - set(self.keywords))
@@ -293,10 +297,11 @@ class Detector:
         """Start a new stream: audio, smoothing history and refractory timers are cleared.
         The ended stream's :attr:`peaks` move to :attr:`previous_peaks`."""
         self.streamer.reset()
-        # the latest windows' posteriors in float64, oldest first: the last _filled rows
-        self._history = np.zeros((max(self.smooth_for.values(), default=1), len(self.labels)),
-                                 np.float64)
-        self._filled = 0
+        # the latest windows' keyword posteriors (in keyword order, as Python floats: the
+        # float32 values widened exactly, as float64), oldest first, as many as the longest
+        # smoothing needs
+        self._history: deque[list[float]] = deque(maxlen=max(self.smooth_for.values(),
+                                                             default=1))
         self._last_fire: dict[str, int] = {}
         self._armed: set[str] = set(self.keywords)
         self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}
@@ -316,32 +321,41 @@ class Detector:
         return peaks[k], self.thresholds[k]
 
     def _on_posteriors(self, post: Posteriors) -> list[Event]:
-        events = []
-        lengths = set(self.smooth_for.values())
+        events: list[Event] = []
+        if not len(post):
+            return events
+        keywords, smooth_for, thresholds = self.keywords, self.smooth_for, self.thresholds
+        peaks, armed_now = self.peaks, self._armed
+        lengths = set(smooth_for.values())
         hist = self._history
-        for i in range(len(post)):
-            hist[:-1] = hist[1:]  # overlapping rows: numpy copies through a buffer
-            hist[-1] = post.probs[i]
-            self._filled = min(self._filled + 1, len(hist))
+        ends = post.ends.tolist()
+        for i, row in enumerate(post.probs[:, self._col_slice].tolist()):
+            hist.append(row)
+            have = len(hist)
             means: dict[int, list[float]] = {}
             for n in lengths:
-                m = min(n, self._filled)
-                # the chronological sum, term by term, as the offline sweep (smooth) sums:
-                # accumulate is sequential by definition (out[j] = out[j-1] + row j)
-                acc = np.add.accumulate(hist[-m:], axis=0)[-1]
-                # as Python floats (the same values): the per-keyword tests below then cost
-                # a fraction of what numpy scalars did on every live hop
-                means[n] = (acc / float(m)).tolist()
-            e = int(post.ends[i])
-            for k, c in zip(self.keywords, self._cols, strict=True):
-                s = means[self.smooth_for[k]][c]
-                self.last_scores[k] = s
-                peak = self.peaks.get(k)
+                m = min(n, have)
+                # the chronological sum, term by term, as the offline sweep (smooth) sums, in
+                # Python floats (IEEE doubles, as numpy's float64): the same bits. Before session
+                # 37 a float64 array summed by np.add.accumulate; plain floats cost a third of it
+                # on every live hop.
+                rows = islice(hist, have - m, have)
+                acc = next(rows)
+                for r in rows:
+                    acc = [a + b for a, b in zip(acc, r, strict=True)]
+                means[n] = [a / m for a in acc]
+            e = ends[i]
+            if len(means) == 1:  # one smoothing for every keyword (the usual case)
+                (scores,) = means.values()
+            else:
+                scores = [means[smooth_for[k]][j] for j, k in enumerate(keywords)]
+            self.last_scores.update(zip(keywords, scores, strict=True))
+            for k, s in zip(keywords, scores, strict=True):
+                peak = peaks.get(k)
                 if s == s and (peak is None or s > peak.score):  # NaN never a peak
-                    self.peaks[k] = _event(k, e, self.window, self.sample_rate, post.audio_end,
-                                           s)
-                if not s >= self.thresholds[k]:  # NaN compares False: it never fires
-                    self._armed.add(k)
+                    peaks[k] = _event(k, e, self.window, self.sample_rate, post.audio_end, s)
+                if not s >= thresholds[k]:  # NaN compares False: it never fires
+                    armed_now.add(k)
                     continue
                 last = self._last_fire.get(k)
                 armed = k in self._armed or not self.rearm
