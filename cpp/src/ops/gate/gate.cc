@@ -11,8 +11,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../frontend/frontend.h"  // BIFSMN_FE_CLONES: per-ISA clones of a frame-group function
+
 namespace bifsmn {
 namespace {
+
+// Four frames' values, one frame per lane: the spectra of a hop's new frames are computed
+// together (session 37; one at a time before). Every lane performs the scalar code's double
+// operations in the same order (GCC vector arithmetic is elementwise IEEE, contraction is off),
+// so a frame's statistics are the same bits whichever lane or group it is computed in.
+typedef double v4d __attribute__((vector_size(32)));
+typedef std::int64_t v4i __attribute__((vector_size(32)));
+typedef std::uint64_t v4u __attribute__((vector_size(32)));
+constexpr int kGateLanes = 4;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.14159265358979323846;
@@ -98,26 +109,29 @@ struct FftPlan {
     for (int q = 0; q < lv.p; ++q) leaves(off + q * stride, stride * lv.p, base + q * lv.m, d + 1);
   }
 
-  // re/im[0..n) = DFT of re_in/im_in[0..n) (contiguous).
-  void transform(const double* re_in, const double* im_in, double* re, double* im) const {
+  // re/im[0..n) = DFT of re_in/im_in[0..n) (contiguous). T: double, or v4d (one frame per lane).
+  // scratch: 2 * n values of T (the plain DFT of a prime factor above 5 uses 2 p of them).
+  template <class T>
+  void transform(const T* re_in, const T* im_in, T* re, T* im, T* scratch) const {
     for (int i = 0; i < n; ++i) {
       re[i] = re_in[perm[static_cast<std::size_t>(i)]];
       im[i] = im_in[perm[static_cast<std::size_t>(i)]];
     }
     for (std::size_t d = levels.size(); d-- > 0;) {
       const Level& lv = levels[d];
-      for (int b = 0; b < n; b += lv.len) combine(lv, re + b, im + b);
+      for (int b = 0; b < n; b += lv.len) combine(lv, re + b, im + b, scratch);
     }
   }
 
   // t_0 = x[k], t_q = x[q m + k] * W^(q k) for 0 < q < p (the level's twiddle table).
-  [[gnu::always_inline]] static inline void twiddled(const double* re, const double* im, int p,
-                                                     int m, int k, const double* wr,
-                                                     const double* wi, double* tr, double* ti) {
+  template <class T>
+  [[gnu::always_inline]] static inline void twiddled(const T* re, const T* im, int p, int m,
+                                                     int k, const double* wr, const double* wi,
+                                                     T* tr, T* ti) {
     tr[0] = re[k];
     ti[0] = im[k];
     for (int q = 1; q < p; ++q) {
-      const double xr = re[q * m + k], xi = im[q * m + k];
+      const T xr = re[q * m + k], xi = im[q * m + k];
       const double c = wr[(q - 1) * m + k], sv = wi[(q - 1) * m + k];
       tr[q] = xr * c - xi * sv;
       ti[q] = xr * sv + xi * c;
@@ -127,13 +141,15 @@ struct FftPlan {
   // One block of a level: for k < m, the twiddled t_q, then their p-point DFT written to
   // x[k + r m]: radix 4 and 2 without multiplies, 5 by its roots of unity, other factors as a
   // plain DFT.
-  void combine(const Level& lv, double* __restrict__ re, double* __restrict__ im) const {
+  template <class T>
+  void combine(const Level& lv, T* __restrict__ re, T* __restrict__ im,
+               T* __restrict__ scratch) const {
     const int p = lv.p, m = lv.m;
     const double* __restrict__ wr = lv.wr.data();
     const double* __restrict__ wi = lv.wi.data();
     if (p == 2) {
       for (int k = 0; k < m; ++k) {
-        double tr[2], ti[2];
+        T tr[2], ti[2];
         twiddled(re, im, 2, m, k, wr, wi, tr, ti);
         re[k] = tr[0] + tr[1];
         im[k] = ti[0] + ti[1];
@@ -142,12 +158,12 @@ struct FftPlan {
       }
     } else if (p == 4) {  // W_4 = -i
       for (int k = 0; k < m; ++k) {
-        double tr[4], ti[4];
+        T tr[4], ti[4];
         twiddled(re, im, 4, m, k, wr, wi, tr, ti);
-        const double ar = tr[0] + tr[2], ai = ti[0] + ti[2];
-        const double br = tr[0] - tr[2], bi = ti[0] - ti[2];
-        const double cr = tr[1] + tr[3], ci = ti[1] + ti[3];
-        const double dr = tr[1] - tr[3], di = ti[1] - ti[3];
+        const T ar = tr[0] + tr[2], ai = ti[0] + ti[2];
+        const T br = tr[0] - tr[2], bi = ti[0] - ti[2];
+        const T cr = tr[1] + tr[3], ci = ti[1] + ti[3];
+        const T dr = tr[1] - tr[3], di = ti[1] - ti[3];
         re[k] = ar + cr;
         im[k] = ai + ci;
         re[k + m] = br + di;  // b - i d
@@ -159,18 +175,18 @@ struct FftPlan {
       }
     } else if (p == 5) {  // X_1,4 = m1 -/+ i n1, X_2,3 = m2 -/+ i n2
       for (int k = 0; k < m; ++k) {
-        double tr[5], ti[5];
+        T tr[5], ti[5];
         twiddled(re, im, 5, m, k, wr, wi, tr, ti);
-        const double a1r = tr[1] + tr[4], a1i = ti[1] + ti[4], b1r = tr[1] - tr[4],
-                     b1i = ti[1] - ti[4];
-        const double a2r = tr[2] + tr[3], a2i = ti[2] + ti[3], b2r = tr[2] - tr[3],
-                     b2i = ti[2] - ti[3];
-        const double m1r = tr[0] + c5[0] * a1r + c5[1] * a2r;
-        const double m1i = ti[0] + c5[0] * a1i + c5[1] * a2i;
-        const double m2r = tr[0] + c5[1] * a1r + c5[0] * a2r;
-        const double m2i = ti[0] + c5[1] * a1i + c5[0] * a2i;
-        const double n1r = s5[0] * b1r + s5[1] * b2r, n1i = s5[0] * b1i + s5[1] * b2i;
-        const double n2r = s5[1] * b1r - s5[0] * b2r, n2i = s5[1] * b1i - s5[0] * b2i;
+        const T a1r = tr[1] + tr[4], a1i = ti[1] + ti[4], b1r = tr[1] - tr[4],
+                b1i = ti[1] - ti[4];
+        const T a2r = tr[2] + tr[3], a2i = ti[2] + ti[3], b2r = tr[2] - tr[3],
+                b2i = ti[2] - ti[3];
+        const T m1r = tr[0] + c5[0] * a1r + c5[1] * a2r;
+        const T m1i = ti[0] + c5[0] * a1i + c5[1] * a2i;
+        const T m2r = tr[0] + c5[1] * a1r + c5[0] * a2r;
+        const T m2i = ti[0] + c5[1] * a1i + c5[0] * a2i;
+        const T n1r = s5[0] * b1r + s5[1] * b2r, n1i = s5[0] * b1i + s5[1] * b2i;
+        const T n2r = s5[1] * b1r - s5[0] * b2r, n2i = s5[1] * b1i - s5[0] * b2i;
         re[k] = tr[0] + a1r + a2r;
         im[k] = ti[0] + a1i + a2i;
         re[k + m] = m1r + n1i;
@@ -183,21 +199,20 @@ struct FftPlan {
         im[k + 3 * m] = m2i + n2r;
       }
     } else {
-      thread_local std::vector<double> tr, ti;
-      tr.resize(static_cast<std::size_t>(p));
-      ti.resize(static_cast<std::size_t>(p));
+      T* tr = scratch;  // p values each
+      T* ti = scratch + p;
       const int root = n / p;  // W_p^j = W_n^(j * n / p)
       for (int k = 0; k < m; ++k) {
-        twiddled(re, im, p, m, k, wr, wi, tr.data(), ti.data());
+        twiddled(re, im, p, m, k, wr, wi, tr, ti);
         for (int r = 0; r < p; ++r) {
-          double ar = tr[0], ai = ti[0];
+          T ar = tr[0], ai = ti[0];
           int j = 0;  // (q * r) mod p, stepped instead of divided
           for (int q = 1; q < p; ++q) {
             j += r;
             if (j >= p) j -= p;
             const auto e = static_cast<std::size_t>(j * root);
-            const double xr = tr[static_cast<std::size_t>(q)];
-            const double xi = ti[static_cast<std::size_t>(q)];
+            const T xr = tr[static_cast<std::size_t>(q)];
+            const T xi = ti[static_cast<std::size_t>(q)];
             ar += xr * cs[e] - xi * sn[e];
             ai += xr * sn[e] + xi * cs[e];
           }
@@ -236,64 +251,141 @@ inline double frexp_bits(double v, int* e) {
   return v;
 }
 
-// (mean power, flatness, speech-band power) of one frame: Hann window, power spectrum without
-// the DC bin (+ spectrum_floor as in numpy), flatness = exp(mean log p) / mean p.
-Spectra frame_spectra(const GateParams& p, const float* x, const double* hann) {
+// frexp_bits of every lane of v (the product of a frame's running mantissa and its next power
+// bin), the exponents added to exps: lane by lane what the scalar code computes. The bit
+// manipulation is done on all lanes at once unless a lane is zero, subnormal, infinite or NaN
+// (never for the gate's positive normal products, but then every lane goes through the scalar
+// function).
+[[gnu::always_inline]] inline void frexp_lanes(v4d& v, v4i& exps) {
+  v4u b;
+  std::memcpy(&b, &v, sizeof b);
+  const v4u biased = (b >> 52) & 0x7ff;
+  const v4u special = ((biased - 1) & 0xfff) >= 0x7fe;  // biased 0 or 0x7ff
+  if (special[0] | special[1] | special[2] | special[3]) {
+    for (int l = 0; l < kGateLanes; ++l) {
+      int e = 0;
+      v[l] = frexp_bits(v[l], &e);
+      exps[l] += e;
+    }
+    return;
+  }
+  v4i e;
+  std::memcpy(&e, &biased, sizeof e);
+  exps += e - 1022;
+  b = (b & ~(std::uint64_t{0x7ff} << 52)) | (std::uint64_t{1022} << 52);
+  std::memcpy(&v, &b, sizeof v);
+}
+[[gnu::always_inline]] inline void frexp_lanes(double& v, long& exps) {
+  int e = 0;
+  v = frexp_bits(v, &e);
+  exps += e;
+}
+
+template <class T>
+[[gnu::always_inline]] inline double lane(const T& v, int l) {
+  if constexpr (sizeof(T) == sizeof(double)) {
+    (void)l;
+    return v;
+  } else {
+    return v[l];
+  }
+}
+
+// Sample i of every lane's frame, widened to double, into v (lanes past `count` read frame 0:
+// their results are not used). By reference: a vector returned by value outside the AVX
+// clones would change the ABI.
+template <class T>
+[[gnu::always_inline]] inline void samples_at(const float* const* fr, int count, int i, T& v) {
+  if constexpr (sizeof(T) == sizeof(double)) {
+    (void)count;
+    v = static_cast<double>(fr[0][i]);
+  } else {
+    for (int l = 0; l < kGateLanes; ++l) v[l] = static_cast<double>(fr[l < count ? l : 0][i]);
+  }
+}
+
+// (mean power, flatness, speech-band power) of frames fr[0..count) (count lanes of T: 1 for
+// double, up to 4 for v4d): Hann window, power spectrum without the DC bin (+ spectrum_floor as
+// in numpy), flatness = exp(mean log p) / mean p. `full` / `half` are the FFT plans of the frame
+// length and, for even lengths, of half of it.
+template <class T>
+[[gnu::always_inline]] inline void frame_spectra_t(const GateParams& p, const float* const* fr,
+                                                   int count, const double* hann,
+                                                   const FftPlan& full, const FftPlan* half,
+                                                   T* work, Spectra* out) {
   const int f = p.frame, bins = f / 2;
-  const FftPlan& full = plan_for(f);
-  thread_local std::vector<double> xr, xi, yr, yi;
-  const auto uf = static_cast<std::size_t>(f);
-  xr.resize(uf);
-  xi.resize(uf);
-  yr.resize(uf);
-  yi.resize(uf);
-  if (f % 2 == 0 && f >= 4) {
+  T* xr = work;  // work: 6 * f values (the caller's, so that the ISA clones allocate nothing)
+  T* xi = work + f;
+  T* yr = work + 2 * f;
+  T* yi = work + 3 * f;
+  T* scratch = work + 4 * f;
+  if (half) {
     // real input of even length as a complex FFT of half the length: z[m] = x[2m] + i x[2m+1],
     // then X[k] = E[k] + W_f^k O[k] with E, O the even and odd samples' transforms
     // (E = (Z[k] + conj Z[M-k]) / 2, O = (Z[k] - conj Z[M-k]) / 2i), for k = 1 .. f/2
     const int h = f / 2;
     for (int m = 0; m < h; ++m) {
-      xr[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m]) * hann[2 * m];
-      xi[static_cast<std::size_t>(m)] = static_cast<double>(x[2 * m + 1]) * hann[2 * m + 1];
+      T even, odd;
+      samples_at(fr, count, 2 * m, even);
+      samples_at(fr, count, 2 * m + 1, odd);
+      xr[m] = even * hann[2 * m];
+      xi[m] = odd * hann[2 * m + 1];
     }
-    plan_for(h).transform(xr.data(), xi.data(), yr.data(), yi.data());
+    half->transform(xr, xi, yr, yi, scratch);
     for (int k = 1; k <= h; ++k) {
       // k % h and (h - k) % h for k = 1..h, without the two integer divisions per bin
-      const auto a = static_cast<std::size_t>(k < h ? k : 0), b = static_cast<std::size_t>(h - k);
-      const double ar = yr[a], ai = yi[a], br = yr[b], bi = -yi[b];  // B = conj Z[M-k]
-      const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
-      const double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
-      const double orr = di, oi = -dr;  // O = D / i
+      const int a = k < h ? k : 0, b = h - k;
+      const T ar = yr[a], ai = yi[a], br = yr[b], bi = -yi[b];  // B = conj Z[M-k]
+      const T er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+      const T dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
+      const T orr = di, oi = -dr;  // O = D / i
       const double wr = full.cs[static_cast<std::size_t>(k)];
       const double wi = full.sn[static_cast<std::size_t>(k)];
-      xr[static_cast<std::size_t>(k)] = er + (orr * wr - oi * wi);
-      xi[static_cast<std::size_t>(k)] = ei + (orr * wi + oi * wr);
+      xr[k] = er + (orr * wr - oi * wi);
+      xi[k] = ei + (orr * wi + oi * wr);
     }
     std::swap(xr, yr);
     std::swap(xi, yi);
   } else {
     for (int i = 0; i < f; ++i) {
-      xr[static_cast<std::size_t>(i)] = static_cast<double>(x[i]) * hann[i];
-      xi[static_cast<std::size_t>(i)] = 0.0;
+      T v;
+      samples_at(fr, count, i, v);
+      xr[i] = v * hann[i];
+      xi[i] = T{};
     }
-    full.transform(xr.data(), xi.data(), yr.data(), yi.data());
+    full.transform(xr, xi, yr, yi, scratch);
   }
   // sum of logs as the log of a product kept as mantissa x 2^exponent (one log per frame
   // instead of one per bin; it differs from numpy's sum of logs by rounding only)
-  double sum = 0.0, band = 0.0, prod = 1.0;
-  long exps = 0;
+  T sum{}, band{}, prod = T{} + 1.0;
+  std::conditional_t<sizeof(T) == sizeof(double), long, v4i> exps{};
   for (int k = 1; k <= bins; ++k) {
-    const double re = yr[static_cast<std::size_t>(k)], im = yi[static_cast<std::size_t>(k)];
-    const double pw = (re * re + im * im) + p.spectrum_floor;  // numpy: hypot(re, im)**2 + it
+    const T re = yr[k], im = yi[k];
+    const T pw = (re * re + im * im) + p.spectrum_floor;  // numpy: hypot(re, im)**2 + it
     sum += pw;
-    int e = 0;
-    prod = frexp_bits(prod * pw, &e);
-    exps += e;
+    prod = prod * pw;
+    frexp_lanes(prod, exps);
     if (k >= p.band_lo && k <= p.band_hi) band += pw;
   }
-  const double logs = std::log(prod) + static_cast<double>(exps) * kLn2;
-  const double mean = sum / bins;
-  return {mean, std::exp(logs / bins) / mean, band / (p.band_hi - p.band_lo + 1)};
+  for (int l = 0; l < count; ++l) {
+    const double logs = std::log(lane(prod, l)) + static_cast<double>(lane(exps, l)) * kLn2;
+    const double mean = lane(sum, l) / bins;
+    out[l] = {mean, std::exp(logs / bins) / mean, lane(band, l) / (p.band_hi - p.band_lo + 1)};
+  }
+}
+
+// The spectra of up to kGateLanes frames at once (one per lane), compiled per ISA.
+BIFSMN_FE_CLONES
+void frame_spectra_group(const GateParams& p, const float* const* fr, int count,
+                         const double* hann, const FftPlan& full, const FftPlan* half,
+                         v4d* work, Spectra* out) {
+  frame_spectra_t<v4d>(p, fr, count, hann, full, half, work, out);
+}
+
+// The spectra of one frame (scalar).
+void frame_spectra_one(const GateParams& p, const float* x, const double* hann,
+                       const FftPlan& full, const FftPlan* half, double* work, Spectra* out) {
+  frame_spectra_t<double>(p, &x, 1, hann, full, half, work, out);
 }
 
 // Loudest real frame and the floor_quantile one among the real frames (db over nf frames).
@@ -472,19 +564,54 @@ void Window::spectra() {
   if (have_spec) return;
   have_spec = true;
   spec.resize(static_cast<std::size_t>(nf));
+  // Frames found in the stream's cache are copied; the others are computed kGateLanes at a time
+  // (one per lane: a 100-ms hop's four new frames in one pass) and stored.
+  thread_local std::vector<int> todo;
+  todo.clear();
   for (int j = 0; j < nf; ++j) {
     const auto u = static_cast<std::size_t>(j);
     if (!real[u]) {  // left out of every statistic (masked as in numpy), so not computed
       spec[u] = {1.0, 1.0, 1.0};
       continue;
     }
-    const float* f = x + offset(j);
-    if (!cache) {
-      spec[u] = frame_spectra(p, f, hann);
-      continue;
+    if (cache) {
+      cache->touch(start(j), cache->n_frames);
+      const auto it = cache->frames.find(start(j));
+      if (it != cache->frames.end()) {
+        spec[u] = it->second;
+        continue;
+      }
     }
-    spec[u] = cache->get(cache->frames, cache->n_frames, start(j),
-                         [&] { return frame_spectra(p, f, hann); });
+    todo.push_back(j);
+  }
+  if (todo.empty()) return;
+  const FftPlan& full = plan_for(p.frame);
+  const FftPlan* half = p.frame % 2 == 0 && p.frame >= 4 ? &plan_for(p.frame / 2) : nullptr;
+  // scratch: 6 * frame values per lane count, the v4d block aligned to 32 bytes by hand (a
+  // std::vector of vector types is not reliably over-aligned by the default allocator, and the
+  // clones' vector loads and stores assume the alignment)
+  thread_local std::vector<double> work;
+  const std::size_t per = 6 * static_cast<std::size_t>(p.frame);
+  work.resize(per * (kGateLanes + 1) + kGateLanes);
+  auto addr = reinterpret_cast<std::uintptr_t>(work.data() + per);
+  addr = (addr + sizeof(v4d) - 1) & ~static_cast<std::uintptr_t>(sizeof(v4d) - 1);
+  double* work1 = work.data();
+  v4d* work4 = reinterpret_cast<v4d*>(addr);
+  for (std::size_t i = 0; i < todo.size(); i += kGateLanes) {
+    const int count = static_cast<int>(std::min<std::size_t>(kGateLanes, todo.size() - i));
+    const float* fr[kGateLanes];
+    Spectra out[kGateLanes];
+    for (int l = 0; l < count; ++l) fr[l] = x + offset(todo[i + static_cast<std::size_t>(l)]);
+    if (count == 1) {
+      frame_spectra_one(p, fr[0], hann, full, half, work1, out);
+    } else {
+      frame_spectra_group(p, fr, count, hann, full, half, work4, out);
+    }
+    for (int l = 0; l < count; ++l) {
+      const int j = todo[i + static_cast<std::size_t>(l)];
+      spec[static_cast<std::size_t>(j)] = out[l];
+      if (cache) cache->frames.emplace(start(j), out[l]);
+    }
   }
 }
 
