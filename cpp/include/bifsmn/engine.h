@@ -66,11 +66,10 @@ struct FeatureConfig {
   }
 };
 
-// Front-end rows of one stream, kept between calls of Engine::compute_features_at so that a
-// window that moved by whole frame hops only computes its new frames (fbank40: a frame is a
-// function of its own frame_length samples, no padding; the log-mel's frames depend on the
-// window's reflect padding, so a logmel32 engine computes every window in full and the cache
-// stays empty). Keyed by the frames' absolute sample positions in the stream: the caller
+// Front-end rows of one stream, kept between calls of Engine::compute_features_at (and
+// predict_at) so that a window that moved by whole frame hops only computes its new frames
+// (fbank40: a frame is a function of its own frame_length samples, no padding; log-mel: only the
+// interior frames, since the 2 frames at each edge of a window reach into its reflect padding). Keyed by the frames' absolute sample positions in the stream: the caller
 // promises that one position always holds the same samples (one stream per cache; a new stream
 // needs a new cache or clear()). Belongs to the engine that made it.
 class FrameCache {
@@ -169,6 +168,9 @@ class Engine {
 
  private:
   Engine();
+  // compute_features_at's work, the engine's lock held by the caller (also predict_at's)
+  void features_at(const float* wave, std::size_t batch, const std::int64_t* starts,
+                   FrameCache& cache, float* out);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -772,9 +772,8 @@ std::unique_ptr<FrameCache> Engine::new_frame_cache() const {
   return c;
 }
 
-void Engine::compute_features_at(const float* wave, std::size_t batch,
-                                 const std::int64_t* starts, FrameCache& cache, float* out) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+void Engine::features_at(const float* wave, std::size_t batch, const std::int64_t* starts,
+                         FrameCache& cache, float* out) {
   if (cache.impl_->owner != impl_.get()) {
     throw BkwsError(impl_->file->name() + ": frame cache made by another engine");
   }
@@ -785,21 +784,20 @@ void Engine::compute_features_at(const float* wave, std::size_t batch,
   }
 }
 
+void Engine::compute_features_at(const float* wave, std::size_t batch,
+                                 const std::int64_t* starts, FrameCache& cache, float* out) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  features_at(wave, batch, starts, cache, out);
+}
+
 void Engine::predict_at(const float* wave, std::size_t batch, const std::int64_t* starts,
                         FrameCache& cache, float* logits) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  if (cache.impl_->owner != impl_.get()) {
-    throw BkwsError(impl_->file->name() + ": frame cache made by another engine");
-  }
-  if (batch == 0) return;
   Impl& im = *impl_;
   im.reserve(batch);
-  const std::size_t len = static_cast<std::size_t>(im.feat.clip_samples);
-  const std::size_t per = static_cast<std::size_t>(im.a.n_mels) * im.a.frames;
   const Clock::time_point t0 = im.profiling ? Clock::now() : Clock::time_point{};
-  for (std::size_t b = 0; b < batch; ++b) {
-    im.frontend->compute_at(wave + b * len, starts[b], cache.impl_->rows, im.feats.data() + b * per);
-  }
+  features_at(wave, batch, starts, cache, im.feats.data());
+  if (batch == 0) return;
   if (im.profiling) im.times.frontend += std::chrono::duration<double>(Clock::now() - t0).count();
   im.run(im.feats.data(), batch, logits);
   check_finite(logits, batch, im.a.classes, im.file->name());

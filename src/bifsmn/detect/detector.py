@@ -336,9 +336,9 @@ class Detector:
             for n in lengths:
                 m = min(n, have)
                 # the chronological sum, term by term, as the offline sweep (smooth) sums, in
-                # Python floats (IEEE doubles, as numpy's float64): the same bits. Before session
-                # 37 a float64 array summed by np.add.accumulate; plain floats cost a third of it
-                # on every live hop.
+                # Python floats (IEEE doubles, as numpy's float64): the same bits. Until session
+                # 36 a float64 array summed by np.add.accumulate, whose numpy calls cost more than
+                # these few float additions (the method 11 -> 7 µs per window).
                 rows = islice(hist, have - m, have)
                 acc = next(rows)
                 for r in rows:

@@ -140,9 +140,9 @@ class EngineScorer:
             return self.engine.stream_features(windows, starts, cache, check=False)
 
         def logits(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
-            # features and network in one native call (Engine.stream_predict): the same bits
-            # as scores(features(...)), without the features' round trip through Python and a
-            # second check of them (a tenth of a live hop, session 37)
+            # features and network in one native call (Engine.stream_predict, session 37): the
+            # same bits as scores(features(...)), without the features' round trip through
+            # Python and a second check of them
             return self.merge.logits(self.engine.stream_predict(windows, starts, cache,
                                                                 check=False))
 
