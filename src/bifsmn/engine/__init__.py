@@ -232,6 +232,19 @@ class Engine:
         """A new, empty cache of front-end rows for one stream (:meth:`stream_features`)."""
         return self._e.new_frame_cache()
 
+    def _stream_args(self, windows: Any, starts: Any, check: bool,
+                     method: str) -> tuple[np.ndarray, np.ndarray]:
+        """(windows, starts) as the native stream calls take them: windows checked as audio
+        unless ``check`` is False (the caller then passes float32, C-contiguous windows),
+        starts as contiguous int64."""
+        if check:
+            arr, kind, batched = self._input(windows)
+            if kind != "audio" or not batched:
+                raise BifsmnError(f"{method}() takes a batch of windows (B, clip_samples)")
+        else:
+            arr = windows
+        return arr, np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+
     def stream_features(self, windows: Any, starts: Any, cache: Any,
                         check: bool = True) -> np.ndarray:
         """Features of windows of one stream, reusing front-end rows between them.
@@ -252,13 +265,7 @@ class Engine:
         already. The detector's streamer checks every chunk it receives, and re-checking each
         1-s window would read every sample ten times more (a tenth of a live hop).
         """
-        if check:
-            arr, kind, batched = self._input(windows)
-            if kind != "audio" or not batched:
-                raise BifsmnError("stream_features() takes a batch of windows (B, clip_samples)")
-        else:
-            arr = windows
-        pos = np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+        arr, pos = self._stream_args(windows, starts, check, "stream_features")
         out = np.empty((arr.shape[0], self._feat_size), np.float32)
         try:
             self._e.compute_features_at(arr, pos, cache, out)
@@ -273,13 +280,7 @@ class Engine:
         as :meth:`predict` on :meth:`stream_features`' output). Arguments as for
         :meth:`stream_features`; non-finite logits raise
         :class:`~bifsmn.errors.NonFiniteError` as :meth:`predict` does."""
-        if check:
-            arr, kind, batched = self._input(windows)
-            if kind != "audio" or not batched:
-                raise BifsmnError("stream_predict() takes a batch of windows (B, clip_samples)")
-        else:
-            arr = windows
-        pos = np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+        arr, pos = self._stream_args(windows, starts, check, "stream_predict")
         out = np.empty((arr.shape[0], self.num_classes), np.float32)
         try:
             self._e.predict_at(arr, pos, cache, out)
