@@ -93,6 +93,19 @@ def test_rows_are_reused_and_new_streams_start_empty(bkws: str) -> None:
     assert np.array_equal(second, want)
 
 
+def assert_refuses_bad_windows(call, eng: Engine, wins: np.ndarray, starts: np.ndarray,
+                               cache, bad_value: float) -> None:
+    """``call`` (``Engine.stream_features`` or ``stream_predict``) refuses a window holding
+    ``bad_value`` (NaN or inf) when it checks its input, and windows of the wrong length even
+    with ``check=False`` (the native call checks shapes)."""
+    bad = wins[:1].copy()
+    bad[0, 5] = bad_value
+    with pytest.raises(BifsmnError, match="NaN or infinite"):
+        call(bad, starts[:1], eng.frame_cache())
+    with pytest.raises(BifsmnError, match="clip_samples"):
+        call(np.ascontiguousarray(wins[:1, :8000]), starts[:1], cache, check=False)
+
+
 def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> None:
     eng = Engine(bkws)
     audio = stream_audio(3.0, 7)
@@ -117,13 +130,7 @@ def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> 
                                                     starts[i:i + 4], fresh, check=False)
                                 for i in range(0, len(wins), 4)])
     assert np.array_equal(unchecked, got)
-    bad = wins[:1].copy()
-    bad[0, 5] = np.nan
-    with pytest.raises(BifsmnError, match="NaN"):
-        eng.stream_features(bad, starts[:1], eng.frame_cache())
-    with pytest.raises(BifsmnError, match="clip_samples"):
-        eng.stream_features(np.ascontiguousarray(wins[:1, :8000]), starts[:1], cache,
-                            check=False)
+    assert_refuses_bad_windows(eng.stream_features, eng, wins, starts, cache, np.nan)
 
 
 @pytest.mark.parametrize("pool,steps", [(2, 48), (1, 96)])
@@ -148,7 +155,8 @@ def test_engine_stream_predict_equals_predict_on_stream_features(bkws: str, logm
     """The fused call (front end at stream positions, then the network, one native call) gives
     the logits of predict() on stream_features() bit for bit, through one shared cache, and
     checks its input as stream_features does."""
-    eng = Engine(bkws if kind == "fbank40" else logmel_bkws)
+    path = bkws if kind == "fbank40" else logmel_bkws
+    eng = Engine(path)
     audio = stream_audio(3.0, 8)
     hop = 1536 if kind == "logmel32" else 1600  # hops whose windows share front-end rows
     starts = np.arange(-SR + hop, len(audio) - SR + 1, hop)
@@ -166,17 +174,10 @@ def test_engine_stream_predict_equals_predict_on_stream_features(bkws: str, logm
                                    eng.frame_cache(), check=False)
     assert np.array_equal(unchecked, got[:3])
     with pytest.raises(BifsmnError, match="another engine"):
-        Engine(bkws if kind == "fbank40" else logmel_bkws).stream_predict(wins[:1], starts[:1],
-                                                                          cache)
+        Engine(path).stream_predict(wins[:1], starts[:1], cache)
     with pytest.raises(BifsmnError, match="one start per window"):
         eng.stream_predict(wins[:2], starts[:1], cache)
-    bad = wins[:1].copy()
-    bad[0, 5] = np.inf
-    with pytest.raises(BifsmnError, match="NaN or infinite"):
-        eng.stream_predict(bad, starts[:1], eng.frame_cache())
-    with pytest.raises(BifsmnError, match="clip_samples"):
-        eng.stream_predict(np.ascontiguousarray(wins[:1, :8000]), starts[:1], cache,
-                           check=False)
+    assert_refuses_bad_windows(eng.stream_predict, eng, wins, starts, cache, np.inf)
 
 
 @pytest.fixture(scope="module")

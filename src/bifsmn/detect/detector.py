@@ -238,13 +238,12 @@ class Detector:
                                             self.sample_rate) for k in self.keywords}
         self.refractory_for = {k: self._refractory_samples((refractories or {}).get(
             k, refractory_ms)) for k in self.keywords}
-        self._cols = [self.labels.index(k) for k in self.keywords]
-        # the keyword columns as a slice when they are contiguous (every bundled label set):
+        # the keyword columns, as a slice when they are contiguous (every bundled label set):
         # a view, where a list of columns makes numpy copy through fancy indexing on every hop
-        c0 = self._cols[0] if self._cols else 0
+        cols = [self.labels.index(k) for k in self.keywords]
+        c0 = cols[0] if cols else 0
         self._col_slice: slice | list[int] = (
-            slice(c0, c0 + len(self._cols))
-            if self._cols == list(range(c0, c0 + len(self._cols))) else self._cols)
+            slice(c0, c0 + len(cols)) if cols == list(range(c0, c0 + len(cols))) else cols)
         if self.verifier is not None:
             self.threshold_source += (f"; verifier {self.verifier.name} (wake "
                                       f"{self.verifier.wake:g}, hold {self.verifier.hold_ms:g} ms)")
@@ -338,7 +337,7 @@ class Detector:
                 # the chronological sum, term by term, as the offline sweep (smooth) sums, in
                 # Python floats (IEEE doubles, as numpy's float64): the same bits. Until session
                 # 36 a float64 array summed by np.add.accumulate, whose numpy calls cost more than
-                # these few float additions (the method 11 -> 7 µs per window).
+                # these few float additions (docs/results/live-stream, session 37).
                 rows = islice(hist, have - m, have)
                 acc = next(rows)
                 for r in rows:
