@@ -5,6 +5,7 @@ thresholds to its verifier."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,6 +269,25 @@ def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name():
     det = Detector(verifier=BUNDLED)
     assert det.operating_points == cascades[0] and det.verifier.sha256 == sha256_file(path)
     assert det.verifier.scorer.labels == det.labels
+    # the default detector is that cascade; "none" / None / another model: no verifier
+    default = Detector()
+    assert default.verifier.sha256 == det.verifier.sha256
+    assert default.operating_points == cascades[0] and default.thresholds == det.thresholds
+    for alone in (Detector(verifier="none"), Detector(verifier=None),
+                  Detector(bundled_model())):
+        assert alone.verifier is None and alone.operating_points == own
+
+
+def test_default_verifier_rule():
+    """``auto``: the bundled verifier with the bundled model (None) only; ``none``: none;
+    anything else as given."""
+    from bifsmn.detect.cascade import AUTO, BUNDLED, NONE, default_verifier
+
+    assert default_verifier(AUTO, None) == BUNDLED
+    assert default_verifier(AUTO, "m.bkws") is None and default_verifier(NONE, None) is None
+    assert default_verifier(None, None) is None
+    assert default_verifier("v.bkws", "m.bkws") == "v.bkws"
+    assert default_verifier(Path("none"), None) == Path("none")  # a path is a path
 
 
 @pytest.mark.parametrize("storage", [{"classifier_dtype": "i8"}, {"storage": "small"}])

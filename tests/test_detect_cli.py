@@ -142,11 +142,19 @@ def test_wrong_model_files(tmp_path, capsys):
 
 
 def test_default_model_and_argument_errors(ckpt, tmp_path, capsys, monkeypatch):
-    from bifsmn.detect import scorer
+    from bifsmn.detect import cascade, scorer
 
     wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
-    rc, _, err = run(["detect", str(wav)], capsys)  # the bundled 1-bit model: no --model needed
+    rc, _, err = run(["detect", str(wav)], capsys)  # the bundled model: no --model needed
     assert rc == 0, err
+    assert "verifier verifier.bkws" in err  # ... run as the bundled two-stage detector
+    rc, _, err = run(["detect", str(wav), "--verifier", "none"], capsys)  # the 1-bit model alone
+    assert rc == 0 and "operating point" in err and "verifier" not in err, err
+    monkeypatch.setattr(cascade, "BUNDLED_VERIFIER", ("models_data", "missing.bkws"))
+    rc, _, err = run(["detect", str(wav)], capsys)
+    assert rc == 2
+    one_error_line(err, "no bundled verifier is installed", "--verifier none")
+    assert run(["detect", str(wav), "--verifier", "none"], capsys)[0] == 0
     monkeypatch.setattr(scorer, "BUNDLED_MODEL", ("models_data", "missing.bkws"))
     rc, _, err = run(["detect", str(wav)], capsys)
     assert rc == 2

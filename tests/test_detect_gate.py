@@ -46,13 +46,15 @@ def long_noise(kind: str, minutes: float, dbfs: float) -> np.ndarray:
     return np.tile(piece, int(np.ceil(minutes * 2)))[: int(minutes * 60 * SR)]
 
 
-@pytest.fixture(scope="module")
-def bundled():
+@pytest.fixture(scope="module", params=["auto", None], ids=["two-stage", "alone"])
+def bundled(request):
+    """The bundled .bkws at its stored 1 FA/h point behind the default gate: as the default
+    detector runs it (first stage of the bundled two-stage detector) and alone."""
     try:
         from bifsmn.engine import native
 
         native()
-        return Detector()  # the bundled .bkws, stored 1 FA/h point, default gate
+        return Detector(verifier=request.param)
     except (ImportError, BifsmnError) as exc:
         pytest.skip(f"bundled model or engine not available: {exc}")
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 DEFAULT_WAKE = 0.9
 DEFAULT_HOLD_MS = 1000.0
 BUNDLED = "bundled"  # --verifier bundled: the packaged verifier
+AUTO = "auto"  # the detector's default: the bundled verifier with the bundled model, else none
+NONE = "none"  # --verifier none: the model alone
 BUNDLED_VERIFIER = ("models_data", "verifier.bkws")
 
 
@@ -85,7 +87,26 @@ class Verifier:
 def bundled_verifier() -> Path:
     """The verifier shipped inside the package (the FP teacher the bundled model's cascade points
     were calibrated with), or a one-line error if this installation has none."""
-    return packaged(BUNDLED_VERIFIER, "verifier", "pass --verifier FILE")
+    return packaged(BUNDLED_VERIFIER, "verifier",
+                    "pass --verifier FILE, or --verifier none to run the model alone")
+
+
+def default_verifier(verifier: str | Path | Verifier | None, model: object
+                     ) -> str | Path | Verifier | None:
+    """What ``verifier`` means for a detector of ``model`` (None: the bundled model).
+
+    ``"auto"`` (the default of :class:`~bifsmn.detect.detector.Detector` and ``bifsmn detect``)
+    is the bundled verifier when the model is the bundled one, else no verifier; ``"none"`` is
+    no verifier. Why the bundled model runs as a cascade by default: at the points it stores
+    for it, the two-stage detector misses about a third as many held-out keywords as the 1-bit
+    model alone at the same false-alarm rate (README, "Keyword detection at scale"), for a
+    verifier that runs only on the windows the 1-bit model wakes. A model of the user's own
+    has no cascade points until ``bifsmn calibrate --verifier``, so it runs alone."""
+    if isinstance(verifier, str) and verifier == AUTO:
+        return BUNDLED if model is None else None
+    if isinstance(verifier, str) and verifier == NONE:
+        return None
+    return verifier
 
 
 def verifier_file(verifier: str | Path) -> Path:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bifsmn.blocks import counts
-from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE
+from bifsmn.detect.cascade import AUTO, DEFAULT_HOLD_MS, DEFAULT_WAKE, NONE
 from bifsmn.errors import BifsmnError
 
 BLOCK_CHOICES = counts()  # block counts of the paper's 8 layers (bifsmn.blocks)
@@ -314,11 +314,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verifier_flags(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--verifier", metavar="FILE",
+def _verifier_arg(text: str) -> str | None:
+    """``--verifier none`` -> no verifier; anything else as given."""
+    return None if text == NONE else text
+
+
+def _verifier_flags(p: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
+    p.add_argument("--verifier", metavar="FILE", type=_verifier_arg, default=default,
                    help="second stage (.bkws or .pt, e.g. the FP teacher; 'bundled': the "
-                   "packaged FP teacher): it scores only the windows the model woke, and its "
-                   "posteriors decide there "
+                   "packaged FP teacher; 'none': the model alone): it scores only the windows "
+                   "the model woke, and its posteriors decide there "
                    f"(docs/detection.md, 'Two-stage detection'){what}")
     p.add_argument("--wake", type=float, default=None, metavar="P",
                    help="the model's keyword posterior that wakes the verifier (default: the "
@@ -396,7 +401,9 @@ def add_detect_commands(sub) -> None:
     d.add_argument("--refractory-for", action="append", metavar="LABEL=MS",
                    help="per-keyword refractory time in ms, repeatable (e.g. yes=2000)")
     _common(d, None)
-    _verifier_flags(d, "; the model's points calibrated with this verifier are used")
+    _verifier_flags(d, "; the model's points calibrated with this verifier are used. "
+                    "Default: with the bundled model (no --model) the bundled verifier, the "
+                    "bundled two-stage detector; with --model, none", AUTO)
     d.add_argument("--json", action="store_true", help="one JSON object per event")
     d.add_argument("--closest", action="store_true",
                    help="per file, also report the keyword whose smoothed score came closest "

@@ -28,7 +28,7 @@ import numpy as np
 from bifsmn.data.labels import NON_KEYWORDS
 from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
-from bifsmn.detect.cascade import Verifier, resolve_verifier
+from bifsmn.detect.cascade import AUTO, Verifier, default_verifier, resolve_verifier
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.scorer import Scorer, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
@@ -168,8 +168,11 @@ class Detector:
     the network (:mod:`bifsmn.detect.gate`): by default (``"model"``) the gate stored with the
     model's operating points, because its thresholds were chosen behind it (the default gate
     for a model without a record); a :class:`Gate` overrides it, None scores every window.
-    ``det.gate`` is the gate in use. ``verifier``: a second model (file or
-    :class:`~bifsmn.detect.cascade.Verifier`) woken by this one (:mod:`bifsmn.detect.cascade`);
+    ``det.gate`` is the gate in use. ``verifier``: a second model (file,
+    :class:`~bifsmn.detect.cascade.Verifier`, ``"bundled"``) woken by this one
+    (:mod:`bifsmn.detect.cascade`); the default ``"auto"`` runs the bundled model as the first
+    stage of the bundled two-stage detector and any other model alone, None or ``"none"`` runs
+    the model alone (:func:`~bifsmn.detect.cascade.default_verifier` says why);
     ``wake`` and ``hold_ms`` default to those the stored points were calibrated with. A model
     whose points were calibrated with a verifier needs it, unless ``threshold`` is given.
     ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
@@ -187,9 +190,10 @@ class Detector:
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
                  refractories: Mapping[str, float] | None = None,
                  fa_per_hour: float | None = None, gate: Gate | None | str = MODEL_GATE,
-                 verifier: str | Path | Verifier | None = None, wake: float | None = None,
+                 verifier: str | Path | Verifier | None = AUTO, wake: float | None = None,
                  hold_ms: float | None = None) -> None:
         self.scorer = load_scorer(model, blocks)
+        verifier = default_verifier(verifier, model)
         # the record in use: the model's own, or the one calibrated with this verifier
         self.verifier, ops = resolve_verifier(
             verifier, getattr(self.scorer, "operating_points", None), wake, hold_ms,
