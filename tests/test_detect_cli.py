@@ -242,3 +242,13 @@ def test_mic_stream_detects(ckpt, monkeypatch, capsys, rate):
     assert [e["label"] for e in events] == ["off"] and events[0]["file"] == "mic"
     rc, _, err = run(["detect", "--mic", "a.wav", "--model", ckpt], capsys)
     one_error_line(err, "not both")
+
+
+def test_mic_runs_the_bundled_two_stage_detector_by_default(monkeypatch, capsys):
+    """No --model: the live display runs the bundled model as the first stage of the bundled
+    two-stage detector, as `detect FILE` does."""
+    x = np.concatenate([np.zeros(SR, np.float32), tone_stream([("off", 1.0)], 2.0)])
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(True, x))
+    rc, _, err = run(["detect", "--mic"], capsys)
+    assert rc == 0 and "listening on 'fake mic'" in err, err
+    assert "verifier verifier.bkws" in err  # (the level meter draws on a terminal only)
