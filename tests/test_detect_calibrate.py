@@ -218,6 +218,32 @@ def test_detector_uses_stored_points(setup, tmp_path, caplog):
         Detector(bad)
 
 
+def test_detector_runs_at_the_hop_and_refractory_its_points_were_counted_with(setup, tmp_path,
+                                                                              caplog, capsys):
+    """A record calibrated with ``--hop-ms 50 --refractory-ms 400`` is run at those values
+    unless told otherwise (then with a note: its false-alarm rates were counted at the record's);
+    a record without them (older files) and no record: 100 / 1000 ms."""
+    _, _, _, ckpt = setup
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(ckpt.read_bytes())
+    operating.write(pt, {**fake_ops(), "hop_ms": 50.0, "refractory_ms": 400.0})
+    det = Detector(pt)
+    assert det.hop == 800 and det.refractory == 6400 and det.smooth_for["yes"] == 6
+    with caplog.at_level("WARNING"):
+        det = Detector(pt, hop_ms=100.0)
+    assert det.hop == 1600 and det.refractory == 6400
+    assert any("calibrated with hop 50 ms" in r.message for r in caplog.records)
+    assert Detector(ckpt).hop == 1600 and Detector(ckpt).refractory == 16000  # no record
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone_stream([("yes", 0.5)], 2.0), 16000)
+    assert main(["detect", str(wav), "--model", str(pt), "--json"]) == 0
+    capsys.readouterr()
+    old = tmp_path / "old.pt"
+    old.write_bytes(ckpt.read_bytes())
+    operating.write(old, fake_ops())  # no hop_ms / refractory_ms in the record
+    assert Detector(old).hop == 1600 and Detector(old).refractory == 16000
+
+
 def test_cli_calibrate_detect_and_eval_stream(setup, tmp_path, capsys):
     _, data, neg, ckpt = setup
     out = tmp_path / "cal.pt"

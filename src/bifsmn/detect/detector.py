@@ -151,6 +151,23 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
     return [ev for _, _, ev in found]
 
 
+def _stored_setting(ops: dict | None, key: str, given: float | None, default: float,
+                    stored_point: bool) -> float:
+    """``hop_ms`` / ``refractory_ms`` for a detector: given, else the operating-point record's
+    (the values its false alarms were counted with: `bifsmn calibrate --hop-ms`), else
+    ``default``. A given value that differs from the record's while its thresholds are in use
+    is kept, with a note that the stored false-alarm rates were measured at another value."""
+    stored = (ops or {}).get(key)
+    stored = float(stored) if isinstance(stored, int | float) else None
+    if given is None:
+        return default if stored is None else stored
+    if stored_point and stored is not None and float(given) != stored:
+        _note_once(f"{key}:{stored}:{given}",
+                   f"the operating points were calibrated with {key.replace('_ms', '')} "
+                   f"{stored:g} ms; at {float(given):g} ms their false-alarm rates may not hold")
+    return float(given)
+
+
 class Detector:
     """Streaming keyword detector in the spirit of openWakeWord.
 
@@ -175,6 +192,8 @@ class Detector:
     the model alone (:func:`~bifsmn.detect.cascade.default_verifier` says why);
     ``wake`` and ``hold_ms`` default to those the stored points were calibrated with. A model
     whose points were calibrated with a verifier needs it, unless ``threshold`` is given.
+    ``hop_ms`` (how often a window is scored) and ``refractory_ms`` default to the values the
+    operating points were calibrated with (100 and 1000 ms without a record).
     ``threshold``, ``smooth_ms`` and ``refractory_ms`` apply to every keyword;
     ``thresholds``, ``smoothing`` and ``refractories`` override them per keyword (and
     :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
@@ -185,7 +204,7 @@ class Detector:
     def __init__(self, model: str | Path | Scorer | None = None, blocks: int = 8,
                  threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
                  smooth_ms: float | None = None,
-                 refractory_ms: float = DEFAULT_REFRACTORY_MS, hop_ms: float = DEFAULT_HOP_MS,
+                 refractory_ms: float | None = None, hop_ms: float | None = None,
                  ignore: Iterable[str] = IGNORED, batch_size: int = DEFAULT_BATCH,
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
                  refractories: Mapping[str, float] | None = None,
@@ -200,6 +219,9 @@ class Detector:
             threshold is not None, getattr(self.scorer, "name", "model"),
             getattr(self.scorer, "cascade_points", None))
         self.gate = resolve_gate(gate, ops)
+        hop_ms = _stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS, threshold is None)
+        refractory_ms = _stored_setting(ops, "refractory_ms", refractory_ms,
+                                        DEFAULT_REFRACTORY_MS, threshold is None)
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)
