@@ -116,6 +116,8 @@ def test_closest_reports_the_threshold_that_would_have_fired(tmp_path, capsys):
     fired = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(e["label"], e["start"], e["end"]) for e in fired if e["label"] == k] \
         == [(k, ev["start"], ev["end"])]
+    assert main(["detect", str(src), "--no-gate", "--closest"]) == 0  # two stages: 0 and why
+    assert "no window woke the verifier" in capsys.readouterr().err
     if score < 1.0:
         above = float(np.nextafter(score, 1.0))
         assert main(["detect", str(src), "--no-gate", "--json", "--verifier", "none",

@@ -186,8 +186,11 @@ def _print_closest(det, source: str, as_json: bool) -> None:
         print(json.dumps({"file": source, "closest": ev.to_dict(), "threshold": thr}),
               flush=True)
     else:
+        # a two-stage detector scores 0 wherever its first stage woke no verifier
+        quiet = (" (no window woke the verifier; --verifier none shows the first stage's "
+                 "scores)" if det.verifier is not None and ev.score == 0.0 else "")
         print(f"bifsmn: {source}: closest {ev.label} {ev.score:.4f} (threshold {thr:.4f}) at "
-              f"{ev.start:.2f}-{ev.end:.2f} s", file=sys.stderr, flush=True)
+              f"{ev.start:.2f}-{ev.end:.2f} s{quiet}", file=sys.stderr, flush=True)
 
 
 def _file_events(det, path: str, saver) -> list:
