@@ -268,6 +268,8 @@ BAD_OVERRIDES = [
     ("train.threads=-2", "train.threads must be >= 0"),
     ("train.device=cuda", "train.device must be"),
     ("train.device=banana", "train.device must be"),
+    ("train.label_smoothing=1.0", "train.label_smoothing must be in [0, 1)"),
+    ("train.label_smoothing=-0.1", "train.label_smoothing must be in [0, 1)"),
 ]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from bifsmn.cli import main
 from bifsmn.train.checkpoint import load_checkpoint
@@ -246,3 +247,33 @@ def test_deterministic_switch_names_itself_when_an_op_has_no_deterministic_kerne
     # anything else passes through unchanged
     with pytest.raises(RuntimeError, match="other"), deterministic_mode(True):
         raise RuntimeError("other")
+
+
+class _FixedNet(torch.nn.Module):
+    """Logits (and one block's features) from a linear map, for the objectives' label terms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 4)
+
+    def forward(self, x, path=0, return_features=False):
+        return self.lin(x), [x[:, None, :]]
+
+
+def test_label_smoothing_reaches_the_label_terms():
+    """``train.label_smoothing``: the supervised objective and the distillation objective's label
+    term are torch's smoothed cross-entropy; 0 leaves them as they were."""
+    from bifsmn.distill.objective import Distill
+    from bifsmn.train.objective import Supervised
+
+    torch.manual_seed(0)
+    net, x, y = _FixedNet(), torch.randn(8, 6), torch.randint(0, 4, (8,))
+    logits = net(x)[0]
+    for eps in (0.0, 0.1):
+        loss, _ = Supervised([0], [1.0], eps)(net, x, y)
+        torch.testing.assert_close(loss, F.cross_entropy(logits, y, label_smoothing=eps))
+        teacher = _FixedNet()
+        kd, _ = Distill(teacher, "fid", 0.0, [0], [1.0], label_smoothing=eps)(net, x, y)
+        torch.testing.assert_close(kd, F.cross_entropy(logits, y, label_smoothing=eps))
+    assert not torch.allclose(Supervised([0], [1.0], 0.1)(net, x, y)[0],
+                              Supervised([0], [1.0])(net, x, y)[0])

@@ -55,7 +55,7 @@ class Distill:
                  weights: list[float], teacher_mode: str = "eval", levels: int = 1,
                  bands: str = "both", wavelet: str = "haar", kl: float = 0.0,
                  kl_temperature: float = 2.0, student_merge: ClassMerge | None = None,
-                 teacher_merge: ClassMerge | None = None) -> None:
+                 teacher_merge: ClassMerge | None = None, label_smoothing: float = 0.0) -> None:
         if kind not in KINDS:
             raise BifsmnError(f"unknown distillation kind {kind!r} (none, {', '.join(KINDS)})")
         if teacher_mode not in ("eval", "train"):
@@ -70,6 +70,7 @@ class Distill:
         self.wavelet = wavelet
         self.kl, self.kl_temperature = float(kl), float(kl_temperature)
         self.student_merge, self.teacher_merge = student_merge, teacher_merge
+        self.label_smoothing = float(label_smoothing)  # of the label term only
         for p in self.teacher.parameters():
             p.requires_grad_(False)
 
@@ -116,7 +117,8 @@ class Distill:
             z = logits if self.student_merge is None else self.student_merge.torch_logits(logits)
             if self.kind != "hed":
                 kd = kd + F.mse_loss(z, t_logits)
-            term = F.cross_entropy(logits, y) + self.alpha * kd
+            term = (F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+                    + self.alpha * kd)
             if self.kl:
                 term = term + self.kl * self.soft_target_loss(z, t_logits)
             loss = loss + w * term
@@ -145,7 +147,8 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     return Distill(teacher.to(device), d.kind, d.alpha, cfg.path_indices, cfg.train.path_weights,
                    d.teacher_mode, int(opts.get("levels", 1)), str(opts.get("bands", "both")),
                    str(opts.get("wavelet", "haar")), float(opts.get("kl", 0.0)),
-                   float(opts.get("kl_temperature", 2.0)), student_merge, teacher_merge)
+                   float(opts.get("kl_temperature", 2.0)), student_merge, teacher_merge,
+                   cfg.train.label_smoothing)
 
 
 def task_merges(student: tuple[str, ...] | list[str], teacher_ckpt: dict,

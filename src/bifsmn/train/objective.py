@@ -28,10 +28,13 @@ def forward_paths(model: nn.Module, x: torch.Tensor, paths: list[int]
 
 
 class Supervised:
-    """``sum_p w_p * CE(model(x, p), y)`` over the configured paths."""
+    """``sum_p w_p * CE(model(x, p), y)`` over the configured paths (``label_smoothing``:
+    ``train.label_smoothing``)."""
 
-    def __init__(self, paths: list[int], weights: list[float]) -> None:
+    def __init__(self, paths: list[int], weights: list[float],
+                 label_smoothing: float = 0.0) -> None:
         self.paths, self.weights = list(paths), list(weights)
+        self.label_smoothing = float(label_smoothing)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,6 +43,6 @@ class Supervised:
         first = None
         outs = forward_paths(model, x, self.paths)
         for w, (logits, _) in zip(self.weights, outs, strict=True):
-            loss = loss + w * F.cross_entropy(logits, y)
+            loss = loss + w * F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
             first = logits if first is None else first
         return loss, first

@@ -284,7 +284,8 @@ class Trainer:
         if self.objective_factory is not None:
             self.objective = self.objective_factory(self.cfg, self.device)
         else:
-            self.objective = Supervised(c.path_indices, c.train.path_weights)
+            self.objective = Supervised(c.path_indices, c.train.path_weights,
+                                        c.train.label_smoothing)
         self.net = self.model
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
