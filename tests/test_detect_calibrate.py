@@ -218,8 +218,8 @@ def test_detector_uses_stored_points(setup, tmp_path, caplog):
         Detector(bad)
 
 
-def test_detector_runs_at_the_hop_and_refractory_its_points_were_counted_with(setup, tmp_path,
-                                                                              caplog, capsys):
+def test_detector_runs_at_the_hop_and_refractory_its_points_were_counted_with(
+        setup, tmp_path, caplog, capsys, monkeypatch):
     """A record calibrated with ``--hop-ms 50 --refractory-ms 400`` is run at those values
     unless told otherwise (then with a note: its false-alarm rates were counted at the record's);
     a record without them (older files) and no record: 100 / 1000 ms."""
@@ -242,6 +242,18 @@ def test_detector_runs_at_the_hop_and_refractory_its_points_were_counted_with(se
     old.write_bytes(ckpt.read_bytes())
     operating.write(old, fake_ops())  # no hop_ms / refractory_ms in the record
     assert Detector(old).hop == 1600 and Detector(old).refractory == 16000
+    # eval-stream runs each model at its record's hop too (a note where told otherwise)
+    from bifsmn.detect import evaluate
+
+    hops, lines = [], []
+    real = evaluate.hop_samples
+    monkeypatch.setattr(evaluate, "hop_samples", lambda ms, *a: hops.append(ms) or real(ms, *a))
+    _, data, neg, _ = setup
+    for given in (None, 100.0):
+        eval_stream(data, [pt, old], minutes=0.5, snrs=[math.inf], split="training",
+                    negatives=neg, hop_ms=given, log=lines.append)
+    assert hops == [50.0, 100.0, 100.0, 100.0]
+    assert sum("calibrated with hop 50 ms" in ln for ln in lines) == 1
 
 
 def test_cli_calibrate_detect_and_eval_stream(setup, tmp_path, capsys):

@@ -349,13 +349,14 @@ def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) ->
                    help="moving average of posteriors (default: the stored operating point's, "
                    "else 500)" if smooth_default is None else "moving average of posteriors "
                    "(default 500)")
-    stored = smooth_default is None  # detect: defaults from the stored operating point
-    p.add_argument("--refractory-ms", type=float, default=None if stored else 1000.0,
-                   help="no second event of a keyword within this time (default: "
-                   + ("the stored operating point's, else " if stored else "") + "1000)")
-    p.add_argument("--hop-ms", type=float, default=None if stored else 100.0,
-                   help="one 1-s window scored every hop (default: "
-                   + ("the stored operating point's, else " if stored else "") + "100)")
+    # detect and eval-stream run at the values a model's operating points were counted with
+    # (calibrate, which sets them, has its own flags)
+    p.add_argument("--refractory-ms", type=float, default=None,
+                   help="no second event of a keyword within this time (default: the stored "
+                   "operating points', else 1000)")
+    p.add_argument("--hop-ms", type=float, default=None,
+                   help="one 1-s window scored every hop (default: the stored operating "
+                   "points', else 100)")
     p.add_argument("--rearm", action="store_true",
                    help="a keyword fires again only after its score dropped below threshold")
     p.add_argument("--threads", type=int, default=1,

@@ -153,19 +153,13 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
 
 def _stored_setting(ops: dict | None, key: str, given: float | None, default: float,
                     stored_point: bool) -> float:
-    """``hop_ms`` / ``refractory_ms`` for a detector: given, else the operating-point record's
-    (the values its false alarms were counted with: `bifsmn calibrate --hop-ms`), else
-    ``default``. A given value that differs from the record's while its thresholds are in use
-    is kept, with a note that the stored false-alarm rates were measured at another value."""
-    stored = (ops or {}).get(key)
-    stored = float(stored) if isinstance(stored, int | float) else None
-    if given is None:
-        return default if stored is None else stored
-    if stored_point and stored is not None and float(given) != stored:
-        _note_once(f"{key}:{stored}:{given}",
-                   f"the operating points were calibrated with {key.replace('_ms', '')} "
-                   f"{stored:g} ms; at {float(given):g} ms their false-alarm rates may not hold")
-    return float(given)
+    """``hop_ms`` / ``refractory_ms`` for a detector (:func:`operating.stored_setting`), with a
+    one-time note where a given value differs from the record's while its thresholds are in
+    use."""
+    value, stored = operating.stored_setting(ops, key, given, default)
+    if stored_point and stored is not None:
+        _note_once(f"{key}:{stored}:{value}", operating.setting_note(key, stored, value))
+    return value
 
 
 class Detector:

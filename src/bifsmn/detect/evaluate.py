@@ -38,6 +38,7 @@ from bifsmn.audio import load_audio
 from bifsmn.data.archive import AudioSource
 from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
 from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.detect import operating
 from bifsmn.detect.cascade import Verifier, resolve_verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
@@ -556,9 +557,9 @@ def parse_snrs(text: str | Sequence[float]) -> list[float]:
 def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 blocks: Sequence[int] = (8,), minutes: float = 10.0,
                 snrs: Sequence[float] = (10.0, 20.0), seed: int = 0, split: str | None = None,
-                out: str | Path | None = None, hop_ms: float = DEFAULT_HOP_MS,
+                out: str | Path | None = None, hop_ms: float | None = None,
                 smooth_ms: float = DEFAULT_SMOOTH_MS,
-                refractory_ms: float = DEFAULT_REFRACTORY_MS, tolerance: float = 0.5,
+                refractory_ms: float | None = None, tolerance: float = 0.5,
                 thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                 fa_target: float | Sequence[float] = (0.5, 1.0),
                 rearm: bool = False, negatives: str | Path | None = None,
@@ -578,7 +579,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     applies to every model. ``snr_mode``: how noisy streams set each word's SNR
     (:func:`compose_stream`). ``verifier``: every model runs as the first stage of a cascade
     with this second stage (:mod:`bifsmn.detect.cascade`; ``wake``/``hold_ms`` default to those
-    a model's record was calibrated with)."""
+    a model's record was calibrated with). ``hop_ms`` / ``refractory_ms``: None (default) runs
+    each model at the values its record was calibrated with (100 / 1000 ms without one)."""
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)
@@ -611,14 +613,20 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     for model, label in zip(models, labels, strict=True):
         for b, scorer in scorers_for_blocks(model, list(blocks), log):
             name = f"{label} [{b} blocks]"
-            hop = hop_samples(hop_ms, scorer.feature_config.sample_rate,
-                              scorer.feature_config.clip_samples)
-            n = smooth_frames(smooth_ms, hop, scorer.feature_config.sample_rate)
-            refr = round(refractory_ms * scorer.feature_config.sample_rate / 1000.0)
             ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
                                         wake, hold_ms, False, scorer.name,
                                         getattr(scorer, "cascade_points", None),
                                         load_verifier)
+            settings = {}
+            for key, given, default in (("hop_ms", hop_ms, DEFAULT_HOP_MS),
+                                        ("refractory_ms", refractory_ms, DEFAULT_REFRACTORY_MS)):
+                settings[key], stored = operating.stored_setting(ops, key, given, default)
+                if stored is not None:
+                    log(f"{name}: note: {operating.setting_note(key, stored, settings[key])}")
+            sr = scorer.feature_config.sample_rate
+            hop = hop_samples(settings["hop_ms"], sr, scorer.feature_config.clip_samples)
+            n = smooth_frames(smooth_ms, hop, sr)
+            refr = round(settings["refractory_ms"] * sr / 1000.0)
             g = resolve_gate(gate, ops)
             if g != DEFAULT_GATE:
                 log(f"{name}: gate {'off' if g is None else g.to_dict()}")
