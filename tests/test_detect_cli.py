@@ -252,3 +252,35 @@ def test_mic_runs_the_bundled_two_stage_detector_by_default(monkeypatch, capsys)
     rc, _, err = run(["detect", "--mic"], capsys)
     assert rc == 0 and "listening on 'fake mic'" in err, err
     assert "verifier verifier.bkws" in err  # (the level meter draws on a terminal only)
+
+
+def test_detect_on_an_engine_file_does_not_import_torch(tmp_path):
+    """A ``.bkws`` detector (the default two-stage one, and the 1-bit model alone) runs on the
+    engine: `bifsmn detect` on it never imports PyTorch (its import is most of a one-file run's
+    start-up); a checkpoint still runs, and gets --threads."""
+    import subprocess
+
+    pytest.importorskip("bifsmn.engine._engine")
+    wav = write_wav(tmp_path / "a.wav", tone_stream([("yes", 0.5)], 2.0))
+    probe = ("import sys; from bifsmn.cli import main; rc = main(sys.argv[1:]); "
+             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', rc)")
+    for extra in ([], ["--verifier", "none"]):
+        out = subprocess.run([sys.executable, "-c", probe, "detect", str(wav), "--json", *extra],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.splitlines()[-1] == "NO-TORCH 0", out
+
+
+def test_threads_reach_torch_when_a_checkpoint_needs_it(ckpt, monkeypatch):
+    from bifsmn.detect import scorer
+
+    monkeypatch.setattr(scorer, "_torch_threads", None)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        scorer.set_torch_threads(1)  # torch is loaded here: applied at once
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)  # ... and again when a checkpoint is loaded
+        scorer.TorchScorer.from_checkpoint(ckpt)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

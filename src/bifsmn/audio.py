@@ -25,8 +25,16 @@ CLIP_SAMPLES = 16000
 #: and its power spectrum would overflow float32 into NaN scores. The C++ runner's WAV reader
 #: applies the same rule (cpp/include/bifsmn/wav.h).
 MAX_FLOAT_SAMPLE = 1000.0
+#: audio file types read from folders (`bifsmn detect DIR`, negative-speech folders)
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 log = logging.getLogger(__name__)
 _reported: set[str] = set()
+
+
+def audio_files_in(folder: Path) -> list[Path]:
+    """The audio files (:data:`AUDIO_EXTS`) anywhere below ``folder``, sorted, so that a run over
+    a folder visits its files in the same order on every machine."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
 
 
 def _report_once(key: str, message: str) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bifsmn.audio import load_audio
+from bifsmn.audio import AUDIO_EXTS, audio_files_in, load_audio
 from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy, slot_of
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task
@@ -42,13 +42,6 @@ from bifsmn.errors import BifsmnError
 NOISE_DIR = "_background_noise_"
 SPLITS = ("training", "validation", "testing")
 ARCHIVE_CACHE_VERSION = 1
-AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
-
-
-def audio_files_in(folder: Path) -> list[Path]:
-    """The audio files (:data:`AUDIO_EXTS`) anywhere below ``folder``, sorted, so that a run over
-    a folder visits its files in the same order on every machine."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
 
 
 def is_feature_archive(root: str | Path) -> bool:

@@ -17,52 +17,14 @@ the C++ engine.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-KIND = "fbank40"
+from bifsmn.data.feature_configs import KIND, Fbank40Config
 
-
-@dataclass(frozen=True)
-class Fbank40Config:
-    """Parameters of the fbank40 front end; stored in checkpoints and ``.bkws`` files."""
-
-    kind: str = KIND
-    sample_rate: int = 16000
-    clip_samples: int = 16000
-    frame_length: int = 480
-    hop_length: int = 160
-    n_fft: int = 512
-    n_mels: int = 40
-    f_min: float = 0.0
-    f_max: float = 4000.0
-    window_power: float = 0.85
-    log_scale: float = 10.0673
-    log_offset: float = 540.0
-    pool: int = 3  # frames averaged into one network time step
-    input_scale: float = 1.0 / 96.0  # network input = (sum of `pool` values) * input_scale
-
-    @property
-    def image_frames(self) -> int:
-        """Frames of one clip's image: 98 for one second."""
-        return 1 + (self.clip_samples - self.frame_length) // self.hop_length
-
-    @property
-    def num_frames(self) -> int:
-        """Time steps the network sees: whole pooled steps, rounded down to a multiple of 4
-        because the network's two stride-2 convolutions need one (pool 3: 32, 2: 48, 1: 96)."""
-        return self.image_frames // self.pool // 4 * 4
-
-    @property
-    def pool_offset(self) -> int:
-        """Image frames dropped at the start before pooling (1 for pools 1-3: the 96 central
-        frames)."""
-        return (self.image_frames - self.num_frames * self.pool) // 2
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["KIND", "Fbank40", "Fbank40Config", "energy_to_values", "image_to_input",
+           "kaldi_filterbank", "kaldi_mel", "pad_image", "povey_window", "values_to_energy"]
 
 
 def povey_window(length: int, power: float = 0.85) -> torch.Tensor:

@@ -10,31 +10,13 @@ augmented training audio costs little next to the model.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from bifsmn.data.feature_configs import FeatureConfig
 
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Front-end settings; stored in checkpoints and exports so inference matches training."""
-
-    sample_rate: int = 16000
-    clip_samples: int = 16000
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 32
-    f_min: float = 0.0
-    f_max: float = 8000.0
-    amin: float = 1e-10
-
-    @property
-    def num_frames(self) -> int:
-        return 1 + self.clip_samples // self.hop_length
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["FeatureConfig", "LogMel", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
 
 
 def hz_to_mel(f: torch.Tensor | float) -> torch.Tensor:

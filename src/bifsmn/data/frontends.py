@@ -8,14 +8,14 @@ it was trained on, and :func:`check_feature_kind` refuses the wrong kind with on
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from bifsmn.data.fbank import KIND as FBANK40
-from bifsmn.data.fbank import Fbank40, Fbank40Config
-from bifsmn.data.features import FeatureConfig, LogMel
+from bifsmn.data.feature_configs import KIND as FBANK40
+from bifsmn.data.feature_configs import Fbank40Config, FeatureConfig
 from bifsmn.errors import BifsmnError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 LOGMEL32 = "logmel32"
 KINDS = (LOGMEL32, FBANK40)
@@ -50,7 +50,11 @@ def feature_config_for(kind: str) -> AnyFeatureConfig:
 
 
 def make_frontend(cfg: AnyFeatureConfig) -> nn.Module:
-    """Waveforms (B, samples) in [-1, 1) -> network input (B, 1, mel, frames)."""
+    """Waveforms (B, samples) in [-1, 1) -> network input (B, 1, mel, frames). The modules
+    (and torch) are imported here, not with this module: reading a config needs no torch."""
+    from bifsmn.data.fbank import Fbank40
+    from bifsmn.data.features import LogMel
+
     return Fbank40(cfg) if isinstance(cfg, Fbank40Config) else LogMel(cfg)
 
 

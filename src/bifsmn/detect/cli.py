@@ -42,9 +42,9 @@ def _set_threads(n: int) -> None:
     processes; measured 30x slower on a loaded 2-core box)."""
     if n < 1:
         raise BifsmnError(f"--threads must be at least 1 (got {n})")
-    import torch
+    from bifsmn.detect.scorer import set_torch_threads
 
-    torch.set_num_threads(n)
+    set_torch_threads(n)  # without importing torch: a .bkws detector never needs it
 
 
 def _gate(args: argparse.Namespace):
@@ -161,7 +161,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def _expand_folders(paths: list[str]) -> list[str | BifsmnError]:
     """Each FILE argument as given, a folder as the audio files below it (sorted); a folder
     without any becomes the error its line reports."""
-    from bifsmn.data.archive import AUDIO_EXTS, audio_files_in
+    from bifsmn.audio import AUDIO_EXTS, audio_files_in
 
     out: list[str | BifsmnError] = []
     for f in paths:

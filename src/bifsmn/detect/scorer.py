@@ -9,24 +9,46 @@ terms.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
 from bifsmn.data.labels import ClassMerge
-from bifsmn.deploy import Scoring
 from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
-from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
+
+# PyTorch (TorchScorer, checkpoints, the deployed reference) is imported where a checkpoint is
+# run, not with this module: a detector of a .bkws file runs on the engine alone, without torch
+# (tests/test_detect_cli.py::test_detect_on_an_engine_file_does_not_import_torch)
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
+_torch_threads: int | None = None  # set_torch_threads: applied when torch is first used
+
+
+def set_torch_threads(n: int) -> None:
+    """PyTorch intra-op threads for this process's detectors (``--threads``), without importing
+    torch for it: applied at once if torch is loaded, else by :func:`detection_torch` when a
+    checkpoint or the Python front end first needs it (a ``.bkws`` detector never does)."""
+    global _torch_threads
+    _torch_threads = int(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_torch_threads)
+
+
+def detection_torch():
+    """The ``torch`` module, with the thread count of :func:`set_torch_threads` applied."""
+    import torch
+
+    if _torch_threads is not None and torch.get_num_threads() != _torch_threads:
+        torch.set_num_threads(_torch_threads)
+    return torch
 
 
 @runtime_checkable
@@ -67,6 +89,8 @@ class TorchScorer:
         _check_blocks(blocks)
         self.path = blocks_mod.require(blocks, getattr(model, "num_layers", 8),
                                        getattr(model, "num_paths", 1), f"model {name}")
+        from bifsmn.deploy import Scoring
+
         self.model = model.eval()
         self.scoring = Scoring(self.model)  # folded once: the model must not change
         self.blocks = blocks
@@ -80,6 +104,9 @@ class TorchScorer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
+        detection_torch()
+        from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
+
         model, ckpt = model_from_checkpoint(path)
         cfg = feature_config_from_dict(ckpt.get("features"), str(path))
         scorer = cls(model, checkpoint_labels(ckpt), cfg, blocks, name=Path(path).name)
@@ -88,6 +115,7 @@ class TorchScorer:
         return scorer
 
     def scores(self, features: np.ndarray) -> np.ndarray:
+        torch = detection_torch()
         with torch.inference_mode():
             out = self.scoring(torch.from_numpy(np.ascontiguousarray(features, np.float32)),
                                self.blocks)

@@ -46,7 +46,7 @@ from bifsmn.audio import MAX_FLOAT_SAMPLE
 from bifsmn.data.frontends import make_frontend
 from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
 from bifsmn.detect.gate import DEFAULT_GATE, FrameSpectra, Gate
-from bifsmn.detect.scorer import Scorer
+from bifsmn.detect.scorer import Scorer, detection_torch
 from bifsmn.errors import BifsmnError, NonFiniteError
 
 DEFAULT_HOP_MS = 100.0
@@ -193,6 +193,7 @@ class WindowScorer:
             self._features = custom
         else:
             # the model's own front end: 32 x 32 log-mel or fbank40 (feature_config's kind)
+            detection_torch()  # the Python front end runs on torch (with --threads applied)
             self._frontend = make_frontend(cfg)
             self._features = self._torch_features
         make_stream = getattr(scorer, "stream_frontend", None)
