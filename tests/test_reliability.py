@@ -270,6 +270,7 @@ BAD_OVERRIDES = [
     ("train.device=banana", "train.device must be"),
     ("train.label_smoothing=1.0", "train.label_smoothing must be in [0, 1)"),
     ("train.label_smoothing=-0.1", "train.label_smoothing must be in [0, 1)"),
+    ("train.ema_decay=1.0", "train.ema_decay must be in [0, 1)"),
 ]
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bifsmn.cli import main
+from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import load_checkpoint
 from bifsmn.train.config import config_from_dict
 from bifsmn.train.trainer import Trainer, epoch_seed
@@ -277,3 +278,53 @@ def test_label_smoothing_reaches_the_label_terms():
         torch.testing.assert_close(kd, F.cross_entropy(logits, y, label_smoothing=eps))
     assert not torch.allclose(Supervised([0], [1.0], 0.1)(net, x, y)[0],
                               Supervised([0], [1.0])(net, x, y)[0])
+
+
+def test_model_ema_averages_floats_copies_counters_and_swaps_back():
+    from bifsmn.train.ema import ModelEma
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = ModelEma(net, 0.9)
+    w0 = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    net.train()
+    net(torch.randn(8, 3))  # BatchNorm: running stats move, the step counter becomes 1
+    ema.update(net)
+    torch.testing.assert_close(ema.state_dict()["0.weight"], 0.9 * w0 + 0.1 * (w0 + 1.0))
+    assert int(ema.state_dict()["1.num_batches_tracked"]) == 1
+    raw = net[0].weight.detach().clone()
+    with ema.applied(net):
+        torch.testing.assert_close(net[0].weight, ema.state_dict()["0.weight"])
+    torch.testing.assert_close(net[0].weight, raw)  # the training weights are back
+    with pytest.raises(BifsmnError, match="EMA decay"):
+        ModelEma(net, 1.0)
+    with pytest.raises(BifsmnError, match="does not match"):
+        ema.load_state_dict({"0.weight": raw})
+
+
+def test_ema_run_saves_the_average_and_resumes_exactly(full_ds, cache_dir, tmp_path,
+                                                        monkeypatch):
+    """``train.ema_decay``: best.pt / last.pt hold the averaged weights (last.pt also the raw
+    ones), and a run killed after epoch 1 and resumed ends where an uninterrupted one does."""
+    cfg = tiny_config(full_ds, cache_dir, epochs=2, device="cpu", ema_decay=0.9)
+    Trainer(config_from_dict(cfg), tmp_path / "a", progress=False).fit()
+    original = Trainer._save
+
+    def crash_after_first(self, *a, **k):
+        original(self, *a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config_from_dict(cfg), tmp_path / "b", progress=False).fit()
+    monkeypatch.setattr(Trainer, "_save", original)
+    Trainer(config_from_dict(cfg), tmp_path / "b", progress=False).fit(resume=True)
+    a, b = (load_checkpoint(tmp_path / r / "last.pt") for r in ("a", "b"))
+    for key in ("state_dict", "raw_state_dict"):
+        for k in a[key]:
+            assert torch.allclose(a[key][k].float(), b[key][k].float(), atol=1e-6), (key, k)
+    assert any(not torch.equal(a["state_dict"][k], a["raw_state_dict"][k])
+               for k in a["state_dict"] if a["state_dict"][k].is_floating_point())
+    assert "raw_state_dict" not in load_checkpoint(tmp_path / "a" / "best.pt")

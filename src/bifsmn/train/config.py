@@ -150,6 +150,9 @@ class TrainConfig:
     # keeps logits from growing without bound on clips the model already gets right (KWT's
     # recipe uses 0.1); distillation terms are unchanged
     label_smoothing: float = 0.0
+    # exponential moving average of the weights (0: off; e.g. 0.999 averages over ~1,000
+    # steps): the run validates, selects and saves the averaged weights (bifsmn.train.ema)
+    ema_decay: float = 0.0
     plot_every: int = 10
     # torch.compile the training objective (student, teacher, distillation terms; the student
     # alone under DDP): the at-scale student step 2.4x faster than eager on a CPU thread (the
@@ -329,6 +332,7 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(t.threads >= 0, "train.threads", ">= 0 (0: PyTorch's default)")
     need(t.plot_every >= 0, "train.plot_every", ">= 0 (0: only at the end)")
     need(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing", "in [0, 1)")
+    need(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "in [0, 1) (0: off)")
     need(bool(t.blocks), "train.blocks", "a non-empty list of block counts (8, 4, 2, 1)")
     try:
         blocks_mod.parse_many(t.blocks, cfg.num_layers)

@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,6 +60,7 @@ from bifsmn.models import create_model
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, save_config
 from bifsmn.train.determinism import deterministic_mode
+from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
@@ -279,6 +281,8 @@ class Trainer:
         if c.model.init:  # a binary checkpoint's quantizer parameters (fine-tuning a student)
             init_from_checkpoint(model, c.model.init, set(model.state_dict()) - before)
         self.model = model.to(self.device)
+        # the averaged weights (train.ema_decay): validated, selected and saved instead
+        self.ema = ModelEma(self.model, c.train.ema_decay) if c.train.ema_decay > 0 else None
         self.optimizer = build_optimizer(self.model, c.optim)
         self.schedule = Schedule(c.sched, c.optim.lr, c.train.epochs)
         if self.objective_factory is not None:
@@ -311,7 +315,8 @@ class Trainer:
                        "options": dict(c.binary.options)},
             "labels": list(self.ds.labels),
             "features": self.feature_cfg.to_dict(),
-            "state_dict": self.model.state_dict(),
+            # with EMA on, the averaged weights: what eval, export and detection use
+            "state_dict": self.model.state_dict() if self.ema is None else self.ema.state_dict(),
             "epoch": epoch,
             "metrics": metrics,
         }
@@ -377,6 +382,8 @@ class Trainer:
                 if c.optim.grad_clip > 0:
                     nn.utils.clip_grad_norm_(self.model.parameters(), c.optim.grad_clip)
                 self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update(self.model)
                 t2 = time.perf_counter()
                 self.data_time += t1 - t0
                 self.model_time += t2 - t1
@@ -451,7 +458,10 @@ class Trainer:
         last = self.run_dir / "last.pt"
         if resume and last.is_file():
             state = load_checkpoint(last)
-            self.model.load_state_dict(state["state_dict"])
+            # with EMA on, state_dict holds the average and raw_state_dict the training weights
+            self.model.load_state_dict(state.get("raw_state_dict", state["state_dict"]))
+            if self.ema is not None:
+                self.ema.load_state_dict(state["state_dict"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.state = dict(state["schedule"])
             history, start, best = list(state["history"]), state["epoch"], state["best"]
@@ -481,7 +491,8 @@ class Trainer:
                     self._record_divergence(epoch, history, best)
                 raise
             t_eval = time.time()
-            val_metrics = self.evaluate()
+            with self.ema.applied(self.model) if self.ema is not None else nullcontext():
+                val_metrics = self.evaluate()
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
                        **val_metrics, "epoch_time_s": time.time() - t0,
                        "data_time_s": self.data_time, "model_time_s": self.model_time,
@@ -524,8 +535,9 @@ class Trainer:
         payload = self._payload(epoch, metrics)
         if improved:
             save_checkpoint(self.run_dir / "best.pt", payload)
+        raw = {} if self.ema is None else {"raw_state_dict": self.model.state_dict()}
         save_checkpoint(self.run_dir / "last.pt", {
-            **payload, "optimizer": self.optimizer.state_dict(),
+            **payload, **raw, "optimizer": self.optimizer.state_dict(),
             "schedule": dict(self.schedule.state), "history": history, "best": best})
         self._write_metrics(history)
         if self.cfg.train.plot_every and epoch % self.cfg.train.plot_every == 0:
