@@ -36,15 +36,19 @@ def parse_threshold_for(items: list[str] | None, flag: str = "--threshold-for",
     return out
 
 
-def _set_threads(n: int) -> None:
+def _set_threads(n: int, lazy: bool = False) -> None:
     """Intra-op threads for PyTorch. Default 1: a detector scores small batches, where extra
     threads buy little and, on a busy machine, cost a lot (spinning workers fight other
-    processes; measured 30x slower on a loaded 2-core box)."""
+    processes; measured 30x slower on a loaded 2-core box). ``lazy`` (detect): applied when
+    torch is first needed, without importing it here (a ``.bkws`` detector never needs it);
+    calibrate and eval-stream load data through torch, so they set it at once."""
     if n < 1:
         raise BifsmnError(f"--threads must be at least 1 (got {n})")
-    from bifsmn.detect.scorer import set_torch_threads
+    from bifsmn.detect.scorer import detection_torch, set_torch_threads
 
-    set_torch_threads(n)  # without importing torch: a .bkws detector never needs it
+    set_torch_threads(n)
+    if not lazy:
+        detection_torch()
 
 
 def _gate(args: argparse.Namespace):
@@ -69,7 +73,7 @@ def _gate(args: argparse.Namespace):
 def _make_detector(args: argparse.Namespace):
     from bifsmn.detect.detector import Detector
 
-    _set_threads(args.threads)
+    _set_threads(args.threads, lazy=True)
 
     det = Detector(args.model, blocks=args.blocks, threshold=args.threshold,
                    thresholds=parse_threshold_for(args.threshold_for), smooth_ms=args.smooth_ms,
