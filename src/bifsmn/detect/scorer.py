@@ -25,7 +25,8 @@ from bifsmn.engine import Engine
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 
 # PyTorch (TorchScorer, checkpoints, the deployed reference) is imported where a checkpoint is
-# run, not with this module: a detector of a .bkws file runs on the engine alone, without torch
+# run, not with this module: a detector of an fbank40 .bkws file (its front end in the engine
+# too) runs without torch
 # (tests/test_detect_cli.py::test_detect_on_an_engine_file_does_not_import_torch)
 
 BUNDLED_MODEL = ("models_data", "bifsmnv2.bkws")
