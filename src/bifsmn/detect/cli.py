@@ -40,7 +40,7 @@ def _set_threads(n: int, lazy: bool = False) -> None:
     """Intra-op threads for PyTorch. Default 1: a detector scores small batches, where extra
     threads buy little and, on a busy machine, cost a lot (spinning workers fight other
     processes; measured 30x slower on a loaded 2-core box). ``lazy`` (detect): applied when
-    torch is first needed, without importing it here (a ``.bkws`` detector never needs it);
+    torch is first needed, without importing it here (an fbank40 ``.bkws`` detector never needs it);
     calibrate and eval-stream load data through torch, so they set it at once."""
     if n < 1:
         raise BifsmnError(f"--threads must be at least 1 (got {n})")

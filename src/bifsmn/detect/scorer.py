@@ -36,7 +36,7 @@ _torch_threads: int | None = None  # set_torch_threads: applied when torch is fi
 def set_torch_threads(n: int) -> None:
     """PyTorch intra-op threads for this process's detectors (``--threads``), without importing
     torch for it: applied at once if torch is loaded, else by :func:`detection_torch` when a
-    checkpoint or the Python front end first needs it (a ``.bkws`` detector never does)."""
+    checkpoint or the Python front end first needs it (an fbank40 ``.bkws`` detector never does)."""
     global _torch_threads
     _torch_threads = int(n)
     if "torch" in sys.modules:
