@@ -82,10 +82,13 @@ verifier_probe() {
 #   probe_main NAME train|screen|evaluate TRAIN-ARGS...
 #
 # a session-34 verifier probe's command line: `train` runs session 27's second step (10 epochs
-# from the bundled verifier models/teacher_fbank40_pool1_noise.pt, noise on every clip, lr 3e-4,
-# negative speech in `_unknown_`, 96 steps) into $RUN with TRAIN-ARGS added (the probe's change;
-# $EPOCHS, $THREADS and $EXTRA as in the earlier run.sh files), `screen` / `evaluate` run
-# verifier_probe NAME.
+# from the bundled verifier models/teacher_fbank40_pool1_noise.pt, noise on every clip at 0-20 dB
+# SNR, lr 3e-4, negative speech in `_unknown_`, 96 steps) into $RUN with TRAIN-ARGS added (the
+# probe's change, applied after these, so a probe may replace the SNR range; $EPOCHS, $THREADS and
+# $EXTRA as in the earlier run.sh files), `screen` / `evaluate` run verifier_probe NAME.
+# Until session 38 the SNR range was missing here: probes that did not pass it (session 36's
+# shift, session 38's first smooth and ema runs) mixed noise by data.noise_max_scale instead of
+# by SNR, unlike their control (docs/results/verifier-shift/README.md says what that means).
 probe_main() {
   local name=$1 action=$2
   shift 2
@@ -96,7 +99,8 @@ probe_main() {
         --data ../shared/data/speech_commands_v0.02_fbank40 --epochs "${EPOCHS:-10}" \
         model.init=models/teacher_fbank40_pool1_noise.pt \
         train.threads="${THREADS:-1}" train.compile=true "data.negatives=[$NEG]" \
-        optim.lr=0.0003 data.noise_prob=1.0 data.pool=1 model.kwargs.frames=96 "$@" ${EXTRA:-}
+        optim.lr=0.0003 "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 \
+        model.kwargs.frames=96 "$@" ${EXTRA:-}
       ;;
     screen|evaluate)
       verifier_probe "$name" "$action"
