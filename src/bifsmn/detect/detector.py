@@ -151,17 +151,6 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
     return [ev for _, _, ev in found]
 
 
-def _stored_setting(ops: dict | None, key: str, given: float | None, default: float,
-                    stored_point: bool) -> float:
-    """``hop_ms`` / ``refractory_ms`` for a detector (:func:`operating.stored_setting`), with a
-    one-time note where a given value differs from the record's while its thresholds are in
-    use."""
-    value, stored = operating.stored_setting(ops, key, given, default)
-    if stored_point and stored is not None:
-        _note_once(f"{key}:{stored}:{value}", operating.setting_note(key, stored, value))
-    return value
-
-
 class Detector:
     """Streaming keyword detector in the spirit of openWakeWord.
 
@@ -213,9 +202,12 @@ class Detector:
             threshold is not None, getattr(self.scorer, "name", "model"),
             getattr(self.scorer, "cascade_points", None))
         self.gate = resolve_gate(gate, ops)
-        hop_ms = _stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS, threshold is None)
-        refractory_ms = _stored_setting(ops, "refractory_ms", refractory_ms,
-                                        DEFAULT_REFRACTORY_MS, threshold is None)
+        # the hop and refractory time the stored points were counted at (a note, once, where
+        # they are overridden while those points are in use)
+        note = (lambda msg: _note_once(msg, msg)) if threshold is None else None
+        hop_ms = operating.stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS, note)
+        refractory_ms = operating.stored_setting(ops, "refractory_ms", refractory_ms,
+                                                 DEFAULT_REFRACTORY_MS, note)
         self.labels = list(self.scorer.labels)
         cfg = self.scorer.feature_config
         self.sample_rate = int(cfg.sample_rate)

@@ -617,16 +617,16 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                                         wake, hold_ms, False, scorer.name,
                                         getattr(scorer, "cascade_points", None),
                                         load_verifier)
-            settings = {}
-            for key, given, default in (("hop_ms", hop_ms, DEFAULT_HOP_MS),
-                                        ("refractory_ms", refractory_ms, DEFAULT_REFRACTORY_MS)):
-                settings[key], stored = operating.stored_setting(ops, key, given, default)
-                if stored is not None:
-                    log(f"{name}: note: {operating.setting_note(key, stored, settings[key])}")
+            def note(msg: str, name: str = name) -> None:
+                log(f"{name}: note: {msg}")
+
             sr = scorer.feature_config.sample_rate
-            hop = hop_samples(settings["hop_ms"], sr, scorer.feature_config.clip_samples)
+            hop = hop_samples(operating.stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS,
+                                                       note),
+                              sr, scorer.feature_config.clip_samples)
             n = smooth_frames(smooth_ms, hop, sr)
-            refr = round(settings["refractory_ms"] * sr / 1000.0)
+            refr = round(operating.stored_setting(ops, "refractory_ms", refractory_ms,
+                                                  DEFAULT_REFRACTORY_MS, note) * sr / 1000.0)
             g = resolve_gate(gate, ops)
             if g != DEFAULT_GATE:
                 log(f"{name}: gate {'off' if g is None else g.to_dict()}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from bifsmn.detect.model_files import sniff
@@ -108,24 +109,21 @@ def describe(point: dict | None, ops: dict | None = None) -> str:
             f"{point.get('smooth_ms', 500):g} ms{extra})" + (f" [{data}]" if data else ""))
 
 
-def stored_setting(ops: dict | None, key: str, given: float | None, default: float
-                   ) -> tuple[float, float | None]:
-    """``(value, stored)`` of a stream setting a record was calibrated with (``hop_ms``,
-    ``refractory_ms``: its false alarms were counted at them): ``given`` if not None, else the
-    record's, else ``default``; ``stored`` is the record's value where it differs from a given
-    one (the caller says that the stored rates were measured at another value), else None."""
+def stored_setting(ops: dict | None, key: str, given: float | None, default: float,
+                   note: Callable[[str], None] | None = None) -> float:
+    """A stream setting a record was calibrated with (``hop_ms``, ``refractory_ms``: its false
+    alarms were counted at them): ``given`` if not None, else the record's, else ``default``.
+    Where a given value differs from the record's, ``note`` (if any) is told that the stored
+    rates were measured at another value."""
     stored = (ops or {}).get(key)
     stored = float(stored) if isinstance(stored, int | float) and not isinstance(stored, bool) \
         else None
     if given is None:
-        return (default if stored is None else stored), None
-    return float(given), (stored if stored is not None and float(given) != stored else None)
-
-
-def setting_note(key: str, stored: float, given: float) -> str:
-    """The note for a setting given against the record's (:func:`stored_setting`)."""
-    return (f"the operating points were calibrated with {key.replace('_ms', '')} {stored:g} ms; "
-            f"at {given:g} ms their false-alarm rates may not hold")
+        return default if stored is None else stored
+    if note is not None and stored is not None and float(given) != stored:
+        note(f"the operating points were calibrated with {key.replace('_ms', '')} {stored:g} "
+             f"ms; at {float(given):g} ms their false-alarm rates may not hold")
+    return float(given)
 
 
 # ------------------------------------------------------------------ files
