@@ -18,7 +18,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: engine_bench model.bkws [runs] [blocks] [audio]\n");
+    std::fprintf(stderr, "usage: engine_bench model.bkws [runs] [blocks] [audio|frontend|stream[:HOP]]\n");
     return 2;
   }
   try {
@@ -50,6 +50,22 @@ int main(int argc, char** argv) {
                   "median %.2f us, min %.2f us over %d runs\n",
                   argv[1], hop, cache->hits(), cache->misses(), t[t.size() / 2] * 1e6, t[0] * 1e6,
                   runs);
+      return 0;
+    }
+    if (argc > 4 && std::strcmp(argv[4], "frontend") == 0) {  // the front end alone
+      const std::size_t clip = eng->feature_config().clip_samples;
+      std::vector<float> wave(clip), feats(static_cast<std::size_t>(eng->n_mels()) * eng->frames());
+      for (float& v : wave) v = 0.1f * nd(rng);
+      std::vector<double> t(std::max(runs, 1));
+      for (int i = -50; i < static_cast<int>(t.size()); ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        eng->compute_features(wave.data(), 1, clip, feats.data());
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (i >= 0) t[static_cast<std::size_t>(i)] = dt;
+      }
+      std::sort(t.begin(), t.end());
+      std::printf("%s: front end per clip: median %.2f us, min %.2f us over %d runs\n", argv[1],
+                  t[t.size() / 2] * 1e6, t[0] * 1e6, runs);
       return 0;
     }
     const std::size_t n = audio ? eng->feature_config().clip_samples

@@ -7,8 +7,9 @@
 // 10*log10(max(mel, amin)). The FFT is the engine's own (fft.h: a radix-2 Stockham
 // complex FFT of n_fft/2 points plus the real-input split), run on 8 frames at once
 // (one frame per lane of a GCC/Clang vector: 2 x SSE2 / 2 x NEON / 1 x AVX; the x86-64
-// build has AVX-512 / AVX2 / baseline clones of the frame loop, same bits), with the mel
-// weights stored sparse (only each band's nonzero bins).
+// build has AVX-512 / AVX2 / baseline clones of the frame loop, same bits) or, on AVX-512,
+// 16 (one 64-byte vector; same bits again), with the mel weights stored sparse (only each
+// band's nonzero bins).
 #pragma once
 
 #include <algorithm>
@@ -27,7 +28,7 @@ namespace bifsmn::detail {
 
 typedef double v8d __attribute__((vector_size(64)));
 
-// Frames per front-end pass, one per lane of a v8f (log-mel) or v8d (fbank40).
+// Frames per fbank40 pass at most, one per lane of a v8d (log-mel: 8 or 16, logmel32.cc).
 constexpr int kFrontLanes = 8;
 
 
@@ -155,11 +156,15 @@ class LogMel : public FrontEnd {
   std::vector<int> mel_lo_, mel_hi_;      // nonzero bin range per mel band
   std::vector<float> mel_w_;              // weights, concatenated per band
   std::vector<int> mel_off_;
-  // FFT buffers in one 64-byte aligned block (std::vector<v8f> does not guarantee the
-  // vector's 32-byte alignment): re, im, wre, wim (half each), power (half + 1 + n_mels:
-  // the spectrum, then the mel bands), 8 frames per element.
+  // Runs the frames ts[0..count) (padded_ filled) in groups of 16 or 8 and hands each frame's
+  // bands to emit(t, mel, stride): band m is mel[m * stride].
+  template <typename Emit>
+  void run_frames(const int* ts, int count, Emit&& emit);
+  // FFT buffers in one 64-byte aligned block (std::vector of a vector type does not guarantee
+  // its alignment) from work_: re, im, wre, wim (half each), power (half + 1), the mel bands
+  // (n_mels), room for 16 frames per element (a group of 8 uses the first half of the space).
   std::vector<float> buf_;
-  v8f *re_ = nullptr, *im_ = nullptr, *wre_ = nullptr, *wim_ = nullptr, *power_ = nullptr;
+  float* work_ = nullptr;
 };
 
 // The fbank40 front end, the C++ twin of bifsmn.data.fbank.Fbank40 + image_to_input, in float64

@@ -1,5 +1,7 @@
 #include "frontend.h"
 
+#include "../simd.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,7 +15,7 @@ constexpr double kPi = 3.14159265358979323846;
 double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
 double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); }
 
-constexpr int kLanes = kFrontLanes;
+constexpr int kMaxLanes = 16;  // frames per pass at most (the buffer's element size)
 
 typedef long long v8l __attribute__((vector_size(64)));
 
@@ -42,27 +44,78 @@ typedef long long v8l __attribute__((vector_size(64)));
   *io = __builtin_convertvector(out, v8f);
 }
 
-// One group of kLanes frames: window, FFT power (times norm), sparse mel, dB. mel[m] gets
-// 10 log10(max(band m, amin)) of the group's frames, one per lane. The frames are gathered into lanes by 8 x 8 transposes
-// of 8-sample runs (inserting every sample into its lane one at a time cost about as much as
-// a quarter of the FFT).
-BIFSMN_FE_CLONES
-void logmel_group(const RealFFT<float>& fft, const float* const* fr, const float* window,
-                  float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
-                  const float* mel_w, int n_mels, float amin, v8f* re, v8f* im, v8f* wre,
-                  v8f* wim, v8f* power, v8f* mel) {
+typedef float v16f __attribute__((vector_size(64)));
+
+// 16 lanes: the two 8-lane halves, each as above (same operations per lane).
+[[gnu::always_inline]] inline void db(v16f* io) {
+  v8f half[2];
+  __builtin_memcpy(half, io, sizeof half);
+  db(&half[0]);
+  db(&half[1]);
+  __builtin_memcpy(io, half, sizeof half);
+}
+
+// Joining two 8-lane vectors into a 16-lane one needs __builtin_shufflevector (Clang; GCC from
+// 12); without it the front end stays at 8 lanes.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define BIFSMN_LOGMEL16 1
+// (a macro: a function returning a 64-byte vector outside an AVX-512 target is a psabi error)
+#define BIFSMN_JOIN16(lo, hi) \
+  __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+#define BIFSMN_LOGMEL16 0
+#endif
+
+// Lanes of a frame vector (v8f: 8 frames per pass; v16f: 16, on AVX-512).
+template <class VF>
+constexpr int lanes_of = static_cast<int>(sizeof(VF) / sizeof(float));
+
+// Samples 2*j0 .. 2*j0 + 15 of the group's frames into lanes: put(j, even, odd) for j = j0 ..
+// j0 + 7. 8 lanes: two 8 x 8 transposes of 8-sample runs (inserting every sample into its lane
+// one at a time cost about as much as a quarter of the FFT); 16 lanes: the same for frames 0-7
+// and 8-15, joined into the low and high halves.
+template <class VF, typename Put>
+[[gnu::always_inline]] inline void gather_group(const float* const* fr, int j0, Put&& put) {
+  if constexpr (lanes_of<VF> == 8) {
+    gather_pairs16(fr, j0, put);
+  } else {
+    v8f lo_e[8], lo_o[8];
+    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+      lo_e[j - j0] = even;
+      lo_o[j - j0] = odd;
+    });
+    gather_pairs16(fr + 8, j0, [&](int j, v8f even, v8f odd) {
+#if BIFSMN_LOGMEL16
+      // in registers (joining through memory stalled on store forwarding: slower than 8 lanes)
+      put(j, BIFSMN_JOIN16(lo_e[j - j0], even), BIFSMN_JOIN16(lo_o[j - j0], odd));
+#else
+      (void)j, (void)even, (void)odd, (void)put;  // never called: group_lanes() is 8
+#endif
+    });
+  }
+}
+
+// One group of lanes_of<VF> frames: window, FFT power (times norm), sparse mel, dB. mel[m] gets
+// 10 log10(max(band m, amin)) of the group's frames, one per lane. Every lane performs the same
+// float operations whatever VF is, so 8- and 16-lane groups give the same bits.
+template <class VF>
+[[gnu::always_inline]] inline void logmel_group_t(
+    const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,
+    const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels,
+    float amin, VF* re, VF* im, VF* wre, VF* wim, VF* power, VF* mel) {
+  constexpr int L = lanes_of<VF>;
   const int half = fft.half();
   int j0 = 0;
   for (; j0 + 8 <= half; j0 += 8) {  // samples 2*j0 .. 2*j0 + 15 of each frame
-    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+    gather_group<VF>(fr, j0, [&](int j, VF even, VF odd) {
       re[j] = even * window[2 * j];
       im[j] = odd * window[2 * j + 1];
     });
   }
   for (int j = j0; j < half; ++j) {
     const float w0 = window[2 * j], w1 = window[2 * j + 1];
-    v8f a, b;
-    for (int l = 0; l < kLanes; ++l) {
+    VF a, b;
+    for (int l = 0; l < L; ++l) {
       a[l] = fr[l][2 * j];
       b[l] = fr[l][2 * j + 1];
     }
@@ -72,11 +125,50 @@ void logmel_group(const RealFFT<float>& fft, const float* const* fr, const float
   fft.power(re, im, wre, wim, power);
   for (int k = 0; k <= half; ++k) power[k] = power[k] * norm;
   for (int m = 0; m < n_mels; ++m) {
-    v8f acc = {};
+    VF acc = {};
     const float* w = mel_w + mel_off[m];
     for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
-    mel[m] = acc < amin ? v8f{} + amin : acc;  // std::max(mel, amin): NaN stays NaN
+    mel[m] = acc < amin ? VF{} + amin : acc;  // std::max(mel, amin): NaN stays NaN
     db(&mel[m]);
+  }
+}
+
+#define BIFSMN_LOGMEL_ARGS(VF)                                                                 \
+  const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,          \
+      const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels, \
+      float amin, VF* re, VF* im, VF* wre, VF* wim, VF* power, VF* mel
+#define BIFSMN_LOGMEL_CALL \
+  logmel_group_t(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, im, \
+                 wre, wim, power, mel)
+
+// 8 frames per pass (AVX-512 / AVX2 / baseline clones, same bits).
+BIFSMN_FE_CLONES
+void logmel_group(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL; }
+
+// 16 frames per pass in 64-byte vectors, for AVX-512 only (ops/simd.h's width 16: elsewhere
+// the compiler would split the vectors); the same bits as the 8-lane groups.
+BIFSMN_TARGET_AVX512
+void logmel_group16(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL; }
+
+#undef BIFSMN_LOGMEL_ARGS
+#undef BIFSMN_LOGMEL_CALL
+
+// Frames per pass for this call: 16 where the ops run at width 16 (AVX-512), else 8.
+int group_lanes() { return BIFSMN_LOGMEL16 && ops::simd::width() == 16 ? 16 : 8; }
+
+// One group of `lanes` frames (8 or 16), fr[0..lanes-1], into mel (lanes floats per band).
+void run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, const float* window,
+               float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
+               const float* mel_w, int n_mels, float amin, float* buf, int half) {
+  const std::size_t h = static_cast<std::size_t>(half);
+  if (lanes == 16) {
+    v16f* re = reinterpret_cast<v16f*>(buf);
+    logmel_group16(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
+                   re + h, re + 2 * h, re + 3 * h, re + 4 * h, re + 5 * h + 1);
+  } else {
+    v8f* re = reinterpret_cast<v8f*>(buf);
+    logmel_group(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, re + h,
+                 re + 2 * h, re + 3 * h, re + 4 * h, re + 5 * h + 1);
   }
 }
 }  // namespace
@@ -149,15 +241,11 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
     mel_w_.insert(mel_w_.end(), ws.begin(), ws.end());
   }
 
-  const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
+  const std::size_t h = static_cast<std::size_t>(half_), lanes = kMaxLanes;
   buf_.assign((5 * h + 1 + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
   std::size_t off = 0;  // floats to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
-  re_ = reinterpret_cast<v8f*>(buf_.data() + off);
-  im_ = re_ + h;
-  wre_ = im_ + h;
-  wim_ = wre_ + h;
-  power_ = wim_ + h;
+  work_ = buf_.data() + off;
 }
 
 void LogMel::pad(const float* wave) {
@@ -169,26 +257,39 @@ void LogMel::pad(const float* wave) {
   for (int i = pad + len; i < len + n; ++i) padded[i] = wave[2 * (len - 1) - (i - pad)];
 }
 
+template <typename Emit>
+void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
+  // Groups of 16 frames while more than 8 are left and the ops run at width 16, else of 8
+  // (a stream's few new frames fill one 8-lane pass instead of half a 16-lane one). Lane l of
+  // a group holds frame ts[min(i0 + l, count - 1)]: the spare lanes of the last group recompute
+  // a real frame and are discarded.
+  const bool wide = group_lanes() == 16;
+  const int hop = cfg_.hop_length, nm = cfg_.n_mels;
+  const float amin = static_cast<float>(cfg_.amin);
+  for (int i0 = 0; i0 < count;) {
+    const int lanes = wide && count - i0 > 8 ? 16 : 8;
+    const float* fr[kMaxLanes];
+    for (int l = 0; l < lanes; ++l) {
+      const int t = ts[std::min(i0 + l, count - 1)];
+      fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
+    }
+    run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
+              mel_off_.data(), mel_w_.data(), nm, amin, work_, half_);
+    // the bands follow the group's other buffers: band m of lane l is mel[m * lanes + l]
+    const float* mel = work_ + (5 * static_cast<std::size_t>(half_) + 1) * lanes;
+    for (int l = 0; l < lanes && i0 + l < count; ++l) emit(ts[i0 + l], mel + l, lanes);
+    i0 += lanes;
+  }
+}
+
 void LogMel::compute(const float* wave, float* out) {
   pad(wave);
-  const int hop = cfg_.hop_length, half = half_, nm = cfg_.n_mels;
-  const float amin = static_cast<float>(cfg_.amin);
-  for (int t0 = 0; t0 < frames_; t0 += kLanes) {
-    // Lane l holds frame min(t0 + l, last): the spare lanes of the last group
-    // recompute a real frame and are discarded.
-    const float* fr[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      fr[l] = padded_.data() + static_cast<std::size_t>(std::min(t0 + l, frames_ - 1)) * hop;
-    }
-    v8f* melv = power_ + half + 1;
-    logmel_group(fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
-                 mel_off_.data(), mel_w_.data(), nm, amin, re_, im_, wre_, wim_, power_, melv);
-    for (int m = 0; m < nm; ++m) {
-      for (int l = 0; l < kLanes && t0 + l < frames_; ++l) {
-        out[static_cast<std::size_t>(m) * frames_ + t0 + l] = melv[m][l];
-      }
-    }
-  }
+  const int nm = cfg_.n_mels;
+  todo_.resize(static_cast<std::size_t>(frames_));
+  for (int t = 0; t < frames_; ++t) todo_[static_cast<std::size_t>(t)] = t;
+  run_frames(todo_.data(), frames_, [&](int t, const float* mel, int stride) {
+    for (int m = 0; m < nm; ++m) out[static_cast<std::size_t>(m) * frames_ + t] = mel[m * stride];
+  });
 }
 
 void LogMel::init_cache(RowCache& cache) const {
@@ -213,7 +314,7 @@ void LogMel::compute_at(const float* wave, std::int64_t start, RowCache& cache, 
     return static_cast<std::size_t>(q & (cache.slots - 1));
   };
   // Cached interior frames are copied into their columns; the rest are listed and computed
-  // kLanes at a time (every lane does the same float operations: same bits as compute()).
+  // in groups of lanes (every lane does the same float operations: same bits as compute()).
   todo_.clear();
   for (int t = 0; t < frames_; ++t) {
     if (interior(t)) {
@@ -231,29 +332,19 @@ void LogMel::compute_at(const float* wave, std::int64_t start, RowCache& cache, 
   }
   if (todo_.empty()) return;
   pad(wave);
-  const int half = half_, count = static_cast<int>(todo_.size());
-  const float amin = static_cast<float>(cfg_.amin);
-  for (int i0 = 0; i0 < count; i0 += kLanes) {
-    const float* fr[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      const int t = todo_[static_cast<std::size_t>(std::min(i0 + l, count - 1))];
-      fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
-    }
-    v8f* melv = power_ + half + 1;
-    logmel_group(fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
-                 mel_off_.data(), mel_w_.data(), nm, amin, re_, im_, wre_, wim_, power_, melv);
-    for (int l = 0; l < kLanes && i0 + l < count; ++l) {
-      const int t = todo_[static_cast<std::size_t>(i0 + l)];
-      for (int m = 0; m < nm; ++m) out[static_cast<std::size_t>(m) * frames_ + t] = melv[m][l];
-      if (interior(t)) {
-        const std::int64_t key = key_of(t);
-        const std::size_t s = slot_of(key);
-        cache.keys[s] = key;
-        float* row = cache.rows.data() + s * nm;
-        for (int m = 0; m < nm; ++m) row[m] = melv[m][l];
-      }
-    }
-  }
+  run_frames(todo_.data(), static_cast<int>(todo_.size()),
+             [&](int t, const float* mel, int stride) {
+               for (int m = 0; m < nm; ++m) {
+                 out[static_cast<std::size_t>(m) * frames_ + t] = mel[m * stride];
+               }
+               if (interior(t)) {
+                 const std::int64_t key = key_of(t);
+                 const std::size_t s = slot_of(key);
+                 cache.keys[s] = key;
+                 float* row = cache.rows.data() + s * nm;
+                 for (int m = 0; m < nm; ++m) row[m] = mel[m * stride];
+               }
+             });
 }
 
 }  // namespace bifsmn::detail
