@@ -31,7 +31,7 @@ template <class VD>
 [[gnu::always_inline]] inline void fbank_group(
     const RealFFT<double>& fft, const float* const* fr, const double* window, int frame_length,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const double* mel_w, int n_mels,
-    int bins, double inv_offset, double log_scale, VD* re, VD* im, VD* wre, VD* wim, VD* power,
+    int bins, double inv_offset, double log_scale, VD* re, VD* im, VD* power,
     VD* mel, VD* cand) {
   constexpr int LD = static_cast<int>(sizeof(VD) / sizeof(double));
   typedef long long VL __attribute__((vector_size(sizeof(VD))));  // VD's bits
@@ -59,7 +59,7 @@ template <class VD>
     re[j] = a;
     im[j] = b;
   }
-  fft.power(re, im, wre, wim, power, bins);
+  fft.power(re, im, power, bins);
   constexpr double kLn2 = 0.69314718055994530942;
   for (int m = 0; m < n_mels; ++m) {
     VD acc = {};
@@ -96,8 +96,7 @@ template <class VD>
     }
     fbank_group<VD>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
                         p.mel_w, nm, p.bins, p.inv_offset, p.log_scale, re,
-                        reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.wre),
-                        reinterpret_cast<VD*>(p.wim), reinterpret_cast<VD*>(p.power), mel, cand);
+                        reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.power), mel, cand);
     for (int l = 0; l < LD && f0 + l <= last; ++l) {
       float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
       for (int m = 0; m < nm; ++m) {
@@ -231,14 +230,12 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   }
 
   const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
-  buf_.assign((5 * h + 1 + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
+  buf_.assign((3 * h + 1 + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
   std::size_t off = 0;  // doubles to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
   re_ = reinterpret_cast<v8d*>(buf_.data() + off);
   im_ = re_ + h;
-  wre_ = im_ + h;
-  wim_ = wre_ + h;
-  power_ = wim_ + h;
+  power_ = im_ + h;
   mel_ = power_ + h + 1;
   cand_ = mel_ + nm;
   img_.resize(static_cast<std::size_t>(image_frames_) * nm);
@@ -258,8 +255,6 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   p.levels = &levels_;
   p.re = reinterpret_cast<double*>(re_);
   p.im = reinterpret_cast<double*>(im_);
-  p.wre = reinterpret_cast<double*>(wre_);
-  p.wim = reinterpret_cast<double*>(wim_);
   p.power = reinterpret_cast<double*>(power_);
   p.mel = reinterpret_cast<double*>(mel_);
   p.cand = reinterpret_cast<double*>(cand_);

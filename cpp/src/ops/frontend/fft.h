@@ -1,6 +1,7 @@
-// The engine's one FFT, shared by both front ends (LogMel: float, several frames per SIMD
-// vector; Fbank40: double, one frame): an n-point real FFT computed as a radix-2 Stockham
-// autosort complex FFT of n/2 points plus the real-input split, returning |X[k]|^2, k <= n/2.
+// The engine's one FFT, shared by both front ends (LogMel: float, 8 or 16 frames per SIMD
+// vector; Fbank40: double, up to 8): an n-point real FFT computed as a radix-2
+// decimation-in-frequency complex FFT of n/2 points, in place, plus the real-input split,
+// returning |X[k]|^2, k <= n/2.
 //
 // Templated on the table precision S (float or double) and the element type V: S itself, or a
 // GCC/Clang vector of S (one independent frame per lane). Every operation is elementwise per
@@ -12,7 +13,7 @@
 
 #include <cmath>
 #include <cstddef>
-#include <utility>
+#include <algorithm>
 #include <vector>
 
 namespace bifsmn::detail {
@@ -24,7 +25,7 @@ class RealFFT {
   // n: a power of two >= 4 (the caller validates its configuration first).
   explicit RealFFT(int n) : n_(n), half_(n / 2) {
     constexpr double kPi = 3.14159265358979323846;
-    // Stockham stage with sub-length len uses w_p = e^{-2 pi i p / len}, p < len/2.
+    // The stage with sub-length len uses w_p = e^{-2 pi i p / len}, p < len/2.
     for (int len = half_; len > 1; len /= 2) {
       for (int p = 0; p < len / 2; ++p) {
         tw_re_.push_back(static_cast<S>(std::cos(2.0 * kPi * p / len)));
@@ -35,6 +36,15 @@ class RealFFT {
       rot_re_.push_back(static_cast<S>(std::cos(2.0 * kPi * k / n)));
       rot_im_.push_back(static_cast<S>(-std::sin(2.0 * kPi * k / n)));
     }
+    // The in-place transform leaves Z[k] at the bit reversal of k (log2(n/2) bits).
+    int bits = 0;
+    while ((1 << bits) < half_) ++bits;
+    rev_.resize(static_cast<std::size_t>(half_));
+    for (int k = 0; k < half_; ++k) {
+      int r = 0;
+      for (int b = 0; b < bits; ++b) r |= ((k >> b) & 1) << (bits - 1 - b);
+      rev_[static_cast<std::size_t>(k)] = r;
+    }
   }
   int size() const { return n_; }
   int half() const { return half_; }
@@ -42,12 +52,13 @@ class RealFFT {
   // re[j] = x[2j], im[j] = x[2j+1] (j < n/2) in; power[k] = |X[k]|^2 (k <= n/2) out, or only
   // for k < bins when bins >= 0 (a front end whose bands stop below Nyquist: fbank40's 4 kHz
   // of 8 needs half the real-input split; the bins it computes are the same bits).
-  // wre, wim: work buffers of n/2 elements. re/im are overwritten.
+  // re/im are overwritten (the complex spectrum, in bit-reversed order).
   template <class V>
-  void power(V* re, V* im, V* wre, V* wim, V* power, int bins = -1) const {
-    const V* zr;
-    const V* zi;
-    complex_fft(re, im, wre, wim, &zr, &zi);
+  void power(V* re, V* im, V* power, int bins = -1) const {
+    complex_fft(re, im);
+    const V* zr = re;
+    const V* zi = im;
+    const int* rev = rev_.data();
     // Real-input split: X[k] = E + e^{-2 pi i k/n} O, E = (Z[k] + conj Z[h-k]) / 2,
     // O = (Z[k] - conj Z[h-k]) / (2i).
     const int half = half_;
@@ -55,8 +66,8 @@ class RealFFT {
     const int kend = bins < 0 || bins > half ? half + 1 : bins;
     for (int k = 0; k < kend; ++k) {
       const int ka = k == half ? 0 : k, kb = k == 0 ? 0 : half - k;  // k mod h, (h - k) mod h
-      const V ar = zr[ka], ai = zi[ka];
-      const V br = zr[kb], bi = zi[kb];
+      const V ar = zr[rev[ka]], ai = zi[rev[ka]];
+      const V br = zr[rev[kb]], bi = zi[rev[kb]];
       const V er = (ar + br) * h, ei = (ai - bi) * h;
       const V orr = (ai + bi) * h, oi = (br - ar) * h;
       const S c = rot_re_[k], s = rot_im_[k];
@@ -67,87 +78,102 @@ class RealFFT {
   }
 
  private:
-  // Radix-2 Stockham autosort, decimation in frequency: stage with sub-length len and stride s
-  // maps x -> y with
-  //   y[q + s(2p)] = a + b,   y[q + s(2p+1)] = (a - b) w_p,
-  //   a = x[q + s p], b = x[q + s(p + len/2)],  w_p = e^{-2 pi i p / len}.
-  // Natural order after log2(n/2) stages, no bit reversal; *out_r/*out_i point at the buffer
-  // pair that holds the result (re/im or wre/wim).
+  // Radix-2 decimation in frequency, in place: the stage with sub-length len maps, in every
+  // block of len elements starting at b,
+  //   x[b + p] = a + c,   x[b + p + len/2] = (a - c) w_p,
+  //   a = x[b + p], c = x[b + p + len/2],  w_p = e^{-2 pi i p / len},  p < len/2,
+  // for len = n/2, n/4, ..., 2; Z[k] ends at x[bit reversal of k]. These are the butterflies of
+  // the Stockham autosort form this engine used until session 39 (the same operations on the
+  // same values, in another memory layout), so every value has the same bits as before.
   //
-  // Two consecutive stages are fused into one pass over memory (radix 2^2): the pass reads
-  // x0..x3 = x[q + s(p + j len/4)], does the first stage's two butterflies (pairs (x0, x2) at
-  // p and (x1, x3) at p + len/4, their own twiddles) and the second stage's two butterflies on
-  // the results, and writes the four outputs where the second stage would. Every output is the
-  // same sequence of float operations as with two separate passes (bit-identical), with half
-  // the loads and stores. A last single stage runs when log2(n/2) is odd.
+  // Two consecutive stages are fused into one pass over a block (radix 2^2): the pass reads
+  // x0..x3 = x[b + p + j len/4], does the first stage's two butterflies (pairs (x0, x2) at p
+  // and (x1, x3) at p + len/4, their own twiddles) and the second stage's two butterflies on
+  // the results, and writes the four outputs where the second stage would: the same float
+  // operations as two separate stages, with half the loads and stores. A last single stage
+  // runs when log2(n/2) is odd.
+  //
+  // Cache blocking (why in place): pairs of stages run over the whole array while its blocks
+  // are larger than kBlockBytes; then each block runs all its remaining stages while it sits in
+  // L1. The Stockham form swept the whole array (and a second one) once per pair of stages:
+  // with 16 frames of a 2048-point log-mel, 256 KiB per pass through L2.
+  static constexpr std::size_t kBlockBytes = 16384;
+
   template <class V>
-  void complex_fft(V* re, V* im, V* wre, V* wim, const V** out_r, const V** out_i) const {
-    V *xr = re, *xi = im, *yr = wre, *yi = wim;
-    std::size_t t = 0;
-    int len = half_, s = 1;
-    for (; len >= 4; len /= 4, s *= 4) {
-      const int m = len / 2, m2 = len / 4;
-      const S* t1r = tw_re_.data() + t;
-      const S* t1i = tw_im_.data() + t;
-      const S* t2r = t1r + m;
-      const S* t2i = t1i + m;
-      for (int p = 0; p < m2; ++p) {
-        const S war = t1r[p], wai = t1i[p], wbr = t1r[p + m2], wbi = t1i[p + m2];
-        const S w2r = t2r[p], w2i = t2i[p];
-        const V* x0r = xr + s * p;
-        const V* x0i = xi + s * p;
-        const V* x1r = xr + s * (p + m2);
-        const V* x1i = xi + s * (p + m2);
-        const V* x2r = xr + s * (p + m);
-        const V* x2i = xi + s * (p + m);
-        const V* x3r = xr + s * (p + m + m2);
-        const V* x3i = xi + s * (p + m + m2);
-        V* z0r = yr + 4 * s * p;
-        V* z0i = yi + 4 * s * p;
-        for (int q = 0; q < s; ++q) {
-          // first stage: (x0, x2) at p -> u0, u1; (x1, x3) at p + len/4 -> v0, v1
-          const V u0r = x0r[q] + x2r[q], u0i = x0i[q] + x2i[q];
-          const V dr = x0r[q] - x2r[q], di = x0i[q] - x2i[q];
-          const V u1r = dr * war - di * wai, u1i = dr * wai + di * war;
-          const V v0r = x1r[q] + x3r[q], v0i = x1i[q] + x3i[q];
-          const V er = x1r[q] - x3r[q], ei = x1i[q] - x3i[q];
-          const V v1r = er * wbr - ei * wbi, v1i = er * wbi + ei * wbr;
-          // second stage (stride 2s): (u0, v0) and (u1, v1), both at p
-          z0r[q] = u0r + v0r;
-          z0i[q] = u0i + v0i;
-          const V fr = u0r - v0r, fi = u0i - v0i;
-          z0r[q + 2 * s] = fr * w2r - fi * w2i;
-          z0i[q + 2 * s] = fr * w2i + fi * w2r;
-          z0r[q + s] = u1r + v1r;
-          z0i[q + s] = u1i + v1i;
-          const V gr = u1r - v1r, gi = u1i - v1i;
-          z0r[q + 3 * s] = gr * w2r - gi * w2i;
-          z0i[q + 3 * s] = gr * w2i + gi * w2r;
-        }
-      }
-      t += m + m2;
-      std::swap(xr, yr);
-      std::swap(xi, yi);
+  void pair_pass(V* xr, V* xi, int b, int len) const {
+    const int m = len / 2, m2 = len / 4;
+    const S* t1r = tw_re_.data() + tw_off(len);
+    const S* t1i = tw_im_.data() + tw_off(len);
+    const S* t2r = tw_re_.data() + tw_off(m);
+    const S* t2i = tw_im_.data() + tw_off(m);
+    V* x0r = xr + b;
+    V* x0i = xi + b;
+    V* x1r = x0r + m2;
+    V* x1i = x0i + m2;
+    V* x2r = x0r + m;
+    V* x2i = x0i + m;
+    V* x3r = x0r + m + m2;
+    V* x3i = x0i + m + m2;
+    for (int p = 0; p < m2; ++p) {
+      const S war = t1r[p], wai = t1i[p], wbr = t1r[p + m2], wbi = t1i[p + m2];
+      const S w2r = t2r[p], w2i = t2i[p];
+      // first stage: (x0, x2) at p -> u0, u1; (x1, x3) at p + len/4 -> v0, v1
+      const V u0r = x0r[p] + x2r[p], u0i = x0i[p] + x2i[p];
+      const V dr = x0r[p] - x2r[p], di = x0i[p] - x2i[p];
+      const V u1r = dr * war - di * wai, u1i = dr * wai + di * war;
+      const V v0r = x1r[p] + x3r[p], v0i = x1i[p] + x3i[p];
+      const V er = x1r[p] - x3r[p], ei = x1i[p] - x3i[p];
+      const V v1r = er * wbr - ei * wbi, v1i = er * wbi + ei * wbr;
+      // second stage (sub-length len/2): (u0, v0) in the first half, (u1, v1) in the second
+      x0r[p] = u0r + v0r;
+      x0i[p] = u0i + v0i;
+      const V fr = u0r - v0r, fi = u0i - v0i;
+      x1r[p] = fr * w2r - fi * w2i;
+      x1i[p] = fr * w2i + fi * w2r;
+      x2r[p] = u1r + v1r;
+      x2i[p] = u1i + v1i;
+      const V gr = u1r - v1r, gi = u1i - v1i;
+      x3r[p] = gr * w2r - gi * w2i;
+      x3i[p] = gr * w2i + gi * w2r;
     }
-    if (len == 2) {  // one radix-2 stage left (m = 1, w_0 = 1 from the table)
-      const S wr = tw_re_[t], wi = tw_im_[t];
-      for (int q = 0; q < s; ++q) {
-        const V dr = xr[q] - xr[q + s], di = xi[q] - xi[q + s];
-        yr[q] = xr[q] + xr[q + s];
-        yi[q] = xi[q] + xi[q + s];
-        yr[q + s] = dr * wr - di * wi;
-        yi[q + s] = dr * wi + di * wr;
-      }
-      std::swap(xr, yr);
-      std::swap(xi, yi);
-    }
-    *out_r = xr;
-    *out_i = xi;
   }
 
+  template <class V>
+  void single_pass(V* xr, V* xi, int b) const {  // the last stage, len 2 (w_0 from the table)
+    const S wr = tw_re_[tw_off(2)], wi = tw_im_[tw_off(2)];
+    const V dr = xr[b] - xr[b + 1], di = xi[b] - xi[b + 1];
+    xr[b] = xr[b] + xr[b + 1];
+    xi[b] = xi[b] + xi[b + 1];
+    xr[b + 1] = dr * wr - di * wi;
+    xi[b + 1] = dr * wi + di * wr;
+  }
+
+  template <class V>
+  void complex_fft(V* xr, V* xi) const {
+    int len = half_;
+    // whole-array passes while a block does not fit in L1
+    for (; len >= 4 && static_cast<std::size_t>(len) * 2 * sizeof(V) > kBlockBytes; len /= 4) {
+      for (int b = 0; b < half_; b += len) pair_pass(xr, xi, b, len);
+    }
+    // then every block of len elements to the end
+    for (int b0 = 0; b0 < half_; b0 += std::max(len, 1)) {
+      int l = len;
+      for (; l >= 4; l /= 4) {
+        for (int b = b0; b < b0 + len; b += l) pair_pass(xr, xi, b, l);
+      }
+      if (l == 2) {
+        for (int b = b0; b < b0 + len; b += 2) single_pass(xr, xi, b);
+      }
+    }
+  }
+
+  // Offset of sub-length len's twiddles in the tables (stages from n/2 down).
+  int tw_off(int len) const { return half_ - len; }
+
   int n_ = 0, half_ = 0;
-  std::vector<S> tw_re_, tw_im_;    // Stockham twiddles, stage after stage
+  std::vector<S> tw_re_, tw_im_;    // twiddles, stage after stage (tw_off)
   std::vector<S> rot_re_, rot_im_;  // e^{-2 pi i k / n}, k <= n/2
+  std::vector<int> rev_;            // bit reversal of k < n/2
 };
 
 }  // namespace bifsmn::detail

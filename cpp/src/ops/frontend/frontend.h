@@ -101,8 +101,8 @@ struct FbankPass {
   const double* mel_w = nullptr;
   double inv_offset = 0, log_scale = 0;
   const LevelTable* levels = nullptr;
-  // the frame buffers (8 lanes per element at most): re, im, wre, wim, power, mel, cand
-  double *re = nullptr, *im = nullptr, *wre = nullptr, *wim = nullptr, *power = nullptr;
+  // the frame buffers (8 lanes per element at most): re, im, power, mel, cand
+  double *re = nullptr, *im = nullptr, *power = nullptr;
   double *mel = nullptr, *cand = nullptr;
 };
 
@@ -161,7 +161,7 @@ class LogMel : public FrontEnd {
   template <typename Emit>
   void run_frames(const int* ts, int count, Emit&& emit);
   // FFT buffers in one 64-byte aligned block (std::vector of a vector type does not guarantee
-  // its alignment) from work_: re, im, wre, wim (half each), power (half + 1), the mel bands
+  // its alignment) from work_: re, im (half each), power (half + 1), the mel bands
   // (n_mels), room for 16 frames per element (a group of 8 uses the first half of the space).
   std::vector<float> buf_;
   float* work_ = nullptr;
@@ -209,10 +209,10 @@ class Fbank40 : public FrontEnd {
   std::vector<double> window_;
   std::vector<int> mel_lo_, mel_hi_, mel_off_;
   std::vector<double> mel_w_;
-  // FFT buffers in one 64-byte aligned block: re, im, wre, wim (half each), power (half + 1),
+  // FFT buffers in one 64-byte aligned block: re, im (half each), power (half + 1),
   // mel energies and candidate levels (n_mels each), 8 frames per element.
   std::vector<double> buf_;
-  v8d *re_ = nullptr, *im_ = nullptr, *wre_ = nullptr, *wim_ = nullptr, *power_ = nullptr;
+  v8d *re_ = nullptr, *im_ = nullptr, *power_ = nullptr;
   v8d *mel_ = nullptr, *cand_ = nullptr;
   FbankPass pass_;  // the pointers above and the constants, filled once by the constructor
   std::vector<float> img_;

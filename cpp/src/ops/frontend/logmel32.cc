@@ -102,7 +102,7 @@ template <class VF>
 [[gnu::always_inline]] inline void logmel_group_t(
     const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels,
-    float amin, VF* re, VF* im, VF* wre, VF* wim, VF* power, VF* mel) {
+    float amin, VF* re, VF* im, VF* power, VF* mel) {
   constexpr int L = lanes_of<VF>;
   const int half = fft.half();
   int j0 = 0;
@@ -122,7 +122,7 @@ template <class VF>
     re[j] = a * w0;
     im[j] = b * w1;
   }
-  fft.power(re, im, wre, wim, power);
+  fft.power(re, im, power);
   for (int k = 0; k <= half; ++k) power[k] = power[k] * norm;
   for (int m = 0; m < n_mels; ++m) {
     VF acc = {};
@@ -136,10 +136,10 @@ template <class VF>
 #define BIFSMN_LOGMEL_ARGS(VF)                                                                 \
   const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,          \
       const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels, \
-      float amin, VF* re, VF* im, VF* wre, VF* wim, VF* power, VF* mel
+      float amin, VF* re, VF* im, VF* power, VF* mel
 #define BIFSMN_LOGMEL_CALL \
   logmel_group_t(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, im, \
-                 wre, wim, power, mel)
+                 power, mel)
 
 // 8 frames per pass (AVX-512 / AVX2 / baseline clones, same bits).
 BIFSMN_FE_CLONES
@@ -164,11 +164,11 @@ void run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, con
   if (lanes == 16) {
     v16f* re = reinterpret_cast<v16f*>(buf);
     logmel_group16(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
-                   re + h, re + 2 * h, re + 3 * h, re + 4 * h, re + 5 * h + 1);
+                   re + h, re + 2 * h, re + 3 * h + 1);
   } else {
     v8f* re = reinterpret_cast<v8f*>(buf);
     logmel_group(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, re + h,
-                 re + 2 * h, re + 3 * h, re + 4 * h, re + 5 * h + 1);
+                 re + 2 * h, re + 3 * h + 1);
   }
 }
 }  // namespace
@@ -242,7 +242,7 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   }
 
   const std::size_t h = static_cast<std::size_t>(half_), lanes = kMaxLanes;
-  buf_.assign((5 * h + 1 + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
+  buf_.assign((3 * h + 1 + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
   std::size_t off = 0;  // floats to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
   work_ = buf_.data() + off;
@@ -276,7 +276,7 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
     run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
               mel_off_.data(), mel_w_.data(), nm, amin, work_, half_);
     // the bands follow the group's other buffers: band m of lane l is mel[m * lanes + l]
-    const float* mel = work_ + (5 * static_cast<std::size_t>(half_) + 1) * lanes;
+    const float* mel = work_ + (3 * static_cast<std::size_t>(half_) + 1) * lanes;
     for (int l = 0; l < lanes && i0 + l < count; ++l) emit(ts[i0 + l], mel + l, lanes);
     i0 += lanes;
   }
