@@ -4,7 +4,7 @@
 // Log-mel front end, the C++ twin of bifsmn.data.features.LogMel:
 // reflect-padded STFT (periodic Hann, n_fft points, hop), power divided by
 // sum(window^2), HTK triangular mel filters without area normalisation,
-// 10*log10(max(mel, amin)). The FFT is the engine's own (fft.h: a radix-2 Stockham
+// 10*log10(max(mel, amin)). The FFT is the engine's own (fft.h: a radix-2 in-place
 // complex FFT of n_fft/2 points plus the real-input split), run on 8 frames at once
 // (one frame per lane of a GCC/Clang vector: 2 x SSE2 / 2 x NEON / 1 x AVX; the x86-64
 // build has AVX-512 / AVX2 / baseline clones of the frame loop, same bits) or, on AVX-512,

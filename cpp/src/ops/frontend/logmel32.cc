@@ -1,11 +1,11 @@
 #include "frontend.h"
 
-#include "../simd.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+
+#include "../simd.h"
 
 namespace bifsmn::detail {
 
