@@ -25,3 +25,25 @@ ab_harness() {
   "${CXX:-g++}" -O2 -std=c++17 "${inc[@]}" "$bench" -o "$out" \
     "$build/libbifsmn_engine.a" "$build/libbifsmn_core.a" -lpthread
 }
+
+# ab_setup OLD_REV SUFFIX: ab_build OLD_REV, then this checkout's cpp/bench/engine_bench.cc
+# compiled against both builds as $old (/tmp/ab-old/build/engine_bench_SUFFIX) and $new
+# (cpp/build-native/engine_bench_SUFFIX), for scripts that time both with the current harness
+# (frontend-s39/ab.sh).
+ab_setup() {
+  ab_build "$1"
+  old=/tmp/ab-old/build/engine_bench_$2
+  new=cpp/build-native/engine_bench_$2
+  ab_harness cpp/bench/engine_bench.cc "$old" /tmp/ab-old/build /tmp/ab-old/cpp/include
+  ab_harness cpp/bench/engine_bench.cc "$new" cpp/build-native cpp/include
+}
+
+# ab_rows ROUND MODE MODEL RUNS ARG: `engine_bench MODEL RUNS 8 ARG` with $old, then $new, each
+# printed as one `ROUND build MODE median_us min_us` line.
+ab_rows() {
+  local which exe
+  for which in old new; do
+    if [ "$which" = old ]; then exe=$old; else exe=$new; fi
+    echo "$1 $which $2 $("$exe" "$3" "$4" 8 "$5" | sed -E 's/.*median ([0-9.]+) us, min ([0-9.]+) us.*/\1 \2/')"
+  done
+}

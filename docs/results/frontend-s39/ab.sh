@@ -15,15 +15,9 @@
 # `git worktree remove --force /tmp/ab-old`), this checkout's in cpp/build-native; both are timed
 # by this checkout's cpp/bench/engine_bench.cc (OLD_REV's has no `frontend` mode).
 set -euo pipefail
-old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}
-rounds=${2:-10}
-runs=${3:-2000}
+rounds=${2:-10} runs=${3:-2000}
 . docs/results/binarizer-avx512/ab_build.sh
-ab_build "$old_rev"
-old=/tmp/ab-old/build/engine_bench_fe
-new=cpp/build-native/engine_bench_fe
-ab_harness cpp/bench/engine_bench.cc "$old" /tmp/ab-old/build /tmp/ab-old/cpp/include
-ab_harness cpp/bench/engine_bench.cc "$new" cpp/build-native cpp/include
+ab_setup "${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}" fe  # sets $old and $new
 bifsmn export models/bifsmnv2_a01_sc12dev.pt -o runs/ab/a01.bkws > /dev/null
 for r in $(seq "$rounds"); do
   for mode in logmel-clip logmel-stream fbank40-clip fbank40-stream; do
@@ -33,9 +27,6 @@ for r in $(seq "$rounds"); do
       fbank40-clip) m=src/bifsmn/models_data/bifsmnv2.bkws arg=frontend ;;
       fbank40-stream) m=src/bifsmn/models_data/bifsmnv2.bkws arg=stream ;;
     esac
-    for which in old new; do
-      if [ "$which" = old ]; then exe=$old; else exe=$new; fi
-      echo "$r $which $mode $("$exe" "$m" "$runs" 8 "$arg" | sed -E 's/.*median ([0-9.]+) us, min ([0-9.]+) us.*/\1 \2/')"
-    done
+    ab_rows "$r" "$mode" "$m" "$runs" "$arg"
   done
 done
