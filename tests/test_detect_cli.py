@@ -284,3 +284,37 @@ def test_threads_reach_torch_when_a_checkpoint_needs_it(ckpt, monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_commands_without_the_training_stack(ckpt, tmp_path):
+    """A detection-only install (no torch, PyWavelets or matplotlib; docs/detection.md, "Without
+    PyTorch"): the bundled detector and the 1-bit model alone run; commands that need the
+    training stack stop with one line naming the package and how to install it (exit 2)."""
+    import subprocess
+
+    pytest.importorskip("bifsmn.engine._engine")
+    wav = write_wav(tmp_path / "a.wav", tone_stream([("yes", 0.5)], 2.0))
+
+    probe = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'pywt', 'matplotlib'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from bifsmn.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
+                              text=True)
+
+    for extra in ([], ["--verifier", "none"]):
+        done = run("detect", str(wav), "--json", *extra)
+        assert done.returncode == 0, done.stderr
+    for argv in (["detect", str(wav), "--model", ckpt],  # a checkpoint runs on PyTorch
+                 ["summary", "dfsmn_teacher"]):
+        done = run(*argv)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, done.stderr
+        assert len(lines) == 1 and "'torch'" in lines[0] and "pip install" in lines[0], lines

@@ -287,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: the training stack's packages (declared dependencies of ``pip install bifsmn``) that a
+#: detection-only install may leave out: an fbank40 ``.bkws`` detector and the engine need none
+#: of them (docs/detection.md, "Without PyTorch")
+TRAINING_STACK = {"torch": "torch>=2.6,<2.14", "pywt": "pywavelets", "matplotlib": "matplotlib"}
+
+
+def missing_package_message(exc: ModuleNotFoundError) -> str | None:
+    """One line for a training-stack package that is not installed, else None."""
+    top = (exc.name or "").split(".")[0]
+    if top not in TRAINING_STACK:
+        return None
+    return (f"this needs the Python package {top!r}, which is not installed: "
+            f"pip install '{TRAINING_STACK[top]}' (or install bifsmn with its dependencies); "
+            "without it, detection runs with fbank40 .bkws models (the bundled detector)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -297,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"bifsmn: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_package_message(exc)
+        if message is None or args.debug:
+            raise
+        print(f"bifsmn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bifsmn: interrupted (run folders keep their last finished epoch; "
