@@ -287,19 +287,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: the training stack's packages (declared dependencies of ``pip install bifsmn``) that a
-#: detection-only install may leave out: an fbank40 ``.bkws`` detector and the engine need none
-#: of them (docs/detection.md, "Without PyTorch")
-TRAINING_STACK = {"torch": "torch>=2.6,<2.14", "pywt": "pywavelets", "matplotlib": "matplotlib"}
+#: the training stack's modules and their distributions (declared dependencies of ``pip install
+#: bifsmn``) that a detection-only install may leave out: an fbank40 ``.bkws`` detector and the
+#: engine need none of them (docs/detection.md, "Without PyTorch")
+TRAINING_STACK = {"torch": "torch", "pywt": "pywavelets", "matplotlib": "matplotlib"}
 
 
 def missing_package_message(exc: ModuleNotFoundError) -> str | None:
-    """One line for a training-stack package that is not installed, else None."""
+    """One line for a training-stack package that is not installed, else None; the version
+    range is the one bifsmn declares (its installed metadata), so it is written down once."""
     top = (exc.name or "").split(".")[0]
     if top not in TRAINING_STACK:
         return None
+    from importlib.metadata import PackageNotFoundError, requires
+
+    dist = TRAINING_STACK[top]
+    spec = dist
+    try:
+        declared = requires("bifsmn") or []
+    except PackageNotFoundError:  # not installed (a source tree on sys.path): the bare name
+        declared = []
+    for req in declared:
+        head = req.split(";")[0].strip()
+        if head.lower().startswith(dist) and not head[len(dist):len(dist) + 1].isalnum():
+            spec = head
     return (f"this needs the Python package {top!r}, which is not installed: "
-            f"pip install '{TRAINING_STACK[top]}' (or install bifsmn with its dependencies); "
+            f"pip install '{spec}' (or install bifsmn with its dependencies); "
             "without it, detection runs with fbank40 .bkws models (the bundled detector)")
 
 
