@@ -1,4 +1,4 @@
-"""The engine's C++ log-mel front end (shared radix-2 real FFT, fft.h; 8 frames per SIMD pass,
+"""The engine's C++ log-mel front end (shared radix-2 real FFT, fft.h; 8 or 16 frames per SIMD pass,
 sparse mel weights) against an independent float64 numpy reference (numpy.fft.rfft), and
 lane independence: a clip's features do not depend on which clips share its pass.
 

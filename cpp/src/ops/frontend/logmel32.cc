@@ -156,8 +156,9 @@ void logmel_group16(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL; }
 // Frames per pass for this call: 16 where the ops run at width 16 (AVX-512), else 8.
 int group_lanes() { return BIFSMN_LOGMEL16 && ops::simd::width() == 16 ? 16 : 8; }
 
-// One group of `lanes` frames (8 or 16), fr[0..lanes-1], into mel (lanes floats per band).
-void run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, const float* window,
+// One group of `lanes` frames (8 or 16), fr[0..lanes-1], in buf laid out as re, im (half
+// each), power (half + 1), then the bands; returns the bands: band m of lane l at [m * lanes + l].
+const float* run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, const float* window,
                float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
                const float* mel_w, int n_mels, float amin, float* buf, int half) {
   const std::size_t h = static_cast<std::size_t>(half);
@@ -170,6 +171,7 @@ void run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, con
     logmel_group(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, re + h,
                  re + 2 * h, re + 3 * h + 1);
   }
+  return buf + (3 * h + 1) * static_cast<std::size_t>(lanes);
 }
 }  // namespace
 
@@ -273,10 +275,9 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
       const int t = ts[std::min(i0 + l, count - 1)];
       fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
     }
-    run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(), mel_hi_.data(),
-              mel_off_.data(), mel_w_.data(), nm, amin, work_, half_);
-    // the bands follow the group's other buffers: band m of lane l is mel[m * lanes + l]
-    const float* mel = work_ + (3 * static_cast<std::size_t>(half_) + 1) * lanes;
+    const float* mel = run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(),
+                                 mel_hi_.data(), mel_off_.data(), mel_w_.data(), nm, amin,
+                                 work_, half_);
     for (int l = 0; l < lanes && i0 + l < count; ++l) emit(ts[i0 + l], mel + l, lanes);
     i0 += lanes;
   }
