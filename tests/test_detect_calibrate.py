@@ -268,7 +268,10 @@ def test_cli_calibrate_detect_and_eval_stream(setup, tmp_path, capsys):
     wav = tmp_path / "a.wav"
     sf.write(wav, tone_stream([("yes", 0.5)], 3.0), 16000)
     assert main(["detect", str(wav), "--model", str(out), "--fa-per-hour", "5"]) == 0
-    assert "operating point 5 FA/h" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    # the point on one short line, the calibration streams' description on the next
+    assert "operating point 5 FA/h" in err[0] and "streams" not in err[0]
+    assert err[1].startswith("bifsmn: calibrated on ") and "keywords" in err[1]
     assert main(["detect", str(wav), "--model", str(out), "--fa-per-hour", "3"]) == 2
     assert "no stored operating point at 3 FA/h" in capsys.readouterr().err
     res = eval_stream(data, [out], minutes=0.5, snrs=[math.inf], split="training",

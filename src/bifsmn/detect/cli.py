@@ -85,6 +85,8 @@ def _make_detector(args: argparse.Namespace):
                    wake=args.wake, hold_ms=args.hold_ms)
     if det.operating_point is not None and not getattr(args, "json", False):
         print(f"bifsmn: {det.threshold_source}", file=sys.stderr)  # (no point: logged once)
+        if det.calibration_data:
+            print(f"bifsmn: calibrated on {det.calibration_data}", file=sys.stderr)
     return det
 
 

@@ -221,13 +221,15 @@ class Detector:
         if threshold is not None and fa_per_hour is not None:
             raise BifsmnError("give a threshold or an FA/h operating point, not both")
         self.operating_points = ops
+        # what the stored points were calibrated on ("" without stored points)
+        self.calibration_data = operating.calibration_data(ops)
         self.operating_point = (None if threshold is not None
                                 else operating.pick(ops, blocks, fa_per_hour))
         point = self.operating_point
         if threshold is not None:
             self.threshold_source = f"threshold {threshold:g}"
         elif point is not None:
-            self.threshold_source = operating.describe(point, ops)
+            self.threshold_source = operating.describe(point)
         else:
             threshold = DEFAULT_THRESHOLD
             self.threshold_source = (f"threshold {threshold:g} (the model has no stored "

@@ -95,8 +95,9 @@ def pick(ops: dict | None, blocks: int, fa_per_hour: float | None = None) -> dic
                       f"(stored: {have})")
 
 
-def describe(point: dict | None, ops: dict | None = None) -> str:
-    """One line for users: which operating point / threshold is in use."""
+def describe(point: dict | None) -> str:
+    """One short line for users: which operating point is in use and what it cost on its
+    calibration streams (what those streams were: :func:`calibration_data`)."""
     if point is None:
         return "no stored operating points: default threshold"
     cal = point.get("calibration", {})
@@ -104,9 +105,15 @@ def describe(point: dict | None, ops: dict | None = None) -> str:
     if cal:
         extra = (f"; calibration: miss {100 * cal.get('miss_rate', float('nan')):.1f}% at "
                  f"{cal.get('false_alarms', '?')} FA in {cal.get('hours', 0):.2f} h")
-    data = (ops or {}).get("data", {}).get("description", "")
     return (f"operating point {point['fa_per_hour']:g} FA/h (smoothing "
-            f"{point.get('smooth_ms', 500):g} ms{extra})" + (f" [{data}]" if data else ""))
+            f"{point.get('smooth_ms', 500):g} ms{extra})")
+
+
+def calibration_data(ops: dict | None) -> str:
+    """The stored description of the streams the operating points were chosen on ("" if the
+    record has none). A line of its own: it runs to a few hundred characters (speakers, words,
+    negatives, noise, rule), too long to ride on the operating-point line."""
+    return str((ops or {}).get("data", {}).get("description", ""))
 
 
 def stored_setting(ops: dict | None, key: str, given: float | None, default: float,
