@@ -286,6 +286,32 @@ def test_threads_reach_torch_when_a_checkpoint_needs_it(ckpt, monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_a_log_mel_engine_file_without_torch_takes_the_engine_front_end(ckpt, tmp_path,
+                                                                        monkeypatch, caplog):
+    """Without PyTorch a log-mel ``.bkws`` detector computes its features with the engine's
+    C++ front end (within the stated 0.01 dB of the Python one), with a note; with PyTorch it
+    keeps the Python front end its operating points were calibrated with."""
+    pytest.importorskip("bifsmn.engine._engine")
+    from bifsmn.data.frontends import make_frontend
+    from bifsmn.detect import scorer as scorer_mod
+    from bifsmn.engine import export_checkpoint
+
+    bk = export_checkpoint(ckpt, tmp_path / "tiny.bkws")
+    assert scorer_mod.torch_available()
+    assert not hasattr(scorer_mod.EngineScorer(bk), "features")  # the Python front end
+    monkeypatch.setattr(scorer_mod, "torch_available", lambda: False)
+    with caplog.at_level("WARNING", logger="bifsmn.detect"):
+        sc = scorer_mod.EngineScorer(bk)
+    assert "PyTorch is not installed" in caplog.text
+    stream = tone_stream([("yes", 0.3), ("no", 1.4)], 2.5)
+    windows = np.stack([stream[i:i + SR] for i in (0, 4000, 8000, 12000)]).astype(np.float32)
+    ref = make_frontend(sc.feature_config)(torch.from_numpy(windows)).float().numpy()
+    got = sc.features(windows)
+    assert got.shape == ref.shape
+    loud = ref > -80.0
+    assert loud.mean() > 0.5 and np.abs(got - ref)[loud].max() <= 0.01
+
+
 def test_commands_without_the_training_stack(ckpt, tmp_path):
     """A detection-only install (no torch, PyWavelets or matplotlib; docs/detection.md, "Without
     PyTorch"): the bundled detector and the 1-bit model alone run; commands that need the
@@ -312,6 +338,12 @@ def test_commands_without_the_training_stack(ckpt, tmp_path):
     for extra in ([], ["--verifier", "none"]):
         done = run("detect", str(wav), "--json", *extra)
         assert done.returncode == 0, done.stderr
+    # a log-mel .bkws runs too (the engine's front end, with a note)
+    from bifsmn.engine import export_checkpoint
+
+    bk = export_checkpoint(ckpt, tmp_path / "tiny.bkws")
+    done = run("detect", str(wav), "--model", str(bk), "--json")
+    assert done.returncode == 0 and "PyTorch is not installed" in done.stderr, done.stderr
     for argv in (["detect", str(wav), "--model", ckpt],  # a checkpoint runs on PyTorch
                  ["summary", "dfsmn_teacher"]):
         done = run(*argv)

@@ -9,6 +9,8 @@ terms.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,6 +74,15 @@ class Scorer(Protocol):
     def scores(self, features: np.ndarray) -> np.ndarray: ...
 
 
+def torch_available() -> bool:
+    """Whether ``import torch`` would find a package, without importing it (a detection-only
+    install has none: docs/detection.md, "Without PyTorch")."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _check_blocks(blocks: int) -> int:
     """A valid block count of the paper's 8 layers (whether the model has it is checked when
     it is loaded)."""
@@ -131,7 +142,11 @@ class EngineScorer:
     """A ``.bkws`` file run by the native bitwise engine (:class:`bifsmn.engine.Engine`).
 
     Features of the paper's log-mel come from the same Python front end as for PyTorch, so both
-    backends see identical inputs and any difference in their scores is the network's. fbank40
+    backends see identical inputs and any difference in their scores is the network's; where
+    PyTorch is not installed they come from the engine's log-mel front end instead (within
+    0.01 dB of the Python one, tests/test_fft_frontend.py), so that a detection-only install
+    runs every ``.bkws`` file, with a one-time note that its scores may differ slightly from
+    those its operating points were calibrated on. fbank40
     features come from the engine's C++ front end, which is bit-identical to the Python one
     (``tests/test_fbank40_engine.py``) and ~50x faster than its float64 torch version.
     """
@@ -155,6 +170,13 @@ class EngineScorer:
         if self.feature_config.to_dict().get("kind") == FBANK40:
             self.features = self._engine_features
             self.stream_frontend = self._stream_frontend
+        elif not torch_available():
+            self.features = self._engine_features
+            self.stream_frontend = self._stream_frontend
+            logging.getLogger("bifsmn.detect").warning(
+                "%s: PyTorch is not installed, so its log-mel features come from the engine's "
+                "C++ front end (within 0.01 dB of the PyTorch one its operating points were "
+                "calibrated with; scores may differ slightly)", self.name)
 
     def _engine_features(self, windows: np.ndarray) -> np.ndarray:
         return self.engine.features(np.ascontiguousarray(windows, np.float32))
