@@ -1,10 +1,10 @@
-"""Build and test the C++ kernel core (cpp/) in its three variants.
+"""Build and test the C++ kernel core (cpp/) in its four variants.
 
 Each test runs `cpp/run_tests.sh <variant>`, which configures, builds into
 cpp/build-<variant>/ and runs the C++ tests (every optimized kernel against
 the bit-by-bit reference). The aarch64 variant cross-compiles and runs under
-qemu; it is skipped, with the script's reason, when those tools are missing
-(cpp/install_cross_tools.sh installs them).
+qemu, the clang variant builds with clang++; each is skipped, with the script's
+reason, when its tools are missing (cpp/install_cross_tools.sh installs them).
 """
 
 from __future__ import annotations
@@ -59,6 +59,18 @@ def test_cpp_native() -> None:
 def test_cpp_asan_ubsan() -> None:
     out = _check(_run("asan"))
     assert "AddressSanitizer" not in out and "runtime error" not in out, out[-6000:]
+
+
+def test_cpp_clang() -> None:
+    """The engine and its tests built with clang++ (macOS's compiler), -Werror, all passing."""
+    proc = _run("clang")
+    out = proc.stdout + proc.stderr
+    for line in out.splitlines():
+        if line.startswith("SKIP:"):
+            assert proc.returncode == 0, out[-6000:]
+            pytest.skip(line.removeprefix("SKIP:").strip())
+    out = _check(proc)
+    assert "[PASS] binary 600 random shapes vs reference" in out, out[-6000:]
 
 
 def test_cpp_aarch64_qemu() -> None:

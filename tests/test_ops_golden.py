@@ -38,10 +38,18 @@ MODEL = REPO / "models" / "bifsmnv2_fbank40.pt"
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
 
 
-@pytest.fixture(scope="module")
-def test_ops() -> Path:
-    """cpp/build-native/test_ops, configured and built like cpp/run_tests.sh does."""
-    build = CPP / "build-native"
+@pytest.fixture(scope="module", params=["native", "clang"])
+def test_ops(request) -> Path:
+    """cpp/build-<variant>/test_ops, configured and built like cpp/run_tests.sh does: with the
+    default compiler, and with clang++ (skipped where it is not installed), so that both
+    compilers' reference ops are held to the Python deployed reference's bits."""
+    variant = request.param
+    compiler = []
+    if variant == "clang":
+        if shutil.which("clang++") is None:
+            pytest.skip("clang++ not installed (cpp/install_cross_tools.sh installs it)")
+        compiler = ["-DCMAKE_CXX_COMPILER=clang++"]
+    build = CPP / f"build-{variant}"
     ninja = shutil.which("ninja") is not None
     with build_lock(build):
         cache = build / "CMakeCache.txt"
@@ -49,7 +57,7 @@ def test_ops() -> Path:
             shutil.rmtree(build)
         gen = ["-G", "Ninja"] if ninja else []
         subprocess.run(["cmake", "-S", str(CPP), "-B", str(build), *gen, "-DBIFSMN_WERROR=ON",
-                        "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
+                        "-DCMAKE_BUILD_TYPE=Release", *compiler], check=True, capture_output=True)
         subprocess.run(["cmake", "--build", str(build), "--target", "test_ops", "-j", "2"],
                        check=True, capture_output=True)
     return build / "test_ops"

@@ -34,6 +34,8 @@ def _build(variant: str) -> Path:
         args += ["-G", "Ninja"]
     if variant == "aarch64":
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / 'aarch64-linux-gnu.cmake'}")
+    if variant == "clang":
+        args.append("-DCMAKE_CXX_COMPILER=clang++")
     cache = CPP / f"build-{variant}" / "CMakeCache.txt"
     jobs = os.environ.get("BIFSMN_JOBS", "2")
     with build_lock(CPP / f"build-{variant}"):
@@ -160,15 +162,22 @@ def test_runner_refuses_bad_inputs(native_runner, model, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_runner_aarch64_logits_bit_identical(native_runner, model, tmp_path) -> None:
-    """The whole engine built for aarch64 (NEON kernel, C++ log-mel front end, every float stage)
-    gives bit-identical logits to the x86-64 build on generated clips, every path of a random
-    model and of the bundled trained model (`--exact` prints the logits' bits as %a)."""
-    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static"):
+@pytest.mark.parametrize("variant", ["aarch64", "clang"])
+def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_path,
+                                                   variant) -> None:
+    """The whole engine built for aarch64 (NEON kernel, under qemu), and built with clang++ (the
+    compiler of macOS: no per-function ISA clones), gives bit-identical logits to the default
+    x86-64 build on generated clips, every path of a random model and of the bundled trained
+    model: C++ log-mel front end, every float stage (`--exact` prints the logits' bits as %a)."""
+    tools = (("aarch64-linux-gnu-g++", "qemu-aarch64-static") if variant == "aarch64"
+             else ("clang++",))
+    for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (run cpp/install_cross_tools.sh)")
-    runner = _build("aarch64")
-    native = _build("native")  # same sources as the aarch64 build (the installed one may be older)
+    runner = _build(variant)
+    native = _build("native")  # same sources as the other build (the installed one may be older)
+    prefix = (["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"] if variant == "aarch64"
+              else [])
     models = [(model, (8, 1))]
     trained = REPO / "models" / "bifsmnv2_a01_sc12dev.pt"
     if trained.is_file():
@@ -183,13 +192,13 @@ def test_runner_aarch64_logits_bit_identical(native_runner, model, tmp_path) -> 
         for blocks in paths:
             for wav in wavs:
                 args = ["--exact", "--blocks", str(blocks), str(bkws), str(wav)]
-                arm = _run(["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", str(runner),
-                            *args])
+                other = _run([*prefix, str(runner), *args])
                 x86 = _run([str(native), *args])
-                assert arm.returncode == 0 and x86.returncode == 0, arm.stderr + x86.stderr
-                assert "kernel neon" in arm.stdout and "kernel neon" not in x86.stdout
-                exact_arm = re.search(r"^exact: (.*)$", arm.stdout, re.M).group(1)
+                assert other.returncode == 0 and x86.returncode == 0, other.stderr + x86.stderr
+                if variant == "aarch64":
+                    assert "kernel neon" in other.stdout and "kernel neon" not in x86.stdout
+                exact_other = re.search(r"^exact: (.*)$", other.stdout, re.M).group(1)
                 exact_x86 = re.search(r"^exact: (.*)$", x86.stdout, re.M).group(1)
-                assert exact_arm == exact_x86, (bkws.name, blocks, wav.name)
+                assert exact_other == exact_x86, (variant, bkws.name, blocks, wav.name)
                 compared += 1
     assert compared >= 8

@@ -810,8 +810,9 @@ void test_level_table() {
   std::mt19937_64 rng(23);
   bool ok = true;
   std::size_t tried = 0;
-  for (const auto& [scale, offset] : {std::pair{10.0673, 540.0}, std::pair{3.5, 1.0},
-                                      std::pair{40.0, 1e5}}) {
+  for (const auto& so : {std::pair{10.0673, 540.0}, std::pair{3.5, 1.0}, std::pair{40.0, 1e5}}) {
+    // plain locals: a lambda may not capture structured bindings before C++20 (Clang rejects it)
+    const double scale = so.first, offset = so.second;
     const detail::LevelTable t(scale, offset);
     std::uniform_real_distribution<double> ex(-5.0, 40.0);
     std::uniform_int_distribution<int> cand(-3, 258);
