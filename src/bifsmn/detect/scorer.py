@@ -173,10 +173,11 @@ class EngineScorer:
         elif not torch_available():
             self.features = self._engine_features
             self.stream_frontend = self._stream_frontend
+            calibrated = (" its operating points were calibrated with; scores may differ "
+                          "slightly" if self.operating_points or self.cascade_points else "")
             logging.getLogger("bifsmn.detect").warning(
                 "%s: PyTorch is not installed, so its log-mel features come from the engine's "
-                "C++ front end (within 0.01 dB of the PyTorch one its operating points were "
-                "calibrated with; scores may differ slightly)", self.name)
+                "C++ front end (within 0.01 dB of the PyTorch one%s)", self.name, calibrated)
 
     def _engine_features(self, windows: np.ndarray) -> np.ndarray:
         return self.engine.features(np.ascontiguousarray(windows, np.float32))
