@@ -145,7 +145,7 @@ class EngineScorer:
     backends see identical inputs and any difference in their scores is the network's; where
     PyTorch is not installed they come from the engine's log-mel front end instead (within
     0.01 dB of the Python one, tests/test_fft_frontend.py), so that a detection-only install
-    runs every ``.bkws`` file, with a one-time note that its scores may differ slightly from
+    runs every ``.bkws`` file, with a logged note that its scores may differ slightly from
     those its operating points were calibrated on. fbank40
     features come from the engine's C++ front end, which is bit-identical to the Python one
     (``tests/test_fbank40_engine.py``) and ~50x faster than its float64 torch version.
