@@ -96,8 +96,8 @@ run_aarch64() {
 
 run_clang() {
   # The compiler of macOS and of many Linux users: the engine must build with it (-Werror) and
-  # pass the same tests. Only GCC's function multiversioning (the *_CLONES stages) is left out
-  # there, so those stages run at the baseline width; the bits are the same.
+  # pass the same tests (with the same bits; the front end's 8-frame groups are not cloned
+  # there, ops/simd.h).
   echo "=== clang: Release build with clang++ ==="
   if ! command -v clang++ >/dev/null 2>&1; then
     echo "SKIP: clang++ not installed (run cpp/install_cross_tools.sh)"

@@ -27,8 +27,9 @@ inline float act(float v, float slope) {
 // Elementwise stages compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
 // CPU (GCC function multiversioning). Each clone performs the same float operations in the same
 // order (vectorized across independent elements only; reductions keep their documented
-// partial-sum order; no contraction), so every clone gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+// partial-sum order; no contraction), so every clone gives the same bits. GCC and Clang on
+// ELF systems; not on macOS, which has no ifunc (there these stages run at the baseline width).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BIFSMN_CLONES

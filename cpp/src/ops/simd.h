@@ -23,10 +23,11 @@ typedef float f32x16 __attribute__((vector_size(64)));
 template <class V>
 constexpr std::size_t lanes = sizeof(V) / sizeof(float);
 
-// GCC and Clang (macOS included) both take per-function targets; only function multiversioning
-// (BIFSMN_CLONES, BIFSMN_FE_CLONES) stays GCC's: Clang refuses target_clones with flatten, and
-// macOS has no ifunc. Until session 40 Clang builds ran every op at the baseline width here
-// (the 8-block network 1.6x slower than with this pick; docs/engine.md, "With clang++").
+// GCC and Clang (macOS included) both take per-function targets. Function multiversioning is
+// narrower: BIFSMN_CLONES (common.h) on ELF systems with either compiler (macOS has no ifunc),
+// BIFSMN_FE_CLONES (front-end 8-frame groups) with GCC only (Clang refuses target_clones with
+// flatten). Until session 40 Clang builds ran every op at the baseline width (docs/engine.md,
+// "With clang++").
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_SIMD_X86 1
 #define BIFSMN_TARGET_AVX512 __attribute__((target("avx512f,avx2"), flatten))
