@@ -19,6 +19,13 @@ the same window, ``(1 - W) * verifier + W * first stage`` (the 1-bit model's log
 every woken window already, so this costs nothing at run time; the two networks come from
 different trainings, unlike the verifiers above). Fixed before it ran: W = 0.3 and 0.5, the
 8-block path; worth building only under the rule above (>= 2 points below 21.8 % at 1 FA/h).
+
+Session 40, ``--partner FILE``: the same mixture with another full-precision network that has its
+own front end instead of the first stage, at ``--first-weight`` (0.5: the mean of the two
+logits). Fixed before it ran: FILE = ``models/teacher_fbank40_snr.pt`` exported (the 32-step SNR
+teacher, the bundled verifier until session 23: another lineage, initialized from
+``teacher_fbank40_60``, where every verifier averaged before descends from the 96-step
+``teacher_fbank40_pool1``), weight 0.5, the 8-block path, the rule above.
 """
 
 from __future__ import annotations
@@ -58,7 +65,8 @@ class MeanLogits:
 
 
 class WithFirstStage:
-    """Scorer: the verifier's logits mixed with the first stage's on the same windows.
+    """Scorer: the verifier's logits mixed with another network's on the same windows (the
+    first stage's, or a ``--partner``'s).
 
     Its "features" are the audio windows themselves, because the two networks pool the fbank40
     rows differently (96 and 32 steps): each computes its own front end from the audio."""
@@ -88,13 +96,19 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, nargs="+", default=[8])
     ap.add_argument("--first-weight", type=float, default=0.0,
                     help="weight of the first stage's own logits in the verifier's (0: none)")
+    ap.add_argument("--partner", default=None,
+                    help="a .bkws whose logits (its own front end) are mixed in at "
+                         "--first-weight instead of the first stage's")
     a = ap.parse_args()
+    if a.partner and not a.first_weight:
+        ap.error("--partner needs --first-weight (0.5: the mean of the two logits)")
     if a.first_weight and len(a.blocks) != 1:
         ap.error("--first-weight mixes in one path's logits: give one --blocks value")
     torch.set_num_threads(1)
     ens = MeanLogits([EngineScorer(bundled_verifier())] + [EngineScorer(p) for p in a.others])
     if a.first_weight:
-        ens = WithFirstStage(ens, EngineScorer(MODEL, a.blocks[0]), a.first_weight)
+        other = EngineScorer(a.partner) if a.partner else EngineScorer(MODEL, a.blocks[0])
+        ens = WithFirstStage(ens, other, a.first_weight)
     ver = Verifier(ens, 0.9, 1000.0, ens.name, "")
     print(f"ensemble verifier: {ens.name}", flush=True)
     # gate: the one stored with the bundle's points (calibrate's default), = --gate-flat-max 0.35
