@@ -96,8 +96,7 @@ run_aarch64() {
 
 run_clang() {
   # The compiler of macOS and of many Linux users: the engine must build with it (-Werror) and
-  # pass the same tests (with the same bits; the front end's 8-frame groups are not cloned
-  # there, ops/simd.h).
+  # pass the same tests, with the same bits.
   echo "=== clang: Release build with clang++ ==="
   if ! command -v clang++ >/dev/null 2>&1; then
     echo "SKIP: clang++ not installed (run cpp/install_cross_tools.sh)"

@@ -23,10 +23,9 @@ typedef float f32x16 __attribute__((vector_size(64)));
 template <class V>
 constexpr std::size_t lanes = sizeof(V) / sizeof(float);
 
-// GCC and Clang (macOS included) both take per-function targets. Function multiversioning is
-// narrower: BIFSMN_CLONES (common.h) on ELF systems with either compiler (macOS has no ifunc),
-// BIFSMN_FE_CLONES (front-end 8-frame groups) with GCC only (Clang refuses target_clones with
-// flatten). Until session 40 Clang builds ran every op at the baseline width (docs/engine.md,
+// GCC and Clang (macOS included) both take per-function targets; function multiversioning
+// (BIFSMN_CLONES in common.h, BIFSMN_FE_CLONES in frontend/frontend.h) needs ifunc, so not on
+// macOS. Until session 40 Clang builds ran every op at the baseline width (docs/engine.md,
 // "With clang++").
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_SIMD_X86 1

@@ -8,7 +8,8 @@
 #   clang-old  OLD_REV, clang++ (/tmp/ab-old/build-clang; remove the worktree afterwards with
 #              `git worktree remove --force /tmp/ab-old`)
 # modes: logmel-clip (the log-mel front end of one 1-s clip, models/bifsmnv2_a01_sc12dev.pt),
-# fbank40-clip (the bundled model's front end), net8 (its 8-block network from features).
+# logmel-stream (the same per 1536-sample hop of a stream: 8-frame groups), fbank40-clip (the
+# bundled model's front end), net8 (its 8-block network from features).
 #
 #   bash docs/results/clang-s40/ab.sh OLD_REV [ROUNDS] [RUNS] > docs/results/clang-s40/ab.txt
 #   python docs/results/clang-s40/summary.py docs/results/clang-s40/ab.txt
@@ -32,9 +33,10 @@ for r in $(seq "$rounds"); do
       clang) exe=cpp/build-clang-bench/engine_bench ;;
       clang-old) exe=/tmp/ab-old/build-clang/engine_bench ;;
     esac
-    for mode in logmel-clip fbank40-clip net8; do
+    for mode in logmel-clip logmel-stream fbank40-clip net8; do
       case $mode in
         logmel-clip) args=(runs/ab/a01.bkws "$runs" 8 frontend) ;;
+        logmel-stream) args=(runs/ab/a01.bkws "$runs" 8 stream:1536) ;;
         fbank40-clip) args=(src/bifsmn/models_data/bifsmnv2.bkws "$runs" 8 frontend) ;;
         net8) args=(src/bifsmn/models_data/bifsmnv2.bkws "$runs" 8) ;;
       esac

@@ -32,12 +32,15 @@ typedef double v8d __attribute__((vector_size(64)));
 constexpr int kFrontLanes = 8;
 
 
-// A front end's frame-group function compiled for AVX-512, AVX2 and baseline x86-64 (GCC
-// function multiversioning, as BIFSMN_CLONES in ops/common.h, plus `flatten` so that the
-// FFT's templates are inlined into each clone); every lane performs the same float operations
-// in the same order in each clone, so the clones give the same bits.
+// A front end's frame-group function compiled for AVX-512, AVX2 and baseline x86-64 (function
+// multiversioning, as BIFSMN_CLONES in ops/common.h; GCC adds `flatten` so that the FFT's
+// templates are inlined into each clone, Clang refuses it with target_clones and relies on the
+// FFT's always_inline; macOS has no ifunc); every lane performs the same float operations in the
+// same order in each clone, so the clones give the same bits.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#elif defined(__x86_64__) && defined(__clang__) && !defined(__APPLE__)
+#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BIFSMN_FE_CLONES
 #endif
