@@ -26,6 +26,9 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     md = (out / "bench.md").read_text()
     assert md in printed
     res = json.loads((out / "bench.json").read_text())
+    # the report names what it measured on: the CPU and the engine's compiler
+    built_with = res["machine"]["engine_compiler"]
+    assert built_with.startswith(("GCC ", "clang ")) and f"engine built with {built_with}" in md
     assert (out / "bench.png").stat().st_size > 1000
     # the timed exports went to a temporary folder: the results folder holds the report only
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md", "bench.png"]

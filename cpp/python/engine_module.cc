@@ -336,4 +336,15 @@ NB_MODULE(_engine, m) {
       "x"_a, "ends"_a, "audio_end"_a, "hann"_a, "frame"_a, "band_lo"_a, "band_hi"_a, "consts"_a,
       "peak"_a, "floor"_a, "band"_a, "flat"_a);
   m.def("crc32", [](nb::bytes data) { return bifsmn::crc32(data.c_str(), data.size()); });
+  // The compiler that built this module (benchmarks name it: the same source runs at different
+  // speeds under GCC and Clang; docs/engine.md, "With clang++").
+  m.def("compiler", [] {
+#if defined(__clang__)
+    return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    return std::string("GCC ") + __VERSION__;
+#else
+    return std::string("unknown compiler");
+#endif
+  });
 }

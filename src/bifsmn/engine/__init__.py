@@ -24,7 +24,8 @@ from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 #: as bifsmn.audio.MAX_FLOAT_SAMPLE (not imported: running a .bkws file needs no soundfile)
 MAX_FLOAT_SAMPLE = 1000.0
 
-__all__ = ["Engine", "available_kernels", "export_checkpoint", "native", "popcount_peak_gbops"]
+__all__ = ["Engine", "available_kernels", "compiler", "export_checkpoint", "native",
+           "popcount_peak_gbops"]
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Any = "all",
@@ -51,6 +52,11 @@ def native() -> Any:
 def available_kernels() -> list[str]:
     """Kernels this CPU can run, best first (``BIFSMN_KERNEL`` picks one by name)."""
     return list(native().available_kernels())
+
+
+def compiler() -> str:
+    """The compiler that built the native engine, e.g. ``GCC 12.2.0`` (benchmarks name it)."""
+    return str(native().compiler()).strip()
 
 
 def popcount_peak_gbops(kernel: str = "", seconds: float = 0.3) -> float:

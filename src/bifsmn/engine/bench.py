@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from bifsmn.data.frontends import feature_config_from_dict, make_frontend
-from bifsmn.engine import Engine, popcount_peak_gbops
+from bifsmn.engine import Engine, compiler, popcount_peak_gbops
 from bifsmn.engine.export import COMPACT, export_checkpoint
 from bifsmn.engine.testing import synthetic_audio
 from bifsmn.errors import BifsmnError
@@ -66,6 +66,18 @@ TARGETS = {  # issue 10's goals: measured >= goal, except the names in AT_MOST
 AT_MOST = {"C++ front end, one 1-s clip (µs)", "streaming real-time factor, 8 blocks, 100 ms hop"}
 STREAM_HOP = 1600  # 100 ms at 16 kHz
 
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo's "model name"; elsewhere what
+    ``platform.processor()`` says, often empty): bench.md names the machine it measured."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 def _time_us(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
     """(median, fastest) microseconds per call of ``fn`` after ``warmup`` untimed calls."""
@@ -431,8 +443,9 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     }
     results = {
         "runs": runs, "warmup": warmup, "repeat": repeat, "threads": 1,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+        "machine": {"platform": platform.platform(), "processor": cpu_model(),
+                    "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+                    "engine_compiler": compiler()},
         "checkpoints": {"binary": str(ckpt_bin), "teacher": str(ckpt_teacher)},
         "rows": rows, "engine_python_api_network_us": python_api,
         "frontend_us": {"median": frontend_us, "medians": meas.medians["engine front end"],
@@ -471,7 +484,9 @@ def format_markdown(res: dict) -> str:
            if res.get("repeat", 1) > 1 else "")
         + (" (fewer than 200 runs: smoke test, not a measurement)" if res["runs"] < 200 else "")
         + f". Load average at the end: {', '.join(f'{x:.2f}' for x in res['machine']['load_avg'])}"
-        " (other jobs on the machine inflate every number).",
+        " (other jobs on the machine inflate every number). "
+        + f"Machine: {res['machine']['processor'] or 'CPU model unknown'}, "
+        f"{res['machine']['cpus']} CPUs; engine built with {res['machine']['engine_compiler']}.",
         "",
         "| model / runtime | network (µs) | end-to-end from audio (µs) | speed-up vs ORT "
         "(network) | fastest network call (µs) | speed-up vs ORT (fastest calls) | note |",
