@@ -16,9 +16,9 @@
 set -euo pipefail
 old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]} rounds=${2:-8} runs=${3:-3000}
 B=${BIFSMN:-.venv/bin/bifsmn}
-mkdir -p runs/ab
+. docs/results/binarizer-avx512/ab_build.sh  # ab_worktree
+ab_worktree "$old_rev"
 "$B" export models/bifsmnv2_a01_sc12dev.pt -o runs/ab/a01.bkws > /dev/null
-if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$old_rev"; else git worktree add -q /tmp/ab-old "$old_rev"; fi
 build() {  # build SRC DIR [cmake args]: engine_bench only (an older tree's tests may not build)
   cmake -S "$1/cpp" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=Release "${@:3}" > /dev/null
   ninja -C "$2" engine_bench > /dev/null
