@@ -144,6 +144,19 @@ def test_bench_rejects_fp_as_binary(tmp_path) -> None:
     assert rc == 2
 
 
+def test_bench_rejects_binary_as_teacher_and_bad_out(tmp_path, capsys) -> None:
+    # every ratio of the report is to --teacher: a binary one would make them all meaningless
+    binary = make_checkpoint(tmp_path / "bin.pt", "bifsmnv2", seed=1)
+    args = ["bench", "--binary", str(binary), "--runs", "1"]
+    assert main([*args, "--teacher", str(binary), "--out", str(tmp_path / "b")]) == 2
+    assert "--teacher must be a full-precision checkpoint" in capsys.readouterr().err
+    assert main([*args, "--teacher", str(binary), "--out", str(binary)]) == 2
+    assert f"{binary}: the results folder (--out) is an existing file" in capsys.readouterr().err
+    assert main([*args, "--teacher", str(binary), "--out", str(tmp_path / "c"),
+                 "--runs", "0"]) == 2
+    assert "--runs must be at least 1" in capsys.readouterr().err
+
+
 def test_export_cli(tmp_path, capsys) -> None:
     ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmn_v1", seed=3)
     assert main(["export", str(ckpt), "-o", str(tmp_path / "m.bkws"), "--blocks", "2"]) == 0
@@ -155,6 +168,26 @@ def test_export_cli(tmp_path, capsys) -> None:
     nested = tmp_path / "new" / "deeper" / "m.bkws"
     assert main(["export", str(ckpt), "-o", str(nested), "--blocks", "2"]) == 0
     assert nested.is_file() and nested.read_bytes() == (tmp_path / "m.bkws").read_bytes()
+    # an older .bkws is replaced; a recording or a checkpoint given as -o by mistake is not
+    assert main(["export", str(ckpt), "-o", str(nested)]) == 0
+    capsys.readouterr()
+    take = tmp_path / "take1.wav"
+    take.write_bytes(b"RIFF" + bytes(40))
+    assert main(["export", str(ckpt), "-o", str(take)]) == 2
+    assert f"{take}: exists and holds audio, not a .bkws file" in capsys.readouterr().err
+    assert take.read_bytes() == b"RIFF" + bytes(40)
+    assert main(["export", str(ckpt), "-o", str(ckpt)]) == 2  # the input itself
+    capsys.readouterr()
+    other = tmp_path / "other.pt"
+    other.write_bytes(ckpt.read_bytes())
+    assert main(["export", str(ckpt), "-o", str(other)]) == 2
+    assert "holds a PyTorch checkpoint" in capsys.readouterr().err
+    # options named for what the user typed
+    teacher = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher", seed=2)
+    assert main(["export", str(teacher), "-o", str(tmp_path / "t.bkws"), "--compact"]) == 2
+    assert "--compact applies to binary models only" in capsys.readouterr().err
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "e.bkws"), "--storage", ""]) == 2
+    assert "empty storage plan" in capsys.readouterr().err
 
 
 def test_time_frontend_times_the_front_end_alone(tmp_path) -> None:

@@ -118,9 +118,44 @@ def test_closest_reports_the_threshold_that_would_have_fired(tmp_path, capsys):
         == [(k, ev["start"], ev["end"])]
     assert main(["detect", str(src), "--no-gate", "--closest"]) == 0  # two stages: 0 and why
     assert "no window woke the verifier" in capsys.readouterr().err
+    # the text line's score (rounded down) fires too
+    assert main(["detect", str(src), "--no-gate", "--closest", "--verifier", "none"]) == 0
+    shown = capsys.readouterr().err.split(f"closest {k} ")[1].split()[0]
+    assert float(shown) <= score and score - float(shown) < 1e-4
+    assert main(["detect", str(src), "--no-gate", "--json", "--verifier", "none",
+                 "--threshold-for", f"{k}={shown}"]) == 0
+    assert k in {json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()}
+    # digital silence never reaches the network: no keyword is named
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), np.zeros(SR, np.float32), SR)
+    assert main(["detect", str(quiet), "--closest", "--verifier", "none"]) == 0
+    assert "no keyword scored above 0 (the gate passed no window" in capsys.readouterr().err
+    assert main(["detect", str(quiet), "--closest", "--json", "--verifier", "none"]) == 0
+    assert {"file": str(quiet), "closest": None, "threshold": None} in [
+        json.loads(line) for line in capsys.readouterr().out.splitlines()]
     if score < 1.0:
         above = float(np.nextafter(score, 1.0))
         assert main(["detect", str(src), "--no-gate", "--json", "--verifier", "none",
                      "--threshold-for", f"{k}={above!r}"]) == 0
         assert k not in {json.loads(line)["label"]
                          for line in capsys.readouterr().out.splitlines()}
+
+
+def test_flags_that_would_do_nothing_are_refused(tmp_path, capsys):
+    # a flag the chosen mode ignores is an error naming it, and a bad value is refused before
+    # any note about the operating point could mention it
+    src = tmp_path / "quiet.wav"
+    sf.write(str(src), np.zeros(SR, np.float32), SR)
+    cases = [(["--seconds", "3"], "--seconds applies to --mic only"),
+             (["--device", "1"], "--device applies to --mic only"),
+             (["--verifier", "none", "--wake", "0.5"], "apply to a two-stage detector only"),
+             (["--threshold", "1.5"], "threshold must be in [0, 1] (got 1.5)"),
+             (["--hop-ms", "0"], "hop must be between")]
+    for flags, message in cases:
+        assert main(["detect", str(src), *flags]) == 2, flags
+        err = capsys.readouterr().err
+        assert message in err and "may not hold" not in err, (flags, err)
+    # an explicit threshold on the two-stage detector still says a verifier decides
+    assert main(["detect", str(src), "--threshold", "0.9"]) == 0
+    err = capsys.readouterr().err
+    assert "threshold 0.9; verifier" in err and "calibrated on" not in err

@@ -320,6 +320,27 @@ def test_predict_shapes_and_audio(exported) -> None:
         Engine(exported["dfsmn_teacher"][1]).set_blocks(2)
 
 
+def test_integer_pcm_and_channel_shaped_audio(exported) -> None:
+    """int16 / int32 PCM means the audio it encodes (as Detector takes it), not raw values;
+    (samples, channels) arrays and channel-less feature images are refused, not misread as
+    batches."""
+    _, bkws = exported["bifsmnv2"]
+    eng = Engine(bkws)
+    audio = np.clip(synthetic_audio(1, seed=3)[0], -1.0, 32767 / 32768)
+    pcm16 = np.round(audio * 32768).astype(np.int16)
+    as_float = pcm16.astype(np.float32) / 32768
+    np.testing.assert_array_equal(eng.predict(pcm16), eng.predict(as_float))
+    pcm32 = pcm16.astype(np.int32) * 65536
+    np.testing.assert_array_equal(eng.predict(pcm32), eng.predict(as_float))
+    np.testing.assert_array_equal(eng.features(pcm16[None]), eng.features(as_float[None]))
+    with pytest.raises(BifsmnError, match="magnitude"):  # unscaled PCM in a wider integer type
+        eng.predict(pcm16.astype(np.int64))
+    with pytest.raises(BifsmnError, match="samples, channels"):
+        eng.predict(as_float[:, None])
+    with pytest.raises(BifsmnError, match="without its channel axis"):
+        eng.predict(eng.features(as_float)[0])
+
+
 def test_frontend_matches_python_logmel(exported) -> None:
     """The C++ log-mel equals bifsmn.data.features.LogMel to float32 rounding: within 0.01 dB
     wherever the band holds energy (> -80 dB), and silence maps to the same -100 dB floor."""

@@ -94,6 +94,14 @@ def test_runner_native(native_runner, model, tmp_path) -> None:
             np.testing.assert_allclose(logits, ref, atol=2e-4)
             assert top == eng.labels[int(ref.argmax())]
     assert "downmixed" in _run([str(native_runner), str(model), str(stereo)]).stdout
+    assert "note:" not in _run([str(native_runner), str(model), str(mono)]).stdout
+    # a longer recording: its first second is classified (as Engine.predict cuts it), and the
+    # runner says so instead of implying it looked at all of it
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.concatenate([audio[1], audio[0], audio[0]]), 16000, subtype="FLOAT")
+    proc = _run([str(native_runner), str(model), str(long)])
+    assert proc.returncode == 0 and "note: only the first 1.000 s were classified" in proc.stdout
+    np.testing.assert_allclose(_scores(proc.stdout)[1], _python_logits(model, long), atol=2e-4)
 
 
 def test_runner_errors(native_runner, model, tmp_path) -> None:

@@ -2,7 +2,8 @@
 //
 //   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws clip.wav
 //
-// Prints the top class, then every class with its logit and softmax score; --exact adds a line
+// A clip longer than the model's (1 s) is cut to its first clip_samples, like the Python API,
+// and a "note:" line says so. Prints the top class, then every class with its logit and softmax score; --exact adds a line
 // "exact: " with every logit as a C99 hexadecimal float (%a: the float's exact bits, for
 // bit-identity checks across builds, e.g. x86-64 vs aarch64 under qemu).
 // Exit status: 0 on success, 2 on any error (one line on stderr), including NaN or
@@ -76,6 +77,13 @@ int main(int argc, char** argv) {
                 eng->kind().c_str(), eng->blocks(), eng->kernel_name(),
                 static_cast<double>(wav.mono.size()) / rate, wav.channels,
                 wav.channels == 1 ? "" : "s, downmixed");
+    const int clip = eng->feature_config().clip_samples;
+    if (wav.mono.size() > static_cast<std::size_t>(clip)) {
+      // the model sees one clip; a longer recording is cut, not scanned (bifsmn detect scans)
+      std::printf("note: only the first %.3f s were classified (the model's clip length); "
+                  "use bifsmn detect to find keywords in a longer recording\n",
+                  static_cast<double>(clip) / rate);
+    }
     std::printf("%-4s %-16s %12s %12s\n", "idx", "label", "logit", "probability");
     for (std::size_t i = 0; i < logits.size(); ++i) {
       std::printf("%-4zu %-16s %12.5f %12.6f\n", i, labels[i].c_str(), logits[i],

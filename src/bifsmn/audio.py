@@ -17,14 +17,10 @@ import soundfile as sf
 import soxr
 
 from bifsmn.errors import BifsmnError
+from bifsmn.pcm import MAX_FLOAT_SAMPLE  # re-exported: decoded files face the same rule
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = 16000
-#: Float samples beyond this magnitude are refused: decoded audio lies in [-1, 1] (integer PCM
-#: cannot exceed it), so a float file holding e.g. 1e20 (one corrupted exponent byte) is damaged,
-#: and its power spectrum would overflow float32 into NaN scores. The C++ runner's WAV reader
-#: applies the same rule (cpp/include/bifsmn/wav.h).
-MAX_FLOAT_SAMPLE = 1000.0
 #: audio file types read from folders (`bifsmn detect DIR`, negative-speech folders)
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 log = logging.getLogger(__name__)

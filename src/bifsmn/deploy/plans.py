@@ -59,6 +59,9 @@ def parse_plan(text: str) -> dict[str, str]:
     """``small`` or ``group=dtype,...`` (groups missing from the list stay float32)."""
     if text in PLANS:
         return dict(PLANS[text])
+    if not text.strip(" ,"):
+        raise BifsmnError(f"empty storage plan: give a plan name ({', '.join(PLANS)}) or "
+                          "GROUP=DTYPE items")
     plan = dict.fromkeys(GROUPS, "f32")
     for item in filter(None, (t.strip() for t in text.split(","))):
         key, _, dtype = item.partition("=")

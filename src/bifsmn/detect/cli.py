@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -83,9 +84,10 @@ def _make_detector(args: argparse.Namespace):
                                                     "yes=2000"),
                    fa_per_hour=args.fa_per_hour, gate=_gate(args), verifier=args.verifier,
                    wake=args.wake, hold_ms=args.hold_ms)
-    if det.operating_point is not None and not getattr(args, "json", False):
+    if (det.operating_point is not None or det.verifier is not None) \
+            and not getattr(args, "json", False):
         print(f"bifsmn: {det.threshold_source}", file=sys.stderr)  # (no point: logged once)
-        if det.calibration_data:
+        if det.calibration_data and det.operating_point is not None:
             print(f"bifsmn: calibrated on {det.calibration_data}", file=sys.stderr)
     return det
 
@@ -127,6 +129,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for flag, given in (("--save-windows", args.save_windows), ("--closest", args.closest)):
         if args.mic and given:  # --mic shows the top keyword and its threshold live already
             raise BifsmnError(f"{flag} works on audio FILEs, not --mic")
+    for flag, given in (("--seconds", args.seconds), ("--device", args.device)):
+        if not args.mic and given is not None:
+            raise BifsmnError(f"{flag} applies to --mic only")
     det = _make_detector(args)
     if args.mic:
         return run_mic(det, args.seconds, args.device, args.json)
@@ -189,14 +194,24 @@ def _print_closest(det, source: str, as_json: bool) -> None:
         return
     ev, thr = found
     if as_json:
-        print(json.dumps({"file": source, "closest": ev.to_dict(), "threshold": thr}),
+        # all scores 0: no keyword came close at all; naming one would invent it
+        close = ev.to_dict() if ev.score > 0.0 else None
+        print(json.dumps({"file": source, "closest": close, "threshold": thr if close else None}),
               flush=True)
+    elif ev.score > 0.0:
+        # rounded down, so that the printed score given as the threshold fires there
+        shown = math.floor(ev.score * 1e4) / 1e4
+        print(f"bifsmn: {source}: closest {ev.label} {shown:.4f} (threshold {thr:.4f}) at "
+              f"{ev.start:.2f}-{ev.end:.2f} s", file=sys.stderr, flush=True)
     else:
-        # a two-stage detector scores 0 wherever its first stage woke no verifier
-        quiet = (" (no window woke the verifier; --verifier none shows the first stage's "
-                 "scores)" if det.verifier is not None and ev.score == 0.0 else "")
-        print(f"bifsmn: {source}: closest {ev.label} {ev.score:.4f} (threshold {thr:.4f}) at "
-              f"{ev.start:.2f}-{ev.end:.2f} s{quiet}", file=sys.stderr, flush=True)
+        # a two-stage detector scores 0 wherever its first stage woke no verifier; a gated
+        # window is never scored
+        why = ("no window woke the verifier; --verifier none shows the first stage's scores"
+               if det.verifier is not None else
+               "the gate passed no window to the network: silence or steady noise"
+               if det.gate is not None else "every window scored 0")
+        print(f"bifsmn: {source}: no keyword scored above 0 ({why})", file=sys.stderr,
+              flush=True)
 
 
 def _file_events(det, path: str, saver) -> list:
@@ -453,9 +468,9 @@ def add_detect_commands(sub) -> None:
                    help="false alarms per hour of the reported operating points "
                    "(default 0.5 1)")
     e.add_argument("--negatives", metavar="DIR",
-                   help="folder of other speech (e.g. picovoice_wake_words): its validation "
-                   "share is mixed into the streams and the fraction of its clips raising an "
-                   "event is reported")
+                   help="folder of other speech (e.g. picovoice_wake_words): one share of it "
+                   "(--negatives-split, default testing) is mixed into the streams and the "
+                   "fraction of its clips raising an event is reported")
     e.add_argument("--negatives-split", default="testing",
                    choices=["training", "validation", "testing"],
                    help="share of --negatives mixed in (default testing: never used by "
@@ -469,8 +484,8 @@ def add_detect_commands(sub) -> None:
                    "atomically unless --out is given)")
     c.add_argument("--data", required=True, help="Speech Commands folder (validation split)")
     c.add_argument("--negatives", metavar="DIR",
-                   help="folder of other speech; its validation share (SHA-1 hash split) is "
-                   "mixed into the streams")
+                   help="folder of other speech; one share of it (SHA-1 hash split; "
+                   "--negatives-split, default validation) is mixed into the streams")
     c.add_argument("--negatives-split", default="validation",
                    choices=["training", "validation", "testing"],
                    help="share of --negatives mixed into the streams (default validation)")

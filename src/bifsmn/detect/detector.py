@@ -201,17 +201,27 @@ class Detector:
             verifier, getattr(self.scorer, "operating_points", None), wake, hold_ms,
             threshold is not None, getattr(self.scorer, "name", "model"),
             getattr(self.scorer, "cascade_points", None))
+        if self.verifier is None and (wake is not None or hold_ms is not None):
+            raise BifsmnError("wake / hold_ms (--wake, --hold-ms) apply to a two-stage detector "
+                              "only; this one runs its model without a verifier")
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+            raise BifsmnError(f"threshold must be in [0, 1] (got {threshold})")
         self.gate = resolve_gate(gate, ops)
+        self.labels = list(self.scorer.labels)
+        cfg = self.scorer.feature_config
+        self.sample_rate = int(cfg.sample_rate)
+        self.window = int(cfg.clip_samples)
+        # bad values are refused before the note below could warn about them
+        if hop_ms is not None:
+            hop_samples(hop_ms, self.sample_rate, self.window)
+        if refractory_ms is not None:
+            self._refractory_samples(refractory_ms)
         # the hop and refractory time the stored points were counted at (a note, once, where
         # they are overridden while those points are in use)
         note = (lambda msg: _note_once(msg, msg)) if threshold is None else None
         hop_ms = operating.stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS, note)
         refractory_ms = operating.stored_setting(ops, "refractory_ms", refractory_ms,
                                                  DEFAULT_REFRACTORY_MS, note)
-        self.labels = list(self.scorer.labels)
-        cfg = self.scorer.feature_config
-        self.sample_rate = int(cfg.sample_rate)
-        self.window = int(cfg.clip_samples)
         hop = hop_samples(hop_ms, self.sample_rate, self.window)
         self.streamer = Streamer(self.scorer, hop, batch_size, self.gate, self.verifier)
         self.hop = hop

@@ -36,18 +36,17 @@ hop, not a batch of 16 mostly zero windows (16x the network's work per hop until
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from bifsmn.audio import MAX_FLOAT_SAMPLE
 from bifsmn.data.frontends import make_frontend
 from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
 from bifsmn.detect.gate import DEFAULT_GATE, FrameSpectra, Gate
 from bifsmn.detect.scorer import Scorer, detection_torch
 from bifsmn.errors import BifsmnError, NonFiniteError
+from bifsmn.pcm import check_samples, pcm_to_float32
 
 DEFAULT_HOP_MS = 100.0
 DEFAULT_BATCH = 16
@@ -71,26 +70,13 @@ def hop_samples(hop_ms: float, sample_rate: int, window: int) -> int:
 
 
 def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
-    """A 1-D float32 chunk from float or integer PCM (int16 like openWakeWord, int32)."""
+    """A 1-D float32 chunk from float or integer PCM (int16 like openWakeWord, int32):
+    :func:`bifsmn.pcm.pcm_to_float32`, the same conversion ``Engine`` applies."""
     x = np.asarray(chunk)
     if x.ndim != 1:
         raise BifsmnError(f"audio chunks must be 1-D mono samples, got shape {x.shape}")
-    if x.dtype == np.int16:
-        return x.astype(np.float32) / 32768.0
-    if x.dtype == np.int32:
-        return (x.astype(np.float64) / 2147483648.0).astype(np.float32)
-    if x.dtype.kind not in "fiu":
-        raise BifsmnError(f"audio chunks must be numeric, not {x.dtype}")
-    x = np.asarray(x, np.float32)
-    if x.size:
-        # max and -min, not max(abs(x)): no temporary array on every live chunk (NaN
-        # propagates through both reductions)
-        peak = max(float(x.max()), -float(x.min()))
-        if not math.isfinite(peak):
-            raise BifsmnError("audio chunk contains NaN or infinite samples")
-        if peak > MAX_FLOAT_SAMPLE:
-            raise BifsmnError(f"audio chunk has a sample of magnitude {peak:.3g} (float audio "
-                              f"must lie in [-1, 1]; |x| > {MAX_FLOAT_SAMPLE:g} is refused)")
+    x = pcm_to_float32(x)
+    check_samples(x, "audio chunk")
     return x
 
 

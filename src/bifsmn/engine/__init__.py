@@ -20,9 +20,7 @@ import numpy as np
 
 from bifsmn.data.labels import ClassMerge
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
-
-#: as bifsmn.audio.MAX_FLOAT_SAMPLE (not imported: running a .bkws file needs no soundfile)
-MAX_FLOAT_SAMPLE = 1000.0
+from bifsmn.pcm import check_samples, pcm_to_float32
 
 __all__ = ["Engine", "available_kernels", "compiler", "export_checkpoint", "native",
            "popcount_peak_gbops"]
@@ -86,6 +84,8 @@ class Engine:
                 self._e = mod.NativeEngine.from_bytes(_data, self.path, kernel or "",
                                                       fp_kernel or "")
             else:
+                if Path(path).is_dir():
+                    raise BifsmnError("is a folder, not a .bkws file", path)
                 if not Path(path).is_file():
                     raise BifsmnError("no such .bkws file", path)
                 self._e = mod.NativeEngine.from_file(self.path, kernel or "", fp_kernel or "")
@@ -168,37 +168,44 @@ class Engine:
 
     # ----------------------------------------------------------------- inference
     def _input(self, x: Any) -> tuple[np.ndarray, str, bool]:
-        """Classify ``x`` as audio or features; returns (2-D float32 array, kind, batched)."""
+        """Classify ``x`` as audio or features; returns (2-D float32 array, kind, batched).
+
+        Audio goes through :func:`bifsmn.pcm.pcm_to_float32` (int16 and int32 PCM scaled to
+        [-1, 1], as ``Detector`` does), so the same buffer means the same audio to both."""
         arr = np.asarray(x)
         if arr.dtype.kind not in "fiu":
             raise BifsmnError(f"input must be numeric, not {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        fshape = self._feat_shape
         if arr.ndim == 1:
             kind, batched, arr = "audio", False, arr[None]
         elif arr.ndim == 2:
+            if arr.shape == fshape[1:]:
+                raise BifsmnError(f"input of shape {arr.shape} looks like one feature image "
+                                  f"without its channel axis: give it as {fshape}")
+            if arr.shape[1] <= 8 < arr.shape[0]:
+                # soundfile.read(always_2d=True) and sound cards give (samples, channels);
+                # taken as (B, N) it would be thousands of clips of one or two samples
+                raise BifsmnError(f"audio of shape {arr.shape} looks like (samples, channels): "
+                                  "give mono samples (N,) or a batch of clips (B, N)")
             kind, batched = "audio", True
-        elif arr.ndim == 3 and arr.shape == self._feat_shape:
+        elif arr.ndim == 3 and arr.shape == fshape:
             kind, batched, arr = "features", False, arr.reshape(1, -1)
-        elif arr.ndim == 4 and arr.shape[1:] == self._feat_shape:
+        elif arr.ndim == 4 and arr.shape[1:] == fshape:
             kind, batched, arr = "features", True, arr.reshape(arr.shape[0], -1)
         else:
             fkind = self.feature_config.get("kind", "logmel32")
             raise BifsmnError(f"input of shape {arr.shape}: expected audio (N,) or (B, N), or "
-                              f"{fkind} features {self._feat_shape} or "
-                              f"(B, *{self._feat_shape})")
-        if arr.size:
-            # NaN/inf and absurd audio values; max and -min, not max(abs(arr)): no temporary
-            # (a live detector checks two arrays per hop), and NaN propagates through both
-            peak = max(float(arr.max()), -float(arr.min()))
-            if not math.isfinite(peak):
-                raise BifsmnError(f"{kind} input contains NaN or infinite values "
+                              f"{fkind} features {fshape} or (B, *{fshape})")
+        if kind == "audio":
+            arr = np.ascontiguousarray(pcm_to_float32(arr))
+            if arr.shape[1] == 0:
+                raise BifsmnError("audio input holds no samples")
+            check_samples(arr, f"audio input (model {self.path})")
+        else:
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+            if arr.size and not math.isfinite(max(float(arr.max()), -float(arr.min()))):
+                raise BifsmnError(f"features input contains NaN or infinite values "
                                   f"(model {self.path})")
-            if kind == "audio" and peak > MAX_FLOAT_SAMPLE and np.asarray(x).dtype.kind == "f":
-                raise BifsmnError(f"audio input has a sample of magnitude {peak:.3g} (float "
-                                  f"audio must lie in [-1, 1]; |x| > {MAX_FLOAT_SAMPLE:g} is "
-                                  "refused)")
-        if kind == "audio" and arr.shape[1] == 0:
-            raise BifsmnError("audio input holds no samples")
         return arr, kind, batched
 
     def predict(self, x: Any) -> np.ndarray:

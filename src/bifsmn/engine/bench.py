@@ -155,9 +155,13 @@ def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
     """
     if int(repeat) < 1:
         raise BifsmnError(f"--repeat must be at least 1 (got {repeat})")
+    if int(runs) < 1:
+        raise BifsmnError(f"--runs must be at least 1 (got {runs})")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BifsmnError("the results folder (--out) is an existing file", out)
     out.mkdir(parents=True, exist_ok=True)
-    runs, warmup, repeat = max(1, int(runs)), max(0, int(warmup)), int(repeat)
+    runs, warmup, repeat = int(runs), max(0, int(warmup)), int(repeat)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -205,6 +209,10 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     binary, b_ckpt = model_from_checkpoint(ckpt_bin)
     if (b_ckpt.get("binary") or {}).get("method", "none") == "none":
         raise BifsmnError("--binary must be a binarized checkpoint", ckpt_bin)
+    if (t_ckpt.get("binary") or {}).get("method", "none") != "none":
+        # every speed-up and target is a ratio to this model: it must be the FP32 baseline
+        raise BifsmnError("--teacher must be a full-precision checkpoint (this one is "
+                          "binarized)", ckpt_teacher)
 
     # ------------------------------------------------------------------ files and sizes
     files = {"teacher": export_checkpoint(ckpt_teacher, models / "teacher.bkws"),

@@ -25,9 +25,16 @@ def cmd_export(args: argparse.Namespace) -> int:
                                                           for v in dtypes.values())):
         raise BifsmnError("--storage sets every dtype itself; give either --storage or "
                           "--compact / the dtypes")
-    out = export_checkpoint(args.checkpoint, args.output, args.blocks,
-                            classifier_dtype=dtypes["classifier_dtype"],
-                            param_dtype=dtypes["param_dtype"] or "f32", storage=args.storage)
+    try:
+        out = export_checkpoint(args.checkpoint, args.output, args.blocks,
+                                classifier_dtype=dtypes["classifier_dtype"],
+                                param_dtype=dtypes["param_dtype"] or "f32", storage=args.storage)
+    except BifsmnError as exc:
+        if args.compact and "applies to binary models only" in str(exc):
+            # the message names the dtype --compact expanded to, which the user never typed
+            raise BifsmnError("--compact applies to binary models only (a full-precision "
+                              "model is the FP32 baseline)", args.checkpoint) from None
+        raise
     recs = read_file(out)
     blocks = ", ".join(str(int(b)) for b in recs["paths"].array())  # block counts (v3)
     bits = sum(r.shape[0] * r.shape[1] for r in recs.values() if r.dtype == "bits")
@@ -52,7 +59,8 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("checkpoint")
     x.add_argument("-o", "--output", required=True,
                    help="output .bkws path (missing parent folders are created; the file is "
-                        "written atomically)")
+                        "written atomically; an existing recording or checkpoint is "
+                        "never replaced)")
     x.add_argument("--blocks", default="all", metavar="all|N[,N...]",
                    help="thinnable paths to include, as block counts: 'all' (default: every "
                         "path the model has), one (8) or several (8,2: e.g. a student trained "

@@ -29,6 +29,7 @@ from bifsmn.deploy.spec import FLOAT_DTYPES, DeploySpec
 from bifsmn.engine.format import FEATURE_FIELDS, QSCALE, Record, encode, make_record
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_bytes, check_output
+from bifsmn.signatures import file_kind
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 BlocksArg = Literal["all", 8, 4, 2, 1] | str | int
@@ -127,6 +128,22 @@ def _atomic_write(path: Path, data: bytes, inputs: tuple[Path, ...] = ()) -> Pat
     return atomic_write_bytes(path, data, inputs)
 
 
+_KIND_TEXT = {"torch": "a PyTorch checkpoint", "audio": "audio", "other": "data of another kind"}
+
+
+def _check_replaceable(out_path: Path) -> None:
+    """Re-exporting over an older ``.bkws`` is routine; replacing a recording or a checkpoint
+    given as ``-o`` by mistake (``-o take1.wav``) would lose it for good, so only a ``.bkws``
+    file, an empty one, or unreadable leftovers under a ``.bkws`` name (an interrupted copy)
+    are replaced."""
+    if not out_path.is_file():
+        return
+    kind = file_kind(out_path)
+    if kind in ("torch", "audio") or (kind == "other" and out_path.suffix != ".bkws"):
+        raise BifsmnError(f"exists and holds {_KIND_TEXT[kind]}, not a .bkws file: refusing to "
+                          "replace it (delete it first or choose another path)", out_path)
+
+
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
                       classifier_dtype: str | None = None, param_dtype: str = "f32",
                       storage: str | None = None) -> Path:
@@ -147,6 +164,7 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     """
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
+    _check_replaceable(out_path)
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
