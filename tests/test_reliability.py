@@ -321,7 +321,7 @@ def _crafted(src: Path, dst: Path, **spec) -> Path:
 
 
 @pytest.mark.parametrize(("spec", "message"), [
-    ({"kwargs": {"num_classes": -5}}, "cannot be built"),
+    ({"kwargs": {"num_classes": -5}}, "sizes must be positive"),
     ({"name": 123}, "no model name string"),
     ({"name": ["dfsmn_teacher"]}, "no model name string"),
     ({"kwargs": {"num_classes": 10**7}}, "parameters but holds"),

@@ -49,10 +49,19 @@ def _config_or_recipe(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bifsmn.train.config import load_config
+    from bifsmn.train.config import load_config, validate
     from bifsmn.train.runner import run_training
 
     if args.resume:
+        given = [flag for flag, v in (("--config", args.config), ("--data", args.data),
+                                      ("--epochs", args.epochs), ("--teacher", args.teacher),
+                                      ("--out", args.out)) if v is not None]
+        if given:
+            # the run continues as its config.yaml says; a flag that looked like it changed
+            # that but was dropped would be worse than this line
+            raise BifsmnError(f"{', '.join(given)} cannot change a resumed run (it continues "
+                              "as RUN/config.yaml says; a longer run: --resume RUN "
+                              "train.epochs=N)")
         run_dir = Path(args.resume)
         cfg = load_config(run_dir / "config.yaml", args.overrides)
     else:
@@ -64,6 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.epochs is not None:
             cfg.train.epochs = args.epochs
         set_teacher(cfg, args.teacher)
+        validate(cfg, "command line")  # --epochs and --data bypassed load_config's checks
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
         from bifsmn.train.lock import holds_run
 
@@ -72,6 +82,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                               run_dir)
     summary = run_training(cfg, run_dir, resume=bool(args.resume))
     print(f"run folder: {run_dir}")
+    if summary["best_epoch"] is None:  # e.g. train.best_rule=monotone never held
+        print(f"no epoch met train.best_rule={cfg.train.best_rule}, so there is no best.pt; "
+              "last.pt holds the final weights")
+        return 0
     print(f"best validation accuracy: {100 * summary['best_val_acc']:.2f}% "
           f"(epoch {summary['best_epoch']})")
     return 0
@@ -318,7 +332,16 @@ def missing_package_message(exc: ModuleNotFoundError) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse gives a trailing nargs="*" positional only the items before the next option,
+        # so `train --config c train.epochs=1 --out r train.seed=2` strands the last override:
+        # dotted key=value items anywhere on the line are overrides for the commands taking them
+        stray = [a for a in extra if a.startswith("-") or "=" not in a or
+                 "." not in a.partition("=")[0]]
+        if stray or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(level=logging.INFO, format="bifsmn: %(message)s")
     try:
         return args.func(args)

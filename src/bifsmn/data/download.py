@@ -147,6 +147,10 @@ def download_speech_commands(
         raise BifsmnError(
             f"unknown Speech Commands version {version!r}; expected one of {', '.join(_VERSIONS)}"
         )
+    if base_url is not None and not re.match(r"(?i)(https?|file)://", base_url):
+        # urllib would raise a bare ValueError ("unknown url type") deep in the fetch
+        raise BifsmnError(f"--base-url must start with http://, https:// or file:// "
+                          f"(got {base_url!r})")
     info = ARCHIVES[f"test-{version}" if test_set else version]
     expected_size = size if size is not None else info.size
     expected_sha = _normalise_sha256(sha256) if sha256 is not None else info.sha256

@@ -31,6 +31,8 @@ active and the teacher's running statistics drifting while the student trains.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,6 +46,7 @@ from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.objective import forward_paths
 
+log = logging.getLogger(__name__)
 KINDS = ("fid", "hed", "feature")
 BANDS = ("both", "low", "high")
 
@@ -137,6 +140,14 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
         raise BifsmnError(f"the teacher reads {teacher.frames} time steps per clip, the student "
                           f"{frames}: train the student at the teacher's data.pool and "
                           "model.kwargs.frames", d.teacher)
+    mels = int(cfg.model.kwargs.get("n_mels", 32))
+    if getattr(teacher, "n_mels", mels) != mels:
+        raise BifsmnError(f"the teacher reads {teacher.n_mels} mel bands per step, the student "
+                          f"{mels}: distil from a teacher trained on the same features",
+                          d.teacher)
+    if (teacher_ckpt.get("binary") or {}).get("method", "none") != "none":
+        log.warning("%s: the teacher is a binarized model; the recipes distil from a "
+                    "full-precision teacher", d.teacher)
     student_merge, teacher_merge = task_merges(labels_for_task(cfg.data.num_classes), teacher_ckpt,
                                                d.teacher)
     opts = dict(d.options)

@@ -91,11 +91,20 @@ class DFSMN(nn.Module):
                  act: str = "relu", num_paths: int = 1, dropout: float = 0.2,
                  fc1_norm: bool = False) -> None:
         super().__init__()
-        if n_mels % 4 or frames % 4:
-            raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be multiples of 4")
+        if n_mels < 4 or frames < 4 or n_mels % 4 or frames % 4:
+            raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be positive "
+                              "multiples of 4")
+        sizes = {"num_classes": num_classes, "num_layers": num_layers, "hidden": hidden,
+                 "dim": dim, "frontend_channels": frontend_channels, "kernel": kernel}
+        bad = [f"{k}={v}" for k, v in sizes.items() if int(v) < 1]
+        bad += [f"{k}={v}" for k, v in (("left", left), ("right", right)) if int(v) < 0]
+        if bad:  # torch would fail later with a tensor-shape traceback
+            raise BifsmnError(f"model sizes must be positive (memory taps >= 0): "
+                              f"{', '.join(bad)}")
         c1, c2, pad = frontend_channels, 2 * frontend_channels, kernel // 2
         self.num_layers, self.num_paths = num_layers, num_paths
         self.frames = frames  # input time steps; the trainer checks them against the features
+        self.n_mels = n_mels  # input bands; checked the same way (and between teacher and student)
         self.conv1 = QuantConv2d(1, c1, kernel, stride=2, padding=pad)
         self.bn1 = nn.BatchNorm2d(c1)
         self.act1 = _act(act)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import types
 import typing
@@ -53,7 +54,7 @@ class DataConfig:
     speed_prob: float = 0.5
     shift_prob: float = 0.5
     cache_dir: str = ""
-    limit_train: int = 0  # use only the first N training items (tests, smoke runs)
+    limit_train: int = 0  # train on N items drawn at random (seeded; tests, smoke runs); 0: all
     # front end: "auto" = fbank40 for a feature archive, logmel32 (the paper's) for audio
     features: str = "auto"
     # fbank40 image frames averaged into one network step (0: the archive's own, 3 = 32 steps);
@@ -319,6 +320,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
         need(finite(v) and v >= 0, f"data.{key}", "finite and >= 0")
     need(finite(o.lr) and o.lr > 0, "optim.lr", "a finite number > 0")
     need(finite(o.momentum) and o.momentum >= 0, "optim.momentum", "finite and >= 0")
+    need(len(o.betas) == 2 and all(isinstance(b, (int, float)) and 0.0 <= b < 1.0
+                                   for b in o.betas), "optim.betas", "[b1, b2], each in [0, 1)")
     need(finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", "finite and >= 0")
     need(finite(o.grad_clip) and o.grad_clip >= 0, "optim.grad_clip", "finite and >= 0 (0: off)")
     need(s.warmup_epochs >= 0, "sched.warmup_epochs", ">= 0")
@@ -435,6 +438,22 @@ def set_teacher(cfg: Config, teacher: str | Path | None) -> Config:
     if teacher:
         cfg.model.init = cfg.model.init or str(teacher)
         cfg.distill.teacher = str(teacher)
+    return cfg
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """Make the config's file and folder paths absolute (``data.root``, ``data.negatives``,
+    ``data.cache_dir``, ``model.init``, ``distill.teacher``), in place: ``config.yaml`` is what
+    ``--resume`` and a model card read back, from whatever working directory, so it may not
+    depend on the one the run started in. Empty values stay empty."""
+    def fix(p: str) -> str:
+        return os.path.abspath(p) if p else p
+
+    cfg.data.root = fix(cfg.data.root)
+    cfg.data.negatives = [fix(p) for p in cfg.data.negatives]
+    cfg.data.cache_dir = fix(cfg.data.cache_dir)
+    cfg.model.init = fix(cfg.model.init)
+    cfg.distill.teacher = fix(cfg.distill.teacher)
     return cfg
 
 

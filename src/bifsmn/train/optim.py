@@ -28,7 +28,12 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
         if "match" not in g or unknown:
             raise BifsmnError(f"optim.groups[{i}] needs 'match' and only lr_scale/weight_decay "
                               f"(got {sorted(g)})")
-        specs.append((re.compile(str(g["match"])), float(g.get("lr_scale", 1.0)),
+        try:
+            rx = re.compile(str(g["match"]))
+        except re.error as exc:
+            raise BifsmnError(f"optim.groups[{i}].match {g['match']!r} is not a regular "
+                              f"expression ({exc})") from None
+        specs.append((rx, float(g.get("lr_scale", 1.0)),
                       float(g.get("weight_decay", cfg.weight_decay))))
     buckets: list[list[nn.Parameter]] = [[] for _ in range(len(specs) + 1)]
     for name, p in model.named_parameters():

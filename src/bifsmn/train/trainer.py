@@ -49,6 +49,7 @@ from bifsmn.data.frontends import (
     LOGMEL32,
     AnyFeatureConfig,
     feature_config_for,
+    feature_kind,
     make_frontend,
 )
 from bifsmn.data.labels import COMMANDS, UNKNOWN, ClassMerge, labels_for_task
@@ -202,6 +203,14 @@ class Trainer:
                               f"{fcfg.to_dict().get('kind', LOGMEL32)}", self.cfg.data.root)
         return replace(fcfg, pool=pool, input_scale=1.0 / (32 * pool))
 
+    def _subset(self, n: int) -> torch.Tensor:
+        """``data.limit_train``: that many training items drawn at random (seeded by
+        ``train.seed``, kept in list order). The first N of a split are one or two classes (lists
+        are sorted by word; negatives come last), which would train a smoke run on one label."""
+        g = torch.Generator().manual_seed(self.cfg.train.seed)
+        k = min(self.cfg.data.limit_train, n)
+        return torch.randperm(n, generator=g)[:k].sort().values
+
     def _data_audio(self) -> None:
         """Audio data set: int16 waveforms, waveform augmentation, front end per batch."""
         c = self.cfg.data
@@ -213,12 +222,17 @@ class Trainer:
         self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed)
         waves, labels = load_waves(self.ds, c.train_split, cache, self.progress and self.dist.main)
         if c.limit_train:
-            waves, labels = waves[: c.limit_train], labels[: c.limit_train]
+            keep = self._subset(len(waves))
+            waves, labels = [waves[i] for i in keep] if isinstance(waves, list) \
+                else waves[keep], labels[keep]
         if len(waves) == 0:
             raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
         self.train_waves, self.train_labels = waves, labels
         self.val_feats, self.val_labels = audio_inputs(
             self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
+        if len(self.val_labels) == 0:  # best.pt is chosen on it: no split, no choice
+            raise BifsmnError(f"validation split '{c.val_split}' is empty (best.pt is chosen on "
+                              "it; give data.val_split or a validation_list.txt)", c.root)
         aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
@@ -249,11 +263,15 @@ class Trainer:
                 labels = torch.cat([labels, torch.full((len(neg),), unk, dtype=torch.long)])
             imgs = torch.cat(parts)
         if c.limit_train:
-            imgs, labels = imgs[: c.limit_train], labels[: c.limit_train]
+            keep = self._subset(len(imgs))
+            imgs, labels = imgs[keep], labels[keep]
         if len(imgs) == 0:
             raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
         self.train_waves, self.train_labels = imgs, labels
         vimg, self.val_labels = self.ds.images(c.val_split, cache, show)
+        if len(self.val_labels) == 0:
+            raise BifsmnError(f"validation split '{c.val_split}' is empty (best.pt is chosen on "
+                              "it)", c.root)
         self.val_feats = image_to_input(vimg, self.feature_cfg)
         aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
                                    noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
@@ -447,6 +465,12 @@ class Trainer:
         torch.manual_seed(c.train.seed)
         self._model()  # fail fast on model/config errors before decoding any audio
         self._data()
+        mels = getattr(self.model, "n_mels", self.feature_cfg.n_mels)
+        if mels != self.feature_cfg.n_mels:  # before config.yaml: a folder that can be reused
+            raise BifsmnError(f"the model reads {mels} mel bands per step (model.kwargs.n_mels), "
+                              f"the data's {feature_kind(self.feature_cfg)} features have "
+                              f"{self.feature_cfg.n_mels}: use the config made for this data",
+                              c.data.root)
         want = self.feature_cfg.num_frames
         got = getattr(self.model, "frames", want)
         if got != want:
@@ -517,11 +541,15 @@ class Trainer:
                       f"acc={acc:.4f} {val} ({metrics['epoch_time_s']:.1f}s, "
                       f"ETA {left / 60:.1f} min)", file=sys.stderr, flush=True)
         epochs_bar.close()
-        summary = {"best_val_acc": best, "epochs": c.train.epochs,
+        # the epoch best.pt holds, by the same rule that wrote it (None: no epoch met it)
+        best_epoch, so_far = None, -math.inf
+        for m in history:
+            if self._is_best(m, so_far):
+                best_epoch, so_far = m["epoch"], m[f"val_acc_{c.train.blocks[0]}"]
+        summary = {"best_val_acc": best if best_epoch is not None else None,
+                   "epochs": c.train.epochs,
                    "final": history[-1] if history else {},
-                   "best_epoch": max(history, key=lambda m: m.get(
-                       f"val_acc_{c.train.blocks[0]}", 0))["epoch"]
-                   if history else 0,
+                   "best_epoch": best_epoch,
                    "train_wall_s": sum(m["epoch_time_s"] for m in history)}
         if self.dist.main:
             self._plot(history)
