@@ -135,6 +135,8 @@ def test_wrong_model_files(tmp_path, capsys):
     one_error_line(err, str(fake), "checkpoint")
     rc, _, err = run(["detect", str(wav), "--model", str(tmp_path / "none.pt")], capsys)
     one_error_line(err, "model file not found")
+    rc, _, err = run(["detect", str(wav), "--model", str(tmp_path)], capsys)
+    one_error_line(err, str(tmp_path), "folder, not a model file")
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     rc, _, err = run(["detect", str(wav), "--model", str(empty)], capsys)

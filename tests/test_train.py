@@ -145,6 +145,7 @@ def test_ddp_two_processes_match_single_process(tmp_path):
            "train", "--config", str(cfg_path), "--out", str(tmp_path / "ddp")]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("run folder:") == 1  # the first rank reports, not every rank
     (rs,), (rd,) = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
     assert float(rd["train_loss"]) == pytest.approx(float(rs["train_loss"]), rel=1e-2)
 

@@ -38,12 +38,30 @@ def test_overrides_anywhere_absolute_paths_and_resume_flags(full_ds, cache_dir, 
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["train"]["seed"] == 2 and saved["train"]["plot_every"] == 1
     assert saved["data"]["root"] == str(full_ds.resolve())  # absolute: resumes from anywhere
+    # the run folder stands for its best.pt wherever a checkpoint is read
+    assert main(["eval", "--checkpoint", "run", "--data", rel]) == 0
+    assert "accuracy" in capsys.readouterr().out.lower()
+    (tmp_path / "run" / "best.pt").rename(tmp_path / "best.bak")
+    assert main(["eval", "--checkpoint", "run", "--data", rel]) == 2
+    assert "no best.pt yet" in capsys.readouterr().err
+    (tmp_path / "best.bak").rename(tmp_path / "run" / "best.pt")
+    assert main(["eval", "--checkpoint", str(tmp_path), "--data", rel]) == 2
+    assert "not a training run folder" in capsys.readouterr().err
+    assert main(["train", "--config", "c.yaml", "--data", rel, "--out", "init",
+                 "--teacher", "run"]) == 0  # config.yaml names the file the folder stood for
+    saved = yaml.safe_load((tmp_path / "init" / "config.yaml").read_text())
+    assert saved["model"]["init"] == str(tmp_path / "run" / "best.pt")
     monkeypatch.chdir(cfg.anchor)
     assert main(["train", "--resume", str(tmp_path / "run")]) == 0  # finished: nothing to do
     capsys.readouterr()
     # a flag that looks as if it changed the resumed run is refused, not dropped
     assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "3"]) == 2
     assert "--epochs cannot change a resumed run" in capsys.readouterr().err
+    # a longer run, as that message says: config.yaml follows, so a plain resume keeps it
+    assert main(["train", "--resume", str(tmp_path / "run"), "train.epochs=2"]) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 2 and saved["train"]["seed"] == 2
+    assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 3
     with pytest.raises(SystemExit):  # an unknown option stays argparse's error
         main(["train", "--config", str(cfg), "train.seed=3", "--out", str(tmp_path / "x"),
               "--bogus"])
@@ -63,7 +81,12 @@ def test_bad_setups_fail_before_config_yaml(full_ds, cache_dir, tmp_path, capsys
         run = tmp_path / f"r{i}"
         assert main([*base, "--out", str(run), *extra]) == 2, extra
         assert message in capsys.readouterr().err
-        assert not (run / "config.yaml").exists()  # the folder stays free for a corrected run
+        assert not run.exists()  # a failed start leaves no folder behind (not even .lock)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main([*base, "--out", str(kept), *cases[0][0]]) == 2
+    assert kept.is_dir()  # a folder the user made stays, free for a corrected run
+    capsys.readouterr()
     (full_ds / "validation_list.txt").write_text("")
     assert main([*base, "--out", str(tmp_path / "noval")]) == 2
     assert "validation split 'validation' is empty" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise BifsmnError("run folder already holds a run; use --resume or another --out",
                               run_dir)
     summary = run_training(cfg, run_dir, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun the first rank reports
+        return 0
     print(f"run folder: {run_dir}")
     if summary["best_epoch"] is None:  # e.g. train.best_rule=monotone never held
         print(f"no epoch met train.best_rule={cfg.train.best_rule}, so there is no best.pt; "
@@ -95,7 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bifsmn.evaluate import evaluate_checkpoint, format_report
 
     m = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.blocks,
-                            progress=not args.json)
+                            progress=not args.json and sys.stderr.isatty())  # no bars in logs
     print(json.dumps(m, indent=2) if args.json else format_report(m))
     return 0
 
@@ -269,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="train every method with one schedule and tabulate")
     c.add_argument("--data", required=True)
     c.add_argument("--teacher", required=True, help="FP teacher checkpoint (init + distillation)")
-    c.add_argument("--epochs", type=int, help="epochs per method (default: the recipe's 300)")
+    c.add_argument("--epochs", type=int, help="epochs per method (default: the --base "
+                   "config's train.epochs: 300 for bifsmnv2, 20 for bifsmnv2_fbank40)")
     c.add_argument("--methods", help="comma-separated subset (default: all)")
     c.add_argument("--ablation", action="store_true", help="BiFSMNv2 ablations instead")
     c.add_argument("--base", default="bifsmnv2", help="config every recipe modifies "

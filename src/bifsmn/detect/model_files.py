@@ -17,6 +17,9 @@ from bifsmn.signatures import file_kind
 def sniff(path: Path) -> str:
     """``bkws`` | ``torch`` from the file's first bytes, so a misnamed file gets a clear error
     instead of a deep unpickling or parsing failure."""
+    if path.is_dir():  # calibrate writes points into the file: name the file itself
+        raise BifsmnError("this is a folder, not a model file (pass a run's best.pt or a "
+                          ".bkws engine file)", path)
     if not path.is_file():
         raise BifsmnError("model file not found", path)
     kind = file_kind(path)

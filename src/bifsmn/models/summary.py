@@ -100,4 +100,7 @@ def format_summary(model: nn.Module, blocks: int | None = None,
     lines += ["-" * 76,
               f"total parameters: {total_params:,}",
               f"MACs per 1-s clip: {macs:,} (binary: {bmacs:,}, full precision: {macs - bmacs:,})"]
+    if bmacs:  # `bifsmn compare` counts the engine's work instead: say which count this is
+        lines.append("binary MACs count each weight x input product once; a dual-scale "
+                     "binarizer runs two 1-bit GEMMs per product (compare's tables count both)")
     return "\n".join(lines)

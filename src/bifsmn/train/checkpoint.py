@@ -45,8 +45,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load and sanity-check a checkpoint; any damage is a one-line :class:`BifsmnError`."""
+    """Load and sanity-check a checkpoint; any damage is a one-line :class:`BifsmnError`.
+
+    A training run folder stands for its ``best.pt``, so the folder that ``bifsmn train``
+    printed can be handed straight to eval, export or detection."""
     path = Path(path)
+    if path.is_dir():  # a run folder: its best epoch, the file eval/export/detect want
+        if not (path / "best.pt").is_file():
+            hint = (" yet (no epoch has met train.best_rule): pass last.pt for the last epoch"
+                    if (path / "last.pt").is_file() else " (not a training run folder)")
+            raise BifsmnError(f"folder holds no best.pt{hint}", path)
+        path = path / "best.pt"
     if not path.is_file():
         raise BifsmnError("checkpoint not found", path)
     kind = file_kind(path)  # an empty file goes on to torch.load: "truncated or corrupt"

@@ -452,8 +452,12 @@ def absolute_paths(cfg: Config) -> Config:
     cfg.data.root = fix(cfg.data.root)
     cfg.data.negatives = [fix(p) for p in cfg.data.negatives]
     cfg.data.cache_dir = fix(cfg.data.cache_dir)
-    cfg.model.init = fix(cfg.model.init)
-    cfg.distill.teacher = fix(cfg.distill.teacher)
+    def checkpoint(p: str) -> str:  # a run folder stands for its best.pt: name the file
+        best = Path(p) / "best.pt" if p else None
+        return fix(str(best) if best is not None and best.is_file() else p)
+
+    cfg.model.init = checkpoint(cfg.model.init)
+    cfg.distill.teacher = checkpoint(cfg.distill.teacher)
     return cfg
 
 

@@ -3,7 +3,9 @@
 A training run holds an exclusive OS lock (``fcntl.flock``) on ``run_dir/.lock`` for as long as
 it writes the folder. The kernel releases it when the process exits, however it exits (normal
 end, exception, Ctrl-C, SIGKILL), so a crashed run never leaves a stale lock behind; the file
-itself stays (it only carries the holder's pid, for the error message). A second
+itself stays (it only carries the holder's pid, for the error message), except in a folder
+the lock created and nothing else wrote: a start that fails before its first file leaves no
+folder behind. A second
 ``bifsmn train --out`` / ``--resume`` on the same folder gets a one-line error instead of mixing
 its config and checkpoints with the first run's.
 
@@ -39,12 +41,14 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
+        self._made = False  # this lock created the folder: a failed start removes it again
 
     def acquire(self, create: bool = True) -> None:
         """Take the lock or raise a one-line :class:`BifsmnError` naming the folder."""
         if self._fd is not None:
             return
         if create:
+            self._made = not self.run_dir.exists()
             self.run_dir.mkdir(parents=True, exist_ok=True)
         elif not self.run_dir.is_dir():
             raise BifsmnError("not a run folder (does not exist)", self.run_dir)
@@ -73,10 +77,23 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         try:
+            self._remove_if_unused()
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def _remove_if_unused(self) -> None:
+        """A start that failed before writing anything leaves no folder behind (removed while
+        still locked, so no other run can be writing it; never raises over the real error)."""
+        if not self._made:
+            return
+        try:
+            if [p.name for p in self.run_dir.iterdir()] == [LOCK_NAME]:
+                self.path.unlink()
+                self.run_dir.rmdir()
+        except OSError:
+            pass
 
     def __enter__(self) -> RunLock:
         self.acquire()

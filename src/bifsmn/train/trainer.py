@@ -489,6 +489,10 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.state = dict(state["schedule"])
             history, start, best = list(state["history"]), state["epoch"], state["best"]
+            if self.dist.main:
+                # `--resume RUN train.epochs=N`: the folder's config says what the run now is,
+                # so the next plain --resume (and the model card) sees the same settings
+                save_config(c, self.run_dir / "config.yaml")
             if self.dist.main and history:
                 # a kill between last.pt and metrics.csv (even after the final epoch) left the
                 # CSV one epoch short: last.pt's history is the truth, rewrite the table now
@@ -522,7 +526,7 @@ class Trainer:
                        "data_time_s": self.data_time, "model_time_s": self.model_time,
                        "eval_time_s": time.time() - t_eval,
                        # per epoch: a run resumed with another train.threads mixes counts,
-                       # and its config.yaml keeps the first (the model card reads these)
+                       # and its config.yaml holds the latest (the model card reads these)
                        "cpu_threads": torch.get_num_threads()}
             self.schedule.observe(metrics[f"val_acc_{c.train.blocks[0]}"])
             history.append(metrics)
