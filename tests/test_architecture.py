@@ -9,7 +9,10 @@ one. The layer of a module is the first entry of :data:`LAYERS` whose prefix it 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
+
+import pytest
 
 import bifsmn
 
@@ -149,3 +152,13 @@ def test_layer_order_is_the_documented_one() -> None:
     names = [n for n, _ in LAYERS]
     order = ["data", "models", "binary", "deploy", "engine", "detect", "cli"]
     assert [n for n in names if n in order] == order
+
+
+@pytest.mark.parametrize("package", ["bifsmn", "bifsmn.data", "bifsmn.detect", "bifsmn.models",
+                                     "bifsmn.engine"])
+def test_every_exported_name_resolves(package: str) -> None:
+    # the docs import from these packages: a name in __all__ that does not load is a broken
+    # example (bifsmn.data.SpeechCommands was named in README before it was exported)
+    mod = importlib.import_module(package)
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, f"{package}.{name}"

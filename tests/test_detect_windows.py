@@ -111,6 +111,11 @@ def test_closest_reports_the_threshold_that_would_have_fired(tmp_path, capsys):
     ev, thr = close["closest"], close["threshold"]
     assert close["file"] == str(src) and 0.0 <= ev["score"] <= 1.0 and 0.0 <= thr <= 1.0
     k, score = ev["label"], ev["score"]
+    from bifsmn.detect import Detector  # the API gives the same after detect_file's reset
+    det = Detector(verifier=None, gate=None)
+    det.detect_file(src)
+    api_ev, api_thr = det.closest()
+    assert (api_ev.label, api_ev.score, api_thr) == (k, score, thr)
     assert main(["detect", str(src), "--no-gate", "--json", "--verifier", "none", "--threshold-for",
                  f"{k}={score!r}"]) == 0
     fired = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

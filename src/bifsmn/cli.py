@@ -22,6 +22,7 @@ from bifsmn.blocks import counts
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
 from bifsmn.errors import BifsmnError
+from bifsmn.recipes import ABLATIONS, RECIPES
 from bifsmn.train.config import packaged_configs, resolve_config, set_teacher
 
 #: what --blocks accepts: the block counts of the paper's 8 layers (bifsmn.blocks)
@@ -217,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quickstart)
 
     t = sub.add_parser("train", help="train a model from a config")
+    recipes = [n for n in {**RECIPES, **ABLATIONS} if n != "bifsmnv2"]
     t.add_argument("--config", help="YAML file, packaged name "
-                   f"({', '.join(packaged_configs())}) or comparison recipe (bifsmn_v1, bnn, "
-                   "xnor, bireal, ir_net, react, no_fid, ...)")
+                   f"({', '.join(packaged_configs())}) or comparison recipe "
+                   f"({', '.join(recipes)})")
     t.add_argument("--data", help="data folder (sets data.root)")
     t.add_argument("--epochs", type=int, help="sets train.epochs")
     t.add_argument("--out", help="run folder (default runs/<config>-<time>)")
@@ -256,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--archive", required=True, help="feature archive (fbank40 images)")
     st.add_argument("--audio", help="audio folder with the same testing clips (paired columns)")
     st.add_argument("--negatives", action="append", help="negative-speech folder(s)")
-    st.add_argument("--out", default="docs/results/at-scale")
+    st.add_argument("--out", default="runs/scale-table", help="folder for table.md/.csv/.png "
+                    "(docs/results/at-scale holds the committed one: pass it to regenerate)")
     st.set_defaults(func=cmd_scale_table)
 
     s = sub.add_parser("summary", help="parameters and MACs per layer of a registered model")

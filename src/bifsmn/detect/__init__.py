@@ -26,6 +26,8 @@ _EXPORTS = {
     "load_scorer": "bifsmn.detect.scorer",
     "iter_audio_blocks": "bifsmn.detect.audio_io",
     "eval_stream": "bifsmn.detect.evaluate",
+    "Gate": "bifsmn.detect.gate",
+    "Verifier": "bifsmn.detect.cascade",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -336,8 +336,11 @@ class Detector:
 
     def closest(self, peaks: Mapping[str, Event] | None = None) -> tuple[Event, float] | None:
         """The keyword window that came closest to (or furthest above) its threshold, and that
-        threshold: the largest ``score - threshold`` among ``peaks`` (default: this stream's)."""
-        peaks = self.peaks if peaks is None else peaks
+        threshold: the largest ``score - threshold`` among ``peaks`` (default: this stream's,
+        or, before any audio of a new stream, the ended one's: ``detect_file`` and
+        ``detect_array`` reset the detector when they return)."""
+        if peaks is None:
+            peaks = self.peaks or self.previous_peaks
         if not peaks:
             return None
         k = max(peaks, key=lambda q: peaks[q].score - self.thresholds[q])
