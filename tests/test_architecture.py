@@ -162,3 +162,22 @@ def test_every_exported_name_resolves(package: str) -> None:
     mod = importlib.import_module(package)
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"{package}.{name}"
+
+
+def test_plots_leave_the_callers_matplotlib_alone(tmp_path: Path) -> None:
+    # a notebook's backend and pyplot's figure registry are the caller's: plotting from the
+    # library (training curves, DET plots, bench charts) goes through Figure, not pyplot
+    import subprocess
+    import sys
+
+    code = ("import sys, matplotlib\n"
+            "matplotlib.use('svg')\n"
+            "from bifsmn.plots import plot_curves\n"
+            "h = [{'epoch': e, 'train_loss': 1.0 / e, 'train_acc': 0.5, 'val_acc_8': 0.6}"
+            " for e in (1, 2)]\n"
+            f"plot_curves(h, {str(tmp_path / 'c.png')!r})\n"
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -142,3 +142,8 @@ def test_deploy_on_every_device(device, tmp_path) -> None:
     got = ref(x.to(device), 8)
     assert got.device.type == device and torch.equal(got.cpu(), want)
     assert torch.equal(predict(model, x.to(device), 8), want)  # predict: logits on the CPU
+
+
+def test_fold_reads_the_registered_name_of_a_full_precision_model():
+    # create_model records the name, so fold(model) needs no model_name argument
+    assert fold(create_model("dfsmn_teacher")).kind == "dfsmn_teacher"

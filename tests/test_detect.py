@@ -17,7 +17,7 @@ from test_detect_support import (
     tone_stream,
 )
 
-from bifsmn.detect import Detector, Event
+from bifsmn.detect import Detector, Event, Gate
 from bifsmn.detect.detector import events_from_smoothed, smooth, trigger_frames
 from bifsmn.detect.stream import sliding_posteriors
 from bifsmn.errors import BifsmnError
@@ -122,8 +122,22 @@ def test_per_keyword_smoothing_refractory_and_runtime_changes():
     assert all(lb != "yes" or t >= first_yes for lb, t in got)
     with pytest.raises(BifsmnError, match="no keyword 'maybe'"):
         Detector(ScriptScorer(), gate=None, refractories={"maybe": 10})
-    with pytest.raises(BifsmnError, match=">= 0 ms"):
+    with pytest.raises(BifsmnError, match="ms >= 0"):
         det.set_refractory("no", -1)
+    for bad in (float("nan"), float("inf")):  # refused, never a traceback or a silent no-op
+        with pytest.raises(BifsmnError, match="finite"):
+            det.set_refractory("no", bad)
+        with pytest.raises(BifsmnError, match="finite"):
+            det.set_smoothing("no", bad)
+    with pytest.raises(BifsmnError, match="gate floor_db must be a number"):
+        Gate(floor_db=float("nan"))
+    with pytest.raises(BifsmnError, match="hop must be"):
+        Detector(ScriptScorer(), gate=None, hop_ms=float("nan"))
+    # ignore: one label is one label; the non-keyword classes stay ignored; typos are errors
+    only = Detector(ScriptScorer(), gate=None, ignore="yes")
+    assert "yes" not in only.keywords and "_unknown_" not in only.keywords and only.keywords
+    with pytest.raises(BifsmnError, match="labels the model does not have: yess"):
+        Detector(ScriptScorer(), gate=None, ignore=["yess"])
 
 
 @pytest.mark.parametrize(("size", "rearm"), [(1, False), (700, True), (1600, False),

@@ -327,7 +327,7 @@ def test_commands_without_the_training_stack(ckpt, tmp_path):
         "import sys, importlib.abc\n"
         "class Hide(importlib.abc.MetaPathFinder):\n"
         "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'pywt', 'matplotlib'):\n"
+        "        if name.split('.')[0] in ('torch', 'pywt', 'matplotlib', 'sounddevice'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Hide())\n"
         "from bifsmn.cli import main\n"
@@ -346,6 +346,12 @@ def test_commands_without_the_training_stack(ckpt, tmp_path):
     bk = export_checkpoint(ckpt, tmp_path / "tiny.bkws")
     done = run("detect", str(wav), "--model", str(bk), "--json")
     assert done.returncode == 0 and "PyTorch is not installed" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-c", probe.replace(
+        "from bifsmn.cli import main\nsys.exit(main(sys.argv[1:]))\n",
+        "from bifsmn.detect import *\nprint(Detector.__name__)\n")], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "Detector\n", done.stderr  # star import
+    done = run("detect", "--mic", "--seconds", "1")  # the [mic] extra would bring torch back
+    assert done.returncode == 2 and "pip install sounddevice" in done.stderr, done.stderr
     for argv in (["detect", str(wav), "--model", ckpt],  # a checkpoint runs on PyTorch
                  ["summary", "dfsmn_teacher"]):
         done = run(*argv)

@@ -333,6 +333,10 @@ def test_integer_pcm_and_channel_shaped_audio(exported) -> None:
     pcm32 = pcm16.astype(np.int32) * 65536
     np.testing.assert_array_equal(eng.predict(pcm32), eng.predict(as_float))
     np.testing.assert_array_equal(eng.features(pcm16[None]), eng.features(as_float[None]))
+    pcm8 = (np.round(audio * 127) + 128).astype(np.uint8)  # 8-bit WAV: silence is 128
+    np.testing.assert_array_equal(eng.predict(pcm8), eng.predict((pcm8 - 128.0) / 128.0))
+    np.testing.assert_array_equal(eng.predict((pcm8.astype(np.int16) - 128).astype(np.int8)),
+                                  eng.predict(pcm8))
     with pytest.raises(BifsmnError, match="magnitude"):  # unscaled PCM in a wider integer type
         eng.predict(pcm16.astype(np.int64))
     with pytest.raises(BifsmnError, match="samples, channels"):
@@ -376,3 +380,24 @@ def test_trained_checkpoint_parity(ckpt, tmp_path) -> None:
     tol = TOL["exact"] if eng.is_binary else TOL["f32"]
     diffs = check_parity(ckpt, out, x, tol)
     print(f"{ckpt.name}: {out.stat().st_size} bytes, max |engine - torch| {diffs}")
+
+
+def test_argument_errors_are_one_line(exported) -> None:
+    # what nanobind would answer with a multi-line signature dump or std::bad_alloc, or C++
+    # would take silently (runs=-1 timed nothing), is one BifsmnError naming the argument
+    _, bkws = exported["bifsmnv2"]
+    eng = Engine(bkws)
+    w = np.zeros((1, 16000), np.float32)
+    cases = [(lambda: eng.reserve(-1), "batch must be"), (lambda: eng.reserve(10**12), "batch"),
+             (lambda: eng.stream_features(w, [0], None), "cache from Engine.frame_cache()"),
+             (lambda: eng.time_calls(w, runs=-1), "runs must be"),
+             (lambda: eng.time_frontend(w, warmup=-2), "warmup must be"),
+             (lambda: Engine(bkws, blocks="x"), "blocks must be"),
+             (lambda: eng.set_blocks(None), "blocks must be"),
+             (lambda: eng.set_blocks(2.5), "blocks must be")]
+    for call, message in cases:
+        with pytest.raises(BifsmnError, match=message):
+            call()
+    eng.set_blocks(np.int64(eng.paths[-1]))  # numpy integers and whole floats still do
+    eng.set_blocks(float(eng.paths[0]))
+    assert eng.blocks == eng.paths[0]

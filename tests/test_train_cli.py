@@ -116,3 +116,11 @@ def test_create_model_refuses_sizes_torch_cannot_build(kwargs):
 
     with pytest.raises(BifsmnError, match="positive"):
         create_model("dfsmn_teacher", **kwargs)
+
+
+def test_version_flag(capsys):
+    import bifsmn
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"bifsmn {bifsmn.__version__}\n"

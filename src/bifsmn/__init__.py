@@ -12,3 +12,7 @@ def __getattr__(name: str):
 
         return Detector
     raise AttributeError(f"module 'bifsmn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

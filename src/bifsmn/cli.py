@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import bifsmn
 from bifsmn.blocks import counts
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bifsmn", description="1-bit keyword spotting (BiFSMNv2): "
                                 "data, training, export, bitwise inference, detection.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    p.add_argument("--version", action="version", version=f"bifsmn {bifsmn.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     q = sub.add_parser("quickstart", help="train, evaluate and summarise a short run")

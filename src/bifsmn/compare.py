@@ -213,9 +213,9 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    from bifsmn.plots import plt, save_png  # lazy: matplotlib costs ~1 s to import
+    from bifsmn.plots import save_png, subplots  # lazy: matplotlib costs ~1 s to import
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = subplots(figsize=(9, 4))
     width = 0.8 / len(BLOCKS)
     for i, b in enumerate(BLOCKS):
         ax.bar([k + i * width for k in range(len(rows))], [100 * r[f"acc_{b}"] for r in rows],

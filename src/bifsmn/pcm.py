@@ -22,10 +22,12 @@ MAX_FLOAT_SAMPLE = 1000.0
 
 
 def pcm_to_float32(x: np.ndarray) -> np.ndarray:
-    """``x`` as float32 samples in [-1, 1]: int16 / 32768, int32 / 2**31, floats as they are.
+    """``x`` as float32 samples in [-1, 1]: int16 / 32768, int32 / 2**31, 8-bit PCM as WAV
+    stores it (uint8, offset 128: (x - 128) / 128; int8 / 128), floats as they are.
 
-    Other integer types (int8, uint8, int64, ...) carry no agreed full scale; they are taken as
-    sample values and then face :func:`check_samples` like floats.
+    Other integer types (int64, uint16, ...) carry no agreed full scale (a Python list of ints
+    arrives as int64); they are taken as sample values and then face :func:`check_samples` like
+    floats.
     """
     if x.dtype.kind not in "fiu":
         raise BifsmnError(f"audio must be numeric samples, not {x.dtype}")
@@ -33,6 +35,10 @@ def pcm_to_float32(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32) / np.float32(32768.0)
     if x.dtype == np.int32:  # 31 bits: divided in float64, then rounded once
         return (x.astype(np.float64) / 2147483648.0).astype(np.float32)
+    if x.dtype == np.uint8:  # silence is 128, not 0 (a raw 8-bit WAV buffer)
+        return (x.astype(np.float32) - np.float32(128.0)) / np.float32(128.0)
+    if x.dtype == np.int8:
+        return x.astype(np.float32) / np.float32(128.0)
     return np.asarray(x, np.float32)
 
 

@@ -248,7 +248,8 @@ def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = 
 
     ``binary``: the checkpoint's ``{"method", "keep_fp", "options"}`` (default: the model's
     own ``binary_spec``, set by :func:`bifsmn.binary.convert.binarize`); ``model_name``: the
-    registered name, needed for full-precision models only. ``blocks``: block counts of the
+    registered name, needed for full-precision models only (default: the ``model_name`` that
+    :func:`bifsmn.models.create_model` records on the model). ``blocks``: block counts of the
     paths to include (default: every path the model has); a count the model lacks raises
     :class:`~bifsmn.errors.MissingPath`. ``param_dtype`` ``"f24"``/``"f16"`` (binary models
     only) stores the per-channel constants as 24-bit floats / float16, ``classifier_dtype``
@@ -269,6 +270,8 @@ def fold(model: nn.Module, binary: dict | None = None, model_name: str | None = 
         return narrowed_spec(fold(model, binary, model_name, blocks), plan)
     if binary is None:
         binary = getattr(model, "binary_spec", None) or {"method": "none"}
+    if model_name is None:  # create_model records it on the model
+        model_name = getattr(model, "model_name", None)
     if not isinstance(model, DFSMN):
         raise NotDeployable(f"model {type(model).__name__} is not exportable (DFSMN family "
                             "only)")

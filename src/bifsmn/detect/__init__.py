@@ -11,6 +11,7 @@ pull in torch; see docs/detection.md.
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 _EXPORTS = {
@@ -29,7 +30,21 @@ _EXPORTS = {
     "Gate": "bifsmn.detect.gate",
     "Verifier": "bifsmn.detect.cascade",
 }
-__all__ = sorted(_EXPORTS)
+#: names whose module needs the training stack (the stream builder reads data sets with torch)
+_NEEDS_TORCH = {"eval_stream"}
+# `from bifsmn.detect import *` works on a detection-only install (no torch): the names that
+# need it are then left out of __all__ (still reachable by attribute, where the import error
+# names torch)
+
+
+def _installed(name: str) -> bool:
+    try:
+        return find_spec(name) is not None
+    except ImportError:  # an import hook that refuses the name
+        return False
+
+
+__all__ = sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or _installed("torch"))
 
 
 def __getattr__(name: str) -> Any:

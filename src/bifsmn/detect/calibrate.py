@@ -39,9 +39,10 @@ streams).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,7 +233,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS,
               rule: str = "pooled", archive: str | Path | None = None,
               archive_streams: int | None = None, archive_split: str = "validation",
-              only_cascade: bool = False, log=print) -> dict:
+              only_cascade: bool = False, log: Callable[[str], None] | None = None) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -259,6 +260,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     streams of the same SNR: more distinct speakers behind the stored rates. ``only_cascade``
     (with ``verifier``): the new record replaces every cascade record the file stored, not only
     the same verifier's (a model re-bundled with a new verifier)."""
+    log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
     model = Path(model)
     _check_rule(rule)
     if only_cascade and verifier is None:

@@ -233,13 +233,21 @@ def _file_events(det, path: str, saver) -> list:
     return events
 
 
+def _mic_package() -> str:
+    """What to install for --mic: the extra, unless torch is left out (a detection-only
+    install), where the extra would pull the whole training stack back in."""
+    from bifsmn.detect import _installed
+
+    return "'bifsmn[mic]'" if _installed("torch") else "sounddevice"
+
+
 def _import_sounddevice():
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise BifsmnError("--mic needs the optional 'sounddevice' package and the PortAudio "
-                          "library: pip install 'bifsmn[mic]' (Debian/Ubuntu: apt install "
+                          f"library: pip install {_mic_package()} (Debian/Ubuntu: apt install "
                           f"libportaudio2) [{first}]") from None
     return sd
 
@@ -312,7 +320,8 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
                           fa_target=args.fa_target, rearm=args.rearm,
                           negatives=args.negatives, negatives_split=args.negatives_split,
                           gate=_gate(args), snr_mode=args.snr_mode,
-                          verifier=args.verifier, wake=args.wake, hold_ms=args.hold_ms)
+                          verifier=args.verifier, wake=args.wake, hold_ms=args.hold_ms,
+                          log=print)
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
@@ -334,7 +343,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               wake=DEFAULT_WAKE if args.wake is None else args.wake,
               hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms,
               rule=args.rule, archive=args.archive, archive_streams=args.archive_streams,
-              archive_split=args.archive_split, only_cascade=args.drop_other_verifiers)
+              archive_split=args.archive_split, only_cascade=args.drop_other_verifiers,
+              log=print)
     return 0
 
 

@@ -17,6 +17,7 @@ the evaluation; both give the same floats and the same events (tested).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -71,8 +72,8 @@ def _event(label: str, end: int, window: int, sample_rate: int, audio_end: int |
 
 def smooth_frames(smooth_ms: float, hop: int, sample_rate: int) -> int:
     """Moving-average length in windows (at least 1)."""
-    if smooth_ms < 0:
-        raise BifsmnError(f"smoothing must be >= 0 ms (got {smooth_ms})")
+    if not 0 <= smooth_ms < math.inf:  # NaN too
+        raise BifsmnError(f"smoothing must be a finite number of ms >= 0 (got {smooth_ms})")
     return max(1, round(smooth_ms * sample_rate / 1000.0 / hop))
 
 
@@ -226,8 +227,17 @@ class Detector:
         self.streamer = Streamer(self.scorer, hop, batch_size, self.gate, self.verifier)
         self.hop = hop
         self.rearm = bool(rearm)
-        ignored = set(ignore)
+        # labels never detected: the non-keyword classes always, plus the keywords named here
+        # (one name as a str, not its letters; a name the model lacks is a typo, not a no-op)
+        named = {ignore} if isinstance(ignore, str) else set(ignore)
+        unknown = sorted(named - set(self.labels))
+        if unknown:
+            raise BifsmnError(f"ignore names labels the model does not have: {', '.join(unknown)} "
+                              f"(labels: {', '.join(self.labels)})")
+        ignored = named | set(IGNORED)
         self.keywords = [lb for lb in self.labels if lb not in ignored]
+        if not self.keywords:
+            raise BifsmnError("ignore leaves no keyword to detect")
         if threshold is not None and fa_per_hour is not None:
             raise BifsmnError("give a threshold or an FA/h operating point, not both")
         self.operating_points = ops
@@ -280,8 +290,8 @@ class Detector:
                               f"(keywords: {', '.join(self.keywords)})")
 
     def _refractory_samples(self, ms: float) -> int:
-        if ms < 0:
-            raise BifsmnError(f"refractory time must be >= 0 ms (got {ms})")
+        if not 0 <= ms < math.inf:  # NaN too
+            raise BifsmnError(f"refractory time must be a finite number of ms >= 0 (got {ms})")
         return round(ms * self.sample_rate / 1000.0)
 
     def set_threshold(self, keyword: str, value: float) -> None:

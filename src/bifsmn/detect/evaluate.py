@@ -26,9 +26,10 @@ import csv
 import functools
 import io
 import json
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -463,14 +464,16 @@ def plot_det(results: Sequence[SystemResult], path: Path,
              fa_target: float | Sequence[float] = 1.0) -> None:
     """DET curve: miss rate against FA/h (log x), every system and SNR in one figure; each
     curve follows the threshold from low (right) to high (left)."""
-    from bifsmn.plots import plt, save_png
+    from matplotlib import rcParams
+
+    from bifsmn.plots import save_png, subplots
 
     lo, hi, zero_x = det_limits(results, fa_target)
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = subplots(figsize=(7.5, 5))
     styles = ["-", "--", ":", "-."]
     snrs = sorted({r.snr_db for r in results})
     names = list(dict.fromkeys(r.name for r in results))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = rcParams["axes.prop_cycle"].by_key()["color"]
     for r in results:
         xs = [s.fa_per_hour if s.false_alarms else zero_x for s in r.scores]
         ys = [100 * s.miss_rate for s in r.scores]
@@ -566,7 +569,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 negatives_split: str = "testing",
                 gate: Gate | None | str = MODEL_GATE, snr_mode: str = "clip",
                 verifier: str | Path | None = None, wake: float | None = None,
-                hold_ms: float | None = None, log=print) -> list[SystemResult]:
+                hold_ms: float | None = None, log: Callable[[str], None] | None = None
+                ) -> list[SystemResult]:
     """Build the streams, score every model x path once per stream, sweep thresholds, and
     write ``sweep.csv``, ``det.png``, ``summary.json`` and ``truth_*.csv`` under ``out``.
 
@@ -581,6 +585,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     with this second stage (:mod:`bifsmn.detect.cascade`; ``wake``/``hold_ms`` default to those
     a model's record was calibrated with). ``hop_ms`` / ``refractory_ms``: None (default) runs
     each model at the values its record was calibrated with (100 / 1000 ms without one)."""
+    log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
     ds = SpeechCommands(data, 12)

@@ -46,6 +46,7 @@ window as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -82,6 +83,9 @@ class Gate:
     band_contrast_db: float | None = None
 
     def __post_init__(self) -> None:
+        for name, value in asdict(self).items():  # NaN would pass every comparison below
+            if value is not None and math.isnan(value):
+                raise BifsmnError(f"gate {name} must be a number (got {value})")
         if self.max_lead is not None and not 0.0 <= self.max_lead <= 1.0:
             raise BifsmnError(f"max_lead must be in [0, 1] (got {self.max_lead})")
         if self.contrast_db is not None and self.contrast_db < 0:

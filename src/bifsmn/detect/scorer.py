@@ -232,10 +232,12 @@ def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Sc
     return TorchScorer.from_checkpoint(path, blocks)
 
 
-def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int], log=print
+def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int],
+                       log: Callable[[str], None] | None = None
                        ) -> Iterator[tuple[int, Scorer]]:
     """``(blocks, scorer)`` for each requested path; when several paths are asked for, one the
     model lacks (a single-path teacher, a one-path ``.bkws`` export) is skipped with a line."""
+    log = log or logging.getLogger("bifsmn.detect").info
     for b in blocks:
         try:
             scorer = load_scorer(model, b)

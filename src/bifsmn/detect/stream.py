@@ -36,6 +36,7 @@ hop, not a batch of 16 mostly zero windows (16x the network's work per hop until
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -62,7 +63,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def hop_samples(hop_ms: float, sample_rate: int, window: int) -> int:
     """Hop in samples from milliseconds; must be at least one sample and at most one window."""
-    hop = round(float(hop_ms) * sample_rate / 1000.0)
+    ms = float(hop_ms)
+    hop = round(ms * sample_rate / 1000.0) if math.isfinite(ms) else 0  # NaN/inf: refused
     if not 1 <= hop <= window:
         raise BifsmnError(f"hop must be between {1000 / sample_rate:.4g} ms and "
                           f"{1000 * window / sample_rate:g} ms (got {hop_ms} ms)")

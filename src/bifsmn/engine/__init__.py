@@ -65,6 +65,23 @@ def popcount_peak_gbops(kernel: str = "", seconds: float = 0.3) -> float:
         raise BifsmnError(str(exc)) from None
 
 
+def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high], or a one-line :class:`BifsmnError` naming ``name``
+    (instead of nanobind's multi-line signature dump or a C++ ``bad_alloc``)."""
+    limits = f">= {low}" if high is None else f"in [{low}, {high}]"
+    try:
+        n = int(value) if not isinstance(value, (str, bytes)) else None
+    except (TypeError, ValueError, OverflowError):  # None, NaN, inf, ...
+        n = None
+    if n is None or n != value or n < low or (high is not None and n > high):  # 2.5 too
+        raise BifsmnError(f"{name} must be a whole number {limits} (got {value!r})")
+    return n
+
+
+#: the largest batch :meth:`Engine.reserve` takes: buffers grow with it (~35 KB per clip)
+MAX_RESERVE = 1 << 16
+
+
 class Engine:
     """A loaded ``.bkws`` model.
 
@@ -90,13 +107,15 @@ class Engine:
                     raise BifsmnError("no such .bkws file", path)
                 self._e = mod.NativeEngine.from_file(self.path, kernel or "", fp_kernel or "")
             if blocks is not None:
-                if int(blocks) not in list(self._e.available_blocks):
-                    raise MissingPath(f"{int(blocks)} blocks not in this file (exported: "
+                blocks = _whole(blocks, "blocks", 1)
+                if blocks not in list(self._e.available_blocks):
+                    raise MissingPath(f"{blocks} blocks not in this file (exported: "
                                       f"{list(self._e.available_blocks)})", path)
-                self._e.set_blocks(int(blocks))
+                self._e.set_blocks(blocks)
         except mod.BkwsError as exc:
             raise BifsmnError(str(exc)) from None
         self._err = mod.BkwsError
+        self._cache_type = mod.FrameCache
         self.labels: list[str] = list(self._e.labels)
         # the 37 -> 12 class merge of classify(), built once (a file's labels never change)
         self._merge = ClassMerge(self.labels)
@@ -154,17 +173,18 @@ class Engine:
     def set_blocks(self, n: int) -> None:
         """Switch the thinnable path (no reload): 8, 4, 2 or 1 blocks, if exported
         (:class:`~bifsmn.errors.MissingPath` if not)."""
-        if int(n) not in self.paths:
-            raise MissingPath(f"{int(n)} blocks not in this file (exported: {self.paths})",
+        n = _whole(n, "blocks", 1)
+        if n not in self.paths:
+            raise MissingPath(f"{n} blocks not in this file (exported: {self.paths})",
                               self.path)
         try:
-            self._e.set_blocks(int(n))
+            self._e.set_blocks(n)
         except self._err as exc:
             raise BifsmnError(str(exc)) from None
 
     def reserve(self, batch: int) -> None:
         """Preallocate buffers for ``batch`` clips (later calls up to that size never allocate)."""
-        self._e.reserve(int(batch))
+        self._e.reserve(_whole(batch, "batch", 1, MAX_RESERVE))
 
     # ----------------------------------------------------------------- inference
     def _input(self, x: Any) -> tuple[np.ndarray, str, bool]:
@@ -245,11 +265,14 @@ class Engine:
         """A new, empty cache of front-end rows for one stream (:meth:`stream_features`)."""
         return self._e.new_frame_cache()
 
-    def _stream_args(self, windows: Any, starts: Any, check: bool,
-                     method: str) -> tuple[np.ndarray, np.ndarray]:
+    def _stream_args(self, windows: Any, starts: Any, check: bool, method: str,
+                     cache: Any) -> tuple[np.ndarray, np.ndarray]:
         """(windows, starts) as the native stream calls take them: windows checked as audio
         unless ``check`` is False (the caller then passes float32, C-contiguous windows),
-        starts as contiguous int64."""
+        starts as contiguous int64; ``cache`` must come from :meth:`frame_cache`."""
+        if not isinstance(cache, self._cache_type):
+            raise BifsmnError(f"{method}() takes the cache from Engine.frame_cache(), not "
+                              f"{type(cache).__name__}")
         if check:
             arr, kind, batched = self._input(windows)
             if kind != "audio" or not batched:
@@ -278,7 +301,7 @@ class Engine:
         already. The detector's streamer checks every chunk it receives, and re-checking each
         1-s window would read every sample ten times more (a tenth of a live hop).
         """
-        arr, pos = self._stream_args(windows, starts, check, "stream_features")
+        arr, pos = self._stream_args(windows, starts, check, "stream_features", cache)
         out = np.empty((arr.shape[0], self._feat_size), np.float32)
         try:
             self._e.compute_features_at(arr, pos, cache, out)
@@ -293,7 +316,7 @@ class Engine:
         as :meth:`predict` on :meth:`stream_features`' output). Arguments as for
         :meth:`stream_features`; non-finite logits raise
         :class:`~bifsmn.errors.NonFiniteError` as :meth:`predict` does."""
-        arr, pos = self._stream_args(windows, starts, check, "stream_predict")
+        arr, pos = self._stream_args(windows, starts, check, "stream_predict", cache)
         out = np.empty((arr.shape[0], self.num_classes), np.float32)
         try:
             self._e.predict_at(arr, pos, cache, out)
@@ -323,7 +346,8 @@ class Engine:
         """Seconds per call of ``runs`` calls (after ``warmup``) on ``x``, timed in C++ around
         the native call alone: the engine's own latency, without Python's call overhead."""
         arr, kind, _ = self._input(x)
-        return np.asarray(self._e.time_calls(arr, kind == "audio", int(runs), int(warmup)))
+        return np.asarray(self._e.time_calls(arr, kind == "audio", _whole(runs, "runs", 1),
+                                             _whole(warmup, "warmup", 0)))
 
     def time_frontend(self, audio: Any, runs: int = 200, warmup: int = 20) -> np.ndarray:
         """Seconds per call of the C++ front end alone (audio clips -> features), timed in C++
@@ -331,7 +355,8 @@ class Engine:
         arr, kind, _ = self._input(audio)
         if kind != "audio":
             raise BifsmnError("time_frontend needs audio clips (B, samples), not features")
-        return np.asarray(self._e.time_frontend(arr, int(runs), int(warmup)))
+        return np.asarray(self._e.time_frontend(arr, _whole(runs, "runs", 1),
+                                                _whole(warmup, "warmup", 0)))
 
     def time_stream_frontend(self, stream: Any, hop: int, runs: int = 200,
                              warmup: int = 20) -> np.ndarray:
@@ -341,8 +366,8 @@ class Engine:
         :meth:`time_frontend`. What a live detector pays for features per hop."""
         arr = np.ascontiguousarray(np.asarray(stream, np.float32).reshape(-1))
         try:
-            return np.asarray(self._e.time_stream_frontend(arr, int(hop), int(runs),
-                                                           int(warmup)))
+            return np.asarray(self._e.time_stream_frontend(
+                arr, _whole(hop, "hop", 1), _whole(runs, "runs", 1), _whole(warmup, "warmup", 0)))
         except self._err as exc:
             raise BifsmnError(f"{self.path}: {exc}") from None
 

@@ -27,7 +27,6 @@ GEMM, epilogue).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -580,16 +579,13 @@ def format_markdown(res: dict) -> str:
 
 
 def _chart(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bifsmn.plots import save_png, subplots
 
     rows = [r for r in res["rows"] if r["network_us"]]
     names = [r["name"].replace("engine binary ", "bin ").replace(" FP32 teacher", " FP32")
              for r in rows]
     y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
+    fig, ax = subplots(figsize=(8, 0.5 * len(rows) + 1.5))
     ax.barh(y - 0.2, [r["network_us"] for r in rows], 0.4, label="network")
     ax.barh(y + 0.2, [r["end_to_end_us"] or 0 for r in rows], 0.4, label="end-to-end (audio)")
     ax.set_yticks(y, names)
@@ -602,7 +598,4 @@ def _chart(res: dict, path: Path) -> None:
     ax.legend(loc="lower right")
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path, tight=False)
