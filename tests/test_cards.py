@@ -39,7 +39,7 @@ def test_thread_counts_name_each_span():
 
 
 def test_card_reports_threads_of_a_resumed_run(full_ds, cache_dir, tmp_path):
-    """``--resume RUN train.threads=2`` leaves config.yaml at 1 thread; the card must say
+    """``--resume RUN train.threads=2`` rewrites config.yaml to 2 threads; the card must say
     which epochs ran with which count, also for a run begun before ``cpu_threads`` existed."""
     before = torch.get_num_threads()
     base = {"data": {"root": str(full_ds), "batch_size": 16, "cache_dir": str(cache_dir),
@@ -57,7 +57,9 @@ def test_card_reports_threads_of_a_resumed_run(full_ds, cache_dir, tmp_path):
     finally:
         torch.set_num_threads(before)
     with (run / "metrics.csv").open() as f:
-        assert [r["cpu_threads"] for r in csv.DictReader(f)] == ["", "2"]
+        # the resume filled the old epoch's count from the config it ran with, before
+        # config.yaml took the new one
+        assert [r["cpu_threads"] for r in csv.DictReader(f)] == ["1", "2"]
     publish(run, "teacher_tiny", "bifsmn train --config teacher", dest=tmp_path / "models")
     card = (tmp_path / "models" / "teacher_tiny.md").read_text()
     assert "1 thread (epoch 1), 2 threads (epoch 2)" in card

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 from pathlib import Path
 
 import torch
@@ -48,9 +49,10 @@ def _threads(n: int) -> str:
 
 def thread_counts(history: list[dict], configured: int) -> str:
     """The CPU threads the epochs ran with, e.g. "1 thread (epochs 1-7), 2 threads (epochs
-    8-30)". Why per epoch: ``--resume RUN train.threads=N`` changes the count mid-run without
-    rewriting config.yaml. Epochs recorded before the ``cpu_threads`` column existed count as
-    ``configured`` (config.yaml's value)."""
+    8-30)". Why per epoch: ``--resume RUN train.threads=N`` changes the count mid-run (and,
+    since session 42, config.yaml with it). Epochs recorded before the ``cpu_threads`` column
+    existed, and not filled in by a later resume, count as ``configured`` (config.yaml's
+    value)."""
     counts = [int(m.get("cpu_threads") or configured) for m in history] or [configured]
     if len(set(counts)) == 1:
         return _threads(counts[0])
@@ -88,7 +90,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     best_epoch = best.get("epoch", summary.get("best_epoch"))
     threads = thread_counts(history, cfg["train"].get("threads", 0))
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
-            f"{epoch_times[len(epoch_times) // 2]:.1f} s/epoch")
+            f"{statistics.median(epoch_times):.1f} s/epoch")
     card = f"""# {name}
 
 | | |

@@ -59,7 +59,7 @@ from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from bifsmn.train.config import Config, save_config
+from bifsmn.train.config import Config, load_config, save_config
 from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
@@ -489,10 +489,15 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.state = dict(state["schedule"])
             history, start, best = list(state["history"]), state["epoch"], state["best"]
+            saved = self.run_dir / "config.yaml"
+            if saved.is_file():  # epochs of a version without the column ran at its threads
+                first = load_config(saved).train.threads
+                for m in history:
+                    m.setdefault("cpu_threads", first)
             if self.dist.main:
                 # `--resume RUN train.epochs=N`: the folder's config says what the run now is,
                 # so the next plain --resume (and the model card) sees the same settings
-                save_config(c, self.run_dir / "config.yaml")
+                save_config(c, saved)
             if self.dist.main and history:
                 # a kill between last.pt and metrics.csv (even after the final epoch) left the
                 # CSV one epoch short: last.pt's history is the truth, rewrite the table now
