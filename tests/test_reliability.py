@@ -117,7 +117,7 @@ def test_symlink_to_a_file_is_followed(tmp_path):
 def test_every_writer_uses_the_checks(tmp_path):
     """Checkpoints, tables/metrics, plots and caches refuse a FIFO / a directory."""
     from bifsmn.data.cache import atomic_save_npy
-    from bifsmn.plots import plt, save_png
+    from bifsmn.plots import save_png, subplots
     from bifsmn.train.checkpoint import save_checkpoint
     from bifsmn.train.config import Config, save_config
 
@@ -129,7 +129,7 @@ def test_every_writer_uses_the_checks(tmp_path):
         "config": lambda p: save_config(Config(), p),
         "text": lambda p: atomic_write_text(p, "x"),
         "cache": lambda p: atomic_save_npy(p, np.zeros(3)),
-        "plot": lambda p: save_png(plt.subplots()[0], p),
+        "plot": lambda p: save_png(subplots()[0], p),
     }
     for name, write in writers.items():
         for target in (fifo, tmp_path / "d", Path("/dev/null")):

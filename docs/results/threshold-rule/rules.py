@@ -211,10 +211,10 @@ def plot(result: dict, path: Path) -> None:
     """Held-out miss rate against held-out false alarms per hour of each rule's three stored
     points, one panel per system and SNR: a rule is better where its curve lies lower-left,
     and its points are honest where each sits left of its own target."""
-    from bifsmn.plots import plt, save_png
+    from bifsmn.plots import save_png, subplots
 
     names = list(result)
-    fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 7), squeeze=False)
+    fig, axes = subplots(2, len(names), figsize=(4 * len(names), 7), squeeze=False)
     for col, name in enumerate(names):
         for row, snr in enumerate(("clean", "10 dB")):
             ax = axes[row][col]

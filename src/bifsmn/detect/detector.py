@@ -230,7 +230,7 @@ class Detector:
         # labels never detected: the non-keyword classes always, plus the keywords named here
         # (one name as a str, not its letters; a name the model lacks is a typo, not a no-op)
         named = {ignore} if isinstance(ignore, str) else set(ignore)
-        unknown = sorted(named - set(self.labels))
+        unknown = sorted(named - set(self.labels) - set(IGNORED))  # models without them too
         if unknown:
             raise BifsmnError(f"ignore names labels the model does not have: {', '.join(unknown)} "
                               f"(labels: {', '.join(self.labels)})")
