@@ -64,3 +64,20 @@ def test_unknown_model_name_is_one_line_error():
 def test_summary_text_has_totals():
     text = format_summary(create_model("dfsmn_teacher"))
     assert "600,252" in text and "5,431,296" in text
+
+
+@pytest.mark.parametrize(("name", "argv", "params", "macs"), [
+    ("dfsmn_teacher", [], "600,252", "MACs per 1-s clip: 5,431,296 (binary: 0"),
+    ("dfsmn_teacher", ["--input", "40x32"], "608,444", "MACs per 1-s clip: 5,727,232 (binary: 0"),
+    ("dfsmn_teacher", ["--input", "40x96"], "633,020",
+     "MACs per 1-s clip: 17,181,696 (binary: 0"),
+    ("dfsmn_thinnable", ["--binary", "bifsmnv2", "--input", "40x32"], "627,997",
+     "(binary: 5,586,944,"),
+])
+def test_summary_counts_quoted_in_docs(name, argv, params, macs, capsys):
+    # README and docs/fbank40.md quote these counts next to the command that prints them
+    from bifsmn.cli import main
+
+    assert main(["summary", name, *argv]) == 0
+    out = capsys.readouterr().out
+    assert f"total parameters: {params}" in out and macs in out
