@@ -10,8 +10,7 @@ actually uses (the download code needs neither numpy's decoders nor torch).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from bifsmn.lazy import lazy_exports
 
 _EXPORTS = {
     "SpeechCommands": "bifsmn.data.speech_commands",
@@ -23,13 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bifsmn.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

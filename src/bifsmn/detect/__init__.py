@@ -10,9 +10,9 @@ pull in torch; see docs/detection.md.
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.util import find_spec
-from typing import Any
+
+from bifsmn.lazy import lazy_exports
 
 _EXPORTS = {
     "Detector": "bifsmn.detect.detector",
@@ -47,13 +47,4 @@ def _installed(name: str) -> bool:
 __all__ = sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or _installed("torch"))
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bifsmn.detect' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
