@@ -30,6 +30,10 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     built_with = res["machine"]["engine_compiler"]
     assert built_with.startswith(("GCC ", "clang ")) and f"engine built with {built_with}" in md
     assert (out / "bench.png").stat().st_size > 1000
+    # the roofline's stage times are set beside the unprofiled network time they come from
+    roof = res["roofline"]
+    assert roof["profiled_network_us"] >= roof["binary_layers_us"] > 0
+    assert f"together {roof['profiled_network_us']:.1f} µs against" in md
     # the timed exports went to a temporary folder: the results folder holds the report only
     assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md", "bench.png"]
     names = [r["name"] for r in res["rows"]]
