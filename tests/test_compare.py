@@ -23,9 +23,16 @@ def test_compare_two_methods(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
     args = ["compare", "--data", str(full_ds), "--teacher", teacher, "--epochs", "1",
             "--methods", "bifsmnv2,bnn", "--out", str(out), "data.batch_size=16",
             "train.threads=1"]
+    # a name that is not a method fails before anything trains, naming the right flag
+    assert main([*args[:8], "bifsmnv2,no_fid", *args[9:]]) == 2
+    assert "'no_fid' (an ablation: add --ablation)" in capsys.readouterr().err
+    assert not out.exists()
     assert main(args) == 0
-    md = (out / "compare.md").read_text()
-    rows = list(csv.DictReader((out / "compare.csv").open()))
+    printed = capsys.readouterr().out
+    assert f"bifsmnv2: trained ({out / 'bifsmnv2'})" in printed  # one line per method
+    # a subset's tables never replace the full comparison's
+    md = (out / "compare-selected.md").read_text()
+    rows = list(csv.DictReader((out / "compare-selected.csv").open()))
     assert [r["method"] for r in rows] == ["bifsmnv2", "bnn"]
     for r in rows:
         for b in (8, 4, 2, 1):
@@ -37,14 +44,18 @@ def test_compare_two_methods(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
     assert md.count("\n| bifsmnv2 |") == 1 and "| 8 blocks | 4 blocks |" in md
     # BNN trains with its stabilizers (BN after fc1, clipping), marked and footnoted
     assert "\n| bnn \\*(fc1 BN, clip 5) |" in md and "\n\\* Trained with stabilizers" in md
-    assert (out / "compare.png").is_file()
+    assert "seed 0," in md and "Overrides applied to every method: `data.batch_size=16 " \
+        "train.threads=1`" in md
+    assert (out / "compare-selected.png").is_file()
     assert all((out / m / "best.pt").is_file() for m in ("bifsmnv2", "bnn"))
     capsys.readouterr()
-    # a second call reuses the finished runs
+    # a second call reuses the finished runs (a name given twice runs once)
     mtime = (out / "bnn" / "best.pt").stat().st_mtime_ns
-    assert main(args) == 0
+    assert main([*args[:8], "bifsmnv2,bnn,bnn", *args[9:]]) == 0
+    assert "bnn: reused" in capsys.readouterr().out
     assert (out / "bnn" / "best.pt").stat().st_mtime_ns == mtime
-    assert list(csv.DictReader((out / "compare.csv").open()))[1]["status"] == "reused"
+    statuses = [r["status"] for r in csv.DictReader((out / "compare-selected.csv").open())]
+    assert statuses == ["reused", "reused"]
 
 
 def test_storage_counts_one_bit_per_binarized_weight(full_ds, cache_dir, tmp_path):
@@ -60,6 +71,17 @@ def test_storage_counts_one_bit_per_binarized_weight(full_ds, cache_dir, tmp_pat
     ref = storage_bytes(binarize(create_model("dfsmn_thinnable"), "bifsmnv2",
                                  granularity="reference"))
     assert ref > 3 * b  # reference keeps the 1x1 weights in full precision
+    # ... and so its MACs: the same layers count as FP in the operation columns
+    from bifsmn.compare import method_stats
+
+    ours = method_stats(binarize(create_model("dfsmn_thinnable"), "bifsmnv2"), "bifsmnv2")
+    mixed = method_stats(binarize(create_model("dfsmn_thinnable"), "bifsmnv2",
+                                  granularity="reference"), "bifsmnv2")
+    assert mixed[8]["fp_macs"] > ours[8]["fp_macs"] and mixed[8]["ops"] > ours[8]["ops"]
+    # the model's own input size (an fbank40 student reads 40 bands), not 32 x 32
+    wide = method_stats(binarize(create_model("dfsmn_thinnable", n_mels=40), "bifsmnv2"),
+                        "bifsmnv2")
+    assert wide[8]["binary_macs"] > ours[8]["binary_macs"]
 
 
 def test_train_accepts_recipe_names(full_ds, cache_dir, tmp_path, monkeypatch, capsys):

@@ -198,3 +198,22 @@ def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cach
     write_tables([{"method": "x", **row}], tmp_path / "t", "d", "t.pt", 3)
     assert "diverged (NaN loss)" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())[0]["acc_8"] is None
+
+
+def test_non_finite_validation_logits_are_a_divergence(full_ds, cache_dir, tmp_path,
+                                                       monkeypatch):
+    # finite weights whose activations overflow: an argmax over NaN must not become an
+    # accuracy, a best.pt or a compare row
+    from bifsmn.train import trainer as trainer_mod
+
+    real = trainer_mod.predict_paths
+
+    def nan_logits(*args, **kwargs):
+        return {b: torch.full_like(lg, math.nan) for b, lg in real(*args, **kwargs).items()}
+
+    monkeypatch.setattr(trainer_mod, "predict_paths", nan_logits)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="non-finite validation logits after epoch 1"):
+        Trainer(config_from_dict(tiny(full_ds, cache_dir, epochs=2)), run, progress=False).fit()
+    assert json.loads((run / "summary.json").read_text())["diverged"] is True
+    assert not (run / "best.pt").exists()

@@ -124,3 +124,26 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out == f"bifsmn {bifsmn.__version__}\n"
+
+
+def test_recipe_flags_are_checked(full_ds, tmp_path, capsys):
+    from bifsmn.recipes import ABLATIONS, recipe_config
+
+    cases = [(["--config", "teacher", "--base", "bifsmnv2_fbank40", "--data", str(full_ds)],
+              "--base applies to comparison recipes only"),
+             (["--config", "ir_net"], "recipe 'ir_net' needs --data"),
+             (["--config", "ir_net", "--base", "teacher", "--data", str(full_ds)],
+              "trains a full-precision model")]
+    for argv, message in cases:
+        assert main(["train", *argv, "--out", str(tmp_path / "r")]) == 2, argv
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "r").exists()
+    # lr_x4 is relative to the base it modifies, not one absolute rate
+    for base, lr in (("bifsmnv2", 0.005), ("bifsmnv2_fbank40", 0.001)):
+        cfg = recipe_config("lr_x4", ABLATIONS, str(full_ds), "", None, None, base)
+        assert cfg.optim.lr == pytest.approx(4 * lr)
+    # the packaged name with --base is the recipe on that base
+    teacher = Path(__file__).resolve().parents[1] / "models" / "teacher_fbank40.pt"
+    assert main(["train", "--config", "bifsmnv2", "--base", "bifsmnv2_fbank40", "--data",
+                 str(full_ds), "--teacher", str(teacher), "--out", str(tmp_path / "b")]) == 2
+    assert "40 mel bands" in capsys.readouterr().err  # the fbank40 config, refused on audio

@@ -43,10 +43,14 @@ def _config_or_recipe(args: argparse.Namespace):
 
     name = args.config
     is_file = Path(name).is_file() or Path(name).suffix in (".yaml", ".yml")
-    if not is_file and name not in packaged_configs() and (name in RECIPES or name in ABLATIONS):
+    recipe = name in RECIPES or name in ABLATIONS
+    if not is_file and recipe and (name not in packaged_configs() or args.base is not None):
         table = RECIPES if name in RECIPES else ABLATIONS
         return Path(name), recipe_config(name, table, args.data or "", args.teacher or "",
-                                         args.epochs, args.overrides, args.base)
+                                         args.epochs, args.overrides, args.base or "bifsmnv2")
+    if args.base is not None:  # a config file or packaged config is trained as it is
+        raise BifsmnError(f"--base applies to comparison recipes only, not to the config "
+                          f"{name!r} (use --config {args.base} for that config itself)")
     cfg_path = resolve_config(name)
     return cfg_path, load_config(cfg_path, args.overrides)
 
@@ -58,7 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         given = [flag for flag, v in (("--config", args.config), ("--data", args.data),
                                       ("--epochs", args.epochs), ("--teacher", args.teacher),
-                                      ("--out", args.out)) if v is not None]
+                                      ("--out", args.out), ("--base", args.base))
+                 if v is not None]
         if given:
             # the run continues as its config.yaml says; a flag that looked like it changed
             # that but was dropped would be worse than this line
@@ -186,10 +191,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bifsmn.compare import compare
 
-    methods = args.methods.split(",") if args.methods else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     compare(args.data, args.teacher, Path(args.out), args.epochs, methods, args.ablation,
-            args.overrides, args.base)
-    stem = Path(args.out) / ("ablation" if args.ablation else "compare")
+            args.overrides, args.base, log=print)
+    stem = Path(args.out) / (("ablation" if args.ablation else "compare")
+                             + ("-selected" if methods else ""))
     print(stem.with_suffix(".md").read_text())
     print(f"tables: {stem}.md {stem}.csv {stem}.png")
     return 0
@@ -230,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", help="teacher checkpoint: initialises the student and is "
                    "distilled from (sets model.init and distill.teacher)")
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run folder")
-    t.add_argument("--base", default="bifsmnv2", help="config a comparison recipe modifies "
-                   "(bifsmnv2: the paper's 32x32 pipeline; bifsmnv2_fbank40: at scale)")
+    t.add_argument("--base", help="config a comparison recipe modifies (default bifsmnv2: "
+                   "the paper's 32x32 pipeline; bifsmnv2_fbank40: at scale)")
     t.add_argument("overrides", nargs="*", help="section.key=value overrides")
     t.set_defaults(func=cmd_train)
 
@@ -260,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--archive", required=True, help="feature archive (fbank40 images)")
     st.add_argument("--audio", help="audio folder with the same testing clips (paired columns)")
     st.add_argument("--negatives", action="append", help="negative-speech folder(s)")
-    st.add_argument("--out", default="runs/scale-table", help="folder for table.md/.csv/.png "
+    st.add_argument("--out", default="runs/scale-table", help="folder for table.md/.csv/.json "
                     "(docs/results/at-scale holds the committed one: pass it to regenerate)")
     st.set_defaults(func=cmd_scale_table)
 
@@ -279,10 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--teacher", required=True, help="FP teacher checkpoint (init + distillation)")
     c.add_argument("--epochs", type=int, help="epochs per method (default: the --base "
                    "config's train.epochs: 300 for bifsmnv2, 20 for bifsmnv2_fbank40)")
-    c.add_argument("--methods", help="comma-separated subset (default: all)")
+    c.add_argument("--methods", help="comma-separated subset (default: all; its tables are "
+                   "written as compare-selected.* / ablation-selected.*)")
     c.add_argument("--ablation", action="store_true", help="BiFSMNv2 ablations instead")
     c.add_argument("--base", default="bifsmnv2", help="config every recipe modifies "
-                   "(bifsmnv2_fbank40 for the feature archive)")
+                   "(default bifsmnv2; bifsmnv2_fbank40 for the feature archive)")
     c.add_argument("--out", default="runs/compare")
     c.add_argument("overrides", nargs="*", help="section.key=value applied to every method")
     c.set_defaults(func=cmd_compare)
@@ -366,8 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bifsmn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bifsmn: interrupted (run folders keep their last finished epoch; "
-              "continue with --resume)", file=sys.stderr)
+        how = ("run the same command again" if args.command == "compare"
+               else "continue with --resume")
+        print(f"bifsmn: interrupted (run folders keep their last finished epoch; {how})",
+              file=sys.stderr)
         return 130
 
 

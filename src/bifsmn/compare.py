@@ -11,20 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import yaml
 
 from bifsmn.binary.convert import apply_binary
-from bifsmn.binary.layers import QuantMixin
 from bifsmn.binary.methods import method_record
 from bifsmn.blocks import counts
-from bifsmn.errors import BifsmnError, TrainingDiverged
+from bifsmn.errors import BifsmnError, NonFiniteError, TrainingDiverged
 from bifsmn.evaluate import accuracies
 from bifsmn.models import create_model
-from bifsmn.models.summary import layer_stats
+from bifsmn.models.summary import is_binary_layer, layer_stats
 from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
 from bifsmn.train.config import Config
@@ -44,10 +45,7 @@ def storage_bytes(model: torch.nn.Module) -> int:
     binary_ids = set()
     bits = 0
     for mod in model.modules():
-        if isinstance(mod, QuantMixin) and all(n != "identity" for n in mod.quantizer_names()):
-            if getattr(mod.weight_quantizer, "granularity", "channel") == "reference" and \
-                    mod.kind == "pointwise":
-                continue  # reference granularity keeps these weights in full precision
+        if is_binary_layer(mod):  # reference granularity's pointwise weights stay FP
             binary_ids.add(id(mod.weight))
             bits += mod.weight.numel() + 32 * mod.out_channels  # signs + per-channel scale
     other = sum(p.numel() for p in model.parameters() if id(p) not in binary_ids)
@@ -100,28 +98,51 @@ def train_or_reuse(cfg: Config, run: Path) -> str:
 
 def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
             methods: list[str] | None = None, ablation: bool = False,
-            extra: list[str] | None = None, base: str = "bifsmnv2") -> list[dict]:
-    """Train (or reuse) each method and write ``out/compare.{md,csv,json}`` (or ``ablation.*``)."""
+            extra: list[str] | None = None, base: str = "bifsmnv2",
+            log: Callable[[str], None] | None = None) -> list[dict]:
+    """Train (or reuse) each method and write ``out/compare.{md,csv,json,png}`` (or
+    ``ablation.*``; ``compare-selected.*`` / ``ablation-selected.*`` when ``methods`` names a
+    subset, so that a partial rerun never replaces the full table). ``log`` gets one line per
+    method (reused, resumed, trained, diverged); default: the ``bifsmn`` logger."""
+    log = log or logging.getLogger("bifsmn").info
     table = ABLATIONS if ablation else RECIPES
-    names = methods or list(table)
+    names = list(dict.fromkeys(methods)) if methods else list(table)  # once each, in order
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BifsmnError("--out is a file, not a folder for the method runs", out)
+    # every name and the base checked before hours of training (and before the teacher)
+    cfgs = {name: recipe_config(name, table, data, teacher, epochs, extra, base)
+            for name in names}
     rows = []
     teacher_acc = accuracies(Path(teacher), data, [8])[8]
-    for name in names:
-        cfg = recipe_config(name, table, data, teacher, epochs, extra, base)
+    for name, cfg in cfgs.items():
         run = out / name
+        stale = run.with_name(run.name + ".stale")
+        had_stale = stale.exists()
         how = train_or_reuse(cfg, run)
+        moved = "; an earlier run with another config moved to " + stale.name \
+            if stale.exists() and not had_stale else ""
         summary = json.loads((run / "summary.json").read_text())
+        diverged = _diverged(run)
+        accs = {b: math.nan for b in BLOCKS}
         if summary.get("diverged") or not (run / "best.pt").is_file():
             model = _untrained(cfg)  # for the size columns; accuracies are not reported
-            accs = {b: math.nan for b in BLOCKS}
         else:
             model, _ = model_from_checkpoint(run / "best.pt")
-            accs = accuracies(run / "best.pt", data, list(BLOCKS))
+            try:
+                accs = accuracies(run / "best.pt", data, list(BLOCKS))
+            except NonFiniteError:  # a run of an older version that trained on past it
+                diverged = True
+        log(f"{name}: {'diverged' if diverged else how} ({run}){moved}")
         stats = method_stats(model, cfg.binary.method)
+        own = recipe_config(name, table, data, teacher, epochs, None, base)  # no user overrides
         rows.append({"method": name, "binary": cfg.binary.method, "distill": cfg.distill.kind,
-                     "epochs": cfg.train.epochs, "grad_clip": cfg.optim.grad_clip,
+                     "epochs": cfg.train.epochs, "seed": cfg.train.seed,
+                     "limit_train": cfg.data.limit_train, "grad_clip": cfg.optim.grad_clip,
                      "fc1_norm": bool(cfg.model.kwargs.get("fc1_norm", False)),
-                     "diverged": _diverged(run), "status": how,
+                     "recipe_grad_clip": own.optim.grad_clip,
+                     "recipe_fc1_norm": bool(own.model.kwargs.get("fc1_norm", False)),
+                     "diverged": diverged, "status": how,
                      **{f"acc_{b}": accs[b] for b in BLOCKS},
                      **{f"gap_{b}": teacher_acc - accs[b] for b in BLOCKS},
                      "params": sum(p.numel() for p in model.parameters()),
@@ -131,8 +152,8 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
                      **{f"ops_{b}": stats[b]["ops"] for b in BLOCKS},
                      "s_per_epoch": summary["train_wall_s"] / max(1, cfg.train.epochs),
                      "teacher_acc": teacher_acc})
-    stem = "ablation" if ablation else "compare"
-    write_tables(rows, out / stem, data, teacher, epochs)
+    stem = ("ablation" if ablation else "compare") + ("-selected" if methods else "")
+    write_tables(rows, out / stem, data, teacher, epochs, extra)
     return rows
 
 
@@ -159,14 +180,16 @@ def _diverged(run: Path) -> bool:
 
 
 def _stabilizers(row: dict) -> str:
-    """`` *(fc1 BN, clip 5)`` for rows trained with a stabilizer, else ``""``."""
-    parts = (["fc1 BN"] if row.get("fc1_norm") else []) + (
-        [f"clip {row['grad_clip']:g}"] if row.get("grad_clip") else [])
+    """`` *(fc1 BN, clip 5)`` for rows whose recipe carries a stabilizer, else ``""`` (a user's
+    own override is listed once under the table instead)."""
+    fc1 = row.get("recipe_fc1_norm", row.get("fc1_norm"))
+    clip = row.get("recipe_grad_clip", row.get("grad_clip"))
+    parts = (["fc1 BN"] if fc1 else []) + ([f"clip {clip:g}"] if clip else [])
     return f" \\*({', '.join(parts)})" if parts else ""
 
 
 def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
-                 epochs: int | None) -> None:
+                 epochs: int | None, extra: list[str] | None = None) -> None:
     # a diverged run has no accuracy: empty in the CSV, null in the JSON (never NaN)
     plain = [{k: None if isinstance(v, float) and not math.isfinite(v) else v
               for k, v in r.items()} for r in rows]
@@ -177,11 +200,16 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
     atomic_write_text(stem.with_suffix(".csv"), buf.getvalue())
     atomic_write_text(stem.with_suffix(".json"), json.dumps(plain, indent=2, allow_nan=False))
     t = rows[0]["teacher_acc"]
+    seeds = sorted({r.get("seed", 0) for r in rows})
+    limits = sorted({r.get("limit_train") or 0 for r in rows})
+    limited = (f", training limited to {', '.join(map(str, limits))} clips (data.limit_train)"
+               if any(limits) else "")
     lines = [
         f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "
-        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed 0, "
-        "gradient-norm clipping off unless marked. Accuracy of each run's best "
-        "epoch (chosen on 8-block validation accuracy).",
+        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed "
+        f"{', '.join(map(str, seeds))}{limited}, gradient-norm clipping off unless marked. "
+        "Accuracy of each run's best epoch (chosen on 8-block validation accuracy)."
+        + (f" Overrides applied to every method: `{' '.join(extra)}`." if extra else ""),
         "",
         "| method | binarizer | distillation | 8 blocks | 4 blocks | 2 blocks | 1 block | "
         "params | storage (KiB) | binary MACs (8 bl.) | FP MACs (8 bl.) | OPs (8 bl.) | "

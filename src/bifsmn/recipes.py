@@ -42,8 +42,24 @@ ABLATIONS: dict[str, list[str]] = {
     "alpha_0.1": ["distill.alpha=0.1"],
     "alpha_1": ["distill.alpha=1.0"],
     "alpha_10": ["distill.alpha=10.0"],
-    "lr_x4": ["optim.lr=0.02"],
+    "lr_x4": ["optim.lr*=4"],  # relative: 4x whatever the --base config trains with
 }
+
+
+def _relative(overrides: list[str], base_path: Path) -> list[str]:
+    """``key*=factor`` items as ``key=<factor x the base config's value>`` (``lr_x4`` means 4x
+    the learning rate of whichever base it modifies, not one absolute value)."""
+    out = []
+    for item in overrides:
+        key, sep, factor = item.partition("*=")
+        if not sep:
+            out.append(item)
+            continue
+        node = load_config(base_path).to_dict()
+        for part in key.split("."):
+            node = node[part]
+        out.append(f"{key}={float(node) * float(factor)!r}")
+    return out
 
 
 def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: str,
@@ -52,8 +68,20 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
     """Config of one recipe, ready to train: the ``base`` config (``bifsmnv2`` for the paper's
     32 x 32 pipeline, ``bifsmnv2_fbank40`` at scale) with the recipe's overrides."""
     if name not in table:
-        raise BifsmnError(f"unknown recipe {name!r} (known: {', '.join(table)})")
-    cfg = load_config(resolve_config(base), [*table[name], *(extra or [])])
+        hint = ""
+        if table is RECIPES and name in ABLATIONS:
+            hint = " (an ablation: add --ablation)"
+        elif table is ABLATIONS and name in RECIPES:
+            hint = " (a method: leave out --ablation)"
+        raise BifsmnError(f"unknown recipe {name!r}{hint} (known: {', '.join(table)})")
+    if not data:
+        raise BifsmnError(f"recipe {name!r} needs --data (the data set it trains on)")
+    base_path = resolve_config(base)
+    if load_config(base_path).binary.method == "none":
+        raise BifsmnError(f"--base {base} trains a full-precision model; a comparison recipe "
+                          "modifies a binary student config (bifsmnv2, bifsmnv2_fbank40)")
+    overrides = _relative(table[name], base_path)
+    cfg = load_config(base_path, [*overrides, *(extra or [])])
     cfg.data.root = str(Path(data).resolve())  # same run whatever the spelling of the path
     set_teacher(cfg, teacher)
     if epochs is not None:

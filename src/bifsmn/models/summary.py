@@ -26,8 +26,14 @@ class LayerStat:
     binary: bool
 
 
-def _is_binary(m: nn.Module) -> bool:
+def is_binary_layer(m: nn.Module) -> bool:
+    """A layer whose MACs are 1-bit: input and weight binarized. Reference granularity keeps
+    the pointwise layers' weights in full precision (``bifsmn.compare.storage_bytes`` counts
+    them so too), so their products are not XNOR-popcounts."""
     if not isinstance(m, QuantMixin):
+        return False
+    if getattr(m.weight_quantizer, "granularity", "channel") == "reference" and \
+            getattr(m, "kind", None) == "pointwise":
         return False
     return all(n != "identity" for n in m.quantizer_names())
 
@@ -44,10 +50,17 @@ def _macs(m: nn.Module, out: torch.Tensor) -> int:
     return 0
 
 
+def model_input_shape(model: nn.Module) -> tuple[int, int, int, int]:
+    """One sample of the input the model was built for: (1, 1, n_mels, frames)."""
+    return (1, 1, int(getattr(model, "n_mels", 32)), int(getattr(model, "frames", 32)))
+
+
 def layer_stats(model: nn.Module, blocks: int | None = None,
-                input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> list[LayerStat]:
+                input_shape: tuple[int, ...] | None = None) -> list[LayerStat]:
     """Run one sample through the path of ``blocks`` blocks (default: all layers) and return
-    stats for every parameterised leaf layer."""
+    stats for every parameterised leaf layer. ``input_shape`` defaults to the model's own
+    (:func:`model_input_shape`: an fbank40 model reads 40 bands)."""
+    input_shape = input_shape or model_input_shape(model)
     layers = getattr(model, "num_layers", DEFAULT_LAYERS)
     path = 0 if blocks is None else to_index(blocks, layers)
     stats: dict[str, LayerStat] = {}
@@ -60,7 +73,8 @@ def layer_stats(model: nn.Module, blocks: int | None = None,
         def hook(m: nn.Module, _inp: tuple, out: torch.Tensor, name: str = name) -> None:
             prev = stats.get(name)
             macs = _macs(m, out) + (prev.macs if prev else 0)
-            stats[name] = LayerStat(name, type(m).__name__, _own_params(m), macs, _is_binary(m))
+            stats[name] = LayerStat(name, type(m).__name__, _own_params(m), macs,
+                                    is_binary_layer(m))
 
         hooks.append(mod.register_forward_hook(hook))
     was_training = model.training
@@ -85,7 +99,7 @@ def _own_params(m: nn.Module) -> int:
 
 
 def format_summary(model: nn.Module, blocks: int | None = None,
-                   input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> str:
+                   input_shape: tuple[int, ...] | None = None) -> str:
     """A table of layers with parameters, MACs and whether they run binarized, on the path of
     ``blocks`` blocks (default: all layers)."""
     stats = layer_stats(model, blocks, input_shape)

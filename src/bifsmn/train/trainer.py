@@ -424,8 +424,10 @@ class Trainer:
         bar.close()
         return tot_loss / tot_seen, tot_correct / tot_seen
 
-    def evaluate(self) -> dict[str, float]:
-        """Validation accuracy of every trained path, keyed ``val_acc_<blocks>``."""
+    def evaluate(self, epoch: int = 0) -> dict[str, float]:
+        """Validation accuracy of every trained path, keyed ``val_acc_<blocks>``. Non-finite
+        logits (finite weights whose activations overflow) stop the run as a divergence: an
+        argmax over NaN would otherwise become an accuracy, a best.pt and a table row."""
         out = {}
         # folded once for all paths: the deployed arithmetic where the model has one
         logits = predict_paths(self.model, self.val_feats, self.cfg.train.blocks,
@@ -433,6 +435,11 @@ class Trainer:
         merge = ClassMerge(list(self.ds.labels))  # 37 classes: scored as the 12 they report
         truth = torch.as_tensor(merge.index)[self.val_labels]
         for b, lg in logits.items():
+            if not torch.isfinite(lg).all():
+                raise TrainingDiverged(
+                    f"training diverged: the {b}-block path gives non-finite validation logits "
+                    f"after epoch {epoch + 1}; the run stops here (last.pt keeps the last finite "
+                    "epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
             acc = (merge.torch_logits(lg).argmax(1) == truth).float().mean().item() \
                 if len(lg) else float("nan")
             out[f"val_acc_{b}"] = acc
@@ -519,13 +526,13 @@ class Trainer:
             try:
                 loss, acc = self._train_epoch(epoch)
                 self._check_weights(epoch)
+                t_eval = time.time()
+                with self.ema.applied(self.model) if self.ema is not None else nullcontext():
+                    val_metrics = self.evaluate(epoch)
             except TrainingDiverged:
                 if self.dist.main:
                     self._record_divergence(epoch, history, best)
                 raise
-            t_eval = time.time()
-            with self.ema.applied(self.model) if self.ema is not None else nullcontext():
-                val_metrics = self.evaluate()
             metrics = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_acc": acc,
                        **val_metrics, "epoch_time_s": time.time() - t0,
                        "data_time_s": self.data_time, "model_time_s": self.model_time,
