@@ -147,3 +147,17 @@ def test_deploy_on_every_device(device, tmp_path) -> None:
 def test_fold_reads_the_registered_name_of_a_full_precision_model():
     # create_model records the name, so fold(model) needs no model_name argument
     assert fold(create_model("dfsmn_teacher")).kind == "dfsmn_teacher"
+
+
+def test_predict_finite_refuses_nan_logits(tmp_path):
+    # scale-table and eval-paired score through it: NaN never becomes an accuracy
+    from bifsmn.deploy import predict_finite
+    from bifsmn.errors import NonFiniteError
+
+    model = create_model("dfsmn_teacher")
+    x = torch.from_numpy(random_features(4))
+    assert torch.isfinite(predict_finite(model, x, 8, "four clips", "m.pt")).all()
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="non-finite logits .* on four clips, 8 blocks"):
+        predict_finite(model, x, 8, "four clips", "m.pt")

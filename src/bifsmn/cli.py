@@ -221,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", help="Speech Commands folder (downloads v0.02 if omitted)")
     q.add_argument("--root", default="data", help="where to download when --data is omitted")
     q.add_argument("--out", default="runs/quickstart", help="run folder")
-    q.add_argument("--epochs", type=int, default=20, help="teacher epochs")
-    q.add_argument("--student-epochs", type=int, default=8, help="BiFSMNv2 student epochs")
+    q.add_argument("--epochs", type=int, default=20, help="teacher epochs (default 20)")
+    q.add_argument("--student-epochs", type=int, default=8,
+                   help="BiFSMNv2 student epochs (default 8)")
     q.set_defaults(func=cmd_quickstart)
 
     t = sub.add_parser("train", help="train a model from a config")

@@ -21,7 +21,7 @@ from bifsmn.data.archive import FeatureArchive
 from bifsmn.data.fbank import Fbank40, image_to_input
 from bifsmn.data.frontends import FBANK40, check_feature_kind, feature_config_from_dict
 from bifsmn.data.labels import UNKNOWN
-from bifsmn.deploy import predict, scoring
+from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import model_from_checkpoint
 
@@ -73,8 +73,8 @@ def evaluate_paired(checkpoint: str | Path, archive_root: str | Path, audio_root
     out: dict = {"checkpoint": str(checkpoint), "pairs": len(pairs), "split": split}
     scored = scoring(model)  # the deployed arithmetic where the model has one, folded once
     for b in blocks:
-        pi = predict(scored, x_img, b).argmax(1)
-        pa = predict(scored, x_wav, b).argmax(1)
+        pi = predict_finite(scored, x_img, b, f"the {split} images", checkpoint).argmax(1)
+        pa = predict_finite(scored, x_wav, b, f"the {split} audio", checkpoint).argmax(1)
         out[f"images_{b}"] = (pi == labels).float().mean().item()
         out[f"audio_{b}"] = (pa == labels).float().mean().item()
         out[f"agree_{b}"] = (pi == pa).float().mean().item()

@@ -22,7 +22,7 @@ from bifsmn.data.fbank import image_to_input
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.labels import SILENCE, UNKNOWN
 from bifsmn.data.sources import split_inputs
-from bifsmn.deploy import predict, scoring
+from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
 from bifsmn.paired import evaluate_paired
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
@@ -50,14 +50,14 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
         row = {"model": name, "blocks": b, "checkpoint": str(checkpoint),
                "method": ckpt["binary"]["method"], "epoch": ckpt.get("epoch")}
         for s, (x, y) in data.items():
-            row[f"{s}_acc"] = (predict(scored, x, b).argmax(1) == y).float() \
-                .mean().item()
+            logits = predict_finite(scored, x, b, f"the archive's {s} images", checkpoint)
+            row[f"{s}_acc"] = (logits.argmax(1) == y).float().mean().item()
         if paired:
             row["paired_clips"] = paired["pairs"]
             row["paired_images_acc"] = paired[f"images_{b}"]
             row["paired_audio_acc"] = paired[f"audio_{b}"]
         if neg_x is not None:
-            pred = predict(scored, neg_x, b).argmax(1)
+            pred = predict_finite(scored, neg_x, b, "negative speech", checkpoint).argmax(1)
             row["negative_windows"] = len(neg_x)
             row["negative_keyword_rate"] = (~torch.isin(pred, not_kw)).float().mean().item()
         rows.append(row)

@@ -22,12 +22,12 @@ from torch import nn
 
 from bifsmn.deploy.fold import FP_KINDS, NotDeployable, deploy_kind, fold
 from bifsmn.deploy.reference import DeployedDFSMN, dual_split, sum8
-from bifsmn.deploy.scoring import Scoring, predict, predict_paths, scoring
+from bifsmn.deploy.scoring import Scoring, predict, predict_finite, predict_paths, scoring
 from bifsmn.deploy.spec import Arch, Constant, DeploySpec
 
 __all__ = ["FP_KINDS", "Arch", "Constant", "DeploySpec", "DeployedDFSMN", "NotDeployable",
-           "Scoring", "deploy", "deploy_kind", "dual_split", "fold", "predict", "predict_paths",
-           "scoring", "sum8"]
+           "Scoring", "deploy", "deploy_kind", "dual_split", "fold", "predict", "predict_finite",
+           "predict_paths", "scoring", "sum8"]
 
 
 def deploy(model: nn.Module, binary: dict | None = None, param_dtype: str = "f32",

@@ -11,12 +11,15 @@ any other error (a float16 overflow, a broken model) propagates.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from bifsmn.blocks import require
 from bifsmn.deploy.fold import NotDeployable, fold
 from bifsmn.deploy.reference import DeployedDFSMN
+from bifsmn.errors import NonFiniteError
 
 
 def _deployed_or_none(model: nn.Module) -> DeployedDFSMN | None:
@@ -82,3 +85,14 @@ def predict(model: nn.Module | Scoring, feats: torch.Tensor, blocks: int = 8,
     """Evaluation logits (N, classes) on the CPU of features (N, 1, mel, time), in the
     deployed arithmetic where the model has one (see the module docstring)."""
     return predict_paths(model, feats, [blocks], batch_size, device)[blocks]
+
+
+def predict_finite(model: nn.Module | Scoring, feats: torch.Tensor, blocks: int,
+                   what: str, source: str | Path) -> torch.Tensor:
+    """:func:`predict`, refusing non-finite logits with one line naming ``source`` (the
+    checkpoint) and ``what`` was scored: an argmax over NaN never becomes an accuracy."""
+    logits = predict(model, feats, blocks)
+    if not torch.isfinite(logits).all():
+        raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on {what}, {blocks} "
+                             "blocks (diverged or corrupt model?)", source)
+    return logits
