@@ -233,7 +233,7 @@ def model_layers(blocks: int) -> list[Layer]:
     from bifsmn.binary.layers import QuantDepthwiseTime
     from bifsmn.blocks import to_index
     from bifsmn.models import create_model
-    from bifsmn.models.summary import _is_binary
+    from bifsmn.models.summary import is_binary_layer
 
     model = create_model("dfsmn_thinnable")
     binarize(model, "bifsmnv2")
@@ -246,11 +246,12 @@ def model_layers(blocks: int) -> list[Layer]:
             layers.append(Layer(name, per, 1, mod.kernel_size, False))  # memory taps
         elif isinstance(mod, nn.Linear):
             n = mod.out_features
-            layers.append(Layer(name, out[0].numel() // n, n, mod.in_features, _is_binary(mod)))
+            layers.append(Layer(name, out[0].numel() // n, n, mod.in_features,
+                                is_binary_layer(mod)))
         elif isinstance(mod, nn.Conv2d):
             n = mod.out_channels
             k = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-            layers.append(Layer(name, out[0].numel() // n, n, k, _is_binary(mod)))
+            layers.append(Layer(name, out[0].numel() // n, n, k, is_binary_layer(mod)))
 
     for name, mod in model.named_modules():
         if isinstance(mod, (nn.Linear, nn.Conv2d, QuantDepthwiseTime)):
