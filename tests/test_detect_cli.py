@@ -179,29 +179,43 @@ def test_mic_without_sounddevice(ckpt, monkeypatch, capsys):
     rc, _, err = run(["detect", "--mic", "--model", ckpt], capsys)
     assert rc == 2
     one_error_line(err, "sounddevice", "PortAudio", "bifsmn[mic]")
+    # said before the (bundled, calibrated) model loads and prints its operating point
+    rc, _, err = run(["detect", "--mic"], capsys)
+    one_error_line(err, "sounddevice")
+    assert len(err.strip().splitlines()) == 1, err  # no operating-point lines before it
+    for bad in ("-5", "0", "nan"):
+        rc, _, err = run(["detect", "--mic", "--seconds", bad], capsys)
+        one_error_line(err, "--seconds must be a positive number")
 
 
 class FakePortAudioError(Exception):
     pass
 
 
-def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int = SR):
+def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int = SR,
+                     channels: int = 1, overflow_every: int = 0):
+    """A stand-in for the ``sounddevice`` package: a device recording only ``rate`` Hz and
+    only ``channels`` channels (2: it refuses mono), reporting an input overflow on every
+    ``overflow_every``-th block (0: never)."""
     mod = types.ModuleType("sounddevice")
     mod.PortAudioError = FakePortAudioError
 
     def query_devices(device=None, kind=None):
         if not devices:
             raise FakePortAudioError("No input device matching ''")
-        return {"name": "fake mic", "default_samplerate": float(rate)}
+        return {"name": "fake mic", "default_samplerate": float(rate),
+                "max_input_channels": channels}
 
     def check_input_settings(**kw):
         if kw["samplerate"] != rate:
             raise FakePortAudioError("Invalid sample rate")
+        if kw["channels"] != channels:
+            raise FakePortAudioError("Invalid number of channels")
 
     class InputStream:
         def __init__(self, **kw):
-            assert kw["samplerate"] == rate and kw["channels"] == 1
-            self.pos = 0
+            assert kw["samplerate"] == rate and kw["channels"] == channels
+            self.pos = self.blocks = 0
 
         def __enter__(self):
             return self
@@ -214,7 +228,9 @@ def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int =
                 raise KeyboardInterrupt  # the user presses Ctrl-C
             block = audio[self.pos:self.pos + n]
             self.pos += n
-            return np.pad(block, (0, n - len(block)))[:, None], False
+            self.blocks += 1
+            data = np.repeat(np.pad(block, (0, n - len(block)))[:, None], channels, axis=1)
+            return data, bool(overflow_every and self.blocks % overflow_every == 0)
 
     mod.query_devices = query_devices
     mod.check_input_settings = check_input_settings
@@ -244,6 +260,23 @@ def test_mic_stream_detects(ckpt, monkeypatch, capsys, rate):
     assert [e["label"] for e in events] == ["off"] and events[0]["file"] == "mic"
     rc, _, err = run(["detect", "--mic", "a.wav", "--model", ckpt], capsys)
     one_error_line(err, "not both")
+
+
+def test_mic_on_a_stereo_only_device_and_overflows(ckpt, monkeypatch, capsys):
+    # a device that refuses mono records two channels, mixed here; dropped blocks are said
+    # once when they start and counted at the end
+    x = tone_stream([("off", 1.0)], 3.0)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(True, x, channels=2))
+    rc, out, err = run(["detect", "--mic", "--model", ckpt, "--json", "--threshold", "0.6",
+                        "--rearm"], capsys)
+    assert rc == 0 and "2 channels mixed to mono" in err, err
+    assert [json.loads(ln)["label"] for ln in out.splitlines()] == ["off"]
+    assert "bifsmn: 1 event in" in err
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(True, x, overflow_every=5))
+    rc, out, err = run(["detect", "--mic", "--model", ckpt, "--json", "--threshold", "0.6"],
+                       capsys)
+    assert rc == 0 and err.count("input overflow: the device dropped audio") == 1, err
+    assert "6 input overflows (audio dropped)" in err  # 30 blocks of 100 ms
 
 
 def test_mic_runs_the_bundled_two_stage_detector_by_default(monkeypatch, capsys):

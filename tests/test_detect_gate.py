@@ -240,14 +240,19 @@ def test_shared_background_noise_files_give_no_event(bundled):
 def test_meter_line():
     th = {"yes": 0.9, "no": 0.8}
     line = meter_line(-20.0, {"yes": 0.42, "no": 0.1}, th, width=10)
-    assert line == "level [########  ]  -20 dBFS | top yes 0.42 (0.90)"
-    assert meter_line(-120.0, {"yes": 0.0, "no": 0.0}, th, width=10).startswith(
-        "level [          ] <-80 dBFS")
+    assert line == "level [########  ]  -20 dBFS | top yes 0.420 (0.900)"
+    # silence: every score 0 names no keyword
+    assert meter_line(-120.0, {"yes": 0.0, "no": 0.0}, th, width=10) == (
+        "level [          ] <-80 dBFS | top -")
     assert meter_line(3.0, {"no": 0.95}, th, width=4) == (
-        "level [####]    0 dBFS | top no 0.95 (0.80)*")
+        "level [####]    0 dBFS | top no 0.950 (0.800)*")
     assert meter_line(float("nan"), {"yes": float("nan"), "no": 0.2}, th).endswith(
-        "top no 0.20 (0.80)")
+        "top no 0.200 (0.800)")
     assert meter_line(-30.0, {}, {}).endswith("| top -")
+    # calibrated thresholds sit at 0.99x: a near miss is told from a hit
+    close = meter_line(-30.0, {"go": 0.9929}, {"go": 0.993})
+    assert close.endswith("top go 0.992 (0.993)") and "*" not in close
+    assert meter_line(-30.0, {"go": 0.5}, {"go": 0.9}, overflows=3).endswith(" | 3 overflows")
 
 
 @pytest.mark.parametrize("hop", [1600, 800, 1000, 16000])

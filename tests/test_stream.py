@@ -156,3 +156,16 @@ def test_scorer_protocol_and_blocks(tmp_path, scorer):
         load_scorer(tiny_checkpoint(tmp_path, trained=False), blocks=3)
     with pytest.raises(BifsmnError, match="Scorer"):
         load_scorer(object())
+
+
+def test_channel_blocks_are_mixed_to_mono():
+    # sounddevice delivers (frames, channels) blocks: (n, 1) is mono, (n, 2) is mixed
+    from bifsmn.detect.stream import as_mono_float
+
+    x = np.linspace(-0.5, 0.5, 1600, dtype=np.float32)
+    np.testing.assert_array_equal(as_mono_float(x[:, None]), x)
+    np.testing.assert_array_equal(as_mono_float(np.stack([x, x], axis=1)), x)
+    pcm = np.round(x * 32767).astype(np.int16)
+    np.testing.assert_array_equal(as_mono_float(pcm[:, None]), as_mono_float(pcm))
+    with pytest.raises(BifsmnError, match="1-D mono samples or"):
+        as_mono_float(np.zeros((2, 2, 2), np.float32))

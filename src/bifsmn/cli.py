@@ -374,10 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bifsmn: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        how = ("run the same command again" if args.command == "compare"
-               else "continue with --resume")
-        print(f"bifsmn: interrupted (run folders keep their last finished epoch; {how})",
-              file=sys.stderr)
+        hint = {"compare": " (run folders keep their last finished epoch; run the same "
+                           "command again to continue)",
+                "train": " (the run folder keeps its last finished epoch; continue with "
+                         "--resume)",
+                "quickstart": " (run folders keep their last finished epoch)"}
+        print(f"bifsmn: interrupted{hint.get(args.command, '')}", file=sys.stderr)
         return 130
 
 

@@ -93,12 +93,15 @@ def _make_detector(args: argparse.Namespace):
 
 
 def meter_line(level_db: float, scores: dict[str, float], thresholds: dict[str, float],
-               width: int = 20, floor_db: float = -80.0) -> str:
+               width: int = 20, floor_db: float = -80.0, overflows: int = 0) -> str:
     """The live ``--mic`` status line: input level as a bar and in dBFS, and the keyword with
-    the highest smoothed score (its threshold in brackets; ``*`` once it is reached).
+    the highest smoothed score (its threshold in brackets; ``*`` once it is reached; ``-``
+    while every score is 0, e.g. on silence the gate skips). Three decimals: calibrated
+    thresholds sit at 0.99x, where two would show 0.99 against 0.99. ``overflows``: input
+    blocks the device dropped so far (shown once there are any).
 
     >>> meter_line(-20.0, {"yes": 0.42, "no": 0.1}, {"yes": 0.9, "no": 0.9}, width=10)
-    'level [########  ]  -20 dBFS | top yes 0.42 (0.90)'
+    'level [########  ]  -20 dBFS | top yes 0.420 (0.900)'
     """
     lv = level_db if level_db == level_db else floor_db  # NaN -> floor
     lv = min(max(lv, floor_db), 0.0)
@@ -109,9 +112,12 @@ def meter_line(level_db: float, scores: dict[str, float], thresholds: dict[str, 
     if scores:
         k = max(scores, key=lambda q: (scores[q] if scores[q] == scores[q] else -1.0))
         v = scores[k]
-        mark = "*" if v >= thresholds.get(k, 1.0) else ""
-        top = f"{k} {v:.2f} ({thresholds.get(k, float('nan')):.2f}){mark}"
-    return f"level [{bar}] {shown} dBFS | top {top}"
+        if v > 0:
+            mark = "*" if v >= thresholds.get(k, 1.0) else ""
+            top = f"{k} {math.floor(v * 1000) / 1000:.3f} " \
+                  f"({thresholds.get(k, float('nan')):.3f}){mark}"
+    dropped = f" | {overflows} overflows" if overflows else ""
+    return f"level [{bar}] {shown} dBFS | top {top}{dropped}"
 
 
 def _print_event(ev, source: str, as_json: bool) -> None:
@@ -132,9 +138,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     for flag, given in (("--seconds", args.seconds), ("--device", args.device)):
         if not args.mic and given is not None:
             raise BifsmnError(f"{flag} applies to --mic only")
-    det = _make_detector(args)
     if args.mic:
-        return run_mic(det, args.seconds, args.device, args.json)
+        if args.seconds is not None and not 0 < args.seconds < math.inf:
+            raise BifsmnError(f"--seconds must be a positive number (got {args.seconds})")
+        sd = _import_sounddevice()  # before the model loads: a missing package says so first
+        return run_mic(_make_detector(args), args.seconds, args.device, args.json, sd)
+    det = _make_detector(args)
     saver = None
     if args.save_windows:
         from bifsmn.detect.windows import WindowSaver
@@ -252,43 +261,77 @@ def _import_sounddevice():
     return sd
 
 
-def run_mic(det, seconds: float | None, device: str | None, as_json: bool) -> int:
-    """Listen to an input device and print events until Ctrl-C (or ``seconds``)."""
+def _open_settings(sd, dev, info: dict, sample_rate: int) -> tuple[int, int]:
+    """(rate, channels) the device records: 16 kHz mono where it can, else its default rate
+    (resampled here) and/or two channels (downmixed here). Each setting is tried on its own, so
+    a device that only refuses mono is not reported as a rate problem."""
+    rates = list(dict.fromkeys([sample_rate, int(info.get("default_samplerate") or sample_rate)]))
+    most = int(info.get("max_input_channels") or 1)
+    channels = list(dict.fromkeys([1, min(max(most, 1), 2)]))
+    last: Exception | None = None
+    for ch in channels:
+        for rate in rates:
+            try:
+                sd.check_input_settings(device=dev, channels=ch, dtype="float32",
+                                        samplerate=rate)
+                return rate, ch
+            except (sd.PortAudioError, ValueError) as exc:
+                last = exc
+    raise BifsmnError(f"the input device accepts none of {rates} Hz with {channels} "
+                      f"channel(s) as float32 ({last})")
+
+
+def run_mic(det, seconds: float | None, device: str | None, as_json: bool, sd=None) -> int:
+    """Listen to an input device and print events until Ctrl-C (or ``seconds`` of wall
+    time). Event times count the audio received: blocks the device drops (input overflow) are
+    counted, reported and missing from the stream, so times run early after one."""
     import numpy as np
     import soxr
 
-    sd = _import_sounddevice()
+    sd = sd or _import_sounddevice()
     dev: int | str | None = int(device) if device and device.isdigit() else device
     try:
         info = sd.query_devices(dev, kind="input")
     except (sd.PortAudioError, ValueError) as exc:
         raise BifsmnError(f"no usable audio input device ({exc})") from None
-    rate = det.sample_rate
-    try:
-        sd.check_input_settings(device=dev, channels=1, dtype="float32", samplerate=rate)
-    except (sd.PortAudioError, ValueError):
-        rate = int(info["default_samplerate"])
+    info = info if isinstance(info, dict) else {}
+    rate, channels = _open_settings(sd, dev, info, det.sample_rate)
     resampler = (soxr.ResampleStream(rate, det.sample_rate, 1, dtype="float32")
                  if rate != det.sample_rate else None)
     block = max(1, det.hop * rate // det.sample_rate)
-    name = info.get("name", "input") if isinstance(info, dict) else "input"
-    print(f"bifsmn: listening on {name!r} at {rate} Hz (Ctrl-C stops)", file=sys.stderr)
+    name = info.get("name", "input")
     det.reset()
-    live = not as_json and sys.stderr.isatty()
+    # the status line goes to stderr; with --json on a terminal it would interleave with the
+    # JSON lines, so it is off only when both share the terminal
+    live = sys.stderr.isatty() and not (as_json and sys.stdout.isatty())
+    overflows = events_seen = 0
     t0 = time.monotonic()
     try:
-        with sd.InputStream(device=dev, channels=1, samplerate=rate, dtype="float32",
+        with sd.InputStream(device=dev, channels=channels, samplerate=rate, dtype="float32",
                             blocksize=block) as stream:
+            mix = f", {channels} channels mixed to mono" if channels > 1 else ""
+            print(f"bifsmn: listening on {name!r} at {rate} Hz{mix} (Ctrl-C stops)",
+                  file=sys.stderr)
             while seconds is None or time.monotonic() - t0 < seconds:
-                data, _overflowed = stream.read(block)
-                x = np.asarray(data, np.float32).reshape(-1)
+                data, overflowed = stream.read(block)
+                x = np.asarray(data, np.float32)
+                x = x.mean(axis=1) if x.ndim == 2 and x.shape[1] > 1 else x.reshape(-1)
+                if overflowed:
+                    overflows += 1
+                    if overflows == 1:
+                        if live:
+                            print("\r\x1b[K", end="", file=sys.stderr)
+                        print("bifsmn: input overflow: the device dropped audio (the machine "
+                              "did not read it in time); event times now run early",
+                              file=sys.stderr)
                 if resampler is not None:
                     x = resampler.resample_chunk(x)
                 events = det.process(x)
+                events_seen += len(events)
                 if live:
                     ms = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
                     line = meter_line(10 * np.log10(max(ms, 1e-12)), det.last_scores,
-                                      det.thresholds)
+                                      det.thresholds, overflows=overflows)
                     print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
                 for ev in events:
                     if live:
@@ -301,6 +344,9 @@ def run_mic(det, seconds: float | None, device: str | None, as_json: bool) -> in
     finally:
         if live:
             print(file=sys.stderr)
+    dropped = f"; {overflows} input overflows (audio dropped)" if overflows else ""
+    print(f"bifsmn: {events_seen} event{'s' if events_seen != 1 else ''} in "
+          f"{time.monotonic() - t0:.1f} s of listening{dropped}", file=sys.stderr)
     return 0
 
 

@@ -73,10 +73,16 @@ def hop_samples(hop_ms: float, sample_rate: int, window: int) -> int:
 
 def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
     """A 1-D float32 chunk from float or integer PCM (int16 like openWakeWord, int32):
-    :func:`bifsmn.pcm.pcm_to_float32`, the same conversion ``Engine`` applies."""
+    :func:`bifsmn.pcm.pcm_to_float32`, the same conversion ``Engine`` applies. A (samples,
+    channels) block with up to 8 channels, as ``sounddevice`` delivers it (``(n, 1)`` for
+    mono), is mixed to mono by its channel mean."""
     x = np.asarray(chunk)
-    if x.ndim != 1:
-        raise BifsmnError(f"audio chunks must be 1-D mono samples, got shape {x.shape}")
+    if x.ndim == 2 and 1 <= x.shape[1] <= 8:
+        x = pcm_to_float32(x)
+        x = np.ascontiguousarray(x[:, 0]) if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
+    elif x.ndim != 1:
+        raise BifsmnError(f"audio chunks must be 1-D mono samples or (samples, channels) "
+                          f"blocks, got shape {x.shape}")
     x = pcm_to_float32(x)
     check_samples(x, "audio chunk")
     return x
