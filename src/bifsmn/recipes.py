@@ -46,7 +46,7 @@ ABLATIONS: dict[str, list[str]] = {
 }
 
 
-def _relative(overrides: list[str], base_path: Path) -> list[str]:
+def _relative(overrides: list[str], base: Config) -> list[str]:
     """``key*=factor`` items as ``key=<factor x the base config's value>`` (``lr_x4`` means 4x
     the learning rate of whichever base it modifies, not one absolute value)."""
     out = []
@@ -55,7 +55,7 @@ def _relative(overrides: list[str], base_path: Path) -> list[str]:
         if not sep:
             out.append(item)
             continue
-        node = load_config(base_path).to_dict()
+        node = base.to_dict()
         for part in key.split("."):
             node = node[part]
         out.append(f"{key}={float(node) * float(factor)!r}")
@@ -77,10 +77,11 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
     if not data:
         raise BifsmnError(f"recipe {name!r} needs --data (the data set it trains on)")
     base_path = resolve_config(base)
-    if load_config(base_path).binary.method == "none":
+    base_cfg = load_config(base_path)
+    if base_cfg.binary.method == "none":
         raise BifsmnError(f"--base {base} trains a full-precision model; a comparison recipe "
                           "modifies a binary student config (bifsmnv2, bifsmnv2_fbank40)")
-    overrides = _relative(table[name], base_path)
+    overrides = _relative(table[name], base_cfg)
     cfg = load_config(base_path, [*overrides, *(extra or [])])
     cfg.data.root = str(Path(data).resolve())  # same run whatever the spelling of the path
     set_teacher(cfg, teacher)

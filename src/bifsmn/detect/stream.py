@@ -77,13 +77,12 @@ def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
     channels) block with up to 8 channels, as ``sounddevice`` delivers it (``(n, 1)`` for
     mono), is mixed to mono by its channel mean."""
     x = np.asarray(chunk)
-    if x.ndim == 2 and 1 <= x.shape[1] <= 8:
-        x = pcm_to_float32(x)
-        x = np.ascontiguousarray(x[:, 0]) if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
-    elif x.ndim != 1:
+    if x.ndim != 1 and not (x.ndim == 2 and 1 <= x.shape[1] <= 8):
         raise BifsmnError(f"audio chunks must be 1-D mono samples or (samples, channels) "
                           f"blocks, got shape {x.shape}")
     x = pcm_to_float32(x)
+    if x.ndim == 2:
+        x = np.ascontiguousarray(x[:, 0]) if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
     check_samples(x, "audio chunk")
     return x
 

@@ -23,6 +23,7 @@ from bifsmn.data.labels import labels_for_task
 from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
 from bifsmn.signatures import file_kind
+from bifsmn.train.config import run_best
 
 FORMAT = "bifsmn-checkpoint"
 VERSION = 1
@@ -51,11 +52,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     printed can be handed straight to eval, export or detection."""
     path = Path(path)
     if path.is_dir():  # a run folder: its best epoch, the file eval/export/detect want
-        if not (path / "best.pt").is_file():
+        best = run_best(path)
+        if best is None:
             hint = (" yet (no epoch has met train.best_rule): pass last.pt for the last epoch"
                     if (path / "last.pt").is_file() else " (not a training run folder)")
             raise BifsmnError(f"folder holds no best.pt{hint}", path)
-        path = path / "best.pt"
+        path = best
     if not path.is_file():
         raise BifsmnError("checkpoint not found", path)
     kind = file_kind(path)  # an empty file goes on to torch.load: "truncated or corrupt"

@@ -441,6 +441,14 @@ def set_teacher(cfg: Config, teacher: str | Path | None) -> Config:
     return cfg
 
 
+def run_best(path: str | Path) -> Path | None:
+    """``path/best.pt`` when ``path`` is a training run folder holding one, else None: the one
+    rule by which a run folder stands for its best checkpoint (``--checkpoint``, ``--teacher``,
+    ``model.init``)."""
+    best = Path(path) / "best.pt"
+    return best if Path(path).is_dir() and best.is_file() else None
+
+
 def absolute_paths(cfg: Config) -> Config:
     """Make the config's file and folder paths absolute (``data.root``, ``data.negatives``,
     ``data.cache_dir``, ``model.init``, ``distill.teacher``), in place: ``config.yaml`` is what
@@ -453,8 +461,8 @@ def absolute_paths(cfg: Config) -> Config:
     cfg.data.negatives = [fix(p) for p in cfg.data.negatives]
     cfg.data.cache_dir = fix(cfg.data.cache_dir)
     def checkpoint(p: str) -> str:  # a run folder stands for its best.pt: name the file
-        best = Path(p) / "best.pt" if p else None
-        return fix(str(best) if best is not None and best.is_file() else p)
+        best = run_best(p) if p else None
+        return fix(str(best) if best is not None else p)
 
     cfg.model.init = checkpoint(cfg.model.init)
     cfg.distill.teacher = checkpoint(cfg.distill.teacher)
