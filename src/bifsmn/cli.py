@@ -189,13 +189,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bifsmn.compare import compare
+    from bifsmn.compare import compare, table_stem
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     compare(args.data, args.teacher, Path(args.out), args.epochs, methods, args.ablation,
             args.overrides, args.base, log=print)
-    stem = Path(args.out) / (("ablation" if args.ablation else "compare")
-                             + ("-selected" if methods else ""))
+    stem = table_stem(Path(args.out), args.ablation, bool(methods))
     print(stem.with_suffix(".md").read_text())
     print(f"tables: {stem}.md {stem}.csv {stem}.png")
     return 0

@@ -152,9 +152,13 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
                      **{f"ops_{b}": stats[b]["ops"] for b in BLOCKS},
                      "s_per_epoch": summary["train_wall_s"] / max(1, cfg.train.epochs),
                      "teacher_acc": teacher_acc})
-    stem = ("ablation" if ablation else "compare") + ("-selected" if methods else "")
-    write_tables(rows, out / stem, data, teacher, epochs, extra)
+    write_tables(rows, table_stem(out, ablation, bool(methods)), data, teacher, epochs, extra)
     return rows
+
+
+def table_stem(out: Path, ablation: bool, selected: bool) -> Path:
+    """Where :func:`compare` writes its tables (``.md``, ``.csv``, ``.json``, ``.png``)."""
+    return Path(out) / (("ablation" if ablation else "compare") + ("-selected" if selected else ""))
 
 
 def _untrained(cfg: Config) -> torch.nn.Module:
