@@ -187,6 +187,9 @@ def test_eval_cli_json_and_text(full_ds, cache_dir, tmp_path, capsys, monkeypatc
                  "testing"]) == 0
     out = capsys.readouterr().out
     assert "per-class accuracy" in out and "confusion" in out
+    # --model: the option name detect and eval-stream use, the same result as --checkpoint
+    assert main(["eval", "--model", ckpt, "--data", str(full_ds), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == m
 
 
 def test_train_cli_and_resume_flag(full_ds, cache_dir, tmp_path, monkeypatch, capsys):

@@ -242,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="accuracy, per-class accuracy, confusion matrix")
-    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--checkpoint", "--model", dest="checkpoint", required=True,
+                   help=".pt checkpoint or run folder (--model: the name detect and "
+                   "eval-stream use)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
     e.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES)
@@ -251,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ep = sub.add_parser("eval-paired", help="accuracy on the same test clips as feature-archive "
                         "images and as audio through the model's front end")
-    ep.add_argument("--checkpoint", required=True)
+    ep.add_argument("--checkpoint", "--model", dest="checkpoint", required=True,
+                    help=".pt checkpoint or run folder (--model: the same)")
     ep.add_argument("--archive", required=True, help="feature archive (fbank40 images)")
     ep.add_argument("--audio", required=True, help="audio folder holding the same clips "
                     "(the official 12-class test archive)")
