@@ -160,3 +160,19 @@ def test_every_method_learns_on_tiny_data(method):
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0], (method, losses)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_react_probe_uses_the_models_input_and_device(device):
+    """ReActNet's RPReLU sizes come from a probe forward: with the model's own band count (an
+    fbank40 model reads 40) and on the device its weights are on ("meta" stands in for a GPU:
+    a CPU probe would not run there)."""
+    from bifsmn.binary.convert import binarize
+    from bifsmn.models import create_model
+
+    model = create_model("dfsmn_thinnable", n_mels=40, frames=32).to(device)
+    out = binarize(model, "react")
+    assert any(type(m).__name__ == "RPReLU" for m in out.modules())
+    if device == "cpu":
+        logits = out.eval()(torch.zeros(2, 1, 40, 32))
+        assert logits.shape == (2, 12)

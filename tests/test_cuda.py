@@ -55,3 +55,5 @@ def test_ddp_backend_needs_a_gpu_per_rank(monkeypatch, device, world, local, gpu
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     assert ddp_backend(torch.device(device), world, local) == want
+    # an explicit cuda:N puts every rank on that GPU: never NCCL
+    assert ddp_backend(torch.device(device), world, local, pinned=True) == "gloo"

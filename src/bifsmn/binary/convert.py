@@ -14,7 +14,9 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
     """Set the quantizers of every quantizable layer except those named in ``keep_fp``.
 
     The paper keeps the first convolution and the classifier in full precision; so do we by
-    default. Returns the same model (modified in place).
+    default. Returns the same model (modified in place), on the device its weights were on:
+    the new quantizers' parameters (thresholds, scales, RPReLU) are created on the CPU and
+    would otherwise stay there under a model on a GPU.
     """
     if method not in METHODS:
         raise BifsmnError(f"unknown binarization method {method!r} "
@@ -23,8 +25,13 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
     for name, mod in model.named_modules():
         if isinstance(mod, QuantMixin) and name not in keep_fp:
             mod.set_quantizers(spec.input, spec.weight, **{**spec.input_options, **options})
+    first = next(model.parameters(), None)
+    if first is not None:
+        model.to(first.device)  # the new quantizers where the layers are (before any probe)
     if spec.rprelu:
         replace_prelu_with_rprelu(model)
+        if first is not None:
+            model.to(first.device)
     # the checkpoint-style spec: what the deployed (engine) form of the model is built from
     model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[attr-defined]
                          "options": dict(options)}

@@ -28,6 +28,7 @@ from torch import nn
 
 from bifsmn.binary import quantizers as _quantizers  # noqa: F401  (registers quantizers)
 from bifsmn.errors import BifsmnError
+from bifsmn.models.summary import model_input_shape
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,12 @@ def replace_prelu_with_rprelu(model: nn.Module) -> None:
             hooks.append(mod.register_forward_hook(record(name)))
     was = model.training
     model.eval()
+    # the model's own input (an fbank40 model reads 40 bands), where its weights are
+    first = next(model.parameters())
+    probe = torch.zeros(model_input_shape(model), device=first.device, dtype=first.dtype)
     with torch.no_grad():
         for p in range(getattr(model, "num_paths", 1)):
-            model(torch.zeros(1, 1, 32, 32), path=p, return_features=True)  # the graph
+            model(probe, path=p, return_features=True)  # the graph
     model.train(was)
     for h in hooks:
         h.remove()

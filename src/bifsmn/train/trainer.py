@@ -16,7 +16,11 @@ exactly as the uninterrupted run would.
 Scale-out: launched by ``torchrun`` (``WORLD_SIZE > 1``) it uses DistributedDataParallel on NCCL
 when every rank has a GPU of its own, else gloo (see :func:`ddp_backend`); every rank takes an
 interleaved shard of the same global batch, so the global batch and the averaged gradient match
-single-process training (up to BatchNorm's per-shard statistics).
+single-process training (up to BatchNorm's per-shard statistics). ``data.batch_size`` must be a
+multiple of the number of ranks, and the epoch's last batch is cut to one (at most ranks - 1
+clips of an epoch left out), so that every shard has the same size. After each epoch rank 0's
+buffers (BatchNorm statistics, which each rank updated from its own shard) are broadcast, so
+every rank validates, selects and schedules on the same model.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import yaml
 from torch import nn
 from tqdm import tqdm
 
@@ -59,7 +64,7 @@ from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from bifsmn.train.config import Config, load_config, save_config
+from bifsmn.train.config import Config, save_config
 from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
@@ -99,23 +104,27 @@ def rank_device(device: torch.device) -> torch.device:
     return torch.device("cuda", index)
 
 
-def ddp_backend(device: torch.device, world: int, local_world: int | None = None) -> str:
+def ddp_backend(device: torch.device, world: int, local_world: int | None = None,
+                pinned: bool = False) -> str:
     """``nccl`` only when the model is on CUDA and each of the ``local_world`` ranks on this
     machine has a GPU of its own (NCCL refuses two ranks on one GPU); ``gloo`` otherwise
-    (CPU training, or more ranks than GPUs)."""
-    if device.type != "cuda" or world <= 1:
+    (CPU training, more ranks than GPUs, or ``pinned``: an explicit ``train.device=cuda:N``,
+    which puts every rank on that one GPU)."""
+    if device.type != "cuda" or world <= 1 or pinned:
         return "gloo"
     local = world if local_world is None else local_world
     return "nccl" if torch.cuda.device_count() >= local else "gloo"
 
 
-def init_distributed(device: torch.device) -> DistInfo:
+def init_distributed(device: torch.device, pinned: bool = False) -> DistInfo:
+    """This process's rank and the world size under ``torchrun`` (the process group started
+    on :func:`ddp_backend`'s backend); rank 0 of 1 otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
         local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-        dist.init_process_group(ddp_backend(device, world, local))
+        dist.init_process_group(ddp_backend(device, world, local, pinned))
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
@@ -165,12 +174,18 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.objective_factory = objective_factory
-        self.device = rank_device(pick_device(cfg.train.device))
-        self.dist = init_distributed(self.device)
+        asked = pick_device(cfg.train.device)
+        self.device = rank_device(asked)
+        self.dist = init_distributed(self.device, pinned=asked.type == "cuda"
+                                     and asked.index is not None)
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
         if len(cfg.train.blocks) != len(cfg.train.path_weights):
             raise BifsmnError("train.blocks and train.path_weights must have the same length")
+        if cfg.data.batch_size % self.dist.world:
+            raise BifsmnError(f"data.batch_size {cfg.data.batch_size} is not a multiple of the "
+                              f"{self.dist.world} processes: every rank takes an equal shard of "
+                              "each global batch")
 
     # ------------------------------------------------------------------ set-up
     def _data(self) -> None:
@@ -345,6 +360,10 @@ class Trainer:
         """Batch ``b`` of the epoch: waveforms, augmentation (draws from ``gen``), log-mel."""
         bs = self.cfg.data.batch_size
         idx = order[b * bs:(b + 1) * bs]
+        # equal shards: the epoch's last batch is cut to a multiple of the ranks (an empty
+        # shard would crash the front end or give a NaN mean loss; unequal ones would weight
+        # a rank's clips by its shard size in DDP's average)
+        idx = idx[:len(idx) - len(idx) % self.dist.world]
         idx_local = torch.arange(len(idx))[self.dist.rank::self.dist.world]
         if self.archive:
             img, lab = self.train_waves[idx], self.train_labels[idx]
@@ -379,7 +398,11 @@ class Trainer:
         gen = torch.Generator().manual_seed(epoch_seed(c.train.seed, epoch) + 1)
         n = len(self.train_waves)
         order = torch.randperm(n, generator=gen)
-        nb = math.ceil(n / c.data.batch_size)
+        # batches with at least one clip per rank (single process: every batch)
+        nb = n // c.data.batch_size + (n % c.data.batch_size >= self.dist.world)
+        if nb == 0:
+            raise BifsmnError(f"{n} training clips for {self.dist.world} processes: each "
+                              "needs at least one", self.cfg.data.root)
         self.net.train()
         tot_loss = tot_correct = tot_seen = 0.0
         self.data_time = self.model_time = 0.0
@@ -405,24 +428,42 @@ class Trainer:
                 t2 = time.perf_counter()
                 self.data_time += t1 - t0
                 self.model_time += t2 - t1
-                stats = torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(),
-                                      len(y)], dtype=torch.float64)
+                # on the loss's device: NCCL reduces CUDA tensors only, and one transfer
+                # (tolist) instead of one per value
+                count = torch.full((), len(y), dtype=torch.float64, device=loss.device)
+                stats = torch.stack([loss.detach().double() * count,
+                                     (logits.detach().argmax(1) == y).sum().double(), count])
                 if self.dist.world > 1:
                     dist.all_reduce(stats)
-                if not math.isfinite(stats[0].item()):  # same on every rank (after all_reduce)
+                s_loss, s_correct, s_seen = stats.tolist()
+                if not math.isfinite(s_loss):  # same on every rank (after all_reduce)
                     raise TrainingDiverged(
-                        f"training diverged: non-finite loss ({stats[0].item()}) at epoch "
+                        f"training diverged: non-finite loss ({s_loss}) at epoch "
                         f"{epoch + 1}, batch {b + 1}; the run stops here (last.pt keeps the last "
                         "finite epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
-                tot_loss += stats[0].item()
-                tot_correct += stats[1].item()
-                tot_seen += stats[2].item()
+                tot_loss += s_loss
+                tot_correct += s_correct
+                tot_seen += s_seen
                 bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}",
                                 acc=f"{tot_correct / tot_seen:.3f}")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         return tot_loss / tot_seen, tot_correct / tot_seen
+
+    def _sync_buffers(self) -> None:
+        """Under DDP, rank 0's buffers (and EMA average) on every rank. Why: DDP copies rank 0's
+        buffers only at the start of each forward, so after an epoch's last step each rank
+        holds BatchNorm statistics of its own shard; validated as they are, ranks could select
+        different best epochs or lower the learning rate apart (a plateau schedule), and the
+        replicas would drift."""
+        if self.dist.world <= 1:
+            return
+        for buf in self.model.buffers():
+            dist.broadcast(buf, 0)
+        if self.ema is not None:
+            for t in self.ema.state_dict().values():
+                dist.broadcast(t, 0)
 
     def evaluate(self, epoch: int = 0) -> dict[str, float]:
         """Validation accuracy of every trained path, keyed ``val_acc_<blocks>``. Non-finite
@@ -498,7 +539,10 @@ class Trainer:
             history, start, best = list(state["history"]), state["epoch"], state["best"]
             saved = self.run_dir / "config.yaml"
             if saved.is_file():  # epochs of a version without the column ran at its threads
-                first = load_config(saved).train.threads
+                # the raw value: validating the old file would refuse a device this
+                # machine lacks (a GPU run resumed with train.device=cpu)
+                raw = yaml.safe_load(saved.read_text()) or {}
+                first = int((raw.get("train") or {}).get("threads", 0))
                 for m in history:
                     m.setdefault("cpu_threads", first)
             if self.dist.main:
@@ -525,6 +569,7 @@ class Trainer:
                     m.set_progress(epoch / max(1, c.train.epochs - 1))
             try:
                 loss, acc = self._train_epoch(epoch)
+                self._sync_buffers()
                 self._check_weights(epoch)
                 t_eval = time.time()
                 with self.ema.applied(self.model) if self.ema is not None else nullcontext():
