@@ -359,6 +359,9 @@ def test_paired_images_and_audio(feature_archive, tmp_path, capsys):
     assert f"{n_audio} testing clips as images and as audio" in capsys.readouterr().out
     assert main(["eval-paired", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--archive",
                  str(feature_archive), "--audio", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "\n" not in err, err
+    assert str(tmp_path) in err and "has a WAV here" in err, err
 
 
 def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
@@ -385,6 +388,9 @@ def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
     assert row["negative_windows"] == 3 * n_test
     assert 0 <= row["negative_keyword_rate"] <= 1 and 0 <= row["testing_acc"] <= 1
     assert main(["scale-table", "--model", "nonsense", "--archive", str(feature_archive)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "\n" not in err, err
+    assert "--model must be NAME=CHECKPOINT, got 'nonsense'" in err, err
 
 
 def test_audio_data_set_with_the_fbank40_front_end(full_ds, tmp_path):

@@ -93,16 +93,20 @@ def test_nan_samples(full_ds, tmp_path, capsys):
 def test_other_formats_are_converted(subtype, sr, channels, tmp_path):
     t = np.arange(sr) / sr
     x = 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
-    data = np.stack([x, x], 1) if channels == 2 else x
+    # two different channels (x, -x/2): the downmix is their mean, x/4
+    data = np.stack([x, -0.5 * x], 1) if channels == 2 else x
+    amp = 0.125 if channels == 2 else 0.5
     path = write_wav(tmp_path / "clip.wav", data, sr, subtype)
     y = load_audio(path)
     assert y.dtype == np.float32 and y.ndim == 1
     assert abs(len(y) - 16000) <= 1
-    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(len(y)) / 16000)
+    ref = amp * np.sin(2 * np.pi * 440 * np.arange(len(y)) / 16000)
     core = slice(200, len(y) - 200)  # resampler edges aside
     corr = np.corrcoef(y[core], ref[core])[0, 1]
     assert corr > 0.99, corr
-    assert np.abs(y).max() == pytest.approx(0.5, abs=0.02)
+    assert np.abs(y).max() == pytest.approx(amp, abs=0.02 * amp / 0.5)
+    if channels == 2:  # same rate: sample for sample (16-bit steps aside)
+        np.testing.assert_allclose(y, 0.25 * x, rtol=0, atol=2 / 32768)
 
 
 def test_truncated_checkpoint(full_ds, tmp_path, capsys):
@@ -143,6 +147,7 @@ def test_a_directory_for_a_file_and_a_file_for_a_directory(full_ds, tmp_path, ca
         load_audio(tmp_path)  # (`bifsmn detect DIR` runs the audio files below it instead)
     rc, err = run_cli(["eval", "--checkpoint", str(wav), "--data", str(wav)], capsys)
     assert rc == 2 and len(err.splitlines()) == 1, err
+    assert str(wav) in err and "audio file, not a checkpoint" in err, err
     rc, err = run_cli(train_args(wav, tmp_path), capsys)
     assert rc == 2 and "a file, not a data directory" in err and "clip.wav" in err, err
 

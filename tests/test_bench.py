@@ -141,11 +141,14 @@ def test_bench_rejects_bad_repeat(tmp_path, capsys) -> None:
     assert "--repeat must be at least 1" in capsys.readouterr().err
 
 
-def test_bench_rejects_fp_as_binary(tmp_path) -> None:
+def test_bench_rejects_fp_as_binary(tmp_path, capsys) -> None:
     teacher = make_checkpoint(tmp_path / "teacher.pt", "dfsmn_teacher", seed=2)
     rc = main(["bench", "--binary", str(teacher), "--teacher", str(teacher),
                "--out", str(tmp_path / "b"), "--runs", "1"])
     assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "\n" not in err, err
+    assert str(teacher) in err and "--binary must be a binarized checkpoint" in err, err
 
 
 def test_bench_rejects_binary_as_teacher_and_bad_out(tmp_path, capsys) -> None:

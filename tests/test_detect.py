@@ -238,13 +238,24 @@ def test_detect_file_matches_streaming_and_resamples(ckpt, tmp_path):
     sf.write(wav, x, SR, subtype="FLOAT")
     assert det.detect_file(wav) == direct
     assert det.detect_file(wav) == direct  # detect_file starts from a clean state every time
-    # 44.1 kHz stereo: read in blocks, downmixed and resampled on the fly
+    # 44.1 kHz stereo: read in blocks, downmixed and resampled on the fly. The channels
+    # differ (hi + d, hi - d, d a "yes" tone between the words): only their mean is hi, so
+    # reading either channel alone would add a "yes" event
     hi = soxr.resample(x, SR, 44100).astype(np.float32)
+    d = soxr.resample(tone_stream([("yes", 1.55)], 4.25, seed=7, noise=0.0), SR,
+                      44100).astype(np.float32)
     stereo = tmp_path / "b.flac"
-    sf.write(stereo, np.stack([hi, hi], axis=1), 44100)
+    sf.write(stereo, np.stack([hi + d, hi - d], axis=1), 44100)
     events = det.detect_file(stereo, block_seconds=0.37)
     assert [e.label for e in events] == ["left", "right"]
     assert [e.end for e in events] == pytest.approx([e.end for e in direct], abs=0.11)
+    # the block reader's downmix rule, sample for sample: the mean of (y, -y/2) is y/4
+    from bifsmn.detect.audio_io import iter_audio_blocks
+
+    two = tmp_path / "c.wav"
+    sf.write(two, np.stack([x, -0.5 * x], axis=1), SR, subtype="FLOAT")
+    mono = np.concatenate(list(iter_audio_blocks(two, SR, block_seconds=0.37)))
+    np.testing.assert_allclose(mono, 0.25 * x, rtol=0, atol=1e-7)
 
 
 def test_detector_rejects_bad_settings(ckpt):

@@ -86,6 +86,7 @@ def test_corrupt_and_empty_audio(ckpt, tmp_path, capsys):
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"this is not audio at all" * 50)
     rc, _, err = run(["detect", str(junk), "--model", ckpt], capsys)
+    assert rc == 2
     one_error_line(err, str(junk), "not a readable audio file")
     good = write_wav(tmp_path / "ok.wav", tone_stream([], 1.0))
     truncated = tmp_path / "cut.wav"
@@ -99,6 +100,9 @@ def test_corrupt_and_empty_audio(ckpt, tmp_path, capsys):
     errs = [ln for ln in err.splitlines() if ln.startswith("bifsmn: error:")]
     assert len(errs) == 3 and "truncated" in errs[0] and "no samples" in errs[1]
     assert "no such audio file" in errs[2] and "0 events in 1 file" in err
+    # each line names its file
+    for line, path in zip(errs, (truncated, noframes, tmp_path / "no"), strict=True):
+        assert str(path) in line, line
 
 
 def test_a_folder_is_the_audio_files_below_it(tmp_path, ckpt, capsys):
@@ -124,23 +128,28 @@ def test_wrong_model_files(tmp_path, capsys):
     wav = write_wav(tmp_path / "a.wav", tone_stream([], 1.0))
     rc, _, err = run(["detect", str(wav), "--model", str(wav)], capsys)
     assert rc == 2
-    one_error_line(err, "audio file, not a model")
+    one_error_line(err, str(wav), "audio file, not a model")
     txt = tmp_path / "model.pt"
     txt.write_text("hello\n")
     rc, _, err = run(["detect", str(wav), "--model", str(txt)], capsys)
+    assert rc == 2
     one_error_line(err, str(txt), "not a model file")
     fake = tmp_path / "model.bkws"
     fake.write_bytes(b"PK\x03\x04" + b"\0" * 64)
     rc, _, err = run(["detect", str(wav), "--model", str(fake)], capsys)
+    assert rc == 2
     one_error_line(err, str(fake), "checkpoint")
     rc, _, err = run(["detect", str(wav), "--model", str(tmp_path / "none.pt")], capsys)
-    one_error_line(err, "model file not found")
+    assert rc == 2
+    one_error_line(err, str(tmp_path / "none.pt"), "model file not found")
     rc, _, err = run(["detect", str(wav), "--model", str(tmp_path)], capsys)
+    assert rc == 2
     one_error_line(err, str(tmp_path), "folder, not a model file")
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     rc, _, err = run(["detect", str(wav), "--model", str(empty)], capsys)
-    one_error_line(err, "empty")
+    assert rc == 2
+    one_error_line(err, str(empty), "model file is empty")
 
 
 def test_default_model_and_argument_errors(ckpt, tmp_path, capsys, monkeypatch):
@@ -193,10 +202,13 @@ class FakePortAudioError(Exception):
 
 
 def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int = SR,
-                     channels: int = 1, overflow_every: int = 0):
+                     channels: int = 1, overflow_every: int = 0,
+                     other: np.ndarray | None = None):
     """A stand-in for the ``sounddevice`` package: a device recording only ``rate`` Hz and
     only ``channels`` channels (2: it refuses mono), reporting an input overflow on every
-    ``overflow_every``-th block (0: never)."""
+    ``overflow_every``-th block (0: never). With two channels and ``other``, channel 1 records
+    ``other`` and channel 0 ``2 * audio - other``: the channels differ, their mean is
+    ``audio``."""
     mod = types.ModuleType("sounddevice")
     mod.PortAudioError = FakePortAudioError
 
@@ -230,6 +242,10 @@ def fake_sounddevice(devices: bool, audio: np.ndarray | None = None, rate: int =
             self.pos += n
             self.blocks += 1
             data = np.repeat(np.pad(block, (0, n - len(block)))[:, None], channels, axis=1)
+            if other is not None and channels == 2:
+                side = other[self.pos - n:self.pos]
+                data[:, 1] = np.pad(side, (0, n - len(side)))
+                data[:, 0] = 2 * data[:, 0] - data[:, 1]
             return data, bool(overflow_every and self.blocks % overflow_every == 0)
 
     mod.query_devices = query_devices
@@ -263,10 +279,13 @@ def test_mic_stream_detects(ckpt, monkeypatch, capsys, rate):
 
 
 def test_mic_on_a_stereo_only_device_and_overflows(ckpt, monkeypatch, capsys):
-    # a device that refuses mono records two channels, mixed here; dropped blocks are said
-    # once when they start and counted at the end
+    # a device that refuses mono records two channels, mixed here (channel 1 holds a "yes"
+    # and channel 0 its negative beside the "off": only their mean holds the "off" alone);
+    # dropped blocks are said once when they start and counted at the end
     x = tone_stream([("off", 1.0)], 3.0)
-    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(True, x, channels=2))
+    yes = tone_stream([("yes", 2.0)], 3.0, seed=7, noise=0.0)
+    monkeypatch.setitem(sys.modules, "sounddevice",
+                        fake_sounddevice(True, x, channels=2, other=yes))
     rc, out, err = run(["detect", "--mic", "--model", ckpt, "--json", "--threshold", "0.6",
                         "--rearm"], capsys)
     assert rc == 0 and "2 channels mixed to mono" in err, err
@@ -391,3 +410,20 @@ def test_commands_without_the_training_stack(ckpt, tmp_path):
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2, done.stderr
         assert len(lines) == 1 and "'torch'" in lines[0] and "pip install" in lines[0], lines
+
+
+def test_per_keyword_smoothing_and_refractory_flags_reach_the_detector(ckpt, capsys):
+    from bifsmn.cli import build_parser
+    from bifsmn.detect.cli import _make_detector
+
+    base = ["detect", "a.wav", "--model", ckpt, "--threshold", "0.5", "--smooth-ms", "500",
+            "--refractory-ms", "1000", "--hop-ms", "100"]
+    det = _make_detector(build_parser().parse_args(
+        [*base, "--smooth-for", "yes=300", "--refractory-for", "no=2000"]))
+    assert det.smooth_for["yes"] == 3 and det.smooth_for["no"] == 5  # 100-ms hops
+    assert det.refractory_for["no"] == 2 * SR and det.refractory_for["yes"] == SR
+    plain = _make_detector(build_parser().parse_args(base))
+    assert set(plain.smooth_for.values()) == {5} and set(plain.refractory_for.values()) == {SR}
+    rc, _, err = run([*base, "--smooth-for", "yes"], capsys)
+    assert rc == 2
+    one_error_line(err, "--smooth-for wants LABEL=VALUE")

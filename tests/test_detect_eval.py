@@ -162,7 +162,7 @@ def test_display_names_and_short_streams(data):
         build_stream(SpeechCommands(data, 12), "training", minutes=0.01)
 
 
-def test_parse_snrs_and_det_limits():
+def test_parse_snrs():
     assert parse_snrs("10, 20,clean") == [10.0, 20.0, math.inf]
     with pytest.raises(BifsmnError, match="bad SNR"):
         parse_snrs("ten")

@@ -205,7 +205,8 @@ def test_reference_ops_match_python_deployed_committed_model(test_ops, tmp_path)
     rec = _records(bkws)
     x = random_fbank40_features(4, seed=5)
     lines = write_golden(MODEL, rec, x, tmp_path / "golden", "committed")
-    _run(test_ops, tmp_path / "golden", lines)
+    out = _run(test_ops, tmp_path / "golden", lines)
+    assert lines and f"golden: {len(lines)} cases read" in out, out[-3000:]
 
 
 def test_shared_constants_are_documented() -> None:

@@ -52,6 +52,11 @@ def dev_features(cfg) -> tuple[torch.Tensor, torch.Tensor]:
     return _FEATS[key]
 
 
+def test_models_folder_holds_checkpoints():
+    # an empty glob would collect zero cases below and pass silently: fail here instead
+    assert len(MODELS) >= 2, MODELS
+
+
 @pytest.mark.parametrize("ckpt", MODELS, ids=[p.stem for p in MODELS])
 def test_engine_matches_pytorch_on_all_dev_clips(ckpt, tmp_path):
     from bifsmn.engine import Engine, export_checkpoint

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import shlex
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,12 @@ def _refused_targets(tmp: Path) -> dict[str, Path]:
     (tmp / "link_to_fifo").symlink_to(fifo)
     (tmp / "link_to_dir").symlink_to(tmp / "dir")
     (tmp / "dangling").symlink_to(tmp / "nowhere" / "x")
+    sock = tmp / "sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(sock))  # the socket file stays after the socket is closed
+    assert sock.is_socket()
     return {"FIFO": fifo, "directory": tmp / "dir", "character device": Path("/dev/null"),
+            "socket": sock,
             "FIFO (named pipe) (via a symlink)": tmp / "link_to_fifo",
             "directory (via a symlink)": tmp / "link_to_dir", "dangling symlink":
             tmp / "dangling"}
@@ -59,10 +66,11 @@ def test_check_output_refuses_by_kind(tmp_path):
         assert str(target) in msg and "\n" not in msg, msg
         assert kind.split(" (")[0] in msg, (kind, msg)
     assert (tmp_path / "fifo").is_fifo() and (tmp_path / "dir").is_dir()
+    assert (tmp_path / "sock").is_socket()
     assert os.path.exists("/dev/null") and not Path("/dev/null").is_file()
 
 
-@pytest.mark.parametrize("kind", ["FIFO", "directory", "character device",
+@pytest.mark.parametrize("kind", ["FIFO", "directory", "character device", "socket",
                                   "FIFO (named pipe) (via a symlink)", "dangling symlink"])
 def test_export_refuses_non_files(kind, ckpt, tmp_path, capsys):
     target = _refused_targets(tmp_path)[kind]
@@ -334,17 +342,29 @@ def test_crafted_checkpoints_are_refused(spec, message, ckpt, tmp_path, capsys):
     assert not (tmp_path / "o.bkws").exists()
 
 
-def test_refused_pickle_has_our_message(tmp_path, capsys):
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("echo pwned",))
+class _Evil:
+    """Unpickling this runs ``touch MARKER``."""
 
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+def test_refused_pickle_has_our_message(tmp_path, capsys):
+    marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
-    torch.save({"format": "bifsmn-checkpoint", "x": Evil()}, path, pickle_protocol=2)
+    torch.save({"format": "bifsmn-checkpoint", "x": _Evil(marker)}, path, pickle_protocol=2)
     assert main(["export", str(path), "-o", str(tmp_path / "o.bkws")]) == 2
     err = _one_line_error(capsys, str(path), "refuses to load", "system")
     assert "PyTorch" not in err and "weights_only" not in err
-    assert pickle.HIGHEST_PROTOCOL >= 2
+    assert not marker.exists()  # the payload never ran
+    assert not (tmp_path / "o.bkws").exists()
+    # the payload is live: plain unpickling does run it
+    armed = tmp_path / "armed"
+    pickle.loads(pickle.dumps(_Evil(armed), protocol=2))
+    assert armed.exists()
 
 
 # ------------------------------------------------------------------------------- caches

@@ -153,7 +153,7 @@ def test_lock_is_released_when_training_crashes(full_ds, cache_dir, tmp_path, mo
 def test_folder_with_only_a_config_holds_a_run(full_ds, cache_dir, tmp_path, capsys):
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=1)))
-    for name in ("config.yaml", "metrics.csv"):
+    for name in ("config.yaml", "last.pt", "metrics.csv", "summary.json"):
         run = tmp_path / f"only-{name}"
         run.mkdir()
         (run / name).write_text("x\n")
@@ -163,24 +163,62 @@ def test_folder_with_only_a_config_holds_a_run(full_ds, cache_dir, tmp_path, cap
 
 
 # ------------------------------------------------------------------------------- divergence
+def _nan_from_epoch(monkeypatch, first: int, where: str = "loss") -> None:
+    """Make training go non-finite from 0-based epoch ``first`` on: every loss (``loss``), or
+    one weight written NaN after the epoch while every loss stays finite (``weight``)."""
+    real = Trainer._train_epoch
+
+    def epoch(self, e):
+        if e >= first and where == "loss":
+            objective = self.step_objective
+
+            def nan_loss(net, x, y):
+                loss, logits = objective(net, x, y)
+                return loss * math.nan, logits
+
+            monkeypatch.setattr(self, "step_objective", nan_loss)
+        out = real(self, e)
+        assert all(math.isfinite(v) for v in out)
+        if e >= first and where == "weight":
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = math.nan
+        return out
+
+    monkeypatch.setattr(Trainer, "_train_epoch", epoch)
+
+
+def _finite_first_epoch_kept(run: Path) -> None:
+    """Epoch 1 finished finite: one finite metrics row, a finite best.pt and last.pt."""
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == ["1"]
+    assert all(math.isfinite(float(v)) for v in rows[0].values() if v != "")
+    for name in ("best.pt", "last.pt"):
+        state = load_checkpoint(run / name)
+        assert state["epoch"] == 1
+        for t in state["state_dict"].values():
+            assert torch.isfinite(t.float()).all()
+
+
 def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cache_dir, tmp_path,
-                                                                   capsys):
+                                                                   capsys, monkeypatch):
     from bifsmn.compare import _diverged, train_or_reuse, write_tables
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=3)))
     run = tmp_path / "run"
-    assert main(["train", "--config", str(cfg_path), "--out", str(run), "optim.lr=1e6"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("bifsmn: error:") and "diverged" in err and "\n" not in err, err
+    with monkeypatch.context() as m:  # epoch 1 finite, the loss NaN from epoch 2 on
+        _nan_from_epoch(m, 1)
+        assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    # epoch 1's progress line, then one error line
+    assert lines[0].startswith("epoch 1/3 ") and len(lines) == 2, lines
+    err = lines[-1]
+    assert err.startswith("bifsmn: error:") and "diverged" in err, err
+    assert "non-finite loss" in err and "epoch 2" in err, err
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["diverged"] is True and summary["diverged_epoch"] >= 1
-    if (run / "metrics.csv").is_file():  # epochs before the divergence: all finite
-        for r in _rows(run):
-            assert all(math.isfinite(float(v)) for v in r.values())
-    if (run / "best.pt").is_file():
-        for t in load_checkpoint(run / "best.pt")["state_dict"].values():
-            assert torch.isfinite(t.float()).all()
+    assert summary["diverged"] is True and summary["diverged_epoch"] == 2
+    assert math.isfinite(summary["best_val_acc"]) and summary["final"]["epoch"] == 1
+    _finite_first_epoch_kept(run)
 
     cfg = config_from_dict({**tiny(full_ds, cache_dir, epochs=3),
                             "optim": {"name": "adam", "lr": 1e6, "weight_decay": 0.0}})
@@ -198,6 +236,23 @@ def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cach
     write_tables([{"method": "x", **row}], tmp_path / "t", "d", "t.pt", 3)
     assert "diverged (NaN loss)" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())[0]["acc_8"] is None
+
+
+def test_non_finite_weights_after_a_finite_epoch_are_a_divergence(full_ds, cache_dir, tmp_path,
+                                                                   monkeypatch):
+    # every loss finite, one weight NaN after epoch 2: Trainer._check_weights stops the run
+    # before validation (whose NaN logits would be a different error) or any checkpoint
+    _nan_from_epoch(monkeypatch, 1, where="weight")
+    run = tmp_path / "run"
+    trainer = Trainer(config_from_dict(tiny(full_ds, cache_dir, epochs=3)), run, progress=False)
+    with pytest.raises(TrainingDiverged, match="non-finite after epoch 2") as info:
+        trainer.fit()
+    name = next(iter(trainer.model.named_parameters()))[0]
+    assert f"parameter {name} is non-finite" in str(info.value)
+    assert "\n" not in str(info.value)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["diverged"] is True and summary["diverged_epoch"] == 2
+    _finite_first_epoch_kept(run)
 
 
 def test_non_finite_validation_logits_are_a_divergence(full_ds, cache_dir, tmp_path,

@@ -122,8 +122,9 @@ def test_whole_record_scale_needs_version_5(tmp_path) -> None:
     recs = list(read_file(small).values())
     old = tmp_path / "v4.bkws"
     old.write_bytes(encode(recs, version=4))  # the same records stamped version 4
-    with pytest.raises(Exception, match="qscale"):
+    with pytest.raises(BifsmnError, match="qscale") as info:
         Engine(old)
+    assert "\n" not in str(info.value) and str(old) in str(info.value)  # one line, names it
     with pytest.raises(BifsmnError, match="needs format version 5"):
         read_file(old)  # the Python reader refuses it as the engine does
     assert Engine(small).predict(random_features(1, seed=1)).shape == (1, 12)  # v5 loads

@@ -165,6 +165,9 @@ def test_channel_blocks_are_mixed_to_mono():
     x = np.linspace(-0.5, 0.5, 1600, dtype=np.float32)
     np.testing.assert_array_equal(as_mono_float(x[:, None]), x)
     np.testing.assert_array_equal(as_mono_float(np.stack([x, x], axis=1)), x)
+    # two different channels: the channel mean, not the first (x) or the second (-x/2)
+    np.testing.assert_allclose(as_mono_float(np.stack([x, -0.5 * x], axis=1)), 0.25 * x,
+                               rtol=0, atol=1e-7)
     pcm = np.round(x * 32767).astype(np.int16)
     np.testing.assert_array_equal(as_mono_float(pcm[:, None]), as_mono_float(pcm))
     with pytest.raises(BifsmnError, match="1-D mono samples or"):

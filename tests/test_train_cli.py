@@ -71,6 +71,23 @@ def test_overrides_anywhere_absolute_paths_and_resume_flags(full_ds, cache_dir, 
     assert "train.epochs must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag,value", [("--config", "c.yaml"), ("--data", "data"),
+                                        ("--epochs", "3"), ("--teacher", "t.pt"),
+                                        ("--out", "other"), ("--base", "bifsmnv2")])
+def test_flags_beside_resume_are_refused(flag, value, tmp_path, capsys):
+    # each would look as if it changed the resumed run: refused with one line naming it,
+    # before the run folder is read or touched
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("not: read\n")
+    assert main(["train", "--resume", str(run), flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "\n" not in err, err
+    assert f"{flag} cannot change a resumed run" in err, err
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
+    assert (run / "config.yaml").read_text() == "not: read\n"
+
+
 def test_bad_setups_fail_before_config_yaml(full_ds, cache_dir, tmp_path, capsys):
     cfg = str(_config(tmp_path / "c.yaml", cache_dir))
     base = ["train", "--config", cfg, "--data", str(full_ds)]

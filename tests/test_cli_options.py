@@ -1,0 +1,77 @@
+"""Documented command-line options exist with their documented defaults (parsed through the
+real ``bifsmn`` parser, nothing run), and the cheap ones reach what they set."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bifsmn.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def parser():
+    return build_parser()
+
+
+def test_detect_option_defaults_and_values(parser):
+    args = parser.parse_args(["detect", "a.wav"])
+    assert args.smooth_for is None and args.refractory_for is None
+    assert args.gate_flat_max is None and args.gate_band_contrast_db is None
+    args = parser.parse_args(["detect", "a.wav", "--smooth-for", "yes=300", "--smooth-for",
+                              "no=200", "--refractory-for", "go=2000", "--gate-flat-max",
+                              "0.35", "--gate-band-contrast-db", "7"])
+    assert args.smooth_for == ["yes=300", "no=200"] and args.refractory_for == ["go=2000"]
+    assert args.gate_flat_max == 0.35 and args.gate_band_contrast_db == 7.0
+
+
+def test_gate_flags_set_the_default_gate(parser):
+    from bifsmn.detect.cli import _gate
+    from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE
+
+    for command in (["detect", "a.wav"], ["calibrate", "m.pt", "--data", "d"],
+                    ["eval-stream", "--data", "d"]):
+        assert _gate(parser.parse_args(command)) is MODEL_GATE  # no flag: the model's gate
+        args = parser.parse_args([*command, "--gate-flat-max", "0.35",
+                                  "--gate-band-contrast-db", "7"])
+        assert _gate(args) == replace(DEFAULT_GATE, flat_max=0.35, band_contrast_db=7.0)
+        assert _gate(args) != DEFAULT_GATE
+        assert _gate(parser.parse_args([*command, "--no-gate"])) is None
+
+
+def test_calibrate_option_defaults_and_choices(parser, capsys):
+    args = parser.parse_args(["calibrate", "m.pt", "--data", "d"])
+    assert args.rule == "pooled" and args.confidence == 0.9
+    assert args.drop_other_verifiers is False and args.hold_ms is None
+    assert args.negatives_split == "validation" and args.seed == 1000
+    args = parser.parse_args(["calibrate", "m.pt", "--data", "d", "--rule", "shared",
+                              "--confidence", "0", "--drop-other-verifiers", "--hold-ms", "600"])
+    assert args.rule == "shared" and args.confidence == 0.0
+    assert args.drop_other_verifiers is True and args.hold_ms == 600.0
+    for rule in ("keyword", "pooled"):
+        assert parser.parse_args(["calibrate", "m.pt", "--data", "d", "--rule", rule]).rule == rule
+    with pytest.raises(SystemExit):
+        parser.parse_args(["calibrate", "m.pt", "--data", "d", "--rule", "median"])
+    assert "invalid choice: 'median'" in capsys.readouterr().err
+
+
+def test_eval_stream_option_defaults_and_choices(parser, capsys):
+    args = parser.parse_args(["eval-stream", "--data", "d"])
+    assert args.fa_target == [0.5, 1.0] and args.tolerance_ms == 500.0
+    assert args.negatives_split == "testing" and args.seed == 0
+    args = parser.parse_args(["eval-stream", "--data", "d", "--fa-target", "2", "--tolerance-ms",
+                              "250", "--negatives-split", "validation", "--seed", "7"])
+    assert args.fa_target == [2.0] and args.tolerance_ms == 250.0
+    assert args.negatives_split == "validation" and args.seed == 7
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval-stream", "--data", "d", "--negatives-split", "all"])
+    assert "invalid choice: 'all'" in capsys.readouterr().err
+
+
+def test_summary_list_names_the_registered_models(capsys):
+    from bifsmn.models import list_models
+
+    assert main(["summary", "--list"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == list_models() and {"dfsmn_teacher", "dfsmn_thinnable"} <= set(out)
