@@ -139,6 +139,16 @@ def test_bench_rejects_bad_repeat(tmp_path, capsys) -> None:
     assert main(["bench", "--binary", "x.pt", "--teacher", "y.pt", "--out", str(tmp_path / "b"),
                  "--repeat", "0"]) == 2
     assert "--repeat must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--binary", "x.pt", "--teacher", "y.pt", "--out", str(tmp_path / "b"),
+                 "--warmup", "-1"]) == 2
+    assert "--warmup must be at least 0 (got -1)" in capsys.readouterr().err
+    parent = tmp_path / "f.txt"
+    parent.write_text("x")
+    assert main(["bench", "--binary", "x.pt", "--teacher", "y.pt", "--out",
+                 str(parent / "sub")]) == 2  # a file as parent: one line, no traceback
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bifsmn: error:") and "\n" not in err, err
+    assert "cannot create the results folder (--out)" in err, err
 
 
 def test_bench_rejects_fp_as_binary(tmp_path, capsys) -> None:
@@ -166,6 +176,10 @@ def test_bench_rejects_binary_as_teacher_and_bad_out(tmp_path, capsys) -> None:
 
 def test_export_cli(tmp_path, capsys) -> None:
     ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmn_v1", seed=3)
+    # a trailing separator: refused, nothing written (Path() would have dropped it)
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "newdir") + "/"]) == 2
+    assert "output path ends in a separator" in capsys.readouterr().err
+    assert not (tmp_path / "newdir").exists()
     assert main(["export", str(ckpt), "-o", str(tmp_path / "m.bkws"), "--blocks", "2"]) == 0
     out = capsys.readouterr().out
     assert "kind bifsmn_v1, blocks 2" in out and (tmp_path / "m.bkws").is_file()

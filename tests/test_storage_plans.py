@@ -62,6 +62,8 @@ def test_parse_plan() -> None:
     for bad in ("tau=i9", "weights=f16", "tau"):
         with pytest.raises(BifsmnError, match="storage plan item"):
             parse_plan(bad)
+    with pytest.raises(BifsmnError, match="names group 'tau' twice"):
+        parse_plan("tau=f16,tau=i8")  # not silently the last
 
 
 @pytest.mark.parametrize("kind", ["bifsmnv2", "bifsmn_v1"])

@@ -63,12 +63,16 @@ def parse_plan(text: str) -> dict[str, str]:
         raise BifsmnError(f"empty storage plan: give a plan name ({', '.join(PLANS)}) or "
                           "GROUP=DTYPE items")
     plan = dict.fromkeys(GROUPS, "f32")
+    named: set[str] = set()
     for item in filter(None, (t.strip() for t in text.split(","))):
         key, _, dtype = item.partition("=")
         if key not in GROUPS or dtype not in PLAN_DTYPES:
             raise BifsmnError(f"storage plan item {item!r}: want GROUP=DTYPE with GROUP in "
                               f"{', '.join(GROUPS)} and DTYPE in {', '.join(PLAN_DTYPES)} "
                               f"(or a plan name: {', '.join(PLANS)})")
+        if key in named:  # two answers for one group: refuse rather than keep the last
+            raise BifsmnError(f"storage plan {text!r} names group {key!r} twice")
+        named.add(key)
         plan[key] = dtype
     return plan
 

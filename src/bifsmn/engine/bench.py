@@ -156,11 +156,16 @@ def run_bench(checkpoint_binary: str | Path, checkpoint_teacher: str | Path,
         raise BifsmnError(f"--repeat must be at least 1 (got {repeat})")
     if int(runs) < 1:
         raise BifsmnError(f"--runs must be at least 1 (got {runs})")
+    if int(warmup) < 0:
+        raise BifsmnError(f"--warmup must be at least 0 (got {warmup})")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise BifsmnError("the results folder (--out) is an existing file", out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs, warmup, repeat = int(runs), max(0, int(warmup)), int(repeat)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # read-only place, a file as parent: one line, not a traceback
+        raise BifsmnError(f"cannot create the results folder (--out): {e.strerror}", out) from e
+    runs, warmup, repeat = int(runs), int(warmup), int(repeat)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -162,6 +162,9 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     plan instead (``"small"``: the smallest measured, :mod:`bifsmn.deploy.plans`); reference
     ``deploy(model, storage=)``.
     """
+    if str(out_path).endswith(("/", "\\")):  # Path() would drop it and write a file
+        raise BifsmnError("output path ends in a separator: give a file name "
+                          "(e.g. DIR/model.bkws)", out_path)
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
     _check_replaceable(out_path)
