@@ -118,6 +118,11 @@ def test_runner_errors(native_runner, model, tmp_path) -> None:
     proc = _run([str(native_runner), str(model), str(pcm24)])
     assert proc.returncode == 2 and "unsupported sample format" in proc.stderr
     assert _run([str(native_runner)]).returncode == 2
+    for bad_blocks in ("x", "8x", "0", "", "2.5", "99999999999"):  # never another path
+        proc = _run([str(native_runner), "--blocks", bad_blocks, str(model), str(pcm24)])
+        assert proc.returncode == 2 and proc.stdout == "", (bad_blocks, proc.stdout)
+        assert proc.stderr.strip() == (f"bifsmn-run: --blocks {bad_blocks}: want a block count "
+                                       "the file exports (e.g. 8, 4, 2, 1)"), proc.stderr
 
 
 @pytest.mark.slow

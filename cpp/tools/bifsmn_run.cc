@@ -9,8 +9,10 @@
 // Exit status: 0 on success, 2 on any error (one line on stderr), including NaN or
 // infinite logits: a printed prediction is always finite.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -34,7 +36,18 @@ int main(int argc, char** argv) {
   bool exact = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--blocks") == 0 && i + 1 < argc) {
-      blocks = std::atoi(argv[++i]);
+      // a whole number from 1 to 64, nothing else (atoi took "x" as 0, the default path,
+      // and "2.5" as 2)
+      const char* text = argv[++i];
+      char* end = nullptr;
+      errno = 0;
+      const long v = std::strtol(text, &end, 10);
+      if (end == text || *end != '\0' || errno != 0 || v < 1 || v > 64) {
+        std::fprintf(stderr, "bifsmn-run: --blocks %s: want a block count the file exports "
+                     "(e.g. 8, 4, 2, 1)\n", text);
+        return 2;
+      }
+      blocks = static_cast<int>(v);
     } else if (std::strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
       kernel = argv[++i];
     } else if (std::strcmp(argv[i], "--exact") == 0) {
