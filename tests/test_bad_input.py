@@ -172,3 +172,32 @@ def test_config_wrong_type(full_ds, tmp_path, capsys):
 def test_debug_flag_shows_traceback(tmp_path):
     with pytest.raises(BifsmnError):
         main(["--debug", *train_args(tmp_path / "nope", tmp_path)])
+
+
+def test_checkpoint_with_wrong_weights_names_them(tmp_path) -> None:
+    """A state_dict that lacks a tensor, has an extra one or a wrong shape: the one-line error
+    names the tensor (torch's own first line names none)."""
+    import torch
+
+    from bifsmn.engine.testing import make_checkpoint
+    from bifsmn.train.checkpoint import model_from_checkpoint
+
+    src = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=1)
+    ckpt = torch.load(src, weights_only=True)
+    cases = {
+        "missing": lambda s: s.pop("classifier.weight"),
+        "unexpected": lambda s: s.__setitem__("extra.weight", torch.zeros(1)),
+        "shape": lambda s: s.__setitem__("classifier.bias", torch.zeros(3)),
+    }
+    for what, damage in cases.items():
+        state = dict(ckpt["state_dict"])
+        damage(state)
+        bad = tmp_path / f"{what}.pt"
+        torch.save({**ckpt, "state_dict": state}, bad)
+        with pytest.raises(BifsmnError) as err:
+            model_from_checkpoint(bad)
+        msg = str(err.value)
+        assert "\n" not in msg and str(bad) in msg and "weights do not fit" in msg, msg
+        name = {"missing": "classifier.weight", "unexpected": "extra.weight",
+                "shape": "classifier.bias"}[what]
+        assert name in msg, msg

@@ -361,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         if stray or not hasattr(args, "overrides"):
             parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
         args.overrides = [*args.overrides, *extra]
-    logging.basicConfig(level=logging.INFO, format="bifsmn: %(message)s")
+    # bifsmn's own messages at INFO; other libraries' (matplotlib's font cache, torch's
+    # compile statistics) stay at their warning default instead of reading as "bifsmn:" lines
+    logging.basicConfig(level=logging.WARNING, format="bifsmn: %(message)s")
+    logging.getLogger("bifsmn").setLevel(logging.INFO)
     try:
         return args.func(args)
     except BifsmnError as exc:

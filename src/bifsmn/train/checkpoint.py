@@ -147,10 +147,21 @@ def model_from_checkpoint(path: str | Path, ckpt: dict | None = None) -> tuple[n
     model = create_model(name, **kwargs)
     binary = ckpt.get("binary") or {"method": "none"}
     apply_binary(model, binary)
+    state = ckpt["state_dict"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:  # say which: torch's first line names none
+        parts = [f"{what} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise BifsmnError(f"weights do not fit model {spec['name']!r}: {'; '.join(parts)}",
+                          path)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise BifsmnError(f"weights do not fit model {spec['name']!r}: "
-                          f"{str(exc).splitlines()[0][:160]}", path) from None
+        detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()),
+                      str(exc).splitlines()[0])  # e.g. a shape mismatch, naming the tensor
+        raise BifsmnError(f"weights do not fit model {spec['name']!r}: {detail[:200]}",
+                          path) from None
     model.eval()
     return model, ckpt
