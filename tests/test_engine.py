@@ -305,6 +305,8 @@ def test_predict_shapes_and_audio(exported) -> None:
     feats = eng.features(audio)
     np.testing.assert_array_equal(eng.predict(feats), batch)
     assert eng.predict(feats[0]).shape == (12,)
+    # an empty batch, of features as of audio: no logits, no error
+    assert eng.predict(feats[:0]).shape == (0, 12) and eng.predict(audio[:0]).shape == (0, 12)
     # shorter / longer clips are padded / cut like bifsmn.audio.fix_length
     np.testing.assert_array_equal(eng.predict(np.concatenate([audio[0], audio[1]])), one)
     short = audio[0][:9000]

@@ -211,7 +211,8 @@ class Engine:
         elif arr.ndim == 3 and arr.shape == fshape:
             kind, batched, arr = "features", False, arr.reshape(1, -1)
         elif arr.ndim == 4 and arr.shape[1:] == fshape:
-            kind, batched, arr = "features", True, arr.reshape(arr.shape[0], -1)
+            # the row length spelled out: -1 cannot be inferred for an empty batch
+            kind, batched, arr = "features", True, arr.reshape(arr.shape[0], int(np.prod(fshape)))
         else:
             fkind = self.feature_config.get("kind", "logmel32")
             raise BifsmnError(f"input of shape {arr.shape}: expected audio (N,) or (B, N), or "
