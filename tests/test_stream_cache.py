@@ -123,6 +123,9 @@ def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> 
         eng.stream_features(wins[:2], starts[:1], cache)
     with pytest.raises(BifsmnError, match="clip_samples"):
         eng.stream_features(wins[:1, :8000], starts[:1], cache)
+    for bad in ([0.5], [None], ["a"], [-2**63], [2**63 - 1]):  # never truncated or overflowed
+        with pytest.raises(BifsmnError, match="starts must"):
+            eng.stream_features(wins[:1], np.array(bad), cache)
     # check=False (the streamer's windows, checked on arrival): the same features; the checks
     # it skips are the samples' (the shapes are still the native call's), which check=True makes
     fresh = eng.frame_cache()

@@ -280,7 +280,16 @@ class Engine:
                 raise BifsmnError(f"{method}() takes a batch of windows (B, clip_samples)")
         else:
             arr = windows
-        return arr, np.ascontiguousarray(np.asarray(starts).reshape(-1), dtype=np.int64)
+        pos = np.asarray(starts).reshape(-1)
+        # whole sample positions only (a float was truncated without a word), and far from
+        # int64's ends (the C++ cache marks empty slots with its minimum; t * hop must not
+        # overflow): about 10^7 years of 16 kHz audio either way
+        if pos.dtype.kind not in "iu":
+            raise BifsmnError(f"{method}() starts must be whole sample positions (an integer "
+                              f"array), got {pos.dtype}")
+        if pos.size and (int(pos.min()) < -2**62 or int(pos.max()) > 2**62):
+            raise BifsmnError(f"{method}() starts must lie within +-2**62 samples")
+        return arr, np.ascontiguousarray(pos, dtype=np.int64)
 
     def stream_features(self, windows: Any, starts: Any, cache: Any,
                         check: bool = True) -> np.ndarray:
