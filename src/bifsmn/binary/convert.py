@@ -26,12 +26,11 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
         if isinstance(mod, QuantMixin) and name not in keep_fp:
             mod.set_quantizers(spec.input, spec.weight, **{**spec.input_options, **options})
     first = next(model.parameters(), None)
-    if first is not None:
-        model.to(first.device)  # the new quantizers where the layers are (before any probe)
+    device = first.device if first is not None else None
+    model.to(device)  # the new quantizers where the layers are (before any probe)
     if spec.rprelu:
         replace_prelu_with_rprelu(model)
-        if first is not None:
-            model.to(first.device)
+        model.to(device)  # and the new RPReLUs
     # the checkpoint-style spec: what the deployed (engine) form of the model is built from
     model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[attr-defined]
                          "options": dict(options)}
