@@ -201,3 +201,19 @@ def test_checkpoint_with_wrong_weights_names_them(tmp_path) -> None:
         name = {"missing": "classifier.weight", "unexpected": "extra.weight",
                 "shape": "classifier.bias"}[what]
         assert name in msg, msg
+
+
+@pytest.mark.parametrize("command", ["eval", "detect"])
+def test_a_fifo_given_as_the_model_says_it_is_a_fifo(tmp_path, capsys, command):
+    """``Path.is_file`` is False for a FIFO as for a missing file: the loaders say which it is
+    (and never open it: with no writer that would block)."""
+    import os
+
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    flag = "--checkpoint" if command == "eval" else "--model"
+    args = [command, flag, str(fifo)]
+    args += ["--data", str(tmp_path)] if command == "eval" else [str(tmp_path / "a.wav")]
+    rc, err = run_cli(args, capsys)
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert f"{fifo}: this is a FIFO, not a" in err and "not found" not in err, err

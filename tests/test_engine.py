@@ -13,6 +13,7 @@ with every kernel. Full-precision models agree to float32 rounding (GEMMs sum in
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -215,6 +216,7 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
         "truncated header": (good[:20], "truncated header"),
         "truncated payload": (good[:-1000], "truncated"),
         "one byte short": (good[:-1], "truncated"),
+        "one byte long": (good + b"\0", "trailing bytes after the model"),
         "bad magic": (b"XXXX" + good[4:], "bad magic"),
         "bit flip": (bytes(flipped), "checksum"),
         "future version": (_rewrite_header(good, 6), "version 6 not supported"),
@@ -240,14 +242,28 @@ def test_corrupt_files_raise_bifsmn_error_with_the_file_name(exported, tmp_path)
         assert "\n" not in text
         # the Python reader agrees on the container-level defects
         if what in ("empty", "truncated header", "truncated payload", "bad magic", "bit flip",
-                    "future version"):
-            with pytest.raises(BifsmnError):
+                    "future version", "one byte long"):
+            with pytest.raises(BifsmnError, match=msg.replace("?", r"\?")):
                 read_file(path)
 
 
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(BifsmnError, match="no such .bkws file"):
         Engine(tmp_path / "nope.bkws")
+
+
+def test_not_a_regular_file_or_a_checkpoint_says_what_it_is(exported, tmp_path) -> None:
+    """A folder, a device, a FIFO (never opened: it would block) and a .pt checkpoint given
+    where a .bkws belongs each get a line saying what they are, not "no such file"/"bad magic"."""
+    fifo = tmp_path / "pipe.bkws"
+    os.mkfifo(fifo)
+    cases = {tmp_path: "is a folder, not a .bkws file", Path("/dev/null"): "is a device",
+             fifo: "is a FIFO, not a .bkws file",
+             Path(exported["bifsmnv2"][0]): "PyTorch checkpoint, not a .bkws engine file: export"}
+    for path, msg in cases.items():
+        with pytest.raises(BifsmnError) as info:
+            Engine(path)
+        assert str(info.value).startswith(f"{path}: ") and msg in str(info.value), path
 
 
 # --------------------------------------------------------------------------- export errors
@@ -263,6 +279,26 @@ def test_export_refusals(tmp_path) -> None:
         export_checkpoint(teacher, tmp_path / "x.bkws", blocks=4)
     with pytest.raises(BifsmnError, match="blocks must be"):
         export_checkpoint(teacher, tmp_path / "x.bkws", blocks=3)
+    assert not (tmp_path / "x.bkws").exists()
+
+
+def test_export_errors_from_the_checkpoint_name_it(tmp_path) -> None:
+    """Errors raised while building the file from a checkpoint's contents (its labels, its
+    paths, its weights) name the checkpoint, as errors about reading it do."""
+    ckpt = make_checkpoint(tmp_path / "s.pt", "bifsmnv2")
+    data = torch.load(ckpt, weights_only=True)
+    bad_labels = tmp_path / "labels.pt"
+    torch.save({**data, "labels": ["a", "b"]}, bad_labels)
+    nan = tmp_path / "nan.pt"
+    weights = dict(data["state_dict"])
+    name = next(k for k, v in weights.items() if k.endswith("running_var"))
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    torch.save({**data, "state_dict": weights}, nan)
+    for path, kw, msg in ((bad_labels, {}, "labels do not fit"), (ckpt, {"blocks": 3}, "blocks"),
+                          (nan, {}, "non-finite")):
+        with pytest.raises(BifsmnError) as info:
+            export_checkpoint(path, tmp_path / "x.bkws", **kw)
+        assert str(info.value).startswith(f"{path}: ") and msg in str(info.value), path
     assert not (tmp_path / "x.bkws").exists()
 
 

@@ -117,8 +117,11 @@ def test_engine_stream_features_matches_features_and_checks_input(bkws: str) -> 
                           for i in range(0, len(wins), 4)])
     assert np.array_equal(got, eng.features(wins))
     assert cache.hits > 0
-    with pytest.raises(BifsmnError, match="another engine"):
-        Engine(bkws).stream_features(wins[:1], starts[:1], cache)
+    other = Engine(bkws)
+    for call in (other.stream_features, other.stream_predict):
+        with pytest.raises(BifsmnError, match="another engine") as info:
+            call(wins[:1], starts[:1], cache)
+        assert str(info.value).count(str(bkws)) == 1, info.value  # the file named once
     with pytest.raises(BifsmnError, match="one start per window"):
         eng.stream_features(wins[:2], starts[:1], cache)
     with pytest.raises(BifsmnError, match="clip_samples"):
@@ -243,8 +246,18 @@ def test_time_stream_frontend_runs_windows_through_a_cache(logmel_bkws: str) -> 
     assert t.shape == (5,) and (t > 0).all()
     with pytest.raises(BifsmnError, match="stream too short"):
         eng.time_stream_frontend(stream[:SR], 1536, runs=2, warmup=0)
-    with pytest.raises(BifsmnError, match="hop must be a whole number >= 1"):
+    with pytest.raises(BifsmnError, match=r"hop must be a whole number in \[1, "):
         eng.time_stream_frontend(stream, 0, runs=2, warmup=0)
+    # counts past the native 32-bit ints: one line naming the argument, no nanobind dump
+    for kw in ({"hop": 2**31}, {"runs": 10**30}, {"warmup": 2**63}):
+        args = {"hop": 1536, "runs": 2, "warmup": 0, **kw}
+        with pytest.raises(BifsmnError, match=f"{next(iter(kw))} must be a whole number in"):
+            eng.time_stream_frontend(stream, **args)
+    for kw in ({"runs": 2**31}, {"warmup": 10**20}):
+        with pytest.raises(BifsmnError, match=f"{next(iter(kw))} must be a whole number in"):
+            eng.time_calls(stream[:SR], **kw)
+        with pytest.raises(BifsmnError, match=f"{next(iter(kw))} must be a whole number in"):
+            eng.time_frontend(stream[None, :SR], **kw)
 
 
 class FixedBatch(EngineScorer):

@@ -19,6 +19,17 @@ class BifsmnError(Exception):
         super().__init__(" ".join(text.split()))
 
 
+def naming(err: BifsmnError, path: str | Path) -> BifsmnError:
+    """``err`` with ``path`` in front if it names no file yet (same class, so callers that
+    catch e.g. :class:`MissingPath` still can): for errors raised deep in a build from a
+    file's contents, which only the caller knows the file of."""
+    if err.path is not None:
+        return err
+    named = type(err)(str(err), path)
+    named.__cause__ = err.__cause__
+    return named
+
+
 class NonFiniteError(BifsmnError):
     """A model produced NaN or infinite scores (a diverged or corrupt model, or an input far
     outside the range it was trained on). Never turned into a prediction, event or metric."""

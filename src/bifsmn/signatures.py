@@ -8,6 +8,7 @@ gets a one-line error saying what it is instead of a failure deep in a parser.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 #: ``.bkws`` magic: text-mode transfers mangle ``\r\n`` or stop at ``\x1a``, so they are caught
@@ -33,3 +34,25 @@ def file_kind(path: Path) -> str:
     if head.startswith(AUDIO_MAGICS):
         return "audio"
     return "other"
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (``"a folder"``, ``"a
+    device"``, ``"a FIFO"``, ``"a socket"``), else None: so a loader can say "is a FIFO, not a
+    checkpoint" instead of "not found" (``Path.is_file`` is False for both), and never blocks
+    opening a FIFO that no one writes to."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # missing, dangling link, name too long, NUL in the name
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"

@@ -126,8 +126,10 @@ Container::Container(std::vector<std::uint8_t> bytes, std::string name)
   if (hsize != kHeaderSize) fail("not a valid .bkws file: header size " + std::to_string(hsize));
   const auto psize = load_le<std::uint64_t>(d + 16);
   if (psize != n - kHeaderSize) {
+    // shorter: a cut transfer; longer: bytes appended after the model (a concatenated file)
     fail("not a valid .bkws file: payload is " + std::to_string(n - kHeaderSize) +
-         " bytes, header says " + std::to_string(psize) + " (truncated?)");
+         " bytes, header says " + std::to_string(psize) +
+         (n - kHeaderSize < psize ? " (truncated?)" : " (trailing bytes after the model?)"));
   }
   if (crc32(d + kHeaderSize, n - kHeaderSize) != load_le<std::uint32_t>(d + 24)) {
     fail("not a valid .bkws file: payload checksum mismatch (corrupt file)");

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from bifsmn.errors import BifsmnError
-from bifsmn.signatures import file_kind
+from bifsmn.signatures import file_kind, special_kind
 
 
 def sniff(path: Path) -> str:
@@ -20,6 +20,10 @@ def sniff(path: Path) -> str:
     if path.is_dir():  # calibrate writes points into the file: name the file itself
         raise BifsmnError("this is a folder, not a model file (pass a run's best.pt or a "
                           ".bkws engine file)", path)
+    special = special_kind(path)
+    if special is not None:
+        raise BifsmnError(f"this is {special}, not a model file (expected a .pt checkpoint or "
+                          "a .bkws engine file)", path)
     if not path.is_file():
         raise BifsmnError("model file not found", path)
     kind = file_kind(path)

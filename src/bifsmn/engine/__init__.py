@@ -21,6 +21,7 @@ import numpy as np
 from bifsmn.data.labels import ClassMerge
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 from bifsmn.pcm import check_samples, pcm_to_float32
+from bifsmn.signatures import file_kind, special_kind
 
 __all__ = ["Engine", "available_kernels", "compiler", "export_checkpoint", "native",
            "popcount_peak_gbops"]
@@ -78,6 +79,12 @@ def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
     return n
 
 
+#: the most timed (or warm-up) calls one timing call takes: the native side keeps one double per
+#: call and takes a 32-bit count (a larger one was nanobind's multi-line signature dump)
+MAX_TIMED = 10_000_000
+#: the largest hop :meth:`Engine.time_stream_frontend` takes (the native 32-bit int)
+MAX_HOP = 2**31 - 1
+
 #: the largest batch :meth:`Engine.reserve` takes: buffers grow with it (~35 KB per clip)
 MAX_RESERVE = 1 << 16
 
@@ -101,8 +108,9 @@ class Engine:
                 self._e = mod.NativeEngine.from_bytes(_data, self.path, kernel or "",
                                                       fp_kernel or "")
             else:
-                if Path(path).is_dir():
-                    raise BifsmnError("is a folder, not a .bkws file", path)
+                special = special_kind(Path(path))
+                if special is not None:
+                    raise BifsmnError(f"is {special}, not a .bkws file", path)
                 if not Path(path).is_file():
                     raise BifsmnError("no such .bkws file", path)
                 self._e = mod.NativeEngine.from_file(self.path, kernel or "", fp_kernel or "")
@@ -113,6 +121,10 @@ class Engine:
                                       f"{list(self._e.available_blocks)})", path)
                 self._e.set_blocks(blocks)
         except mod.BkwsError as exc:
+            if _data is None and "bad magic" in str(exc) and file_kind(Path(path)) == "torch":
+                raise BifsmnError("this is a PyTorch checkpoint, not a .bkws engine file: export "
+                                  "it first (bifsmn export CHECKPOINT -o model.bkws)",
+                                  path) from None
             raise BifsmnError(str(exc)) from None
         self._err = mod.BkwsError
         self._cache_type = mod.FrameCache
@@ -291,6 +303,12 @@ class Engine:
             raise BifsmnError(f"{method}() starts must lie within +-2**62 samples")
         return arr, np.ascontiguousarray(pos, dtype=np.int64)
 
+    def _native_error(self, exc: Exception) -> BifsmnError:
+        """A native error as a one-line :class:`BifsmnError` naming this engine's file once
+        (some native messages name it already)."""
+        text = str(exc)
+        return BifsmnError(text if text.startswith(self.path + ":") else f"{self.path}: {text}")
+
     def stream_features(self, windows: Any, starts: Any, cache: Any,
                         check: bool = True) -> np.ndarray:
         """Features of windows of one stream, reusing front-end rows between them.
@@ -316,7 +334,7 @@ class Engine:
         try:
             self._e.compute_features_at(arr, pos, cache, out)
         except self._err as exc:
-            raise BifsmnError(f"{self.path}: {exc}") from None
+            raise self._native_error(exc) from None
         return out.reshape(arr.shape[0], *self._feat_shape)
 
     def stream_predict(self, windows: Any, starts: Any, cache: Any,
@@ -333,7 +351,7 @@ class Engine:
         except self._err as exc:
             if "non-finite logits" in str(exc):
                 raise NonFiniteError(str(exc)) from None
-            raise BifsmnError(f"{self.path}: {exc}") from None
+            raise self._native_error(exc) from None
         return out
 
     def classify(self, x: Any, merge: bool = True) -> list[tuple[str, float]]:
@@ -356,8 +374,9 @@ class Engine:
         """Seconds per call of ``runs`` calls (after ``warmup``) on ``x``, timed in C++ around
         the native call alone: the engine's own latency, without Python's call overhead."""
         arr, kind, _ = self._input(x)
-        return np.asarray(self._e.time_calls(arr, kind == "audio", _whole(runs, "runs", 1),
-                                             _whole(warmup, "warmup", 0)))
+        return np.asarray(self._e.time_calls(arr, kind == "audio",
+                                             _whole(runs, "runs", 1, MAX_TIMED),
+                                             _whole(warmup, "warmup", 0, MAX_TIMED)))
 
     def time_frontend(self, audio: Any, runs: int = 200, warmup: int = 20) -> np.ndarray:
         """Seconds per call of the C++ front end alone (audio clips -> features), timed in C++
@@ -365,8 +384,8 @@ class Engine:
         arr, kind, _ = self._input(audio)
         if kind != "audio":
             raise BifsmnError("time_frontend needs audio clips (B, samples), not features")
-        return np.asarray(self._e.time_frontend(arr, _whole(runs, "runs", 1),
-                                                _whole(warmup, "warmup", 0)))
+        return np.asarray(self._e.time_frontend(arr, _whole(runs, "runs", 1, MAX_TIMED),
+                                                _whole(warmup, "warmup", 0, MAX_TIMED)))
 
     def time_stream_frontend(self, stream: Any, hop: int, runs: int = 200,
                              warmup: int = 20) -> np.ndarray:
@@ -377,9 +396,10 @@ class Engine:
         arr = np.ascontiguousarray(np.asarray(stream, np.float32).reshape(-1))
         try:
             return np.asarray(self._e.time_stream_frontend(
-                arr, _whole(hop, "hop", 1), _whole(runs, "runs", 1), _whole(warmup, "warmup", 0)))
+                arr, _whole(hop, "hop", 1, MAX_HOP), _whole(runs, "runs", 1, MAX_TIMED),
+                _whole(warmup, "warmup", 0, MAX_TIMED)))
         except self._err as exc:
-            raise BifsmnError(f"{self.path}: {exc}") from None
+            raise self._native_error(exc) from None
 
     def profile(self, on: bool = True) -> None:
         """Turn per-stage timing on/off (adds a few clock reads per layer) and reset it."""

@@ -27,7 +27,7 @@ from bifsmn.data.frontends import feature_config_from_dict, feature_kind
 from bifsmn.deploy import fold
 from bifsmn.deploy.spec import FLOAT_DTYPES, DeploySpec
 from bifsmn.engine.format import FEATURE_FIELDS, QSCALE, Record, encode, make_record
-from bifsmn.errors import BifsmnError
+from bifsmn.errors import BifsmnError, naming
 from bifsmn.outputs import atomic_write_bytes, check_output
 from bifsmn.signatures import file_kind
 from bifsmn.train.checkpoint import model_from_checkpoint
@@ -171,7 +171,10 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
-    records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name,
-                            param_dtype=param_dtype, storage=storage)
+    try:  # the build's errors come from the checkpoint's contents: name it
+        records = build_records(model, ckpt, blocks, classifier_dtype, source=checkpoint.name,
+                                param_dtype=param_dtype, storage=storage)
+    except BifsmnError as err:
+        raise naming(err, checkpoint) from None
     _atomic_write(out_path, encode(records), (checkpoint,))
     return out_path

@@ -183,7 +183,8 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
     if hsize != HEADER_SIZE:
         raise fail(f"header size {hsize}")
     if len(data) - hsize != psize:
-        raise fail(f"payload is {len(data) - hsize} bytes, header says {psize} (truncated?)")
+        hint = "truncated?" if len(data) - hsize < psize else "trailing bytes after the model?"
+        raise fail(f"payload is {len(data) - hsize} bytes, header says {psize} ({hint})")
     payload = memoryview(data)[hsize:]
     if zlib.crc32(payload) != pcrc:
         raise fail("payload checksum mismatch (corrupt file)")

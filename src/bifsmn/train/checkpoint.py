@@ -22,7 +22,7 @@ from bifsmn.binary.convert import apply_binary
 from bifsmn.data.labels import labels_for_task
 from bifsmn.errors import BifsmnError
 from bifsmn.models import create_model
-from bifsmn.signatures import file_kind
+from bifsmn.signatures import file_kind, special_kind
 from bifsmn.train.config import run_best
 
 FORMAT = "bifsmn-checkpoint"
@@ -58,6 +58,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                     if (path / "last.pt").is_file() else " (not a training run folder)")
             raise BifsmnError(f"folder holds no best.pt{hint}", path)
         path = best
+    special = special_kind(path)
+    if special is not None:
+        raise BifsmnError(f"this is {special}, not a checkpoint (.pt)", path)
     if not path.is_file():
         raise BifsmnError("checkpoint not found", path)
     kind = file_kind(path)  # an empty file goes on to torch.load: "truncated or corrupt"
