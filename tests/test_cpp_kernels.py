@@ -63,13 +63,18 @@ def test_cpp_asan_ubsan() -> None:
 
 def _run_or_skip(variant: str) -> str:
     """run_tests.sh VARIANT's checked output; the test is skipped with the script's reason
-    where it printed "SKIP: ..." (its tools missing)."""
+    where it printed "SKIP: ..." (its tools missing), and fails instead under
+    ``BIFSMN_REQUIRE_CROSS=1`` (set by ``.ci/run`` once the tools installed, so a skip there
+    means the tools are broken, not absent)."""
     proc = _run(variant)
     out = proc.stdout + proc.stderr
     for line in out.splitlines():
         if line.startswith("SKIP:"):
             assert proc.returncode == 0, out[-6000:]
-            pytest.skip(line.removeprefix("SKIP:").strip())
+            reason = line.removeprefix("SKIP:").strip()
+            if os.environ.get("BIFSMN_REQUIRE_CROSS") == "1":
+                pytest.fail(f"BIFSMN_REQUIRE_CROSS=1 but run_tests.sh {variant} skipped: {reason}")
+            pytest.skip(reason)
     return _check(proc)
 
 
