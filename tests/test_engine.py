@@ -264,6 +264,8 @@ def test_not_a_regular_file_or_a_checkpoint_says_what_it_is(exported, tmp_path) 
         with pytest.raises(BifsmnError) as info:
             Engine(path)
         assert str(info.value).startswith(f"{path}: ") and msg in str(info.value), path
+    with pytest.raises(BifsmnError, match="is a FIFO, not a .bkws file"):
+        read_file(fifo)  # the Python reader too
 
 
 # --------------------------------------------------------------------------- export errors

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bifsmn.errors import BifsmnError
-from bifsmn.signatures import BKWS_MAGIC
+from bifsmn.signatures import BKWS_MAGIC, special_kind
 
 MAGIC = BKWS_MAGIC  # bifsmn.signatures: shared with the loaders that tell file kinds apart
 #: 2: record feat.kind names the front end (version 1 files are logmel32);
@@ -271,7 +271,13 @@ def file_version(path: str | Path) -> int:
 
 
 def read_file(path: str | Path) -> dict[str, Record]:
+    """A file's records after :func:`decode`'s container checks (header, checksums, record
+    layout); values and shapes against ``arch`` are the engine's to check
+    (``bifsmn.engine.Engine`` loads a file whole)."""
     path = Path(path)
+    special = special_kind(path)
+    if special is not None:
+        raise BifsmnError(f"is {special}, not a .bkws file", path)
     if not path.is_file():
         raise BifsmnError("no such .bkws file", path)
     return decode(path.read_bytes(), path)
