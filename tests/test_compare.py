@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from bifsmn.cli import main
 from bifsmn.compare import storage_bytes
@@ -49,9 +50,12 @@ def test_compare_two_methods(full_ds, cache_dir, tmp_path, monkeypatch, capsys):
     assert (out / "compare-selected.png").is_file()
     assert all((out / m / "best.pt").is_file() for m in ("bifsmnv2", "bnn"))
     capsys.readouterr()
-    # a second call reuses the finished runs (a name given twice runs once)
+    # a second call reuses the finished runs (a name given twice runs once), also with the
+    # teacher spelled as a relative path (training stores it absolute in config.yaml)
     mtime = (out / "bnn" / "best.pt").stat().st_mtime_ns
-    assert main([*args[:8], "bifsmnv2,bnn,bnn", *args[9:]]) == 0
+    monkeypatch.chdir(tmp_path)
+    again = [*args[:4], "teacher/best.pt", *args[5:8], "bifsmnv2,bnn,bnn", *args[9:]]
+    assert main(again) == 0
     assert "bnn: reused" in capsys.readouterr().out
     assert (out / "bnn" / "best.pt").stat().st_mtime_ns == mtime
     statuses = [r["status"] for r in csv.DictReader((out / "compare-selected.csv").open())]
@@ -142,8 +146,12 @@ def test_diverged_runs_are_reported_as_such(tmp_path):
            "teacher_acc": 0.9, **{f"acc_{b}": 0.5 for b in BLOCKS},
            **{f"gap_{b}": 0.4 for b in BLOCKS}}
     rows = [{"method": "ok", **row, "diverged": False},
-            {"method": "nan", **row, "diverged": True}]
+            {"method": "nan", **row, "diverged": True, "s_per_epoch": None}]
     write_tables(rows, tmp_path / "t", "data", "teacher.pt", 1)
     md = (tmp_path / "t.md").read_text()
     assert "| ok | bifsmnv2 | fid | 50.00 (-40.00) |" in md
     assert "| nan | bifsmnv2 | fid | diverged (NaN loss) | diverged (NaN loss) |" in md
+    # seconds per epoch: a diverged run has none (wall time / planned epochs read as a speed)
+    lines = {ln.split(" | ")[0]: ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert lines["| ok"].endswith("| 1.0 |") and lines["| nan"].endswith("| – |"), md
+    assert json.loads((tmp_path / "t.json").read_text())[1]["s_per_epoch"] is None

@@ -150,7 +150,9 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
                      **{f"binary_macs_{b}": stats[b]["binary_macs"] for b in BLOCKS},
                      **{f"fp_macs_{b}": stats[b]["fp_macs"] for b in BLOCKS},
                      **{f"ops_{b}": stats[b]["ops"] for b in BLOCKS},
-                     "s_per_epoch": summary["train_wall_s"] / max(1, cfg.train.epochs),
+                     # a diverged run stopped early: wall time / planned epochs is no speed
+                     "s_per_epoch": (None if diverged else
+                                     summary["train_wall_s"] / max(1, cfg.train.epochs)),
                      "teacher_acc": teacher_acc})
     write_tables(rows, table_stem(out, ablation, bool(methods)), data, teacher, epochs, extra)
     return rows
@@ -192,6 +194,11 @@ def _stabilizers(row: dict) -> str:
     return f" \\*({', '.join(parts)})" if parts else ""
 
 
+def _seconds(value: float | None) -> str:
+    """A table cell for seconds per epoch: "–" where there is none (a diverged run)."""
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
 def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
                  epochs: int | None, extra: list[str] | None = None) -> None:
     # a diverged run has no accuracy: empty in the CSV, null in the JSON (never NaN)
@@ -231,7 +238,7 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
         lines.append(
             f"| {r['method']}{mark} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
             f"{r['storage_bytes'] / 1024:.1f} | {r['binary_macs_8']:,} | {r['fp_macs_8']:,} | "
-            f"{r['ops_8']:,.0f} | {r['s_per_epoch']:.1f} |")
+            f"{r['ops_8']:,.0f} | {_seconds(r.get('s_per_epoch'))} |")
     lines += ["", "In parentheses: difference to the FP teacher (points). Storage counts binarized "
               "weights at 1 bit plus one FP32 scale per output channel and every other parameter "
               "and BatchNorm statistic at FP32. OPs = FP MACs + binary MACs / 64; dual-scale "
