@@ -13,11 +13,11 @@ import torch
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import feature_config_from_dict
-from bifsmn.data.labels import ClassMerge
+from bifsmn.data.labels import ClassMerge, task_of
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, NonFiniteError
-from bifsmn.train.checkpoint import model_from_checkpoint
+from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
@@ -61,10 +61,10 @@ def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
     blocks = blocks_mod.parse_many(blocks, layers)
     for b in blocks:
         blocks_mod.require(b, layers, num_paths, str(checkpoint))
-    num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
+    num_classes, keywords = task_of(checkpoint_labels(ckpt))
     feats, labels, split, source = split_inputs(
         data, split, feature_config_from_dict(ckpt["features"], str(checkpoint)), num_classes,
-        protocol, cache_dir, progress)
+        protocol, cache_dir, progress, keywords)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
     out = {}

@@ -20,10 +20,10 @@ from bifsmn.audio import fix_length, load_audio
 from bifsmn.data.archive import FeatureArchive
 from bifsmn.data.fbank import Fbank40, image_to_input
 from bifsmn.data.frontends import FBANK40, check_feature_kind, feature_config_from_dict
-from bifsmn.data.labels import UNKNOWN
+from bifsmn.data.labels import UNKNOWN, task_of
 from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
-from bifsmn.train.checkpoint import model_from_checkpoint
+from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def evaluate_paired(checkpoint: str | Path, archive_root: str | Path, audio_root
     model, ckpt = model_from_checkpoint(checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
     check_feature_kind(fcfg, FBANK40, f"paired evaluation of {checkpoint}")
-    archive = FeatureArchive(archive_root, ckpt["model"]["kwargs"].get("num_classes", 12))
+    archive = FeatureArchive(archive_root, *task_of(checkpoint_labels(ckpt)))
     pairs = paired_clips(archive, audio_root, split)
     if not pairs:
         raise BifsmnError(f"no clip of the archive's {split} list has a WAV here", audio_root)

@@ -20,12 +20,12 @@ from bifsmn.blocks import counts
 from bifsmn.data.archive import AudioSource
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.frontends import feature_config_from_dict
-from bifsmn.data.labels import SILENCE, UNKNOWN
+from bifsmn.data.labels import SILENCE, UNKNOWN, task_of
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
 from bifsmn.paired import evaluate_paired
-from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
+from bifsmn.train.checkpoint import atomic_write_text, checkpoint_labels, model_from_checkpoint
 
 
 def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
@@ -33,11 +33,12 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
     """One row per path of ``checkpoint``."""
     model, ckpt = model_from_checkpoint(checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
-    num_classes = ckpt["model"]["kwargs"].get("num_classes", 12)
+    num_classes, keywords = task_of(checkpoint_labels(ckpt))
     blocks = counts(model.num_layers, getattr(model, "num_paths", 1))
     labels = list(ckpt["labels"])
     not_kw = torch.tensor([labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
-    data = {s: split_inputs(archive, s, fcfg, num_classes, cache_dir=cache_dir)[:2]
+    data = {s: split_inputs(archive, s, fcfg, num_classes, cache_dir=cache_dir,
+                            keywords=keywords)[:2]
             for s in ("validation", "testing")}
     neg = [image_to_input(AudioSource(n).images("testing", fcfg, cache_dir), fcfg)
            for n in negatives]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,9 +125,11 @@ class FeatureArchive:
     ``archive.items(split)`` lists :class:`ArchiveItem`; ``archive.images(split)`` gives the
     decoded uint8 images (N, 98, 40) and labels (N,). 12 words: the ten commands, ``unknown``
     (the other words) and ``silence`` (noise images); 35 words: the words present (no silence).
+    ``keywords``: a keyword task of one's own (:func:`~bifsmn.data.labels.labels_for_task`).
     """
 
-    def __init__(self, root: str | Path, num_classes: int = 12) -> None:
+    def __init__(self, root: str | Path, num_classes: int = 12,
+                 keywords: Sequence[str] = ()) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise BifsmnError("a file, not a data directory" if self.root.exists()
@@ -134,8 +137,9 @@ class FeatureArchive:
         if not is_feature_archive(self.root):
             raise BifsmnError("not a feature archive (needs training_list.txt and */*.jpg)",
                               self.root)
-        self.num_classes = num_classes
-        self.labels = labels_for_task(num_classes)
+        self.labels = labels_for_task(num_classes, keywords)
+        self.num_classes = len(self.labels)
+        self.keywords = tuple(keywords)  # () for the tasks of the ten commands
         self.feature_config = Fbank40Config()
         self._cache: dict[str, list[ArchiveItem]] = {}
 
@@ -159,7 +163,7 @@ class FeatureArchive:
         if split not in self._cache:
             out = []
             rels = self._list(split)
-            if self.num_classes != 35:  # the tasks with a silence class
+            if SILENCE in self.labels:  # the tasks with a silence class (all but 35 words)
                 rels = rels + self.noise_names(split)
             for rel in rels:
                 word, speaker = parse_image_name(rel)
@@ -179,8 +183,9 @@ class FeatureArchive:
             if not p.is_file():
                 raise BifsmnError(f"listed image {p.relative_to(self.root)} does not exist",
                                   self.root)
-        # the images depend only on the paths: the 37-class task reads the 12-class one's
-        family = 12 if self.num_classes == 37 else self.num_classes
+        # the images depend only on the paths: the 37-class task and keyword tasks of one's
+        # own (the same clips and noise images) read the 12-class one's
+        family = 12 if SILENCE in self.labels else self.num_classes
         key = _fingerprint(paths, f"images|{family}")
         cpath = (cache_dir or default_cache_dir()) / f"fbank40-{split}-{key}.npy"
         frames, mels = self.feature_config.image_frames, self.feature_config.n_mels

@@ -140,13 +140,22 @@ def to_int16(wav: np.ndarray) -> np.ndarray:
     return np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
 
 
+def _task(ds: SpeechCommands) -> dict:
+    """What selects a split's items besides its files: the task, protocol and seed (and
+    keywords of one's own, only where given, so that the ten-command tasks' keys stay)."""
+    task = {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed}
+    if getattr(ds, "keywords", ()):
+        task["keywords"] = list(ds.keywords)
+    return task
+
+
 def load_waves(
     ds: SpeechCommands, split: str, cache_dir: Path | None = None, progress: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Int16 waveforms (N, 16000) and labels (N,) of a split, decoded once and cached."""
     items = ds.items(split)
     cache_dir = cache_dir or default_cache_dir()
-    key = _fingerprint(items, {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed})
+    key = _fingerprint(items, _task(ds))
     wpath = cache_dir / f"waves-{key}.npy"
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
     cached = load_cached_npy(wpath, (len(items), CLIP_SAMPLES), np.int16)
@@ -157,8 +166,7 @@ def load_waves(
     it = tqdm(items, desc=f"decode {split}", unit="clip", disable=not progress, leave=False)
     for i, item in enumerate(it):
         waves[i] = to_int16(decode_item(item, noise_cache))
-    atomic_save_npy(wpath, waves, slot_of("waves", ds.root, split, {
-        "classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed}))
+    atomic_save_npy(wpath, waves, slot_of("waves", ds.root, split, _task(ds)))
     return torch.from_numpy(waves), labels
 
 
@@ -179,8 +187,7 @@ def load_features(
     items = ds.items(split)
     key = _fingerprint(
         items,
-        {"classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed,
-         "features": feature_cfg.to_dict()},
+        {**_task(ds), "features": feature_cfg.to_dict()},
     )
     fpath = cache_dir / f"feats-{key}.npy"
     labels = torch.tensor([it.label for it in items], dtype=torch.long)
@@ -193,8 +200,7 @@ def load_features(
     feats = torch.cat([mel(waves_to_float(w)) for w in waves.split(512)]) if len(waves) else \
         torch.zeros(0, 1, feature_cfg.n_mels, feature_cfg.num_frames)
     atomic_save_npy(fpath, feats.numpy(), slot_of("feats", ds.root, split, {
-        "classes": ds.num_classes, "protocol": ds.protocol, "seed": ds.seed,
-        "features": feature_cfg.to_dict()}))
+        **_task(ds), "features": feature_cfg.to_dict()}))
     return feats, labels
 
 

@@ -13,6 +13,7 @@ data D". Three cases exist:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -27,20 +28,21 @@ from bifsmn.data.speech_commands import SpeechCommands
 
 def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureConfig,
                  num_classes: int = 12, protocol: str = "auto",
-                 cache_dir: Path | None = None, progress: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor, str, str]:
-    """``(inputs (N, 1, mel, frames), labels, split, source)`` of a split.
+                 cache_dir: Path | None = None, progress: bool = False,
+                 keywords: Sequence[str] = ()) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+    """``(inputs (N, 1, mel, frames), labels, split, source)`` of a split (of the task of
+    ``num_classes``, or of ``keywords`` of one's own: :func:`bifsmn.data.labels.task_of`).
 
     ``split=None`` picks the data set's default evaluation split (validation where it exists).
     ``source`` says what the features came from: ``images`` or ``audio``.
     """
     if is_feature_archive(data):
         check_feature_kind(feature_cfg, FBANK40, f"the feature archive {data}")
-        ds = FeatureArchive(data, num_classes)
+        ds = FeatureArchive(data, num_classes, keywords)
         split = split or "validation"
         imgs, labels = ds.images(split, cache_dir, progress)
         return image_to_input(imgs, feature_cfg), labels, split, "images"
-    ds = SpeechCommands(data, num_classes, protocol)
+    ds = SpeechCommands(data, num_classes, protocol, keywords=keywords)
     split = split or ds.default_eval_split()
     feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)
     return feats, labels, split, "audio"

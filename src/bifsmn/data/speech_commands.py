@@ -24,13 +24,14 @@ Items are plain dataclasses; datasets return plain tuples, as torchaudio's do.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
 
 from bifsmn.audio import CLIP_SAMPLES
-from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, label_of_word, labels_for_task
+from bifsmn.data.labels import SILENCE, UNKNOWN, keywords_of, label_of_word, labels_for_task
 from bifsmn.errors import BifsmnError
 
 SPLITS = ("training", "validation", "testing", "all")
@@ -93,10 +94,13 @@ class SpeechCommands:
 
     ``SpeechCommands(root, num_classes=12)[split]`` gives the list of :class:`Item` of a split;
     ``dataset.tuples(split)`` gives torchaudio-style ``(path, label, word, speaker)`` tuples.
+    ``keywords``: a keyword task of one's own (:func:`~bifsmn.data.labels.labels_for_task`;
+    ``num_classes`` must then be ``2 + len(keywords)``).
     """
 
     def __init__(
-        self, root: str | Path, num_classes: int = 12, protocol: str = "auto", seed: int = 0
+        self, root: str | Path, num_classes: int = 12, protocol: str = "auto", seed: int = 0,
+        keywords: Sequence[str] = (),
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -104,8 +108,9 @@ class SpeechCommands:
                               else "data directory does not exist", self.root)
         if protocol not in PROTOCOLS:
             raise BifsmnError(f"unknown protocol {protocol!r} (choose from {PROTOCOLS})")
-        self.num_classes = num_classes
-        self.labels = labels_for_task(num_classes)
+        self.labels = labels_for_task(num_classes, keywords)
+        self.num_classes = len(self.labels)
+        self.keywords = tuple(keywords)  # () for the tasks of the ten commands
         self.layout = detect_layout(self.root)
         if protocol == "auto":
             protocol = "archive" if self.layout == "test-archive" else "reference"
@@ -171,6 +176,7 @@ class SpeechCommands:
 
     def _build(self, split: str) -> list[Item]:
         rng = random.Random(f"{self.seed}:{split}")
+        keywords = keywords_of(self.labels)  # standard protocol: the others are subsampled
         keep: list[Item] = []
         unknown: list[Item] = []
         for rel in self._split_files[split]:
@@ -179,7 +185,7 @@ class SpeechCommands:
             if label is None:
                 continue
             item = Item(str(self.root / rel), word, speaker, label)
-            if UNKNOWN in self.labels and self.protocol == "standard" and word not in COMMANDS:
+            if UNKNOWN in self.labels and self.protocol == "standard" and word not in keywords:
                 unknown.append(item)
             else:
                 keep.append(item)

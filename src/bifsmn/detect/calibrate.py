@@ -72,7 +72,7 @@ from bifsmn.detect.evaluate import (
     sweep,
 )
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
-from bifsmn.detect.scorer import scorers_for_blocks
+from bifsmn.detect.scorer import models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_bytes
@@ -277,7 +277,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError("false-alarm targets must be positive")
     if isinstance(gate, str):
         gate = resolve_gate(gate, operating.read(model))
-    ds = SpeechCommands(data, 12)
+    task = models_task([model])  # the ten commands, or the model's own keywords
+    ds = SpeechCommands(data, task[0], keywords=task[1])
     if not ds.noise_files and any(math.isfinite(s) for s in snrs):
         log(f"note: {ds.root} has no _background_noise_/ files; calibration streams are clean")
         snrs = [math.inf]
@@ -304,7 +305,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
 
         for _, scorer in paths:
             check_model(scorer)
-        clips = ArchiveClips.load(archive, archive_split)
+        clips = ArchiveClips.load(archive, archive_split, task)
     # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}

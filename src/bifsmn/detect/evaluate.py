@@ -37,7 +37,7 @@ import numpy as np
 
 from bifsmn.audio import load_audio
 from bifsmn.data.archive import AudioSource
-from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
+from bifsmn.data.labels import SILENCE, UNKNOWN, keywords_of
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
 from bifsmn.detect.cascade import Verifier, resolve_verifier
@@ -53,7 +53,7 @@ from bifsmn.detect.detector import (
 from bifsmn.detect.gate import DEFAULT_GATE, MODEL_GATE, Gate, resolve_gate
 from bifsmn.detect.operating import stored_points
 from bifsmn.detect.placement import draw_placements
-from bifsmn.detect.scorer import Scorer, scorers_for_blocks
+from bifsmn.detect.scorer import Scorer, models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_text
@@ -210,7 +210,8 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
                  snr_mode: str = "clip") -> EvalStream:
     """A seeded ``minutes``-long stream from the clips of ``ds.items(split)``.
 
-    ``ds`` is a :class:`bifsmn.data.speech_commands.SpeechCommands` (12-class task). The stream
+    ``ds`` is a :class:`bifsmn.data.speech_commands.SpeechCommands` (12-class task, or keywords
+    of one's own: its keywords are the stream's, every other word is unknown). The stream
     alternates a pause (uniform in ``gap`` seconds) and a clip: a keyword with probability
     ``keyword_fraction``, else an unknown word. With ``negatives`` (recordings of other speech),
     a clip is one of them with probability ``negative_fraction`` (label ``_negative_``), and the
@@ -220,8 +221,9 @@ def build_stream(ds, split: str, minutes: float, snr_db: float = math.inf, seed:
     """
     items = [it for it in ds.items(split) if it.path is not None]
     negs = [str(p) for p in negatives]
-    kws = [it for it in items if it.word in COMMANDS]
-    unk = [it for it in items if it.word not in COMMANDS and it.word != SILENCE]
+    words = set(keywords_of(ds.labels))  # the ten commands, or the data set's own keywords
+    kws = [it for it in items if it.word in words]
+    unk = [it for it in items if it.word not in words and it.word != SILENCE]
     if not kws:
         raise BifsmnError(f"split '{split}' has no keyword clips", ds.root)
     rng = np.random.default_rng(seed)
@@ -588,7 +590,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
-    ds = SpeechCommands(data, 12)
+    num_classes, keywords = models_task(models)  # the ten commands, or the models' own
+    ds = SpeechCommands(data, num_classes, keywords=keywords)
     split = split or ds.default_eval_split()
     if not ds.noise_files and any(math.isfinite(s) for s in snrs):
         log(f"note: {ds.root} has no _background_noise_/ files; streams are clean")

@@ -53,7 +53,7 @@ from bifsmn.audio import load_audio
 from bifsmn.data.archive import FeatureArchive
 from bifsmn.data.fbank import KIND as FBANK_KIND
 from bifsmn.data.fbank import Fbank40, Fbank40Config, image_to_input
-from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN
+from bifsmn.data.labels import COMMANDS, SILENCE, UNKNOWN, keywords_of
 from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, wake_mask
 from bifsmn.detect.evaluate import NEGATIVE, Segment, excerpts
 from bifsmn.detect.gate import FLOOR_QUANTILE, Gate
@@ -99,17 +99,22 @@ class ArchiveClips:
     names: list[str]  # archive-relative paths (the false-alarm sources)
     root: str
     split: str
+    keywords: tuple[str, ...] = COMMANDS  # the words streams hold as keywords
 
     @classmethod
-    def load(cls, root: str | Path, split: str = "validation") -> ArchiveClips:
-        arch = FeatureArchive(root, 12)
+    def load(cls, root: str | Path, split: str = "validation",
+             task: tuple[int, tuple[str, ...]] = (12, ())) -> ArchiveClips:
+        """The split's clips for ``task`` (``(num_classes, keywords)``, :func:`task_of`: the
+        ten commands by default, or keywords of one's own)."""
+        arch = FeatureArchive(root, *task)
+        words = keywords_of(arch.labels)
         items = arch.items(split)
         imgs, _ = arch.images(split)
         keep = [i for i, it in enumerate(items) if it.word != SILENCE]
-        if not any(items[i].word in COMMANDS for i in keep):
+        if not any(items[i].word in words for i in keep):
             raise BifsmnError(f"archive split '{split}' has no keyword image", root)
         return cls(imgs.numpy()[keep], [items[i].word for i in keep],
-                   [items[i].rel for i in keep], str(root), split)
+                   [items[i].rel for i in keep], str(root), split, words)
 
 
 def values_to_energy(v: np.ndarray, cfg: Fbank40Config) -> np.ndarray:
@@ -161,8 +166,8 @@ def build_feature_stream(clips: ArchiveClips, minutes: float, snr_db: float = ma
     ``snr_db`` with each clip first scaled to the mean clip level (no noise: a clean stream)."""
     cfg = cfg or Fbank40Config()
     negs = sorted(negatives or {})
-    kws = [i for i, w in enumerate(clips.words) if w in COMMANDS]
-    unk = [i for i, w in enumerate(clips.words) if w not in COMMANDS]
+    kws = [i for i, w in enumerate(clips.words) if w in clips.keywords]
+    unk = [i for i, w in enumerate(clips.words) if w not in clips.keywords]
     rng = np.random.default_rng(seed)
     samples = int(round(minutes * 60 * cfg.sample_rate))
     total = 1 + (samples - cfg.frame_length) // cfg.hop_length if samples >= cfg.frame_length \

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
-from bifsmn.data.labels import ClassMerge
+from bifsmn.data.labels import ClassMerge, task_of
 from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
@@ -230,6 +230,42 @@ def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Sc
     if kind == "bkws":
         return EngineScorer(path, blocks)
     return TorchScorer.from_checkpoint(path, blocks)
+
+
+def model_labels(model: str | Path | Scorer | None) -> list[str]:
+    """The classes ``model`` answers with (merged, as its scorer's ``labels``), read without
+    building a scorer: what streams must be built for before any model runs."""
+    if model is not None and not isinstance(model, str | Path):
+        return list(load_scorer(model).labels)
+    path = bundled_model() if model is None else Path(model)
+    if sniff(path) == "bkws":
+        from bifsmn.engine.format import read_file
+
+        records = read_file(path)
+        if "meta.labels" not in records:
+            raise BifsmnError("missing record 'meta.labels' (corrupt file)", path)
+        labels = records["meta.labels"].text().split("\n")
+    else:
+        from bifsmn.train.checkpoint import checkpoint_labels, load_checkpoint
+
+        labels = checkpoint_labels(load_checkpoint(path))
+    return ClassMerge(labels).labels
+
+
+def models_task(models: Sequence[str | Path | Scorer | None]) -> tuple[int, tuple[str, ...]]:
+    """``(num_classes, keywords)`` of the task the ``models`` answer (:func:`task_of`): the
+    ten commands, or keywords of their own; detection streams hold that task's keywords. Models
+    of different keyword sets are refused in one line (their misses would not compare)."""
+    tasks = {}
+    for m in models:
+        tasks.setdefault(task_of(model_labels(m)), m)
+    if len(tasks) > 1:
+        names = "; ".join(f"{m if m is not None else 'the bundled model'}: "
+                          f"{', '.join(kw) if kw else 'the ten commands'}"
+                          for (_, kw), m in tasks.items())
+        raise BifsmnError(f"the models answer different keywords ({names}): evaluate them "
+                          "separately")
+    return next(iter(tasks)) if tasks else (12, ())
 
 
 def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int],

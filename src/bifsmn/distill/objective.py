@@ -148,8 +148,8 @@ def make_distill_objective(cfg: Config, device: torch.device) -> Distill:
     if (teacher_ckpt.get("binary") or {}).get("method", "none") != "none":
         log.warning("%s: the teacher is a binarized model; the recipes distil from a "
                     "full-precision teacher", d.teacher)
-    student_merge, teacher_merge = task_merges(labels_for_task(cfg.data.num_classes), teacher_ckpt,
-                                               d.teacher)
+    student_merge, teacher_merge = task_merges(
+        labels_for_task(cfg.data.num_classes, cfg.data.keywords), teacher_ckpt, d.teacher)
     opts = dict(d.options)
     unknown = set(opts) - {"levels", "bands", "wavelet", "kl", "kl_temperature"}
     if unknown:
@@ -167,7 +167,9 @@ def task_merges(student: tuple[str, ...] | list[str], teacher_ckpt: dict,
     """``(student merge, teacher merge)``: how the logit terms compare the two models' classes.
 
     Same labels: ``(None, None)``. A student whose classes merge into the teacher's (37 -> 12):
-    the student's merge; the reverse: the teacher's. Any other pair has no common answer to
+    the student's merge; the reverse: the teacher's; a student of keywords the teacher has
+    classes for: the teacher's classes onto the student's (:meth:`ClassMerge.onto`, the others
+    into ``_unknown_``). Any other pair has no common answer to
     distil, so it is refused naming both tasks (an MSE between logits of 37 and 12 classes
     would otherwise fail deep inside torch, or broadcast silently)."""
     student, teacher = list(student), checkpoint_labels(teacher_ckpt)
@@ -177,7 +179,12 @@ def task_merges(student: tuple[str, ...] | list[str], teacher_ckpt: dict,
         return ClassMerge(student), None
     if ClassMerge(teacher).labels == student:
         return None, ClassMerge(teacher)
+    try:  # a student of keywords the teacher knows: the teacher's other words count as unknown
+        return None, ClassMerge.onto(teacher, student)
+    except BifsmnError as exc:
+        why = str(exc)
     raise BifsmnError(f"the teacher's {len(teacher)} classes and the student's {len(student)} "
-                      "(data.num_classes) have no common labels to distil: use a teacher of "
-                      "the same task, or of the 12-class task for a 37-class student",
+                      f"(data.num_classes / data.keywords) have no common answer to distil "
+                      f"({why}): use a teacher of the same task, or of the 12-class task for a "
+                      "37-class student or one of keywords among the ten commands",
                       teacher_path)

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from bifsmn import blocks as blocks_mod
+from bifsmn.data.labels import labels_for_task
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_text
 
@@ -43,6 +44,14 @@ class DataConfig:
 
     root: str = ""
     num_classes: int = 12
+    # a keyword task of one's own: these words (folder names of a full-layout data set, or
+    # words of a feature archive) as the classes beside _unknown_ and _silence_, every other
+    # word in _unknown_; num_classes follows (2 + len). Empty: the ten commands (12 classes)
+    keywords: list[str] = field(default_factory=list)
+    # share of _unknown_ clips in each training epoch: 0 = all of them; in (0, 1) every epoch
+    # draws (seeded) just enough of them to make this share of its clips (a task of two
+    # keywords is ~94 % unknown clips otherwise); validation is never subsampled
+    unknown_share: float = 0.0
     protocol: str = "auto"
     train_split: str = "training"
     val_split: str = "validation"
@@ -282,6 +291,8 @@ def config_from_dict(data: dict, src: str = "<config>") -> Config:
 
     The old key ``train.paths`` (path indices) is read as ``train.blocks``."""
     cfg = _build(Config, _legacy_paths(data or {}, src), "", src)
+    if cfg.data.keywords and cfg.data.num_classes == 12:  # the default: follows the keywords
+        cfg.data.num_classes = 2 + len(cfg.data.keywords)
     validate(cfg, src)
     return cfg
 
@@ -300,6 +311,11 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     d, o, s, t = cfg.data, cfg.optim, cfg.sched, cfg.train
     need(d.batch_size >= 1, "data.batch_size", "at least 1")
     need(d.num_classes >= 2, "data.num_classes", "at least 2")
+    if d.keywords:
+        try:
+            labels_for_task(d.num_classes, d.keywords)
+        except BifsmnError as exc:
+            raise BifsmnError(f"data.keywords: {exc}", src) from None
     need(d.limit_train >= 0, "data.limit_train", ">= 0 (0: all)")
     need(d.negatives_windows >= 1, "data.negatives_windows", "at least 1")
     need(0 <= d.jpeg_quality <= 100, "data.jpeg_quality", "0..100 (0: off)")
@@ -307,6 +323,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(d.pool in (0, 1, 2, 3), "data.pool",
          "0 (the archive's 3), 1, 2 or 3 fbank40 frames per network step")
     need(d.cut_keep_min <= d.cut_keep_max, "data.cut_keep_min", "<= data.cut_keep_max")
+    need(finite(d.unknown_share) and 0.0 <= d.unknown_share < 1.0, "data.unknown_share",
+         "in [0, 1) (0: every unknown clip)")
     snr = d.noise_snr_db
     need(not snr or (len(snr) == 2 and all(isinstance(v, (int, float)) and finite(v) for v in snr)
                      and snr[0] <= snr[1]),

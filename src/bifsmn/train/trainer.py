@@ -57,7 +57,7 @@ from bifsmn.data.frontends import (
     feature_kind,
     make_frontend,
 )
-from bifsmn.data.labels import COMMANDS, UNKNOWN, ClassMerge, labels_for_task
+from bifsmn.data.labels import UNKNOWN, ClassMerge, keywords_of, labels_for_task
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
@@ -135,13 +135,34 @@ def _widened_classifier(state: dict, own: dict, src_labels: list[str] | None,
     row starts as the ``_unknown_`` row, :meth:`ClassMerge.widen`), so training starts from
     the checkpoint's own 12-class answers instead of a random classifier."""
     merge = ClassMerge(labels)
-    if merge.identity or not src_labels or list(src_labels) != merge.labels:
+    if not src_labels:
         return state
+    if merge.identity or list(src_labels) != merge.labels:  # not a widening: match by name
+        return _classifier_by_name(state, own, list(src_labels), list(labels))
     w, b = "classifier.weight", "classifier.bias"
     if w not in state or b not in state or w not in own or own[w].shape[0] != len(labels):
         raise BifsmnError(f"cannot widen its classifier to {len(labels)} classes", path)
     state[w], state[b] = merge.widen(state[w], state[b], list(src_labels))
     return state
+
+
+def _classifier_by_name(state: dict, own: dict, src_labels: list[str], labels: list[str]
+                        ) -> dict:
+    """``state`` with its classifier rows rearranged to ``labels`` by class name where the
+    checkpoint's classes differ from the model's (a 12-class teacher starting a student of
+    keywords ``yes, no``: the ``_unknown_``, ``_silence_``, ``yes`` and ``no`` rows carry over;
+    a class the checkpoint lacks keeps the model's initial row). Same classes: unchanged."""
+    w, b = "classifier.weight", "classifier.bias"
+    if src_labels == labels or not all(k in state and k in own for k in (w, b)) \
+            or state[w].shape[0] != len(src_labels) or own[w].shape[0] != len(labels) \
+            or state[w].shape[1:] != own[w].shape[1:]:
+        return state
+    weight, bias = own[w].clone(), own[b].clone()
+    for i, name in enumerate(labels):
+        if name in src_labels:
+            j = src_labels.index(name)
+            weight[i], bias[i] = state[w][j], state[b][j]
+    return {**state, w: weight, b: bias}
 
 
 def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None,
@@ -150,7 +171,8 @@ def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = No
     ``only``: load just these keys (the quantizer parameters that exist only after
     binarization, so a binary student's own alpha/threshold survive a fine-tune).
     ``labels``: the model's classes; a checkpoint trained on their merged names (12 classes
-    for the 37-class task) has its classifier widened (:func:`_widened_classifier`)."""
+    for the 37-class task) has its classifier widened (:func:`_widened_classifier`), one of
+    other classes has its rows matched by class name (:func:`_classifier_by_name`)."""
     ckpt = load_checkpoint(path)
     own = model.state_dict()
     state = dict(ckpt["state_dict"])
@@ -205,6 +227,9 @@ class Trainer:
             self._data_archive()
         else:
             self._data_audio()
+        if c.unknown_share and UNKNOWN not in self.ds.labels:
+            raise BifsmnError("data.unknown_share needs a task with an unknown class (12, 37 "
+                              "or data.keywords)")
 
     def _pooled(self, fcfg: AnyFeatureConfig) -> AnyFeatureConfig:
         """``fcfg`` with ``data.pool`` applied: more network steps per clip for short words,
@@ -234,7 +259,8 @@ class Trainer:
         self.feature_cfg = self._pooled(feature_config_for(kind))
         if c.negatives:
             raise BifsmnError("data.negatives needs a feature archive as data.root", c.root)
-        self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed)
+        self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed,
+                                 keywords=c.keywords)
         waves, labels = load_waves(self.ds, c.train_split, cache, self.progress and self.dist.main)
         if c.limit_train:
             keep = self._subset(len(waves))
@@ -263,7 +289,7 @@ class Trainer:
             raise BifsmnError(f"data.features={c.features!r}, but a feature archive holds "
                               f"{FBANK40} images", c.root)
         show = self.progress and self.dist.main
-        self.ds = FeatureArchive(c.root, c.num_classes)
+        self.ds = FeatureArchive(c.root, c.num_classes, c.keywords)
         self.feature_cfg = self._pooled(self.ds.feature_config)
         imgs, labels = self.ds.images(c.train_split, cache, show)
         if c.negatives:
@@ -296,7 +322,7 @@ class Trainer:
                                    cut_keep_min=c.cut_keep_min, cut_keep_max=c.cut_keep_max)
         if c.cut_prob > 0 and UNKNOWN not in self.ds.labels:
             raise BifsmnError("data.cut_prob needs a task with an unknown class (12)")
-        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in COMMANDS]
+        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in keywords_of(self.ds.labels)]
         unk_id = self.ds.labels.index(UNKNOWN) if UNKNOWN in self.ds.labels else None
         self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
                                         self.feature_cfg, kw_ids, unk_id) if c.augment else None
@@ -307,7 +333,8 @@ class Trainer:
         model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
         if c.model.init:
             init_from_checkpoint(model, c.model.init,
-                                 labels=list(labels_for_task(c.data.num_classes)))
+                                 labels=list(labels_for_task(c.data.num_classes,
+                                                             c.data.keywords)))
         before = set(model.state_dict())
         apply_binary(model, {"method": c.binary.method, "keep_fp": c.binary.keep_fp,
                              "options": c.binary.options})
@@ -385,6 +412,22 @@ class Trainer:
         x = self.logmel(wav[idx_local].to(self.device))
         return x, self.train_labels[idx][idx_local].to(self.device)
 
+    def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
+        """The training clips of one epoch in the order they are seen: all of them shuffled, or
+        with ``data.unknown_share`` every clip of the other classes and a fresh draw of
+        ``_unknown_`` clips making that share (a different subset each epoch, so every unknown
+        clip is used over the run while the keywords are not drowned)."""
+        share = self.cfg.data.unknown_share
+        n = len(self.train_waves)
+        if not share:
+            return torch.randperm(n, generator=gen)
+        unknown = self.train_labels == self.ds.labels.index(UNKNOWN)
+        unk, other = unknown.nonzero()[:, 0], (~unknown).nonzero()[:, 0]
+        k = min(len(unk), round(share / (1.0 - share) * len(other)))
+        pick = unk[torch.randperm(len(unk), generator=gen)[:k]]
+        idx = torch.cat([other, pick])
+        return idx[torch.randperm(len(idx), generator=gen)]
+
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass over the training set; also records ``self.data_time`` (time the step waited
         for its batch) and ``self.model_time`` (forward, backward, step).
@@ -396,8 +439,8 @@ class Trainer:
         c = self.cfg
         torch.manual_seed(epoch_seed(c.train.seed, epoch))
         gen = torch.Generator().manual_seed(epoch_seed(c.train.seed, epoch) + 1)
-        n = len(self.train_waves)
-        order = torch.randperm(n, generator=gen)
+        order = self._epoch_order(gen)
+        n = len(order)
         # batches with at least one clip per rank (single process: every batch)
         nb = n // c.data.batch_size + (n % c.data.batch_size >= self.dist.world)
         if nb == 0:
