@@ -17,19 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import yaml
 
 from bifsmn.binary.convert import apply_binary
 from bifsmn.binary.methods import method_record
 from bifsmn.blocks import counts
-from bifsmn.errors import BifsmnError, NonFiniteError, TrainingDiverged
+from bifsmn.errors import BifsmnError, NonFiniteError
 from bifsmn.evaluate import accuracies
 from bifsmn.models import create_model
 from bifsmn.models.summary import is_binary_layer, layer_stats
 from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
 from bifsmn.train.config import Config
-from bifsmn.train.runner import run_training
+from bifsmn.train.lock import RunLock
+from bifsmn.train.reuse import train_or_reuse
 
 BLOCKS = tuple(counts())  # the four thinnable paths of the paper's 8 layers
 
@@ -65,37 +65,6 @@ def method_stats(model: torch.nn.Module, method: str) -> dict[int, dict]:
     return out
 
 
-def _same_config(run: Path, cfg: Config) -> bool:
-    try:
-        return yaml.safe_load((run / "config.yaml").read_text()) == \
-            yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    except (OSError, yaml.YAMLError):
-        return False
-
-
-def train_or_reuse(cfg: Config, run: Path) -> str:
-    """Train ``cfg`` in ``run`` unless an identical finished run is there; resume if partial.
-
-    A run that diverges (training stops at the first non-finite loss and records it in
-    summary.json) is returned as ``"diverged"``, and reused as such on the next call."""
-    if (run / "summary.json").is_file() and _same_config(run, cfg):
-        return "reused"
-    try:
-        if (run / "config.yaml").is_file() and _same_config(run, cfg):
-            run_training(cfg, run, resume=True)  # resumes from last.pt, or starts afresh
-            return "resumed"
-        if (run / "config.yaml").is_file():  # another config trained here: keep it aside
-            stale = run.with_name(run.name + ".stale")
-            if stale.exists():
-                raise BifsmnError(f"{run} holds a run with another config and {stale} exists; "
-                                  "remove one of them")
-            run.rename(stale)
-        run_training(cfg, run)
-    except TrainingDiverged:
-        return "diverged"
-    return "trained"
-
-
 def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
             methods: list[str] | None = None, ablation: bool = False,
             extra: list[str] | None = None, base: str = "bifsmnv2",
@@ -113,6 +82,21 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     # every name and the base checked before hours of training (and before the teacher)
     cfgs = {name: recipe_config(name, table, data, teacher, epochs, extra, base)
             for name in names}
+    # one compare per --out at a time: a second one would move the first's live runs aside
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        return _compare_runs(cfgs, out, data, teacher, epochs, extra, ablation, methods, log,
+                             table, base)
+    finally:
+        lock.release()
+
+
+def _compare_runs(cfgs: dict[str, Config], out: Path, data: str, teacher: str,
+                  epochs: int | None, extra: list[str] | None, ablation: bool,
+                  methods: list[str] | None, log: Callable[[str], None], table: dict,
+                  base: str) -> list[dict]:
+    """:func:`compare`'s work under its lock: each run trained or reused, then the tables."""
     rows = []
     teacher_acc = accuracies(Path(teacher), data, [8])[8]
     for name, cfg in cfgs.items():

@@ -29,15 +29,26 @@ from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import Detector
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.bench import run_bench
+from bifsmn.errors import BifsmnError
 from bifsmn.evaluate import accuracies
 from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
-from bifsmn.train.runner import run_training
+from bifsmn.train.reuse import train_or_reuse
 
 
 def _train(cfg: Config, run: Path) -> dict:
-    if (run / "summary.json").is_file():
-        return json.loads((run / "summary.json").read_text())
-    return run_training(cfg, run, resume=(run / "last.pt").is_file())
+    """Train ``run`` or reuse it: only a finished run of this very config (data, epochs,
+    teacher) is reused, a partial one resumed, any other moved aside to ``.stale``
+    (:mod:`bifsmn.train.reuse`), so a rerun with other ``--data`` or ``--epochs`` never
+    reports an old run as its own."""
+    stale = run.with_name(run.name + ".stale")
+    had_stale = stale.exists()
+    how = train_or_reuse(cfg, run)
+    moved = f"; an earlier run with other settings moved to {stale}" \
+        if stale.exists() and not had_stale else ""
+    print(f"{run}: {how}{moved}", flush=True)
+    if how == "diverged":
+        raise BifsmnError("training diverged (non-finite loss); see its metrics.csv", run)
+    return json.loads((run / "summary.json").read_text())
 
 
 def _demo_stream(data: str, out: Path) -> tuple[Path, list, list]:

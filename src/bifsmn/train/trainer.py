@@ -592,6 +592,11 @@ class Trainer:
                 # `--resume RUN train.epochs=N`: the folder's config says what the run now is,
                 # so the next plain --resume (and the model card) sees the same settings
                 save_config(c, saved)
+                summary = self.run_dir / "summary.json"
+                if start < c.train.epochs and summary.is_file():
+                    # the run goes on: until it writes a new one, the old summary would make a
+                    # kill mid-way look like a finished run (compare and quickstart reuse those)
+                    summary.unlink()
             if self.dist.main and history:
                 # a kill between last.pt and metrics.csv (even after the final epoch) left the
                 # CSV one epoch short: last.pt's history is the truth, rewrite the table now
