@@ -564,3 +564,13 @@ def test_distill_from_a_clean_teacher_input(feature_archive, full_ds, tmp_path):
                  objective_factory=make_distill_objective)
     with pytest.raises(BifsmnError, match="needs a feature archive"):
         tr._data()
+
+
+def test_image_cache_key_does_not_depend_on_how_the_path_is_spelled(feature_archive, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.chdir(feature_archive.parent)
+    names = set()
+    for root in (feature_archive, f"./{feature_archive.name}/", feature_archive.name):
+        FeatureArchive(root).images("validation", tmp_path / "c")
+        names |= {p.name for p in (tmp_path / "c").glob("fbank40-*.npy")}
+    assert len(names) == 1

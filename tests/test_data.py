@@ -102,6 +102,17 @@ def test_cache_is_reused_and_invalidated(full_ds: Path, cache_dir: Path):
     assert y1.tolist() == [it.label for it in ds["validation"]]
 
 
+def test_cache_key_does_not_depend_on_how_the_path_is_spelled(full_ds: Path, cache_dir: Path,
+                                                                monkeypatch):
+    """``data``, ``./data/`` and the absolute path are one data set: one entry, read back."""
+    monkeypatch.chdir(full_ds.parent)
+    names = set()
+    for root in (full_ds, f"./{full_ds.name}/", full_ds.name):
+        load_waves(SpeechCommands(root, 12), "validation", cache_dir, progress=False)
+        names |= {p.name for p in cache_dir.glob("waves-*.npy")}
+    assert len(names) == 1  # one key: never rebuilt, never evicted
+
+
 def test_cache_slots_prune_only_their_own_kind(full_ds: Path, cache_dir: Path, capsys):
     """A re-mounted data folder (new mtimes only) replaces its entries; another split, another
     feature setting and an entry from an older version are kept; the CLI lists and clears."""

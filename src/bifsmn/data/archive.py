@@ -115,7 +115,8 @@ def _fingerprint(paths: list[Path], extra: str) -> str:
     h = hashlib.sha256(f"v{ARCHIVE_CACHE_VERSION}|{extra}".encode())
     for p in paths:
         st = os.stat(p)
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        # resolved: two spellings of one archive share one entry
+        h.update(f"{os.path.realpath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 

@@ -40,12 +40,17 @@ def default_cache_dir() -> Path:
 
 
 def _fingerprint(items: list[Item], extra: dict) -> str:
+    """Cache key of a split's items: each file by its resolved path (``data``, ``./data/`` and
+    ``/abs/data`` are one data set, so spellings neither rebuild nor evict each other's entry),
+    size and mtime, plus the item's label and noise window."""
     h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, **extra}, sort_keys=True).encode())
     for it in items:
         src = it.path or (it.noise[0] if it.noise else "")
         st = os.stat(src) if src else None
+        path = os.path.realpath(it.path) if it.path else it.path
+        noise = (os.path.realpath(it.noise[0]), it.noise[1]) if it.noise else it.noise
         h.update(
-            f"{it.path}|{it.noise}|{it.label}|{st.st_size if st else 0}|"
+            f"{path}|{noise}|{it.label}|{st.st_size if st else 0}|"
             f"{st.st_mtime_ns if st else 0}\n".encode()
         )
     return h.hexdigest()[:24]
