@@ -225,6 +225,32 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     assert rc == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_eval_stream_writes_its_outputs_together_at_the_end(data, ckpts, tmp_path, monkeypatch):
+    """A run killed while scoring writes nothing (a folder never mixes the truth of one run with
+    the results of another); an --out that cannot hold the results fails before the work."""
+    from bifsmn.detect import evaluate as ev
+
+    def killed(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(ev, "stream_posteriors", killed)
+        with pytest.raises(KeyboardInterrupt):
+            eval_stream(data, [ckpts[0]], minutes=0.5, snrs=[math.inf], split="training",
+                        out=out, log=lambda _: None)
+    assert not out.exists() or not any(out.iterdir())
+    (tmp_path / "file").write_text("x")
+    with monkeypatch.context() as m:
+        m.setattr(ev, "build_stream", killed)  # never reached
+        with pytest.raises(BifsmnError, match="--out is a file"):
+            eval_stream(data, [ckpts[0]], minutes=0.5, out=tmp_path / "file")
+        (tmp_path / "o2").mkdir()
+        (tmp_path / "o2" / "sweep.csv").mkdir()
+        with pytest.raises(BifsmnError, match="sweep.csv: output path is a directory"):
+            eval_stream(data, [ckpts[0]], minutes=0.5, out=tmp_path / "o2")
+
+
 def test_eval_stream_cli_defaults_to_the_bundled_model_and_takes_the_bundled_verifier(
         data, tmp_path, capsys, monkeypatch):
     """No --model: the bundled model; --verifier bundled: the cascade at its stored points, on

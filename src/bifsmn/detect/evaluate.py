@@ -56,7 +56,7 @@ from bifsmn.detect.placement import draw_placements
 from bifsmn.detect.scorer import Scorer, models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write_text
+from bifsmn.outputs import atomic_write_text, check_output
 
 SR = 16000
 NEGATIVE = "_negative_"  # label of placed negative-speech clips (never a keyword)
@@ -599,6 +599,11 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     thresholds = sorted(float(t) for t in thresholds)
     targets = _targets(fa_target)
     outdir = Path(out) if out is not None else None
+    if outdir is not None:  # before minutes of work: the outputs are written at the end
+        if outdir.exists() and not outdir.is_dir():
+            raise BifsmnError("--out is a file, not a folder for the results", outdir)
+        for name in ("sweep.csv", "det.png", "summary.json"):
+            check_output(outdir / name)
     negs = negative_files(negatives, negatives_split) if negatives else []
     if negatives and not negs:
         raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
@@ -607,8 +612,6 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     for snr in dict.fromkeys(snrs):
         streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs,
                                     snr_mode=snr_mode)
-        if outdir is not None:
-            _write_truth(streams[snr], outdir / f"truth_{_snr_tag(snr)}.csv")
     first = next(iter(streams.values()))
     log(f"streams: {len(streams)} x {minutes:g} min from {ds.root} [{split}], "
         f"{len(first.keywords)} keywords, "
@@ -660,8 +663,10 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                     f"network ran on {100 * frac:.1f}% of windows)")
     if not results:
         raise BifsmnError("no model/path combination could be evaluated")
-    if outdir is not None:
+    if outdir is not None:  # all outputs at the end: a kill never leaves two runs' files mixed
         outdir.mkdir(parents=True, exist_ok=True)
+        for snr, st in streams.items():
+            _write_truth(st, outdir / f"truth_{_snr_tag(snr)}.csv")
         write_csv(results, outdir / "sweep.csv")
         plot_det(results, outdir / "det.png", targets)
         _write_summary(results, outdir / "summary.json", targets, first)
