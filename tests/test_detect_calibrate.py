@@ -397,3 +397,31 @@ def test_false_alarm_sources_count_a_reused_clip_once():
     got = false_alarm_sources(events, kws, segs, 0.5, stream=3)
     assert got == [("clip", "off/a.wav"), ("clip", "off/a.wav"), ("pause", 3, 13.0)]
     assert len(set(got)) == 2
+
+
+def test_a_model_replaced_while_calibrating_gets_no_points(setup, tmp_path, monkeypatch):
+    """Calibration takes minutes to hours: a file exported anew under the same name meanwhile
+    must not receive points chosen for the old one."""
+    import shutil
+
+    from bifsmn.detect import calibrate as cal
+
+    _, data, _, ckpt = setup
+    model = tmp_path / "m.pt"
+    shutil.copy(ckpt, model)
+    real = cal.stream_posteriors
+
+    class Replaced:  # the real function, with a writer replacing the file mid-run
+        def __call__(self, *a, **k):  # noqa: ANN002, ANN003, ANN204
+            model.write_bytes(model.read_bytes() + b"\0")
+            return real(*a, **k)
+
+        def __getattr__(self, name):  # noqa: ANN001, ANN204  (last_scored, last_verified)
+            return getattr(real, name)
+
+    monkeypatch.setattr(cal, "stream_posteriors", Replaced())
+    with pytest.raises(BifsmnError, match="changed while it was being calibrated") as info:
+        calibrate(model, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,
+                  log=lambda _: None)
+    assert str(model) in str(info.value)
+    assert model.read_bytes().endswith(b"\0")  # the other writer's file is left as it is

@@ -39,6 +39,7 @@ streams).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -289,6 +290,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     thr = sorted(float(t) for t in thresholds)
     ver = verifier if isinstance(verifier, Verifier) or verifier is None else \
         Verifier.load(verifier, wake, hold_ms)
+    digest = _digest(model)  # the points belong to this file's contents
     paths = list(scorers_for_blocks(model, list(blocks), log))
     if not paths:
         raise BifsmnError("no thinnable path of the model could be calibrated")
@@ -391,12 +393,26 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     for d in c["conditions"] if d["miss_rate"] is not None)))
     operating.check(ops)
     if write:
+        if _digest(model) != digest:
+            raise BifsmnError("changed while it was being calibrated (another export or "
+                              "calibrate wrote it): the points, chosen for the old contents, "
+                              "were not written; run calibrate again", model)
         target = Path(out) if out is not None else model
         if target.resolve() != model.resolve():
             atomic_write_bytes(target, model.read_bytes())
         operating.write(target, ops, only_cascade)
         log(f"operating points written to {target}")
     return ops
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a model file (calibration takes minutes to hours; the file may be replaced
+    meanwhile, e.g. by a new export under the same name)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, kept, posts,
