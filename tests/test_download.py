@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import socket
 import tarfile
@@ -173,7 +174,9 @@ def _assert_extracted(dest: Path) -> None:
 
 
 def _leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+    """What a download left in ``root``, besides its (empty) lock file."""
+    return sorted(p.name for p in root.iterdir() if not p.name.endswith(".lock")) \
+        if root.exists() else []
 
 
 # -------------------------------------------------------------------------------------- tests
@@ -426,6 +429,34 @@ def test_existing_folder_without_marker_is_not_trusted(tmp_path: Path) -> None:
     with pytest.raises(BifsmnError, match="marker"):
         download_speech_commands("v0.01", tmp_path, base_url="http://127.0.0.1:9/",
                                  progress=False)
+
+
+def test_a_second_download_into_the_same_folder_waits_for_the_first(
+    serve: Callable[..., Server],
+    tmp_path: Path,
+    archive_bytes: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two processes fetching one archive into one folder: the second waits for the first's
+    lock, then finds its finished extraction (no shared .part, no deleted temp folder)."""
+    import fcntl
+    import threading
+
+    server = serve({V1: archive_bytes})
+    fd = os.open(tmp_path / f".{V1}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # "the first process"
+    result: list[Path] = []
+    second = threading.Thread(target=lambda: result.append(_fetch(server, tmp_path,
+                                                                  archive_bytes)))
+    second.start()
+    second.join(timeout=1.0)
+    assert second.is_alive() and not server.requests  # waiting, nothing fetched
+    os.close(fd)  # the first process ends
+    second.join(timeout=60)
+    assert not second.is_alive()
+    _assert_extracted(result[0])
+    assert "waiting for another bifsmn process downloading" in capsys.readouterr().err
+    assert _leftovers(tmp_path) == ["speech_commands_v0.01", V1]
 
 
 def test_interrupted_extraction_leaves_nothing_and_reuses_archive(

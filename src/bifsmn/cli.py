@@ -383,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                            "command again to continue)",
                 "train": " (the run folder keeps its last finished epoch; continue with "
                          "--resume)",
-                "quickstart": " (run folders keep their last finished epoch)"}
+                "quickstart": " (run folders keep their last finished epoch; run the same "
+                              "command again to continue)",
+                "data": " (a download keeps its .part file; run the same command again to "
+                        "resume it)"}
         print(f"bifsmn: interrupted{hint.get(args.command, '')}", file=sys.stderr)
         return 130
 

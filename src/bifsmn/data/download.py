@@ -173,6 +173,45 @@ def download_speech_commands(
     except OSError as exc:
         raise BifsmnError(f"cannot create folder: {exc.strerror or exc}", path=root) from exc
 
+    with _root_lock(root, info.name):
+        if (dest / MARKER_NAME).is_file():  # another process finished it while we waited
+            return dest
+        return _fetch_and_extract(info, root, dest, url, expected_size, expected_sha,
+                                  progress)
+
+
+@contextlib.contextmanager
+def _root_lock(root: Path, name: str) -> Iterator[None]:
+    """One download/extraction of archive ``name`` into ``root`` at a time: a second process
+    waits for the first (then finds its result) instead of writing the same ``.part`` file
+    and deleting its extraction folder. An OS lock (``fcntl.flock``), released however the
+    holder ends; no-op where there is no ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        fd = os.open(root / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise BifsmnError(f"cannot lock the download folder: {exc.strerror or exc}",
+                          path=root) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"waiting for another bifsmn process downloading {name} into {root} ...",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fetch_and_extract(info: ArchiveInfo, root: Path, dest: Path, url: str,
+                       expected_size: int | None, expected_sha: str | None,
+                       progress: bool) -> Path:
+    """The download (resumed from ``.part``), verification and extraction, under the lock."""
     archive = root / info.name
     if archive.is_file():
         # A leftover from a run interrupted during extraction (or a manual download): it is
