@@ -376,18 +376,25 @@ def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
     for k in range(40):
         write_wav(tmp_path / "neg" / f"{k}.wav", tone("cat", rng, seconds=1.5))
     out = tmp_path / "table"
-    assert main(["scale-table", "--model", f"t={tmp_path / 'run' / 'best.pt'}", "--archive",
+    best = tmp_path / "run" / "best.pt"
+    assert main(["scale-table", "--model", f"t={best}", "--model", f"u={best}", "--archive",
                  str(feature_archive), "--negatives", str(tmp_path / "neg"), "--out",
                  str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "| t | 8 |" in text and (out / "table.csv").is_file()
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "| t | 8 |" in text and "| u | 8 |" in text and (out / "table.csv").is_file()
+    progress = [ln for ln in captured.err.splitlines() if ln.startswith("model ")]
+    assert progress[0] == f"model 1/2: t ({best})", progress
+    assert progress[1].startswith(f"model 2/2: u ({best}), ETA "), progress
     import json
 
-    (row,) = json.loads((out / "table.json").read_text())
+    row = json.loads((out / "table.json").read_text())[0]
     n_test = len(AudioSource(tmp_path / "neg").split_files("testing"))
     assert row["negative_windows"] == 3 * n_test
     assert 0 <= row["negative_keyword_rate"] <= 1 and 0 <= row["testing_acc"] <= 1
-    assert main(["scale-table", "--model", "nonsense", "--archive", str(feature_archive)]) == 2
+    # a bad second spec fails before the first model is evaluated
+    assert main(["scale-table", "--model", f"t={best}", "--model", "nonsense", "--archive",
+                 str(feature_archive)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bifsmn: error:") and "\n" not in err, err
     assert "--model must be NAME=CHECKPOINT, got 'nonsense'" in err, err

@@ -318,6 +318,8 @@ def test_calibrate_several_streams_per_snr_and_confidence(setup, tmp_path):
     assert d["streams_per_snr"] == 2 and d["confidence"] == 0.9
     assert d["snr_db"] == [None, None, 20.0, 20.0] and d["hours"] == pytest.approx(2 / 60)
     assert sum("network ran on" in ln for ln in lines) == 4
+    assert [ln.split(",")[0] for ln in lines if ln.startswith("audio stream ")] == [
+        "audio stream 2/4", "audio stream 3/4", "audio stream 4/4"]  # progress with an ETA
     assert "4 x 0.5-min streams" in d["description"] and "upper bound" in d["description"]
     assert d["snr_mode"] == "clip" and "SNR per word" in d["description"]
     for p in ops["paths"]["8"]:  # 2 minutes cannot show any rate at 90 %: highest thresholds

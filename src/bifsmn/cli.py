@@ -128,12 +128,18 @@ def cmd_eval_paired(args: argparse.Namespace) -> int:
 def cmd_scale_table(args: argparse.Namespace) -> int:
     from bifsmn.scale_report import model_rows, write_table
 
-    rows = []
-    for spec in args.model:
+    models = []
+    for spec in args.model:  # every spec checked before minutes of evaluation
         name, sep, path = spec.partition("=")
         if not sep:
             raise BifsmnError(f"--model must be NAME=CHECKPOINT, got {spec!r}")
-        rows += model_rows(name, Path(path), args.archive, args.audio, args.negatives or [])
+        models.append((name, Path(path)))
+    rows, t0 = [], time.time()
+    for i, (name, path) in enumerate(models):
+        eta = "" if not i else \
+            f", ETA {(time.time() - t0) / i * (len(models) - i) / 60:.1f} min"
+        print(f"model {i + 1}/{len(models)}: {name} ({path}){eta}", file=sys.stderr, flush=True)
+        rows += model_rows(name, path, args.archive, args.audio, args.negatives or [])
     print(write_table(rows, Path(args.out), "bifsmn " + " ".join(sys.argv[1:])))
     return 0
 

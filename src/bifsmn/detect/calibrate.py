@@ -311,7 +311,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}
-    for snr, sd in specs:
+    t_start = time.time()
+    for k, (snr, sd) in enumerate(specs):
+        if k:  # progress over the audio streams (minutes to hours in all)
+            left = (time.time() - t_start) / k * (len(specs) - k)
+            log(f"audio stream {k + 1}/{len(specs)}, ETA {left / 60:.1f} min")
         st = build_stream(ds, split, minutes, snr, sd, negatives=negs, snr_mode=snr_mode)
         kept.append(_Kept(list(st.segments), st.hours, st.snr_db))
         for b, scorer in paths:
