@@ -20,7 +20,7 @@ import numpy as np
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import FBANK40, AnyFeatureConfig, feature_config_from_dict
-from bifsmn.data.labels import ClassMerge, task_of
+from bifsmn.data.labels import UNKNOWN, ClassMerge, task_of
 from bifsmn.detect.model_files import packaged, sniff
 from bifsmn.detect.operating import CASCADE_KEY, OWN_KEY, check, check_cascades
 from bifsmn.engine import Engine
@@ -258,7 +258,9 @@ def models_task(models: Sequence[str | Path | Scorer | None]) -> tuple[int, tupl
     of different keyword sets are refused in one line (their misses would not compare)."""
     tasks = {}
     for m in models:
-        tasks.setdefault(task_of(model_labels(m)), m)
+        labels = model_labels(m)
+        # a task without an unknown class (35 words) is scored on the ten commands' streams
+        tasks.setdefault(task_of(labels) if UNKNOWN in labels else (12, ()), m)
     if len(tasks) > 1:
         names = "; ".join(f"{m if m is not None else 'the bundled model'}: "
                           f"{', '.join(kw) if kw else 'the ten commands'}"
