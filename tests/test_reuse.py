@@ -36,6 +36,10 @@ def test_execution_settings_do_not_make_another_run(full_ds, cache_dir, tmp_path
     assert train_or_reuse(_cfg(full_ds, cache_dir, seed=2), run) == "trained"
     assert (tmp_path / "r.stale" / "best.pt").is_file()
     assert json.loads((tmp_path / "r.stale" / "summary.json").read_text())["epochs"] == 2
+    # asking for the first run again: exchanged back and reused, the other one set aside
+    assert train_or_reuse(_cfg(full_ds, cache_dir), run) == "reused"
+    assert (run / "best.pt").stat().st_mtime_ns == mtime
+    assert same_config(tmp_path / "r.stale", _cfg(full_ds, cache_dir, seed=2))
 
 
 def test_a_run_resumed_for_more_epochs_and_killed_is_not_finished(full_ds, cache_dir, tmp_path,

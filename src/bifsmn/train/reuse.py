@@ -7,7 +7,8 @@ not change what is learnt on the CPU), the same teacher and initial weights (by 
 path: a checkpoint replaced under the same name is another teacher), and a ``summary.json``
 written at the end of that many epochs. A run of the same config that stopped early is resumed;
 a folder holding anything else is moved aside to ``NAME.stale`` (never deleted), under the
-folder's lock, so a run another process is writing is never moved.
+folder's lock, so a run another process is writing is never moved; a ``NAME.stale`` that holds
+the run asked for is exchanged back.
 """
 
 from __future__ import annotations
@@ -110,6 +111,31 @@ def move_aside(run: Path) -> Path:
     return stale
 
 
+def _swap_back(run: Path, cfg: Config) -> bool:
+    """If ``run.stale`` holds the run ``cfg`` asks for (moved aside by an earlier call with
+    other settings), exchange it with ``run`` (both locked) and return True: asking for A,
+    then B, then A again reuses A instead of refusing or training it a third time."""
+    stale = run.with_name(run.name + ".stale")
+    if not (stale.is_dir() and (run / "config.yaml").is_file()
+            and same_config(stale, cfg) and same_inputs(stale, cfg)):
+        return False
+    swap = run.with_name(run.name + ".swap")
+    if swap.exists():
+        raise BifsmnError(f"{swap} is left from an interrupted exchange of {run} and {stale}: "
+                          "check and remove it")
+    locks = [RunLock(run), RunLock(stale)]
+    for lock in locks:
+        lock.acquire(create=False)
+    try:
+        run.rename(swap)
+        stale.rename(run)
+        swap.rename(stale)
+    finally:
+        for lock in locks:
+            lock.release()
+    return True
+
+
 def train_or_reuse(cfg: Config, run: Path) -> str:
     """Train ``cfg`` in ``run`` unless that finished run is there; resume if it is partial.
 
@@ -118,6 +144,8 @@ def train_or_reuse(cfg: Config, run: Path) -> str:
     (as training stores them), in place."""
     absolute_paths(cfg)
     same = same_config(run, cfg) and same_inputs(run, cfg)
+    if not same and _swap_back(run, cfg):
+        same = True
     if same and finished(run, cfg):
         _record_inputs(run, cfg)
         return "reused"
