@@ -75,3 +75,13 @@ def test_summary_list_names_the_registered_models(capsys):
     assert main(["summary", "--list"]) == 0
     out = capsys.readouterr().out.split()
     assert out == list_models() and {"dfsmn_teacher", "dfsmn_thinnable"} <= set(out)
+
+
+def test_calibrate_takes_its_model_as_an_argument_or_as_model(parser, capsys):
+    assert parser.parse_args(["calibrate", "m.pt", "--data", "d"]).model == "m.pt"
+    assert parser.parse_args(["calibrate", "--model", "m.pt", "--data", "d"]).model_opt == "m.pt"
+    for args in (["calibrate", "--data", "d"],
+                 ["calibrate", "m.pt", "--model", "m.pt", "--data", "d"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("bifsmn: error: calibrate takes one model") and "\n" not in err

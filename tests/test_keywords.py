@@ -168,7 +168,7 @@ def test_train_eval_export_and_streams_of_a_keyword_task(kw_ds, tmp_path, monkey
                  "--snr", "clean", "--split", "training", "--out", str(out)]) == 0
     truth = (out / "truth_clean.csv").read_text()
     assert "marvin" in truth and ",up," not in truth
-    assert main(["calibrate", str(ckpt), "--data", str(kw_ds), "--minutes", "0.5",
+    assert main(["calibrate", "--model", str(ckpt), "--data", str(kw_ds), "--minutes", "0.5",
                  "--snr", "clean", "--split", "training"]) == 0
     points = torch.load(ckpt, weights_only=True)["operating_points"]
     assert points["data"]["keywords"] > 0 and points["paths"]["8"]

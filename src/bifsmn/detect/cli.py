@@ -377,8 +377,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bifsmn.detect.calibrate import calibrate
     from bifsmn.detect.evaluate import parse_snrs
 
+    if (args.model is None) == (args.model_opt is None):
+        raise BifsmnError("calibrate takes one model: give it as MODEL or --model MODEL"
+                          + (" (not both)" if args.model is not None else ""))
     _set_threads(args.threads)
-    calibrate(args.model, args.data, negatives=args.negatives, blocks=args.blocks,
+    calibrate(args.model or args.model_opt, args.data, negatives=args.negatives, blocks=args.blocks,
               minutes=args.minutes, snrs=parse_snrs(args.snr), seed=args.seed,
               fa_targets=args.fa_per_hour, refractory_ms=args.refractory_ms,
               hop_ms=args.hop_ms, tolerance=args.tolerance_ms / 1000, gate=_gate(args),
@@ -536,8 +539,10 @@ def add_detect_commands(sub) -> None:
 
     c = sub.add_parser("calibrate", help="choose and store per-keyword thresholds for 0.5/1/5 "
                        "false alarms per hour (rewrites the .pt or .bkws file)")
-    c.add_argument("model", help=".pt checkpoint or .bkws file to calibrate (rewritten "
-                   "atomically unless --out is given)")
+    c.add_argument("model", nargs="?", help=".pt checkpoint or .bkws file to calibrate "
+                   "(rewritten atomically unless --out is given)")
+    c.add_argument("--model", dest="model_opt", metavar="MODEL",
+                   help="the same, as an option (the name detect and eval-stream use)")
     c.add_argument("--data", required=True, help="Speech Commands folder (validation split)")
     c.add_argument("--negatives", metavar="DIR",
                    help="folder of other speech; one share of it (SHA-1 hash split; "
