@@ -216,4 +216,4 @@ def test_a_fifo_given_as_the_model_says_it_is_a_fifo(tmp_path, capsys, command):
     args += ["--data", str(tmp_path)] if command == "eval" else [str(tmp_path / "a.wav")]
     rc, err = run_cli(args, capsys)
     assert rc == 2 and len(err.splitlines()) == 1, err
-    assert f"{fifo}: this is a FIFO, not a" in err and "not found" not in err, err
+    assert f"{fifo}: this is a FIFO (named pipe), not a" in err and "not found" not in err, err

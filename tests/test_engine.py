@@ -257,14 +257,15 @@ def test_not_a_regular_file_or_a_checkpoint_says_what_it_is(exported, tmp_path) 
     where a .bkws belongs each get a line saying what they are, not "no such file"/"bad magic"."""
     fifo = tmp_path / "pipe.bkws"
     os.mkfifo(fifo)
-    cases = {tmp_path: "is a folder, not a .bkws file", Path("/dev/null"): "is a device",
-             fifo: "is a FIFO, not a .bkws file",
+    cases = {tmp_path: "is a directory, not a .bkws file",
+             Path("/dev/null"): "is a character device",
+             fifo: "is a FIFO (named pipe), not a .bkws file",
              Path(exported["bifsmnv2"][0]): "PyTorch checkpoint, not a .bkws engine file: export"}
     for path, msg in cases.items():
         with pytest.raises(BifsmnError) as info:
             Engine(path)
         assert str(info.value).startswith(f"{path}: ") and msg in str(info.value), path
-    with pytest.raises(BifsmnError, match="is a FIFO, not a .bkws file"):
+    with pytest.raises(BifsmnError, match=r"is a FIFO \(named pipe\), not a .bkws file"):
         read_file(fifo)  # the Python reader too
 
 

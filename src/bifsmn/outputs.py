@@ -29,7 +29,9 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def _kind(mode: int) -> str | None:
+def mode_kind(mode: int) -> str | None:
+    """What a ``st_mode`` is when it is not a regular file (``"a directory"``, ``"a FIFO (named
+    pipe)"``, ...), else None: one wording for the writers' refusals and the readers' errors."""
     for test, name in _KINDS:
         if test(mode):
             return name
@@ -56,7 +58,7 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
         return path
     except OSError as exc:
         raise BifsmnError(f"cannot use as output ({exc.strerror or exc})", path) from None
-    kind = _kind(st.st_mode)
+    kind = mode_kind(st.st_mode)
     if kind is not None:
         link = " (via a symlink)" if path.is_symlink() else ""
         raise BifsmnError(f"output path is {kind}{link}; refusing to replace it (give a file "

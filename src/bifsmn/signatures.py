@@ -8,8 +8,9 @@ gets a one-line error saying what it is instead of a failure deep in a parser.
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
+
+from bifsmn.outputs import mode_kind
 
 #: ``.bkws`` magic: text-mode transfers mangle ``\r\n`` or stop at ``\x1a``, so they are caught
 #: at once
@@ -37,22 +38,12 @@ def file_kind(path: Path) -> str:
 
 
 def special_kind(path: Path) -> str | None:
-    """What ``path`` is when it exists but is not a regular file (``"a folder"``, ``"a
-    device"``, ``"a FIFO"``, ``"a socket"``), else None: so a loader can say "is a FIFO, not a
-    checkpoint" instead of "not found" (``Path.is_file`` is False for both), and never blocks
-    opening a FIFO that no one writes to."""
+    """What ``path`` is when it exists but is not a regular file (``"a directory"``, ``"a
+    character device"``, ``"a FIFO (named pipe)"``, ...; :func:`bifsmn.outputs.mode_kind`), else
+    None: so a loader can say "is a FIFO, not a checkpoint" instead of "not found"
+    (``Path.is_file`` is False for both), and never blocks opening a FIFO no one writes to."""
     try:
         mode = path.stat().st_mode
     except (OSError, ValueError):  # missing, dangling link, name too long, NUL in the name
         return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
+    return mode_kind(mode)
