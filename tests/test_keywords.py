@@ -3,6 +3,7 @@ from a 12-class teacher, evaluation, export and detection streams."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -240,3 +241,69 @@ def test_archive_keyword_task_and_its_streams(tmp_path):
     st = build_feature_stream(clips, 1.0, seed=3)
     said = {s.label for s in st.segments if s.label not in (UNKNOWN, "_negative_")}
     assert said and said <= {"marvin", "yes"}
+
+
+def test_yes_no_on_off_are_words_in_configs(tmp_path):
+    """YAML 1.1 reads yes/no/on/off as booleans; configs read YAML 1.2 booleans (true/false)."""
+    from bifsmn.train.config import load_config
+
+    cfg = load_config(None, ["data.keywords=[yes,no,on,off]", "train.compile=true"])
+    assert cfg.data.keywords == ["yes", "no", "on", "off"] and cfg.train.compile is True
+    f = tmp_path / "c.yaml"
+    f.write_text("data:\n  keywords: [yes, off]\n  augment: false\n")
+    cfg = load_config(f)
+    assert cfg.data.keywords == ["yes", "off"] and cfg.data.augment is False
+    with pytest.raises(BifsmnError, match="must be bool"):
+        load_config(None, ["data.augment=yes"])  # a word, not a boolean, now
+
+
+def test_a_keyword_no_training_clip_has_is_refused(kw_ds, tmp_path, monkeypatch):
+    from bifsmn.train.trainer import Trainer
+
+    monkeypatch.setenv("BIFSMN_CACHE", str(tmp_path / "cache"))
+    cfg = config_from_dict(_cfg(kw_ds, "dfsmn_teacher", keywords=["Marvin", "yes"]))
+    with pytest.raises(BifsmnError, match="data.keywords: no clip of Marvin in split "
+                                          "'training'.*case-sensitive"):
+        Trainer(cfg, tmp_path / "x", progress=False)._data()
+
+
+def test_keyword_tasks_select_on_balanced_accuracy(kw_ds, tmp_path, monkeypatch):
+    monkeypatch.setenv("BIFSMN_CACHE", str(tmp_path / "cache"))
+    ckpt = _train(_cfg(kw_ds, "dfsmn_teacher", keywords=MINE), tmp_path / "t")
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["selected_on"] == "val_bacc"
+    import csv
+
+    row = next(csv.DictReader((tmp_path / "t" / "metrics.csv").open()))
+    assert 0.0 <= float(row["val_bacc_8"]) <= 1.0
+    assert summary["best_val_acc"] == pytest.approx(float(row["val_bacc_8"]))
+    assert ckpt.is_file()
+    with pytest.raises(BifsmnError, match="train.select_on must be auto, accuracy or balanced"):
+        config_from_dict({"train": {"select_on": "f1"}})
+
+
+def test_a_37_class_checkpoint_starts_a_keyword_model_sensibly():
+    src = list(LABELS_37)
+    state = {"classifier.weight": torch.arange(37.0)[:, None].repeat(1, 2),
+             "classifier.bias": torch.arange(37.0)}
+    own = {"classifier.weight": torch.full((4, 2), -1.0), "classifier.bias": torch.full((4,), -1.0)}
+    out = _classifier_by_name(state, own, src, list(MY_LABELS))
+    # _unknown_ keeps the model's row (the 37-class row scores only the leftovers), marvin
+    # takes _unknown_:marvin's, silence and yes their own
+    assert out["classifier.bias"].tolist() == [-1.0, 1.0, float(src.index("_unknown_:marvin")),
+                                              float(src.index("yes"))]
+
+
+def test_unknown_share_counts_the_37_class_unknown_group(tmp_path):
+    from types import SimpleNamespace
+
+    from bifsmn.train.trainer import Trainer
+
+    labels = torch.tensor([0] * 4 + [LABELS_37.index("_unknown_:bed")] * 36 + [2] * 10)
+    fake = SimpleNamespace(cfg=config_from_dict({"data": {"num_classes": 37,
+                                                          "unknown_share": 0.5}}),
+                           train_waves=labels, train_labels=labels,
+                           ds=SimpleNamespace(labels=LABELS_37))
+    order = Trainer._epoch_order(fake, torch.Generator().manual_seed(0))
+    picked = labels[order]
+    assert (picked == 2).sum() == 10 and len(order) == 20  # 10 unknown-group clips of 40

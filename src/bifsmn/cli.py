@@ -96,7 +96,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"no epoch met train.best_rule={cfg.train.best_rule}, so there is no best.pt; "
               "last.pt holds the final weights")
         return 0
-    print(f"best validation accuracy: {100 * summary['best_val_acc']:.2f}% "
+    what = "balanced accuracy (mean recall over the classes)" \
+        if summary.get("selected_on") == "val_bacc" else "accuracy"
+    print(f"best validation {what}: {100 * summary['best_val_acc']:.2f}% "
           f"(epoch {summary['best_epoch']})")
     return 0
 

@@ -155,6 +155,11 @@ class TrainConfig:
     blocks: list[int] = field(default_factory=lambda: [8])
     path_weights: list[float] = field(default_factory=lambda: [1.0])
     best_rule: str = "first"  # "first": best accuracy of blocks[0]; "monotone": reference rule
+    # what "accuracy" means for best.pt and plateau schedules: "accuracy" (share of validation
+    # clips right), "balanced" (mean recall over the classes: each keyword counts as much as
+    # _unknown_, which holds ~94 % of the clips of a two-keyword task) or "auto" (balanced for
+    # data.keywords tasks, accuracy otherwise)
+    select_on: str = "auto"
     # label smoothing of the cross-entropy on the labels (0: none): the target puts
     # 1 - eps on the label and eps spread over all classes (as torch's cross_entropy), which
     # keeps logits from growing without bound on clips the model already gets right (KWT's
@@ -286,6 +291,25 @@ def _legacy_paths(data: dict, src: str) -> dict:
     return {**data, "train": train}
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML with 1.2 booleans: only ``true`` / ``false`` (any case) are booleans, so the
+    Speech Commands words ``yes``, ``no``, ``on`` and ``off`` stay words in
+    ``data.keywords=[yes,no]`` (YAML 1.1 reads them as True / False)."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in rules if tag != "tag:yaml.org,2002:bool"]
+    for first, rules in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """A config file's or override's YAML (:class:`_ConfigLoader`: 1.2 booleans)."""
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def config_from_dict(data: dict, src: str = "<config>") -> Config:
     """Validate a nested mapping into a :class:`Config` (types, then value ranges).
 
@@ -342,6 +366,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
                                    for b in o.betas), "optim.betas", "[b1, b2], each in [0, 1)")
     need(finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", "finite and >= 0")
     need(finite(o.grad_clip) and o.grad_clip >= 0, "optim.grad_clip", "finite and >= 0 (0: off)")
+    need(t.select_on in ("auto", "accuracy", "balanced"), "train.select_on",
+         "auto, accuracy or balanced")
     need(s.warmup_epochs >= 0, "sched.warmup_epochs", ">= 0")
     need(s.step_size >= 1, "sched.step_size", "at least 1")
     need(s.patience >= 0, "sched.patience", ">= 0")
@@ -401,7 +427,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise BifsmnError("config file not found", p)
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = load_yaml(p.read_text()) or {}
         except yaml.YAMLError as exc:
             raise BifsmnError(f"not valid YAML ({str(exc).splitlines()[0]})", p) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -414,7 +440,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise BifsmnError(f"override {ov!r} must look like section.key=value")
         key, raw = ov.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise BifsmnError(f"override {ov!r}: value is not valid YAML "
                               f"({str(exc).splitlines()[0]})") from None

@@ -57,7 +57,14 @@ from bifsmn.data.frontends import (
     feature_kind,
     make_frontend,
 )
-from bifsmn.data.labels import UNKNOWN, ClassMerge, keywords_of, labels_for_task
+from bifsmn.data.labels import (
+    SUB_SEP,
+    UNKNOWN,
+    ClassMerge,
+    group_of,
+    keywords_of,
+    labels_for_task,
+)
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
@@ -158,9 +165,16 @@ def _classifier_by_name(state: dict, own: dict, src_labels: list[str], labels: l
             or state[w].shape[1:] != own[w].shape[1:]:
         return state
     weight, bias = own[w].clone(), own[b].clone()
+    grouped = any(group_of(x) == UNKNOWN and x != UNKNOWN for x in src_labels)
     for i, name in enumerate(labels):
-        if name in src_labels:
-            j = src_labels.index(name)
+        sub = f"{UNKNOWN}{SUB_SEP}{name}"
+        if name == UNKNOWN and grouped:
+            # a 37-class checkpoint's _unknown_ row scores only what no word class took: as
+            # the whole group's row it would never win; the model's own row is the better start
+            continue
+        j = src_labels.index(name) if name in src_labels else \
+            src_labels.index(sub) if sub in src_labels else None  # marvin <- _unknown_:marvin
+        if j is not None:
             weight[i], bias[i] = state[w][j], state[b][j]
     return {**state, w: weight, b: bias}
 
@@ -230,6 +244,14 @@ class Trainer:
         if c.unknown_share and UNKNOWN not in self.ds.labels:
             raise BifsmnError("data.unknown_share needs a task with an unknown class (12, 37 "
                               "or data.keywords)")
+        if c.keywords:  # a typo ("Marvin") would otherwise train a class no clip has
+            seen = set(torch.as_tensor(self.train_labels).unique().tolist())
+            missing = [w for w in c.keywords if self.ds.labels.index(w) not in seen]
+            if missing:
+                cut = f" after data.limit_train={c.limit_train}" if c.limit_train else ""
+                raise BifsmnError(f"data.keywords: no clip of {', '.join(missing)} in split "
+                                  f"'{c.train_split}'{cut} (word folders / archive words are "
+                                  "case-sensitive)", c.root)
 
     def _pooled(self, fcfg: AnyFeatureConfig) -> AnyFeatureConfig:
         """``fcfg`` with ``data.pool`` applied: more network steps per clip for short words,
@@ -415,13 +437,15 @@ class Trainer:
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
         """The training clips of one epoch in the order they are seen: all of them shuffled, or
         with ``data.unknown_share`` every clip of the other classes and a fresh draw of
-        ``_unknown_`` clips making that share (a different subset each epoch, so every unknown
-        clip is used over the run while the keywords are not drowned)."""
+        ``_unknown_`` clips (its ``_unknown_:<word>`` sub-classes too) making that share (a
+        different subset each epoch, so every unknown clip is used over the run while the
+        keywords are not drowned)."""
         share = self.cfg.data.unknown_share
         n = len(self.train_waves)
         if not share:
             return torch.randperm(n, generator=gen)
-        unknown = self.train_labels == self.ds.labels.index(UNKNOWN)
+        ids = [i for i, lb in enumerate(self.ds.labels) if group_of(lb) == UNKNOWN]
+        unknown = torch.isin(self.train_labels, torch.tensor(ids))  # 37 classes: the group
         unk, other = unknown.nonzero()[:, 0], (~unknown).nonzero()[:, 0]
         k = min(len(unk), round(share / (1.0 - share) * len(other)))
         pick = unk[torch.randperm(len(unk), generator=gen)[:k]]
@@ -524,13 +548,25 @@ class Trainer:
                     f"training diverged: the {b}-block path gives non-finite validation logits "
                     f"after epoch {epoch + 1}; the run stops here (last.pt keeps the last finite "
                     "epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
-            acc = (merge.torch_logits(lg).argmax(1) == truth).float().mean().item() \
-                if len(lg) else float("nan")
+            pred = merge.torch_logits(lg).argmax(1)
+            acc = (pred == truth).float().mean().item() if len(lg) else float("nan")
             out[f"val_acc_{b}"] = acc
+            if self.select == "val_bacc":  # mean recall over the classes validation holds
+                recalls = [(pred[truth == k] == k).float().mean().item()
+                           for k in truth.unique().tolist()]
+                out[f"val_bacc_{b}"] = sum(recalls) / len(recalls) if recalls else float("nan")
         return out
 
+    @property
+    def select(self) -> str:
+        """The metric key prefix best.pt and plateau schedules follow (``train.select_on``)."""
+        t = self.cfg.train
+        balanced = t.select_on == "balanced" or (t.select_on == "auto"
+                                                 and bool(self.cfg.data.keywords))
+        return "val_bacc" if balanced else "val_acc"
+
     def _is_best(self, metrics: dict, best: float) -> bool:
-        accs = [metrics[f"val_acc_{b}"] for b in self.cfg.train.blocks]
+        accs = [metrics[f"{self.select}_{b}"] for b in self.cfg.train.blocks]
         if self.cfg.train.best_rule == "monotone" and any(
                 a <= b for a, b in zip(accs, accs[1:], strict=False)):
             return False
@@ -633,16 +669,16 @@ class Trainer:
                        # per epoch: a run resumed with another train.threads mixes counts,
                        # and its config.yaml holds the latest (the model card reads these)
                        "cpu_threads": torch.get_num_threads()}
-            self.schedule.observe(metrics[f"val_acc_{c.train.blocks[0]}"])
+            self.schedule.observe(metrics[f"{self.select}_{c.train.blocks[0]}"])
             history.append(metrics)
             improved = self._is_best(metrics, best)
             if improved:
-                best = metrics[f"val_acc_{c.train.blocks[0]}"]
+                best = metrics[f"{self.select}_{c.train.blocks[0]}"]
             if self.dist.main:
                 self._save(epoch + 1, metrics, history, best, improved)
             epochs_bar.update(1)
             val = " ".join(f"{k[4:]}={v:.4f}" for k, v in metrics.items()
-                           if k.startswith("val_acc"))
+                           if k.startswith("val_"))
             epochs_bar.set_postfix_str(f"loss={loss:.3f} {val}")
             if not self.progress and self.dist.main:
                 left = (c.train.epochs - epoch - 1) * (time.time() - t_run) / (epoch + 1 - start)
@@ -654,8 +690,10 @@ class Trainer:
         best_epoch, so_far = None, -math.inf
         for m in history:
             if self._is_best(m, so_far):
-                best_epoch, so_far = m["epoch"], m[f"val_acc_{c.train.blocks[0]}"]
+                best_epoch, so_far = m["epoch"], m[f"{self.select}_{c.train.blocks[0]}"]
         summary = {"best_val_acc": best if best_epoch is not None else None,
+                   # the metric best_val_acc is: val_acc (accuracy) or val_bacc (balanced)
+                   "selected_on": self.select,
                    "epochs": c.train.epochs,
                    "final": history[-1] if history else {},
                    "best_epoch": best_epoch,
