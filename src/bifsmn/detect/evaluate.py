@@ -614,7 +614,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                                     snr_mode=snr_mode)
     first = next(iter(streams.values()))
     log(f"streams: {len(streams)} x {minutes:g} min from {ds.root} [{split}], "
-        f"{len(first.keywords)} keywords, "
+        f"{len(first.keywords)} keywords ({len({k.source for k in first.keywords})} distinct "
+        "clips), "
         f"{sum(s.label == UNKNOWN for s in first.segments)} unknown words"
         + (f" and {len(first.negatives)} negative-speech clips ({len(negs)} files)"
            if negs else "") + " each")
