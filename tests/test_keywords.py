@@ -308,3 +308,14 @@ def test_unknown_share_counts_the_37_class_unknown_group(tmp_path):
     order = Trainer._epoch_order(fake, torch.Generator().manual_seed(0))
     picked = labels[order]
     assert (picked == 2).sum() == 10 and len(order) == 20  # 10 unknown-group clips of 40
+
+
+def test_scale_table_names_a_keyword_task(tmp_path):
+    from bifsmn.scale_report import write_table
+
+    rows = [{"model": m, "blocks": 8, "validation_acc": 0.9, "testing_acc": 0.9, "task": t}
+            for m, t in (("kw", "keywords marvin, sheila (4 classes)"), ("t12", "12 classes"))]
+    text = write_table(rows, tmp_path / "a", "cmd")
+    assert "Tasks the accuracies count: kw: keywords marvin, sheila (4 classes); t12: 12 " \
+        "classes." in text
+    assert "Tasks" not in write_table(rows[1:], tmp_path / "b", "cmd")

@@ -49,7 +49,10 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
     scored = scoring(model)  # the deployed arithmetic where the model has one, folded once
     for b in blocks:
         row = {"model": name, "blocks": b, "checkpoint": str(checkpoint),
-               "method": ckpt["binary"]["method"], "epoch": ckpt.get("epoch")}
+               "method": ckpt["binary"]["method"], "epoch": ckpt.get("epoch"),
+               # what the accuracies count: a 4-class keyword task is not a 12-class one
+               "task": f"keywords {', '.join(keywords)} ({num_classes} classes)" if keywords
+               else f"{num_classes} classes"}
         for s, (x, y) in data.items():
             logits = predict_finite(scored, x, b, f"the archive's {s} images", checkpoint)
             row[f"{s}_acc"] = (logits.argmax(1) == y).float().mean().item()
@@ -82,6 +85,10 @@ def write_table(rows: list[dict], out: Path, command: str) -> str:
                   f"{_pct(r['testing_acc'])} | {_pct(r.get('paired_images_acc'))} | "
                   f"{_pct(r.get('paired_audio_acc'))} | {_pct(r.get('negative_keyword_rate'))} |")
     first = rows[0]
+    tasks = {r["model"]: r.get("task", "12 classes") for r in rows}
+    if set(tasks.values()) != {"12 classes"}:  # name the tasks where they differ
+        md += ["", "Tasks the accuracies count: " + "; ".join(f"{m}: {t}"
+                                                             for m, t in tasks.items()) + "."]
     md += ["", f"Paired clips: {first.get('paired_clips', 0)} testing clips that exist as images "
            f"and as WAV files; negative speech: {first.get('negative_windows', 0)} 1-s windows of "
            "the negative folders' testing share (argmax is a keyword, no detector threshold).",
