@@ -85,6 +85,7 @@ def test_config_keywords_set_the_class_count():
 def test_data_set_labels_every_other_word_unknown(kw_ds):
     ds = SpeechCommands(kw_ds, 4, keywords=MINE)
     assert ds.labels == MY_LABELS and ds.num_classes == 4
+    assert SpeechCommands(kw_ds, keywords=MINE).labels == MY_LABELS  # the count follows
     items = [it for it in ds.items("training") if it.path]
     by_word = {it.word: it.label for it in items}
     assert by_word["marvin"] == 2 and by_word["yes"] == 3

@@ -125,6 +125,12 @@ def test_two_writers_on_one_run_folder(full_ds, cache_dir, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "in use by another bifsmn process" in err and f"pid {holder.pid}" in err, err
         assert "\n" not in err and not (run / "config.yaml").exists()
+        # a folder that already holds a run and is being written: the holder is named too
+        (run / "metrics.csv").write_text("epoch\n")
+        assert main(["train", "--config", str(cfg_path), "--out", str(run)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"pid {holder.pid}" in err and "\n" not in err, err
+        (run / "metrics.csv").unlink()
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)

@@ -83,8 +83,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         set_teacher(cfg, args.teacher)
         validate(cfg, "command line")  # --epochs and --data bypassed load_config's checks
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
-        from bifsmn.train.lock import holds_run
+        from bifsmn.train.lock import RunLock, holds_run
 
+        if holds_run(run_dir) and run_dir.is_dir():
+            probe = RunLock(run_dir)  # in use: that error names the holder's pid
+            probe.acquire(create=False)
+            probe.release()
         if holds_run(run_dir):
             raise BifsmnError("run folder already holds a run; use --resume or another --out",
                               run_dir)

@@ -3,7 +3,7 @@
 Writes ``.gpu/fb40`` (3,000 training, 500 validation and 100 testing images drawn with seed 0
 from the fbank40 archive, and every fourth background-noise image), ``.gpu/neg`` (the first 25
 recordings of each negative phrase) and copies the two device scripts beside them. ``.gpu/``
-is git-ignored (``.git/info/exclude``); nothing from it is committed.
+is git-ignored (``/.gpu/`` in ``.gitignore``); nothing from it is committed.
 
     python docs/results/gpu/make_subset.py ../shared/data
 """

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bifsmn.audio import AUDIO_EXTS, audio_files_in, load_audio
 from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy, slot_of
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
-from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task
+from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task, task_size
 from bifsmn.errors import BifsmnError
 
 NOISE_DIR = "_background_noise_"
@@ -138,7 +138,7 @@ class FeatureArchive:
         if not is_feature_archive(self.root):
             raise BifsmnError("not a feature archive (needs training_list.txt and */*.jpg)",
                               self.root)
-        self.labels = labels_for_task(num_classes, keywords)
+        self.labels = labels_for_task(task_size(num_classes, keywords), keywords)
         self.num_classes = len(self.labels)
         self.keywords = tuple(keywords)  # () for the tasks of the ten commands
         self.feature_config = Fbank40Config()

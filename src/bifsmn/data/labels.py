@@ -72,6 +72,12 @@ def labels_for_task(num_classes: int, keywords: Sequence[str] = ()) -> tuple[str
     return TASKS[num_classes]
 
 
+def task_size(num_classes: int, keywords: Sequence[str]) -> int:
+    """The class count of a task: with keywords and the default 12, it follows them
+    (``2 + len(keywords)``), as ``data.keywords`` sets ``data.num_classes`` in configs."""
+    return 2 + len(keywords) if keywords and num_classes == 12 else num_classes
+
+
 def task_of(labels: Sequence[str]) -> tuple[int, tuple[str, ...]]:
     """``(num_classes, keywords)`` that rebuild the task a model was trained on from its
     labels (a checkpoint's or ``.bkws`` file's), for :func:`labels_for_task` and the data

@@ -31,7 +31,14 @@ from pathlib import Path
 import soundfile as sf
 
 from bifsmn.audio import CLIP_SAMPLES
-from bifsmn.data.labels import SILENCE, UNKNOWN, keywords_of, label_of_word, labels_for_task
+from bifsmn.data.labels import (
+    SILENCE,
+    UNKNOWN,
+    keywords_of,
+    label_of_word,
+    labels_for_task,
+    task_size,
+)
 from bifsmn.errors import BifsmnError
 
 SPLITS = ("training", "validation", "testing", "all")
@@ -108,7 +115,7 @@ class SpeechCommands:
                               else "data directory does not exist", self.root)
         if protocol not in PROTOCOLS:
             raise BifsmnError(f"unknown protocol {protocol!r} (choose from {PROTOCOLS})")
-        self.labels = labels_for_task(num_classes, keywords)
+        self.labels = labels_for_task(task_size(num_classes, keywords), keywords)
         self.num_classes = len(self.labels)
         self.keywords = tuple(keywords)  # () for the tasks of the ten commands
         self.layout = detect_layout(self.root)

@@ -324,7 +324,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
             post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate, verifier=ver)
             posts[b].append(post)
             log(f"[{b} blocks] stream {'clean' if math.isinf(st.snr_db) else st.snr_db} "
-                f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.0f} min, network ran on "
+                f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.3g} min, network ran on "
                 f"{100 * stream_posteriors.last_scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on "
                    f"{100 * stream_posteriors.last_verified:.1f}% of those"))
@@ -448,7 +448,7 @@ def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, 
             post, dt, scored, verified = feature_posteriors(scorer, st, hop, gate, ver)
             posts[b].append(post)
             log(f"[{b} blocks] archive stream {_snr_name(st.snr_db)} (seed {sd}): {dt:.1f} s "
-                f"for {st.hours * 60:.0f} min, network ran on {100 * scored:.1f}% of windows"
+                f"for {st.hours * 60:.3g} min, network ran on {100 * scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
     return (f"; plus {len(specs)} x {minutes:g}-min feature streams (seeds {specs[0][1]}..."
             f"{specs[-1][1]}) from {Path(clips.root).name} [{clips.split}, "
