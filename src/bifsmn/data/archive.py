@@ -35,7 +35,13 @@ import torch
 from tqdm import tqdm
 
 from bifsmn.audio import AUDIO_EXTS, audio_files_in, load_audio
-from bifsmn.data.cache import atomic_save_npy, default_cache_dir, load_cached_npy, slot_of
+from bifsmn.data.cache import (
+    atomic_save_npy,
+    default_cache_dir,
+    load_cached_npy,
+    resolver,
+    slot_of,
+)
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task, task_size
 from bifsmn.errors import BifsmnError
@@ -113,10 +119,10 @@ def decode_jpeg_bytes(buf: io.BytesIO) -> np.ndarray:
 
 def _fingerprint(paths: list[Path], extra: str) -> str:
     h = hashlib.sha256(f"v{ARCHIVE_CACHE_VERSION}|{extra}".encode())
+    resolve = resolver()  # two spellings of one archive share one entry
     for p in paths:
         st = os.stat(p)
-        # resolved: two spellings of one archive share one entry
-        h.update(f"{os.path.realpath(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{resolve(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 
