@@ -39,7 +39,6 @@ streams).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -49,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsmn.data.download import sha256_file
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
 from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE, Verifier
@@ -290,7 +290,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     thr = sorted(float(t) for t in thresholds)
     ver = verifier if isinstance(verifier, Verifier) or verifier is None else \
         Verifier.load(verifier, wake, hold_ms)
-    digest = _digest(model)  # the points belong to this file's contents
+    digest = sha256_file(model)  # the points belong to this file's contents
     paths = list(scorers_for_blocks(model, list(blocks), log))
     if not paths:
         raise BifsmnError("no thinnable path of the model could be calibrated")
@@ -397,7 +397,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     for d in c["conditions"] if d["miss_rate"] is not None)))
     operating.check(ops)
     if write:
-        if _digest(model) != digest:
+        if sha256_file(model) != digest:
             raise BifsmnError("changed while it was being calibrated (another export or "
                               "calibrate wrote it): the points, chosen for the old contents, "
                               "were not written; run calibrate again", model)
@@ -407,16 +407,6 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         operating.write(target, ops, only_cascade)
         log(f"operating points written to {target}")
     return ops
-
-
-def _digest(path: Path) -> str:
-    """sha256 of a model file (calibration takes minutes to hours; the file may be replaced
-    meanwhile, e.g. by a new export under the same name)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, kept, posts,

@@ -14,12 +14,12 @@ the run asked for is exchanged back.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 
 import yaml
 
+from bifsmn.data.download import sha256_file
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.outputs import atomic_write_text
 from bifsmn.train.config import Config, absolute_paths
@@ -55,11 +55,7 @@ def same_config(run: Path, cfg: Config) -> bool:
 
 def _sha256(path: str) -> str | None:
     try:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return sha256_file(Path(path))
     except OSError:
         return None
 
