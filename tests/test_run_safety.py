@@ -207,7 +207,8 @@ def _finite_first_epoch_kept(run: Path) -> None:
 
 def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cache_dir, tmp_path,
                                                                    capsys, monkeypatch):
-    from bifsmn.compare import _diverged, train_or_reuse, write_tables
+    from bifsmn.compare import _diverged, write_tables
+    from bifsmn.train.reuse import train_or_reuse
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny(full_ds, cache_dir, epochs=3)))

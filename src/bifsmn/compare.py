@@ -29,7 +29,7 @@ from bifsmn.recipes import ABLATIONS, RECIPES, recipe_config
 from bifsmn.train.checkpoint import atomic_write_text, model_from_checkpoint
 from bifsmn.train.config import Config
 from bifsmn.train.lock import RunLock
-from bifsmn.train.reuse import train_or_reuse
+from bifsmn.train.reuse import train_or_reuse_noting
 
 BLOCKS = tuple(counts())  # the four thinnable paths of the paper's 8 layers
 
@@ -101,11 +101,8 @@ def _compare_runs(cfgs: dict[str, Config], out: Path, data: str, teacher: str,
     teacher_acc = accuracies(Path(teacher), data, [8])[8]
     for name, cfg in cfgs.items():
         run = out / name
-        stale = run.with_name(run.name + ".stale")
-        had_stale = stale.exists()
-        how = train_or_reuse(cfg, run)
-        moved = "; an earlier run with another config moved to " + stale.name \
-            if stale.exists() and not had_stale else ""
+        how, stale = train_or_reuse_noting(cfg, run)
+        moved = f"; an earlier run with another config moved to {stale.name}" if stale else ""
         summary = json.loads((run / "summary.json").read_text())
         diverged = _diverged(run)
         accs = {b: math.nan for b in BLOCKS}

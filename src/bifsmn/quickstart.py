@@ -32,7 +32,7 @@ from bifsmn.engine.bench import run_bench
 from bifsmn.errors import BifsmnError
 from bifsmn.evaluate import accuracies
 from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
-from bifsmn.train.reuse import train_or_reuse
+from bifsmn.train.reuse import train_or_reuse_noting
 
 
 def _train(cfg: Config, run: Path) -> dict:
@@ -40,11 +40,8 @@ def _train(cfg: Config, run: Path) -> dict:
     teacher) is reused, a partial one resumed, any other moved aside to ``.stale``
     (:mod:`bifsmn.train.reuse`), so a rerun with other ``--data`` or ``--epochs`` never
     reports an old run as its own."""
-    stale = run.with_name(run.name + ".stale")
-    had_stale = stale.exists()
-    how = train_or_reuse(cfg, run)
-    moved = f"; an earlier run with other settings moved to {stale}" \
-        if stale.exists() and not had_stale else ""
+    how, stale = train_or_reuse_noting(cfg, run)
+    moved = f"; an earlier run with other settings moved to {stale}" if stale else ""
     print(f"{run}: {how}{moved}", flush=True)
     if how == "diverged":
         raise BifsmnError("training diverged (non-finite loss); see its metrics.csv", run)

@@ -132,6 +132,15 @@ def _swap_back(run: Path, cfg: Config) -> bool:
     return True
 
 
+def train_or_reuse_noting(cfg: Config, run: Path) -> tuple[str, Path | None]:
+    """:func:`train_or_reuse`, plus where an earlier run of other settings was moved (None:
+    nothing moved), for callers that tell the user."""
+    stale = run.with_name(run.name + ".stale")
+    had_stale = stale.exists()
+    how = train_or_reuse(cfg, run)
+    return how, stale if stale.exists() and not had_stale else None
+
+
 def train_or_reuse(cfg: Config, run: Path) -> str:
     """Train ``cfg`` in ``run`` unless that finished run is there; resume if it is partial.
 
