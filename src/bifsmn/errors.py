@@ -25,9 +25,7 @@ def naming(err: BifsmnError, path: str | Path) -> BifsmnError:
     file's contents, which only the caller knows the file of."""
     if err.path is not None:
         return err
-    named = type(err)(str(err), path)
-    named.__cause__ = err.__cause__
-    return named
+    return type(err)(str(err), path)
 
 
 class NonFiniteError(BifsmnError):
