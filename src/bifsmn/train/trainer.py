@@ -344,7 +344,8 @@ class Trainer:
                                    cut_keep_min=c.cut_keep_min, cut_keep_max=c.cut_keep_max)
         if c.cut_prob > 0 and UNKNOWN not in self.ds.labels:
             raise BifsmnError("data.cut_prob needs a task with an unknown class (12)")
-        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in keywords_of(self.ds.labels)]
+        words = keywords_of(self.ds.labels)
+        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in words]
         unk_id = self.ds.labels.index(UNKNOWN) if UNKNOWN in self.ds.labels else None
         self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
                                         self.feature_cfg, kw_ids, unk_id) if c.augment else None
