@@ -38,6 +38,25 @@ def test_other_wavelets_match_pywavelets(wavelet, levels):
     assert float((low**2).sum() + (high**2).sum()) == pytest.approx(float((x**2).sum()))
 
 
+def test_wavelet_matrices_are_made_once_per_device(monkeypatch):
+    """A training step calls wavelet_bands every step: the band matrices are built and moved to
+    the tensor's device once, not copied from the host per call (a sync per step on a GPU)."""
+    from bifsmn.distill import wavelet
+
+    wavelet._low_pass_tensor.cache_clear()
+    made = []
+    real = torch.as_tensor
+    monkeypatch.setattr(wavelet.torch, "as_tensor", lambda *a, **k: made.append(1) or real(*a, **k))
+    x = torch.randn(2, 8, 128)
+    first = wavelet_bands(x, "db2")[0]
+    assert len(made) == 2  # one matrix per axis
+    again = wavelet_bands(x + 1, "db2")[0]
+    assert len(made) == 2
+    assert torch.allclose(again - first, wavelet_bands(torch.ones_like(x), "db2")[0], atol=1e-5)
+    wavelet_bands(x.double(), "db2")  # another dtype is its own matrix
+    assert len(made) == 4
+
+
 def test_wavelet_errors_are_clear():
     x = torch.randn(2, 8, 128)
     with pytest.raises(BifsmnError, match="unknown wavelet 'nope'"):

@@ -68,6 +68,15 @@ def _low_pass_matrix(wavelet: str, levels: int, n: int) -> np.ndarray:
     return np.stack(cols, axis=1)  # column j = image of unit vector j
 
 
+@lru_cache(maxsize=64)
+def _low_pass_tensor(wavelet: str, levels: int, n: int, dtype: torch.dtype,
+                     device: torch.device) -> torch.Tensor:
+    """:func:`_low_pass_matrix` as a tensor on ``device``, made once: distillation calls
+    :func:`wavelet_bands` every step, and a host-to-GPU copy of the same matrix per step would
+    synchronize the stream each time. Callers must not modify it in place."""
+    return torch.as_tensor(_low_pass_matrix(wavelet, levels, n), dtype=dtype, device=device)
+
+
 def wavelet_bands(x: torch.Tensor, wavelet: str = "haar", levels: int = 1
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(low, high)`` of the last two axes of ``x`` for any orthogonal PyWavelets wavelet
@@ -75,7 +84,7 @@ def wavelet_bands(x: torch.Tensor, wavelet: str = "haar", levels: int = 1
     if wavelet == "haar":
         return haar_bands(x, levels)
     h, w = x.shape[-2:]
-    ph = torch.as_tensor(_low_pass_matrix(wavelet, levels, h), dtype=x.dtype, device=x.device)
-    pw = torch.as_tensor(_low_pass_matrix(wavelet, levels, w), dtype=x.dtype, device=x.device)
+    ph = _low_pass_tensor(wavelet, levels, h, x.dtype, x.device)
+    pw = _low_pass_tensor(wavelet, levels, w, x.dtype, x.device)
     low = ph @ x @ pw.T
     return low, x - low
