@@ -581,3 +581,17 @@ def test_image_cache_key_does_not_depend_on_how_the_path_is_spelled(feature_arch
         FeatureArchive(root).images("validation", tmp_path / "c")
         names |= {p.name for p in (tmp_path / "c").glob("fbank40-*.npy")}
     assert len(names) == 1
+
+
+def test_fbank40_front_end_runs_on_the_cpu_beside_an_mps_model():
+    """MPS has no float64 and fbank40 computes in float64 (its images equal the archive's and
+    the engine's): there the front end stays on the CPU; log-mel and other devices follow the
+    model. Constructing the device objects needs no such hardware."""
+    from bifsmn.data.feature_configs import Fbank40Config, FeatureConfig
+    from bifsmn.data.frontends import frontend_device
+
+    mps, cuda = torch.device("mps"), torch.device("cuda", 1)
+    assert frontend_device(Fbank40Config(), mps) == torch.device("cpu")
+    assert frontend_device(FeatureConfig(), mps) == mps
+    assert frontend_device(Fbank40Config(), cuda) == cuda
+    assert frontend_device(Fbank40Config(), torch.device("cpu")) == torch.device("cpu")

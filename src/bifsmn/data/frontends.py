@@ -15,6 +15,7 @@ from bifsmn.data.feature_configs import Fbank40Config, FeatureConfig
 from bifsmn.errors import BifsmnError
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 LOGMEL32 = "logmel32"
@@ -56,6 +57,18 @@ def make_frontend(cfg: AnyFeatureConfig) -> nn.Module:
     from bifsmn.data.features import LogMel
 
     return Fbank40(cfg) if isinstance(cfg, Fbank40Config) else LogMel(cfg)
+
+
+def frontend_device(cfg: AnyFeatureConfig, device: torch.device) -> torch.device:
+    """Where the front end of ``cfg`` runs when the model trains on ``device``: the model's
+    device, except fbank40 on Apple's MPS, which has no float64 (fbank40 computes in float64 so
+    that its images equal the archive's and the engine's), so it runs on the CPU there and only
+    its float32 output moves to the device."""
+    import torch
+
+    if isinstance(cfg, Fbank40Config) and device.type == "mps":
+        return torch.device("cpu")
+    return device
 
 
 def check_feature_kind(model_cfg: AnyFeatureConfig, data_kind: str, what: str) -> None:

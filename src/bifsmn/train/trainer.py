@@ -55,6 +55,7 @@ from bifsmn.data.frontends import (
     AnyFeatureConfig,
     feature_config_for,
     feature_kind,
+    frontend_device,
     make_frontend,
 )
 from bifsmn.data.labels import (
@@ -300,7 +301,8 @@ class Trainer:
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
         self.augment = Augmenter(aug, load_noises(self.ds)) if c.augment else None
-        self.logmel = make_frontend(self.feature_cfg).to(self.device)
+        self.fe_device = frontend_device(self.feature_cfg, self.device)
+        self.logmel = make_frontend(self.feature_cfg).to(self.fe_device)
 
     def _data_archive(self) -> None:
         """Feature archive: uint8 images in memory, feature-domain augmentation, negatives from
@@ -432,7 +434,7 @@ class Trainer:
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
             wav = self.augment(wav, gen)  # same draws on every rank: global batch
-        x = self.logmel(wav[idx_local].to(self.device))
+        x = self.logmel(wav[idx_local].to(self.fe_device)).to(self.device)
         return x, self.train_labels[idx][idx_local].to(self.device)
 
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
