@@ -100,7 +100,7 @@ def test_two_compares_on_one_folder(full_ds, tmp_path):
     held = RunLock(out)
     held.acquire()
     try:
-        with pytest.raises(BifsmnError, match="in use by another bifsmn process"):
+        with pytest.raises(BifsmnError, match="compare folder is in use by another bifsmn process"):
             compare(str(full_ds), str(tmp_path / "no-teacher.pt"), out, epochs=1,
                     methods=["bnn"])
     finally:

@@ -83,7 +83,7 @@ def compare(data: str, teacher: str, out: Path, epochs: int | None = None,
     cfgs = {name: recipe_config(name, table, data, teacher, epochs, extra, base)
             for name in names}
     # one compare per --out at a time: a second one would move the first's live runs aside
-    lock = RunLock(out)
+    lock = RunLock(out, what="compare folder")
     lock.acquire()
     try:
         return _compare_runs(cfgs, out, data, teacher, epochs, extra, ablation, methods, log,

@@ -37,8 +37,9 @@ def holds_run(run_dir: str | Path) -> bool:
 class RunLock:
     """Exclusive lock of a run folder (context manager, or :meth:`acquire` / :meth:`release`)."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, what: str = "run folder") -> None:
         self.run_dir = Path(run_dir)
+        self.what = what  # how messages name the folder ("compare folder" for compare's --out)
         self.path = self.run_dir / LOCK_NAME
         self._fd: int | None = None
         self._made = False  # this lock created the folder: a failed start removes it again
@@ -55,7 +56,7 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise BifsmnError(f"cannot lock the run folder ({exc.strerror or exc})",
+            raise BifsmnError(f"cannot lock the {self.what} ({exc.strerror or exc})",
                               self.run_dir) from None
         if fcntl is not None:
             try:
@@ -66,7 +67,7 @@ class RunLock:
                 finally:
                     os.close(fd)
                 who = f" (pid {holder})" if holder.isdigit() else ""
-                raise BifsmnError(f"run folder is in use by another bifsmn process{who}; wait "
+                raise BifsmnError(f"{self.what} is in use by another bifsmn process{who}; wait "
                                   "for it to finish or use another --out", self.run_dir) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
