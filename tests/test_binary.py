@@ -70,6 +70,80 @@ def test_lpb_alpha_shapes_the_backward_window():
     assert q.threshold.grad is not None
 
 
+def _spec_weight_grad(w: torch.Tensor, alpha: float, g: torch.Tensor) -> torch.Tensor:
+    """The spec's LPB gradient (docs/methods.md, "Gradients and scales"): alpha inside the
+    window |alpha w| <= 1, zero outside, the scale s_w nowhere."""
+    return torch.where((alpha * w).abs() <= 1, alpha * g, torch.zeros_like(g))
+
+
+@pytest.mark.parametrize("name", ["lpb", "dual_scale"])
+def test_weight_scale_stays_out_of_the_lpb_gradient(name):
+    """Q(w) = sign(alpha w) * s_w forward; dQ/dw = alpha * 1[|alpha w| <= 1], not multiplied by
+    s_w (the reference code's LPBQuantize; a plain product would scale the step by s_w ~ 0.02).
+    scale_grad=True keeps the old product's gradient; the values are the same either way."""
+    torch.manual_seed(1)
+    w = torch.randn(4, 6) * 0.05
+    g = torch.randn(4, 6)
+    q = get_quantizer(name, channels=4, role="weight", kind="linear")
+    old = get_quantizer(name, channels=4, role="weight", kind="linear", scale_grad=True)
+    with torch.no_grad():
+        q.alpha.fill_(3.0)
+        old.alpha.fill_(3.0)
+    wa, wb = w.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    out, out_old = q(wa), old(wb)
+    assert torch.equal(out, out_old)  # the same forward bits
+    s_w = w.abs().mean(dim=1, keepdim=True)
+    assert torch.equal(out, torch.where(w >= 0, 1.0, -1.0) * s_w)
+    (out * g).sum().backward()
+    (out_old * g).sum().backward()
+    assert torch.allclose(wa.grad, _spec_weight_grad(w, 3.0, g))
+    assert torch.allclose(wb.grad, _spec_weight_grad(w, 3.0, g) * s_w)
+    # dQ/dalpha = w * 1[...] times the incoming gradient, unscaled as well
+    inside = (3.0 * w).abs() <= 1
+    assert q.alpha.grad.item() == pytest.approx(float((g * w)[inside].sum()), rel=1e-5)
+
+
+def test_dual_scale_second_bit_gradient_ignores_its_scale():
+    """x_hat = b1 + s * sign(r) - tau2: the gradient through sign(r) is the LPB window's, not
+    multiplied by s (spec: "Gradients ignore s and s_w")."""
+    torch.manual_seed(2)
+    q = get_quantizer("dual_scale", channels=8, channel_dim=-1, role="input")
+    old = get_quantizer("dual_scale", channels=8, channel_dim=-1, role="input", scale_grad=True)
+    old.load_state_dict(q.state_dict())
+    x = torch.randn(2, 3, 8)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out, out_old = q(xa), old(xb)
+    assert torch.equal(out, out_old)
+    out.sum().backward()
+    out_old.sum().backward()
+    tau0, tau1, _ = q.threshold.detach()
+    u = x - tau0
+    b1 = torch.where(u >= 0, 1.0, -1.0)
+    r = x - b1 - tau1
+    s = r.abs().mean(dim=-1, keepdim=True)
+    win0, win1 = (u.abs() <= 1).float(), (r.abs() <= 1).float()  # alpha = 1
+    # d x_hat / dx = win0 + d/dx[sign(r)] * (dr/dx) with dr/dx = 1 - win0 (b1 not detached)
+    assert torch.allclose(xa.grad, win0 + win1 * (1 - win0))
+    assert torch.allclose(xb.grad, win0 + s * win1 * (1 - win0))
+
+
+def test_bifsmn_v1_weight_scale_stays_out_of_the_gradient():
+    """BiFSMN's Vanilla binarizer: clipped STE through the centred weights, unscaled."""
+    torch.manual_seed(3)
+    w = (torch.randn(3, 4, 5) * 0.1).requires_grad_(True)
+    q = get_quantizer("bifsmn_v1", channels=3, role="weight", kind="depthwise")
+    q(w).sum().backward()
+    centred = w.detach() - w.detach().mean()
+    win = (centred.abs() <= 1).float()
+    # d/dw of (w - mean(w)) spreads each window value minus their mean over the tensor
+    assert torch.allclose(w.grad, win - win.mean(), atol=1e-6)
+
+
+def test_scale_grad_option_is_checked():
+    with pytest.raises(ValueError, match="scale_grad must be true or false"):
+        get_quantizer("lpb", role="weight", scale_grad="yes")
+
+
 def test_dual_scale_output_takes_only_its_four_levels():
     torch.manual_seed(0)
     q = get_quantizer("dual_scale", channels=6, channel_dim=-1, role="input")

@@ -12,7 +12,7 @@ react          react                react            Liu et al. 2020, RSign + RP
 bifsmn_v1      bifsmn_v1            bifsmn_v1        BiFSMN (IJCAI'22) "Vanilla" binarizer
 bifsmnv2       dual_scale           lpb              BiFSMNv2: dual-scale activations + LPB
 bifsmnv2_single lpb                 lpb              ablation: no dual scale
-bifsmnv2_ste   dual_scale(ste)      xnor             ablation: no learnable propagation (STE)
+bifsmnv2_ste   dual_scale(ste)      dual_scale(ste)  ablation: no learnable propagation (STE)
 ============== ==================== ================ ==============================================
 
 Any method accepts ``granularity: reference`` in ``binary.options`` to reproduce the reference
@@ -62,7 +62,8 @@ METHODS: dict[str, Method] = {
     "bifsmnv2": Method("dual_scale", "lpb", dual_scale=True, deploy_kind="bifsmnv2"),
     "bifsmnv2_single": Method("lpb", "lpb"),
     # the same forward function as bifsmnv2; only its training gradients differ
-    "bifsmnv2_ste": Method("dual_scale", "xnor", {"ste": True}, dual_scale=True,
+    # (weights: clipped-STE signs times s_w, the scale kept out of the gradient as in bifsmnv2)
+    "bifsmnv2_ste": Method("dual_scale", "dual_scale", {"ste": True}, dual_scale=True,
                            deploy_kind="bifsmnv2"),
 }
 

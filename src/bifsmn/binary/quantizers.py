@@ -111,6 +111,31 @@ class _SignLPB(torch.autograd.Function):
         return gi * alpha, (gi * u).sum().reshape(alpha.shape)
 
 
+class _ScaleForwardOnly(torch.autograd.Function):
+    """``b * scale`` forward; backward passes the gradient to ``b`` unscaled.
+
+    Why: the paper's binarizers (LPB, dual-scale, BiFSMN's Vanilla) apply their scales s and
+    s_w to the forward value only; the straight-through gradient of the sign is not multiplied
+    by them (docs/methods.md, "Gradients and scales"). A plain ``sign(x) * s`` would multiply
+    the gradient by s (~0.02 for weights: a 35-50x smaller step under SGD). The forward product
+    is the same single float multiplication as ``b * scale``, so values do not change.
+    """
+
+    @staticmethod
+    def forward(ctx, b, scale):
+        return b * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def scaled(b: torch.Tensor, scale: torch.Tensor, scale_grad: bool = False) -> torch.Tensor:
+    """``b * scale`` (``scale`` has no gradient); the gradient reaches ``b`` unscaled unless
+    ``scale_grad`` (bifsmn before session 46: multiplied by the scale)."""
+    return b * scale if scale_grad else _ScaleForwardOnly.apply(b, scale)
+
+
 # --------------------------------------------------------------------------- scale helpers
 
 REDUCTION_AXES_REFERENCE = {
@@ -152,19 +177,27 @@ class Quantizer(nn.Module):
     """Common constructor: every quantizer knows its role, layer kind and scale granularity."""
 
     def __init__(self, channels: int = 1, channel_dim: int = -1, role: str = "input",
-                 kind: str = "linear", granularity: str = "channel", **_: object) -> None:
+                 kind: str = "linear", granularity: str = "channel", scale_grad: bool = False,
+                 **_: object) -> None:
         super().__init__()
         if granularity not in ("channel", "reference"):
             raise ValueError(f"granularity must be 'channel' or 'reference', not {granularity!r}")
+        if not isinstance(scale_grad, bool):
+            raise ValueError(f"scale_grad must be true or false, not {scale_grad!r}")
         self.channels, self.channel_dim = channels, channel_dim
         self.role, self.kind, self.granularity = role, kind, granularity
+        # the paper's binarizers (bifsmn_v1, lpb, dual_scale) keep their scales out of the
+        # backward pass; scale_grad=True multiplies the gradient by them, as bifsmn did before
+        # session 46 (the committed sc12dev and fbank40 students were trained so)
+        self.scale_grad = scale_grad
 
     def per_channel(self, p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """View a (channels,) parameter so it broadcasts along ``channel_dim`` of ``x``."""
         return p.view(_channel_shape(self.channels, self.channel_dim, x.dim()))
 
     def extra_repr(self) -> str:
-        return f"role={self.role}, kind={self.kind}, granularity={self.granularity}"
+        grad = ", scale_grad=True" if self.scale_grad else ""
+        return f"role={self.role}, kind={self.kind}, granularity={self.granularity}{grad}"
 
 
 # --------------------------------------------------------------------------- quantizers
@@ -254,7 +287,8 @@ class VanillaSign(Quantizer):
         if self.role == "weight":
             if self.kind in ("pointwise", "depthwise", "conv2d"):
                 x = x - x.mean()
-            return sign_ste(x) * weight_scale(x, self.kind, self.granularity)
+            return scaled(sign_ste(x), weight_scale(x, self.kind, self.granularity),
+                          self.scale_grad)
         return sign_ste(x)
 
 
@@ -274,7 +308,8 @@ class LPBSign(Quantizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
-            return _SignLPB.apply(x, self.alpha) * weight_scale(x, self.kind, self.granularity)
+            return scaled(_SignLPB.apply(x, self.alpha),
+                          weight_scale(x, self.kind, self.granularity), self.scale_grad)
         return _SignLPB.apply(x - self.per_channel(self.threshold, x), self.alpha)
 
 
@@ -288,7 +323,8 @@ class DualScaleSign(Quantizer):
     two 1-bit tensors and one scale that factors out, so a layer costs two XNOR-popcount GEMMs.
     ``tau2`` only shifts the input and folds into the layer bias at inference.
     ``ste=True`` replaces the learnable-alpha estimator by BNN's clipped STE (ablation).
-    As a weight quantizer it behaves like ``lpb``.
+    As a weight quantizer it behaves like ``lpb`` (with ``ste``: clipped-STE signs times
+    ``s_w``). Neither s nor s_w enters the backward pass (:func:`scaled`).
     """
 
     def __init__(self, ste: bool = False, **kw: object) -> None:
@@ -304,9 +340,10 @@ class DualScaleSign(Quantizer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.role == "weight":
-            return self._sign(x) * weight_scale(x, self.kind, self.granularity)
+            return scaled(self._sign(x), weight_scale(x, self.kind, self.granularity),
+                          self.scale_grad)
         tau0, tau1, tau2 = (self.per_channel(self.threshold[i], x) for i in range(3))
         b1 = self._sign(x - tau0, 0)
         r = x - b1 - tau1
         s = activation_scale(r, self.kind, self.granularity)
-        return b1 + s * self._sign(r, 1) - tau2
+        return b1 + scaled(self._sign(r, 1), s, self.scale_grad) - tau2
