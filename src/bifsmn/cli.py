@@ -332,33 +332,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: the training stack's modules and their distributions (declared dependencies of ``pip install
-#: bifsmn``) that a detection-only install may leave out: an fbank40 ``.bkws`` detector and the
-#: engine need none of them (docs/detection.md, "Without PyTorch")
+#: the training stack's modules and their distributions (the ``train`` extra of pyproject.toml,
+#: checked equal by tests/test_packaging.py): ``pip install bifsmn`` leaves them out, since an
+#: fbank40 ``.bkws`` detector and the engine need none of them (docs/detection.md, "Without
+#: PyTorch")
 TRAINING_STACK = {"torch": "torch", "pywt": "pywavelets", "matplotlib": "matplotlib"}
 
 
 def missing_package_message(exc: ModuleNotFoundError) -> str | None:
-    """One line for a training-stack package that is not installed, else None; the version
-    range is the one bifsmn declares (its installed metadata), so it is written down once."""
+    """One line for a training-stack package that is not installed, else None. The answer is
+    the ``train`` extra, not the package alone: it brings the whole stack at the versions
+    bifsmn declares (written down once, in pyproject.toml)."""
     top = (exc.name or "").split(".")[0]
     if top not in TRAINING_STACK:
         return None
-    from importlib.metadata import PackageNotFoundError, requires
-
-    dist = TRAINING_STACK[top]
-    spec = dist
-    try:
-        declared = requires("bifsmn") or []
-    except PackageNotFoundError:  # not installed (a source tree on sys.path): the bare name
-        declared = []
-    for req in declared:
-        head = req.split(";")[0].strip()
-        if head.lower().startswith(dist) and not head[len(dist):len(dist) + 1].isalnum():
-            spec = head
-    return (f"this needs the Python package {top!r}, which is not installed: "
-            f"pip install '{spec}' (or install bifsmn with its dependencies); "
-            "without it, detection runs with fbank40 .bkws models (the bundled detector)")
+    return (f"this needs the Python package {top!r} (training stack), which is not installed: "
+            "pip install 'bifsmn[train]' (in a checkout: pip install -e '.[train]'); without "
+            "it, detection runs with fbank40 .bkws models (the bundled detector)")
 
 
 def main(argv: list[str] | None = None) -> int:

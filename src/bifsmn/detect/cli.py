@@ -242,21 +242,13 @@ def _file_events(det, path: str, saver) -> list:
     return events
 
 
-def _mic_package() -> str:
-    """What to install for --mic: the extra, unless torch is left out (a detection-only
-    install), where the extra would pull the whole training stack back in."""
-    from bifsmn.detect import _installed
-
-    return "'bifsmn[mic]'" if _installed("torch") else "sounddevice"
-
-
 def _import_sounddevice():
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise BifsmnError("--mic needs the optional 'sounddevice' package and the PortAudio "
-                          f"library: pip install {_mic_package()} (Debian/Ubuntu: apt install "
+                          "library: pip install 'bifsmn[mic]' (Debian/Ubuntu: apt install "
                           f"libportaudio2) [{first}]") from None
     return sd
 
