@@ -85,3 +85,36 @@ def test_calibrate_takes_its_model_as_an_argument_or_as_model(parser, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("bifsmn: error: calibrate takes one model") and "\n" not in err
+
+
+def test_careless_inputs_get_one_line_errors(tmp_path, capsys):
+    """From a report-only audit of every subcommand (session 46): an empty config file had
+    trained a 300-epoch default teacher, `compare --epochs 0` had written a table of NaN, and
+    `data cache --dir` on a typo had reported "0 entries"; each is now one line, exit 2."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    cases = [
+        (["train", "--config", str(empty), "--data", str(tmp_path), "--out",
+          str(tmp_path / "run")], "config file is empty"),
+        (["compare", "--data", str(tmp_path), "--teacher", str(tmp_path / "t.pt"), "--epochs",
+          "0", "--out", str(tmp_path / "cmp")], "train.epochs must be at least 1"),
+        (["data", "cache", "--dir", str(tmp_path / "nope")], "no such folder"),
+        (["data", "cache", "--dir", str(empty), "--clear"], "not a folder"),
+    ]
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], (argv, err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cmp").exists()
+    assert empty.is_file()
+
+
+def test_split_choices_and_export_out_spelling(parser, capsys):
+    """eval-stream and calibrate take --split from the same choices as eval (a typo is an
+    argparse error, not a tuple repr later); export takes --out like every other writer."""
+    for cmd in (["eval-stream", "--data", "d"], ["calibrate", "m.bkws", "--data", "d"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*cmd, "--split", "bogus"])
+        assert "invalid choice: 'bogus'" in capsys.readouterr().err
+    args = parser.parse_args(["export", "m.pt", "--out", "m.bkws"])
+    assert args.output == "m.bkws"

@@ -427,3 +427,56 @@ def test_a_model_replaced_while_calibrating_gets_no_points(setup, tmp_path, monk
                   log=lambda _: None)
     assert str(model) in str(info.value)
     assert model.read_bytes().endswith(b"\0")  # the other writer's file is left as it is
+
+
+def test_calibrate_refuses_bad_outputs_and_settings_before_scoring(setup, tmp_path, monkeypatch):
+    """A recording or a checkpoint given as --out is not overwritten by a .bkws (it had been,
+    silently), a folder is refused before minutes of scoring, and NaN targets or a negative
+    tolerance are refused: all before any stream is scored."""
+    from bifsmn.detect import calibrate as cal
+    from bifsmn.engine import export_checkpoint
+
+    _, data, _, ckpt = setup
+    bk = export_checkpoint(ckpt, tmp_path / "m.bkws")
+    take = tmp_path / "take.wav"
+    sf.write(take, np.zeros(1600, np.float32), 16000)
+    audio = take.read_bytes()
+    (tmp_path / "folder").mkdir()
+
+    def never(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("scored streams before refusing")
+
+    monkeypatch.setattr(cal, "stream_posteriors", never)
+    cases = [({"out": take}, "holds audio, not a .bkws file"),
+             ({"out": ckpt}, "holds a PyTorch checkpoint, not a .bkws file"),
+             ({"out": tmp_path / "folder"}, "is a directory"),
+             ({"fa_targets": [float("nan")]}, "positive finite"),
+             ({"tolerance": -0.001}, "--tolerance-ms must be >= 0")]
+    for kw, msg in cases:
+        with pytest.raises(BifsmnError, match=msg):
+            calibrate(bk, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,
+                      log=lambda _: None, **kw)
+    assert take.read_bytes() == audio
+    # a .pt model may be written to another .pt path, not over a .bkws
+    with pytest.raises(BifsmnError, match="holds a .bkws model, not a PyTorch checkpoint"):
+        calibrate(ckpt, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,
+                  log=lambda _: None, out=bk)
+
+
+def test_uncertified_points_are_said_so_by_calibrate_and_detect(setup, tmp_path):
+    """Half a minute of streams cannot show 1 FA/h: calibrate stores the points but warns, in
+    words rather than a negative budget, and the line detect prints for such a point says it
+    is not certified."""
+    _, data, _, ckpt = setup
+    lines: list[str] = []
+    ops = calibrate(ckpt, data, minutes=0.5, snrs=[math.inf], split="training", streams=1,
+                    write=False, log=lines.append)
+    assert any(ln.startswith("warning: 3 operating point(s) not certified") for ln in lines)
+    assert any("too little audio" in ln for ln in lines) and not any(
+        "budget -" in ln for ln in lines)
+    point = ops["paths"]["8"][1]
+    assert point["calibration"]["reached"] is False
+    text = operating.describe(point)
+    assert "NOT certified" in text and "\n" not in text
+    certified = {**point, "calibration": {**point["calibration"], "reached": True}}
+    assert "certified" not in operating.describe(certified)

@@ -225,6 +225,28 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     assert rc == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_eval_stream_cli_honours_smoothing_zero_and_records_it(data, ckpts, tmp_path, capsys):
+    """--smooth-ms 0 means no smoothing (it had silently become 500: the same sweep as the
+    default); summary.json says which smoothing and tolerance the rows were measured with."""
+    base = ["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",
+            "--snr", "clean", "--split", "training", "--blocks", "8"]
+    sweeps = {}
+    for ms in ("0", "500"):
+        out = tmp_path / f"s{ms}"
+        assert main([*base, "--smooth-ms", ms, "--out", str(out)]) == 0
+        settings = json.loads((out / "summary.json").read_text())["settings"]
+        assert settings["smooth_ms"] == float(ms) and settings["tolerance_s"] == 0.5
+        sweeps[ms] = (out / "sweep.csv").read_text()
+    assert sweeps["0"] != sweeps["500"]
+    capsys.readouterr()
+    for bad, flag in (("nan", "--fa-target"), ("-1", "--tolerance-ms"), ("-5", "--smooth-ms"),
+                      ("nan", "--smooth-ms")):
+        assert main([*base, flag, bad, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("FA targets" in err[0] or flag in err[0]), err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_eval_stream_writes_its_outputs_together_at_the_end(data, ckpts, tmp_path, monkeypatch):
     """A run killed while scoring writes nothing (a folder never mixes the truth of one run with
     the results of another); an --out that cannot hold the results fails before the work."""

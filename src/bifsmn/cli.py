@@ -183,6 +183,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from bifsmn.data.cache import cache_entries, clear_cache, default_cache_dir
 
     folder = Path(args.dir) if args.dir else default_cache_dir()
+    if args.dir and not folder.is_dir():  # a typo must not read as "0 entries" or "deleted 0"
+        raise BifsmnError("not a folder" if folder.exists() else "no such folder", folder)
     if args.clear or args.clear_unslotted:
         n, size = clear_cache(folder, unslotted_only=args.clear_unslotted)
         print(f"{folder}: deleted {n} entries, {size / 1e6:.1f} MB")

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from bifsmn.errors import BifsmnError
-from bifsmn.train.config import Config, absolute_paths, load_config, resolve_config, set_teacher
+from bifsmn.train.config import (
+    Config,
+    absolute_paths,
+    load_config,
+    resolve_config,
+    set_teacher,
+    validate,
+)
 
 _BASELINE = ["distill.kind=none", "optim.groups=[]"]
 # Binarizers with no activation scale (BNN, Bi-Real, IR-Net) diverge to NaN within the first
@@ -87,6 +94,7 @@ def recipe_config(name: str, table: dict[str, list[str]], data: str, teacher: st
     set_teacher(cfg, teacher)
     if epochs is not None:
         cfg.train.epochs = epochs
+    validate(cfg, f"recipe {name}")  # --epochs 0 or a bad override: refused before any run
     # the form training writes to config.yaml (absolute teacher/init paths), so that a rerun
     # recognises a finished run instead of moving it aside and training it again
     return absolute_paths(cfg)

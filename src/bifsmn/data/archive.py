@@ -166,7 +166,7 @@ class FeatureArchive:
 
     def items(self, split: str) -> list[ArchiveItem]:
         if split not in SPLITS:
-            raise BifsmnError(f"unknown split {split!r} (choose from {SPLITS})")
+            raise BifsmnError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
         if split not in self._cache:
             out = []
             rels = self._list(split)

@@ -174,7 +174,7 @@ class SpeechCommands:
     def items(self, split: str) -> list[Item]:
         """The examples of ``split`` (one of ``training|validation|testing|all``)."""
         if split not in SPLITS:
-            raise BifsmnError(f"unknown split {split!r} (choose from {SPLITS})")
+            raise BifsmnError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
         if split not in self._cache:
             self._cache[split] = self._build(split)
         return self._cache[split]

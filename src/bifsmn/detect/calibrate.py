@@ -73,10 +73,12 @@ from bifsmn.detect.evaluate import (
     sweep,
 )
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
+from bifsmn.detect.model_files import sniff
 from bifsmn.detect.scorer import models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write_bytes
+from bifsmn.outputs import atomic_write_bytes, check_output
+from bifsmn.signatures import check_replaceable
 
 DEFAULT_FA_TARGETS = (0.5, 1.0, 5.0)
 DEFAULT_SMOOTHING_MS = (300.0, 500.0, 700.0, 1000.0)
@@ -274,8 +276,15 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     if confidence is not None and not 0.0 < confidence < 1.0:
         raise BifsmnError(f"--confidence must be in (0, 1) (got {confidence})")
     targets = sorted({float(f) for f in fa_targets})
-    if not targets or min(targets) <= 0:
-        raise BifsmnError("false-alarm targets must be positive")
+    if not targets or not all(math.isfinite(t) and t > 0 for t in targets):
+        raise BifsmnError("false-alarm targets must be positive finite numbers (got "
+                          f"{', '.join(f'{t:g}' for t in targets) or 'none'})")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise BifsmnError(f"--tolerance-ms must be >= 0 (got {1000 * tolerance:g})")
+    if write and out is not None and Path(out).resolve() != model.resolve():
+        # before minutes of scoring: a directory, a device or a recording given as --out
+        check_output(out)
+        check_replaceable(Path(out), "bkws" if sniff(model) == "bkws" else "torch")
     if isinstance(gate, str):
         gate = resolve_gate(gate, operating.read(model))
     task = models_task([model])  # the ten commands, or the model's own keywords
@@ -388,7 +397,9 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
             log(f"[{b} blocks] {p['fa_per_hour']:g} FA/h: smoothing {p['smooth_ms']:g} ms, "
                 f"miss {100 * c['miss_rate']:.1f}%, {c['false_alarms']} FA "
                 f"({c['false_alarm_sources']} sources) in {hours:.2f} h "
-                f"(budget {c['budget']})"
+                + (f"(budget {c['budget']})" if c["budget"] >= 0 else
+                   "(too little audio: even 0 false alarms in these hours cannot show this "
+                   "rate)")
                 + ("" if c["reached"] else " (target not reached)")
                 + (f", negative clips with an event {100 * c['negative_rate']:.1f}%"
                    if c.get("negative_rate") is not None else "")
@@ -396,6 +407,12 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                     f"{d['snr']} miss {100 * d['miss_rate']:.1f}% {d['false_alarms']} FA"
                     for d in c["conditions"] if d["miss_rate"] is not None)))
     operating.check(ops)
+    uncertified = [f"{b} blocks at {p['fa_per_hour']:g} FA/h" for b, pts in ops["paths"].items()
+                   for p in pts if not p["calibration"]["reached"]]
+    if uncertified:
+        log(f"warning: {len(uncertified)} operating point(s) not certified ("
+            f"{', '.join(uncertified)}): stored anyway, and detect says so when it uses one; "
+            "calibrate on more hours (--minutes, --streams) to certify them")
     if write:
         if sha256_file(model) != digest:
             raise BifsmnError("changed while it was being calibrated (another export or "

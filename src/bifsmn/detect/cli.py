@@ -353,7 +353,7 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
         args.model = [str(bundled_model())]
     results = eval_stream(args.data, args.model, blocks=args.blocks, minutes=args.minutes,
                           snrs=parse_snrs(args.snr), seed=args.seed, split=args.split,
-                          out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms or 500.0,
+                          out=out, hop_ms=args.hop_ms, smooth_ms=args.smooth_ms,
                           refractory_ms=args.refractory_ms, tolerance=args.tolerance_ms / 1000,
                           fa_target=args.fa_target, rearm=args.rearm,
                           negatives=args.negatives, negatives_split=args.negatives_split,
@@ -420,7 +420,8 @@ def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) ->
     p.add_argument("--smooth-ms", type=float, default=smooth_default,
                    help="moving average of posteriors (default: the stored operating point's, "
                    "else 500)" if smooth_default is None else "moving average of posteriors "
-                   "(default 500)")
+                   "for the threshold sweep (default 500; 0: none); a model's stored operating "
+                   "points are scored with their own")
     # detect and eval-stream run at the values a model's operating points were counted with
     # (calibrate, which sets them, has its own flags)
     p.add_argument("--refractory-ms", type=float, default=None,
@@ -509,8 +510,8 @@ def add_detect_commands(sub) -> None:
     e.add_argument("--snr", default="10,20", help="comma-separated SNRs in dB; 'clean' = none")
     _snr_mode_flag(e)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--split", help="clips to use (default: validation, or all for a bare test "
-                   "archive)")
+    e.add_argument("--split", choices=["training", "validation", "testing", "all"],
+                   help="clips to use (default: validation, or all for a bare test archive)")
     e.add_argument("--out", default="runs/eval-stream", help="folder for CSV, PNG and JSON")
     _common(e)
     e.add_argument("--tolerance-ms", type=float, default=500.0,
@@ -543,6 +544,7 @@ def add_detect_commands(sub) -> None:
                    choices=["training", "validation", "testing"],
                    help="share of --negatives mixed into the streams (default validation)")
     c.add_argument("--split", default="validation",
+                   choices=["training", "validation", "testing", "all"],
                    help="clips of --data to build the streams from (default validation; "
                    "'training' for a model trained on other data, so evaluation can keep "
                    "the validation speakers)")

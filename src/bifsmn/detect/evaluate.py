@@ -439,8 +439,9 @@ def write_csv(results: Sequence[SystemResult], path: Path) -> None:
 def _targets(fa_target: float | Sequence[float]) -> list[float]:
     t = [float(fa_target)] if isinstance(fa_target, int | float) else [float(v) for v in
                                                                         fa_target]
-    if not t or min(t) <= 0:
-        raise BifsmnError("FA targets must be positive")
+    if not t or not all(math.isfinite(v) and v > 0 for v in t):  # NaN would pass a <= 0 test
+        raise BifsmnError("FA targets must be positive finite numbers (got "
+                          f"{', '.join(f'{v:g}' for v in t) or 'none'})")
     return sorted(set(t))
 
 
@@ -590,6 +591,10 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
     if minutes <= 0:
         raise BifsmnError(f"--minutes must be positive (got {minutes})")
+    if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
+        raise BifsmnError(f"--smooth-ms must be >= 0 (got {smooth_ms:g})")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise BifsmnError(f"--tolerance-ms must be >= 0 (got {1000 * tolerance:g})")
     num_classes, keywords = models_task(models)  # the ten commands, or the models' own
     ds = SpeechCommands(data, num_classes, keywords=keywords)
     split = split or ds.default_eval_split()
@@ -670,7 +675,9 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
             _write_truth(st, outdir / f"truth_{_snr_tag(snr)}.csv")
         write_csv(results, outdir / "sweep.csv")
         plot_det(results, outdir / "det.png", targets)
-        _write_summary(results, outdir / "summary.json", targets, first)
+        _write_summary(results, outdir / "summary.json", targets, first,
+                       {"smooth_ms": smooth_ms, "tolerance_s": tolerance,
+                        "hop_ms": hop_ms, "refractory_ms": refractory_ms, "rearm": rearm})
     return results
 
 
@@ -733,7 +740,10 @@ def _score_dict(s: Score) -> dict:
 
 
 def _write_summary(results: Sequence[SystemResult], path: Path,
-                   fa_target: float | Sequence[float], stream: EvalStream) -> None:
+                   fa_target: float | Sequence[float], stream: EvalStream,
+                   settings: dict | None = None) -> None:
+    """``summary.json``; ``settings``: the sweep's smoothing and event rules as given (hop and
+    refractory None: each model's stored values), so a reader knows what the rows measured."""
     targets = _targets(fa_target)
     rows = []
     for r in results:
@@ -754,5 +764,5 @@ def _write_summary(results: Sequence[SystemResult], path: Path,
     doc = {"fa_targets_per_hour": targets, "stream": stream.meta,
            "keywords_per_stream": len(stream.keywords),
            "negative_clips_per_stream": len(stream.negatives),
-           "hours_per_stream": stream.hours, "systems": rows}
+           "hours_per_stream": stream.hours, "settings": settings or {}, "systems": rows}
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")

@@ -296,9 +296,11 @@ def check_model(scorer: Scorer, cfg: Fbank40Config | None = None) -> None:
     d = scorer.feature_config.to_dict()
     keys = ("sample_rate", "clip_samples", "frame_length", "hop_length", "n_mels")
     if d.get("kind") != FBANK_KIND or any(d.get(k) != getattr(cfg, k) for k in keys):
-        raise BifsmnError(f"{getattr(scorer, 'name', 'model')}: archive streams need a model "
-                          f"with the archive's fbank40 features (the model has "
-                          f"{d.get('kind')!r} features)")
+        from bifsmn.data.frontends import feature_kind
+
+        raise BifsmnError("archive streams need a model with the archive's fbank40 features "
+                          f"(the model has {feature_kind(scorer.feature_config)} features)",
+                          getattr(scorer, "name", "model"))
 
 
 def _score(scorer: Scorer, view: np.ndarray, starts: np.ndarray, batch_size: int,

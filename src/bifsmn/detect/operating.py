@@ -105,6 +105,9 @@ def describe(point: dict | None) -> str:
     if cal:
         extra = (f"; calibration: miss {100 * cal.get('miss_rate', float('nan')):.1f}% at "
                  f"{cal.get('false_alarms', '?')} FA in {cal.get('hours', 0):.2f} h")
+        if cal.get("reached") is False:  # older records lack the key: no claim either way
+            extra += (f"; NOT certified: too little calibration audio to show <= "
+                      f"{point['fa_per_hour']:g} FA/h (calibrate on more hours)")
     return (f"operating point {point['fa_per_hour']:g} FA/h (smoothing "
             f"{point.get('smooth_ms', 500):g} ms{extra})")
 

@@ -57,10 +57,10 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``export`` and ``bench`` to the ``bifsmn`` subcommand parser."""
     x = sub.add_parser("export", help="write a checkpoint as a .bkws file for the C++ engine")
     x.add_argument("checkpoint")
-    x.add_argument("-o", "--output", required=True,
-                   help="output .bkws path (missing parent folders are created; the file is "
-                        "written atomically; an existing recording or checkpoint is "
-                        "never replaced)")
+    x.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="output .bkws path (--out as every other writer; missing parent "
+                        "folders are created; the file is written atomically; an existing "
+                        "recording or checkpoint is never replaced)")
     x.add_argument("--blocks", default="all", metavar="all|N[,N...]",
                    help="thinnable paths to include, as block counts: 'all' (default: every "
                         "path the model has), one (8) or several (8,2: e.g. a student trained "

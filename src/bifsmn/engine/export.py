@@ -29,7 +29,7 @@ from bifsmn.deploy.spec import FLOAT_DTYPES, DeploySpec
 from bifsmn.engine.format import FEATURE_FIELDS, QSCALE, Record, encode, make_record
 from bifsmn.errors import BifsmnError, naming
 from bifsmn.outputs import atomic_write_bytes, check_output
-from bifsmn.signatures import file_kind
+from bifsmn.signatures import check_replaceable
 from bifsmn.train.checkpoint import model_from_checkpoint
 
 BlocksArg = Literal["all", 8, 4, 2, 1] | str | int
@@ -128,20 +128,10 @@ def _atomic_write(path: Path, data: bytes, inputs: tuple[Path, ...] = ()) -> Pat
     return atomic_write_bytes(path, data, inputs)
 
 
-_KIND_TEXT = {"torch": "a PyTorch checkpoint", "audio": "audio", "other": "data of another kind"}
-
-
 def _check_replaceable(out_path: Path) -> None:
-    """Re-exporting over an older ``.bkws`` is routine; replacing a recording or a checkpoint
-    given as ``-o`` by mistake (``-o take1.wav``) would lose it for good, so only a ``.bkws``
-    file, an empty one, or unreadable leftovers under a ``.bkws`` name (an interrupted copy)
-    are replaced."""
-    if not out_path.is_file():
-        return
-    kind = file_kind(out_path)
-    if kind in ("torch", "audio") or (kind == "other" and out_path.suffix != ".bkws"):
-        raise BifsmnError(f"exists and holds {_KIND_TEXT[kind]}, not a .bkws file: refusing to "
-                          "replace it (delete it first or choose another path)", out_path)
+    """Re-exporting over an older ``.bkws`` is routine; a recording or a checkpoint given as
+    ``-o`` by mistake is refused (:func:`bifsmn.signatures.check_replaceable`)."""
+    check_replaceable(out_path, "bkws")
 
 
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",

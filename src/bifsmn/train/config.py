@@ -427,11 +427,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise BifsmnError("config file not found", p)
         try:
-            data = load_yaml(p.read_text()) or {}
+            data = load_yaml(p.read_text())
         except yaml.YAMLError as exc:
             raise BifsmnError(f"not valid YAML ({str(exc).splitlines()[0]})", p) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise BifsmnError(f"cannot read config ({exc})", p) from None
+        if data is None:  # an empty file (or comments only) would train every default
+            raise BifsmnError("config file is empty (give sections such as model:, data:, "
+                              "train:, or a packaged config: teacher, bifsmnv2)", p)
         if not isinstance(data, dict):
             raise BifsmnError(f"config must be a mapping of sections, got "
                               f"{type(data).__name__}", p)
