@@ -121,8 +121,19 @@ def test_runner_errors(native_runner, model, tmp_path) -> None:
     for bad_blocks in ("x", "8x", "0", "", "2.5", "99999999999"):  # never another path
         proc = _run([str(native_runner), "--blocks", bad_blocks, str(model), str(pcm24)])
         assert proc.returncode == 2 and proc.stdout == "", (bad_blocks, proc.stdout)
-        assert proc.stderr.strip() == (f"bifsmn-run: --blocks {bad_blocks}: want a block count "
-                                       "the file exports (e.g. 8, 4, 2, 1)"), proc.stderr
+        assert proc.stderr.strip() == (f"bifsmn-run: error: --blocks {bad_blocks}: want a "
+                                       "block count the file exports (e.g. 8, 4, 2, 1)"), \
+            proc.stderr
+    # --name=value as in the Python CLI; a wrong command line says what is wrong, then usage
+    proc = _run([str(native_runner), "--blocks=1", str(model), str(wav8k)])
+    assert proc.returncode == 2 and "sample rate 8000 Hz" in proc.stderr  # got past the flags
+    for argv, why in ((["-x"], "unknown option -x"), (["--kernel"], "--kernel needs a value"),
+                      ([str(model), str(wav8k), "extra"], "one model and one clip, got 3")):
+        proc = _run([str(native_runner), *argv])
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and why in lines[0] and lines[1].startswith("usage:"), lines
+    proc = _run([str(native_runner), "--help"])
+    assert proc.returncode == 0 and "--kernel NAME" in proc.stdout and "avx512" in proc.stdout
 
 
 @pytest.mark.slow

@@ -21,11 +21,43 @@
 #include "bifsmn/wav.h"
 
 namespace {
-int usage() {
-  std::fprintf(stderr,
-               "usage: bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws "
-               "clip.wav\n");
+constexpr const char* kUsage =
+    "usage: bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws clip.wav\n";
+
+// a wrong command line: what is wrong, then the usage line (exit status 2)
+int usage_error(const std::string& problem) {
+  std::fprintf(stderr, "bifsmn-run: error: %s\n%s", problem.c_str(), kUsage);
   return 2;
+}
+
+int help() {
+  std::printf(
+      "%s\nClassify one WAV clip (16-bit PCM or 32-bit float; channels averaged; at the "
+      "model's sample rate) with a .bkws model exported by `bifsmn export`.\n\n"
+      "  --blocks N     thinnable path to run (a block count the file exports; default: its "
+      "deepest)\n"
+      "  --kernel NAME  binary kernel: reference, portable, avx2, avx512 or neon (default: the "
+      "fastest this CPU runs; same logits on every kernel)\n"
+      "  --exact        add a line with every logit as a hexadecimal float (exact bits)\n"
+      "  -h, --help     this text\n\n"
+      "Prints the top class, then every class with its logit and softmax score. Exit status 0, "
+      "or 2 with one line on stderr.\n",
+      kUsage);
+  return 0;
+}
+
+// "--name VALUE" or "--name=VALUE": the value, advancing i past it; nullptr if argv[i] is not
+// this option; *missing set when the option has no value
+const char* option_value(int argc, char** argv, int& i, const char* name, bool* missing) {
+  const size_t n = std::strlen(name);
+  if (std::strncmp(argv[i], name, n) != 0) return nullptr;
+  if (argv[i][n] == '=') return argv[i] + n + 1;
+  if (argv[i][n] != '\0') return nullptr;
+  if (i + 1 >= argc) {
+    *missing = true;
+    return nullptr;
+  }
+  return argv[++i];
 }
 }  // namespace
 
@@ -35,33 +67,38 @@ int main(int argc, char** argv) {
   std::string kernel;
   bool exact = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--blocks") == 0 && i + 1 < argc) {
+    bool missing = false;
+    if (const char* text = option_value(argc, argv, i, "--blocks", &missing)) {
       // a whole number from 1 to 64, nothing else (atoi took "x" as 0, the default path,
       // and "2.5" as 2)
-      const char* text = argv[++i];
       char* end = nullptr;
       errno = 0;
       const long v = std::strtol(text, &end, 10);
       if (end == text || *end != '\0' || errno != 0 || v < 1 || v > 64) {
-        std::fprintf(stderr, "bifsmn-run: --blocks %s: want a block count the file exports "
-                     "(e.g. 8, 4, 2, 1)\n", text);
+        std::fprintf(stderr, "bifsmn-run: error: --blocks %s: want a block count the file "
+                     "exports (e.g. 8, 4, 2, 1)\n", text);
         return 2;
       }
       blocks = static_cast<int>(v);
-    } else if (std::strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
-      kernel = argv[++i];
+    } else if (const char* name = option_value(argc, argv, i, "--kernel", &missing)) {
+      kernel = name;
+    } else if (missing) {
+      return usage_error(std::string(argv[i]) + " needs a value");
     } else if (std::strcmp(argv[i], "--exact") == 0) {
       exact = true;
     } else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
-      usage();
-      return 0;
+      return help();
     } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      return usage();
+      return usage_error(std::string("unknown option ") + argv[i]);
     } else {
       pos.emplace_back(argv[i]);
     }
   }
-  if (pos.size() != 2) return usage();
+  if (pos.size() != 2) {
+    return usage_error(pos.size() < 2 ? "want a model.bkws and a clip.wav"
+                                      : "one model and one clip, got " +
+                                            std::to_string(pos.size()) + " paths");
+  }
   try {
     auto eng = bifsmn::Engine::load_file(pos[0], kernel);
     if (blocks) eng->set_blocks(blocks);
