@@ -122,3 +122,22 @@ def test_quickstart_never_reports_a_run_of_other_data_as_its_own(full_ds, cache_
     from bifsmn.train.config import load_config
 
     assert load_config(run / "config.yaml").data.root == str(other)
+
+
+def test_a_run_of_older_training_rules_is_trained_again(full_ds, cache_dir, tmp_path):
+    """A finished run made by code that trained differently (its summary.json records older
+    training rules, or none: before session 46 the binarizers' gradients carried their scales)
+    is moved aside and trained again, not reused as if it were this code's run."""
+    from bifsmn.train.trainer import TRAINING_RULES
+
+    run = tmp_path / "r"
+    assert train_or_reuse(_cfg(full_ds, cache_dir), run) == "trained"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["training_rules"] == TRAINING_RULES
+    del summary["training_rules"]  # as an older bifsmn wrote it
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert train_or_reuse(_cfg(full_ds, cache_dir), run) == "trained"
+    assert json.loads((run / "summary.json").read_text())["training_rules"] == TRAINING_RULES
+    assert "training_rules" not in json.loads((tmp_path / "r.stale" / "summary.json").read_text())
+    # the set-aside older run is never exchanged back for the current one
+    assert train_or_reuse(_cfg(full_ds, cache_dir), run) == "reused"

@@ -5,7 +5,9 @@ to resume: a run folder is reused only when it holds *the run asked for*: the sa
 from how it was executed: threads, device, compilation, plot interval, cache folder, which do
 not change what is learnt on the CPU), the same teacher and initial weights (by content, not by
 path: a checkpoint replaced under the same name is another teacher), and a ``summary.json``
-written at the end of that many epochs. A run of the same config that stopped early is resumed;
+written at the end of that many epochs by this code's training rules (``training_rules``: a
+change that alters what training computes, such as session 46's gradients, retires older
+runs). A run of the same config that stopped early is resumed;
 a folder holding anything else is moved aside to ``NAME.stale`` (never deleted), under the
 folder's lock, so a run another process is writing is never moved; a ``NAME.stale`` that holds
 the run asked for is exchanged back.
@@ -82,6 +84,23 @@ def _record_inputs(run: Path, cfg: Config) -> None:
         atomic_write_text(run / INPUTS_NAME, json.dumps(input_digests(cfg), indent=2) + "\n")
 
 
+def rules_of(run: Path) -> int | None:
+    """The training-rules revision of ``run``'s ``summary.json`` (1: a summary from before the
+    revisions were recorded), None without a summary (a partial run, resumed as it is)."""
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary.get("training_rules", 1) if isinstance(summary, dict) else None
+
+
+def current_rules(run: Path) -> bool:
+    """False if ``run`` finished under other training rules than this code's."""
+    from bifsmn.train.trainer import TRAINING_RULES
+
+    return rules_of(run) in (None, TRAINING_RULES)
+
+
 def finished(run: Path, cfg: Config) -> bool:
     """True if ``run`` holds a summary written at the end of ``cfg``'s epoch count."""
     try:
@@ -113,7 +132,7 @@ def _swap_back(run: Path, cfg: Config) -> bool:
     then B, then A again reuses A instead of refusing or training it a third time."""
     stale = run.with_name(run.name + ".stale")
     if not (stale.is_dir() and (run / "config.yaml").is_file()
-            and same_config(stale, cfg) and same_inputs(stale, cfg)):
+            and same_config(stale, cfg) and same_inputs(stale, cfg) and current_rules(stale)):
         return False
     swap = run.with_name(run.name + ".swap")
     if swap.exists():
@@ -148,7 +167,7 @@ def train_or_reuse(cfg: Config, run: Path) -> str:
     non-finite loss; reused as such on the next call). ``cfg``'s paths are made absolute first
     (as training stores them), in place."""
     absolute_paths(cfg)
-    same = same_config(run, cfg) and same_inputs(run, cfg)
+    same = same_config(run, cfg) and same_inputs(run, cfg) and current_rules(run)
     if not same and _swap_back(run, cfg):
         same = True
     if same and finished(run, cfg):

@@ -90,6 +90,13 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % (2**62)
 
 
+#: revision of what training computes for a given config, stored in ``summary.json``: a
+#: finished run of another revision is trained again by compare and quickstart instead of
+#: reused (bifsmn.train.reuse). 1: until session 45; 2: session 46, the binarizers' scales
+#: kept out of the backward pass (docs/methods.md, "Gradients and scales").
+TRAINING_RULES = 2
+
+
 @dataclass
 class DistInfo:
     rank: int = 0
@@ -698,6 +705,8 @@ class Trainer:
                    # the metric best_val_acc is: val_acc (accuracy) or val_bacc (balanced)
                    "selected_on": self.select,
                    "epochs": c.train.epochs,
+                   # which training code made it (a run of older rules is not reused)
+                   "training_rules": TRAINING_RULES,
                    "final": history[-1] if history else {},
                    "best_epoch": best_epoch,
                    "train_wall_s": sum(m["epoch_time_s"] for m in history)}
