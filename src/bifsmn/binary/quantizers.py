@@ -123,11 +123,13 @@ class _ScaleForwardOnly(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, b, scale):
+        ctx.shape = b.shape
         return b * scale
 
     @staticmethod
     def backward(ctx, g):
-        return g, None
+        # a scale that broadcast b to a larger shape: b's gradient sums over the new axes
+        return (g if g.shape == ctx.shape else g.sum_to_size(ctx.shape)), None
 
 
 def scaled(b: torch.Tensor, scale: torch.Tensor, scale_grad: bool = False) -> torch.Tensor:
