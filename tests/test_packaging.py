@@ -60,3 +60,33 @@ def test_missing_stack_package_names_the_train_extra():
         assert repr(mod.split(".")[0]) in msg and "\n" not in msg
     other = ModuleNotFoundError("No module named 'nope'", name="nope")
     assert missing_package_message(other) is None  # a real bug still shows its traceback
+
+
+def test_top_level_names_and_a_star_import_without_torch():
+    """``bifsmn.Engine`` / ``Detector`` / ``create_model`` ... at the top level, loaded on
+    first use; without torch, ``from bifsmn import *`` still works (the torch names are left
+    out of __all__ there) and the engine runs."""
+    import subprocess
+    import sys
+
+    import bifsmn
+
+    assert {"Detector", "Engine", "create_model", "list_models",
+            "export_checkpoint"} <= set(bifsmn.__all__)
+    assert "dfsmn_thinnable" in bifsmn.list_models()
+    probe = (
+        "import sys, importlib.abc\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from bifsmn import *\n"
+        "from bifsmn.detect.scorer import bundled_model\n"
+        "print(sorted(n for n in dir() if n[0].isupper() or n.endswith('model')))\n"
+        "print(Engine(bundled_model()).kind)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    names, kind = done.stdout.splitlines()
+    assert "Engine" in names and "Detector" in names and "create_model" not in names
+    assert kind == "bifsmnv2"
