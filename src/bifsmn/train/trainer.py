@@ -751,6 +751,7 @@ class Trainer:
     def _record_divergence(self, epoch: int, history: list[dict], best: float) -> None:
         """summary.json of a diverged run: what compare reports (and reuses) as diverged."""
         summary = {"diverged": True, "diverged_epoch": epoch + 1, "epochs": self.cfg.train.epochs,
+                   "training_rules": TRAINING_RULES,
                    "best_val_acc": best if math.isfinite(best) else None,
                    "final": history[-1] if history else {},
                    "train_wall_s": sum(m["epoch_time_s"] for m in history)}
