@@ -5,10 +5,8 @@ The first names a user reaches for are here: ``bifsmn.Detector`` (streaming keyw
 ``bifsmn.list_models`` (the model registry, PyTorch) and ``bifsmn.export_checkpoint``.
 """
 
-from importlib.util import find_spec
-
 from bifsmn.errors import BifsmnError
-from bifsmn.lazy import lazy_exports
+from bifsmn.lazy import installed, lazy_exports
 
 __version__ = "0.1.0"
 
@@ -20,15 +18,9 @@ _EXPORTS = {"Detector": "bifsmn.detect", "Engine": "bifsmn.engine",
 _NEEDS_TORCH = {"export_checkpoint", "create_model", "list_models"}
 
 
-def _installed(name: str) -> bool:
-    try:
-        return find_spec(name) is not None
-    except ImportError:  # an import hook that refuses the name
-        return False
-
 
 __all__ = ["BifsmnError", "__version__",
-           *sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or _installed("torch"))]
+           *sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or installed("torch"))]
 
 # lazy: `import bifsmn` stays free of torch
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 
@@ -28,3 +29,13 @@ def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, 
         return sorted({*namespace, *exports})
 
     return getattr_, dir_
+
+
+def installed(name: str) -> bool:
+    """True if module ``name`` can be imported (without importing it): packages list the
+    names that need torch in ``__all__`` only where torch is there, so that a star import works
+    on a detection-only install."""
+    try:
+        return find_spec(name) is not None
+    except ImportError:  # an import hook that refuses the name
+        return False

@@ -10,9 +10,7 @@ pull in torch; see docs/detection.md.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
-from bifsmn.lazy import lazy_exports
+from bifsmn.lazy import installed, lazy_exports
 
 _EXPORTS = {
     "Detector": "bifsmn.detect.detector",
@@ -37,14 +35,8 @@ _NEEDS_TORCH = {"eval_stream"}
 # names torch)
 
 
-def _installed(name: str) -> bool:
-    try:
-        return find_spec(name) is not None
-    except ImportError:  # an import hook that refuses the name
-        return False
 
-
-__all__ = sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or _installed("torch"))
+__all__ = sorted(n for n in _EXPORTS if n not in _NEEDS_TORCH or installed("torch"))
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

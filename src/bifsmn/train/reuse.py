@@ -27,6 +27,7 @@ from bifsmn.outputs import atomic_write_text
 from bifsmn.train.config import Config, absolute_paths
 from bifsmn.train.lock import RunLock
 from bifsmn.train.runner import run_training
+from bifsmn.train.trainer import TRAINING_RULES
 
 #: settings that change how a run executes, not what it learns (CPU training is exact for any
 #: thread count; a resume may change them too)
@@ -84,30 +85,27 @@ def _record_inputs(run: Path, cfg: Config) -> None:
         atomic_write_text(run / INPUTS_NAME, json.dumps(input_digests(cfg), indent=2) + "\n")
 
 
-def rules_of(run: Path) -> int | None:
-    """The training-rules revision of ``run``'s ``summary.json`` (1: a summary from before the
-    revisions were recorded), None without a summary (a partial run, resumed as it is)."""
+def _summary(run: Path) -> dict | None:
+    """``run/summary.json`` as a dict, None if it is missing or unreadable."""
     try:
         summary = json.loads((run / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-    return summary.get("training_rules", 1) if isinstance(summary, dict) else None
+    return summary if isinstance(summary, dict) else None
 
 
 def current_rules(run: Path) -> bool:
-    """False if ``run`` finished under other training rules than this code's."""
-    from bifsmn.train.trainer import TRAINING_RULES
-
-    return rules_of(run) in (None, TRAINING_RULES)
+    """False if ``run`` finished under other training rules than this code's (a summary from
+    before the revisions were recorded counts as revision 1; a partial run, with no summary,
+    is resumed as it is)."""
+    summary = _summary(run)
+    return summary is None or summary.get("training_rules", 1) == TRAINING_RULES
 
 
 def finished(run: Path, cfg: Config) -> bool:
     """True if ``run`` holds a summary written at the end of ``cfg``'s epoch count."""
-    try:
-        summary = json.loads((run / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("epochs") == cfg.train.epochs
+    summary = _summary(run)
+    return summary is not None and summary.get("epochs") == cfg.train.epochs
 
 
 def move_aside(run: Path) -> Path:
