@@ -318,3 +318,27 @@ def test_an_int8_binary_verifier_decides_with_its_own_files_scores(two_models, t
     np.testing.assert_array_equal(got.probs[~passed],
                                   np.broadcast_to(silence, got.probs[~passed].shape))
     assert not np.array_equal(own, sliding_posteriors(wide.scorer, audio, HOP).probs)
+
+
+def test_cli_names_an_uncalibrated_first_stages_threshold_once(tmp_path, capsys, caplog,
+                                                               monkeypatch):
+    """An uncalibrated model with a verifier: ``bifsmn detect`` says which threshold it uses
+    once (the Detector's note) and then names the verifier, not the threshold again."""
+    import soundfile as sf
+
+    from bifsmn.cli import main
+    from bifsmn.detect import detector as detector_mod
+
+    ckpt = tiny_checkpoint(tmp_path)
+    wav = tmp_path / "s.wav"
+    sf.write(wav, tone_stream([("yes", 0.5)], 2.0, seed=3), SR)
+    monkeypatch.setattr(detector_mod, "_NOTED", set())  # the note is due (once per process)
+    with caplog.at_level("WARNING"):
+        assert main(["detect", str(wav), "--model", str(ckpt), "--verifier", str(ckpt)]) == 0
+    err = capsys.readouterr().err
+    said = err + "".join(r.message for r in caplog.records)
+    assert said.count("no stored operating points") == 1, said
+    assert "bifsmn: verifier tiny_trained.pt (wake" in err
+    assert main(["detect", str(wav), "--model", str(ckpt), "--verifier", str(ckpt),
+                 "--threshold", "0.7"]) == 0
+    assert "threshold 0.7; verifier tiny_trained.pt" in capsys.readouterr().err

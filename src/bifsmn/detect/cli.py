@@ -84,11 +84,16 @@ def _make_detector(args: argparse.Namespace):
                                                     "yes=2000"),
                    fa_per_hour=args.fa_per_hour, gate=_gate(args), verifier=args.verifier,
                    wake=args.wake, hold_ms=args.hold_ms)
-    if (det.operating_point is not None or det.verifier is not None) \
-            and not getattr(args, "json", False):
-        print(f"bifsmn: {det.threshold_source}", file=sys.stderr)  # (no point: logged once)
-        if det.calibration_data and det.operating_point is not None:
-            print(f"bifsmn: calibrated on {det.calibration_data}", file=sys.stderr)
+    if not getattr(args, "json", False):
+        if det.operating_point is not None:
+            print(f"bifsmn: {det.threshold_source}", file=sys.stderr)
+            if det.calibration_data:
+                print(f"bifsmn: calibrated on {det.calibration_data}", file=sys.stderr)
+        elif det.verifier_source:
+            # a model without stored points: the Detector has named its default threshold
+            # (once), so only the verifier is left to name
+            said = det.verifier_source if args.threshold is None else det.threshold_source
+            print(f"bifsmn: {said}", file=sys.stderr)
     return det
 
 

@@ -278,9 +278,12 @@ class Detector:
         c0 = cols[0] if cols else 0
         self._col_slice: slice | list[int] = (
             slice(c0, c0 + len(cols)) if cols == list(range(c0, c0 + len(cols))) else cols)
-        if self.verifier is not None:
-            self.threshold_source += (f"; verifier {self.verifier.name} (wake "
-                                      f"{self.verifier.wake:g}, hold {self.verifier.hold_ms:g} ms)")
+        # the second stage in words ("" without one), also part of threshold_source
+        self.verifier_source = "" if self.verifier is None else (
+            f"verifier {self.verifier.name} (wake {self.verifier.wake:g}, "
+            f"hold {self.verifier.hold_ms:g} ms)")
+        if self.verifier_source:
+            self.threshold_source += f"; {self.verifier_source}"
         self.reset()
 
     def _check_keywords(self, per: Mapping[str, float]) -> None:
