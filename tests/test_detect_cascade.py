@@ -253,7 +253,7 @@ def test_a_cascade_calibration_is_stored_beside_the_models_own_points(tmp_path):
             Detector(m, verifier=other)
 
 
-def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name():
+def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name(tmp_path):
     """``--verifier bundled``: the packaged teacher, and the bundled model stores points
     calibrated with exactly that file (else its cascade would run with another's thresholds)."""
     from bifsmn.data.download import sha256_file
@@ -276,6 +276,11 @@ def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name():
     for alone in (Detector(verifier="none"), Detector(verifier=None),
                   Detector(bundled_model())):
         assert alone.verifier is None and alone.operating_points == own
+    # another verifier with the bundled model: the refusal says how to get the right one
+    # (the record's file name is the one calibration read, not the packaged file's)
+    other = tiny_checkpoint(tmp_path)
+    with pytest.raises(BifsmnError, match="the bundled verifier: --verifier bundled; SHA-256"):
+        Detector(verifier=other)
 
 
 def test_default_verifier_rule():
