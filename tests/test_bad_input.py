@@ -126,7 +126,7 @@ def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(full_ds, tmp_path,
         from bifsmn.engine import export_checkpoint
         from bifsmn.engine.testing import make_checkpoint
 
-        export_checkpoint(make_checkpoint(tmp_path / "m.pt"), bad)
+        export_checkpoint(make_checkpoint(tmp_path / "m.pt"), tmp_path / "m.bkws").rename(bad)
     elif kind == "audio":
         write_wav(tmp_path / "a.wav", np.zeros(1600, np.float32)).rename(bad)
     else:

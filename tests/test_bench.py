@@ -180,6 +180,11 @@ def test_export_cli(tmp_path, capsys) -> None:
     assert main(["export", str(ckpt), "-o", str(tmp_path / "newdir") + "/"]) == 2
     assert "output path ends in a separator" in capsys.readouterr().err
     assert not (tmp_path / "newdir").exists()
+    # a checkpoint's name for an engine file: refused before anything is built or written
+    for name in ("new.pt", "new.PTH", "new.ckpt"):
+        assert main(["export", str(ckpt), "-o", str(tmp_path / name)]) == 2
+        assert "the output is a .bkws engine file" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()
     assert main(["export", str(ckpt), "-o", str(tmp_path / "m.bkws"), "--blocks", "2"]) == 0
     out = capsys.readouterr().out
     assert "kind bifsmn_v1, blocks 2" in out and (tmp_path / "m.bkws").is_file()

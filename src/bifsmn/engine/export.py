@@ -134,6 +134,10 @@ def _check_replaceable(out_path: Path) -> None:
     check_replaceable(out_path, "bkws")
 
 
+#: output names refused by :func:`export_checkpoint`: they announce a PyTorch checkpoint
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
                       classifier_dtype: str | None = None, param_dtype: str = "f32",
                       storage: str | None = None) -> Path:
@@ -158,6 +162,10 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
     _check_replaceable(out_path)
+    if out_path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        # the engine reads the file by its bytes, but people and other tools read the name
+        raise BifsmnError(f"the output is a .bkws engine file, not a {out_path.suffix} "
+                          "checkpoint: name it .bkws", out_path)
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
