@@ -1,7 +1,7 @@
 """Fuzz the .bkws loader through the Python API (atheris, or a built-in random mutator).
 
-    python tests/fuzz_bkws.py [-atheris_runs=100000]     # atheris (pip install "bifsmn[fuzz]")
-    python tests/fuzz_bkws.py --plain 100000             # no atheris: random mutations
+    python tests/fuzz_bkws.py [-atheris_runs=100000]   # atheris: pip install "bifsmn[train,fuzz]"
+    python tests/fuzz_bkws.py --plain 100000           # no atheris: random mutations
 
 Each input is a mutated valid file; most mutations get their header sizes and CRCs fixed
 afterwards, so that they reach the record parser and the network builder rather than stopping at

@@ -155,3 +155,13 @@ def test_diverged_runs_are_reported_as_such(tmp_path):
     lines = {ln.split(" | ")[0]: ln for ln in md.splitlines() if ln.startswith("| ")}
     assert lines["| ok"].endswith("| 1.0 |") and lines["| nan"].endswith("| – |"), md
     assert json.loads((tmp_path / "t.json").read_text())[1]["s_per_epoch"] is None
+
+
+def test_methods_without_an_activation_scale_carry_clipping():
+    """BNN, Bi-Real, IR-Net and (since the gradient fix) BiFSMN v1 diverge to NaN in their first
+    epoch with the shared recipe; their recipes carry gradient-norm clipping, the scaled
+    methods do not (clipping cost BiFSMNv2 accuracy in a trial)."""
+    from bifsmn.recipes import RECIPES
+
+    clipped = {name for name, items in RECIPES.items() if "optim.grad_clip=5" in items}
+    assert clipped == {"bnn", "bireal", "ir_net", "bifsmn_v1"}
