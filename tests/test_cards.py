@@ -63,3 +63,26 @@ def test_card_reports_threads_of_a_resumed_run(full_ds, cache_dir, tmp_path):
     publish(run, "teacher_tiny", "bifsmn train --config teacher", dest=tmp_path / "models")
     card = (tmp_path / "models" / "teacher_tiny.md").read_text()
     assert "1 thread (epoch 1), 2 threads (epoch 2)" in card
+
+
+def test_publish_the_last_epoch(full_ds, cache_dir, tmp_path):
+    """``checkpoint="last.pt"``: the last epoch's weights without the resume state, and a card
+    that says it is the last epoch, not the best."""
+    import pytest
+
+    cfg = config_from_dict({"data": {"root": str(full_ds), "batch_size": 16,
+                                     "cache_dir": str(cache_dir), "limit_train": 32,
+                                     "augment": False},
+                            "train": {"epochs": 2, "threads": 1, "seed": 3}})
+    run = tmp_path / "run"
+    Trainer(cfg, run, progress=False).fit()
+    out = publish(run, "tiny_last", "bifsmn train", dest=tmp_path / "models",
+                  checkpoint="last.pt")
+    ckpt, last = load_checkpoint(out), load_checkpoint(run / "last.pt")
+    assert ckpt["epoch"] == 2 and not {"optimizer", "history", "schedule", "best"} & set(ckpt)
+    assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in last["state_dict"].items())
+    card = (tmp_path / "models" / "tiny_last.md").read_text()
+    assert "(last epoch 2; published: the last epoch, the best was epoch" in card
+    assert "validation accuracy (last epoch)" in card
+    with pytest.raises(ValueError, match="best.pt or last.pt"):
+        publish(run, "x", "c", dest=tmp_path / "models", checkpoint="other.pt")

@@ -66,11 +66,22 @@ def thread_counts(history: list[dict], configured: int) -> str:
                      f"{a}{'-' + str(b) if a != b else ''})" for n, a, b in spans)
 
 
+#: what a published model drops of a run's checkpoint: the file format's own fields (written
+#: again) and last.pt's resume state (optimizer, schedule, history), which using it never needs
+DROPPED_KEYS = ("format", "version", "optimizer", "schedule", "history", "best")
+
+
 def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "models",
-            notes: str = "") -> Path:
-    """Copy ``run_dir/best.pt`` to ``dest/name.pt`` and write ``dest/name.md``."""
+            notes: str = "", checkpoint: str = "best.pt") -> Path:
+    """Copy ``run_dir/best.pt`` to ``dest/name.pt`` and write ``dest/name.md``.
+
+    ``checkpoint="last.pt"`` publishes the last epoch instead, for runs judged at the end of
+    their schedule (a fine-tune whose purpose clean validation accuracy does not measure)."""
+    if checkpoint not in ("best.pt", "last.pt"):
+        raise ValueError(f"checkpoint must be best.pt or last.pt, not {checkpoint!r}")
     run_dir, dest = Path(run_dir), Path(dest)
-    ckpt = load_checkpoint(run_dir / "best.pt")
+    ckpt = load_checkpoint(run_dir / checkpoint)
+    which = "best" if checkpoint == "best.pt" else "last"
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     history = load_checkpoint(run_dir / "last.pt")["history"]
     summary_path = run_dir / "summary.json"
@@ -79,7 +90,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     ran = f"{len(history)} of {planned}" if len(history) < planned else f"{planned}"
     best = ckpt["metrics"]
     out = dest / f"{name}.pt"
-    save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    save_checkpoint(out, {k: v for k, v in ckpt.items() if k not in DROPPED_KEYS})
     if (run_dir / "curves.png").is_file():
         atomic_write_bytes(dest / f"{name}-curves.png", (run_dir / "curves.png").read_bytes())
     accs = ", ".join(f"{k[8:]} blocks {100 * v:.2f}%" for k, v in best.items()
@@ -88,6 +99,8 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     model = f"`{ckpt['model']['name']}` {ckpt['model']['kwargs']}"
     method = ckpt["binary"]["method"]
     best_epoch = best.get("epoch", summary.get("best_epoch"))
+    published = "" if which == "best" else (
+        f"; published: the last epoch, the best was epoch {summary.get('best_epoch', '?')}")
     threads = thread_counts(history, cfg["train"].get("threads", 0))
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
             f"{statistics.median(epoch_times):.1f} s/epoch")
@@ -100,8 +113,8 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
 | data | {describe_data(cfg['data'])} |
 | split | trained on `{cfg['data']['train_split']}`, selected on `{cfg['data']['val_split']}` |
 | seed | {cfg['train']['seed']} |
-| epochs | {ran} (best epoch {best_epoch}) |
-| validation accuracy (best epoch) | {accs} |
+| epochs | {ran} ({which} epoch {best_epoch}{published}) |
+| validation accuracy ({which} epoch) | {accs} |
 | wall time | {wall} |
 | machine | {cpu_name()}, {threads}, torch {torch.__version__}, CPU only |
 | labels | {', '.join(ckpt['labels'])} |
