@@ -160,7 +160,7 @@ def test_diverged_runs_are_reported_as_such(tmp_path):
 def test_methods_without_an_activation_scale_carry_clipping():
     """BNN, Bi-Real, IR-Net and (since the gradient fix) BiFSMN v1 diverge to NaN in their first
     epoch with the shared recipe; their recipes carry gradient-norm clipping, the scaled
-    methods do not (clipping cost BiFSMNv2 accuracy in a trial)."""
+    methods do not (clipping cost BiFSMNv2 accuracy in a trial before the fix)."""
     from bifsmn.recipes import RECIPES
 
     clipped = {name for name, items in RECIPES.items() if "optim.grad_clip=5" in items}

@@ -152,7 +152,8 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                         hold_ms=float(hold_ms if hold_ms is not None else base_hold))
         return v, (match if match is not None else ops)
     if candidates:
-        names = ", ".join(sorted({_stored_name(r["verifier"]) for r in candidates}))
+        bundled = _bundled_sha256()
+        names = ", ".join(sorted({_stored_name(r["verifier"], bundled) for r in candidates}))
         raise BifsmnError(f"verifier {v.name}: not the file {model_name}'s operating points "
                           f"were calibrated with ({names}; SHA-256 differs): calibrate "
                           "with it or give --threshold")
@@ -160,18 +161,23 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                       "verifier; calibrate with --verifier first or give --threshold")
 
 
-def _stored_name(record: dict) -> str:
+def _bundled_sha256() -> str:
+    """The packaged verifier's SHA-256, "" where this install has none."""
+    from bifsmn.data.download import sha256_file
+
+    try:
+        return sha256_file(bundled_verifier())
+    except BifsmnError:
+        return ""
+
+
+def _stored_name(record: dict, bundled_sha256: str) -> str:
     """A record's verifier as a user can pass it: the file name it was calibrated under, and
     where that file is the packaged verifier (same SHA-256), ``--verifier bundled``, since
     the name is that of the file calibration read, which a user may never have seen."""
     name = str(record.get("name"))
-    try:
-        from bifsmn.data.download import sha256_file
-
-        if record.get("sha256") and record["sha256"] == sha256_file(bundled_verifier()):
-            return f"{name}, the bundled verifier: --verifier {BUNDLED}"
-    except BifsmnError:  # no packaged verifier in this install
-        pass
+    if bundled_sha256 and record.get("sha256") == bundled_sha256:
+        return f"{name}, the bundled verifier: --verifier {BUNDLED}"
     return name
 
 
