@@ -64,6 +64,10 @@ evaluate() {
     --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/heldout-cascade" \
     2>&1 | tee "$W/heldout-cascade.log"
   grep -A20 "^system" "$W/heldout-cascade.log" > "$OUT/heldout-cascade/heldout.txt"
+  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" --model "$W/own.bkws" \
+    --blocks 8 2 --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
+    --out "$OUT/heldout-own" 2>&1 | tee "$W/heldout-own.log"
+  grep -A20 "^system" "$W/heldout-own.log" > "$OUT/heldout-own/heldout.txt"
 }
 
 case "${1:-}" in
