@@ -13,11 +13,13 @@ every committed bifsmnv2 model. For each model this script
 * narrows one constant group at a time (the rest float32) and reports the accuracy change per
   path and how many predictions change.
 
-Usage (from the repository root; needs the shared data, about 30 minutes on one core for the
-four models)::
+Usage (from the repository root; needs the shared data, about 8 minutes per model on one
+core)::
 
     python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
     python docs/results/bkws-sizes/measure.py --replot   # sizes.png from sizes.json only
+    python docs/results/bkws-sizes/measure.py --models bifsmnv2_s47_sc12dev  # re-measure some,
+                                              # the others' entries kept from sizes.json
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ MODELS = {  # checkpoint, validation data, FP32 teacher
     "bifsmnv2_fbank40_120snr": ("models/bifsmnv2_fbank40_120snr.pt",
                                 SHARED / "speech_commands_v0.02_fbank40",
                                 "models/teacher_fbank40.pt"),
+    # trained after session 46's gradient fix (added in session 48): the paper's recipe on the
+    # dev data, and the bundle's student fine-tuned with the fix
+    "bifsmnv2_s47_sc12dev": ("models/bifsmnv2_s47_sc12dev.pt",
+                             SHARED / "speech_commands_test12_v0.02", "models/teacher_sc12dev.pt"),
+    "bifsmnv2_fbank40_gradfix30": ("models/bifsmnv2_fbank40_gradfix30.pt",
+                                   SHARED / "speech_commands_v0.02_fbank40",
+                                   "models/teacher_fbank40.pt"),
 }
 #: storage choices: name -> export options
 CHOICES = {
@@ -208,7 +217,8 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r, marker in zip(results, "osD^v", strict=False):
+    for i, r in enumerate(results):
+        marker = "osD^vPX*"[i % 8]
         base = r["files"]["f32 (default)"]["accuracy"]
         xs, ys = [], []
         for choice, f in r["files"].items():
@@ -233,16 +243,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/results/bkws-sizes"))
     ap.add_argument("--replot", action="store_true",
                     help="only redraw sizes.png from the existing sizes.json")
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                    help="measure only these; the other models' entries are kept from the "
+                         "existing sizes.json (why: each model takes ~8 minutes on one core)")
     args = ap.parse_args()
     if args.replot:
         plot(json.loads((args.out / "sizes.json").read_text()), args.out / "sizes.png")
         print(f"wrote {args.out / 'sizes.png'}")
         return
     torch.set_num_threads(1)
+    old = {}
+    if set(args.models) != set(MODELS) and (args.out / "sizes.json").exists():
+        old = {r["model"]: r for r in json.loads((args.out / "sizes.json").read_text())}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (ckpt, data, teacher) in MODELS.items():
-            results.append(measure(name, ckpt, data, teacher, Path(tmp)))
+            if name in args.models:
+                results.append(measure(name, ckpt, data, teacher, Path(tmp)))
+            elif name in old:
+                results.append(old[name])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sizes.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     (args.out / "sizes.md").write_text(markdown(results))
