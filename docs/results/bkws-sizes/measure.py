@@ -17,7 +17,7 @@ Usage (from the repository root; needs the shared data, about 8 minutes per mode
 core)::
 
     python docs/results/bkws-sizes/measure.py --out docs/results/bkws-sizes
-    python docs/results/bkws-sizes/measure.py --replot   # sizes.png from sizes.json only
+    python docs/results/bkws-sizes/measure.py --replot   # sizes.md and .png from sizes.json only
     python docs/results/bkws-sizes/measure.py --models bifsmnv2_s47_sc12dev  # re-measure some,
                                               # the others' entries kept from sizes.json
 """
@@ -90,6 +90,40 @@ GROUPS = {
 }
 
 
+def narrow_rows() -> list[tuple[str, str, str]]:
+    """(export plan, storage label, group) of every one-group row, in the order they are
+    measured and printed: the float widths and the int8 classifier, then the ``small`` plan's
+    int8 groups."""
+    rows = [(storage, storage, group) for storage in ("f24", "f16", "i8") for group in GROUPS
+            if (storage == "i8") == (group == "classifier")
+            and (storage, group) != ("f24", "classifier")]
+    return rows + [("small", storage, group) for group, storage in SMALL_GROUPS.items()]
+
+
+def _by_path(d: dict) -> dict[int, object]:
+    """A per-path dict keyed by block count, largest first, whether its keys are ints (fresh)
+    or strings (read back from JSON)."""
+    vals = {int(k): v for k, v in d.items()}
+    return {b: vals[b] for b in sorted(vals, reverse=True)}
+
+
+def ordered(r: dict) -> dict:
+    """``r`` with its dicts in the measuring order (paths 8, 4, 2, 1; storages and groups as
+    measured). Why: sizes.json is written with sorted keys, so entries read back from it
+    (``--models``, ``--replot``) come in string order, and markdown() lays out columns and rows
+    in iteration order."""
+    files = {c: r["files"][c] for c in CHOICES if c in r["files"]}
+    for f in files.values():
+        f["accuracy"], f["changed"] = _by_path(f["accuracy"]), _by_path(f["changed"])
+    names = [f"{group}: {storage}" for _, storage, group in narrow_rows()]
+    groups = {g: r["groups"][g] for g in names if g in r["groups"]}
+    if len(files) != len(r["files"]) or len(groups) != len(r["groups"]):
+        raise ValueError(f"{r['model']}: storages or groups this script does not know")
+    for v in groups.values():
+        v["delta_points"], v["changed"] = _by_path(v["delta_points"]), _by_path(v["changed"])
+    return {**r, "files": files, "groups": groups}
+
+
 def teacher_bytes(path: str) -> int:
     """Bytes of the teacher's float tensors (the FP32 weights the size ratio counts against)."""
     sd = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
@@ -155,18 +189,12 @@ def measure(name: str, ckpt: str, data: Path, teacher: str, tmp: Path) -> dict:
         print(name, group, storage, out["groups"][f"{group}: {storage}"]["delta_points"],
               flush=True)
 
-    for storage, opts in (("f24", {"param_dtype": "f24"}), ("f16", {"param_dtype": "f16",
-                                                                    "classifier_dtype": "f16"}),
-                          ("i8", {"classifier_dtype": "i8"})):
-        narrow = fold(model, meta["binary"], **opts)
-        for group in GROUPS:
-            if (storage == "i8") != (group == "classifier") or (storage, group) == (
-                    "f24", "classifier"):
-                continue
-            group_row(group, storage, narrow)
-    small = fold(model, meta["binary"], storage="small")
-    for group, storage in SMALL_GROUPS.items():
-        group_row(group, storage, small)
+    plans = {"f24": {"param_dtype": "f24"},
+             "f16": {"param_dtype": "f16", "classifier_dtype": "f16"},
+             "i8": {"classifier_dtype": "i8"}, "small": {"storage": "small"}}
+    narrow = {k: fold(model, meta["binary"], **o) for k, o in plans.items()}
+    for plan, storage, group in narrow_rows():
+        group_row(group, storage, narrow[plan])
     return out
 
 
@@ -242,14 +270,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("docs/results/bkws-sizes"))
     ap.add_argument("--replot", action="store_true",
-                    help="only redraw sizes.png from the existing sizes.json")
+                    help="only rewrite sizes.md and sizes.png from the existing sizes.json")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
                     help="measure only these; the other models' entries are kept from the "
                          "existing sizes.json (why: each model takes ~8 minutes on one core)")
     args = ap.parse_args()
     if args.replot:
-        plot(json.loads((args.out / "sizes.json").read_text()), args.out / "sizes.png")
-        print(f"wrote {args.out / 'sizes.png'}")
+        results = [ordered(r) for r in json.loads((args.out / "sizes.json").read_text())]
+        (args.out / "sizes.md").write_text(markdown(results))
+        plot(results, args.out / "sizes.png")
+        print(f"wrote {args.out / 'sizes.md'}, sizes.png")
         return
     torch.set_num_threads(1)
     old = {}
@@ -261,7 +291,7 @@ def main() -> None:
             if name in args.models:
                 results.append(measure(name, ckpt, data, teacher, Path(tmp)))
             elif name in old:
-                results.append(old[name])
+                results.append(ordered(old[name]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sizes.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     (args.out / "sizes.md").write_text(markdown(results))
