@@ -1,11 +1,15 @@
 """Validation curves of the at-scale comparison rows (10 epochs each; SGD unless marked AdamW).
 
-Run from the repository root: ``python docs/results/at-scale-compare/curves.py``; reads the
-per-epoch metrics committed under docs/results/ and writes curves.png next to this file.
+Run from the repository root: ``python docs/results/at-scale-compare/curves.py`` reads the
+per-epoch metrics committed under docs/results/ and writes curves.png next to this file;
+``--after-fix`` draws session 48's re-run after the gradient fix instead, from the metrics in
+docs/results/at-scale-compare-s48/ (copied there from the run folders), into that folder's
+curves.png.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -24,25 +28,46 @@ ROWS = {
     "IR-Net (fc1 BN, clip 5)": "ir_net-fbank40-10ep-metrics.csv",
     "BiFSMN v1 (clip 5)": "bifsmn_v1-fbank40-10ep-metrics.csv",
 }
+#: session 48, after the gradient fix (runs/s46-sgd-fbank40-10 and runs/s48-RECIPE-fbank40-10)
+AFTER_FIX = {
+    "BiFSMNv2": "at-scale-compare-s48/bifsmnv2-metrics.csv",
+    "no dual-scale (clip 5)": "at-scale-compare-s48/no_dual_scale-metrics.csv",
+    "no FID (no distillation)": "at-scale-compare-s48/no_fid-metrics.csv",
+    "IR-Net (fc1 BN, clip 5)": "at-scale-compare-s48/ir_net-metrics.csv",
+    "BiFSMN v1 (clip 5)": "at-scale-compare-s48/bifsmn_v1-metrics.csv",
+}
 
 
-def main() -> None:
+def draw(rows: dict[str, str], title: str, out: Path) -> None:
+    """One panel per path: validation accuracy per epoch of every row's metrics file."""
     fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
-    for name, file in ROWS.items():
+    for name, file in rows.items():
         with open(RESULTS / file) as f:
-            rows = list(csv.DictReader(f))
-        epochs = [int(r["epoch"]) for r in rows]
+            rows_ = list(csv.DictReader(f))
+        epochs = [int(r["epoch"]) for r in rows_]
         for ax, blocks in zip(axes, (8, 4, 2, 1), strict=True):
-            ax.plot(epochs, [100 * float(r[f"val_acc_{blocks}"]) for r in rows], marker="o",
+            ax.plot(epochs, [100 * float(r[f"val_acc_{blocks}"]) for r in rows_], marker="o",
                     label=name)
             ax.set_title(f"{blocks} blocks")
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
     axes[0].set_ylabel("validation accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("At scale (fbank40 archive, seed 0): 10 epochs per method; SGD 5e-3 or AdamW 1e-3")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(Path(__file__).with_name("curves.png"), dpi=100)
+    fig.savefig(out, dpi=100)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--after-fix", action="store_true",
+                    help="session 48's re-run after the gradient fix (SGD 5e-3 for every row)")
+    if ap.parse_args().after_fix:
+        draw(AFTER_FIX, "At scale after the gradient fix (fbank40 archive, seed 0): 10 SGD 5e-3 "
+             "epochs per method", RESULTS / "at-scale-compare-s48" / "curves.png")
+    else:
+        draw(ROWS, "At scale (fbank40 archive, seed 0): 10 epochs per method; SGD 5e-3 or "
+             "AdamW 1e-3", Path(__file__).with_name("curves.png"))
 
 
 if __name__ == "__main__":
