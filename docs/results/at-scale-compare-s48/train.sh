@@ -4,7 +4,8 @@
 # one thread each, resumable (re-run it). Run from the repository root with the package installed:
 #   bash docs/results/at-scale-compare-s48/train.sh
 # The BiFSMNv2 row is session 46's run (runs/s46-sgd-fbank40-10: `bifsmn train --config bifsmnv2_fbank40`
-# with the same arguments). Table: the command at the end of table.md.
+# with the same arguments); the alpha-0.01 row is that command with `--out runs/s48-alpha001-fbank40-10
+# distill.alpha=0.01` (table: alpha001/table.md). Table: the command at the end of table.md.
 set -u
 for r in ir_net bifsmn_v1 no_fid no_dual_scale; do
   extra=""

@@ -33,6 +33,7 @@ AFTER_FIX = {
     "BiFSMNv2": "at-scale-compare-s48/bifsmnv2-metrics.csv",
     "no dual-scale (clip 5)": "at-scale-compare-s48/no_dual_scale-metrics.csv",
     "no FID (no distillation)": "at-scale-compare-s48/no_fid-metrics.csv",
+    "BiFSMNv2, alpha 0.01": "at-scale-compare-s48/alpha001-metrics.csv",
     "IR-Net (fc1 BN, clip 5)": "at-scale-compare-s48/ir_net-metrics.csv",
     "BiFSMN v1 (clip 5)": "at-scale-compare-s48/bifsmn_v1-metrics.csv",
 }
