@@ -332,3 +332,54 @@ def test_ema_run_saves_the_average_and_resumes_exactly(full_ds, cache_dir, tmp_p
     assert any(not torch.equal(a["state_dict"][k], a["raw_state_dict"][k])
                for k in a["state_dict"] if a["state_dict"][k].is_floating_point())
     assert "raw_state_dict" not in load_checkpoint(tmp_path / "a" / "best.pt")
+
+
+class _Ranker:
+    """The two methods of Trainer that pick best.pt, on a bare config (no data needed)."""
+
+    _best_key = Trainer._best_key
+    _best_index = Trainer._best_index
+
+    def __init__(self, rule: str, blocks: tuple[int, ...] = (8, 4, 2, 1)) -> None:
+        from types import SimpleNamespace
+
+        self.cfg = SimpleNamespace(train=SimpleNamespace(blocks=list(blocks), best_rule=rule))
+        self.select = "val_acc"
+
+
+def _epochs(*rows: tuple[float, ...]) -> list[dict]:
+    return [{"epoch": i + 1, **{f"val_acc_{b}": a for b, a in zip((8, 4, 2, 1), r, strict=True)}}
+            for i, r in enumerate(rows)]
+
+
+def test_best_rule_ties_breaks_exact_ties_on_the_other_paths() -> None:
+    # session 48's at-scale run: the 8-block path tied at epochs 8 and 10 while the thinner
+    # paths were 2-6 points better at 10; "first" keeps the earlier epoch, "ties" the later
+    history = _epochs((0.80, 0.79, 0.78, 0.77), (0.84, 0.80, 0.79, 0.77), (0.83, 0.85, 0.82, 0.79),
+                      (0.84, 0.86, 0.83, 0.79))
+    assert _Ranker("first")._best_index(history) == 1
+    assert _Ranker("ties")._best_index(history) == 3
+    # a strictly better 8-block epoch still wins whatever its other paths
+    history.append(_epochs((0.85, 0.10, 0.10, 0.10))[0])
+    assert _Ranker("ties")._best_index(history) == 4
+    assert _Ranker("first")._best_index(history) == 4
+    # ties on everything: the earliest, as before
+    same = _epochs((0.5, 0.4, 0.3, 0.2), (0.5, 0.4, 0.3, 0.2))
+    assert _Ranker("ties")._best_index(same) == 0
+    # one path only: "ties" is "first"
+    one = [{"epoch": 1, "val_acc_8": 0.5}, {"epoch": 2, "val_acc_8": 0.5}]
+    assert _Ranker("ties", blocks=(8,))._best_index(one) == 0
+
+
+def test_best_rule_monotone_and_empty_validation() -> None:
+    history = _epochs((0.9, 0.95, 0.8, 0.7), (0.8, 0.7, 0.6, 0.5))
+    assert _Ranker("monotone")._best_index(history) == 1  # epoch 1 has 4 blocks above 8
+    assert _Ranker("monotone")._best_index(history[:1]) is None
+    nan = _epochs((float("nan"),) * 4)
+    assert _Ranker("first")._best_index(nan) is None and _Ranker("ties")._best_index(nan) is None
+
+
+def test_best_rule_is_validated() -> None:
+    assert config_from_dict({"train": {"best_rule": "ties"}}).train.best_rule == "ties"
+    with pytest.raises(BifsmnError, match="train.best_rule must be first, ties or monotone"):
+        config_from_dict({"train": {"best_rule": "monotonic"}})

@@ -154,7 +154,11 @@ class TrainConfig:
     # and converted by :func:`config_from_dict`.
     blocks: list[int] = field(default_factory=lambda: [8])
     path_weights: list[float] = field(default_factory=lambda: [1.0])
-    best_rule: str = "first"  # "first": best accuracy of blocks[0]; "monotone": reference rule
+    # which epoch becomes best.pt: "first" (best accuracy of blocks[0], the earliest of tied
+    # epochs), "ties" (the same, but an exact tie goes to the epoch whose other paths score
+    # higher on average: with thousands of validation clips equal counts happen, and the
+    # earliest can be points behind on the thinner paths) or "monotone" (the reference rule)
+    best_rule: str = "first"
     # what "accuracy" means for best.pt and plateau schedules: "accuracy" (share of validation
     # clips right), "balanced" (mean recall over the classes: each keyword counts as much as
     # _unknown_, which holds ~94 % of the clips of a two-keyword task) or "auto" (balanced for
@@ -368,6 +372,8 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(finite(o.grad_clip) and o.grad_clip >= 0, "optim.grad_clip", "finite and >= 0 (0: off)")
     need(t.select_on in ("auto", "accuracy", "balanced"), "train.select_on",
          "auto, accuracy or balanced")
+    need(t.best_rule in ("first", "ties", "monotone"), "train.best_rule",
+         "first, ties or monotone")
     need(s.warmup_epochs >= 0, "sched.warmup_epochs", ">= 0")
     need(s.step_size >= 1, "sched.step_size", "at least 1")
     need(s.patience >= 0, "sched.patience", ">= 0")

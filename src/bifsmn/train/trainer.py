@@ -575,12 +575,29 @@ class Trainer:
                                                  and bool(self.cfg.data.keywords))
         return "val_bacc" if balanced else "val_acc"
 
-    def _is_best(self, metrics: dict, best: float) -> bool:
+    def _best_key(self, metrics: dict) -> tuple[float, ...] | None:
+        """What ``train.best_rule`` ranks an epoch by (larger is better; among equal keys the
+        earliest epoch), or None for an epoch the rule never keeps."""
         accs = [metrics[f"{self.select}_{b}"] for b in self.cfg.train.blocks]
-        if self.cfg.train.best_rule == "monotone" and any(
-                a <= b for a, b in zip(accs, accs[1:], strict=False)):
-            return False
-        return accs[0] > best
+        if not math.isfinite(accs[0]):  # no validation clips: no epoch is best
+            return None
+        rule = self.cfg.train.best_rule
+        if rule == "monotone" and any(a <= b for a, b in zip(accs, accs[1:], strict=False)):
+            return None
+        if rule == "ties" and len(accs) > 1:
+            return accs[0], sum(accs[1:]) / len(accs[1:])
+        return (accs[0],)
+
+    def _best_index(self, history: list[dict]) -> int | None:
+        """Index in ``history`` of the epoch best.pt holds by ``train.best_rule``. Replayed
+        from the history (which last.pt keeps), so a resumed run ranks ties as an
+        uninterrupted one would."""
+        best_i, best_key = None, None
+        for i, m in enumerate(history):
+            key = self._best_key(m)
+            if key is not None and (best_key is None or key > best_key):
+                best_i, best_key = i, key
+        return best_i
 
     def fit(self, resume: bool = False) -> dict:
         """Train to ``train.epochs``; with ``resume`` continue from ``run_dir/last.pt``."""
@@ -681,7 +698,7 @@ class Trainer:
                        "cpu_threads": torch.get_num_threads()}
             self.schedule.observe(metrics[f"{self.select}_{c.train.blocks[0]}"])
             history.append(metrics)
-            improved = self._is_best(metrics, best)
+            improved = self._best_index(history) == len(history) - 1
             if improved:
                 best = metrics[f"{self.select}_{c.train.blocks[0]}"]
             if self.dist.main:
@@ -697,10 +714,8 @@ class Trainer:
                       f"ETA {left / 60:.1f} min)", file=sys.stderr, flush=True)
         epochs_bar.close()
         # the epoch best.pt holds, by the same rule that wrote it (None: no epoch met it)
-        best_epoch, so_far = None, -math.inf
-        for m in history:
-            if self._is_best(m, so_far):
-                best_epoch, so_far = m["epoch"], m[f"{self.select}_{c.train.blocks[0]}"]
+        best_i = self._best_index(history)
+        best_epoch = history[best_i]["epoch"] if best_i is not None else None
         summary = {"best_val_acc": best if best_epoch is not None else None,
                    # the metric best_val_acc is: val_acc (accuracy) or val_bacc (balanced)
                    "selected_on": self.select,
