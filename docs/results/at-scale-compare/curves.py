@@ -44,10 +44,10 @@ def draw(rows: dict[str, str], title: str, out: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
     for name, file in rows.items():
         with open(RESULTS / file) as f:
-            rows_ = list(csv.DictReader(f))
-        epochs = [int(r["epoch"]) for r in rows_]
+            per_epoch = list(csv.DictReader(f))
+        epochs = [int(r["epoch"]) for r in per_epoch]
         for ax, blocks in zip(axes, (8, 4, 2, 1), strict=True):
-            ax.plot(epochs, [100 * float(r[f"val_acc_{blocks}"]) for r in rows_], marker="o",
+            ax.plot(epochs, [100 * float(r[f"val_acc_{blocks}"]) for r in per_epoch], marker="o",
                     label=name)
             ax.set_title(f"{blocks} blocks")
             ax.set_xlabel("epoch")
