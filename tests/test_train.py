@@ -148,6 +148,12 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     assert res.stdout.count("run folder:") == 1  # the first rank reports, not every rank
     (rs,), (rd,) = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
     assert float(rd["train_loss"]) == pytest.approx(float(rs["train_loss"]), rel=1e-2)
+    # each rank scored half the validation rows; gathered, they give what one process scoring
+    # the saved model on all rows gives (rank 0's weights and BatchNorm buffers, broadcast)
+    from bifsmn.evaluate import evaluate_checkpoint
+
+    whole = evaluate_checkpoint(tmp_path / "ddp" / "last.pt", data, "validation", progress=False)
+    assert float(rd["val_acc_8"]) == pytest.approx(whole["accuracy"], abs=1e-6)
 
     # expected DDP update, recomputed here with the trainer's batch and shard assignment
     waves, labels = load_waves(SpeechCommands(data, 35, seed=1), "training",

@@ -20,7 +20,8 @@ single-process training (up to BatchNorm's per-shard statistics). ``data.batch_s
 multiple of the number of ranks, and the epoch's last batch is cut to one (at most ranks - 1
 clips of an epoch left out), so that every shard has the same size. After each epoch rank 0's
 buffers (BatchNorm statistics, which each rank updated from its own shard) are broadcast, so
-every rank validates, selects and schedules on the same model.
+every rank validates, selects and schedules on the same model; each rank scores its own shard of
+the validation rows and all ranks gather the logits (:mod:`bifsmn.train.shards`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
+from bifsmn.train.shards import gather_rows, shard
 
 
 def pick_device(name: str) -> torch.device:
@@ -547,9 +549,15 @@ class Trainer:
         logits (finite weights whose activations overflow) stop the run as a divergence: an
         argmax over NaN would otherwise become an accuracy, a best.pt and a table row."""
         out = {}
+        feats, n, world = self.val_feats, len(self.val_feats), self.dist.world
+        split = world > 1 and n >= world  # under DDP each rank scores its shard of the rows
+        if split:
+            feats = feats[shard(n, self.dist.rank, world)]
         # folded once for all paths: the deployed arithmetic where the model has one
-        logits = predict_paths(self.model, self.val_feats, self.cfg.train.blocks,
-                               device=self.device)
+        logits = predict_paths(self.model, feats, self.cfg.train.blocks, device=self.device)
+        if split:  # every rank gets all rows back, so all compute the same metrics
+            comm = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+            logits = {b: gather_rows(lg, n, world, comm) for b, lg in logits.items()}
         merge = ClassMerge(list(self.ds.labels))  # 37 classes: scored as the 12 they report
         truth = torch.as_tensor(merge.index)[self.val_labels]
         for b, lg in logits.items():
