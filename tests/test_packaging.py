@@ -51,6 +51,13 @@ def test_train_extra_is_the_training_stack_and_tests_install_it():
     assert Requirement(train["torch"]).specifier.contains("2.6.0")
 
 
+def test_onnx_extra_is_what_the_tests_run_the_export_with():
+    extras = _project()["optional-dependencies"]
+    onnx = set(extras["onnx"])
+    assert {_name(r) for r in onnx} == {"onnx", "onnxruntime"}
+    assert onnx <= set(extras["test"]), onnx - set(extras["test"])  # same ranges
+
+
 def test_missing_stack_package_names_the_train_extra():
     from bifsmn.cli import missing_package_message
 

@@ -51,15 +51,17 @@ def special_kind(path: Path) -> str | None:
 
 _KIND_TEXT = {"bkws": "a .bkws model", "torch": "a PyTorch checkpoint", "audio": "audio",
               "other": "data of another kind"}
-_SUFFIX = {"bkws": (".bkws",), "torch": (".pt", ".pth")}
+_SUFFIX = {"bkws": (".bkws",), "torch": (".pt", ".pth"), "onnx": (".onnx",)}
+_WANT_TEXT = {"bkws": "a .bkws file", "torch": "a PyTorch checkpoint", "onnx": "an ONNX model"}
 
 
 def check_replaceable(out_path: Path, want: str) -> None:
-    """Refuse (one line) to replace an existing file that is not of kind ``want`` (``bkws`` or
-    ``torch``): writing a model over the model of a routine re-export or re-calibration is
-    expected, but a recording or a checkpoint given as the output by mistake (``-o take1.wav``)
-    would be lost for good. An empty file, or unreadable leftovers under the model's own
-    suffix (an interrupted copy), may be replaced."""
+    """Refuse (one line) to replace an existing file that is not of kind ``want`` (``bkws``,
+    ``torch`` or ``onnx``; ONNX has no magic: other bytes under ``.onnx`` count as one): writing
+    a model over the model of a routine re-export or re-calibration is expected, but a
+    recording or a checkpoint given as the output by mistake (``-o take1.wav``) would be lost
+    for good. An empty file, or unreadable leftovers under the model's own suffix (an
+    interrupted copy), may be replaced."""
     from bifsmn.errors import BifsmnError
 
     if not out_path.is_file():
@@ -67,6 +69,5 @@ def check_replaceable(out_path: Path, want: str) -> None:
     kind = file_kind(out_path)
     if kind in (want, "empty") or (kind == "other" and out_path.suffix in _SUFFIX[want]):
         return
-    what = "a .bkws file" if want == "bkws" else "a PyTorch checkpoint"
-    raise BifsmnError(f"exists and holds {_KIND_TEXT[kind]}, not {what}: refusing to replace it "
-                      "(delete it first or choose another path)", out_path)
+    raise BifsmnError(f"exists and holds {_KIND_TEXT[kind]}, not {_WANT_TEXT[want]}: refusing to "
+                      "replace it (delete it first or choose another path)", out_path)

@@ -96,6 +96,9 @@ class DeployedDFSMN(nn.Module):
         self.r = {k: torch.from_numpy(np.array(c.widened())) for k, c in spec.constants.items()}
         self.conv2_bias_pos = self._conv2_bias_pos(
             {k: c.widened() for k, c in spec.constants.items() if k.startswith("conv2.")})
+        # how every group scale's sum is computed: :func:`sum8`; the ONNX exporter swaps in
+        # a form with the same order that traces to few graph nodes (bifsmn.engine.onnx_export)
+        self.sum8 = sum8
 
     # ------------------------------------------------------------------ helpers
     def _signs(self, name: str) -> torch.Tensor:
@@ -151,7 +154,7 @@ class DeployedDFSMN(nn.Module):
         if self.dual:
             tau = self.r["conv2.tau"]
             b1, b2, absr = dual_split(v, tau[0][None, :, None, None], tau[1][None, :, None, None])
-            s = sum8(absr.reshape(bsz, -1)) / float(absr[0].numel())
+            s = self.sum8(absr.reshape(bsz, -1)) / float(absr[0].numel())
         else:
             b1 = sign(v)
         d1 = F.conv2d(b1, w, stride=2, padding=pad)  # zero padding: exact integer sums
@@ -170,7 +173,7 @@ class DeployedDFSMN(nn.Module):
         if self.dual:
             tau = self.r[f"{name}.tau"]
             b1, b2, absr = dual_split(x, tau[0], tau[1])
-            s = sum8(absr) / float(x.shape[-1])
+            s = self.sum8(absr) / float(x.shape[-1])
             d = b1 @ w.T + s[..., None] * (b2 @ w.T)
         else:
             d = sign(x) @ w.T
@@ -186,7 +189,7 @@ class DeployedDFSMN(nn.Module):
 
             def levels(v: torch.Tensor) -> torch.Tensor:
                 b1, b2, absr = dual_split(v, tau[0], tau[1])
-                return b1 + (sum8(absr) / float(self.dim))[..., None] * b2
+                return b1 + (self.sum8(absr) / float(self.dim))[..., None] * b2
         else:
             levels = sign
         u, pad = levels(x), levels(zero)

@@ -25,8 +25,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                                                           for v in dtypes.values())):
         raise BifsmnError("--storage sets every dtype itself; give either --storage or "
                           "--compact / the dtypes")
+    if str(args.output).lower().endswith(".onnx"):
+        return _export_onnx(args, dtypes)
+    if args.no_check:
+        raise BifsmnError("--no-check applies to ONNX exports (.onnx); a .bkws file is "
+                          "checked by its own loader")
     try:
-        out = export_checkpoint(args.checkpoint, args.output, args.blocks,
+        out = export_checkpoint(args.checkpoint, args.output, args.blocks or "all",
                                 classifier_dtype=dtypes["classifier_dtype"],
                                 param_dtype=dtypes["param_dtype"] or "f32", storage=args.storage)
     except BifsmnError as exc:
@@ -44,6 +49,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace, dtypes: dict) -> int:
+    """``bifsmn export CKPT -o model.onnx``: one path as an ONNX graph, parity-checked."""
+    from bifsmn.engine.onnx_export import export_onnx
+
+    out, parity = export_onnx(args.checkpoint, args.output, args.blocks, storage=args.storage,
+                              check=not args.no_check, **dtypes)
+    print(f"{out}: {out.stat().st_size:,} bytes, ONNX opset 17, input 'features', output "
+          "'logits'")
+    print(parity.line() if parity else "parity not checked (--no-check)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from bifsmn.engine.bench import run_bench
 
@@ -55,16 +72,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_engine_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``export`` and ``bench`` to the ``bifsmn`` subcommand parser."""
-    x = sub.add_parser("export", help="write a checkpoint as a .bkws file for the C++ engine")
+    x = sub.add_parser("export", help="write a checkpoint as a .bkws file for the C++ engine "
+                                      "(or, named .onnx, one path as an ONNX graph)")
     x.add_argument("checkpoint")
     x.add_argument("-o", "--out", "--output", dest="output", required=True,
                    help="output .bkws path (--out as every other writer; missing parent "
                         "folders are created; the file is written atomically; an existing "
-                        "recording or checkpoint is never replaced)")
-    x.add_argument("--blocks", default="all", metavar="all|N[,N...]",
+                        "recording or checkpoint is never replaced); a name ending in .onnx "
+                        "writes one path as an ONNX graph of the deployed arithmetic, checked "
+                        "against PyTorch in ONNX Runtime first (docs/onnx.md)")
+    x.add_argument("--blocks", metavar="all|N[,N...]",
                    help="thinnable paths to include, as block counts: 'all' (default: every "
                         "path the model has), one (8) or several (8,2: e.g. a student trained "
-                        "on those paths only)")
+                        "on those paths only); ONNX: one block count (default: the most)")
+    x.add_argument("--no-check", action="store_true",
+                   help="ONNX: skip the parity check against PyTorch (which needs "
+                        "onnxruntime)")
     x.add_argument("--classifier-dtype", choices=["f16", "f32", "i8"],
                    help="classifier weight storage (default f32; f16 saves 2 bytes per weight "
                         "but moves logits by ~1e-3; i8, binary models: per-row int8, 3 bytes "
