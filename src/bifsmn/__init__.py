@@ -2,7 +2,8 @@
 
 The first names a user reaches for are here: ``bifsmn.Detector`` (streaming keyword detection),
 ``bifsmn.Engine`` (the bitwise C++ engine on a ``.bkws`` file), ``bifsmn.create_model`` /
-``bifsmn.list_models`` (the model registry, PyTorch) and ``bifsmn.export_checkpoint``.
+``bifsmn.list_models`` (the model registry, PyTorch), ``bifsmn.export_checkpoint`` (a ``.bkws``
+file for the engine) and ``bifsmn.export_onnx`` (one path as ONNX, docs/onnx.md).
 """
 
 from bifsmn.errors import BifsmnError
@@ -11,11 +12,12 @@ from bifsmn.lazy import installed, lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {"Detector": "bifsmn.detect", "Engine": "bifsmn.engine",
-            "export_checkpoint": "bifsmn.engine", "create_model": "bifsmn.models",
+            "export_checkpoint": "bifsmn.engine", "export_onnx": "bifsmn.engine.onnx_export",
+            "create_model": "bifsmn.models",
             "list_models": "bifsmn.models"}
 #: names that import torch: left out of ``__all__`` on a detection-only install, so that
 #: ``from bifsmn import *`` works there (still reachable by attribute, where the error names torch)
-_NEEDS_TORCH = {"export_checkpoint", "create_model", "list_models"}
+_NEEDS_TORCH = {"export_checkpoint", "export_onnx", "create_model", "list_models"}
 
 
 
