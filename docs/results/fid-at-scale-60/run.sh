@@ -66,6 +66,7 @@ table() {
   fi
   "$B" scale-table --model fid="$FID" "${extra[@]}" --model no_fid="$RUN/best.pt" \
     --archive "$ARCH" --audio "$DATA" --negatives "$NEG" --out "$OUT"
+  "${PY:-.venv/bin/python}" "$OUT/verdict.py"  # the rule above, applied (verdict.txt)
 }
 
 case "${1:-}" in
