@@ -48,6 +48,8 @@ def ckpts(tmp_path_factory) -> dict[str, Path]:
         "bifsmnv2_fbank40": make_checkpoint(d / "v2f.pt", "bifsmnv2", seed=4, n_mels=40,
                                             features=FBANK40),
         "bifsmn_v1": make_checkpoint(d / "v1.pt", "bifsmn_v1", seed=5),
+        # group sizes that are not multiples of 8: sum8's tail (100 and 60 channels)
+        "bifsmnv2_odd": make_checkpoint(d / "odd.pt", "bifsmnv2", seed=8, dim=100, hidden=60),
         "teacher": make_checkpoint(d / "t.pt", "dfsmn_teacher", seed=6),
         "thinnable_fp": make_checkpoint(d / "tf.pt", "dfsmn_thinnable", seed=7),
     }
@@ -55,7 +57,8 @@ def ckpts(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind,blocks,storage", [
     ("bifsmnv2", 8, None), ("bifsmnv2", 4, None), ("bifsmnv2", 2, None), ("bifsmnv2", 1, None),
-    ("bifsmnv2_fbank40", 8, None), ("bifsmnv2_fbank40", 2, "small"), ("bifsmn_v1", 4, None)])
+    ("bifsmnv2_fbank40", 8, None), ("bifsmnv2_fbank40", 2, "small"), ("bifsmn_v1", 4, None),
+    ("bifsmnv2_odd", 2, None)])
 def test_binary_onnx_is_bit_identical_to_the_deployed_reference_and_the_engine(
         ckpts, tmp_path, kind, blocks, storage):
     out = tmp_path / "m.onnx"
