@@ -40,8 +40,8 @@ def main() -> None:
         diffs = [acc[(fid, b)] - acc[("no_fid", b)] for b in PATHS]
         per_path = ", ".join(f"{b} blocks {acc[(fid, b)]:.2f} vs {acc[('no_fid', b)]:.2f} "
                              f"({d:+.2f})" for b, d in zip(PATHS, diffs, strict=True))
-        lines.append(f"{fid} (best epoch {epoch[fid] + 1}) vs no_fid (best epoch "
-                     f"{epoch['no_fid'] + 1}), testing: {per_path}; mean "
+        lines.append(f"{fid} (best epoch {epoch[fid]}) vs no_fid (best epoch "
+                     f"{epoch['no_fid']}), testing: {per_path}; mean "
                      f"{sum(diffs) / len(diffs):+.2f}: {verdict(diffs)}")
     text = "\n".join(lines) + "\n"
     (HERE / "verdict.txt").write_text(text)
