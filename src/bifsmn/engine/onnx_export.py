@@ -69,7 +69,8 @@ class _Records(nn.Module):
     """A deployed model's records as buffers, looked up by record name like the dict they
     replace. Why: the tracer bakes any value computed from plain tensors into a constant, so
     the sign weights (``where(bits, -1, 1)``, then transposed once per bit plane) became
-    float32 constants, several copies of each: a 6.8 MB file for 72 KB of weight bits. From
+    float32 constants, several copies of each (a file larger than the FP teacher's, measured
+    while writing this exporter, not by a committed command). From
     buffers those steps stay graph operations, and the file stores the bits (one byte each,
     ONNX has no packed bool) from which ONNX Runtime builds the +-1 matrices once, at load."""
 
@@ -89,8 +90,8 @@ def sum8_scan(x: torch.Tensor) -> torch.Tensor:
     ``CumSum`` over the (n/8, 8) view, last row taken.
 
     Why: traced, :func:`~bifsmn.deploy.sum8`'s loop is one slice and one add per eight
-    values (512 of each for conv2's group of 4,096), most of the graph's ~17,000 nodes, and
-    ONNX Runtime pays per node (4 ms per 8-block call). ONNX ``CumSum`` adds along its axis in
+    values (512 of each for conv2's group of 4,096), most of the graph's nodes, and ONNX
+    Runtime pays per node. ONNX ``CumSum`` adds along its axis in
     order in the input type, ONNX Runtime's float32 kernel one add at a time, which is
     :func:`~bifsmn.deploy.sum8`'s order exactly; the export-time parity check (bit-identical
     logits) and tests/test_onnx_export.py hold ONNX Runtime to it. Not for use in PyTorch:
