@@ -386,6 +386,24 @@ def test_best_rule_monotone_and_empty_validation() -> None:
 
 
 def test_best_rule_is_validated() -> None:
-    assert config_from_dict({"train": {"best_rule": "ties"}}).train.best_rule == "ties"
+    assert config_from_dict({"train": {"best_rule": "first"}}).train.best_rule == "first"
     with pytest.raises(BifsmnError, match="train.best_rule must be first, ties or monotone"):
         config_from_dict({"train": {"best_rule": "monotonic"}})
+
+
+def test_best_rule_default_is_ties_and_old_run_folders_resume_with_first(tmp_path) -> None:
+    from bifsmn.train.config import load_config, load_run_config, resolve_config
+
+    assert config_from_dict({}).train.best_rule == "ties"
+    for name in ("bifsmnv2", "bifsmnv2_fbank40", "teacher"):  # packaged configs name no rule
+        assert load_config(resolve_config(name)).train.best_rule == "ties"
+    old = tmp_path / "old.yaml"  # a run folder's config.yaml from before session 48
+    old.write_text("train:\n  epochs: 3\n  blocks: [8, 4]\n")
+    assert load_run_config(old).train.best_rule == "first"
+    assert load_run_config(old, ["train.best_rule=ties"]).train.best_rule == "ties"
+    assert load_run_config(old, ["train.epochs=5"]).train.epochs == 5
+    named = tmp_path / "named.yaml"  # sessions 48-49 wrote the rule they ran with
+    named.write_text("train:\n  best_rule: ties\n")
+    assert load_run_config(named).train.best_rule == "ties"
+    named.write_text("train:\n  best_rule: monotone\n")
+    assert load_run_config(named).train.best_rule == "monotone"

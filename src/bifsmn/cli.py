@@ -56,7 +56,7 @@ def _config_or_recipe(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bifsmn.train.config import load_config, validate
+    from bifsmn.train.config import load_run_config, validate
     from bifsmn.train.runner import run_training
 
     if args.resume:
@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "as RUN/config.yaml says; a longer run: --resume RUN "
                               "train.epochs=N)")
         run_dir = Path(args.resume)
-        cfg = load_config(run_dir / "config.yaml", args.overrides)
+        cfg = load_run_config(run_dir / "config.yaml", args.overrides)
     else:
         if not args.config:
             raise BifsmnError("give --config FILE|NAME (or --resume RUN)")

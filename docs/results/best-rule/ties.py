@@ -1,5 +1,6 @@
 """How often the 8-block validation accuracy ties between epochs in the committed per-epoch
-metrics, and which epoch ``train.best_rule=first`` (the default) and ``ties`` keep.
+metrics, and which epoch ``train.best_rule=first`` (the default until session 49) and ``ties``
+(the default since session 50) keep.
 
 Run from the repository root: ``python docs/results/best-rule/ties.py`` reads every
 ``docs/results/**/*metrics*.csv`` with a ``val_acc_8`` column and writes ties.txt next to this

@@ -82,7 +82,9 @@ case "${1:-}" in
     "$PY" docs/results/pool/per_class.py "96 steps=models/bifsmnv2_fbank40_pool1.pt" \
       "+ SNR, epoch 3=runs/snr-ft-pool1/best.pt" "+ SNR, epoch 10=runs/snr-ft-pool1/last.pt" \
       | tee "$OUT/per_class_student_snr.txt"
-    # the recipe's rule (best 8-block validation, first) picks epoch 3, tied with epoch 10:
+    # the recipe's rule (best 8-block validation, first) picks epoch 3, tied with epoch 10 (since
+    # session 50 the default rule is ties, which keeps epoch 10: train with train.best_rule=first
+    # for session 26's best.pt):
     # both are calibrated, the lower calibration miss at 1 FA/h is the candidate
     calibrate_and_hold_out student96snr runs/snr-ft-pool1/best.pt &
     calibrate_and_hold_out student96snr10 runs/snr-ft-pool1/last.pt

@@ -154,11 +154,13 @@ class TrainConfig:
     # and converted by :func:`config_from_dict`.
     blocks: list[int] = field(default_factory=lambda: [8])
     path_weights: list[float] = field(default_factory=lambda: [1.0])
-    # which epoch becomes best.pt: "first" (best accuracy of blocks[0], the earliest of tied
-    # epochs), "ties" (the same, but an exact tie goes to the epoch whose other paths score
-    # higher on average: with thousands of validation clips equal counts happen, and the
-    # earliest can be points behind on the thinner paths) or "monotone" (the reference rule)
-    best_rule: str = "first"
+    # which epoch becomes best.pt: "ties" (best accuracy of blocks[0]; an exact tie goes to
+    # the epoch whose other paths score higher on average: with thousands of validation clips
+    # equal counts happen, and the earliest can be points behind on the thinner paths; the
+    # default since session 50), "first" (the earliest of tied epochs: the default until
+    # session 49, and what a run folder whose config.yaml names no rule resumes with, see
+    # load_run_config) or "monotone" (the reference rule)
+    best_rule: str = "ties"
     # what "accuracy" means for best.pt and plateau schedules: "accuracy" (share of validation
     # clips right), "balanced" (mean recall over the classes: each keyword counts as much as
     # _unknown_, which holds ~94 % of the clips of a two-keyword task) or "auto" (balanced for
@@ -465,6 +467,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not given:
             raise
         raise BifsmnError(message, f"{src}, override {given[-1]}") from None
+
+
+#: the best-epoch rule of runs whose config.yaml predates ``train.best_rule`` (session 48)
+LEGACY_BEST_RULE = "first"
+
+
+def load_run_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """A run folder's ``config.yaml`` (``--resume``), with ``overrides``. Why not plain
+    :func:`load_config`: a file written before ``train.best_rule`` existed ran with "first",
+    and a resumed run must keep ranking its epochs by the rule it started with, not by
+    today's default ("ties" since session 50); an override still wins."""
+    cfg = load_config(path, overrides)
+    raw = load_yaml(Path(path).read_text()) or {}
+    train = raw.get("train") if isinstance(raw, dict) else None
+    named = isinstance(train, dict) and "best_rule" in train
+    overridden = any(ov.split("=", 1)[0].strip() == "train.best_rule" for ov in overrides or [])
+    if not named and not overridden:
+        cfg.train.best_rule = LEGACY_BEST_RULE
+    return cfg
 
 
 def resolve_config(name: str | Path) -> Path:
