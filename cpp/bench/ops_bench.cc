@@ -124,7 +124,8 @@ int main(int argc, char** argv) {
   c.classes = 12; c.n = 1024;
   std::vector<float> cw2 = randn(12 * 1024), cb = randn(12), logits(12);
   std::vector<double> cwd(cw2.begin(), cw2.end());  // widened at load, as the engine does
-  c.w = cw2.data(); c.b = cb.data(); c.wd = cwd.data();
+  const std::vector<float> cwi = ops::classifier_interleave(cw2.data(), 12, 1024);  // as the engine
+  c.w = cw2.data(); c.b = cb.data(); c.wd = cwd.data(); c.wi = cwi.data();
   std::printf("classifier            %8.2f\n", median_us(runs, [&] { ops::classifier_exact(c, hx.data(), 1, logits.data()); }));
   return 0;
 }

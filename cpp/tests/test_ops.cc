@@ -321,6 +321,7 @@ void test_memory(int rounds) {
     p.dim = static_cast<std::size_t>(irand(1, 300));
     p.left = static_cast<std::size_t>(irand(0, 6));
     p.right = static_cast<std::size_t>(irand(0, 6));
+    if ((it / 3) % 2 == 0) p.left = p.right = 2;  // every model's 5 taps: their own loop
     const int kind = it % 3;  // 0 FP, 1 sign, 2 dual
     p.fp = kind == 0;
     p.dual = kind == 2;
@@ -372,8 +373,18 @@ void test_classifier(int rounds) {
     std::fill(got.begin(), got.end(), NAN);
     ops::classifier_exact(p, x.data(), B, got.data());
     ok = ok && same_bits(ref.data(), got.data(), ref.size());
+    // the engine's interleaved copy: a permutation of w, read back in the reference's order
+    const std::vector<float> wi = ops::classifier_interleave(w.data(), p.classes, p.n);
+    std::vector<float> sorted_w = w, sorted_wi = wi;
+    std::sort(sorted_w.begin(), sorted_w.end());
+    std::sort(sorted_wi.begin(), sorted_wi.end());
+    ok = ok && same_bits(sorted_w.data(), sorted_wi.data(), w.size());
+    p.wi = wi.data();
+    std::fill(got.begin(), got.end(), NAN);
+    ops::classifier_exact(p, x.data(), B, got.data());
+    ok = ok && same_bits(ref.data(), got.data(), ref.size());
   }
-  check(ok, "classifier: optimized (float and widened weights) == reference bit for bit, " + std::to_string(rounds) +
+  check(ok, "classifier: optimized (float, widened and interleaved weights) == reference bit for bit, " + std::to_string(rounds) +
                 " random shapes");
 }
 

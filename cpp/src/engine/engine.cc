@@ -140,6 +140,7 @@ struct Engine::Impl {
   std::vector<Block> blocks;
   std::vector<float> cls_w, cls_b;
   std::vector<double> cls_wd;  // cls_w widened once (binary models' float64 classifier)
+  std::vector<float> cls_wi;   // cls_w in the FMA version's order (ops::classifier_interleave)
 
   // workspace
   std::size_t cap = 0;
@@ -419,7 +420,11 @@ void Engine::Impl::load() {
   }
   cls_w = f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim});
   cls_b = f.floats("classifier.b", {a.classes});
-  if (mode != Mode::fp) cls_wd.assign(cls_w.begin(), cls_w.end());
+  if (mode != Mode::fp) {
+    cls_wd.assign(cls_w.begin(), cls_w.end());
+    cls_wi = ops::classifier_interleave(cls_w.data(), static_cast<std::size_t>(a.classes),
+                                        cls_w.size() / static_cast<std::size_t>(a.classes));
+  }
 }
 
 
@@ -503,6 +508,7 @@ ops::Classifier Engine::Impl::classifier_op() const {
   p.w = cls_w.data();
   p.b = cls_b.data();
   if (!cls_wd.empty()) p.wd = cls_wd.data();
+  if (!cls_wi.empty()) p.wi = cls_wi.data();
   return p;
 }
 

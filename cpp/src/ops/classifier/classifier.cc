@@ -130,6 +130,45 @@ __attribute__((target("avx2,fma"))) void classifier_clip_fma(const double* w, co
   for (; c < classes; ++c) classes_block_fma<1>(w + c * n, xb, n, b + c, out + c);
 }
 
+// classes_block_fma on one block of classifier_interleave's layout: the same fused
+// multiply-adds in the same order per class (float weights widened per use: exact), with the
+// block's weights read as one stream.
+template <int CB>
+__attribute__((target("avx2,fma"), always_inline)) inline void classes_block_fma_i(
+    const float* __restrict__ w, const float* __restrict__ xb, std::size_t n,
+    const float* __restrict__ bias, float* __restrict__ out) {
+  __m256d acc[CB];
+  for (int c = 0; c < CB; ++c) acc[c] = _mm256_setzero_pd();
+  const std::size_t n4 = n - n % 4;
+  for (std::size_t i = 0; i < n4; i += 4) {
+    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(xb + i));
+    const float* wi = w + i * CB;
+    for (int c = 0; c < CB; ++c) {
+      acc[c] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(wi + 4 * c)), xd, acc[c]);
+    }
+  }
+  const float* tail = w + n4 * CB;
+  for (int c = 0; c < CB; ++c) {
+    double a[4];
+    _mm256_storeu_pd(a, acc[c]);
+    for (std::size_t j = n4; j < n; ++j) {
+      a[j & 3] += static_cast<double>(tail[c * (n - n4) + (j - n4)]) * static_cast<double>(xb[j]);
+    }
+    out[c] = static_cast<float>(((a[0] + a[1]) + (a[2] + a[3])) + static_cast<double>(bias[c]));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void classifier_clip_fma_i(const float* w, const float* b,
+                                                               std::size_t classes,
+                                                               std::size_t n, const float* xb,
+                                                               float* out) {
+  std::size_t c = 0;
+  for (; c + 12 <= classes; c += 12) classes_block_fma_i<12>(w + c * n, xb, n, b + c, out + c);
+  for (; c + 8 <= classes; c += 8) classes_block_fma_i<8>(w + c * n, xb, n, b + c, out + c);
+  for (; c + 4 <= classes; c += 4) classes_block_fma_i<4>(w + c * n, xb, n, b + c, out + c);
+  for (; c < classes; ++c) classes_block_fma_i<1>(w + c * n, xb, n, b + c, out + c);
+}
+
 // Whether the FMA version runs: the CPU has AVX2 and FMA, and the ops are not held to a
 // narrower width (test_ops runs width 4 too, so the plain double version stays tested).
 bool use_fma() {
@@ -143,8 +182,31 @@ bool use_fma() {
 
 }  // namespace
 
+std::vector<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n) {
+  std::vector<float> out(classes * n);
+  const std::size_t n4 = n - n % 4;
+  std::size_t c0 = 0;
+  for (const std::size_t cb : {std::size_t{12}, std::size_t{8}, std::size_t{4}, std::size_t{1}}) {
+    for (; c0 + cb <= classes; c0 += cb) {
+      float* block = out.data() + c0 * n;  // a block of cb classes holds cb * n values
+      for (std::size_t c = 0; c < cb; ++c) {
+        const float* row = w + (c0 + c) * n;
+        for (std::size_t i = 0; i < n4; ++i) block[(i / 4) * cb * 4 + c * 4 + i % 4] = row[i];
+        for (std::size_t j = n4; j < n; ++j) block[n4 * cb + c * (n - n4) + (j - n4)] = row[j];
+      }
+    }
+  }
+  return out;
+}
+
 void classifier_exact(const Classifier& p, const float* x, std::size_t B, float* logits) {
   for (std::size_t b = 0; b < B; ++b) {
+#if BIFSMN_CLASSIFIER_FMA
+    if (p.wi && use_fma()) {
+      classifier_clip_fma_i(p.wi, p.b, p.classes, p.n, x + b * p.n, logits + b * p.classes);
+      continue;
+    }
+#endif
     if (p.wd) {
 #if BIFSMN_CLASSIFIER_FMA
       if (use_fma()) {

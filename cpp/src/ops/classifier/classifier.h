@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 namespace bifsmn::ops {
 
@@ -15,7 +16,17 @@ struct Classifier {
   // Optional: w widened to double (same values; float -> double is exact). The optimized
   // version then reads it instead of converting every weight on every call.
   const double* wd = nullptr;
+  // Optional: w in the FMA version's order (classifier_interleave; same values). Its blocks of
+  // up to 12 classes read their weights as one sequential stream: read row by row, the 12 rows
+  // of a 12 x 1024 classifier lie 8 KiB apart (4 KiB as floats), the same L1 sets, and evicted
+  // each other (2.9 -> 1.3 us per call in a standalone A/B on an AMD Zen 4).
+  const float* wi = nullptr;
 };
+
+// w (classes x n) reordered for classifier_exact's FMA version: class blocks of 12, 8, 4 and
+// 1 (in that order, as many of each as fit), each block stored as [n / 4][block][4] (four
+// consecutive elements of each class in turn), then each class's last n % 4 elements.
+std::vector<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n);
 
 // Plain reference: one element at a time.
 void classifier_reference(const Classifier& p, const float* x, std::size_t batch, float* logits);

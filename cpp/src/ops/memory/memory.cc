@@ -161,11 +161,55 @@ template <class V>
     }
   }
   // Taps: acc = 0; acc = acc + w[k]*u[t+k] in tap order, per channel.
+  constexpr std::size_t L = simd::lanes<V>;
+  std::size_t c_done = 0;
+  if (taps == 5) {
+    // Five taps (every model here: left = right = 2): one vector of channels at a time, its
+    // weights, scale and bias in registers for all frames and the five frames a window reads
+    // slid along in registers, so each output vector loads one new u and its residual instead
+    // of ten weights and levels (the loop below was bound by its loads: `ops_bench` memory
+    // 0.65 -> 0.50 us on an AMD Zen 4, session 50). The same operations per channel, in the
+    // same order.
+    for (; c_done + L <= dim; c_done += L) {
+      const std::size_t c = c_done;
+      V w0, w1, w2, w3, w4, bs, sc = {};
+      __builtin_memcpy(&w0, w + 0 * dim + c, sizeof w0);
+      __builtin_memcpy(&w1, w + 1 * dim + c, sizeof w1);
+      __builtin_memcpy(&w2, w + 2 * dim + c, sizeof w2);
+      __builtin_memcpy(&w3, w + 3 * dim + c, sizeof w3);
+      __builtin_memcpy(&w4, w + 4 * dim + c, sizeof w4);
+      __builtin_memcpy(&bs, bias + c, sizeof bs);
+      if (!fp) __builtin_memcpy(&sc, scale + c, sizeof sc);
+      V u0, u1, u2, u3;
+      __builtin_memcpy(&u0, ub + 0 * dim + c, sizeof u0);
+      __builtin_memcpy(&u1, ub + 1 * dim + c, sizeof u1);
+      __builtin_memcpy(&u2, ub + 2 * dim + c, sizeof u2);
+      __builtin_memcpy(&u3, ub + 3 * dim + c, sizeof u3);
+      for (std::size_t tt = 0; tt < t; ++tt) {
+        V u4, xs;
+        __builtin_memcpy(&u4, ub + (tt + 4) * dim + c, sizeof u4);
+        __builtin_memcpy(&xs, xb + tt * dim + c, sizeof xs);
+        V acc = {};
+        acc = acc + w0 * u0;
+        acc = acc + w1 * u1;
+        acc = acc + w2 * u2;
+        acc = acc + w3 * u3;
+        acc = acc + w4 * u4;
+        const V z = fp ? acc + bs : sc * acc + bs;
+        const V neg = slope * z;
+        const V out = (z >= 0.0f ? z : neg) + xs;
+        __builtin_memcpy(yb + tt * dim + c, &out, sizeof out);
+        u0 = u1;
+        u1 = u2;
+        u2 = u3;
+        u3 = u4;
+      }
+    }
+  }
   for (std::size_t tt = 0; tt < t; ++tt) {
     const float* xr = xb + tt * dim;
     float* yr = yb + tt * dim;
-    std::size_t c = 0;
-    constexpr std::size_t L = simd::lanes<V>;
+    std::size_t c = c_done;
     // Four vectors of channels at once: each channel's taps are a chain of dependent adds, so
     // four independent chains per tap keep the adder busy (same operations per channel).
     for (; c + 4 * L <= dim; c += 4 * L) {
