@@ -96,43 +96,9 @@ void classifier_clip(const double* w, const float* b, std::size_t classes, std::
 // double range), and fma(w, x, acc) rounds once, to the double nearest acc + w * x, which is
 // what acc + w * x rounds to: the same bits (test_ops compares with the reference). Up to 12
 // classes per pass: 12 independent accumulator chains keep both FMA ports busy, where blocks
-// of 4 classes waited on the adds' latency (and the separate multiply doubled the work).
-template <int CB>
-__attribute__((target("avx2,fma"), always_inline)) inline void classes_block_fma(
-    const double* __restrict__ w, const float* __restrict__ xb, std::size_t n,
-    const float* __restrict__ bias, float* __restrict__ out) {
-  __m256d acc[CB];
-  for (int c = 0; c < CB; ++c) acc[c] = _mm256_setzero_pd();
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(xb + i));
-    for (int c = 0; c < CB; ++c) {
-      acc[c] = _mm256_fmadd_pd(_mm256_loadu_pd(w + c * n + i), xd, acc[c]);
-    }
-  }
-  for (int c = 0; c < CB; ++c) {
-    double a[4];
-    _mm256_storeu_pd(a, acc[c]);
-    for (std::size_t j = i; j < n; ++j) {
-      a[j & 3] += w[c * n + j] * static_cast<double>(xb[j]);
-    }
-    out[c] = static_cast<float>(((a[0] + a[1]) + (a[2] + a[3])) + static_cast<double>(bias[c]));
-  }
-}
-
-__attribute__((target("avx2,fma"))) void classifier_clip_fma(const double* w, const float* b,
-                                                             std::size_t classes, std::size_t n,
-                                                             const float* xb, float* out) {
-  std::size_t c = 0;
-  for (; c + 12 <= classes; c += 12) classes_block_fma<12>(w + c * n, xb, n, b + c, out + c);
-  for (; c + 8 <= classes; c += 8) classes_block_fma<8>(w + c * n, xb, n, b + c, out + c);
-  for (; c + 4 <= classes; c += 4) classes_block_fma<4>(w + c * n, xb, n, b + c, out + c);
-  for (; c < classes; ++c) classes_block_fma<1>(w + c * n, xb, n, b + c, out + c);
-}
-
-// classes_block_fma on one block of classifier_interleave's layout: the same fused
-// multiply-adds in the same order per class (float weights widened per use: exact), with the
-// block's weights read as one stream.
+// of 4 classes waited on the adds' latency (and the separate multiply doubled the work). The
+// weights come in classifier_interleave's layout, so that a block of classes is read as one
+// stream (float weights widened per use: exact); row by row, the 12 rows shared L1 sets.
 template <int CB>
 __attribute__((target("avx2,fma"), always_inline)) inline void classes_block_fma_i(
     const float* __restrict__ w, const float* __restrict__ xb, std::size_t n,
@@ -208,12 +174,6 @@ void classifier_exact(const Classifier& p, const float* x, std::size_t B, float*
     }
 #endif
     if (p.wd) {
-#if BIFSMN_CLASSIFIER_FMA
-      if (use_fma()) {
-        classifier_clip_fma(p.wd, p.b, p.classes, p.n, x + b * p.n, logits + b * p.classes);
-        continue;
-      }
-#endif
       classifier_clip(p.wd, p.b, p.classes, p.n, x + b * p.n, logits + b * p.classes);
     } else {
       classifier_clip(p.w, p.b, p.classes, p.n, x + b * p.n, logits + b * p.classes);

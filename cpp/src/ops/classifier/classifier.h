@@ -31,7 +31,8 @@ std::vector<float> classifier_interleave(const float* w, std::size_t classes, st
 // Plain reference: one element at a time.
 void classifier_reference(const Classifier& p, const float* x, std::size_t batch, float* logits);
 // Optimized (bit-identical): four interleaved double accumulators per class; on CPUs with AVX2
-// and FMA one fused multiply-add per weight (exact: a float32 product is exact in double).
+// and FMA, given wi, one fused multiply-add per weight (exact: a float32 product is exact in
+// double); else the double version on wd (or w).
 void classifier_exact(const Classifier& p, const float* x, std::size_t batch, float* logits);
 
 }  // namespace bifsmn::ops
