@@ -19,7 +19,7 @@ struct Classifier {
   // Optional: w in the FMA version's order (classifier_interleave; same values). Its blocks of
   // up to 12 classes read their weights as one sequential stream: read row by row, the 12 rows
   // of a 12 x 1024 classifier lie 8 KiB apart (4 KiB as floats), the same L1 sets, and evicted
-  // each other (2.9 -> 1.3 us per call in a standalone A/B on an AMD Zen 4).
+  // each other (`ops_bench` 1.92 -> 0.53 us on an AMD Zen 4; docs/results/engine-s50).
   const float* wi = nullptr;
 };
 

@@ -168,8 +168,8 @@ template <class V>
     // weights, scale and bias in registers for all frames and the five frames a window reads
     // slid along in registers, so each output vector loads one new u and its residual instead
     // of ten weights and levels (the loop below was bound by its loads: `ops_bench` memory
-    // 0.65 -> 0.50 us on an AMD Zen 4, session 50). The same operations per channel, in the
-    // same order.
+    // 0.66 -> 0.49 us on an AMD Zen 4, docs/results/engine-s50). The same operations per
+    // channel, in the same order.
     for (; c_done + L <= dim; c_done += L) {
       const std::size_t c = c_done;
       V w0, w1, w2, w3, w4, bs, sc = {};
