@@ -3,7 +3,8 @@
 # the FSMN memory's 5-tap loop with weights and levels in registers (9616322); same bits. Old and
 # new engine builds alternated on one machine; each line is `round build what median_us min_us`:
 #   ops-classifier / ops-memory   the op alone (`ops_bench RUNS`: 12 x 1024 classifier; the
-#                                 memory of one clip, 8 frames x 128 channels, 5 taps)
+#                                 memory of one clip, 8 frames x 128 channels, 5 taps; ops_bench
+#                                 prints medians only, so these rows repeat the median as min_us)
 #   MODEL-BLOCKS                  the whole network, features in, batch 1 (`engine_bench MODEL RUNS
 #                                 BLOCKS`): a01 = models/bifsmnv2_a01_sc12dev.pt (issue 10's
 #                                 bench model), bundle = the bundled detector's 1-bit model
