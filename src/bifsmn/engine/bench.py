@@ -34,7 +34,6 @@ import platform
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,24 +112,14 @@ def _onnx_session(model: torch.nn.Module, x: torch.Tensor, path: Path) -> tuple[
         import onnxruntime as ort
     except ImportError as exc:
         return None, f"onnxruntime not installed ({exc})"
-    errors = []
+    from bifsmn.engine.onnx_export import onnx_bytes
+
     path = check_output(path)
-    tmp = path.with_name(f".{path.name}.export.tmp")  # exported here, then renamed atomically
-    try:
-        for dynamo in (False, True):
-            try:
-                with warnings.catch_warnings():  # the TorchScript exporter's deprecation chatter
-                    warnings.simplefilter("ignore")
-                    torch.onnx.export(_Logits(model).eval(), (x,), str(tmp), input_names=["x"],
-                                      output_names=["logits"], dynamo=dynamo)
-                break
-            except Exception as exc:  # noqa: BLE001 - any exporter failure is reported
-                errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:120]}")
-        else:
-            return None, "torch.onnx.export failed: " + "; ".join(errors)
-        atomic_write_bytes(path, tmp.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
+    try:  # the exporter's defaults (constant folding on): the teacher as ORT runs it best
+        data = onnx_bytes(_Logits(model).eval(), x, input_names=["x"], output_names=["logits"])
+    except BifsmnError as exc:
+        return None, str(exc)
+    atomic_write_bytes(path, data)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1

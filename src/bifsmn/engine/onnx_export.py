@@ -23,6 +23,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,6 +161,18 @@ def _trace(graph: _OnePath, x: torch.Tensor) -> bytes:
 
 
 def _trace_as_is(graph: _OnePath, x: torch.Tensor) -> bytes:
+    return onnx_bytes(graph, x, input_names=["features"], output_names=["logits"],
+                      opset_version=OPSET, do_constant_folding=False,
+                      dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def onnx_bytes(module: nn.Module, x: torch.Tensor, **export_kwargs: Any) -> bytes:
+    """ONNX bytes of ``module`` traced on ``x`` (``export_kwargs`` go to ``torch.onnx.export``).
+
+    Why one helper: the path export above and ``bifsmn bench``'s FP32 teacher (which keeps the
+    exporter's defaults, constant folding included, for ONNX Runtime's speed) both need the
+    TorchScript exporter first and the dynamo exporter (which needs onnxscript) where a
+    PyTorch no longer has the former, and one error naming both failures otherwise."""
     import io
 
     errors = []
@@ -168,11 +181,7 @@ def _trace_as_is(graph: _OnePath, x: torch.Tensor) -> bytes:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporters' deprecation and trace chatter
-                torch.onnx.export(graph, (x,), buf, input_names=["features"],
-                                  output_names=["logits"], opset_version=OPSET, dynamo=dynamo,
-                                  do_constant_folding=False,
-                                  dynamic_axes={"features": {0: "batch"},
-                                                "logits": {0: "batch"}})
+                torch.onnx.export(module, (x,), buf, dynamo=dynamo, **export_kwargs)
             return buf.getvalue()
         except Exception as exc:  # noqa: BLE001 - every exporter failure is reported
             errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:160]}")
