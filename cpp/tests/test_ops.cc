@@ -215,7 +215,8 @@ ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<float>&
   p.s.k = 2 * irand(0, 3) + 1;
   p.s.c1 = irand(1, 20);
   p.s.c2 = irand(1, 40);
-  p.s.h1 = irand(0, 3) == 0 ? 16 : 2 * irand(1, 12);  // h2 = 8 (the model's) often: transposed store
+  // h2 = 8 (the paper's front end) and 10 (fbank40's) often: the transposed token store's two cases
+  p.s.h1 = irand(0, 3) == 0 ? 16 : irand(0, 3) == 0 ? 20 : 2 * irand(1, 12);
   p.s.w1 = 2 * irand(1, (64 - 2 * p.s.pad()) / 2);
   p.dual = dual;
   p.words = packed_row_words(p.s.k2());

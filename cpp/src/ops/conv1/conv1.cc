@@ -124,6 +124,19 @@ void conv1_reference(const Conv1& p, const float* img, float* y) {
   }
 }
 
+namespace {
+// out[s] = row[2 s + parity - pad] for the s whose column lies in 0..w-1 (the others untouched).
+void split_parity(const float* __restrict__ row, int w, int pad, int parity, std::size_t half,
+                  float* __restrict__ out) {
+  const std::ptrdiff_t first = pad - parity;  // entry s reads column 2 s - first
+  const std::ptrdiff_t top = w - 1 + first;     // the last column, w - 1, is entry top / 2
+  const std::size_t lo = first > 0 ? static_cast<std::size_t>((first + 1) / 2) : 0;
+  std::size_t hi = top < 0 ? 0 : static_cast<std::size_t>(top / 2 + 1);
+  if (hi > half) hi = half;
+  for (std::size_t s = lo; s < hi; ++s) out[s] = row[static_cast<std::ptrdiff_t>(2 * s) - first];
+}
+}  // namespace
+
 void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
   // The zero-padded image (padded pixel (r, c) = image (r - pad, c - pad), 0 outside), each row
   // stored as its even columns then its odd columns (`half` entries each): output (i, j)'s tap
@@ -139,11 +152,12 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
       continue;
     }
     const float* row = img + static_cast<std::size_t>(ii) * p.W;
-    for (std::size_t s = 0; s < half; ++s) {
-      const int c0 = 2 * static_cast<int>(s) - pad, c1 = c0 + 1;
-      even[s] = c0 >= 0 && c0 < p.W ? row[c0] : 0.0f;
-      odd[s] = c1 >= 0 && c1 < p.W ? row[c1] : 0.0f;
-    }
+    // Entries whose column falls outside the image are zero; the others are plain strided
+    // copies, without a branch per entry (the compiler vectorizes them; the per-entry range
+    // test cost as much as a fifth of conv1).
+    std::fill(even, even + 2 * half, 0.0f);
+    split_parity(row, p.W, pad, 0, half, even);
+    split_parity(row, p.W, pad, 1, half, odd);
   }
   simd::pick(conv1_channels16, conv1_channels8, conv1_channels4)(p.w, col, half, k, h1, w1, p.c1,
                                                                   p.b, p.slope, y);

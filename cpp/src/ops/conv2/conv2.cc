@@ -179,17 +179,24 @@ void conv2_token(const std::int32_t* __restrict__ dots, std::size_t tile_rows, i
       }
     }
   }
-  std::size_t oc0 = 0;
-  if (h2 == 8) {
-    for (; oc0 + 8 <= c2; oc0 += 8) {
+  // row[oc * h2 + i2] = z[i2][oc]: 8 x 8 blocks by register transposes (rows i2 in groups of
+  // eight: all of them for the paper's 8 mel rows, 8 of 10 for fbank40's), the rest one by one.
+  const std::size_t oc_blocks = c2 / 8 * 8;
+  int i0 = 0;
+  for (; i0 + 8 <= h2; i0 += 8) {
+    for (std::size_t oc0 = 0; oc0 < oc_blocks; oc0 += 8) {
       detail::v8f r[8], c[8];
-      for (int i2 = 0; i2 < 8; ++i2) __builtin_memcpy(&r[i2], zb + i2 * c2 + oc0, sizeof r[i2]);
+      for (int i = 0; i < 8; ++i)
+        __builtin_memcpy(&r[i], zb + static_cast<std::size_t>(i0 + i) * c2 + oc0, sizeof r[i]);
       detail::transpose8(r, c);
-      for (int l = 0; l < 8; ++l) __builtin_memcpy(row + (oc0 + l) * 8, &c[l], sizeof c[l]);
+      for (int l = 0; l < 8; ++l)
+        __builtin_memcpy(row + (oc0 + l) * h2 + i0, &c[l], sizeof c[l]);
     }
   }
-  for (std::size_t oc = oc0; oc < c2; ++oc) {
-    for (int i2 = 0; i2 < h2; ++i2) row[oc * h2 + i2] = zb[static_cast<std::size_t>(i2) * c2 + oc];
+  for (std::size_t oc = 0; oc < c2; ++oc) {
+    const int from = oc < oc_blocks ? i0 : 0;
+    for (int i2 = from; i2 < h2; ++i2)
+      row[oc * h2 + i2] = zb[static_cast<std::size_t>(i2) * c2 + oc];
   }
 }
 
