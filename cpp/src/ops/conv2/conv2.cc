@@ -151,8 +151,9 @@ BIFSMN_SIMD_VARIANTS(assemble_rows, (BIFSMN_ASSEMBLE_ARGS), BIFSMN_ASSEMBLE_CALL
 // conv2 epilogue of one token (output column j2): for each output row i2 (position
 // pos = i2*t + j2) and channel o, z = act(scale*((D1 - C) + s*(D2 - C)) + bp) (sign mode:
 // d2 absent, z = act(scale*(D1 - C) + bp)), computed channel-vectorized into zb (h2 x c2), then
-// stored as the token row, feature o*h2 + i2: by 8 x 8 transposes when h2 == 8 (the model's
-// shape), else element by element. One call per token instead of one per position, and no
+// stored as the token row, feature o*h2 + i2: by 8 x 8 transposes for each group of eight
+// rows i2 (session 51: not only h2 == 8; fbank40's h2 = 10 had stored all 320 values one by one),
+// the rest element by element. One call per token instead of one per position, and no
 // strided scalar stores (the two had cost as much as conv2's GEMM).
 BIFSMN_CLONES
 void conv2_token(const std::int32_t* __restrict__ dots, std::size_t tile_rows, int t, int h2,
