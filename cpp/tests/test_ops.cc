@@ -174,6 +174,65 @@ void test_binarize(int rounds) {
   check(ok_sum, "binarize: sum8 == reference");
 }
 
+// conv2's input bit planes (detail::planes_dual_*; dispatched by CPU and width, so called
+// directly here): every ISA version against a scalar reference written from the definition
+// (docs/binary-arithmetic.md: the dual-scale split per value, |r| summed by sum8 in element
+// order over the whole clip), bits and sum bit for bit, with ties at both thresholds. The conv2
+// test alone would miss a changed sum order: one ulp of s rarely reaches conv2's outputs.
+void test_planes(int rounds) {
+#if defined(__x86_64__)
+  bool ok = true;
+  int n = 0;
+  using PlanesFn = float (*)(const float*, const float*, const float*, std::size_t, std::size_t,
+                             std::size_t, int, std::size_t, std::uint64_t*,
+                             std::uint64_t*) noexcept;
+  for (int it = 0; it < rounds * 4; ++it) {
+    const std::size_t channels = static_cast<std::size_t>(irand(1, 20));
+    const std::size_t rows = static_cast<std::size_t>(irand(1, 24));
+    const int shift = irand(0, 3);
+    const std::size_t cols = 8 * static_cast<std::size_t>(irand(1, (64 - shift) / 8));
+    const std::size_t stride = rows + 2 * static_cast<std::size_t>(shift) + 1;
+    const std::size_t count = channels * rows * cols;
+    std::vector<float> v = values(count, 3.0f), t0, t1;
+    thresholds(channels, t0, t1);
+    for (std::size_t i = 0; i < count; i += 5) v[i] = t0[i / (rows * cols)];  // d = 0
+    std::vector<std::uint64_t> r1(channels * stride, 7), r2(channels * stride, 7);
+    std::vector<float> absr(count);
+    for (std::size_t c = 0; c < channels; ++c) {
+      for (std::size_t row = 0; row < rows; ++row) {
+        std::uint64_t w1 = 0, w2 = 0;
+        for (std::size_t col = 0; col < cols; ++col) {
+          const std::size_t e = (c * rows + row) * cols + col;
+          const float d = v[e] - t0[c];
+          const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+          const float r = (v[e] - b1) - t1[c];
+          absr[e] = r < 0.0f ? -r : r;
+          w1 |= static_cast<std::uint64_t>(!(d >= 0.0f)) << col;
+          w2 |= static_cast<std::uint64_t>(!(r >= 0.0f)) << col;
+        }
+        r1[c * stride + row] = w1 << shift;
+        r2[c * stride + row] = w2 << shift;
+      }
+    }
+    const float sr = ops::sum8_reference(absr.data(), count);
+    std::vector<PlanesFn> fns;
+    if (detail::have_avx2()) fns.push_back(detail::planes_dual_avx2);
+    if (detail::have_avx512() && cols % 16 == 0) fns.push_back(detail::planes_dual_avx512);
+    for (PlanesFn fn : fns) {
+      std::vector<std::uint64_t> a1(channels * stride, 7), a2(channels * stride, 7);
+      const float sv = fn(v.data(), t0.data(), t1.data(), channels, rows, cols, shift, stride,
+                          a1.data(), a2.data());
+      ok = ok && std::memcmp(&sv, &sr, 4) == 0 && a1 == r1 && a2 == r2;
+      ++n;
+    }
+  }
+  check(ok, "conv2 input planes: " + std::to_string(n) +
+                " ISA-version runs == the definition (bits, sum8 bit for bit), ties");
+#else
+  (void)rounds;
+#endif
+}
+
 void test_conv1(int rounds) {
   bool ok = true;
   double worst_fp = 0;
@@ -1090,6 +1149,7 @@ int main(int argc, char** argv) {
       for (const Kernel* k : kernels()) std::printf(" %s", k->name);
       std::printf("\n");
       test_binarize(rounds);
+      test_planes(rounds);
       // conv1, conv2, the memory, the fbank40 front end and the classifier are instantiated or
       // picked per vector width
       // (ops/simd.h): every width this CPU runs must equal the references, so each is tested

@@ -119,6 +119,10 @@ void quant_rows2_dual_avx512(const float* v0, const float* v1, const float* tau0
 float planes_dual_avx2(const float* v, const float* tau0, const float* tau1, std::size_t channels,
                        std::size_t rows, std::size_t cols, int shift, std::size_t stride,
                        std::uint64_t* a1, std::uint64_t* a2) noexcept;
+// The same with AVX-512F, 16 values per step (cols % 16 == 0; same bits and sum).
+float planes_dual_avx512(const float* v, const float* tau0, const float* tau1,
+                         std::size_t channels, std::size_t rows, std::size_t cols, int shift,
+                         std::size_t stride, std::uint64_t* a1, std::uint64_t* a2) noexcept;
 #endif
 
 // One row of a dual-scale binary layer: b1 bits -> a1, b2 bits -> a2 (all

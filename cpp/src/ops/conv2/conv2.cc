@@ -334,6 +334,12 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
     std::uint64_t* out2 = pl2 + b * per_plane + pad;
     if (p.dual) {
 #if defined(__x86_64__)
+      // AVX-512 where the ops run at width 16 (tests force narrower widths: the AVX2 version)
+      if (w1 % 16 == 0 && simd::width() == 16 && detail::have_avx512()) {
+        sv[b] = detail::planes_dual_avx512(v, p.tau0, p.tau1, c1, h1, w1, pad, hp, out1, out2) /
+                static_cast<float>(per_clip);
+        continue;
+      }
       if (w1 % 8 == 0 && detail::have_avx2()) {
         sv[b] = detail::planes_dual_avx2(v, p.tau0, p.tau1, c1, h1, w1, pad, hp, out1, out2) /
                 static_cast<float>(per_clip);
