@@ -153,8 +153,7 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
     }
     const float* row = img + static_cast<std::size_t>(ii) * p.W;
     // Entries whose column falls outside the image are zero; the others are plain strided
-    // copies, without a branch per entry (the compiler vectorizes them; the per-entry range
-    // test cost as much as a fifth of conv1).
+    // copies, without a range test per entry (session 51, same bits: docs/engine.md).
     std::fill(even, even + 2 * half, 0.0f);
     split_parity(row, p.W, pad, 0, half, even);
     split_parity(row, p.W, pad, 1, half, odd);
