@@ -139,6 +139,15 @@ __attribute__((target("avx2"))) void quant_rows2_dual_avx2(
   sums[1] = row_tail(v1, tau0, tau1, k, i, p1, w11, w21, a1_1, a2_1, words);
 }
 
+namespace {
+// The fixed combination of eight partial sums held in acc's lanes (sum8's last step).
+__attribute__((target("avx2"), always_inline)) inline float sum8_lanes(__m256 acc) noexcept {
+  alignas(32) float p[8];
+  _mm256_store_ps(p, acc);
+  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+}  // namespace
+
 __attribute__((target("avx2"))) float planes_dual_avx2(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t channels, std::size_t rows, std::size_t cols, int shift, std::size_t stride,
@@ -169,10 +178,37 @@ __attribute__((target("avx2"))) float planes_dual_avx2(
       a2[c * stride + row] = w2 << shift;
     }
   }
-  alignas(32) float p[8];
-  _mm256_store_ps(p, acc);
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  return sum8_lanes(acc);
 }
+
+namespace {
+// Sixteen values x of a dual-scale split with thresholds t0, t1 (one per value): their |r| into
+// acc (values 0..7, then 8..15, value l into lane l % 8, in order) and their b1 / b2 sign bits
+// (1 = negative) as two 16-bit masks. Shared by the row versions (per-value thresholds) and
+// conv2's planes (one threshold per channel, broadcast).
+__attribute__((target("avx512f,avx2"), always_inline)) inline void dual_split16_avx512(
+    __m512 x, __m512 t0, __m512 t1, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512 minus_one = _mm512_set1_ps(-1.0f);
+  const __m512 d = _mm512_sub_ps(x, t0);
+  const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
+  const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
+  const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), t1);
+  const __m512 ar = _mm512_abs_ps(r);
+  acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
+  acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
+  m1 = static_cast<unsigned>(static_cast<std::uint16_t>(~ge));
+  m2 = static_cast<unsigned>(_mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ));
+}
+
+// Values i..i+15 of a dual-scale row (thresholds per value): dual_split16_avx512.
+__attribute__((target("avx512f,avx2"), always_inline)) inline void dual_step16_avx512(
+    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
+    std::size_t i, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
+  dual_split16_avx512(_mm512_loadu_ps(v + i), _mm512_loadu_ps(tau0 + i),
+                      _mm512_loadu_ps(tau1 + i), acc, m1, m2);
+}
+}  // namespace
 
 // planes_dual_avx2 with 16 values per step (cols % 16 == 0): the same float operations per
 // value, and |r| of values i..i+7, then i+8..i+15, into the one 8-lane accumulator in element
@@ -183,8 +219,6 @@ __attribute__((target("avx512f,avx2"))) float planes_dual_avx512(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
     std::size_t channels, std::size_t rows, std::size_t cols, int shift, std::size_t stride,
     std::uint64_t* __restrict__ a1, std::uint64_t* __restrict__ a2) noexcept {
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512 minus_one = _mm512_set1_ps(-1.0f);
   __m256 acc = _mm256_setzero_ps();
   for (std::size_t c = 0; c < channels; ++c) {
     const __m512 t0 = _mm512_set1_ps(tau0[c]), t1 = _mm512_set1_ps(tau1[c]);
@@ -192,49 +226,17 @@ __attribute__((target("avx512f,avx2"))) float planes_dual_avx512(
       const float* x_row = v + (c * rows + row) * cols;
       std::uint64_t w1 = 0, w2 = 0;
       for (std::size_t i = 0; i < cols; i += 16) {
-        const __m512 x = _mm512_loadu_ps(x_row + i);
-        const __m512 d = _mm512_sub_ps(x, t0);
-        const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
-        const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
-        const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), t1);
-        const __m512 ar = _mm512_abs_ps(r);
-        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
-        acc = _mm256_add_ps(acc,
-                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
-        const std::uint64_t m1 = static_cast<std::uint16_t>(~ge);
-        const std::uint64_t m2 = _mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ);
-        w1 |= m1 << i;
-        w2 |= m2 << i;
+        unsigned m1, m2;
+        dual_split16_avx512(_mm512_loadu_ps(x_row + i), t0, t1, acc, m1, m2);
+        w1 |= static_cast<std::uint64_t>(m1) << i;
+        w2 |= static_cast<std::uint64_t>(m2) << i;
       }
       a1[c * stride + row] = w1 << shift;
       a2[c * stride + row] = w2 << shift;
     }
   }
-  alignas(32) float p[8];
-  _mm256_store_ps(p, acc);
-  return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+  return sum8_lanes(acc);
 }
-
-namespace {
-// Values i..i+15 of a dual-scale row: their |r| into acc (values i..i+7, then i+8..i+15, value
-// i + l into lane l % 8, in order) and their b1 / b2 sign bits (1 = negative) as two 16-bit masks.
-__attribute__((target("avx512f,avx2"), always_inline)) inline void dual_step16_avx512(
-    const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
-    std::size_t i, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512 minus_one = _mm512_set1_ps(-1.0f);
-  const __m512 x = _mm512_loadu_ps(v + i);
-  const __m512 d = _mm512_sub_ps(x, _mm512_loadu_ps(tau0 + i));
-  const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
-  const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
-  const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), _mm512_loadu_ps(tau1 + i));
-  const __m512 ar = _mm512_abs_ps(r);
-  acc = _mm256_add_ps(acc, _mm512_castps512_ps256(ar));
-  acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ar), 1)));
-  m1 = static_cast<unsigned>(static_cast<std::uint16_t>(~ge));
-  m2 = static_cast<unsigned>(_mm512_cmp_ps_mask(r, zero, _CMP_NGE_UQ));
-}
-}  // namespace
 
 __attribute__((target("avx512f,avx2"))) float quant_row_dual_avx512(
     const float* __restrict__ v, const float* __restrict__ tau0, const float* __restrict__ tau1,
