@@ -35,6 +35,8 @@ records, so both sides start from the same bits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -99,8 +101,19 @@ class DeployedDFSMN(nn.Module):
         # how every group scale's sum is computed: :func:`sum8`; the ONNX exporter swaps in
         # a form with the same order that traces to few graph nodes (bifsmn.engine.onnx_export)
         self.sum8 = sum8
+        # called as split_hook(record, v) with every value a dual-scale binarizer splits (the
+        # thresholds' record name, e.g. ``b3.fc_in.tau``), before the split: what data-aware
+        # rounding of the thresholds (bifsmn.deploy.rounding) needs to see; None: no call
+        self.split_hook: Callable[[str, torch.Tensor], None] | None = None
 
     # ------------------------------------------------------------------ helpers
+    def _split(self, record: str, v: torch.Tensor, tau0: torch.Tensor, tau1: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:func:`dual_split` of ``v`` with the thresholds of ``record`` (after the hook)."""
+        if self.split_hook is not None:
+            self.split_hook(record, v)
+        return dual_split(v, tau0, tau1)
+
     def _signs(self, name: str) -> torch.Tensor:
         """+-1 float weights of a ``bits`` record (bit set <=> -1)."""
         return torch.where(self.r[name], -1.0, 1.0)
@@ -153,7 +166,8 @@ class DeployedDFSMN(nn.Module):
         w = self._signs("conv2.bits").reshape(self.c2, self.c1, k, k)
         if self.dual:
             tau = self.r["conv2.tau"]
-            b1, b2, absr = dual_split(v, tau[0][None, :, None, None], tau[1][None, :, None, None])
+            b1, b2, absr = self._split("conv2.tau", v, tau[0][None, :, None, None],
+                                       tau[1][None, :, None, None])
             s = self.sum8(absr.reshape(bsz, -1)) / float(absr[0].numel())
         else:
             b1 = sign(v)
@@ -172,7 +186,7 @@ class DeployedDFSMN(nn.Module):
         w = self._signs(f"{name}.bits")  # (out, in)
         if self.dual:
             tau = self.r[f"{name}.tau"]
-            b1, b2, absr = dual_split(x, tau[0], tau[1])
+            b1, b2, absr = self._split(f"{name}.tau", x, tau[0], tau[1])
             s = self.sum8(absr) / float(x.shape[-1])
             d = b1 @ w.T + s[..., None] * (b2 @ w.T)
         else:
@@ -188,7 +202,7 @@ class DeployedDFSMN(nn.Module):
             tau = self.r[f"{pre}.tau"]
 
             def levels(v: torch.Tensor) -> torch.Tensor:
-                b1, b2, absr = dual_split(v, tau[0], tau[1])
+                b1, b2, absr = self._split(f"{pre}.tau", v, tau[0], tau[1])
                 return b1 + (self.sum8(absr) / float(self.dim))[..., None] * b2
         else:
             levels = sign
