@@ -161,3 +161,24 @@ def test_predict_finite_refuses_nan_logits(tmp_path):
         model.classifier.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteError, match="non-finite logits .* on four clips, 8 blocks"):
         predict_finite(model, x, 8, "four clips", "m.pt")
+
+
+def test_split_hook_sees_every_binarizer_input_in_order(tmp_path) -> None:
+    """``split_hook`` (what probes of the thresholds watch) gets each dual-scale binarizer's input
+    under its thresholds' record, in the order the path runs them, and changes nothing."""
+    model, _ = model_from_checkpoint(make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=6))
+    ref = deploy(model)
+    x = torch.from_numpy(random_features(3, seed=2))
+    with torch.no_grad():
+        plain = ref(x, 4)
+        seen: list[tuple[str, tuple[int, ...]]] = []
+        ref.split_hook = lambda name, v: seen.append((name, tuple(v.shape)))
+        hooked = ref(x, 4)
+    assert torch.equal(plain, hooked)
+    names = [n for n, _ in seen]
+    want = ["conv2.tau", "fc1.tau"]
+    for j in (1, 3, 5, 7):  # the 4-block path's layers; memory splits its frames, then the padding
+        want += [f"b{j}.mem.tau", f"b{j}.mem.tau", f"b{j}.fc_in.tau", f"b{j}.fc_out.tau"]
+    assert names == want
+    assert all(name in ref.spec.constants for name in names)
+    assert seen[0][1][0] == 3 and seen[3][1] == (1, 1, ref.dim)  # a clip batch; one pad frame

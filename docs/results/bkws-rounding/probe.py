@@ -1,5 +1,6 @@
 """Probe (session 52): data-aware rounding of the ``small`` plan's int8 thresholds
-(:func:`bifsmn.deploy.rounding.round_thresholds`) against nearest rounding.
+(``rounding.round_thresholds`` beside this script; in ``bifsmn.deploy`` while it was probed)
+against nearest rounding.
 
 Fixed before it ran (the rule): the codes are chosen on the training split only (radius 2);
 the validation split is scored once per model. The size target's accuracy rule (issue 10: no
@@ -10,6 +11,9 @@ predictions than nearest rounding in total and meets the rule for at least as ma
 
     python docs/results/bkws-rounding/probe.py DATA MODEL [MODEL ...]
 
+(run as ``probe.py ../shared/data/speech_commands_test12_v0.02 models/bifsmnv2_a01_sc12dev.pt``,
+then the same with the other three dev models; outputs in probe.txt, outcome in README.md)
+
 DATA: the data root the models were trained on (the dev data for the ``sc12dev`` models).
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -24,8 +29,10 @@ from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import DeployedDFSMN, fold
 from bifsmn.deploy.plans import PLANS, narrowed_spec
-from bifsmn.deploy.rounding import round_thresholds
 from bifsmn.train.checkpoint import model_from_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rounding import round_thresholds  # noqa: E402  (this folder's data-aware rounding)
 
 
 def predictions(spec, x: torch.Tensor) -> dict[int, torch.Tensor]:

@@ -17,7 +17,11 @@ inputs of every path that runs it).
 What it changes and what it does not: only which int8 codes the file stores (same scales,
 same sizes, same format); the file's function is then computed by the deployed reference and
 the engine bit for bit as before. The data should be training data: the codes are a fit, and
-the validation split stays the judge (docs/results/bkws-rounding).
+the validation split stays the judge.
+
+Outcome (session 52, README.md beside this file): no fewer changed validation predictions than
+nearest rounding (468 against 472 over four dev models), so it stayed a probe, moved here from
+``bifsmn.deploy``.
 """
 
 from __future__ import annotations
