@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
   c2.wp = w2p.empty() ? nullptr : w2p.data();
   c2.w = w2.data(); c2.tau0 = t0.data(); c2.tau1 = t1.data(); c2.scale = sc.data();
   c2.corr = tab.corr.data(); c2.bias_pos = tab.bias_pos.data(); c2.slope = 0.2f;
+  // the weights in pixel-major order and their prepared copy, as the engine hands them (session 52)
+  const std::vector<std::uint64_t> w2x = ops::conv2_pixel_weights(c2.s, w2.data(), c2.words);
+  const std::vector<std::uint64_t> w2xp = prepared(kern, w2x, 32, c2.s.k2());
+  c2.wpix = w2x.data();
+  c2.wpix_p = w2xp.empty() ? nullptr : w2xp.data();
   ops::Conv2Work cw;
   std::vector<float> tok(8 * 320);
   std::printf("conv2 binary          %8.2f\n", median_us(runs, [&] { ops::conv2_binary(c2, kern, y1.data(), 1, cw, tok.data(), nullptr); }));

@@ -28,6 +28,7 @@
 #include "ops/conv1/conv1.h"
 #include "ops/simd.h"
 #include "ops/conv2/conv2.h"
+#include "ops/conv2/pixel.h"
 #include "ops/frontend/frontend.h"
 #include "ops/frontend/reference.h"
 #include "ops/linear/linear.h"
@@ -266,17 +267,21 @@ void test_conv1(int rounds) {
                              std::to_string(worst_fp));
 }
 
-ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<float>& t0,
-                              std::vector<float>& t1, std::vector<float>& tau2,
-                              std::vector<float>& scale, std::vector<float>& bias,
-                              ops::Conv2Tables& tab, bool dual) {
+// A random conv2. Every other shape has the models' 16 input channels and fits the pixel-major
+// path (ops/conv2/pixel.h), whose permuted weights `wpix` it then gets (taken where the CPU has
+// AVX-512 VBMI + GFNI and the width is 16).
+ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<std::uint64_t>& wpix,
+                              std::vector<float>& t0, std::vector<float>& t1,
+                              std::vector<float>& tau2, std::vector<float>& scale,
+                              std::vector<float>& bias, ops::Conv2Tables& tab, bool dual) {
   ops::Conv2Binary p;
-  p.s.k = 2 * irand(0, 3) + 1;
-  p.s.c1 = irand(1, 20);
+  const bool pixel = coin();
+  p.s.k = pixel ? 2 * irand(0, 2) + 1 : 2 * irand(0, 3) + 1;
+  p.s.c1 = pixel ? 16 : irand(1, 20);
   p.s.c2 = irand(1, 40);
   // h2 = 8 (the paper's front end) and 10 (fbank40's) often: the transposed token store's two cases
   p.s.h1 = irand(0, 3) == 0 ? 16 : irand(0, 3) == 0 ? 20 : 2 * irand(1, 12);
-  p.s.w1 = 2 * irand(1, (64 - 2 * p.s.pad()) / 2);
+  p.s.w1 = 2 * irand(1, ((pixel ? 32 : 64) - 2 * p.s.pad()) / 2);
   p.dual = dual;
   p.words = packed_row_words(p.s.k2());
   w = random_bits(p.s.c2, p.s.k2());
@@ -293,18 +298,29 @@ ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<float>&
   p.corr = tab.corr.data();
   p.bias_pos = tab.bias_pos.data();
   p.slope = value(1.0f);
+  wpix.clear();
+  if (ops::conv2_pixel_layout(p.s)) {
+    wpix = ops::conv2_pixel_weights(p.s, w.data(), p.words);
+    p.wpix = wpix.data();
+  }
   return p;
+}
+
+// Whether conv2_binary takes the pixel-major path for p at the current width.
+bool pixel_path(const ops::Conv2Binary& p) {
+  return p.wpix && ops::conv2_pixel_layout(p.s) && ops::simd::width() == 16 &&
+         detail::have_conv2_pixel();
 }
 
 void test_conv2(int rounds) {
   bool ok = true;
-  int n_cases = 0;
+  int n_cases = 0, n_pixel = 0;
   for (int it = 0; it < rounds; ++it) {
     const bool dual = it % 3 != 0;
-    std::vector<std::uint64_t> w;
+    std::vector<std::uint64_t> w, wpix;
     std::vector<float> t0, t1, tau2, scale, bias;
     ops::Conv2Tables tab;
-    const ops::Conv2Binary p = random_conv2(w, t0, t1, tau2, scale, bias, tab, dual);
+    const ops::Conv2Binary p = random_conv2(w, wpix, t0, t1, tau2, scale, bias, tab, dual);
     const std::size_t B = static_cast<std::size_t>(irand(1, 3));
     std::vector<float> x = values(B * p.s.in_size(), 2.0f);
     for (std::size_t i = 0; i < x.size(); i += 4) x[i] = t0[(i / (p.s.h1 * p.s.w1)) % p.s.c1];
@@ -324,10 +340,12 @@ void test_conv2(int rounds) {
       }
       ok = ok && same;
       ++n_cases;
+      n_pixel += pixel_path(p) ? 1 : 0;
     }
   }
   check(ok, "conv2 binary: optimized == reference bit for bit, " + std::to_string(n_cases) +
-                " (shape, kernel) cases, dual-scale and sign");
+                " (shape, kernel) cases (" + std::to_string(n_pixel) +
+                " by the pixel-major rows), dual-scale and sign");
 }
 
 void test_linear(int rounds) {
@@ -492,10 +510,10 @@ void test_fused(int rounds) {
     const bool dual = it % 3 != 0;
     const Kernel& kern = *kernels()[static_cast<std::size_t>(it) % kernels().size()];
     {  // conv2 -> next layer's bits
-      std::vector<std::uint64_t> w;
+      std::vector<std::uint64_t> w, wpix;
       std::vector<float> t0, t1, tau2, scale, bias;
       ops::Conv2Tables tab;
-      const ops::Conv2Binary p = random_conv2(w, t0, t1, tau2, scale, bias, tab, dual);
+      const ops::Conv2Binary p = random_conv2(w, wpix, t0, t1, tau2, scale, bias, tab, dual);
       const std::size_t B = static_cast<std::size_t>(irand(1, 3)), rows = B * p.s.t();
       std::vector<float> x = values(B * p.s.in_size(), 2.0f), tok(rows * p.s.features());
       ops::Conv2Work w1, w2;

@@ -133,6 +133,7 @@ struct Engine::Impl {
   float act1 = 0, act2 = 0, act3 = 0;
   // conv2
   BinLinear conv2;                       // binary
+  BinLinear conv2_pix;                   // conv2's weights in pixel-major bit order (or empty)
   ops::Conv2Tables conv2_tab;            // border correction, per-position bias (binary)
   std::vector<float> conv2_w, conv2_b;   // FP; conv2_w packed by pack_kn
   BinLinear fc1;
@@ -158,6 +159,7 @@ struct Engine::Impl {
   void prepare_weights() {
     if (mode == Mode::fp) return;
     conv2.prepare(*kern);
+    conv2_pix.prepare(*kern);
     fc1.prepare(*kern);
     for (Block& b : blocks) {
       if (!b.present) continue;
@@ -358,6 +360,12 @@ void Engine::Impl::load() {
     conv2_tab = ops::conv2_tables(conv2_shape(), conv2.w.data(), conv2.words,
                                   conv2.scale.data(), conv2.bias.data(),
                                   tau2.empty() ? nullptr : tau2.data());
+    if (ops::conv2_pixel_layout(conv2_shape())) {  // the GEMM rows of ops::conv2_binary's pixel path
+      conv2_pix.in = conv2.in;
+      conv2_pix.out = conv2.out;
+      conv2_pix.words = conv2.words;
+      conv2_pix.w = ops::conv2_pixel_weights(conv2_shape(), conv2.w.data(), conv2.words);
+    }
     load_binary_linear(fc1, "fc1", static_cast<std::size_t>(a.f1()),
                        static_cast<std::size_t>(dim), true);
     taus(fc1, "fc1", a.f1());
@@ -448,6 +456,7 @@ void Engine::Impl::reserve(std::size_t B) {
     c2.s = conv2_shape();
     c2.dual = mode == Mode::dual;
     c2.words = conv2.words;
+    c2.wpix = conv2_pix.w.empty() ? nullptr : conv2_pix.w.data();
     conv2_work.reserve(c2, B);
     lin_a.reserve(rows, widest, widest);
     lin_b.reserve(rows, widest, widest);
@@ -585,6 +594,8 @@ void Engine::Impl::run(const float* x, std::size_t B, float* logits) {
     c2.corr = conv2_tab.corr.data();
     c2.bias_pos = conv2_tab.bias_pos.data();
     c2.slope = act2;
+    c2.wpix = conv2_pix.w.empty() ? nullptr : conv2_pix.w.data();
+    c2.wpix_p = conv2_pix.prepared();
     // Fused: conv2 and every memory binarize their output rows for the next binary layer as
     // they produce them, fc_in's epilogue binarizes for fc_out (hid is never written); fc1 and
     // fc_out write the float activation the memory and the residual need.

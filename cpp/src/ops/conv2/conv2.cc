@@ -7,6 +7,7 @@
 #include "../binarize/binarize.h"
 #include "../simd.h"
 #include "../transpose.h"
+#include "pixel.h"
 #include "bifsmn/bitpack.h"
 
 namespace bifsmn::ops {
@@ -243,6 +244,30 @@ Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_
   return out;
 }
 
+bool conv2_pixel_layout(const Conv2Shape& s) {
+  return s.c1 == 16 && s.k <= 5 && s.w1 + 2 * s.pad() <= 32;
+}
+
+std::vector<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
+                                               std::size_t words) {
+  std::vector<std::uint64_t> out(static_cast<std::size_t>(s.c2) * words, 0);
+  const int k = s.k;
+  for (int o = 0; o < s.c2; ++o) {
+    const std::uint64_t* row = w + static_cast<std::size_t>(o) * words;
+    std::uint64_t* dst = out.data() + static_cast<std::size_t>(o) * words;
+    for (int c = 0; c < s.c1; ++c) {
+      for (int u = 0; u < k; ++u) {
+        for (int v = 0; v < k; ++v) {
+          if (!packed_bit(row, static_cast<std::size_t>((c * k + u) * k + v))) continue;
+          const std::size_t at = static_cast<std::size_t>(u * k + v) * s.c1 + c;
+          dst[at / 64] |= std::uint64_t{1} << (at % 64);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok) {
   const Conv2Shape& s = p.s;
   const std::size_t n = s.in_size();
@@ -296,10 +321,16 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(d, static_cast<std::size_t>(sh.w1));
   grow(r, static_cast<std::size_t>(sh.w1));
   grow(s, batch);
-  grow(planes, 2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()));
+  // (+ 8: the pixel path's grid reads up to 7 words past the last channel's rows)
+  grow(planes, 2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) + 8);
   grow(abits, 2 * sh.positions() * p.words);  // one clip's GEMM rows
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
+  // the pixel path's grid: two planes of (h1 + 2 pad) rows of 64 bytes (detail::conv2_pixel_grid16)
+  if (p.wpix && grid.size() < 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64) {
+    grow(grid, 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64);
+    grid_key = -1;  // (re)allocated: zero it before use
+  }
   grow(z, sh.features());  // one token's h2 x c2 epilogue values
   grow(row, 2 * sh.features());  // two token rows (binarized together when fused)
 }
@@ -367,20 +398,48 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   const std::size_t words = p.words;
   const std::size_t tile_rows = static_cast<std::size_t>(planes_used) * t;
   const std::size_t c2 = sh.c2, f1 = sh.features();
-  work.chunk_tables(sh.c1, k, hp, words);
   std::uint64_t* A = work.abits.data();
-  const auto assemble_rows = simd::pick(assemble_rows16, assemble_rows8, assemble_rows4);
-  for (std::size_t b = 0; b < B; ++b) {
-    for (int i2 = 0; i2 < h2; ++i2) {
-      for (int pl = 0; pl < planes_used; ++pl) {
-        assemble_rows(work.planes.data() + pl * plane_n + b * per_plane, k, i2, t, words,
-                      work.begin.data(), work.off.data(), work.sft.data(), work.in_off.data(),
-                      work.in_sft.data(), work.tile.data(),
-                      A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
-      }
+  if (p.wpix && conv2_pixel_layout(sh) && simd::width() == 16 && detail::have_conv2_pixel()) {
+    // Pixel-major rows (session 52, detail::conv2_pixel_*): each plane transposed once into a
+    // grid of 16-bit pixels, so that a window row of k pixels is one contiguous run of bytes
+    // and a GEMM row is k byte permutes of grid rows in registers; the GEMM takes the weights
+    // in the same (u, v, c) bit order (the same dots as the (c, u, v) rows below: the bits of
+    // a row are only permuted).
+    const std::size_t grid_n = static_cast<std::size_t>(hp) * 64;
+    std::uint8_t* grid = work.grid.data();
+    if (work.grid_key != hp * 64 + pad) {  // rows of padding only are never written: zero once
+      std::fill(work.grid.begin(), work.grid.end(), std::uint8_t{0});
+      work.grid_key = hp * 64 + pad;
     }
-    timed_binary_gemm(kern, A, p.w, p.wp, work.dots.data() + b * h2 * tile_rows * c2, h2 * tile_rows,
-                      c2, sh.k2(), stats);
+    for (std::size_t b = 0; b < B; ++b) {
+      for (int pl = 0; pl < planes_used; ++pl) {
+        detail::conv2_pixel_grid16(work.planes.data() + pl * plane_n + b * per_plane, hp, pad,
+                                   pad + h1, grid + pl * grid_n);
+      }
+      for (int i2 = 0; i2 < h2; ++i2) {
+        for (int pl = 0; pl < planes_used; ++pl) {
+          detail::conv2_pixel_rows16(grid + pl * grid_n, k, i2, t, words,
+                                     A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
+        }
+      }
+      timed_binary_gemm(kern, A, p.wpix, p.wpix_p, work.dots.data() + b * h2 * tile_rows * c2,
+                        h2 * tile_rows, c2, sh.k2(), stats);
+    }
+  } else {
+    work.chunk_tables(sh.c1, k, hp, words);
+    const auto assemble_rows = simd::pick(assemble_rows16, assemble_rows8, assemble_rows4);
+    for (std::size_t b = 0; b < B; ++b) {
+      for (int i2 = 0; i2 < h2; ++i2) {
+        for (int pl = 0; pl < planes_used; ++pl) {
+          assemble_rows(work.planes.data() + pl * plane_n + b * per_plane, k, i2, t, words,
+                        work.begin.data(), work.off.data(), work.sft.data(), work.in_off.data(),
+                        work.in_sft.data(), work.tile.data(),
+                        A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
+        }
+      }
+      timed_binary_gemm(kern, A, p.w, p.wp, work.dots.data() + b * h2 * tile_rows * c2,
+                        h2 * tile_rows, c2, sh.k2(), stats);
+    }
   }
   // Epilogue: z = scale*((D1 - C) + s*(D2 - C)) + bias_pos -> act -> tokens
   // (token = output column j2, feature = o * H2 + i2), one token row at a time: positions

@@ -59,7 +59,21 @@ struct Conv2Binary {
   const float* corr = nullptr;      // positions x C2 (Conv2Tables)
   const float* bias_pos = nullptr;  // positions x C2 (Conv2Tables)
   float slope = 0;
+  // The same weights with each row's bits in (u, v, c) order (conv2_pixel_weights, stride
+  // `words`), and the kernel's prepared copy (or nullptr): given, conv2_binary builds its GEMM
+  // rows from pixel-major bits (see there); nullptr: from the (c, u, v) plane rows.
+  const std::uint64_t* wpix = nullptr;
+  const std::uint64_t* wpix_p = nullptr;
 };
+
+// Whether conv2 of this shape can take the pixel-major path (pixel.h: 16 input channels,
+// k <= 5, at most 32 padded columns); conv2_binary takes it where the CPU has AVX-512 VBMI and
+// GFNI and the ops run at width 16.
+bool conv2_pixel_layout(const Conv2Shape& s);
+// C2 rows of `words` words: w's rows (bits in (c, u, v) order) with bit (c*k + u)*k + v moved
+// to (u*k + v)*c1 + c, the order of conv2_binary's pixel-major GEMM rows (padding bits 0).
+std::vector<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
+                                               std::size_t words);
 
 // Plain reference for one clip: v (C1, H1, W1) -> tok (T, C2 * H2). Sums only the taps inside
 // the input (no correction table).
@@ -69,6 +83,8 @@ void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok);
 struct Conv2Work {
   std::vector<float> d, r, s, z, row;  // d, r: one input row (w1) each
   std::vector<std::uint64_t> planes, abits, tile;
+  std::vector<std::uint8_t> grid;  // pixel-major bits of one clip's two planes (pixel path)
+  int grid_key = -1;  // hp * 64 + pad of the shape whose padding rows the grid holds zeroed
   std::vector<std::int32_t> dots;
   // Row-assembly tables (which plane rows' k-bit chunks land in which word of a GEMM row, at
   // which shift), rebuilt only when the shape changes.
