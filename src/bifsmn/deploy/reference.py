@@ -102,8 +102,8 @@ class DeployedDFSMN(nn.Module):
         # a form with the same order that traces to few graph nodes (bifsmn.engine.onnx_export)
         self.sum8 = sum8
         # called as split_hook(record, v) with every value a dual-scale binarizer splits (the
-        # thresholds' record name, e.g. ``b3.fc_in.tau``), before the split: what data-aware
-        # rounding of the thresholds (bifsmn.deploy.rounding) needs to see; None: no call
+        # thresholds' record name, e.g. ``b3.fc_in.tau``), before the split: what a probe of
+        # the thresholds needs to see (docs/results/bkws-rounding); None: no call
         self.split_hook: Callable[[str, torch.Tensor], None] | None = None
 
     # ------------------------------------------------------------------ helpers
