@@ -149,6 +149,23 @@ BIFSMN_SIMD_VARIANTS(assemble_rows, (BIFSMN_ASSEMBLE_ARGS), BIFSMN_ASSEMBLE_CALL
 #undef BIFSMN_ASSEMBLE_ARGS
 #undef BIFSMN_ASSEMBLE_CALL
 
+// The GEMM rows of output row i2 from a pixel grid (pixel.h's layout) with plain 16-byte moves,
+// for CPUs without VBMI: window row u's 2k bytes go to bytes [2k*u, 2k*u + 2k) of the row, each
+// move writing 16 (the next move, or the zeroing of the tail, overwrites the excess; needs
+// 2k*(k-1) + 16 <= 8 * words, true for k <= 5). The grid is read up to 4 bytes past its rows.
+void pixel_rows_moves(const std::uint8_t* __restrict__ grid, int k, int i2, int t,
+                      std::size_t words, std::uint64_t* __restrict__ out) {
+  const std::size_t run = 2 * static_cast<std::size_t>(k), used = run * k, bytes = 8 * words;
+  const std::uint64_t zero = 0;
+  for (int j2 = 0; j2 < t; ++j2) {
+    std::uint8_t* row = reinterpret_cast<std::uint8_t*>(out + static_cast<std::size_t>(j2) * words);
+    for (int u = 0; u < k; ++u) {
+      std::memcpy(row + u * run, grid + static_cast<std::size_t>(2 * i2 + u) * 64 + 4 * j2, 16);
+    }
+    for (std::size_t z = used; z < bytes; z += 8) std::memcpy(row + std::min(z, bytes - 8), &zero, 8);
+  }
+}
+
 // conv2 epilogue of one token (output column j2): for each output row i2 (position
 // pos = i2*t + j2) and channel o, z = act(scale*((D1 - C) + s*(D2 - C)) + bp) (sign mode:
 // d2 absent, z = act(scale*(D1 - C) + bp)), computed channel-vectorized into zb (h2 x c2), then
@@ -327,8 +344,9 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
   // the pixel path's grid: two planes of (h1 + 2 pad) rows of 64 bytes (detail::conv2_pixel_grid16)
-  if (p.wpix && grid.size() < 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64) {
-    grow(grid, 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64);
+  // (+ 64: pixel_rows_moves reads up to 4 bytes past the last row)
+  if (p.wpix && grid.size() < 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64 + 64) {
+    grow(grid, 2 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) * 64 + 64);
     grid_key = -1;  // (re)allocated: zero it before use
   }
   grow(z, sh.features());  // one token's h2 x c2 epilogue values
@@ -399,7 +417,9 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   const std::size_t tile_rows = static_cast<std::size_t>(planes_used) * t;
   const std::size_t c2 = sh.c2, f1 = sh.features();
   std::uint64_t* A = work.abits.data();
-  if (p.wpix && conv2_pixel_layout(sh) && simd::width() == 16 && detail::have_conv2_pixel()) {
+  const bool vbmi = simd::width() == 16 && detail::have_conv2_pixel();
+  const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_avx2();
+  if (p.wpix && conv2_pixel_layout(sh) && (vbmi || avx2)) {
     // Pixel-major rows (session 52, detail::conv2_pixel_*): each plane transposed once into a
     // grid of 16-bit pixels, so that a window row of k pixels is one contiguous run of bytes
     // and a GEMM row is k byte permutes of grid rows in registers; the GEMM takes the weights
@@ -413,13 +433,15 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
     }
     for (std::size_t b = 0; b < B; ++b) {
       for (int pl = 0; pl < planes_used; ++pl) {
-        detail::conv2_pixel_grid16(work.planes.data() + pl * plane_n + b * per_plane, hp, pad,
-                                   pad + h1, grid + pl * grid_n);
+        (vbmi ? detail::conv2_pixel_grid16 : detail::conv2_pixel_grid16_avx2)(
+            work.planes.data() + pl * plane_n + b * per_plane, hp, pad, pad + h1,
+            grid + pl * grid_n);
       }
       for (int i2 = 0; i2 < h2; ++i2) {
         for (int pl = 0; pl < planes_used; ++pl) {
-          detail::conv2_pixel_rows16(grid + pl * grid_n, k, i2, t, words,
-                                     A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
+          (vbmi ? detail::conv2_pixel_rows16 : pixel_rows_moves)(
+              grid + pl * grid_n, k, i2, t, words,
+              A + (i2 * tile_rows + static_cast<std::size_t>(pl) * t) * words);
         }
       }
       timed_binary_gemm(kern, A, p.wpix, p.wpix_p, work.dots.data() + b * h2 * tile_rows * c2,

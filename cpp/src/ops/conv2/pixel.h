@@ -1,4 +1,4 @@
-// conv2's pixel-major GEMM rows on x86-64 with AVX-512 VBMI and GFNI (pixel_x86.cc).
+// conv2's pixel-major GEMM rows on x86-64 with AVX-512 VBMI and GFNI, or AVX2 (pixel_x86.cc).
 //
 // Why: conv2's GEMM row of output position (i2, j2) holds the c1 x k x k input bits of its
 // window. With the bits in (c, u, v) order (conv2.cc's assemble_rows) a row is c1 * k chunks of
@@ -23,6 +23,11 @@ bool have_conv2_pixel() noexcept;
 // 2x + 1 (channels 8-15).
 void conv2_pixel_grid16(const std::uint64_t* planes, int hp, int r0, int r1,
                         std::uint8_t* grid) noexcept;
+
+// The same grid rows with AVX2 only (a gather, byte shuffles and movemask bit transposes): the
+// same bytes.
+void conv2_pixel_grid16_avx2(const std::uint64_t* planes, int hp, int r0, int r1,
+                             std::uint8_t* grid) noexcept;
 
 // The GEMM rows of output row i2 (t of them, t <= 16) from a grid: row j2 = the k window rows
 // of position (i2, j2), each k pixels of 2 bytes, bits (u*k + v)*16 + c, then zeros; `words`

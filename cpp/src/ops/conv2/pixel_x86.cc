@@ -165,6 +165,59 @@ void conv2_pixel_rows16(const std::uint8_t* grid, int k, int i2, int t, std::siz
   }
 }
 
+#define BIFSMN_TARGET_PIXEL_AVX2 __attribute__((target("avx2")))
+
+BIFSMN_TARGET_PIXEL_AVX2
+void conv2_pixel_grid16_avx2(const std::uint64_t* planes, int hp, int r0, int r1,
+                             std::uint8_t* grid) noexcept {
+  // Per row and group g of 8 channels: V holds byte q (columns 8q .. 8q + 7, q < 4) of channel
+  // 8g + x at byte 8q + x (a dword gather of the channels' low 32 bits, then a byte transpose:
+  // vpshufb within the 128-bit lanes, vpermd across them). Shifting V's 16-bit lanes left by
+  // 7 - j puts bit j of every byte at its top bit, so movemask returns in byte q the 8 channel
+  // bits of column 8q + j: pixel 8q + j's byte g. The eight masks are transposed back into
+  // pixel order the same way, and the two groups interleaved into 2-byte pixels.
+  const __m256i shuf = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                        0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256i pair = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  __m256i gidx[2];
+  for (int g = 0; g < 2; ++g) {  // dword index of channel 8g + x's word (2 dwords per word)
+    gidx[g] = _mm256_setr_epi32((8 * g + 0) * 2 * hp, (8 * g + 1) * 2 * hp, (8 * g + 2) * 2 * hp,
+                                (8 * g + 3) * 2 * hp, (8 * g + 4) * 2 * hp, (8 * g + 5) * 2 * hp,
+                                (8 * g + 6) * 2 * hp, (8 * g + 7) * 2 * hp);
+  }
+  for (int R = r0; R < r1; ++R) {
+    __m256i P[2];
+    for (int g = 0; g < 2; ++g) {
+      const __m256i low = _mm256_i32gather_epi32(
+          reinterpret_cast<const int*>(planes + R), gidx[g], 4);  // dword x = channel's low 32 bits
+      const __m256i V = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(low, shuf), pair);
+      alignas(32) std::uint32_t m[8];
+      for (int j = 0; j < 8; ++j) {
+        __m256i sh;
+        switch (j) {  // the shift count must be an immediate
+          case 0: sh = _mm256_slli_epi16(V, 7); break;
+          case 1: sh = _mm256_slli_epi16(V, 6); break;
+          case 2: sh = _mm256_slli_epi16(V, 5); break;
+          case 3: sh = _mm256_slli_epi16(V, 4); break;
+          case 4: sh = _mm256_slli_epi16(V, 3); break;
+          case 5: sh = _mm256_slli_epi16(V, 2); break;
+          case 6: sh = _mm256_slli_epi16(V, 1); break;
+          default: sh = V; break;
+        }
+        m[j] = static_cast<std::uint32_t>(_mm256_movemask_epi8(sh));
+      }
+      const __m256i T = _mm256_load_si256(reinterpret_cast<const __m256i*>(m));  // byte 4j + q
+      P[g] = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(T, shuf), pair);  // byte 8q + j
+    }
+    const __m256i lo = _mm256_unpacklo_epi8(P[0], P[1]);  // pixels 0-7 | 16-23
+    const __m256i hi = _mm256_unpackhi_epi8(P[0], P[1]);  // pixels 8-15 | 24-31
+    std::uint8_t* row = grid + static_cast<std::size_t>(R) * 64;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 32),
+                        _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+}
+
 }  // namespace bifsmn::detail
 
 #else  // not x86-64: the pixel path is never taken
@@ -173,6 +226,7 @@ namespace bifsmn::detail {
 bool have_conv2_pixel() noexcept { return false; }
 void conv2_pixel_grid16(const std::uint64_t*, int, int, int, std::uint8_t*) noexcept {}
 void conv2_pixel_rows16(const std::uint8_t*, int, int, int, std::size_t, std::uint64_t*) noexcept {}
+void conv2_pixel_grid16_avx2(const std::uint64_t*, int, int, int, std::uint8_t*) noexcept {}
 }  // namespace bifsmn::detail
 
 #endif
