@@ -418,7 +418,7 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   const std::size_t c2 = sh.c2, f1 = sh.features();
   std::uint64_t* A = work.abits.data();
   const bool vbmi = simd::width() == 16 && detail::have_conv2_pixel();
-  const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_avx2();
+  const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_conv2_pixel_avx2();
   if (p.wpix && conv2_pixel_layout(sh) && (vbmi || avx2)) {
     // Pixel-major rows (session 52, detail::conv2_pixel_*): each plane transposed once into a
     // grid of 16-bit pixels, so that a window row of k pixels is one contiguous run of bytes

@@ -16,6 +16,8 @@ namespace bifsmn::detail {
 
 // True on x86-64 CPUs with AVX-512 F/BW/VBMI and GFNI (false elsewhere).
 bool have_conv2_pixel() noexcept;
+// True on x86-64 CPUs with AVX2 (conv2_pixel_grid16_avx2; false elsewhere).
+bool have_conv2_pixel_avx2() noexcept;
 
 // Grid rows r0 .. r1 - 1 of one clip's plane (16 channels): planes holds 16 x hp words
 // (channel c, padded row R at c * hp + R, padded column x at bit x; 7 words readable past the
