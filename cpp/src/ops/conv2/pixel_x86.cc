@@ -1,5 +1,6 @@
-// conv2's pixel-major GEMM rows with AVX-512 VBMI + GFNI (pixel.h). Pure bit movement: the
-// rows hold exactly the bits conv2.cc's (c, u, v) rows hold, permuted.
+// conv2's pixel-major GEMM rows (pixel.h): with AVX-512 VBMI + GFNI (grid and rows), or AVX2
+// (grid; the rows are then conv2.cc's 16-byte moves). Pure bit movement: the rows hold exactly the
+// bits conv2.cc's (c, u, v) rows hold, permuted.
 #include "pixel.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
