@@ -149,6 +149,37 @@ BIFSMN_SIMD_VARIANTS(assemble_rows, (BIFSMN_ASSEMBLE_ARGS), BIFSMN_ASSEMBLE_CALL
 #undef BIFSMN_ASSEMBLE_ARGS
 #undef BIFSMN_ASSEMBLE_CALL
 
+// 8 x 8 bit transpose: bit 8i + j (byte i, bit j) -> bit 8j + i (block swaps of 2 x 2, 4 x 4
+// and 8 x 8 bits).
+inline std::uint64_t transpose8x8(std::uint64_t x) {
+  std::uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAULL;
+  x = x ^ t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCULL;
+  x = x ^ t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ULL;
+  return x ^ t ^ (t << 28);
+}
+
+// pixel.h's grid rows r0 .. r1 - 1 in portable code (any CPU): for each row and group of eight
+// channels, the channels' column bytes q (columns 8q .. 8q + 7, q < 4) as an 8 x 8 bit matrix,
+// transposed, give pixel 8q + j's byte g in byte j.
+void pixel_grid16_portable(const std::uint64_t* __restrict__ planes, int hp, int r0, int r1,
+                           std::uint8_t* __restrict__ grid) {
+  for (int R = r0; R < r1; ++R) {
+    std::uint8_t* row = grid + static_cast<std::size_t>(R) * 64;
+    for (int g = 0; g < 2; ++g) {
+      std::uint64_t w[8];
+      for (int x = 0; x < 8; ++x) w[x] = planes[static_cast<std::size_t>(8 * g + x) * hp + R];
+      for (int q = 0; q < 4; ++q) {
+        std::uint64_t m = 0;
+        for (int x = 0; x < 8; ++x) m |= ((w[x] >> (8 * q)) & 0xFFu) << (8 * x);
+        m = transpose8x8(m);
+        for (int j = 0; j < 8; ++j) row[2 * (8 * q + j) + g] = static_cast<std::uint8_t>(m >> (8 * j));
+      }
+    }
+  }
+}
+
 // The GEMM rows of output row i2 from a pixel grid (pixel.h's layout) with plain 16-byte moves,
 // for CPUs without VBMI: window row u's 2k bytes go to bytes [2k*u, 2k*u + 2k) of the row, each
 // move writing 16 (the next move, or the zeroing of the tail, overwrites the excess; needs
@@ -419,12 +450,13 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   std::uint64_t* A = work.abits.data();
   const bool vbmi = simd::width() == 16 && detail::have_conv2_pixel();
   const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_conv2_pixel_avx2();
-  if (p.wpix && conv2_pixel_layout(sh) && (vbmi || avx2)) {
-    // Pixel-major rows (session 52, detail::conv2_pixel_*): each plane transposed once into a
-    // grid of 16-bit pixels, so that a window row of k pixels is one contiguous run of bytes
-    // and a GEMM row is k byte permutes of grid rows in registers; the GEMM takes the weights
-    // in the same (u, v, c) bit order (the same dots as the (c, u, v) rows below: the bits of
-    // a row are only permuted).
+  if (p.wpix && conv2_pixel_layout(sh)) {
+    // Pixel-major rows (session 52; pixel.h): each plane transposed once into a grid of 16-bit
+    // pixels (AVX-512 VBMI + GFNI, AVX2, or portable 8 x 8 bit transposes), so that a window
+    // row of k pixels is one contiguous run of bytes and a GEMM row is k byte permutes of grid
+    // rows in registers (VBMI) or k 16-byte moves; the GEMM takes the weights in the same
+    // (u, v, c) bit order (the same dots as the (c, u, v) rows below: the bits of a row are
+    // only permuted).
     const std::size_t grid_n = static_cast<std::size_t>(hp) * 64;
     std::uint8_t* grid = work.grid.data();
     if (work.grid_key != hp * 64 + pad) {  // rows of padding only are never written: zero once
@@ -433,7 +465,8 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
     }
     for (std::size_t b = 0; b < B; ++b) {
       for (int pl = 0; pl < planes_used; ++pl) {
-        (vbmi ? detail::conv2_pixel_grid16 : detail::conv2_pixel_grid16_avx2)(
+        (vbmi ? detail::conv2_pixel_grid16
+              : avx2 ? detail::conv2_pixel_grid16_avx2 : pixel_grid16_portable)(
             work.planes.data() + pl * plane_n + b * per_plane, hp, pad, pad + h1,
             grid + pl * grid_n);
       }

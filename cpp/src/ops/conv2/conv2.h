@@ -67,8 +67,8 @@ struct Conv2Binary {
 };
 
 // Whether conv2 of this shape can take the pixel-major path (pixel.h: 16 input channels,
-// k <= 5, at most 32 padded columns); conv2_binary takes it where the CPU has AVX-512 VBMI and
-// GFNI and the ops run at width 16, or AVX2 and width 8 or more.
+// k <= 5, at most 32 padded columns); conv2_binary takes it whenever the weights in that order
+// are given (Conv2Binary::wpix), on every CPU.
 bool conv2_pixel_layout(const Conv2Shape& s);
 // C2 rows of `words` words: w's rows (bits in (c, u, v) order) with bit (c*k + u)*k + v moved
 // to (u*k + v)*c1 + c, the order of conv2_binary's pixel-major GEMM rows (padding bits 0).

@@ -1,4 +1,5 @@
-// conv2's pixel-major GEMM rows on x86-64 with AVX-512 VBMI and GFNI, or AVX2 (pixel_x86.cc).
+// conv2's pixel-major GEMM rows: the AVX-512 VBMI + GFNI and AVX2 pieces (pixel_x86.cc; conv2.cc has
+// the portable grid and the 16-byte-move rows that every other CPU uses).
 //
 // Why: conv2's GEMM row of output position (i2, j2) holds the c1 x k x k input bits of its
 // window. With the bits in (c, u, v) order (conv2.cc's assemble_rows) a row is c1 * k chunks of
