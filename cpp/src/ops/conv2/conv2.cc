@@ -449,7 +449,11 @@ void conv2_binary(const Conv2Binary& p, const Kernel& kern, const float* x, std:
   const std::size_t c2 = sh.c2, f1 = sh.features();
   std::uint64_t* A = work.abits.data();
   const bool vbmi = simd::width() == 16 && detail::have_conv2_pixel();
-  const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_conv2_pixel_avx2();
+#if defined(__x86_64__)
+  const bool avx2 = !vbmi && simd::width() >= 8 && detail::have_avx2();
+#else
+  const bool avx2 = false;
+#endif
   if (p.wpix && conv2_pixel_layout(sh)) {
     // Pixel-major rows (session 52; pixel.h): each plane transposed once into a grid of 16-bit
     // pixels (AVX-512 VBMI + GFNI, AVX2, or portable 8 x 8 bit transposes), so that a window

@@ -97,7 +97,8 @@ struct Conv2Work {
 
 // Optimized, B clips (v: B x (C1, H1, W1) -> tok: B x (T, C2 * H2)), bit-identical to the
 // reference: bit planes per (channel, row) written while binarizing, each output row's GEMM rows
-// assembled in registers, one popcount GEMM per clip with the b1 and b2 rows of each output row
+// assembled in registers (from a pixel-major copy of the planes when p.wpix is given: pixel.h),
+// one popcount GEMM per clip with the b1 and b2 rows of each output row
 // stacked, border correction and per-position bias in the epilogue.
 // Needs W1 + 2 * pad <= 64.
 // Fused output: with `next` (the binary layer that reads the tokens, fc1), each token row is

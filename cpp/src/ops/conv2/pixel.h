@@ -17,8 +17,6 @@ namespace bifsmn::detail {
 
 // True on x86-64 CPUs with AVX-512 F/BW/VBMI and GFNI (false elsewhere).
 bool have_conv2_pixel() noexcept;
-// True on x86-64 CPUs with AVX2 (conv2_pixel_grid16_avx2; false elsewhere).
-bool have_conv2_pixel_avx2() noexcept;
 
 // Grid rows r0 .. r1 - 1 of one clip's plane (16 channels): planes holds 16 x hp words
 // (channel c, padded row R at c * hp + R, padded column x at bit x; 7 words readable past the
@@ -28,7 +26,7 @@ void conv2_pixel_grid16(const std::uint64_t* planes, int hp, int r0, int r1,
                         std::uint8_t* grid) noexcept;
 
 // The same grid rows with AVX2 only (a gather, byte shuffles and movemask bit transposes): the
-// same bytes.
+// same bytes. Callers check detail::have_avx2 (binarize/quant.h) first.
 void conv2_pixel_grid16_avx2(const std::uint64_t* planes, int hp, int r0, int r1,
                              std::uint8_t* grid) noexcept;
 

@@ -25,14 +25,6 @@ bool have_conv2_pixel() noexcept {
   return yes;
 }
 
-bool have_conv2_pixel_avx2() noexcept {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
-}
-
 namespace {
 
 // 8 x 8 transpose of 64-bit elements: c[x] holds rows 0..7 of channel x; r[y] gets channels
@@ -233,7 +225,6 @@ void conv2_pixel_grid16_avx2(const std::uint64_t* planes, int hp, int r0, int r1
 
 namespace bifsmn::detail {
 bool have_conv2_pixel() noexcept { return false; }
-bool have_conv2_pixel_avx2() noexcept { return false; }
 void conv2_pixel_grid16(const std::uint64_t*, int, int, int, std::uint8_t*) noexcept {}
 void conv2_pixel_rows16(const std::uint8_t*, int, int, int, std::size_t, std::uint64_t*) noexcept {}
 void conv2_pixel_grid16_avx2(const std::uint64_t*, int, int, int, std::uint8_t*) noexcept {}
