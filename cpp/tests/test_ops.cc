@@ -108,6 +108,17 @@ void test_binarize(int rounds) {
     thresholds(k, t0, t1);
     // force exact ties: d = 0 and r = 0
     for (std::size_t i = 0; i < k; i += 3) v[i] = t0[i];
+    // the optimized versions test v >= tau0 where the definition tests v - tau0 >= 0 (the
+    // same for finite values with gradual underflow): neighbours of the threshold, subnormal
+    // thresholds and differences, and signed zeros
+    for (std::size_t i = 1; i < k; i += 4) {
+      const int c = irand(0, 5);
+      if (c == 0) v[i] = std::nextafter(t0[i], 1e30f);
+      if (c == 1) v[i] = std::nextafter(t0[i], -1e30f);
+      if (c == 2) t0[i] = std::ldexp(static_cast<float>(irand(-3, 3)), -149), v[i] = 0.0f;
+      if (c == 3) t0[i] = 1e-38f, v[i] = std::nextafter(1e-38f, coin() ? 1.0f : -1.0f);
+      if (c == 4) t0[i] = coin() ? 0.0f : -0.0f, v[i] = coin() ? 0.0f : -0.0f;
+    }
     for (std::size_t i = 1; i < k; i += 5) t1[i] = v[i] - ((v[i] - t0[i]) >= 0.0f ? 1.0f : -1.0f);
     std::vector<std::uint64_t> a1(words + 1, ~0ull), a2(words + 1, ~0ull), r1(words), r2(words);
     std::vector<float> d(k), r(k), ab(k);
@@ -392,15 +403,21 @@ void test_linear(int rounds) {
 
 void test_memory(int rounds) {
   bool ok = true;
+  int pad_direct = 0;
   for (int it = 0; it < rounds * 3; ++it) {
     ops::Memory p;
     p.dim = static_cast<std::size_t>(irand(1, 300));
     p.left = static_cast<std::size_t>(irand(0, 6));
     p.right = static_cast<std::size_t>(irand(0, 6));
-    if ((it / 3) % 2 == 0) p.left = p.right = 2;  // every model's 5 taps: their own loop
+    if ((it / 3) % 2 == 0) {
+      p.left = p.right = 2;  // every model's 5 taps: their own loop
+      // every vector width's whole vectors (the models' dims): pad frames read in place
+      if ((it / 6) % 2 == 0) p.dim = 16 * static_cast<std::size_t>(irand(1, 12));
+    }
     const int kind = it % 3;  // 0 FP, 1 sign, 2 dual
     p.fp = kind == 0;
     p.dual = kind == 2;
+    pad_direct += !p.fp && p.taps() == 5 && p.dim % 16 == 0;
     std::vector<float> w = values(p.taps() * p.dim, 1.0f), t0, t1;
     if (!p.fp) {
       for (float& x : w) x = x >= 0.0f ? 1.0f : -1.0f;
@@ -427,7 +444,9 @@ void test_memory(int rounds) {
     ok = ok && same_bits(ref.data(), got.data(), ref.size());
   }
   check(ok, "memory: optimized == reference bit for bit, " + std::to_string(rounds * 3) +
-                " random shapes (FP, sign, dual-scale)");
+                " random shapes (FP, sign, dual-scale; " + std::to_string(pad_direct) +
+                " binary 5-tap cases with whole vectors, pad levels read in place)");
+  check(pad_direct > 0, "memory: the in-place pad path was reached");
 }
 
 void test_classifier(int rounds) {

@@ -4,6 +4,13 @@
 // partial sums with element i in sum i % 8 (one 8-lane accumulator), combined
 // in the same order. Selected by CPU support, not by kernel: every kernel
 // sees the same bits and scales.
+//
+// b1's test compares v with tau0 directly instead of v - tau0 with 0: for finite values the
+// rounded difference of two floats is 0 only when they are equal and otherwise keeps the
+// exact difference's sign (gradual underflow; the engine never sets flush-to-zero), so the
+// bits are the same and one subtraction per value is saved (thresholds are finite: the .bkws
+// loader refuses NaN and infinity; tested with neighbours of the thresholds, subnormal
+// differences and signed zeros in test_ops).
 #include "quant.h"
 
 #if defined(__x86_64__)
@@ -57,8 +64,7 @@ __attribute__((target("avx2"), always_inline)) inline void dual_step8_avx2(
   const __m256 minus_one = _mm256_set1_ps(-1.0f);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256 x = _mm256_loadu_ps(v + i);
-  const __m256 d = _mm256_sub_ps(x, _mm256_loadu_ps(tau0 + i));
-  const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
+  const __m256 ge = _mm256_cmp_ps(x, _mm256_loadu_ps(tau0 + i), _CMP_GE_OQ);  // == (d >= 0)
   const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
   const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), _mm256_loadu_ps(tau1 + i));
   acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
@@ -163,8 +169,7 @@ __attribute__((target("avx2"))) float planes_dual_avx2(
       std::uint64_t w1 = 0, w2 = 0;
       for (std::size_t i = 0; i < cols; i += 8) {
         const __m256 x = _mm256_loadu_ps(x_row + i);
-        const __m256 d = _mm256_sub_ps(x, t0);
-        const __m256 ge = _mm256_cmp_ps(d, zero, _CMP_GE_OQ);
+        const __m256 ge = _mm256_cmp_ps(x, t0, _CMP_GE_OQ);  // == (x - t0 >= 0)
         const __m256 b1 = _mm256_blendv_ps(minus_one, one, ge);
         const __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, b1), t1);
         acc = _mm256_add_ps(acc, _mm256_and_ps(r, abs_mask));
@@ -190,8 +195,7 @@ __attribute__((target("avx512f,avx2"), always_inline)) inline void dual_split16_
     __m512 x, __m512 t0, __m512 t1, __m256& acc, unsigned& m1, unsigned& m2) noexcept {
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
   const __m512 minus_one = _mm512_set1_ps(-1.0f);
-  const __m512 d = _mm512_sub_ps(x, t0);
-  const __mmask16 ge = _mm512_cmp_ps_mask(d, zero, _CMP_GE_OQ);
+  const __mmask16 ge = _mm512_cmp_ps_mask(x, t0, _CMP_GE_OQ);  // == (x - t0 >= 0), see top
   const __m512 b1 = _mm512_mask_blend_ps(ge, minus_one, one);
   const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, b1), t1);
   const __m512 ar = _mm512_abs_ps(r);

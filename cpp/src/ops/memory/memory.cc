@@ -29,16 +29,14 @@ typedef float v16f __attribute__((vector_size(64)));
                                                  std::size_t c0, float* q,
                                                  float* __restrict__ u) {
   for (std::size_t c = c0; c < dim; ++c) {
-    const float d = v[c] - tau0[c];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0), binarize/quant.h
     const float r = (v[c] - b1) - tau1[c];
     q[c & 7] = q[c & 7] + (r < 0.0f ? -r : r);
   }
   const float s =
       (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / static_cast<float>(dim);
   for (std::size_t c = 0; c < dim; ++c) {
-    const float d = v[c] - tau0[c];
-    const float b1 = d >= 0.0f ? 1.0f : -1.0f;
+    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0), binarize/quant.h
     const float r = (v[c] - b1) - tau1[c];
     u[c] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
   }
@@ -58,8 +56,7 @@ typedef float v16f __attribute__((vector_size(64)));
     __builtin_memcpy(&x, v + c, sizeof x);
     __builtin_memcpy(&t0, tau0 + c, sizeof t0);
     __builtin_memcpy(&t1, tau1 + c, sizeof t1);
-    const v8f d = x - t0;
-    const v8f b1 = d >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
+    const v8f b1 = x >= t0 ? v8f{} + 1.0f : v8f{} - 1.0f;
     const v8f r = (x - b1) - t1;
     p = p + (r < 0.0f ? -r : r);
   }
@@ -99,15 +96,13 @@ template <bool Wide>
                                                6, 7);
       const v16f tt1 = __builtin_shufflevector(t1, t1, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5,
                                                6, 7);
-      const v16f d = x - tt0;
-      const v16f b1 = d >= 0.0f ? v16f{} + 1.0f : v16f{} - 1.0f;
+      const v16f b1 = x >= tt0 ? v16f{} + 1.0f : v16f{} - 1.0f;
       const v16f r = (x - b1) - tt1;
       p = p + (r < 0.0f ? -r : r);
 #endif
     } else {
-      const v8f da = xa - t0, db = xb - t0;
-      const v8f b1a = da >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
-      const v8f b1b = db >= 0.0f ? v8f{} + 1.0f : v8f{} - 1.0f;
+      const v8f b1a = xa >= t0 ? v8f{} + 1.0f : v8f{} - 1.0f;
+      const v8f b1b = xb >= t0 ? v8f{} + 1.0f : v8f{} - 1.0f;
       const v8f ra = (xa - b1a) - t1, rb = (xb - b1b) - t1;
       pa = pa + (ra < 0.0f ? -ra : ra);
       pb = pb + (rb < 0.0f ? -rb : rb);
@@ -134,6 +129,11 @@ template <class V>
     std::size_t right, const float* w, const float* tau0, const float* tau1, const float* pad,
     const float* scale, const float* bias, float slope, float* ub, float* yb) {
   const std::size_t taps = left + right + 1, tp = t + left + right;
+  constexpr std::size_t L = simd::lanes<V>;
+  // The five-tap loop below reads the pad frames' levels from `pad` itself (all its channels
+  // run there when dim % L == 0), so they are not copied into u first (a copy per pad frame
+  // and block was 1 % of the 8-block network's time).
+  const bool pad_direct = taps == 5 && !fp && dim % L == 0;
   for (std::size_t f = 0; f < tp; ++f) {
     float* uf = ub + f * dim;
     if (dual && !fp && f >= left && f + 1 < left + t) {
@@ -146,7 +146,7 @@ template <class V>
     if (f < left || f >= left + t) {
       if (fp) {
         std::fill(uf, uf + dim, 0.0f);
-      } else {
+      } else if (!pad_direct) {
         std::copy(pad, pad + dim, uf);
       }
       continue;
@@ -161,7 +161,9 @@ template <class V>
     }
   }
   // Taps: acc = 0; acc = acc + w[k]*u[t+k] in tap order, per channel.
-  constexpr std::size_t L = simd::lanes<V>;
+  const auto frame = [&](std::size_t f) -> const float* {
+    return pad_direct && (f < left || f >= left + t) ? pad : ub + f * dim;
+  };
   std::size_t c_done = 0;
   if (taps == 5) {
     // Five taps (every model here: left = right = 2): one vector of channels at a time, its
@@ -181,13 +183,13 @@ template <class V>
       __builtin_memcpy(&bs, bias + c, sizeof bs);
       if (!fp) __builtin_memcpy(&sc, scale + c, sizeof sc);
       V u0, u1, u2, u3;
-      __builtin_memcpy(&u0, ub + 0 * dim + c, sizeof u0);
-      __builtin_memcpy(&u1, ub + 1 * dim + c, sizeof u1);
-      __builtin_memcpy(&u2, ub + 2 * dim + c, sizeof u2);
-      __builtin_memcpy(&u3, ub + 3 * dim + c, sizeof u3);
+      __builtin_memcpy(&u0, frame(0) + c, sizeof u0);
+      __builtin_memcpy(&u1, frame(1) + c, sizeof u1);
+      __builtin_memcpy(&u2, frame(2) + c, sizeof u2);
+      __builtin_memcpy(&u3, frame(3) + c, sizeof u3);
       for (std::size_t tt = 0; tt < t; ++tt) {
         V u4, xs;
-        __builtin_memcpy(&u4, ub + (tt + 4) * dim + c, sizeof u4);
+        __builtin_memcpy(&u4, frame(tt + 4) + c, sizeof u4);
         __builtin_memcpy(&xs, xb + tt * dim + c, sizeof xs);
         V acc = {};
         acc = acc + w0 * u0;
