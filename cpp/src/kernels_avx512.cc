@@ -227,7 +227,12 @@ BIFSMN_AVX512 void strip16p(const std::uint64_t* a, const std::uint64_t* wp, std
       acc = _mm512_add_epi32(
           acc, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(ai[d]), wv[d])));
     }
-    _mm512_mask_storeu_epi32(out + i * n, keep, _mm512_sub_epi32(kv, _mm512_slli_epi32(acc, 1)));
+    const __m512i dots = _mm512_sub_epi32(kv, _mm512_slli_epi32(acc, 1));
+    if (keep == 0xFFFF) {
+      _mm512_storeu_si512(out + i * n, dots);
+    } else {
+      _mm512_mask_storeu_epi32(out + i * n, keep, dots);
+    }
   }
 }
 

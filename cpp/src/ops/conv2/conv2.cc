@@ -371,7 +371,8 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(s, batch);
   // (+ 8: the pixel path's grid reads up to 7 words past the last channel's rows)
   grow(planes, 2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) + 8);
-  grow(abits, 2 * sh.positions() * p.words);  // one clip's GEMM rows
+  // one clip's GEMM rows (+ 8: conv2_pixel_rows16 stores whole 64-byte rows, pixel.h)
+  grow(abits, 2 * sh.positions() * p.words + 8);
   grow(dots, 2 * rows * sh.c2);
   grow(tile, p.words * 8 + 8);
   // the pixel path's grid: two planes of (h1 + 2 pad) rows of 64 bytes (detail::conv2_pixel_grid16)

@@ -32,7 +32,9 @@ void conv2_pixel_grid16_avx2(const std::uint64_t* planes, int hp, int r0, int r1
 
 // The GEMM rows of output row i2 (t of them, t <= 16) from a grid: row j2 = the k window rows
 // of position (i2, j2), each k pixels of 2 bytes, bits (u*k + v)*16 + c, then zeros; `words`
-// words per row (k * k * 16 <= words * 64 <= 512).
+// words per row (k * k * 16 <= words * 64 <= 512). Each row is stored as 64 bytes, rows in
+// increasing order, so up to 8 - words words past the t-th row are overwritten: `out` needs
+// that much room after its rows (rows written later at higher addresses are unaffected).
 void conv2_pixel_rows16(const std::uint8_t* grid, int k, int i2, int t, std::size_t words,
                         std::uint64_t* out) noexcept;
 
