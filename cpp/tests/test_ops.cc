@@ -260,10 +260,15 @@ void test_conv1(int rounds) {
     p.b = b.data();
     p.slope = value(1.0f);
     const std::size_t n = p.positions() * p.c1;
-    std::vector<float> ref(n), got(n, NAN), col(p.col_size());
+    std::vector<float> ref(n), got(n, NAN), col(p.col_size(), NAN);  // NaN: stale scratch
     ops::conv1_reference(p, img.data(), ref.data());
     ops::conv1_deployed(p, img.data(), col.data(), got.data());
     ok = ok && same_bits(ref.data(), got.data(), n);
+    // a second image through the same scratch, its zero padding kept from the first call
+    std::vector<float> img2 = values(img.size(), 40.0f), ref2(n), got2(n, NAN);
+    ops::conv1_reference(p, img2.data(), ref2.data());
+    ops::conv1_deployed(p, img2.data(), col.data(), got2.data(), true);
+    ok = ok && same_bits(ref2.data(), got2.data(), n);
     for (const Kernel* kern : kernels()) {
       ops::conv1_fp(p, *kern, img.data(), col.data(), got.data());
       for (std::size_t i = 0; i < n; ++i) {
@@ -273,7 +278,7 @@ void test_conv1(int rounds) {
     }
   }
   check(ok, "conv1: deployed order == reference bit for bit, " + std::to_string(rounds) +
-                " random shapes");
+                " random shapes, fresh (NaN-filled) scratch and scratch kept from a first call");
   check(worst_fp < 1e-4, "conv1: FP (float GEMM, every kernel) ~ reference, worst rel " +
                              std::to_string(worst_fp));
 }
@@ -324,6 +329,7 @@ bool pixel_path(const ops::Conv2Binary& p) { return p.wpix && ops::conv2_pixel_l
 void test_conv2(int rounds) {
   bool ok = true;
   int n_cases = 0, n_pixel = 0;
+  ops::Conv2Work shared;
   for (int it = 0; it < rounds; ++it) {
     const bool dual = it % 3 != 0;
     std::vector<std::uint64_t> w, wpix;
@@ -350,11 +356,16 @@ void test_conv2(int rounds) {
       ok = ok && same;
       ++n_cases;
       n_pixel += pixel_path(p) ? 1 : 0;
+      // One scratch for every shape and batch, as an engine reuses its own across calls: what
+      // a previous layout left (padding rows zeroed once per layout, tables) must not leak.
+      std::fill(got.begin(), got.end(), NAN);
+      ops::conv2_binary(p, *kern, x.data(), B, shared, got.data(), nullptr);
+      ok = ok && same_bits(ref.data(), got.data(), B * out);
     }
   }
   check(ok, "conv2 binary: optimized == reference bit for bit, " + std::to_string(n_cases) +
                 " (shape, kernel) cases (" + std::to_string(n_pixel) +
-                " by the pixel-major rows), dual-scale and sign");
+                " by the pixel-major rows), dual-scale and sign, fresh and reused scratch");
 }
 
 void test_linear(int rounds) {

@@ -146,6 +146,7 @@ struct Engine::Impl {
   // workspace
   std::size_t cap = 0;
   std::vector<float> col, y1, conv2_out, tok, h, m, hid, o, feats, clip;
+  bool conv1_col_kept = false;  // col holds conv1_deployed's zero padding (binary modes)
   ops::Conv2Work conv2_work;
   ops::LinearWork lin_a, lin_b;  // binarized inputs of the binary linears (fused producers)
   ops::MemoryWork mem_work;
@@ -444,7 +445,12 @@ void Engine::Impl::reserve(std::size_t B) {
   const std::size_t widest = std::max<std::size_t>({static_cast<std::size_t>(a.f1()),
                                                      static_cast<std::size_t>(a.dim),
                                                      static_cast<std::size_t>(a.hidden)});
-  grow(col, std::max(conv1_op().col_size(), mode == Mode::fp ? conv2_shape().fp_col_size(B) : 0));
+  const std::size_t col_n =
+      std::max(conv1_op().col_size(), mode == Mode::fp ? conv2_shape().fp_col_size(B) : 0);
+  if (col.size() < col_n) {
+    grow(col, col_n);
+    conv1_col_kept = false;
+  }
   grow(y1, B * p1 * a.c1);
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);
@@ -535,7 +541,9 @@ void Engine::Impl::conv1_fwd(const float* x, std::size_t B) {
   const std::size_t in = static_cast<std::size_t>(a.n_mels) * a.frames, out = p.positions() * a.c1;
   for (std::size_t b = 0; b < B; ++b) {
     if (mode != Mode::fp) {
-      ops::conv1_deployed(p, x + b * in, col.data(), y1.data() + b * out);
+      // col is this op's alone in binary modes: its zero padding is written by the first call
+      ops::conv1_deployed(p, x + b * in, col.data(), y1.data() + b * out, conv1_col_kept);
+      conv1_col_kept = true;
     } else {
       ops::conv1_fp(p, *fkern, x + b * in, col.data(), y1.data() + b * out);
     }

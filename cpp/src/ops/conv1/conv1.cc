@@ -137,7 +137,7 @@ void split_parity(const float* __restrict__ row, int w, int pad, int parity, std
 }
 }  // namespace
 
-void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
+void conv1_deployed(const Conv1& p, const float* img, float* col, float* y, bool col_kept) {
   // The zero-padded image (padded pixel (r, c) = image (r - pad, c - pad), 0 outside), each row
   // stored as its even columns then its odd columns (`half` entries each): output (i, j)'s tap
   // (u, v) reads padded (2i + u, 2j + v) = split row 2i + u, parity v % 2, entry j + v / 2.
@@ -148,13 +148,13 @@ void conv1_deployed(const Conv1& p, const float* img, float* col, float* y) {
     float* odd = even + half;
     const int ii = static_cast<int>(r) - pad;
     if (ii < 0 || ii >= p.H) {
-      std::fill(even, even + 2 * half, 0.0f);
+      if (!col_kept) std::fill(even, even + 2 * half, 0.0f);
       continue;
     }
     const float* row = img + static_cast<std::size_t>(ii) * p.W;
     // Entries whose column falls outside the image are zero; the others are plain strided
     // copies, without a range test per entry (session 51, same bits: docs/engine.md).
-    std::fill(even, even + 2 * half, 0.0f);
+    if (!col_kept) std::fill(even, even + 2 * half, 0.0f);
     split_parity(row, p.W, pad, 0, half, even);
     split_parity(row, p.W, pad, 1, half, odd);
   }

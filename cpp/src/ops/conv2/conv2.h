@@ -85,6 +85,8 @@ struct Conv2Work {
   std::vector<std::uint64_t> planes, abits, tile;
   std::vector<std::uint8_t> grid;  // pixel-major bits of one clip's two planes (pixel path)
   int grid_key = -1;  // hp * 64 + pad of the shape whose padding rows the grid holds zeroed
+  // (clips, hp, pad) of the layout whose padding rows `planes` holds zeroed (never written else)
+  std::size_t planes_key[3] = {0, 0, 0};
   std::vector<std::int32_t> dots;
   // Row-assembly tables (which plane rows' k-bit chunks land in which word of a GEMM row, at
   // which shift), rebuilt only when the shape changes.
