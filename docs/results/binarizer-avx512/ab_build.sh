@@ -21,7 +21,10 @@ ab_build() {
 # all of it for scripts that build OLD_REV their own way (clang-s40/ab.sh: with clang++).
 ab_worktree() {
   mkdir -p runs/ab
-  if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$1"; else git worktree add -q /tmp/ab-old "$1"; fi
+  # resolved here first: inside the worktree `HEAD` would name the worktree's own commit
+  local rev
+  rev=$(git rev-parse --verify "$1^{commit}")
+  if [ -d /tmp/ab-old ]; then git -C /tmp/ab-old checkout -q --detach "$rev"; else git worktree add -q /tmp/ab-old "$rev"; fi
 }
 
 ab_harness() {

@@ -10,6 +10,7 @@
 # minima: the machine is shared and the VM has fast and slow phases. The events must be the same.
 set -euo pipefail
 old_rev=${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}
+old_rev=$(git rev-parse --verify "$old_rev^{commit}")  # here: in the worktree HEAD is its own
 rounds=${2:-4}
 runs=${3:-3}
 PY=${PYTHON:-.venv/bin/python}
