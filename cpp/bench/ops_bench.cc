@@ -1,7 +1,8 @@
 // ops_bench [runs]: median microseconds per call of each op at the at-scale model's shapes
 // (fbank40: 40 x 32 input, C1 16, C2 32, k 5, dim 128, hidden 256, 8 tokens), batch 1, one
 // thread, with random parameters and the kernel's prepared weights (as the engine uses them).
-// For finding where a binary layer's time goes.
+// For finding where a binary layer's time goes. Buffers are ops::Buffer (64-byte aligned), as
+// the engine's are since session 53.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,23 +25,23 @@ using namespace bifsmn;
 
 namespace {
 std::mt19937 rng(1);
-std::vector<float> randn(std::size_t n, float sd = 1.0f) {
+ops::Buffer<float> randn(std::size_t n, float sd = 1.0f) {
   std::normal_distribution<float> nd(0.0f, sd);
-  std::vector<float> v(n);
+  ops::Buffer<float> v(n);
   for (float& x : v) x = nd(rng);
   return v;
 }
-std::vector<std::uint64_t> bits(std::size_t rows, std::size_t k) {
-  std::vector<std::uint64_t> w(rows * packed_row_words(k), 0);
+ops::Buffer<std::uint64_t> bits(std::size_t rows, std::size_t k) {
+  ops::Buffer<std::uint64_t> w(rows * packed_row_words(k), 0);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t i = 0; i < k; ++i)
       if (rng() & 1) w[r * packed_row_words(k) + i / 64] |= std::uint64_t{1} << (i % 64);
   return w;
 }
 // The kernel's prepared copy of packed weights (as the engine makes at load), or empty.
-std::vector<std::uint64_t> prepared(const Kernel& kern, const std::vector<std::uint64_t>& w,
+ops::Buffer<std::uint64_t> prepared(const Kernel& kern, const ops::Buffer<std::uint64_t>& w,
                                     std::size_t n, std::size_t k) {
-  std::vector<std::uint64_t> wp;
+  ops::Buffer<std::uint64_t> wp;
   const std::size_t words = kern.prepared_words ? kern.prepared_words(n, k) : 0;
   if (words == 0) return wp;
   wp.assign(words, 0);
@@ -49,7 +50,7 @@ std::vector<std::uint64_t> prepared(const Kernel& kern, const std::vector<std::u
 }
 double median_us(int runs, const std::function<void()>& fn) {
   for (int i = 0; i < 50; ++i) fn();
-  std::vector<double> t(runs);
+  ops::Buffer<double> t(runs);
   for (double& ti : t) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
@@ -73,9 +74,9 @@ int main(int argc, char** argv) {
   // conv1
   ops::Conv1 c1;
   c1.H = 40; c1.W = 32; c1.k = 5; c1.c1 = 16;
-  std::vector<float> w1 = randn(16 * 25), b1 = randn(16), img = randn(40 * 32, 10.0f);
+  ops::Buffer<float> w1 = randn(16 * 25), b1 = randn(16), img = randn(40 * 32, 10.0f);
   c1.w = w1.data(); c1.b = b1.data(); c1.slope = 0.2f;
-  std::vector<float> col(c1.col_size()), y1(c1.positions() * 16);
+  ops::Buffer<float> col(c1.col_size()), y1(c1.positions() * 16);
   // as the engine calls it: the scratch's zero padding kept from the first call
   ops::conv1_deployed(c1, img.data(), col.data(), y1.data());
   std::printf("conv1 deployed        %8.2f\n", median_us(runs, [&] { ops::conv1_deployed(c1, img.data(), col.data(), y1.data(), true); }));
@@ -84,30 +85,30 @@ int main(int argc, char** argv) {
   c2.s.c1 = 16; c2.s.h1 = 20; c2.s.w1 = 16; c2.s.c2 = 32; c2.s.k = 5;
   c2.dual = true;
   c2.words = packed_row_words(c2.s.k2());
-  std::vector<std::uint64_t> w2 = bits(32, c2.s.k2());
-  std::vector<float> t0 = randn(16, 0.2f), t1 = randn(16, 0.2f), tau2 = randn(16, 0.2f), sc = randn(32), bi = randn(32);
+  ops::Buffer<std::uint64_t> w2 = bits(32, c2.s.k2());
+  ops::Buffer<float> t0 = randn(16, 0.2f), t1 = randn(16, 0.2f), tau2 = randn(16, 0.2f), sc = randn(32), bi = randn(32);
   ops::Conv2Tables tab = ops::conv2_tables(c2.s, w2.data(), c2.words, sc.data(), bi.data(), tau2.data());
-  const std::vector<std::uint64_t> w2p = prepared(kern, w2, 32, c2.s.k2());
+  const ops::Buffer<std::uint64_t> w2p = prepared(kern, w2, 32, c2.s.k2());
   c2.wp = w2p.empty() ? nullptr : w2p.data();
   c2.w = w2.data(); c2.tau0 = t0.data(); c2.tau1 = t1.data(); c2.scale = sc.data();
   c2.corr = tab.corr.data(); c2.bias_pos = tab.bias_pos.data(); c2.slope = 0.2f;
   // the weights in pixel-major order and their prepared copy, as the engine hands them (session 52)
-  const std::vector<std::uint64_t> w2x = ops::conv2_pixel_weights(c2.s, w2.data(), c2.words);
-  const std::vector<std::uint64_t> w2xp = prepared(kern, w2x, 32, c2.s.k2());
+  const ops::Buffer<std::uint64_t> w2x = ops::to_buffer(ops::conv2_pixel_weights(c2.s, w2.data(), c2.words));
+  const ops::Buffer<std::uint64_t> w2xp = prepared(kern, w2x, 32, c2.s.k2());
   c2.wpix = w2x.data();
   c2.wpix_p = w2xp.empty() ? nullptr : w2xp.data();
   ops::Conv2Work cw;
-  std::vector<float> tok(8 * 320);
+  ops::Buffer<float> tok(8 * 320);
   std::printf("conv2 binary          %8.2f\n", median_us(runs, [&] { ops::conv2_binary(c2, kern, y1.data(), 1, cw, tok.data(), nullptr); }));
   // linears
   struct L { const char* name; std::size_t in, out; bool res; };
   for (const L& l : {L{"fc1   ", 320, 128, false}, L{"fc_in ", 128, 256, false}, L{"fc_out", 256, 128, true}}) {
     ops::BinaryLinear lin;
     lin.in = l.in; lin.out = l.out; lin.words = packed_row_words(l.in); lin.dual = true;
-    std::vector<std::uint64_t> w = bits(l.out, l.in);
-    std::vector<float> a = randn(l.in, 0.2f), b = randn(l.in, 0.2f), s = randn(l.out), bb = randn(l.out);
-    std::vector<float> x = randn(8 * l.in), res = randn(8 * l.out), y(8 * l.out);
-    const std::vector<std::uint64_t> wp = prepared(kern, w, l.out, l.in);
+    ops::Buffer<std::uint64_t> w = bits(l.out, l.in);
+    ops::Buffer<float> a = randn(l.in, 0.2f), b = randn(l.in, 0.2f), s = randn(l.out), bb = randn(l.out);
+    ops::Buffer<float> x = randn(8 * l.in), res = randn(8 * l.out), y(8 * l.out);
+    const ops::Buffer<std::uint64_t> wp = prepared(kern, w, l.out, l.in);
     lin.w = w.data(); lin.wp = wp.empty() ? nullptr : wp.data(); lin.tau0 = a.data(); lin.tau1 = b.data();
     ops::Epilogue e; e.scale = s.data(); e.bias = bb.data(); e.slope = 0.2f; e.res = l.res ? res.data() : nullptr;
     ops::LinearWork lw;
@@ -120,18 +121,18 @@ int main(int argc, char** argv) {
   // memory
   ops::Memory m;
   m.dim = 128; m.left = 2; m.right = 2; m.dual = true;
-  std::vector<float> mw = randn(5 * 128), mt0 = randn(128, 0.2f), mt1 = randn(128, 0.2f), ms = randn(128), mb = randn(128);
+  ops::Buffer<float> mw = randn(5 * 128), mt0 = randn(128, 0.2f), mt1 = randn(128, 0.2f), ms = randn(128), mb = randn(128);
   for (float& v : mw) v = v >= 0 ? 1.0f : -1.0f;
-  std::vector<float> pad = ops::memory_pad_levels(128, true, mt0.data(), mt1.data());
+  ops::Buffer<float> pad = ops::to_buffer(ops::memory_pad_levels(128, true, mt0.data(), mt1.data()));
   m.w = mw.data(); m.tau0 = mt0.data(); m.tau1 = mt1.data(); m.pad = pad.data(); m.scale = ms.data(); m.bias = mb.data(); m.slope = 0.2f;
   ops::MemoryWork mwk;
-  std::vector<float> hx = randn(8 * 128), hy(8 * 128);
+  ops::Buffer<float> hx = randn(8 * 128), hy(8 * 128);
   std::printf("memory                %8.2f\n", median_us(runs, [&] { ops::memory_fwd(m, hx.data(), 1, 8, mwk, hy.data()); }));
   ops::Classifier c;
   c.classes = 12; c.n = 1024;
-  std::vector<float> cw2 = randn(12 * 1024), cb = randn(12), logits(12);
-  std::vector<double> cwd(cw2.begin(), cw2.end());  // widened at load, as the engine does
-  const std::vector<float> cwi = ops::classifier_interleave(cw2.data(), 12, 1024);  // as the engine
+  ops::Buffer<float> cw2 = randn(12 * 1024), cb = randn(12), logits(12);
+  ops::Buffer<double> cwd(cw2.begin(), cw2.end());  // widened at load, as the engine does
+  const ops::Buffer<float> cwi = ops::to_buffer(ops::classifier_interleave(cw2.data(), 12, 1024));  // as the engine
   c.w = cw2.data(); c.b = cb.data(); c.wd = cwd.data(); c.wi = cwi.data();
   std::printf("classifier            %8.2f\n", median_us(runs, [&] { ops::classifier_exact(c, hx.data(), 1, logits.data()); }));
   return 0;

@@ -1176,6 +1176,26 @@ void test_golden(const std::string& dir) {
 
 }  // namespace
 
+// ops::Buffer, the engine's weights and scratch: 64-byte aligned at every size and after growth
+// (the engine's speed, not its bits, depends on it: docs/engine.md, "Session 53").
+void test_buffers() {
+  bool ok = true;
+  for (std::size_t n : {1, 3, 16, 17, 100, 1000, 4097}) {
+    ops::Buffer<float> f(n);
+    ops::Buffer<std::uint64_t> u(n);
+    ops::Buffer<std::uint8_t> b(n);
+    ok = ok && reinterpret_cast<std::uintptr_t>(f.data()) % 64 == 0 &&
+         reinterpret_cast<std::uintptr_t>(u.data()) % 64 == 0 &&
+         reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0;
+    ops::grow(f, 3 * n + 5);
+    ok = ok && reinterpret_cast<std::uintptr_t>(f.data()) % 64 == 0;
+  }
+  const std::vector<float> v = values(33, 1.0f);
+  const ops::Buffer<float> c = ops::to_buffer(v);
+  ok = ok && c.size() == v.size() && same_bits(c.data(), v.data(), v.size());
+  check(ok, "ops::Buffer: 64-byte aligned at every size and after growth; to_buffer copies");
+}
+
 int main(int argc, char** argv) {
   std::string golden;
   int rounds = 60;
@@ -1194,6 +1214,7 @@ int main(int argc, char** argv) {
       std::printf("kernels:");
       for (const Kernel* k : kernels()) std::printf(" %s", k->name);
       std::printf("\n");
+      test_buffers();
       test_binarize(rounds);
       test_planes(rounds);
       // conv1, conv2, the memory, the fbank40 front end and the classifier are instantiated or

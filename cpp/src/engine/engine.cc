@@ -59,10 +59,10 @@ struct Arch {
 // A binarized Linear (or conv2 as a GEMM): packed weight rows + folded affine.
 struct BinLinear {
   std::size_t in = 0, out = 0, words = 0;
-  std::vector<std::uint64_t> w;
-  std::vector<std::uint64_t> wp;   // the kernel's prepared copy of w (empty: none)
-  std::vector<float> tau0, tau1;   // dual mode only
-  std::vector<float> scale, bias;  // empty for fc_out (per path)
+  ops::Buffer<std::uint64_t> w;
+  ops::Buffer<std::uint64_t> wp;   // the kernel's prepared copy of w (empty: none)
+  ops::Buffer<float> tau0, tau1;   // dual mode only
+  ops::Buffer<float> scale, bias;  // empty for fc_out (per path)
   // Rearranges w for `kern` once, if the kernel prepares weights of this shape.
   void prepare(const Kernel& kern) {
     wp.clear();
@@ -90,20 +90,20 @@ struct BinLinear {
 struct Block {
   bool present = false;
   // memory: taps x dim, +-1 (binary) or BN-folded weights (FP), tap-major
-  std::vector<float> mem_w, mem_tau0, mem_tau1, mem_scale, mem_bias, mem_pad;
+  ops::Buffer<float> mem_w, mem_tau0, mem_tau1, mem_scale, mem_bias, mem_pad;
   float act_m = 0, act_h = 0;
   BinLinear fc_in, fc_out;                 // binary models
   // FP models, weights packed at load for float_gemm_kn (kernels.h, pack_kn)
-  std::vector<float> fc_in_w, fc_in_b;     // BN folded
-  std::vector<float> fc_out_w;             // bias folded per path
-  std::array<std::vector<float>, 4> out_scale, out_bias;
+  ops::Buffer<float> fc_in_w, fc_in_b;     // BN folded
+  ops::Buffer<float> fc_out_w;             // bias folded per path
+  std::array<ops::Buffer<float>, 4> out_scale, out_bias;
   std::array<float, 4> act_p{};
   ops::SignThresholds fc_in_th;  // sign mode: fc_out's input bits from fc_in's integer dots
 };
 
 using Clock = std::chrono::steady_clock;
 
-ops::Epilogue epilogue(const std::vector<float>& scale, const std::vector<float>& bias, float slope,
+ops::Epilogue epilogue(const ops::Buffer<float>& scale, const ops::Buffer<float>& bias, float slope,
                        const float* res) {
   ops::Epilogue e;
   e.scale = scale.data();
@@ -129,23 +129,24 @@ struct Engine::Impl {
   const Kernel* fkern = nullptr;  // float GEMMs
 
   // conv1 (FP, BN folded)
-  std::vector<float> conv1_w, conv1_b;
+  ops::Buffer<float> conv1_w, conv1_b;
   float act1 = 0, act2 = 0, act3 = 0;
   // conv2
   BinLinear conv2;                       // binary
   BinLinear conv2_pix;                   // conv2's weights in pixel-major bit order (or empty)
   ops::Conv2Tables conv2_tab;            // border correction, per-position bias (binary)
-  std::vector<float> conv2_w, conv2_b;   // FP; conv2_w packed by pack_kn
+  ops::Buffer<float> conv2_w, conv2_b;   // FP; conv2_w packed by pack_kn
   BinLinear fc1;
-  std::vector<float> fc1_w, fc1_b;       // FP; fc1_w packed by pack_kn
+  ops::Buffer<float> fc1_w, fc1_b;       // FP; fc1_w packed by pack_kn
   std::vector<Block> blocks;
-  std::vector<float> cls_w, cls_b;
-  std::vector<double> cls_wd;  // cls_w widened once (binary models' float64 classifier)
-  std::vector<float> cls_wi;   // cls_w in the FMA version's order (ops::classifier_interleave)
+  ops::Buffer<float> cls_w, cls_b;
+  ops::Buffer<double> cls_wd;  // cls_w widened once (binary models' float64 classifier)
+  ops::Buffer<float> cls_wi;   // cls_w in the FMA version's order (ops::classifier_interleave)
 
   // workspace
   std::size_t cap = 0;
-  std::vector<float> col, y1, conv2_out, tok, h, m, hid, o, feats, clip;
+  // (64-byte aligned: ops::Buffer)
+  ops::Buffer<float> col, y1, conv2_out, tok, h, m, hid, o, feats, clip;
   bool conv1_col_kept = false;  // col holds conv1_deployed's zero padding (binary modes)
   ops::Conv2Work conv2_work;
   ops::LinearWork lin_a, lin_b;  // binarized inputs of the binary linears (fused producers)
@@ -195,10 +196,10 @@ void Engine::Impl::load_binary_linear(BinLinear& L, const std::string& name, std
   L.in = in;
   L.out = out;
   L.words = packed_row_words(in);
-  L.w = f.bits(name + ".bits", out, in);
+  L.w = ops::to_buffer(f.bits(name + ".bits", out, in));
   if (affine) {
-    L.scale = f.floats(name + ".scale", {static_cast<long long>(out)});
-    L.bias = f.floats(name + ".bias", {static_cast<long long>(out)});
+    L.scale = ops::to_buffer(f.floats(name + ".scale", {static_cast<long long>(out)}));
+    L.bias = ops::to_buffer(f.floats(name + ".bias", {static_cast<long long>(out)}));
   }
 }
 
@@ -336,8 +337,8 @@ void Engine::Impl::load() {
 
   using LL = long long;
   const LL c1 = a.c1, c2 = a.c2, k1 = a.k1(), k2 = a.k2(), dim = a.dim, hid = a.hidden;
-  conv1_w = f.floats("conv1.w", {c1, k1});
-  conv1_b = f.floats("conv1.b", {c1});
+  conv1_w = ops::to_buffer(f.floats("conv1.w", {c1, k1}));
+  conv1_b = ops::to_buffer(f.floats("conv1.b", {c1}));
   act1 = f.scalar("act1");
   act2 = f.scalar("act2");
   act3 = f.scalar("act3");
@@ -348,10 +349,10 @@ void Engine::Impl::load() {
     L.tau1.assign(t.begin() + channels, t.end());
   };
   if (mode == Mode::fp) {
-    conv2_w = packed_kn(f.floats("conv2.w", {c2, k2}), c2, k2);
-    conv2_b = f.floats("conv2.b", {c2});
-    fc1_w = packed_kn(f.floats("fc1.w", {dim, a.f1()}), dim, a.f1());
-    fc1_b = f.floats("fc1.b", {dim});
+    conv2_w = ops::to_buffer(packed_kn(f.floats("conv2.w", {c2, k2}), c2, k2));
+    conv2_b = ops::to_buffer(f.floats("conv2.b", {c2}));
+    fc1_w = ops::to_buffer(packed_kn(f.floats("fc1.w", {dim, a.f1()}), dim, a.f1()));
+    fc1_b = ops::to_buffer(f.floats("fc1.b", {dim}));
   } else {
     load_binary_linear(conv2, "conv2", static_cast<std::size_t>(k2), static_cast<std::size_t>(c2),
                        true);
@@ -365,7 +366,7 @@ void Engine::Impl::load() {
       conv2_pix.in = conv2.in;
       conv2_pix.out = conv2.out;
       conv2_pix.words = conv2.words;
-      conv2_pix.w = ops::conv2_pixel_weights(conv2_shape(), conv2.w.data(), conv2.words);
+      conv2_pix.w = ops::to_buffer(ops::conv2_pixel_weights(conv2_shape(), conv2.w.data(), conv2.words));
     }
     load_binary_linear(fc1, "fc1", static_cast<std::size_t>(a.f1()),
                        static_cast<std::size_t>(dim), true);
@@ -389,10 +390,10 @@ void Engine::Impl::load() {
       for (int c = 0; c < a.dim; ++c) {
         for (int t = 0; t < taps; ++t) b.mem_w[t * a.dim + c] = w[c * taps + t];
       }
-      b.mem_bias = f.floats(pre + ".mem.b", {dim});
-      b.fc_in_w = packed_kn(f.floats(pre + ".fc_in.w", {hid, dim}), hid, dim);
-      b.fc_in_b = f.floats(pre + ".fc_in.b", {hid});
-      b.fc_out_w = packed_kn(f.floats(pre + ".fc_out.w", {dim, hid}), dim, hid);
+      b.mem_bias = ops::to_buffer(f.floats(pre + ".mem.b", {dim}));
+      b.fc_in_w = ops::to_buffer(packed_kn(f.floats(pre + ".fc_in.w", {hid, dim}), hid, dim));
+      b.fc_in_b = ops::to_buffer(f.floats(pre + ".fc_in.b", {hid}));
+      b.fc_out_w = ops::to_buffer(packed_kn(f.floats(pre + ".fc_out.w", {dim, hid}), dim, hid));
     } else {
       std::vector<std::uint64_t> bits = f.bits(pre + ".mem.bits", a.dim, taps);
       const std::size_t stride = packed_row_words(taps);
@@ -401,15 +402,15 @@ void Engine::Impl::load() {
           b.mem_w[t * a.dim + c] = packed_bit(bits.data() + c * stride, t) ? -1.0f : 1.0f;
         }
       }
-      b.mem_scale = f.floats(pre + ".mem.scale", {dim});
-      b.mem_bias = f.floats(pre + ".mem.bias", {dim});
+      b.mem_scale = ops::to_buffer(f.floats(pre + ".mem.scale", {dim}));
+      b.mem_bias = ops::to_buffer(f.floats(pre + ".mem.bias", {dim}));
       if (mode == Mode::dual) {
         std::vector<float> t = f.floats(pre + ".mem.tau", {2, dim});
         b.mem_tau0.assign(t.begin(), t.begin() + dim);
         b.mem_tau1.assign(t.begin() + dim, t.end());
       }
-      b.mem_pad = ops::memory_pad_levels(a.dim, mode == Mode::dual, b.mem_tau0.data(),
-                                         b.mem_tau1.data());
+      b.mem_pad = ops::to_buffer(ops::memory_pad_levels(a.dim, mode == Mode::dual,
+                                                        b.mem_tau0.data(), b.mem_tau1.data()));
       load_binary_linear(b.fc_in, pre + ".fc_in", a.dim, a.hidden, true);
       taus(b.fc_in, pre + ".fc_in", dim);
       if (mode == Mode::sign) {
@@ -422,17 +423,18 @@ void Engine::Impl::load() {
     for (int p : paths) {
       if (!on_path(j, p)) continue;
       const std::string ps = ".p" + std::to_string(p);
-      b.out_scale[p] = f.floats(pre + ".fc_out.scale" + ps, {dim});
-      b.out_bias[p] = f.floats(pre + ".fc_out.bias" + ps, {dim});
+      b.out_scale[p] = ops::to_buffer(f.floats(pre + ".fc_out.scale" + ps, {dim}));
+      b.out_bias[p] = ops::to_buffer(f.floats(pre + ".fc_out.bias" + ps, {dim}));
       b.act_p[p] = f.scalar(pre + ".act_p" + ps);
     }
   }
-  cls_w = f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim});
-  cls_b = f.floats("classifier.b", {a.classes});
+  cls_w = ops::to_buffer(f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim}));
+  cls_b = ops::to_buffer(f.floats("classifier.b", {a.classes}));
   if (mode != Mode::fp) {
     cls_wd.assign(cls_w.begin(), cls_w.end());
-    cls_wi = ops::classifier_interleave(cls_w.data(), static_cast<std::size_t>(a.classes),
-                                        cls_w.size() / static_cast<std::size_t>(a.classes));
+    cls_wi = ops::to_buffer(ops::classifier_interleave(
+        cls_w.data(), static_cast<std::size_t>(a.classes),
+        cls_w.size() / static_cast<std::size_t>(a.classes)));
   }
 }
 

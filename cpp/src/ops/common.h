@@ -11,11 +11,41 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "bifsmn/kernels.h"
 
 namespace bifsmn::ops {
+
+// Cache-line (64-byte) aligned storage for the engine's weights and scratch. Why: the default
+// allocator aligns to 16 bytes, so most 64-byte vector loads and stores of a row straddle two
+// cache lines; on an AMD Zen 4 the 8-block network ran about 7 % slower so (docs/engine.md,
+// "Session 53"). Rows whose length is a multiple of 16 floats then start on a line too.
+template <class T>
+struct CacheAligned {
+  using value_type = T;
+  static constexpr std::size_t kAlign = 64;
+  CacheAligned() noexcept = default;
+  template <class U>
+  CacheAligned(const CacheAligned<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kAlign)));
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(kAlign)); }
+  template <class U>
+  bool operator==(const CacheAligned<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const CacheAligned<U>&) const noexcept { return false; }
+};
+template <class T>
+using Buffer = std::vector<T, CacheAligned<T>>;
+
+// A Buffer holding v's elements.
+template <class T, class A>
+Buffer<T> to_buffer(const std::vector<T, A>& v) {
+  return Buffer<T>(v.begin(), v.end());
+}
 
 // PReLU as deployed: act(v) = v >= 0 ? v : slope * v (the product is computed
 // unconditionally so loops vectorize; the select keeps the value exact).
@@ -80,8 +110,8 @@ inline void timed_binary_gemm(const Kernel& kern, const std::uint64_t* a, const 
   stats->bops += static_cast<double>(m) * n * k;
 }
 
-template <class T>
-void grow(std::vector<T>& v, std::size_t n) {
+template <class T, class A>
+void grow(std::vector<T, A>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
 }
 

@@ -41,7 +41,7 @@ struct Conv2Shape {
 
 // Load-time tables, (positions x C2) each: the border correction C and the per-position bias.
 struct Conv2Tables {
-  std::vector<float> corr, bias_pos;
+  Buffer<float> corr, bias_pos;
 };
 // w: C2 packed rows of k2 bits (stride `words`); tau2 nullptr: no tau2 term (sign mode).
 Conv2Tables conv2_tables(const Conv2Shape& s, const std::uint64_t* w, std::size_t words,
@@ -81,13 +81,13 @@ void conv2_binary_reference(const Conv2Binary& p, const float* v, float* tok);
 
 // Scratch of the optimized version.
 struct Conv2Work {
-  std::vector<float> d, r, s, z, row;  // d, r: one input row (w1) each
-  std::vector<std::uint64_t> planes, abits, tile;
-  std::vector<std::uint8_t> grid;  // pixel-major bits of one clip's two planes (pixel path)
+  Buffer<float> d, r, s, z, row;  // d, r: one input row (w1) each
+  Buffer<std::uint64_t> planes, abits, tile;
+  Buffer<std::uint8_t> grid;  // pixel-major bits of one clip's two planes (pixel path)
   int grid_key = -1;  // hp * 64 + pad of the shape whose padding rows the grid holds zeroed
   // (clips, hp, pad) of the layout whose padding rows `planes` holds zeroed (never written else)
   std::size_t planes_key[3] = {0, 0, 0};
-  std::vector<std::int32_t> dots;
+  Buffer<std::int32_t> dots;
   // Row-assembly tables (which plane rows' k-bit chunks land in which word of a GEMM row, at
   // which shift), rebuilt only when the shape changes.
   std::vector<std::int32_t> begin, off, sft, in_off, in_sft;

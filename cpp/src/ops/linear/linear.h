@@ -38,9 +38,9 @@ void linear_binary_reference(const BinaryLinear& L, const Epilogue& e, const flo
 
 // Scratch of the optimized version.
 struct LinearWork {
-  std::vector<std::uint64_t> abits;  // 2 * rows packed rows (b1 rows, then b2 rows)
-  std::vector<std::int32_t> dots;    // 2 * rows * out
-  std::vector<float> s, d, r, absr, row;  // row: 2 * out (two epilogue rows)
+  Buffer<std::uint64_t> abits;  // 2 * rows packed rows (b1 rows, then b2 rows)
+  Buffer<std::int32_t> dots;    // 2 * rows * out
+  Buffer<float> s, d, r, absr, row;  // row: 2 * out (two epilogue rows)
   std::size_t rows = 0;  // rows binarized into abits (binarize_rows / begin_rows)
   void reserve(std::size_t rows, std::size_t in, std::size_t out);
 };

@@ -36,7 +36,7 @@ std::vector<float> memory_pad_levels(std::size_t dim, bool dual, const float* ta
 void memory_reference(const Memory& p, const float* x, std::size_t t, float* y);
 
 struct MemoryWork {
-  std::vector<float> u;  // the clip's quantized padded frames
+  Buffer<float> u;  // the clip's quantized padded frames
   void reserve(const Memory& p, std::size_t t);
 };
 
