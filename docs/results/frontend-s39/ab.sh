@@ -18,7 +18,7 @@ set -euo pipefail
 rounds=${2:-10} runs=${3:-2000}
 . docs/results/binarizer-avx512/ab_build.sh
 ab_setup "${1:?usage: ab.sh OLD_REV [ROUNDS] [RUNS]}" fe  # sets $old and $new
-bifsmn export models/bifsmnv2_a01_sc12dev.pt -o runs/ab/a01.bkws > /dev/null
+"${BIFSMN:-.venv/bin/bifsmn}" export models/bifsmnv2_a01_sc12dev.pt -o runs/ab/a01.bkws > /dev/null
 for r in $(seq "$rounds"); do
   for mode in logmel-clip logmel-stream fbank40-clip fbank40-stream; do
     case $mode in
