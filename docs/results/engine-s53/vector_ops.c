@@ -24,45 +24,32 @@ int main(void) {
   const double hz = 10 * 2e8 / (now() - t);
   printf("clock (dependent adds): %.2f GHz\n", hz / 1e9);
 
-  n = 100000000L;
-  t = now();
-  __asm__ volatile(
-      "vpxord %%zmm0,%%zmm0,%%zmm0\n"
-      "1: vpopcntd %%zmm0,%%zmm1\n vpopcntd %%zmm0,%%zmm2\n vpopcntd %%zmm0,%%zmm3\n"
-      " vpopcntd %%zmm0,%%zmm4\n vpopcntd %%zmm0,%%zmm5\n vpopcntd %%zmm0,%%zmm6\n"
-      " vpopcntd %%zmm0,%%zmm7\n vpopcntd %%zmm0,%%zmm8\n dec %0\n jnz 1b"
-      : "+r"(n) : : REGS);
-  printf("vpopcntd zmm: %.2f per cycle\n", 8e8 / (now() - t) / hz);
-
-  n = 100000000L;
-  t = now();
-  __asm__ volatile(
-      "1: vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm1\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm2\n"
-      " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm3\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm4\n"
-      " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm5\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm6\n"
-      " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm7\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm8\n"
-      " dec %0\n jnz 1b"
-      : "+r"(n) : : REGS);
-  printf("vpternlogd zmm: %.2f per cycle\n", 8e8 / (now() - t) / hz);
-
-  n = 100000000L;
-  t = now();
-  __asm__ volatile(
-      "1: vpxord %%zmm0,%%zmm9,%%zmm1\n vpxord %%zmm0,%%zmm9,%%zmm2\n"
-      " vpxord %%zmm0,%%zmm9,%%zmm3\n vpxord %%zmm0,%%zmm9,%%zmm4\n"
-      " vpaddd %%zmm0,%%zmm9,%%zmm5\n vpaddd %%zmm0,%%zmm9,%%zmm6\n"
-      " vpaddd %%zmm0,%%zmm9,%%zmm7\n vpaddd %%zmm0,%%zmm9,%%zmm8\n dec %0\n jnz 1b"
-      : "+r"(n) : : REGS);
-  printf("vpxord / vpaddd zmm: %.2f per cycle\n", 8e8 / (now() - t) / hz);
-
-  n = 100000000L;
-  t = now();
-  __asm__ volatile(
-      "1: vpopcntd %%zmm0,%%zmm1\n vpxord %%zmm0,%%zmm9,%%zmm2\n vpopcntd %%zmm0,%%zmm3\n"
-      " vpxord %%zmm0,%%zmm9,%%zmm4\n vpopcntd %%zmm0,%%zmm5\n vpaddd %%zmm0,%%zmm9,%%zmm6\n"
-      " vpopcntd %%zmm0,%%zmm7\n vpaddd %%zmm0,%%zmm9,%%zmm8\n dec %0\n jnz 1b"
-      : "+r"(n) : : REGS);
-  printf("4 vpopcntd + 4 vpxord / vpaddd zmm: %.2f vector operations per cycle\n",
-         8e8 / (now() - t) / hz);
+  /* Each loop: 8 vector operations per iteration, 1e8 iterations, printed per cycle. */
+#define LOOP(label, ...)                                                           \
+  do {                                                                             \
+    long it = 100000000L;                                                          \
+    const double t0 = now();                                                       \
+    __asm__ volatile(__VA_ARGS__ " dec %0\n jnz 1b" : "+r"(it) : : REGS);         \
+    printf("%s: %.2f per cycle\n", label, 8e8 / (now() - t0) / hz);               \
+  } while (0)
+  __asm__ volatile("vpxord %%zmm0,%%zmm0,%%zmm0" : : : "xmm0");
+  LOOP("vpopcntd zmm",
+       "1: vpopcntd %%zmm0,%%zmm1\n vpopcntd %%zmm0,%%zmm2\n vpopcntd %%zmm0,%%zmm3\n"
+       " vpopcntd %%zmm0,%%zmm4\n vpopcntd %%zmm0,%%zmm5\n vpopcntd %%zmm0,%%zmm6\n"
+       " vpopcntd %%zmm0,%%zmm7\n vpopcntd %%zmm0,%%zmm8\n");
+  LOOP("vpternlogd zmm",
+       "1: vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm1\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm2\n"
+       " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm3\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm4\n"
+       " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm5\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm6\n"
+       " vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm7\n vpternlogd $0x96,%%zmm0,%%zmm9,%%zmm8\n");
+  LOOP("vpxord / vpaddd zmm",
+       "1: vpxord %%zmm0,%%zmm9,%%zmm1\n vpxord %%zmm0,%%zmm9,%%zmm2\n"
+       " vpxord %%zmm0,%%zmm9,%%zmm3\n vpxord %%zmm0,%%zmm9,%%zmm4\n"
+       " vpaddd %%zmm0,%%zmm9,%%zmm5\n vpaddd %%zmm0,%%zmm9,%%zmm6\n"
+       " vpaddd %%zmm0,%%zmm9,%%zmm7\n vpaddd %%zmm0,%%zmm9,%%zmm8\n");
+  LOOP("4 vpopcntd + 4 vpxord / vpaddd zmm (vector operations)",
+       "1: vpopcntd %%zmm0,%%zmm1\n vpxord %%zmm0,%%zmm9,%%zmm2\n vpopcntd %%zmm0,%%zmm3\n"
+       " vpxord %%zmm0,%%zmm9,%%zmm4\n vpopcntd %%zmm0,%%zmm5\n vpaddd %%zmm0,%%zmm9,%%zmm6\n"
+       " vpopcntd %%zmm0,%%zmm7\n vpaddd %%zmm0,%%zmm9,%%zmm8\n");
   return 0;
 }

@@ -29,14 +29,14 @@ typedef float v16f __attribute__((vector_size(64)));
                                                  std::size_t c0, float* q,
                                                  float* __restrict__ u) {
   for (std::size_t c = c0; c < dim; ++c) {
-    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0), binarize/quant.h
+    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0): binarize/quant_x86.cc
     const float r = (v[c] - b1) - tau1[c];
     q[c & 7] = q[c & 7] + (r < 0.0f ? -r : r);
   }
   const float s =
       (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / static_cast<float>(dim);
   for (std::size_t c = 0; c < dim; ++c) {
-    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0), binarize/quant.h
+    const float b1 = v[c] >= tau0[c] ? 1.0f : -1.0f;  // == (v - tau0 >= 0): binarize/quant_x86.cc
     const float r = (v[c] - b1) - tau1[c];
     u[c] = b1 + s * (r >= 0.0f ? 1.0f : -1.0f);
   }
