@@ -50,7 +50,7 @@ ops::Buffer<std::uint64_t> prepared(const Kernel& kern, const ops::Buffer<std::u
 }
 double median_us(int runs, const std::function<void()>& fn) {
   for (int i = 0; i < 50; ++i) fn();
-  ops::Buffer<double> t(runs);
+  std::vector<double> t(runs);
   for (double& ti : t) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();

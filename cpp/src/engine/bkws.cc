@@ -228,11 +228,11 @@ const Record& Container::require(std::string_view rec, std::initializer_list<DTy
   return *r;
 }
 
-std::vector<float> Container::floats(std::string_view rec,
+ops::Buffer<float> Container::floats(std::string_view rec,
                                      std::initializer_list<long long> shape) const {
   const Record& r = require(rec, {DType::f32, DType::f16, DType::f24, DType::i8}, shape);
   const std::uint8_t* p = bytes_.data() + r.offset;
-  std::vector<float> out;
+  ops::Buffer<float> out;
   if (r.dtype == DType::f32) {
     out.resize(r.nbytes / 4);
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = load_le<float>(p + 4 * i);
@@ -342,13 +342,13 @@ std::string Container::text(std::string_view rec) const {
 
 float Container::scalar(std::string_view rec) const { return floats(rec, {1})[0]; }
 
-std::vector<std::uint64_t> Container::bits(std::string_view rec, std::size_t rows,
+ops::Buffer<std::uint64_t> Container::bits(std::string_view rec, std::size_t rows,
                                            std::size_t k) const {
   const Record& r = require(rec, {DType::bits},
                             {static_cast<long long>(rows), static_cast<long long>(k)});
   const std::size_t row_bytes = (k + 7) / 8;
   const std::size_t stride = packed_row_words(k);
-  std::vector<std::uint64_t> out(rows * stride, 0);
+  ops::Buffer<std::uint64_t> out(rows * stride, 0);
   const std::uint8_t* p = bytes_.data() + r.offset;
   for (std::size_t i = 0; i < rows; ++i) {
     for (std::size_t b = 0; b < row_bytes; ++b) {

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../ops/common.h"
+
 namespace bifsmn::detail {
 
 inline constexpr char kMagic[8] = {'B', 'K', 'W', 'S', '\r', '\n', '\x1a', '\n'};
@@ -58,8 +60,9 @@ class Container {
   // f32, f16 or f24 record -> floats (exact widening); an i8 record is
   // dequantized with its per-row f32 scales (record NAME.qscale, one per row of
   // the first axis, or from version 5 one for the whole record) as float(q) * scale,
-  // the arithmetic of bifsmn.deploy.storage.
-  std::vector<float> floats(std::string_view rec,
+  // the arithmetic of bifsmn.deploy.storage. In the engine's aligned storage (ops::Buffer), as
+  // bits() below: the weights are used where they are loaded.
+  ops::Buffer<float> floats(std::string_view rec,
                             std::initializer_list<long long> shape) const;
   std::vector<std::int32_t> ints(std::string_view rec,
                                  std::initializer_list<long long> shape) const;
@@ -69,7 +72,7 @@ class Container {
   // bits record (rows x k) -> packed rows with stride packed_row_words(k),
   // padding zero (bitpack.h convention). Nonzero padding bits in the file
   // are an error (the exporter writes zeros).
-  std::vector<std::uint64_t> bits(std::string_view rec, std::size_t rows,
+  ops::Buffer<std::uint64_t> bits(std::string_view rec, std::size_t rows,
                                   std::size_t k) const;
   float scalar(std::string_view rec) const;
 

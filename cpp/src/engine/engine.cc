@@ -196,10 +196,10 @@ void Engine::Impl::load_binary_linear(BinLinear& L, const std::string& name, std
   L.in = in;
   L.out = out;
   L.words = packed_row_words(in);
-  L.w = ops::to_buffer(f.bits(name + ".bits", out, in));
+  L.w = f.bits(name + ".bits", out, in);
   if (affine) {
-    L.scale = ops::to_buffer(f.floats(name + ".scale", {static_cast<long long>(out)}));
-    L.bias = ops::to_buffer(f.floats(name + ".bias", {static_cast<long long>(out)}));
+    L.scale = f.floats(name + ".scale", {static_cast<long long>(out)});
+    L.bias = f.floats(name + ".bias", {static_cast<long long>(out)});
   }
 }
 
@@ -237,8 +237,8 @@ std::vector<int> path_list(const Container& f, int model_paths, int layers) {
 
 // A FP layer's weights (n x k) in float_gemm_kn's packed panels (kernels.h), so that the float
 // GEMM computes outer products on contiguous panel rows.
-std::vector<float> packed_kn(const std::vector<float>& w, std::size_t n, std::size_t k) {
-  std::vector<float> p(kn_packed_floats(n, k));
+ops::Buffer<float> packed_kn(const ops::Buffer<float>& w, std::size_t n, std::size_t k) {
+  ops::Buffer<float> p(kn_packed_floats(n, k));
   pack_kn(w.data(), n, k, p.data());
   return p;
 }
@@ -337,27 +337,27 @@ void Engine::Impl::load() {
 
   using LL = long long;
   const LL c1 = a.c1, c2 = a.c2, k1 = a.k1(), k2 = a.k2(), dim = a.dim, hid = a.hidden;
-  conv1_w = ops::to_buffer(f.floats("conv1.w", {c1, k1}));
-  conv1_b = ops::to_buffer(f.floats("conv1.b", {c1}));
+  conv1_w = f.floats("conv1.w", {c1, k1});
+  conv1_b = f.floats("conv1.b", {c1});
   act1 = f.scalar("act1");
   act2 = f.scalar("act2");
   act3 = f.scalar("act3");
   auto taus = [&](BinLinear& L, const std::string& name, LL channels) {
     if (mode != Mode::dual) return;
-    std::vector<float> t = f.floats(name + ".tau", {2, channels});
+    const ops::Buffer<float> t = f.floats(name + ".tau", {2, channels});
     L.tau0.assign(t.begin(), t.begin() + channels);
     L.tau1.assign(t.begin() + channels, t.end());
   };
   if (mode == Mode::fp) {
-    conv2_w = ops::to_buffer(packed_kn(f.floats("conv2.w", {c2, k2}), c2, k2));
-    conv2_b = ops::to_buffer(f.floats("conv2.b", {c2}));
-    fc1_w = ops::to_buffer(packed_kn(f.floats("fc1.w", {dim, a.f1()}), dim, a.f1()));
-    fc1_b = ops::to_buffer(f.floats("fc1.b", {dim}));
+    conv2_w = packed_kn(f.floats("conv2.w", {c2, k2}), c2, k2);
+    conv2_b = f.floats("conv2.b", {c2});
+    fc1_w = packed_kn(f.floats("fc1.w", {dim, a.f1()}), dim, a.f1());
+    fc1_b = f.floats("fc1.b", {dim});
   } else {
     load_binary_linear(conv2, "conv2", static_cast<std::size_t>(k2), static_cast<std::size_t>(c2),
                        true);
     taus(conv2, "conv2", c1);
-    std::vector<float> tau2;
+    ops::Buffer<float> tau2;
     if (mode == Mode::dual) tau2 = f.floats("conv2.tau2", {c1});
     conv2_tab = ops::conv2_tables(conv2_shape(), conv2.w.data(), conv2.words,
                                   conv2.scale.data(), conv2.bias.data(),
@@ -386,26 +386,26 @@ void Engine::Impl::load() {
     b.act_h = f.scalar(pre + ".act_h");
     b.mem_w.assign(static_cast<std::size_t>(taps) * a.dim, 0.0f);
     if (mode == Mode::fp) {
-      std::vector<float> w = f.floats(pre + ".mem.w", {dim, taps});
+      const ops::Buffer<float> w = f.floats(pre + ".mem.w", {dim, taps});
       for (int c = 0; c < a.dim; ++c) {
         for (int t = 0; t < taps; ++t) b.mem_w[t * a.dim + c] = w[c * taps + t];
       }
-      b.mem_bias = ops::to_buffer(f.floats(pre + ".mem.b", {dim}));
-      b.fc_in_w = ops::to_buffer(packed_kn(f.floats(pre + ".fc_in.w", {hid, dim}), hid, dim));
-      b.fc_in_b = ops::to_buffer(f.floats(pre + ".fc_in.b", {hid}));
-      b.fc_out_w = ops::to_buffer(packed_kn(f.floats(pre + ".fc_out.w", {dim, hid}), dim, hid));
+      b.mem_bias = f.floats(pre + ".mem.b", {dim});
+      b.fc_in_w = packed_kn(f.floats(pre + ".fc_in.w", {hid, dim}), hid, dim);
+      b.fc_in_b = f.floats(pre + ".fc_in.b", {hid});
+      b.fc_out_w = packed_kn(f.floats(pre + ".fc_out.w", {dim, hid}), dim, hid);
     } else {
-      std::vector<std::uint64_t> bits = f.bits(pre + ".mem.bits", a.dim, taps);
+      const ops::Buffer<std::uint64_t> bits = f.bits(pre + ".mem.bits", a.dim, taps);
       const std::size_t stride = packed_row_words(taps);
       for (int c = 0; c < a.dim; ++c) {
         for (int t = 0; t < taps; ++t) {
           b.mem_w[t * a.dim + c] = packed_bit(bits.data() + c * stride, t) ? -1.0f : 1.0f;
         }
       }
-      b.mem_scale = ops::to_buffer(f.floats(pre + ".mem.scale", {dim}));
-      b.mem_bias = ops::to_buffer(f.floats(pre + ".mem.bias", {dim}));
+      b.mem_scale = f.floats(pre + ".mem.scale", {dim});
+      b.mem_bias = f.floats(pre + ".mem.bias", {dim});
       if (mode == Mode::dual) {
-        std::vector<float> t = f.floats(pre + ".mem.tau", {2, dim});
+        const ops::Buffer<float> t = f.floats(pre + ".mem.tau", {2, dim});
         b.mem_tau0.assign(t.begin(), t.begin() + dim);
         b.mem_tau1.assign(t.begin() + dim, t.end());
       }
@@ -423,13 +423,13 @@ void Engine::Impl::load() {
     for (int p : paths) {
       if (!on_path(j, p)) continue;
       const std::string ps = ".p" + std::to_string(p);
-      b.out_scale[p] = ops::to_buffer(f.floats(pre + ".fc_out.scale" + ps, {dim}));
-      b.out_bias[p] = ops::to_buffer(f.floats(pre + ".fc_out.bias" + ps, {dim}));
+      b.out_scale[p] = f.floats(pre + ".fc_out.scale" + ps, {dim});
+      b.out_bias[p] = f.floats(pre + ".fc_out.bias" + ps, {dim});
       b.act_p[p] = f.scalar(pre + ".act_p" + ps);
     }
   }
-  cls_w = ops::to_buffer(f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim}));
-  cls_b = ops::to_buffer(f.floats("classifier.b", {a.classes}));
+  cls_w = f.floats("classifier.w", {a.classes, static_cast<LL>(a.t()) * dim});
+  cls_b = f.floats("classifier.b", {a.classes});
   if (mode != Mode::fp) {
     cls_wd.assign(cls_w.begin(), cls_w.end());
     cls_wi = ops::to_buffer(ops::classifier_interleave(
@@ -447,12 +447,8 @@ void Engine::Impl::reserve(std::size_t B) {
   const std::size_t widest = std::max<std::size_t>({static_cast<std::size_t>(a.f1()),
                                                      static_cast<std::size_t>(a.dim),
                                                      static_cast<std::size_t>(a.hidden)});
-  const std::size_t col_n =
-      std::max(conv1_op().col_size(), mode == Mode::fp ? conv2_shape().fp_col_size(B) : 0);
-  if (col.size() < col_n) {
-    grow(col, col_n);
-    conv1_col_kept = false;
-  }
+  // (growing keeps the contents: conv1's zero padding stays, conv1_col_kept stays true)
+  grow(col, std::max(conv1_op().col_size(), mode == Mode::fp ? conv2_shape().fp_col_size(B) : 0));
   grow(y1, B * p1 * a.c1);
   grow(h, rows * a.dim);
   grow(m, rows * a.dim);

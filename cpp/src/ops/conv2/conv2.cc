@@ -370,12 +370,8 @@ void Conv2Work::reserve(const Conv2Binary& p, std::size_t batch) {
   grow(r, static_cast<std::size_t>(sh.w1));
   grow(s, batch);
   // (+ 8: the pixel path's grid reads up to 7 words past the last channel's rows)
-  const std::size_t planes_n =
-      2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) + 8;
-  if (planes.size() < planes_n) {
-    grow(planes, planes_n);
-    planes_key[0] = 0;  // (re)allocated: zero it before use
-  }
+  // (it grows only for more clips or rows, i.e. a new planes_key: conv2_binary zeroes it then)
+  grow(planes, 2 * batch * sh.c1 * static_cast<std::size_t>(sh.h1 + 2 * sh.pad()) + 8);
   // one clip's GEMM rows (+ 8: conv2_pixel_rows16 stores whole 64-byte rows, pixel.h)
   grow(abits, 2 * sh.positions() * p.words + 8);
   grow(dots, 2 * rows * sh.c2);
