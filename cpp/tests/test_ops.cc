@@ -30,6 +30,7 @@
 #include "ops/conv2/conv2.h"
 #include "ops/conv2/pixel.h"
 #include "ops/frontend/frontend.h"
+#include "ops/frontend/mel.h"
 #include "ops/frontend/reference.h"
 #include "ops/linear/linear.h"
 #include "ops/memory/memory.h"
@@ -41,6 +42,9 @@ using bifsmn::testing::check;
 
 bool same_bits(const float* a, const float* b, std::size_t n) {
   return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
+bool same_bits(const double* a, const double* b, std::size_t n) {
+  return std::memcmp(a, b, n * sizeof(double)) == 0;
 }
 
 std::mt19937_64 rng(12345);
@@ -840,6 +844,121 @@ void test_fft_bins(int rounds) {
                   "nothing written beyond them (" + std::to_string(cases) + " sizes 4..2048)");
 }
 
+// RealFFT::power against the plain definition it claims to equal bit for bit: radix-2
+// decimation-in-frequency stages one at a time, every butterfly's product by its twiddle made
+// (also by w_0 = 1 - 0i, which the last pass skips), then the real-input split in bin order, and
+// the scale as a second product (the log-mel's fused norm). Inputs include exact zeros (a signed
+// zero is the only thing the skipped products could change, and the squares drop it).
+template <class S>
+std::vector<S> plain_power(int n, std::vector<S> re, std::vector<S> im, bool scaled, S scale) {
+  const int h = n / 2;
+  for (int len = h; len > 1; len /= 2) {
+    for (int b = 0; b < h; b += len) {
+      for (int p = 0; p < len / 2; ++p) {
+        const S wr = static_cast<S>(std::cos(2.0 * M_PI * p / len));
+        const S wi = static_cast<S>(-std::sin(2.0 * M_PI * p / len));
+        const int i = b + p, j = b + p + len / 2;
+        const S dr = re[i] - re[j], di = im[i] - im[j];
+        re[i] = re[i] + re[j];
+        im[i] = im[i] + im[j];
+        re[j] = dr * wr - di * wi;
+        im[j] = dr * wi + di * wr;
+      }
+    }
+  }
+  int bits = 0;
+  while ((1 << bits) < h) ++bits;
+  auto rev = [&](int k) {
+    int r = 0;
+    for (int b = 0; b < bits; ++b) r |= ((k >> b) & 1) << (bits - 1 - b);
+    return r;
+  };
+  std::vector<S> out(h + 1);
+  for (int k = 0; k <= h; ++k) {
+    const int a = rev(k % h), b = rev((h - k) % h);
+    const S half = static_cast<S>(0.5);
+    const S er = (re[a] + re[b]) * half, ei = (im[a] - im[b]) * half;
+    const S orr = (im[a] + im[b]) * half, oi = (re[b] - re[a]) * half;
+    const S c = static_cast<S>(std::cos(2.0 * M_PI * k / n));
+    const S s = static_cast<S>(-std::sin(2.0 * M_PI * k / n));
+    const S xr = er + (orr * c - oi * s), xi = ei + (orr * s + oi * c);
+    const S pw = xr * xr + xi * xi;
+    out[k] = scaled ? pw * scale : pw;
+  }
+  return out;
+}
+
+template <class S>
+void test_fft_plain_t(int rounds, const char* name) {
+  bool same = true;
+  int cases = 0;
+  std::normal_distribution<double> nd;
+  for (int it = 0; it < std::max(6, rounds); ++it) {
+    const int n = 4 << (it % 10), h = n / 2;
+    const bool scaled = it % 2 == 1;
+    const S scale = static_cast<S>(1.0 / (1.0 + it));
+    detail::RealFFT<S> fft(n);
+    std::vector<S> re(h), im(h);
+    for (int j = 0; j < h; ++j) {  // every fourth sample 0 or -0, some frames all zero
+      const bool zero = it % 7 == 3 || irand(0, 3) == 0;
+      re[j] = zero ? (irand(0, 1) ? S(0) : -S(0)) : static_cast<S>(nd(rng));
+      im[j] = zero ? (irand(0, 1) ? S(0) : -S(0)) : static_cast<S>(nd(rng));
+    }
+    const std::vector<S> want = plain_power<S>(n, re, im, scaled, scale);
+    std::vector<S> got(h + 1);
+    if (scaled) {
+      fft.template power<S, true>(re.data(), im.data(), got.data(), -1, scale);
+    } else {
+      fft.power(re.data(), im.data(), got.data());
+    }
+    same = same && same_bits(want.data(), got.data(), static_cast<std::size_t>(h + 1));
+    ++cases;
+  }
+  check(same, std::string("RealFFT<") + name + ">::power == plain radix-2 stages with every " +
+                  "twiddle product, then the split (and the scale), bit for bit (" +
+                  std::to_string(cases) + " cases, sizes 4..2048, zeros of both signs)");
+}
+
+// The sparse mel bands four at a time (ops/frontend/mel.h) against one loop per band, bit for
+// bit: random band layouts (lengths 0..24, overlapping), band counts 1..41, float and double
+// lanes.
+template <class V, class W>
+bool mel_bands_case(int n_mels) {
+  const int n_bins = 80;
+  std::vector<int> lo(n_mels), hi(n_mels), off(n_mels);
+  std::vector<W> w;
+  for (int m = 0; m < n_mels; ++m) {
+    lo[m] = irand(0, n_bins - 1);
+    hi[m] = std::min(n_bins, lo[m] + irand(0, 24));
+    off[m] = static_cast<int>(w.size());
+    for (int k = lo[m]; k < hi[m]; ++k) {
+      w.push_back(static_cast<W>(std::uniform_real_distribution<double>(0, 3)(rng)));
+    }
+  }
+  std::vector<V> power(n_bins), got(n_mels), want(n_mels);
+  for (auto& p : power) p = static_cast<V>(std::uniform_real_distribution<double>(0, 1000)(rng));
+  detail::mel_bands(power.data(), lo.data(), hi.data(), off.data(), w.data(), n_mels,
+                    got.data());
+  for (int m = 0; m < n_mels; ++m) {
+    V acc = {};
+    for (int k = lo[m]; k < hi[m]; ++k) acc += power[k] * w[off[m] + k - lo[m]];
+    want[m] = acc;
+  }
+  return same_bits(want.data(), got.data(), static_cast<std::size_t>(n_mels));
+}
+
+void test_mel_bands(int rounds) {
+  bool same = true;
+  int cases = 0;
+  for (int it = 0; it < std::max(10, rounds); ++it) {
+    const int n_mels = 1 + it % 41;
+    same = same && mel_bands_case<float, float>(n_mels) && mel_bands_case<double, double>(n_mels);
+    ++cases;
+  }
+  check(same, "mel_bands (four bands interleaved) == one loop per band, bit for bit (" +
+                  std::to_string(cases) + " random layouts, float and double)");
+}
+
 // The window gate's statistics (its mixed-radix FFT: radix 4, 2, 5, and other primes as plain
 // DFTs) against a direct double-precision DFT of the same frames: frame sizes 400 (16 kHz),
 // 200 (8 kHz), 551 = 19 x 29 (22.05 kHz), 98 = 2 x 7 x 7 and 12; windows of noise with loud
@@ -1239,6 +1358,9 @@ int main(int argc, char** argv) {
       test_level_table();
       test_logmel_widths(rounds);
       test_fft_bins(rounds);
+      test_fft_plain_t<float>(rounds, "float");
+      test_fft_plain_t<double>(rounds, "double");
+      test_mel_bands(rounds);
       test_gate(rounds);
     }
   } catch (const std::exception& e) {

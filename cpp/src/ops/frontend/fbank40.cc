@@ -7,6 +7,7 @@
 
 #include "../simd.h"
 #include "frontend.h"
+#include "mel.h"
 
 namespace bifsmn::detail {
 
@@ -61,11 +62,9 @@ template <class VD>
   }
   fft.power(re, im, power, bins);
   constexpr double kLn2 = 0.69314718055994530942;
+  mel_bands(power, mel_lo, mel_hi, mel_off, mel_w, n_mels, mel);
   for (int m = 0; m < n_mels; ++m) {
-    VD acc = {};
-    const double* w = mel_w + mel_off[m];
-    for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
-    mel[m] = acc;
+    const VD acc = mel[m];
     const VD x = 1.0 + acc * inv_offset;  // >= 1 (or inf / NaN: corrected by the table)
     const VL bits = (VL)x;  // same-size vector cast: the bits
     const VL ex = (bits >> 52) - 1023;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../simd.h"
+#include "mel.h"
 
 namespace bifsmn::detail {
 
@@ -122,12 +123,10 @@ template <class VF>
     re[j] = a * w0;
     im[j] = b * w1;
   }
-  fft.power(re, im, power);
-  for (int k = 0; k <= half; ++k) power[k] = power[k] * norm;
+  fft.template power<VF, true>(re, im, power, -1, norm);  // power times norm
+  mel_bands(power, mel_lo, mel_hi, mel_off, mel_w, n_mels, mel);
   for (int m = 0; m < n_mels; ++m) {
-    VF acc = {};
-    const float* w = mel_w + mel_off[m];
-    for (int k = mel_lo[m]; k < mel_hi[m]; ++k) acc += power[k] * w[k - mel_lo[m]];
+    const VF acc = mel[m];
     mel[m] = acc < amin ? VF{} + amin : acc;  // std::max(mel, amin): NaN stays NaN
     db(&mel[m]);
   }
