@@ -59,7 +59,11 @@ class RealFFT {
   //
   // kScaled: power[k] = |X[k]|^2 * scale (the log-mel's 1 / sum(window^2)), the product the
   // caller would otherwise make in a second pass over power[]: the same operations, the same bits.
-  template <class V, bool kScaled = false>
+  //
+  // kPaired (all bins; bins is ignored): both bins k and h - k from one pass over their pair of
+  // spectrum values (split_pair), the same bits with fewer operations. Not with a bin limit:
+  // there a pair mostly needs one bin of the two (fbank40 measured slower with it).
+  template <class V, bool kScaled = false, bool kPaired = false>
   [[gnu::always_inline]] void power(V* re, V* im, V* power, int bins = -1, S scale = 1) const {
     complex_fft(re, im);
     const V* zr = re;
@@ -71,15 +75,30 @@ class RealFFT {
     // Z[k] and Z[h-k] through the table in bin order cost more than the cache blocking saved).
     // Each bin's operations are those of the bin-order loop: the same bits.
     const int half = half_;
-    const int kend = bins < 0 || bins > half ? half + 1 : bins;
-    if (kend > 0) split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], 0, power, scale);  // k = 0: Z[0] with itself
-    if (kend > half) split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], half, power, scale);  // k = h: the same
-    for (int oct = 1; oct < half; oct *= 2) {
-      for (int i = oct; i < 2 * oct; ++i) {
-        const int k = rev_[static_cast<std::size_t>(i)];
-        if (k >= kend) continue;
-        const int j = 3 * oct - 1 - i;
-        split_bin<V, kScaled>(zr[i], zi[i], zr[j], zi[j], k, power, scale);
+    if constexpr (kPaired) {
+      split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], 0, power, scale);     // k = 0: Z[0] with itself
+      split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], half, power, scale);  // k = h: the same
+      // Octave 1 is position 1 alone (k = h/2, paired with itself); in every later octave the
+      // positions i < 1.5 oct and j = 3 oct - 1 - i hold Z[k] and Z[h - k].
+      if (half > 1) split_bin<V, kScaled>(zr[1], zi[1], zr[1], zi[1], rev_[1], power, scale);
+      for (int oct = 2; oct < half; oct *= 2) {
+        for (int i = oct; i < oct + oct / 2; ++i) {
+          const int j = 3 * oct - 1 - i;
+          split_pair<V, kScaled>(zr[i], zi[i], zr[j], zi[j], rev_[static_cast<std::size_t>(i)],
+                                 rev_[static_cast<std::size_t>(j)], power, scale);
+        }
+      }
+    } else {
+      const int kend = bins < 0 || bins > half ? half + 1 : bins;
+      if (kend > 0) split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], 0, power, scale);  // k = 0: Z[0] with itself
+      if (kend > half) split_bin<V, kScaled>(zr[0], zi[0], zr[0], zi[0], half, power, scale);  // k = h: the same
+      for (int oct = 1; oct < half; oct *= 2) {
+        for (int i = oct; i < 2 * oct; ++i) {
+          const int k = rev_[static_cast<std::size_t>(i)];
+          if (k >= kend) continue;
+          const int j = 3 * oct - 1 - i;
+          split_bin<V, kScaled>(zr[i], zi[i], zr[j], zi[j], k, power, scale);
+        }
       }
     }
   }
@@ -115,11 +134,37 @@ class RealFFT {
     const S c = rot_re_[k], s = rot_im_[k];
     const V xr = er + (orr * c - oi * s);
     const V xi = ei + (orr * s + oi * c);
-    const V p = xr * xr + xi * xi;
+    store_power<V, kScaled>(xr * xr + xi * xi, power + k, scale);
+  }
+
+  // Bins k (from a = Z[k], b = Z[h - k]) and k2 = h - k (from a' = b, b' = a) in one pass. Bin k2's E and O are bin k's conjugated: er' = (br + ar) h = er,
+  // ei' = (bi - ai) h = -ei, orr' = orr, oi' = (ar - br) h = -oi, all exact (the sum commutes,
+  // a difference reversed is the negation), so its split_bin operations become
+  //   xr' = er + (orr c' + oi s'),  xi' = (orr s' - oi c') - ei
+  // (x - (-y) = x + y and (-y) + x = x - y exactly), the same bits as split_bin on (b, a) up to
+  // the sign of a zero, which the squares drop; the four sums and four halvings are made once.
+  template <class V, bool kScaled>
+  [[gnu::always_inline]] void split_pair(V ar, V ai, V br, V bi, int k, int k2, V* power,
+                                         S scale) const {
+    const S h = static_cast<S>(0.5);
+    const V er = (ar + br) * h, ei = (ai - bi) * h;
+    const V orr = (ai + bi) * h, oi = (br - ar) * h;
+    const S c = rot_re_[k], s = rot_im_[k];
+    const V xr = er + (orr * c - oi * s);
+    const V xi = ei + (orr * s + oi * c);
+    store_power<V, kScaled>(xr * xr + xi * xi, power + k, scale);
+    const S c2 = rot_re_[k2], s2 = rot_im_[k2];
+    const V xr2 = er + (orr * c2 + oi * s2);
+    const V xi2 = (orr * s2 - oi * c2) - ei;
+    store_power<V, kScaled>(xr2 * xr2 + xi2 * xi2, power + k2, scale);
+  }
+
+  template <class V, bool kScaled>
+  [[gnu::always_inline]] static void store_power(V p, V* out, S scale) {
     if constexpr (kScaled) {
-      power[k] = p * scale;
+      *out = p * scale;
     } else {
-      power[k] = p;
+      *out = p;
     }
   }
 

@@ -123,7 +123,7 @@ template <class VF>
     re[j] = a * w0;
     im[j] = b * w1;
   }
-  fft.template power<VF, true>(re, im, power, -1, norm);  // power times norm
+  fft.template power<VF, true, true>(re, im, power, -1, norm);  // times norm; paired split
   mel_bands(power, mel_lo, mel_hi, mel_off, mel_w, n_mels, mel);
   for (int m = 0; m < n_mels; ++m) {
     const VF acc = mel[m];
