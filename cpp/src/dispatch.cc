@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "bifsmn/kernels.h"
 #include "kernel_impls.h"
@@ -12,19 +13,32 @@ constexpr const char* kEnvVar = "BIFSMN_KERNEL";
 constexpr std::string_view kAllNames[] = {"reference", "portable", "avx2",
                                           "avx512", "neon"};
 
+constexpr const char* kIsaVar = "BIFSMN_ISA";
+
 bool always_supported() noexcept { return true; }
+
+// BIFSMN_ISA as a width: 16 unset / empty / "avx512", 8 "avx2", 4 "baseline", 0 anything else.
+int parse_isa() noexcept {
+  const char* v = std::getenv(kIsaVar);
+  if (v == nullptr || *v == '\0') return 16;
+  const std::string_view s(v);
+  if (s == "avx512") return 16;
+  if (s == "avx2") return 8;
+  if (s == "baseline") return 4;
+  return 0;
+}
 
 #if defined(__x86_64__)
 bool avx2_supported() noexcept {
   __builtin_cpu_init();  // harmless if already done; needed before main()
   // libgcc / compiler-rt also check that the OS saves ymm state (XGETBV).
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+  return isa_cap() >= 8 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("popcnt");
 }
 // The avx512 kernel's float GEMM is avx2's, so it needs AVX2+FMA as well.
 bool avx512_supported() noexcept {
   __builtin_cpu_init();
-  return avx2_supported() && __builtin_cpu_supports("avx512f") &&
+  return isa_cap() >= 16 && avx2_supported() && __builtin_cpu_supports("avx512f") &&
          __builtin_cpu_supports("avx512vpopcntdq");
 }
 #endif
@@ -39,6 +53,21 @@ std::string join_available() {
 }
 
 }  // namespace
+
+int isa_cap() noexcept {
+  static const int cap = [] {
+    const int w = parse_isa();
+    return w == 0 ? 16 : w;
+  }();
+  return cap;
+}
+
+void check_isa() {
+  if (parse_isa() == 0) {
+    throw std::runtime_error(std::string(kIsaVar) + "=" + std::getenv(kIsaVar) +
+                             ": unknown instruction set (expected avx512|avx2|baseline)");
+  }
+}
 
 const std::vector<Kernel>& compiled_kernels() {
   static const std::vector<Kernel> table = {
@@ -76,9 +105,13 @@ const Kernel& get_kernel(std::string_view name) {
   for (const Kernel& k : compiled_kernels()) {
     if (name != k.name) continue;
     if (!k.supported()) {
+      const char* cap = std::getenv(kIsaVar);
       throw std::runtime_error("bifsmn kernel '" + std::string(name) +
-                               "' is not supported by this CPU (available: " +
-                               join_available() + ")");
+                               "' is not supported by this CPU" +
+                               (cap != nullptr && *cap != '\0'
+                                    ? " under " + std::string(kIsaVar) + "=" + cap
+                                    : std::string()) +
+                               " (available: " + join_available() + ")");
     }
     return k;
   }
@@ -95,6 +128,7 @@ const Kernel& get_kernel(std::string_view name) {
 }
 
 const Kernel& select_kernel() {
+  check_isa();
   const char* forced = std::getenv(kEnvVar);
   if (forced != nullptr && *forced != '\0') {
     try {

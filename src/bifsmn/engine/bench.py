@@ -450,7 +450,8 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
         "runs": runs, "warmup": warmup, "repeat": repeat, "threads": 1,
         "machine": {"platform": platform.platform(), "processor": cpu_model(),
                     "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
-                    "engine_compiler": compiler()},
+                    "engine_compiler": compiler(),
+                    "isa_cap": os.environ.get("BIFSMN_ISA") or None},
         "checkpoints": {"binary": str(ckpt_bin), "teacher": str(ckpt_teacher)},
         "rows": rows, "engine_python_api_network_us": python_api,
         "frontend_us": {"median": frontend_us, "medians": meas.medians["engine front end"],
@@ -491,7 +492,10 @@ def format_markdown(res: dict) -> str:
         + f". Load average at the end: {', '.join(f'{x:.2f}' for x in res['machine']['load_avg'])}"
         " (other jobs on the machine inflate every number). "
         + f"Machine: {res['machine']['processor'] or 'CPU model unknown'}, "
-        f"{res['machine']['cpus']} CPUs; engine built with {res['machine']['engine_compiler']}.",
+        f"{res['machine']['cpus']} CPUs; engine built with {res['machine']['engine_compiler']}"
+        + (f"; engine held to BIFSMN_ISA={res['machine']['isa_cap']} (its paths only; PyTorch and "
+           "ONNX Runtime use the whole CPU)" if res["machine"].get("isa_cap") else "")
+        + ".",
         "",
         "| model / runtime | network (µs) | end-to-end from audio (µs) | speed-up vs ORT "
         "(network) | fastest network call (µs) | speed-up vs ORT (fastest calls) | note |",

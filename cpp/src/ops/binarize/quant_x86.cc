@@ -13,6 +13,8 @@
 // differences and signed zeros in test_ops).
 #include "quant.h"
 
+#include "bifsmn/kernels.h"
+
 #if defined(__x86_64__)
 // GCC 12's avx512fintrin.h builds some intrinsics on a deliberately uninitialised
 // _mm512_undefined_*() value, which -Wmaybe-uninitialized reports once inlined (a known false
@@ -318,10 +320,11 @@ __attribute__((target("avx512f,avx2"))) void quant_rows2_dual_avx512(
   sums[1] = row_tail(v1, tau0, tau1, k, i, p1, w11, w21, a1_1, a2_1, words);
 }
 
-bool have_avx512() noexcept {
+bool have_avx512() noexcept {  // and BIFSMN_ISA allows it (bifsmn::isa_cap)
   static const bool yes = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+    return ::bifsmn::isa_cap() >= 16 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx2");
   }();
   return yes;
 }
@@ -329,7 +332,7 @@ bool have_avx512() noexcept {
 bool have_avx2() noexcept {
   static const bool yes = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
+    return ::bifsmn::isa_cap() >= 8 && __builtin_cpu_supports("avx2");
   }();
   return yes;
 }

@@ -3,6 +3,8 @@
 // bits conv2.cc's (c, u, v) rows hold, permuted.
 #include "pixel.h"
 
+#include "bifsmn/kernels.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -19,7 +21,8 @@ namespace bifsmn::detail {
 bool have_conv2_pixel() noexcept {
   static const bool yes = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return ::bifsmn::isa_cap() >= 16 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
   }();
   return yes;
