@@ -50,6 +50,9 @@ run_native() {
   echo "=== native: Release build ==="
   build native -DCMAKE_BUILD_TYPE=Release
   "$here/build-native/test_kernels"
+  # the portable kernel's other x86-64 build (POPCNT or shift-and-mask, whichever the CPU did
+  # not get above): BIFSMN_ISA=baseline rules the instruction out
+  BIFSMN_ISA=baseline "$here/build-native/test_kernels"
   "$here/build-native/test_engine"
   "$here/build-native/test_ops"
   "$here/build-native/roofline" --quick

@@ -1,9 +1,10 @@
-"""``BIFSMN_ISA``: the engine held to AVX2 or to the baseline x86-64 gives the same bits.
+"""``BIFSMN_ISA``: the engine held to AVX2, x86-64-v2 or the baseline x86-64 gives the same bits.
 
 Every engine path (kernels, binarizers, conv2's row builders, the float stages at 16, 8 or 4
 lanes, both front ends) is meant to compute the same bits whatever the CPU; ``test_ops`` checks
-that op by op. Here whole models run from audio in three processes, one per ``BIFSMN_ISA``
-("" = whatever the CPU has, "avx2", "baseline"), and their features and logits must be equal bit
+that op by op. Here whole models run from audio in four processes, one per ``BIFSMN_ISA``
+("" = whatever the CPU has, "avx2", "x86-64-v2", "baseline": the portable kernel with and
+without the POPCNT instruction), and their features and logits must be equal bit
 for bit: the 32 x 32 log-mel dev student on all four paths and the bundled fbank40 model on all
 four. The FP32 dev teacher's front end is equal bit for bit too; its float GEMMs sum in each
 kernel's own order, so its logits are held to the FP models' documented parity tolerance (2e-4
@@ -90,21 +91,21 @@ def setup(tmp_path_factory) -> tuple[Path, Path, list[str]]:
 def test_isa_caps_give_the_same_bits(setup) -> None:
     root, audio, models = setup
     results = {}
-    for isa in ("", "avx2", "baseline"):
+    for isa in ("", "avx2", "x86-64-v2", "baseline"):
         out = root / f"out_{isa or 'cpu'}.npz"
         proc = run(isa, out, audio, models)
         assert proc.returncode == 0, proc.stderr[-2000:]
         results[isa] = np.load(out)
-    full, avx2, base = results[""], results["avx2"], results["baseline"]
+    full, avx2, v2, base = (results[k] for k in ("", "avx2", "x86-64-v2", "baseline"))
     assert {str(k) for k in avx2["0_kernels"]} <= {"avx2", "portable"}
-    assert {str(k) for k in base["0_kernels"]} == {"portable"}
-    assert sorted(full.files) == sorted(avx2.files) == sorted(base.files)
+    assert {str(k) for k in v2["0_kernels"]} == {str(k) for k in base["0_kernels"]} == {"portable"}
+    assert sorted(full.files) == sorted(avx2.files) == sorted(v2.files) == sorted(base.files)
     fp_logits = "2_logits"  # the FP teacher (third model): tolerance, not bits
     for key in full.files:
         if key.endswith("_kernels"):
             continue
         assert full[key].dtype == np.float32
-        for other, name in ((avx2, "avx2"), (base, "baseline")):
+        for other, name in ((avx2, "avx2"), (v2, "x86-64-v2"), (base, "baseline")):
             if key.startswith(fp_logits):
                 scale = max(1.0, float(np.abs(full[key]).max()))
                 assert np.abs(full[key] - other[key]).max() <= 2e-4 * scale, (key, name)
@@ -119,7 +120,7 @@ def test_bad_isa_value_is_one_line_error(setup) -> None:
     proc = run("sse9", root / "bad.npz", audio, models[:1])
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert "BIFSMN_ISA=sse9" in last and "avx512|avx2|baseline" in last
+    assert "BIFSMN_ISA=sse9" in last and "avx512|avx2|x86-64-v2|baseline" in last
 
 
 def test_kernel_above_the_cap_is_refused(setup) -> None:

@@ -17,15 +17,17 @@ constexpr const char* kIsaVar = "BIFSMN_ISA";
 
 bool always_supported() noexcept { return true; }
 
-// BIFSMN_ISA as a width: 16 unset / empty / "avx512", 8 "avx2", 4 "baseline", 0 anything else.
+// BIFSMN_ISA as a level: 3 unset / empty / "avx512", 2 "avx2", 1 "x86-64-v2", 0 "baseline",
+// -1 anything else.
 int parse_isa() noexcept {
   const char* v = std::getenv(kIsaVar);
-  if (v == nullptr || *v == '\0') return 16;
+  if (v == nullptr || *v == '\0') return 3;
   const std::string_view s(v);
-  if (s == "avx512") return 16;
-  if (s == "avx2") return 8;
-  if (s == "baseline") return 4;
-  return 0;
+  if (s == "avx512") return 3;
+  if (s == "avx2") return 2;
+  if (s == "x86-64-v2") return 1;
+  if (s == "baseline") return 0;
+  return -1;
 }
 
 #if defined(__x86_64__)
@@ -54,18 +56,23 @@ std::string join_available() {
 
 }  // namespace
 
-int isa_cap() noexcept {
-  static const int cap = [] {
-    const int w = parse_isa();
-    return w == 0 ? 16 : w;
+int isa_level() noexcept {
+  static const int level = [] {
+    const int l = parse_isa();
+    return l < 0 ? 3 : l;
   }();
-  return cap;
+  return level;
+}
+
+int isa_cap() noexcept {
+  const int l = isa_level();
+  return l >= 3 ? 16 : l == 2 ? 8 : 4;
 }
 
 void check_isa() {
-  if (parse_isa() == 0) {
+  if (parse_isa() < 0) {
     throw std::runtime_error(std::string(kIsaVar) + "=" + std::getenv(kIsaVar) +
-                             ": unknown instruction set (expected avx512|avx2|baseline)");
+                             ": unknown instruction set (expected avx512|avx2|x86-64-v2|baseline)");
   }
 }
 

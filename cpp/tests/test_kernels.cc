@@ -470,11 +470,16 @@ void test_dispatch() {
   CHECK(bifsmn::select_kernel().name == avail.front(),
         "default is the best available");
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  // BIFSMN_ISA (bifsmn::isa_level) caps what counts as supported
+  const int level = bifsmn::isa_level();
+  if (level >= 3 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
     CHECK(avail.front() == "avx512", "AVX-512 VPOPCNTDQ CPU should default to avx512");
-  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  } else if (level >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     CHECK(avail.front() == "avx2", "AVX2 CPU should default to avx2");
+  } else {
+    CHECK(avail.front() == "portable", "below AVX2 the default is portable");
   }
   CHECK(throws_with("neon", "not available"), "neon on x86 must be an error");
 #elif defined(__aarch64__)

@@ -94,14 +94,18 @@ struct Kernel {
 };
 
 // The widest x86-64 instruction set the engine may use, from the environment variable
-// BIFSMN_ISA, read once per process: "avx512" or unset / empty (whatever the CPU has), "avx2"
-// (no AVX-512 code: kernels, binarizers, conv2's byte permutes, 8-lane float stages) or
-// "baseline" (no AVX2 either: portable kernel, 4-lane stages). Returns the float stages'
-// widest vector width under it: 16, 8 or 4 (an unknown value counts as unset; check_isa()
-// names it). Why: to run and time the code an AVX2-only or older CPU would run on a machine
-// that has more (every path gives the same bits, so results do not change), and to test that
-// end to end. Elsewhere than x86-64 it has no effect. (Target clones chosen by the CPU at load,
-// such as the front ends' frame loops, keep their AVX-512 build; they compute the same bits.)
+// BIFSMN_ISA, read once per process: "avx512" or unset / empty (whatever the CPU has; level 3),
+// "avx2" (no AVX-512 code: kernels, binarizers, conv2's byte permutes, 8-lane float stages;
+// level 2), "x86-64-v2" (no AVX2 either: the portable kernel with the POPCNT instruction, 4-lane
+// stages; level 1) or "baseline" (plain x86-64: the portable kernel counts bits without POPCNT;
+// level 0). An unknown value counts as unset (check_isa() names it). Why: to run and time the
+// code an older CPU would run on a machine that has more (every path gives the same bits, so
+// results do not change), and to test that end to end. Elsewhere than x86-64 it has no effect.
+// (Target clones chosen by the CPU at load, such as the front ends' frame loops, keep their
+// AVX-512 build; they compute the same bits.)
+int isa_level() noexcept;
+
+// The float stages' widest vector width under isa_level(): 16, 8 or 4 floats.
 int isa_cap() noexcept;
 
 // Throws std::runtime_error naming BIFSMN_ISA and its value if it is set to anything else.
