@@ -125,34 +125,48 @@ class RealFFT {
   // with 16 frames of a 2048-point log-mel, 256 KiB per pass through L2.
   static constexpr std::size_t kBlockBytes = 16384;
 
-  // power[k] = |X[k]|^2 from a = Z[k mod h] and b = Z[(h - k) mod h].
-  template <class V, bool kScaled>
-  [[gnu::always_inline]] void split_bin(V ar, V ai, V br, V bi, int k, V* power, S scale) const {
+  // The halved sums and differences of a = Z[k mod h] and b = Z[(h - k) mod h]:
+  // E = (er, ei), O = (orr, oi) of the split below.
+  template <class V>
+  [[gnu::always_inline]] static void halves(V ar, V ai, V br, V bi, V& er, V& ei, V& orr,
+                                            V& oi) {
     const S h = static_cast<S>(0.5);
-    const V er = (ar + br) * h, ei = (ai - bi) * h;
-    const V orr = (ai + bi) * h, oi = (br - ar) * h;
+    er = (ar + br) * h;
+    ei = (ai - bi) * h;
+    orr = (ai + bi) * h;
+    oi = (br - ar) * h;
+  }
+
+  // power[k] = |E + e^{-2 pi i k/n} O|^2 (times scale) from halves().
+  template <class V, bool kScaled>
+  [[gnu::always_inline]] void bin(V er, V ei, V orr, V oi, int k, V* power, S scale) const {
     const S c = rot_re_[k], s = rot_im_[k];
     const V xr = er + (orr * c - oi * s);
     const V xi = ei + (orr * s + oi * c);
     store_power<V, kScaled>(xr * xr + xi * xi, power + k, scale);
   }
 
-  // Bins k (from a = Z[k], b = Z[h - k]) and k2 = h - k (from a' = b, b' = a) in one pass. Bin k2's E and O are bin k's conjugated: er' = (br + ar) h = er,
-  // ei' = (bi - ai) h = -ei, orr' = orr, oi' = (ar - br) h = -oi, all exact (the sum commutes,
-  // a difference reversed is the negation), so its split_bin operations become
+  // power[k] = |X[k]|^2 from a = Z[k mod h] and b = Z[(h - k) mod h].
+  template <class V, bool kScaled>
+  [[gnu::always_inline]] void split_bin(V ar, V ai, V br, V bi, int k, V* power, S scale) const {
+    V er, ei, orr, oi;
+    halves(ar, ai, br, bi, er, ei, orr, oi);
+    bin<V, kScaled>(er, ei, orr, oi, k, power, scale);
+  }
+
+  // Bins k (from a = Z[k], b = Z[h - k]) and k2 = h - k (from a' = b, b' = a) in one pass. Bin
+  // k2's E and O are bin k's conjugated: er' = (br + ar) h = er, ei' = (bi - ai) h = -ei,
+  // orr' = orr, oi' = (ar - br) h = -oi, all exact (the sum commutes, a difference reversed is
+  // the negation), so its split_bin operations become
   //   xr' = er + (orr c' + oi s'),  xi' = (orr s' - oi c') - ei
   // (x - (-y) = x + y and (-y) + x = x - y exactly), the same bits as split_bin on (b, a) up to
   // the sign of a zero, which the squares drop; the four sums and four halvings are made once.
   template <class V, bool kScaled>
   [[gnu::always_inline]] void split_pair(V ar, V ai, V br, V bi, int k, int k2, V* power,
                                          S scale) const {
-    const S h = static_cast<S>(0.5);
-    const V er = (ar + br) * h, ei = (ai - bi) * h;
-    const V orr = (ai + bi) * h, oi = (br - ar) * h;
-    const S c = rot_re_[k], s = rot_im_[k];
-    const V xr = er + (orr * c - oi * s);
-    const V xi = ei + (orr * s + oi * c);
-    store_power<V, kScaled>(xr * xr + xi * xi, power + k, scale);
+    V er, ei, orr, oi;
+    halves(ar, ai, br, bi, er, ei, orr, oi);
+    bin<V, kScaled>(er, ei, orr, oi, k, power, scale);
     const S c2 = rot_re_[k2], s2 = rot_im_[k2];
     const V xr2 = er + (orr * c2 + oi * s2);
     const V xi2 = (orr * s2 - oi * c2) - ei;
