@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   c2.w = w2.data(); c2.tau0 = t0.data(); c2.tau1 = t1.data(); c2.scale = sc.data();
   c2.corr = tab.corr.data(); c2.bias_pos = tab.bias_pos.data(); c2.slope = 0.2f;
   // the weights in pixel-major order and their prepared copy, as the engine hands them (session 52)
-  const ops::Buffer<std::uint64_t> w2x = ops::to_buffer(ops::conv2_pixel_weights(c2.s, w2.data(), c2.words));
+  const ops::Buffer<std::uint64_t> w2x = ops::conv2_pixel_weights(c2.s, w2.data(), c2.words);
   const ops::Buffer<std::uint64_t> w2xp = prepared(kern, w2x, 32, c2.s.k2());
   c2.wpix = w2x.data();
   c2.wpix_p = w2xp.empty() ? nullptr : w2xp.data();
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   m.dim = 128; m.left = 2; m.right = 2; m.dual = true;
   ops::Buffer<float> mw = randn(5 * 128), mt0 = randn(128, 0.2f), mt1 = randn(128, 0.2f), ms = randn(128), mb = randn(128);
   for (float& v : mw) v = v >= 0 ? 1.0f : -1.0f;
-  ops::Buffer<float> pad = ops::to_buffer(ops::memory_pad_levels(128, true, mt0.data(), mt1.data()));
+  ops::Buffer<float> pad = ops::memory_pad_levels(128, true, mt0.data(), mt1.data());
   m.w = mw.data(); m.tau0 = mt0.data(); m.tau1 = mt1.data(); m.pad = pad.data(); m.scale = ms.data(); m.bias = mb.data(); m.slope = 0.2f;
   ops::MemoryWork mwk;
   ops::Buffer<float> hx = randn(8 * 128), hy(8 * 128);
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   c.classes = 12; c.n = 1024;
   ops::Buffer<float> cw2 = randn(12 * 1024), cb = randn(12), logits(12);
   ops::Buffer<double> cwd(cw2.begin(), cw2.end());  // widened at load, as the engine does
-  const ops::Buffer<float> cwi = ops::to_buffer(ops::classifier_interleave(cw2.data(), 12, 1024));  // as the engine
+  const ops::Buffer<float> cwi = ops::classifier_interleave(cw2.data(), 12, 1024);  // as the engine
   c.w = cw2.data(); c.b = cb.data(); c.wd = cwd.data(); c.wi = cwi.data();
   std::printf("classifier            %8.2f\n", median_us(runs, [&] { ops::classifier_exact(c, hx.data(), 1, logits.data()); }));
   return 0;

@@ -320,7 +320,8 @@ ops::Conv2Binary random_conv2(std::vector<std::uint64_t>& w, std::vector<std::ui
   p.slope = value(1.0f);
   wpix.clear();
   if (ops::conv2_pixel_layout(p.s)) {
-    wpix = ops::conv2_pixel_weights(p.s, w.data(), p.words);
+    const ops::Buffer<std::uint64_t> perm = ops::conv2_pixel_weights(p.s, w.data(), p.words);
+    wpix.assign(perm.begin(), perm.end());
     p.wpix = wpix.data();
   }
   return p;
@@ -438,7 +439,7 @@ void test_memory(int rounds) {
       for (float& x : w) x = x >= 0.0f ? 1.0f : -1.0f;
     }
     thresholds(p.dim, t0, t1);
-    std::vector<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
+    ops::Buffer<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
     std::vector<float> scale = scales(p.dim), bias = values(p.dim, 2.0f);
     p.w = w.data();
     p.tau0 = t0.data();
@@ -484,8 +485,8 @@ void test_classifier(int rounds) {
     ops::classifier_exact(p, x.data(), B, got.data());
     ok = ok && same_bits(ref.data(), got.data(), ref.size());
     // the engine's interleaved copy: a permutation of w, read back in the reference's order
-    const std::vector<float> wi = ops::classifier_interleave(w.data(), p.classes, p.n);
-    std::vector<float> sorted_w = w, sorted_wi = wi;
+    const ops::Buffer<float> wi = ops::classifier_interleave(w.data(), p.classes, p.n);
+    std::vector<float> sorted_w = w, sorted_wi(wi.begin(), wi.end());
     std::sort(sorted_w.begin(), sorted_w.end());
     std::sort(sorted_wi.begin(), sorted_wi.end());
     ok = ok && same_bits(sorted_w.data(), sorted_wi.data(), w.size());
@@ -594,7 +595,7 @@ void test_fused(int rounds) {
       std::vector<float> w = values(p.taps() * p.dim, 1.0f), t0, t1;
       for (float& v : w) v = v >= 0.0f ? 1.0f : -1.0f;
       thresholds(p.dim, t0, t1);
-      std::vector<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
+      ops::Buffer<float> pad = ops::memory_pad_levels(p.dim, p.dual, t0.data(), t1.data());
       std::vector<float> scale = scales(p.dim), bias = values(p.dim, 2.0f);
       p.w = w.data();
       p.tau0 = t0.data();
@@ -1312,9 +1313,10 @@ void test_buffers() {
     ok = ok && reinterpret_cast<std::uintptr_t>(f.data()) % 64 == 0;
   }
   const std::vector<float> v = values(33, 1.0f);
-  const ops::Buffer<float> c = ops::to_buffer(v);
-  ok = ok && c.size() == v.size() && same_bits(c.data(), v.data(), v.size());
-  check(ok, "ops::Buffer: 64-byte aligned at every size and after growth; to_buffer copies");
+  const ops::Buffer<float> c(v.begin(), v.end());
+  ok = ok && c.size() == v.size() && same_bits(c.data(), v.data(), v.size()) &&
+       reinterpret_cast<std::uintptr_t>(c.data()) % 64 == 0;
+  check(ok, "ops::Buffer: 64-byte aligned at every size, after growth and as a copy");
 }
 
 int main(int argc, char** argv) {

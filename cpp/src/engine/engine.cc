@@ -366,7 +366,7 @@ void Engine::Impl::load() {
       conv2_pix.in = conv2.in;
       conv2_pix.out = conv2.out;
       conv2_pix.words = conv2.words;
-      conv2_pix.w = ops::to_buffer(ops::conv2_pixel_weights(conv2_shape(), conv2.w.data(), conv2.words));
+      conv2_pix.w = ops::conv2_pixel_weights(conv2_shape(), conv2.w.data(), conv2.words);
     }
     load_binary_linear(fc1, "fc1", static_cast<std::size_t>(a.f1()),
                        static_cast<std::size_t>(dim), true);
@@ -409,8 +409,8 @@ void Engine::Impl::load() {
         b.mem_tau0.assign(t.begin(), t.begin() + dim);
         b.mem_tau1.assign(t.begin() + dim, t.end());
       }
-      b.mem_pad = ops::to_buffer(ops::memory_pad_levels(a.dim, mode == Mode::dual,
-                                                        b.mem_tau0.data(), b.mem_tau1.data()));
+      b.mem_pad = ops::memory_pad_levels(a.dim, mode == Mode::dual, b.mem_tau0.data(),
+                                         b.mem_tau1.data());
       load_binary_linear(b.fc_in, pre + ".fc_in", a.dim, a.hidden, true);
       taus(b.fc_in, pre + ".fc_in", dim);
       if (mode == Mode::sign) {
@@ -432,9 +432,8 @@ void Engine::Impl::load() {
   cls_b = f.floats("classifier.b", {a.classes});
   if (mode != Mode::fp) {
     cls_wd.assign(cls_w.begin(), cls_w.end());
-    cls_wi = ops::to_buffer(ops::classifier_interleave(
-        cls_w.data(), static_cast<std::size_t>(a.classes),
-        cls_w.size() / static_cast<std::size_t>(a.classes)));
+    cls_wi = ops::classifier_interleave(cls_w.data(), static_cast<std::size_t>(a.classes),
+                                        cls_w.size() / static_cast<std::size_t>(a.classes));
   }
 }
 

@@ -42,12 +42,6 @@ struct CacheAligned {
 template <class T>
 using Buffer = std::vector<T, CacheAligned<T>>;
 
-// A Buffer holding v's elements.
-template <class T, class A>
-Buffer<T> to_buffer(const std::vector<T, A>& v) {
-  return Buffer<T>(v.begin(), v.end());
-}
-
 // PReLU as deployed: act(v) = v >= 0 ? v : slope * v (the product is computed
 // unconditionally so loops vectorize; the select keeps the value exact).
 inline float act(float v, float slope) {

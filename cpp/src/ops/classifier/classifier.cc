@@ -148,8 +148,8 @@ bool use_fma() {
 
 }  // namespace
 
-std::vector<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n) {
-  std::vector<float> out(classes * n);
+Buffer<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n) {
+  Buffer<float> out(classes * n);
   const std::size_t n4 = n - n % 4;
   std::size_t c0 = 0;
   for (const std::size_t cb : {std::size_t{12}, std::size_t{8}, std::size_t{4}, std::size_t{1}}) {

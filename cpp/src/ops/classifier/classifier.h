@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "../common.h"
+
 namespace bifsmn::ops {
 
 struct Classifier {
@@ -26,7 +28,7 @@ struct Classifier {
 // w (classes x n) reordered for classifier_exact's FMA version: class blocks of 12, 8, 4 and
 // 1 (in that order, as many of each as fit), each block stored as [n / 4][block][4] (four
 // consecutive elements of each class in turn), then each class's last n % 4 elements.
-std::vector<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n);
+Buffer<float> classifier_interleave(const float* w, std::size_t classes, std::size_t n);
 
 // Plain reference: one element at a time.
 void classifier_reference(const Classifier& p, const float* x, std::size_t batch, float* logits);

@@ -296,9 +296,9 @@ bool conv2_pixel_layout(const Conv2Shape& s) {
   return s.c1 == 16 && s.k <= 5 && s.w1 + 2 * s.pad() <= 32;
 }
 
-std::vector<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
-                                               std::size_t words) {
-  std::vector<std::uint64_t> out(static_cast<std::size_t>(s.c2) * words, 0);
+Buffer<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
+                                          std::size_t words) {
+  Buffer<std::uint64_t> out(static_cast<std::size_t>(s.c2) * words, 0);
   const int k = s.k;
   for (int o = 0; o < s.c2; ++o) {
     const std::uint64_t* row = w + static_cast<std::size_t>(o) * words;

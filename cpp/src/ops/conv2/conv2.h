@@ -72,7 +72,7 @@ struct Conv2Binary {
 bool conv2_pixel_layout(const Conv2Shape& s);
 // C2 rows of `words` words: w's rows (bits in (c, u, v) order) with bit (c*k + u)*k + v moved
 // to (u*k + v)*c1 + c, the order of conv2_binary's pixel-major GEMM rows (padding bits 0).
-std::vector<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
+Buffer<std::uint64_t> conv2_pixel_weights(const Conv2Shape& s, const std::uint64_t* w,
                                                std::size_t words);
 
 // Plain reference for one clip: v (C1, H1, W1) -> tok (T, C2 * H2). Sums only the taps inside

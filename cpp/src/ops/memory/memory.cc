@@ -309,9 +309,9 @@ void levels_reference(const Memory& p, const float* v, float* u) {
 
 }  // namespace
 
-std::vector<float> memory_pad_levels(std::size_t dim, bool dual, const float* tau0,
-                                     const float* tau1) {
-  std::vector<float> pad(dim, 1.0f);  // sign mode: a zero pad frame quantizes to +1
+Buffer<float> memory_pad_levels(std::size_t dim, bool dual, const float* tau0,
+                                const float* tau1) {
+  Buffer<float> pad(dim, 1.0f);  // sign mode: a zero pad frame quantizes to +1
   if (dual) {
     // Pad frames hold v = 0 and are quantized like real frames (one shared s).
     std::vector<float> zero(dim, 0.0f), d(dim), r(dim), ab(dim);

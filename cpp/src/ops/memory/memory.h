@@ -29,7 +29,7 @@ struct Memory {
 };
 
 // The quantized levels of a zero pad frame (binary models; computed once at load).
-std::vector<float> memory_pad_levels(std::size_t dim, bool dual, const float* tau0,
+Buffer<float> memory_pad_levels(std::size_t dim, bool dual, const float* tau0,
                                      const float* tau1);
 
 // Plain reference, one clip: x (t, dim) -> y (t, dim).
