@@ -229,11 +229,11 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   }
 
   const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
-  buf_.assign((3 * h + 1 + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
+  buf_.assign((3 * h + 1 + kImGap + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
   std::size_t off = 0;  // doubles to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
   re_ = reinterpret_cast<v8d*>(buf_.data() + off);
-  im_ = re_ + h;
+  im_ = re_ + h + kImGap;  // frontend.h: the two parts' rows in different L1 sets
   power_ = im_ + h;
   mel_ = power_ + h + 1;
   cand_ = mel_ + nm;
