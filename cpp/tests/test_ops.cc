@@ -1070,6 +1070,49 @@ void test_level_table() {
   }
   check(ok, "fbank40 level table == round(log_scale * ln(1 + E / log_offset)) clipped, " +
                 std::to_string(tried) + " energies (bounds and their neighbours included)");
+#if defined(__x86_64__)
+  // The AVX-512 walk of eight frames at once (levels_x86.cc) against the scalar one: random
+  // candidates (below 0.5, above 254.5, half-integers, NaN, infinities) for energies at and
+  // beside every bound, random ones, 0, infinity and NaN.
+  if (detail::have_avx512()) {
+    const detail::LevelTable t(10.0673, 540.0);
+    std::uniform_real_distribution<double> ex(-5.0, 40.0), ca(-20.0, 300.0);
+    std::uniform_int_distribution<int> pick(0, 11), level(1, 255), which(0, 2);
+    std::vector<double> pool;
+    for (int j = 1; j < 256; ++j) {
+      pool.push_back(t.bound(j));
+      pool.push_back(std::nextafter(t.bound(j), 0.0));
+    }
+    bool same = true;
+    std::size_t values = 0;
+    for (int round = 0; round < 200; ++round) {
+      const int nm = std::uniform_int_distribution<int>(1, 48)(rng);
+      std::vector<double> mel(static_cast<std::size_t>(nm) * 8), cand(mel.size());
+      for (std::size_t i = 0; i < mel.size(); ++i) {
+        const int w = pick(rng);
+        mel[i] = w < 6 ? pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)]
+                 : w < 9 ? std::pow(10.0, ex(rng))
+                 : w == 9 ? 0.0 : w == 10 ? INFINITY : NAN;
+        const int c = pick(rng);
+        // mostly the right level or a neighbour (as the log estimate gives), sometimes anything
+        const double right = detail::LevelTable::direct(mel[i], 10.0673, 540.0);
+        cand[i] = c < 6 ? right + which(rng) - 1 + 0.49 * (ex(rng) / 40.0)
+                  : c < 9 ? ca(rng)
+                  : c == 9 ? (level(rng) + 0.5) : c == 10 ? -INFINITY : NAN;
+      }
+      std::vector<double> got(cand.begin(), cand.end());
+      detail::fbank_levels8_avx512(t.bounds(), mel.data(), got.data(), nm);
+      for (std::size_t i = 0; i < mel.size(); ++i) {
+        const double a = cand[i];
+        const int c = a >= 0.5 ? (a < 254.5 ? static_cast<int>(a + 0.5) : 255) : 0;
+        same = same && got[i] == static_cast<double>(t.level(mel[i], c));
+        ++values;
+      }
+    }
+    check(same, "fbank40 level walk, AVX-512 (8 frames at once) == scalar walk, " +
+                    std::to_string(values) + " energies and candidates (bounds, NaN, infinities)");
+  }
+#endif
 }
 
 // ---------------------------------------------------------------- golden values

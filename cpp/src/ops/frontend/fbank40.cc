@@ -96,6 +96,17 @@ template <class VD>
     fbank_group<VD>(*p.fft, fr, p.window, p.frame_length, p.mel_lo, p.mel_hi, p.mel_off,
                         p.mel_w, nm, p.bins, p.inv_offset, p.log_scale, re,
                         reinterpret_cast<VD*>(p.im), reinterpret_cast<VD*>(p.power), mel, cand);
+#if defined(__x86_64__)
+    if constexpr (LD == 8) {  // the AVX-512 pass: all lanes' walks at once, the same levels
+      fbank_levels8_avx512(p.levels->bounds(), reinterpret_cast<const double*>(mel),
+                           reinterpret_cast<double*>(cand), nm);
+      for (int l = 0; l < LD && f0 + l <= last; ++l) {
+        float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
+        for (int m = 0; m < nm; ++m) row[m] = static_cast<float>(cand[m][l]);
+      }
+      continue;
+    }
+#endif
     for (int l = 0; l < LD && f0 + l <= last; ++l) {
       float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
       for (int m = 0; m < nm; ++m) {

@@ -78,6 +78,7 @@ class LevelTable {
     return c;
   }
   double bound(int j) const { return bound_[j]; }  // j in 1..255
+  const double* bounds() const { return bound_; }   // all 256 (bound 0 is 0.0)
 
  private:
   double bound_[256] = {};
@@ -107,6 +108,14 @@ struct RowCache {
 
 // What one pass of the fbank40 rows needs (fbank40.cc: the per-ISA row functions are free
 // functions, so that each can be compiled for its own target).
+#if defined(__x86_64__)
+// LevelTable::level for n_mels x 8 energies mel[m * 8 + l] from the candidates cand[m * 8 + l]
+// (fbank_rows' rounding of its log estimate), written to cand as doubles; AVX-512F, the same
+// levels as the scalar walk (levels_x86.cc). Only the AVX-512 pass (8 double lanes) calls it.
+void fbank_levels8_avx512(const double* bounds, const double* mel, double* cand,
+                          int n_mels) noexcept;
+#endif
+
 struct FbankPass {
   const RealFFT<double>* fft = nullptr;
   const double* window = nullptr;
