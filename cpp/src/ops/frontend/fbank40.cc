@@ -73,7 +73,11 @@ template <class VD>
     const VD t = (mant - 1.0) / (mant + 1.0), t2 = t * t;
     const VD ln_m =
         2.0 * t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
-    cand[m] = (__builtin_convertvector(ex, VD) * kLn2 + ln_m) * log_scale;
+    // ex as a double without an int64 -> double vector conversion (AVX-512DQ; without it GCC
+    // converts lane by lane): ex + 1023 in [0, 2^52) placed in the mantissa of 2^52, minus
+    // 2^52 + 1023. Exact, so the same value (NaN lanes: any value, the level walk maps NaN to 0).
+    const VD exd = (VD)((ex + 1023) | 0x4330000000000000LL) - 4503599627371519.0;
+    cand[m] = (exd * kLn2 + ln_m) * log_scale;
   }
 }
 

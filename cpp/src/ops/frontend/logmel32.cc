@@ -40,7 +40,11 @@ typedef long long v8l __attribute__((vector_size(64)));
   const v8d ln_m =
       2.0 * t *
       (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 * (1.0 / 11))))));
-  const v8d r = (__builtin_convertvector(e, v8d) * kLn2 + ln_m) * kDb;
+  // e as a double without an int64 -> double vector conversion (AVX-512DQ; without it GCC
+  // converts lane by lane): e + 1023 in [0, 2^52) placed in the mantissa of 2^52, minus
+  // 2^52 + 1023. Exact, so the same value. (NaN lanes may get any value: they are replaced below.)
+  const v8d ed = (v8d)((e + 1023) | 0x4330000000000000LL) - 4503599627371519.0;
+  const v8d r = (ed * kLn2 + ln_m) * kDb;
   const v8d out = x <= 1.7976931348623157e308 ? r : x;  // +inf, NaN: unchanged
   *io = __builtin_convertvector(out, v8f);
 }
