@@ -104,9 +104,22 @@ template <class VD>
     if constexpr (LD == 8) {  // the AVX-512 pass: all lanes' walks at once, the same levels
       fbank_levels8_avx512(p.levels->bounds(), reinterpret_cast<const double*>(mel),
                            reinterpret_cast<double*>(cand), nm);
-      for (int l = 0; l < LD && f0 + l <= last; ++l) {
+      // cand[m][l] -> row l, band m: eight bands at a time through one 8 x 8 transpose of the
+      // levels as floats (exact: integers 0..255), the rest one at a time
+      const int lanes = std::min(LD, last - f0 + 1);
+      int m0 = 0;
+      for (; m0 + 8 <= nm; m0 += 8) {
+        v8f r[8], c[8];
+        for (int i = 0; i < 8; ++i) r[i] = __builtin_convertvector(cand[m0 + i], v8f);
+        transpose8(r, c);
+        for (int l = 0; l < lanes; ++l) {
+          __builtin_memcpy(rows + static_cast<std::size_t>(f0 + l - first) * nm + m0, &c[l],
+                           sizeof c[l]);
+        }
+      }
+      for (int l = 0; l < lanes; ++l) {
         float* row = rows + static_cast<std::size_t>(f0 + l - first) * nm;
-        for (int m = 0; m < nm; ++m) row[m] = static_cast<float>(cand[m][l]);
+        for (int m = m0; m < nm; ++m) row[m] = static_cast<float>(cand[m][l]);
       }
       continue;
     }
