@@ -13,15 +13,7 @@
 // ~13 per output for the nibble-LUT popcount at small K.
 #if defined(__x86_64__)
 
-// GCC 12's avx512fintrin.h builds some intrinsics on a deliberately
-// uninitialised _mm512_undefined_*() value, which -Wuninitialized reports
-// once inlined here (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "ops/x86_intrin.h"  // <immintrin.h>, GCC 12's false uninitialised warnings off
 
 #include <utility>
 

@@ -5,15 +5,9 @@
 // stream hop; docs/results/frontend-s55).
 #include "frontend.h"
 
+#include "../x86_intrin.h"
+
 #if defined(__x86_64__)
-// GCC 12's avx512fintrin.h builds some intrinsics on a deliberately uninitialised
-// _mm512_undefined_*() value, which -Wmaybe-uninitialized reports once inlined (a known false
-// positive; kernels_avx512.cc and quant_x86.cc do the same).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 
 namespace bifsmn::detail {
 
