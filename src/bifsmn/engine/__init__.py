@@ -97,9 +97,9 @@ class Engine:
     else the best one available (so tests can compare kernels in one process).
     ``fp_kernel``: kernel for the float GEMMs (default: ``kernel``). Binary GEMMs are exact, so
     with the float layers pinned to one kernel, logits are bit-identical across ``kernel``s.
-    The environment variable ``BIFSMN_ISA`` (``avx2`` or ``baseline``, read once per process)
-    holds the whole engine to a narrower x86-64 instruction set, to run what an older CPU would
-    run (docs/engine.md, "Kernels and dispatch").
+    The environment variable ``BIFSMN_ISA`` (``avx512``, ``avx2``, ``x86-64-v2`` or
+    ``baseline``, read once per process) holds the whole engine to a narrower x86-64 instruction
+    set, to run what an older CPU would run (docs/engine.md, "Kernels and dispatch").
     """
 
     def __init__(self, path: str | Path, blocks: int | None = None, kernel: str | None = None,

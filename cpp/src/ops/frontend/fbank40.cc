@@ -257,13 +257,13 @@ Fbank40::Fbank40(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg)
   }
 
   const std::size_t h = static_cast<std::size_t>(half_), lanes = kLanes;
-  buf_.assign((3 * h + 1 + kImGap + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
+  buf_.assign((group_bands(h) + 2 * static_cast<std::size_t>(nm)) * lanes + 8, 0.0);
   std::size_t off = 0;  // doubles to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
   re_ = reinterpret_cast<v8d*>(buf_.data() + off);
-  im_ = re_ + h + kImGap;  // frontend.h: the two parts' rows in different L1 sets
-  power_ = im_ + h;
-  mel_ = power_ + h + 1;
+  im_ = re_ + group_im(h);  // frontend.h: the two parts' rows in different L1 sets
+  power_ = re_ + group_power(h);
+  mel_ = re_ + group_bands(h);
   cand_ = mel_ + nm;
   img_.resize(static_cast<std::size_t>(image_frames_) * nm);
   FbankPass& p = pass_;

@@ -43,6 +43,13 @@ constexpr int kFrontLanes = 8;
 // load-store unit treats as a possible dependency (4K aliasing): slower than no gap.
 constexpr std::size_t kImGap = 16;
 
+// A frame group's buffer in both front ends, in vectors from re (h = n_fft / 2): re (h rows),
+// kImGap spare rows, im (h), power (h + 1), then the bands (and fbank40's candidates). One
+// definition, so that the two front ends' offsets and sizes cannot disagree.
+constexpr std::size_t group_im(std::size_t h) { return h + kImGap; }
+constexpr std::size_t group_power(std::size_t h) { return group_im(h) + h; }
+constexpr std::size_t group_bands(std::size_t h) { return group_power(h) + h + 1; }
+
 
 // A front end's frame-group function compiled for AVX-512, AVX2 and baseline x86-64 (function
 // multiversioning, as BIFSMN_CLONES in ops/common.h; GCC adds `flatten` so that the FFT's

@@ -159,22 +159,22 @@ void logmel_group16(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL; }
 // Frames per pass for this call: 16 where the ops run at width 16 (AVX-512), else 8.
 int group_lanes() { return BIFSMN_LOGMEL16 && ops::simd::width() == 16 ? 16 : 8; }
 
-// One group of `lanes` frames (8 or 16), fr[0..lanes-1], in buf laid out as re, kImGap spare
-// vectors, im (half each), power (half + 1), then the bands; returns the bands: band m of lane l at [m * lanes + l].
+// One group of `lanes` frames (8 or 16), fr[0..lanes-1], in buf laid out as frontend.h's
+// group_* offsets say (re, spare rows, im, power, bands); returns the bands: band m of lane l at [m * lanes + l].
 const float* run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, const float* window,
                float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
                const float* mel_w, int n_mels, float amin, float* buf, int half) {
-  const std::size_t h = static_cast<std::size_t>(half), g = kImGap;
+  const std::size_t h = static_cast<std::size_t>(half);
   if (lanes == 16) {
     v16f* re = reinterpret_cast<v16f*>(buf);
     logmel_group16(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
-                   re + h + g, re + 2 * h + g, re + 3 * h + 1 + g);
+                   re + group_im(h), re + group_power(h), re + group_bands(h));
   } else {
     v8f* re = reinterpret_cast<v8f*>(buf);
     logmel_group(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
-                 re + h + g, re + 2 * h + g, re + 3 * h + 1 + g);
+                 re + group_im(h), re + group_power(h), re + group_bands(h));
   }
-  return buf + (3 * h + 1 + g) * static_cast<std::size_t>(lanes);
+  return buf + group_bands(h) * static_cast<std::size_t>(lanes);
 }
 }  // namespace
 
@@ -247,7 +247,7 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   }
 
   const std::size_t h = static_cast<std::size_t>(half_), lanes = kMaxLanes;
-  buf_.assign((3 * h + 1 + kImGap + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
+  buf_.assign((group_bands(h) + static_cast<std::size_t>(nm)) * lanes + 16, 0.0f);
   std::size_t off = 0;  // floats to the first 64-byte boundary
   while (reinterpret_cast<std::uintptr_t>(buf_.data() + off) % 64 != 0) ++off;
   work_ = buf_.data() + off;
