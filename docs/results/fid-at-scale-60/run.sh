@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 49: the paper's FID claim at scale on a long schedule. Session 48's 10-epoch comparison after
-# the gradient fix had the student without distillation level with or ahead of FID (README, "The
-# comparison re-run after the fix"), at a schedule where the 8-block validation curve had not
+# the gradient fix had the student without distillation level with or ahead of FID (docs/results/at-scale.md,
+# "The comparison re-run after the fix"), at a schedule where the 8-block validation curve had not
 # levelled. This trains the no-FID ablation (`--config no_fid`, i.e. distill.kind=none) with exactly
 # the recipe of session 47-48's 60-epoch FID run (docs/results/sgd60/run.sh: SGD 5e-3 cosine, 60
 # epochs, initialised from the 60-epoch teacher, negatives, seed 0, 1 thread), so that the two

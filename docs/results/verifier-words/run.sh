@@ -6,7 +6,7 @@
 # unknown image's word, so the verifier can be trained on 37 classes (the 12 plus
 # `_unknown_:<word>`) and still answer the 12-class question: at inference the unknown words'
 # logits are merged into `_unknown_` by log-sum-exp (bifsmn.data.labels.ClassMerge), i.e. their
-# posteriors are summed. Never tried in sessions 11-33 (README, "What was tried").
+# posteriors are summed. Never tried in sessions 11-33 (docs/results/keyword-detection.md, "What was tried").
 #
 # Start: the bundled verifier (models/teacher_fbank40_pool1_noise.pt), its classifier widened to
 # 37 rows without changing its 12-class answers (each word's row a copy of `_unknown_`'s, biases
