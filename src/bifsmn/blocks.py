@@ -64,6 +64,21 @@ def parse(value: object, num_layers: int = DEFAULT_LAYERS) -> int:
     return from_index(to_index(value, num_layers), num_layers)  # type: ignore[arg-type]
 
 
+def cli_count(text: str) -> int:
+    """``--blocks`` on the command line: a positive whole number.
+
+    Which counts a model offers (8 / 4 / 2 / 1 for the paper's 8 layers, 12 / 6 / 3 / 1 for a
+    12-layer model) is checked when the model is loaded, against its own depth, so that every
+    command runs models of any depth the trainer builds (a fixed list of choices here refused
+    them before the model was read)."""
+    import argparse
+
+    value = text.strip()
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"blocks must be a positive whole number, not {text!r}")
+    return int(value)
+
+
 def parse_many(values: Iterable[object] | object, num_layers: int = DEFAULT_LAYERS) -> list[int]:
     """A list of block counts (one value or several), validated, in the given order."""
     if isinstance(values, str | int):

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import bifsmn
+from bifsmn.blocks import cli_count as blocks_cli_count
 from bifsmn.blocks import counts
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
@@ -261,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "eval-stream use)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
-    e.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES)
+    e.add_argument("--blocks", type=blocks_cli_count, default=8, metavar="N",
+                   help="thinnable path: blocks to run (8/4/2/1 for 8 layers; the model's own "
+                   "counts otherwise)")
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_eval)
 
@@ -273,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--audio", required=True, help="audio folder holding the same clips "
                     "(the official 12-class test archive)")
     ep.add_argument("--split", default="testing", choices=["training", "validation", "testing"])
-    ep.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES)
+    ep.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=[8], metavar="N")
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_eval_paired)
 

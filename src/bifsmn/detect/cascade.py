@@ -47,7 +47,7 @@ BUNDLED_VERIFIER = ("models_data", "verifier.bkws")
 
 @dataclass(frozen=True)
 class Verifier:
-    """The second stage: its scorer (8 blocks of its file), the wake threshold on the first
+    """The second stage: its scorer (all blocks of its file), the wake threshold on the first
     stage's keyword posteriors and how long one wake-up lasts."""
 
     scorer: Scorer
@@ -72,7 +72,9 @@ class Verifier:
         path = verifier_file(path)
         if not path.is_file():
             raise BifsmnError("verifier model file does not exist", path)
-        return cls(load_scorer(path, 8), float(wake), float(hold_ms), path.name,
+        # all of the verifier's blocks (8 for every verifier here; a deeper or shallower one
+        # runs its own full depth)
+        return cls(load_scorer(path, None), float(wake), float(hold_ms), path.name,
                    sha256_file(path))
 
     def record(self) -> dict:

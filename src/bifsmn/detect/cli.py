@@ -14,11 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from bifsmn.blocks import counts
+from bifsmn.blocks import cli_count as blocks_cli_count
 from bifsmn.detect.cascade import AUTO, DEFAULT_HOLD_MS, DEFAULT_WAKE, NONE
 from bifsmn.errors import BifsmnError
-
-BLOCK_CHOICES = counts()  # block counts of the paper's 8 layers (bifsmn.blocks)
 
 
 def parse_threshold_for(items: list[str] | None, flag: str = "--threshold-for",
@@ -471,8 +469,9 @@ def add_detect_commands(sub) -> None:
                         "below them, in sorted order")
     d.add_argument("--model", help=".pt checkpoint or .bkws engine file (default: the bundled "
                    "model)")
-    d.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES,
-                   help="thinnable path: DFSMN blocks to run")
+    d.add_argument("--blocks", type=blocks_cli_count, default=8, metavar="N",
+                   help="thinnable path: DFSMN blocks to run (8/4/2/1 for 8 layers; the "
+                   "model's own counts otherwise)")
     d.add_argument("--threshold", type=float, default=None,
                    help="smoothed-posterior threshold for every keyword (default: the model's "
                    "stored 1 FA/h operating point, else 0.5)")
@@ -509,7 +508,7 @@ def add_detect_commands(sub) -> None:
     e.add_argument("--data", required=True, help="Speech Commands folder")
     e.add_argument("--model", action="append",
                    help=".pt or .bkws; repeat to compare models (default: the bundled model)")
-    e.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES,
+    e.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=[8], metavar="N",
                    help="thinnable paths to evaluate (e.g. --blocks 8 4 2 1)")
     e.add_argument("--minutes", type=float, default=10.0, help="length of each stream")
     e.add_argument("--snr", default="10,20", help="comma-separated SNRs in dB; 'clean' = none")
@@ -553,7 +552,7 @@ def add_detect_commands(sub) -> None:
                    help="clips of --data to build the streams from (default validation; "
                    "'training' for a model trained on other data, so evaluation can keep "
                    "the validation speakers)")
-    c.add_argument("--blocks", type=int, nargs="+", default=[8], choices=BLOCK_CHOICES,
+    c.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=[8], metavar="N",
                    help="thinnable paths to calibrate (default 8)")
     c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")
     c.add_argument("--snr", default="clean,10",

@@ -83,10 +83,13 @@ def torch_available() -> bool:
         return False
 
 
-def _check_blocks(blocks: int) -> int:
-    """A valid block count of the paper's 8 layers (whether the model has it is checked when
-    it is loaded)."""
-    blocks_mod.to_index(blocks)
+def _check_blocks(blocks: int | None) -> int | None:
+    """A block count that can name a path: a positive whole number, or None for the model's
+    deepest path. Whether the model has it is checked against its own depth when it is loaded
+    (8 / 4 / 2 / 1 for the paper's 8 layers; other depths run too)."""
+    if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int)
+                               or blocks < 1):
+        raise BifsmnError(f"blocks must be a positive whole number, not {blocks!r}")
     return blocks
 
 
@@ -97,10 +100,13 @@ class TorchScorer:
     numpy on the CPU."""
 
     def __init__(self, model: Any, labels: list[str], feature_config: AnyFeatureConfig,
-                 blocks: int = 8, name: str = "model") -> None:
+                 blocks: int | None = 8, name: str = "model") -> None:
         _check_blocks(blocks)
-        self.path = blocks_mod.require(blocks, getattr(model, "num_layers", 8),
-                                       getattr(model, "num_paths", 1), f"model {name}")
+        layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
+        if blocks is None:
+            blocks = layers  # the deepest path: every block
+        self.path = blocks_mod.require(blocks, layers, getattr(model, "num_paths", 1),
+                                       f"model {name}")
         from bifsmn.deploy import Scoring
 
         self.model = model.eval()
@@ -115,7 +121,7 @@ class TorchScorer:
         self.cascade_points: list[dict] = []
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, blocks: int = 8) -> TorchScorer:
+    def from_checkpoint(cls, path: str | Path, blocks: int | None = 8) -> TorchScorer:
         detection_torch()
         from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
@@ -156,10 +162,10 @@ class EngineScorer:
     #: window per hop instead of a zero-padded batch of 16
     batch_invariant = True
 
-    def __init__(self, path: str | Path, blocks: int = 8) -> None:
+    def __init__(self, path: str | Path, blocks: int | None = 8) -> None:
         _check_blocks(blocks)
-        self.engine = Engine(path, blocks=blocks)
-        self.blocks = blocks
+        self.engine = Engine(path, blocks=blocks)  # None: the file's deepest path
+        self.blocks = self.engine.blocks
         self.merge = ClassMerge(self.engine.labels)  # as TorchScorer
         self.labels = self.merge.labels
         self.feature_config = feature_config_from_dict(dict(self.engine.feature_config),
@@ -217,9 +223,10 @@ def bundled_model() -> Path:
     return packaged(BUNDLED_MODEL, "model", "pass --model FILE (.pt or .bkws)")
 
 
-def load_scorer(model: str | Path | Scorer | None = None, blocks: int = 8) -> Scorer:
+def load_scorer(model: str | Path | Scorer | None = None, blocks: int | None = 8) -> Scorer:
     """A scorer for ``model``: a path (``.bkws`` -> engine, checkpoint -> PyTorch), an object
-    already implementing :class:`Scorer`, or None for the bundled model."""
+    already implementing :class:`Scorer`, or None for the bundled model; ``blocks`` None runs
+    the model's deepest path (all its blocks, whatever its depth)."""
     _check_blocks(blocks)
     if model is not None and not isinstance(model, str | Path):
         if not isinstance(model, Scorer):
