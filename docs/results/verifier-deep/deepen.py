@@ -17,23 +17,24 @@ the first step.
 new block after every second old one). The output is a normal checkpoint with
 ``model.kwargs.num_layers`` set; ``bifsmn train`` starts from it with ``model.init=...
 model.kwargs.num_layers=12``. The function check runs the old and new models in PyTorch (eval
-mode) and the new one exported, in the engine, on seeded random input.
+mode) and the new one exported, in the engine, on seeded random input (session 28's
+``same_function``, docs/results/verifier-wide/widen.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import re
-import tempfile
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.models import create_model
-from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from bifsmn.train.checkpoint import load_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verifier-wide"))
+from widen import save_grown  # noqa: E402  (session 28's check, shared)
 
 ZEROED = ("mem_bn.weight", "mem_bn.bias", "path_bn.0.weight", "path_bn.0.bias")
 
@@ -69,24 +70,6 @@ def deepen_state(ckpt: dict, after: list[int], seed: int = 0) -> tuple[dict, int
     return out, len(order)
 
 
-def same_function(src: str, dst: str, layers: int) -> tuple[float, float]:
-    """Max |logit difference| of ``dst`` against ``src`` on seeded random input: in PyTorch
-    (eval mode) and with ``dst`` exported and run by the engine (all of its blocks)."""
-    old, _ = model_from_checkpoint(src)
-    new, _ = model_from_checkpoint(dst)
-    old.eval()
-    new.eval()
-    kw = load_checkpoint(src)["model"]["kwargs"]
-    x = torch.randn(16, 1, kw["n_mels"], kw["frames"], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref = old(x)
-        diff = (ref - new(x)).abs().max().item()
-    with tempfile.TemporaryDirectory() as tmp:
-        bkws = export_checkpoint(dst, Path(tmp) / "deep.bkws")
-        eng = Engine(bkws, blocks=layers).predict(x.numpy()) - ref.numpy()
-    return diff, float(np.abs(eng).max())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src")
@@ -95,21 +78,9 @@ def main() -> None:
     a = ap.parse_args()
     ckpt = load_checkpoint(a.src)
     state, layers = deepen_state(ckpt, a.after)
-    new = copy.deepcopy(ckpt)
-    new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], "num_layers": layers}
-    new["state_dict"] = state
-    new["epoch"], new["metrics"] = 0, {}
-    new["deepened_from"] = {"path": a.src, "after": a.after}
-    Path(a.dst).parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(a.dst, new)
-    diff, eng_diff = same_function(a.src, a.dst, layers)
-    n_old = sum(v.numel() for k, v in ckpt["state_dict"].items() if v.is_floating_point())
-    n_new = sum(v.numel() for k, v in state.items() if v.is_floating_point())
-    print(f"{a.dst}: blocks {layers - len(a.after)} -> {layers}, float tensors {n_old:,} -> "
-          f"{n_new:,} values, max logit difference on random input {diff:.2e} (PyTorch), "
-          f"{eng_diff:.2e} (engine)")
-    if max(diff, eng_diff) > 1e-3:
-        raise SystemExit(f"{a.dst}: deepened model does not compute the original's logits")
+    save_grown(a.src, a.dst, ckpt, {"num_layers": layers}, state,
+               {"path": a.src, "after": a.after},
+               f"blocks {layers - len(a.after)} -> {layers}", verb="deepened")
 
 
 if __name__ == "__main__":

@@ -63,10 +63,30 @@ def same_function(src: str, dst: str) -> tuple[float, float, int, int]:
         diff = (ref - wide(x)).abs().max().item()
     with tempfile.TemporaryDirectory() as tmp:  # the engine runs the widened file alike
         bkws = export_checkpoint(dst, Path(tmp) / "wide.bkws")
-        eng = Engine(bkws, blocks=8).predict(x.numpy()) - ref.numpy()
+        eng = Engine(bkws).predict(x.numpy()) - ref.numpy()  # all of its blocks
     n_old = sum(p.numel() for p in old.parameters())
     n_new = sum(p.numel() for p in wide.parameters())
     return diff, float(np.abs(eng).max()), n_old, n_new
+
+
+def save_grown(src: str, dst: str, ckpt: dict, kwargs: dict, state: dict, grown_from: dict,
+               change: str, verb: str = "widened") -> None:
+    """Write ``ckpt`` with new model ``kwargs`` and ``state`` to ``dst`` as a fresh checkpoint
+    (epoch 0, no metrics, ``grown_from`` under ``<verb>_from``), check it computes ``src``'s
+    logits (:func:`same_function`) and print one line naming ``change``. Shared by this script,
+    docs/results/verifier-front/widen_front.py and docs/results/verifier-deep/deepen.py."""
+    new = copy.deepcopy(ckpt)
+    new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], **kwargs}
+    new["state_dict"] = state
+    new["epoch"], new["metrics"] = 0, {}
+    new[f"{verb}_from"] = grown_from
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst, new)
+    diff, eng_diff, n_old, n_new = same_function(src, dst)
+    print(f"{dst}: {change}, parameters {n_old:,} -> {n_new:,}, max logit difference on random "
+          f"input {diff:.2e} (PyTorch), {eng_diff:.2e} (engine)")
+    if max(diff, eng_diff) > 1e-3:
+        raise SystemExit(f"{dst}: {verb} model does not compute the original's logits")
 
 
 def main() -> None:
@@ -77,17 +97,9 @@ def main() -> None:
     a = ap.parse_args()
     ckpt = load_checkpoint(a.src)
     hidden = ckpt["state_dict"]["blocks.0.fc_in.weight"].shape[0]
-    new = copy.deepcopy(ckpt)
-    new["model"]["kwargs"] = {**ckpt["model"]["kwargs"], "hidden": hidden * a.factor}
-    new["state_dict"] = widen_state(ckpt["state_dict"], a.factor)
-    new["epoch"], new["metrics"] = 0, {}
-    new["widened_from"] = {"path": a.src, "factor": a.factor}
-    save_checkpoint(a.dst, new)
-    diff, eng_diff, n_old, n_new = same_function(a.src, a.dst)
-    print(f"{a.dst}: hidden {hidden} -> {hidden * a.factor}, parameters {n_old:,} -> {n_new:,}, "
-          f"max logit difference on random input {diff:.2e} (PyTorch), {eng_diff:.2e} (engine)")
-    if max(diff, eng_diff) > 1e-3:
-        raise SystemExit(f"{a.dst}: widened model does not compute the original's logits")
+    save_grown(a.src, a.dst, ckpt, {"hidden": hidden * a.factor},
+               widen_state(ckpt["state_dict"], a.factor), {"path": a.src, "factor": a.factor},
+               f"hidden {hidden} -> {hidden * a.factor}")
 
 
 if __name__ == "__main__":
