@@ -20,36 +20,30 @@
 #   not adopted from the screen. The held-out streams (validation speakers) are reported, not used
 #   to decide.
 set -euo pipefail
-B=${BIFSMN:-.venv/bin/bifsmn}
-PY=${PYTHON:-.venv/bin/python}
-DATA=../shared/data/speech_commands_test12_v0.02
-NEG=../shared/data/picovoice_wake_words
+# B (bifsmn), DATA, NEG and the steps train_or_resume, probe_cascade8, evaluate_verifier
+. docs/results/cascade/evaluate_verifier.sh
 OUT=docs/results/verifier-deep
 RUN=runs/verifier-deep
 mkdir -p runs/s56
 
 case "${1:-}" in
   train)
-    if [ -f "$RUN/last.pt" ]; then
-      "$B" train --resume "$RUN"
-    else
-      "$PY" "$OUT/deepen.py" models/teacher_fbank40_pool1_noise.pt runs/s56/verifier-deep-init.pt \
-        --after 1 3 5 7 | tee "$OUT/deepen.txt"
-      "$B" train --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
-        --epochs 10 --out "$RUN" model.init=runs/s56/verifier-deep-init.pt \
-        model.kwargs.num_layers=12 "train.blocks=[12]" train.threads=1 train.compile=true \
-        "data.negatives=[$NEG]" optim.lr=0.0003 "data.noise_snr_db=[0,20]" data.noise_prob=1.0 \
-        data.pool=1 model.kwargs.frames=96
+    if [ ! -f "$RUN/last.pt" ]; then
+      "${PYTHON:-.venv/bin/python}" "$OUT/deepen.py" models/teacher_fbank40_pool1_noise.pt \
+        runs/s56/verifier-deep-init.pt --after 1 3 5 7 | tee "$OUT/deepen.txt"
     fi
+    train_or_resume "$RUN" --config teacher_fbank40 \
+      --data ../shared/data/speech_commands_v0.02_fbank40 --epochs 10 \
+      model.init=runs/s56/verifier-deep-init.pt model.kwargs.num_layers=12 "train.blocks=[12]" \
+      train.threads=1 train.compile=true "data.negatives=[$NEG]" optim.lr=0.0003 \
+      "data.noise_snr_db=[0,20]" data.noise_prob=1.0 data.pool=1 model.kwargs.frames=96
     ;;
   screen)  # probe_cascade8: the 8-block cascade only, calibrated on the bundle's 12 hours
-    . docs/results/cascade/evaluate_verifier.sh
     cp "$RUN/metrics.csv" "$OUT/metrics.csv"
     "$B" export "$RUN/last.pt" -o runs/s56/verifier-deep.bkws
     probe_cascade8 runs/s56/verifier-deep.bkws runs/s56/cascade-deep8.bkws "$OUT/screen-cascade8.txt"
     ;;
-  evaluate)  # the export, calibration and held-out commands: evaluate_verifier
-    . docs/results/cascade/evaluate_verifier.sh
+  evaluate)  # the export, calibration and held-out commands
     evaluate_verifier "$RUN" runs/s56/verifier-deep.bkws runs/s56/cascade-deep.bkws "$OUT" "" \
       runs/s56/heldout-cascade-deep.log
     ;;
