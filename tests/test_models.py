@@ -71,6 +71,8 @@ def test_summary_text_has_totals():
     ("dfsmn_teacher", ["--input", "40x32"], "608,444", "MACs per 1-s clip: 5,727,232 (binary: 0"),
     ("dfsmn_teacher", ["--input", "40x96"], "633,020",
      "MACs per 1-s clip: 17,181,696 (binary: 0"),
+    ("dfsmn_teacher", ["--input", "40x96", "--layers", "12"], "903,876",
+     "MACs per 1-s clip: 23,534,592 (binary: 0"),
     ("dfsmn_thinnable", ["--binary", "bifsmnv2", "--input", "40x32"], "627,997",
      "(binary: 5,586,944,"),
 ])

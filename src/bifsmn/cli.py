@@ -20,15 +20,11 @@ from pathlib import Path
 
 import bifsmn
 from bifsmn.blocks import cli_count as blocks_cli_count
-from bifsmn.blocks import counts
 from bifsmn.detect.cli import add_detect_commands
 from bifsmn.engine.cli import add_engine_commands
 from bifsmn.errors import BifsmnError
 from bifsmn.recipes import ABLATIONS, RECIPES
 from bifsmn.train.config import packaged_configs, resolve_config, set_teacher
-
-#: what --blocks accepts: the block counts of the paper's 8 layers (bifsmn.blocks)
-BLOCK_CHOICES = counts()
 
 
 def default_run_dir(cfg_name: str) -> Path:
@@ -164,7 +160,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     except ValueError:
         raise BifsmnError(f"--input must look like 32x32 (mel x frames), got {args.input!r}"
                           ) from None
-    model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames)
+    model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames,
+                         num_layers=args.layers)
     if args.binary != "none":
         binarize(model, args.binary)
     print(format_summary(model, args.blocks, (1, 1, mels, frames)))
@@ -294,7 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", nargs="?")
     s.add_argument("--list", action="store_true", help="list registered models")
     s.add_argument("--num-classes", type=int, default=12)
-    s.add_argument("--blocks", type=int, default=8, choices=BLOCK_CHOICES)
+    s.add_argument("--layers", type=blocks_cli_count, default=8, metavar="N",
+                   help="FSMN blocks the model has (default 8, the paper's depth)")
+    s.add_argument("--blocks", type=blocks_cli_count, default=None, metavar="N",
+                   help="thinnable path to count (default: all of the model's blocks)")
     s.add_argument("--binary", default="none", help="binarization method to apply first")
     s.add_argument("--input", default="32x32", help="input mel x frames: 32x32 (the paper's "
                    "log-mel), 40x32 (fbank40 pooled by 3), 40x96 (fbank40 full resolution)")
