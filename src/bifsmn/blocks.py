@@ -64,19 +64,26 @@ def parse(value: object, num_layers: int = DEFAULT_LAYERS) -> int:
     return from_index(to_index(value, num_layers), num_layers)  # type: ignore[arg-type]
 
 
-def cli_count(text: str) -> int:
-    """``--blocks`` on the command line: a positive whole number.
+def check_count(blocks: object) -> int:
+    """A block count that can name a path of some model: a positive whole number.
 
     Which counts a model offers (8 / 4 / 2 / 1 for the paper's 8 layers, 12 / 6 / 3 / 1 for a
-    12-layer model) is checked when the model is loaded, against its own depth, so that every
-    command runs models of any depth the trainer builds (a fixed list of choices here refused
-    them before the model was read)."""
+    12-layer model) is checked against its own depth when it is loaded (:func:`require`, the
+    engine), so that models of any depth the trainer builds can be run."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+        raise BifsmnError(f"blocks must be a positive whole number, not {blocks!r}")
+    return blocks
+
+
+def cli_count(text: str) -> int:
+    """``--blocks`` on the command line: :func:`check_count` of the text, as argparse's error."""
     import argparse
 
     value = text.strip()
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"blocks must be a positive whole number, not {text!r}")
-    return int(value)
+    try:
+        return check_count(int(value) if value.isdigit() else text)
+    except BifsmnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_many(values: Iterable[object] | object, num_layers: int = DEFAULT_LAYERS) -> list[int]:

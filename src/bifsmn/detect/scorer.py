@@ -87,10 +87,7 @@ def _check_blocks(blocks: int | None) -> int | None:
     """A block count that can name a path: a positive whole number, or None for the model's
     deepest path. Whether the model has it is checked against its own depth when it is loaded
     (8 / 4 / 2 / 1 for the paper's 8 layers; other depths run too)."""
-    if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int)
-                               or blocks < 1):
-        raise BifsmnError(f"blocks must be a positive whole number, not {blocks!r}")
-    return blocks
+    return None if blocks is None else blocks_mod.check_count(blocks)
 
 
 class TorchScorer:
