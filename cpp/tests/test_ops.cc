@@ -773,7 +773,7 @@ void test_frontend(int rounds) {
 // logmel32 in groups of 16 frames (AVX-512) or 8: the same bits at every width, whole clips
 // and a stream's windows (compute_at mixes 16- and 8-frame groups and cached rows).
 void test_logmel_widths(int rounds) {
-  bool same = true, stream_same = true;
+  bool same = true, stream_same = true, columns_same = true;
   int cases = 0, widths = 0;
   for (int it = 0; it < std::max(2, rounds / 4); ++it) {
     FeatureConfig cfg;
@@ -794,6 +794,7 @@ void test_logmel_widths(int rounds) {
     std::vector<float> base(n), got(n);
     ops::simd::set_width(4);
     detail::LogMel fe4(cfg, "test");
+    fe4.set_use_columns(false);  // the base: every frame gathered on its own
     fe4.compute(wave.data(), base.data());
     for (const int w : {8, 16}) {
       if (w > ops::simd::best_width()) continue;
@@ -804,6 +805,14 @@ void test_logmel_widths(int rounds) {
       widths = std::max(widths, w);
     }
     ops::simd::set_width(0);
+    {  // frames from the signal's columns == frames gathered one by one
+      detail::LogMel cols(cfg, "test"), gathered(cfg, "test");
+      gathered.set_use_columns(false);
+      std::vector<float> a(n), b(n);
+      cols.compute(wave.data(), a.data());
+      gathered.compute(wave.data(), b.data());
+      columns_same = columns_same && same_bits(a.data(), b.data(), n);
+    }
     detail::LogMel fe(cfg, "test");
     detail::RowCache cache;
     fe.init_cache(cache);
@@ -821,6 +830,9 @@ void test_logmel_widths(int rounds) {
                   std::to_string(widths) + "), " + std::to_string(cases) + " random configurations");
   check(stream_same, "front end logmel32: a stream's windows (compute_at, rows shared) == whole "
                      "clips at width 4, bit for bit");
+  check(columns_same, "front end logmel32: frames loaded from the signal's columns == frames "
+                      "gathered one by one, bit for bit, " + std::to_string(cases) +
+                      " random configurations");
 }
 
 // RealFFT::power with a bin limit: the bins it computes are the bits of the full spectrum's.

@@ -66,6 +66,30 @@ class RealFFT {
   template <class V, bool kScaled = false, bool kPaired = false>
   [[gnu::always_inline]] void power(V* re, V* im, V* power, int bins = -1, S scale = 1) const {
     complex_fft(re, im);
+    split_power<V, kScaled, kPaired>(re, im, power, bins, scale);
+  }
+
+  // power() of the input that load(j, re_j, im_j) hands over for every j < n/2 (instead of
+  // re[j], im[j] in memory): the first radix-2^2 pass reads its four quarters through load and
+  // writes re/im, so the input is never stored only to be read back (the log-mel's 128 KiB
+  // per 16-frame group). The same operations on the same values as power(): the same bits.
+  template <class V, bool kScaled = false, bool kPaired = false, typename Load>
+  [[gnu::always_inline]] void power_loaded(Load&& load, V* re, V* im, V* power, int bins = -1,
+                                           S scale = 1) const {
+    if (half_ > 4) {  // the transform's first pass is pair_pass(0, half_)
+      first_pass_loaded(load, re, im);
+      complex_fft(re, im, true);
+    } else {
+      for (int j = 0; j < half_; ++j) load(j, re[j], im[j]);
+      complex_fft(re, im);
+    }
+    split_power<V, kScaled, kPaired>(re, im, power, bins, scale);
+  }
+
+ private:
+  // The real-input split of power(), from the complex spectrum in re/im.
+  template <class V, bool kScaled, bool kPaired>
+  [[gnu::always_inline]] void split_power(V* re, V* im, V* power, int bins, S scale) const {
     const V* zr = re;
     const V* zi = im;
     // Real-input split: X[k] = E + e^{-2 pi i k/n} O, E = (Z[k] + conj Z[h-k]) / 2,
@@ -103,7 +127,6 @@ class RealFFT {
     }
   }
 
- private:
   // Radix-2 decimation in frequency, in place: the stage with sub-length len maps, in every
   // block of len elements starting at b,
   //   x[b + p] = a + c,   x[b + p + len/2] = (a - c) w_p,
@@ -225,6 +248,67 @@ class RealFFT {
     }
   }
 
+  // pair_step's arithmetic on values in registers (first_pass_loaded), in place. A copy of
+  // pair_step's operations: pair_step written through this function compiled to other
+  // instruction schedules, which changed the speed of the transforms that do not use it.
+  template <bool kP0, class V>
+  [[gnu::always_inline]] void radix4(V& x0r, V& x0i, V& x1r, V& x1i, V& x2r, V& x2i, V& x3r,
+                                     V& x3i, int p, const S* t1r, const S* t1i, const S* t2r,
+                                     const S* t2i, int m2) const {
+    const S wbr = t1r[p + m2], wbi = t1i[p + m2];
+    // first stage: (x0, x2) at p -> u0, u1; (x1, x3) at p + len/4 -> v0, v1
+    const V u0r = x0r + x2r, u0i = x0i + x2i;
+    const V dr = x0r - x2r, di = x0i - x2i;
+    V u1r = dr, u1i = di;
+    if constexpr (!kP0) {
+      const S war = t1r[p], wai = t1i[p];
+      u1r = dr * war - di * wai;
+      u1i = dr * wai + di * war;
+    }
+    const V v0r = x1r + x3r, v0i = x1i + x3i;
+    const V er = x1r - x3r, ei = x1i - x3i;
+    const V v1r = er * wbr - ei * wbi, v1i = er * wbi + ei * wbr;
+    // second stage (sub-length len/2): (u0, v0) in the first half, (u1, v1) in the second
+    x0r = u0r + v0r;
+    x0i = u0i + v0i;
+    const V fr = u0r - v0r, fi = u0i - v0i;
+    x2r = u1r + v1r;
+    x2i = u1i + v1i;
+    const V gr = u1r - v1r, gi = u1i - v1i;
+    if constexpr (kP0) {
+      x1r = fr;
+      x1i = fi;
+      x3r = gr;
+      x3i = gi;
+    } else {
+      const S w2r = t2r[p], w2i = t2i[p];
+      x1r = fr * w2r - fi * w2i;
+      x1i = fr * w2i + fi * w2r;
+      x3r = gr * w2r - gi * w2i;
+      x3i = gr * w2i + gi * w2r;
+    }
+  }
+
+  // pair_pass(xr, xi, 0, half_) with its inputs from load (power_loaded).
+  template <class V, typename Load>
+  [[gnu::always_inline]] void first_pass_loaded(Load&& load, V* xr, V* xi) const {
+    const int len = half_, m = len / 2, m2 = len / 4;
+    const S* t1r = tw_re_.data() + tw_off(len);
+    const S* t1i = tw_im_.data() + tw_off(len);
+    const S* t2r = tw_re_.data() + tw_off(m);
+    const S* t2i = tw_im_.data() + tw_off(m);
+    for (int p = 0; p < m2; ++p) {
+      V a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i;
+      load(p, a0r, a0i);
+      load(p + m2, a1r, a1i);
+      load(p + m, a2r, a2i);
+      load(p + m + m2, a3r, a3i);
+      radix4<false>(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, p, t1r, t1i, t2r, t2i, m2);
+      xr[p] = a0r, xi[p] = a0i, xr[p + m2] = a1r, xi[p + m2] = a1i;
+      xr[p + m] = a2r, xi[p + m] = a2i, xr[p + m + m2] = a3r, xi[p + m + m2] = a3i;
+    }
+  }
+
   template <class V>
   [[gnu::always_inline]] void pair_pass(V* xr, V* xi, int b, int len) const {
     const int m = len / 2, m2 = len / 4;
@@ -265,17 +349,27 @@ class RealFFT {
     xi[b + 1] = dr * wi + di * wr;
   }
 
+  // first_done: the first pair_pass (b = 0, len = half_ > 4) has run (first_pass_loaded).
   template <class V>
-  [[gnu::always_inline]] void complex_fft(V* xr, V* xi) const {
+  [[gnu::always_inline]] void complex_fft(V* xr, V* xi, bool first_done = false) const {
     int len = half_;
+    bool skip = first_done;
     // whole-array passes while a block does not fit in L1
     for (; len >= 4 && static_cast<std::size_t>(len) * 2 * sizeof(V) > kBlockBytes; len /= 4) {
+      if (skip) {  // len == half_: its one block
+        skip = false;
+        continue;
+      }
       for (int b = 0; b < half_; b += len) pair_pass(xr, xi, b, len);
     }
     // then every block of len elements to the end
     for (int b0 = 0; b0 < half_; b0 += std::max(len, 1)) {
       int l = len;
       for (; l > 4; l /= 4) {
+        if (skip) {  // len == l == half_: b0 = 0 is the only block
+          skip = false;
+          continue;
+        }
         for (int b = b0; b < b0 + len; b += l) pair_pass(xr, xi, b, l);
       }
       if (l == 4) {

@@ -173,9 +173,23 @@ class LogMel : public FrontEnd {
   void compute_at(const float* wave, std::int64_t start, RowCache& cache, float* out) override;
   void init_cache(RowCache& cache) const override;
 
+  // Frames from the signal's columns when a group's frames are consecutive (the default), or
+  // always by the per-frame gather (false): the same bits either way (tested).
+  void set_use_columns(bool on) { use_columns_ = on; }
+
  private:
   // Reflect-pads `wave` into padded_ (torch's "reflect", as compute()).
   void pad(const float* wave);
+  // cols_ from padded_: the padded signal as rows of hop samples, transposed, so that sample
+  // q * hop + r of L consecutive frames t0.. is the run cols_[r * col_stride_ + t0 + q ..] (a
+  // 2048-sample frame with hop 512 shares each sample with three others: transposing the
+  // signal once costs a quarter of transposing every frame).
+  void columns();
+  std::vector<float> cols_buf_;
+  float* cols_ = nullptr;  // 64-byte aligned, in cols_buf_
+  std::vector<int> col_off_;  // sample s of a frame: cols_ + col_off_[s] + first frame
+  int col_rows_ = 0, col_stride_ = 0;
+  bool cols_ready_ = false, use_columns_ = true;
   FeatureConfig cfg_;
   int frames_ = 0;
   int half_ = 0;  // n_fft / 2: size of the complex FFT

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "../simd.h"
 #include "mel.h"
@@ -103,13 +104,27 @@ template <class VF, typename Put>
 // One group of lanes_of<VF> frames: window, FFT power (times norm), sparse mel, dB. mel[m] gets
 // 10 log10(max(band m, amin)) of the group's frames, one per lane. Every lane performs the same
 // float operations whatever VF is, so 8- and 16-lane groups give the same bits.
-template <class VF>
+template <class VF, bool kCols>
 [[gnu::always_inline]] inline void logmel_group_t(
     const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,
     const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels,
-    float amin, VF* re, VF* im, VF* power, VF* mel) {
+    float amin, const float* cols, const int* col_off, VF* re, VF* im, VF* power, VF* mel) {
   constexpr int L = lanes_of<VF>;
   const int half = fft.half();
+  if constexpr (kCols) {
+    // Consecutive frames t0 .. t0 + L - 1 from the signal's columns (LogMel::columns): sample s
+    // of the L frames is the run cols[col_off[s] ..] of L floats, windowed as it is loaded by
+    // the FFT's first pass (no transpose per frame, no input buffer written only to be read
+    // back). The same products as the gather below: the same bits.
+    auto load = [&](int j, VF& even, VF& odd) {
+      VF a, b;
+      __builtin_memcpy(&a, cols + col_off[2 * j], sizeof a);
+      __builtin_memcpy(&b, cols + col_off[2 * j + 1], sizeof b);
+      even = a * window[2 * j];
+      odd = b * window[2 * j + 1];
+    };
+    fft.template power_loaded<VF, true, true>(load, re, im, power, -1, norm);  // times norm
+  } else {
   int j0 = 0;
   for (; j0 + 8 <= half; j0 += 8) {  // samples 2*j0 .. 2*j0 + 15 of each frame
     gather_group<VF>(fr, j0, [&](int j, VF even, VF odd) {
@@ -128,6 +143,7 @@ template <class VF>
     im[j] = b * w1;
   }
   fft.template power<VF, true, true>(re, im, power, -1, norm);  // times norm; paired split
+  }
   mel_bands(power, mel_lo, mel_hi, mel_off, mel_w, n_mels, mel);
   for (int m = 0; m < n_mels; ++m) {
     const VF acc = mel[m];
@@ -139,19 +155,27 @@ template <class VF>
 #define BIFSMN_LOGMEL_ARGS(VF)                                                                 \
   const RealFFT<float>& fft, const float* const* fr, const float* window, float norm,          \
       const int* mel_lo, const int* mel_hi, const int* mel_off, const float* mel_w, int n_mels, \
-      float amin, VF* re, VF* im, VF* power, VF* mel
-#define BIFSMN_LOGMEL_CALL \
-  logmel_group_t(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re, im, \
-                 power, mel)
+      float amin, const float* cols, const int* col_off, VF* re, VF* im, VF* power, VF* mel
+#define BIFSMN_LOGMEL_CALL(COLS)                                                             \
+  logmel_group_t<std::remove_pointer_t<decltype(re)>, COLS>(fft, fr, window, norm, mel_lo,    \
+                                                            mel_hi, mel_off, mel_w, n_mels,   \
+                                                            amin, cols, col_off, re, im,      \
+                                                            power, mel)
 
-// 8 frames per pass (AVX-512 / AVX2 / baseline clones, same bits).
+// 8 frames per pass (AVX-512 / AVX2 / baseline clones, same bits), gathered frame by frame or
+// (the _cols functions) loaded from the signal's columns: separate functions, so that the
+// gathering one compiles as it did before the columns existed.
 BIFSMN_FE_CLONES
-void logmel_group(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL; }
+void logmel_group(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL(false); }
+BIFSMN_FE_CLONES
+void logmel_group_cols(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL(true); }
 
 // 16 frames per pass in 64-byte vectors, for AVX-512 only (ops/simd.h's width 16: elsewhere
 // the compiler would split the vectors); the same bits as the 8-lane groups.
 BIFSMN_TARGET_AVX512
-void logmel_group16(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL; }
+void logmel_group16(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL(false); }
+BIFSMN_TARGET_AVX512
+void logmel_group16_cols(BIFSMN_LOGMEL_ARGS(v16f)) { BIFSMN_LOGMEL_CALL(true); }
 
 #undef BIFSMN_LOGMEL_ARGS
 #undef BIFSMN_LOGMEL_CALL
@@ -163,18 +187,44 @@ int group_lanes() { return BIFSMN_LOGMEL16 && ops::simd::width() == 16 ? 16 : 8;
 // group_* offsets say (re, spare rows, im, power, bands); returns the bands: band m of lane l at [m * lanes + l].
 const float* run_group(int lanes, const RealFFT<float>& fft, const float* const* fr, const float* window,
                float norm, const int* mel_lo, const int* mel_hi, const int* mel_off,
-               const float* mel_w, int n_mels, float amin, float* buf, int half) {
+               const float* mel_w, int n_mels, float amin, const float* cols,
+               const int* col_off, float* buf, int half) {
   const std::size_t h = static_cast<std::size_t>(half);
   if (lanes == 16) {
     v16f* re = reinterpret_cast<v16f*>(buf);
-    logmel_group16(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
-                   re + group_im(h), re + group_power(h), re + group_bands(h));
+    auto* run = cols != nullptr ? &logmel_group16_cols : &logmel_group16;
+    run(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, cols, col_off, re,
+        re + group_im(h), re + group_power(h), re + group_bands(h));
   } else {
     v8f* re = reinterpret_cast<v8f*>(buf);
-    logmel_group(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, re,
-                 re + group_im(h), re + group_power(h), re + group_bands(h));
+    auto* run = cols != nullptr ? &logmel_group_cols : &logmel_group;
+    run(fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, cols, col_off, re,
+        re + group_im(h), re + group_power(h), re + group_bands(h));
   }
   return buf + group_bands(h) * static_cast<std::size_t>(lanes);
+}
+// dst[r * stride + row] = src[row * hop + r] for row < rows, r < hop: the transpose of a matrix
+// of hop-sample rows, 8 x 8 blocks at a time (AVX-512 / AVX2 / baseline clones: pure data
+// movement). With hop % 8 == 0 a last block of rows reads up to 7 rows past `rows` in src and
+// writes them to dst (the caller's buffers have that room; LogMel keeps those rows zero).
+BIFSMN_FE_CLONES
+void transpose_rows(const float* src, int hop, int rows, float* dst, int stride) {
+  const std::size_t cs = static_cast<std::size_t>(stride), hs = static_cast<std::size_t>(hop);
+  int r_vec = 0;
+  if (hop % 8 == 0) {
+    v8f in[8], out[8];
+    for (int row = 0; row < rows; row += 8) {
+      for (int r = 0; r < hop; r += 8) {
+        for (int i = 0; i < 8; ++i) __builtin_memcpy(&in[i], src + (row + i) * hs + r, sizeof in[i]);
+        transpose8(in, out);
+        for (int o = 0; o < 8; ++o) __builtin_memcpy(dst + (r + o) * cs + row, &out[o], sizeof out[o]);
+      }
+    }
+    r_vec = hop;
+  }
+  for (int row = 0; row < rows; ++row) {
+    for (int r = r_vec; r < hop; ++r) dst[r * cs + row] = src[row * hs + r];
+  }
 }
 }  // namespace
 
@@ -203,7 +253,17 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
     sumsq += static_cast<double>(window_[i]) * window_[i];
   }
   norm2_ = static_cast<float>(1.0 / sumsq);
-  padded_.resize(static_cast<std::size_t>(cfg.clip_samples) + n);
+  // The signal's columns (columns()): rows of hop samples, enough for any group's lanes past the
+  // last frame (those lanes' results are discarded; the rows past the padded signal stay zero).
+  col_rows_ = frames_ + kMaxLanes + n / cfg.hop_length + 1;
+  col_stride_ = (col_rows_ + 15) / 16 * 16;
+  padded_.assign(static_cast<std::size_t>(col_rows_ + 8) * cfg.hop_length, 0.0f);
+  cols_buf_.assign(static_cast<std::size_t>(cfg.hop_length) * col_stride_ + 16, 0.0f);
+  col_off_.resize(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) col_off_[i] = (i % cfg.hop_length) * col_stride_ + i / cfg.hop_length;
+  std::size_t coff = 0;  // floats to the first 64-byte boundary
+  while (reinterpret_cast<std::uintptr_t>(cols_buf_.data() + coff) % 64 != 0) ++coff;
+  cols_ = cols_buf_.data() + coff;
   todo_.reserve(static_cast<std::size_t>(frames_));
 
   fft_ = RealFFT<float>(n);
@@ -260,6 +320,14 @@ void LogMel::pad(const float* wave) {
   for (int i = 0; i < pad; ++i) padded[i] = wave[pad - i];
   std::copy(wave, wave + len, padded + pad);
   for (int i = pad + len; i < len + n; ++i) padded[i] = wave[2 * (len - 1) - (i - pad)];
+  cols_ready_ = false;  // columns() again before they are read
+}
+
+void LogMel::columns() {
+  transpose_rows(padded_.data(), cfg_.hop_length,
+                 (cfg_.clip_samples + cfg_.n_fft + cfg_.hop_length - 1) / cfg_.hop_length, cols_,
+                 col_stride_);
+  cols_ready_ = true;
 }
 
 template <typename Emit>
@@ -271,16 +339,30 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
   const bool wide = group_lanes() == 16;
   const int hop = cfg_.hop_length, nm = cfg_.n_mels;
   const float amin = static_cast<float>(cfg_.amin);
+  // The signal's columns pay when the frames hold at least twice its samples (a whole clip:
+  // 32 frames of 2048 samples, 3.6x the padded 1-s signal; not a stream's few new frames, whose
+  // per-frame gather moves fewer samples than the columns' transpose).
+  const std::int64_t n = cfg_.n_fft, len = cfg_.clip_samples;
+  const bool columns = use_columns_ && count * n >= 2 * (len + n);
   for (int i0 = 0; i0 < count;) {
     const int lanes = wide && count - i0 > 8 ? 16 : 8;
     const float* fr[kMaxLanes];
+    bool run = columns;
     for (int l = 0; l < lanes; ++l) {
       const int t = ts[std::min(i0 + l, count - 1)];
       fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
+      if (i0 + l < count && t != ts[i0] + l) run = false;
+    }
+    // A group of consecutive frames loads its samples from the signal's columns; others gather
+    // them frame by frame.
+    const float* cols = nullptr;
+    if (run) {
+      if (!cols_ready_) this->columns();
+      cols = cols_ + ts[i0];
     }
     const float* mel = run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(),
-                                 mel_hi_.data(), mel_off_.data(), mel_w_.data(), nm, amin,
-                                 work_, half_);
+                                 mel_hi_.data(), mel_off_.data(), mel_w_.data(), nm, amin, cols,
+                                 col_off_.data(), work_, half_);
     for (int l = 0; l < lanes && i0 + l < count; ++l) emit(ts[i0 + l], mel + l, lanes);
     i0 += lanes;
   }
