@@ -1354,7 +1354,7 @@ void test_golden(const std::string& dir) {
 }  // namespace
 
 // ops::Buffer, the engine's weights and scratch: 64-byte aligned at every size and after growth
-// (the engine's speed, not its bits, depends on it: docs/engine.md, "Session 53").
+// (the engine's speed, not its bits, depends on it: docs/engine-history.md, "Session 53").
 void test_buffers() {
   bool ok = true;
   for (std::size_t n : {1, 3, 16, 17, 100, 1000, 4097}) {

@@ -21,7 +21,7 @@ namespace bifsmn::ops {
 // Cache-line (64-byte) aligned storage for the engine's weights and scratch. Why: the default
 // allocator aligns to 16 bytes, so unless a buffer starts on a cache line by chance, every
 // 64-byte vector load and store along it straddles two lines; on an AMD Zen 4 the 8-block
-// network ran about 7 % slower so (docs/engine.md, "Session 53"). Rows whose length is a
+// network ran about 7 % slower so (docs/engine-history.md, "Session 53"). Rows whose length is a
 // multiple of 16 floats then start on a line too.
 template <class T>
 struct CacheAligned {

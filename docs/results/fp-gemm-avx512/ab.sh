@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 31: the AVX-512 float GEMM (docs/engine.md, "Session 31"). Old and new engine builds
+# Session 31: the AVX-512 float GEMM (docs/engine-history.md, "Session 31"). Old and new engine builds
 # alternated on one machine; each line is `round build file median_us min_us` of one
 # `engine_bench` run of RUNS calls on the FP32 verifier and the 32 x 32 FP teacher.
 #
