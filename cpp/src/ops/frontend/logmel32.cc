@@ -203,6 +203,7 @@ const float* run_group(int lanes, const RealFFT<float>& fft, const float* const*
   }
   return buf + group_bands(h) * static_cast<std::size_t>(lanes);
 }
+
 // dst[r * stride + row] = src[row * hop + r] for row < rows, r < hop: the transpose of a matrix
 // of hop-sample rows, 8 x 8 blocks at a time (AVX-512 / AVX2 / baseline clones: pure data
 // movement). With hop % 8 == 0 a last block of rows reads up to 7 rows past `rows` in src and
@@ -343,11 +344,11 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
   // 32 frames of 2048 samples, 3.6x the padded 1-s signal; not a stream's few new frames, whose
   // per-frame gather moves fewer samples than the columns' transpose).
   const std::int64_t n = cfg_.n_fft, len = cfg_.clip_samples;
-  const bool columns = use_columns_ && count * n >= 2 * (len + n);
+  const bool use_cols = use_columns_ && count * n >= 2 * (len + n);
   for (int i0 = 0; i0 < count;) {
     const int lanes = wide && count - i0 > 8 ? 16 : 8;
     const float* fr[kMaxLanes];
-    bool run = columns;
+    bool run = use_cols;
     for (int l = 0; l < lanes; ++l) {
       const int t = ts[std::min(i0 + l, count - 1)];
       fr[l] = padded_.data() + static_cast<std::size_t>(t) * hop;
@@ -357,7 +358,7 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
     // them frame by frame.
     const float* cols = nullptr;
     if (run) {
-      if (!cols_ready_) this->columns();
+      if (!cols_ready_) columns();
       cols = cols_ + ts[i0];
     }
     const float* mel = run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(),
