@@ -140,11 +140,19 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg))
     Trainer(config_from_dict(cfg), tmp_path / "single", progress=False).fit()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # each rank's output also in its own file (--tee 3), so that a failure shows why a rank
+    # stopped, not only the launcher's summary (session 57's one CI failure: rank 1 SIGABRT, its
+    # own error cut off)
+    logs = tmp_path / "rank-logs"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", "--master_addr=127.0.0.1", "-m", "bifsmn.cli",
+           f"--master_port={_free_port()}", "--master_addr=127.0.0.1", f"--log-dir={logs}",
+           "--tee=3", "-m", "bifsmn.cli",
            "train", "--config", str(cfg_path), "--out", str(tmp_path / "ddp")]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
+    if res.returncode != 0:
+        ranks = "\n".join(f"--- {f.relative_to(logs)}:\n{f.read_text(errors='replace')[-1500:]}"
+                          for f in sorted(logs.rglob("*.log")))
+        pytest.fail(f"torchrun exit {res.returncode}\n{ranks}\n--- launcher:\n{res.stderr[-1500:]}")
     assert res.stdout.count("run folder:") == 1  # the first rank reports, not every rank
     (rs,), (rd,) = read_metrics(tmp_path / "single"), read_metrics(tmp_path / "ddp")
     assert float(rd["train_loss"]) == pytest.approx(float(rs["train_loss"]), rel=1e-2)
