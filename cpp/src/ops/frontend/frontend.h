@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bifsmn/engine.h"
+#include "../common.h"
 #include "../transpose.h"
 #include "fft.h"
 
@@ -185,10 +186,9 @@ class LogMel : public FrontEnd {
   // 2048-sample frame with hop 512 shares each sample with three others: transposing the
   // signal once costs a quarter of transposing every frame).
   void columns();
-  std::vector<float> cols_buf_;
-  float* cols_ = nullptr;  // 64-byte aligned, in cols_buf_
+  ops::Buffer<float> cols_;   // 64-byte aligned (ops/common.h)
   std::vector<int> col_off_;  // sample s of a frame: cols_ + col_off_[s] + first frame
-  int col_rows_ = 0, col_stride_ = 0;
+  int col_stride_ = 0;
   bool cols_ready_ = false, use_columns_ = true;
   FeatureConfig cfg_;
   int frames_ = 0;

@@ -256,15 +256,12 @@ LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {
   norm2_ = static_cast<float>(1.0 / sumsq);
   // The signal's columns (columns()): rows of hop samples, enough for any group's lanes past the
   // last frame (those lanes' results are discarded; the rows past the padded signal stay zero).
-  col_rows_ = frames_ + kMaxLanes + n / cfg.hop_length + 1;
-  col_stride_ = (col_rows_ + 15) / 16 * 16;
-  padded_.assign(static_cast<std::size_t>(col_rows_ + 8) * cfg.hop_length, 0.0f);
-  cols_buf_.assign(static_cast<std::size_t>(cfg.hop_length) * col_stride_ + 16, 0.0f);
+  const int col_rows = frames_ + kMaxLanes + n / cfg.hop_length + 1;
+  col_stride_ = (col_rows + 15) / 16 * 16;
+  padded_.assign(static_cast<std::size_t>(col_rows + 8) * cfg.hop_length, 0.0f);
+  cols_.assign(static_cast<std::size_t>(cfg.hop_length) * col_stride_ + 16, 0.0f);
   col_off_.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) col_off_[i] = (i % cfg.hop_length) * col_stride_ + i / cfg.hop_length;
-  std::size_t coff = 0;  // floats to the first 64-byte boundary
-  while (reinterpret_cast<std::uintptr_t>(cols_buf_.data() + coff) % 64 != 0) ++coff;
-  cols_ = cols_buf_.data() + coff;
   todo_.reserve(static_cast<std::size_t>(frames_));
 
   fft_ = RealFFT<float>(n);
@@ -326,8 +323,8 @@ void LogMel::pad(const float* wave) {
 
 void LogMel::columns() {
   transpose_rows(padded_.data(), cfg_.hop_length,
-                 (cfg_.clip_samples + cfg_.n_fft + cfg_.hop_length - 1) / cfg_.hop_length, cols_,
-                 col_stride_);
+                 (cfg_.clip_samples + cfg_.n_fft + cfg_.hop_length - 1) / cfg_.hop_length,
+                 cols_.data(), col_stride_);
   cols_ready_ = true;
 }
 
@@ -359,7 +356,7 @@ void LogMel::run_frames(const int* ts, int count, Emit&& emit) {
     const float* cols = nullptr;
     if (run) {
       if (!cols_ready_) columns();
-      cols = cols_ + ts[i0];
+      cols = cols_.data() + ts[i0];
     }
     const float* mel = run_group(lanes, fft_, fr, window_.data(), norm2_, mel_lo_.data(),
                                  mel_hi_.data(), mel_off_.data(), mel_w_.data(), nm, amin, cols,
