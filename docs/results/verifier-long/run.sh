@@ -35,14 +35,14 @@
 # - the two candidates are judged separately by this rule; if both pass, the one with the lower
 #   8-block calibration miss at 1 FA/h replaces the bundled verifier.
 set -euo pipefail
-# B (bifsmn), DATA, NEG and the steps train_or_resume, probe_cascade8, evaluate_verifier
+# B (bifsmn), DATA, NEG and the steps train_or_resume, verifier_probe (screen, evaluate)
 . docs/results/cascade/evaluate_verifier.sh
 OUT=docs/results/verifier-long
 BASE=runs/verifier-long-base
 RUN=runs/verifier-long
 SCRATCH=runs/verifier-long-scratch
 ARCHIVE=../shared/data/speech_commands_v0.02_fbank40
-mkdir -p runs/s58
+export PROBES=runs/s58  # verifier_probe's files: runs/s58/verifier-long.bkws, cascade-long8.bkws, ...
 
 case "${1:-}" in
   base)  # models/teacher_fbank40_pool1.md's command with 70 epochs instead of 25
@@ -56,30 +56,22 @@ case "${1:-}" in
       optim.lr=0.0003 "data.noise_snr_db=[0,20]" data.noise_prob=0.8 data.pool=1 \
       model.kwargs.frames=96
     ;;
-  screen)  # probe_cascade8: the 8-block cascade only, calibrated on the bundle's 12 hours
+  screen)  # verifier_probe: the 8-block cascade only, calibrated on the bundle's 12 hours
     cp "$BASE/metrics.csv" "$OUT/metrics-base.csv"
-    cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    "$B" export "$RUN/last.pt" -o runs/s58/verifier-long.bkws
-    probe_cascade8 runs/s58/verifier-long.bkws runs/s58/cascade-long8.bkws "$OUT/screen-cascade8.txt"
+    verifier_probe long screen
     ;;
   evaluate)  # the export, calibration and held-out commands
-    evaluate_verifier "$RUN" runs/s58/verifier-long.bkws runs/s58/cascade-long.bkws "$OUT" "" \
-      runs/s58/heldout-cascade-long.log
+    verifier_probe long evaluate
     ;;
   scratch)  # the noise step's command from scratch for 80 epochs at the first stage's rate
     train_or_resume "$SCRATCH" --config teacher_fbank40 --data "$ARCHIVE" --epochs 80 \
       train.threads=1 train.compile=true "data.negatives=[$NEG]" optim.lr=0.001 \
       "data.noise_snr_db=[0,20]" data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
     ;;
-  screen-scratch)
-    cp "$SCRATCH/metrics.csv" "$OUT/metrics-scratch.csv"
-    "$B" export "$SCRATCH/last.pt" -o runs/s58/verifier-long-scratch.bkws
-    probe_cascade8 runs/s58/verifier-long-scratch.bkws runs/s58/cascade-long-scratch8.bkws \
-      "$OUT/screen-scratch-cascade8.txt"
-    ;;
-  evaluate-scratch)
-    evaluate_verifier "$SCRATCH" runs/s58/verifier-long-scratch.bkws \
-      runs/s58/cascade-long-scratch.bkws "$OUT" "-scratch" runs/s58/heldout-cascade-long-scratch.log
+  screen-scratch | evaluate-scratch)  # the same for the second candidate, outputs in scratch/
+    RUN=$SCRATCH OUT=$OUT/scratch
+    mkdir -p "$OUT"
+    verifier_probe long-scratch "${1%-scratch}"
     ;;
   *)
     echo "usage: bash docs/results/verifier-long/run.sh base|train|screen|evaluate|scratch|screen-scratch|evaluate-scratch" >&2
