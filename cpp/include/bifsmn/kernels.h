@@ -101,8 +101,8 @@ struct Kernel {
 // level 0). An unknown value counts as unset (check_isa() names it). Why: to run and time the
 // code an older CPU would run on a machine that has more (every path gives the same bits, so
 // results do not change), and to test that end to end. Elsewhere than x86-64 it has no effect.
-// (Target clones chosen by the CPU at load, such as the front ends' frame loops, keep their
-// AVX-512 build; they compute the same bits.)
+// Every stage follows it (since session 58 also the per-ISA builds of ops/common.h's
+// BIFSMN_ISA_CLONES, which were load-time target clones before).
 int isa_level() noexcept;
 
 // The float stages' widest vector width under isa_level(): 16, 8 or 4 floats.

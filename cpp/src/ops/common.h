@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bifsmn/kernels.h"
+#include "simd.h"
 
 namespace bifsmn::ops {
 
@@ -49,16 +50,42 @@ inline float act(float v, float slope) {
   return v >= 0.0f ? v : neg;
 }
 
-// Elementwise stages compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
-// CPU (GCC function multiversioning). Each clone performs the same float operations in the same
-// order (vectorized across independent elements only; reductions keep their documented
-// partial-sum order; no contraction), so every clone gives the same bits. GCC and Clang on
-// ELF systems; not on macOS, which has no ifunc (there these stages run at the baseline width).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__) && !defined(__SANITIZE_ADDRESS__)
-#define BIFSMN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Stages written once in plain C++ (elementwise loops the compiler vectorizes, or the front ends'
+// lane-vector templates) and compiled for AVX-512, AVX2 and baseline x86-64: each version performs
+// the same float operations in the same order (vectorized across independent elements only;
+// reductions keep their documented partial-sum order; no contraction), so every version gives the
+// same bits. The version is picked at each call by the vector width in use (simd::width(): the
+// CPU, BIFSMN_ISA, and the tests' simd::set_width), as for the width-templated ops of simd.h.
+// Until session 58 these were GCC target clones (`target_clones`) resolved by the CPU at load:
+// BIFSMN_ISA could not reach them and the tests could not switch them, so on an AVX-512 machine
+// the AVX2 and baseline builds never ran.
+//
+//   BIFSMN_ISA_CLONES(RET, NAME, PARAMS, ARGS)
+//
+// defines RET NAME PARAMS, which calls NAME##_w16, NAME##_w8 or NAME##_w4 ARGS, each compiling
+// NAME##_body ARGS (an always-inline function defined before) for its ISA. ARGS names PARAMS'
+// parameters in order. BIFSMN_ISA_CLONES_FLAT also flattens each version (every call inside it
+// inlined: the front ends' FFT templates, which the baseline build would otherwise call out of
+// line). On other architectures, and under the sanitizers, the three versions are the same code.
+#if BIFSMN_SIMD_X86
+#define BIFSMN_ISA_ATTR16 __attribute__((target("avx512f,avx2")))
+#define BIFSMN_ISA_ATTR8 __attribute__((target("avx2")))
 #else
-#define BIFSMN_CLONES
+#define BIFSMN_ISA_ATTR16
+#define BIFSMN_ISA_ATTR8
 #endif
+#define BIFSMN_ISA_CLONES_WITH(RET, NAME, PARAMS, ARGS, A16, A8, A4)                 \
+  A16 static RET NAME##_w16 PARAMS { return NAME##_body ARGS; }                       \
+  A8 static RET NAME##_w8 PARAMS { return NAME##_body ARGS; }                         \
+  A4 static RET NAME##_w4 PARAMS { return NAME##_body ARGS; }                         \
+  RET NAME PARAMS {                                                                   \
+    return ::bifsmn::ops::simd::pick<RET(*) PARAMS>(NAME##_w16, NAME##_w8, NAME##_w4) ARGS; \
+  }
+#define BIFSMN_ISA_CLONES(RET, NAME, PARAMS, ARGS) \
+  BIFSMN_ISA_CLONES_WITH(RET, NAME, PARAMS, ARGS, BIFSMN_ISA_ATTR16, BIFSMN_ISA_ATTR8, )
+#define BIFSMN_ISA_CLONES_FLAT(RET, NAME, PARAMS, ARGS)                               \
+  BIFSMN_ISA_CLONES_WITH(RET, NAME, PARAMS, ARGS, BIFSMN_ISA_ATTR16 __attribute__((flatten)), \
+                         BIFSMN_ISA_ATTR8 __attribute__((flatten)), __attribute__((flatten)))
 
 // `planes` row-major planes of rows x cols with a zero border of `pad` on every side, into dst
 // (planes x (rows + 2 pad) x (cols + 2 pad)): the full-precision convolutions' im2col then copies

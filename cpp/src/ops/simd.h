@@ -1,14 +1,15 @@
 // Native-width vector types and a load-time ISA pick for the ops written once as templates on
 // the vector type.
 //
-// Why not only BIFSMN_CLONES (common.h): function multiversioning compiles one body for every
-// ISA, so a body written with 64-byte vectors (right for AVX-512) runs on AVX2 as 64-byte
-// vectors split by the compiler: with eight accumulators that is twice the 16 ymm registers,
-// and GCC 12 spills them through general registers (on an AVX2-only Zen 3, session 12, conv1
-// and the FSMN memory ran 4-10x slower than at their native width). Here each ISA instantiates
-// the template with its own width: 16 floats (AVX-512), 8 (AVX2), 4 (SSE2 baseline, NEON). Only
-// independent elements are vectorized and no operation contracts, so every width gives the same
-// bits (cpp/tests/test_ops.cc runs each op at every width the CPU has).
+// Why not only BIFSMN_ISA_CLONES (common.h): it compiles one body for every ISA, so a body written
+// with 64-byte vectors (right for AVX-512) runs on AVX2 as 64-byte vectors split by the compiler:
+// with eight accumulators that is twice the 16 ymm registers, and GCC 12 spills them through
+// general registers (on an AVX2-only Zen 3, session 12, conv1 and the FSMN memory ran 4-10x slower
+// than at their native width). Here each ISA instantiates the template with its own width: 16
+// floats (AVX-512), 8 (AVX2), 4 (SSE2 baseline, NEON). Only independent elements are vectorized and
+// no operation contracts, so every width gives the same bits (cpp/tests/test_ops.cc runs each op at
+// every width the CPU has).
+
 #pragma once
 
 #include <cstddef>
@@ -23,10 +24,10 @@ typedef float f32x16 __attribute__((vector_size(64)));
 template <class V>
 constexpr std::size_t lanes = sizeof(V) / sizeof(float);
 
-// GCC and Clang (macOS included) both take per-function targets; function multiversioning
-// (BIFSMN_CLONES in common.h, BIFSMN_FE_CLONES in frontend/frontend.h) needs ifunc, so not on
-// macOS. Until session 40 Clang builds ran every op at the baseline width (docs/engine.md,
-// "With clang++").
+// GCC and Clang (macOS included) both take per-function targets (which BIFSMN_ISA_CLONES in
+// common.h uses too; until session 58 those stages were ifunc-based target clones, not on macOS).
+// Until session 40 Clang builds ran every op at the baseline width (docs/engine.md, "With
+// clang++").
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define BIFSMN_SIMD_X86 1
 #define BIFSMN_TARGET_AVX512 __attribute__((target("avx512f,avx2"), flatten))

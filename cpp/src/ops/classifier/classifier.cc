@@ -78,17 +78,25 @@ template <typename W>
   for (; c < classes; ++c) classes_block<1>(w + c * n, xb, n, b + c, out + c);
 }
 
-BIFSMN_CLONES
-void classifier_clip(const float* w, const float* b, std::size_t classes, std::size_t n,
-                     const float* xb, float* out) {
+[[gnu::always_inline]] inline void classifier_clip_body(const float* w, const float* b,
+                                                        std::size_t classes, std::size_t n,
+                                                        const float* xb, float* out) {
   classes_all(w, b, classes, n, xb, out);
 }
+BIFSMN_ISA_CLONES(void, classifier_clip,
+                  (const float* w, const float* b, std::size_t classes, std::size_t n,
+                   const float* xb, float* out),
+                  (w, b, classes, n, xb, out))
 
-BIFSMN_CLONES
-void classifier_clip(const double* w, const float* b, std::size_t classes, std::size_t n,
-                     const float* xb, float* out) {
+[[gnu::always_inline]] inline void classifier_clip_body(const double* w, const float* b,
+                                                        std::size_t classes, std::size_t n,
+                                                        const float* xb, float* out) {
   classes_all(w, b, classes, n, xb, out);
 }
+BIFSMN_ISA_CLONES(void, classifier_clip,
+                  (const double* w, const float* b, std::size_t classes, std::size_t n,
+                   const float* xb, float* out),
+                  (w, b, classes, n, xb, out))
 
 #if BIFSMN_CLASSIFIER_FMA
 // The same sums with one fused multiply-add per element: w and x are float32 values, so their

@@ -20,12 +20,16 @@ namespace {
 // channel-major element order (element e into sum e % 8), so the returned sum8(|r|) is the one
 // the reference computes over the whole clip. Nothing but the bits is written: d, r and |r| of a
 // row live in `d`/`r` (w1 floats each, L1). Row (c, row) goes to pl[c * stride + row].
-BIFSMN_CLONES
-float conv2_dual_planes(const float* __restrict__ v, const float* __restrict__ tau0,
-                        const float* __restrict__ tau1, std::size_t c1, std::size_t h1,
-                        std::size_t w1, int pad, std::size_t stride, float* __restrict__ d,
-                        float* __restrict__ r, std::uint64_t* __restrict__ pl1,
-                        std::uint64_t* __restrict__ pl2) {
+[[gnu::always_inline]] inline float conv2_dual_planes_body(const float* __restrict__ v,
+                                                           const float* __restrict__ tau0,
+                                                           const float* __restrict__ tau1,
+                                                           std::size_t c1, std::size_t h1,
+                                                           std::size_t w1, int pad,
+                                                           std::size_t stride,
+                                                           float* __restrict__ d,
+                                                           float* __restrict__ r,
+                                                           std::uint64_t* __restrict__ pl1,
+                                                           std::uint64_t* __restrict__ pl2) {
   float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::size_t c = 0; c < c1; ++c) {
     const float t0 = tau0[c], t1 = tau1[c];
@@ -57,6 +61,12 @@ float conv2_dual_planes(const float* __restrict__ v, const float* __restrict__ t
   }
   return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
 }
+BIFSMN_ISA_CLONES(float, conv2_dual_planes,
+                  (const float* __restrict__ v, const float* __restrict__ tau0,
+                   const float* __restrict__ tau1, std::size_t c1, std::size_t h1, std::size_t w1,
+                   int pad, std::size_t stride, float* __restrict__ d, float* __restrict__ r,
+                   std::uint64_t* __restrict__ pl1, std::uint64_t* __restrict__ pl2),
+                  (v, tau0, tau1, c1, h1, w1, pad, stride, d, r, pl1, pl2))
 
 typedef std::uint64_t u64x8 __attribute__((vector_size(64)));
 typedef std::uint64_t u64x4 __attribute__((vector_size(32)));
@@ -204,11 +214,14 @@ void pixel_rows_moves(const std::uint8_t* __restrict__ grid, int k, int i2, int 
 // rows i2 (session 51: not only h2 == 8; fbank40's h2 = 10 had stored all 320 values one by one),
 // the rest element by element. One call per token instead of one per position, and no
 // strided scalar stores (the two had cost as much as conv2's GEMM).
-BIFSMN_CLONES
-void conv2_token(const std::int32_t* __restrict__ dots, std::size_t tile_rows, int t, int h2,
-                 std::size_t c2, bool dual, float s, const float* __restrict__ corr,
-                 const float* __restrict__ bias_pos, const float* __restrict__ scale,
-                 float slope, int j2, float* __restrict__ zb, float* __restrict__ row) {
+[[gnu::always_inline]] inline void conv2_token_body(const std::int32_t* __restrict__ dots,
+                                                    std::size_t tile_rows, int t, int h2,
+                                                    std::size_t c2, bool dual, float s,
+                                                    const float* __restrict__ corr,
+                                                    const float* __restrict__ bias_pos,
+                                                    const float* __restrict__ scale, float slope,
+                                                    int j2, float* __restrict__ zb,
+                                                    float* __restrict__ row) {
   for (int i2 = 0; i2 < h2; ++i2) {
     const std::size_t pos = static_cast<std::size_t>(i2) * t + j2;
     const std::int32_t* d1 = dots + (i2 * tile_rows + j2) * c2;
@@ -249,6 +262,12 @@ void conv2_token(const std::int32_t* __restrict__ dots, std::size_t tile_rows, i
       row[oc * h2 + i2] = zb[static_cast<std::size_t>(i2) * c2 + oc];
   }
 }
+BIFSMN_ISA_CLONES(void, conv2_token,
+                  (const std::int32_t* __restrict__ dots, std::size_t tile_rows, int t, int h2,
+                   std::size_t c2, bool dual, float s, const float* __restrict__ corr,
+                   const float* __restrict__ bias_pos, const float* __restrict__ scale, float slope,
+                   int j2, float* __restrict__ zb, float* __restrict__ row),
+                  (dots, tile_rows, t, h2, c2, dual, s, corr, bias_pos, scale, slope, j2, zb, row))
 
 }  // namespace
 

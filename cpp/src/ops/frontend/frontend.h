@@ -52,18 +52,10 @@ constexpr std::size_t group_power(std::size_t h) { return group_im(h) + h; }
 constexpr std::size_t group_bands(std::size_t h) { return group_power(h) + h + 1; }
 
 
-// A front end's frame-group function compiled for AVX-512, AVX2 and baseline x86-64 (function
-// multiversioning, as BIFSMN_CLONES in ops/common.h; GCC adds `flatten` so that the FFT's
-// templates are inlined into each clone, Clang refuses it with target_clones and relies on the
-// FFT's always_inline; macOS has no ifunc); every lane performs the same float operations in the
-// same order in each clone, so the clones give the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
-#elif defined(__x86_64__) && defined(__clang__) && !defined(__APPLE__)
-#define BIFSMN_FE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BIFSMN_FE_CLONES
-#endif
+// A front end's frame-group functions are compiled for AVX-512, AVX2 and baseline x86-64 by
+// BIFSMN_ISA_CLONES_FLAT (ops/common.h: picked per call by the vector width in use; flattened, so
+// that the FFT's templates are inlined into each version); every lane performs the same float
+// operations in the same order in each version, so the versions give the same bits.
 
 // The fbank40 value mapping v(E) = clip(round_half_even(log_scale * ln(1 + E / log_offset)),
 // 0, 255) as 255 energy bounds: level(E) = #{j >= 1 : E >= bound[j]}, where bound[j] is the

@@ -20,6 +20,7 @@ double mel_to_hz(double m) { return 700.0 * (std::pow(10.0, m / 2595.0) - 1.0); 
 constexpr int kMaxLanes = 16;  // frames per pass at most (the buffer's element size)
 
 typedef long long v8l __attribute__((vector_size(64)));
+typedef unsigned long long v8ul __attribute__((vector_size(64)));
 
 // 10 * log10(x) per lane for x >= amin > 0 (float32 result of a float64 evaluation): x = 2^e m
 // with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m - 1) / (m + 1)) by its series to t^11
@@ -32,10 +33,13 @@ typedef long long v8l __attribute__((vector_size(64)));
   constexpr double kSqrt2 = 1.41421356237309504880;
   const v8d x = __builtin_convertvector(*io, v8d);
   const v8l bits = (v8l)x;
-  v8l e = (bits >> 52) - 1023;
+  // The selects below are bit operations and the exponent's shift is logical (x > 0, so the sign
+  // bit is 0): with a vector select on doubles or a 64-bit arithmetic shift, which AVX2 lacks,
+  // GCC 12 built the AVX2 version lane by lane (session 58). The same values either way.
+  v8l e = (v8l)((v8ul)bits >> 52) - 1023;
   v8d m = (v8d)((bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);  // [1, 2)
   const v8l big = m >= kSqrt2;  // -1 where m >= sqrt 2: use m / 2, e + 1
-  m = big ? m * 0.5 : m;
+  m = m * (v8d)(0x3FF0000000000000LL - (big & 0x0010000000000000LL));  // times 0.5 or 1: exact
   e = e - big;
   const v8d t = (m - 1.0) / (m + 1.0), t2 = t * t;
   const v8d ln_m =
@@ -46,7 +50,8 @@ typedef long long v8l __attribute__((vector_size(64)));
   // 2^52 + 1023. Exact, so the same value. (NaN lanes may get any value: they are replaced below.)
   const v8d ed = (v8d)((e + 1023) | 0x4330000000000000LL) - 4503599627371519.0;
   const v8d r = (ed * kLn2 + ln_m) * kDb;
-  const v8d out = x <= 1.7976931348623157e308 ? r : x;  // +inf, NaN: unchanged
+  const v8l finite = x <= 1.7976931348623157e308;  // +inf, NaN: unchanged
+  const v8d out = (v8d)(((v8l)r & finite) | ((v8l)x & ~finite));
   *io = __builtin_convertvector(out, v8f);
 }
 
@@ -162,13 +167,19 @@ template <class VF, bool kCols>
                                                             amin, cols, col_off, re, im,      \
                                                             power, mel)
 
-// 8 frames per pass (AVX-512 / AVX2 / baseline clones, same bits), gathered frame by frame or
+// 8 frames per pass (AVX-512 / AVX2 / baseline builds, same bits), gathered frame by frame or
 // (the _cols functions) loaded from the signal's columns: separate functions, so that the
 // gathering one compiles as it did before the columns existed.
-BIFSMN_FE_CLONES
-void logmel_group(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL(false); }
-BIFSMN_FE_CLONES
-void logmel_group_cols(BIFSMN_LOGMEL_ARGS(v8f)) { BIFSMN_LOGMEL_CALL(true); }
+#define BIFSMN_LOGMEL_GROUP8(NAME, COLS)                                                    \
+  [[gnu::always_inline]] inline void NAME##_body(BIFSMN_LOGMEL_ARGS(v8f)) {                 \
+    BIFSMN_LOGMEL_CALL(COLS);                                                               \
+  }                                                                                         \
+  BIFSMN_ISA_CLONES_FLAT(void, NAME, (BIFSMN_LOGMEL_ARGS(v8f)),                             \
+                         (fft, fr, window, norm, mel_lo, mel_hi, mel_off, mel_w, n_mels, amin, \
+                          cols, col_off, re, im, power, mel))
+BIFSMN_LOGMEL_GROUP8(logmel_group, false)
+BIFSMN_LOGMEL_GROUP8(logmel_group_cols, true)
+#undef BIFSMN_LOGMEL_GROUP8
 
 // 16 frames per pass in 64-byte vectors, for AVX-512 only (ops/simd.h's width 16: elsewhere
 // the compiler would split the vectors); the same bits as the 8-lane groups.
@@ -205,11 +216,11 @@ const float* run_group(int lanes, const RealFFT<float>& fft, const float* const*
 }
 
 // dst[r * stride + row] = src[row * hop + r] for row < rows, r < hop: the transpose of a matrix
-// of hop-sample rows, 8 x 8 blocks at a time (AVX-512 / AVX2 / baseline clones: pure data
+// of hop-sample rows, 8 x 8 blocks at a time (AVX-512 / AVX2 / baseline builds: pure data
 // movement). With hop % 8 == 0 a last block of rows reads up to 7 rows past `rows` in src and
 // writes them to dst (the caller's buffers have that room; LogMel keeps those rows zero).
-BIFSMN_FE_CLONES
-void transpose_rows(const float* src, int hop, int rows, float* dst, int stride) {
+[[gnu::always_inline]] inline void transpose_rows_body(const float* src, int hop, int rows,
+                                                       float* dst, int stride) {
   const std::size_t cs = static_cast<std::size_t>(stride), hs = static_cast<std::size_t>(hop);
   int r_vec = 0;
   if (hop % 8 == 0) {
@@ -227,6 +238,9 @@ void transpose_rows(const float* src, int hop, int rows, float* dst, int stride)
     for (int r = r_vec; r < hop; ++r) dst[r * cs + row] = src[row * hs + r];
   }
 }
+BIFSMN_ISA_CLONES_FLAT(void, transpose_rows,
+                       (const float* src, int hop, int rows, float* dst, int stride),
+                       (src, hop, rows, dst, stride))
 }  // namespace
 
 LogMel::LogMel(const FeatureConfig& cfg, const std::string& where) : cfg_(cfg) {

@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../frontend/frontend.h"  // BIFSMN_FE_CLONES: per-ISA clones of a frame-group function
+#include "../frontend/frontend.h"  // the FFT plans; ../common.h: BIFSMN_ISA_CLONES_FLAT
 
 namespace bifsmn {
 namespace {
@@ -375,12 +375,17 @@ template <class T>
 }
 
 // The spectra of up to kGateLanes frames at once (one per lane), compiled per ISA.
-BIFSMN_FE_CLONES
-void frame_spectra_group(const GateParams& p, const float* const* fr, int count,
-                         const double* hann, const FftPlan& full, const FftPlan* half,
-                         v4d* work, Spectra* out) {
+[[gnu::always_inline]] inline void frame_spectra_group_body(const GateParams& p,
+                                                            const float* const* fr, int count,
+                                                            const double* hann, const FftPlan& full,
+                                                            const FftPlan* half, v4d* work,
+                                                            Spectra* out) {
   frame_spectra_t<v4d>(p, fr, count, hann, full, half, work, out);
 }
+BIFSMN_ISA_CLONES_FLAT(void, frame_spectra_group,
+                       (const GateParams& p, const float* const* fr, int count, const double* hann,
+                        const FftPlan& full, const FftPlan* half, v4d* work, Spectra* out),
+                       (p, fr, count, hann, full, half, work, out))
 
 // The spectra of one frame (scalar).
 void frame_spectra_one(const GateParams& p, const float* x, const double* hann,

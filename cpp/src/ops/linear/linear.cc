@@ -8,15 +8,21 @@ namespace bifsmn::ops {
 namespace {
 
 // Epilogue of `rows` rows (detail::epilogue per row).
-BIFSMN_CLONES
-void epilogue_rows(const std::int32_t* d1, const std::int32_t* d2, const float* s,
-                   const float* scale, const float* bias, float slope, const float* res,
-                   float* y, std::size_t rows, std::size_t n) {
+[[gnu::always_inline]] inline void epilogue_rows_body(const std::int32_t* d1,
+                                                      const std::int32_t* d2, const float* s,
+                                                      const float* scale, const float* bias,
+                                                      float slope, const float* res, float* y,
+                                                      std::size_t rows, std::size_t n) {
   for (std::size_t r = 0; r < rows; ++r) {
     detail::epilogue(d1 + r * n, d2 ? d2 + r * n : nullptr, d2 ? s[r] : 0.0f, scale, bias,
                      slope, res ? res + r * n : nullptr, y + r * n, n);
   }
 }
+BIFSMN_ISA_CLONES(void, epilogue_rows,
+                  (const std::int32_t* d1, const std::int32_t* d2, const float* s,
+                   const float* scale, const float* bias, float slope, const float* res, float* y,
+                   std::size_t rows, std::size_t n),
+                  (d1, d2, s, scale, bias, slope, res, y, rows, n))
 
 }  // namespace
 
@@ -172,10 +178,12 @@ SignThresholds sign_thresholds(const BinaryLinear& L, const Epilogue& e) {
 
 namespace {
 // Bits of !(lo[o] <= d[o] <= hi[o]) for o < n (bit set <=> -1), all `words` written.
-BIFSMN_CLONES
-void threshold_pack(const std::int32_t* __restrict__ d, const std::int32_t* __restrict__ lo,
-                    const std::int32_t* __restrict__ hi, std::size_t n,
-                    std::uint64_t* __restrict__ out, std::size_t words) {
+[[gnu::always_inline]] inline void threshold_pack_body(const std::int32_t* __restrict__ d,
+                                                       const std::int32_t* __restrict__ lo,
+                                                       const std::int32_t* __restrict__ hi,
+                                                       std::size_t n,
+                                                       std::uint64_t* __restrict__ out,
+                                                       std::size_t words) {
   for (std::size_t w = 0; w < words; ++w) {
     std::uint64_t bits = 0;
     const std::size_t base = w * 64, m = base >= n ? 0 : (n - base < 64 ? n - base : 64);
@@ -187,6 +195,11 @@ void threshold_pack(const std::int32_t* __restrict__ d, const std::int32_t* __re
     out[w] = bits;
   }
 }
+BIFSMN_ISA_CLONES(void, threshold_pack,
+                  (const std::int32_t* __restrict__ d, const std::int32_t* __restrict__ lo,
+                   const std::int32_t* __restrict__ hi, std::size_t n,
+                   std::uint64_t* __restrict__ out, std::size_t words),
+                  (d, lo, hi, n, out, words))
 }  // namespace
 
 void linear_binary_to_sign_bits(const BinaryLinear& L, const SignThresholds& th,
