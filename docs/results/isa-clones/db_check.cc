@@ -1,14 +1,11 @@
 #include <cstdio>
 #include <cstring>
-#include <cmath>
 #include <random>
 #include <cstdint>
 typedef float v8f __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
-#include "old.inc"
-typedef float v16f_dummy __attribute__((vector_size(64)));
-#define v16f v16f_dummy2
-#include "new.inc"
+#include "old.inc"  // 9fa8117's db, renamed db_old
+#include "new.inc"  // this checkout's, renamed db_new
 int main() {
   std::mt19937 g(1); long bad = 0, n = 0;
   std::uniform_int_distribution<uint32_t> u;

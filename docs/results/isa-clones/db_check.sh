@@ -7,9 +7,9 @@
 set -euo pipefail
 d=$(mktemp -d)
 git show 9fa8117:cpp/src/ops/frontend/logmel32.cc | sed -n '/^typedef long long v8l/,/^typedef float v16f/p' |
-  sed 's/inline void db(/inline void db_old(/' > "$d/old.inc"
+  sed '$d' | sed 's/inline void db(/inline void db_old(/' > "$d/old.inc"
 sed -n '/^typedef long long v8l/,/^typedef float v16f/p' cpp/src/ops/frontend/logmel32.cc |
-  sed 's/typedef long long v8l.*//' | sed 's/inline void db(/inline void db_new(/' > "$d/new.inc"
+  sed '$d' | sed 's/typedef long long v8l.*//' | sed 's/inline void db(/inline void db_new(/' > "$d/new.inc"
 cp docs/results/isa-clones/db_check.cc "$d/chk.cc"
 for isa in avx2 avx512f; do
   "${CXX:-g++}" -O2 -std=c++17 "-m$isa" -ffp-contract=off "$d/chk.cc" -o "$d/chk"
