@@ -54,7 +54,6 @@ set -euo pipefail
 OUT=docs/results/verifier-long
 BASE=runs/verifier-long-base
 RUN=runs/verifier-long
-SCRATCH=runs/verifier-long-scratch
 ARCHIVE=../shared/data/speech_commands_v0.02_fbank40
 export PROBES=runs/s58  # verifier_probe's files: runs/s58/verifier-long.bkws, cascade-long8.bkws, ...
 
@@ -77,25 +76,17 @@ case "${1:-}" in
   evaluate)  # the export, calibration and held-out commands
     verifier_probe long evaluate
     ;;
-  scratch)  # the noise step's command from scratch for 80 epochs at the first stage's rate
-    train_or_resume "$SCRATCH" --config teacher_fbank40 --data "$ARCHIVE" --epochs 80 \
-      train.threads=1 train.compile=true "data.negatives=[$NEG]" optim.lr=0.001 \
-      "data.noise_snr_db=[0,20]" data.noise_prob=0.8 data.pool=1 model.kwargs.frames=96
-    ;;
-  screen-scratch | evaluate-scratch)  # the same for the second candidate, outputs in scratch/
-    RUN=$SCRATCH OUT=$OUT/scratch
-    mkdir -p "$OUT"
-    verifier_probe long-scratch "${1%-scratch}"
-    ;;
-  scratch160 | scratch-seed1)  # session 59: the scratch command, 160 epochs / seed 1
-    if [ "$1" = scratch160 ]; then epochs=160 seed=0; else epochs=80 seed=1; fi
+  scratch | scratch160 | scratch-seed1)  # the noise step's command from scratch at the first stage's
+    # rate: 80 epochs (session 58), 160 epochs or seed 1 (session 59); runs/verifier-long-$1
+    case "$1" in scratch) epochs=80 seed=0 ;; scratch160) epochs=160 seed=0 ;; *) epochs=80 seed=1 ;; esac
     train_or_resume "runs/verifier-long-$1" --config teacher_fbank40 --data "$ARCHIVE" \
       --epochs "$epochs" train.seed="$seed" train.threads=1 train.compile=true \
       "data.negatives=[$NEG]" optim.lr=0.001 "data.noise_snr_db=[0,20]" data.noise_prob=0.8 \
       data.pool=1 model.kwargs.frames=96
     ;;
-  screen-scratch160 | evaluate-scratch160 | screen-scratch-seed1 | evaluate-scratch-seed1)
-    name=${1#*-}  # scratch160 or scratch-seed1
+  screen-scratch | evaluate-scratch | screen-scratch160 | evaluate-scratch160 | \
+  screen-scratch-seed1 | evaluate-scratch-seed1)  # the same for the scratch runs, outputs in OUT/NAME/
+    name=${1#*-}  # scratch, scratch160 or scratch-seed1
     RUN=runs/verifier-long-$name OUT=$OUT/$name
     mkdir -p "$OUT"
     verifier_probe "long-$name" "${1%%-*}"
