@@ -254,20 +254,20 @@ def test_a_cascade_calibration_is_stored_beside_the_models_own_points(tmp_path):
 
 
 def test_the_bundled_verifier_is_the_one_the_bundled_cascade_points_name(tmp_path):
-    """``--verifier bundled``: the packaged teacher, and the bundled model stores points
-    calibrated with exactly that file (else its cascade would run with another's thresholds)."""
-    from bifsmn.data.download import sha256_file
-    from bifsmn.detect.cascade import BUNDLED, verifier_file
+    """``--verifier bundled``: the packaged teachers, and the bundled model stores points
+    calibrated with exactly those files (else its cascade would run with another's thresholds)."""
+    from bifsmn.detect.cascade import BUNDLED, verifier_files, verifier_sha256
     from bifsmn.detect.scorer import bundled_model
 
-    path = verifier_file(BUNDLED)
-    assert path.is_file() and path.parent == bundled_model().parent
+    paths = verifier_files(BUNDLED)
+    assert all(p.is_file() and p.parent == bundled_model().parent for p in paths)
+    sha = verifier_sha256(BUNDLED)
     cascades = operating.read_cascades(bundled_model())
-    assert [r["verifier"]["sha256"] for r in cascades] == [sha256_file(path)]
+    assert [r["verifier"]["sha256"] for r in cascades] == [sha]
     own = operating.read(bundled_model())
     assert own is not None and "verifier" not in own
     det = Detector(verifier=BUNDLED)
-    assert det.operating_points == cascades[0] and det.verifier.sha256 == sha256_file(path)
+    assert det.operating_points == cascades[0] and det.verifier.sha256 == sha
     assert det.verifier.scorer.labels == det.labels
     # the default detector is that cascade; "none" / None / another model: no verifier
     default = Detector()

@@ -289,7 +289,8 @@ def test_eval_stream_cli_defaults_to_the_bundled_model_and_takes_the_bundled_ver
                "--blocks", "8", "2"])
     assert rc == 0, capsys.readouterr().err
     rows = json.loads((out / "summary.json").read_text())["systems"]
-    assert [r["system"] for r in rows] == [f"bifsmnv2.bkws [{b} blocks] + verifier.bkws"
+    pair = "verifier.bkws+verifier2.bkws"  # the bundled verifier: two networks' mean logits
+    assert [r["system"] for r in rows] == [f"bifsmnv2.bkws [{b} blocks] + {pair}"
                                            for b in (8, 2)]
     assert all(set(r["stored_points"]) == {"0.5", "1"} for r in rows)  # stored points evaluated
     assert len(loads) == 1

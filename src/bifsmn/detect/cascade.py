@@ -17,11 +17,19 @@ with the verifier's name, SHA-256, ``wake`` and ``hold_ms`` beside the model's o
 record per verifier file); a detector given a verifier runs with the record of that file, and
 refuses a verifier the model's points were not calibrated with. ``"bundled"`` names the verifier
 packaged with the bundled model, which stores points calibrated with it.
+
+A verifier may be several networks whose logits are averaged (:mod:`bifsmn.detect.ensemble`):
+``A.bkws+B.bkws`` on the command line, a list of files in Python. Its record names each member
+file with its SHA-256 and binds the points to the hash of the ordered list of those hashes, so
+the points hold only for that set of files. Since session 60 the bundled verifier is such a
+pair (``verifier.bkws`` and ``verifier2.bkws``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +50,9 @@ DEFAULT_HOLD_MS = 1000.0
 BUNDLED = "bundled"  # --verifier bundled: the packaged verifier
 AUTO = "auto"  # the detector's default: the bundled verifier with the bundled model, else none
 NONE = "none"  # --verifier none: the model alone
-BUNDLED_VERIFIER = ("models_data", "verifier.bkws")
+BUNDLED_VERIFIER = ("models_data", "verifier.bkws")  # the bundled verifier's first member
+BUNDLED_VERIFIER_MEMBERS = (BUNDLED_VERIFIER, ("models_data", "verifier2.bkws"))
+ENSEMBLE_SEP = "+"  # --verifier A.bkws+B.bkws: the mean of the two networks' logits
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class Verifier:
     hold_ms: float = DEFAULT_HOLD_MS
     name: str = ""
     sha256: str = ""
+    #: an ensemble's member files ``({"name", "sha256"}, ...)``; empty for one network
+    members: tuple[dict, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.wake <= 1.0 or math.isnan(self.wake):
@@ -64,33 +76,70 @@ class Verifier:
                               f"(got {self.hold_ms})")
 
     @classmethod
-    def load(cls, path: str | Path, wake: float = DEFAULT_WAKE,
+    def load(cls, path: str | Path | Sequence[str | Path], wake: float = DEFAULT_WAKE,
              hold_ms: float = DEFAULT_HOLD_MS) -> Verifier:
+        """A verifier from a file, ``"bundled"``, ``"A+B"`` or a list of files (an ensemble:
+        :func:`verifier_files`)."""
         from bifsmn.data.download import sha256_file
         from bifsmn.detect.scorer import load_scorer
 
-        path = verifier_file(path)
-        if not path.is_file():
-            raise BifsmnError("verifier model file does not exist", path)
-        # all of the verifier's blocks (8 for every verifier here; a deeper or shallower one
+        files = verifier_files(path)
+        for f in files:
+            if not f.is_file():
+                raise BifsmnError("verifier model file does not exist", f)
+        # all of each network's blocks (8 for every verifier here; a deeper or shallower one
         # runs its own full depth)
-        return cls(load_scorer(path, None), float(wake), float(hold_ms), path.name,
-                   sha256_file(path))
+        scorers = [load_scorer(f, None) for f in files]
+        hashes = [sha256_file(f) for f in files]
+        if len(files) == 1:
+            return cls(scorers[0], float(wake), float(hold_ms), files[0].name, hashes[0])
+        from bifsmn.detect.ensemble import MeanLogits
+
+        ens = MeanLogits(scorers)
+        members = tuple({"name": f.name, "sha256": h} for f, h in zip(files, hashes, strict=True))
+        return cls(ens, float(wake), float(hold_ms), ens.name, ensemble_sha256(hashes), members)
 
     def record(self) -> dict:
         """What an operating-point record stores about the verifier it was calibrated with."""
-        return {"name": self.name, "sha256": self.sha256, "wake": self.wake,
-                "hold_ms": self.hold_ms}
+        rec = {"name": self.name, "sha256": self.sha256, "wake": self.wake,
+               "hold_ms": self.hold_ms}
+        if self.members:
+            from bifsmn.detect.ensemble import COMBINE
+
+            rec["combine"] = COMBINE
+            rec["members"] = [dict(m) for m in self.members]
+        return rec
 
     def hold_samples(self, sample_rate: int) -> int:
         return max(1, round(self.hold_ms * sample_rate / 1000.0))
 
 
+_NO_BUNDLED = "pass --verifier FILE, or --verifier none to run the model alone"
+
+
 def bundled_verifier() -> Path:
-    """The verifier shipped inside the package (the FP teacher the bundled model's cascade points
-    were calibrated with), or a one-line error if this installation has none."""
-    return packaged(BUNDLED_VERIFIER, "verifier",
-                    "pass --verifier FILE, or --verifier none to run the model alone")
+    """The bundled verifier's first network (the FP teacher bundled alone in sessions 27-59), or
+    a one-line error if this installation has none."""
+    return packaged(BUNDLED_VERIFIER, "verifier", _NO_BUNDLED)
+
+
+def bundled_verifiers() -> list[Path]:
+    """The networks of the verifier shipped inside the package (the two FP teachers whose mean
+    logits the bundled model's cascade points were calibrated with), or a one-line error naming
+    the first one this installation lacks."""
+    first = bundled_verifier()
+    return [first] + [packaged(m, "verifier", _NO_BUNDLED) for m in BUNDLED_VERIFIER_MEMBERS
+                      if m != BUNDLED_VERIFIER]
+
+
+def ensemble_sha256(hashes: Sequence[str]) -> str:
+    """The hash an ensemble's points are bound to: of its members' SHA-256s in order (the
+    same files in another order compute the same mean up to float rounding, but are another
+    record), with the combination rule, so it can never equal one file's hash."""
+    from bifsmn.detect.ensemble import COMBINE
+
+    text = COMBINE + ":" + ENSEMBLE_SEP.join(hashes)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def default_verifier(verifier: str | Path | Verifier | None, model: object
@@ -111,12 +160,36 @@ def default_verifier(verifier: str | Path | Verifier | None, model: object
     return verifier
 
 
+def verifier_files(verifier: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The network files of a verifier argument: ``"bundled"`` -> the packaged ones; a list ->
+    its files; ``"A+B"`` -> A and B (unless a file of that very name exists); else one file.
+    One-line error for an empty member (``"A+"``) or a file listed twice."""
+    if isinstance(verifier, str | Path):
+        text = str(verifier)
+        if text == BUNDLED:
+            return bundled_verifiers()
+        if ENSEMBLE_SEP not in text or Path(text).exists():
+            return [Path(text)]
+        parts: Sequence[str | Path] = text.split(ENSEMBLE_SEP)
+    else:
+        parts = list(verifier)
+    if not parts or any(not str(p) for p in parts):
+        raise BifsmnError(f"verifier {verifier!r}: an empty member (give FILE or "
+                          f"FILE{ENSEMBLE_SEP}FILE)")
+    files = [Path(p) for p in parts]
+    if len({f.resolve() for f in files}) < len(files):
+        raise BifsmnError(f"verifier {verifier!r}: a file listed twice")
+    return files
+
+
 def verifier_file(verifier: str | Path) -> Path:
-    """``"bundled"`` names the packaged verifier; anything else is a file path."""
+    """The one network file of a single-network verifier argument (``"bundled"``: the bundled
+    verifier's first network)."""
     return bundled_verifier() if str(verifier) == BUNDLED else Path(verifier)
 
 
-def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
+def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | None,
+                     ops: dict | None,
                      wake: float | None, hold_ms: float | None, explicit_threshold: bool,
                      model_name: str = "model", cascades: list[dict] | None = None,
                      loader: Callable[[str | Path], Verifier] | None = None,
@@ -140,6 +213,8 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                 f"{stored.get('name')!r}: pass it (--verifier FILE) or give --threshold")
         return None, ops
     given = isinstance(verifier, Verifier)
+    if not given and not isinstance(verifier, str | Path):
+        verifier = tuple(verifier)  # a list of files: hashable for a caching loader
     v = verifier if given else (loader or Verifier.load)(verifier)
     candidates = ([ops] if stored else []) + list(cascades or [])
     match = next((r for r in candidates if not v.sha256 or not r["verifier"].get("sha256")
@@ -163,12 +238,19 @@ def resolve_verifier(verifier: str | Path | Verifier | None, ops: dict | None,
                       "verifier; calibrate with --verifier first or give --threshold")
 
 
-def _bundled_sha256() -> str:
-    """The packaged verifier's SHA-256, "" where this install has none."""
+def verifier_sha256(verifier: str | Path | Sequence[str | Path]) -> str:
+    """The SHA-256 a verifier argument's records are bound to (a file's, or
+    :func:`ensemble_sha256` of several), without loading the networks."""
     from bifsmn.data.download import sha256_file
 
+    hashes = [sha256_file(f) for f in verifier_files(verifier)]
+    return hashes[0] if len(hashes) == 1 else ensemble_sha256(hashes)
+
+
+def _bundled_sha256() -> str:
+    """The packaged verifier's SHA-256 (of both networks), "" where this install has none."""
     try:
-        return sha256_file(bundled_verifier())
+        return verifier_sha256(BUNDLED)
     except BifsmnError:
         return ""
 

@@ -399,8 +399,9 @@ def _verifier_arg(text: str) -> str | None:
 
 def _verifier_flags(p: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
     p.add_argument("--verifier", metavar="FILE", type=_verifier_arg, default=default,
-                   help="second stage (.bkws or .pt, e.g. the FP teacher; 'bundled': the "
-                   "packaged FP teacher; 'none': the model alone): it scores only the windows "
+                   help="second stage (.bkws or .pt, e.g. the FP teacher; A.bkws+B.bkws: "
+                   "the mean of several networks' logits; 'bundled': the packaged pair of FP "
+                   "teachers; 'none': the model alone): it scores only the windows "
                    "the model woke, and its posteriors decide there "
                    f"(docs/detection.md, 'Two-stage detection'){what}")
     p.add_argument("--wake", type=float, default=None, metavar="P",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -170,7 +170,8 @@ class Detector:
     model's operating points, because its thresholds were chosen behind it (the default gate
     for a model without a record); a :class:`Gate` overrides it, None scores every window.
     ``det.gate`` is the gate in use. ``verifier``: a second model (file,
-    :class:`~bifsmn.detect.cascade.Verifier`, ``"bundled"``) woken by this one
+    :class:`~bifsmn.detect.cascade.Verifier`, ``"bundled"``; several files, as a list or
+    ``"A.bkws+B.bkws"``: the mean of their logits) woken by this one
     (:mod:`bifsmn.detect.cascade`); the default ``"auto"`` runs the bundled model as the first
     stage of the bundled two-stage detector and any other model alone, None or ``"none"`` runs
     the model alone (:func:`~bifsmn.detect.cascade.default_verifier` says why);
@@ -193,7 +194,8 @@ class Detector:
                  rearm: bool = False, smoothing: Mapping[str, float] | None = None,
                  refractories: Mapping[str, float] | None = None,
                  fa_per_hour: float | None = None, gate: Gate | None | str = MODEL_GATE,
-                 verifier: str | Path | Verifier | None = AUTO, wake: float | None = None,
+                 verifier: str | Path | Sequence[str | Path] | Verifier | None = AUTO,
+                 wake: float | None = None,
                  hold_ms: float | None = None) -> None:
         self.scorer = load_scorer(model, blocks)
         verifier = default_verifier(verifier, model)
