@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Session 60 (issue 13): a third network for the bundled verifier pair. Written and committed
+# before the candidate had a result (its training, runs/verifier-long-scratch-seed1, was at epoch
+# 41 of 80). The candidate: the 80-epoch scratch recipe with train.seed=1
+# (`bash docs/results/verifier-long/run.sh scratch-seed1`, session 59), its last.pt. Run from the
+# repository root:
+#
+#   bash docs/results/verifier-ensemble/third.sh screen     # the 8-block cascade with the three networks
+#   bash docs/results/verifier-ensemble/third.sh evaluate   # only if the screen passes: all paths, held out
+#
+# Fixed before any result (session 31's rule, the bundled pair as the control):
+# - judged as the bundled cascade's verifier (the bundle's paths wake it, wake 0.9, hold 1 s, pooled rule, the
+#   bundle's 12 calibration hours), the three networks' logits averaged (verifier.bkws + verifier2.bkws +
+#   the candidate, in that order);
+# - the triple replaces the bundled pair only if its 8-block calibration miss at 1 FA/h is at most 15.5 %
+#   (2 points below the pair's 17.5 %) and its 2-block miss is not higher than the pair's 20.1 %;
+# - `screen` (8 blocks only) decides whether `evaluate` runs; the held-out streams are reported, not used to
+#   decide. A third network costs a third more verifier time per verified window and 2.5 MB in the package.
+set -euo pipefail
+. docs/results/cascade/evaluate_verifier.sh
+OUT=docs/results/verifier-ensemble
+RUN=runs/verifier-long-scratch-seed1
+CAND=runs/s60/verifier-seed1.bkws
+V=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws+$CAND
+mkdir -p runs/s60 "$OUT/third"
+case "${1:-}" in
+  screen)
+    cp "$RUN/metrics.csv" "$OUT/third/metrics-seed1.csv"
+    "$B" export "$RUN/last.pt" -o "$CAND"
+    probe_cascade8 "$V" runs/s60/cascade-three8.bkws "$OUT/third/screen-cascade8.txt"
+    ;;
+  evaluate)
+    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+      --rule pooled --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
+      --drop-other-verifiers --out runs/s60/cascade-three.bkws 2>&1 | tee "$OUT/third/calibrate-cascade.txt"
+    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+      --model runs/s60/cascade-three.bkws --verifier "$V" --blocks 8 2 \
+      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/third/heldout-cascade" \
+      2>&1 | tee "$OUT/third/heldout-cascade.log"
+    grep -A20 "^system" "$OUT/third/heldout-cascade.log" > "$OUT/third/heldout-cascade/heldout.txt"
+    ;;
+  *)
+    echo "usage: bash docs/results/verifier-ensemble/third.sh screen|evaluate" >&2
+    exit 2
+    ;;
+esac
