@@ -38,30 +38,13 @@ import torch
 
 from bifsmn.detect.calibrate import calibrate
 from bifsmn.detect.cascade import Verifier, bundled_verifier
+from bifsmn.detect.ensemble import MeanLogits
 from bifsmn.detect.scorer import EngineScorer
 from bifsmn.errors import BifsmnError
 
 DATA = "../shared/data/speech_commands_test12_v0.02"
 NEG = "../shared/data/picovoice_wake_words"
 MODEL = "src/bifsmn/models_data/bifsmnv2.bkws"
-
-
-class MeanLogits:
-    """Scorer whose logits are the members' mean (features: the first member's front end)."""
-
-    def __init__(self, members: list[EngineScorer]) -> None:
-        first = members[0]
-        for m in members[1:]:
-            if m.feature_config != first.feature_config or m.labels != first.labels:
-                raise BifsmnError(f"{m.name}: front end or labels differ from {first.name}")
-        self.members = members
-        self.labels = first.labels
-        self.feature_config = first.feature_config
-        self.name = "+".join(m.name for m in members)
-        self.features = first.features
-
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        return np.mean([m.scores(features) for m in self.members], axis=0, dtype=np.float32)
 
 
 class WithFirstStage:
@@ -71,7 +54,8 @@ class WithFirstStage:
     Its "features" are the audio windows themselves, because the two networks pool the fbank40
     rows differently (96 and 32 steps): each computes its own front end from the audio."""
 
-    def __init__(self, verifier: MeanLogits, first: EngineScorer, weight: float) -> None:
+    def __init__(self, verifier: MeanLogits | EngineScorer, first: EngineScorer,
+                 weight: float) -> None:
         if first.labels != verifier.labels:
             raise BifsmnError(f"{first.name}: labels differ from {verifier.name}")
         self.verifier, self.first, self.weight = verifier, first, float(weight)
@@ -105,7 +89,10 @@ def main() -> None:
     if a.first_weight and len(a.blocks) != 1:
         ap.error("--first-weight mixes in one path's logits: give one --blocks value")
     torch.set_num_threads(1)
-    ens = MeanLogits([EngineScorer(bundled_verifier())] + [EngineScorer(p) for p in a.others])
+    # the members' mean (session 60: bifsmn.detect.ensemble, what `--verifier A+B` runs; the
+    # probe's own copy of sessions 28-59 computed the same); no others: the bundled one alone
+    members = [EngineScorer(bundled_verifier())] + [EngineScorer(p) for p in a.others]
+    ens = MeanLogits(members) if len(members) > 1 else members[0]
     if a.first_weight:
         other = EngineScorer(a.partner) if a.partner else EngineScorer(MODEL, a.blocks[0])
         ens = WithFirstStage(ens, other, a.first_weight)
