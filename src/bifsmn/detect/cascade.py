@@ -182,12 +182,6 @@ def verifier_files(verifier: str | Path | Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def verifier_file(verifier: str | Path) -> Path:
-    """The one network file of a single-network verifier argument (``"bundled"``: the bundled
-    verifier's first network)."""
-    return bundled_verifier() if str(verifier) == BUNDLED else Path(verifier)
-
-
 def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | None,
                      ops: dict | None,
                      wake: float | None, hold_ms: float | None, explicit_threshold: bool,
