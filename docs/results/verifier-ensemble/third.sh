@@ -16,6 +16,17 @@
 #   (2 points below the pair's 17.5 %) and its 2-block miss is not higher than the pair's 20.1 %;
 # - `screen` (8 blocks only) decides whether `evaluate` runs; the held-out streams are reported, not used to
 #   decide. A third network costs a third more verifier time per verified window and 2.5 MB in the package.
+#
+# Added later in session 60, before it ran (and before the seed-1 candidate had a result): a second
+# candidate for the third network that exists already, session 58's 70-epoch-base verifier
+# (`bash docs/results/verifier-long/run.sh train`, runs/verifier-long/last.pt; 22.0 % alone), whose
+# first stage differs from both members' (70 epochs clean, then the noise step), judged by the same
+# rule (<= 15.5 % at 8 blocks; then the 2-block condition):
+#
+#   bash docs/results/verifier-ensemble/third.sh screen-long    # OUT/third/screen-long-cascade8.txt
+#   bash docs/results/verifier-ensemble/third.sh evaluate-long  # only if that screen passes
+#
+# If both candidates pass, the one with the lower 8-block calibration miss is the third network.
 set -euo pipefail
 . docs/results/cascade/evaluate_verifier.sh
 OUT=docs/results/verifier-ensemble
@@ -24,6 +35,20 @@ CAND=runs/s60/verifier-seed1.bkws
 V=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws+$CAND
 mkdir -p runs/s60 "$OUT/third"
 case "${1:-}" in
+  screen-long | evaluate-long)
+    CAND=runs/s60/verifier-long.bkws
+    "$B" export runs/verifier-long/last.pt -o "$CAND"
+    V=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws+$CAND
+    if [ "$1" = screen-long ]; then
+      probe_cascade8 "$V" runs/s60/cascade-three-long8.bkws "$OUT/third/screen-long-cascade8.txt"
+    else
+      "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+        --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+        --rule pooled --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
+        --drop-other-verifiers --out runs/s60/cascade-three-long.bkws 2>&1 \
+        | tee "$OUT/third/calibrate-cascade-long.txt"
+    fi
+    ;;
   screen)
     cp "$RUN/metrics.csv" "$OUT/third/metrics-seed1.csv"
     "$B" export "$RUN/last.pt" -o "$CAND"
@@ -41,7 +66,7 @@ case "${1:-}" in
     grep -A20 "^system" "$OUT/third/heldout-cascade.log" > "$OUT/third/heldout-cascade/heldout.txt"
     ;;
   *)
-    echo "usage: bash docs/results/verifier-ensemble/third.sh screen|evaluate" >&2
+    echo "usage: bash docs/results/verifier-ensemble/third.sh screen|evaluate|screen-long|evaluate-long" >&2
     exit 2
     ;;
 esac
