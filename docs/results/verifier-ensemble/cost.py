@@ -11,24 +11,12 @@ over calls, so the doc's "costs two networks" has a measured figure beside it.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 from bifsmn.detect.cascade import Verifier, bundled_verifiers
 from bifsmn.detect.scorer import EngineScorer
-
-
-def median_us(fn, x: np.ndarray, calls: int) -> float:
-    for _ in range(20):
-        fn(x)
-    ts = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn(x)
-        ts.append(time.perf_counter() - t)
-    return 1e6 * statistics.median(ts)
+from bifsmn.engine.bench import _time_us  # median after 20 warm-up calls
 
 
 def main() -> None:
@@ -45,7 +33,7 @@ def main() -> None:
             "verifier.bkws alone": (first.scores, feats),
             "verifier2.bkws alone": (second.scores, feats),
             "the pair (both networks, mean logits)": (pair.scores, feats)}
-    best = {k: min(median_us(fn, x, a.calls) for _ in range(a.rounds))
+    best = {k: min(_time_us(lambda fn=fn, x=x: fn(x), a.calls, 20)[0] for _ in range(a.rounds))
             for k, (fn, x) in rows.items()}
     print(f"engine kernels: {first.engine.kernel} / fp {first.engine.fp_kernel}; "
           f"batch 1; {a.rounds} rounds x {a.calls} calls; minimum of the medians")
