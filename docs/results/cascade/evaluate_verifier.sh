@@ -24,14 +24,24 @@
 # 1 s, pooled rule; --drop-other-verifiers so that CASCADE.bkws could be bundled as it is:
 # OUT/calibrate-cascadeSUFFIX.txt), then runs README's held-out streams at the stored points
 # (OUT/heldout-cascadeSUFFIX/, the log in LOG, its table in heldout.txt).
+#
+#   calibrate_cascade V CASCADE.bkws LOG
+#
+# the bundle's cascade with verifier V (a file, or A.bkws+B.bkws: their mean logits) calibrated on
+# all four paths (the 12 hours, wake 0.9, hold 1 s, pooled rule, --drop-other-verifiers), written
+# to CASCADE.bkws, the log to LOG: the command every bundled cascade record came from.
+calibrate_cascade() {
+  "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
+    --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
+    --rule pooled --verifier "$1" --wake 0.9 --hold-ms 1000 --threads 1 \
+    --drop-other-verifiers --out "$2" 2>&1 | tee "$3"
+}
+
 evaluate_verifier() {
   local run=$1 v=$2 c=$3 out=$4 sfx=$5 log=$6
   cp "$run/metrics.csv" "$out/metrics$sfx.csv"
   "$B" export "$run/last.pt" -o "$v"
-  "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-    --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-    --rule pooled --verifier "$v" --wake 0.9 --hold-ms 1000 --threads 1 \
-    --drop-other-verifiers --out "$c" 2>&1 | tee "$out/calibrate-cascade$sfx.txt"
+  calibrate_cascade "$v" "$c" "$out/calibrate-cascade$sfx.txt"
   "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
     --model "$c" --verifier "$v" --blocks 8 2 \
     --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$out/heldout-cascade$sfx" \

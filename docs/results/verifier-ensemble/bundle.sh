@@ -22,10 +22,7 @@ C=runs/s60/cascade-ensemble.bkws
 mkdir -p runs/s60
 case "${1:-}" in
   calibrate)
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
-      --drop-other-verifiers --out "$C" 2>&1 | tee "$OUT/calibrate-cascade.txt"
+    calibrate_cascade "$V" "$C" "$OUT/calibrate-cascade.txt"
     ;;
   heldout)  # the bundle (after the copy) as a user runs it: --verifier bundled
     "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \

@@ -30,41 +30,35 @@
 set -euo pipefail
 . docs/results/cascade/evaluate_verifier.sh
 OUT=docs/results/verifier-ensemble
-RUN=runs/verifier-long-scratch-seed1
-CAND=runs/s60/verifier-seed1.bkws
-V=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws+$CAND
+PAIR=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws
 mkdir -p runs/s60 "$OUT/third"
+
+# third RUN NAME screen|evaluate: RUN/last.pt exported to runs/s60/verifier-NAME.bkws as the pair's
+# third network; outputs named after NAME ("" for the seed-1 candidate, "-long" for session 58's)
+third() {
+  local run=$1 name=$2 cand=runs/s60/verifier${2:--seed1}.bkws
+  local v=$PAIR+$cand
+  case "$3" in
+    screen)
+      [ -n "$name" ] || cp "$run/metrics.csv" "$OUT/third/metrics-seed1.csv"
+      "$B" export "$run/last.pt" -o "$cand"
+      probe_cascade8 "$v" "runs/s60/cascade-three${name}8.bkws" "$OUT/third/screen${name}-cascade8.txt"
+      ;;
+    evaluate)
+      calibrate_cascade "$v" "runs/s60/cascade-three$name.bkws" "$OUT/third/calibrate-cascade$name.txt"
+      "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+        --model "runs/s60/cascade-three$name.bkws" --verifier "$v" --blocks 8 2 \
+        --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
+        --out "$OUT/third/heldout-cascade$name" 2>&1 | tee "$OUT/third/heldout-cascade$name.log"
+      grep -A20 "^system" "$OUT/third/heldout-cascade$name.log" \
+        > "$OUT/third/heldout-cascade$name/heldout.txt"
+      ;;
+  esac
+}
+
 case "${1:-}" in
-  screen-long | evaluate-long)
-    CAND=runs/s60/verifier-long.bkws
-    "$B" export runs/verifier-long/last.pt -o "$CAND"
-    V=src/bifsmn/models_data/verifier.bkws+src/bifsmn/models_data/verifier2.bkws+$CAND
-    if [ "$1" = screen-long ]; then
-      probe_cascade8 "$V" runs/s60/cascade-three-long8.bkws "$OUT/third/screen-long-cascade8.txt"
-    else
-      "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-        --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-        --rule pooled --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
-        --drop-other-verifiers --out runs/s60/cascade-three-long.bkws 2>&1 \
-        | tee "$OUT/third/calibrate-cascade-long.txt"
-    fi
-    ;;
-  screen)
-    cp "$RUN/metrics.csv" "$OUT/third/metrics-seed1.csv"
-    "$B" export "$RUN/last.pt" -o "$CAND"
-    probe_cascade8 "$V" runs/s60/cascade-three8.bkws "$OUT/third/screen-cascade8.txt"
-    ;;
-  evaluate)
-    "$B" calibrate src/bifsmn/models_data/bifsmnv2.bkws --data "$DATA" --split training \
-      --negatives "$NEG" --blocks 8 4 2 1 --minutes 60 --snr clean,10 --gate-flat-max 0.35 \
-      --rule pooled --verifier "$V" --wake 0.9 --hold-ms 1000 --threads 1 \
-      --drop-other-verifiers --out runs/s60/cascade-three.bkws 2>&1 | tee "$OUT/third/calibrate-cascade.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s60/cascade-three.bkws --verifier "$V" --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$OUT/third/heldout-cascade" \
-      2>&1 | tee "$OUT/third/heldout-cascade.log"
-    grep -A20 "^system" "$OUT/third/heldout-cascade.log" > "$OUT/third/heldout-cascade/heldout.txt"
-    ;;
+  screen | evaluate) third runs/verifier-long-scratch-seed1 "" "$1" ;;
+  screen-long | evaluate-long) third runs/verifier-long -long "${1%-long}" ;;
   *)
     echo "usage: bash docs/results/verifier-ensemble/third.sh screen|evaluate|screen-long|evaluate-long" >&2
     exit 2
