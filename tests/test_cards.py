@@ -6,7 +6,7 @@ import csv
 
 import torch
 
-from bifsmn.cards import publish, thread_counts
+from bifsmn.cards import card_paths, publish, thread_counts
 from bifsmn.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from bifsmn.train.config import config_from_dict
 from bifsmn.train.trainer import Trainer
@@ -26,6 +26,36 @@ def test_publish_writes_model_and_card(full_ds, cache_dir, tmp_path):
     assert "optimizer" not in ckpt and "history" not in ckpt
     model, _ = model_from_checkpoint(out)
     assert sum(p.numel() for p in model.parameters()) == 600_252
+
+
+def test_card_paths_relative_near_the_working_directory(tmp_path):
+    repo, shared = tmp_path / "main", tmp_path / "shared" / "data"
+    cfg = {"data": {"root": str(shared / "fbank40"), "negatives": [str(shared / "neg")],
+                    "batch_size": 16, "cache_dir": "runs/cache"},
+           "far": str(tmp_path.parent / "elsewhere"), "model": {"init": str(repo / "a.pt")}}
+    out = card_paths(cfg, repo)
+    assert out["data"]["root"] == "../shared/data/fbank40"
+    assert out["data"]["negatives"] == ["../shared/data/neg"]
+    assert out["data"]["batch_size"] == 16 and out["data"]["cache_dir"] == "runs/cache"
+    assert out["model"]["init"] == "a.pt"
+    assert out["far"] == str(tmp_path.parent / "elsewhere")  # two levels up: left absolute
+
+
+def test_publish_card_names_data_relative_to_the_working_directory(full_ds, cache_dir,
+                                                                   tmp_path, monkeypatch):
+    """A run given absolute data paths gets a card with the repository-relative form."""
+    cfg = config_from_dict({"data": {"root": str(full_ds), "batch_size": 16,
+                                     "cache_dir": str(cache_dir), "limit_train": 32,
+                                     "augment": False},
+                            "train": {"epochs": 1, "threads": 1, "seed": 3}})
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    here = full_ds.parent / "checkout"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    publish(tmp_path / "run", "tiny", "bifsmn train", dest=tmp_path / "models")
+    card = (tmp_path / "models" / "tiny.md").read_text()
+    assert f"`../{full_ds.name}`" in card and f"root: ../{full_ds.name}" in card
+    assert str(full_ds) not in card
 
 
 def test_thread_counts_name_each_span():

@@ -7,6 +7,7 @@ epochs, validation accuracy per path, wall time and the exact command that train
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 from pathlib import Path
@@ -41,6 +42,31 @@ def describe_data(data: dict) -> str:
         text += (f"; negative speech in `_unknown_`: `{neg}` (its 80 % training share by file "
                  "hash; Picovoice wake-word recordings, Apache-2.0)")
     return text
+
+
+def card_paths(value: object, base: str | Path | None = None) -> object:
+    """``value`` (a config or part of one) with absolute paths near ``base`` (default: the
+    working directory) written relative to it, e.g. ``/work/shared/data/x`` from ``/work/main``
+    as ``../shared/data/x``.
+
+    Why: a run's config keeps the paths it was given, often absolute; a card copied them
+    verbatim, so a committed card named one machine's folders where every other card names the
+    repository-relative ``../shared/...`` a reader can use. Only paths at most one level above
+    ``base`` are rewritten (anything farther stays absolute, which is clearer than ``../../..``);
+    other values are returned unchanged."""
+    if isinstance(value, dict):
+        return {k: card_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [card_paths(v, base) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        try:
+            rel = os.path.relpath(value, Path.cwd() if base is None else base)
+        except ValueError:  # another drive (Windows)
+            return value
+        parts = Path(rel).parts
+        if parts and parts.count("..") <= 1 and ".." not in parts[1:]:
+            return Path(rel).as_posix()
+    return value
 
 
 def _threads(n: int) -> str:
@@ -82,7 +108,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     run_dir, dest = Path(run_dir), Path(dest)
     ckpt = load_checkpoint(run_dir / checkpoint)
     which = "best" if checkpoint == "best.pt" else "last"
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = card_paths(yaml.safe_load((run_dir / "config.yaml").read_text()))
     history = load_checkpoint(run_dir / "last.pt")["history"]
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
