@@ -16,7 +16,7 @@ import numpy as np
 
 from bifsmn.detect.cascade import Verifier, bundled_verifiers
 from bifsmn.detect.scorer import EngineScorer
-from bifsmn.engine.bench import _time_us  # median after 20 warm-up calls
+from bifsmn.engine.bench import time_us  # median after 20 warm-up calls
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
             "verifier.bkws alone": (first.scores, feats),
             "verifier2.bkws alone": (second.scores, feats),
             "the pair (both networks, mean logits)": (pair.scores, feats)}
-    best = {k: min(_time_us(lambda fn=fn, x=x: fn(x), a.calls, 20)[0] for _ in range(a.rounds))
+    best = {k: min(time_us(lambda fn=fn, x=x: fn(x), a.calls, 20)[0] for _ in range(a.rounds))
             for k, (fn, x) in rows.items()}
     print(f"engine kernels: {first.engine.kernel} / fp {first.engine.fp_kernel}; "
           f"batch 1; {a.rounds} rounds x {a.calls} calls; minimum of the medians")

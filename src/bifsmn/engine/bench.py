@@ -77,8 +77,12 @@ def cpu_model() -> str:
         pass
     return platform.processor()
 
-def _time_us(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
-    """(median, fastest) microseconds per call of ``fn`` after ``warmup`` untimed calls."""
+
+def time_us(fn: Callable[[], Any], runs: int, warmup: int) -> tuple[float, float]:
+    """(median, fastest) microseconds per call of ``fn`` after ``warmup`` untimed calls.
+
+    Public so that result scripts (e.g. docs/results/verifier-ensemble/cost.py) time their calls
+    the way ``bifsmn bench`` does instead of keeping a copy of this loop."""
     for _ in range(warmup):
         fn()
     times = []
@@ -237,7 +241,7 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
     def torch_no_grad(fn: Callable[[], Any]) -> Callable[[], tuple[float, float]]:
         def timed() -> tuple[float, float]:
             with torch.inference_mode():
-                return _time_us(fn, runs, warmup)
+                return time_us(fn, runs, warmup)
         return timed
 
     meas.add("PyTorch eager FP32 teacher/net", torch_no_grad(lambda: teacher(feats_t)))
@@ -252,8 +256,8 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
             return sess.run(None, {"x": f})
 
         meas.add("ONNX Runtime FP32 teacher/net",
-                 lambda: _time_us(lambda: sess.run(None, {"x": feats}), runs, warmup))
-        meas.add("ONNX Runtime FP32 teacher/e2e", lambda: _time_us(ort_e2e, runs, warmup))
+                 lambda: time_us(lambda: sess.run(None, {"x": feats}), runs, warmup))
+        meas.add("ONNX Runtime FP32 teacher/e2e", lambda: time_us(ort_e2e, runs, warmup))
         row_specs.append(("ONNX Runtime FP32 teacher", ort_note, "e2e"))
     else:
         row_specs.append(("ONNX Runtime FP32 teacher", ort_note, None))
@@ -272,7 +276,7 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
         def timed() -> tuple[float, float]:
             if blocks is not None:
                 eng.set_blocks(blocks)
-            return _time_us(lambda: eng.predict(feats), runs, warmup)
+            return time_us(lambda: eng.predict(feats), runs, warmup)
         return timed
 
     eng_fp = Engine(files["teacher"])
