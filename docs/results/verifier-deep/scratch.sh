@@ -3,7 +3,8 @@
 # verifier to 12 blocks and fine-tuned it 10 epochs (level: 21.9 % against its control); since then
 # the verifiers that gained were trained from scratch with noise (80 epochs: seeds 0 and 1 at 20.6 /
 # 19.3 % alone, docs/results/verifier-long). This run is that scratch recipe
-# (models/teacher_fbank40_pool1_scratch80.md's command) with model.kwargs.num_layers=12, 80 epochs,
+# (models/teacher_fbank40_pool1_scratch80.md's command) with model.kwargs.num_layers=12 (and
+# train.blocks=[12], the one path it evaluates), 80 epochs,
 # one thread. Written and committed before the run started. Run from the repository root:
 #
 #   bash docs/results/verifier-deep/scratch.sh train      # runs/verifier-deep-scratch (resumable)
@@ -32,7 +33,7 @@ case "${1:-}" in
     train_or_resume "$RUN" --config teacher_fbank40 --data ../shared/data/speech_commands_v0.02_fbank40 \
       --epochs 80 train.seed=0 train.threads=1 train.compile=true "data.negatives=[$NEG]" \
       optim.lr=0.001 "data.noise_snr_db=[0,20]" data.noise_prob=0.8 data.pool=1 \
-      model.kwargs.frames=96 model.kwargs.num_layers=12
+      model.kwargs.frames=96 model.kwargs.num_layers=12 "train.blocks=[12]"
     ;;
   screen)
     cp "$RUN/metrics.csv" "$OUT/metrics.csv"
