@@ -37,6 +37,19 @@ calibrate_cascade() {
     --drop-other-verifiers --out "$2" 2>&1 | tee "$3"
 }
 
+#   heldout_cascade V CASCADE.bkws OUT
+#
+# the held-out streams (validation speakers, 60 min clean and at 10 dB, 8 and 2 blocks, stored
+# points and sweep) of CASCADE with verifier V: log OUT.log, table OUT/heldout.txt (session 61's
+# candidate scripts in docs/results/verifier-ensemble)
+heldout_cascade() {
+  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
+    --model "$2" --verifier "$1" --blocks 8 2 \
+    --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
+    --out "$3" 2>&1 | tee "$3.log"
+  grep -A20 "^system" "$3.log" > "$3/heldout.txt"
+}
+
 evaluate_verifier() {
   local run=$1 v=$2 c=$3 out=$4 sfx=$5 log=$6
   cp "$run/metrics.csv" "$out/metrics$sfx.csv"

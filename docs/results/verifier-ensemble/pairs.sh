@@ -32,12 +32,7 @@ pair() {
       ;;
     evaluate)
       calibrate_cascade "$v" "runs/s61/cascade-pair-$name.bkws" "$OUT/pairs/calibrate-cascade-$name.txt"
-      "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-        --model "runs/s61/cascade-pair-$name.bkws" --verifier "$v" --blocks 8 2 \
-        --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
-        --out "$OUT/pairs/heldout-cascade-$name" 2>&1 | tee "$OUT/pairs/heldout-cascade-$name.log"
-      grep -A20 "^system" "$OUT/pairs/heldout-cascade-$name.log" \
-        > "$OUT/pairs/heldout-cascade-$name/heldout.txt"
+      heldout_cascade "$v" "runs/s61/cascade-pair-$name.bkws" "$OUT/pairs/heldout-cascade-$name"
       ;;
   esac
 }

@@ -33,11 +33,7 @@ case "${1:-}" in
     ;;
   evaluate)
     calibrate_cascade "$V" runs/s61/cascade-swap.bkws "$OUT/swap/calibrate-cascade.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s61/cascade-swap.bkws --verifier "$V" --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
-      --out "$OUT/swap/heldout-cascade" 2>&1 | tee "$OUT/swap/heldout-cascade.log"
-    grep -A20 "^system" "$OUT/swap/heldout-cascade.log" > "$OUT/swap/heldout-cascade/heldout.txt"
+    heldout_cascade "$V" runs/s61/cascade-swap.bkws "$OUT/swap/heldout-cascade"
     ;;
   *)
     echo "usage: bash docs/results/verifier-ensemble/swap.sh screen|evaluate" >&2

@@ -46,12 +46,7 @@ third() {
       ;;
     evaluate)
       calibrate_cascade "$v" "runs/s60/cascade-three$name.bkws" "$OUT/third/calibrate-cascade$name.txt"
-      "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-        --model "runs/s60/cascade-three$name.bkws" --verifier "$v" --blocks 8 2 \
-        --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
-        --out "$OUT/third/heldout-cascade$name" 2>&1 | tee "$OUT/third/heldout-cascade$name.log"
-      grep -A20 "^system" "$OUT/third/heldout-cascade$name.log" \
-        > "$OUT/third/heldout-cascade$name/heldout.txt"
+      heldout_cascade "$v" "runs/s60/cascade-three$name.bkws" "$OUT/third/heldout-cascade$name"
       ;;
   esac
 }
