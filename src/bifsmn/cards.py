@@ -64,7 +64,7 @@ def card_paths(value: object, base: str | Path | None = None) -> object:
         except ValueError:  # another drive (Windows)
             return value
         parts = Path(rel).parts
-        if parts and parts.count("..") <= 1 and ".." not in parts[1:]:
+        if parts and ".." not in parts[1:]:  # at most one leading ".."
             return Path(rel).as_posix()
     return value
 
