@@ -92,12 +92,12 @@ class Verifier:
         scorers = [load_scorer(f, None) for f in files]
         hashes = [sha256_file(f) for f in files]
         if len(files) == 1:
-            return cls(scorers[0], float(wake), float(hold_ms), files[0].name, hashes[0])
+            return cls(scorers[0], float(wake), float(hold_ms), files[0].name, bound_sha256(hashes))
         from bifsmn.detect.ensemble import MeanLogits
 
         ens = MeanLogits(scorers)
         members = tuple({"name": f.name, "sha256": h} for f, h in zip(files, hashes, strict=True))
-        return cls(ens, float(wake), float(hold_ms), ens.name, ensemble_sha256(hashes), members)
+        return cls(ens, float(wake), float(hold_ms), ens.name, bound_sha256(hashes), members)
 
     def record(self) -> dict:
         """What an operating-point record stores about the verifier it was calibrated with."""
@@ -130,6 +130,13 @@ def bundled_verifiers() -> list[Path]:
     first = bundled_verifier()
     return [first] + [packaged(m, "verifier", _NO_BUNDLED) for m in BUNDLED_VERIFIER_MEMBERS
                       if m != BUNDLED_VERIFIER]
+
+
+def bound_sha256(hashes: Sequence[str]) -> str:
+    """The SHA-256 a verifier's records are bound to, from its member files' hashes: one
+    file's own, or :func:`ensemble_sha256` of several (the one rule :meth:`Verifier.load` and
+    :func:`verifier_sha256` share)."""
+    return hashes[0] if len(hashes) == 1 else ensemble_sha256(hashes)
 
 
 def ensemble_sha256(hashes: Sequence[str]) -> str:
@@ -237,8 +244,7 @@ def verifier_sha256(verifier: str | Path | Sequence[str | Path]) -> str:
     :func:`ensemble_sha256` of several), without loading the networks."""
     from bifsmn.data.download import sha256_file
 
-    hashes = [sha256_file(f) for f in verifier_files(verifier)]
-    return hashes[0] if len(hashes) == 1 else ensemble_sha256(hashes)
+    return bound_sha256([sha256_file(f) for f in verifier_files(verifier)])
 
 
 def _bundled_sha256() -> str:
