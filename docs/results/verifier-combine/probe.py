@@ -28,19 +28,16 @@ held-out streams checked (2 blocks not above 20.1 %). Otherwise nothing changes.
 from __future__ import annotations
 
 import argparse
-import math
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 
-from bifsmn.detect.calibrate import calibrate
-from bifsmn.detect.cascade import Verifier, bundled_verifiers
+from bifsmn.detect.cascade import bundled_verifiers
 from bifsmn.detect.ensemble import MeanLogits
 from bifsmn.detect.scorer import EngineScorer
-
-DATA = "../shared/data/speech_commands_test12_v0.02"
-NEG = "../shared/data/picovoice_wake_words"
-MODEL = "src/bifsmn/models_data/bifsmnv2.bkws"
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -80,11 +77,18 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     ens = Combined([EngineScorer(p) for p in bundled_verifiers()], a.rule)
-    ver = Verifier(ens, 0.9, 1000.0, ens.name, "")
     print(f"verifier: {ens.name}", flush=True)
-    calibrate(MODEL, DATA, blocks=a.blocks, minutes=60, snrs=[math.inf, 10.0],
-              split="training", negatives=NEG, verifier=ver, rule="pooled",
-              write=False, log=lambda s: print(s, flush=True))
+    _ensemble_probe().calibrate_bundle(ens, a.blocks)
+
+
+def _ensemble_probe() -> ModuleType:
+    """docs/results/verifier-ensemble/probe.py, whose calibration of the bundle's cascade this
+    probe shares (one definition of the bundled record's settings)."""
+    path = Path(__file__).resolve().parent.parent / "verifier-ensemble" / "probe.py"
+    spec = importlib.util.spec_from_file_location("verifier_ensemble_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":

@@ -96,10 +96,16 @@ def main() -> None:
     if a.first_weight:
         other = EngineScorer(a.partner) if a.partner else EngineScorer(MODEL, a.blocks[0])
         ens = WithFirstStage(ens, other, a.first_weight)
-    ver = Verifier(ens, 0.9, 1000.0, ens.name, "")
     print(f"ensemble verifier: {ens.name}", flush=True)
-    # gate: the one stored with the bundle's points (calibrate's default), = --gate-flat-max 0.35
-    calibrate(MODEL, DATA, blocks=a.blocks, minutes=60, snrs=[math.inf, 10.0],
+    calibrate_bundle(ens, a.blocks)
+
+
+def calibrate_bundle(scorer: object, blocks: list[int]) -> None:
+    """Calibrate the bundle's cascade with ``scorer`` as its verifier on the bundle's 12
+    calibration hours, as the bundled record was (wake 0.9, hold 1 s, pooled rule, the stored
+    gate: calibrate's default, = --gate-flat-max 0.35), printing the points, writing nothing."""
+    ver = Verifier(scorer, 0.9, 1000.0, scorer.name, "")
+    calibrate(MODEL, DATA, blocks=blocks, minutes=60, snrs=[math.inf, 10.0],
               split="training", negatives=NEG, verifier=ver, rule="pooled",
               write=False, log=lambda s: print(s, flush=True))
 
