@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Session 62 (issue 13): resume a verifier candidate's training and run its screens as soon as it ends,
+# unattended (a session's processes die with it; the next one starts this again and it picks up from
+# last.pt). Nothing here decides anything: the screens' rules are the ones fixed in their own scripts
+# before the candidates had results (swap.sh, verifier-long/run.sh, verifier-deep/scratch.sh). Run from
+# the repository root, in the background, one per candidate:
+#
+#   (setsid nohup bash docs/results/verifier-ensemble/chain.sh scratch160 >> runs/verifier-long-scratch160.log 2>&1 &)
+#   (setsid nohup bash docs/results/verifier-ensemble/chain.sh deep >> runs/verifier-deep-scratch.log 2>&1 &)
+#
+# scratch160: the 160-epoch scratch verifier, then swap.sh screen (as the pair's second network) and
+#             verifier-long/run.sh screen-scratch160 (alone);
+# deep:       the 12-block scratch verifier, then verifier-deep/scratch.sh screen (in the pair and alone).
+# The screens write their outputs under docs/results/ (committed by hand afterwards, with the README rows).
+set -euo pipefail
+case "${1:-}" in
+  scratch160)
+    bash docs/results/verifier-long/run.sh scratch160
+    bash docs/results/verifier-ensemble/swap.sh screen
+    bash docs/results/verifier-long/run.sh screen-scratch160
+    ;;
+  deep)
+    bash docs/results/verifier-deep/scratch.sh train
+    bash docs/results/verifier-deep/scratch.sh screen
+    ;;
+  *)
+    echo "usage: bash docs/results/verifier-ensemble/chain.sh scratch160|deep" >&2
+    exit 2
+    ;;
+esac
