@@ -43,11 +43,7 @@ case "${1:-}" in
     ;;
   evaluate)
     calibrate_cascade "$V" runs/s61/cascade-deep-pair.bkws "$OUT/calibrate-cascade.txt"
-    "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-      --model runs/s61/cascade-deep-pair.bkws --verifier "$V" --blocks 8 2 \
-      --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
-      --out "$OUT/heldout-cascade" 2>&1 | tee "$OUT/heldout-cascade.log"
-    grep -A20 "^system" "$OUT/heldout-cascade.log" > "$OUT/heldout-cascade/heldout.txt"
+    heldout_cascade "$V" runs/s61/cascade-deep-pair.bkws "$OUT/heldout-cascade"
     ;;
   *)
     echo "usage: bash docs/results/verifier-deep/scratch.sh train|screen|evaluate" >&2
