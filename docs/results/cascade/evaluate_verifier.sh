@@ -37,17 +37,18 @@ calibrate_cascade() {
     --drop-other-verifiers --out "$2" 2>&1 | tee "$3"
 }
 
-#   heldout_cascade V CASCADE.bkws OUT
+#   heldout_cascade V CASCADE.bkws OUT [LOG]
 #
 # the held-out streams (validation speakers, 60 min clean and at 10 dB, 8 and 2 blocks, stored
-# points and sweep) of CASCADE with verifier V: log OUT.log, table OUT/heldout.txt (session 61's
-# candidate scripts in docs/results/verifier-ensemble)
+# points and sweep) of CASCADE with verifier V: log LOG (default OUT.log), table OUT/heldout.txt
+# (evaluate_verifier's last step; session 61's candidate scripts in docs/results/verifier-ensemble)
 heldout_cascade() {
+  local log=${4:-$3.log}
   "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
     --model "$2" --verifier "$1" --blocks 8 2 \
     --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 \
-    --out "$3" 2>&1 | tee "$3.log"
-  grep -A20 "^system" "$3.log" > "$3/heldout.txt"
+    --out "$3" 2>&1 | tee "$log"
+  grep -A20 "^system" "$log" > "$3/heldout.txt"
 }
 
 evaluate_verifier() {
@@ -55,11 +56,7 @@ evaluate_verifier() {
   cp "$run/metrics.csv" "$out/metrics$sfx.csv"
   "$B" export "$run/last.pt" -o "$v"
   calibrate_cascade "$v" "$c" "$out/calibrate-cascade$sfx.txt"
-  "$B" eval-stream --data "$DATA" --split validation --negatives "$NEG" \
-    --model "$c" --verifier "$v" --blocks 8 2 \
-    --minutes 60 --snr clean,10 --fa-target 0.5 1 --threads 1 --out "$out/heldout-cascade$sfx" \
-    2>&1 | tee "$log"
-  grep -A20 "^system" "$log" > "$out/heldout-cascade$sfx/heldout.txt"
+  heldout_cascade "$v" "$c" "$out/heldout-cascade$sfx" "$log"
 }
 
 train_or_resume() {
