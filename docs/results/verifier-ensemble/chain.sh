@@ -7,10 +7,12 @@
 #
 #   (setsid nohup bash docs/results/verifier-ensemble/chain.sh scratch160 >> runs/verifier-long-scratch160.log 2>&1 &)
 #   (setsid nohup bash docs/results/verifier-ensemble/chain.sh deep >> runs/verifier-deep-scratch.log 2>&1 &)
+#   (setsid nohup bash docs/results/verifier-ensemble/chain.sh late >> runs/s62-late.log 2>&1 &)
 #
 # scratch160: the 160-epoch scratch verifier, then swap.sh screen (as the pair's second network) and
 #             verifier-long/run.sh screen-scratch160 (alone);
-# deep:       the 12-block scratch verifier, then verifier-deep/scratch.sh screen (in the pair and alone).
+# deep:       the 12-block scratch verifier, then verifier-deep/scratch.sh screen (in the pair and alone);
+# late:       waits until both screens above have exported their networks, then late.sh's three screens.
 # The screens write their outputs under docs/results/ (committed by hand afterwards, with the README rows).
 set -euo pipefail
 case "${1:-}" in
@@ -23,8 +25,18 @@ case "${1:-}" in
     bash docs/results/verifier-deep/scratch.sh train
     bash docs/results/verifier-deep/scratch.sh screen
     ;;
+  late)
+    # each screen exports its network before its first calibration; wait for both screens' logs to end
+    until [ -s docs/results/verifier-ensemble/swap/screen-cascade8.txt ] &&
+      [ -s docs/results/verifier-deep/scratch/screen-alone-cascade8.txt ] &&
+      grep -q "1 FA/h" docs/results/verifier-ensemble/swap/screen-cascade8.txt &&
+      grep -q "1 FA/h" docs/results/verifier-deep/scratch/screen-alone-cascade8.txt; do
+      sleep 60
+    done
+    for s in screen-second160 screen-new screen-triple; do bash docs/results/verifier-ensemble/late.sh "$s"; done
+    ;;
   *)
-    echo "usage: bash docs/results/verifier-ensemble/chain.sh scratch160|deep" >&2
+    echo "usage: bash docs/results/verifier-ensemble/chain.sh scratch160|deep|late" >&2
     exit 2
     ;;
 esac
