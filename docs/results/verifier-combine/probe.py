@@ -56,9 +56,9 @@ class Combined(MeanLogits):
         self.name = f"{self.name}[{rule}]"
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        outs = np.stack([np.asarray(m.scores(features), np.float32) for m in self.members])
         if self.rule == "mean_logits":
-            return np.mean(outs, axis=0, dtype=np.float32)
+            return super().scores(features)
+        outs = np.stack([np.asarray(m.scores(features), np.float32) for m in self.members])
         logp = _log_softmax(outs)
         if self.rule == "mean_probs":
             m = logp.max(axis=0)

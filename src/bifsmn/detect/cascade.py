@@ -91,13 +91,14 @@ class Verifier:
         # runs its own full depth)
         scorers = [load_scorer(f, None) for f in files]
         hashes = [sha256_file(f) for f in files]
+        sha = bound_sha256(hashes)
         if len(files) == 1:
-            return cls(scorers[0], float(wake), float(hold_ms), files[0].name, bound_sha256(hashes))
+            return cls(scorers[0], float(wake), float(hold_ms), files[0].name, sha)
         from bifsmn.detect.ensemble import MeanLogits
 
         ens = MeanLogits(scorers)
         members = tuple({"name": f.name, "sha256": h} for f, h in zip(files, hashes, strict=True))
-        return cls(ens, float(wake), float(hold_ms), ens.name, bound_sha256(hashes), members)
+        return cls(ens, float(wake), float(hold_ms), ens.name, sha, members)
 
     def record(self) -> dict:
         """What an operating-point record stores about the verifier it was calibrated with."""
