@@ -130,7 +130,8 @@ def set_steps(model, binary: dict, hooks: dict[str, OutputNoise]) -> None:
     """Each hook's step: max|record| / 127 of the current model's fold."""
     spec = fold(model, binary)
     for name, hook in hooks.items():
-        hook.step = float(np.abs(np.asarray(spec.constants[name].value)).max()) / 127.0
+        const = spec.constants.get(name)  # a block outside a path has no record for it
+        hook.step = 0.0 if const is None else float(np.abs(np.asarray(const.value)).max()) / 127.0
 
 
 def logits(spec, x: torch.Tensor) -> dict[int, torch.Tensor]:
