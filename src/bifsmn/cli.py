@@ -255,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="accuracy, per-class accuracy, confusion matrix")
     e.add_argument("--checkpoint", "--model", dest="checkpoint", required=True,
-                   help=".pt checkpoint or run folder (--model: the name detect and "
-                   "eval-stream use)")
+                   help=".pt checkpoint, run folder, or .bkws file (scored by the C++ engine "
+                   "on the same features: a --compact or --storage export's own accuracy; "
+                   "--model: the name detect and eval-stream use)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
     e.add_argument("--blocks", type=blocks_cli_count, default=8, metavar="N",

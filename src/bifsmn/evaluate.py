@@ -2,7 +2,10 @@
 
 The one checkpoint evaluation of the package: ``bifsmn eval``, ``bifsmn compare`` and the
 quickstart call it. Scoring is :func:`bifsmn.deploy.predict` (the deployed arithmetic for a
-binary model that has one), so the number is what the engine computes.
+binary model that has one), so the number is what the engine computes. A ``.bkws`` file is
+scored by the C++ engine itself on the same features: that is how a narrowed export
+(``--compact``, ``--storage small``), whose function differs from its checkpoint's, gets its own
+accuracy (docs/bkws-format.md, "Precision choices").
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from bifsmn.data.labels import ClassMerge, task_of
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, NonFiniteError
+from bifsmn.signatures import file_kind
 from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
 
@@ -52,7 +56,10 @@ def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
 
     ``split=None`` picks the layout's default. A feature archive is read as images; audio goes
     through the checkpoint's own front end (for an fbank40 model that is the deployed path:
-    :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`."""
+    :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`.
+    ``checkpoint`` may also be a ``.bkws`` file: :func:`evaluate_bkws_paths`."""
+    if Path(checkpoint).is_file() and file_kind(Path(checkpoint)) == "bkws":
+        return evaluate_bkws_paths(checkpoint, data, split, blocks, protocol, cache_dir, progress)
     model, ckpt = model_from_checkpoint(checkpoint)
     layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
     num_paths = getattr(model, "num_paths", 1)
@@ -75,6 +82,40 @@ def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
         m = metrics_from_logits(logits, labels, list(ckpt["labels"]))
         m.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
                   "blocks": b, "source": source})
+        out[b] = m
+    return out
+
+
+def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = None,
+                        blocks: list[int] | None = None, protocol: str = "auto",
+                        cache_dir: Path | None = None, progress: bool = True,
+                        batch: int = 256) -> dict[int, dict]:
+    """Metrics of a ``.bkws`` file per block count (default: every path it holds), computed by
+    the C++ engine on the features the checkpoint path would use (the Python front end of the
+    file's feature config, the same inputs as :func:`evaluate_checkpoint_paths`): so a float32
+    export scores exactly as its checkpoint, and a narrowed one shows what its rounding did."""
+    from bifsmn.engine import Engine  # the native module loads only for a .bkws
+
+    engine = Engine(path)
+    blocks = list(engine.paths) if blocks is None else [int(b) for b in blocks]
+    for b in blocks:
+        engine.set_blocks(b)  # MissingPath naming the file's paths, before any data is read
+    num_classes, keywords = task_of(engine.labels)
+    feats, labels, split, source = split_inputs(
+        data, split, feature_config_from_dict(engine.feature_config, str(path)), num_classes,
+        protocol, cache_dir, progress, keywords)
+    if len(labels) == 0:
+        raise BifsmnError(f"split '{split}' is empty", data)
+    x = feats.numpy()
+    out = {}
+    for b in blocks:
+        engine.set_blocks(b)  # the engine raises NonFiniteError on non-finite logits
+        logits = torch.cat([torch.from_numpy(engine.predict(x[i:i + batch]))
+                            for i in range(0, len(x), batch)])
+        m = metrics_from_logits(logits, labels, list(engine.labels))
+        m.update({"checkpoint": str(path), "data": str(data), "split": split, "blocks": b,
+                  "source": source, "engine": {"kernel": engine.kernel,
+                                               "file_bytes": engine.file_bytes}})
         out[b] = m
     return out
 
