@@ -18,7 +18,7 @@ from bifsmn.cli import main
 from bifsmn.errors import BifsmnError
 from bifsmn.train.checkpoint import load_checkpoint
 from bifsmn.train.config import config_from_dict
-from bifsmn.train.trainer import Trainer, epoch_seed
+from bifsmn.train.trainer import Trainer, epoch_seed, eta_seconds
 
 
 def tiny_config(root: Path, cache: Path, epochs: int = 3, **train) -> dict:
@@ -415,3 +415,11 @@ def test_best_rule_default_is_ties_and_old_run_folders_resume_with_first(tmp_pat
     assert load_run_config(named).train.best_rule == "ties"
     named.write_text("train:\n  best_rule: monotone\n")
     assert load_run_config(named).train.best_rule == "monotone"
+
+
+def test_eta_leaves_out_the_compiling_first_epoch() -> None:
+    # torch.compile's first epoch (145 s) then 9 s epochs: 10 left is 90 s, not the mean's 543 s
+    assert eta_seconds([145.0, 9.0, 9.0], 10) == 90.0
+    assert eta_seconds([145.0, 8.0, 10.0, 30.0], 2) == 20.0  # median of the later epochs
+    assert eta_seconds([12.0], 3) == 36.0  # one epoch: all there is
+    assert eta_seconds([], 5) == 0.0 and eta_seconds([9.0, 9.0], 0) == 0.0

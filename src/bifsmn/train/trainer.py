@@ -82,6 +82,19 @@ from bifsmn.train.optim import Schedule, build_optimizer
 from bifsmn.train.shards import gather_rows, shard
 
 
+def eta_seconds(walls: list[float], epochs_left: int) -> float:
+    """Seconds left: ``epochs_left`` times the median wall time of the epochs this process ran,
+    its first one left out once there are others. Why: the first epoch carries
+    ``torch.compile``'s compilation (minutes, once) and the mean of all epochs then promised
+    hours where the run had minutes left."""
+    if not walls or epochs_left <= 0:
+        return 0.0
+    steady = sorted(walls[1:] if len(walls) > 1 else walls)
+    mid = len(steady) // 2
+    median = steady[mid] if len(steady) % 2 else 0.5 * (steady[mid - 1] + steady[mid])
+    return epochs_left * median
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -677,7 +690,7 @@ class Trainer:
         elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
-        t_run = time.time()
+        t_last, walls = time.time(), []  # each epoch's wall time in this process (ETA)
         epochs_bar = tqdm(total=c.train.epochs, initial=start, desc="train", unit="epoch",
                           disable=not (self.progress and self.dist.main), dynamic_ncols=True)
         for epoch in range(start, c.train.epochs):
@@ -715,8 +728,11 @@ class Trainer:
             val = " ".join(f"{k[4:]}={v:.4f}" for k, v in metrics.items()
                            if k.startswith("val_"))
             epochs_bar.set_postfix_str(f"loss={loss:.3f} {val}")
+            now = time.time()
+            walls.append(now - t_last)
+            t_last = now
             if not self.progress and self.dist.main:
-                left = (c.train.epochs - epoch - 1) * (time.time() - t_run) / (epoch + 1 - start)
+                left = eta_seconds(walls, c.train.epochs - epoch - 1)
                 print(f"epoch {epoch + 1}/{c.train.epochs} lr={lr:.2e} loss={loss:.4f} "
                       f"acc={acc:.4f} {val} ({metrics['epoch_time_s']:.1f}s, "
                       f"ETA {left / 60:.1f} min)", file=sys.stderr, flush=True)
