@@ -70,7 +70,8 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     s = res["sizes"]
     assert s["bkws_bytes"]["binary_1"] < s["bkws_bytes"]["binary"]
     assert s["bkws_bytes"]["binary_compact"] < s["bkws_bytes"]["binary"]
-    assert "`--compact`" in md
+    assert s["bkws_bytes"]["binary_small"] < s["bkws_bytes"]["binary_compact"]
+    assert "`--compact`" in md and "`--storage small`" in md
     assert s["teacher_state_dict_fp32_bytes"] > 2_000_000
     assert res["roofline"]["peak_gbops"] > 0 and res["roofline"]["bops_per_clip"] > 1e6
     assert set(res["targets"]) == {

@@ -218,6 +218,13 @@ def _run(ckpt_bin: Path, ckpt_teacher: Path, out: Path, runs: int, warmup: int,
         files[f"binary_{b}"] = export_checkpoint(ckpt_bin, models / f"binary_{b}.bkws", blocks=b)
     files["binary_compact"] = export_checkpoint(ckpt_bin, models / "binary_compact.bkws",
                                                 **COMPACT)
+    # the narrowest plan: listed for its size; it changes the function, so no target uses it
+    # (its accuracy: `bifsmn eval --model OUT/models/binary_small.bkws --data DIR`)
+    try:
+        files["binary_small"] = export_checkpoint(ckpt_bin, models / "binary_small.bkws",
+                                                  storage="small")
+    except BifsmnError as exc:  # e.g. a constant beyond float16's range: the row is left out
+        log.warning("no --storage small file: %s", exc)
     teacher_bytes = _state_dict_bytes(teacher)
     sizes = {k: p.stat().st_size for k, p in files.items()}
 
@@ -530,8 +537,11 @@ def format_markdown(res: dict) -> str:
                      ("binary_2", "binary .bkws, 2 blocks only"),
                      ("binary_1", "binary .bkws, 1 block only"),
                      ("binary_compact", "binary .bkws, all paths, `--compact` (int8 classifier, "
-                      "24-bit constants)")):
-        if k in b:  # bench.json of earlier versions has no compact file
+                      "24-bit constants)"),
+                     ("binary_small", "binary .bkws, all paths, `--storage small` (int8 "
+                      "thresholds, biases and classifier, float16 scales; rounds the function: "
+                      "score it with `bifsmn eval --model`)")):
+        if k in b:  # bench.json of earlier versions has no compact or small file
             lines.append(f"| {label} | {b[k]:,} | {t / b[k]:.1f}x |")
     lines += [
         "",
