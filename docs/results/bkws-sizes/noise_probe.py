@@ -46,6 +46,7 @@ About 5 minutes on one core.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -53,12 +54,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bifsmn.binary.quantizers import DualScaleSign, activation_scale, scaled
+from bifsmn.binary.quantizers import DualScaleSign
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import DeployedDFSMN, fold
 from bifsmn.deploy.plans import narrowed_spec, parse_plan
 from bifsmn.train.checkpoint import model_from_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from noise_train import jittered_dual_forward  # noqa: E402  (the same jitter as the training run)
 
 MODEL = "models/bifsmnv2_a01_sc12dev.pt"
 DATA = "../shared/data/speech_commands_test12_v0.02"
@@ -76,17 +80,7 @@ def _noisy_dual_forward(self: DualScaleSign, x: torch.Tensor) -> torch.Tensor:
     """DualScaleSign.forward with tau0, tau1 jittered by half an int8 step (input role)."""
     if self.role != "input" or not NOISE["on"]:
         return _ORIG_FORWARD(self, x)
-    th = self.threshold
-    with torch.no_grad():
-        step = th[:2].abs().amax(dim=1, keepdim=True) / 127.0
-        jitter = (torch.rand_like(th[:2]) - 0.5) * step
-    tau0 = self.per_channel(th[0] + jitter[0], x)
-    tau1 = self.per_channel(th[1] + jitter[1], x)
-    tau2 = self.per_channel(th[2], x)
-    b1 = self._sign(x - tau0, 0)
-    r = x - b1 - tau1
-    s = activation_scale(r, self.kind, self.granularity)
-    return b1 + scaled(self._sign(r, 1), s, self.scale_grad) - tau2
+    return jittered_dual_forward(self, x)
 
 
 _ORIG_FORWARD = DualScaleSign.forward

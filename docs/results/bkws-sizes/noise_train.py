@@ -65,6 +65,12 @@ def _noisy_dual_forward(self: DualScaleSign, x: torch.Tensor) -> torch.Tensor:
     """DualScaleSign.forward; in training, tau0 and tau1 jittered by half an int8 step."""
     if self.role != "input" or not self.training:
         return _ORIG_FORWARD(self, x)
+    return jittered_dual_forward(self, x)
+
+
+def jittered_dual_forward(self: DualScaleSign, x: torch.Tensor) -> torch.Tensor:
+    """An input DualScaleSign's forward with tau0 and tau1 each moved by U(-1/2, 1/2) of
+    their row's int8 step (max|row| / 127), one draw per channel and call (noise_probe.py too)."""
     th = self.threshold
     with torch.no_grad():
         step = th[:2].abs().amax(dim=1, keepdim=True) / 127.0
