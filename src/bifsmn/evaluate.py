@@ -10,6 +10,7 @@ accuracy (docs/bkws-format.md, "Precision choices").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -68,22 +69,9 @@ def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
     blocks = blocks_mod.parse_many(blocks, layers)
     for b in blocks:
         blocks_mod.require(b, layers, num_paths, str(checkpoint))
-    num_classes, keywords = task_of(checkpoint_labels(ckpt))
-    feats, labels, split, source = split_inputs(
-        data, split, feature_config_from_dict(ckpt["features"], str(checkpoint)), num_classes,
-        protocol, cache_dir, progress, keywords)
-    if len(labels) == 0:
-        raise BifsmnError(f"split '{split}' is empty", data)
-    out = {}
-    for b, logits in predict_paths(model, feats, blocks).items():
-        if not torch.isfinite(logits).all():  # once per path: NaN never becomes an accuracy
-            raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split "
-                                 f"'{split}' of {data} (diverged or corrupt model?)", checkpoint)
-        m = metrics_from_logits(logits, labels, list(ckpt["labels"]))
-        m.update({"checkpoint": str(checkpoint), "data": str(data), "split": split,
-                  "blocks": b, "source": source})
-        out[b] = m
-    return out
+    return _score_paths(checkpoint, checkpoint_labels(ckpt), list(ckpt["labels"]),
+                        ckpt["features"], lambda x: predict_paths(model, x, blocks), data,
+                        split, protocol, cache_dir, progress)
 
 
 def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = None,
@@ -100,22 +88,41 @@ def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = 
     blocks = list(engine.paths) if blocks is None else [int(b) for b in blocks]
     for b in blocks:
         engine.set_blocks(b)  # MissingPath naming the file's paths, before any data is read
-    num_classes, keywords = task_of(engine.labels)
+
+    def predict(feats: torch.Tensor) -> dict[int, torch.Tensor]:
+        x, out = feats.numpy(), {}
+        for b in blocks:
+            engine.set_blocks(b)
+            out[b] = torch.cat([torch.from_numpy(engine.predict(x[i:i + batch]))
+                                for i in range(0, len(x), batch)])
+        return out
+
+    return _score_paths(path, engine.labels, list(engine.labels), engine.feature_config,
+                        predict, data, split, protocol, cache_dir, progress,
+                        {"engine": {"kernel": engine.kernel, "file_bytes": engine.file_bytes}})
+
+
+def _score_paths(src: str | Path, task_labels: list[str], names: list[str], features: dict,
+                 predict: Callable[[torch.Tensor], dict[int, torch.Tensor]], data: str | Path,
+                 split: str | None, protocol: str, cache_dir: Path | None, progress: bool,
+                 extra: dict | None = None) -> dict[int, dict]:
+    """The split's inputs for a model of these labels and front end, ``predict`` on them
+    (block count -> logits), and :func:`metrics_from_logits` per block count: the one scoring
+    of a checkpoint and of a ``.bkws`` file."""
+    num_classes, keywords = task_of(task_labels)
     feats, labels, split, source = split_inputs(
-        data, split, feature_config_from_dict(engine.feature_config, str(path)), num_classes,
-        protocol, cache_dir, progress, keywords)
+        data, split, feature_config_from_dict(features, str(src)), num_classes, protocol,
+        cache_dir, progress, keywords)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
-    x = feats.numpy()
     out = {}
-    for b in blocks:
-        engine.set_blocks(b)  # the engine raises NonFiniteError on non-finite logits
-        logits = torch.cat([torch.from_numpy(engine.predict(x[i:i + batch]))
-                            for i in range(0, len(x), batch)])
-        m = metrics_from_logits(logits, labels, list(engine.labels))
-        m.update({"checkpoint": str(path), "data": str(data), "split": split, "blocks": b,
-                  "source": source, "engine": {"kernel": engine.kernel,
-                                               "file_bytes": engine.file_bytes}})
+    for b, logits in predict(feats).items():
+        if not torch.isfinite(logits).all():  # once per path: NaN never becomes an accuracy
+            raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split "
+                                 f"'{split}' of {data} (diverged or corrupt model?)", src)
+        m = metrics_from_logits(logits, labels, names)
+        m.update({"checkpoint": str(src), "data": str(data), "split": split, "blocks": b,
+                  "source": source, **(extra or {})})
         out[b] = m
     return out
 

@@ -144,9 +144,7 @@ def evaluate() -> int:
         model, meta = model_from_checkpoint(path)
         fcfg = feature_config_from_dict(meta["features"])
         xv, yv, _, _ = split_inputs(DATA, "validation", fcfg, 12, "auto", None, False)
-        out = {}
-        for name, spec in (("float32", fold(model, meta["binary"])),):
-            out[name] = spec
+        out = {"float32": fold(model, meta["binary"])}
         out["plan"] = narrowed_spec(out["float32"], plan)
         acc, pred = {}, {}
         with torch.no_grad():

@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -89,10 +90,7 @@ def eta_seconds(walls: list[float], epochs_left: int) -> float:
     hours where the run had minutes left."""
     if not walls or epochs_left <= 0:
         return 0.0
-    steady = sorted(walls[1:] if len(walls) > 1 else walls)
-    mid = len(steady) // 2
-    median = steady[mid] if len(steady) % 2 else 0.5 * (steady[mid - 1] + steady[mid])
-    return epochs_left * median
+    return epochs_left * statistics.median(walls[1:] or walls)
 
 
 def pick_device(name: str) -> torch.device:
