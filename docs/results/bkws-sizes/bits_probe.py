@@ -110,6 +110,24 @@ def file_bytes(f32: DeploySpec, bits: int) -> int:
     return total
 
 
+def predictions(spec: DeploySpec, x: torch.Tensor) -> dict[int, np.ndarray]:
+    """Predicted class per clip of every path, by ``spec``'s deployed reference."""
+    ref = DeployedDFSMN(spec)
+    with torch.no_grad():
+        return {b: torch.cat([ref(x[i:i + 512], b) for i in range(0, len(x), 512)]
+                             ).argmax(1).numpy() for b in ref.blocks}
+
+
+def row(label: str, spec: DeploySpec, x: torch.Tensor, y: np.ndarray,
+        base: dict[int, np.ndarray]) -> None:
+    """Print, per path, the clips whose class ``spec`` changes against ``base`` (the float32
+    file's predictions) and its accuracy change in points."""
+    p = predictions(spec, x)
+    cells = [f"{b}: {int((p[b] != base[b]).sum())} changed, "
+             f"{100 * ((p[b] == y).mean() - (base[b] == y).mean()):+.2f}" for b in p]
+    print(f"  {label}: " + "; ".join(cells), flush=True)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     model, meta = model_from_checkpoint(CKPT)
@@ -125,33 +143,18 @@ def main() -> None:
     print(f"widest width under the line: {fit} bits")
     small = fold(model, meta["binary"], storage="small")
     for split in ("training", "validation"):
-        x, y, _, _ = split_inputs(DATA, split, cfg, 12, "auto", None, False)
-        y = y.numpy()
-
-        def preds(spec: DeploySpec) -> dict[int, np.ndarray]:
-            ref = DeployedDFSMN(spec)
-            with torch.no_grad():
-                return {b: torch.cat([ref(x[i:i + 512], b) for i in range(0, len(x), 512)]
-                                     ).argmax(1).numpy() for b in ref.blocks}
-
-        base = preds(f32)
-
-        def row(label: str, spec: DeploySpec) -> None:
-            p = preds(spec)
-            cells = [f"{b}: {int((p[b] != base[b]).sum())} changed, "
-                     f"{100 * ((p[b] == y).mean() - (base[b] == y).mean()):+.2f}"
-                     for b in p]
-            print(f"  {label}: " + "; ".join(cells), flush=True)
-
+        x, labels, _, _ = split_inputs(DATA, split, cfg, 12, "auto", None, False)
+        y = labels.numpy()
+        base = predictions(f32, x)
         print(f"{split} ({len(y)} clips), float32 file "
               + " / ".join(f"{100 * (p == y).mean():.2f}" for p in base.values()) + " %")
-        row("--storage small", small)
+        row("--storage small", small, x, y, base)
         for g in GROUPS:
             for b in WIDTHS:
-                row(f"{g} at {b} bits", plan_spec(f32, {g: b}))
+                row(f"{g} at {b} bits", plan_spec(f32, {g: b}), x, y, base)
         if fit is not None:
-            row(f"every group at {fit} bits", plan_spec(f32, dict.fromkeys(GROUPS, fit)))
-
+            row(f"every group at {fit} bits", plan_spec(f32, dict.fromkeys(GROUPS, fit)), x, y,
+                base)
 
 if __name__ == "__main__":
     sys.exit(main())
