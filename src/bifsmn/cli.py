@@ -105,10 +105,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bifsmn.evaluate import evaluate_checkpoint, format_report
+    from bifsmn.evaluate import (
+        compare_paths,
+        evaluate_checkpoint,
+        format_comparison,
+        format_report,
+    )
 
-    m = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.blocks,
-                            progress=not args.json and sys.stderr.isatty())  # no bars in logs
+    progress = not args.json and sys.stderr.isatty()  # no bars in logs
+    if args.against:
+        rows = compare_paths(args.checkpoint, args.against, args.data, args.split,
+                             None if args.blocks is None else [args.blocks], progress=progress)
+        print(json.dumps(list(rows.values()), indent=2) if args.json
+              else format_comparison(rows))
+        return 0
+    m = evaluate_checkpoint(args.checkpoint, args.data, args.split,
+                            8 if args.blocks is None else args.blocks, progress=progress)
     print(json.dumps(m, indent=2) if args.json else format_report(m))
     return 0
 
@@ -260,9 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "--model: the name detect and eval-stream use)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
-    e.add_argument("--blocks", type=blocks_cli_count, default=8, metavar="N",
+    e.add_argument("--blocks", type=blocks_cli_count, metavar="N",
                    help="thinnable path: blocks to run (8/4/2/1 for 8 layers; the model's own "
-                   "counts otherwise)")
+                   "counts otherwise; default 8, with --against every path of the model)")
+    e.add_argument("--against", metavar="REF",
+                   help="checkpoint, run folder or .bkws file to score beside the model on the "
+                   "same inputs: both accuracies, the change and the predictions changed per "
+                   "path (what a --compact or --storage export costs against its checkpoint)")
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.set_defaults(func=cmd_eval)
 

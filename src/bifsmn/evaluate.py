@@ -5,12 +5,15 @@ quickstart call it. Scoring is :func:`bifsmn.deploy.predict` (the deployed arith
 binary model that has one), so the number is what the engine computes. A ``.bkws`` file is
 scored by the C++ engine itself on the same features: that is how a narrowed export
 (``--compact``, ``--storage small``), whose function differs from its checkpoint's, gets its own
-accuracy (docs/bkws-format.md, "Precision choices").
+accuracy (docs/bkws-format.md, "Precision choices"), and :func:`compare_paths` scores it beside
+its checkpoint on the same inputs (``bifsmn eval --model FILE --against REF``): what the smaller
+file costs, per path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,14 +33,20 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
     return torch.bincount(target * n + pred, minlength=n * n).reshape(n, n)
 
 
+def _merged(logits: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, ClassMerge]:
+    """Logits over the classes a model reports (a 37-class model's merged into its 12) and
+    the merge."""
+    merge = ClassMerge(names)
+    return (logits if merge.identity else merge.torch_logits(logits)), merge
+
+
 def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
                         names: list[str]) -> dict:
     """Accuracy, per-class accuracy and confusion matrix; a 37-class model is scored as the
     12 classes it reports (:class:`~bifsmn.data.labels.ClassMerge`), like the detector uses it."""
-    merge = ClassMerge(names)
+    logits, merge = _merged(logits, names)
     if not merge.identity:
-        logits, labels = merge.torch_logits(logits), torch.as_tensor(merge.index)[labels]
-        names = merge.labels
+        labels, names = torch.as_tensor(merge.index)[labels], merge.labels
     pred = logits.argmax(1)
     cm = confusion(pred, labels, len(names))
     support = cm.sum(1)
@@ -48,19 +57,23 @@ def metrics_from_logits(logits: torch.Tensor, labels: torch.Tensor,
             "labels": names}
 
 
-def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
-                              split: str | None = None, blocks: list[int] | None = None,
-                              protocol: str = "auto", cache_dir: Path | None = None,
-                              progress: bool = True) -> dict[int, dict]:
-    """Metrics (see :func:`metrics_from_logits`) of a checkpoint on a split for each block
-    count in ``blocks`` (default: every path the model has), the model folded once.
+@dataclass(frozen=True)
+class _Scorer:
+    """What scoring one model needs: its task and reported labels, its front end, the block
+    counts to run and ``predict`` (inputs -> block count -> logits)."""
 
-    ``split=None`` picks the layout's default. A feature archive is read as images; audio goes
-    through the checkpoint's own front end (for an fbank40 model that is the deployed path:
-    :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`.
-    ``checkpoint`` may also be a ``.bkws`` file: :func:`evaluate_bkws_paths`."""
-    if Path(checkpoint).is_file() and file_kind(Path(checkpoint)) == "bkws":
-        return evaluate_bkws_paths(checkpoint, data, split, blocks, protocol, cache_dir, progress)
+    src: str
+    task_labels: list[str]
+    names: list[str]
+    features: dict
+    blocks: list[int]
+    predict: Callable[[torch.Tensor], dict[int, torch.Tensor]]
+    extra: dict = field(default_factory=dict)
+
+
+def _checkpoint_scorer(checkpoint: str | Path, blocks: list[int] | None) -> _Scorer:
+    """A checkpoint scored by :func:`bifsmn.deploy.predict_paths` (deployed arithmetic), the
+    model folded once; ``blocks`` None: every path the model has."""
     model, ckpt = model_from_checkpoint(checkpoint)
     layers = getattr(model, "num_layers", blocks_mod.DEFAULT_LAYERS)
     num_paths = getattr(model, "num_paths", 1)
@@ -69,19 +82,12 @@ def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
     blocks = blocks_mod.parse_many(blocks, layers)
     for b in blocks:
         blocks_mod.require(b, layers, num_paths, str(checkpoint))
-    return _score_paths(checkpoint, checkpoint_labels(ckpt), list(ckpt["labels"]),
-                        ckpt["features"], lambda x: predict_paths(model, x, blocks), data,
-                        split, protocol, cache_dir, progress)
+    return _Scorer(str(checkpoint), checkpoint_labels(ckpt), list(ckpt["labels"]),
+                   ckpt["features"], blocks, lambda x: predict_paths(model, x, blocks))
 
 
-def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = None,
-                        blocks: list[int] | None = None, protocol: str = "auto",
-                        cache_dir: Path | None = None, progress: bool = True,
-                        batch: int = 256) -> dict[int, dict]:
-    """Metrics of a ``.bkws`` file per block count (default: every path it holds), computed by
-    the C++ engine on the features the checkpoint path would use (the Python front end of the
-    file's feature config, the same inputs as :func:`evaluate_checkpoint_paths`): so a float32
-    export scores exactly as its checkpoint, and a narrowed one shows what its rounding did."""
+def _bkws_scorer(path: str | Path, blocks: list[int] | None, batch: int = 256) -> _Scorer:
+    """A ``.bkws`` file scored by the C++ engine; ``blocks`` None: every path it holds."""
     from bifsmn.engine import Engine  # the native module loads only for a .bkws
 
     engine = Engine(path)
@@ -97,34 +103,126 @@ def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = 
                                 for i in range(0, len(x), batch)])
         return out
 
-    return _score_paths(path, engine.labels, list(engine.labels), engine.feature_config,
-                        predict, data, split, protocol, cache_dir, progress,
-                        {"engine": {"kernel": engine.kernel, "file_bytes": engine.file_bytes}})
+    return _Scorer(str(path), engine.labels, list(engine.labels), engine.feature_config,
+                   blocks, predict,
+                   {"engine": {"kernel": engine.kernel, "file_bytes": engine.file_bytes}})
 
 
-def _score_paths(src: str | Path, task_labels: list[str], names: list[str], features: dict,
-                 predict: Callable[[torch.Tensor], dict[int, torch.Tensor]], data: str | Path,
-                 split: str | None, protocol: str, cache_dir: Path | None, progress: bool,
-                 extra: dict | None = None) -> dict[int, dict]:
-    """The split's inputs for a model of these labels and front end, ``predict`` on them
-    (block count -> logits), and :func:`metrics_from_logits` per block count: the one scoring
-    of a checkpoint and of a ``.bkws`` file."""
-    num_classes, keywords = task_of(task_labels)
+def _scorer(src: str | Path, blocks: list[int] | None) -> _Scorer:
+    """The scorer of a checkpoint, run folder or ``.bkws`` file."""
+    if Path(src).is_file() and file_kind(Path(src)) == "bkws":
+        return _bkws_scorer(src, blocks)
+    return _checkpoint_scorer(src, blocks)
+
+
+def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
+                              split: str | None = None, blocks: list[int] | None = None,
+                              protocol: str = "auto", cache_dir: Path | None = None,
+                              progress: bool = True) -> dict[int, dict]:
+    """Metrics (see :func:`metrics_from_logits`) of a checkpoint on a split for each block
+    count in ``blocks`` (default: every path the model has), the model folded once.
+
+    ``split=None`` picks the layout's default. A feature archive is read as images; audio goes
+    through the checkpoint's own front end (for an fbank40 model that is the deployed path:
+    :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`.
+    ``checkpoint`` may also be a ``.bkws`` file: :func:`evaluate_bkws_paths`."""
+    return _score_paths(_scorer(checkpoint, blocks), data, split, protocol, cache_dir, progress)
+
+
+def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = None,
+                        blocks: list[int] | None = None, protocol: str = "auto",
+                        cache_dir: Path | None = None, progress: bool = True,
+                        batch: int = 256) -> dict[int, dict]:
+    """Metrics of a ``.bkws`` file per block count (default: every path it holds), computed by
+    the C++ engine on the features the checkpoint path would use (the Python front end of the
+    file's feature config, the same inputs as :func:`evaluate_checkpoint_paths`): so a float32
+    export scores exactly as its checkpoint, and a narrowed one shows what its rounding did."""
+    return _score_paths(_bkws_scorer(path, blocks, batch), data, split, protocol, cache_dir,
+                        progress)
+
+
+def _inputs(s: _Scorer, data: str | Path, split: str | None, protocol: str,
+            cache_dir: Path | None, progress: bool
+            ) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+    """The split's inputs and labels for a model of ``s``'s labels and front end."""
+    num_classes, keywords = task_of(s.task_labels)
     feats, labels, split, source = split_inputs(
-        data, split, feature_config_from_dict(features, str(src)), num_classes, protocol,
+        data, split, feature_config_from_dict(s.features, s.src), num_classes, protocol,
         cache_dir, progress, keywords)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
+    return feats, labels, split, source
+
+
+def _finite(logits: torch.Tensor, s: _Scorer, split: str, data: str | Path) -> torch.Tensor:
+    """``logits``, or :class:`NonFiniteError` naming the model: NaN never becomes an
+    accuracy."""
+    if not torch.isfinite(logits).all():
+        raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split "
+                             f"'{split}' of {data} (diverged or corrupt model?)", s.src)
+    return logits
+
+
+def _score_paths(s: _Scorer, data: str | Path, split: str | None, protocol: str,
+                 cache_dir: Path | None, progress: bool) -> dict[int, dict]:
+    """The split's inputs, ``s.predict`` on them and :func:`metrics_from_logits` per block
+    count: the one scoring of a checkpoint and of a ``.bkws`` file."""
+    feats, labels, split, source = _inputs(s, data, split, protocol, cache_dir, progress)
     out = {}
-    for b, logits in predict(feats).items():
-        if not torch.isfinite(logits).all():  # once per path: NaN never becomes an accuracy
-            raise NonFiniteError(f"model gives non-finite logits (NaN or inf) on split "
-                                 f"'{split}' of {data} (diverged or corrupt model?)", src)
-        m = metrics_from_logits(logits, labels, names)
-        m.update({"checkpoint": str(src), "data": str(data), "split": split, "blocks": b,
-                  "source": source, **(extra or {})})
+    for b, logits in s.predict(feats).items():
+        m = metrics_from_logits(_finite(logits, s, split, data), labels, s.names)
+        m.update({"checkpoint": s.src, "data": str(data), "split": split, "blocks": b,
+                  "source": source, **s.extra})
         out[b] = m
     return out
+
+
+def compare_paths(model: str | Path, against: str | Path, data: str | Path,
+                  split: str | None = None, blocks: list[int] | None = None,
+                  protocol: str = "auto", cache_dir: Path | None = None,
+                  progress: bool = True) -> dict[int, dict]:
+    """``model`` scored beside ``against`` on the same inputs, per block count (default: every
+    path ``model`` has): both accuracies, the change in points and the clips whose reported
+    class differs. Why: a narrowed export (``--compact``, ``--storage``) computes another
+    function than its checkpoint, and what a user trades for the smaller file is exactly this
+    (docs/bkws-format.md, "Precision choices"). Either may be a checkpoint, run folder or
+    ``.bkws`` file; they must share the front end and labels, else a one-line error naming
+    ``against``."""
+    sm = _scorer(model, blocks)
+    sa = _scorer(against, sm.blocks)
+    fm = feature_config_from_dict(sm.features, sm.src)
+    if feature_config_from_dict(sa.features, sa.src) != fm:
+        raise BifsmnError(f"computes other features than {model}, so the two cannot be "
+                          "scored on the same inputs", against)
+    if sa.task_labels != sm.task_labels:
+        raise BifsmnError(f"has other labels than {model} ({', '.join(sa.task_labels)} "
+                          f"against {', '.join(sm.task_labels)})", against)
+    feats, labels, split, source = _inputs(sm, data, split, protocol, cache_dir, progress)
+    got, ref = sm.predict(feats), sa.predict(feats)
+    out = {}
+    for b in sm.blocks:
+        m = metrics_from_logits(_finite(got[b], sm, split, data), labels, sm.names)
+        a = metrics_from_logits(_finite(ref[b], sa, split, data), labels, sa.names)
+        changed = int((_merged(got[b], sm.names)[0].argmax(1)
+                       != _merged(ref[b], sa.names)[0].argmax(1)).sum())
+        out[b] = {"model": sm.src, "against": sa.src, "data": str(data), "split": split,
+                  "source": source, "blocks": b, "count": m["count"],
+                  "accuracy": m["accuracy"], "against_accuracy": a["accuracy"],
+                  "change_points": 100 * (m["accuracy"] - a["accuracy"]),
+                  "changed": changed}
+    return out
+
+
+def format_comparison(rows: dict[int, dict]) -> str:
+    """:func:`compare_paths`' result as a table, one line per path."""
+    first = next(iter(rows.values()))
+    lines = [f"{first['model']} against {first['against']} on {first['data']} "
+             f"[{first['split']}, {first['count']} clips]",
+             f"{'blocks':>6}  {'this':>8}  {'against':>8}  {'change':>7}  predictions changed"]
+    for b, r in rows.items():
+        lines.append(f"{b:>6}  {100 * r['accuracy']:7.2f}%  {100 * r['against_accuracy']:7.2f}%"
+                     f"  {r['change_points']:+7.2f}  {r['changed']}")
+    return "\n".join(lines)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | None = None,
