@@ -110,3 +110,13 @@ def test_eval_against_cli_and_refusals(full_ds, tmp_path, capsys) -> None:
     assert main(["eval", "--model", str(small), "--against", str(two), "--data",
                  str(full_ds)]) == 2
     assert "not in this file" in capsys.readouterr().err
+
+
+def test_a_narrowed_export_names_the_comparison(tmp_path, capsys) -> None:
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=7)
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "f32.bkws")]) == 0
+    assert "--against" not in capsys.readouterr().out  # the float32 file is the checkpoint's
+    for opts in (["--storage", "small"], ["--compact"], ["--classifier-dtype", "i8"]):
+        out = tmp_path / "n.bkws"
+        assert main(["export", str(ckpt), "-o", str(out), *opts]) == 0
+        assert f"bifsmn eval --model {out} --against {ckpt}" in capsys.readouterr().out

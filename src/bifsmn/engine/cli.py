@@ -46,6 +46,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{out}: {out.stat().st_size:,} bytes, kind {recs['meta.kind'].text()}, "
           f"blocks {blocks}, features {feature_dict(recs, out)['kind']}, {len(recs)} records, "
           f"{bits:,} weight bits")
+    narrowed = args.storage is not None or any(v not in (None, "f32") for v in dtypes.values())
+    if narrowed:  # a narrowed file computes another function than its checkpoint: say how to see
+        print(f"narrowed constants: some predictions may differ from {args.checkpoint}'s; what "
+              f"it costs per path: bifsmn eval --model {out} --against {args.checkpoint} "
+              "--data DIR")
     return 0
 
 
