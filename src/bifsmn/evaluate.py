@@ -190,8 +190,8 @@ def compare_paths(model: str | Path, against: str | Path, data: str | Path,
     ``against``."""
     sm = _scorer(model, blocks)
     sa = _scorer(against, sm.blocks)
-    fm = feature_config_from_dict(sm.features, sm.src)
-    if feature_config_from_dict(sa.features, sa.src) != fm:
+    if feature_config_from_dict(sa.features, sa.src) != feature_config_from_dict(sm.features,
+                                                                                   sm.src):
         raise BifsmnError(f"computes other features than {model}, so the two cannot be "
                           "scored on the same inputs", against)
     if sa.task_labels != sm.task_labels:
@@ -218,7 +218,7 @@ def format_comparison(rows: dict[int, dict]) -> str:
     first = next(iter(rows.values()))
     lines = [f"{first['model']} against {first['against']} on {first['data']} "
              f"[{first['split']}, {first['count']} clips]",
-             f"{'blocks':>6}  {'this':>8}  {'against':>8}  {'change':>7}  predictions changed"]
+             f"{'blocks':>6}  {'model':>8}  {'against':>8}  {'change':>7}  predictions changed"]
     for b, r in rows.items():
         lines.append(f"{b:>6}  {100 * r['accuracy']:7.2f}%  {100 * r['against_accuracy']:7.2f}%"
                      f"  {r['change_points']:+7.2f}  {r['changed']}")
