@@ -188,29 +188,47 @@ def compare_paths(model: str | Path, against: str | Path, data: str | Path,
     (docs/bkws-format.md, "Precision choices"). Either may be a checkpoint, run folder or
     ``.bkws`` file; they must share the front end and labels, else a one-line error naming
     ``against``."""
-    sm = _scorer(model, blocks)
-    sa = _scorer(against, sm.blocks)
-    if feature_config_from_dict(sa.features, sa.src) != feature_config_from_dict(sm.features,
-                                                                                   sm.src):
-        raise BifsmnError(f"computes other features than {model}, so the two cannot be "
-                          "scored on the same inputs", against)
-    if sa.task_labels != sm.task_labels:
-        raise BifsmnError(f"has other labels than {model} ({', '.join(sa.task_labels)} "
-                          f"against {', '.join(sm.task_labels)})", against)
-    feats, labels, split, source = _inputs(sm, data, split, protocol, cache_dir, progress)
-    got, ref = sm.predict(feats), sa.predict(feats)
-    out = {}
-    for b in sm.blocks:
-        m = metrics_from_logits(_finite(got[b], sm, split, data), labels, sm.names)
-        a = metrics_from_logits(_finite(ref[b], sa, split, data), labels, sa.names)
-        changed = int((_merged(got[b], sm.names)[0].argmax(1)
-                       != _merged(ref[b], sa.names)[0].argmax(1)).sum())
-        out[b] = {"model": sm.src, "against": sa.src, "data": str(data), "split": split,
-                  "source": source, "blocks": b, "count": m["count"],
-                  "accuracy": m["accuracy"], "against_accuracy": a["accuracy"],
-                  "change_points": 100 * (m["accuracy"] - a["accuracy"]),
-                  "changed": changed}
-    return out
+    return compare_many([model], against, data, split, blocks, protocol, cache_dir,
+                        progress)[0]
+
+
+def compare_many(models: list[str | Path], against: str | Path, data: str | Path,
+                 split: str | None = None, blocks: list[int] | None = None,
+                 protocol: str = "auto", cache_dir: Path | None = None,
+                 progress: bool = True) -> list[dict[int, dict]]:
+    """:func:`compare_paths` of each of ``models`` against one reference, whose inputs and
+    predictions are computed once (the storage search of ``bifsmn export --max-drop`` scores
+    several files against one checkpoint). ``blocks`` default: the first model's paths."""
+    scorers = [_scorer(models[0], blocks)]
+    scorers += [_scorer(m, scorers[0].blocks) for m in models[1:]]
+    sa = _scorer(against, scorers[0].blocks)
+    want = feature_config_from_dict(sa.features, sa.src)
+    for sm in scorers:
+        if feature_config_from_dict(sm.features, sm.src) != want:
+            raise BifsmnError(f"computes other features than {sm.src}, so the two cannot be "
+                              "scored on the same inputs", against)
+        if sa.task_labels != sm.task_labels:
+            raise BifsmnError(f"has other labels than {sm.src} ({', '.join(sa.task_labels)} "
+                              f"against {', '.join(sm.task_labels)})", against)
+    feats, labels, split, source = _inputs(sa, data, split, protocol, cache_dir, progress)
+    ref = sa.predict(feats)
+    ref_metrics = {b: metrics_from_logits(_finite(ref[b], sa, split, data), labels, sa.names)
+                   for b in sa.blocks}
+    ref_pred = {b: _merged(ref[b], sa.names)[0].argmax(1) for b in sa.blocks}
+    results = []
+    for sm in scorers:
+        got, out = sm.predict(feats), {}
+        for b in sm.blocks:
+            m = metrics_from_logits(_finite(got[b], sm, split, data), labels, sm.names)
+            a = ref_metrics[b]
+            out[b] = {"model": sm.src, "against": sa.src, "data": str(data), "split": split,
+                      "source": source, "blocks": b, "count": m["count"],
+                      "accuracy": m["accuracy"], "against_accuracy": a["accuracy"],
+                      "change_points": 100 * (m["accuracy"] - a["accuracy"]),
+                      "changed": int((_merged(got[b], sm.names)[0].argmax(1)
+                                      != ref_pred[b]).sum())}
+        results.append(out)
+    return results
 
 
 def format_comparison(rows: dict[int, dict]) -> str:

@@ -25,6 +25,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                                                           for v in dtypes.values())):
         raise BifsmnError("--storage sets every dtype itself; give either --storage or "
                           "--compact / the dtypes")
+    if args.max_drop is not None:
+        return _export_smallest(args, dtypes)
+    if args.data is not None or args.split is not None:
+        raise BifsmnError("--data and --split choose the storage with --max-drop; give "
+                          "--max-drop POINTS too")
     if str(args.output).lower().endswith(".onnx"):
         return _export_onnx(args, dtypes)
     if args.no_check:
@@ -51,6 +56,45 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"narrowed constants: some predictions may differ from {args.checkpoint}'s; what "
               f"it costs per path: bifsmn eval --model {out} --against {args.checkpoint} "
               "--data DIR")
+    return 0
+
+
+def _export_smallest(args: argparse.Namespace, dtypes: dict) -> int:
+    """``bifsmn export CKPT -o F --max-drop POINTS --data DIR``: the smallest storage within
+    the budget (:mod:`bifsmn.storage_search`), every candidate's cost printed."""
+    from bifsmn.errors import BifsmnError
+    from bifsmn.storage_search import Trial, smallest_within
+
+    if args.compact or args.storage is not None or any(v is not None for v in dtypes.values()):
+        raise BifsmnError("--max-drop chooses the storage itself; give either --max-drop or "
+                          "--compact / --storage / the dtypes")
+    if args.data is None:
+        raise BifsmnError("--max-drop needs --data DIR: the clips the storages are scored on")
+    if str(args.output).lower().endswith(".onnx"):
+        raise BifsmnError("--max-drop chooses a .bkws storage; an ONNX export takes --storage")
+
+    def show(t: Trial) -> None:
+        changes = " / ".join(f"{r['change_points']:+.2f} ({r['changed']})"
+                             for r in t.rows.values())
+        print(f"  {t.label:<42} {t.bytes:>9,} bytes  change per path (blocks "
+              f"{', '.join(map(str, t.rows))}): {changes}")
+
+    first = True
+
+    def report(t: Trial) -> None:
+        nonlocal first
+        if first:
+            r = next(iter(t.rows.values()))
+            print(f"storages scored against {args.checkpoint} on {args.data} [{r['split']}, "
+                  f"{r['count']} clips]; points (predictions changed):")
+            first = False
+        show(t)
+
+    out, chosen, _ = smallest_within(args.checkpoint, args.output, args.blocks or "all",
+                                     args.data, args.max_drop, args.split, report)
+    print(f"{out}: {chosen.bytes:,} bytes, {chosen.label}: the smallest within "
+          f"{args.max_drop:g} points on every path (chosen on this split: confirm on another, "
+          f"bifsmn eval --model {out} --against {args.checkpoint} --data DIR --split SPLIT)")
     return 0
 
 
@@ -114,6 +158,15 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
                         "teacher) or GROUP=DTYPE,... with groups conv1, tau, tau2, scale, bias, "
                         "classifier and dtypes f32, f24, f16, i8, i8r; reference: "
                         "bifsmn.deploy.deploy(..., storage=PLAN) (docs/bkws-format.md)")
+    x.add_argument("--max-drop", type=float, metavar="POINTS",
+                   help="binary models: export the smallest storage (--storage small, float16 "
+                        "constants, --compact, int8 classifier, float32) whose accuracy on every "
+                        "path is at most POINTS below the checkpoint's on --data (each "
+                        "candidate's cost is printed; chosen on that split, so confirm on "
+                        "another)")
+    x.add_argument("--data", help="with --max-drop: data set the storages are scored on")
+    x.add_argument("--split", choices=["training", "validation", "testing", "all"],
+                   help="with --max-drop: its split (default: the data set's evaluation split)")
     x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="engine vs PyTorch / ONNX Runtime: latency, size, roofline")
