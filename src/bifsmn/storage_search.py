@@ -16,7 +16,6 @@ CHECKPOINT --split testing``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,14 +54,13 @@ class Trial:
 
 
 def smallest_within(checkpoint: str | Path, output: str | Path, blocks: str | None,
-                    data: str | Path, max_drop: float, split: str | None = None,
-                    report: Callable[[Trial], None] | None = None
+                    data: str | Path, max_drop: float, split: str | None = None
                     ) -> tuple[Path, Trial, list[Trial]]:
     """Write to ``output`` the smallest file of :data:`LADDER`'s storages whose every path of
     ``blocks`` (export's ``--blocks``) is at most ``max_drop`` points below ``checkpoint`` on
-    ``data``'s ``split``; return the file, the chosen trial and every trial scored (``report``
-    is called with each as it is scored). All candidates are scored in one pass against the
-    checkpoint (its inputs and predictions computed once)."""
+    ``data``'s ``split``; return the file, the chosen trial and every trial, in
+    :data:`LADDER`'s order. All candidates are scored in one pass against the checkpoint (its
+    inputs and predictions computed once)."""
     if not max_drop >= 0:  # also refuses NaN
         raise BifsmnError(f"--max-drop must be 0 or more points, not {max_drop}")
     binary = load_checkpoint(checkpoint).get("binary") or {}
@@ -75,10 +73,7 @@ def smallest_within(checkpoint: str | Path, output: str | Path, blocks: str | No
             files.append(export_checkpoint(checkpoint, Path(tmp) / f"{i}.bkws", blocks,
                                            **options))
         scored = compare_many(files, checkpoint, data, split, progress=False)
-        trials = []
-        for (label, options), path, rows in zip(LADDER, files, scored, strict=True):
-            trials.append(Trial(label, options, path.stat().st_size, rows))
-            if report is not None:
-                report(trials[-1])
+        trials = [Trial(label, options, path.stat().st_size, rows)
+                  for (label, options), path, rows in zip(LADDER, files, scored, strict=True)]
     chosen = min((t for t in trials if t.within(max_drop)), key=lambda t: t.bytes)
     return export_checkpoint(checkpoint, output, blocks, **chosen.options), chosen, trials

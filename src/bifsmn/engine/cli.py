@@ -63,7 +63,7 @@ def _export_smallest(args: argparse.Namespace, dtypes: dict) -> int:
     """``bifsmn export CKPT -o F --max-drop POINTS --data DIR``: the smallest storage within
     the budget (:mod:`bifsmn.storage_search`), every candidate's cost printed."""
     from bifsmn.errors import BifsmnError
-    from bifsmn.storage_search import Trial, smallest_within
+    from bifsmn.storage_search import smallest_within
 
     if args.compact or args.storage is not None or any(v is not None for v in dtypes.values()):
         raise BifsmnError("--max-drop chooses the storage itself; give either --max-drop or "
@@ -73,25 +73,16 @@ def _export_smallest(args: argparse.Namespace, dtypes: dict) -> int:
     if str(args.output).lower().endswith(".onnx"):
         raise BifsmnError("--max-drop chooses a .bkws storage; an ONNX export takes --storage")
 
-    def show(t: Trial) -> None:
+    out, chosen, trials = smallest_within(args.checkpoint, args.output, args.blocks or "all",
+                                          args.data, args.max_drop, args.split)
+    head = next(iter(trials[0].rows.values()))
+    print(f"storages scored against {args.checkpoint} on {args.data} [{head['split']}, "
+          f"{head['count']} clips]; points (predictions changed):")
+    for t in trials:
         changes = " / ".join(f"{r['change_points']:+.2f} ({r['changed']})"
                              for r in t.rows.values())
         print(f"  {t.label:<42} {t.bytes:>9,} bytes  change per path (blocks "
               f"{', '.join(map(str, t.rows))}): {changes}")
-
-    first = True
-
-    def report(t: Trial) -> None:
-        nonlocal first
-        if first:
-            r = next(iter(t.rows.values()))
-            print(f"storages scored against {args.checkpoint} on {args.data} [{r['split']}, "
-                  f"{r['count']} clips]; points (predictions changed):")
-            first = False
-        show(t)
-
-    out, chosen, _ = smallest_within(args.checkpoint, args.output, args.blocks or "all",
-                                     args.data, args.max_drop, args.split, report)
     print(f"{out}: {chosen.bytes:,} bytes, {chosen.label}: the smallest within "
           f"{args.max_drop:g} points on every path (chosen on this split: confirm on another, "
           f"bifsmn eval --model {out} --against {args.checkpoint} --data DIR --split SPLIT)")
