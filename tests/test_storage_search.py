@@ -56,6 +56,10 @@ def test_max_drop_cli_and_refusals(full_ds, tmp_path, capsys) -> None:
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
         assert not (tmp_path / "r.bkws").exists()
+    # a refused output path fails before any storage is scored (it names the output)
+    assert main(["export", str(ckpt), "-o", str(ckpt), "--max-drop", "0.2", "--data",
+                 str(tmp_path / "no-such-data")]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
     teacher = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher", seed=1)
     assert main(["export", str(teacher), "-o", str(tmp_path / "t.bkws"), "--max-drop", "0.2",
                  "--data", str(full_ds)]) == 2

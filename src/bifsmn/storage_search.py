@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bifsmn.engine.export import COMPACT, export_checkpoint
+from bifsmn.engine.export import COMPACT, check_export_output, export_checkpoint
 from bifsmn.errors import BifsmnError
 from bifsmn.evaluate import compare_many
 from bifsmn.train.checkpoint import load_checkpoint
@@ -63,6 +63,7 @@ def smallest_within(checkpoint: str | Path, output: str | Path, blocks: str | No
     inputs and predictions computed once)."""
     if not max_drop >= 0:  # also refuses NaN
         raise BifsmnError(f"--max-drop must be 0 or more points, not {max_drop}")
+    check_export_output(checkpoint, output)  # a refused output fails before the scoring
     binary = load_checkpoint(checkpoint).get("binary") or {}
     if binary.get("method", "none") == "none":
         raise BifsmnError("--max-drop applies to binary models only (a full-precision model "

@@ -36,6 +36,7 @@ training clips per path than ``--storage small`` does and keeps every validation
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import sys
 
@@ -89,23 +90,28 @@ def plan_spec(f32: DeploySpec, widths: dict[str, int]) -> DeploySpec:
     return spec
 
 
-def file_bytes(f32: DeploySpec, bits: int) -> int:
-    """Bytes of the all-paths file with every probe group at ``bits``-bit packed codes, an int8
-    classifier (one float32 scale per class) and everything else as folded, from the record
-    layout: magic + header (32), record count (4), then per record 13 + len(name) + 4 * ndim
-    header bytes and its data."""
+@functools.cache
+def int8_classifier_file() -> tuple[int, tuple[tuple[str, int, int], ...]]:
+    """Size of the all-paths file with the int8 classifier, and (name, values, scales) of each
+    record a probe group codes, exported and read once."""
     from bifsmn.engine import export_checkpoint
     from bifsmn.engine.format import read_file
 
     path = export_checkpoint(CKPT, "/tmp/bits_probe_i8c.bkws", "all", classifier_dtype="i8")
-    total = path.stat().st_size
-    for name, rec in read_file(path).items():
-        if group(name) is None:
-            continue
-        n = int(np.prod(rec.shape))
-        total -= n * 4
-        total += math.ceil(n * bits / 8)
-        scales = rec.shape[0] if group(name) == "tau" else 1
+    coded_records = tuple((name, int(np.prod(rec.shape)),
+                           rec.shape[0] if group(name) == "tau" else 1)
+                          for name, rec in read_file(path).items() if group(name) is not None)
+    return path.stat().st_size, coded_records
+
+
+def file_bytes(bits: int) -> int:
+    """Bytes of the all-paths file with every probe group at ``bits``-bit packed codes, an int8
+    classifier (one float32 scale per class) and everything else as folded, from the record
+    layout: magic + header (32), record count (4), then per record 13 + len(name) + 4 * ndim
+    header bytes and its data."""
+    total, records = int8_classifier_file()
+    for name, n, scales in records:
+        total += math.ceil(n * bits / 8) - n * 4
         total += 13 + len(name + ".qscale") + 4 + 4 * scales  # the scale record
     return total
 
@@ -138,8 +144,8 @@ def main() -> None:
     print(f"model {CKPT}; constants per group {counts}; line {LINE:,} bytes")
     for b in WIDTHS:
         print(f"all groups at {b} bits, int8 classifier, conv1 float32: "
-              f"{file_bytes(f32, b):,} bytes")
-    fit = max((b for b in range(8, 17) if file_bytes(f32, b) <= LINE), default=None)
+              f"{file_bytes(b):,} bytes")
+    fit = max((b for b in range(8, 17) if file_bytes(b) <= LINE), default=None)
     print(f"widest width under the line: {fit} bits")
     small = fold(model, meta["binary"], storage="small")
     for split in ("training", "validation"):

@@ -138,6 +138,23 @@ def _check_replaceable(out_path: Path) -> None:
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
+def check_export_output(checkpoint: str | Path, out_path: str | Path) -> Path:
+    """``out_path`` as a Path, or a one-line :class:`BifsmnError` if :func:`export_checkpoint`
+    would refuse to write it there: called before the (slow) build, and by callers that do
+    slow work before they export (``bifsmn export --max-drop``); the write checks again."""
+    if str(out_path).endswith(("/", "\\")):  # Path() would drop it and write a file
+        raise BifsmnError("output path ends in a separator: give a file name "
+                          "(e.g. DIR/model.bkws)", out_path)
+    out_path = Path(out_path)
+    check_output(out_path, (Path(checkpoint),))
+    _check_replaceable(out_path)
+    if out_path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        # the engine reads the file by its bytes, but people and other tools read the name
+        raise BifsmnError(f"the output is a .bkws engine file, not a {out_path.suffix} "
+                          "checkpoint: name it .bkws", out_path)
+    return out_path
+
+
 def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: BlocksArg = "all",
                       classifier_dtype: str | None = None, param_dtype: str = "f32",
                       storage: str | None = None) -> Path:
@@ -156,16 +173,7 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     plan instead (``"small"``: the smallest measured, :mod:`bifsmn.deploy.plans`); reference
     ``deploy(model, storage=)``.
     """
-    if str(out_path).endswith(("/", "\\")):  # Path() would drop it and write a file
-        raise BifsmnError("output path ends in a separator: give a file name "
-                          "(e.g. DIR/model.bkws)", out_path)
-    checkpoint, out_path = Path(checkpoint), Path(out_path)
-    check_output(out_path, (checkpoint,))  # fail before the (slow) build, again when writing
-    _check_replaceable(out_path)
-    if out_path.suffix.lower() in CHECKPOINT_SUFFIXES:
-        # the engine reads the file by its bytes, but people and other tools read the name
-        raise BifsmnError(f"the output is a .bkws engine file, not a {out_path.suffix} "
-                          "checkpoint: name it .bkws", out_path)
+    checkpoint, out_path = Path(checkpoint), check_export_output(checkpoint, out_path)
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:
         classifier_dtype = re.sub(r"^float", "f", classifier_dtype)
