@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Build and test the C++ core.
 #
-#   cpp/run_tests.sh [native|asan|aarch64|clang|all]     (default: native)
+#   cpp/run_tests.sh [native|asan|aarch64|armhf|clang|all]     (default: native)
 #
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
 # on re-runs), runs test_kernels, test_ops (each op against its reference), test_engine (engine: loader, network,
 # kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
 # --quick smoke run of the roofline bench; asan also runs the two mutation fuzzers
 # (.bkws loader, WAV reader) for 100,000 inputs each; clang builds the three tests with clang++
-# (no roofline run). Exits non-zero on any failure. aarch64 and clang print "SKIP: <reason>" and
-# exit 0 when their tools are missing (the cross compiler and qemu; clang++):
+# (no roofline run); armhf cross-builds for 32-bit ARM and runs the three tests under qemu (NEON
+# kernel), test_kernels also on a CPU without NEON (portable kernel). Exits non-zero on any failure. aarch64, armhf and clang print "SKIP: <reason>"
+# and exit 0 when their tools are missing (the cross compiler and qemu; clang++):
 # cpp/install_cross_tools.sh installs them.
 # Env: BIFSMN_JOBS (parallel build jobs, default 2).
 set -euo pipefail
@@ -97,6 +98,31 @@ run_aarch64() {
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }
 
+run_armhf() {
+  # 32-bit ARM, hard float (Raspberry Pi OS 32-bit and Debian armhf): 4-byte long and size_t; the
+  # NEON kernel where the CPU reports NEON (qemu's default CPU does), the portable kernel and the
+  # scalar fallbacks of the other ops; the same bits (tests/test_runner.py compares its logits
+  # with the x86-64 build's). test_kernels runs again on an ARMv7 CPU without NEON (qemu's
+  # cortex-r5f): the kernel must not be offered there.
+  echo "=== armhf: cross build (32-bit ARM), tests under qemu-user ==="
+  local tool
+  for tool in arm-linux-gnueabihf-g++ qemu-arm-static; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "SKIP: $tool not installed (run cpp/install_cross_tools.sh)"
+      return 0
+    fi
+  done
+  targets=(test_kernels test_engine test_ops bifsmn-run)
+  build armhf -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$here/cmake/arm-linux-gnueabihf.cmake"
+  local qemu=(qemu-arm-static -L /usr/arm-linux-gnueabihf)
+  "${qemu[@]}" "$here/build-armhf/test_kernels"
+  "${qemu[@]}" "$here/build-armhf/test_engine" 200
+  "${qemu[@]}" "$here/build-armhf/test_ops" 20
+  echo "(test_kernels on an ARMv7 CPU without NEON)"
+  qemu-arm-static -cpu cortex-r5f -L /usr/arm-linux-gnueabihf "$here/build-armhf/test_kernels"
+}
+
 run_clang() {
   # The compiler of macOS and of many Linux users: the engine must build with it (-Werror) and
   # pass the same tests, with the same bits.
@@ -116,7 +142,8 @@ case "${1:-native}" in
   native) run_native ;;
   asan) run_asan ;;
   aarch64) run_aarch64 ;;
+  armhf) run_armhf ;;
   clang) run_clang ;;
-  all) run_native; run_asan; run_aarch64; run_clang ;;
-  *) echo "usage: $0 [native|asan|aarch64|clang|all]" >&2; exit 2 ;;
+  all) run_native; run_asan; run_aarch64; run_armhf; run_clang ;;
+  *) echo "usage: $0 [native|asan|aarch64|armhf|clang|all]" >&2; exit 2 ;;
 esac

@@ -23,6 +23,7 @@ from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.testing import make_checkpoint, synthetic_audio
 
 REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "src" / "bifsmn" / "models_data" / "bifsmnv2.bkws"  # the at-scale fbank40 model
 CPP = REPO / "cpp"
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
 
@@ -32,8 +33,9 @@ def _build(variant: str) -> Path:
             "-DCMAKE_BUILD_TYPE=Release"]
     if shutil.which("ninja"):
         args += ["-G", "Ninja"]
-    if variant == "aarch64":
-        args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / 'aarch64-linux-gnu.cmake'}")
+    toolchains = {"aarch64": "aarch64-linux-gnu.cmake", "armhf": "arm-linux-gnueabihf.cmake"}
+    if variant in toolchains:
+        args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / toolchains[variant]}")
     if variant == "clang":
         args.append("-DCMAKE_CXX_COMPILER=clang++")
     cache = CPP / f"build-{variant}" / "CMakeCache.txt"
@@ -186,23 +188,25 @@ def test_runner_refuses_bad_inputs(native_runner, model, tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["aarch64", "clang"])
+@pytest.mark.parametrize("variant", ["aarch64", "armhf", "clang"])
 def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_path,
                                                    variant) -> None:
-    """The whole engine built for aarch64 (NEON kernel, under qemu), and built with clang++ (the
-    compiler of macOS: no per-function ISA clones), gives bit-identical logits to the default
-    x86-64 build on generated clips, every path of a random model and of the bundled trained
-    model: C++ log-mel front end, every float stage (`--exact` prints the logits' bits as %a)."""
-    tools = (("aarch64-linux-gnu-g++", "qemu-aarch64-static") if variant == "aarch64"
-             else ("clang++",))
+    """The whole engine built for aarch64 (NEON kernel, under qemu), for 32-bit ARM (armhf: its
+    NEON kernel, the scalar fallbacks of the other ops, 4-byte long and size_t, under qemu), and
+    built with clang++ (the compiler of macOS: no per-function ISA clones), gives bit-identical
+    logits to the default x86-64 build on generated clips, every path of a random model and of
+    the trained dev model, and 8 and 1 blocks of the bundled at-scale model (fbank40 front end):
+    C++ front ends, every float stage (`--exact` prints the logits' bits as %a)."""
+    cross = {"aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "/usr/aarch64-linux-gnu"),
+             "armhf": ("arm-linux-gnueabihf-g++", "qemu-arm-static", "/usr/arm-linux-gnueabihf")}
+    tools = cross[variant][:2] if variant in cross else ("clang++",)
     for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (run cpp/install_cross_tools.sh)")
     runner = _build(variant)
     native = _build("native")  # same sources as the other build (the installed one may be older)
-    prefix = (["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"] if variant == "aarch64"
-              else [])
-    models = [(model, (8, 1))]
+    prefix = [cross[variant][1], "-L", cross[variant][2]] if variant in cross else []
+    models = [(model, (8, 1)), (BUNDLED, (8, 1))]
     trained = REPO / "models" / "bifsmnv2_a01_sc12dev.pt"
     if trained.is_file():
         models.append((export_checkpoint(trained, tmp_path / "trained.bkws"), (8, 4, 2, 1)))
@@ -221,8 +225,10 @@ def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_pat
                 assert other.returncode == 0 and x86.returncode == 0, other.stderr + x86.stderr
                 if variant == "aarch64":
                     assert "kernel neon" in other.stdout and "kernel neon" not in x86.stdout
+                if variant == "armhf":
+                    assert "kernel neon" in other.stdout
                 exact_other = re.search(r"^exact: (.*)$", other.stdout, re.M).group(1)
                 exact_x86 = re.search(r"^exact: (.*)$", x86.stdout, re.M).group(1)
                 assert exact_other == exact_x86, (variant, bkws.name, blocks, wav.name)
                 compared += 1
-    assert compared >= 8
+    assert compared >= 16

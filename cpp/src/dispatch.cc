@@ -88,9 +88,9 @@ const std::vector<Kernel>& compiled_kernels() {
        avx2_supported, detail::prepared_words_avx2, detail::prepare_avx2,
        detail::binary_gemm_prepared_avx2},
 #endif
-#if defined(__aarch64__)
+#if defined(BIFSMN_NEON_KERNEL)
       {"neon", detail::binary_gemm_neon, detail::float_gemm_portable,
-       detail::float_gemm_kn_portable, always_supported},
+       detail::float_gemm_kn_portable, detail::neon_supported},
 #endif
       {"portable", detail::binary_gemm_portable, detail::float_gemm_portable,
        detail::float_gemm_kn_portable, always_supported},

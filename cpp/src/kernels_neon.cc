@@ -1,16 +1,46 @@
-// ARMv8 NEON binary kernel (aarch64 only; NEON is part of the base ISA there,
-// so no runtime check is needed). Float GEMM on aarch64 uses the portable
-// kernel, which the compiler vectorizes with NEON.
-#if defined(__aarch64__)
+// NEON binary kernel. AArch64: NEON is part of the base ISA, so no runtime check is needed.
+// 32-bit ARM (armhf, ARMv7+ with GCC: kernel_impls.h's BIFSMN_NEON_KERNEL): NEON is optional, so
+// this file's code is compiled for it (GCC's target "fpu=neon", which GCC's arm_neon.h enables
+// for its intrinsics the same way) and dispatch offers the kernel only where the kernel reports
+// HWCAP_NEON; the three AArch64-only intrinsics it uses have 64-bit-half equivalents below. Float
+// GEMM uses the portable kernel, which the compiler vectorizes with NEON on AArch64.
+#include "kernel_impls.h"
+
+#if defined(BIFSMN_NEON_KERNEL)
 
 #include <arm_neon.h>
 
+#if !defined(__aarch64__)
+#include <sys/auxv.h>
+#pragma GCC push_options
+#pragma GCC target("fpu=neon")
+#endif
+
 #include "bifsmn/bitpack.h"
-#include "kernel_impls.h"
 #include "tiling.h"
 
 namespace bifsmn::detail {
 namespace {
+
+// Pairwise adds of two q registers (a's pairs, then b's) and the high half widened: AArch64's
+// vpaddq / vmovl_high, built on ARMv7 from the 64-bit-half forms (the same lanes, the same sums).
+#if defined(__aarch64__)
+inline uint8x16_t padd_u8(uint8x16_t a, uint8x16_t b) { return vpaddq_u8(a, b); }
+inline uint32x4_t padd_u32(uint32x4_t a, uint32x4_t b) { return vpaddq_u32(a, b); }
+inline int32x4_t movl_high_s16(int16x8_t a) { return vmovl_high_s16(a); }
+inline uint16x8_t movl_high_u8(uint8x16_t a) { return vmovl_high_u8(a); }
+#else
+inline uint8x16_t padd_u8(uint8x16_t a, uint8x16_t b) {
+  return vcombine_u8(vpadd_u8(vget_low_u8(a), vget_high_u8(a)),
+                     vpadd_u8(vget_low_u8(b), vget_high_u8(b)));
+}
+inline uint32x4_t padd_u32(uint32x4_t a, uint32x4_t b) {
+  return vcombine_u32(vpadd_u32(vget_low_u32(a), vget_high_u32(a)),
+                      vpadd_u32(vget_low_u32(b), vget_high_u32(b)));
+}
+inline int32x4_t movl_high_s16(int16x8_t a) { return vmovl_s16(vget_high_s16(a)); }
+inline uint16x8_t movl_high_u8(uint8x16_t a) { return vmovl_u8(vget_high_u8(a)); }
+#endif
 
 // 4 x 4 tile: 16 u16x8 accumulators + 4 activation vectors + 1 weight vector
 // = 21 of the 32 q registers.
@@ -25,9 +55,9 @@ constexpr std::size_t kChunk = 4095;
 // pairwise-add tree (cheaper than four across-vector vaddlvq reductions).
 inline uint32x4_t sum4(uint16x8_t c0, uint16x8_t c1, uint16x8_t c2,
                        uint16x8_t c3) {
-  const uint32x4_t p01 = vpaddq_u32(vpaddlq_u16(c0), vpaddlq_u16(c1));
-  const uint32x4_t p23 = vpaddq_u32(vpaddlq_u16(c2), vpaddlq_u16(c3));
-  return vpaddq_u32(p01, p23);
+  const uint32x4_t p01 = padd_u32(vpaddlq_u16(c0), vpaddlq_u16(c1));
+  const uint32x4_t p23 = padd_u32(vpaddlq_u16(c2), vpaddlq_u16(c3));
+  return padd_u32(p01, p23);
 }
 
 template <int MR, int NR>
@@ -85,7 +115,7 @@ void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
 // The model's binary GEMMs are short in K (fc_in 128 bits, fc_out 256) and long in rows: the
 // 4 x 4 tile reloaded its weights every 4 rows and widened every output's u16 counts on its own.
 // Here a strip's weights stay in 16 q registers while every activation row streams past, and a
-// row's counts are reduced by a pairwise-add tree on bytes (vpaddq_u8: a column's total is at
+// row's counts are reduced by a pairwise-add tree on bytes (padd_u8: a column's total is at
 // most 128 per byte for K <= 128, and at most 128 per byte pair for K <= 256), so 16 (8)
 // outputs take 15 (7) adds before one widening.
 inline uint8x16_t cnt_xor(uint8x16_t a, uint8x16_t w) { return vcntq_u8(veorq_u8(a, w)); }
@@ -94,7 +124,7 @@ inline uint8x16_t cnt_xor(uint8x16_t a, uint8x16_t w) { return vcntq_u8(veorq_u8
 inline void store8(std::int32_t* out, uint16x8_t pc, int16x8_t kv) {
   const int16x8_t d = vsubq_s16(kv, vreinterpretq_s16_u16(vshlq_n_u16(pc, 1)));
   vst1q_s32(out, vmovl_s16(vget_low_s16(d)));
-  vst1q_s32(out + 4, vmovl_high_s16(d));
+  vst1q_s32(out + 4, movl_high_s16(d));
 }
 
 // K <= 128: the row's bits are one q register; a 16-column strip is 16 registers.
@@ -107,14 +137,14 @@ void strip16_k128(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* 
     const uint8x16_t av = vreinterpretq_u8_u64(vld1q_u64(a + i * stride));
     uint8x16_t q[4];
     for (int g = 0; g < 4; ++g) {  // columns 4g .. 4g + 3 -> 4 bytes each
-      const uint8x16_t p0 = vpaddq_u8(cnt_xor(av, wv[4 * g]), cnt_xor(av, wv[4 * g + 1]));
-      const uint8x16_t p1 = vpaddq_u8(cnt_xor(av, wv[4 * g + 2]), cnt_xor(av, wv[4 * g + 3]));
-      q[g] = vpaddq_u8(p0, p1);
+      const uint8x16_t p0 = padd_u8(cnt_xor(av, wv[4 * g]), cnt_xor(av, wv[4 * g + 1]));
+      const uint8x16_t p1 = padd_u8(cnt_xor(av, wv[4 * g + 2]), cnt_xor(av, wv[4 * g + 3]));
+      q[g] = padd_u8(p0, p1);
     }
     // column j's total in byte j (<= 128)
-    const uint8x16_t s = vpaddq_u8(vpaddq_u8(q[0], q[1]), vpaddq_u8(q[2], q[3]));
+    const uint8x16_t s = padd_u8(padd_u8(q[0], q[1]), padd_u8(q[2], q[3]));
     store8(out + i * n, vmovl_u8(vget_low_u8(s)), kv);
-    store8(out + i * n + 8, vmovl_high_u8(s), kv);
+    store8(out + i * n + 8, movl_high_u8(s), kv);
   }
 }
 
@@ -132,10 +162,10 @@ void strip8_k256(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* o
     const uint8x16_t a1 = vreinterpretq_u8_u64(vld1q_u64(a + i * stride + kWordsPerVec));
     uint8x16_t c[8];  // <= 16 per byte
     for (int p = 0; p < 8; ++p) c[p] = vaddq_u8(cnt_xor(a0, w0[p]), cnt_xor(a1, w1[p]));
-    const uint8x16_t q0 = vpaddq_u8(vpaddq_u8(c[0], c[1]), vpaddq_u8(c[2], c[3]));
-    const uint8x16_t q1 = vpaddq_u8(vpaddq_u8(c[4], c[5]), vpaddq_u8(c[6], c[7]));
+    const uint8x16_t q0 = padd_u8(padd_u8(c[0], c[1]), padd_u8(c[2], c[3]));
+    const uint8x16_t q1 = padd_u8(padd_u8(c[4], c[5]), padd_u8(c[6], c[7]));
     // bytes 2j, 2j + 1 hold column j's two halves (<= 128 each); vpaddlq adds them in u16
-    store8(out + i * n, vpaddlq_u8(vpaddq_u8(q0, q1)), kv);
+    store8(out + i * n, vpaddlq_u8(padd_u8(q0, q1)), kv);
   }
 }
 
@@ -163,7 +193,7 @@ void strip4_k512(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* o
                       vaddq_u8(cnt_xor(av[2], wv[p][2]), cnt_xor(av[3], wv[p][3])));
     }
     // bytes 4j .. 4j + 3: column j (<= 128 each)
-    const uint8x16_t q = vpaddq_u8(vpaddq_u8(c[0], c[1]), vpaddq_u8(c[2], c[3]));
+    const uint8x16_t q = padd_u8(padd_u8(c[0], c[1]), padd_u8(c[2], c[3]));
     const uint32x4_t pc = vpaddlq_u16(vpaddlq_u8(q));
     vst1q_s32(out + i * n, vsubq_s32(kv, vshlq_n_s32(vreinterpretq_s32_u32(pc), 1)));
   }
@@ -193,6 +223,19 @@ void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
   });
 }
 
+#if defined(__aarch64__)
+bool neon_supported() noexcept { return true; }
+#else
+bool neon_supported() noexcept {
+  constexpr unsigned long kHwcapNeon = 1UL << 12;  // HWCAP_NEON (asm/hwcap.h, 32-bit ARM)
+  return (getauxval(AT_HWCAP) & kHwcapNeon) != 0;
+}
+#endif
+
 }  // namespace bifsmn::detail
 
-#endif  // __aarch64__
+#if !defined(__aarch64__)
+#pragma GCC pop_options
+#endif
+
+#endif  // BIFSMN_NEON_KERNEL

@@ -486,6 +486,10 @@ void test_dispatch() {
   CHECK(avail.front() == "neon", "aarch64 should default to neon");
   CHECK(throws_with("avx2", "not available"), "avx2 on arm must be an error");
   CHECK(throws_with("avx512", "not available"), "avx512 on arm must be an error");
+#elif defined(BIFSMN_NEON_KERNEL)  // 32-bit ARM: neon where the CPU reports it
+  CHECK(avail.front() == (bifsmn::detail::neon_supported() ? "neon" : "portable"),
+        "32-bit ARM should default to neon where HWCAP_NEON is set, else portable");
+  CHECK(throws_with("avx2", "not available"), "avx2 on arm must be an error");
 #endif
   for (std::string_view name : avail) {
     const std::string s(name);

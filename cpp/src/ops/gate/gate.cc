@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -275,7 +276,7 @@ inline double frexp_bits(double v, int* e) {
   b = (b & ~(std::uint64_t{0x7ff} << 52)) | (std::uint64_t{1022} << 52);
   std::memcpy(&v, &b, sizeof v);
 }
-[[gnu::always_inline]] inline void frexp_lanes(double& v, long& exps) {
+[[gnu::always_inline]] inline void frexp_lanes(double& v, std::int64_t& exps) {
   int e = 0;
   v = frexp_bits(v, &e);
   exps += e;
@@ -283,7 +284,7 @@ inline double frexp_bits(double v, int* e) {
 
 template <class T>
 [[gnu::always_inline]] inline double lane(const T& v, int l) {
-  if constexpr (sizeof(T) == sizeof(double)) {
+  if constexpr (std::is_arithmetic_v<T>) {  // a scalar (double, or long: 4 bytes on 32-bit ARM)
     (void)l;
     return v;
   } else {
@@ -296,7 +297,7 @@ template <class T>
 // clones would change the ABI.
 template <class T>
 [[gnu::always_inline]] inline void samples_at(const float* const* fr, int count, int i, T& v) {
-  if constexpr (sizeof(T) == sizeof(double)) {
+  if constexpr (std::is_arithmetic_v<T>) {
     (void)count;
     v = static_cast<double>(fr[0][i]);
   } else {
@@ -358,7 +359,7 @@ template <class T>
   // sum of logs as the log of a product kept as mantissa x 2^exponent (one log per frame
   // instead of one per bin; it differs from numpy's sum of logs by rounding only)
   T sum{}, band{}, prod = T{} + 1.0;
-  std::conditional_t<sizeof(T) == sizeof(double), long, v4i> exps{};
+  std::conditional_t<std::is_arithmetic_v<T>, std::int64_t, v4i> exps{};
   for (int k = 1; k <= bins; ++k) {
     const T re = yr[k], im = yi[k];
     const T pw = (re * re + im * im) + p.spectrum_floor;  // numpy: hypot(re, im)**2 + it
