@@ -79,21 +79,28 @@ run_asan() {
   "$here/build-asan/roofline" --quick
 }
 
-run_aarch64() {
-  echo "=== aarch64: cross build, tests under qemu-user ==="
-  local tool
-  for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
+# A cross build under qemu-user: cross VARIANT TRIPLE QEMU -> 1 (after "SKIP: ...") where the
+# cross compiler or qemu is missing; else builds cpp/build-VARIANT with cmake/TRIPLE.cmake, runs
+# test_kernels, test_engine and test_ops there, and leaves the qemu command in the array `qemu`.
+cross() {
+  local variant=$1 triple=$2 emulator=$3 tool
+  for tool in "$triple-g++" "$emulator"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
       echo "SKIP: $tool not installed (run cpp/install_cross_tools.sh)"
-      return 0
+      return 1
     fi
   done
-  build aarch64 -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_TOOLCHAIN_FILE="$here/cmake/aarch64-linux-gnu.cmake"
-  local qemu=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
-  "${qemu[@]}" "$here/build-aarch64/test_kernels"
-  "${qemu[@]}" "$here/build-aarch64/test_engine" 200
-  "${qemu[@]}" "$here/build-aarch64/test_ops" 20
+  build "$variant" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$here/cmake/$triple.cmake"
+  qemu=("$emulator" -L "/usr/$triple")
+  "${qemu[@]}" "$here/build-$variant/test_kernels"
+  "${qemu[@]}" "$here/build-$variant/test_engine" 200
+  "${qemu[@]}" "$here/build-$variant/test_ops" 20
+}
+
+run_aarch64() {
+  echo "=== aarch64: cross build, tests under qemu-user ==="
+  local qemu
+  cross aarch64 aarch64-linux-gnu qemu-aarch64-static || return 0
   echo "(roofline under qemu: emulated timings, smoke test only)"
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }
@@ -105,22 +112,11 @@ run_armhf() {
   # with the x86-64 build's). test_kernels runs again on an ARMv7 CPU without NEON (qemu's
   # cortex-r5f): the kernel must not be offered there.
   echo "=== armhf: cross build (32-bit ARM), tests under qemu-user ==="
-  local tool
-  for tool in arm-linux-gnueabihf-g++ qemu-arm-static; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-      echo "SKIP: $tool not installed (run cpp/install_cross_tools.sh)"
-      return 0
-    fi
-  done
+  local qemu
   targets=(test_kernels test_engine test_ops bifsmn-run)
-  build armhf -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_TOOLCHAIN_FILE="$here/cmake/arm-linux-gnueabihf.cmake"
-  local qemu=(qemu-arm-static -L /usr/arm-linux-gnueabihf)
-  "${qemu[@]}" "$here/build-armhf/test_kernels"
-  "${qemu[@]}" "$here/build-armhf/test_engine" 200
-  "${qemu[@]}" "$here/build-armhf/test_ops" 20
+  cross armhf arm-linux-gnueabihf qemu-arm-static || return 0
   echo "(test_kernels on an ARMv7 CPU without NEON)"
-  qemu-arm-static -cpu cortex-r5f -L /usr/arm-linux-gnueabihf "$here/build-armhf/test_kernels"
+  "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-armhf/test_kernels"
 }
 
 run_clang() {
