@@ -43,7 +43,8 @@ inline uint16x8_t movl_high_u8(uint8x16_t a) { return vmovl_u8(vget_high_u8(a));
 #endif
 
 // 4 x 4 tile: 16 u16x8 accumulators + 4 activation vectors + 1 weight vector
-// = 21 of the 32 q registers.
+// = 21 of AArch64's 32 q registers (ARMv7 has 16: there the tile and the strips below spill,
+// same results; not tuned for 32-bit ARM).
 constexpr int kMR = 4;
 constexpr int kNR = 4;
 constexpr std::size_t kWordsPerVec = 2;
@@ -223,6 +224,15 @@ void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
   });
 }
 
+}  // namespace bifsmn::detail
+
+#if !defined(__aarch64__)
+#pragma GCC pop_options
+#endif
+
+namespace bifsmn::detail {
+
+// Outside the NEON target region: on 32-bit ARM this runs on CPUs without NEON.
 #if defined(__aarch64__)
 bool neon_supported() noexcept { return true; }
 #else
@@ -233,9 +243,5 @@ bool neon_supported() noexcept {
 #endif
 
 }  // namespace bifsmn::detail
-
-#if !defined(__aarch64__)
-#pragma GCC pop_options
-#endif
 
 #endif  // BIFSMN_NEON_KERNEL
