@@ -194,8 +194,8 @@ def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_pat
     """The whole engine built for aarch64 (NEON kernel, under qemu), for 32-bit ARM (armhf: its
     NEON kernel, the scalar fallbacks of the other ops, 4-byte long and size_t, under qemu), and
     built with clang++ (the compiler of macOS: no per-function ISA clones), gives bit-identical
-    logits to the default x86-64 build on generated clips, every path of a random model and of
-    the trained dev model, and 8 and 1 blocks of the bundled at-scale model (fbank40 front end):
+    logits to the default x86-64 build on generated clips, 8 and 1 blocks of a random model and
+    of the bundled at-scale model (fbank40 front end) and every path of the trained dev model:
     C++ front ends, every float stage (`--exact` prints the logits' bits as %a)."""
     cross = {"aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "/usr/aarch64-linux-gnu"),
              "armhf": ("arm-linux-gnueabihf-g++", "qemu-arm-static", "/usr/arm-linux-gnueabihf")}

@@ -64,7 +64,7 @@ void binary_gemm_prepared_avx512(const std::uint64_t* a, const std::uint64_t* wp
 
 // The NEON binary kernel: AArch64 (NEON is part of the base ISA), and 32-bit ARMv7+ Linux with
 // GCC (armhf: NEON is optional there, so the kernel is compiled for it per function and offered
-// only where the kernel reports HWCAP_NEON; kernels_neon.cc).
+// only where the CPU has NEON: HWCAP_NEON in getauxval(AT_HWCAP); kernels_neon.cc).
 #if defined(__aarch64__) || \
     (defined(__arm__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
      defined(__ARM_ARCH) && __ARM_ARCH >= 7 && defined(__ARM_FP))

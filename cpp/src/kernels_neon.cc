@@ -1,9 +1,10 @@
 // NEON binary kernel. AArch64: NEON is part of the base ISA, so no runtime check is needed.
 // 32-bit ARM (armhf, ARMv7+ with GCC: kernel_impls.h's BIFSMN_NEON_KERNEL): NEON is optional, so
 // this file's code is compiled for it (GCC's target "fpu=neon", which GCC's arm_neon.h enables
-// for its intrinsics the same way) and dispatch offers the kernel only where the kernel reports
-// HWCAP_NEON; the three AArch64-only intrinsics it uses have 64-bit-half equivalents below. Float
-// GEMM uses the portable kernel, which the compiler vectorizes with NEON on AArch64.
+// for its intrinsics the same way) and dispatch offers the kernel only where the CPU has NEON
+// (HWCAP_NEON in getauxval(AT_HWCAP)); the four AArch64-only intrinsics it uses have 64-bit-half
+// equivalents below. Float GEMM uses the portable kernel, which the compiler vectorizes with NEON
+// on AArch64.
 #include "kernel_impls.h"
 
 #if defined(BIFSMN_NEON_KERNEL)

@@ -30,7 +30,8 @@ import numpy as np
 
 
 def clips(n: int = 24, seed: int = 7) -> np.ndarray:
-    """(n, 16000) float32: tones, chirps, noise bursts and near-silence, by a fixed generator."""
+    """(n, 16000) float32: tones, chirps, noise bursts and near-silence, by a fixed generator (its
+    own: bifsmn.engine.testing.synthetic_audio imports PyTorch, which this install lacks)."""
     rng = np.random.default_rng(seed)
     t = np.arange(16000) / 16000.0
     out = np.zeros((n, 16000), np.float32)
