@@ -43,10 +43,14 @@ inline int32x4_t movl_high_s16(int16x8_t a) { return vmovl_s16(vget_high_s16(a))
 inline uint16x8_t movl_high_u8(uint8x16_t a) { return vmovl_u8(vget_high_u8(a)); }
 #endif
 
-// 4 x 4 tile: 16 u16x8 accumulators + 4 activation vectors + 1 weight vector
-// = 21 of AArch64's 32 q registers (ARMv7 has 16: there the tile and the strips below spill,
-// same results; not tuned for 32-bit ARM).
+// MR x 4 tile: 4 MR u16x8 accumulators + MR activation vectors + 1 weight vector + MR totals.
+// AArch64: 4 x 4, 25 of its 32 q registers; ARMv7 (16 q registers): 2 x 4, 13, where the 4 x 4
+// tile spilled to the stack (session 67).
+#if defined(__aarch64__)
 constexpr int kMR = 4;
+#else
+constexpr int kMR = 2;
+#endif
 constexpr int kNR = 4;
 constexpr std::size_t kWordsPerVec = 2;
 // vcntq_u8 gives <= 8 per byte, vpadalq_u8 adds two bytes: <= 16 per u16
@@ -116,10 +120,21 @@ void binary_tile(const std::uint64_t* a, const std::uint64_t* w,
 // ---- register-held weight strips (K <= 512) --------------------------------
 // The model's binary GEMMs are short in K (fc_in 128 bits, fc_out 256) and long in rows: the
 // 4 x 4 tile reloaded its weights every 4 rows and widened every output's u16 counts on its own.
-// Here a strip's weights stay in 16 q registers while every activation row streams past, and a
-// row's counts are reduced by a pairwise-add tree on bytes (padd_u8: a column's total is at
-// most 128 per byte for K <= 128, and at most 128 per byte pair for K <= 256), so 16 (8)
-// outputs take 15 (7) adds before one widening.
+// Here a strip's weights stay in q registers while every activation row streams past, and a
+// row's counts are reduced by a pairwise-add tree on bytes (padd_u8), so C outputs take C - 1
+// adds before one widening. A strip is C columns of V q registers each (V = 1, 2, 4 for
+// K <= 128, 256, 512), kStripRegs = C * V weight registers: 16 on AArch64 (32 q registers), 8 on
+// ARMv7, whose 16 q registers the 16-register strips overflowed: GCC reloaded their weights
+// from the stack on every row (session 67; llvm-mca's Cortex-A72 model in AArch32 predicts the
+// 8-register strips 2.6 % more bops per cycle at K = 128, 19.5 % more at K = 256 and 3.7 % fewer
+// at K = 512, where the spilling 4-column strip was the faster: docs/results/arm/armhf-blocking).
+#if defined(__aarch64__)
+constexpr int kStripRegs = 16;
+#else
+constexpr int kStripRegs = 8;
+#endif
+constexpr int kCols128 = kStripRegs, kCols256 = kStripRegs / 2, kCols512 = kStripRegs / 4;
+
 inline uint8x16_t cnt_xor(uint8x16_t a, uint8x16_t w) { return vcntq_u8(veorq_u8(a, w)); }
 
 // K - 2 * count for 8 u16 counts, as two int32x4 stores.
@@ -129,75 +144,71 @@ inline void store8(std::int32_t* out, uint16x8_t pc, int16x8_t kv) {
   vst1q_s32(out + 4, movl_high_s16(d));
 }
 
-// K <= 128: the row's bits are one q register; a 16-column strip is 16 registers.
-void strip16_k128(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
-                  std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
-  uint8x16_t wv[16];
-  for (int p = 0; p < 16; ++p) wv[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride));
-  const int16x8_t kv = vdupq_n_s16(static_cast<std::int16_t>(k));
-  for (std::size_t i = 0; i < m; ++i) {
-    const uint8x16_t av = vreinterpretq_u8_u64(vld1q_u64(a + i * stride));
-    uint8x16_t q[4];
-    for (int g = 0; g < 4; ++g) {  // columns 4g .. 4g + 3 -> 4 bytes each
-      const uint8x16_t p0 = padd_u8(cnt_xor(av, wv[4 * g]), cnt_xor(av, wv[4 * g + 1]));
-      const uint8x16_t p1 = padd_u8(cnt_xor(av, wv[4 * g + 2]), cnt_xor(av, wv[4 * g + 3]));
-      q[g] = padd_u8(p0, p1);
-    }
-    // column j's total in byte j (<= 128)
-    const uint8x16_t s = padd_u8(padd_u8(q[0], q[1]), padd_u8(q[2], q[3]));
-    store8(out + i * n, vmovl_u8(vget_low_u8(s)), kv);
-    store8(out + i * n + 8, movl_high_u8(s), kv);
+// Sum of n count vectors, pairwise (n = 1, 2, 4).
+template <int N>
+inline uint8x16_t sum_tree(const uint8x16_t* c) {
+  if constexpr (N == 1) {
+    return c[0];
+  } else {
+    return vaddq_u8(sum_tree<N / 2>(c), sum_tree<N / 2>(c + N / 2));
   }
 }
 
-// 128 < K <= 256: the row's bits are two q registers; an 8-column strip is 16 registers.
-void strip8_k256(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
-                 std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
-  uint8x16_t w0[8], w1[8];
-  for (int p = 0; p < 8; ++p) {
-    w0[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride));
-    w1[p] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride + kWordsPerVec));
-  }
-  const int16x8_t kv = vdupq_n_s16(static_cast<std::int16_t>(k));
-  for (std::size_t i = 0; i < m; ++i) {
-    const uint8x16_t a0 = vreinterpretq_u8_u64(vld1q_u64(a + i * stride));
-    const uint8x16_t a1 = vreinterpretq_u8_u64(vld1q_u64(a + i * stride + kWordsPerVec));
-    uint8x16_t c[8];  // <= 16 per byte
-    for (int p = 0; p < 8; ++p) c[p] = vaddq_u8(cnt_xor(a0, w0[p]), cnt_xor(a1, w1[p]));
-    const uint8x16_t q0 = padd_u8(padd_u8(c[0], c[1]), padd_u8(c[2], c[3]));
-    const uint8x16_t q1 = padd_u8(padd_u8(c[4], c[5]), padd_u8(c[6], c[7]));
-    // bytes 2j, 2j + 1 hold column j's two halves (<= 128 each); vpaddlq adds them in u16
-    store8(out + i * n, vpaddlq_u8(padd_u8(q0, q1)), kv);
+// One pairwise-add level after another over C vectors, adjacent pairs first: C = 16 leaves
+// column j in byte j, C = 8 in bytes 2j and 2j + 1, C = 4 in bytes 4j .. 4j + 3, C = 2 in bytes
+// 8j .. 8j + 7.
+template <int C>
+inline uint8x16_t padd_tree(uint8x16_t* c) {
+  if constexpr (C == 1) {
+    return c[0];
+  } else {
+    for (int i = 0; i < C / 2; ++i) c[i] = padd_u8(c[2 * i], c[2 * i + 1]);
+    return padd_tree<C / 2>(c);
   }
 }
 
-// 256 < K <= 512 (conv2's K = 400 and fc1's K = 320 in the fbank40 models): the row's bits are
-// four q registers; a 4-column strip is 16 registers. A column's four count vectors are added
-// (<= 32 per byte), two pairwise-add levels leave each column's total in 4 bytes (<= 128 each),
-// and two widening pairwise adds give the four u32 totals in order.
-void strip4_k512(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out,
-                 std::size_t m, std::size_t n, std::size_t k, std::size_t stride) noexcept {
-  uint8x16_t wv[4][4];
-  for (int p = 0; p < 4; ++p) {
-    for (int h = 0; h < 4; ++h) {
+// C columns of V q registers each (K <= 128 V bits): per byte a count vector is <= 8, a
+// column's V vectors add to <= 8 V, and the tree's log2(C) levels to <= 8 V C = 8 kStripRegs
+// <= 128, so no byte overflows.
+template <int C, int V>
+void strip(const std::uint64_t* a, const std::uint64_t* w, std::int32_t* out, std::size_t m,
+           std::size_t n, std::size_t k, std::size_t stride) noexcept {
+  static_assert(C * V == kStripRegs && C >= 2 && V <= 4);
+  uint8x16_t wv[C][V];
+  for (int p = 0; p < C; ++p) {
+    for (int h = 0; h < V; ++h) {
       wv[p][h] = vreinterpretq_u8_u64(vld1q_u64(w + p * stride + h * kWordsPerVec));
     }
   }
-  const int32x4_t kv = vdupq_n_s32(static_cast<std::int32_t>(k));
   for (std::size_t i = 0; i < m; ++i) {
-    uint8x16_t av[4];
-    for (int h = 0; h < 4; ++h) {
+    uint8x16_t av[V];
+    for (int h = 0; h < V; ++h) {
       av[h] = vreinterpretq_u8_u64(vld1q_u64(a + i * stride + h * kWordsPerVec));
     }
-    uint8x16_t c[4];  // <= 32 per byte
-    for (int p = 0; p < 4; ++p) {
-      c[p] = vaddq_u8(vaddq_u8(cnt_xor(av[0], wv[p][0]), cnt_xor(av[1], wv[p][1])),
-                      vaddq_u8(cnt_xor(av[2], wv[p][2]), cnt_xor(av[3], wv[p][3])));
+    uint8x16_t c[C];
+    for (int p = 0; p < C; ++p) {
+      uint8x16_t x[V];
+      for (int h = 0; h < V; ++h) x[h] = cnt_xor(av[h], wv[p][h]);
+      c[p] = sum_tree<V>(x);
     }
-    // bytes 4j .. 4j + 3: column j (<= 128 each)
-    const uint8x16_t q = padd_u8(padd_u8(c[0], c[1]), padd_u8(c[2], c[3]));
-    const uint32x4_t pc = vpaddlq_u16(vpaddlq_u8(q));
-    vst1q_s32(out + i * n, vsubq_s32(kv, vshlq_n_s32(vreinterpretq_s32_u32(pc), 1)));
+    const uint8x16_t s = padd_tree<C>(c);
+    std::int32_t* o = out + i * n;
+    if constexpr (C == 16) {  // column j's total in byte j
+      const int16x8_t kv = vdupq_n_s16(static_cast<std::int16_t>(k));
+      store8(o, vmovl_u8(vget_low_u8(s)), kv);
+      store8(o + 8, movl_high_u8(s), kv);
+    } else if constexpr (C == 8) {  // bytes 2j, 2j + 1: vpaddlq adds them in u16
+      store8(o, vpaddlq_u8(s), vdupq_n_s16(static_cast<std::int16_t>(k)));
+    } else {  // C = 4: bytes 4j .. 4j + 3; C = 2: 8j .. 8j + 7
+      const uint32x4_t pc = vpaddlq_u16(vpaddlq_u8(s));
+      const int32x4_t kv = vdupq_n_s32(static_cast<std::int32_t>(k));
+      if constexpr (C == 4) {
+        vst1q_s32(o, vsubq_s32(kv, vshlq_n_s32(vreinterpretq_s32_u32(pc), 1)));
+      } else {
+        const uint32x2_t p2 = vpadd_u32(vget_low_u32(pc), vget_high_u32(pc));
+        vst1_s32(o, vsub_s32(vget_low_s32(kv), vshl_n_s32(vreinterpret_s32_u32(p2), 1)));
+      }
+    }
   }
 }
 
@@ -211,12 +222,18 @@ void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
   std::size_t j = 0;
   if (stride == 2 * kWordsPerVec) {  // K <= 256: strips with their weights in registers
     if (k <= 128) {
-      for (; j + 16 <= n; j += 16) strip16_k128(a, w + j * stride, out + j, m, n, k, stride);
+      for (; j + kCols128 <= n; j += kCols128) {
+        strip<kCols128, 1>(a, w + j * stride, out + j, m, n, k, stride);
+      }
     }
-    for (; j + 8 <= n; j += 8) strip8_k256(a, w + j * stride, out + j, m, n, k, stride);
+    for (; j + kCols256 <= n; j += kCols256) {
+      strip<kCols256, 2>(a, w + j * stride, out + j, m, n, k, stride);
+    }
   }
-  if (stride == 4 * kWordsPerVec) {  // 256 < K <= 512: 4-column strips in registers
-    for (; j + 4 <= n; j += 4) strip4_k512(a, w + j * stride, out + j, m, n, k, stride);
+  if (stride == 4 * kWordsPerVec) {  // 256 < K <= 512
+    for (; j + kCols512 <= n; j += kCols512) {
+      strip<kCols512, 4>(a, w + j * stride, out + j, m, n, k, stride);
+    }
   }
   for_each_tile<kMR, kNR>(m, n - j, [&](auto mr, auto nr, std::size_t i,
                                         std::size_t jj) {

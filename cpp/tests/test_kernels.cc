@@ -320,6 +320,9 @@ void test_binary_short_k() {
                         320u, 384u, 480u, 511u, 512u, 513u}) {
     for (std::size_t n : {3u, 4u, 5u, 7u, 8u, 15u, 16u, 17u, 24u, 33u, 256u}) {
       compare_binary(rng, 1 + rng() % 40, n, k, 0.5, 0.5);
+      // Every bit differs (all counts K: the strips' byte sums at their largest) / none does.
+      compare_binary(rng, 1 + rng() % 9, n, k, 1.0, 0.0, 0.0);
+      compare_binary(rng, 1 + rng() % 9, n, k, 0.0, 0.0, 0.0);
     }
   }
 }
