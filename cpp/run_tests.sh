@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and test the C++ core.
 #
-#   cpp/run_tests.sh [native|asan|aarch64|armhf|clang|all]     (default: native)
+#   cpp/run_tests.sh [native|asan|aarch64|armhf|armhf-clang|clang|all]     (default: native)
 #
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
 # on re-runs), runs test_kernels, test_ops (each op against its reference), test_engine (engine: loader, network,
@@ -9,7 +9,8 @@
 # --quick smoke run of the roofline bench; asan also runs the two mutation fuzzers
 # (.bkws loader, WAV reader) for 100,000 inputs each; clang builds the three tests with clang++
 # (no roofline run); armhf cross-builds for 32-bit ARM and runs the three tests under qemu (NEON
-# kernel), test_kernels also on a CPU without NEON (portable kernel). Exits non-zero on any failure. aarch64, armhf and clang print "SKIP: <reason>"
+# kernel), test_kernels also on a CPU without NEON (portable kernel); armhf-clang does the same
+# with clang++ (which compiles the NEON kernel's file alone for NEON). Exits non-zero on any failure. aarch64, armhf(-clang) and clang print "SKIP: <reason>"
 # and exit 0 when their tools are missing (the cross compiler and qemu; clang++):
 # cpp/install_cross_tools.sh installs them.
 # Env: BIFSMN_JOBS (parallel build jobs, default 2).
@@ -79,18 +80,25 @@ run_asan() {
   "$here/build-asan/roofline" --quick
 }
 
-# A cross build under qemu-user: cross VARIANT TRIPLE QEMU -> 1 (after "SKIP: ...") where the
-# cross compiler or qemu is missing; else builds cpp/build-VARIANT with cmake/TRIPLE.cmake, runs
-# test_kernels, test_engine and test_ops there, and leaves the qemu command in the array `qemu`.
-cross() {
-  local variant=$1 triple=$2 emulator=$3 tool
-  for tool in "$triple-g++" "$emulator"; do
+# have TOOL... -> 1 after "SKIP: <the first missing tool> not installed ..." where one is missing.
+have() {
+  local tool
+  for tool in "$@"; do
     if ! command -v "$tool" >/dev/null 2>&1; then
       echo "SKIP: $tool not installed (run cpp/install_cross_tools.sh)"
       return 1
     fi
   done
-  build "$variant" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$here/cmake/$triple.cmake"
+}
+
+# A cross build under qemu-user: cross VARIANT TRIPLE QEMU [TOOLCHAIN] builds cpp/build-VARIANT
+# with cmake/TOOLCHAIN.cmake (default TRIPLE; TRIPLE-g++ also provides the target's headers and
+# libraries), runs test_kernels, test_engine and test_ops there, and leaves the qemu command in
+# the array `qemu`. Check the tools with `have` first, in its own statement: a call inside an
+# `||` list would turn off `set -e` in here, and a failing test would pass unnoticed.
+cross() {
+  local variant=$1 triple=$2 emulator=$3 toolchain=${4:-$2}
+  build "$variant" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$here/cmake/$toolchain.cmake"
   qemu=("$emulator" -L "/usr/$triple")
   "${qemu[@]}" "$here/build-$variant/test_kernels"
   "${qemu[@]}" "$here/build-$variant/test_engine" 200
@@ -100,7 +108,8 @@ cross() {
 run_aarch64() {
   echo "=== aarch64: cross build, tests under qemu-user ==="
   local qemu
-  cross aarch64 aarch64-linux-gnu qemu-aarch64-static || return 0
+  have aarch64-linux-gnu-g++ qemu-aarch64-static || return 0
+  cross aarch64 aarch64-linux-gnu qemu-aarch64-static
   echo "(roofline under qemu: emulated timings, smoke test only)"
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }
@@ -114,9 +123,24 @@ run_armhf() {
   echo "=== armhf: cross build (32-bit ARM), tests under qemu-user ==="
   local qemu
   targets=(test_kernels test_engine test_ops bifsmn-run)
-  cross armhf arm-linux-gnueabihf qemu-arm-static || return 0
+  have arm-linux-gnueabihf-g++ qemu-arm-static || return 0
+  cross armhf arm-linux-gnueabihf qemu-arm-static
   echo "(test_kernels on an ARMv7 CPU without NEON)"
   "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-armhf/test_kernels"
+}
+
+run_armhf_clang() {
+  # 32-bit ARM with clang++ (cmake/arm-linux-gnueabihf-clang.cmake): clang's arm_neon.h needs a
+  # file built for NEON, so CMakeLists.txt compiles the NEON kernel's file alone with -mfpu=neon;
+  # the kernel where the CPU reports NEON, the portable one on cortex-r5f; the same bits as every
+  # other build (tests/test_runner.py).
+  echo "=== armhf-clang: cross build (32-bit ARM) with clang++, tests under qemu-user ==="
+  local qemu
+  targets=(test_kernels test_engine test_ops bifsmn-run)
+  have arm-linux-gnueabihf-g++ qemu-arm-static clang++ || return 0
+  cross armhf-clang arm-linux-gnueabihf qemu-arm-static arm-linux-gnueabihf-clang
+  echo "(test_kernels on an ARMv7 CPU without NEON)"
+  "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-armhf-clang/test_kernels"
 }
 
 run_clang() {
@@ -139,7 +163,8 @@ case "${1:-native}" in
   asan) run_asan ;;
   aarch64) run_aarch64 ;;
   armhf) run_armhf ;;
+  armhf-clang) run_armhf_clang ;;
   clang) run_clang ;;
-  all) run_native; run_asan; run_aarch64; run_armhf; run_clang ;;
-  *) echo "usage: $0 [native|asan|aarch64|armhf|clang|all]" >&2; exit 2 ;;
+  all) run_native; run_asan; run_aarch64; run_armhf; run_armhf_clang; run_clang ;;
+  *) echo "usage: $0 [native|asan|aarch64|armhf|armhf-clang|clang|all]" >&2; exit 2 ;;
 esac

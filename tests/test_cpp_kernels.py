@@ -1,10 +1,10 @@
-"""Build and test the C++ kernel core (cpp/) in its five variants.
+"""Build and test the C++ kernel core (cpp/) in its six variants.
 
 Each test runs `cpp/run_tests.sh <variant>`, which configures, builds into
 cpp/build-<variant>/ and runs the C++ tests (every optimized kernel against
-the bit-by-bit reference). The aarch64 and armhf (32-bit ARM) variants
-cross-compile and run under qemu, the clang variant builds with clang++; each is
-skipped, with the script's reason, when its tools are missing
+the bit-by-bit reference). The aarch64 and armhf (32-bit ARM, GCC and clang++)
+variants cross-compile and run under qemu, the clang variant builds with clang++;
+each is skipped, with the script's reason, when its tools are missing
 (cpp/install_cross_tools.sh installs them).
 """
 
@@ -95,8 +95,42 @@ def test_cpp_armhf_qemu() -> None:
     """32-bit ARM (armhf: 4-byte long and size_t): the engine builds with -Werror and its three
     tests pass under qemu-arm on the NEON kernel (runtime-detected there), and test_kernels on a
     CPU without NEON picks the portable kernel."""
-    out = _run_or_skip("armhf")
+    _check_armhf(_run_or_skip("armhf"))
+
+
+def _check_armhf(out: str) -> None:
     assert "test_kernels: seed" in out and "test_engine:" in out and "test_ops:" in out, out[-6000:]
     picks = re.findall(r"^test_kernels: seed \d+, active kernel (\w+), available: (.*)$", out, re.M)
     assert picks == [("neon", "neon portable reference"), ("portable", "portable reference")], picks
     assert len(re.findall(r"^test_kernels: \d+ passed, 0 failed$", out, re.M)) == 2, out[-6000:]
+    assert re.search(r"^test_engine: \d+ passed, 0 failed$", out, re.M), out[-6000:]
+    assert re.search(r"^test_ops: \d+ passed, 0 failed$", out, re.M), out[-6000:]
+
+
+def test_cpp_armhf_clang_qemu() -> None:
+    """32-bit ARM built with clang++, whose arm_neon.h needs a file built for NEON: CMakeLists.txt
+    compiles the NEON kernel's file alone with -mfpu=neon, so the kernel is there (picked where
+    qemu's CPU has NEON, not on cortex-r5f) and the rest of the build stays without NEON."""
+    _check_armhf(_run_or_skip("armhf-clang"))
+
+
+def test_clang_arm32_whole_build_neon_refused(tmp_path) -> None:
+    """clang with -mfpu=neon for every file on 32-bit ARM vectorizes float comparisons with NEON,
+    which flushes subnormals to zero (test_kernels' "pack float edge cases" and two binarizer
+    tests failed so): bitpack.cc and quant.h refuse such a build with one #error line."""
+    if shutil.which("clang++") is None:
+        pytest.skip("clang++ not installed")
+    base = ["clang++", "--target=arm-linux-gnueabihf", "-march=armv7-a", "-mfloat-abi=hard",
+            "-std=c++17", f"-I{REPO / 'cpp' / 'include'}", f"-I{REPO / 'cpp' / 'src'}",
+            "-fsyntax-only"]
+    src = tmp_path / "uses_quant.cc"
+    src.write_text('#include "ops/binarize/quant.h"\nint main() { return 0; }\n')
+    for file in (REPO / "cpp" / "src" / "bitpack.cc", src):
+        neon = subprocess.run([*base, "-mfpu=neon", str(file)], capture_output=True, text=True)
+        assert neon.returncode != 0, file
+        assert "flushes subnormals to zero" in neon.stderr, neon.stderr[-2000:]
+        vfp = subprocess.run([*base, "-mfpu=vfpv3-d16", str(file)], capture_output=True,
+                             text=True)
+        if "stdint.h" in vfp.stderr or "cstddef" in vfp.stderr:
+            pytest.skip("no 32-bit ARM headers for clang (g++-arm-linux-gnueabihf)")
+        assert vfp.returncode == 0, vfp.stderr[-2000:]

@@ -33,7 +33,8 @@ def _build(variant: str) -> Path:
             "-DCMAKE_BUILD_TYPE=Release"]
     if shutil.which("ninja"):
         args += ["-G", "Ninja"]
-    toolchains = {"aarch64": "aarch64-linux-gnu.cmake", "armhf": "arm-linux-gnueabihf.cmake"}
+    toolchains = {"aarch64": "aarch64-linux-gnu.cmake", "armhf": "arm-linux-gnueabihf.cmake",
+                  "armhf-clang": "arm-linux-gnueabihf-clang.cmake"}
     if variant in toolchains:
         args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / toolchains[variant]}")
     if variant == "clang":
@@ -188,18 +189,22 @@ def test_runner_refuses_bad_inputs(native_runner, model, tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["aarch64", "armhf", "clang"])
+@pytest.mark.parametrize("variant", ["aarch64", "armhf", "armhf-clang", "clang"])
 def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_path,
                                                    variant) -> None:
     """The whole engine built for aarch64 (NEON kernel, under qemu), for 32-bit ARM (armhf: its
-    NEON kernel, the scalar fallbacks of the other ops, 4-byte long and size_t, under qemu), and
-    built with clang++ (the compiler of macOS: no per-function ISA clones), gives bit-identical
-    logits to the default x86-64 build on generated clips, 8 and 1 blocks of a random model and
-    of the bundled at-scale model (fbank40 front end) and every path of the trained dev model:
-    C++ front ends, every float stage (`--exact` prints the logits' bits as %a)."""
+    NEON kernel, the scalar fallbacks of the other ops, 4-byte long and size_t, under qemu; with
+    GCC and, armhf-clang, with clang++), and built with clang++ for x86-64 (the compiler of macOS:
+    no per-function ISA clones), gives bit-identical logits to the default x86-64 build on
+    generated clips, 8 and 1 blocks of a random model and of the bundled at-scale model (fbank40
+    front end) and every path of the trained dev model: C++ front ends, every float stage
+    (`--exact` prints the logits' bits as %a)."""
     cross = {"aarch64": ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "/usr/aarch64-linux-gnu"),
              "armhf": ("arm-linux-gnueabihf-g++", "qemu-arm-static", "/usr/arm-linux-gnueabihf")}
-    tools = cross[variant][:2] if variant in cross else ("clang++",)
+    cross["armhf-clang"] = cross["armhf"]
+    tools = cross[variant][:2] if variant in cross else ()
+    if "clang" in variant:
+        tools = (*tools, "clang++")
     for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (run cpp/install_cross_tools.sh)")
@@ -225,7 +230,7 @@ def test_runner_logits_bit_identical_across_builds(native_runner, model, tmp_pat
                 assert other.returncode == 0 and x86.returncode == 0, other.stderr + x86.stderr
                 if variant == "aarch64":
                     assert "kernel neon" in other.stdout and "kernel neon" not in x86.stdout
-                if variant == "armhf":
+                if variant.startswith("armhf"):
                     assert "kernel neon" in other.stdout
                 exact_other = re.search(r"^exact: (.*)$", other.stdout, re.M).group(1)
                 exact_x86 = re.search(r"^exact: (.*)$", x86.stdout, re.M).group(1)

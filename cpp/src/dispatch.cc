@@ -6,6 +6,25 @@
 #include "bifsmn/kernels.h"
 #include "kernel_impls.h"
 
+#if defined(BIFSMN_NEON_KERNEL) && !defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+#if defined(BIFSMN_NEON_KERNEL)
+namespace bifsmn::detail {
+// Here, not in kernels_neon.cc, which may be compiled for NEON as a whole: on 32-bit ARM this
+// runs on CPUs without NEON.
+#if defined(__aarch64__)
+bool neon_supported() noexcept { return true; }
+#else
+bool neon_supported() noexcept {
+  constexpr unsigned long kHwcapNeon = 1UL << 12;  // HWCAP_NEON (asm/hwcap.h, 32-bit ARM)
+  return (getauxval(AT_HWCAP) & kHwcapNeon) != 0;
+}
+#endif
+}  // namespace bifsmn::detail
+#endif
+
 namespace bifsmn {
 namespace {
 

@@ -62,12 +62,16 @@ void binary_gemm_prepared_avx512(const std::uint64_t* a, const std::uint64_t* wp
                                  std::size_t k) noexcept;
 #endif
 
-// The NEON binary kernel: AArch64 (NEON is part of the base ISA), and 32-bit ARMv7+ Linux with
-// GCC (armhf: NEON is optional there, so the kernel is compiled for it per function and offered
-// only where the CPU has NEON: HWCAP_NEON in getauxval(AT_HWCAP); kernels_neon.cc).
+// The NEON binary kernel: AArch64 (NEON is part of the base ISA), and 32-bit ARMv7+ Linux (armhf:
+// NEON is optional there, so the kernel is offered only where the CPU has NEON: HWCAP_NEON in
+// getauxval(AT_HWCAP), dispatch.cc) when GCC compiles it for NEON per function (kernels_neon.cc),
+// or when clang compiles kernels_neon.cc for NEON as a whole (-mfpu=neon on that file only, which
+// CMakeLists.txt adds and announces with BIFSMN_NEON_FILE: clang's arm_neon.h needs NEON for the
+// whole file), or when GCC builds everything for NEON.
 #if defined(__aarch64__) || \
-    (defined(__arm__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
-     defined(__ARM_ARCH) && __ARM_ARCH >= 7 && defined(__ARM_FP))
+    (defined(__arm__) && defined(__linux__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7 && \
+     (defined(BIFSMN_NEON_FILE) ||                                                          \
+      (defined(__GNUC__) && !defined(__clang__) && (defined(__ARM_FP) || defined(__ARM_NEON)))))
 #define BIFSMN_NEON_KERNEL 1
 void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
                       std::int32_t* out, std::size_t m, std::size_t n,

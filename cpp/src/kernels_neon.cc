@@ -1,9 +1,11 @@
 // NEON binary kernel. AArch64: NEON is part of the base ISA, so no runtime check is needed.
-// 32-bit ARM (armhf, ARMv7+ with GCC: kernel_impls.h's BIFSMN_NEON_KERNEL): NEON is optional, so
-// this file's code is compiled for it (GCC's target "fpu=neon", which GCC's arm_neon.h enables
-// for its intrinsics the same way) and dispatch offers the kernel only where the CPU has NEON
-// (HWCAP_NEON in getauxval(AT_HWCAP)); the four AArch64-only intrinsics it uses have 64-bit-half
-// equivalents below. Float GEMM uses the portable kernel, which the compiler vectorizes with NEON
+// 32-bit ARM (armhf, ARMv7+: kernel_impls.h's BIFSMN_NEON_KERNEL): NEON is optional, so dispatch
+// offers the kernel only where the CPU has NEON (dispatch.cc's neon_supported, compiled without
+// NEON). With GCC this file's code is compiled for NEON by a pragma (GCC's target "fpu=neon",
+// which GCC's arm_neon.h enables for its intrinsics the same way); with clang, whose arm_neon.h
+// needs NEON for the whole file, CMakeLists.txt compiles this file with -mfpu=neon. The code is
+// integer only, so NEON's flushing of subnormal floats cannot touch it. The four AArch64-only
+// intrinsics it uses have 64-bit-half equivalents below. Float GEMM uses the portable kernel, which the compiler vectorizes with NEON
 // on AArch64.
 #include "kernel_impls.h"
 
@@ -11,8 +13,8 @@
 
 #include <arm_neon.h>
 
-#if !defined(__aarch64__)
-#include <sys/auxv.h>
+#if !defined(__aarch64__) && !defined(__ARM_NEON)
+#define BIFSMN_NEON_PRAGMA 1
 #pragma GCC push_options
 #pragma GCC target("fpu=neon")
 #endif
@@ -40,7 +42,10 @@ inline uint32x4_t padd_u32(uint32x4_t a, uint32x4_t b) {
                       vpadd_u32(vget_low_u32(b), vget_high_u32(b)));
 }
 inline int32x4_t movl_high_s16(int16x8_t a) { return vmovl_s16(vget_high_s16(a)); }
-inline uint16x8_t movl_high_u8(uint8x16_t a) { return vmovl_u8(vget_high_u8(a)); }
+// (used by 16-column strips only, which ARMv7's 8-register blocking does not instantiate)
+[[maybe_unused]] inline uint16x8_t movl_high_u8(uint8x16_t a) {
+  return vmovl_u8(vget_high_u8(a));
+}
 #endif
 
 // MR x 4 tile: 4 MR u16x8 accumulators + MR activation vectors + 1 weight vector + MR totals.
@@ -244,22 +249,8 @@ void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
 
 }  // namespace bifsmn::detail
 
-#if !defined(__aarch64__)
+#if defined(BIFSMN_NEON_PRAGMA)
 #pragma GCC pop_options
 #endif
-
-namespace bifsmn::detail {
-
-// Outside the NEON target region: on 32-bit ARM this runs on CPUs without NEON.
-#if defined(__aarch64__)
-bool neon_supported() noexcept { return true; }
-#else
-bool neon_supported() noexcept {
-  constexpr unsigned long kHwcapNeon = 1UL << 12;  // HWCAP_NEON (asm/hwcap.h, 32-bit ARM)
-  return (getauxval(AT_HWCAP) & kHwcapNeon) != 0;
-}
-#endif
-
-}  // namespace bifsmn::detail
 
 #endif  // BIFSMN_NEON_KERNEL

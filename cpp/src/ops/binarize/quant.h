@@ -11,9 +11,20 @@
 #include <cstdint>
 #include <cstring>
 
+// 32-bit ARM with clang and NEON for the whole build (-mfpu=neon in CXXFLAGS, or a toolchain's
+// default): clang then vectorizes float comparisons with NEON, which flushes subnormal floats to
+// zero, so -1e-40 >= 0 holds and binarized bits change (test_kernels, test_ops). Refused; the
+// NEON kernel is compiled for NEON on its own (CMakeLists.txt).
+#if defined(__clang__) && defined(__arm__) && !defined(__aarch64__) && defined(__ARM_NEON)
+#error "bifsmn: clang with NEON for the whole build on 32-bit ARM flushes subnormals to zero and changes binarized bits: build without -mfpu=neon (the NEON kernel gets it on its own)"
+#endif
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #elif defined(__aarch64__)
+// AArch64 only: ARMv7 NEON flushes subnormal floats to zero in every float operation, so a
+// comparison such as -1e-40 >= 0 would hold there and change a bit; 32-bit ARM runs the
+// scalar (VFP, IEEE) forms.
 #include <arm_neon.h>
 #endif
 
