@@ -5,8 +5,8 @@
 // which GCC's arm_neon.h enables for its intrinsics the same way); with clang, whose arm_neon.h
 // needs NEON for the whole file, CMakeLists.txt compiles this file with -mfpu=neon. The code is
 // integer only, so NEON's flushing of subnormal floats cannot touch it. The four AArch64-only
-// intrinsics it uses have 64-bit-half equivalents below. Float GEMM uses the portable kernel, which the compiler vectorizes with NEON
-// on AArch64.
+// intrinsics it uses have 64-bit-half equivalents below. Float GEMM uses the portable kernel,
+// which the compiler vectorizes with NEON on AArch64.
 #include "kernel_impls.h"
 
 #if defined(BIFSMN_NEON_KERNEL)
