@@ -48,6 +48,10 @@ def _check(proc: subprocess.CompletedProcess[str]) -> str:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"run_tests.sh failed (rc={proc.returncode}):\n{out[-6000:]}"
     assert "test_kernels: " in out and " 0 failed" in out, out[-6000:]
+    # every C++ test binary's summary line, not only the script's exit status (session 67 found
+    # the cross variants exiting 0 after a failing test: set -e was off inside an || list)
+    failed = re.findall(r"^(test_\w+: \d+ passed, [1-9]\d* failed)$", out, re.M)
+    assert not failed, failed
     assert "test_ops: " in out and "test_ops: 0 passed" not in out, out[-6000:]
     return out
 
