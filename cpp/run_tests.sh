@@ -114,33 +114,30 @@ run_aarch64() {
   "${qemu[@]}" "$here/build-aarch64/roofline" --quick
 }
 
-run_armhf() {
-  # 32-bit ARM, hard float (Raspberry Pi OS 32-bit and Debian armhf): 4-byte long and size_t; the
-  # NEON kernel where the CPU reports NEON (qemu's default CPU does), the portable kernel and the
-  # scalar fallbacks of the other ops; the same bits (tests/test_runner.py compares its logits
-  # with the x86-64 build's). test_kernels runs again on an ARMv7 CPU without NEON (qemu's
-  # cortex-r5f): the kernel must not be offered there.
-  echo "=== armhf: cross build (32-bit ARM), tests under qemu-user ==="
-  local qemu
+# arm32 VARIANT TOOLCHAIN [TOOL...]: 32-bit ARM, hard float (Raspberry Pi OS 32-bit and Debian
+# armhf): 4-byte long and size_t; the NEON kernel where the CPU reports NEON (qemu's default CPU
+# does), the portable kernel and the scalar fallbacks of the other ops; the same bits
+# (tests/test_runner.py compares its logits with the x86-64 build's). test_kernels runs again on
+# an ARMv7 CPU without NEON (qemu's cortex-r5f): the kernel must not be offered there.
+arm32() {
+  local variant=$1 toolchain=$2 qemu
   targets=(test_kernels test_engine test_ops bifsmn-run)
-  have arm-linux-gnueabihf-g++ qemu-arm-static || return 0
-  cross armhf arm-linux-gnueabihf qemu-arm-static
+  have arm-linux-gnueabihf-g++ qemu-arm-static "${@:3}" || return 0
+  cross "$variant" arm-linux-gnueabihf qemu-arm-static "$toolchain"
   echo "(test_kernels on an ARMv7 CPU without NEON)"
-  "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-armhf/test_kernels"
+  "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-$variant/test_kernels"
+}
+
+run_armhf() {
+  echo "=== armhf: cross build (32-bit ARM), tests under qemu-user ==="
+  arm32 armhf arm-linux-gnueabihf
 }
 
 run_armhf_clang() {
-  # 32-bit ARM with clang++ (cmake/arm-linux-gnueabihf-clang.cmake): clang's arm_neon.h needs a
-  # file built for NEON, so CMakeLists.txt compiles the NEON kernel's file alone with -mfpu=neon;
-  # the kernel where the CPU reports NEON, the portable one on cortex-r5f; the same bits as every
-  # other build (tests/test_runner.py).
+  # clang's arm_neon.h needs a file built for NEON, so CMakeLists.txt compiles the NEON kernel's
+  # file alone with -mfpu=neon (cmake/arm-linux-gnueabihf-clang.cmake: the same baseline).
   echo "=== armhf-clang: cross build (32-bit ARM) with clang++, tests under qemu-user ==="
-  local qemu
-  targets=(test_kernels test_engine test_ops bifsmn-run)
-  have arm-linux-gnueabihf-g++ qemu-arm-static clang++ || return 0
-  cross armhf-clang arm-linux-gnueabihf qemu-arm-static arm-linux-gnueabihf-clang
-  echo "(test_kernels on an ARMv7 CPU without NEON)"
-  "${qemu[0]}" -cpu cortex-r5f "${qemu[@]:1}" "$here/build-armhf-clang/test_kernels"
+  arm32 armhf-clang arm-linux-gnueabihf-clang clang++
 }
 
 run_clang() {

@@ -76,6 +76,8 @@ def test_arm_cost_model_armhf(tmp_path, capsys) -> None:
     assert blocks["FP32 FMA loop"].work == 64
     assert all(b.cycles > 0 for b in blocks.values())
     assert blocks["strip 128"].cycles_per_mac < blocks["tile 128"].cycles_per_mac
+    # the ARMv7 blocking fits its 16 q registers: no strip row reloads weights from the stack
+    assert [blocks[f"strip {k}"].stack_accesses for k in (128, 256, 512)] == [0, 0, 0]
     pred = mod.predict(blocks, mod.model_layers(2), mod.ARCHS["armhf"])
     assert pred["speedup"] > pred["speedup_overhead"] > 0
     try:

@@ -67,11 +67,11 @@ void binary_gemm_prepared_avx512(const std::uint64_t* a, const std::uint64_t* wp
 // getauxval(AT_HWCAP), dispatch.cc) when GCC compiles it for NEON per function (kernels_neon.cc),
 // or when clang compiles kernels_neon.cc for NEON as a whole (-mfpu=neon on that file only, which
 // CMakeLists.txt adds and announces with BIFSMN_NEON_FILE: clang's arm_neon.h needs NEON for the
-// whole file), or when GCC builds everything for NEON.
+// whole file).
 #if defined(__aarch64__) || \
     (defined(__arm__) && defined(__linux__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7 && \
      (defined(BIFSMN_NEON_FILE) ||                                                          \
-      (defined(__GNUC__) && !defined(__clang__) && (defined(__ARM_FP) || defined(__ARM_NEON)))))
+      (defined(__GNUC__) && !defined(__clang__) && defined(__ARM_FP))))
 #define BIFSMN_NEON_KERNEL 1
 void binary_gemm_neon(const std::uint64_t* a, const std::uint64_t* w,
                       std::int32_t* out, std::size_t m, std::size_t n,

@@ -232,7 +232,17 @@ class Block:
     cycles: float      # per iteration / per tile
     work: int          # 1-bit MACs or FP32 MACs per iteration / tile
     unit: str          # "bop" | "FP32 MAC"
-    instructions: int
+    code: list[str]    # the instructions costed
+
+    @property
+    def instructions(self) -> int:
+        return len(self.code)
+
+    @property
+    def stack_accesses(self) -> int:
+        """Loads and stores addressed off the stack pointer: spilled registers in a loop (a whole
+        tile's also count its prologue and epilogue)."""
+        return sum(1 for ins in self.code if re.search(r"\[sp\b", ins))
 
     @property
     def cycles_per_mac(self) -> float:
@@ -260,9 +270,9 @@ def analyse_cpu(cxx: list[str], mca: str, cpu: str,
     blocks = {
         "popcount loop": Block(f"popcount loop ({rows}x4 tile, steady state)",
                                mca_cycles(mca, cpu, pop, a), 128 * count(pop, a.cnt), "bop",
-                               len(pop)),
+                               pop),
         "FP32 FMA loop": Block("FP32 NEON FMA loop (8x8 tile)", mca_cycles(mca, cpu, fp, a),
-                               4 * count(fp, a.mac), "FP32 MAC", len(fp)),
+                               4 * count(fp, a.mac), "FP32 MAC", fp),
     }
     for k in (128, 256):
         code = straight_line(funcs[f"mca_binary_tile_k{k}"])
@@ -270,7 +280,7 @@ def analyse_cpu(cxx: list[str], mca: str, cpu: str,
             raise RuntimeError(f"K={k} tile: expected {a.tile * k // 128} {a.cnt}, "
                                f"found {count(code, a.cnt)}")
         blocks[f"tile {k}"] = Block(f"popcount {rows}x4 tile, K={k} (whole tile)",
-                                    mca_cycles(mca, cpu, code, a), a.tile * k, "bop", len(code))
+                                    mca_cycles(mca, cpu, code, a), a.tile * k, "bop", code)
     for k, cols in zip((128, 256, 512), a.strip_cols, strict=True):
         fn = f"mca_strip_k{k}"
         row_loops = [lp for lp in single_block_loops(funcs[fn]) if count(lp, a.cnt)]
@@ -282,7 +292,7 @@ def analyse_cpu(cxx: list[str], mca: str, cpu: str,
                                f"found {count(row, a.cnt)}")
         blocks[f"strip {k}"] = Block(f"popcount strip row, {cols} columns, K={k} (weights in "
                                      "registers)", mca_cycles(mca, cpu, row, a), cols * k, "bop",
-                                     len(row))
+                                     row)
     return blocks
 
 
@@ -417,15 +427,16 @@ def report(results: dict[Key, dict[str, Block]], nets: dict[Key, dict[int, dict]
         "",
         "## Kernels",
         "",
-        "| ISA | core | block | instructions | cycles per iteration / tile | MACs per iteration / "
-        "tile | cycles per MAC | MACs per cycle |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| ISA | core | block | instructions | stack accesses | cycles per iteration / tile | MACs "
+        "per iteration / tile | cycles per MAC | MACs per cycle |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (arch, cpu), blocks in results.items():
         board = CPUS.get(cpu, ("", 0))[0]
         for b in blocks.values():
             lines.append(f"| {arch} | {cpu} ({board}) | {b.name} | {b.instructions} | "
-                         f"{b.cycles:.1f} | {b.work:,} {b.unit}s | {b.cycles_per_mac:.4f} | "
+                         f"{b.stack_accesses} | {b.cycles:.1f} | {b.work:,} {b.unit}s | "
+                         f"{b.cycles_per_mac:.4f} | "
                          f"{1 / b.cycles_per_mac:.1f} |")
     lines += ["", "Cycles per 1-bit MAC of the popcount kernel against one FP32 MAC of the FMA "
               "kernel (the popcount loop's advantage per MAC):", "",

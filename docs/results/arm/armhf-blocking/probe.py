@@ -91,14 +91,14 @@ def main() -> int:
           "(8-register strips, 2x4 tiles)")
     print(f"# {acm._version([*cxx, '--version'])}; llvm-mca: {acm._version([mca, '--version'])}")
     print()
-    print("| block | before: cycles, bops/cycle | after: cycles, bops/cycle | after vs before "
-          "(bops per cycle) |")
+    print("| block | before: cycles, bops/cycle, stack accesses | after: cycles, bops/cycle, "
+          "stack accesses | after vs before (bops per cycle) |")
     print("|---|---|---|---:|")
     for key in ("popcount loop", "tile 128", "tile 256", "strip 128", "strip 256", "strip 512"):
         b, a = rows["before"][1][key], rows["after"][1][key]
-        print(f"| {key} | {b.name}: {b.cycles:.1f}, {1 / b.cycles_per_mac:.1f} | {a.name}: "
-              f"{a.cycles:.1f}, {1 / a.cycles_per_mac:.1f} | "
-              f"{b.cycles_per_mac / a.cycles_per_mac - 1:+.1%} |")
+        print(f"| {key} | {b.name}: {b.cycles:.1f}, {1 / b.cycles_per_mac:.1f}, "
+              f"{b.stack_accesses} | {a.name}: {a.cycles:.1f}, {1 / a.cycles_per_mac:.1f}, "
+              f"{a.stack_accesses} | {b.cycles_per_mac / a.cycles_per_mac - 1:+.1%} |")
     print()
     print("| blocks | binary GEMM cycles before | after | predicted GEMM speed-up |")
     print("|---:|---:|---:|---:|")
