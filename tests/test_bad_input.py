@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,13 @@ def test_a_directory_for_a_file_and_a_file_for_a_directory(full_ds, tmp_path, ca
     assert str(wav) in err and "audio file, not a checkpoint" in err, err
     rc, err = run_cli(train_args(wav, tmp_path), capsys)
     assert rc == 2 and "a file, not a data directory" in err and "clip.wav" in err, err
+    rc, err = run_cli(["train", "--config", str(tmp_path)], capsys)
+    assert rc == 2 and "a folder, not a config file" in err and len(err.splitlines()) == 1, err
+    if hasattr(os, "mkfifo"):  # a pipe exists but is no file: opening it would block
+        fifo = tmp_path / "pipe.wav"
+        os.mkfifo(fifo)
+        with pytest.raises(BifsmnError, match="not a regular file"):
+            load_audio(fifo)
 
 
 def test_unknown_model_name(full_ds, tmp_path, capsys):
@@ -222,3 +230,77 @@ def test_a_fifo_given_as_the_model_says_it_is_a_fifo(tmp_path, capsys, command):
     rc, err = run_cli(args, capsys)
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert f"{fifo}: this is a FIFO (named pipe), not a" in err and "not found" not in err, err
+
+
+def test_list_with_a_byte_order_mark_or_another_encoding(full_ds, tmp_path, capsys):
+    """A list saved as "UTF-8 with BOM" reads as plain UTF-8; one in UTF-16 is a one-line
+    error naming it (not a UnicodeDecodeError traceback)."""
+    from bifsmn.data.speech_commands import read_list
+
+    lst = full_ds / "validation_list.txt"
+    text = lst.read_text()
+    lst.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_list(lst) == [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lst.write_text(text, encoding="utf-16")
+    rc, err = run_cli(train_args(full_ds, tmp_path), capsys)
+    assert_clean_failure(rc, err, "validation_list.txt", tmp_path)
+    assert "not UTF-8 text" in err
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file names are bytes")
+def test_audio_file_name_that_is_not_utf8(tmp_path):
+    """A POSIX name that is not UTF-8 (a surrogate-escaped str in Python) opens like any
+    other: soundfile would encode the str strictly and fail."""
+    x = 0.25 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000).astype(np.float32)
+    good = write_wav(tmp_path / "clip.wav", x, 16000, "PCM_16")
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/broken\xfe.wav"))
+    good.rename(odd)
+    np.testing.assert_array_equal(load_audio(odd), load_audio(write_wav(
+        tmp_path / "again.wav", x, 16000, "PCM_16")))
+
+
+@pytest.mark.parametrize("args,why", [
+    (["calibrate", "m.bkws", "--data", "d", "--minutes", "nan"], "--minutes must be a positive"),
+    (["eval-stream", "--data", "d", "--model", "m.bkws", "--minutes", "inf"], "positive finite"),
+    (["eval-stream", "--data", "d", "--model", "m.bkws", "--seed", "-1"], "--seed must be 0"),
+    (["calibrate", "m.bkws", "--data", "d", "--seed", "-1"], "--seed must be 0 or more"),
+    (["eval-stream", "--data", "d", "--model", "m.bkws", "--refractory-ms", "-1"],
+     "--refractory-ms must be a finite number >= 0"),
+    (["calibrate", "m.bkws", "--data", "d", "--snr", "nan"], "outside -100 to 200 dB"),
+])
+def test_stream_numbers_refuse_nan_infinity_and_negatives(args, why, capsys):
+    """NaN, infinities and negative seeds or durations are one-line errors before any model
+    or data is opened (they used to end in tracebacks deep inside, or run as given)."""
+    rc, err = run_cli(args, capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and why in err, err
+
+
+@pytest.mark.parametrize("snr", ["nan", "-inf", "1e308", "-1e300"])
+def test_snr_outside_the_mixable_range(snr):
+    from bifsmn.detect.evaluate import parse_snrs
+
+    with pytest.raises(BifsmnError, match="outside -100 to 200 dB"):
+        parse_snrs(f"clean,{snr}")
+    assert parse_snrs("clean, 10,-5") == [float("inf"), 10.0, -5.0]
+
+
+def test_compare_with_an_empty_methods_list(tmp_path, capsys):
+    rc, err = run_cli(["compare", "--data", str(tmp_path), "--teacher", "t.pt", "--methods", " ,",
+                       "--out", str(tmp_path / "cmp")], capsys)
+    assert rc == 2 and "--methods names no method" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly():
+    """`bifsmn ... | head -1`: once the reader has closed the pipe, the next print ends the
+    command with the shell's SIGPIPE status and no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bifsmn.cli", "summary", "dfsmn_teacher"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the interpreter has even imported bifsmn
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

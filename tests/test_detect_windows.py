@@ -60,9 +60,19 @@ def test_saved_windows_are_the_scored_samples(tmp_path):
     (tmp_path / "bad" / MANIFEST).write_text("a,b\n1,2\n")
     with pytest.raises(BifsmnError, match="not a saved-windows list"):
         WindowSaver(tmp_path / "bad", SR, W)
+    (tmp_path / "bad" / MANIFEST).write_text("a,b\n")  # a header alone is not ours either
+    with pytest.raises(BifsmnError, match="not a saved-windows list"):
+        WindowSaver(tmp_path / "bad", SR, W)
+    assert (tmp_path / "bad" / MANIFEST).read_text() == "a,b\n"
     (tmp_path / "file").write_text("x")
     with pytest.raises(BifsmnError, match="needs a folder"):
         WindowSaver(tmp_path / "file", SR, W)
+    # found when the saver is made, before any audio is read or window written
+    (tmp_path / "odd" / MANIFEST).mkdir(parents=True)
+    with pytest.raises(BifsmnError, match="windows.csv there is not a file"):
+        WindowSaver(tmp_path / "odd", SR, W)
+    with pytest.raises(BifsmnError, match="cannot create the --save-windows folder"):
+        WindowSaver(tmp_path / "file" / "sub", SR, W)
 
 
 def test_detect_save_windows_cli(tmp_path, capsys):

@@ -502,3 +502,20 @@ def test_cli_download_through_mirror(
     assert cli.main(args) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert last.startswith("bifsmn: error:") and "sha256" in last.lower()
+
+
+def test_file_mirror(tmp_path: Path, archive_bytes: bytes) -> None:
+    """``--base-url file://DIR`` (a local mirror, the help's third scheme): urllib's file
+    responses carry no HTTP status, and a stale ``.part`` is replaced by the whole file."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / V1).write_bytes(archive_bytes)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / (V1 + ".part")).write_bytes(b"junk")  # not a prefix: the file URL ignores Range
+    dest = download_speech_commands("v0.01", root, base_url=mirror.as_uri(), progress=False,
+                                    sha256=_sha(archive_bytes), size=len(archive_bytes))
+    _assert_extracted(dest)
+    assert (root / V1).read_bytes() == archive_bytes
+    with pytest.raises(BifsmnError, match="download failed.*file://"):
+        download_speech_commands("v0.02", root, base_url=mirror.as_uri(), progress=False)

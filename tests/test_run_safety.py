@@ -168,6 +168,65 @@ def test_folder_with_only_a_config_holds_a_run(full_ds, cache_dir, tmp_path, cap
         assert (run / name).read_text() == "x\n"
 
 
+def test_resume_never_restarts_over_trained_epochs(full_ds, cache_dir, tmp_path, capsys):
+    """A run that saved epochs but lost last.pt is refused by --resume (starting over would
+    replace its best.pt, metrics and summary); a run killed before its first saved epoch
+    (config.yaml alone) still starts afresh; settings that do not fit the saved state, and a
+    file or missing folder as the run, are one-line errors that leave the folder as it was."""
+    run = tmp_path / "run"
+    Trainer(config_from_dict(tiny(full_ds, cache_dir, epochs=1)), run, progress=False).fit()
+    capsys.readouterr()
+    kept = {n: (run / n).read_bytes() for n in ("best.pt", "metrics.csv", "summary.json",
+                                                "config.yaml")}
+    (run / "last.pt").rename(tmp_path / "last.pt")
+    for gone in ((), ("summary.json",), ("metrics.csv",)):
+        for name in gone:
+            (run / name).rename(tmp_path / name)
+        assert main(["train", "--resume", str(run), "train.epochs=2"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "nothing to resume: no last.pt" in err, err
+        assert "trained epochs" in err and str(run) in err
+        for name in gone:
+            (tmp_path / name).rename(run / name)
+        assert {n: (run / n).read_bytes() for n in kept} == kept
+    (tmp_path / "last.pt").rename(run / "last.pt")
+    for override, why in (("optim.name=sgd", "optim.name cannot change a resumed run"),
+                          ("model.name=dfsmn_thinnable", "model.name cannot change"),
+                          ("data.num_classes=35", "does not fit the resumed settings")):
+        assert main(["train", "--resume", str(run), "train.epochs=2", override]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and why in err, err
+        assert "last.pt" in err
+        assert (run / "config.yaml").read_bytes() == kept["config.yaml"]
+    assert main(["train", "--resume", str(run / "metrics.csv")]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "none")]) == 2
+    assert "not a run folder (does not exist)" in capsys.readouterr().err
+    # killed before its first epoch: config.yaml alone resumes as a fresh run
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "config.yaml").write_bytes(kept["config.yaml"])
+    assert main(["train", "--resume", str(fresh)]) == 0
+    assert len(_rows(fresh)) == 1
+
+
+def test_out_that_is_a_file_fails_before_any_data(tmp_path, capsys, monkeypatch):
+    """--out naming a file, or a path under one, is refused in one line before the data is
+    read (a missing --data folder would otherwise be the first error)."""
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny(tmp_path / "no-data", tmp_path / "cache")))
+    target = tmp_path / "a.wav"
+    target.write_bytes(b"x")
+    for out, why in ((target, "is a file, not a run folder"),
+                     (target / "sub", "lies under a file")):
+        assert main(["train", "--config", str(cfg_path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.count("\n") == 1, err
+    assert target.read_bytes() == b"x"
+    with pytest.raises(BifsmnError, match="cannot create the run folder"):
+        RunLock(Path("/proc/bifsmn-no-such-run")).acquire()
+
+
 # ------------------------------------------------------------------------------- divergence
 def _nan_from_epoch(monkeypatch, first: int, where: str = "loss") -> None:
     """Make training go non-finite from 0-based epoch ``first`` on: every loss (``loss``), or
@@ -222,6 +281,7 @@ def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cach
     err = lines[-1]
     assert err.startswith("bifsmn: error:") and "diverged" in err, err
     assert "non-finite loss" in err and "epoch 2" in err, err
+    assert "last.pt keeps the last finite epoch" in err, err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["diverged"] is True and summary["diverged_epoch"] == 2
     assert math.isfinite(summary["best_val_acc"]) and summary["final"]["epoch"] == 1
@@ -229,8 +289,9 @@ def test_diverged_training_stops_with_one_line_and_compare_says_so(full_ds, cach
 
     cfg = config_from_dict({**tiny(full_ds, cache_dir, epochs=3),
                             "optim": {"name": "adam", "lr": 1e6, "weight_decay": 0.0}})
-    with pytest.raises(TrainingDiverged):
+    with pytest.raises(TrainingDiverged, match="no epoch finished, so there is no last.pt"):
         Trainer(cfg, tmp_path / "direct", progress=False).fit()
+    assert not (tmp_path / "direct" / "last.pt").exists()
     assert train_or_reuse(cfg, tmp_path / "cmp") == "diverged"
     assert train_or_reuse(cfg, tmp_path / "cmp") == "reused"
     assert _diverged(tmp_path / "cmp")

@@ -9,6 +9,7 @@ reported once per process, not once per file, so a data set of 8 kHz files does 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from pathlib import Path
 
@@ -87,12 +88,15 @@ def open_audio(path: str | Path) -> sf.SoundFile:
     if path.is_dir():
         raise BifsmnError("a directory, not an audio file", path)
     if not path.is_file():
-        raise BifsmnError("no such audio file", path)
+        raise BifsmnError("not a regular file (a device, pipe or socket)" if path.exists()
+                          else "no such audio file", path)
     if path.stat().st_size == 0:
         raise BifsmnError("empty file (0 bytes)", path)
     check_wav_truncation(path)
     try:
-        return sf.SoundFile(str(path))
+        # the name as the OS's bytes: soundfile encodes a str strictly as UTF-8, which a
+        # POSIX name that is not UTF-8 (a surrogate-escaped str in Python) cannot pass
+        return sf.SoundFile(str(path) if os.name == "nt" else os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise BifsmnError(f"not a readable audio file ({exc})", path) from None
 

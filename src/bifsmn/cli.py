@@ -11,6 +11,7 @@ torch and the training stack (a second or more on a small machine).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ def _config_or_recipe(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bifsmn.train.config import load_run_config, validate
+    from bifsmn.train.lock import check_folder_path
     from bifsmn.train.runner import run_training
 
     if args.resume:
@@ -68,6 +70,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "as RUN/config.yaml says; a longer run: --resume RUN "
                               "train.epochs=N)")
         run_dir = Path(args.resume)
+        check_folder_path(run_dir)
+        if not run_dir.is_dir():
+            raise BifsmnError("not a run folder (does not exist)", run_dir)
         cfg = load_run_config(run_dir / "config.yaml", args.overrides)
     else:
         if not args.config:
@@ -80,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         set_teacher(cfg, args.teacher)
         validate(cfg, "command line")  # --epochs and --data bypassed load_config's checks
         run_dir = Path(args.out) if args.out else default_run_dir(cfg_path.name)
+        check_folder_path(run_dir)
         from bifsmn.train.lock import RunLock, holds_run
 
         if holds_run(run_dir) and run_dir.is_dir():
@@ -215,7 +221,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bifsmn.compare import compare, table_stem
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    methods = None
+    if args.methods is not None:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        if not methods:  # "" would otherwise mean all methods: hours of training from a typo
+            raise BifsmnError(f"--methods names no method ({args.methods!r}); leave it out for "
+                              "all of them")
     compare(args.data, args.teacher, Path(args.out), args.epochs, methods, args.ablation,
             args.overrides, args.base, log=print)
     stem = table_stem(Path(args.out), args.ablation, bool(methods))
@@ -402,6 +413,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"bifsmn: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `bifsmn detect DIR | head -1`: the reader left; end quietly as a shell tool does,
+        # and point stdout at /dev/null so Python's exit flush does not raise again
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE's status
     except KeyboardInterrupt:
         hint = {"compare": " (run folders keep their last finished epoch; run the same "
                            "command again to continue)",

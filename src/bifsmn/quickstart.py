@@ -32,6 +32,7 @@ from bifsmn.engine.bench import run_bench
 from bifsmn.errors import BifsmnError
 from bifsmn.evaluate import accuracies
 from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
+from bifsmn.train.lock import check_folder_path
 from bifsmn.train.reuse import train_or_reuse_noting
 
 
@@ -84,10 +85,15 @@ def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path(
                student_epochs: int = 8, bench_runs: int = 50) -> dict:
     """Run the quickstart pipeline; returns the summary rows."""
 
+    check_folder_path(out, "quickstart folder")  # before a download or any decoding
     if data is None:
         data = str(download_speech_commands("v0.02", root))
     t0 = time.time()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BifsmnError(f"cannot create the quickstart folder ({exc.strerror or exc})",
+                          out) from None
     rows: list[tuple[str, ...]] = []
 
     cfg = load_config(resolve_config("teacher"), [f"train.epochs={epochs}"])

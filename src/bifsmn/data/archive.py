@@ -44,6 +44,7 @@ from bifsmn.data.cache import (
 )
 from bifsmn.data.fbank import Fbank40, Fbank40Config, pad_image
 from bifsmn.data.labels import SILENCE, label_of_word, labels_for_task, task_size
+from bifsmn.data.speech_commands import read_list
 from bifsmn.errors import BifsmnError
 
 NOISE_DIR = "_background_noise_"
@@ -157,7 +158,7 @@ class FeatureArchive:
         p = self.root / f"{split}_list.txt"
         if not p.is_file():
             raise BifsmnError(f"no {split}_list.txt", self.root)
-        return [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+        return read_list(p)
 
     def noise_names(self, split: str) -> list[str]:
         """Background-noise images of ``split`` (stable hash split of their names)."""

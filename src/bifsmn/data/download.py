@@ -270,6 +270,8 @@ def _download(url: str, part: Path, expected_size: int | None, *, progress: bool
 
     with response:
         status = response.status
+        if status is None and url.lower().startswith("file://"):
+            status = 200  # a local mirror: urllib gives no status and sends the whole file
         if status == 206:
             start = _content_range_start(response.headers.get("Content-Range"))
             if start != offset:

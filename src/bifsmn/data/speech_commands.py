@@ -77,9 +77,16 @@ def parse_name(rel: str) -> tuple[str, str | None]:
     return folder, speaker
 
 
-def _read_list(path: Path) -> list[str]:
-    lines = [ln.strip() for ln in path.read_text().splitlines()]
-    return [ln for ln in lines if ln]
+def read_list(path: Path) -> list[str]:
+    """The non-blank lines of a split list (``validation_list.txt``...). UTF-8, with a byte
+    order mark allowed (an editor's "UTF-8 with BOM" would otherwise glue it to the first
+    name); other encodings are a one-line error naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BifsmnError(f"not UTF-8 text (byte {exc.start}: {exc.reason}); save the list "
+                          "as UTF-8, one relative path per line", path) from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 def _scan(root: Path) -> list[str]:
@@ -137,7 +144,7 @@ class SpeechCommands:
         p = self.root / name
         if not p.is_file():
             return None
-        entries = _read_list(p)
+        entries = read_list(p)
         present = set(self._files)
         for rel in entries:
             if rel not in present:

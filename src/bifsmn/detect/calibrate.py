@@ -64,6 +64,7 @@ from bifsmn.detect.evaluate import (
     UNKNOWN,
     Segment,
     build_stream,
+    check_stream_settings,
     classify_events,
     keyword_segments,
     negative_files,
@@ -270,8 +271,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     if only_cascade and verifier is None:
         raise BifsmnError("--drop-other-verifiers needs --verifier (it replaces the stored "
                           "cascade records with the new verifier's)", model)
-    if minutes <= 0:
-        raise BifsmnError(f"--minutes must be positive (got {minutes})")
+    check_stream_settings(minutes, seed, refractory_ms)
     if streams < 1:
         raise BifsmnError(f"--streams must be >= 1 (got {streams})")
     if confidence is not None and not 0.0 < confidence < 1.0:

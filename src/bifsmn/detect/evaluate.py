@@ -539,6 +539,22 @@ def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[
 
 
 # --------------------------------------------------------------------------- driver
+def check_stream_settings(minutes: float, seed: int, refractory_ms: float | None) -> None:
+    """The stream settings eval-stream and calibrate share, refused in one line each where
+    they would fail later as a traceback (NaN or infinite minutes when counting samples, a
+    negative seed in numpy's generator) or run without meaning (a negative refractory time)."""
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise BifsmnError(f"--minutes must be a positive finite number (got {minutes})")
+    if seed < 0:
+        raise BifsmnError(f"--seed must be 0 or more (got {seed})")
+    if refractory_ms is not None and not (math.isfinite(refractory_ms) and refractory_ms >= 0):
+        raise BifsmnError(f"--refractory-ms must be a finite number >= 0 (got {refractory_ms})")
+
+
+#: the SNRs a stream may be mixed at: beyond them the noise gain under- or overflows
+SNR_RANGE_DB = (-100.0, 200.0)
+
+
 def parse_snrs(text: str | Sequence[float]) -> list[float]:
     """``"10,20"`` -> [10.0, 20.0]; ``inf``/``clean`` mean no noise."""
     if not isinstance(text, str):
@@ -552,9 +568,13 @@ def parse_snrs(text: str | Sequence[float]) -> list[float]:
             out.append(math.inf)
             continue
         try:
-            out.append(float(p))
+            value = float(p)
         except ValueError:
             raise BifsmnError(f"bad SNR {part!r} (numbers in dB, or 'clean')") from None
+        if not SNR_RANGE_DB[0] <= value <= SNR_RANGE_DB[1]:  # also NaN and -inf
+            raise BifsmnError(f"SNR {part.strip()!r} outside {SNR_RANGE_DB[0]:g} to "
+                              f"{SNR_RANGE_DB[1]:g} dB (or 'clean' for no noise)")
+        out.append(value)
     if not out:
         raise BifsmnError("give at least one SNR")
     return out
@@ -589,8 +609,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     a model's record was calibrated with). ``hop_ms`` / ``refractory_ms``: None (default) runs
     each model at the values its record was calibrated with (100 / 1000 ms without one)."""
     log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
-    if minutes <= 0:
-        raise BifsmnError(f"--minutes must be positive (got {minutes})")
+    check_stream_settings(minutes, seed, refractory_ms)
     if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
         raise BifsmnError(f"--smooth-ms must be >= 0 (got {smooth_ms:g})")
     if not (math.isfinite(tolerance) and tolerance >= 0):

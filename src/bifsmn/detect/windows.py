@@ -48,6 +48,13 @@ class WindowSaver:
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise BifsmnError("--save-windows needs a folder, not a file", self.out)
+        try:  # now, not at the first event: a folder that cannot be made fails before any audio
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BifsmnError(f"cannot create the --save-windows folder ({exc.strerror or exc})",
+                              self.out) from None
+        if (self.out / MANIFEST).exists() and not (self.out / MANIFEST).is_file():
+            raise BifsmnError(f"{MANIFEST} there is not a file", self.out / MANIFEST)
         self.sample_rate, self.window = int(sample_rate), int(window)
         self.keep = max(int(keep_seconds * sample_rate), 2 * self.window)
         self.rows: dict[str, dict[str, str]] = self._read_manifest()
@@ -60,10 +67,12 @@ class WindowSaver:
             return {}
         try:
             with path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
+                reader = csv.DictReader(f)
+                rows = list(reader)
+                columns = reader.fieldnames  # None for an empty file
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise BifsmnError(f"cannot read the saved-windows list ({exc})", path) from None
-        if rows and set(FIELDS) - set(rows[0]):
+        if columns is not None and set(FIELDS) - set(columns):  # a header alone counts too
             raise BifsmnError(f"not a saved-windows list (columns {', '.join(FIELDS)} "
                               "expected)", path)
         return {r["clip"]: {k: r[k] for k in FIELDS} for r in rows}

@@ -432,6 +432,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         p = Path(path)
         src = str(p)
+        if p.is_dir():
+            raise BifsmnError("a folder, not a config file", p)
         if not p.is_file():
             raise BifsmnError("config file not found", p)
         try:
@@ -494,8 +496,10 @@ def resolve_config(name: str | Path) -> Path:
     if p.is_file() or p.suffix in (".yaml", ".yml"):
         return p
     packaged = resources.files("bifsmn") / "configs" / f"{name}.yaml"
-    if packaged.is_file():
+    if packaged.is_file():  # before a folder check: `--config teacher` beside a teacher/ folder
         return Path(str(packaged))
+    if p.is_dir():
+        raise BifsmnError("a folder, not a config file", p)
     raise BifsmnError(f"no config file {str(name)!r} and no packaged config of that name")
 
 

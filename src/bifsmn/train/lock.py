@@ -34,6 +34,18 @@ def holds_run(run_dir: str | Path) -> bool:
     return any((Path(run_dir) / name).exists() for name in RUN_FILES)
 
 
+def check_folder_path(path: str | Path, what: str = "run folder") -> None:
+    """Refuse, in one line naming it, a folder path that is a file or lies under one (the
+    checks a run makes before it decodes any data, so a typo in --out fails at once)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            where = "is a file" if p == path else f"lies under a file ({p})"
+            raise BifsmnError(f"{where}, not a {what}", path)
+        if p.exists():
+            return
+
+
 class RunLock:
     """Exclusive lock of a run folder (context manager, or :meth:`acquire` / :meth:`release`)."""
 
@@ -48,11 +60,16 @@ class RunLock:
         """Take the lock or raise a one-line :class:`BifsmnError` naming the folder."""
         if self._fd is not None:
             return
+        check_folder_path(self.run_dir, self.what)
         if create:
             self._made = not self.run_dir.exists()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BifsmnError(f"cannot create the {self.what} ({exc.strerror or exc})",
+                                  self.run_dir) from None
         elif not self.run_dir.is_dir():
-            raise BifsmnError("not a run folder (does not exist)", self.run_dir)
+            raise BifsmnError(f"not a {self.what} (does not exist)", self.run_dir)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:

@@ -529,8 +529,8 @@ class Trainer:
                 if not math.isfinite(s_loss):  # same on every rank (after all_reduce)
                     raise TrainingDiverged(
                         f"training diverged: non-finite loss ({s_loss}) at epoch "
-                        f"{epoch + 1}, batch {b + 1}; the run stops here (last.pt keeps the last "
-                        "finite epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
+                        f"{epoch + 1}, batch {b + 1}; the run stops here ({self._kept()}; try "
+                        "a lower optim.lr or optim.grad_clip)", self.run_dir)
                 tot_loss += s_loss
                 tot_correct += s_correct
                 tot_seen += s_seen
@@ -575,8 +575,8 @@ class Trainer:
             if not torch.isfinite(lg).all():
                 raise TrainingDiverged(
                     f"training diverged: the {b}-block path gives non-finite validation logits "
-                    f"after epoch {epoch + 1}; the run stops here (last.pt keeps the last finite "
-                    "epoch; try a lower optim.lr or optim.grad_clip)", self.run_dir)
+                    f"after epoch {epoch + 1}; the run stops here ({self._kept()}; try a lower "
+                    "optim.lr or optim.grad_clip)", self.run_dir)
             pred = merge.torch_logits(lg).argmax(1)
             acc = (pred == truth).float().mean().item() if len(lg) else float("nan")
             out[f"val_acc_{b}"] = acc
@@ -655,11 +655,22 @@ class Trainer:
         last = self.run_dir / "last.pt"
         if resume and last.is_file():
             state = load_checkpoint(last)
-            # with EMA on, state_dict holds the average and raw_state_dict the training weights
-            self.model.load_state_dict(state.get("raw_state_dict", state["state_dict"]))
-            if self.ema is not None:
-                self.ema.load_state_dict(state["state_dict"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            self._check_same_run(state, last)
+            try:
+                # with EMA on, state_dict holds the average and raw_state_dict the training
+                # weights
+                self.model.load_state_dict(state.get("raw_state_dict", state["state_dict"]))
+                if self.ema is not None:
+                    self.ema.load_state_dict(state["state_dict"])
+                self.optimizer.load_state_dict(state["optimizer"])
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                # an override changed the model, the classes or the optimizer (config.yaml is
+                # not rewritten: the folder stays resumable with its own settings)
+                why = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+                why = why or type(exc).__name__
+                why = why if len(why) <= 160 else why[:157] + "..."
+                raise BifsmnError("the saved run does not fit the resumed settings (a changed "
+                                  f"model.*, data.* or optim.* override?): {why}", last) from None
             self.schedule.state = dict(state["schedule"])
             history, start, best = list(state["history"]), state["epoch"], state["best"]
             saved = self.run_dir / "config.yaml"
@@ -685,6 +696,12 @@ class Trainer:
                 self._write_metrics(history)
         elif resume and not (self.run_dir / "config.yaml").is_file():
             raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
+        elif resume and (trained := self._trained_without_last()):
+            # a run that saved epochs but lost last.pt: starting over would replace its
+            # best.pt, metrics and summary with a new run's
+            raise BifsmnError(f"nothing to resume: no last.pt, but the folder holds "
+                              f"{' and '.join(trained)} of trained epochs (restore last.pt, or "
+                              "train into another --out)", self.run_dir)
         elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
@@ -754,6 +771,47 @@ class Trainer:
             dist.barrier()
         return summary
 
+    def _kept(self) -> str:
+        """What a divergence leaves to go back to (part of its one-line message)."""
+        if (self.run_dir / "last.pt").is_file():
+            return "last.pt keeps the last finite epoch"
+        return "no epoch finished, so there is no last.pt"
+
+    def _check_same_run(self, state: dict, last: Path) -> None:
+        """Refuse a resume whose overrides name another model, binarization method or
+        optimizer than the saved run's: the saved state may load into it without an error
+        (SGD takes Adam's state and fails mid-step; two methods share parameter shapes) and
+        train something the run is not. Shape changes are caught where the state loads."""
+        saved_cfg = self.run_dir / "config.yaml"
+        raw = yaml.safe_load(saved_cfg.read_text()) if saved_cfg.is_file() else None
+        raw = raw if isinstance(raw, dict) else {}
+        c = self.cfg
+        pairs = (("model.name", (state.get("model") or {}).get("name"), c.model.name),
+                 ("binary.method", (state.get("binary") or {}).get("method"), c.binary.method),
+                 ("optim.name", (raw.get("optim") or {}).get("name"), c.optim.name))
+        for key, was, now in pairs:
+            if was is not None and was != now:
+                raise BifsmnError(f"{key} cannot change a resumed run (it trained with {was!r}, "
+                                  f"the override asks for {now!r})", last)
+
+    def _trained_without_last(self) -> list[str]:
+        """The files that show this folder trained epochs (``last.pt`` aside): metrics.csv
+        (written after each epoch's last.pt) and a summary.json of a run that got through an
+        epoch. Empty for a run killed before its first epoch was saved, which may start over
+        (its best.pt, if any, is the same deterministic epoch 1 that restarting rewrites)."""
+        found = []
+        if (self.run_dir / "metrics.csv").is_file():
+            found.append("metrics.csv")
+        summary = self.run_dir / "summary.json"
+        if summary.is_file():
+            try:
+                final = json.loads(summary.read_text()).get("final")
+            except (ValueError, AttributeError, OSError, UnicodeDecodeError):
+                final = True  # unreadable: assume the worst, keep it
+            if final:
+                found.append("summary.json")
+        return found
+
     def _save(self, epoch: int, metrics: dict, history: list[dict], best: float,
               improved: bool) -> None:
         payload = self._payload(epoch, metrics)
@@ -782,8 +840,9 @@ class Trainer:
         for name, p in self.model.named_parameters():
             if not torch.isfinite(p).all():
                 raise TrainingDiverged(f"training diverged: parameter {name} is non-finite "
-                                       f"after epoch {epoch + 1}; the run stops here (try a "
-                                       "lower optim.lr or optim.grad_clip)", self.run_dir)
+                                       f"after epoch {epoch + 1}; the run stops here "
+                                       f"({self._kept()}; try a lower optim.lr or "
+                                       "optim.grad_clip)", self.run_dir)
 
     def _record_divergence(self, epoch: int, history: list[dict], best: float) -> None:
         """summary.json of a diverged run: what compare reports (and reuses) as diverged."""
