@@ -118,6 +118,30 @@ def test_truncated_checkpoint(full_ds, tmp_path, capsys):
     assert "not a readable checkpoint" in err
 
 
+def test_a_byte_flipped_inside_a_tensor_is_found(tmp_path):
+    """torch.load does not check the archive's CRC-32s, so a damaged weight would load as
+    another model; load_checkpoint checks them and names the damaged member."""
+    import struct
+    import zipfile
+
+    import torch
+
+    from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, {"model": {"name": "dfsmn_teacher", "kwargs": {}}, "labels": [],
+                           "state_dict": {"w": torch.arange(64, dtype=torch.float32)}})
+    with zipfile.ZipFile(path) as z:
+        member = next(i for i in z.infolist() if "/data/" in i.filename)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[member.header_offset + 26:
+                                                   member.header_offset + 30])
+    raw[member.header_offset + 30 + name_len + extra_len + 5] ^= 0x01  # inside w's bytes
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BifsmnError, match=f"{member.filename} fails its CRC check"):
+        load_checkpoint(path)
+
+
 @pytest.mark.parametrize("kind", ["bkws", "audio", "random"])
 def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(full_ds, tmp_path, capsys, kind):
     """A .bkws, an audio file or random bytes where a checkpoint is expected: one line saying

@@ -386,6 +386,11 @@ def test_truncated_feature_cache_is_rebuilt(full_ds, cache_dir):
     np.save(bad, np.zeros((2, 2), np.float32))  # readable but the wrong shape
     again, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
     assert torch.equal(again, feats) and np.load(bad).shape == tuple(feats.shape)
+    damaged = feats.numpy().copy()
+    damaged[0, 0, 0, 0] = np.nan  # right shape and dtype, a value no writer stores
+    np.save(bad, damaged)
+    again, _ = load_features(ds, "validation", cache_dir=cache_dir, progress=False)
+    assert torch.equal(again, feats) and np.isfinite(np.load(bad)).all()
 
 
 def test_eval_refuses_nan_logits(full_ds, cache_dir, tmp_path, capsys, monkeypatch):

@@ -130,9 +130,11 @@ def clear_cache(cache_dir: Path | None = None, unslotted_only: bool = False) -> 
 
 def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
                     dtype: np.dtype | type | None = None) -> np.ndarray | None:
-    """A cached array, or None if absent, unreadable (truncated, corrupt) or not of the expected
-    ``shape``/``dtype``; a bad entry is deleted so that the caller rebuilds it (feature
-    archives use it too)."""
+    """A cached array, or None if absent, unreadable (truncated, corrupt), not of the expected
+    ``shape``/``dtype``, or a float array holding NaN or infinity (no writer stores those:
+    features of finite audio are finite, so such an entry is damaged and would otherwise
+    surface as a "diverged" training or a non-finite model input naming no file); a bad
+    entry is deleted so that the caller rebuilds it (feature archives use it too)."""
     if not path.is_file():
         return None
     try:
@@ -140,7 +142,8 @@ def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
     except (OSError, ValueError, EOFError):
         arr = None
     if arr is not None and (shape is None or arr.shape == tuple(shape)) and (
-            dtype is None or arr.dtype == np.dtype(dtype)):
+            dtype is None or arr.dtype == np.dtype(dtype)) and (
+            arr.dtype.kind != "f" or bool(np.isfinite(arr).all())):
         return arr
     path.unlink(missing_ok=True)
     return None

@@ -45,6 +45,21 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     _outputs.atomic_write(path, lambda f: torch.save(payload, f))
 
 
+def _check_crcs(path: Path) -> None:
+    """Refuse an archive whose members fail their CRC-32. Why: ``torch.load`` does not
+    check them, so a byte flipped inside a tensor (a damaged copy or download) would load as
+    silently different weights; the check reads the file once (milliseconds for a model).
+    A file that is not a readable zip is left to ``torch.load``'s own error."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
+        return  # truncated or not a zip: torch.load's error below says so
+    if bad is not None:
+        raise BifsmnError(f"corrupt checkpoint: {bad} fails its CRC check (the file was "
+                          "damaged after it was written; use another copy)", path)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and sanity-check a checkpoint; any damage is a one-line :class:`BifsmnError`.
 
@@ -72,6 +87,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise BifsmnError("this is an audio file, not a checkpoint (.pt)", path)
     if kind == "other":
         raise BifsmnError("not a bifsmn checkpoint (not a PyTorch zip archive)", path)
+    _check_crcs(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
