@@ -194,6 +194,14 @@ def test_unknown_model_name(full_ds, tmp_path, capsys):
     assert_clean_failure(rc, err, "dfsmn_huge", tmp_path)
 
 
+@pytest.mark.parametrize("shape", ["100000x100000", "0x32", "32x513"])
+def test_summary_input_outside_the_sizes_it_builds(shape, capsys):
+    """`summary --input` builds the model: a typo such as 100000x100000 asked for 40 GB of
+    weights and died in the allocator; now one line before anything is built."""
+    rc, err = run_cli(["summary", "dfsmn_teacher", "--input", shape], capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "--input sides must lie in 1..512" in err
+
+
 def test_config_unknown_key(full_ds, tmp_path, capsys):
     rc, err = run_cli(train_args(full_ds, tmp_path, optim={"lrr": 0.1}), capsys)
     assert_clean_failure(rc, err, "optim.lrr", tmp_path)

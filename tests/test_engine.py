@@ -250,6 +250,9 @@ def test_corrupt_files_raise_bifsmn_error_with_the_file_name(exported, tmp_path)
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(BifsmnError, match="no such .bkws file"):
         Engine(tmp_path / "nope.bkws")
+    for nothing in (None, 5):  # our message, not a TypeError from deep inside
+        with pytest.raises(BifsmnError, match="needs the path of a .bkws file"):
+            Engine(nothing)  # type: ignore[arg-type]
 
 
 def test_not_a_regular_file_or_a_checkpoint_says_what_it_is(exported, tmp_path) -> None:

@@ -165,6 +165,10 @@ def cmd_scale_table(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the largest mel-band count or frame count ``bifsmn summary --input`` builds a model for
+MAX_SUMMARY_SIDE = 512
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from bifsmn.binary.convert import binarize
     from bifsmn.models import create_model, list_models
@@ -178,6 +182,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     except ValueError:
         raise BifsmnError(f"--input must look like 32x32 (mel x frames), got {args.input!r}"
                           ) from None
+    if not (1 <= mels <= MAX_SUMMARY_SIDE and 1 <= frames <= MAX_SUMMARY_SIDE):
+        # fc1's weights grow with mels x frames: 100000x100000 asked for 40 GB before failing
+        raise BifsmnError(f"--input sides must lie in 1..{MAX_SUMMARY_SIDE} (mel bands and "
+                          f"frames of one clip), got {args.input!r}")
     model = create_model(args.name, num_classes=args.num_classes, n_mels=mels, frames=frames,
                          num_layers=args.layers)
     if args.binary != "none":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,8 @@ class Engine:
 
     def __init__(self, path: str | Path, blocks: int | None = None, kernel: str | None = None,
                  fp_kernel: str | None = None, *, _data: bytes | None = None) -> None:
+        if not isinstance(path, str | os.PathLike):  # Engine(None): say so, not a TypeError
+            raise BifsmnError(f"Engine needs the path of a .bkws file, not {type(path).__name__}")
         mod = native()
         self.path = str(path)
         try:
