@@ -99,6 +99,12 @@ def test_detect_save_windows_cli(tmp_path, capsys):
         np.testing.assert_allclose(clip, padded[stop:stop + W], atol=1 / 32768)
     # the folder is a negative-speech source as it stands (data.negatives=[DIR])
     assert len(AudioSource(out).files) == len(rows)
+    quiet = tmp_path / "quiet.wav"  # silence: the gate passes no window, so no event
+    sf.write(str(quiet), np.zeros(2 * SR, np.float32), SR)
+    assert main(["detect", str(quiet), "--save-windows", str(tmp_path / "none")]) == 0
+    err = capsys.readouterr().err
+    assert f"no windows saved to {tmp_path / 'none'} (no events)" in err and "list:" not in err
+    assert not (tmp_path / "none" / MANIFEST).exists()
     assert main(["detect", "--mic", "--save-windows", str(out)]) == 2
     assert "--save-windows works on audio FILEs" in capsys.readouterr().err
     assert main(["detect", "--mic", "--closest"]) == 2

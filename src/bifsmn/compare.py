@@ -198,7 +198,8 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
                if any(limits) else "")
     lines = [
         f"Validation accuracy (%) per thinnable path; data `{data}`, teacher `{teacher}` "
-        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epochs each, seed "
+        f"({100 * t:.2f}% on validation), {rows[0]['epochs']} epoch"
+        f"{'s' * (rows[0]['epochs'] != 1)} each, seed "
         f"{', '.join(map(str, seeds))}{limited}, gradient-norm clipping off unless marked. "
         "Accuracy of each run's best epoch (chosen on 8-block validation accuracy)."
         + (f" Overrides applied to every method: `{' '.join(extra)}`." if extra else ""),

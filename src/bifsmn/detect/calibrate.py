@@ -412,8 +412,9 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                    for p in pts if not p["calibration"]["reached"]]
     if uncertified:
         log(f"warning: {len(uncertified)} operating point(s) not certified ("
-            f"{', '.join(uncertified)}): stored anyway, and detect says so when it uses one; "
-            "calibrate on more hours (--minutes, --streams) to certify them")
+            f"{', '.join(uncertified)}): {'stored' if write else 'would be stored'} anyway, "
+            "and detect says so when it uses one; calibrate on more hours (--minutes, "
+            "--streams) to certify them")
     if write:
         if sha256_file(model) != digest:
             raise BifsmnError("changed while it was being calibrated (another export or "

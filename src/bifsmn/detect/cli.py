@@ -176,8 +176,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         print(f"bifsmn: {total} event{'s' * (total != 1)} in {done} "
               f"file{'s' * (done != 1)}", file=sys.stderr)
         if saver is not None:
-            print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
-                  f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
+            if saver.saved:
+                print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
+                      f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
+            else:  # no list is written then: naming one would send the reader looking
+                print(f"bifsmn: no windows saved to {saver.out} (no events)", file=sys.stderr)
     return 2 if failed else 0
 
 

@@ -524,7 +524,8 @@ def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[
             op = r.operating_point(t)
             if op is None:
                 worst = min(r.scores, key=lambda s: s.fa_per_hour)
-                miss, th, neg = f"n/a ({worst.fa_per_hour:.3g} min)", "-", "-"
+                # the lowest FA/h any threshold reached ("min" read as minutes here)
+                miss, th, neg = f"n/a ({worst.fa_per_hour:.3g} FA/h at best)", "-", "-"
             else:
                 th, s = op
                 miss = f"{100 * s.miss_rate:.2f}% ({s.fa_per_hour:.3g})"
