@@ -180,3 +180,19 @@ def test_flags_that_would_do_nothing_are_refused(tmp_path, capsys):
     assert main(["detect", str(src), "--threshold", "0.9"]) == 0
     err = capsys.readouterr().err
     assert "threshold 0.9; verifier" in err and "calibrated on" not in err
+
+
+def test_a_source_whose_name_is_not_utf8(tmp_path):
+    """A POSIX name that is not UTF-8 (surrogate-escaped in Python) names its clips and list
+    row like any other: the clip name keeps ASCII, the list row shows the byte as \\xNN."""
+    import os
+
+    saver = WindowSaver(tmp_path / "w", SR, W)
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/rec\xfe.wav")
+    saver.start(odd)
+    saver.feed(_ramp(2 * SR))
+    clip = saver.save("yes", 0.5, 1.5, 0.9)
+    saver.write_manifest()
+    assert clip.name.isascii() and clip.name.startswith("rec_-")
+    rows = list(csv.DictReader((tmp_path / "w" / MANIFEST).open(encoding="utf-8")))
+    assert rows[0]["source"].endswith("rec\\xfe.wav")

@@ -98,7 +98,9 @@ def open_audio(path: str | Path) -> sf.SoundFile:
         # POSIX name that is not UTF-8 (a surrogate-escaped str in Python) cannot pass
         return sf.SoundFile(str(path) if os.name == "nt" else os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise BifsmnError(f"not a readable audio file ({exc})", path) from None
+        # libsndfile's own words: str(exc) repeats the name, now as bytes (b'/path')
+        why = getattr(exc, "error_string", None) or str(exc)
+        raise BifsmnError(f"not a readable audio file ({why})", path) from None
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -409,7 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="bifsmn: %(message)s")
     logging.getLogger("bifsmn").setLevel(logging.INFO)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        # a piped stdout holds small outputs until exit, where a reader that left would make
+        # Python print "Exception ignored ... BrokenPipeError": flush here, inside the handler
+        sys.stdout.flush()
+        return rc
     except BifsmnError as exc:
         if args.debug:
             raise
@@ -424,8 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # `bifsmn detect DIR | head -1`: the reader left; end quietly as a shell tool does,
         # and point stdout at /dev/null so Python's exit flush does not raise again
+        if args.debug:
+            raise
         with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            target = sys.stdout.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, target)
+            os.close(null)
         return 128 + 13  # SIGPIPE's status
     except KeyboardInterrupt:
         hint = {"compare": " (run folders keep their last finished epoch; run the same "

@@ -60,7 +60,9 @@ def is_feature_archive(root: str | Path) -> bool:
 
 def hash_split(name: str, val_pct: int = 10, test_pct: int = 10) -> str:
     """Stable split of a name by SHA-1, as Speech Commands splits speakers."""
-    h = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
+    # surrogateescape: a POSIX name that is not UTF-8 hashes as its own bytes (UTF-8 names
+    # hash exactly as before)
+    h = int(hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest(), 16) % 100
     if h < val_pct:
         return "validation"
     if h < val_pct + test_pct:
@@ -123,7 +125,7 @@ def _fingerprint(paths: list[Path], extra: str) -> str:
     resolve = resolver()  # two spellings of one archive share one entry
     for p in paths:
         st = os.stat(p)
-        h.update(f"{resolve(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{resolve(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:24]
 
 

@@ -68,7 +68,7 @@ def _fingerprint(items: list[Item], extra: dict) -> str:
         noise = (resolve(it.noise[0]), it.noise[1]) if it.noise else it.noise
         h.update(
             f"{path}|{noise}|{it.label}|{st.st_size if st else 0}|"
-            f"{st.st_mtime_ns if st else 0}\n".encode()
+            f"{st.st_mtime_ns if st else 0}\n".encode("utf-8", "surrogateescape")  # any name
         )
     return h.hexdigest()[:24]
 
@@ -128,6 +128,15 @@ def clear_cache(cache_dir: Path | None = None, unslotted_only: bool = False) -> 
     return n, size
 
 
+def _finite(arr: np.ndarray, rows: int = 1 << 22) -> bool:
+    """No NaN or infinity in a float array (others are finite by type), checked in slices of
+    ``rows`` values so that the check's mask stays small beside a large cache entry."""
+    if arr.dtype.kind != "f":
+        return True
+    flat = arr.reshape(-1)
+    return all(bool(np.isfinite(flat[i:i + rows]).all()) for i in range(0, flat.size, rows))
+
+
 def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
                     dtype: np.dtype | type | None = None) -> np.ndarray | None:
     """A cached array, or None if absent, unreadable (truncated, corrupt), not of the expected
@@ -142,8 +151,7 @@ def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
     except (OSError, ValueError, EOFError):
         arr = None
     if arr is not None and (shape is None or arr.shape == tuple(shape)) and (
-            dtype is None or arr.dtype == np.dtype(dtype)) and (
-            arr.dtype.kind != "f" or bool(np.isfinite(arr).all())):
+            dtype is None or arr.dtype == np.dtype(dtype)) and _finite(arr):
         return arr
     path.unlink(missing_ok=True)
     return None

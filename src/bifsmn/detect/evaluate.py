@@ -524,8 +524,11 @@ def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[
             op = r.operating_point(t)
             if op is None:
                 worst = min(r.scores, key=lambda s: s.fa_per_hour)
-                # the lowest FA/h any threshold reached ("min" read as minutes here)
-                miss, th, neg = f"n/a ({worst.fa_per_hour:.3g} FA/h at best)", "-", "-"
+                # the lowest FA/h any threshold reached ("min" read as minutes here), in
+                # the column's 22 characters
+                low = worst.fa_per_hour
+                miss = f"n/a (best {low:.3g} FA/h)" if low < 1000 else f"n/a (best {low:.0f}/h)"
+                th, neg = "-", "-"
             else:
                 th, s = op
                 miss = f"{100 * s.miss_rate:.2f}% ({s.fa_per_hour:.3g})"
@@ -572,6 +575,9 @@ def parse_snrs(text: str | Sequence[float]) -> list[float]:
             value = float(p)
         except ValueError:
             raise BifsmnError(f"bad SNR {part!r} (numbers in dB, or 'clean')") from None
+        if value == math.inf:  # "+inf", "infinity": no noise, as "inf"
+            out.append(value)
+            continue
         if not SNR_RANGE_DB[0] <= value <= SNR_RANGE_DB[1]:  # also NaN and -inf
             raise BifsmnError(f"SNR {part.strip()!r} outside {SNR_RANGE_DB[0]:g} to "
                               f"{SNR_RANGE_DB[1]:g} dB (or 'clean' for no noise)")

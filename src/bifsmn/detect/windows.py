@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -83,7 +84,7 @@ class WindowSaver:
         self._buf = np.zeros(0, np.float32)
         self._offset = 0  # stream sample index of _buf[0]
         self._total = 0  # samples fed so far
-        digest = hashlib.sha256(str(Path(self.source).resolve()).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(os.fsencode(Path(self.source).resolve())).hexdigest()[:8]
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.source).stem)[:60] or "audio"
         self._prefix = f"{stem}-{digest}"
 
@@ -127,7 +128,9 @@ class WindowSaver:
             f.write(buf.getvalue())
 
         path = atomic_write(self.out / name, write)
-        self.rows[name] = {"clip": name, "source": self.source, "start": f"{start_s:.3f}",
+        # the list is UTF-8 text: a name that is not UTF-8 is written with \\xNN escapes
+        source = os.fsencode(self.source).decode("utf-8", "backslashreplace")
+        self.rows[name] = {"clip": name, "source": source, "start": f"{start_s:.3f}",
                            "end": f"{end_s:.3f}", "label": label, "score": f"{score:.6f}"}
         self.saved += 1
         return path

@@ -50,9 +50,21 @@ def _check_crcs(path: Path) -> None:
     check them, so a byte flipped inside a tensor (a damaged copy or download) would load as
     silently different weights; the check reads the file once (milliseconds for a model).
     A file that is not a readable zip is left to ``torch.load``'s own error."""
+    bad = None
     try:
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
+            for info in archive.infolist():
+                if info.CRC == 0:  # saved without CRCs (torch.serialization.set_crc32_options)
+                    continue
+                try:
+                    with archive.open(info) as member:  # checks the CRC as it reaches the end
+                        while member.read(1 << 20):
+                            pass
+                except zipfile.BadZipFile as exc:
+                    if "CRC" not in str(exc):
+                        raise
+                    bad = info.filename
+                    break
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
         return  # truncated or not a zip: torch.load's error below says so
     if bad is not None:

@@ -38,12 +38,15 @@ def check_folder_path(path: str | Path, what: str = "run folder") -> None:
     """Refuse, in one line naming it, a folder path that is a file or lies under one (the
     checks a run makes before it decodes any data, so a typo in --out fails at once)."""
     path = Path(path)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            where = "is a file" if p == path else f"lies under a file ({p})"
-            raise BifsmnError(f"{where}, not a {what}", path)
-        if p.exists():
-            return
+    try:
+        for p in (path, *path.parents):
+            if p.exists() and not p.is_dir():
+                where = "is a file" if p == path else f"lies under a file ({p})"
+                raise BifsmnError(f"{where}, not a {what}", path)
+            if p.exists():
+                return
+    except OSError as exc:  # a name too long, a folder that may not be searched
+        raise BifsmnError(f"not usable as a {what} ({exc.strerror or exc})", path) from None
 
 
 class RunLock:

@@ -663,6 +663,8 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.load_state_dict(state["state_dict"])
                 self.optimizer.load_state_dict(state["optimizer"])
+                schedule, history = dict(state["schedule"]), list(state["history"])
+                start, best = state["epoch"], state["best"]
             except (RuntimeError, KeyError, ValueError, TypeError) as exc:
                 # an override changed the model, the classes or the optimizer (config.yaml is
                 # not rewritten: the folder stays resumable with its own settings)
@@ -670,9 +672,9 @@ class Trainer:
                 why = why or type(exc).__name__
                 why = why if len(why) <= 160 else why[:157] + "..."
                 raise BifsmnError("the saved run does not fit the resumed settings (a changed "
-                                  f"model.*, data.* or optim.* override?): {why}", last) from None
-            self.schedule.state = dict(state["schedule"])
-            history, start, best = list(state["history"]), state["epoch"], state["best"]
+                                  "model.*, data.* or optim.* override, or a last.pt that is not "
+                                  f"a run's resume point?): {why}", last) from None
+            self.schedule.state = schedule
             saved = self.run_dir / "config.yaml"
             if saved.is_file():  # epochs of a version without the column ran at its threads
                 # the raw value: validating the old file would refuse a device this
@@ -701,7 +703,7 @@ class Trainer:
             # best.pt, metrics and summary with a new run's
             raise BifsmnError(f"nothing to resume: no last.pt, but the folder holds "
                               f"{' and '.join(trained)} of trained epochs (restore last.pt, or "
-                              "train into another --out)", self.run_dir)
+                              "move the folder away to train afresh)", self.run_dir)
         elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
