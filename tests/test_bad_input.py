@@ -358,3 +358,26 @@ def test_a_reader_that_leaves_ends_the_command_quietly():
         proc.stderr.close()
         assert proc.wait(timeout=120) == 141, err
         assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_audio_folders_skip_hidden_files_and_follow_linked_folders(tmp_path):
+    """What `detect DIR` and negative-speech folders read: hidden files and folders are left
+    out (a macOS `._clip.wav` is not audio and stopped training), linked folders are followed
+    (Python's rglob skipped them), a link loop ends, and a file given as the folder says so."""
+    from bifsmn.audio import audio_files_in
+    from bifsmn.data.archive import AudioSource
+
+    x = np.zeros(1600, np.float32)
+    root = tmp_path / "neg"
+    write_wav(root / "a.wav", x)
+    write_wav(root / "sub" / "b.flac", x, subtype="PCM_16")
+    (root / "._a.wav").write_bytes(b"\x00\x05\x16\x07 not audio")
+    write_wav(root / ".Trash" / "c.wav", x)
+    write_wav(tmp_path / "elsewhere" / "d.wav", x)
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    (root / "sub" / "loop").symlink_to(root)
+    names = sorted(p.name for p in audio_files_in(root))
+    assert names == ["a.wav", "b.flac", "d.wav"], names
+    assert sorted(Path(f).name for f in AudioSource(root).files) == names
+    with pytest.raises(BifsmnError, match="a file, not a folder of audio files"):
+        AudioSource(root / "a.wav")

@@ -53,6 +53,50 @@ def test_full_layout_standard_protocol(full_ds: Path, cache_dir: Path):
         [it.path for it in train]
 
 
+def test_standard_silence_from_noise_recorded_at_another_rate(full_ds: Path, cache_dir: Path):
+    """A 44.1 kHz _background_noise_ file: window starts index the recording as decoded at
+    16 kHz, so no silence item falls past its end (they were mostly all zeros)."""
+    rng = np.random.default_rng(3)
+    noise = full_ds / "_background_noise_" / "white.wav"
+    sf.write(str(noise), (0.1 * rng.standard_normal(44100 * 3)).astype(np.float32), 44100)
+    ds = SpeechCommands(full_ds, 12, protocol="standard")
+    waves, _ = load_waves(ds, "training", cache_dir, progress=False)
+    rows = [i for i, it in enumerate(ds["training"]) if it.label == 1]
+    assert rows and all(it.noise[1] + 16000 <= 3 * 16000 for it in ds["training"]
+                        if it.label == 1)
+    assert all((waves[i] == 0).float().mean() < 0.01 for i in rows)
+
+
+def test_lists_that_repeat_or_share_clips_are_refused(full_ds: Path):
+    """A clip listed twice counts twice; one on two splits is scored where it was trained or
+    selected: both are one-line errors naming the list and the clip."""
+    val = (full_ds / "validation_list.txt").read_text().split()
+    test = (full_ds / "testing_list.txt").read_text().split()
+    (full_ds / "validation_list.txt").write_text("\n".join([*val, val[0]]) + "\n")
+    with pytest.raises(BifsmnError, match=f"validation_list.txt: lists '{val[0]}' twice"):
+        SpeechCommands(full_ds, 12)
+    (full_ds / "validation_list.txt").write_text("\n".join([*val, test[0]]) + "\n")
+    with pytest.raises(BifsmnError, match="validation_list.txt and testing_list.txt both list"):
+        SpeechCommands(full_ds, 12)
+    (full_ds / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (full_ds / "training_list.txt").write_text("\n".join([val[1], "yes/" + Path(
+        next((full_ds / "yes").glob("*.wav"))).name]) + "\n")
+    with pytest.raises(BifsmnError, match="training_list.txt and validation_list.txt"):
+        SpeechCommands(full_ds, 12)
+    (full_ds / "training_list.txt").unlink()
+    clip = next((full_ds / "no").glob("*.wav"))
+    clip.rename(clip.with_suffix(".WAV"))  # there, but not a clip the scan takes
+    (full_ds / "testing_list.txt").write_text(f"no/{clip.stem}.WAV\n")
+    with pytest.raises(BifsmnError, match="which is not a clip of a word folder"):
+        SpeechCommands(full_ds, 12)
+
+
+def test_a_class_folder_in_another_case_is_refused(full_ds: Path):
+    (full_ds / "yes").rename(full_ds / "Yes")
+    with pytest.raises(BifsmnError, match="word folder 'Yes' differs from the class 'yes'"):
+        SpeechCommands(full_ds, 12)
+
+
 def test_35_class_task_drops_nothing_known(full_ds: Path):
     ds = SpeechCommands(full_ds, 35)
     items = ds["training"]

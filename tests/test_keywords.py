@@ -263,10 +263,15 @@ def test_a_keyword_no_training_clip_has_is_refused(kw_ds, tmp_path, monkeypatch)
     from bifsmn.train.trainer import Trainer
 
     monkeypatch.setenv("BIFSMN_CACHE", str(tmp_path / "cache"))
-    cfg = config_from_dict(_cfg(kw_ds, "dfsmn_teacher", keywords=["Marvin", "yes"]))
-    with pytest.raises(BifsmnError, match="data.keywords: no clip of Marvin in split "
+    cfg = config_from_dict(_cfg(kw_ds, "dfsmn_teacher", keywords=["zebra", "yes"]))
+    with pytest.raises(BifsmnError, match="data.keywords: no clip of zebra in split "
                                           "'training'.*case-sensitive"):
         Trainer(cfg, tmp_path / "x", progress=False)._data()
+    # a folder of the word in another case is named as such, before any split is built
+    cfg = config_from_dict(_cfg(kw_ds, "dfsmn_teacher", keywords=["Marvin", "yes"]))
+    with pytest.raises(BifsmnError, match="word folder 'marvin' differs from the class "
+                                          "'Marvin' only in case"):
+        Trainer(cfg, tmp_path / "y", progress=False)._data()
 
 
 def test_keyword_tasks_select_on_balanced_accuracy(kw_ds, tmp_path, monkeypatch):

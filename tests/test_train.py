@@ -423,3 +423,30 @@ def test_eta_leaves_out_the_compiling_first_epoch() -> None:
     assert eta_seconds([145.0, 8.0, 10.0, 30.0], 2) == 20.0  # median of the later epochs
     assert eta_seconds([12.0], 3) == 36.0  # one epoch: all there is
     assert eta_seconds([], 5) == 0.0 and eta_seconds([9.0, 9.0], 0) == 0.0
+
+
+def test_eval_scores_the_split_rule_the_model_was_trained_with(full_ds, cache_dir, tmp_path,
+                                                               capsys):
+    """A run on the standard protocol records it (and its seed, which draws that protocol's
+    unknown and silence items) in its checkpoints and exports; eval then builds the same
+    validation split unless told otherwise (it used to build the reference one)."""
+    from bifsmn.data.speech_commands import SpeechCommands
+    from bifsmn.engine import export_checkpoint
+
+    cfg = tiny_config(full_ds, cache_dir, epochs=1)
+    cfg["data"]["protocol"] = "standard"
+    cfg["train"]["seed"] = 3
+    run = tmp_path / "std"
+    Trainer(config_from_dict(cfg), run, progress=False).fit()
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt["data"] == {"protocol": "standard", "seed": 3}
+    standard = len(SpeechCommands(full_ds, 12, "standard", 3)["validation"])
+    reference = len(SpeechCommands(full_ds, 12, "reference")["validation"])
+    assert standard != reference
+    bkws = export_checkpoint(run / "best.pt", tmp_path / "std.bkws")
+    capsys.readouterr()
+    for model in (run / "best.pt", bkws):
+        for extra, want in (([], standard), (["--protocol", "reference"], reference)):
+            assert main(["eval", "--model", str(model), "--data", str(full_ds), "--json",
+                         *extra]) == 0
+            assert json.loads(capsys.readouterr().out)["count"] == want, (model, extra)

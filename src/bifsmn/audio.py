@@ -30,8 +30,21 @@ _reported: set[str] = set()
 
 def audio_files_in(folder: Path) -> list[Path]:
     """The audio files (:data:`AUDIO_EXTS`) anywhere below ``folder``, sorted, so that a run over
-    a folder visits its files in the same order on every machine."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file())
+    a folder visits its files in the same order on every machine. Hidden files and folders
+    (``.Trash``, macOS's ``._NAME.wav`` resource forks, which are not audio) are left out;
+    linked folders are followed, each real folder once (a link loop ends)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top) / f for f in files if not f.startswith(".")
+                  and Path(f).suffix.lower() in AUDIO_EXTS and (Path(top) / f).is_file()]
+    return sorted(found)
 
 
 def _report_once(key: str, message: str) -> None:

@@ -121,12 +121,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     progress = not args.json and sys.stderr.isatty()  # no bars in logs
     if args.against:
         rows = compare_paths(args.checkpoint, args.against, args.data, args.split,
-                             None if args.blocks is None else [args.blocks], progress=progress)
+                             None if args.blocks is None else [args.blocks], args.protocol,
+                             progress=progress)
         print(json.dumps(list(rows.values()), indent=2) if args.json
               else format_comparison(rows))
         return 0
     m = evaluate_checkpoint(args.checkpoint, args.data, args.split,
-                            8 if args.blocks is None else args.blocks, progress=progress)
+                            8 if args.blocks is None else args.blocks, args.protocol,
+                            progress=progress)
     print(json.dumps(m, indent=2) if args.json else format_report(m))
     return 0
 
@@ -291,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "--model: the name detect and eval-stream use)")
     e.add_argument("--data", required=True)
     e.add_argument("--split", choices=["training", "validation", "testing", "all"])
+    e.add_argument("--protocol", default="auto", metavar="auto|reference|standard",
+                   help="how a full-layout audio folder's 12-class splits are built "
+                   "(bifsmn.data.speech_commands); auto (default): the one the model was "
+                   "trained with (recorded since session 68), else reference")
     e.add_argument("--blocks", type=blocks_cli_count, metavar="N",
                    help="thinnable path: blocks to run (8/4/2/1 for 8 layers; the model's own "
                    "counts otherwise; default 8, with --against every path of the model)")

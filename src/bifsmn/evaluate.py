@@ -69,6 +69,8 @@ class _Scorer:
     blocks: list[int]
     predict: Callable[[torch.Tensor], dict[int, torch.Tensor]]
     extra: dict = field(default_factory=dict)
+    #: how training built its audio splits ({"protocol", "seed"}; empty for older files)
+    split_rule: dict = field(default_factory=dict)
 
 
 def _checkpoint_scorer(checkpoint: str | Path, blocks: list[int] | None) -> _Scorer:
@@ -82,8 +84,10 @@ def _checkpoint_scorer(checkpoint: str | Path, blocks: list[int] | None) -> _Sco
     blocks = blocks_mod.parse_many(blocks, layers)
     for b in blocks:
         blocks_mod.require(b, layers, num_paths, str(checkpoint))
+    rule = ckpt.get("data")
     return _Scorer(str(checkpoint), checkpoint_labels(ckpt), list(ckpt["labels"]),
-                   ckpt["features"], blocks, lambda x: predict_paths(model, x, blocks))
+                   ckpt["features"], blocks, lambda x: predict_paths(model, x, blocks),
+                   split_rule=rule if isinstance(rule, dict) else {})
 
 
 def _bkws_scorer(path: str | Path, blocks: list[int] | None, batch: int = 256) -> _Scorer:
@@ -103,9 +107,11 @@ def _bkws_scorer(path: str | Path, blocks: list[int] | None, batch: int = 256) -
                                 for i in range(0, len(x), batch)])
         return out
 
+    rule = engine.metadata.get("data")
     return _Scorer(str(path), engine.labels, list(engine.labels), engine.feature_config,
                    blocks, predict,
-                   {"engine": {"kernel": engine.kernel, "file_bytes": engine.file_bytes}})
+                   {"engine": {"kernel": engine.kernel, "file_bytes": engine.file_bytes}},
+                   split_rule=rule if isinstance(rule, dict) else {})
 
 
 def _scorer(src: str | Path, blocks: list[int] | None) -> _Scorer:
@@ -141,14 +147,28 @@ def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = 
                         progress)
 
 
+def split_rule(s: _Scorer, protocol: str) -> tuple[str, int]:
+    """The protocol and seed to build an audio split with: ``protocol`` when given, else the
+    one the model was trained with (its checkpoint or ``.bkws`` records it since session 68),
+    else ``auto``. The seed matters to the standard protocol only (its unknown and silence
+    items are drawn with it); other protocols keep seed 0, so their cache entries stay shared
+    by every model."""
+    rule = s.split_rule
+    if protocol == "auto" and isinstance(rule.get("protocol"), str):
+        protocol = rule["protocol"]
+    seed = rule.get("seed", 0) if protocol == "standard" else 0
+    return protocol, int(seed) if isinstance(seed, int) else 0
+
+
 def _inputs(s: _Scorer, data: str | Path, split: str | None, protocol: str,
             cache_dir: Path | None, progress: bool
             ) -> tuple[torch.Tensor, torch.Tensor, str, str]:
     """The split's inputs and labels for a model of ``s``'s labels and front end."""
     num_classes, keywords = task_of(s.task_labels)
+    protocol, seed = split_rule(s, protocol)
     feats, labels, split, source = split_inputs(
         data, split, feature_config_from_dict(s.features, s.src), num_classes, protocol,
-        cache_dir, progress, keywords)
+        cache_dir, progress, keywords, seed)
     if len(labels) == 0:
         raise BifsmnError(f"split '{split}' is empty", data)
     return feats, labels, split, source

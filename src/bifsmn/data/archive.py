@@ -242,7 +242,8 @@ class AudioSource:
     def __init__(self, root: str | Path, windows: int = 3, jpeg_quality: int = 75) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise BifsmnError("audio source folder does not exist", self.root)
+            raise BifsmnError("a file, not a folder of audio files" if self.root.exists()
+                              else "audio source folder does not exist", self.root)
         self.files = audio_files_in(self.root)
         if not self.files:
             raise BifsmnError(f"no audio files ({', '.join(AUDIO_EXTS)}) found", self.root)

@@ -29,11 +29,13 @@ from bifsmn.data.speech_commands import SpeechCommands
 def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureConfig,
                  num_classes: int = 12, protocol: str = "auto",
                  cache_dir: Path | None = None, progress: bool = False,
-                 keywords: Sequence[str] = ()) -> tuple[torch.Tensor, torch.Tensor, str, str]:
+                 keywords: Sequence[str] = (), seed: int = 0
+                 ) -> tuple[torch.Tensor, torch.Tensor, str, str]:
     """``(inputs (N, 1, mel, frames), labels, split, source)`` of a split (of the task of
     ``num_classes``, or of ``keywords`` of one's own: :func:`bifsmn.data.labels.task_of`).
 
     ``split=None`` picks the data set's default evaluation split (validation where it exists).
+    ``seed`` draws the standard protocol's unknown and silence items (training's train.seed).
     ``source`` says what the features came from: ``images`` or ``audio``.
     """
     if is_feature_archive(data):
@@ -42,7 +44,7 @@ def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureCon
         split = split or "validation"
         imgs, labels = ds.images(split, cache_dir, progress)
         return image_to_input(imgs, feature_cfg), labels, split, "images"
-    ds = SpeechCommands(data, num_classes, protocol, keywords=keywords)
+    ds = SpeechCommands(data, num_classes, protocol, seed, keywords=keywords)
     split = split or ds.default_eval_split()
     feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)
     return feats, labels, split, "audio"

@@ -28,9 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile as sf
-
-from bifsmn.audio import CLIP_SAMPLES
+from bifsmn.audio import CLIP_SAMPLES, SAMPLE_RATE, open_audio
 from bifsmn.data.labels import (
     SILENCE,
     UNKNOWN,
@@ -75,6 +73,14 @@ def parse_name(rel: str) -> tuple[str, str | None]:
         return SILENCE, None
     speaker = fields[0] if "_nohash_" in name else None
     return folder, speaker
+
+
+def _length_at_16k(path: str | Path) -> int:
+    """Samples of an audio file once decoded at :data:`SAMPLE_RATE` (what
+    :func:`~bifsmn.audio.load_audio` returns), from its header: a 44.1 kHz noise file's frame
+    count would place most windows past the resampled recording's end (all-zero "silence")."""
+    with open_audio(path) as f:
+        return int(f.frames) * SAMPLE_RATE // int(f.samplerate)
 
 
 def read_list(path: Path) -> list[str]:
@@ -136,8 +142,22 @@ class SpeechCommands:
         self._files = _scan(self.root)
         if not self._files:
             raise BifsmnError("no */*.wav clips found: not a Speech Commands folder", self.root)
+        self._check_word_case()
         self._split_files = self._make_splits()
         self._cache: dict[str, list[Item]] = {}
+
+    def _check_word_case(self) -> None:
+        """Refuse a word folder that differs from a class word only in case (``Yes/`` for
+        ``yes``): word folders are case-sensitive, so its clips would silently become
+        ``_unknown_`` and the class would have none."""
+        words = {w.lower(): w for w in self.labels if w not in (UNKNOWN, SILENCE)}
+        folders = {rel.split("/", 1)[0] for rel in self._files}
+        for folder in sorted(folders):
+            word = words.get(folder.lower())
+            if word is not None and folder != word:
+                raise BifsmnError(f"word folder {folder!r} differs from the class {word!r} only "
+                                  f"in case: its clips would count as {UNKNOWN} (rename it "
+                                  f"{word}/)", self.root)
 
     # ------------------------------------------------------------------ splits
     def _list(self, name: str) -> list[str] | None:
@@ -146,15 +166,30 @@ class SpeechCommands:
             return None
         entries = read_list(p)
         present = set(self._files)
+        seen: set[str] = set()
         for rel in entries:
             if rel not in present:
+                if (self.root / rel).is_file():  # there, but not a clip the scan takes
+                    raise BifsmnError(f"lists {rel!r}, which is not a clip of a word folder "
+                                      "(clips are WORD/NAME.wav, lower-case .wav)", p)
                 raise BifsmnError(f"lists {rel!r}, which does not exist under {self.root}", p)
+            if rel in seen:  # it would count twice in its split's accuracy
+                raise BifsmnError(f"lists {rel!r} twice", p)
+            seen.add(rel)
         return entries
 
     def _make_splits(self) -> dict[str, list[str]]:
         train, val, test = (self._list(f"{s}_list.txt")
                             for s in ("training", "validation", "testing"))
         splits: dict[str, list[str]] = {"all": list(self._files)}
+        lists = {"training": train or [], "validation": val or [], "testing": test or []}
+        for a, b in (("validation", "testing"), ("training", "validation"),
+                     ("training", "testing")):
+            both = sorted(set(lists[a]) & set(lists[b]))
+            if both:  # a clip scored on the split it was trained or selected on
+                raise BifsmnError(f"{a}_list.txt and {b}_list.txt both list {both[0]!r}"
+                                  f"{f' (and {len(both) - 1} more)' if len(both) > 1 else ''}: "
+                                  "the splits must not share clips", self.root)
         held = set(val or []) | set(test or [])
         splits["validation"] = val or []
         splits["testing"] = test or []
@@ -215,7 +250,8 @@ class SpeechCommands:
         items = keep + unknown[:n]
         if not self.noise_files:
             raise BifsmnError(f"protocol 'standard' needs {NOISE_DIR}/ noise files", self.root)
-        lengths = {f: sf.info(f).frames for f in self.noise_files}
+        # starts index the recording as decoded for the windows: resampled to 16 kHz
+        lengths = {f: _length_at_16k(f) for f in self.noise_files}
         for _ in range(n):
             f = rng.choice(self.noise_files)
             start = rng.randrange(max(1, lengths[f] - CLIP_SAMPLES))

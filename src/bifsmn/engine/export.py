@@ -80,6 +80,8 @@ def spec_records(spec: DeploySpec, ckpt: dict, source: str = "",
     info = {"source": source, "model": ckpt["model"], "binary": spec.binary,
             "epoch": ckpt.get("epoch"), "classifier_dtype": spec.classifier_dtype,
             "param_dtype": spec.param_dtype, "blocks": list(spec.blocks)}
+    if isinstance(ckpt.get("data"), dict):  # the split rule (protocol, seed) eval follows
+        info["data"] = ckpt["data"]
     for key in ("operating_points", "cascade_operating_points"):  # bifsmn calibrate
         if ckpt.get(key):  # read by bifsmn.detect (its own points; those with a verifier)
             info[key] = ckpt[key]

@@ -420,6 +420,9 @@ class Trainer:
                        "options": dict(c.binary.options)},
             "labels": list(self.ds.labels),
             "features": self.feature_cfg.to_dict(),
+            # how the audio splits were built (the standard protocol's unknown and silence
+            # items are drawn with train.seed): eval scores the split the run was selected on
+            "data": {"protocol": c.data.protocol, "seed": c.train.seed},
             # with EMA on, the averaged weights: what eval, export and detection use
             "state_dict": self.model.state_dict() if self.ema is None else self.ema.state_dict(),
             "epoch": epoch,
