@@ -43,6 +43,15 @@ def test_parse_image_name():
     assert parse_image_name("_background_noise_/n_3.jpg") == ("_silence_", None)
 
 
+def test_audio_folder_with_a_list_and_a_picture_is_no_archive(archive_ds):
+    """An audio data set with a training list and one stray .jpg (a cover image) is still
+    read as audio: it was taken for a feature archive and its clips for images."""
+    assert (archive_ds / "training_list.txt").is_file()
+    (archive_ds / "docs").mkdir()
+    (archive_ds / "docs" / "cover.jpg").write_bytes(b"\xff\xd8\xff not really")
+    assert not is_feature_archive(archive_ds)
+
+
 def test_archive_items_labels_and_splits(feature_archive):
     assert is_feature_archive(feature_archive)
     ds = FeatureArchive(feature_archive, 12)

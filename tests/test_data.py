@@ -91,6 +91,20 @@ def test_lists_that_repeat_or_share_clips_are_refused(full_ds: Path):
         SpeechCommands(full_ds, 12)
 
 
+def test_an_unknown_folder_added_to_a_full_data_set_keeps_it_full(full_ds: Path):
+    """Only both official folders (_unknown_ and _silence_) make a test archive: an added
+    _unknown_/ of other words joins the full layout's training split as unknown."""
+    from conftest import tone, write_wav
+
+    rel = "_unknown_/hello_0badcafe_nohash_0.wav"
+    write_wav(full_ds / rel, tone("hello", np.random.default_rng(0)))
+    ds = SpeechCommands(full_ds, 12)
+    assert ds.layout == "full" and ds.protocol == "reference"
+    added = [it for it in ds["training"] if it.path == str(full_ds / rel)]
+    assert [(it.word, it.label) for it in added] == [("hello", 0)]
+    assert any(it.label == 1 for it in ds["training"])  # silence items still appended
+
+
 def test_a_class_folder_in_another_case_is_refused(full_ds: Path):
     (full_ds / "yes").rename(full_ds / "Yes")
     with pytest.raises(BifsmnError, match="word folder 'Yes' differs from the class 'yes'"):

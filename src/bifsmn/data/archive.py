@@ -53,9 +53,12 @@ ARCHIVE_CACHE_VERSION = 1
 
 
 def is_feature_archive(root: str | Path) -> bool:
-    """True for a folder laid out as a feature archive (lists + ``*/*.jpg`` images)."""
+    """True for a folder laid out as a feature archive (lists + ``*/*.jpg`` images, no
+    ``*/*.wav`` clips): an audio data set with a training list and a stray picture in some
+    folder (a cover image) stays an audio data set."""
     root = Path(root)
-    return (root / "training_list.txt").is_file() and any(root.glob("*/*.jpg"))
+    return ((root / "training_list.txt").is_file() and any(root.glob("*/*.jpg"))
+            and not any(root.glob("*/*.wav")))
 
 
 def hash_split(name: str, val_pct: int = 10, test_pct: int = 10) -> str:

@@ -105,8 +105,11 @@ def _scan(root: Path) -> list[str]:
 
 
 def detect_layout(root: Path) -> str:
-    """``test-archive`` if the official ``_unknown_``/``_silence_`` folders exist, else ``full``."""
-    return "test-archive" if (root / UNKNOWN).is_dir() or (root / SILENCE).is_dir() else "full"
+    """``test-archive`` if the official ``_unknown_`` and ``_silence_`` folders both exist,
+    else ``full``. Both: a full data set to which a user added an ``_unknown_/`` folder of
+    other words stays a full one (one such folder made it an archive: no training split and
+    no silence items)."""
+    return "test-archive" if (root / UNKNOWN).is_dir() and (root / SILENCE).is_dir() else "full"
 
 
 class SpeechCommands:
