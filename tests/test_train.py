@@ -450,3 +450,21 @@ def test_eval_scores_the_split_rule_the_model_was_trained_with(full_ds, cache_di
             assert main(["eval", "--model", str(model), "--data", str(full_ds), "--json",
                          *extra]) == 0
             assert json.loads(capsys.readouterr().out)["count"] == want, (model, extra)
+
+
+def test_augmentation_settings_of_the_other_kind_of_data_are_named(full_ds, cache_dir, tmp_path,
+                                                                   caplog):
+    """Archive-only augmentation settings given for an audio data set train as if absent: the
+    run says so once, naming them (and that noise_prob has no noise files to mix)."""
+    import logging
+
+    (full_ds / "_background_noise_" / "white.wav").unlink()
+    (full_ds / "_background_noise_").rmdir()
+    cfg = tiny_config(full_ds, cache_dir, epochs=1)
+    cfg["data"].update({"cut_prob": 0.2, "mask_prob": 0.9, "amplitude_prob": 0.1})
+    with caplog.at_level(logging.WARNING, logger="bifsmn"):
+        Trainer(config_from_dict(cfg), tmp_path / "r", progress=False)._data()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "data.mask_prob, data.cut_prob apply to feature archives only" in text, text
+    assert "amplitude_prob" not in text  # an audio setting, used here
+    assert "data.noise_prob=0.3 mixes nothing" in text, text

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import statistics
@@ -74,7 +75,7 @@ from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from bifsmn.train.config import Config, save_config
+from bifsmn.train.config import Config, DataConfig, save_config
 from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
@@ -97,6 +98,13 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+#: augmentation settings of one kind of data (the others apply to both, or are checked there)
+ARCHIVE_ONLY = ("shift_max_frames", "noise_max_gain", "noise_snr_db", "mask_prob", "cut_prob",
+                "cut_keep_min", "cut_keep_max")
+AUDIO_ONLY = ("noise_max_scale", "amplitude_prob", "speed_prob")
+log = logging.getLogger("bifsmn.train")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -320,14 +328,30 @@ class Trainer:
         aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
-        self.augment = Augmenter(aug, load_noises(self.ds)) if c.augment else None
+        noises = load_noises(self.ds)
+        self._report_unused(ARCHIVE_ONLY, "feature archives")
+        if c.augment and c.noise_prob > 0 and not noises and self.dist.main:
+            log.warning("data.noise_prob=%g mixes nothing: %s has no _background_noise_/ files",
+                        c.noise_prob, c.root)
+        self.augment = Augmenter(aug, noises) if c.augment else None
         self.fe_device = frontend_device(self.feature_cfg, self.device)
         self.logmel = make_frontend(self.feature_cfg).to(self.fe_device)
+
+    def _report_unused(self, keys: tuple[str, ...], where: str) -> None:
+        """One warning naming the ``data.*`` augmentation settings given (not at their
+        defaults) that this kind of data does not use: a config written for the other kind
+        would otherwise train as if they applied."""
+        default = DataConfig()
+        given = [k for k in keys if getattr(self.cfg.data, k) != getattr(default, k)]
+        if given and self.dist.main:
+            log.warning("%s apply to %s only: ignored on this data (%s)",
+                        ", ".join(f"data.{k}" for k in given), where, self.cfg.data.root)
 
     def _data_archive(self) -> None:
         """Feature archive: uint8 images in memory, feature-domain augmentation, negatives from
         audio folders in ``unknown``; validation is the archive's validation list alone."""
         c = self.cfg.data
+        self._report_unused(AUDIO_ONLY, "audio data sets")
         cache = Path(c.cache_dir) if c.cache_dir else None
         if c.features not in ("auto", FBANK40):
             raise BifsmnError(f"data.features={c.features!r}, but a feature archive holds "
