@@ -52,6 +52,15 @@ def test_audio_folder_with_a_list_and_a_picture_is_no_archive(archive_ds):
     assert not is_feature_archive(archive_ds)
 
 
+def test_archive_holding_some_source_clips_stays_an_archive(feature_archive):
+    """Decided by what training_list.txt names, not the files beside it: an archive with a
+    few of the WAVs its images came from (its README pairs them) is still an archive."""
+    word = next(p for p in sorted(feature_archive.iterdir()) if p.is_dir()
+                and not p.name.startswith("_"))
+    (word / "0badcafe_nohash_0.wav").write_bytes(b"RIFF")
+    assert is_feature_archive(feature_archive)
+
+
 def test_archive_items_labels_and_splits(feature_archive):
     assert is_feature_archive(feature_archive)
     ds = FeatureArchive(feature_archive, 12)

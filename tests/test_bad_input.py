@@ -378,6 +378,13 @@ def test_audio_folders_skip_hidden_files_and_follow_linked_folders(tmp_path):
     (root / "sub" / "loop").symlink_to(root)
     names = sorted(p.name for p in audio_files_in(root))
     assert names == ["a.wav", "b.flac", "d.wav"], names
+    # a folder reached through a link and directly keeps its real path, whatever the OS's
+    # listing order (the name feeds hash splits and cache keys)
+    for k in range(6):
+        tree = tmp_path / f"t{k}"
+        write_wav(tree / f"real{k}" / "x.wav", x)
+        (tree / f"alias{k}").symlink_to(tree / f"real{k}")
+        assert audio_files_in(tree) == [tree / f"real{k}" / "x.wav"]
     assert sorted(Path(f).name for f in AudioSource(root).files) == names
     with pytest.raises(BifsmnError, match="a file, not a folder of audio files"):
         AudioSource(root / "a.wav")

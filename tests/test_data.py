@@ -107,8 +107,26 @@ def test_an_unknown_folder_added_to_a_full_data_set_keeps_it_full(full_ds: Path)
 
 def test_a_class_folder_in_another_case_is_refused(full_ds: Path):
     (full_ds / "yes").rename(full_ds / "Yes")
-    with pytest.raises(BifsmnError, match="word folder 'Yes' differs from the class 'yes'"):
+    with pytest.raises(BifsmnError, match="word folder 'Yes' differs from the class 'yes' "
+                                          r".*\(rename it yes/\)"):
         SpeechCommands(full_ds, 12)
+    (full_ds / "yes").mkdir()  # both spellings: the stray one is named, not the class's own
+    first = next((full_ds / "Yes").glob("*.wav"))
+    first.rename(full_ds / "yes" / first.name)
+    with pytest.raises(BifsmnError, match=r"word folder 'Yes' .*\(move its clips into yes/\)"):
+        SpeechCommands(full_ds, 12, protocol="reference")
+
+
+def test_keywords_that_differ_in_case_are_each_a_class(full_ds: Path):
+    """Two keywords in two cases are two classes with their own folders: neither folder is
+    refused as the other's misspelling."""
+    from conftest import tone, write_wav
+
+    rng = np.random.default_rng(1)
+    for word in ("bed", "Bed"):
+        write_wav(full_ds / word / f"{word.lower()}0cafe_nohash_{len(word)}.wav", tone("bed", rng))
+    ds = SpeechCommands(full_ds, 4, keywords=("bed", "Bed"))
+    assert {"bed", "Bed"} <= set(ds.labels)
 
 
 def test_35_class_task_drops_nothing_known(full_ds: Path):

@@ -450,6 +450,12 @@ def test_eval_scores_the_split_rule_the_model_was_trained_with(full_ds, cache_di
             assert main(["eval", "--model", str(model), "--data", str(full_ds), "--json",
                          *extra]) == 0
             assert json.loads(capsys.readouterr().out)["count"] == want, (model, extra)
+    # tables of several models (compare) impose one rule on all of them
+    from bifsmn.evaluate import evaluate_checkpoint_paths
+
+    ref = evaluate_checkpoint_paths(run / "best.pt", full_ds, blocks=[8], progress=False,
+                                    rule={"protocol": "auto", "seed": 0})
+    assert ref[8]["count"] == reference
 
 
 def test_augmentation_settings_of_the_other_kind_of_data_are_named(full_ds, cache_dir, tmp_path,
@@ -468,3 +474,15 @@ def test_augmentation_settings_of_the_other_kind_of_data_are_named(full_ds, cach
     assert "data.mask_prob, data.cut_prob apply to feature archives only" in text, text
     assert "amplitude_prob" not in text  # an audio setting, used here
     assert "data.noise_prob=0.3 mixes nothing" in text, text
+
+
+def test_noise_files_are_read_only_to_be_mixed(full_ds, cache_dir, tmp_path):
+    """With data.augment=false no noise is mixed, so a damaged _background_noise_ file does
+    not stop the run (it is decoded only when augmenting, where it is a one-line error)."""
+    (full_ds / "_background_noise_" / "white.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVE")
+    cfg = tiny_config(full_ds, cache_dir, epochs=1)
+    cfg["data"]["augment"] = False
+    Trainer(config_from_dict(cfg), tmp_path / "a", progress=False)._data()
+    cfg["data"]["augment"] = True
+    with pytest.raises(BifsmnError, match="white.wav"):
+        Trainer(config_from_dict(cfg), tmp_path / "b", progress=False)._data()

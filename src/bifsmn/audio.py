@@ -41,7 +41,10 @@ def audio_files_in(folder: Path) -> list[Path]:
             dirs[:] = []
             continue
         seen.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # sorted, real folders before links: a folder reached both ways keeps its real path
+        # (its name feeds hash splits and cache keys) whatever order the OS lists them in
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")),
+                         key=lambda d: (os.path.islink(os.path.join(top, d)), d))
         found += [Path(top) / f for f in files if not f.startswith(".")
                   and Path(f).suffix.lower() in AUDIO_EXTS and (Path(top) / f).is_file()]
     return sorted(found)

@@ -98,7 +98,11 @@ def _compare_runs(cfgs: dict[str, Config], out: Path, data: str, teacher: str,
                   base: str) -> list[dict]:
     """:func:`compare`'s work under its lock: each run trained or reused, then the tables."""
     rows = []
-    teacher_acc = accuracies(Path(teacher), data, [8])[8]
+    # every model of the table on one split: the one the method runs train and select on
+    # (a teacher trained on another protocol or seed records its own, which eval would use)
+    first = next(iter(cfgs.values()))
+    rule = {"protocol": first.data.protocol, "seed": first.train.seed}
+    teacher_acc = accuracies(Path(teacher), data, [8], rule=rule)[8]
     for name, cfg in cfgs.items():
         run = out / name
         how, stale = train_or_reuse_noting(cfg, run)
@@ -111,7 +115,7 @@ def _compare_runs(cfgs: dict[str, Config], out: Path, data: str, teacher: str,
         else:
             model, _ = model_from_checkpoint(run / "best.pt")
             try:
-                accs = accuracies(run / "best.pt", data, list(BLOCKS))
+                accs = accuracies(run / "best.pt", data, list(BLOCKS), rule=rule)
             except NonFiniteError:  # a run of an older version that trained on past it
                 diverged = True
         log(f"{name}: {'diverged' if diverged else how} ({run}){moved}")

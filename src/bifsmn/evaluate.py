@@ -13,7 +13,7 @@ file costs, per path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -124,15 +124,21 @@ def _scorer(src: str | Path, blocks: list[int] | None) -> _Scorer:
 def evaluate_checkpoint_paths(checkpoint: str | Path, data: str | Path,
                               split: str | None = None, blocks: list[int] | None = None,
                               protocol: str = "auto", cache_dir: Path | None = None,
-                              progress: bool = True) -> dict[int, dict]:
+                              progress: bool = True, rule: dict | None = None
+                              ) -> dict[int, dict]:
     """Metrics (see :func:`metrics_from_logits`) of a checkpoint on a split for each block
     count in ``blocks`` (default: every path the model has), the model folded once.
 
     ``split=None`` picks the layout's default. A feature archive is read as images; audio goes
     through the checkpoint's own front end (for an fbank40 model that is the deployed path:
     :mod:`bifsmn.data.sources`). Non-finite logits raise :class:`NonFiniteError`.
-    ``checkpoint`` may also be a ``.bkws`` file: :func:`evaluate_bkws_paths`."""
-    return _score_paths(_scorer(checkpoint, blocks), data, split, protocol, cache_dir, progress)
+    ``checkpoint`` may also be a ``.bkws`` file: :func:`evaluate_bkws_paths`. ``rule``
+    ({"protocol", "seed"}) replaces the split rule the file records: tables that set several
+    models side by side score them all on one split."""
+    s = _scorer(checkpoint, blocks)
+    if rule is not None:
+        s = replace(s, split_rule=dict(rule))
+    return _score_paths(s, data, split, protocol, cache_dir, progress)
 
 
 def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = None,
@@ -273,10 +279,12 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str | N
 
 def accuracies(checkpoint: str | Path, data: str | Path, blocks: list[int] | None = None,
                split: str = "validation", cache_dir: Path | None = None,
-               progress: bool = False) -> dict[int, float]:
-    """Accuracy per block count (what compare and the quickstart tabulate)."""
+               progress: bool = False, rule: dict | None = None) -> dict[int, float]:
+    """Accuracy per block count (what compare and the quickstart tabulate); ``rule``: see
+    :func:`evaluate_checkpoint_paths`."""
     return {b: m["accuracy"] for b, m in evaluate_checkpoint_paths(
-        checkpoint, data, split, blocks, cache_dir=cache_dir, progress=progress).items()}
+        checkpoint, data, split, blocks, cache_dir=cache_dir, progress=progress,
+        rule=rule).items()}
 
 
 def format_report(m: dict) -> str:

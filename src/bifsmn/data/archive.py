@@ -53,12 +53,21 @@ ARCHIVE_CACHE_VERSION = 1
 
 
 def is_feature_archive(root: str | Path) -> bool:
-    """True for a folder laid out as a feature archive (lists + ``*/*.jpg`` images, no
-    ``*/*.wav`` clips): an audio data set with a training list and a stray picture in some
-    folder (a cover image) stays an audio data set."""
-    root = Path(root)
-    return ((root / "training_list.txt").is_file() and any(root.glob("*/*.jpg"))
-            and not any(root.glob("*/*.wav")))
+    """True for a folder laid out as a feature archive: a ``training_list.txt`` whose first
+    entry is an image (``WORD/NAME.jpg``). Decided by the list, not by the files beside it: an
+    audio data set with a stray picture (a cover image) stays audio, and an archive holding
+    some of the clips its images came from stays an archive."""
+    lst = Path(root) / "training_list.txt"
+    if not lst.is_file():
+        return False
+    try:
+        with lst.open(encoding="utf-8-sig", errors="replace") as f:
+            first = next((ln.strip() for ln in f if ln.strip()), "")
+    except OSError:
+        return False
+    if not first:  # an empty list names nothing: the images beside it decide
+        return any(Path(root).glob("*/*.jpg"))
+    return first.lower().endswith(".jpg")
 
 
 def hash_split(name: str, val_pct: int = 10, test_pct: int = 10) -> str:

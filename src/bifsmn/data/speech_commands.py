@@ -153,14 +153,17 @@ class SpeechCommands:
         """Refuse a word folder that differs from a class word only in case (``Yes/`` for
         ``yes``): word folders are case-sensitive, so its clips would silently become
         ``_unknown_`` and the class would have none."""
-        words = {w.lower(): w for w in self.labels if w not in (UNKNOWN, SILENCE)}
+        classes = [w for w in self.labels if w not in (UNKNOWN, SILENCE)]
+        words = {w.lower(): w for w in classes}
         folders = {rel.split("/", 1)[0] for rel in self._files}
-        for folder in sorted(folders):
+        for folder in sorted(folders - set(classes)):  # a class's own folder is fine
             word = words.get(folder.lower())
-            if word is not None and folder != word:
+            if word is not None:
+                fix = (f"move its clips into {word}/" if word in folders
+                       else f"rename it {word}/")
                 raise BifsmnError(f"word folder {folder!r} differs from the class {word!r} only "
-                                  f"in case: its clips would count as {UNKNOWN} (rename it "
-                                  f"{word}/)", self.root)
+                                  f"in case: its clips would count as {UNKNOWN} ({fix})",
+                                  self.root)
 
     # ------------------------------------------------------------------ splits
     def _list(self, name: str) -> list[str] | None:

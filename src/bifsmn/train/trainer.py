@@ -328,9 +328,9 @@ class Trainer:
         aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
                             amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
                             shift_prob=c.shift_prob)
-        noises = load_noises(self.ds)
+        noises = load_noises(self.ds) if c.augment else []  # decoded only to be mixed
         self._report_unused(ARCHIVE_ONLY, "feature archives")
-        if c.augment and c.noise_prob > 0 and not noises and self.dist.main:
+        if c.augment and c.noise_prob > 0 and not self.ds.noise_files and self.dist.main:
             log.warning("data.noise_prob=%g mixes nothing: %s has no _background_noise_/ files",
                         c.noise_prob, c.root)
         self.augment = Augmenter(aug, noises) if c.augment else None
