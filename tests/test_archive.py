@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import WORDS, tone, write_wav
+from conftest import WORDS, make_full_dataset, tone, write_wav
 
 from bifsmn.data.archive import (
     AudioSource,
@@ -416,6 +416,13 @@ def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("bifsmn: error:") and "\n" not in err, err
     assert "--model must be NAME=CHECKPOINT, got 'nonsense'" in err, err
+    # an audio folder as --archive: one line (it gave NaN columns, or a reshape traceback)
+    audio = make_full_dataset(tmp_path / "audio")
+    assert main(["scale-table", "--model", f"t={best}", "--archive", str(audio), "--out",
+                 str(tmp_path / "t2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "not a feature archive" in err and str(audio) in err, err
+    assert not (tmp_path / "t2" / "table.json").exists()
 
 
 def test_audio_data_set_with_the_fbank40_front_end(full_ds, tmp_path):

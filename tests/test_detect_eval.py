@@ -206,6 +206,11 @@ def test_eval_stream_outputs(data, ckpts, tmp_path):
             assert sum(v["false_alarms"] for v in per.values()) == op["false_alarms"]
     lo, hi, zero_x = det_limits(results)
     assert 0 < lo < zero_x < 1.0 < hi and math.isfinite(hi)
+    # a later run into the folder: no truth file of an SNR it did not run stays behind
+    (out / "truth_10dB.csv").write_text("an earlier run's other SNR\n")
+    eval_stream(data, [trained], blocks=[8], minutes=1.5, snrs=[math.inf], seed=0,
+                split="training", out=out, log=lines.append, gate=None)
+    assert sorted(p.name for p in out.glob("truth_*.csv")) == ["truth_clean.csv"]
 
 
 def test_eval_stream_cli(data, ckpts, tmp_path, capsys):

@@ -105,11 +105,21 @@ def test_eval_against_cli_and_refusals(full_ds, tmp_path, capsys) -> None:
                  str(full_ds)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(other) in err and "other features" in err
-    # a path the reference does not hold
-    two = export_checkpoint(ckpt, tmp_path / "two.bkws", blocks=2)
+    # files of other path sets: by default the paths both have, in either order
+    two = export_checkpoint(ckpt, tmp_path / "two.bkws", blocks="8,2")
+    for model, ref in ((small, two), (two, ckpt)):
+        assert main(["eval", "--model", str(model), "--against", str(ref), "--data",
+                     str(full_ds), "--json"]) == 0
+        assert [r["blocks"] for r in json.loads(capsys.readouterr().out)] == [8, 2]
+    # a path named that the reference does not hold, and no path in common
     assert main(["eval", "--model", str(small), "--against", str(two), "--data",
-                 str(full_ds)]) == 2
+                 str(full_ds), "--blocks", "4"]) == 2
     assert "not in this file" in capsys.readouterr().err
+    one = export_checkpoint(ckpt, tmp_path / "one.bkws", blocks=1)
+    assert main(["eval", "--model", str(one), "--against", str(two), "--data",
+                 str(full_ds)]) == 2
+    err = capsys.readouterr().err
+    assert "has no path in common" in err and "blocks 8, 2 against 1" in err, err
 
 
 def test_a_narrowed_export_names_the_comparison(tmp_path, capsys) -> None:
@@ -120,3 +130,13 @@ def test_a_narrowed_export_names_the_comparison(tmp_path, capsys) -> None:
         out = tmp_path / "n.bkws"
         assert main(["export", str(ckpt), "-o", str(out), *opts]) == 0
         assert f"bifsmn eval --model {out} --against {ckpt}" in capsys.readouterr().out
+
+
+def test_export_blocks_that_name_no_path(tmp_path, capsys) -> None:
+    """`--blocks ''` (an empty shell variable, say) is refused, not read as every path."""
+    ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=8)
+    for empty in ("", " , "):
+        assert main(["export", str(ckpt), "-o", str(tmp_path / "e.bkws"), "--blocks",
+                     empty]) == 2
+        assert "--blocks names no path" in capsys.readouterr().err
+    assert not (tmp_path / "e.bkws").exists()

@@ -149,8 +149,10 @@ def cmd_eval_paired(args: argparse.Namespace) -> int:
 
 
 def cmd_scale_table(args: argparse.Namespace) -> int:
+    from bifsmn.data.archive import check_feature_archive
     from bifsmn.scale_report import model_rows, write_table
 
+    check_feature_archive(args.archive)  # before any model is loaded or announced
     models = []
     for spec in args.model:  # every spec checked before minutes of evaluation
         name, sep, path = spec.partition("=")
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "trained with (recorded since session 68), else reference")
     e.add_argument("--blocks", type=blocks_cli_count, metavar="N",
                    help="thinnable path: blocks to run (8/4/2/1 for 8 layers; the model's own "
-                   "counts otherwise; default 8, with --against every path of the model)")
+                   "counts otherwise; default 8, with --against every path both files have)")
     e.add_argument("--against", metavar="REF",
                    help="checkpoint, run folder or .bkws file to score beside the model on the "
                    "same inputs: both accuracies, the change and the predictions changed per "

@@ -208,7 +208,7 @@ def compare_paths(model: str | Path, against: str | Path, data: str | Path,
                   protocol: str = "auto", cache_dir: Path | None = None,
                   progress: bool = True) -> dict[int, dict]:
     """``model`` scored beside ``against`` on the same inputs, per block count (default: every
-    path ``model`` has): both accuracies, the change in points and the clips whose reported
+    path both have): both accuracies, the change in points and the clips whose reported
     class differs. Why: a narrowed export (``--compact``, ``--storage``) computes another
     function than its checkpoint, and what a user trades for the smaller file is exactly this
     (docs/bkws-format.md, "Precision choices"). Either may be a checkpoint, run folder or
@@ -224,10 +224,18 @@ def compare_many(models: list[str | Path], against: str | Path, data: str | Path
                  progress: bool = True) -> list[dict[int, dict]]:
     """:func:`compare_paths` of each of ``models`` against one reference, whose inputs and
     predictions are computed once (the storage search of ``bifsmn export --max-drop`` scores
-    several files against one checkpoint). ``blocks`` default: the first model's paths."""
+    several files against one checkpoint). ``blocks`` default: the paths the first model and
+    ``against`` both have (a partial export against its checkpoint, in either order)."""
     scorers = [_scorer(models[0], blocks)]
+    sa = _scorer(against, blocks)
+    if blocks is None:
+        common = [b for b in scorers[0].blocks if b in sa.blocks]
+        if not common:
+            raise BifsmnError(f"has no path in common with {scorers[0].src} (blocks "
+                              f"{', '.join(map(str, sa.blocks))} against "
+                              f"{', '.join(map(str, scorers[0].blocks))})", against)
+        scorers[0], sa = replace(scorers[0], blocks=common), replace(sa, blocks=common)
     scorers += [_scorer(m, scorers[0].blocks) for m in models[1:]]
-    sa = _scorer(against, scorers[0].blocks)
     want = feature_config_from_dict(sa.features, sa.src)
     for sm in scorers:
         if feature_config_from_dict(sm.features, sm.src) != want:

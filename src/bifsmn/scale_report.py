@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bifsmn.blocks import counts
-from bifsmn.data.archive import AudioSource
+from bifsmn.data.archive import AudioSource, check_feature_archive
 from bifsmn.data.fbank import image_to_input
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.labels import SILENCE, UNKNOWN, task_of
@@ -31,6 +31,7 @@ from bifsmn.train.checkpoint import atomic_write_text, checkpoint_labels, model_
 def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
                negatives: list[str], cache_dir: Path | None = None) -> list[dict]:
     """One row per path of ``checkpoint``."""
+    check_feature_archive(archive)  # its columns are the archive's images
     model, ckpt = model_from_checkpoint(checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
     num_classes, keywords = task_of(checkpoint_labels(ckpt))

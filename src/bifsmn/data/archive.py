@@ -70,6 +70,18 @@ def is_feature_archive(root: str | Path) -> bool:
     return first.lower().endswith(".jpg")
 
 
+def check_feature_archive(root: str | Path) -> None:
+    """Refuse, in one line naming it, a folder that is not a feature archive (commands that
+    read images only: an audio folder there gave NaN tables or a reshape traceback)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BifsmnError("a file, not a data directory" if root.exists()
+                          else "data directory does not exist", root)
+    if not is_feature_archive(root):
+        raise BifsmnError("not a feature archive (needs a training_list.txt naming WORD/NAME.jpg "
+                          "images)", root)
+
+
 def hash_split(name: str, val_pct: int = 10, test_pct: int = 10) -> str:
     """Stable split of a name by SHA-1, as Speech Commands splits speakers."""
     # surrogateescape: a POSIX name that is not UTF-8 hashes as its own bytes (UTF-8 names
@@ -153,12 +165,7 @@ class FeatureArchive:
     def __init__(self, root: str | Path, num_classes: int = 12,
                  keywords: Sequence[str] = ()) -> None:
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise BifsmnError("a file, not a data directory" if self.root.exists()
-                              else "data directory does not exist", self.root)
-        if not is_feature_archive(self.root):
-            raise BifsmnError("not a feature archive (needs training_list.txt and */*.jpg)",
-                              self.root)
+        check_feature_archive(self.root)
         self.labels = labels_for_task(task_size(num_classes, keywords), keywords)
         self.num_classes = len(self.labels)
         self.keywords = tuple(keywords)  # () for the tasks of the ten commands

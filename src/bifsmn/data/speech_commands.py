@@ -130,7 +130,7 @@ class SpeechCommands:
             raise BifsmnError("a file, not a data directory" if self.root.exists()
                               else "data directory does not exist", self.root)
         if protocol not in PROTOCOLS:
-            raise BifsmnError(f"unknown protocol {protocol!r} (choose from {PROTOCOLS})")
+            raise BifsmnError(f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
         self.labels = labels_for_task(task_size(num_classes, keywords), keywords)
         self.num_classes = len(self.labels)
         self.keywords = tuple(keywords)  # () for the tasks of the ten commands

@@ -697,6 +697,10 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
         raise BifsmnError("no model/path combination could be evaluated")
     if outdir is not None:  # all outputs at the end: a kill never leaves two runs' files mixed
         outdir.mkdir(parents=True, exist_ok=True)
+        truths = {f"truth_{_snr_tag(snr)}.csv" for snr in streams}
+        for stale in outdir.glob("truth_*.csv"):  # an earlier run's other SNRs: not this one's
+            if stale.name not in truths:
+                stale.unlink()
         for snr, st in streams.items():
             _write_truth(st, outdir / f"truth_{_snr_tag(snr)}.csv")
         write_csv(results, outdir / "sweep.csv")

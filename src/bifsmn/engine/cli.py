@@ -15,6 +15,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bifsmn.engine.format import feature_dict, read_file
     from bifsmn.errors import BifsmnError
 
+    if args.blocks is not None and not str(args.blocks).strip(" ,"):  # "" is not "all"
+        raise BifsmnError(f"--blocks names no path ({args.blocks!r}); leave it out (or give "
+                          "all) for every path")
     dtypes = {"classifier_dtype": args.classifier_dtype, "param_dtype": args.param_dtype}
     if args.compact:
         if any(v is not None for v in dtypes.values()):
