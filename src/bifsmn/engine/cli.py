@@ -133,8 +133,9 @@ def add_engine_commands(sub: argparse._SubParsersAction) -> None:
                         "onnxruntime)")
     x.add_argument("--classifier-dtype", choices=["f16", "f32", "i8"],
                    help="classifier weight storage (default f32; f16 saves 2 bytes per weight "
-                        "but moves logits by ~1e-3; i8, binary models: per-row int8, 3 bytes "
-                        "per weight saved)")
+                        "but moves logits by ~1e-3; on a full-precision model f16 stores every "
+                        "weight matrix, not only the classifier's; i8, binary models: per-row "
+                        "int8, 3 bytes per weight saved)")
     x.add_argument("--param-dtype", choices=["f16", "f24", "f32"],
                    help="binary models: storage of the per-channel constants (thresholds, "
                         "folded scales and biases, conv1); f24 keeps 3 of 4 bytes, f16 halves "
