@@ -156,14 +156,13 @@ def evaluate_bkws_paths(path: str | Path, data: str | Path, split: str | None = 
 def split_rule(s: _Scorer, protocol: str) -> tuple[str, int]:
     """The protocol and seed to build an audio split with: ``protocol`` when given, else the
     one the model was trained with (its checkpoint or ``.bkws`` records it since session 68),
-    else ``auto``. The seed matters to the standard protocol only (its unknown and silence
-    items are drawn with it); other protocols keep seed 0, so their cache entries stay shared
-    by every model."""
+    else ``auto``; the seed is the recorded one (only the standard protocol uses it:
+    :class:`~bifsmn.data.speech_commands.SpeechCommands`)."""
     rule = s.split_rule
     if protocol == "auto" and isinstance(rule.get("protocol"), str):
         protocol = rule["protocol"]
-    seed = rule.get("seed", 0) if protocol == "standard" else 0
-    return protocol, int(seed) if isinstance(seed, int) else 0
+    seed = rule.get("seed", 0)
+    return protocol, seed if isinstance(seed, int) and seed >= 0 else 0
 
 
 def _inputs(s: _Scorer, data: str | Path, split: str | None, protocol: str,

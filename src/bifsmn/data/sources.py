@@ -45,8 +45,6 @@ def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureCon
         imgs, labels = ds.images(split, cache_dir, progress)
         return image_to_input(imgs, feature_cfg), labels, split, "images"
     ds = SpeechCommands(data, num_classes, protocol, seed, keywords=keywords)
-    if seed and ds.protocol != "standard":  # a test archive turns standard into archive:
-        ds = SpeechCommands(data, num_classes, protocol, 0, keywords=keywords)  # shared cache
     split = split or ds.default_eval_split()
     feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)
     return feats, labels, split, "audio"

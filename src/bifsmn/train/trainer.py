@@ -682,7 +682,12 @@ class Trainer:
         last = self.run_dir / "last.pt"
         if resume and last.is_file():
             state = load_checkpoint(last)
-            self._check_same_run(state, last)
+            saved = self.run_dir / "config.yaml"
+            # the raw values: validating the old file would refuse a device this machine
+            # lacks (a GPU run resumed with train.device=cpu)
+            raw = yaml.safe_load(saved.read_text()) if saved.is_file() else None
+            raw = raw if isinstance(raw, dict) else {}
+            self._check_same_run(state, raw, last)
             try:
                 # with EMA on, state_dict holds the average and raw_state_dict the training
                 # weights
@@ -702,11 +707,7 @@ class Trainer:
                                   "model.*, data.* or optim.* override, or a last.pt that is not "
                                   f"a run's resume point?): {why}", last) from None
             self.schedule.state = schedule
-            saved = self.run_dir / "config.yaml"
             if saved.is_file():  # epochs of a version without the column ran at its threads
-                # the raw value: validating the old file would refuse a device this
-                # machine lacks (a GPU run resumed with train.device=cpu)
-                raw = yaml.safe_load(saved.read_text()) or {}
                 first = int((raw.get("train") or {}).get("threads", 0))
                 for m in history:
                     m.setdefault("cpu_threads", first)
@@ -806,14 +807,12 @@ class Trainer:
             return "last.pt keeps the last finite epoch"
         return "no epoch finished, so there is no last.pt"
 
-    def _check_same_run(self, state: dict, last: Path) -> None:
+    def _check_same_run(self, state: dict, raw: dict, last: Path) -> None:
         """Refuse a resume whose overrides name another model, binarization method or
         optimizer than the saved run's: the saved state may load into it without an error
         (SGD takes Adam's state and fails mid-step; two methods share parameter shapes) and
-        train something the run is not. Shape changes are caught where the state loads."""
-        saved_cfg = self.run_dir / "config.yaml"
-        raw = yaml.safe_load(saved_cfg.read_text()) if saved_cfg.is_file() else None
-        raw = raw if isinstance(raw, dict) else {}
+        train something the run is not (``raw``: the run folder's config.yaml as read).
+        Shape changes are caught where the state loads."""
         c = self.cfg
         pairs = (("model.name", (state.get("model") or {}).get("name"), c.model.name),
                  ("binary.method", (state.get("binary") or {}).get("method"), c.binary.method),
