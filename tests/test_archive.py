@@ -416,6 +416,14 @@ def test_scale_table_rows_and_files(feature_archive, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("bifsmn: error:") and "\n" not in err, err
     assert "--model must be NAME=CHECKPOINT, got 'nonsense'" in err, err
+    # one name twice (two rows nobody can tell apart) and a missing checkpoint: refused up front
+    for specs, words in [([f"t={best}", f"t={best}"], "'t' is given twice"),
+                         ([f"t={best}", f"u={tmp_path / 'nope.pt'}"], "does not exist"),
+                         ([f"={best}"], "NAME=CHECKPOINT")]:
+        args = [a for sp in specs for a in ("--model", sp)]
+        assert main(["scale-table", *args, "--archive", str(feature_archive)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and words in err, err
     # an audio folder as --archive: one line (it gave NaN columns, or a reshape traceback)
     audio = make_full_dataset(tmp_path / "audio")
     assert main(["scale-table", "--model", f"t={best}", "--archive", str(audio), "--out",

@@ -317,6 +317,13 @@ def test_audio_file_name_that_is_not_utf8(tmp_path):
     (["eval-stream", "--data", "d", "--model", "m.bkws", "--refractory-ms", "-1"],
      "--refractory-ms must be a finite number >= 0"),
     (["calibrate", "m.bkws", "--data", "d", "--snr", "nan"], "outside -100 to 200 dB"),
+    # checked before the streams are built (the verifier that checked them loaded after)
+    (["eval-stream", "--data", "d", "--model", "m.bkws", "--wake", "1.5"],
+     "wake threshold must be in [0, 1] (got 1.5)"),
+    (["calibrate", "m.bkws", "--data", "d", "--wake", "nan"], "wake threshold must be in"),
+    (["eval-stream", "--data", "d", "--model", "m.bkws", "--hold-ms", "0"],
+     "verifier hold must be a positive number of ms"),
+    (["calibrate", "m.bkws", "--data", "d", "--hold-ms", "inf"], "verifier hold must be"),
 ])
 def test_stream_numbers_refuse_nan_infinity_and_negatives(args, why, capsys):
     """NaN, infinities and negative seeds or durations are one-line errors before any model

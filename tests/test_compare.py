@@ -150,6 +150,9 @@ def test_diverged_runs_are_reported_as_such(tmp_path):
     write_tables(rows, tmp_path / "t", "data", "teacher.pt", 1)
     md = (tmp_path / "t.md").read_text()
     assert "| ok | bifsmnv2 | fid | 50.00 (-40.00) |" in md
+    # the markdown's signed difference and the CSV/JSON gap have opposite signs: said once
+    assert "this path minus the FP teacher" in md and "teacher minus the path" in md
+    assert json.loads((tmp_path / "t.json").read_text())[0]["gap_8"] == 0.4
     assert "| nan | bifsmnv2 | fid | diverged (NaN loss) | diverged (NaN loss) |" in md
     # seconds per epoch: a diverged run has none (wall time / planned epochs read as a speed)
     lines = {ln.split(" | ")[0]: ln for ln in md.splitlines() if ln.startswith("| ")}

@@ -149,6 +149,24 @@ def test_test_archive_layout_and_default_split(tmp_path: Path):
     assert {it.word for it in items if it.label == 0} == {"bed"}
 
 
+def test_35_class_task_on_the_test_archive_says_what_it_skips(tmp_path: Path, caplog):
+    from conftest import make_test_archive
+
+    root = make_test_archive(tmp_path / "arch")
+    skipped = len(list((root / "_silence_").glob("*.wav")))  # _unknown_/ clips keep words
+    assert skipped
+    with caplog.at_level("WARNING", logger="bifsmn"):
+        ds = SpeechCommands(root, 35)
+    notes = [r.getMessage() for r in caplog.records]
+    assert any(f"no class for the archive's {skipped} clips in _silence_/: they are skipped"
+               in m for m in notes), notes
+    assert len(ds["all"]) == len(ds._files) - skipped
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bifsmn"):
+        SpeechCommands(root, 12)  # the 12-class task scores them: nothing to say
+    assert not caplog.records
+
+
 def test_training_list_is_honoured(archive_ds: Path):
     ds = SpeechCommands(archive_ds, 12)
     listed = set((archive_ds / "training_list.txt").read_text().split())

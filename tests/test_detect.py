@@ -238,6 +238,8 @@ def test_detect_file_matches_streaming_and_resamples(ckpt, tmp_path):
     sf.write(wav, x, SR, subtype="FLOAT")
     assert det.detect_file(wav) == direct
     assert det.detect_file(wav) == direct  # detect_file starts from a clean state every time
+    assert det.detect_array(x) == direct  # the same samples in memory (documented beside it)
+    assert det.closest() is not None and det.detect_array(x) == direct  # reset again
     # 44.1 kHz stereo: read in blocks, downmixed and resampled on the fly. The channels
     # differ (hi + d, hi - d, d a "yes" tone between the words): only their mean is hi, so
     # reading either channel alone would add a "yes" event

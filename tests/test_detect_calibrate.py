@@ -238,6 +238,13 @@ def test_detector_runs_at_the_hop_and_refractory_its_points_were_counted_with(
         det = Detector(pt, hop_ms=100.0)
     assert det.hop == 1600 and det.refractory == 6400
     assert any("calibrated with hop 50 ms" in r.message for r in caplog.records)
+    # the smoothing alike: a note, and threshold_source names the smoothing in use
+    assert "(smoothing 300 ms" in det.threshold_source
+    with caplog.at_level("WARNING"):
+        det = Detector(pt, smooth_ms=0)
+    assert det.smooth_for["yes"] == 1 and "smoothing 0 ms, calibrated at 300 ms" in \
+        det.threshold_source
+    assert any("calibrated with smoothing 300 ms; at 0 ms" in r.message for r in caplog.records)
     assert Detector(ckpt).hop == 1600 and Detector(ckpt).refractory == 16000  # no record
     wav = tmp_path / "a.wav"
     sf.write(wav, tone_stream([("yes", 0.5)], 2.0), 16000)
@@ -463,7 +470,7 @@ def test_calibrate_refuses_bad_outputs_and_settings_before_scoring(setup, tmp_pa
                   log=lambda _: None, out=bk)
 
 
-def test_uncertified_points_are_said_so_by_calibrate_and_detect(setup, tmp_path):
+def test_uncertified_points_are_said_so_by_calibrate_and_detect(setup, tmp_path, capsys):
     """Half a minute of streams cannot show 1 FA/h: calibrate stores the points but warns, in
     words rather than a negative budget, and the line detect prints for such a point says it
     is not certified."""
@@ -480,3 +487,12 @@ def test_uncertified_points_are_said_so_by_calibrate_and_detect(setup, tmp_path)
     assert "NOT certified" in text and "\n" not in text
     certified = {**point, "calibration": {**point["calibration"], "reached": True}}
     assert "certified" not in operating.describe(certified)
+    # detect says so in text mode and with --json (stdout JSON, the warning on stderr)
+    pt = tmp_path / "m.pt"
+    pt.write_bytes(ckpt.read_bytes())
+    operating.write(pt, ops)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone_stream([("yes", 0.5)], 2.0), 16000)
+    for extra in ([], ["--json"]):
+        assert main(["detect", str(wav), "--model", str(pt), *extra]) == 0
+        assert "NOT certified" in capsys.readouterr().err, extra

@@ -235,7 +235,12 @@ def test_a_cascade_calibration_is_stored_beside_the_models_own_points(tmp_path):
     own = calibrate(model, data, **kw)
     cas = calibrate(model, data, verifier=ckpt, wake=0.5, **kw)
     assert cas["verifier"]["sha256"] == Verifier.load(ckpt).sha256
-    cas = calibrate(model, data, verifier=ckpt, wake=0.5, **kw)  # again: replaced, not added
+    # again, wake and hold not given: the stored record's (help: "default: the record's"),
+    # not DEFAULT_WAKE; replaced, not added
+    cas = calibrate(model, data, verifier=ckpt, hold_ms=400.0, **kw)
+    assert cas["verifier"]["wake"] == 0.5 and cas["verifier"]["hold_ms"] == 400.0
+    cas = calibrate(model, data, verifier=ckpt, **kw)
+    assert cas["verifier"]["wake"] == 0.5 and cas["verifier"]["hold_ms"] == 400.0
     stored = load_checkpoint(model)
     own_j, cas_j = json.loads(json.dumps(own)), json.loads(json.dumps(cas))
     assert stored["operating_points"] == own_j

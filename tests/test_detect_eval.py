@@ -196,6 +196,9 @@ def test_eval_stream_outputs(data, ckpts, tmp_path):
         assert op is not None and op[1].miss_rate < 0.2
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["systems"]) == 8 and summary["keywords_per_stream"] > 10
+    # JSON has no infinity: the clean stream's null SNR says what it is
+    assert sorted((r["snr_db"] is None, r["clean"]) for r in summary["systems"]) == \
+        [(False, False)] * 4 + [(True, True)] * 4
     for row in summary["systems"]:  # per-keyword counts add up to the point's totals
         for op in row["operating_points"].values():
             if op is None:

@@ -56,6 +56,20 @@ def test_saved_windows_are_the_scored_samples(tmp_path):
     again.save("no", 1.0, 2.0, 0.9)
     again.write_manifest()
     assert len(list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))) == 4
+
+
+def test_events_sharing_a_window_are_one_file_counted_once(tmp_path):
+    """A file shorter than a window, refractory under 1 s: its flushed windows all end where
+    the file ends, so their events are one clip; the count said 4 saved over 1 file."""
+    saver = WindowSaver(tmp_path / "w", SR, W)
+    saver.start("short.wav")
+    saver.feed(_ramp(9600))  # 0.6 s
+    paths = {saver.save("yes", 0.0, 0.6, 0.9 + k / 100) for k in range(4)}
+    saver.save("no", 0.0, 0.6, 0.8)  # another label: its own file
+    assert len(paths) == 1 and saver.saved == 2 and saver.shared == 3
+    saver.write_manifest()
+    assert len(list((tmp_path / "w").glob("*.wav"))) == 2
+    assert len(list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))) == 2
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / MANIFEST).write_text("a,b\n1,2\n")
     with pytest.raises(BifsmnError, match="not a saved-windows list"):
@@ -65,13 +79,13 @@ def test_saved_windows_are_the_scored_samples(tmp_path):
         WindowSaver(tmp_path / "bad", SR, W)
     assert (tmp_path / "bad" / MANIFEST).read_text() == "a,b\n"
     (tmp_path / "file").write_text("x")
-    with pytest.raises(BifsmnError, match="needs a folder"):
+    with pytest.raises(BifsmnError, match="is a file, not a folder for --save-windows"):
         WindowSaver(tmp_path / "file", SR, W)
     # found when the saver is made, before any audio is read or window written
     (tmp_path / "odd" / MANIFEST).mkdir(parents=True)
     with pytest.raises(BifsmnError, match="windows.csv there is not a file"):
         WindowSaver(tmp_path / "odd", SR, W)
-    with pytest.raises(BifsmnError, match="cannot create the --save-windows folder"):
+    with pytest.raises(BifsmnError, match="lies under a file .*, not a folder for --save-w"):
         WindowSaver(tmp_path / "file" / "sub", SR, W)
 
 
@@ -150,6 +164,9 @@ def test_closest_reports_the_threshold_that_would_have_fired(tmp_path, capsys):
     quiet = tmp_path / "quiet.wav"
     sf.write(str(quiet), np.zeros(SR, np.float32), SR)
     assert main(["detect", str(quiet), "--closest", "--verifier", "none"]) == 0
+    assert "no keyword scored above 0 (the gate passed no window" in capsys.readouterr().err
+    # with the verifier (the default) too: the gate's reason, not "no window woke the verifier"
+    assert main(["detect", str(quiet), "--closest"]) == 0
     assert "no keyword scored above 0 (the gate passed no window" in capsys.readouterr().err
     assert main(["detect", str(quiet), "--closest", "--json", "--verifier", "none"]) == 0
     assert {"file": str(quiet), "closest": None, "threshold": None} in [

@@ -54,8 +54,8 @@ def _config_or_recipe(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from bifsmn.outputs import check_folder_path
     from bifsmn.train.config import load_run_config, validate
-    from bifsmn.train.lock import check_folder_path
     from bifsmn.train.runner import run_training
 
     if args.resume:
@@ -150,14 +150,21 @@ def cmd_eval_paired(args: argparse.Namespace) -> int:
 
 def cmd_scale_table(args: argparse.Namespace) -> int:
     from bifsmn.data.archive import check_feature_archive
+    from bifsmn.outputs import check_folder_path
     from bifsmn.scale_report import model_rows, write_table
 
     check_feature_archive(args.archive)  # before any model is loaded or announced
+    check_folder_path(args.out, "folder for the tables (--out)")  # not after minutes of work
     models = []
     for spec in args.model:  # every spec checked before minutes of evaluation
         name, sep, path = spec.partition("=")
-        if not sep:
+        if not sep or not name.strip() or not path:
             raise BifsmnError(f"--model must be NAME=CHECKPOINT, got {spec!r}")
+        if name in {n for n, _ in models}:  # one name, two rows the table cannot tell apart
+            raise BifsmnError(f"--model name {name!r} is given twice; each model needs its "
+                              "own name")
+        if not Path(path).exists():
+            raise BifsmnError(f"--model {name}: checkpoint does not exist", path)
         models.append((name, Path(path)))
     rows, t0 = [], time.time()
     for i, (name, path) in enumerate(models):
@@ -294,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "on the same features: a --compact or --storage export's own accuracy; "
                    "--model: the name detect and eval-stream use)")
     e.add_argument("--data", required=True)
-    e.add_argument("--split", choices=["training", "validation", "testing", "all"])
+    e.add_argument("--split", choices=["training", "validation", "testing", "all"],
+                   help="clips to score (default: validation, or all for a bare test archive; "
+                   "'all': every clip of an audio folder, not offered by feature archives)")
     e.add_argument("--protocol", default="auto", metavar="auto|reference|standard",
                    help="how a full-layout audio folder's 12-class splits are built "
                    "(bifsmn.data.speech_commands); auto (default): the one the model was "
@@ -306,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint, run folder or .bkws file to score beside the model on the "
                    "same inputs: both accuracies, the change and the predictions changed per "
                    "path (what a --compact or --storage export costs against its checkpoint)")
-    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.add_argument("--json", action="store_true", help="machine-readable output: one JSON "
+                   "object; with --against a list of them, one per path")
     e.set_defaults(func=cmd_eval)
 
     ep = sub.add_parser("eval-paired", help="accuracy on the same test clips as feature-archive "

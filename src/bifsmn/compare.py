@@ -225,7 +225,9 @@ def write_tables(rows: list[dict], stem: Path, data: str, teacher: str,
             f"| {r['method']}{mark} | {r['binary']} | {r['distill']} | {accs} | {r['params']:,} | "
             f"{r['storage_bytes'] / 1024:.1f} | {r['binary_macs_8']:,} | {r['fp_macs_8']:,} | "
             f"{r['ops_8']:,.0f} | {_seconds(r.get('s_per_epoch'))} |")
-    lines += ["", "In parentheses: difference to the FP teacher (points). Storage counts binarized "
+    lines += ["", "In parentheses: this path minus the FP teacher (points; negative = below it; "
+              "the CSV/JSON `gap_*` columns are the teacher minus the path, as fractions). "
+              "Storage counts binarized "
               "weights at 1 bit plus one FP32 scale per output channel and every other parameter "
               "and BatchNorm statistic at FP32. OPs = FP MACs + binary MACs / 64; dual-scale "
               "layers count two binary passes."]

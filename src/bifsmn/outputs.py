@@ -74,6 +74,36 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def check_folder_path(path: str | Path, what: str = "run folder") -> None:
+    """Refuse, in one line naming it, a folder path that is a file or lies under one (the
+    checks a command makes before it decodes any data, so a typo in ``--out`` fails at once
+    rather than after minutes of work)."""
+    path = Path(path)
+    try:
+        for p in (path, *path.parents):
+            if p.exists() and not p.is_dir():
+                where = "is a file" if p == path else f"lies under a file ({p})"
+                raise BifsmnError(f"{where}, not a {what}", path)
+            if p.exists():
+                return
+    except OSError as exc:  # a name too long, a folder that may not be searched
+        raise BifsmnError(f"not usable as a {what} ({exc.strerror or exc})", path) from None
+
+
+def make_folder(path: str | Path, what: str = "run folder") -> bool:
+    """Create the folder ``path`` (and its parents) after :func:`check_folder_path`; an
+    ``OSError`` (read-only parent, no permission) becomes a one-line error naming it. Returns
+    True if this call created it (a failed start may remove what it made)."""
+    path = Path(path)
+    check_folder_path(path, what)
+    made = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BifsmnError(f"cannot create the {what} ({exc.strerror or exc})", path) from None
+    return made
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
                  inputs: Iterable[str | Path] = (), mode: int = 0o644) -> Path:
     """Write a file atomically after :func:`check_output`; ``write(f)`` fills the binary file.

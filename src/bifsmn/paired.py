@@ -23,6 +23,7 @@ from bifsmn.data.frontends import FBANK40, check_feature_kind, feature_config_fr
 from bifsmn.data.labels import UNKNOWN, task_of
 from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
+from bifsmn.rates import rate
 from bifsmn.train.checkpoint import checkpoint_labels, model_from_checkpoint
 
 
@@ -75,7 +76,7 @@ def evaluate_paired(checkpoint: str | Path, archive_root: str | Path, audio_root
     for b in blocks:
         pi = predict_finite(scored, x_img, b, f"the {split} images", checkpoint).argmax(1)
         pa = predict_finite(scored, x_wav, b, f"the {split} audio", checkpoint).argmax(1)
-        out[f"images_{b}"] = (pi == labels).float().mean().item()
-        out[f"audio_{b}"] = (pa == labels).float().mean().item()
-        out[f"agree_{b}"] = (pi == pa).float().mean().item()
+        out[f"images_{b}"] = rate(pi == labels)
+        out[f"audio_{b}"] = rate(pa == labels)
+        out[f"agree_{b}"] = rate(pi == pa)
     return out

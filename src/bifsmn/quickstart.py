@@ -31,8 +31,8 @@ from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.bench import run_bench
 from bifsmn.errors import BifsmnError
 from bifsmn.evaluate import accuracies
+from bifsmn.outputs import check_folder_path, make_folder
 from bifsmn.train.config import Config, load_config, resolve_config, set_teacher
-from bifsmn.train.lock import check_folder_path
 from bifsmn.train.reuse import train_or_reuse_noting
 
 
@@ -89,11 +89,7 @@ def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path(
     if data is None:
         data = str(download_speech_commands("v0.02", root))
     t0 = time.time()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BifsmnError(f"cannot create the quickstart folder ({exc.strerror or exc})",
-                          out) from None
+    make_folder(out, "quickstart folder")
     rows: list[tuple[str, ...]] = []
 
     cfg = load_config(resolve_config("teacher"), [f"train.epochs={epochs}"])

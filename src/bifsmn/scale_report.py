@@ -24,7 +24,9 @@ from bifsmn.data.labels import SILENCE, UNKNOWN, task_of
 from bifsmn.data.sources import split_inputs
 from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import make_folder
 from bifsmn.paired import evaluate_paired
+from bifsmn.rates import rate
 from bifsmn.train.checkpoint import atomic_write_text, checkpoint_labels, model_from_checkpoint
 
 
@@ -56,7 +58,7 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
                else f"{num_classes} classes"}
         for s, (x, y) in data.items():
             logits = predict_finite(scored, x, b, f"the archive's {s} images", checkpoint)
-            row[f"{s}_acc"] = (logits.argmax(1) == y).float().mean().item()
+            row[f"{s}_acc"] = rate(logits.argmax(1) == y)
         if paired:
             row["paired_clips"] = paired["pairs"]
             row["paired_images_acc"] = paired[f"images_{b}"]
@@ -64,7 +66,7 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
         if neg_x is not None:
             pred = predict_finite(scored, neg_x, b, "negative speech", checkpoint).argmax(1)
             row["negative_windows"] = len(neg_x)
-            row["negative_keyword_rate"] = (~torch.isin(pred, not_kw)).float().mean().item()
+            row["negative_keyword_rate"] = rate(~torch.isin(pred, not_kw))
         rows.append(row)
     return rows
 
@@ -77,7 +79,7 @@ def write_table(rows: list[dict], out: Path, command: str) -> str:
     """Write ``out/table.{md,csv,json}``; return the markdown."""
     if not rows:
         raise BifsmnError("no models to tabulate")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "folder for the tables (--out)")
     md = ["| model | blocks | validation (images) | testing (images) | paired clips: images "
           "| paired clips: audio | negative speech called a keyword |",
           "|---|---|---|---|---|---|---|"]

@@ -23,6 +23,7 @@ Items are plain dataclasses; datasets return plain tuples, as torchaudio's do.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from bifsmn.data.labels import (
     task_size,
 )
 from bifsmn.errors import BifsmnError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("training", "validation", "testing", "all")
 PROTOCOLS = ("auto", "reference", "standard")
@@ -150,6 +153,21 @@ class SpeechCommands:
         self._check_word_case()
         self._split_files = self._make_splits()
         self._cache: dict[str, list[Item]] = {}
+        self._note_archive_folders()
+
+    def _note_archive_folders(self) -> None:
+        """Say once that a task without a silence class (35 words) skips the test archive's
+        ``_silence_/`` clips (its ``_unknown_/`` clips keep their words, named in the file
+        names): its accuracy counts fewer clips than the archive holds, which a user comparing
+        with 12-class numbers must know."""
+        if self.layout != "test-archive" or SILENCE in self.labels:
+            return
+        skipped = [rel for rel in self._files if self._label(parse_name(rel)[0]) is None]
+        if skipped:
+            folders = sorted({rel.split("/", 1)[0] for rel in skipped})
+            log.warning("%s: the %d-class task has no class for the archive's %d clips in %s: "
+                        "they are skipped", self.root, self.num_classes, len(skipped),
+                        ", ".join(f"{f}/" for f in folders))
 
     def _check_word_case(self) -> None:
         """Refuse a word folder that differs from a class word only in case (``Yes/`` for

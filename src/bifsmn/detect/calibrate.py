@@ -51,7 +51,7 @@ import numpy as np
 from bifsmn.data.download import sha256_file
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
-from bifsmn.detect.cascade import DEFAULT_HOLD_MS, DEFAULT_WAKE, Verifier
+from bifsmn.detect.cascade import Verifier, check_wake_hold, resolve_verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
     Event,
@@ -235,7 +235,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               confidence: float | None = DEFAULT_CONFIDENCE, per_snr: bool = True,
               snr_mode: str = "clip",
               verifier: str | Path | Sequence[str | Path] | Verifier | None = None,
-              wake: float = DEFAULT_WAKE, hold_ms: float = DEFAULT_HOLD_MS,
+              wake: float | None = None, hold_ms: float | None = None,
               rule: str = "pooled", archive: str | Path | None = None,
               archive_streams: int | None = None, archive_split: str = "validation",
               only_cascade: bool = False, log: Callable[[str], None] | None = None) -> dict:
@@ -253,7 +253,9 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     overrides. ``snr_mode``: how noisy streams set each word's SNR
     (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``).
     ``verifier``: calibrate the cascade of ``model`` and this second stage
-    (:mod:`bifsmn.detect.cascade`, woken at ``wake``, held ``hold_ms``); the record names the
+    (:mod:`bifsmn.detect.cascade`, woken at ``wake``, held ``hold_ms``; None: the values of the
+    record the model stores for that verifier, as detect and eval-stream use them, else
+    :data:`~bifsmn.detect.cascade.DEFAULT_WAKE` / ``DEFAULT_HOLD_MS``); the record names the
     verifier and its SHA-256 (``"bundled"``: the packaged verifier) and is stored beside the
     model's own points (:data:`bifsmn.detect.operating.CASCADE_KEY`, replacing an earlier one of
     the same verifier file), so the model's own points stay as they were and detectors pick the
@@ -272,6 +274,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError("--drop-other-verifiers needs --verifier (it replaces the stored "
                           "cascade records with the new verifier's)", model)
     check_stream_settings(minutes, seed, refractory_ms)
+    check_wake_hold(wake, hold_ms)
     if streams < 1:
         raise BifsmnError(f"--streams must be >= 1 (got {streams})")
     if confidence is not None and not 0.0 < confidence < 1.0:
@@ -298,8 +301,10 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
                           f"{negatives_split} share")
     thr = sorted(float(t) for t in thresholds)
-    ver = verifier if isinstance(verifier, Verifier) or verifier is None else \
-        Verifier.load(verifier, wake, hold_ms)
+    ver = None
+    if verifier is not None:  # wake/hold not given: the ones stored with this verifier
+        ver, _ = resolve_verifier(verifier, operating.read(model), wake, hold_ms, True,
+                                  str(model), operating.read_cascades(model))
     digest = sha256_file(model)  # the points belong to this file's contents
     paths = list(scorers_for_blocks(model, list(blocks), log))
     if not paths:

@@ -55,6 +55,16 @@ BUNDLED_VERIFIER_MEMBERS = (BUNDLED_VERIFIER, ("models_data", "verifier2.bkws"))
 ENSEMBLE_SEP = "+"  # --verifier A.bkws+B.bkws: the mean of the two networks' logits
 
 
+def check_wake_hold(wake: float | None, hold_ms: float | None) -> None:
+    """A verifier's wake threshold and hold, refused in one line (``None``: the record's or
+    default value). eval-stream and calibrate call it before building minutes of streams,
+    which they did before loading the verifier that checked them."""
+    if wake is not None and not 0.0 <= wake <= 1.0:  # NaN fails both comparisons
+        raise BifsmnError(f"wake threshold must be in [0, 1] (got {wake})")
+    if hold_ms is not None and not (hold_ms > 0 and math.isfinite(hold_ms)):
+        raise BifsmnError(f"verifier hold must be a positive number of ms (got {hold_ms})")
+
+
 @dataclass(frozen=True)
 class Verifier:
     """The second stage: its scorer (all blocks of its file), the wake threshold on the first
@@ -69,11 +79,7 @@ class Verifier:
     members: tuple[dict, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.wake <= 1.0 or math.isnan(self.wake):
-            raise BifsmnError(f"wake threshold must be in [0, 1] (got {self.wake})")
-        if not self.hold_ms > 0 or math.isinf(self.hold_ms):
-            raise BifsmnError(f"verifier hold must be a positive number of ms "
-                              f"(got {self.hold_ms})")
+        check_wake_hold(self.wake, self.hold_ms)
 
     @classmethod
     def load(cls, path: str | Path | Sequence[str | Path], wake: float = DEFAULT_WAKE,

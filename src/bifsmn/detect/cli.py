@@ -92,6 +92,10 @@ def _make_detector(args: argparse.Namespace):
             # (once), so only the verifier is left to name
             said = det.verifier_source if args.threshold is None else det.threshold_source
             print(f"bifsmn: {said}", file=sys.stderr)
+    elif det.operating_point is not None and \
+            det.operating_point.get("calibration", {}).get("reached") is False:
+        # stdout is JSON then, stderr still carries the warning calibrate promised
+        print(f"bifsmn: warning: {det.threshold_source}", file=sys.stderr)
     return det
 
 
@@ -159,7 +163,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
         try:
             if isinstance(f, BifsmnError):
                 raise f
+            scored = det.streamer.windows_scored
             events = _file_events(det, f, saver)
+            scored = det.streamer.windows_scored - scored  # the windows the gate passed
         except BifsmnError as exc:
             if args.debug:
                 raise
@@ -170,15 +176,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
         for ev in events:
             _print_event(ev, f, args.json)
         if args.closest:
-            _print_closest(det, f, args.json)
+            _print_closest(det, f, args.json, gated_all=scored == 0)
     if not args.json:
         done = len(files) - failed
         print(f"bifsmn: {total} event{'s' * (total != 1)} in {done} "
               f"file{'s' * (done != 1)}", file=sys.stderr)
         if saver is not None:
             if saver.saved:
+                shared = (f"; {saver.shared} more event{'s' * (saver.shared != 1)} had the "
+                          "window of an earlier one" if saver.shared else "")
                 print(f"bifsmn: {saver.saved} window{'s' * (saver.saved != 1)} saved to "
-                      f"{saver.out} (list: {saver.out / 'windows.csv'})", file=sys.stderr)
+                      f"{saver.out} (list: {saver.out / 'windows.csv'}{shared})",
+                      file=sys.stderr)
             else:  # no list is written then: naming one would send the reader looking
                 print(f"bifsmn: no windows saved to {saver.out} (no events)", file=sys.stderr)
     return 2 if failed else 0
@@ -201,9 +210,10 @@ def _expand_folders(paths: list[str]) -> list[str | BifsmnError]:
     return out
 
 
-def _print_closest(det, source: str, as_json: bool) -> None:
+def _print_closest(det, source: str, as_json: bool, gated_all: bool = False) -> None:
     """``--closest``: the file's keyword window nearest its threshold (stderr in text mode, so
-    the event lines on stdout stay one kind; a ``closest`` object on stdout with --json)."""
+    the event lines on stdout stay one kind; a ``closest`` object on stdout with --json).
+    ``gated_all``: the gate passed no window of the file to the network."""
     found = det.closest(det.previous_peaks)  # detect_file ended (reset) the file's stream
     if found is None:
         return
@@ -221,10 +231,10 @@ def _print_closest(det, source: str, as_json: bool) -> None:
     else:
         # a two-stage detector scores 0 wherever its first stage woke no verifier; a gated
         # window is never scored
-        why = ("no window woke the verifier; --verifier none shows the first stage's scores"
-               if det.verifier is not None else
-               "the gate passed no window to the network: silence or steady noise"
-               if det.gate is not None else "every window scored 0")
+        why = ("the gate passed no window to the network: silence or steady noise"
+               if gated_all and det.gate is not None else
+               "no window woke the verifier; --verifier none shows the first stage's scores"
+               if det.verifier is not None else "every window scored 0")
         print(f"bifsmn: {source}: no keyword scored above 0 ({why})", file=sys.stderr,
               flush=True)
 
@@ -387,8 +397,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               out=args.out, write=not args.dry_run, streams=args.streams,
               confidence=args.confidence or None, per_snr=not args.pooled_budget,
               snr_mode=args.snr_mode, verifier=args.verifier,
-              wake=DEFAULT_WAKE if args.wake is None else args.wake,
-              hold_ms=DEFAULT_HOLD_MS if args.hold_ms is None else args.hold_ms,
+              wake=args.wake, hold_ms=args.hold_ms,
               rule=args.rule, archive=args.archive, archive_streams=args.archive_streams,
               archive_split=args.archive_split, only_cascade=args.drop_other_verifiers,
               log=print)

@@ -248,10 +248,18 @@ class Detector:
         self.operating_point = (None if threshold is not None
                                 else operating.pick(ops, blocks, fa_per_hour))
         point = self.operating_point
+        if smooth_ms is not None:
+            smooth_frames(smooth_ms, hop, self.sample_rate)  # refused before any note on it
+            if point is not None and note is not None:
+                stored_smooth = float(point.get("smooth_ms", DEFAULT_SMOOTH_MS))
+                if float(smooth_ms) != stored_smooth:  # as for the hop and refractory time
+                    note(f"the operating point was calibrated with smoothing "
+                         f"{stored_smooth:g} ms; at {float(smooth_ms):g} ms its false-alarm "
+                         "rate may not hold")
         if threshold is not None:
             self.threshold_source = f"threshold {threshold:g}"
         elif point is not None:
-            self.threshold_source = operating.describe(point)
+            self.threshold_source = operating.describe(point, smooth_ms)
         else:
             threshold = DEFAULT_THRESHOLD
             self.threshold_source = (f"threshold {threshold:g} (the model has no stored "
@@ -430,6 +438,18 @@ class Detector:
             yield np.zeros(0, np.float32), self.flush()
         except NonFiniteError as exc:
             raise NonFiniteError(str(exc), path) from None  # names the input file too
+        finally:
+            self.reset()
+
+    def detect_array(self, audio: np.ndarray) -> list[Event]:
+        """Events of 16 kHz mono samples already in memory (float32 in [-1, 1], or int16, as
+        :meth:`process` takes them): what :meth:`detect_file` gives for the same samples, so
+        audio decoded or synthesized by the caller needs no temporary file. Starts a new
+        stream (times are seconds from ``audio[0]``), flushes its end (a keyword in the last
+        second is reported) and leaves the detector reset afterwards."""
+        self.reset()
+        try:
+            return self.process(audio) + self.flush()
         finally:
             self.reset()
 

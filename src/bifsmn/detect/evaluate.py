@@ -40,7 +40,7 @@ from bifsmn.data.archive import AudioSource
 from bifsmn.data.labels import SILENCE, UNKNOWN, keywords_of
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.detect import operating
-from bifsmn.detect.cascade import Verifier, resolve_verifier
+from bifsmn.detect.cascade import Verifier, check_wake_hold, resolve_verifier
 from bifsmn.detect.detector import (
     DEFAULT_REFRACTORY_MS,
     DEFAULT_SMOOTH_MS,
@@ -56,7 +56,7 @@ from bifsmn.detect.placement import draw_placements
 from bifsmn.detect.scorer import Scorer, models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write_text, check_output
+from bifsmn.outputs import atomic_write_text, check_output, make_folder
 
 SR = 16000
 NEGATIVE = "_negative_"  # label of placed negative-speech clips (never a keyword)
@@ -617,6 +617,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     each model at the values its record was calibrated with (100 / 1000 ms without one)."""
     log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
     check_stream_settings(minutes, seed, refractory_ms)
+    check_wake_hold(wake, hold_ms)
     if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
         raise BifsmnError(f"--smooth-ms must be >= 0 (got {smooth_ms:g})")
     if not (math.isfinite(tolerance) and tolerance >= 0):
@@ -696,7 +697,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     if not results:
         raise BifsmnError("no model/path combination could be evaluated")
     if outdir is not None:  # all outputs at the end: a kill never leaves two runs' files mixed
-        outdir.mkdir(parents=True, exist_ok=True)
+        make_folder(outdir, "folder for the results (--out)")
         truths = {f"truth_{_snr_tag(snr)}.csv" for snr in streams}
         for stale in outdir.glob("truth_*.csv"):  # an earlier run's other SNRs: not this one's
             if stale.name not in truths:
@@ -783,7 +784,9 @@ def _write_summary(results: Sequence[SystemResult], path: Path,
             ops[f"{t:g}"] = None if op is None else {"threshold": op[0], **_score_dict(op[1])}
         row = {
             "system": r.name, "model": r.model, "blocks": r.blocks,
+            # JSON has no infinity: a clean stream is snr_db null and says so
             "snr_db": None if math.isinf(r.snr_db) else r.snr_db,
+            "clean": math.isinf(r.snr_db),
             "rtf": r.rtf, "seconds": r.seconds, "scored_fraction": r.scored_fraction,
             "operating_points": ops,
             "stored_points": {f"{t:g}": _score_dict(s) for t, s in r.stored},

@@ -95,9 +95,10 @@ def pick(ops: dict | None, blocks: int, fa_per_hour: float | None = None) -> dic
                       f"(stored: {have})")
 
 
-def describe(point: dict | None) -> str:
+def describe(point: dict | None, smooth_ms: float | None = None) -> str:
     """One short line for users: which operating point is in use and what it cost on its
-    calibration streams (what those streams were: :func:`calibration_data`)."""
+    calibration streams (what those streams were: :func:`calibration_data`). ``smooth_ms``:
+    the smoothing in use where the caller overrides the point's (both are named then)."""
     if point is None:
         return "no stored operating points: default threshold"
     cal = point.get("calibration", {})
@@ -108,8 +109,10 @@ def describe(point: dict | None) -> str:
         if cal.get("reached") is False:  # older records lack the key: no claim either way
             extra += (f"; NOT certified: too little calibration audio to show <= "
                       f"{point['fa_per_hour']:g} FA/h (calibrate on more hours)")
-    return (f"operating point {point['fa_per_hour']:g} FA/h (smoothing "
-            f"{point.get('smooth_ms', 500):g} ms{extra})")
+    stored = float(point.get("smooth_ms", 500))
+    smoothing = (f"{stored:g} ms" if smooth_ms is None or float(smooth_ms) == stored
+                 else f"{float(smooth_ms):g} ms, calibrated at {stored:g} ms")
+    return f"operating point {point['fa_per_hour']:g} FA/h (smoothing {smoothing}{extra})"
 
 
 def calibration_data(ops: dict | None) -> str:

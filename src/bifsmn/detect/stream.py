@@ -312,6 +312,13 @@ class Streamer:
         self.hop = int(hop)
         self.reset()
 
+    @property
+    def windows_scored(self) -> int:
+        """Windows the network has run on since this streamer was made (those the gate let
+        through), across resets: a caller compares it before and after a file to tell "the
+        gate passed nothing" from "the network scored it low" (``detect --closest``)."""
+        return self._score.windows_scored
+
     def reset(self) -> None:
         """Forget all audio: the next sample is sample 0 of a new, zero-padded stream."""
         self._score.reset()

@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write, atomic_write_text
+from bifsmn.outputs import atomic_write, atomic_write_text, make_folder
 
 MANIFEST = "windows.csv"
 FIELDS = ("clip", "source", "start", "end", "label", "score")
@@ -47,19 +47,18 @@ class WindowSaver:
     def __init__(self, out: str | Path, sample_rate: int, window: int,
                  keep_seconds: float = 30.0) -> None:
         self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise BifsmnError("--save-windows needs a folder, not a file", self.out)
-        try:  # now, not at the first event: a folder that cannot be made fails before any audio
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BifsmnError(f"cannot create the --save-windows folder ({exc.strerror or exc})",
-                              self.out) from None
+        # now, not at the first event: a folder that cannot be made fails before any audio
+        make_folder(self.out, "folder for --save-windows")
         if (self.out / MANIFEST).exists() and not (self.out / MANIFEST).is_file():
             raise BifsmnError(f"{MANIFEST} there is not a file", self.out / MANIFEST)
         self.sample_rate, self.window = int(sample_rate), int(window)
         self.keep = max(int(keep_seconds * sample_rate), 2 * self.window)
         self.rows: dict[str, dict[str, str]] = self._read_manifest()
-        self.saved = 0
+        self.saved = 0  # files written (what the user finds on disk)
+        #: events whose window is a clip this saver already wrote (same end, same label: a
+        #: file shorter than one window flushes several windows that end where it ends)
+        self.shared = 0
+        self._written: set[str] = set()
         self.start("")
 
     def _read_manifest(self) -> dict[str, dict[str, str]]:
@@ -120,6 +119,9 @@ class WindowSaver:
         """Write one event's window; returns the clip's path."""
         end, clip = self.window_of(start_s, end_s)
         name = f"{self._prefix}_{round(1000 * end / self.sample_rate):09d}ms_{label}.wav"
+        if name in self._written:  # the same samples: one file, counted once
+            self.shared += 1
+            return self.out / name
         pcm = np.clip(clip, -1.0, 32767 / 32768)
 
         def write(f) -> None:
@@ -133,6 +135,7 @@ class WindowSaver:
         self.rows[name] = {"clip": name, "source": source, "start": f"{start_s:.3f}",
                            "end": f"{end_s:.3f}", "label": label, "score": f"{score:.6f}"}
         self.saved += 1
+        self._written.add(name)
         return path
 
     def write_manifest(self) -> Path:

@@ -93,7 +93,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     kind = file_kind(path)  # an empty file goes on to torch.load: "truncated or corrupt"
     if kind == "bkws":
         raise BifsmnError("this is a .bkws engine file, not a checkpoint: pass the .pt it was "
-                          "exported from (bifsmn detect, calibrate and eval-stream run .bkws "
+                          "exported from (bifsmn eval, detect, calibrate and eval-stream run .bkws "
                           "files)", path)
     if kind == "audio":
         raise BifsmnError("this is an audio file, not a checkpoint (.pt)", path)

@@ -18,6 +18,9 @@ import os
 from pathlib import Path
 
 from bifsmn.errors import BifsmnError
+from bifsmn.outputs import check_folder_path, make_folder
+
+__all__ = ["LOCK_NAME", "RUN_FILES", "RunLock", "check_folder_path", "holds_run"]
 
 try:
     import fcntl
@@ -34,21 +37,6 @@ def holds_run(run_dir: str | Path) -> bool:
     return any((Path(run_dir) / name).exists() for name in RUN_FILES)
 
 
-def check_folder_path(path: str | Path, what: str = "run folder") -> None:
-    """Refuse, in one line naming it, a folder path that is a file or lies under one (the
-    checks a run makes before it decodes any data, so a typo in --out fails at once)."""
-    path = Path(path)
-    try:
-        for p in (path, *path.parents):
-            if p.exists() and not p.is_dir():
-                where = "is a file" if p == path else f"lies under a file ({p})"
-                raise BifsmnError(f"{where}, not a {what}", path)
-            if p.exists():
-                return
-    except OSError as exc:  # a name too long, a folder that may not be searched
-        raise BifsmnError(f"not usable as a {what} ({exc.strerror or exc})", path) from None
-
-
 class RunLock:
     """Exclusive lock of a run folder (context manager, or :meth:`acquire` / :meth:`release`)."""
 
@@ -63,15 +51,10 @@ class RunLock:
         """Take the lock or raise a one-line :class:`BifsmnError` naming the folder."""
         if self._fd is not None:
             return
-        check_folder_path(self.run_dir, self.what)
         if create:
-            self._made = not self.run_dir.exists()
-            try:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise BifsmnError(f"cannot create the {self.what} ({exc.strerror or exc})",
-                                  self.run_dir) from None
+            self._made = make_folder(self.run_dir, self.what)
         elif not self.run_dir.is_dir():
+            check_folder_path(self.run_dir, self.what)
             raise BifsmnError(f"not a {self.what} (does not exist)", self.run_dir)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

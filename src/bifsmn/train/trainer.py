@@ -74,6 +74,7 @@ from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
+from bifsmn.rates import rate
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, DataConfig, save_config
 from bifsmn.train.determinism import deterministic_mode
@@ -605,10 +606,10 @@ class Trainer:
                     f"after epoch {epoch + 1}; the run stops here ({self._kept()}; try a lower "
                     "optim.lr or optim.grad_clip)", self.run_dir)
             pred = merge.torch_logits(lg).argmax(1)
-            acc = (pred == truth).float().mean().item() if len(lg) else float("nan")
+            acc = rate(pred == truth)
             out[f"val_acc_{b}"] = acc
             if self.select == "val_bacc":  # mean recall over the classes validation holds
-                recalls = [(pred[truth == k] == k).float().mean().item()
+                recalls = [rate(pred[truth == k] == k)
                            for k in truth.unique().tolist()]
                 out[f"val_bacc_{b}"] = sum(recalls) / len(recalls) if recalls else float("nan")
         return out
