@@ -252,3 +252,25 @@ def test_unknown_split_and_protocol(full_ds: Path):
         SpeechCommands(full_ds, 12).items("train")
     with pytest.raises(BifsmnError, match="unsupported task"):
         SpeechCommands(full_ds, 20)
+
+
+def test_other_audio_in_word_folders_is_named_not_read(tmp_path: Path, caplog):
+    """``yes/a.WAV`` or ``no/b.flac`` are not clips of the layout: skipped with one warning
+    and a count (they vanished without a word); macOS ``._x.wav`` files are not clips."""
+    from conftest import make_full_dataset
+
+    root = make_full_dataset(tmp_path / "sc", per_word=3)
+    with caplog.at_level("WARNING", logger="bifsmn"):
+        n = len(SpeechCommands(root, 12)._files)
+    assert not caplog.records
+    src = next((root / "yes").glob("*.wav"))
+    (root / "yes" / "upper.WAV").write_bytes(src.read_bytes())
+    (root / "no").mkdir(exist_ok=True)
+    (root / "no" / "b.flac").write_bytes(src.read_bytes())
+    (root / "yes" / "._x.wav").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble, not audio
+    (root / "yes" / "notes.txt").write_text("not audio")
+    with caplog.at_level("WARNING", logger="bifsmn"):
+        ds = SpeechCommands(root, 12)
+    assert len(ds._files) == n
+    notes = [r.getMessage() for r in caplog.records]
+    assert any("2 audio files in word folders not named *.wav" in m for m in notes), notes

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bifsmn.audio import CLIP_SAMPLES, SAMPLE_RATE, open_audio
+from bifsmn.audio import AUDIO_EXTS, CLIP_SAMPLES, SAMPLE_RATE, open_audio
 from bifsmn.data.labels import (
     SILENCE,
     UNKNOWN,
@@ -99,11 +99,21 @@ def read_list(path: Path) -> list[str]:
 
 
 def _scan(root: Path) -> list[str]:
-    files = []
-    for p in sorted(root.glob("*/*.wav")):
-        if p.parent.name == NOISE_DIR or p.parent.name.startswith("."):
+    """The clips of the word folders (``WORD/NAME.wav``, the data set's layout). Other audio
+    there (``yes/a.WAV``, ``no/b.flac``) is not a clip: said once, with a count, so that a
+    converted or hand-made data set does not lose its recordings without a word."""
+    files, others = [], 0
+    for p in sorted(root.glob("*/*")):
+        folder = p.parent.name
+        if folder == NOISE_DIR or folder.startswith(".") or p.name.startswith("."):
             continue
-        files.append(f"{p.parent.name}/{p.name}")
+        if p.suffix == ".wav":  # as the glob of */*.wav before: no stat per clip
+            files.append(f"{folder}/{p.name}")
+        elif p.suffix.lower() in AUDIO_EXTS and p.is_file():
+            others += 1
+    if others:
+        log.warning("%s: %d audio file%s in word folders not named *.wav (lower case) are not "
+                    "read as clips", root, others, "s" * (others != 1))
     return files
 
 
