@@ -53,6 +53,54 @@ def test_engine_detector(models, tmp_path):
         assert a.end == pytest.approx(b.end, abs=0.11)
 
 
+def test_detector_runs_the_path_its_scorer_or_file_has(models, tmp_path):
+    """A Scorer object runs its own path and its point is that path's (a 2-block scorer took
+    the 8-block thresholds); a file exported with one path runs it without ``blocks``."""
+    from bifsmn.detect.scorer import bundled_model
+
+    s = EngineScorer(bundled_model(), 2)
+    a, b = Detector(s, verifier=None), Detector(blocks=2, verifier=None)
+    assert a.blocks == b.blocks == 2 and a.thresholds == b.thresholds
+    assert a.operating_point == b.operating_point and a.smooth_for == b.smooth_for
+    assert Detector(verifier=None).blocks == 8  # the deepest path by default
+    with pytest.raises(BifsmnError, match="runs 2 blocks, not blocks=8"):
+        Detector(s, blocks=8, verifier=None)
+    ckpt, _ = models
+    only2 = export_checkpoint(ckpt, tmp_path / "only2.bkws", blocks=2)
+    det = Detector(only2, threshold=0.5)
+    assert det.blocks == 2 and det.scorer.blocks == 2
+
+
+def test_engines_and_detectors_pickle(models, tmp_path):
+    """An Engine pickles as its file's bytes, a Detector as what it was built as (with its
+    current thresholds), so either can go to a spawned worker; both gave a raw TypeError."""
+    import copy
+    import pickle
+
+    from bifsmn.engine import Engine
+
+    ckpt, bkws = models
+    x = tone_stream([("up", 0.4), ("right", 2.5)], 4.0, seed=6)
+    eng = Engine(bkws, 2)
+    for other in (pickle.loads(pickle.dumps(eng)), copy.deepcopy(eng)):
+        assert other.blocks == 2 and other.path == str(bkws)
+        np.testing.assert_array_equal(other.predict(x[:16000]), eng.predict(x[:16000]))
+    det = Detector(bkws, threshold=0.6, rearm=True)
+    det.set_threshold("up", 0.7)
+    again = pickle.loads(pickle.dumps(det))
+    assert again.thresholds == det.thresholds and again.blocks == det.blocks
+    assert again.detect_array(x) == det.detect_array(x)
+    bundled = pickle.loads(pickle.dumps(Detector()))  # the two-stage default
+    assert bundled.verifier is not None and bundled.threshold_source == \
+        Detector().threshold_source
+    moved = tmp_path / "gone.bkws"  # the file changed since loading: said, not wrong weights
+    moved.write_bytes(bkws.read_bytes())
+    e2 = Engine(moved)
+    moved.write_bytes(b"x")
+    with pytest.raises(BifsmnError, match="changed since it was loaded"):
+        pickle.dumps(e2)
+
+
 def test_bad_bkws_files(models, tmp_path):
     _, bkws = models
     cut = tmp_path / "cut.bkws"

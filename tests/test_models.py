@@ -61,6 +61,31 @@ def test_unknown_model_name_is_one_line_error():
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("kw", [{"num_paths": 0}, {"hidden": 0}, {"left": -1}])
+def test_impossible_sizes_are_refused_when_the_model_is_built(kw):
+    """Not at the first forward pass, as an IndexError (num_paths=0 got through)."""
+    with pytest.raises(BifsmnError, match="model sizes must be positive"):
+        create_model("dfsmn_thinnable", **kw)
+
+
+def test_quantizer_registry_is_full_on_import_and_checks_its_arguments():
+    """``bifsmn.binary`` lists every built-in quantizer without a model module imported first
+    (it listed only 'identity'), and a typo in ``role`` or ``kind`` is refused at build time."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "from bifsmn.binary import list_quantizers; "
+                          "print(' '.join(list_quantizers()))"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert {"lpb", "dual_scale", "ste_sign", "xnor", "identity"} <= set(out), out
+    from bifsmn.binary import get_quantizer
+
+    with pytest.raises(ValueError, match="role must be 'input' or 'weight'"):
+        get_quantizer("dual_scale", channels=8, role="weights")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        get_quantizer("xnor", channels=8, kind="conv")
+
+
 def test_summary_text_has_totals():
     text = format_summary(create_model("dfsmn_teacher"))
     assert "600,252" in text and "5,431,296" in text

@@ -1,8 +1,8 @@
 """Layers whose input and weight pass through named quantizers before the float op.
 
 With the ``identity`` quantizers (the default) they are plain full-precision layers, which is how
-the teacher uses them; :func:`bifsmn.binary.binarize` swaps the quantizers in place, so a student
-keeps the teacher's module names and loads its checkpoint directly.
+the teacher uses them; :func:`bifsmn.binary.convert.binarize` swaps the quantizers in place, so
+a student keeps the teacher's module names and loads its checkpoint directly.
 
 The sequence models use a (batch, time, channel) layout: pointwise convolutions become
 ``QuantLinear`` over the channel axis (a quick probe halved the training step time against

@@ -184,6 +184,12 @@ class Quantizer(nn.Module):
         super().__init__()
         if granularity not in ("channel", "reference"):
             raise ValueError(f"granularity must be 'channel' or 'reference', not {granularity!r}")
+        # a typo in either silently took the other role's code path (or failed in forward)
+        if role not in ("input", "weight"):
+            raise ValueError(f"role must be 'input' or 'weight', not {role!r}")
+        if kind not in REDUCTION_AXES_REFERENCE:
+            raise ValueError(f"kind must be one of {', '.join(REDUCTION_AXES_REFERENCE)}, "
+                             f"not {kind!r}")
         if not isinstance(scale_grad, bool):
             raise ValueError(f"scale_grad must be true or false, not {scale_grad!r}")
         self.channels, self.channel_dim = channels, channel_dim

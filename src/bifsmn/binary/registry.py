@@ -1,7 +1,7 @@
 """Quantizers registered under string names (Larq's habit).
 
 A layer is given its input and weight quantizers by name, so a model config that says
-``input_quantizer: lpb_dual`` serialises and reads cleanly. Every quantizer is an ``nn.Module``
+``input_quantizer: dual_scale`` serialises and reads cleanly. Every quantizer is an ``nn.Module``
 built by ``get_quantizer(name, channels=..., channel_dim=..., role=...)``; constructors take the
 keyword arguments they need and ignore the rest, so layers can build any of them uniformly.
 """

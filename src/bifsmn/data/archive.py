@@ -154,11 +154,13 @@ def _fingerprint(paths: list[Path], extra: str) -> str:
 
 
 class FeatureArchive:
-    """Index of a feature archive for the 12- or 35-word task.
+    """Index of a feature archive for the 12-, 35- or 37-class task, or a keyword task.
 
     ``archive.items(split)`` lists :class:`ArchiveItem`; ``archive.images(split)`` gives the
     decoded uint8 images (N, 98, 40) and labels (N,). 12 words: the ten commands, ``unknown``
-    (the other words) and ``silence`` (noise images); 35 words: the words present (no silence).
+    (the other words) and ``silence`` (noise images); 35 words: the words present (no silence);
+    37 classes: the 35 words, ``unknown`` and ``silence`` (scored as the 12 they report,
+    :class:`~bifsmn.data.labels.ClassMerge`).
     ``keywords``: a keyword task of one's own (:func:`~bifsmn.data.labels.labels_for_task`).
     """
 

@@ -218,7 +218,8 @@ def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | No
         if stored and not explicit_threshold:
             raise BifsmnError(
                 f"{model_name}: its operating points were calibrated with verifier "
-                f"{stored.get('name')!r}: pass it (--verifier FILE) or give --threshold")
+                f"{stored.get('name')!r}: pass it (verifier=, --verifier FILE) or give a "
+                "threshold (threshold=, --threshold)")
         return None, ops
     given = isinstance(verifier, Verifier)
     if not given and not isinstance(verifier, str | Path):
@@ -241,9 +242,10 @@ def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | No
         names = ", ".join(sorted({_stored_name(r["verifier"], bundled) for r in candidates}))
         raise BifsmnError(f"verifier {v.name}: not the file {model_name}'s operating points "
                           f"were calibrated with ({names}; SHA-256 differs): calibrate "
-                          "with it or give --threshold")
+                          "with it or give a threshold (threshold=, --threshold)")
     raise BifsmnError(f"{model_name}: its operating points were calibrated without a "
-                      "verifier; calibrate with --verifier first or give --threshold")
+                      "verifier; calibrate with --verifier first or give a threshold "
+                      "(threshold=, --threshold)")
 
 
 def verifier_sha256(verifier: str | Path | Sequence[str | Path]) -> str:

@@ -482,9 +482,9 @@ def add_detect_commands(sub) -> None:
                         "below them, in sorted order")
     d.add_argument("--model", help=".pt checkpoint or .bkws engine file (default: the bundled "
                    "model)")
-    d.add_argument("--blocks", type=blocks_cli_count, default=8, metavar="N",
+    d.add_argument("--blocks", type=blocks_cli_count, default=None, metavar="N",
                    help="thinnable path: DFSMN blocks to run (8/4/2/1 for 8 layers; the "
-                   "model's own counts otherwise)")
+                   "model's own counts otherwise; default: its deepest path, 8 for 8 layers)")
     d.add_argument("--threshold", type=float, default=None,
                    help="smoothed-posterior threshold for every keyword (default: the model's "
                    "stored 1 FA/h operating point, else 0.5)")

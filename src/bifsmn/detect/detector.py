@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bifsmn import blocks as blocks_mod
 from bifsmn.data.labels import NON_KEYWORDS
 from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
@@ -152,6 +153,17 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
     return [ev for _, _, ev in found]
 
 
+def _rebuild_detector(args: dict, thresholds: dict[str, float], smooth_for: dict[str, int],
+                      refractory_for: dict[str, int]) -> Detector:
+    """Unpickle a :class:`Detector` (:meth:`Detector.__reduce__`)."""
+    det = Detector(**args)
+    det.thresholds.update(thresholds)
+    det.smooth_for.update(smooth_for)
+    det.refractory_for.update(refractory_for)
+    det.reset()  # the history's length follows the smoothing
+    return det
+
+
 class Detector:
     """Streaming keyword detector in the spirit of openWakeWord.
 
@@ -162,13 +174,16 @@ class Detector:
     >>> det.detect_file("long_recording.flac")   # any rate/channels, streamed from disk
 
     ``model``: a ``.pt`` checkpoint, a ``.bkws`` engine file, a :class:`Scorer`, or None for the
-    bundled model. Thresholds and smoothing come from the model's stored operating point for
-    ``fa_per_hour`` (default 1 FA/h; see ``bifsmn calibrate``) unless ``threshold`` is given;
-    a model without stored points uses threshold 0.5 and says so once (``operating_point`` is
-    then None, ``threshold_source`` says which rule is in use). ``gate``: which windows reach
-    the network (:mod:`bifsmn.detect.gate`): by default (``"model"``) the gate stored with the
-    model's operating points, because its thresholds were chosen behind it (the default gate
-    for a model without a record); a :class:`Gate` overrides it, None scores every window.
+    bundled model. ``blocks``: the thinnable path to run; None (default) runs the model's
+    deepest path (8 blocks of the paper's 8 layers; the one path of a file exported with one), a
+    :class:`Scorer` its own (its ``blocks``). Thresholds and smoothing come from the model's
+    stored operating point for ``fa_per_hour`` (default 1 FA/h; see ``bifsmn calibrate``) unless
+    ``threshold`` is given; a model without stored points uses threshold 0.5 and says so once
+    (``operating_point`` is then None, ``threshold_source`` says which rule is in use).
+    ``gate``: which windows reach the network (:mod:`bifsmn.detect.gate`): by default
+    (``"model"``) the gate stored with the model's operating points, because its thresholds were
+    chosen behind it (the default gate for a model without a record); a :class:`Gate` overrides
+    it, None scores every window.
     ``det.gate`` is the gate in use. ``verifier``: a second model (file,
     :class:`~bifsmn.detect.cascade.Verifier`, ``"bundled"``; several files, as a list or
     ``"A.bkws+B.bkws"``: the mean of their logits) woken by this one
@@ -186,7 +201,7 @@ class Detector:
     events of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
     """
 
-    def __init__(self, model: str | Path | Scorer | None = None, blocks: int = 8,
+    def __init__(self, model: str | Path | Scorer | None = None, blocks: int | None = None,
                  threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
                  smooth_ms: float | None = None,
                  refractory_ms: float | None = None, hop_ms: float | None = None,
@@ -197,7 +212,20 @@ class Detector:
                  verifier: str | Path | Sequence[str | Path] | Verifier | None = AUTO,
                  wake: float | None = None,
                  hold_ms: float | None = None) -> None:
+        if not isinstance(ignore, str):
+            ignore = tuple(ignore)  # an iterator would be spent here and lost to pickling
+        # what pickling rebuilds the detector from (:meth:`__reduce__`)
+        self._init_args = {k: v for k, v in locals().items() if k != "self"}
         self.scorer = load_scorer(model, blocks)
+        # the path the scorer runs, whose operating point applies: a Scorer object given as
+        # ``model`` runs its own (its 8-block point was picked for a 2-block scorer before)
+        runs = getattr(self.scorer, "blocks", None)
+        if blocks is not None and runs is not None and int(runs) != int(blocks):
+            raise BifsmnError(f"the scorer given runs {runs} blocks, not blocks={blocks}: "
+                              "leave blocks out or give a scorer of that path")
+        blocks = blocks_mod.DEFAULT_LAYERS if runs is None and blocks is None else \
+            int(runs if runs is not None else blocks)
+        self.blocks = blocks
         verifier = default_verifier(verifier, model)
         # the record in use: the model's own, or the one calibrated with this verifier
         self.verifier, ops = resolve_verifier(
@@ -306,6 +334,23 @@ class Detector:
         if not 0 <= ms < math.inf:  # NaN too
             raise BifsmnError(f"refractory time must be a finite number of ms >= 0 (got {ms})")
         return round(ms * self.sample_rate / 1000.0)
+
+    def __reduce__(self) -> tuple:
+        """Pickle (and ``copy.deepcopy``) as the detector it was built as, with the thresholds,
+        smoothing and refractory times it has now, at the start of a new stream (as after
+        :meth:`reset`): a detector sent to a spawned worker rebuilds its model there (a
+        ``.bkws`` engine from its file's bytes). A model or verifier object that cannot be
+        pickled is a one-line error."""
+        import pickle
+
+        args = dict(self._init_args)
+        try:
+            pickle.dumps(args)
+        except Exception as exc:  # noqa: BLE001 - whatever the object raises, one line
+            raise BifsmnError(f"cannot pickle this detector: {exc} (build it from file paths, "
+                              "or one in each worker)") from None
+        return (_rebuild_detector, (args, dict(self.thresholds), dict(self.smooth_for),
+                                    dict(self.refractory_for)))
 
     def set_threshold(self, keyword: str, value: float) -> None:
         """Change one keyword's threshold while the stream runs."""

@@ -81,7 +81,8 @@ def pick(ops: dict | None, blocks: int, fa_per_hour: float | None = None) -> dic
     if not pts:
         if fa_per_hour is not None:
             raise BifsmnError(f"this model has no stored operating points for {blocks} blocks "
-                              "(run `bifsmn calibrate`); give --threshold instead")
+                              "(run `bifsmn calibrate`); give a threshold instead (threshold=, "
+                              "--threshold)")
         return None
     want = float(fa_per_hour if fa_per_hour is not None
                  else (ops or {}).get("default_fa_per_hour", DEFAULT_FA_PER_HOUR))

@@ -90,6 +90,12 @@ MAX_HOP = 2**31 - 1
 MAX_RESERVE = 1 << 16
 
 
+def _rebuild_engine(data: bytes, name: str, blocks: int, kernel: str | None,
+                    fp_kernel: str | None) -> Engine:
+    """Unpickle an :class:`Engine` (:meth:`Engine.__reduce__`)."""
+    return Engine.from_bytes(data, name, blocks, kernel, fp_kernel)
+
+
 class Engine:
     """A loaded ``.bkws`` model.
 
@@ -109,6 +115,9 @@ class Engine:
             raise BifsmnError(f"Engine needs the path of a .bkws file, not {type(path).__name__}")
         mod = native()
         self.path = str(path)
+        # what pickling rebuilds it from: the file image (read at pickling time for a file) and
+        # the kernels as asked for (None: the best one where it is unpickled)
+        self._image, self._asked = _data, (kernel, fp_kernel)
         try:
             if _data is not None:
                 self._e = mod.NativeEngine.from_bytes(_data, self.path, kernel or "",
@@ -156,10 +165,28 @@ class Engine:
         """Load from an in-memory file image (``name`` only labels error messages)."""
         return cls(name, blocks, kernel, fp_kernel, _data=bytes(data))
 
+    def __reduce__(self) -> tuple:
+        """Pickle (and ``copy.deepcopy``) as the file's bytes, path, path and kernels: a
+        ``Detector`` or engine sent to a spawned worker (macOS's and Windows' default start
+        method) is rebuilt there from the same model, not reloaded from a path that may have
+        changed or not exist on the other side."""
+        data = self._image
+        if data is None:
+            try:
+                data = Path(self.path).read_bytes()
+            except OSError as exc:
+                raise BifsmnError(f"cannot pickle the engine: its file cannot be read "
+                                  f"({exc.strerror or exc})", self.path) from None
+            if len(data) != self.file_bytes:
+                raise BifsmnError("cannot pickle the engine: its file changed since it was "
+                                  "loaded", self.path)
+        return (_rebuild_engine, (data, self.path, self.blocks, *self._asked))
+
     # ----------------------------------------------------------------- properties
     @property
     def kernel(self) -> str:
-        """Name of the kernel running the GEMMs (reference | portable | avx2 | neon)."""
+        """Name of the kernel running the GEMMs (reference | portable | avx2 | avx512 |
+        neon)."""
         return str(self._e.kernel)
 
     @property

@@ -265,12 +265,13 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, blocks: str | int 
     counts = blocks_mod.counts(layers, getattr(model, "num_paths", 1))
     if blocks is None or str(blocks) == "all":
         if str(blocks) == "all" and len(counts) > 1:
-            raise BifsmnError(f"an ONNX file holds one path: give --blocks with one of "
+            raise BifsmnError(f"an ONNX file holds one path: give blocks (--blocks) as one of "
                               f"{', '.join(map(str, counts))}")
         count = counts[0]
     else:
         if "," in str(blocks):
-            raise BifsmnError("an ONNX file holds one path: give --blocks with one block count")
+            raise BifsmnError("an ONNX file holds one path: give blocks (--blocks) as one block "
+                              "count")
         count = blocks_mod.parse_many([str(blocks)], layers)[0]
     dtypes = {"param_dtype": param_dtype, "classifier_dtype": classifier_dtype,
               "storage": storage}

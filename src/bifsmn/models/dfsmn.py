@@ -95,7 +95,8 @@ class DFSMN(nn.Module):
             raise BifsmnError(f"n_mels ({n_mels}) and frames ({frames}) must be positive "
                               "multiples of 4")
         sizes = {"num_classes": num_classes, "num_layers": num_layers, "hidden": hidden,
-                 "dim": dim, "frontend_channels": frontend_channels, "kernel": kernel}
+                 "dim": dim, "frontend_channels": frontend_channels, "kernel": kernel,
+                 "num_paths": num_paths}
         bad = [f"{k}={v}" for k, v in sizes.items() if int(v) < 1]
         bad += [f"{k}={v}" for k, v in (("left", left), ("right", right)) if int(v) < 0]
         if bad:  # torch would fail later with a tensor-shape traceback
