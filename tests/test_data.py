@@ -240,9 +240,17 @@ def test_cache_slots_prune_only_their_own_kind(full_ds: Path, cache_dir: Path, c
     assert "5 entries" in out and "(no sidecar)" in out and "feats validation of" in out
     assert main(["data", "cache", "--dir", str(cache_dir), "--clear-unslotted"]) == 0
     assert not legacy.exists() and len(list(cache_dir.glob("*.npy"))) == 4
+    # temp files of writes killed long ago: listed, and --clear deletes them; a recent one
+    # may be a writer still running and is kept
+    old, new = cache_dir / ".waves-x.npy.abc.tmp", cache_dir / ".feats-y.npy.def.tmp"
+    old.write_bytes(b"0" * 10000)
+    new.write_bytes(b"1")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    assert main(["data", "cache", "--dir", str(cache_dir)]) == 0
+    assert "1 temp file of killed writes" in capsys.readouterr().out
     assert main(["data", "cache", "--dir", str(cache_dir), "--clear"]) == 0
-    assert "deleted 4 entries" in capsys.readouterr().out
-    assert not list(cache_dir.iterdir())
+    assert "deleted 5 entries" in capsys.readouterr().out  # 4 entries + the old temp file
+    assert list(cache_dir.iterdir()) == [new]
 
 
 def test_unknown_split_and_protocol(full_ds: Path):
@@ -274,3 +282,22 @@ def test_other_audio_in_word_folders_is_named_not_read(tmp_path: Path, caplog):
     assert len(ds._files) == n
     notes = [r.getMessage() for r in caplog.records]
     assert any("2 audio files in word folders not named *.wav" in m for m in notes), notes
+
+
+def test_a_damaged_entry_in_a_read_only_cache_is_rebuilt_in_memory(tmp_path: Path, monkeypatch):
+    """Deleting the bad entry fails on a read-only cache: the loader still answers "rebuild"
+    (it raised the OSError as a traceback), and the later save says so in one line."""
+    from bifsmn.data.cache import load_cached_npy
+
+    bad = tmp_path / "waves-0.npy"
+    bad.write_bytes(b"not an array")
+    real = Path.unlink
+
+    def refuse(self, missing_ok=False):
+        if self == bad:
+            raise OSError(30, "Read-only file system")
+        return real(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert load_cached_npy(bad, (1, 1), np.int16) is None
+    assert bad.exists()

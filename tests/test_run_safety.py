@@ -81,9 +81,13 @@ def test_resume_is_exact_after_a_kill_at_every_write(full_ds, cache_dir, tmp_pat
         with pytest.raises(Killed):
             Trainer(config_from_dict(cfg), run, progress=False).fit()
         monkeypatch.setattr(outputs, "atomic_write", real)
+        # what a kill -9 inside that write leaves: its temp file (no cleanup runs)
+        if run.is_dir():
+            (run / f".{name}.k{k}x.tmp").write_bytes(b"half a file")
         # the repair: --resume (a folder killed before its config was written is simply new)
         resume = (run / "config.yaml").is_file()
         Trainer(config_from_dict(cfg), run, progress=False).fit(resume=resume)
+        assert not list(run.glob(".*.tmp")), (k, name)  # the start (lock held) removed it
 
         ra, rb = _rows(ref), _rows(run)
         assert len(ra) == len(rb) == 2, (k, name)

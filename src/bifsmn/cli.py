@@ -215,7 +215,12 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from bifsmn.data.cache import cache_entries, clear_cache, default_cache_dir
+    from bifsmn.data.cache import (
+        cache_entries,
+        clear_cache,
+        default_cache_dir,
+        leftover_temp_files,
+    )
 
     folder = Path(args.dir) if args.dir else default_cache_dir()
     if args.dir and not folder.is_dir():  # a typo must not read as "0 entries" or "deleted 0"
@@ -231,6 +236,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"{size / 1e6:9.1f} MB  {path.name}  {what}")
     total = sum(size for _, size, _ in entries)
     print(f"{folder}: {len(entries)} entries, {total / 1e6:.1f} MB")
+    n_tmp, tmp_bytes = leftover_temp_files(folder)
+    if n_tmp:
+        print(f"{folder}: {n_tmp} temp file{'s' * (n_tmp != 1)} of killed writes, "
+              f"{tmp_bytes / 1e6:.1f} MB (--clear deletes them)")
     if any(slot is None for _, _, slot in entries):
         print("entries without a sidecar come from an older bifsmn and are never "
               "replaced automatically: --clear-unslotted deletes them")

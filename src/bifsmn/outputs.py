@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
@@ -102,6 +103,45 @@ def make_folder(path: str | Path, what: str = "run folder") -> bool:
     except OSError as exc:
         raise BifsmnError(f"cannot create the {what} ({exc.strerror or exc})", path) from None
     return made
+
+
+#: an :func:`atomic_write` temp file untouched this long was left by a killed writer (a live
+#: one is written to, or renamed, within seconds)
+STALE_TEMP_SECONDS = 600.0
+
+
+def stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """The temp files (``.NAME.*.tmp``) that :func:`atomic_write` left in ``folder`` when its
+    process was killed between creating and renaming them (a kill -9 runs no cleanup), last
+    modified at least ``min_age_s`` ago: younger ones may belong to a writer still running.
+    ``min_age_s=0`` for a folder this process holds the lock of (a run folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, out = time.time(), []
+    for p in folder.glob(".*.tmp"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age_s:
+            out.append(p)
+    return sorted(out)
+
+
+def remove_stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS
+                            ) -> tuple[int, int]:
+    """Delete :func:`stale_temp_files`; returns ``(files, bytes on disk)``. Files that cannot
+    be deleted (a read-only folder) are left, silently: they cost space, never correctness."""
+    n = size = 0
+    for p in stale_temp_files(folder, min_age_s):
+        try:
+            blocks = p.stat().st_blocks * 512  # a preallocated .npy: its real size on disk
+            p.unlink()
+        except OSError:
+            continue
+        n, size = n + 1, size + blocks
+    return n, size
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],

@@ -16,6 +16,7 @@ older entries of its slot; ``bifsmn data cache`` lists and clears the folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from tqdm import tqdm
 from bifsmn.audio import CLIP_SAMPLES, fix_length, load_audio
 from bifsmn.data.features import FeatureConfig, LogMel
 from bifsmn.data.speech_commands import Item, SpeechCommands
-from bifsmn.outputs import atomic_write
+from bifsmn.outputs import atomic_write, remove_stale_temp_files, stale_temp_files
 
 CACHE_VERSION = 1
 
@@ -86,6 +87,7 @@ def atomic_save_npy(path: Path, array: np.ndarray, slot: dict | None = None) -> 
     With ``slot`` (see :func:`slot_of`), also write the sidecar and delete the entries of the
     same slot under other keys: they were made from older file stats and will never be read."""
     atomic_write(path, lambda f: np.save(f, array))
+    remove_stale_temp_files(path.parent)  # left by writers killed mid-write, long ago
     if slot is None:
         return
     side = path.with_suffix(".json")
@@ -116,9 +118,18 @@ def cache_entries(cache_dir: Path | None = None) -> list[tuple[Path, int, dict |
     return [(p, p.stat().st_size, read_slot(p.with_suffix(".json"))) for p in files]
 
 
+def leftover_temp_files(cache_dir: Path | None = None) -> tuple[int, int]:
+    """``(files, bytes on disk)`` of the temp files killed writers left in the cache (what
+    ``bifsmn data cache`` reports beside the entries and ``--clear`` deletes)."""
+    files = stale_temp_files(cache_dir or default_cache_dir())
+    return len(files), sum(p.stat().st_blocks * 512 for p in files if p.exists())
+
+
 def clear_cache(cache_dir: Path | None = None, unslotted_only: bool = False) -> tuple[int, int]:
-    """Delete every entry (or only those without a sidecar); returns ``(files, bytes)``."""
-    n = size = 0
+    """Delete every entry (or only those without a sidecar) and the temp files killed writers
+    left (:func:`~bifsmn.outputs.stale_temp_files`); returns ``(files, bytes)``."""
+    n, size = (0, 0) if unslotted_only else remove_stale_temp_files(
+        cache_dir or default_cache_dir())
     for path, nbytes, slot in cache_entries(cache_dir):
         if unslotted_only and slot is not None:
             continue
@@ -153,7 +164,9 @@ def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
     if arr is not None and (shape is None or arr.shape == tuple(shape)) and (
             dtype is None or arr.dtype == np.dtype(dtype)) and _finite(arr):
         return arr
-    path.unlink(missing_ok=True)
+    # a read-only cache: rebuilt in memory, and saving it says so in one line
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
     return None
 
 

@@ -74,6 +74,7 @@ from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, TrainingDiverged
 from bifsmn.models import create_model
+from bifsmn.outputs import remove_stale_temp_files
 from bifsmn.rates import rate
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from bifsmn.train.config import Config, DataConfig, save_config
@@ -655,6 +656,8 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
+                # the lock is ours: any temp file here is a write a kill -9 cut short
+                remove_stale_temp_files(self.run_dir, min_age_s=0)
             with deterministic_mode(self.cfg.train.deterministic):
                 return self._fit(resume)
         finally:
