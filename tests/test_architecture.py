@@ -22,7 +22,7 @@ PACKAGE = Path(bifsmn.__file__).resolve().parent
 #: ``bifsmn`` itself (the package root, lazy re-exports for users) is not layered.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("bifsmn.errors", "bifsmn.outputs", "bifsmn.blocks", "bifsmn.audio",
-              "bifsmn.plots", "bifsmn.signatures", "bifsmn.pcm", "bifsmn.lazy")),
+              "bifsmn.plots", "bifsmn.signatures", "bifsmn.pcm", "bifsmn.lazy", "bifsmn.rates")),
     ("data", ("bifsmn.data",)),
     ("models", ("bifsmn.binary.registry", "bifsmn.binary.quantizers", "bifsmn.binary.layers",
                 "bifsmn.binary.methods", "bifsmn.binary", "bifsmn.models")),

@@ -15,7 +15,7 @@ replaced by its feature-domain counterparts (docs/fbank40.md says which were mea
   (docs/results/noise-snr/measure.py), so a model trained so hardly ever hears speech at the
   10 dB of issue 13's noisy streams (whose SNR is defined the same way, each clip's power over
   the noise power, in ``eval-stream``'s default ``--snr-mode clip``:
-  bifsmn.detect.evaluate.compose_stream);
+  bifsmn.detect.mixing.compose_stream);
 * SpecAugment: ``time_masks`` masks of up to ``time_mask_max`` frames and ``freq_masks`` masks of
   up to ``freq_mask_max`` channels, filled with the image's mean value;
 * cut keywords (:meth:`FeatureAugmenter.cut_keywords`, off unless ``cut_prob > 0``): a share of

@@ -1,16 +1,16 @@
 """``bifsmn calibrate``: choose per-keyword thresholds and the smoothing window for a few
 false-alarm rates on validation streams, and store them in the model file.
 
-Streams are built exactly as for ``eval-stream`` (:func:`bifsmn.detect.evaluate.build_stream`):
+Streams are built exactly as for ``eval-stream`` (:func:`bifsmn.detect.mixing.build_stream`):
 keyword clips and other words of the data set's validation split, optionally negative speech
-(the validation share of a folder of recordings, :func:`~bifsmn.detect.evaluate.negative_files`)
+(the validation share of a folder of recordings, :func:`~bifsmn.detect.mixing.negative_files`)
 and ``_background_noise_`` at each SNR, ``streams`` of them per SNR (default 6 x 60 min: a
 rate of one per hour cannot be read off one hour). The model runs once per stream and path
 (gate and padding rule as in detection, the gate stored with the model by default);
 everything else is swept on the stored posteriors:
 
 1. for each smoothing window (300, 500, 700, 1000 ms) and each keyword, the existing threshold
-   sweep (:func:`~bifsmn.detect.evaluate.sweep`, one keyword at a time) gives that keyword's
+   sweep (:func:`~bifsmn.detect.metrics.sweep`, one keyword at a time) gives that keyword's
    hits and false alarms at every threshold, summed over the streams. Keywords are matched
    independently, so the total false alarms of a set of per-keyword thresholds are the sum of
    the keywords' own;
@@ -251,7 +251,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     (default), not only on the pooled hours. ``gate``: ``"model"`` (default) uses the gate the
     model's stored points were calibrated with, else the default gate; a :class:`Gate` or None
     overrides. ``snr_mode``: how noisy streams set each word's SNR
-    (:func:`bifsmn.detect.evaluate.compose_stream`; records before it imply ``"global"``).
+    (:func:`bifsmn.detect.mixing.compose_stream`; records before it imply ``"global"``).
     ``verifier``: calibrate the cascade of ``model`` and this second stage
     (:mod:`bifsmn.detect.cascade`, woken at ``wake``, held ``hold_ms``; None: the values of the
     record the model stores for that verifier, as detect and eval-stream use them, else

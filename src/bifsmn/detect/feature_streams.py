@@ -6,7 +6,7 @@ streams hold. The shared audio folder's calibration split (3,321 clips of 708 sp
 archive's validation split holds 4,954 more clips of 249 other speakers (speakers no model
 here trained on and whose audio is not here). An fbank40 frame depends only on its own 480
 samples, so a stream of rows can be assembled exactly as
-:func:`bifsmn.detect.evaluate.build_stream` assembles audio: a pause, a clip, a pause, ... and
+:func:`bifsmn.detect.mixing.build_stream` assembles audio: a pause, a clip, a pause, ... and
 the detector's 1-s windows every 100 ms are 98 consecutive rows.
 
 Layout (rows at a 160-sample hop; row ``f`` covers samples ``[160 f, 160 f + 480)``): a pause of
@@ -148,7 +148,7 @@ def _noise_bed(noises: Sequence[np.ndarray], rows: int, rng: np.random.Generator
                min_piece: int = 100) -> np.ndarray:
     """``rows`` rows of noise energies, random excerpts laid end to end, scaled so that the
     mean over rows of the band sum is 1 (the row-domain twin of
-    :func:`bifsmn.detect.evaluate.noise_bed`)."""
+    :func:`bifsmn.detect.mixing.noise_bed`)."""
     out = excerpts(noises, rows, rng, min_piece, np.float64)
     level = float(out.sum(axis=1).mean()) if out.size else 0.0
     return out / level if level > 0 else out

@@ -1,5 +1,5 @@
 """Where the clips of a synthetic evaluation stream go: one seeded rule for audio streams
-(:func:`bifsmn.detect.evaluate.build_stream`) and fbank40 row streams
+(:func:`bifsmn.detect.mixing.build_stream`) and fbank40 row streams
 (:func:`bifsmn.detect.feature_streams.build_feature_stream`).
 
 Why one function: the two builders must draw the same kind of sequence (a pause uniform in
