@@ -22,6 +22,18 @@ def test_publish_writes_model_and_card(full_ds, cache_dir, tmp_path):
     card = (tmp_path / "models" / "teacher_tiny.md").read_text()
     assert "bifsmn train --config teacher" in card and "| seed | 3 |" in card
     assert "validation accuracy" in card and "1 thread" in card
+    # the machine training recorded (summary.json), not the publishing machine's guess
+    import json
+
+    from bifsmn.cards import machine_line
+    from bifsmn.train.machine import cpu_name
+
+    rec = json.loads((tmp_path / "run" / "summary.json").read_text())["machine"]
+    assert rec["device"] == "CPU" and rec["cpu"] == cpu_name()
+    assert f"| machine | {cpu_name()}, 1 thread, torch {torch.__version__}, CPU only |" in card
+    gpu = {"cpu": "Some CPU", "device": "NVIDIA H100 80GB HBM3 (CUDA)", "torch": "2.13.0+cu128"}
+    assert machine_line(gpu, "2 threads") == \
+        "Some CPU, 2 threads, torch 2.13.0+cu128, NVIDIA H100 80GB HBM3 (CUDA)"
     ckpt = load_checkpoint(out)
     assert "optimizer" not in ckpt and "history" not in ckpt
     model, _ = model_from_checkpoint(out)

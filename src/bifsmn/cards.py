@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 from pathlib import Path
 
@@ -18,16 +17,19 @@ import yaml
 from bifsmn.data.archive import is_feature_archive
 from bifsmn.outputs import atomic_write_bytes, atomic_write_text
 from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
+from bifsmn.train.machine import cpu_name
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def machine_line(record: dict | None, threads: str) -> str:
+    """The card's machine row: what training recorded in ``summary.json`` (its CPU, device
+    and torch; since session 69), else this machine's CPU and torch with "CPU only" where
+    this torch has no CUDA (a run from before the record, published where it trained: every
+    committed card)."""
+    if isinstance(record, dict) and record.get("device"):
+        only = ", CPU only" if record["device"] == "CPU" else f", {record['device']}"
+        return f"{record.get('cpu', '?')}, {threads}, torch {record.get('torch', '?')}{only}"
+    only = "CPU only" if not torch.cuda.is_available() else "device not recorded"
+    return f"{cpu_name()}, {threads}, torch {torch.__version__}, {only}"
 
 
 def describe_data(data: dict) -> str:
@@ -128,6 +130,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     published = "" if which == "best" else (
         f"; published: the last epoch, the best was epoch {summary.get('best_epoch', '?')}")
     threads = thread_counts(history, cfg["train"].get("threads", 0))
+    machine = machine_line(summary.get("machine"), threads)
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
             f"{statistics.median(epoch_times):.1f} s/epoch")
     card = f"""# {name}
@@ -142,7 +145,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
 | epochs | {ran} ({which} epoch {best_epoch}{published}) |
 | validation accuracy ({which} epoch) | {accs} |
 | wall time | {wall} |
-| machine | {cpu_name()}, {threads}, torch {torch.__version__}, CPU only |
+| machine | {machine} |
 | labels | {', '.join(ckpt['labels'])} |
 
 Command:

@@ -39,9 +39,27 @@ def atomic_write_bytes(path: Path, data: bytes, inputs=()) -> None:
     _outputs.atomic_write_bytes(path, data, inputs)
 
 
+def on_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in its dicts, lists and tuples moved to the CPU (others as
+    they are). Why: ``torch.save`` records each tensor's device, so a run trained on a GPU
+    wrote CUDA tensors that a plain ``torch.load(path, weights_only=True)`` refuses on a
+    machine without one; resuming on a GPU moves them back (``load_state_dict`` copies into
+    the model's tensors, optimizers cast their state to the parameters' device)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a named tuple
+        return type(obj)(*(on_cpu(v) for v in obj))
+    if isinstance(obj, list | tuple):
+        return type(obj)(on_cpu(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Save ``payload`` (must already hold ``model``/``state_dict``) atomically."""
-    payload = {"format": FORMAT, "version": VERSION, **payload}
+    """Save ``payload`` (must already hold ``model``/``state_dict``) atomically, every tensor
+    on the CPU (:func:`on_cpu`)."""
+    payload = on_cpu({"format": FORMAT, "version": VERSION, **payload})
     _outputs.atomic_write(path, lambda f: torch.save(payload, f))
 
 

@@ -81,6 +81,7 @@ from bifsmn.train.config import Config, DataConfig, save_config
 from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RunLock, holds_run
+from bifsmn.train.machine import machine_record
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
 from bifsmn.train.shards import gather_rows, shard
@@ -544,6 +545,8 @@ class Trainer:
                 self.optimizer.step()
                 if self.ema is not None:
                     self.ema.update(self.model)
+                if self.device.type == "cuda":  # the step's kernels in model_time_s, not lost
+                    torch.cuda.synchronize(self.device)  # (tolist below waits for them anyway)
                 t2 = time.perf_counter()
                 self.data_time += t1 - t0
                 self.model_time += t2 - t1
@@ -797,7 +800,9 @@ class Trainer:
                    "training_rules": TRAINING_RULES,
                    "final": history[-1] if history else {},
                    "best_epoch": best_epoch,
-                   "train_wall_s": sum(m["epoch_time_s"] for m in history)}
+                   "train_wall_s": sum(m["epoch_time_s"] for m in history),
+                   # what the model card names (it is published later, often elsewhere)
+                   "machine": machine_record(self.device, self.dist.world)}
         if self.dist.main:
             self._plot(history)
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
