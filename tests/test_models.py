@@ -68,6 +68,21 @@ def test_impossible_sizes_are_refused_when_the_model_is_built(kw):
         create_model("dfsmn_thinnable", **kw)
 
 
+def test_a_path_without_its_own_batchnorm_set_is_missing():
+    """num_paths=2: paths 2 and 3 shared the last BatchNorm/PReLU set, silently; the config
+    that would train them is refused when it is loaded."""
+    from bifsmn.train.config import load_config, resolve_config
+
+    m = create_model("dfsmn_thinnable", num_paths=2)
+    assert m(torch.zeros(1, 1, 32, 32), path=1).shape == (1, 12)
+    with pytest.raises(MissingPath, match="2 blocks not available"):
+        m(torch.zeros(1, 1, 32, 32), path=2)
+    with pytest.raises(BifsmnError, match="train.blocks: 2 blocks not available"):
+        load_config(resolve_config("bifsmnv2"), ["model.kwargs.num_paths=2"])
+    load_config(resolve_config("bifsmnv2"), ["model.kwargs.num_paths=2", "train.blocks=[8,4]",
+                                             "train.path_weights=[1,0.5]"])
+
+
 def test_quantizer_registry_is_full_on_import_and_checks_its_arguments():
     """``bifsmn.binary`` lists every built-in quantizer without a model module imported first
     (it listed only 'identity'), and a typo in ``role`` or ``kind`` is refused at build time."""

@@ -132,7 +132,9 @@ class DFSMN(nn.Module):
         return self.act3(self.norm3(self.fc1(x)))
 
     def _check_path(self, path: int) -> None:
-        if not 0 <= path < MAX_PATHS or (self.num_paths == 1 and path != 0):
+        # a path needs its own BatchNorm/PReLU set: with num_paths 2 or 3 the later paths
+        # silently shared the last set (the block clamps the index for older callers)
+        if not 0 <= path < min(MAX_PATHS, self.num_paths):
             what = (f"{from_index(path, self.num_layers)} blocks"
                     if 0 <= path < MAX_PATHS and self.num_layers >> path else f"path {path}")
             raise MissingPath(f"{what} not available (model has {self.num_paths} path sets)")

@@ -391,6 +391,10 @@ def validate(cfg: Config, src: str = "<config>") -> None:
     need(bool(t.blocks), "train.blocks", "a non-empty list of block counts (8, 4, 2, 1)")
     try:
         blocks_mod.parse_many(t.blocks, cfg.num_layers)
+        paths = cfg.model.kwargs.get("num_paths")  # else the registered model's own
+        if isinstance(paths, int) and paths >= 1:
+            for b in t.blocks:
+                blocks_mod.require(int(b), cfg.num_layers, paths, "model.kwargs.num_paths")
     except BifsmnError as exc:
         raise BifsmnError(f"train.blocks: {exc}", src) from None
     need(_device_ok(t.device), "train.device",
