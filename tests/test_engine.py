@@ -211,6 +211,13 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
                  for r in recs.values()]
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x10
+    # a record name with a space (printable, but outside the 0x21-0x7E the readers accept),
+    # sealed with valid checksums
+    spaced = bytearray(good)
+    at = good.index(b"\x08fc1.bias", 32)
+    spaced[at + 4] = ord(" ")
+    struct.pack_into("<I", spaced, 24, zlib.crc32(bytes(spaced[32:])))
+    struct.pack_into("<I", spaced, 28, zlib.crc32(bytes(spaced[:28])))
     return {
         "empty": (b"", "truncated header"),
         "truncated header": (good[:20], "truncated header"),
@@ -227,6 +234,7 @@ def _broken_files(good: bytes) -> dict[str, tuple[bytes, str]]:
         "labels": (encode(labels), "labels"),
         "paths": (encode(paths), "names 9 blocks"),
         "v2 paths": (encode(old_paths, version=2), "path 9"),
+        "space in a name": (bytes(spaced), "non-printable record name"),
     }
 
 
@@ -242,7 +250,7 @@ def test_corrupt_files_raise_bifsmn_error_with_the_file_name(exported, tmp_path)
         assert "\n" not in text
         # the Python reader agrees on the container-level defects
         if what in ("empty", "truncated header", "truncated payload", "bad magic", "bit flip",
-                    "future version", "one byte long"):
+                    "future version", "one byte long", "space in a name"):
             with pytest.raises(BifsmnError, match=msg.replace("?", r"\?")):
                 read_file(path)
 

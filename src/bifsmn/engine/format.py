@@ -148,7 +148,8 @@ def encode(records: list[Record], version: int | None = None) -> bytes:
     parts = [struct.pack("<I", len(records))]
     for r in records:
         name = r.name.encode("ascii")
-        if not 0 < len(name) <= MAX_NAME or len(r.shape) > MAX_NDIM:
+        if not 0 < len(name) <= MAX_NAME or len(r.shape) > MAX_NDIM or any(
+                not 0x21 <= c <= 0x7E for c in name):
             raise ValueError(f"bad record {r.name!r}")
         if len(r.data) != record_nbytes(r.dtype, r.shape):
             raise ValueError(f"record {r.name!r}: {len(r.data)} bytes for shape {r.shape}")
@@ -200,7 +201,13 @@ def decode(data: bytes, path: str | Path = "<bytes>") -> dict[str, Record]:
     (count,) = struct.unpack("<I", take(4))
     for _ in range(count):
         (nlen,) = struct.unpack("<B", take(1))
-        name = bytes(take(nlen)).decode("ascii", "replace")
+        if not 0 < nlen <= MAX_NAME:
+            raise fail("bad record name length")
+        raw = bytes(take(nlen))
+        # the C++ reader's rule (bkws.cc): 0x21-0x7E, so both readers accept the same files
+        if any(not 0x21 <= c <= 0x7E for c in raw):
+            raise fail("non-printable record name")
+        name = raw.decode("ascii")
         code, ndim, _zero = struct.unpack("<BBH", take(4))
         if code not in DTYPE_NAMES or ndim > MAX_NDIM:
             raise fail(f"record {name!r}: bad dtype/ndim")
