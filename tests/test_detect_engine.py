@@ -69,6 +69,11 @@ def test_detector_runs_the_path_its_scorer_or_file_has(models, tmp_path):
     only2 = export_checkpoint(ckpt, tmp_path / "only2.bkws", blocks=2)
     det = Detector(only2, threshold=0.5)
     assert det.blocks == 2 and det.scorer.blocks == 2
+    # eval-stream and calibrate without --blocks take the same path (they asked for 8)
+    from bifsmn.detect.scorer import scorers_for_blocks
+
+    assert [b for b, _ in scorers_for_blocks(only2, None)] == [2]
+    assert [b for b, _ in scorers_for_blocks(ckpt, None)] == [8]
 
 
 def test_engines_and_detectors_pickle(models, tmp_path):

@@ -223,7 +223,7 @@ def allocate_shared(fas: np.ndarray, budget: int | Sequence[int]) -> int:
 
 
 def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None = None,
-              blocks: Sequence[int] = (8,), minutes: float = 60.0,
+              blocks: Sequence[int] | None = None, minutes: float = 60.0,
               snrs: Sequence[float] = (math.inf, 10.0), seed: int = 1000,
               fa_targets: Sequence[float] = DEFAULT_FA_TARGETS,
               smoothing_ms: Sequence[float] = DEFAULT_SMOOTHING_MS,
@@ -306,7 +306,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         ver, _ = resolve_verifier(verifier, operating.read(model), wake, hold_ms, True,
                                   str(model), operating.read_cascades(model))
     digest = sha256_file(model)  # the points belong to this file's contents
-    paths = list(scorers_for_blocks(model, list(blocks), log))
+    paths = list(scorers_for_blocks(model, None if blocks is None else list(blocks), log))
     if not paths:
         raise BifsmnError("no thinnable path of the model could be calibrated")
     specs = [(snr, seed + i) for i, snr in enumerate(

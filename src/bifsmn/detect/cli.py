@@ -521,8 +521,9 @@ def add_detect_commands(sub) -> None:
     e.add_argument("--data", required=True, help="Speech Commands folder")
     e.add_argument("--model", action="append",
                    help=".pt or .bkws; repeat to compare models (default: the bundled model)")
-    e.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=[8], metavar="N",
-                   help="thinnable paths to evaluate (e.g. --blocks 8 4 2 1)")
+    e.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=None, metavar="N",
+                   help="thinnable paths to evaluate (e.g. --blocks 8 4 2 1; default: each "
+                   "model's deepest path, 8 for 8 layers)")
     e.add_argument("--minutes", type=float, default=10.0, help="length of each stream")
     e.add_argument("--snr", default="10,20", help="comma-separated SNRs in dB; 'clean' = none")
     _snr_mode_flag(e)
@@ -565,8 +566,9 @@ def add_detect_commands(sub) -> None:
                    help="clips of --data to build the streams from (default validation; "
                    "'training' for a model trained on other data, so evaluation can keep "
                    "the validation speakers)")
-    c.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=[8], metavar="N",
-                   help="thinnable paths to calibrate (default 8)")
+    c.add_argument("--blocks", type=blocks_cli_count, nargs="+", default=None, metavar="N",
+                   help="thinnable paths to calibrate (default: the model's deepest path, 8 "
+                   "for 8 layers)")
     c.add_argument("--minutes", type=float, default=60.0, help="length of each stream")
     c.add_argument("--snr", default="clean,10",
                    help="--streams streams per SNR, comma-separated dB or 'clean' (default "

@@ -126,7 +126,7 @@ def parse_snrs(text: str | Sequence[float]) -> list[float]:
 
 
 def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
-                blocks: Sequence[int] = (8,), minutes: float = 10.0,
+                blocks: Sequence[int] | None = None, minutes: float = 10.0,
                 snrs: Sequence[float] = (10.0, 20.0), seed: int = 0, split: str | None = None,
                 out: str | Path | None = None, hop_ms: float | None = None,
                 smooth_ms: float = DEFAULT_SMOOTH_MS,
@@ -193,7 +193,8 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     labels = _display_names(models)
     load_verifier = functools.cache(Verifier.load)  # one read and hash for every model and path
     for model, label in zip(models, labels, strict=True):
-        for b, scorer in scorers_for_blocks(model, list(blocks), log):
+        for b, scorer in scorers_for_blocks(model, None if blocks is None else list(blocks),
+                                            log):
             name = f"{label} [{b} blocks]"
             ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
                                         wake, hold_ms, False, scorer.name,

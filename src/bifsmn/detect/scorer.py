@@ -274,12 +274,18 @@ def models_task(models: Sequence[str | Path | Scorer | None]) -> tuple[int, tupl
     return next(iter(tasks)) if tasks else (12, ())
 
 
-def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int],
+def scorers_for_blocks(model: str | Path | Scorer | None, blocks: list[int] | None,
                        log: Callable[[str], None] | None = None
                        ) -> Iterator[tuple[int, Scorer]]:
     """``(blocks, scorer)`` for each requested path; when several paths are asked for, one the
-    model lacks (a single-path teacher, a one-path ``.bkws`` export) is skipped with a line."""
+    model lacks (a single-path teacher, a one-path ``.bkws`` export) is skipped with a line.
+    ``blocks`` None: the model's deepest path only (8 blocks of 8 layers, the one path of a
+    one-path export), as :class:`~bifsmn.detect.detector.Detector` runs by default."""
     log = log or logging.getLogger("bifsmn.detect").info
+    if blocks is None:
+        scorer = load_scorer(model, None)
+        yield int(getattr(scorer, "blocks", None) or blocks_mod.DEFAULT_LAYERS), scorer
+        return
     for b in blocks:
         try:
             scorer = load_scorer(model, b)
