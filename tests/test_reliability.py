@@ -113,6 +113,48 @@ def test_replacing_a_regular_file_is_atomic(tmp_path, monkeypatch):
     assert out.read_text() == "new\n" and oct(out.stat().st_mode & 0o777) == "0o644"
 
 
+def test_temp_files_of_killed_writers_are_told_from_live_ones(tmp_path, monkeypatch):
+    """A temp name carries its writer's pid: a kill -9's leftover (writer gone, or untouched
+    for 10 minutes) is stale; a live writer's, a user's own dot-file and a folder are not."""
+    import subprocess
+    import sys
+    import time
+
+    from bifsmn.outputs import remove_stale_temp_files, stale_temp_files
+
+    seen = []
+    real = os.replace
+
+    def spy(src, dst):  # the name atomic_write gives its temp file
+        seen.append(Path(src).name)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    atomic_write_text(tmp_path / "last.pt", "x")
+    monkeypatch.undo()
+    assert seen[0].startswith(f".last.pt.{os.getpid()}.") and seen[0].endswith(".tmp")
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / f".best.pt.{gone.pid}.abcdefgh.tmp"
+        alive = tmp_path / f".best.pt.{live.pid}.abcdefgh.tmp"
+        own = tmp_path / ".notes.tmp"  # no pid: only its age makes it stale
+        old = tmp_path / ".metrics.csv.1.abcdefgh.tmp"
+        for p in (dead, alive, own, old):
+            p.write_bytes(b"half")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        (tmp_path / ".dir.tmp").mkdir()
+        assert stale_temp_files(tmp_path) == [old]  # the age rule alone (a shared cache)
+        assert stale_temp_files(tmp_path, dead_writers=True) == sorted([dead, old])
+        assert remove_stale_temp_files(tmp_path, dead_writers=True)[0] == 2
+        assert alive.exists() and own.exists() and not dead.exists() and not old.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_symlink_to_a_file_is_followed(tmp_path):
     real = tmp_path / "real.bin"
     real.write_bytes(b"a")

@@ -46,6 +46,15 @@ def _same_numbers(a: dict, b: dict) -> None:
         assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-6, abs=1e-7), k
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+DEAD_PID = _dead_pid()
+
+
 class Killed(Exception):
     """Stands for the process dying at a write boundary."""
 
@@ -81,9 +90,10 @@ def test_resume_is_exact_after_a_kill_at_every_write(full_ds, cache_dir, tmp_pat
         with pytest.raises(Killed):
             Trainer(config_from_dict(cfg), run, progress=False).fit()
         monkeypatch.setattr(outputs, "atomic_write", real)
-        # what a kill -9 inside that write leaves: its temp file (no cleanup runs)
+        # what a kill -9 inside that write leaves: its temp file (no cleanup runs), named
+        # with the pid of its writer, which is gone
         if run.is_dir():
-            (run / f".{name}.k{k}x.tmp").write_bytes(b"half a file")
+            (run / f".{name}.{DEAD_PID}.k{k}xxxxxx.tmp").write_bytes(b"half a file")
         # the repair: --resume (a folder killed before its config was written is simply new)
         resume = (run / "config.yaml").is_file()
         Trainer(config_from_dict(cfg), run, progress=False).fit(resume=resume)

@@ -110,11 +110,32 @@ def make_folder(path: str | Path, what: str = "run folder") -> bool:
 STALE_TEMP_SECONDS = 600.0
 
 
-def stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS) -> list[Path]:
-    """The temp files (``.NAME.*.tmp``) that :func:`atomic_write` left in ``folder`` when its
-    process was killed between creating and renaming them (a kill -9 runs no cleanup), last
-    modified at least ``min_age_s`` ago: younger ones may belong to a writer still running.
-    ``min_age_s=0`` for a folder this process holds the lock of (a run folder)."""
+def _writer_pid(name: str) -> int | None:
+    """The process id :func:`atomic_write` puts in its temp names (``.NAME.PID.XXXXXXXX.tmp``;
+    None for other names)."""
+    parts = name.split(".")
+    return int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS,
+                     dead_writers: bool = False) -> list[Path]:
+    """The temp files (``.NAME.PID.*.tmp``) that :func:`atomic_write` left in ``folder`` when
+    its process was killed between creating and renaming them (a kill -9 runs no cleanup):
+    those last modified at least ``min_age_s`` ago (a live writer is seconds old), and with
+    ``dead_writers`` also younger ones whose writer's process no longer runs on this machine
+    (for a folder on a local disk, such as a run folder whose lock this process holds; a
+    cache another machine may share keeps to the age)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -124,17 +145,21 @@ def stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS) 
             st = p.lstat()
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age_s:
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        pid = _writer_pid(p.name)
+        if now - st.st_mtime >= min_age_s or (
+                dead_writers and pid is not None and pid != os.getpid() and not _alive(pid)):
             out.append(p)
     return sorted(out)
 
 
-def remove_stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS
-                            ) -> tuple[int, int]:
+def remove_stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS,
+                            dead_writers: bool = False) -> tuple[int, int]:
     """Delete :func:`stale_temp_files`; returns ``(files, bytes on disk)``. Files that cannot
     be deleted (a read-only folder) are left, silently: they cost space, never correctness."""
     n = size = 0
-    for p in stale_temp_files(folder, min_age_s):
+    for p in stale_temp_files(folder, min_age_s, dead_writers):
         try:
             blocks = p.stat().st_blocks * 512  # a preallocated .npy: its real size on disk
             p.unlink()
@@ -154,7 +179,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
     dest = check_output(path, inputs)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        # the writer's pid in the name: a temp file a kill -9 left is told from a live one
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}.",
+                                   suffix=".tmp")
     except OSError as exc:
         raise BifsmnError(f"cannot write ({exc.strerror or exc})", path) from None
     try:

@@ -659,8 +659,9 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
-                # the lock is ours: any temp file here is a write a kill -9 cut short
-                remove_stale_temp_files(self.run_dir, min_age_s=0)
+                # writes a kill -9 cut short (their process is gone); another process's live
+                # write here (calibrate rewriting best.pt) is left alone
+                remove_stale_temp_files(self.run_dir, dead_writers=True)
             with deterministic_mode(self.cfg.train.deterministic):
                 return self._fit(resume)
         finally:
