@@ -95,13 +95,32 @@ def test_engines_and_detectors_pickle(models, tmp_path):
     again = pickle.loads(pickle.dumps(det))
     assert again.thresholds == det.thresholds and again.blocks == det.blocks
     assert again.detect_array(x) == det.detect_array(x)
+    # a model given as a file is read again where it is unpickled; given as a scorer object
+    # it travels as the engine's bytes
+    held = pickle.dumps(Detector(EngineScorer(bkws, 8), threshold=0.6))
+    copy_path = tmp_path / "copy.bkws"
+    copy_path.write_bytes(bkws.read_bytes())
+    by_path = pickle.dumps(Detector(copy_path, threshold=0.6))
+    copy_path.unlink()
+    assert pickle.loads(held).detect_array(x) == Detector(bkws, threshold=0.6).detect_array(x)
+    with pytest.raises(BifsmnError, match="not found|does not exist|no such"):
+        pickle.loads(by_path)
     bundled = pickle.loads(pickle.dumps(Detector()))  # the two-stage default
     assert bundled.verifier is not None and bundled.threshold_source == \
         Detector().threshold_source
     moved = tmp_path / "gone.bkws"  # the file changed since loading: said, not wrong weights
     moved.write_bytes(bkws.read_bytes())
     e2 = Engine(moved)
-    moved.write_bytes(b"x")
+    from bifsmn.engine.format import decode, encode, make_record
+
+    recs = decode(moved.read_bytes())  # another model of the same size, moved over it
+    w = recs["classifier.w"]
+    flipped = -np.frombuffer(w.data, np.float32).reshape(w.shape)
+    other = tmp_path / "other.bkws"
+    other.write_bytes(encode([r if r.name != w.name else make_record(w.name, flipped, "f32")
+                              for r in recs.values()]))
+    assert other.stat().st_size == moved.stat().st_size
+    other.replace(moved)
     with pytest.raises(BifsmnError, match="changed since it was loaded"):
         pickle.dumps(e2)
 

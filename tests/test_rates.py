@@ -25,3 +25,15 @@ def test_metrics_accuracy_and_per_class_are_exact():
     assert m["accuracy"] == 4 / 7
     assert m["per_class"] == {"a": 1 / 3, "b": 1 / 2, "c": 1.0}
     assert m["count"] == 7
+
+
+def test_float32_accuracies_of_older_runs_become_exact_on_resume():
+    """A run resumed across the change keeps ties with the earlier epoch: its old epochs'
+    float32 means are made the ratios new epochs record."""
+    from bifsmn.train.trainer import _exact_rate
+
+    old = torch.tensor([1.0] * 900 + [0.0] * 100).mean().item()
+    assert old != 0.9 and _exact_rate(old, 1000) == 0.9
+    assert _exact_rate(torch.tensor([1.0, 0.0, 0.0]).mean().item(), 3) == 1 / 3
+    assert _exact_rate(0.123456, 7) == 0.123456  # not a ratio of 7: unchanged
+    assert math.isnan(_exact_rate(float("nan"), 5)) and _exact_rate(3, 5) == 3

@@ -140,14 +140,17 @@ def test_temp_files_of_killed_writers_are_told_from_live_ones(tmp_path, monkeypa
     try:
         dead = tmp_path / f".best.pt.{gone.pid}.abcdefgh.tmp"
         alive = tmp_path / f".best.pt.{live.pid}.abcdefgh.tmp"
-        own = tmp_path / ".notes.tmp"  # no pid: only its age makes it stale
+        own = tmp_path / ".notes.tmp"  # a user's own file: never taken for a temp file
         old = tmp_path / ".metrics.csv.1.abcdefgh.tmp"
         for p in (dead, alive, own, old):
             p.write_bytes(b"half")
-        os.utime(old, (time.time() - 3600, time.time() - 3600))
-        (tmp_path / ".dir.tmp").mkdir()
+        for p in (own, old):
+            os.utime(p, (time.time() - 3600, time.time() - 3600))
+        (tmp_path / ".dir.7.abcdefgh.tmp").mkdir()
         assert stale_temp_files(tmp_path) == [old]  # the age rule alone (a shared cache)
         assert stale_temp_files(tmp_path, dead_writers=True) == sorted([dead, old])
+        assert stale_temp_files(tmp_path, dead_writers=True,
+                                dest=lambda n: n == "metrics.csv") == [old]
         assert remove_stale_temp_files(tmp_path, dead_writers=True)[0] == 2
         assert alive.exists() and own.exists() and not dead.exists() and not old.exists()
     finally:
@@ -446,3 +449,22 @@ def test_eval_refuses_nan_logits(full_ds, cache_dir, tmp_path, capsys, monkeypat
     save_checkpoint(src, {k: v for k, v in c.items() if k not in ("format", "version")})
     assert main(["eval", "--checkpoint", str(src), "--data", str(full_ds), "--json"]) == 2
     _one_line_error(capsys, str(src), "non-finite logits")
+
+
+def test_checkpoints_of_cpu_runs_keep_their_bytes():
+    """Moving tensors to the CPU before saving (a GPU run's files open anywhere) leaves a CPU
+    run's checkpoint as it was: same types, module metadata and bytes."""
+    import io
+
+    import torch
+
+    from bifsmn.models import create_model
+    from bifsmn.train.checkpoint import on_cpu
+
+    sd = create_model("dfsmn_teacher").state_dict()
+    moved = on_cpu({"state_dict": sd, "betas": (0.9, 0.999), "history": [{"a": 1.0}]})
+    assert type(moved["state_dict"]) is type(sd) and moved["state_dict"]._metadata == sd._metadata
+    a, b = io.BytesIO(), io.BytesIO()
+    torch.save({"state_dict": sd}, a)
+    torch.save(on_cpu({"state_dict": sd}), b)
+    assert a.getvalue() == b.getvalue()

@@ -218,6 +218,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from bifsmn.data.cache import (
         cache_entries,
         clear_cache,
+        clear_leftover_temp_files,
         default_cache_dir,
         leftover_temp_files,
     )
@@ -227,7 +228,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
         raise BifsmnError("not a folder" if folder.exists() else "no such folder", folder)
     if args.clear or args.clear_unslotted:
         n, size = clear_cache(folder, unslotted_only=args.clear_unslotted)
-        print(f"{folder}: deleted {n} entries, {size / 1e6:.1f} MB")
+        tmp = ""
+        if not args.clear_unslotted:
+            n_tmp, tmp_bytes = clear_leftover_temp_files(folder)
+            tmp = f"; {n_tmp} temp files of killed writes, {tmp_bytes / 1e6:.1f} MB" \
+                if n_tmp else ""
+        print(f"{folder}: deleted {n} entries, {size / 1e6:.1f} MB{tmp}")
         return 0
     entries = cache_entries(folder)
     for path, size, slot in entries:

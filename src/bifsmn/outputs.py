@@ -16,6 +16,7 @@ Two promises, whatever the caller:
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 import time
@@ -110,11 +111,9 @@ def make_folder(path: str | Path, what: str = "run folder") -> bool:
 STALE_TEMP_SECONDS = 600.0
 
 
-def _writer_pid(name: str) -> int | None:
-    """The process id :func:`atomic_write` puts in its temp names (``.NAME.PID.XXXXXXXX.tmp``;
-    None for other names)."""
-    parts = name.split(".")
-    return int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+#: the name :func:`atomic_write` gives its temp file: ``.NAME.PID.XXXXXXXX.tmp`` (the random
+#: part is :func:`tempfile.mkstemp`'s); nothing else in a folder is ever taken for one
+_TEMP_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def _alive(pid: int) -> bool:
@@ -129,37 +128,43 @@ def _alive(pid: int) -> bool:
 
 
 def stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS,
-                     dead_writers: bool = False) -> list[Path]:
-    """The temp files (``.NAME.PID.*.tmp``) that :func:`atomic_write` left in ``folder`` when
-    its process was killed between creating and renaming them (a kill -9 runs no cleanup):
-    those last modified at least ``min_age_s`` ago (a live writer is seconds old), and with
-    ``dead_writers`` also younger ones whose writer's process no longer runs on this machine
-    (for a folder on a local disk, such as a run folder whose lock this process holds; a
-    cache another machine may share keeps to the age)."""
+                     dead_writers: bool = False,
+                     dest: Callable[[str], bool] | None = None) -> list[Path]:
+    """The temp files that :func:`atomic_write` left in ``folder`` when its process was killed
+    between creating and renaming them (a kill -9 runs no cleanup): files named exactly as it
+    names them (``.NAME.PID.XXXXXXXX.tmp``; a user's own ``.notes.tmp`` never is), for a
+    destination ``NAME`` that ``dest`` accepts (default: any), last modified at least
+    ``min_age_s`` ago (a live writer is seconds old), and with ``dead_writers`` also younger
+    ones whose writer's process no longer runs on this machine (only for names no process on
+    another machine or in another PID namespace writes: a locked run's own files)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     now, out = time.time(), []
     for p in folder.glob(".*.tmp"):
+        m = _TEMP_NAME.match(p.name)
+        if m is None or (dest is not None and not dest(m["dest"])):
+            continue
         try:
             st = p.lstat()
         except OSError:
             continue
         if not stat.S_ISREG(st.st_mode):
             continue
-        pid = _writer_pid(p.name)
+        pid = int(m["pid"])
         if now - st.st_mtime >= min_age_s or (
-                dead_writers and pid is not None and pid != os.getpid() and not _alive(pid)):
+                dead_writers and pid != os.getpid() and not _alive(pid)):
             out.append(p)
     return sorted(out)
 
 
 def remove_stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SECONDS,
-                            dead_writers: bool = False) -> tuple[int, int]:
+                            dead_writers: bool = False,
+                            dest: Callable[[str], bool] | None = None) -> tuple[int, int]:
     """Delete :func:`stale_temp_files`; returns ``(files, bytes on disk)``. Files that cannot
     be deleted (a read-only folder) are left, silently: they cost space, never correctness."""
     n = size = 0
-    for p in stale_temp_files(folder, min_age_s, dead_writers):
+    for p in stale_temp_files(folder, min_age_s, dead_writers, dest):
         try:
             blocks = p.stat().st_blocks * 512  # a preallocated .npy: its real size on disk
             p.unlink()

@@ -87,7 +87,7 @@ def atomic_save_npy(path: Path, array: np.ndarray, slot: dict | None = None) -> 
     With ``slot`` (see :func:`slot_of`), also write the sidecar and delete the entries of the
     same slot under other keys: they were made from older file stats and will never be read."""
     atomic_write(path, lambda f: np.save(f, array))
-    remove_stale_temp_files(path.parent)  # left by writers killed mid-write, long ago
+    remove_stale_temp_files(path.parent, dest=_cache_file)  # killed writers', long ago
     if slot is None:
         return
     side = path.with_suffix(".json")
@@ -118,18 +118,33 @@ def cache_entries(cache_dir: Path | None = None) -> list[tuple[Path, int, dict |
     return [(p, p.stat().st_size, read_slot(p.with_suffix(".json"))) for p in files]
 
 
+def _cache_file(name: str) -> bool:
+    """An entry's file name (``KIND-....npy`` or its ``.json`` sidecar)."""
+    return name.endswith((".npy", ".json"))
+
+
 def leftover_temp_files(cache_dir: Path | None = None) -> tuple[int, int]:
     """``(files, bytes on disk)`` of the temp files killed writers left in the cache (what
     ``bifsmn data cache`` reports beside the entries and ``--clear`` deletes)."""
-    files = stale_temp_files(cache_dir or default_cache_dir())
-    return len(files), sum(p.stat().st_blocks * 512 for p in files if p.exists())
+    n = size = 0
+    for p in stale_temp_files(cache_dir or default_cache_dir(), dest=_cache_file):
+        try:
+            size += p.stat().st_blocks * 512
+        except OSError:  # removed meanwhile
+            continue
+        n += 1
+    return n, size
+
+
+def clear_leftover_temp_files(cache_dir: Path | None = None) -> tuple[int, int]:
+    """Delete :func:`leftover_temp_files` (``bifsmn data cache --clear``); returns ``(files,
+    bytes on disk)``."""
+    return remove_stale_temp_files(cache_dir or default_cache_dir(), dest=_cache_file)
 
 
 def clear_cache(cache_dir: Path | None = None, unslotted_only: bool = False) -> tuple[int, int]:
-    """Delete every entry (or only those without a sidecar) and the temp files killed writers
-    left (:func:`~bifsmn.outputs.stale_temp_files`); returns ``(files, bytes)``."""
-    n, size = (0, 0) if unslotted_only else remove_stale_temp_files(
-        cache_dir or default_cache_dir())
+    """Delete every entry (or only those without a sidecar); returns ``(entries, bytes)``."""
+    n = size = 0
     for path, nbytes, slot in cache_entries(cache_dir):
         if unslotted_only and slot is not None:
             continue
@@ -164,7 +179,7 @@ def load_cached_npy(path: Path, shape: tuple[int, ...] | None = None,
     if arr is not None and (shape is None or arr.shape == tuple(shape)) and (
             dtype is None or arr.dtype == np.dtype(dtype)) and _finite(arr):
         return arr
-    # a read-only cache: rebuilt in memory, and saving it says so in one line
+    # a read-only cache: the caller rebuilds it, and its save is a one-line error
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
     return None

@@ -153,14 +153,12 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
     return [ev for _, _, ev in found]
 
 
-def _rebuild_detector(args: dict, thresholds: dict[str, float], smooth_for: dict[str, int],
-                      refractory_for: dict[str, int]) -> Detector:
+def _rebuild_detector(args: dict, changes: dict[tuple[str, str], float]) -> Detector:
     """Unpickle a :class:`Detector` (:meth:`Detector.__reduce__`)."""
     det = Detector(**args)
-    det.thresholds.update(thresholds)
-    det.smooth_for.update(smooth_for)
-    det.refractory_for.update(refractory_for)
-    det.reset()  # the history's length follows the smoothing
+    for (what, keyword), value in changes.items():
+        getattr(det, f"set_{what}")(keyword, value)
+    det.reset()  # a new stream
     return det
 
 
@@ -214,8 +212,11 @@ class Detector:
                  hold_ms: float | None = None) -> None:
         if not isinstance(ignore, str):
             ignore = tuple(ignore)  # an iterator would be spent here and lost to pickling
-        # what pickling rebuilds the detector from (:meth:`__reduce__`)
-        self._init_args = {k: v for k, v in locals().items() if k != "self"}
+        # what pickling rebuilds the detector from (:meth:`__reduce__`): the arguments (copies
+        # of the mappings) and the set_* changes made since
+        self._init_args = {k: dict(v) if isinstance(v, Mapping) else v
+                           for k, v in locals().items() if k != "self"}
+        self._changes: dict[tuple[str, str], float] = {}
         self.scorer = load_scorer(model, blocks)
         # the path the scorer runs, whose operating point applies: a Scorer object given as
         # ``model`` runs its own (its 8-block point was picked for a 2-block scorer before)
@@ -336,11 +337,12 @@ class Detector:
         return round(ms * self.sample_rate / 1000.0)
 
     def __reduce__(self) -> tuple:
-        """Pickle (and ``copy.deepcopy``) as the detector it was built as, with the thresholds,
-        smoothing and refractory times it has now, at the start of a new stream (as after
-        :meth:`reset`): a detector sent to a spawned worker rebuilds its model there (a
-        ``.bkws`` engine from its file's bytes). A model or verifier object that cannot be
-        pickled is a one-line error."""
+        """Pickle (and ``copy.deepcopy``) as the detector it was built as (its arguments: a
+        model or verifier given as a file is read again where it is unpickled, so the file
+        must be there; one given as an object, e.g. an ``EngineScorer``, travels as its bytes)
+        plus the :meth:`set_threshold` / :meth:`set_smoothing` / :meth:`set_refractory`
+        changes made since, at the start of a new stream (as after :meth:`reset`). Arguments
+        that cannot be pickled are a one-line error."""
         import pickle
 
         args = dict(self._init_args)
@@ -349,24 +351,26 @@ class Detector:
         except Exception as exc:  # noqa: BLE001 - whatever the object raises, one line
             raise BifsmnError(f"cannot pickle this detector: {exc} (build it from file paths, "
                               "or one in each worker)") from None
-        return (_rebuild_detector, (args, dict(self.thresholds), dict(self.smooth_for),
-                                    dict(self.refractory_for)))
+        return (_rebuild_detector, (args, dict(self._changes)))
 
     def set_threshold(self, keyword: str, value: float) -> None:
         """Change one keyword's threshold while the stream runs."""
         self._check_keywords({keyword: value})
         self.thresholds[keyword] = self._thresholds(float(value), {})[keyword]
+        self._changes["threshold", keyword] = float(value)
 
     def set_smoothing(self, keyword: str, ms: float) -> None:
         """Change one keyword's smoothing window while the stream runs."""
         self._check_keywords({keyword: ms})
         self.smooth_for[keyword] = smooth_frames(ms, self.hop, self.sample_rate)
         self._grow_history()
+        self._changes["smoothing", keyword] = float(ms)
 
     def set_refractory(self, keyword: str, ms: float) -> None:
         """Change one keyword's refractory time while the stream runs."""
         self._check_keywords({keyword: ms})
         self.refractory_for[keyword] = self._refractory_samples(ms)
+        self._changes["refractory", keyword] = float(ms)
 
     def _grow_history(self) -> None:
         need = max(self.smooth_for.values(), default=1)

@@ -90,6 +90,12 @@ MAX_HOP = 2**31 - 1
 MAX_RESERVE = 1 << 16
 
 
+def _file_identity(path: str | os.PathLike) -> tuple[int, ...]:
+    """What tells a file from its replacement or rewrite: device, inode, size, mtime."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _rebuild_engine(data: bytes, name: str, blocks: int, kernel: str | None,
                     fp_kernel: str | None) -> Engine:
     """Unpickle an :class:`Engine` (:meth:`Engine.__reduce__`)."""
@@ -141,6 +147,11 @@ class Engine:
                                   "it first (bifsmn export CHECKPOINT -o model.bkws)",
                                   path) from None
             raise BifsmnError(str(exc)) from None
+        # the file as loaded (a read error now is a race with its removal: pickling refuses)
+        try:
+            self._identity = None if _data is not None else _file_identity(path)
+        except OSError:
+            self._identity = None
         self._err = mod.BkwsError
         self._cache_type = mod.FrameCache
         self.labels: list[str] = list(self._e.labels)
@@ -166,18 +177,20 @@ class Engine:
         return cls(name, blocks, kernel, fp_kernel, _data=bytes(data))
 
     def __reduce__(self) -> tuple:
-        """Pickle (and ``copy.deepcopy``) as the file's bytes, path, path and kernels: a
-        ``Detector`` or engine sent to a spawned worker (macOS's and Windows' default start
-        method) is rebuilt there from the same model, not reloaded from a path that may have
-        changed or not exist on the other side."""
+        """Pickle (and ``copy.deepcopy``) as the file's bytes, its path (for messages), the
+        path run and the kernels asked for: an engine sent to a spawned worker (macOS's and
+        Windows' default start method) is rebuilt there from the same model, not reloaded from
+        a path that may have changed or not exist on the other side. A file replaced or
+        rewritten since it was loaded (its size, mtime or inode differ) is refused."""
         data = self._image
         if data is None:
             try:
                 data = Path(self.path).read_bytes()
+                same = _file_identity(self.path) == self._identity
             except OSError as exc:
                 raise BifsmnError(f"cannot pickle the engine: its file cannot be read "
                                   f"({exc.strerror or exc})", self.path) from None
-            if len(data) != self.file_bytes:
+            if not same or len(data) != self.file_bytes:
                 raise BifsmnError("cannot pickle the engine: its file changed since it was "
                                   "loaded", self.path)
         return (_rebuild_engine, (data, self.path, self.blocks, *self._asked))

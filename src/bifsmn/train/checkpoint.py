@@ -47,8 +47,11 @@ def on_cpu(obj: Any) -> Any:
     the model's tensors, optimizers cast their state to the parameters' device)."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # an OrderedDict state_dict stays one, with its _metadata
+        out = type(obj)((k, on_cpu(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata  # type: ignore[attr-defined]
+        return out
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a named tuple
         return type(obj)(*(on_cpu(v) for v in obj))
     if isinstance(obj, list | tuple):

@@ -46,6 +46,7 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
+from bifsmn import blocks as blocks_mod
 from bifsmn.binary.convert import apply_binary
 from bifsmn.data.archive import AudioSource, FeatureArchive, is_feature_archive
 from bifsmn.data.augment import AugmentConfig, Augmenter
@@ -72,7 +73,7 @@ from bifsmn.data.labels import (
 from bifsmn.data.sources import audio_inputs
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.deploy import predict_paths
-from bifsmn.errors import BifsmnError, TrainingDiverged
+from bifsmn.errors import BifsmnError, MissingPath, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.outputs import remove_stale_temp_files
 from bifsmn.rates import rate
@@ -113,6 +114,10 @@ log = logging.getLogger("bifsmn.train")
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % (2**62)
 
+
+#: the run-folder files only the process holding the run's lock writes (best.pt is not one:
+#: ``bifsmn calibrate RUN/best.pt`` rewrites it in place)
+OWN_RUN_FILES = ("config.yaml", "last.pt", "metrics.csv", "summary.json", "curves.png")
 
 #: revision of what training computes for a given config, stored in ``summary.json``: a
 #: finished run of another revision is trained again by compare and quickstart instead of
@@ -231,6 +236,15 @@ def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = No
     if not src:
         raise BifsmnError("no weights in it match the model", path)
     model.load_state_dict(src, strict=False)
+
+
+def _exact_rate(value: object, n: int) -> object:
+    """``value`` as the exact ratio k / n it approximates (a float32 mean of n correct/wrong
+    flags, widened: 0.8999999761581421 for 900 of 1000), else unchanged."""
+    if not isinstance(value, float) or not math.isfinite(value) or n < 1:
+        return value
+    k = round(value * n)
+    return k / n if abs(value * n - k) < 1e-3 else value
 
 
 class Trainer:
@@ -403,6 +417,12 @@ class Trainer:
     def _model(self) -> None:
         c = self.cfg
         model = create_model(c.model.name, num_classes=c.data.num_classes, **c.model.kwargs)
+        for b in c.train.blocks:  # the registered model's own path sets (teacher: one)
+            try:
+                blocks_mod.require(int(b), c.num_layers, getattr(model, "num_paths", 1),
+                                   f"model {c.model.name}")
+            except MissingPath as exc:
+                raise BifsmnError(f"train.blocks: {exc}") from None
         if c.model.init:
             init_from_checkpoint(model, c.model.init,
                                  labels=list(labels_for_task(c.data.num_classes,
@@ -659,9 +679,12 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
-                # writes a kill -9 cut short (their process is gone); another process's live
-                # write here (calibrate rewriting best.pt) is left alone
-                remove_stale_temp_files(self.run_dir, dead_writers=True)
+                # writes of this run a kill -9 cut short: only the files the lock holder alone
+                # writes (a process gone, or 10 minutes old); best.pt, which calibrate may be
+                # rewriting now, by age alone
+                remove_stale_temp_files(self.run_dir, dead_writers=True,
+                                        dest=lambda n: n in OWN_RUN_FILES)
+                remove_stale_temp_files(self.run_dir, dest=lambda n: n == "best.pt")
             with deterministic_mode(self.cfg.train.deterministic):
                 return self._fit(resume)
         finally:
@@ -705,6 +728,13 @@ class Trainer:
                 self.optimizer.load_state_dict(state["optimizer"])
                 schedule, history = dict(state["schedule"]), list(state["history"])
                 start, best = state["epoch"], state["best"]
+                # accuracies of epochs trained before session 69 were float32 means: made the
+                # exact ratios later epochs record, so a tie still goes to the earlier epoch
+                n_val = len(self.val_labels)
+                history = [{k: _exact_rate(v, n_val) if k.startswith("val_acc_") else v
+                            for k, v in row.items()} for row in history]
+                if self.select == "val_acc":
+                    best = _exact_rate(best, n_val)
             except (RuntimeError, KeyError, ValueError, TypeError) as exc:
                 # an override changed the model, the classes or the optimizer (config.yaml is
                 # not rewritten: the folder stays resumable with its own settings)
