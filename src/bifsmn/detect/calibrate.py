@@ -74,6 +74,7 @@ from bifsmn.detect.evaluate import (
     sweep,
 )
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
+from bifsmn.detect.mixing import snr_name
 from bifsmn.detect.model_files import sniff
 from bifsmn.detect.scorer import models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
@@ -338,7 +339,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                               scorer.feature_config.clip_samples)
             post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate, verifier=ver)
             posts[b].append(post)
-            log(f"[{b} blocks] stream {'clean' if math.isinf(st.snr_db) else st.snr_db} "
+            log(f"[{b} blocks] stream {snr_name(st.snr_db)} "
                 f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.3g} min, network ran on "
                 f"{100 * stream_posteriors.last_scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on "
@@ -353,7 +354,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         arch_desc = _archive_streams(clips, arch_specs, minutes, paths, ds, negs, gate, ver,
                                      hop_ms, kept, posts, log)
     hours = sum(k.hours for k in kept)
-    snr_text = ", ".join("clean" if math.isinf(s) else f"{s:g} dB" for s in dict.fromkeys(snrs))
+    snr_text = ", ".join(snr_name(s) for s in dict.fromkeys(snrs))
     desc = (f"{n_audio} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
             f"{seed}...{seed + n_audio - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
             f"{nunk} other words" + (f", {nneg} negative-speech clips ({len(negs)} files, "
@@ -516,8 +517,7 @@ def _check_rule(rule: str) -> None:
         raise BifsmnError(f"unknown threshold rule {rule!r} (choose from {', '.join(RULES)})")
 
 
-def _snr_name(snr: float | None) -> str:
-    return "clean" if snr is None or math.isinf(snr) else f"{snr:g} dB"
+_snr_name = snr_name  # the name this module used
 
 
 def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, sr, refr,

@@ -37,7 +37,7 @@ from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Stre
 from bifsmn.errors import BifsmnError, NonFiniteError
 
 IGNORED = NON_KEYWORDS
-DEFAULT_SMOOTH_MS = 500.0
+DEFAULT_SMOOTH_MS = operating.DEFAULT_SMOOTH_MS
 DEFAULT_REFRACTORY_MS = 1000.0
 DEFAULT_THRESHOLD = 0.5  # for models without stored operating points
 _NOTED: set[str] = set()

@@ -53,6 +53,7 @@ from bifsmn.detect.mixing import (
     negative_files,
     negative_segments,
     noise_bed,
+    snr_name,
 )
 from bifsmn.detect.operating import stored_points
 from bifsmn.detect.report import (
@@ -230,7 +231,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores,
                                  frac, stored)
                 results.append(r)
-                snr_s = "clean" if math.isinf(snr) else f"{snr:g} dB"
+                snr_s = snr_name(snr)
                 log(f"{name}, {snr_s}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min; "
                     f"network ran on {100 * frac:.1f}% of windows)")
     if not results:

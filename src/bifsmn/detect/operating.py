@@ -36,6 +36,8 @@ VERSION = 1
 OWN_KEY = "operating_points"
 CASCADE_KEY = "cascade_operating_points"
 DEFAULT_FA_PER_HOUR = 1.0
+#: the smoothing of a point that names none, and of a detector without points
+DEFAULT_SMOOTH_MS = 500.0
 
 
 def check(ops: dict, where: str | Path = "") -> dict:
@@ -110,7 +112,7 @@ def describe(point: dict | None, smooth_ms: float | None = None) -> str:
         if cal.get("reached") is False:  # older records lack the key: no claim either way
             extra += (f"; NOT certified: too little calibration audio to show <= "
                       f"{point['fa_per_hour']:g} FA/h (calibrate on more hours)")
-    stored = float(point.get("smooth_ms", 500))
+    stored = float(point.get("smooth_ms", DEFAULT_SMOOTH_MS))
     smoothing = (f"{stored:g} ms" if smooth_ms is None or float(smooth_ms) == stored
                  else f"{float(smooth_ms):g} ms, calibrated at {stored:g} ms")
     return f"operating point {point['fa_per_hour']:g} FA/h (smoothing {smoothing}{extra})"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bifsmn.detect.metrics import Score, SystemResult
-from bifsmn.detect.mixing import EvalStream
+from bifsmn.detect.mixing import EvalStream, snr_name
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_text
 
@@ -77,7 +77,7 @@ def plot_det(results: Sequence[SystemResult], path: Path,
     for r in results:
         xs = [s.fa_per_hour if s.false_alarms else zero_x for s in r.scores]
         ys = [100 * s.miss_rate for s in r.scores]
-        snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g} dB"
+        snr = snr_name(r.snr_db)
         ax.plot(xs, ys, marker=".", ms=3, ls=styles[snrs.index(r.snr_db) % len(styles)],
                 color=colors[names.index(r.name) % len(colors)], label=f"{r.name}, {snr}")
     for t in _targets(fa_target):
@@ -115,7 +115,7 @@ def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[
              f"{'threshold':>9} {'neg. clips':>10} {'stored point: miss (FA/h)':>26} "
              f"{'neg. clips':>10} {'net%':>5} {'RTF':>7}"]
     for r in results:
-        snr = "clean" if math.isinf(r.snr_db) else f"{r.snr_db:g}"
+        snr = snr_name(r.snr_db, "")
         stored = dict(r.stored)
         for t in _targets(fa_target):
             op = r.operating_point(t)
@@ -141,7 +141,8 @@ def format_summary(results: Sequence[SystemResult], fa_target: float | Sequence[
 
 
 def _snr_tag(snr: float) -> str:
-    return "clean" if math.isinf(snr) else f"{snr:g}dB"
+    """An SNR in file names (``truth_10dB.csv``, ``truth_clean.csv``)."""
+    return snr_name(snr, "dB")
 
 
 def _write_truth(stream: EvalStream, path: Path) -> None:
