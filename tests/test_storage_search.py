@@ -32,7 +32,7 @@ def test_the_smallest_file_within_the_budget_is_chosen(full_ds, tmp_path) -> Non
     assert out.read_bytes() == export_checkpoint(ckpt, tmp_path / "again.bkws", "all",
                                                  **chosen.options).read_bytes()
     # a budget every storage meets: the smallest file
-    _, loose, _ = smallest_within(ckpt, tmp_path / "loose.bkws", "all", full_ds, 100.0)
+    _, loose, _ = smallest_within(ckpt, tmp_path / "loose.bkws", None, full_ds, 100.0)  # None: all
     assert loose.label == "--storage small"
 
 

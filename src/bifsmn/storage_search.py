@@ -60,7 +60,8 @@ def smallest_within(checkpoint: str | Path, output: str | Path, blocks: str | No
     ``blocks`` (export's ``--blocks``) is at most ``max_drop`` points below ``checkpoint`` on
     ``data``'s ``split``; return the file, the chosen trial and every trial, in
     :data:`LADDER`'s order. All candidates are scored in one pass against the checkpoint (its
-    inputs and predictions computed once)."""
+    inputs and predictions computed once). ``blocks`` None: every path (``"all"``)."""
+    blocks = blocks or "all"  # None reached export as the text 'None'
     if not max_drop >= 0:  # also refuses NaN
         raise BifsmnError(f"--max-drop must be 0 or more points, not {max_drop}")
     check_export_output(checkpoint, output)  # a refused output fails before the scoring
