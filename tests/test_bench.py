@@ -77,13 +77,15 @@ def test_bench_smoke(tmp_path, capsys) -> None:
     assert set(res["targets"]) == {
         "binary 8 blocks vs ORT FP32 teacher", "binary 8 blocks vs engine FP32 teacher",
         "binary 2 blocks vs ORT FP32 teacher", "binary layers, fraction of popcount roofline",
-        ".bkws size vs FP32 teacher weights",
+        "popcount GEMM calls, fraction of popcount roofline", ".bkws size vs FP32 teacher weights",
         "binary 8 blocks end to end vs ORT FP32 teacher end to end",
         "C++ front end, one 1-s clip (µs)", "streaming real-time factor, 8 blocks, 100 ms hop"}
     # the front end is timed on its own (not end to end minus network), and that is the target
     fe = res["frontend_us"]
     assert 0 < fe["fastest"] <= fe["median"] == min(fe["medians"])
     assert res["targets"]["C++ front end, one 1-s clip (µs)"]["measured"] == fe["median"]
+    gemm = res["targets"]["popcount GEMM calls, fraction of popcount roofline"]
+    assert gemm["measured"] == res["roofline"]["gemm_fraction"] and gemm["target"] == 0.75
     st = res["streaming"]
     assert st["shared_rows_us_per_hop"] > 0 and st["full_windows_us_per_hop"] > 0
     # 100 ms is not a whole number of 512-sample log-mel hops: shared rows also at 1536 samples
@@ -231,3 +233,17 @@ def test_time_frontend_times_the_front_end_alone(tmp_path) -> None:
     assert t.shape == (3,) and (t > 0).all()
     with pytest.raises(BifsmnError, match="time_frontend needs audio clips"):
         eng.time_frontend(eng.features(audio), runs=1, warmup=0)
+
+
+def test_a_missed_goal_never_reads_as_met():
+    """The measured cell gets more decimals where rounding would show a missed goal as
+    reached (11.996x printed "12.00x" beside "no")."""
+    from bifsmn.engine.bench import _shown
+
+    ratio = {"at_most": False, "met": False}
+    assert _shown(11.996, 12.0, ratio, 2) == "11.996"
+    assert _shown(11.5, 12.0, ratio, 2) == "11.50"
+    assert _shown(12.004, 12.0, {"at_most": False, "met": True}, 2) == "12.00"
+    most = {"at_most": True, "met": False}
+    assert _shown(15.04, 15.0, most, 1) == "15.04"
+    assert _shown(0.0020004, 0.002, most, 5) == "0.0020004"
