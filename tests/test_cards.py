@@ -34,6 +34,11 @@ def test_publish_writes_model_and_card(full_ds, cache_dir, tmp_path):
     gpu = {"cpu": "Some CPU", "device": "NVIDIA H100 80GB HBM3 (CUDA)", "torch": "2.13.0+cu128"}
     assert machine_line(gpu, "2 threads") == \
         "Some CPU, 2 threads, torch 2.13.0+cu128, NVIDIA H100 80GB HBM3 (CUDA)"
+    # a GPU run resumed on a CPU names both, in order
+    assert machine_line([gpu, rec], "2 threads") == (
+        f"Some CPU, torch 2.13.0+cu128, NVIDIA H100 80GB HBM3 (CUDA); then {cpu_name()}, "
+        f"torch {torch.__version__}, CPU only; 2 threads")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["machines"] == [rec]
     ckpt = load_checkpoint(out)
     assert "optimizer" not in ckpt and "history" not in ckpt
     model, _ = model_from_checkpoint(out)

@@ -20,14 +20,23 @@ from bifsmn.train.checkpoint import load_checkpoint, save_checkpoint
 from bifsmn.train.machine import cpu_name
 
 
-def machine_line(record: dict | None, threads: str) -> str:
-    """The card's machine row: what training recorded in ``summary.json`` (its CPU, device
-    and torch; since session 69), else this machine's CPU and torch with "CPU only" where
-    this torch has no CUDA (a run from before the record, published where it trained: every
-    committed card)."""
-    if isinstance(record, dict) and record.get("device"):
-        only = ", CPU only" if record["device"] == "CPU" else f", {record['device']}"
-        return f"{record.get('cpu', '?')}, {threads}, torch {record.get('torch', '?')}{only}"
+def machine_line(record: dict | list | None, threads: str) -> str:
+    """The card's machine row: what training recorded in ``summary.json`` (the CPU, device and
+    torch of each machine the run trained on, in order, since session 69: a run resumed
+    elsewhere names both), else this machine's CPU and torch with "CPU only" where this torch
+    has no CUDA (a run from before the record, published where it trained: every committed
+    card)."""
+    records = [r for r in (record if isinstance(record, list) else [record])
+               if isinstance(r, dict) and r.get("device")]
+    def dev(r: dict) -> str:
+        return "CPU only" if r["device"] == "CPU" else r["device"]
+
+    if len(records) == 1:
+        r = records[0]
+        return f"{r.get('cpu', '?')}, {threads}, torch {r.get('torch', '?')}, {dev(r)}"
+    if records:
+        return "; then ".join(f"{r.get('cpu', '?')}, torch {r.get('torch', '?')}, {dev(r)}"
+                              for r in records) + f"; {threads}"
     only = "CPU only" if not torch.cuda.is_available() else "device not recorded"
     return f"{cpu_name()}, {threads}, torch {torch.__version__}, {only}"
 
@@ -130,7 +139,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     published = "" if which == "best" else (
         f"; published: the last epoch, the best was epoch {summary.get('best_epoch', '?')}")
     threads = thread_counts(history, cfg["train"].get("threads", 0))
-    machine = machine_line(summary.get("machine"), threads)
+    machine = machine_line(summary.get("machines") or summary.get("machine"), threads)
     wall = (f"{sum(epoch_times) / 60:.1f} min training, median "
             f"{statistics.median(epoch_times):.1f} s/epoch")
     card = f"""# {name}

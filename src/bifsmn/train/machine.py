@@ -35,4 +35,6 @@ def device_name(device: torch.device, world: int = 1) -> str:
 
 def machine_record(device: torch.device, world: int = 1) -> dict:
     """``{"cpu", "device", "torch"}`` of the process training now (``summary.json``)."""
-    return {"cpu": cpu_name(), "device": device_name(device, world), "torch": torch.__version__}
+    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses
+    return {"cpu": cpu_name(), "device": device_name(device, world),
+            "torch": str(torch.__version__)}

@@ -710,6 +710,8 @@ class Trainer:
                               f"1 -> 96)", c.data.root)
         history: list[dict] = []
         start, best = 0, -math.inf
+        # the machines the run trained on, in order (a GPU run resumed on a CPU names both)
+        self._machines: list[dict] = []
         last = self.run_dir / "last.pt"
         if resume and last.is_file():
             state = load_checkpoint(last)
@@ -735,6 +737,7 @@ class Trainer:
                             for k, v in row.items()} for row in history]
                 if self.select == "val_acc":
                     best = _exact_rate(best, n_val)
+                self._machines = [m for m in state.get("machines", []) if isinstance(m, dict)]
             except (RuntimeError, KeyError, ValueError, TypeError) as exc:
                 # an override changed the model, the classes or the optimizer (config.yaml is
                 # not rewritten: the folder stays resumable with its own settings)
@@ -778,6 +781,10 @@ class Trainer:
                           disable=not (self.progress and self.dist.main), dynamic_ncols=True)
         for epoch in range(start, c.train.epochs):
             t0 = time.time()
+            if epoch == start:  # this process trains: its machine joins the run's record
+                here = machine_record(self.device, self.dist.world)
+                if not self._machines or self._machines[-1] != here:
+                    self._machines.append(here)
             lr = self.schedule.apply(self.optimizer, epoch)
             for m in self.model.modules():  # annealed estimators (IR-Net's EDE)
                 if hasattr(m, "set_progress"):
@@ -833,7 +840,8 @@ class Trainer:
                    "best_epoch": best_epoch,
                    "train_wall_s": sum(m["epoch_time_s"] for m in history),
                    # what the model card names (it is published later, often elsewhere)
-                   "machine": machine_record(self.device, self.dist.world)}
+                   "machine": self._machines[-1] if self._machines else None,
+                   "machines": self._machines}
         if self.dist.main:
             self._plot(history)
             atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
@@ -888,7 +896,8 @@ class Trainer:
         raw = {} if self.ema is None else {"raw_state_dict": self.model.state_dict()}
         save_checkpoint(self.run_dir / "last.pt", {
             **payload, **raw, "optimizer": self.optimizer.state_dict(),
-            "schedule": dict(self.schedule.state), "history": history, "best": best})
+            "schedule": dict(self.schedule.state), "history": history, "best": best,
+            "machines": self._machines})
         self._write_metrics(history)
         if self.cfg.train.plot_every and epoch % self.cfg.train.plot_every == 0:
             self._plot(history)
