@@ -37,3 +37,15 @@ def test_float32_accuracies_of_older_runs_become_exact_on_resume():
     assert _exact_rate(torch.tensor([1.0, 0.0, 0.0]).mean().item(), 3) == 1 / 3
     assert _exact_rate(0.123456, 7) == 0.123456  # not a ratio of 7: unchanged
     assert math.isnan(_exact_rate(float("nan"), 5)) and _exact_rate(3, 5) == 3
+
+
+def test_ties_across_the_change_keep_the_earlier_epoch():
+    """Balanced accuracy of an old epoch (a float32 mean of recalls) and of a new one with the
+    same counts rank as equal, so best.pt stays with the earlier epoch."""
+    from bifsmn.train.trainer import _beats
+
+    old = (torch.tensor([0.9, 2 / 3]).mean().item(),)
+    new = ((0.9 + 2 / 3) / 2,)
+    assert new[0] > old[0] and not _beats(new, old) and not _beats(old, new)
+    assert _beats((0.5,), (0.49,)) and not _beats((0.49,), (0.5,))
+    assert _beats((0.5, 0.3), (0.5, 0.2)) and not _beats((0.5, 0.2), (0.5, 0.3))

@@ -94,7 +94,7 @@ def test_resume_is_exact_after_a_kill_at_every_write(full_ds, cache_dir, tmp_pat
         # what a kill -9 inside that write leaves: its temp file (no cleanup runs), named
         # with the pid of its writer, which is gone
         if run.is_dir():
-            left = run / f".{name}.{DEAD_PID}.k{k}xxxxxx.tmp"
+            left = run / f".{name}.{DEAD_PID}.k{k:07d}.tmp"
             left.write_bytes(b"half a file")
             if name == "best.pt":  # calibrate may rewrite it live: cleared by age alone
                 os.utime(left, (1_000_000_000, 1_000_000_000))
@@ -358,3 +358,15 @@ def test_non_finite_validation_logits_are_a_divergence(full_ds, cache_dir, tmp_p
         Trainer(config_from_dict(tiny(full_ds, cache_dir, epochs=2)), run, progress=False).fit()
     assert json.loads((run / "summary.json").read_text())["diverged"] is True
     assert not (run / "best.pt").exists()
+
+
+def test_paths_the_model_has_no_batchnorm_set_for_fail_before_any_data(full_ds, cache_dir,
+                                                                       tmp_path):
+    """The teacher has one path set: training its 4-block path died after decoding the data,
+    with config.yaml written (the folder then "held a run")."""
+    cfg = tiny(full_ds, cache_dir)
+    cfg["train"].update({"blocks": [8, 4], "path_weights": [1.0, 0.5]})
+    with pytest.raises(BifsmnError, match="train.blocks: 4 blocks not available: model "
+                                          "dfsmn_teacher has 1 thinnable path set"):
+        Trainer(config_from_dict(cfg), tmp_path / "run", progress=False).fit()
+    assert not (tmp_path / "run").exists()

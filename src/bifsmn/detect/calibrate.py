@@ -536,7 +536,8 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
               for c in range(len(conds))]
     budgets = {f: [fa_budget(f, h, confidence) for h in chours] for f in targets}
     best: dict[float, tuple] = {}
-    order = sorted(dict.fromkeys(float(m) for m in smoothing_ms), key=lambda m: abs(m - 500))
+    order = sorted(dict.fromkeys(float(m) for m in smoothing_ms),
+                   key=lambda m: abs(m - operating.DEFAULT_SMOOTH_MS))
     for ms in order:
         n = smooth_frames(ms, hop, sr)
         smoothed = [smooth(p.probs, n) for p in posts]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bifsmn.blocks import cli_count as blocks_cli_count
 from bifsmn.detect.cascade import AUTO, DEFAULT_HOLD_MS, DEFAULT_WAKE, NONE
+from bifsmn.detect.operating import DEFAULT_SMOOTH_MS
 from bifsmn.errors import BifsmnError
 
 
@@ -432,12 +433,14 @@ def _snr_mode_flag(p: argparse.ArgumentParser) -> None:
                    "mode before session 11)")
 
 
-def _common(p: argparse.ArgumentParser, smooth_default: float | None = 500.0) -> None:
+def _common(p: argparse.ArgumentParser,
+            smooth_default: float | None = DEFAULT_SMOOTH_MS) -> None:
     p.add_argument("--smooth-ms", type=float, default=smooth_default,
                    help="moving average of posteriors (default: the stored operating point's, "
-                   "else 500)" if smooth_default is None else "moving average of posteriors "
-                   "for the threshold sweep (default 500; 0: none); a model's stored operating "
-                   "points are scored with their own")
+                   f"else {DEFAULT_SMOOTH_MS:g})" if smooth_default is None else
+                   f"moving average of posteriors for the threshold sweep (default "
+                   f"{DEFAULT_SMOOTH_MS:g}; 0: none); a model's stored operating points are "
+                   "scored with their own")
     # detect and eval-stream run at the values a model's operating points were counted with
     # (calibrate, which sets them, has its own flags)
     p.add_argument("--refractory-ms", type=float, default=None,

@@ -100,13 +100,13 @@ def excerpts(sources: Sequence[np.ndarray], length: int, rng: np.random.Generato
     return out
 
 
-#: How ``snr_db`` relates clips to noise (``--snr-mode``): see :func:`compose_stream`.
 def snr_name(snr: float | None, unit: str = " dB") -> str:
     """How outputs name a stream's SNR: ``"clean"`` for no noise (infinite or None), else the
     number with ``unit`` (``"10 dB"``; ``unit="dB"`` for file names, ``""`` for table cells)."""
     return "clean" if snr is None or math.isinf(snr) else f"{snr:g}{unit}"
 
 
+#: How ``snr_db`` relates clips to noise (``--snr-mode``): see :func:`compose_stream`.
 SNR_MODES = ("clip", "global")
 
 

@@ -8,6 +8,7 @@ method, label names and the feature configuration.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 import zipfile
@@ -48,9 +49,9 @@ def on_cpu(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
     if isinstance(obj, dict):  # an OrderedDict state_dict stays one, with its _metadata
-        out = type(obj)((k, on_cpu(v)) for k, v in obj.items())
-        if hasattr(obj, "_metadata"):
-            out._metadata = obj._metadata  # type: ignore[attr-defined]
+        out = copy.copy(obj)  # its own type (a defaultdict keeps its factory), then the values
+        for k, v in obj.items():
+            out[k] = on_cpu(v)
         return out
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a named tuple
         return type(obj)(*(on_cpu(v) for v in obj))

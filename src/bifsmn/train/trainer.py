@@ -238,6 +238,23 @@ def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = No
     model.load_state_dict(src, strict=False)
 
 
+#: keys closer than this rank as equal (the earlier epoch wins): epochs trained before
+#: session 69 recorded float32 means, which differ from the exact ratios of later epochs by
+#: ~1e-8 for the same counts (balanced accuracy cannot be rebuilt from one count); distinct
+#: accuracies of any realistic validation split differ by far more
+RANK_TOLERANCE = 1e-6
+
+
+def _beats(key: tuple[float, ...], best: tuple[float, ...]) -> bool:
+    """``key > best`` lexicographically, values within :data:`RANK_TOLERANCE` being equal."""
+    for a, b in zip(key, best, strict=True):
+        if a > b + RANK_TOLERANCE:
+            return True
+        if a < b - RANK_TOLERANCE:
+            return False
+    return False
+
+
 def _exact_rate(value: object, n: int) -> object:
     """``value`` as the exact ratio k / n it approximates (a float32 mean of n correct/wrong
     flags, widened: 0.8999999761581421 for 900 of 1000), else unchanged."""
@@ -422,7 +439,8 @@ class Trainer:
                 blocks_mod.require(int(b), c.num_layers, getattr(model, "num_paths", 1),
                                    f"model {c.model.name}")
             except MissingPath as exc:
-                raise BifsmnError(f"train.blocks: {exc}") from None
+                raise BifsmnError(f"train.blocks: {exc} (model.kwargs.num_paths sets them)"
+                                  ) from None
         if c.model.init:
             init_from_checkpoint(model, c.model.init,
                                  labels=list(labels_for_task(c.data.num_classes,
@@ -666,7 +684,7 @@ class Trainer:
         best_i, best_key = None, None
         for i, m in enumerate(history):
             key = self._best_key(m)
-            if key is not None and (best_key is None or key > best_key):
+            if key is not None and (best_key is None or _beats(key, best_key)):
                 best_i, best_key = i, key
         return best_i
 
@@ -679,12 +697,12 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
-                # writes of this run a kill -9 cut short: only the files the lock holder alone
-                # writes (a process gone, or 10 minutes old); best.pt, which calibrate may be
-                # rewriting now, by age alone
+                # writes a kill -9 cut short: of the files the lock holder alone writes, those
+                # whose process is gone; of any file (best.pt, which calibrate may be rewriting
+                # now, inputs.json of compare, exports), those 10 minutes old
                 remove_stale_temp_files(self.run_dir, dead_writers=True,
                                         dest=lambda n: n in OWN_RUN_FILES)
-                remove_stale_temp_files(self.run_dir, dest=lambda n: n == "best.pt")
+                remove_stale_temp_files(self.run_dir)
             with deterministic_mode(self.cfg.train.deterministic):
                 return self._fit(resume)
         finally:
