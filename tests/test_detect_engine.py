@@ -120,9 +120,12 @@ def test_engines_and_detectors_pickle(models, tmp_path):
     other.write_bytes(encode([r if r.name != w.name else make_record(w.name, flipped, "f32")
                               for r in recs.values()]))
     assert other.stat().st_size == moved.stat().st_size
+    held = pickle.dumps(Detector(moved, threshold=0.5))  # built on the first contents
     other.replace(moved)
     with pytest.raises(BifsmnError, match="changed since it was loaded"):
         pickle.dumps(e2)
+    with pytest.raises(BifsmnError, match="model file changed since the detector was built"):
+        pickle.loads(held)
 
 
 def test_bad_bkws_files(models, tmp_path):

@@ -32,7 +32,7 @@ from bifsmn.detect import operating
 from bifsmn.detect.audio_io import iter_audio_blocks
 from bifsmn.detect.cascade import AUTO, Verifier, default_verifier, resolve_verifier
 from bifsmn.detect.gate import MODEL_GATE, Gate, resolve_gate
-from bifsmn.detect.scorer import Scorer, load_scorer
+from bifsmn.detect.scorer import Scorer, bundled_model, load_scorer
 from bifsmn.detect.stream import DEFAULT_BATCH, DEFAULT_HOP_MS, Posteriors, Streamer, hop_samples
 from bifsmn.errors import BifsmnError, NonFiniteError
 
@@ -153,9 +153,16 @@ def events_from_smoothed(smoothed: np.ndarray, ends: np.ndarray, labels: list[st
     return [ev for _, _, ev in found]
 
 
-def _rebuild_detector(args: dict, changes: dict[tuple[str, str], float]) -> Detector:
-    """Unpickle a :class:`Detector` (:meth:`Detector.__reduce__`)."""
+def _rebuild_detector(args: dict, changes: dict[tuple[str, str], float],
+                      shas: tuple[str | None, str | None] = (None, None)) -> Detector:
+    """Unpickle a :class:`Detector` (:meth:`Detector.__reduce__`): refused where its model or
+    verifier file holds other contents than when it was built."""
     det = Detector(**args)
+    now = (det._model_sha, None if det.verifier is None else det.verifier.sha256)
+    for what, was, is_ in zip(("model", "verifier"), shas, now, strict=True):
+        if was and is_ and was != is_:
+            raise BifsmnError(f"cannot unpickle the detector: its {what} file changed since the "
+                              "detector was built (calibrated or exported again?)")
     for (what, keyword), value in changes.items():
         getattr(det, f"set_{what}")(keyword, value)
     det.reset()  # a new stream
@@ -218,6 +225,13 @@ class Detector:
                            for k, v in locals().items() if k != "self"}
         self._changes: dict[tuple[str, str], float] = {}
         self.scorer = load_scorer(model, blocks)
+        # the model file's contents as built: a detector unpickled over a file rewritten since
+        # (bifsmn calibrate) would mix the new record's gate and hop with this one's thresholds
+        self._model_sha = None
+        if model is None or isinstance(model, str | Path):
+            from bifsmn.data.download import sha256_file
+
+            self._model_sha = sha256_file(bundled_model() if model is None else Path(model))
         # the path the scorer runs, whose operating point applies: a Scorer object given as
         # ``model`` runs its own (its 8-block point was picked for a 2-block scorer before)
         runs = getattr(self.scorer, "blocks", None)
@@ -338,8 +352,9 @@ class Detector:
 
     def __reduce__(self) -> tuple:
         """Pickle (and ``copy.deepcopy``) as the detector it was built as (its arguments: a
-        model or verifier given as a file is read again where it is unpickled, so the file
-        must be there; one given as an object, e.g. an ``EngineScorer``, travels as its bytes)
+        model or verifier given as a file is read again where it is unpickled, so the same
+        file must be there, refused if its contents changed; one given as an object, e.g. an
+        ``EngineScorer``, travels as its bytes)
         plus the :meth:`set_threshold` / :meth:`set_smoothing` / :meth:`set_refractory`
         changes made since, at the start of a new stream (as after :meth:`reset`). Arguments
         that cannot be pickled are a one-line error."""
@@ -351,7 +366,8 @@ class Detector:
         except Exception as exc:  # noqa: BLE001 - whatever the object raises, one line
             raise BifsmnError(f"cannot pickle this detector: {exc} (build it from file paths, "
                               "or one in each worker)") from None
-        return (_rebuild_detector, (args, dict(self._changes)))
+        shas = (self._model_sha, None if self.verifier is None else self.verifier.sha256)
+        return (_rebuild_detector, (args, dict(self._changes), shas))
 
     def set_threshold(self, keyword: str, value: float) -> None:
         """Change one keyword's threshold while the stream runs."""
