@@ -468,3 +468,21 @@ def test_checkpoints_of_cpu_runs_keep_their_bytes():
     torch.save({"state_dict": sd}, a)
     torch.save(on_cpu({"state_dict": sd}), b)
     assert a.getvalue() == b.getvalue()
+
+
+def test_folders_opened_for_results_lose_old_temp_files(tmp_path):
+    """make_folder (compare, eval-stream, scale-table, quickstart, --save-windows, run locks)
+    clears the temp files killed writers left there long ago, nothing else."""
+    import time
+
+    from bifsmn.outputs import make_folder
+
+    old = tmp_path / ".table.md.123.abcdefgh.tmp"
+    new = tmp_path / ".table.md.124.abcdefgh.tmp"
+    mine = tmp_path / ".notes.tmp"
+    for p in (old, new, mine):
+        p.write_text("x")
+    for p in (old, mine):
+        os.utime(p, (time.time() - 3600, time.time() - 3600))
+    assert make_folder(tmp_path, "folder") is False
+    assert not old.exists() and new.exists() and mine.exists()

@@ -95,7 +95,9 @@ def check_folder_path(path: str | Path, what: str = "run folder") -> None:
 def make_folder(path: str | Path, what: str = "run folder") -> bool:
     """Create the folder ``path`` (and its parents) after :func:`check_folder_path`; an
     ``OSError`` (read-only parent, no permission) becomes a one-line error naming it. Returns
-    True if this call created it (a failed start may remove what it made)."""
+    True if this call created it (a failed start may remove what it made). An existing folder
+    loses the temp files killed writers left there long ago (:func:`stale_temp_files`, age
+    rule): every command that writes a folder of results opens it here."""
     path = Path(path)
     check_folder_path(path, what)
     made = not path.exists()
@@ -103,6 +105,8 @@ def make_folder(path: str | Path, what: str = "run folder") -> bool:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BifsmnError(f"cannot create the {what} ({exc.strerror or exc})", path) from None
+    if not made:
+        remove_stale_temp_files(path)
     return made
 
 
