@@ -252,7 +252,10 @@ def _download(url: str, part: Path, expected_size: int | None, *, progress: bool
     if expected_size is not None and offset == expected_size:
         return  # complete from an earlier run that stopped before verification
 
-    request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
+    try:
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
+    except ValueError as exc:  # e.g. "http://[::1/x": an unbalanced IPv6 bracket
+        raise BifsmnError(f"download failed: bad URL {url!r} ({exc})") from None
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
@@ -265,7 +268,7 @@ def _download(url: str, part: Path, expected_size: int | None, *, progress: bool
             return
         exc.close()
         raise BifsmnError(f"download failed: HTTP {exc.code} {exc.reason} for {url}") from exc
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         raise BifsmnError(f"download failed: {_reason(exc)} for {url}") from exc
 
     with response:
@@ -305,13 +308,22 @@ def _download(url: str, part: Path, expected_size: int | None, *, progress: bool
             out.seek(offset)
             out.truncate()
             received = _copy_stream(response, out, url, part, bar)
-            _sync(out)
+            try:
+                _sync(out)
+            except OSError as exc:  # disk full on the last buffered bytes
+                raise BifsmnError(f"cannot write: {exc.strerror or exc}", path=part) from None
 
-    if remaining is not None and received < remaining:
+    # short: the server's length, else the known size of the archive (a server that sends
+    # no Content-Length and closes early left a prefix, kept for the next run to resume)
+    want = offset + remaining if remaining is not None else expected_size
+    if want is not None and offset + received < want:
         raise BifsmnError(
             f"download interrupted: connection closed after {offset + received} of "
-            f"{offset + remaining} bytes from {url}; run again to resume"
+            f"{want} bytes from {url}; run again to resume"
         )
+    if offset + received == 0:  # an empty 200 response is no archive (and never complete)
+        part.unlink(missing_ok=True)
+        raise BifsmnError(f"download failed: the server sent an empty file for {url}")
 
 
 def _copy_stream(
@@ -321,9 +333,13 @@ def _copy_stream(
     received = 0
     while True:
         try:
-            chunk = response.read(_CHUNK)
+            # read1: what has arrived, up to a chunk (read() waited for a whole MiB, so a
+            # stall, reset or Ctrl-C lost up to 1 MiB and the bar froze between MiBs)
+            chunk = response.read1(_CHUNK) if hasattr(response, "read1") else \
+                response.read(_CHUNK)
         except (OSError, http.client.HTTPException) as exc:
-            out.flush()  # keep what arrived so the next run can resume from it
+            with contextlib.suppress(OSError):
+                out.flush()  # keep what arrived so the next run can resume from it
             raise BifsmnError(
                 f"download interrupted: {_reason(exc)} for {url}; run again to resume"
             ) from exc
@@ -455,11 +471,15 @@ def _extract(archive: Path, dest: Path, *, progress: bool) -> None:
             raise
         except _tar_filter_errors() as exc:
             raise _unsafe(archive, str(exc)) from exc
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, KeyError) as exc:
+            # KeyError: a hard link to a member the archive does not hold
             raise BifsmnError(f"corrupt archive: {exc}; delete it to download again",
                               path=archive) from exc
         except OSError as exc:
             raise BifsmnError(f"extraction failed: {exc}", path=archive) from exc
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would shut other users out of the data
         marker = tmp / MARKER_NAME
         with marker.open("wb") as f:
             f.write(f"{archive.name}\n".encode())
