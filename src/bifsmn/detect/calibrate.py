@@ -462,7 +462,7 @@ def _archive_streams(clips, specs, minutes, paths, ds, negs, gate, ver, hop_ms, 
             hop = hop_samples(hop_ms, cfg.sample_rate, cfg.clip_samples)
             post, dt, scored, verified = feature_posteriors(scorer, st, hop, gate, ver)
             posts[b].append(post)
-            log(f"[{b} blocks] archive stream {_snr_name(st.snr_db)} (seed {sd}): {dt:.1f} s "
+            log(f"[{b} blocks] archive stream {snr_name(st.snr_db)} (seed {sd}): {dt:.1f} s "
                 f"for {st.hours * 60:.3g} min, network ran on {100 * scored:.1f}% of windows"
                 + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
     return (f"; plus {len(specs)} x {minutes:g}-min feature streams (seeds {specs[0][1]}..."
@@ -517,7 +517,6 @@ def _check_rule(rule: str) -> None:
         raise BifsmnError(f"unknown threshold rule {rule!r} (choose from {', '.join(RULES)})")
 
 
-_snr_name = snr_name  # the name this module used
 
 
 def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, sr, refr,
@@ -588,7 +587,7 @@ def _points(posts, streams, labels, keywords, thr, targets, smoothing_ms, hop, s
                                                                     strict=True)),
                             "confidence": confidence,
                             "conditions": [
-                                {"snr": "pooled" if c is None else _snr_name(c), "hours": h,
+                                {"snr": "pooled" if c is None else snr_name(c), "hours": h,
                                  "budget": b, "false_alarms": a, "keywords": k,
                                  "miss_rate": (k - ht) / k if k else None}
                                 for c, h, b, a, ht, k in zip(conds, chours, budgets[f], cfa,

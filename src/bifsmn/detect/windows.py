@@ -54,7 +54,6 @@ class WindowSaver:
         self.sample_rate, self.window = int(sample_rate), int(window)
         self.keep = max(int(keep_seconds * sample_rate), 2 * self.window)
         self.rows: dict[str, dict[str, str]] = self._read_manifest()
-        self.saved = 0  # files written (what the user finds on disk)
         #: events whose window is a clip this saver already wrote (same end, same label: a
         #: file shorter than one window flushes several windows that end where it ends)
         self.shared = 0
@@ -134,9 +133,13 @@ class WindowSaver:
         source = os.fsencode(self.source).decode("utf-8", "backslashreplace")
         self.rows[name] = {"clip": name, "source": source, "start": f"{start_s:.3f}",
                            "end": f"{end_s:.3f}", "label": label, "score": f"{score:.6f}"}
-        self.saved += 1
         self._written.add(name)
         return path
+
+    @property
+    def saved(self) -> int:
+        """Files this saver wrote (what the user finds on disk)."""
+        return len(self._written)
 
     def write_manifest(self) -> Path:
         buf = io.StringIO()

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import check_folder_path, make_folder
+from bifsmn.outputs import check_folder_path, make_folder, remove_stale_temp_files
 
 __all__ = ["LOCK_NAME", "RUN_FILES", "RunLock", "check_folder_path", "holds_run"]
 
@@ -75,6 +75,8 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        if not create:  # make_folder cleared an existing folder's old temp files already
+            remove_stale_temp_files(self.run_dir)
 
     def release(self) -> None:
         if self._fd is None:

@@ -81,7 +81,7 @@ from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_che
 from bifsmn.train.config import Config, DataConfig, save_config
 from bifsmn.train.determinism import deterministic_mode
 from bifsmn.train.ema import ModelEma
-from bifsmn.train.lock import RunLock, holds_run
+from bifsmn.train.lock import RUN_FILES, RunLock, holds_run
 from bifsmn.train.machine import machine_record
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
@@ -117,7 +117,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 #: the run-folder files only the process holding the run's lock writes (best.pt is not one:
 #: ``bifsmn calibrate RUN/best.pt`` rewrites it in place)
-OWN_RUN_FILES = ("config.yaml", "last.pt", "metrics.csv", "summary.json", "curves.png")
+OWN_RUN_FILES = (*RUN_FILES, "curves.png")
 
 #: revision of what training computes for a given config, stored in ``summary.json``: a
 #: finished run of another revision is trained again by compare and quickstart instead of
@@ -697,12 +697,11 @@ class Trainer:
                 if not resume and holds_run(self.run_dir):
                     raise BifsmnError("run folder already holds a run; use --resume or another "
                                       "--out", self.run_dir)
-                # writes a kill -9 cut short: of the files the lock holder alone writes, those
-                # whose process is gone; of any file (best.pt, which calibrate may be rewriting
-                # now, inputs.json of compare, exports), those 10 minutes old
+                # writes a kill -9 cut short, of the files the lock holder alone writes: those
+                # whose process is gone (the lock cleared any file's 10 minutes old ones; best.pt
+                # may be calibrate's live write)
                 remove_stale_temp_files(self.run_dir, dead_writers=True,
                                         dest=lambda n: n in OWN_RUN_FILES)
-                remove_stale_temp_files(self.run_dir)
             with deterministic_mode(self.cfg.train.deterministic):
                 return self._fit(resume)
         finally:
