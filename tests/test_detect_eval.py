@@ -257,7 +257,8 @@ def test_eval_stream_cli_honours_smoothing_zero_and_records_it(data, ckpts, tmp_
 
 def test_eval_stream_writes_its_outputs_together_at_the_end(data, ckpts, tmp_path, monkeypatch):
     """A run killed while scoring writes nothing (a folder never mixes the truth of one run with
-    the results of another); an --out that cannot hold the results fails before the work."""
+    the results of another), one killed while writing leaves no summary.json; an --out that
+    cannot hold the results fails before the work."""
     from bifsmn.detect import evaluate as ev
 
     def killed(*a, **k):  # noqa: ANN002, ANN003, ANN202
@@ -270,6 +271,16 @@ def test_eval_stream_writes_its_outputs_together_at_the_end(data, ckpts, tmp_pat
             eval_stream(data, [ckpts[0]], minutes=0.5, snrs=[math.inf], split="training",
                         out=out, log=lambda _: None)
     assert not out.exists() or not any(out.iterdir())
+    # a kill among the final writes: the earlier run's summary.json, which marks a complete
+    # set, is gone before the first new file lands (session 70: it stayed beside new rows)
+    out.mkdir(exist_ok=True)
+    (out / "summary.json").write_text("{}")
+    with monkeypatch.context() as m:
+        m.setattr(ev, "plot_det", killed)
+        with pytest.raises(KeyboardInterrupt):
+            eval_stream(data, [ckpts[0]], minutes=0.5, snrs=[math.inf], split="training",
+                        out=out, log=lambda _: None)
+    assert (out / "sweep.csv").is_file() and not (out / "summary.json").exists()
     (tmp_path / "file").write_text("x")
     with monkeypatch.context() as m:
         m.setattr(ev, "build_stream", killed)  # never reached

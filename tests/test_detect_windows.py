@@ -56,6 +56,17 @@ def test_saved_windows_are_the_scored_samples(tmp_path):
     again.save("no", 1.0, 2.0, 0.9)
     again.write_manifest()
     assert len(list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))) == 4
+    # two runs into one folder at once (session 70): the one that writes its list last keeps
+    # the rows the other wrote after it started, instead of its own start-time copy
+    a, b = WindowSaver(tmp_path / "w", SR, W), WindowSaver(tmp_path / "w", SR, W)
+    for saver, name, end in ((a, "a.wav", 1.1), (b, "b.wav", 1.2)):
+        saver.start(name)
+        saver.feed(audio)
+        saver.save("yes", end - 1.0, end, 0.8)
+    b.write_manifest()
+    a.write_manifest()
+    rows = list(csv.DictReader((tmp_path / "w" / MANIFEST).open()))
+    assert len(rows) == 6 and {r["source"] for r in rows} >= {"a.wav", "b.wav"}
 
 
 def test_events_sharing_a_window_are_one_file_counted_once(tmp_path):

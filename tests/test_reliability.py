@@ -486,3 +486,98 @@ def test_folders_opened_for_results_lose_old_temp_files(tmp_path):
         os.utime(p, (time.time() - 3600, time.time() - 3600))
     assert make_folder(tmp_path, "folder") is False
     assert not old.exists() and new.exists() and mine.exists()
+
+
+_SIGTERM_IN_A_WRITE = """
+import os, signal, sys, time
+from pathlib import Path
+import bifsmn.cli as cli
+from bifsmn.outputs import atomic_write
+
+out = Path(sys.argv[1])
+
+def train(args):  # stands in for a command: a SIGTERM lands inside one of its writes
+    def write(f):
+        f.write(b"half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the handler raises out of this sleep
+    atomic_write(out / "last.pt", write)
+
+cli.cmd_train = train
+sys.exit(cli.main(["train", "--config", "teacher"]))
+"""
+
+
+def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
+    """SIGTERM (timeout, systemd, docker stop, Slurm) inside a write: the write's temp file is
+    removed and one line says what happened, exit status 143 (session 70: the process died as
+    from kill -9, no message, its temp file left in the user's folder)."""
+    import signal
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _SIGTERM_IN_A_WRITE, str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    assert r.stderr.strip() == ("bifsmn: terminated (SIGTERM) (nothing was saved: run the "
+                                "same command again)"), r.stderr
+    assert list(tmp_path.iterdir()) == []
+    # in-process callers get their own handler back; one they installed is left alone
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_interrupted_train_hint_follows_the_folder(tmp_path):
+    """The hint names what the run folder holds now: a run stopped before it saved anything
+    has had its folder removed, so --resume would fail there."""
+    import argparse
+
+    from bifsmn.cli import _interrupt_hint
+
+    run = tmp_path / "run"
+    args = argparse.Namespace(command="train", run_dir=run)
+    assert "nothing was saved" in _interrupt_hint(args)
+    run.mkdir()
+    (run / "config.yaml").write_text("x: 1\n")
+    assert f"has no finished epoch yet; continue with: bifsmn train --resume {run}" in \
+        _interrupt_hint(args)
+    (run / "last.pt").write_bytes(b"x")
+    assert "keeps its last finished epoch" in _interrupt_hint(args)
+
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from bifsmn.outputs import folder_lock
+folder = Path(sys.argv[1])
+with folder_lock(folder):
+    (folder / "held").write_text("x")
+    time.sleep(1.0)
+    (folder / "released").write_text("x")
+"""
+
+
+def test_folder_lock_makes_merges_take_turns(tmp_path):
+    """Two processes merging into one file of a folder (windows.csv, a model's operating
+    points) take turns: the second enters only after the first has left."""
+    import subprocess
+    import sys
+    import time
+
+    from bifsmn.outputs import folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "held").exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        with folder_lock(tmp_path):
+            assert (tmp_path / "released").exists()
+    finally:
+        holder.wait(timeout=60)
+    with folder_lock(tmp_path / "missing"):  # nothing to lock: the write reports the problem
+        pass
+    assert not (tmp_path / "missing").exists()

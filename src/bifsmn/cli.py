@@ -15,7 +15,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,6 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if holds_run(run_dir):
             raise BifsmnError("run folder already holds a run; use --resume or another --out",
                               run_dir)
+    args.run_dir = run_dir  # for main's hint if the run is interrupted
     summary = run_training(cfg, run_dir, resume=bool(args.resume))
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun the first rank reports
         return 0
@@ -425,7 +428,51 @@ def missing_package_message(exc: ModuleNotFoundError) -> str | None:
             "it, detection runs with fbank40 .bkws models (the bundled detector)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt. ``timeout``,
+    systemd, ``docker stop`` and Slurm stop a process with SIGTERM; its default action ends the
+    process at once, like ``kill -9``, leaving temp files and no message. Raised instead, it
+    runs the same cleanup as Ctrl-C: temp files removed, locks released, one line."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
+def _interrupt_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command left and how to go on, from what is on disk now (a run
+    stopped before it saved anything has had its folder removed)."""
+    if args.command == "train":
+        run_dir = getattr(args, "run_dir", None)
+        if run_dir is None or not (Path(run_dir) / "config.yaml").is_file():
+            return " (nothing was saved: run the same command again)"
+        kept = ("keeps its last finished epoch" if (Path(run_dir) / "last.pt").is_file()
+                else "has no finished epoch yet")
+        return f" (the run folder {kept}; continue with: bifsmn train --resume {run_dir})"
+    return {"compare": " (run folders keep their last finished epoch; run the same command "
+                       "again to continue)",
+            "quickstart": " (run folders keep their last finished epoch; run the same command "
+                          "again to continue)",
+            "data": " (a download keeps its .part file; run the same command again to resume "
+                    "it)"}.get(args.command, "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM ends a command like Ctrl-C does (Terminated); a handler the embedding program
+    # installed is kept, and signals can only be handled in the main thread
+    own_handler = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    if own_handler:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        if own_handler:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -469,16 +516,11 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(null, target)
             os.close(null)
         return 128 + 13  # SIGPIPE's status
-    except KeyboardInterrupt:
-        hint = {"compare": " (run folders keep their last finished epoch; run the same "
-                           "command again to continue)",
-                "train": " (the run folder keeps its last finished epoch; continue with "
-                         "--resume)",
-                "quickstart": " (run folders keep their last finished epoch; run the same "
-                              "command again to continue)",
-                "data": " (a download keeps its .part file; run the same command again to "
-                        "resume it)"}
-        print(f"bifsmn: interrupted{hint.get(args.command, '')}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            print(f"bifsmn: terminated (SIGTERM){_interrupt_hint(args)}", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        print(f"bifsmn: interrupted{_interrupt_hint(args)}", file=sys.stderr)
         return 130
 
 

@@ -15,16 +15,22 @@ Two promises, whatever the caller:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from bifsmn.errors import BifsmnError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -207,6 +213,30 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive OS lock (``fcntl.flock`` on the folder itself: no lock file left in a
+    user's folder) while a read-merge-write of a file in ``folder`` runs, so that two processes
+    merging into one file (``windows.csv``, a model's operating points) take turns instead of the
+    later rename dropping the other's rows. Blocks while another holder merges (those sections
+    take milliseconds); released however the holder ends. A no-op without ``fcntl`` (Windows)
+    or where the folder cannot be opened (the write itself then reports the problem)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):  # a file system without flock: unlocked, as above
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, inputs: Iterable[str | Path] = ()) -> Path:

@@ -39,6 +39,7 @@ streams).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -79,7 +80,7 @@ from bifsmn.detect.model_files import sniff
 from bifsmn.detect.scorer import models_task, scorers_for_blocks
 from bifsmn.detect.stream import DEFAULT_HOP_MS, hop_samples
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write_bytes, check_output
+from bifsmn.outputs import atomic_write_bytes, check_output, folder_lock
 from bifsmn.signatures import check_replaceable
 
 DEFAULT_FA_TARGETS = (0.5, 1.0, 5.0)
@@ -422,14 +423,19 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
             "and detect says so when it uses one; calibrate on more hours (--minutes, "
             "--streams) to certify them")
     if write:
-        if sha256_file(model) != digest:
-            raise BifsmnError("changed while it was being calibrated (another export or "
-                              "calibrate wrote it): the points, chosen for the old contents, "
-                              "were not written; run calibrate again", model)
         target = Path(out) if out is not None else model
-        if target.resolve() != model.resolve():
-            atomic_write_bytes(target, model.read_bytes())
-        operating.write(target, ops, only_cascade)
+        # under the folder's lock: another calibrate of the same file checks, merges and renames
+        # after this one, so it sees this one's rename as a change and stops instead of both
+        # reporting success and the later rename dropping the earlier's points
+        with folder_lock(target.parent):
+            data = model.read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise BifsmnError("changed while it was being calibrated (another export or "
+                                  "calibrate wrote it): the points, chosen for the old "
+                                  "contents, were not written; run calibrate again", model)
+            if target.resolve() != model.resolve():
+                atomic_write_bytes(target, data)
+            operating.write(target, ops, only_cascade)
         log(f"operating points written to {target}")
     return ops
 

@@ -11,6 +11,7 @@ names of those modules are importable from here as before.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -236,8 +237,14 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                     f"network ran on {100 * frac:.1f}% of windows)")
     if not results:
         raise BifsmnError("no model/path combination could be evaluated")
-    if outdir is not None:  # all outputs at the end: a kill never leaves two runs' files mixed
+    if outdir is not None:
+        # all outputs at the end, summary.json removed first and written last: a folder
+        # with a summary.json holds one run's complete set; a kill in between leaves none
         make_folder(outdir, "folder for the results (--out)")
+        done = outdir / "summary.json"
+        if done.is_file() and not done.is_symlink():  # a link's target is replaced, as always
+            with contextlib.suppress(OSError):  # unwritable: the writes below say so
+                done.unlink()
         truths = {f"truth_{_snr_tag(snr)}.csv" for snr in streams}
         for stale in outdir.glob("truth_*.csv"):  # an earlier run's other SNRs: not this one's
             if stale.name not in truths:

@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from bifsmn.errors import BifsmnError
-from bifsmn.outputs import atomic_write, atomic_write_text, make_folder
+from bifsmn.outputs import atomic_write, atomic_write_text, folder_lock, make_folder
 
 MANIFEST = "windows.csv"
 FIELDS = ("clip", "source", "start", "end", "label", "score")
@@ -53,7 +53,9 @@ class WindowSaver:
             raise BifsmnError(f"{MANIFEST} there is not a file", self.out / MANIFEST)
         self.sample_rate, self.window = int(sample_rate), int(window)
         self.keep = max(int(keep_seconds * sample_rate), 2 * self.window)
-        self.rows: dict[str, dict[str, str]] = self._read_manifest()
+        self._read_manifest()  # a foreign or unreadable list is refused before any audio
+        #: the rows of the clips this saver wrote (merged into the list on disk when written)
+        self.rows: dict[str, dict[str, str]] = {}
         #: events whose window is a clip this saver already wrote (same end, same label: a
         #: file shorter than one window flushes several windows that end where it ends)
         self.shared = 0
@@ -142,8 +144,14 @@ class WindowSaver:
         return len(self._written)
 
     def write_manifest(self) -> Path:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(self.rows[k] for k in sorted(self.rows))
-        return atomic_write_text(self.out / MANIFEST, buf.getvalue())
+        """Rewrite ``windows.csv``: the rows on disk now, with this saver's rows merged in. Read
+        and written under the folder's lock: another ``--save-windows`` run into the same folder
+        may have added rows since this one started, and a list read once at the start would
+        drop them."""
+        with folder_lock(self.out):
+            rows = {**self._read_manifest(), **self.rows}
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows[k] for k in sorted(rows))
+            return atomic_write_text(self.out / MANIFEST, buf.getvalue())
