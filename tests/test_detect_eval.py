@@ -153,6 +153,47 @@ def test_match_events():
     assert match_events([], truth, 0.5).miss_rate == 1.0
 
 
+def _classify_by_full_scan(events, truth, tolerance):
+    """The matching rule written as its plain definition: every keyword of the label scanned
+    from the first (what classify_events did before session 70)."""
+    segs = sorted(truth, key=lambda t: t.start)
+    used, out = set(), []
+    for ev in sorted(events, key=lambda e: (e.end, e.label)):
+        match = seen = None
+        for i, t in enumerate(segs):
+            if t.label != ev.label:
+                continue
+            if t.start - tolerance >= ev.end:
+                break
+            if ev.start < t.end + tolerance:
+                if i not in used:
+                    match = i
+                    break
+                seen = i
+        if match is not None:
+            used.add(match)
+        out.append((ev, "hit" if match is not None else "dup" if seen is not None else "fa"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_event_matching_equals_its_full_scan(seed):
+    """classify_events starts each event's scan past the keywords that end before it (linear
+    time on long streams); the kinds are those of the full scan, also for overlapping keywords,
+    keywords whose ends are out of start order, and events sharing an end."""
+    from bifsmn.detect.metrics import classify_events
+
+    rng = np.random.default_rng(seed)
+    labels = ["yes", "no", "up"]
+    truth = [Segment(str(rng.choice(labels)), float(s), float(s + rng.uniform(0.2, 3.0)))
+             for s in np.sort(rng.uniform(0, 60, rng.integers(0, 40)))]
+    ends = np.round(rng.uniform(0, 62, rng.integers(0, 60)), 1)  # rounded: shared ends
+    events = [Event(str(rng.choice(labels)), float(max(e - rng.choice([1.0, 0.4]), 0)),
+                    float(e), 0.9) for e in ends]
+    for tol in (0.0, 0.5, 2.0):
+        assert classify_events(events, truth, tol) == _classify_by_full_scan(events, truth, tol)
+
+
 def test_display_names_and_short_streams(data):
     from bifsmn.detect.evaluate import _display_names
 

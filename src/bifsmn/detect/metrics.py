@@ -21,7 +21,9 @@ Metrics (see docs/detection.md):
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,11 +82,19 @@ def classify_events(events: Sequence[Event], truth: Sequence[Segment],
     by_label: dict[str, list[Segment]] = {}
     for t in sorted(truth, key=lambda s: s.start):
         by_label.setdefault(t.label, []).append(t)
+    # reach[i]: the latest end (+ tolerance) of a label's keywords 0..i; the keywords before
+    # the first reach past an event's start cannot overlap it, so the scan starts there
+    # (linear in the stream instead of quadratic: 16 h took 5 s per threshold, session 70)
+    reach = {lb: list(itertools.accumulate((t.end + tolerance for t in segs), max))
+             for lb, segs in by_label.items()}
     used: dict[str, set[int]] = {lb: set() for lb in by_label}
     out = []
     for ev in sorted(events, key=lambda e: (e.end, e.label)):
         match = seen = None
-        for i, t in enumerate(by_label.get(ev.label, ())):
+        segs = by_label.get(ev.label, [])
+        first = bisect.bisect_right(reach[ev.label], ev.start) if segs else 0
+        for i in range(first, len(segs)):
+            t = segs[i]
             if t.start - tolerance >= ev.end:
                 break  # sorted by start: no later keyword can overlap
             if ev.start < t.end + tolerance:

@@ -170,17 +170,31 @@ class EngineScorer:
         self.name = Path(path).name
         self.operating_points = _operating_points(self.engine.metadata.get(OWN_KEY), path)
         self.cascade_points = check_cascades(self.engine.metadata.get(CASCADE_KEY), path)
-        if self.feature_config.to_dict().get("kind") == FBANK40:
-            self.features = self._engine_features
-            self.stream_frontend = self._stream_frontend
-        elif not torch_available():
-            self.features = self._engine_features
-            self.stream_frontend = self._stream_frontend
+        #: the engine's C++ front end replaces the Python one (``features``, ``stream_frontend``)
+        self.native_frontend = (self.feature_config.to_dict().get("kind") == FBANK40
+                                or not torch_available())
+        if self.native_frontend and self.feature_config.to_dict().get("kind") != FBANK40:
             calibrated = (" its operating points were calibrated with; scores may differ "
                           "slightly" if self.operating_points or self.cascade_points else "")
             logging.getLogger("bifsmn.detect").warning(
                 "%s: PyTorch is not installed, so its log-mel features come from the engine's "
                 "C++ front end (within 0.01 dB of the PyTorch one%s)", self.name, calibrated)
+
+    # Properties, not bound methods stored on the instance: a scorer holding its own bound
+    # method is a reference cycle, freed only by the cyclic collector, which cannot see the
+    # engine's native memory (MBs per file) and so let dropped detectors pile up (session 70).
+    @property
+    def features(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The engine's front end (``(B, samples) -> features``) where it replaces the Python
+        one (fbank40, or no PyTorch installed); else None: the Python front end."""
+        return self._engine_features if self.native_frontend else None
+
+    @property
+    def stream_frontend(self) -> Callable[[], Callable[[np.ndarray, np.ndarray], np.ndarray]
+                                          ] | None:
+        """Makes one stream's ``(windows, starts) -> features`` where the engine's front end is
+        used (see :attr:`features`); else None."""
+        return self._stream_frontend if self.native_frontend else None
 
     def _engine_features(self, windows: np.ndarray) -> np.ndarray:
         return self.engine.features(np.ascontiguousarray(windows, np.float32))

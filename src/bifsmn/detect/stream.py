@@ -182,13 +182,13 @@ class WindowScorer:
         self.window = int(cfg.clip_samples)
         self.sample_rate = int(cfg.sample_rate)
         custom = getattr(scorer, "features", None)
-        if callable(custom):
-            self._features = custom
-        else:
+        # the scorer's own front end, else None: the Python one (a method, not a bound method
+        # stored here: that would be a reference cycle keeping the scorer's engine alive)
+        self._custom_features = custom if callable(custom) else None
+        if self._custom_features is None:
             # the model's own front end: 32 x 32 log-mel or fbank40 (feature_config's kind)
             detection_torch()  # the Python front end runs on torch (with --threads applied)
             self._frontend = make_frontend(cfg)
-            self._features = self._torch_features
         make_stream = getattr(scorer, "stream_frontend", None)
         self._make_stream = make_stream if callable(make_stream) else None
         self._pad_features: np.ndarray | None = None
@@ -207,7 +207,9 @@ class WindowScorer:
         if self._verify is not None:
             self._verify.reset()
 
-    def _torch_features(self, windows: np.ndarray) -> np.ndarray:
+    def _features(self, windows: np.ndarray) -> np.ndarray:
+        if self._custom_features is not None:
+            return self._custom_features(windows)
         import torch
 
         return self._frontend(torch.from_numpy(windows)).float().numpy()
@@ -359,8 +361,26 @@ class Streamer:
                           self.window, self.sample_rate, self._count, self.samples_seen)
 
     def process(self, chunk: np.ndarray) -> Posteriors:
-        """Add samples; return the posteriors of every window completed by them."""
+        """Add samples; return the posteriors of every window completed by them.
+
+        A long chunk (a whole recording through ``Detector.detect_array``) is taken in slices
+        of ``BUFFER_HOPS - 1`` hops: the windows scored at once, and the copies the gate and
+        the scorers make of them, stay bounded (one hour in one chunk took 2.4 GB for its
+        overlapping windows before session 70), and the buffer never grows. The posteriors are
+        the same whatever the chunking."""
         x = as_mono_float(chunk)
+        step = (BUFFER_HOPS - 1) * self.hop
+        if x.size <= step:
+            return self._process(x)
+        parts = [p for p in (self._process(x[i:i + step]) for i in range(0, x.size, step))
+                 if len(p)]
+        if not parts:
+            return self._empty()
+        return Posteriors(np.concatenate([p.ends for p in parts]),
+                          np.concatenate([p.probs for p in parts]), self.window,
+                          self.sample_rate, parts[0].first_index, self.samples_seen)
+
+    def _process(self, x: np.ndarray) -> Posteriors:
         if x.size:
             self._append(x)
             self.samples_seen += x.size
