@@ -352,7 +352,7 @@ def test_a_log_mel_engine_file_without_torch_takes_the_engine_front_end(ckpt, tm
 
     bk = export_checkpoint(ckpt, tmp_path / "tiny.bkws")
     assert scorer_mod.torch_available()
-    assert scorer_mod.EngineScorer(bk).features is None  # the Python front end
+    assert not hasattr(scorer_mod.EngineScorer(bk), "features")  # the Python front end
     monkeypatch.setattr(scorer_mod, "torch_available", lambda: False)
     with caplog.at_level("WARNING", logger="bifsmn.detect"):
         sc = scorer_mod.EngineScorer(bk)

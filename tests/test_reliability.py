@@ -510,15 +510,15 @@ sys.exit(cli.main(["train", "--config", "teacher"]))
 
 def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
     """SIGTERM (timeout, systemd, docker stop, Slurm) inside a write: the write's temp file is
-    removed and one line says what happened, exit status 143 (session 70: the process died as
-    from kill -9, no message, its temp file left in the user's folder)."""
+    removed and one line says what happened, then the process ends by SIGTERM as its sender
+    expects (session 70: it died as from kill -9, no message, its temp file left behind)."""
     import signal
     import subprocess
     import sys
 
     r = subprocess.run([sys.executable, "-c", _SIGTERM_IN_A_WRITE, str(tmp_path)],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 128 + signal.SIGTERM, r.stderr
+    assert r.returncode == -signal.SIGTERM, r.stderr
     assert r.stderr.strip() == ("bifsmn: terminated (SIGTERM) (nothing was saved: run the "
                                 "same command again)"), r.stderr
     assert list(tmp_path.iterdir()) == []
@@ -527,6 +527,36 @@ def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert signal.getsignal(signal.SIGTERM) == before
+
+    def theirs(signum, frame):  # noqa: ANN001, ANN202
+        pass
+
+    signal.signal(signal.SIGTERM, theirs)
+    try:
+        with pytest.raises(SystemExit):
+            main(["--version"])
+        assert signal.getsignal(signal.SIGTERM) is theirs
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_while_parsing_is_one_line_too(tmp_path):
+    """A SIGTERM before the command starts (while its arguments are parsed) is the same one
+    line and the same ending, not a traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import bifsmn.cli as cli\n"
+            "real = cli.build_parser\n"
+            "def build():\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return real()\n"
+            "cli.build_parser = build\n"
+            "sys.exit(cli.main(['--help']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGTERM and r.stderr.strip() == "bifsmn: terminated (SIGTERM)"
 
 
 def test_interrupted_train_hint_follows_the_folder(tmp_path):
@@ -543,6 +573,10 @@ def test_interrupted_train_hint_follows_the_folder(tmp_path):
     (run / "config.yaml").write_text("x: 1\n")
     assert f"has no finished epoch yet; continue with: bifsmn train --resume {run}" in \
         _interrupt_hint(args)
+    spaced = argparse.Namespace(command="train", run_dir=tmp_path / "my run")
+    (tmp_path / "my run").mkdir()
+    (tmp_path / "my run" / "config.yaml").write_text("x: 1\n")
+    assert f"--resume '{tmp_path / 'my run'}')" in _interrupt_hint(spaced)
     (run / "last.pt").write_bytes(b"x")
     assert "keeps its last finished epoch" in _interrupt_hint(args)
 

@@ -174,3 +174,22 @@ def test_channel_blocks_are_mixed_to_mono():
     np.testing.assert_array_equal(as_mono_float(pcm[:, None]), as_mono_float(pcm))
     with pytest.raises(BifsmnError, match="1-D mono samples or"):
         as_mono_float(np.zeros((2, 2, 2), np.float32))
+
+
+def test_long_chunks_run_full_batches():
+    """A scorer that pads every batch (not batch-invariant, like TorchScorer) runs full batches
+    when a long array is sliced: 200 windows at batch 64 are 4 batches, as in one piece, not
+    one padded batch per 31-hop slice (7 batches; the first slicing of session 70)."""
+    seen = []
+
+    class Padded(WindowProbeScorer):
+        batch_invariant = False
+
+        def scores(self, features: np.ndarray) -> np.ndarray:
+            seen.append(len(features))
+            return super().scores(features)
+
+    x = (0.1 * np.random.default_rng(2).standard_normal(20 * SR)).astype(np.float32)
+    st = Streamer(Padded(), 1600, batch_size=64, gate=None)
+    assert len(st.process(x)) == 200
+    assert seen == [64] * 4

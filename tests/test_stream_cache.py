@@ -48,7 +48,9 @@ def stream_audio(seconds: float, seed: int) -> np.ndarray:
 class Uncached(EngineScorer):
     """The same engine scorer without the shared-row front end."""
 
-    stream_frontend = None
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        del self.stream_frontend
 
 
 def run_stream(scorer, audio: np.ndarray, hop: int, chunks: list[int], gate) -> np.ndarray:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -432,44 +433,67 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt. ``timeout``,
     systemd, ``docker stop`` and Slurm stop a process with SIGTERM; its default action ends the
     process at once, like ``kill -9``, leaving temp files and no message. Raised instead, it
-    runs the same cleanup as Ctrl-C: temp files removed, locks released, one line."""
+    runs the same cleanup as Ctrl-C (temp files removed, locks released, one line); then
+    :func:`main` ends the process by SIGTERM after all, so that the caller sees what it asked
+    for (a shell 143, ``subprocess`` -15, systemd a clean stop) and a program that called
+    :func:`main` in-process stops too, as it did without the handler."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    raise Terminated
+class _Sigterm:
+    """bifsmn's SIGTERM handler while :func:`main` runs; ``received`` once one came."""
+
+    received = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: object) -> None:
+        cls.received = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one, once this handler ran,
+        raise Terminated  # ends the process at once
 
 
-def _interrupt_hint(args: argparse.Namespace) -> str:
+def _interrupt_hint(args: argparse.Namespace | None) -> str:
     """What an interrupted command left and how to go on, from what is on disk now (a run
     stopped before it saved anything has had its folder removed)."""
-    if args.command == "train":
+    command = getattr(args, "command", None)
+    if command == "train":
         run_dir = getattr(args, "run_dir", None)
         if run_dir is None or not (Path(run_dir) / "config.yaml").is_file():
             return " (nothing was saved: run the same command again)"
         kept = ("keeps its last finished epoch" if (Path(run_dir) / "last.pt").is_file()
                 else "has no finished epoch yet")
-        return f" (the run folder {kept}; continue with: bifsmn train --resume {run_dir})"
+        return (f" (the run folder {kept}; continue with: bifsmn train --resume "
+                f"{shlex.quote(str(run_dir))})")
     return {"compare": " (run folders keep their last finished epoch; run the same command "
                        "again to continue)",
             "quickstart": " (run folders keep their last finished epoch; run the same command "
                           "again to continue)",
             "data": " (a download keeps its .part file; run the same command again to resume "
-                    "it)"}.get(args.command, "")
+                    "it)"}.get(command or "", "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM ends a command like Ctrl-C does (Terminated); a handler the embedding program
-    # installed is kept, and signals can only be handled in the main thread
+    """The ``bifsmn`` command line. SIGTERM ends a command as Ctrl-C does (cleanup, one line;
+    :class:`Terminated`), then the process by SIGTERM. A handler the embedding program
+    installed is left alone, and signals are only handled in the main thread."""
     own_handler = (threading.current_thread() is threading.main_thread()
                    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
-    if own_handler:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    if not own_handler:
         return _main(argv)
+    _Sigterm.received = False
+    signal.signal(signal.SIGTERM, _Sigterm.handle)
+    try:
+        try:
+            return _main(argv)
+        except Terminated:  # before the command's own handling began (argument parsing)
+            print("bifsmn: terminated (SIGTERM)", file=sys.stderr)
+            return 128 + signal.SIGTERM
     finally:
-        if own_handler:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _Sigterm.received:
+            with contextlib.suppress(OSError, ValueError):  # a closed stream: nothing to flush
+                sys.stdout.flush()
+                sys.stderr.flush()
+            signal.raise_signal(signal.SIGTERM)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -221,8 +221,10 @@ def folder_lock(folder: str | Path) -> Iterator[None]:
     user's folder) while a read-merge-write of a file in ``folder`` runs, so that two processes
     merging into one file (``windows.csv``, a model's operating points) take turns instead of the
     later rename dropping the other's rows. Blocks while another holder merges (those sections
-    take milliseconds); released however the holder ends. A no-op without ``fcntl`` (Windows)
-    or where the folder cannot be opened (the write itself then reports the problem)."""
+    take milliseconds); released however the holder ends. Not re-entrant: holding it twice on
+    one folder in one thread waits forever. A no-op without ``fcntl`` (Windows), where the
+    folder cannot be opened (the write itself then reports the problem) or where its file
+    system refuses the lock (some NFS mounts)."""
     if fcntl is None:
         yield
         return

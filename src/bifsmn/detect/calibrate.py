@@ -427,14 +427,14 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         # under the folder's lock: another calibrate of the same file checks, merges and renames
         # after this one, so it sees this one's rename as a change and stops instead of both
         # reporting success and the later rename dropping the earlier's points
-        with folder_lock(target.parent):
-            data = model.read_bytes()
-            if hashlib.sha256(data).hexdigest() != digest:
+        with folder_lock(target.resolve().parent):
+            image = model.read_bytes()
+            if hashlib.sha256(image).hexdigest() != digest:
                 raise BifsmnError("changed while it was being calibrated (another export or "
                                   "calibrate wrote it): the points, chosen for the old "
                                   "contents, were not written; run calibrate again", model)
             if target.resolve() != model.resolve():
-                atomic_write_bytes(target, data)
+                atomic_write_bytes(target, image)
             operating.write(target, ops, only_cascade)
         log(f"operating points written to {target}")
     return ops

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import collections
 import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,10 @@ class Score:
         return self.false_alarms / self.hours if self.hours > 0 else float("nan")
 
 
+def _reach(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
 def classify_events(events: Sequence[Event], truth: Sequence[Segment],
                     tolerance: float = 0.5) -> list[tuple[Event, str]]:
     """Each event with its kind: ``"hit"`` (first match of a keyword), ``"dup"`` (another event
@@ -85,7 +90,8 @@ def classify_events(events: Sequence[Event], truth: Sequence[Segment],
     # reach[i]: the latest end (+ tolerance) of a label's keywords 0..i; the keywords before
     # the first reach past an event's start cannot overlap it, so the scan starts there
     # (linear in the stream instead of quadratic: 16 h took 5 s per threshold, session 70)
-    reach = {lb: list(itertools.accumulate((t.end + tolerance for t in segs), max))
+    # (a NaN end can match nothing: it counts as -inf, so that reach stays sorted)
+    reach = {lb: list(itertools.accumulate((_reach(t.end + tolerance) for t in segs), max))
              for lb, segs in by_label.items()}
     used: dict[str, set[int]] = {lb: set() for lb in by_label}
     out = []

@@ -9,6 +9,7 @@ terms.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import sys
@@ -170,58 +171,55 @@ class EngineScorer:
         self.name = Path(path).name
         self.operating_points = _operating_points(self.engine.metadata.get(OWN_KEY), path)
         self.cascade_points = check_cascades(self.engine.metadata.get(CASCADE_KEY), path)
-        #: the engine's C++ front end replaces the Python one (``features``, ``stream_frontend``)
-        self.native_frontend = (self.feature_config.to_dict().get("kind") == FBANK40
-                                or not torch_available())
-        if self.native_frontend and self.feature_config.to_dict().get("kind") != FBANK40:
+        # The engine's front end replaces the Python one: ``features`` and ``stream_frontend``
+        # are partials of module functions over the engine, never bound methods of this scorer
+        # (a scorer holding its own bound method is a reference cycle, freed only by the cyclic
+        # collector, which cannot see the engine's native memory: dropped detectors piled up by
+        # MBs each until a rare full collection; session 70)
+        if self.feature_config.to_dict().get("kind") == FBANK40:
+            self.features = functools.partial(_engine_features, self.engine)
+            self.stream_frontend = functools.partial(_engine_stream_frontend, self.engine,
+                                                     self.merge)
+        elif not torch_available():
+            self.features = functools.partial(_engine_features, self.engine)
+            self.stream_frontend = functools.partial(_engine_stream_frontend, self.engine,
+                                                     self.merge)
             calibrated = (" its operating points were calibrated with; scores may differ "
                           "slightly" if self.operating_points or self.cascade_points else "")
             logging.getLogger("bifsmn.detect").warning(
                 "%s: PyTorch is not installed, so its log-mel features come from the engine's "
                 "C++ front end (within 0.01 dB of the PyTorch one%s)", self.name, calibrated)
 
-    # Properties, not bound methods stored on the instance: a scorer holding its own bound
-    # method is a reference cycle, freed only by the cyclic collector, which cannot see the
-    # engine's native memory (MBs per file) and so let dropped detectors pile up (session 70).
-    @property
-    def features(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """The engine's front end (``(B, samples) -> features``) where it replaces the Python
-        one (fbank40, or no PyTorch installed); else None: the Python front end."""
-        return self._engine_features if self.native_frontend else None
-
-    @property
-    def stream_frontend(self) -> Callable[[], Callable[[np.ndarray, np.ndarray], np.ndarray]
-                                          ] | None:
-        """Makes one stream's ``(windows, starts) -> features`` where the engine's front end is
-        used (see :attr:`features`); else None."""
-        return self._stream_frontend if self.native_frontend else None
-
-    def _engine_features(self, windows: np.ndarray) -> np.ndarray:
-        return self.engine.features(np.ascontiguousarray(windows, np.float32))
-
-    def _stream_frontend(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """``(windows, starts) -> features`` for one stream: fbank40 rows computed once per
-        stream position and reused by the following windows (:meth:`Engine.stream_features`)."""
-        cache = self.engine.frame_cache()
-
-        def features(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
-            # the streamer's windows (float32, C-contiguous), whose samples it checked on arrival
-            return self.engine.stream_features(windows, starts, cache, check=False)
-
-        def logits(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
-            # features and network in one native call (Engine.stream_predict, session 37): the
-            # same bits as scores(features(...)), without the features' round trip through
-            # Python and a second check of them
-            return self.merge.logits(self.engine.stream_predict(windows, starts, cache,
-                                                                check=False))
-
-        features.cache = cache  # type: ignore[attr-defined]  # hits/misses, for tests and stats
-        features.logits = logits  # type: ignore[attr-defined]  # the fused path (WindowScorer)
-        return features
-
     def scores(self, features: np.ndarray) -> np.ndarray:
         return self.merge.logits(np.asarray(
             self.engine.predict(np.ascontiguousarray(features, np.float32)), np.float32))
+
+
+def _engine_features(engine: Engine, windows: np.ndarray) -> np.ndarray:
+    """The engine's front end on a batch of windows (``EngineScorer.features``)."""
+    return engine.features(np.ascontiguousarray(windows, np.float32))
+
+
+def _engine_stream_frontend(engine: Engine, merge: ClassMerge
+                            ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``(windows, starts) -> features`` for one stream (``EngineScorer.stream_frontend``):
+    fbank40 rows computed once per stream position and reused by the following windows
+    (:meth:`Engine.stream_features`)."""
+    cache = engine.frame_cache()
+
+    def features(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        # the streamer's windows (float32, C-contiguous), whose samples it checked on arrival
+        return engine.stream_features(windows, starts, cache, check=False)
+
+    def logits(windows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        # features and network in one native call (Engine.stream_predict, session 37): the
+        # same bits as scores(features(...)), without the features' round trip through
+        # Python and a second check of them
+        return merge.logits(engine.stream_predict(windows, starts, cache, check=False))
+
+    features.cache = cache  # type: ignore[attr-defined]  # hits/misses, for tests and stats
+    features.logits = logits  # type: ignore[attr-defined]  # the fused path (WindowScorer)
+    return features
 
 
 def _operating_points(ops: dict | None, path: str | Path) -> dict | None:

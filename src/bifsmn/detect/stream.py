@@ -312,6 +312,11 @@ class Streamer:
         if not 1 <= int(hop) <= self.window:
             raise BifsmnError(f"hop must be 1..{self.window} samples (got {hop})")
         self.hop = int(hop)
+        # hops (windows) per slice of a long chunk (process): at least BUFFER_HOPS - 1 and a
+        # whole number of batches, so that a scorer padding every batch (TorchScorer) runs full
+        # batches; the buffer holds one slice beyond the window and a partial hop
+        per = self._score.batch_size
+        self._slice_hops = per * -(-(BUFFER_HOPS - 1) // per)
         self.reset()
 
     @property
@@ -330,7 +335,8 @@ class Streamer:
         # hop copies only its own samples; the live part moves to the front only when the
         # buffer is full (once every ~BUFFER_HOPS hops). Before session 36 every hop
         # concatenated and copied the whole window twice (~130 KB).
-        self._buf = np.zeros(self.window + BUFFER_HOPS * self.hop, np.float32)
+        self._buf = np.zeros(self.window + max(BUFFER_HOPS, self._slice_hops + 1) * self.hop,
+                             np.float32)
         self._lo, self._hi = 0, self.window
         self._done = 0  # stream samples covered by emitted windows
         self._count = 0  # windows emitted
@@ -364,12 +370,12 @@ class Streamer:
         """Add samples; return the posteriors of every window completed by them.
 
         A long chunk (a whole recording through ``Detector.detect_array``) is taken in slices
-        of ``BUFFER_HOPS - 1`` hops: the windows scored at once, and the copies the gate and
-        the scorers make of them, stay bounded (one hour in one chunk took 2.4 GB for its
-        overlapping windows before session 70), and the buffer never grows. The posteriors are
-        the same whatever the chunking."""
+        of whole batches of hops (at least ``BUFFER_HOPS - 1``): the windows scored at once,
+        and the copies the gate and the scorers make of them, stay bounded (one hour in one
+        chunk took 2.4 GB for its overlapping windows before session 70), and the buffer never
+        grows. The posteriors are the same whatever the chunking."""
         x = as_mono_float(chunk)
-        step = (BUFFER_HOPS - 1) * self.hop
+        step = self._slice_hops * self.hop
         if x.size <= step:
             return self._process(x)
         parts = [p for p in (self._process(x[i:i + step]) for i in range(0, x.size, step))
