@@ -461,3 +461,11 @@ def test_native_gate_only_for_float32_windows(monkeypatch):
                                   want)
     with pytest.raises(AssertionError, match="native gate used"):
         DEFAULT_GATE.active(wins, ends, n, SR)
+
+
+def test_gate_describes_itself_in_words():
+    """eval-stream's log line names the tests in force, not a Python dict."""
+    assert DEFAULT_GATE.describe() == ("floor -60 dB, contrast 10 dB, max lead 0.5, "
+                                       "speech-band contrast 12 dB")
+    assert Gate(None, None, None).describe() == "every test off"
+    assert Gate(flat_max=0.3).describe().endswith("flatness at most 0.3")

@@ -181,7 +181,6 @@ def test_every_writer_uses_the_checks(tmp_path):
         "checkpoint": lambda p: save_checkpoint(p, {"model": {}, "state_dict": {}}),
         "config": lambda p: save_config(Config(), p),
         "text": lambda p: atomic_write_text(p, "x"),
-        "cache": lambda p: atomic_save_npy(p, np.zeros(3)),
         "plot": lambda p: save_png(subplots()[0], p),
     }
     for name, write in writers.items():
@@ -189,6 +188,11 @@ def test_every_writer_uses_the_checks(tmp_path):
             with pytest.raises(BifsmnError, match="refusing"):
                 write(target)
             assert fifo.is_fifo() and (tmp_path / "d").is_dir(), name
+    # the cache refuses them too, with a warning instead of an error (the data it was asked to
+    # keep has been computed already: test_an_unwritable_cache_is_a_warning)
+    for target in (fifo, tmp_path / "d", Path("/dev/null")):
+        atomic_save_npy(target, np.zeros(3))
+        assert fifo.is_fifo() and (tmp_path / "d").is_dir() and Path("/dev/null").is_char_device()
     assert not list((tmp_path / "d").iterdir())
 
 
@@ -615,3 +619,62 @@ def test_folder_lock_makes_merges_take_turns(tmp_path):
     with folder_lock(tmp_path / "missing"):  # nothing to lock: the write reports the problem
         pass
     assert not (tmp_path / "missing").exists()
+
+
+def test_only_bifsmn_messages_read_as_bifsmn_lines():
+    """The CLI prefixes its own log lines with "bifsmn:", not other libraries' (matplotlib's
+    note about its cache folder read as bifsmn's before session 70)."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\n"
+            "import bifsmn.cli as cli\n"
+            "def fake(args):\n"
+            "    logging.getLogger('bifsmn.data').info('ours')\n"
+            "    logging.getLogger('matplotlib').warning('theirs')\n"
+            "    return 0\n"
+            "cli.cmd_download = fake\n"
+            "sys.exit(cli.main(['data', 'download', '--version', 'v0.01', '--root', 'x']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.splitlines() == ["bifsmn: ours", "theirs"], r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_failed_write_to_stdout_is_one_line():
+    """Standard output on a full disk: one line and status 2, no traceback (and no second
+    complaint from Python's flush at exit)."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "bifsmn.cli", "summary", "--list"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == "bifsmn: error: No space left on device\n", r.stderr
+
+
+def test_dash_is_refused_as_an_output(ckpt, tmp_path, capsys, monkeypatch):
+    """``-o -`` wrote a file named "-" (many tools read it as standard output): refused."""
+    from bifsmn.outputs import check_folder_path
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(ckpt), "-o", "-"]) == 2
+    _one_line_error(capsys, "'-' (standard output) is not an output here")
+    with pytest.raises(BifsmnError, match="is not a run folder"):
+        check_folder_path("-")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_cache_is_a_warning(full_ds, tmp_path, caplog):
+    """A cache folder that cannot be made (HOME read-only or a file in a CI job) failed eval
+    and train after the whole split was decoded; the data is returned with one warning."""
+    from bifsmn.data.cache import load_features
+    from bifsmn.data.speech_commands import SpeechCommands
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with caplog.at_level("WARNING", logger="bifsmn.data"):
+        feats, labels = load_features(SpeechCommands(full_ds, 12), "validation",
+                                      cache_dir=blocker / "cache", progress=False)
+    assert len(feats) == len(labels) > 0
+    notes = [r.getMessage() for r in caplog.records if "cache was not written" in r.getMessage()]
+    assert len(notes) == 1 and "BIFSMN_CACHE" in notes[0]

@@ -471,6 +471,29 @@ def _interrupt_hint(args: argparse.Namespace | None) -> str:
                     "it)"}.get(command or "", "")
 
 
+class _StderrLines(logging.Handler):
+    """``bifsmn: MESSAGE`` lines on the current ``sys.stderr`` (looked up at each message, so
+    a caller that swaps stderr, as pytest's capsys does, still gets them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"bifsmn: {record.getMessage()}\n")
+        except Exception:  # noqa: BLE001 - logging never raises into the caller
+            self.handleError(record)
+
+
+def _setup_logging() -> None:
+    """bifsmn's own messages at INFO as ``bifsmn:`` lines. Only the ``bifsmn`` logger gets the
+    handler: other libraries' messages (matplotlib's cache folder, torch's compile notes) keep
+    Python's plain format instead of reading as bifsmn's. A program that configured logging
+    itself (a root handler) keeps its own format for ours too."""
+    own = logging.getLogger("bifsmn")
+    own.setLevel(logging.INFO)
+    if not logging.getLogger().handlers and \
+            not any(isinstance(h, _StderrLines) for h in own.handlers):
+        own.addHandler(_StderrLines())
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``bifsmn`` command line. SIGTERM ends a command as Ctrl-C does (cleanup, one line;
     :class:`Terminated`), then the process by SIGTERM. A handler the embedding program
@@ -496,6 +519,16 @@ def main(argv: list[str] | None = None) -> int:
             signal.raise_signal(signal.SIGTERM)
 
 
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit, which would fail the same
+    way (a reader gone, a full disk), does not print "Exception ignored" after our line."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor
+        target = sys.stdout.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, target)
+        os.close(null)
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -508,15 +541,13 @@ def _main(argv: list[str] | None) -> int:
         if stray or not hasattr(args, "overrides"):
             parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
         args.overrides = [*args.overrides, *extra]
-    # bifsmn's own messages at INFO; other libraries' (matplotlib's font cache, torch's
-    # compile statistics) stay at their warning default instead of reading as "bifsmn:" lines
-    logging.basicConfig(level=logging.WARNING, format="bifsmn: %(message)s")
-    logging.getLogger("bifsmn").setLevel(logging.INFO)
+    _setup_logging()
     try:
         rc = args.func(args)
         # a piped stdout holds small outputs until exit, where a reader that left would make
         # Python print "Exception ignored ... BrokenPipeError": flush here, inside the handler
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`)
+            sys.stdout.flush()
         return rc
     except BifsmnError as exc:
         if args.debug:
@@ -534,12 +565,17 @@ def _main(argv: list[str] | None) -> int:
         # and point stdout at /dev/null so Python's exit flush does not raise again
         if args.debug:
             raise
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor
-            target = sys.stdout.fileno()
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, target)
-            os.close(null)
+        _stdout_to_devnull()
         return 128 + 13  # SIGPIPE's status
+    except OSError as exc:
+        # what atomic_write does not turn into a BifsmnError: a write to standard output
+        # (`bifsmn detect --json ... > /dev/full`), or a file a library opened
+        if args.debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"bifsmn: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        _stdout_to_devnull()
+        return 2
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
             print(f"bifsmn: terminated (SIGTERM){_interrupt_hint(args)}", file=sys.stderr)

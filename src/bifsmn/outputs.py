@@ -53,6 +53,8 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
     ``inputs``: files the writer reads; the output may not be any of them (compared by inode,
     so a different spelling or a hard link is caught too).
     """
+    if str(path) == "-":  # many tools' "standard output"; a file named "-" is not what was meant
+        raise BifsmnError("'-' (standard output) is not an output here: give a file path")
     path = Path(path)
     try:
         st = os.stat(path)  # follows symlinks: a link to a FIFO is judged as the FIFO
@@ -86,6 +88,8 @@ def check_folder_path(path: str | Path, what: str = "run folder") -> None:
     """Refuse, in one line naming it, a folder path that is a file or lies under one (the
     checks a command makes before it decodes any data, so a typo in ``--out`` fails at once
     rather than after minutes of work)."""
+    if str(path) == "-":
+        raise BifsmnError(f"'-' (standard output) is not a {what}: give a folder path")
     path = Path(path)
     try:
         for p in (path, *path.parents):

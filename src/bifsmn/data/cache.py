@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from bifsmn.audio import CLIP_SAMPLES, fix_length, load_audio
 from bifsmn.data.features import FeatureConfig, LogMel
 from bifsmn.data.speech_commands import Item, SpeechCommands
+from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write, remove_stale_temp_files, stale_temp_files
 
 CACHE_VERSION = 1
@@ -81,12 +83,27 @@ def slot_of(kind: str, source: str | Path, split: str, extra: object = None) -> 
                                        .encode()).hexdigest()[:16]}
 
 
+_UNWRITABLE: set[Path] = set()  # cache folders already reported as unwritable
+
+
 def atomic_save_npy(path: Path, array: np.ndarray, slot: dict | None = None) -> None:
     """Write ``array`` to ``path`` via a temp file + rename (no half-written caches).
 
     With ``slot`` (see :func:`slot_of`), also write the sidecar and delete the entries of the
-    same slot under other keys: they were made from older file stats and will never be read."""
-    atomic_write(path, lambda f: np.save(f, array))
+    same slot under other keys: they were made from older file stats and will never be read.
+
+    A cache that cannot be written (HOME read-only or missing in a CI job, a full disk) is a
+    warning, once per folder, not an error: the data was decoded already and is returned; only
+    the next run decodes it again."""
+    try:
+        atomic_write(path, lambda f: np.save(f, array))
+    except BifsmnError as exc:
+        if path.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(path.parent)
+            logging.getLogger("bifsmn.data").warning(
+                "warning: the data cache was not written (%s); the data is decoded again next "
+                "time: set BIFSMN_CACHE to a writable folder to keep it", exc)
+        return
     remove_stale_temp_files(path.parent, dest=_cache_file)  # killed writers', long ago
     if slot is None:
         return

@@ -23,6 +23,7 @@ import contextlib
 import gzip
 import hashlib
 import http.client
+import logging
 import os
 import posixpath
 import re
@@ -32,7 +33,6 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +44,8 @@ from tqdm import tqdm
 from bifsmn.errors import BifsmnError
 
 __all__ = ["ARCHIVES", "ArchiveInfo", "MARKER_NAME", "download_speech_commands"]
+
+log = logging.getLogger(__name__)
 
 #: File written inside an extracted folder once extraction has fully succeeded.
 MARKER_NAME = ".complete"
@@ -115,7 +117,7 @@ def download_speech_commands(
     *,
     test_set: bool = False,
     base_url: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     sha256: str | None = None,
     size: int | None = None,
 ) -> Path:
@@ -127,7 +129,9 @@ def download_speech_commands(
         test_set: fetch the official 12-class test archive instead of the full data set.
         base_url: replaces the host/directory part of the URL (mirrors, tests); the archive
             file name is kept.
-        progress: show tqdm progress bars on stderr.
+        progress: show tqdm progress bars on stderr; None (default): where stderr is a
+            terminal (in a log, a bar redrawn ten times a second is one huge line: there each
+            step is one line instead).
         sha256: expected sha256, overriding :data:`ARCHIVES` (e.g. for a mirror).
         size: expected size in bytes, overriding :data:`ARCHIVES`.
 
@@ -210,9 +214,11 @@ def _root_lock(root: Path, name: str) -> Iterator[None]:
 
 def _fetch_and_extract(info: ArchiveInfo, root: Path, dest: Path, url: str,
                        expected_size: int | None, expected_sha: str | None,
-                       progress: bool) -> Path:
+                       progress: bool | None) -> Path:
     """The download (resumed from ``.part``), verification and extraction, under the lock."""
     archive = root / info.name
+    if progress is None:
+        progress = sys.stderr.isatty()
     if archive.is_file():
         # A leftover from a run interrupted during extraction (or a manual download): it is
         # re-checked because nothing guarantees it was not modified since, but it is the
@@ -220,10 +226,15 @@ def _fetch_and_extract(info: ArchiveInfo, root: Path, dest: Path, url: str,
         _verify(archive, expected_size, expected_sha, progress=progress, delete_on_failure=False)
     else:
         part = root / (info.name + ".part")
+        if not progress:
+            size = "" if expected_size is None else f" ({expected_size / 2**20:,.0f} MiB)"
+            log.info("downloading %s%s from %s", info.name, size, url)
         _download(url, part, expected_size, progress=progress)
         _verify(part, expected_size, expected_sha, progress=progress, delete_on_failure=True)
         os.replace(part, archive)
 
+    if not progress:
+        log.info("extracting %s into %s", archive.name, dest)
     _extract(archive, dest, progress=progress)
     return dest
 
@@ -411,11 +422,8 @@ def _verify(
             raise fail(f"sha256 mismatch: expected {expected_sha}, got {actual_sha}")
         return
 
-    warnings.warn(
-        f"no published sha256 for {path.name.removesuffix('.part')}; "
-        "only checking gzip integrity (CRC32 and length)",
-        stacklevel=3,
-    )
+    log.warning("warning: no published sha256 for %s; only checking gzip integrity (CRC32 "
+                "and length)", path.name.removesuffix(".part"))
     try:
         with gzip.open(path, "rb") as stream:
             while stream.read(_CHUNK):

@@ -240,7 +240,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
               wake: float | None = None, hold_ms: float | None = None,
               rule: str = "pooled", archive: str | Path | None = None,
               archive_streams: int | None = None, archive_split: str = "validation",
-              only_cascade: bool = False, log: Callable[[str], None] | None = None) -> dict:
+              only_cascade: bool = False, log: Callable[[str], None] | None = None,
+              progress: Callable[[str], None] | None = None) -> dict:
     """Calibrate ``model`` (a ``.pt`` or ``.bkws`` file) and store the operating points in
     ``out`` (default: the model file itself, rewritten atomically). Returns the record.
 
@@ -270,6 +271,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     (with ``verifier``): the new record replaces every cascade record the file stored, not only
     the same verifier's (a model re-bundled with a new verifier)."""
     log = log or logging.getLogger("bifsmn.detect").info  # the CLI passes print
+    # progress, notes and warnings (the CLI: stderr), apart from the results that ``log`` gets
+    progress = progress or log
     model = Path(model)
     _check_rule(rule)
     if only_cascade and verifier is None:
@@ -296,7 +299,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     task = models_task([model])  # the ten commands, or the model's own keywords
     ds = SpeechCommands(data, task[0], keywords=task[1])
     if not ds.noise_files and any(math.isfinite(s) for s in snrs):
-        log(f"note: {ds.root} has no _background_noise_/ files; calibration streams are clean")
+        progress(f"note: {ds.root} has no _background_noise_/ files; calibration streams are "
+                 "clean")
         snrs = [math.inf]
     negs = negative_files(negatives, negatives_split) if negatives else []
     if negatives and not negs:
@@ -332,7 +336,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     for k, (snr, sd) in enumerate(specs):
         if k:  # progress over the audio streams (minutes to hours in all)
             left = (time.time() - t_start) / k * (len(specs) - k)
-            log(f"audio stream {k + 1}/{len(specs)}, ETA {left / 60:.1f} min")
+            progress(f"audio stream {k + 1}/{len(specs)}, ETA {left / 60:.1f} min")
         st = build_stream(ds, split, minutes, snr, sd, negatives=negs, snr_mode=snr_mode)
         kept.append(_Kept(list(st.segments), st.hours, st.snr_db))
         for b, scorer in paths:
@@ -340,11 +344,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                               scorer.feature_config.clip_samples)
             post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate, verifier=ver)
             posts[b].append(post)
-            log(f"[{b} blocks] stream {snr_name(st.snr_db)} "
-                f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.3g} min, network ran on "
-                f"{100 * stream_posteriors.last_scored:.1f}% of windows"
-                + ("" if ver is None else f", verifier on "
-                   f"{100 * stream_posteriors.last_verified:.1f}% of those"))
+            progress(f"[{b} blocks] stream {snr_name(st.snr_db)} "
+                     f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.3g} min, network ran on "
+                     f"{100 * stream_posteriors.last_scored:.1f}% of windows"
+                     + ("" if ver is None else f", verifier on "
+                        f"{100 * stream_posteriors.last_verified:.1f}% of those"))
         del st
     nkw = sum(len(k.keywords) for k in kept)
     nneg = sum(len(k.negatives) for k in kept)
@@ -353,7 +357,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     arch_desc = ""
     if clips is not None:
         arch_desc = _archive_streams(clips, arch_specs, minutes, paths, ds, negs, gate, ver,
-                                     hop_ms, kept, posts, log)
+                                     hop_ms, kept, posts, progress)
     hours = sum(k.hours for k in kept)
     snr_text = ", ".join(snr_name(s) for s in dict.fromkeys(snrs))
     desc = (f"{n_audio} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
@@ -418,10 +422,10 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     uncertified = [f"{b} blocks at {p['fa_per_hour']:g} FA/h" for b, pts in ops["paths"].items()
                    for p in pts if not p["calibration"]["reached"]]
     if uncertified:
-        log(f"warning: {len(uncertified)} operating point(s) not certified ("
-            f"{', '.join(uncertified)}): {'stored' if write else 'would be stored'} anyway, "
-            "and detect says so when it uses one; calibrate on more hours (--minutes, "
-            "--streams) to certify them")
+        progress(f"warning: {len(uncertified)} operating point(s) not certified ("
+                 f"{', '.join(uncertified)}): {'stored' if write else 'would be stored'} "
+                 "anyway, and detect says so when it uses one; calibrate on more hours "
+                 "(--minutes, --streams) to certify them")
     if write:
         target = Path(out) if out is not None else model
         # under the folder's lock: another calibrate of the same file checks, merges and renames

@@ -382,6 +382,11 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _to_stderr(line: str) -> None:
+    """Progress, notes and warnings: on stderr, so that stdout holds the results alone."""
+    print(line, file=sys.stderr)
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bifsmn.detect.calibrate import calibrate
     from bifsmn.detect.evaluate import parse_snrs
@@ -401,7 +406,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               wake=args.wake, hold_ms=args.hold_ms,
               rule=args.rule, archive=args.archive, archive_streams=args.archive_streams,
               archive_split=args.archive_split, only_cascade=args.drop_other_verifiers,
-              log=print)
+              log=print, progress=_to_stderr)
     return 0
 
 

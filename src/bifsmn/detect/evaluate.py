@@ -214,7 +214,7 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                                                   DEFAULT_REFRACTORY_MS, note) * sr / 1000.0)
             g = resolve_gate(gate, ops)
             if g != DEFAULT_GATE:
-                log(f"{name}: gate {'off' if g is None else g.to_dict()}")
+                log(f"{name}: gate {'off' if g is None else g.describe()}")
             if ver is not None:
                 name = f"{name} + {ver.name}"
                 log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")

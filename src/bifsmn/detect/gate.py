@@ -98,6 +98,16 @@ class Gate:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """The tests in force, in words for a log line (``floor -60 dB, contrast 10 dB, ...``);
+        tests that are off are left out."""
+        units = {"floor_db": ("floor", " dB"), "contrast_db": ("contrast", " dB"),
+                 "max_lead": ("max lead", ""), "flat_max": ("flatness at most", ""),
+                 "band_contrast_db": ("speech-band contrast", " dB")}
+        on = [f"{units[k][0]} {v:g}{units[k][1]}" for k, v in asdict(self).items()
+              if v is not None]
+        return ", ".join(on) or "every test off"
+
     @classmethod
     def from_dict(cls, d: dict | None) -> Gate | None:
         return None if d is None else cls(**{k: d[k] for k in asdict(cls()) if k in d})
