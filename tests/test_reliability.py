@@ -623,7 +623,8 @@ def test_folder_lock_makes_merges_take_turns(tmp_path):
 
 def test_only_bifsmn_messages_read_as_bifsmn_lines():
     """The CLI prefixes its own log lines with "bifsmn:", not other libraries' (matplotlib's
-    note about its cache folder read as bifsmn's before session 70)."""
+    note about its cache folder read as bifsmn's before session 70); a host program that sets
+    up logging after calling main() gets each of our lines once, in its format."""
     import subprocess
     import sys
 
@@ -634,9 +635,13 @@ def test_only_bifsmn_messages_read_as_bifsmn_lines():
             "    logging.getLogger('matplotlib').warning('theirs')\n"
             "    return 0\n"
             "cli.cmd_download = fake\n"
-            "sys.exit(cli.main(['data', 'download', '--version', 'v0.01', '--root', 'x']))\n")
+            "rc = cli.main(['data', 'download', '--version', 'v0.01', '--root', 'x'])\n"
+            "logging.basicConfig(format='APP %(message)s')\n"  # the host's own, set up later
+            "logging.getLogger('bifsmn.data').warning('later')\n"
+            "sys.exit(rc)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stderr.splitlines() == ["bifsmn: ours", "theirs"], r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["bifsmn: ours", "theirs", "APP later"], r.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
@@ -650,6 +655,28 @@ def test_a_failed_write_to_stdout_is_one_line():
         r = subprocess.run([sys.executable, "-m", "bifsmn.cli", "summary", "--list"],
                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr == "bifsmn: error: No space left on device\n", r.stderr
+
+
+def test_an_os_error_keeps_the_results_printed_before_it(tmp_path):
+    """An OSError that is not stdout's own (a file a library opened) is one line, and what the
+    command printed before it stays in its output (fully buffered: stdout is a file)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import bifsmn.cli as cli\n"
+            "def fake(args):\n"
+            "    print('result line')\n"
+            "    open('/nonexistent/x.txt')\n"
+            "cli.cmd_download = fake\n"
+            "sys.exit(cli.main(['data', 'download', '--version', 'v0.01', '--root', 'x']))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:
+        r = subprocess.run([sys.executable, "-c", code], stdout=f, stderr=subprocess.PIPE,
+                           text=True, env=env, timeout=60)
+    assert r.returncode == 2 and out.read_text() == "result line\n"
+    assert r.stderr == "bifsmn: error: No such file or directory: /nonexistent/x.txt\n"
 
 
 def test_dash_is_refused_as_an_output(ckpt, tmp_path, capsys, monkeypatch):

@@ -212,8 +212,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from bifsmn.data.download import download_speech_commands
 
+    # bars on a terminal; in a log, a line per step (a bar redraws ten times a second)
     path = download_speech_commands(args.version, args.root, test_set=args.test_set,
-                                    base_url=args.base_url)
+                                    base_url=args.base_url, progress=sys.stderr.isatty())
     print(path)
     return 0
 
@@ -476,6 +477,8 @@ class _StderrLines(logging.Handler):
     a caller that swaps stderr, as pytest's capsys does, still gets them)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if logging.getLogger().handlers:  # the host configured logging since: its handler speaks
+            return
         try:
             sys.stderr.write(f"bifsmn: {record.getMessage()}\n")
         except Exception:  # noqa: BLE001 - logging never raises into the caller
@@ -572,9 +575,14 @@ def _main(argv: list[str] | None) -> int:
         # (`bifsmn detect --json ... > /dev/full`), or a file a library opened
         if args.debug:
             raise
-        where = f": {exc.filename}" if exc.filename else ""
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        where = f": {' -> '.join(names)}" if names else ""
         print(f"bifsmn: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        _stdout_to_devnull()
+        try:  # results printed before the error are kept, unless stdout itself failed
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            _stdout_to_devnull()
         return 2
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):

@@ -54,7 +54,8 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
     so a different spelling or a hard link is caught too).
     """
     if str(path) == "-":  # many tools' "standard output"; a file named "-" is not what was meant
-        raise BifsmnError("'-' (standard output) is not an output here: give a file path")
+        raise BifsmnError("'-' (standard output) is not an output here: give a file path "
+                          "(a file named '-': ./-)")
     path = Path(path)
     try:
         st = os.stat(path)  # follows symlinks: a link to a FIFO is judged as the FIFO
@@ -89,7 +90,8 @@ def check_folder_path(path: str | Path, what: str = "run folder") -> None:
     checks a command makes before it decodes any data, so a typo in ``--out`` fails at once
     rather than after minutes of work)."""
     if str(path) == "-":
-        raise BifsmnError(f"'-' (standard output) is not a {what}: give a folder path")
+        raise BifsmnError(f"'-' (standard output) is not a {what}: give a folder path (a "
+                          "folder named '-': ./-)")
     path = Path(path)
     try:
         for p in (path, *path.parents):

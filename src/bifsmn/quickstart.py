@@ -15,6 +15,7 @@ first (only where a network exists).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def quickstart(data: str | None, out: Path, epochs: int = 20, root: Path = Path(
 
     check_folder_path(out, "quickstart folder")  # before a download or any decoding
     if data is None:
-        data = str(download_speech_commands("v0.02", root))
+        data = str(download_speech_commands("v0.02", root, progress=sys.stderr.isatty()))
     t0 = time.time()
     make_folder(out, "quickstart folder")
     rows: list[tuple[str, ...]] = []

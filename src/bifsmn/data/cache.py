@@ -97,23 +97,23 @@ def atomic_save_npy(path: Path, array: np.ndarray, slot: dict | None = None) -> 
     the next run decodes it again."""
     try:
         atomic_write(path, lambda f: np.save(f, array))
-    except BifsmnError as exc:
+        remove_stale_temp_files(path.parent, dest=_cache_file)  # killed writers', long ago
+        if slot is None:
+            return
+        side = path.with_suffix(".json")
+        atomic_write(side, lambda f: f.write(json.dumps(slot, sort_keys=True).encode()))
+        for other in path.parent.glob("*.json"):
+            if other == side or read_slot(other) != slot:
+                continue
+            other.with_suffix(".npy").unlink(missing_ok=True)
+            other.unlink(missing_ok=True)
+    except (BifsmnError, OSError) as exc:
         if path.parent not in _UNWRITABLE:
             _UNWRITABLE.add(path.parent)
             logging.getLogger("bifsmn.data").warning(
                 "warning: the data cache was not written (%s); the data is decoded again next "
-                "time: set BIFSMN_CACHE to a writable folder to keep it", exc)
-        return
-    remove_stale_temp_files(path.parent, dest=_cache_file)  # killed writers', long ago
-    if slot is None:
-        return
-    side = path.with_suffix(".json")
-    atomic_write(side, lambda f: f.write(json.dumps(slot, sort_keys=True).encode()))
-    for other in path.parent.glob("*.json"):
-        if other == side or read_slot(other) != slot:
-            continue
-        other.with_suffix(".npy").unlink(missing_ok=True)
-        other.unlink(missing_ok=True)
+                "time: point BIFSMN_CACHE (or the config's data.cache_dir) at a writable "
+                "folder to keep it", exc)
 
 
 def read_slot(sidecar: Path) -> dict | None:

@@ -117,7 +117,7 @@ def download_speech_commands(
     *,
     test_set: bool = False,
     base_url: str | None = None,
-    progress: bool | None = None,
+    progress: bool = True,
     sha256: str | None = None,
     size: int | None = None,
 ) -> Path:
@@ -129,9 +129,9 @@ def download_speech_commands(
         test_set: fetch the official 12-class test archive instead of the full data set.
         base_url: replaces the host/directory part of the URL (mirrors, tests); the archive
             file name is kept.
-        progress: show tqdm progress bars on stderr; None (default): where stderr is a
-            terminal (in a log, a bar redrawn ten times a second is one huge line: there each
-            step is one line instead).
+        progress: show tqdm progress bars on stderr; False: one log line per step instead
+            (what the CLI passes where stderr is no terminal: in a log, a bar redrawn ten
+            times a second is one huge line).
         sha256: expected sha256, overriding :data:`ARCHIVES` (e.g. for a mirror).
         size: expected size in bytes, overriding :data:`ARCHIVES`.
 
@@ -214,11 +214,9 @@ def _root_lock(root: Path, name: str) -> Iterator[None]:
 
 def _fetch_and_extract(info: ArchiveInfo, root: Path, dest: Path, url: str,
                        expected_size: int | None, expected_sha: str | None,
-                       progress: bool | None) -> Path:
+                       progress: bool) -> Path:
     """The download (resumed from ``.part``), verification and extraction, under the lock."""
     archive = root / info.name
-    if progress is None:
-        progress = sys.stderr.isatty()
     if archive.is_file():
         # A leftover from a run interrupted during extraction (or a manual download): it is
         # re-checked because nothing guarantees it was not modified since, but it is the

@@ -312,7 +312,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
         ver, _ = resolve_verifier(verifier, operating.read(model), wake, hold_ms, True,
                                   str(model), operating.read_cascades(model))
     digest = sha256_file(model)  # the points belong to this file's contents
-    paths = list(scorers_for_blocks(model, None if blocks is None else list(blocks), log))
+    paths = list(scorers_for_blocks(model, None if blocks is None else list(blocks),
+                                    progress))
     if not paths:
         raise BifsmnError("no thinnable path of the model could be calibrated")
     specs = [(snr, seed + i) for i, snr in enumerate(
