@@ -188,9 +188,10 @@ def test_cli_calibrate_archive_flags(world, capsys):
     assert main(["calibrate", str(bkws), "--data", str(data), "--split", "training",
                  "--archive", str(archive), "--archive-streams", "2", "--minutes", "0.5",
                  "--streams", "1", "--snr", "clean", "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "1 x 0.5-min streams" in out and "plus 2 x 0.5-min feature streams" in out
-    assert out.count("archive stream clean") == 2
+    assert captured.err.count("archive stream clean") == 2  # progress: on stderr
 
 
 def test_feature_posteriors_run_the_cascade_as_the_audio_streamer(world):

@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: checked equal by tests/test_packaging.py): ``pip install bifsmn`` leaves them out, since an
 #: fbank40 ``.bkws`` detector and the engine need none of them (docs/detection.md, "Without
 #: PyTorch")
-TRAINING_STACK = {"torch": "torch", "pywt": "pywavelets", "matplotlib": "matplotlib"}
+TRAINING_STACK = {"torch": "torch", "pywt": "pywavelets", "matplotlib": "matplotlib",
+                  "PIL": "pillow"}
 
 
 def missing_package_message(exc: ModuleNotFoundError) -> str | None:
