@@ -263,9 +263,12 @@ def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     out = tmp_path / "cli"
     rc = main(["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",
                "--snr", "10", "--split", "training", "--out", str(out), "--blocks", "8", "2"])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert rc == 0
     assert "RTF" in text and "[8 blocks]" in text and "[2 blocks]" in text
+    # progress on stderr, so that stdout holds the table alone
+    assert "network ran on" in captured.err and "network ran on" not in text
     assert (out / "det.png").is_file() and (out / "sweep.csv").is_file()
     assert json.loads((out / "summary.json").read_text())["stream"]["snr_mode"] == "clip"
     rc = main(["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",

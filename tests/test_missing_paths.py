@@ -54,7 +54,8 @@ def test_eval_stream_cli_skips_a_missing_path_for_pt_and_bkws(full_ds, tmp_path,
     rc = main(["eval-stream", "--data", str(full_ds), "--model", str(model), "--minutes", "0.5",
                "--snr", "clean", "--split", "training", "--out", str(tmp_path / "out"),
                "--blocks", "8", "4"])
-    text = capsys.readouterr().out
-    assert rc == 0, text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert rc == 0, captured.err
     assert "[8 blocks]" in text and "[4 blocks]" not in text
-    assert "skipped:" in text and "4 blocks" in text
+    assert "skipped:" in captured.err and "4 blocks" in captured.err  # a note: on stderr

@@ -376,7 +376,7 @@ def cmd_eval_stream(args: argparse.Namespace) -> int:
                           negatives=args.negatives, negatives_split=args.negatives_split,
                           gate=_gate(args), snr_mode=args.snr_mode,
                           verifier=args.verifier, wake=args.wake, hold_ms=args.hold_ms,
-                          log=print)
+                          log=_to_stderr)  # progress and notes; the table below is the result
     print(format_summary(results, args.fa_target))
     print(f"outputs: {out / 'sweep.csv'} {out / 'det.png'} {out / 'summary.json'}")
     return 0
