@@ -172,7 +172,7 @@ def test_train_eval_export_and_streams_of_a_keyword_task(kw_ds, tmp_path, monkey
     out = tmp_path / "es"
     assert main(["eval-stream", "--data", str(kw_ds), "--model", str(bkws), "--minutes", "0.5",
                  "--snr", "clean", "--split", "training", "--out", str(out)]) == 0
-    assert " distinct clips), " in capsys.readouterr().out  # how many clips the misses rest on
+    assert " distinct clips), " in capsys.readouterr().err  # how many clips the misses rest on
     truth = (out / "truth_clean.csv").read_text()
     assert "marvin" in truth and ",up," not in truth
     assert main(["calibrate", "--model", str(ckpt), "--data", str(kw_ds), "--minutes", "0.5",
