@@ -465,10 +465,8 @@ def _interrupt_hint(args: argparse.Namespace | None) -> str:
                 else "has no finished epoch yet")
         return (f" (the run folder {kept}; continue with: bifsmn train --resume "
                 f"{shlex.quote(str(run_dir))})")
-    return {"compare": " (run folders keep their last finished epoch; run the same command "
-                       "again to continue)",
-            "quickstart": " (run folders keep their last finished epoch; run the same command "
-                          "again to continue)",
+    runs = " (run folders keep their last finished epoch; run the same command again to continue)"
+    return {"compare": runs, "quickstart": runs,
             "data": " (a download keeps its .part file; run the same command again to resume "
                     "it)"}.get(command or "", "")
 
@@ -586,11 +584,10 @@ def _main(argv: list[str] | None) -> int:
             _stdout_to_devnull()
         return 2
     except KeyboardInterrupt as exc:
-        if isinstance(exc, Terminated):
-            print(f"bifsmn: terminated (SIGTERM){_interrupt_hint(args)}", file=sys.stderr)
-            return 128 + signal.SIGTERM
-        print(f"bifsmn: interrupted{_interrupt_hint(args)}", file=sys.stderr)
-        return 130
+        term = isinstance(exc, Terminated)
+        print(f"bifsmn: {'terminated (SIGTERM)' if term else 'interrupted'}"
+              f"{_interrupt_hint(args)}", file=sys.stderr)
+        return 128 + signal.SIGTERM if term else 130
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def classify_events(events: Sequence[Event], truth: Sequence[Segment],
         by_label.setdefault(t.label, []).append(t)
     # reach[i]: the latest end (+ tolerance) of a label's keywords 0..i; the keywords before
     # the first reach past an event's start cannot overlap it, so the scan starts there
-    # (linear in the stream instead of quadratic: 16 h took 5 s per threshold, session 70)
+    # (linear in the stream; a scan from the first keyword was quadratic, session 70)
     # (a NaN end can match nothing: it counts as -inf, so that reach stays sorted)
     reach = {lb: list(itertools.accumulate((_reach(t.end + tolerance) for t in segs), max))
              for lb, segs in by_label.items()}

@@ -176,14 +176,12 @@ class EngineScorer:
         # (a scorer holding its own bound method is a reference cycle, freed only by the cyclic
         # collector, which cannot see the engine's native memory: dropped detectors piled up by
         # MBs each until a rare full collection; session 70)
-        if self.feature_config.to_dict().get("kind") == FBANK40:
+        fbank40 = self.feature_config.to_dict().get("kind") == FBANK40
+        if fbank40 or not torch_available():
             self.features = functools.partial(_engine_features, self.engine)
             self.stream_frontend = functools.partial(_engine_stream_frontend, self.engine,
                                                      self.merge)
-        elif not torch_available():
-            self.features = functools.partial(_engine_features, self.engine)
-            self.stream_frontend = functools.partial(_engine_stream_frontend, self.engine,
-                                                     self.merge)
+        if not fbank40 and not torch_available():
             calibrated = (" its operating points were calibrated with; scores may differ "
                           "slightly" if self.operating_points or self.cascade_points else "")
             logging.getLogger("bifsmn.detect").warning(

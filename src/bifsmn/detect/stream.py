@@ -36,6 +36,7 @@ hop, not a batch of 16 mostly zero windows (16x the network's work per hop until
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -371,9 +372,9 @@ class Streamer:
 
         A long chunk (a whole recording through ``Detector.detect_array``) is taken in slices
         of whole batches of hops (at least ``BUFFER_HOPS - 1``): the windows scored at once,
-        and the copies the gate and the scorers make of them, stay bounded (one hour in one
-        chunk took 2.4 GB for its overlapping windows before session 70), and the buffer never
-        grows. The posteriors are the same whatever the chunking."""
+        and the copies the gate and the scorers make of them, stay bounded (before session 70 an
+        hour in one chunk was scored at once, each overlapping window copied), and the buffer
+        never grows. The posteriors are the same whatever the chunking."""
         x = as_mono_float(chunk)
         step = self._slice_hops * self.hop
         if x.size <= step:
@@ -382,9 +383,8 @@ class Streamer:
                  if len(p)]
         if not parts:
             return self._empty()
-        return Posteriors(np.concatenate([p.ends for p in parts]),
-                          np.concatenate([p.probs for p in parts]), self.window,
-                          self.sample_rate, parts[0].first_index, self.samples_seen)
+        joined = Posteriors.concat(parts, len(self.labels), self.window, self.sample_rate)
+        return dataclasses.replace(joined, audio_end=self.samples_seen)  # as in one piece
 
     def _process(self, x: np.ndarray) -> Posteriors:
         if x.size:
