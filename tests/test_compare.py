@@ -116,7 +116,7 @@ def test_fc1_norm_models_load_the_teacher_and_are_not_exported(tmp_path):
     from bifsmn.engine.testing import make_checkpoint
     from bifsmn.errors import BifsmnError
     from bifsmn.models import create_model
-    from bifsmn.train.trainer import init_from_checkpoint
+    from bifsmn.train.warm_start import init_from_checkpoint
 
     teacher = make_checkpoint(tmp_path / "t.pt", "dfsmn_teacher")
     model = create_model("dfsmn_thinnable", fc1_norm=True)

@@ -76,7 +76,7 @@ def test_student_trains_and_validates_on_every_device(device, full_ds, cache_dir
     ("cpu", 2, 2, 0, "gloo"), ("cuda", 2, 2, 2, "nccl"), ("cuda", 4, 4, 2, "gloo"),
     ("cuda", 8, 2, 2, "nccl"), ("cuda", 1, 1, 1, "gloo")])
 def test_ddp_backend_needs_a_gpu_per_rank(monkeypatch, device, world, local, gpus, want):
-    from bifsmn.train.trainer import ddp_backend
+    from bifsmn.train.distributed import ddp_backend
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     assert ddp_backend(torch.device(device), world, local) == want

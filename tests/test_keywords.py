@@ -26,7 +26,7 @@ from bifsmn.data.labels import (
 from bifsmn.data.speech_commands import SpeechCommands
 from bifsmn.errors import BifsmnError
 from bifsmn.train.config import config_from_dict
-from bifsmn.train.trainer import _classifier_by_name
+from bifsmn.train.warm_start import classifier_by_name
 
 MINE = ["marvin", "yes"]  # one word outside the ten commands, one inside
 MY_LABELS = (UNKNOWN, SILENCE, "marvin", "yes")
@@ -103,7 +103,7 @@ def test_classifier_rows_carry_over_by_name():
     state = {"classifier.weight": torch.arange(12.0)[:, None].repeat(1, 3),
              "classifier.bias": torch.arange(12.0)}
     own = {"classifier.weight": torch.full((4, 3), -1.0), "classifier.bias": torch.full((4,), -1.0)}
-    out = _classifier_by_name(state, own, src, list(MY_LABELS))
+    out = classifier_by_name(state, own, src, list(MY_LABELS))
     assert out["classifier.bias"].tolist() == [0.0, 1.0, -1.0, float(src.index("yes"))]
     assert out["classifier.weight"][2].tolist() == [-1.0] * 3  # marvin: the model's own row
 
@@ -298,7 +298,7 @@ def test_a_37_class_checkpoint_starts_a_keyword_model_sensibly():
     state = {"classifier.weight": torch.arange(37.0)[:, None].repeat(1, 2),
              "classifier.bias": torch.arange(37.0)}
     own = {"classifier.weight": torch.full((4, 2), -1.0), "classifier.bias": torch.full((4,), -1.0)}
-    out = _classifier_by_name(state, own, src, list(MY_LABELS))
+    out = classifier_by_name(state, own, src, list(MY_LABELS))
     # _unknown_ keeps the model's row (the 37-class row scores only the leftovers), marvin
     # takes _unknown_:marvin's, silence and yes their own
     assert out["classifier.bias"].tolist() == [-1.0, 1.0, float(src.index("_unknown_:marvin")),

@@ -30,22 +30,22 @@ def test_metrics_accuracy_and_per_class_are_exact():
 def test_float32_accuracies_of_older_runs_become_exact_on_resume():
     """A run resumed across the change keeps ties with the earlier epoch: its old epochs'
     float32 means are made the ratios new epochs record."""
-    from bifsmn.train.trainer import _exact_rate
+    from bifsmn.train.ranking import exact_rate
 
     old = torch.tensor([1.0] * 900 + [0.0] * 100).mean().item()
-    assert old != 0.9 and _exact_rate(old, 1000) == 0.9
-    assert _exact_rate(torch.tensor([1.0, 0.0, 0.0]).mean().item(), 3) == 1 / 3
-    assert _exact_rate(0.123456, 7) == 0.123456  # not a ratio of 7: unchanged
-    assert math.isnan(_exact_rate(float("nan"), 5)) and _exact_rate(3, 5) == 3
+    assert old != 0.9 and exact_rate(old, 1000) == 0.9
+    assert exact_rate(torch.tensor([1.0, 0.0, 0.0]).mean().item(), 3) == 1 / 3
+    assert exact_rate(0.123456, 7) == 0.123456  # not a ratio of 7: unchanged
+    assert math.isnan(exact_rate(float("nan"), 5)) and exact_rate(3, 5) == 3
 
 
 def test_ties_across_the_change_keep_the_earlier_epoch():
     """Balanced accuracy of an old epoch (a float32 mean of recalls) and of a new one with the
     same counts rank as equal, so best.pt stays with the earlier epoch."""
-    from bifsmn.train.trainer import _beats
+    from bifsmn.train.ranking import beats
 
     old = (torch.tensor([0.9, 2 / 3]).mean().item(),)
     new = ((0.9 + 2 / 3) / 2,)
-    assert new[0] > old[0] and not _beats(new, old) and not _beats(old, new)
-    assert _beats((0.5,), (0.49,)) and not _beats((0.49,), (0.5,))
-    assert _beats((0.5, 0.3), (0.5, 0.2)) and not _beats((0.5, 0.2), (0.5, 0.3))
+    assert new[0] > old[0] and not beats(new, old) and not beats(old, new)
+    assert beats((0.5,), (0.49,)) and not beats((0.49,), (0.5,))
+    assert beats((0.5, 0.3), (0.5, 0.2)) and not beats((0.5, 0.2), (0.5, 0.3))

@@ -14,14 +14,15 @@ Determinism: each epoch reseeds torch's global RNG and the data generator from
 exactly as the uninterrupted run would.
 
 Scale-out: launched by ``torchrun`` (``WORLD_SIZE > 1``) it uses DistributedDataParallel on NCCL
-when every rank has a GPU of its own, else gloo (see :func:`ddp_backend`); every rank takes an
-interleaved shard of the same global batch, so the global batch and the averaged gradient match
-single-process training (up to BatchNorm's per-shard statistics). ``data.batch_size`` must be a
-multiple of the number of ranks, and the epoch's last batch is cut to one (at most ranks - 1
-clips of an epoch left out), so that every shard has the same size. After each epoch rank 0's
-buffers (BatchNorm statistics, which each rank updated from its own shard) are broadcast, so
-every rank validates, selects and schedules on the same model; each rank scores its own shard of
-the validation rows and all ranks gather the logits (:mod:`bifsmn.train.shards`).
+when every rank has a GPU of its own, else gloo (:func:`bifsmn.train.distributed.ddp_backend`);
+every rank takes an interleaved shard of the same global batch, so the global batch and the
+averaged gradient match single-process training (up to BatchNorm's per-shard statistics).
+``data.batch_size`` must be a multiple of the number of ranks, and the epoch's last batch is cut
+to one (at most ranks - 1 clips of an epoch left out), so that every shard has the same size.
+After each epoch rank 0's buffers (BatchNorm statistics, which each rank updated from its own
+shard) are broadcast, so every rank validates, selects and schedules on the same model; each
+rank scores its own shard of the validation rows and all ranks gather the logits
+(:mod:`bifsmn.train.shards`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ import io
 import json
 import logging
 import math
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -48,44 +47,28 @@ from tqdm import tqdm
 
 from bifsmn import blocks as blocks_mod
 from bifsmn.binary.convert import apply_binary
-from bifsmn.data.archive import AudioSource, FeatureArchive, is_feature_archive
-from bifsmn.data.augment import AugmentConfig, Augmenter
-from bifsmn.data.cache import load_noises, load_waves, waves_to_float
-from bifsmn.data.fbank import KIND as FBANK40
-from bifsmn.data.fbank import Fbank40Config, image_to_input
-from bifsmn.data.feature_augment import FeatureAugmentConfig, FeatureAugmenter
-from bifsmn.data.frontends import (
-    LOGMEL32,
-    AnyFeatureConfig,
-    feature_config_for,
-    feature_kind,
-    frontend_device,
-    make_frontend,
-)
-from bifsmn.data.labels import (
-    SUB_SEP,
-    UNKNOWN,
-    ClassMerge,
-    group_of,
-    keywords_of,
-    labels_for_task,
-)
-from bifsmn.data.sources import audio_inputs
-from bifsmn.data.speech_commands import SpeechCommands
+from bifsmn.data.cache import waves_to_float
+from bifsmn.data.fbank import image_to_input
+from bifsmn.data.frontends import feature_kind
+from bifsmn.data.labels import UNKNOWN, ClassMerge, group_of, labels_for_task
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, MissingPath, TrainingDiverged
 from bifsmn.models import create_model
 from bifsmn.outputs import remove_stale_temp_files
 from bifsmn.rates import rate
 from bifsmn.train.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
-from bifsmn.train.config import Config, DataConfig, save_config
+from bifsmn.train.config import Config, save_config
 from bifsmn.train.determinism import deterministic_mode
+from bifsmn.train.distributed import init_distributed, pick_device, rank_device
 from bifsmn.train.ema import ModelEma
 from bifsmn.train.lock import RUN_FILES, RunLock, holds_run
 from bifsmn.train.machine import machine_record
 from bifsmn.train.objective import Supervised
 from bifsmn.train.optim import Schedule, build_optimizer
+from bifsmn.train.ranking import beats, exact_rate
 from bifsmn.train.shards import gather_rows, shard
+from bifsmn.train.training_data import load_training_data
+from bifsmn.train.warm_start import init_from_checkpoint
 
 
 def eta_seconds(walls: list[float], epochs_left: int) -> float:
@@ -98,16 +81,6 @@ def eta_seconds(walls: list[float], epochs_left: int) -> float:
     return epochs_left * statistics.median(walls[1:] or walls)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-#: augmentation settings of one kind of data (the others apply to both, or are checked there)
-ARCHIVE_ONLY = ("shift_max_frames", "noise_max_gain", "noise_snr_db", "mask_prob", "cut_prob",
-                "cut_keep_min", "cut_keep_max")
-AUDIO_ONLY = ("noise_max_scale", "amplitude_prob", "speed_prob")
 log = logging.getLogger("bifsmn.train")
 
 
@@ -124,144 +97,6 @@ OWN_RUN_FILES = (*RUN_FILES, "curves.png")
 #: reused (bifsmn.train.reuse). 1: until session 45; 2: session 46, the binarizers' scales
 #: kept out of the backward pass (docs/methods.md, "Gradients and scales").
 TRAINING_RULES = 2
-
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def rank_device(device: torch.device) -> torch.device:
-    """Under ``torchrun`` with CUDA, this rank's GPU: ``cuda:(LOCAL_RANK % GPUs)`` (one GPU per
-    rank where there are enough; ranks share GPUs otherwise, over gloo). Unchanged for a single
-    process, an explicit ``cuda:N`` or the CPU."""
-    if device.type != "cuda" or device.index is not None \
-            or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return device
-    index = int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
-    torch.cuda.set_device(index)
-    return torch.device("cuda", index)
-
-
-def ddp_backend(device: torch.device, world: int, local_world: int | None = None,
-                pinned: bool = False) -> str:
-    """``nccl`` only when the model is on CUDA and each of the ``local_world`` ranks on this
-    machine has a GPU of its own (NCCL refuses two ranks on one GPU); ``gloo`` otherwise
-    (CPU training, more ranks than GPUs, or ``pinned``: an explicit ``train.device=cuda:N``,
-    which puts every rank on that one GPU)."""
-    if device.type != "cuda" or world <= 1 or pinned:
-        return "gloo"
-    local = world if local_world is None else local_world
-    return "nccl" if torch.cuda.device_count() >= local else "gloo"
-
-
-def init_distributed(device: torch.device, pinned: bool = False) -> DistInfo:
-    """This process's rank and the world size under ``torchrun`` (the process group started
-    on :func:`ddp_backend`'s backend); rank 0 of 1 otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-        dist.init_process_group(ddp_backend(device, world, local, pinned))
-    return DistInfo(dist.get_rank(), dist.get_world_size())
-
-
-def _widened_classifier(state: dict, own: dict, src_labels: list[str] | None,
-                        labels: list[str], path: str) -> dict:
-    """``state`` with its classifier widened to ``labels`` where the checkpoint was trained on
-    their merged names (a 12-class model initialising a 37-class one: every ``_unknown_:<word>``
-    row starts as the ``_unknown_`` row, :meth:`ClassMerge.widen`), so training starts from
-    the checkpoint's own 12-class answers instead of a random classifier."""
-    merge = ClassMerge(labels)
-    if not src_labels:
-        return state
-    if merge.identity or list(src_labels) != merge.labels:  # not a widening: match by name
-        return _classifier_by_name(state, own, list(src_labels), list(labels))
-    w, b = "classifier.weight", "classifier.bias"
-    if w not in state or b not in state or w not in own or own[w].shape[0] != len(labels):
-        raise BifsmnError(f"cannot widen its classifier to {len(labels)} classes", path)
-    state[w], state[b] = merge.widen(state[w], state[b], list(src_labels))
-    return state
-
-
-def _classifier_by_name(state: dict, own: dict, src_labels: list[str], labels: list[str]
-                        ) -> dict:
-    """``state`` with its classifier rows rearranged to ``labels`` by class name where the
-    checkpoint's classes differ from the model's (a 12-class teacher starting a student of
-    keywords ``yes, no``: the ``_unknown_``, ``_silence_``, ``yes`` and ``no`` rows carry over;
-    a class the checkpoint lacks keeps the model's initial row). Same classes: unchanged."""
-    w, b = "classifier.weight", "classifier.bias"
-    if src_labels == labels or not all(k in state and k in own for k in (w, b)) \
-            or state[w].shape[0] != len(src_labels) or own[w].shape[0] != len(labels) \
-            or state[w].shape[1:] != own[w].shape[1:]:
-        return state
-    weight, bias = own[w].clone(), own[b].clone()
-    grouped = any(group_of(x) == UNKNOWN and x != UNKNOWN for x in src_labels)
-    for i, name in enumerate(labels):
-        sub = f"{UNKNOWN}{SUB_SEP}{name}"
-        if name == UNKNOWN and grouped:
-            # a 37-class checkpoint's _unknown_ row scores only what no word class took: as
-            # the whole group's row it would never win; the model's own row is the better start
-            continue
-        j = src_labels.index(name) if name in src_labels else \
-            src_labels.index(sub) if sub in src_labels else None  # marvin <- _unknown_:marvin
-        if j is not None:
-            weight[i], bias[i] = state[w][j], state[b][j]
-    return {**state, w: weight, b: bias}
-
-
-def init_from_checkpoint(model: nn.Module, path: str, only: set[str] | None = None,
-                         labels: list[str] | None = None) -> None:
-    """Load matching weights (strict=False), as the reference initialises students.
-    ``only``: load just these keys (the quantizer parameters that exist only after
-    binarization, so a binary student's own alpha/threshold survive a fine-tune).
-    ``labels``: the model's classes; a checkpoint trained on their merged names (12 classes
-    for the 37-class task) has its classifier widened (:func:`_widened_classifier`), one of
-    other classes has its rows matched by class name (:func:`_classifier_by_name`)."""
-    ckpt = load_checkpoint(path)
-    own = model.state_dict()
-    state = dict(ckpt["state_dict"])
-    if labels is not None and only is None:
-        state = _widened_classifier(state, own, ckpt.get("labels"), labels, path)
-    src = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape
-           and (only is None or k in only)}
-    if not src and only is not None:
-        return  # an FP checkpoint (a teacher) has no quantizer parameters: nothing to add
-    if not src:
-        raise BifsmnError("no weights in it match the model", path)
-    model.load_state_dict(src, strict=False)
-
-
-#: keys closer than this rank as equal (the earlier epoch wins): epochs trained before
-#: session 69 recorded float32 means, which differ from the exact ratios of later epochs by
-#: ~1e-8 for the same counts (balanced accuracy cannot be rebuilt from one count); distinct
-#: accuracies of any realistic validation split differ by far more
-RANK_TOLERANCE = 1e-6
-
-
-def _beats(key: tuple[float, ...], best: tuple[float, ...]) -> bool:
-    """``key > best`` lexicographically, values within :data:`RANK_TOLERANCE` being equal."""
-    for a, b in zip(key, best, strict=True):
-        if a > b + RANK_TOLERANCE:
-            return True
-        if a < b - RANK_TOLERANCE:
-            return False
-    return False
-
-
-def _exact_rate(value: object, n: int) -> object:
-    """``value`` as the exact ratio k / n it approximates (a float32 mean of n correct/wrong
-    flags, widened: 0.8999999761581421 for 900 of 1000), else unchanged."""
-    if not isinstance(value, float) or not math.isfinite(value) or n < 1:
-        return value
-    k = round(value * n)
-    return k / n if abs(value * n - k) < 1e-3 else value
 
 
 class Trainer:
@@ -288,148 +123,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _data(self) -> None:
-        c = self.cfg.data
-        if not c.root:
-            raise BifsmnError("no data directory given (data.root / --data)")
-        self.archive = is_feature_archive(c.root)
-        d = self.cfg.distill
-        # distill.teacher_input: clean -> the teacher sees each batch without its noise
-        self.clean_teacher = (d.kind != "none" and self.objective_factory is not None
-                              and d.teacher_input == "clean")
-        if self.clean_teacher and not self.archive:
-            raise BifsmnError("distill.teacher_input=clean needs a feature archive (the noise "
-                              "is mixed into fbank40 images); audio data sets mix it into "
-                              "the waveform", c.root)
-        if self.archive:
-            self._data_archive()
-        else:
-            self._data_audio()
-        if c.unknown_share and UNKNOWN not in self.ds.labels:
-            raise BifsmnError("data.unknown_share needs a task with an unknown class (12, 37 "
-                              "or data.keywords)")
-        if c.keywords:  # a typo ("Marvin") would otherwise train a class no clip has
-            seen = set(torch.as_tensor(self.train_labels).unique().tolist())
-            missing = [w for w in c.keywords if self.ds.labels.index(w) not in seen]
-            if missing:
-                cut = f" after data.limit_train={c.limit_train}" if c.limit_train else ""
-                raise BifsmnError(f"data.keywords: no clip of {', '.join(missing)} in split "
-                                  f"'{c.train_split}'{cut} (word folders / archive words are "
-                                  "case-sensitive)", c.root)
+        """The run's data (:mod:`bifsmn.train.training_data`), as this trainer's attributes
+        (``ds``, ``feature_cfg``, ``train_waves``, ``train_labels``, ``val_feats``, ...)."""
+        load_training_data(self.cfg, self.device, self.progress and self.dist.main,
+                           self.dist.main, self.objective_factory is not None).attach(self)
 
-    def _pooled(self, fcfg: AnyFeatureConfig) -> AnyFeatureConfig:
-        """``fcfg`` with ``data.pool`` applied: more network steps per clip for short words,
-        at the same input value range (input scale 1 / (32 pool): every setting feeds the
-        network the frames' mean / 32, as the default 3 frames x 1/96)."""
-        pool = self.cfg.data.pool
-        if not pool:
-            return fcfg
-        if not isinstance(fcfg, Fbank40Config):
-            raise BifsmnError(f"data.pool={pool} needs fbank40 features, not "
-                              f"{fcfg.to_dict().get('kind', LOGMEL32)}", self.cfg.data.root)
-        return replace(fcfg, pool=pool, input_scale=1.0 / (32 * pool))
-
-    def _subset(self, n: int) -> torch.Tensor:
-        """``data.limit_train``: that many training items drawn at random (seeded by
-        ``train.seed``, kept in list order). The first N of a split are one or two classes (lists
-        are sorted by word; negatives come last), which would train a smoke run on one label."""
-        g = torch.Generator().manual_seed(self.cfg.train.seed)
-        k = min(self.cfg.data.limit_train, n)
-        return torch.randperm(n, generator=g)[:k].sort().values
-
-    def _data_audio(self) -> None:
-        """Audio data set: int16 waveforms, waveform augmentation, front end per batch."""
-        c = self.cfg.data
-        cache = Path(c.cache_dir) if c.cache_dir else None
-        kind = LOGMEL32 if c.features == "auto" else c.features
-        self.feature_cfg = self._pooled(feature_config_for(kind))
-        if c.negatives:
-            raise BifsmnError("data.negatives needs a feature archive as data.root", c.root)
-        self.ds = SpeechCommands(c.root, c.num_classes, c.protocol, self.cfg.train.seed,
-                                 keywords=c.keywords)
-        waves, labels = load_waves(self.ds, c.train_split, cache, self.progress and self.dist.main)
-        if c.limit_train:
-            keep = self._subset(len(waves))
-            waves, labels = [waves[i] for i in keep] if isinstance(waves, list) \
-                else waves[keep], labels[keep]
-        if len(waves) == 0:
-            raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
-        self.train_waves, self.train_labels = waves, labels
-        self.val_feats, self.val_labels = audio_inputs(
-            self.ds, c.val_split, self.feature_cfg, cache, self.progress and self.dist.main)
-        if len(self.val_labels) == 0:  # best.pt is chosen on it: no split, no choice
-            raise BifsmnError(f"validation split '{c.val_split}' is empty (best.pt is chosen on "
-                              "it; give data.val_split or a validation_list.txt)", c.root)
-        aug = AugmentConfig(noise_prob=c.noise_prob, noise_max_scale=c.noise_max_scale,
-                            amplitude_prob=c.amplitude_prob, speed_prob=c.speed_prob,
-                            shift_prob=c.shift_prob)
-        noises = load_noises(self.ds) if c.augment else []  # decoded only to be mixed
-        self._report_unused(ARCHIVE_ONLY, "feature archives")
-        if c.augment and c.noise_prob > 0 and not self.ds.noise_files and self.dist.main:
-            log.warning("data.noise_prob=%g mixes nothing: %s has no _background_noise_/ files",
-                        c.noise_prob, c.root)
-        self.augment = Augmenter(aug, noises) if c.augment else None
-        self.fe_device = frontend_device(self.feature_cfg, self.device)
-        self.logmel = make_frontend(self.feature_cfg).to(self.fe_device)
-
-    def _report_unused(self, keys: tuple[str, ...], where: str) -> None:
-        """One warning naming the ``data.*`` augmentation settings given (not at their
-        defaults) that this kind of data does not use: a config written for the other kind
-        would otherwise train as if they applied."""
-        default = DataConfig()
-        given = [k for k in keys if getattr(self.cfg.data, k) != getattr(default, k)]
-        if given and self.dist.main:
-            log.warning("%s apply to %s only: ignored on this data (%s)",
-                        ", ".join(f"data.{k}" for k in given), where, self.cfg.data.root)
-
-    def _data_archive(self) -> None:
-        """Feature archive: uint8 images in memory, feature-domain augmentation, negatives from
-        audio folders in ``unknown``; validation is the archive's validation list alone."""
-        c = self.cfg.data
-        self._report_unused(AUDIO_ONLY, "audio data sets")
-        cache = Path(c.cache_dir) if c.cache_dir else None
-        if c.features not in ("auto", FBANK40):
-            raise BifsmnError(f"data.features={c.features!r}, but a feature archive holds "
-                              f"{FBANK40} images", c.root)
-        show = self.progress and self.dist.main
-        self.ds = FeatureArchive(c.root, c.num_classes, c.keywords)
-        self.feature_cfg = self._pooled(self.ds.feature_config)
-        imgs, labels = self.ds.images(c.train_split, cache, show)
-        if c.negatives:
-            if UNKNOWN not in self.ds.labels:
-                raise BifsmnError("data.negatives needs a task with an unknown class (12)")
-            unk = self.ds.labels.index(UNKNOWN)
-            parts = [imgs]
-            for folder in c.negatives:
-                neg = AudioSource(folder, c.negatives_windows, c.jpeg_quality).images(
-                    c.train_split, self.feature_cfg, cache, show)
-                parts.append(neg)
-                labels = torch.cat([labels, torch.full((len(neg),), unk, dtype=torch.long)])
-            imgs = torch.cat(parts)
-        if c.limit_train:
-            keep = self._subset(len(imgs))
-            imgs, labels = imgs[keep], labels[keep]
-        if len(imgs) == 0:
-            raise BifsmnError(f"split '{c.train_split}' is empty", c.root)
-        self.train_waves, self.train_labels = imgs, labels
-        vimg, self.val_labels = self.ds.images(c.val_split, cache, show)
-        if len(self.val_labels) == 0:
-            raise BifsmnError(f"validation split '{c.val_split}' is empty (best.pt is chosen on "
-                              "it)", c.root)
-        self.val_feats = image_to_input(vimg, self.feature_cfg)
-        aug = FeatureAugmentConfig(shift_prob=c.shift_prob, shift_max=c.shift_max_frames,
-                                   noise_prob=c.noise_prob, noise_max_gain=c.noise_max_gain,
-                                   noise_snr_db=(float(c.noise_snr_db[0]), float(c.noise_snr_db[1]))
-                                   if c.noise_snr_db else None,
-                                   mask_prob=c.mask_prob, cut_prob=c.cut_prob,
-                                   cut_keep_min=c.cut_keep_min, cut_keep_max=c.cut_keep_max)
-        if c.cut_prob > 0 and UNKNOWN not in self.ds.labels:
-            raise BifsmnError("data.cut_prob needs a task with an unknown class (12)")
-        words = keywords_of(self.ds.labels)
-        kw_ids = [i for i, lb in enumerate(self.ds.labels) if lb in words]
-        unk_id = self.ds.labels.index(UNKNOWN) if UNKNOWN in self.ds.labels else None
-        self.augment = FeatureAugmenter(aug, self.ds.noise_images("training", cache),
-                                        self.feature_cfg, kw_ids, unk_id) if c.augment else None
-        self.logmel = None
 
     def _model(self) -> None:
         c = self.cfg
@@ -684,7 +382,7 @@ class Trainer:
         best_i, best_key = None, None
         for i, m in enumerate(history):
             key = self._best_key(m)
-            if key is not None and (best_key is None or _beats(key, best_key)):
+            if key is not None and (best_key is None or beats(key, best_key)):
                 best_i, best_key = i, key
         return best_i
 
@@ -713,86 +411,8 @@ class Trainer:
         torch.manual_seed(c.train.seed)
         self._model()  # fail fast on model/config errors before decoding any audio
         self._data()
-        mels = getattr(self.model, "n_mels", self.feature_cfg.n_mels)
-        if mels != self.feature_cfg.n_mels:  # before config.yaml: a folder that can be reused
-            raise BifsmnError(f"the model reads {mels} mel bands per step (model.kwargs.n_mels), "
-                              f"the data's {feature_kind(self.feature_cfg)} features have "
-                              f"{self.feature_cfg.n_mels}: use the config made for this data",
-                              c.data.root)
-        want = self.feature_cfg.num_frames
-        got = getattr(self.model, "frames", want)
-        if got != want:
-            raise BifsmnError(f"model.kwargs.frames={got}, but the features give {want} time "
-                              f"steps per clip (fbank40's data.pool sets them: 3 -> 32, 2 -> 48, "
-                              f"1 -> 96)", c.data.root)
-        history: list[dict] = []
-        start, best = 0, -math.inf
-        # the machines the run trained on, in order (a GPU run resumed on a CPU names both)
-        self._machines: list[dict] = []
-        last = self.run_dir / "last.pt"
-        if resume and last.is_file():
-            state = load_checkpoint(last)
-            saved = self.run_dir / "config.yaml"
-            # the raw values: validating the old file would refuse a device this machine
-            # lacks (a GPU run resumed with train.device=cpu)
-            raw = yaml.safe_load(saved.read_text()) if saved.is_file() else None
-            raw = raw if isinstance(raw, dict) else {}
-            self._check_same_run(state, raw, last)
-            try:
-                # with EMA on, state_dict holds the average and raw_state_dict the training
-                # weights
-                self.model.load_state_dict(state.get("raw_state_dict", state["state_dict"]))
-                if self.ema is not None:
-                    self.ema.load_state_dict(state["state_dict"])
-                self.optimizer.load_state_dict(state["optimizer"])
-                schedule, history = dict(state["schedule"]), list(state["history"])
-                start, best = state["epoch"], state["best"]
-                # accuracies of epochs trained before session 69 were float32 means: made the
-                # exact ratios later epochs record, so a tie still goes to the earlier epoch
-                n_val = len(self.val_labels)
-                history = [{k: _exact_rate(v, n_val) if k.startswith("val_acc_") else v
-                            for k, v in row.items()} for row in history]
-                if self.select == "val_acc":
-                    best = _exact_rate(best, n_val)
-                self._machines = [m for m in state.get("machines", []) if isinstance(m, dict)]
-            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-                # an override changed the model, the classes or the optimizer (config.yaml is
-                # not rewritten: the folder stays resumable with its own settings)
-                why = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
-                why = why or type(exc).__name__
-                why = why if len(why) <= 160 else why[:157] + "..."
-                raise BifsmnError("the saved run does not fit the resumed settings (a changed "
-                                  "model.*, data.* or optim.* override, or a last.pt that is not "
-                                  f"a run's resume point?): {why}", last) from None
-            self.schedule.state = schedule
-            if saved.is_file():  # epochs of a version without the column ran at its threads
-                first = int((raw.get("train") or {}).get("threads", 0))
-                for m in history:
-                    m.setdefault("cpu_threads", first)
-            if self.dist.main:
-                # `--resume RUN train.epochs=N`: the folder's config says what the run now is,
-                # so the next plain --resume (and the model card) sees the same settings
-                save_config(c, saved)
-                summary = self.run_dir / "summary.json"
-                if start < c.train.epochs and summary.is_file():
-                    # the run goes on: until it writes a new one, the old summary would make a
-                    # kill mid-way look like a finished run (compare and quickstart reuse those)
-                    summary.unlink()
-            if self.dist.main and history:
-                # a kill between last.pt and metrics.csv (even after the final epoch) left the
-                # CSV one epoch short: last.pt's history is the truth, rewrite the table now
-                self._write_metrics(history)
-        elif resume and not (self.run_dir / "config.yaml").is_file():
-            raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
-        elif resume and (trained := self._trained_without_last()):
-            # a run that saved epochs but lost last.pt: starting over would replace its
-            # best.pt, metrics and summary with a new run's
-            raise BifsmnError(f"nothing to resume: no last.pt, but the folder holds "
-                              f"{' and '.join(trained)} of trained epochs (restore last.pt, or "
-                              "move the folder away to train afresh)", self.run_dir)
-        elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(c, self.run_dir / "config.yaml")
+        self._check_input_shape()
+        start, best, history = self._start(resume)
         t_last, walls = time.time(), []  # each epoch's wall time in this process (ETA)
         epochs_bar = tqdm(total=c.train.epochs, initial=start, desc="train", unit="epoch",
                           disable=not (self.progress and self.dist.main), dynamic_ncols=True)
@@ -865,6 +485,98 @@ class Trainer:
         if self.dist.world > 1:
             dist.barrier()
         return summary
+
+    def _check_input_shape(self) -> None:
+        """Refuse features the model cannot read, before config.yaml is written (so the folder
+        can be reused with the config made for this data)."""
+        c = self.cfg
+        mels = getattr(self.model, "n_mels", self.feature_cfg.n_mels)
+        if mels != self.feature_cfg.n_mels:
+            raise BifsmnError(f"the model reads {mels} mel bands per step (model.kwargs.n_mels), "
+                              f"the data's {feature_kind(self.feature_cfg)} features have "
+                              f"{self.feature_cfg.n_mels}: use the config made for this data",
+                              c.data.root)
+        want = self.feature_cfg.num_frames
+        got = getattr(self.model, "frames", want)
+        if got != want:
+            raise BifsmnError(f"model.kwargs.frames={got}, but the features give {want} time "
+                              f"steps per clip (fbank40's data.pool sets them: 3 -> 32, 2 -> 48, "
+                              f"1 -> 96)", c.data.root)
+
+    def _start(self, resume: bool) -> tuple[int, float, list[dict]]:
+        """Where training begins: ``(epochs done, best so far, their history)``. Restored from
+        ``last.pt`` for ``resume``; a fresh run's folder and config.yaml are written. Also sets
+        ``self._machines`` (the machines the run trained on, in order: a GPU run resumed on a
+        CPU names both)."""
+        c = self.cfg
+        history: list[dict] = []
+        start, best = 0, -math.inf
+        self._machines: list[dict] = []
+        last = self.run_dir / "last.pt"
+        if resume and last.is_file():
+            state = load_checkpoint(last)
+            saved = self.run_dir / "config.yaml"
+            # the raw values: validating the old file would refuse a device this machine
+            # lacks (a GPU run resumed with train.device=cpu)
+            raw = yaml.safe_load(saved.read_text()) if saved.is_file() else None
+            raw = raw if isinstance(raw, dict) else {}
+            self._check_same_run(state, raw, last)
+            try:
+                # with EMA on, state_dict holds the average and raw_state_dict the training
+                # weights
+                self.model.load_state_dict(state.get("raw_state_dict", state["state_dict"]))
+                if self.ema is not None:
+                    self.ema.load_state_dict(state["state_dict"])
+                self.optimizer.load_state_dict(state["optimizer"])
+                schedule, history = dict(state["schedule"]), list(state["history"])
+                start, best = state["epoch"], state["best"]
+                # accuracies of epochs trained before session 69 were float32 means: made the
+                # exact ratios later epochs record, so a tie still goes to the earlier epoch
+                n_val = len(self.val_labels)
+                history = [{k: exact_rate(v, n_val) if k.startswith("val_acc_") else v
+                            for k, v in row.items()} for row in history]
+                if self.select == "val_acc":
+                    best = exact_rate(best, n_val)
+                self._machines = [m for m in state.get("machines", []) if isinstance(m, dict)]
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                # an override changed the model, the classes or the optimizer (config.yaml is
+                # not rewritten: the folder stays resumable with its own settings)
+                why = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+                why = why or type(exc).__name__
+                why = why if len(why) <= 160 else why[:157] + "..."
+                raise BifsmnError("the saved run does not fit the resumed settings (a changed "
+                                  "model.*, data.* or optim.* override, or a last.pt that is not "
+                                  f"a run's resume point?): {why}", last) from None
+            self.schedule.state = schedule
+            if saved.is_file():  # epochs of a version without the column ran at its threads
+                first = int((raw.get("train") or {}).get("threads", 0))
+                for m in history:
+                    m.setdefault("cpu_threads", first)
+            if self.dist.main:
+                # `--resume RUN train.epochs=N`: the folder's config says what the run now is,
+                # so the next plain --resume (and the model card) sees the same settings
+                save_config(c, saved)
+                summary = self.run_dir / "summary.json"
+                if start < c.train.epochs and summary.is_file():
+                    # the run goes on: until it writes a new one, the old summary would make a
+                    # kill mid-way look like a finished run (compare and quickstart reuse those)
+                    summary.unlink()
+            if self.dist.main and history:
+                # a kill between last.pt and metrics.csv (even after the final epoch) left the
+                # CSV one epoch short: last.pt's history is the truth, rewrite the table now
+                self._write_metrics(history)
+        elif resume and not (self.run_dir / "config.yaml").is_file():
+            raise BifsmnError("nothing to resume: no last.pt", self.run_dir)
+        elif resume and (trained := self._trained_without_last()):
+            # a run that saved epochs but lost last.pt: starting over would replace its
+            # best.pt, metrics and summary with a new run's
+            raise BifsmnError(f"nothing to resume: no last.pt, but the folder holds "
+                              f"{' and '.join(trained)} of trained epochs (restore last.pt, or "
+                              "move the folder away to train afresh)", self.run_dir)
+        elif self.dist.main:  # a fresh run (or one killed before its first epoch was saved)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(c, self.run_dir / "config.yaml")
+        return start, best, history
 
     def _kept(self) -> str:
         """What a divergence leaves to go back to (part of its one-line message)."""
