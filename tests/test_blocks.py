@@ -28,6 +28,10 @@ def test_counts_and_indices() -> None:
             blocks.to_index(bad)  # type: ignore[arg-type]
     with pytest.raises(BifsmnError, match="repeat"):
         blocks.parse_many([8, 8])
+    assert blocks.parse_many(4) == [4] and blocks.parse_many("2") == [2]
+    for bad in (4.0, None):  # one wrong value: named as parse names it, not "not iterable"
+        with pytest.raises(BifsmnError, match="blocks must be one of"):
+            blocks.parse_many(bad)
     with pytest.raises(MissingPath, match="4 blocks not available"):
         blocks.require(4, 8, 1)
     assert blocks.require(4, 8, 4) == 1

@@ -88,9 +88,9 @@ def cli_count(text: str) -> int:
 
 def parse_many(values: Iterable[object] | object, num_layers: int = DEFAULT_LAYERS) -> list[int]:
     """A list of block counts (one value or several), validated, in the given order."""
-    if isinstance(values, str | int):
-        values = [values]
-    out = [parse(v, num_layers) for v in values]  # type: ignore[union-attr]
+    items = values if isinstance(values, Iterable) and not isinstance(values, str) \
+        else [values]  # one value (4, "4", or a wrong one such as 4.0, which parse names)
+    out = [parse(v, num_layers) for v in items]
     for v in out:
         if out.count(v) > 1:
             raise BifsmnError(f"blocks repeat a value: {out} names {v} twice")
