@@ -13,6 +13,7 @@ value is and raise a different error for a missing path.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 from bifsmn.errors import BifsmnError, MissingPath
@@ -29,14 +30,26 @@ def counts(num_layers: int = DEFAULT_LAYERS, num_paths: int = MAX_PATHS) -> list
     return [num_layers >> p for p in range(min(num_paths, MAX_PATHS)) if num_layers >> p >= 1]
 
 
+def _as_int(value: object) -> int | None:
+    """``value`` as an int when it is a whole-number type (a Python or numpy integer, as a
+    count read from an array is), else None; bools are refused (``True`` is not 1 block)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_ too
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def to_index(blocks: int, num_layers: int = DEFAULT_LAYERS) -> int:
     """Path index of a block count (``8 -> 0, 4 -> 1, 2 -> 2, 1 -> 3`` for 8 layers).
 
     Raises :class:`BifsmnError` for a count no path of any model of this depth runs."""
     valid = counts(num_layers)
-    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks not in valid:
+    n = _as_int(blocks)
+    if n is None or n not in valid:
         raise BifsmnError(f"blocks must be one of {', '.join(map(str, valid))}, not {blocks!r}")
-    return valid.index(blocks)
+    return valid.index(n)
 
 
 def from_index(path: int, num_layers: int = DEFAULT_LAYERS) -> int:
@@ -70,9 +83,10 @@ def check_count(blocks: object) -> int:
     Which counts a model offers (8 / 4 / 2 / 1 for the paper's 8 layers, 12 / 6 / 3 / 1 for a
     12-layer model) is checked against its own depth when it is loaded (:func:`require`, the
     engine), so that models of any depth the trainer builds can be run."""
-    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+    n = _as_int(blocks)
+    if n is None or n < 1:
         raise BifsmnError(f"blocks must be a positive whole number, not {blocks!r}")
-    return blocks
+    return n
 
 
 def cli_count(text: str) -> int:

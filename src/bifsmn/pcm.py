@@ -21,6 +21,33 @@ from bifsmn.errors import BifsmnError
 MAX_FLOAT_SAMPLE = 1000.0
 
 
+def as_samples(x: object, what: str = "audio input") -> np.ndarray:
+    """``x`` (a numpy array, a list, a torch tensor) as a numpy array of numbers, or one line
+    naming ``what`` and the problem.
+
+    Why not plain ``np.asarray``: it reads a ``bytearray`` or ``memoryview`` of PCM bytes as
+    uint8, which is then taken as 8-bit audio (twice the samples, garbage scores, no error); it
+    fails with torch's or numpy's own message on a tensor that requires grad, a bfloat16 tensor
+    or a ragged list. Torch is not imported: a tensor is recognised by its methods."""
+    if isinstance(x, bytes | bytearray | memoryview | str):
+        raise BifsmnError(f"{what} is {type(x).__name__}, not samples: wrap raw PCM bytes as "
+                          "numbers first, e.g. np.frombuffer(buf, '<i2') for 16-bit "
+                          "little-endian")
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor (any device, any grad)
+        t = x.detach().cpu()  # type: ignore[attr-defined]
+        if t.is_floating_point() and t.element_size() < 4:  # float16 / bfloat16: numpy
+            t = t.float()  # has no bfloat16; float32 holds both exactly
+        x = t.numpy()
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists, unconvertible objects
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BifsmnError(f"{what} is not an array of numbers ({why})") from None
+    if arr.dtype.kind not in "fiu":
+        raise BifsmnError(f"{what} must be numeric samples, not {arr.dtype}")
+    return arr
+
+
 def pcm_to_float32(x: np.ndarray) -> np.ndarray:
     """``x`` as float32 samples in [-1, 1]: int16 / 32768, int32 / 2**31, 8-bit PCM as WAV
     stores it (uint8, offset 128: (x - 128) / 128; int8 / 128), floats as they are.
@@ -31,6 +58,8 @@ def pcm_to_float32(x: np.ndarray) -> np.ndarray:
     """
     if x.dtype.kind not in "fiu":
         raise BifsmnError(f"audio must be numeric samples, not {x.dtype}")
+    if not x.dtype.isnative:  # big-endian PCM ('>i2' is not np.int16): same values, native
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype == np.int16:  # exact in float32, and the division by 2**15 is exact too
         return x.astype(np.float32) / np.float32(32768.0)
     if x.dtype == np.int32:  # 31 bits: divided in float64, then rounded once

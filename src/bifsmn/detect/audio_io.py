@@ -9,6 +9,7 @@ the file).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def iter_audio_blocks(path: str | Path, sample_rate: int = 16000,
     blocks are read, so a NaN an hour into a file is reported when it is reached.
     """
     path = Path(path)
+    try:
+        secs = None if isinstance(block_seconds, bool | str) else float(block_seconds)
+    except (TypeError, ValueError):
+        secs = None
+    if secs is None or not 0 < secs < math.inf:  # NaN too
+        raise BifsmnError(f"block_seconds must be a positive number of seconds (got "
+                          f"{block_seconds!r})", path)
     with open_audio(path) as f:
         sr = int(f.samplerate)
         resampler = (soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")

@@ -18,8 +18,11 @@ the evaluation; both give the same floats and the same events (tested).
 from __future__ import annotations
 
 import math
+import numbers
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -169,6 +172,28 @@ def _rebuild_detector(args: dict, changes: dict[tuple[str, str], float],
     return det
 
 
+def _number(value: object, name: str) -> float:
+    """A numeric argument as a float, or one line naming it: a string such as ``"0.5"`` would
+    otherwise fail deep inside, in formatting or a comparison."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise BifsmnError(f"{name} must be a number, not {value!r}")
+    return float(value)
+
+
+def _real(value: object, name: str) -> float | None:
+    """:func:`_number`, None passing through (the argument's default)."""
+    return None if value is None else _number(value, name)
+
+
+def _reals(values: Mapping[str, object] | None, name: str) -> dict[str, float] | None:
+    """Per-keyword numbers (``thresholds``, ``smoothing``, ``refractories``) as floats."""
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise BifsmnError(f"{name} must map keywords to numbers, not {type(values).__name__}")
+    return {k: _number(v, f"{name}[{k!r}]") for k, v in values.items()}
+
+
 class Detector:
     """Streaming keyword detector in the spirit of openWakeWord.
 
@@ -204,6 +229,12 @@ class Detector:
     :meth:`set_threshold`, :meth:`set_smoothing`, :meth:`set_refractory` change them while a
     stream runs); ``rearm`` also requires the score to drop below the threshold between two
     events of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
+
+    A detector follows one stream: use one per thread (or per stream). A second thread calling
+    :meth:`process`, :meth:`flush`, :meth:`reset` or ``detect_*`` while one runs gets a
+    :class:`~bifsmn.errors.BifsmnError` instead of interleaving two streams' audio (the
+    :meth:`set_threshold` family may be called from another thread). Detectors may share one
+    ``EngineScorer`` (an ``Engine`` is safe to share).
     """
 
     def __init__(self, model: str | Path | Scorer | None = None, blocks: int | None = None,
@@ -217,6 +248,16 @@ class Detector:
                  verifier: str | Path | Sequence[str | Path] | Verifier | None = AUTO,
                  wake: float | None = None,
                  hold_ms: float | None = None) -> None:
+        threshold, smooth_ms, refractory_ms, hop_ms, fa_per_hour, wake, hold_ms = (
+            _real(v, name) for v, name in (
+                (threshold, "threshold"), (smooth_ms, "smooth_ms"),
+                (refractory_ms, "refractory_ms"), (hop_ms, "hop_ms"),
+                (fa_per_hour, "fa_per_hour"), (wake, "wake"), (hold_ms, "hold_ms")))
+        thresholds, smoothing, refractories = (
+            _reals(m, name) for m, name in ((thresholds, "thresholds"), (smoothing, "smoothing"),
+                                            (refractories, "refractories")))
+        if ignore is None:  # nothing beyond the non-keyword classes, which are never detected
+            ignore = ()
         if not isinstance(ignore, str):
             ignore = tuple(ignore)  # an iterator would be spent here and lost to pickling
         # what pickling rebuilds the detector from (:meth:`__reduce__`): the arguments (copies
@@ -224,6 +265,7 @@ class Detector:
         self._init_args = {k: dict(v) if isinstance(v, Mapping) else v
                            for k, v in locals().items() if k != "self"}
         self._changes: dict[tuple[str, str], float] = {}
+        self._busy = threading.Lock()  # held while a call feeds the stream (_exclusive)
         self.scorer = load_scorer(model, blocks)
         # the model file's contents as built: a detector unpickled over a file rewritten since
         # (bifsmn calibrate) would mix the new record's gate and hop with this one's thresholds
@@ -337,7 +379,19 @@ class Detector:
             f"hold {self.verifier.hold_ms:g} ms)")
         if self.verifier_source:
             self.threshold_source += f"; {self.verifier_source}"
-        self.reset()
+        self._reset()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The stream's state for this call alone; a call from another thread meanwhile is an
+        error (waiting would only interleave the two threads' audio into one stream)."""
+        if not self._busy.acquire(blocking=False):
+            raise BifsmnError("this Detector is in use by another thread: a detector follows "
+                              "one stream, so build one per thread (they may share a scorer)")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     def _check_keywords(self, per: Mapping[str, float]) -> None:
         unknown = sorted(set(per) - set(self.keywords))
@@ -371,12 +425,14 @@ class Detector:
 
     def set_threshold(self, keyword: str, value: float) -> None:
         """Change one keyword's threshold while the stream runs."""
+        value = _number(value, "threshold")
         self._check_keywords({keyword: value})
         self.thresholds[keyword] = self._thresholds(float(value), {})[keyword]
         self._changes["threshold", keyword] = float(value)
 
     def set_smoothing(self, keyword: str, ms: float) -> None:
         """Change one keyword's smoothing window while the stream runs."""
+        ms = _number(ms, "ms")
         self._check_keywords({keyword: ms})
         self.smooth_for[keyword] = smooth_frames(ms, self.hop, self.sample_rate)
         self._grow_history()
@@ -384,6 +440,7 @@ class Detector:
 
     def set_refractory(self, keyword: str, ms: float) -> None:
         """Change one keyword's refractory time while the stream runs."""
+        ms = _number(ms, "ms")
         self._check_keywords({keyword: ms})
         self.refractory_for[keyword] = self._refractory_samples(ms)
         self._changes["refractory", keyword] = float(ms)
@@ -407,6 +464,10 @@ class Detector:
     def reset(self) -> None:
         """Start a new stream: audio, smoothing history and refractory timers are cleared.
         The ended stream's :attr:`peaks` move to :attr:`previous_peaks`."""
+        with self._exclusive():
+            self._reset()
+
+    def _reset(self) -> None:
         self.streamer.reset()
         # the latest windows' keyword posteriors (in keyword order, as Python floats: the
         # float32 values widened exactly, as float64), oldest first, as many as the longest
@@ -482,12 +543,14 @@ class Detector:
 
     def process(self, chunk: np.ndarray) -> list[Event]:
         """Feed 16 kHz mono samples (any length); return the events they complete."""
-        return self._on_posteriors(self.streamer.process(chunk))
+        with self._exclusive():
+            return self._on_posteriors(self.streamer.process(chunk))
 
     def flush(self) -> list[Event]:
         """End of stream: score 0.5 s of trailing zeros and the partial last hop (see
         :meth:`Streamer.flush`) and return their events."""
-        return self._on_posteriors(self.streamer.flush())
+        with self._exclusive():
+            return self._on_posteriors(self.streamer.flush())
 
     def iter_file(self, path: str | Path, block_seconds: float = 10.0
                   ) -> Iterator[tuple[np.ndarray, list[Event]]]:
@@ -512,11 +575,13 @@ class Detector:
         audio decoded or synthesized by the caller needs no temporary file. Starts a new
         stream (times are seconds from ``audio[0]``), flushes its end (a keyword in the last
         second is reported) and leaves the detector reset afterwards."""
-        self.reset()
-        try:
-            return self.process(audio) + self.flush()
-        finally:
-            self.reset()
+        with self._exclusive():
+            self._reset()
+            try:
+                return (self._on_posteriors(self.streamer.process(audio))
+                        + self._on_posteriors(self.streamer.flush()))
+            finally:
+                self._reset()
 
     def detect_file(self, path: str | Path, block_seconds: float = 10.0) -> list[Event]:
         """Events of an audio file of any length, rate and channel count, read in blocks (flat

@@ -406,10 +406,11 @@ def resolve_gate(gate: Gate | None | str, ops: dict | None) -> Gate | None:
     rejects count as silence in the smoothing); running another gate shifts the smoothed scores
     the thresholds apply to, so the model's settings are the default and explicit arguments
     (a :class:`Gate`, ``None`` for no gate, CLI flags) override them."""
-    if not isinstance(gate, str):
+    if gate is None or isinstance(gate, Gate):
         return gate
-    if gate != MODEL_GATE:
-        raise BifsmnError(f"gate must be a Gate, None or {MODEL_GATE!r} (got {gate!r})")
+    if gate != MODEL_GATE:  # False, 0 or a dict would fail only at the first audio
+        raise BifsmnError(f"gate must be a Gate, None or {MODEL_GATE!r} (got {gate!r}; "
+                          "Gate.from_dict builds one from a dict)")
     if not ops or "gate" not in ops:
         return DEFAULT_GATE
     return Gate.from_dict(ops["gate"])

@@ -48,7 +48,7 @@ from bifsmn.detect.cascade import Verifier, check_compatible, keyword_columns, w
 from bifsmn.detect.gate import DEFAULT_GATE, FrameSpectra, Gate
 from bifsmn.detect.scorer import Scorer, detection_torch
 from bifsmn.errors import BifsmnError, NonFiniteError
-from bifsmn.pcm import check_samples, pcm_to_float32
+from bifsmn.pcm import as_samples, check_samples, pcm_to_float32
 
 DEFAULT_HOP_MS = 100.0
 DEFAULT_BATCH = 16
@@ -72,12 +72,24 @@ def hop_samples(hop_ms: float, sample_rate: int, window: int) -> int:
     return hop
 
 
-def as_mono_float(chunk: np.ndarray | list | tuple) -> np.ndarray:
+def check_hop(hop: object, window: int) -> int:
+    """A hop in samples: a whole number from 1 to one window (a hop of 0 never advances, a
+    longer one skips audio no window sees), or one line saying so."""
+    try:
+        n = None if isinstance(hop, bool | str) else int(hop)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        n = None
+    if n is None or n != hop or not 1 <= n <= window:
+        raise BifsmnError(f"hop must be 1..{window} samples (got {hop!r})")
+    return n
+
+
+def as_mono_float(chunk: object) -> np.ndarray:
     """A 1-D float32 chunk from float or integer PCM (int16 like openWakeWord, int32):
     :func:`bifsmn.pcm.pcm_to_float32`, the same conversion ``Engine`` applies. A (samples,
     channels) block with up to 8 channels, as ``sounddevice`` delivers it (``(n, 1)`` for
     mono), is mixed to mono by its channel mean."""
-    x = np.asarray(chunk)
+    x = as_samples(chunk, "audio chunk")
     if x.ndim != 1 and not (x.ndim == 2 and 1 <= x.shape[1] <= 8):
         raise BifsmnError(f"audio chunks must be 1-D mono samples or (samples, channels) "
                           f"blocks, got shape {x.shape}")
@@ -310,9 +322,7 @@ class Streamer:
         self.labels = list(scorer.labels)
         if hop is None:
             hop = hop_samples(DEFAULT_HOP_MS, self.sample_rate, self.window)
-        if not 1 <= int(hop) <= self.window:
-            raise BifsmnError(f"hop must be 1..{self.window} samples (got {hop})")
-        self.hop = int(hop)
+        self.hop = check_hop(hop, self.window)
         # hops (windows) per slice of a long chunk (process): at least BUFFER_HOPS - 1 and a
         # whole number of batches, so that a scorer padding every batch (TorchScorer) runs full
         # batches; the buffer holds one slice beyond the window and a partial hop
@@ -442,6 +452,7 @@ def sliding_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, flush: bool 
     written independently of the streaming state so that the two can check each other.
     """
     ws = WindowScorer(scorer, batch_size, gate, verifier)
+    hop = check_hop(hop, ws.window)
     x = as_mono_float(audio)
     n = x.size
     total = n + ws.window // 2 if flush and n else n

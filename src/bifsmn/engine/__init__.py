@@ -21,7 +21,7 @@ import numpy as np
 
 from bifsmn.data.labels import ClassMerge
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
-from bifsmn.pcm import check_samples, pcm_to_float32
+from bifsmn.pcm import as_samples, check_samples, pcm_to_float32
 from bifsmn.signatures import file_kind, special_kind
 
 __all__ = ["Engine", "available_kernels", "compiler", "export_checkpoint", "native",
@@ -71,8 +71,8 @@ def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an int in [low, high], or a one-line :class:`BifsmnError` naming ``name``
     (instead of nanobind's multi-line signature dump or a C++ ``bad_alloc``)."""
     limits = f">= {low}" if high is None else f"in [{low}, {high}]"
-    try:
-        n = int(value) if not isinstance(value, (str, bytes)) else None
+    try:  # a bool is no count (Engine(blocks=True) ran the 1-block path)
+        n = None if isinstance(value, str | bytes | bool | np.bool_) else int(value)
     except (TypeError, ValueError, OverflowError):  # None, NaN, inf, ...
         n = None
     if n is None or n != value or n < low or (high is not None and n > high):  # 2.5 too
@@ -250,9 +250,7 @@ class Engine:
 
         Audio goes through :func:`bifsmn.pcm.pcm_to_float32` (int16 and int32 PCM scaled to
         [-1, 1], as ``Detector`` does), so the same buffer means the same audio to both."""
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "fiu":
-            raise BifsmnError(f"input must be numeric, not {arr.dtype}")
+        arr = as_samples(x, "input")
         fshape = self._feat_shape
         if arr.ndim == 1:
             kind, batched, arr = "audio", False, arr[None]
@@ -265,6 +263,14 @@ class Engine:
                 # taken as (B, N) it would be thousands of clips of one or two samples
                 raise BifsmnError(f"audio of shape {arr.shape} looks like (samples, channels): "
                                   "give mono samples (N,) or a batch of clips (B, N)")
+            hop = int(self.feature_config.get("hop_length", 0))
+            if 0 < arr.shape[1] < hop:
+                # a feature image of another front end ((40, 32) to a log-mel model) would be
+                # scored as 40 clips of 32 samples: rows shorter than one frame hop are no audio
+                raise BifsmnError(f"input of shape {arr.shape}: clips of {arr.shape[1]} samples "
+                                  f"are shorter than one {hop}-sample frame hop; give audio, or "
+                                  f"this model's {self.feature_config.get('kind', 'logmel32')} "
+                                  f"features as {fshape}")
             kind, batched = "audio", True
         elif arr.ndim == 3 and arr.shape == fshape:
             kind, batched, arr = "features", False, arr.reshape(1, -1)
