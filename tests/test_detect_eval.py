@@ -259,6 +259,35 @@ def test_eval_stream_outputs(data, ckpts, tmp_path):
     assert sorted(p.name for p in out.glob("truth_*.csv")) == ["truth_clean.csv"]
 
 
+def test_eval_stream_holds_one_streams_audio_at_a_time(data, ckpts, monkeypatch):
+    """Every SNR's stream is scored by every system and dropped before the next is mixed (a
+    160-minute stream's audio is 614 MB); the results stay in model x path x SNR order."""
+    import gc
+    import weakref
+
+    from bifsmn.detect import evaluate as ev
+
+    made: list[weakref.ref] = []
+    real = ev.build_stream
+
+    def tracked(*args, **kw):
+        gc.collect()
+        assert all(r() is None for r in made), "an earlier stream's audio is still alive"
+        st = real(*args, **kw)
+        made.append(weakref.ref(st))
+        return st
+
+    monkeypatch.setattr(ev, "build_stream", tracked)
+    trained, untrained = ckpts
+    results = eval_stream(data, [trained, untrained], blocks=[8, 1], minutes=0.5,
+                          snrs=[20.0, math.inf, 10.0], seed=0, split="training", gate=None,
+                          log=lambda m: None)
+    assert len(made) == 3
+    assert [(r.model, r.blocks, r.snr_db) for r in results] == [
+        (str(m), b, snr) for m in (trained, untrained) for b in (8, 1)
+        for snr in (20.0, math.inf, 10.0)]
+
+
 def test_eval_stream_cli(data, ckpts, tmp_path, capsys):
     out = tmp_path / "cli"
     rc = main(["eval-stream", "--data", str(data), "--model", str(ckpts[0]), "--minutes", "0.5",

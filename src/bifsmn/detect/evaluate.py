@@ -16,7 +16,9 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bifsmn.data.labels import UNKNOWN
 from bifsmn.data.speech_commands import SpeechCommands
@@ -47,6 +49,7 @@ from bifsmn.detect.mixing import (
     SR,
     EvalStream,
     Segment,
+    StreamTruth,
     build_stream,
     compose_stream,
     excerpts,
@@ -180,63 +183,39 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
     if negatives and not negs:
         raise BifsmnError(f"--negatives {negatives}: no recording falls in the "
                           f"{negatives_split} share")
-    streams = {}
-    for snr in dict.fromkeys(snrs):
-        streams[snr] = build_stream(ds, split, minutes, snr, seed, negatives=negs,
-                                    snr_mode=snr_mode)
-    first = next(iter(streams.values()))
-    log(f"streams: {len(streams)} x {minutes:g} min from {ds.root} [{split}], "
-        f"{len(first.keywords)} keywords ({len({k.source for k in first.keywords})} distinct "
-        "clips), "
-        f"{sum(s.label == UNKNOWN for s in first.segments)} unknown words"
-        + (f" and {len(first.negatives)} negative-speech clips ({len(negs)} files)"
-           if negs else "") + " each")
-    results: list[SystemResult] = []
+    # every model x path set up first (a bad model fails before minutes of mixing), then one
+    # stream at a time: each SNR's audio is built, scored by every system and dropped, so a
+    # long evaluation holds one stream's audio, not one per SNR
     labels = _display_names(models)
     load_verifier = functools.cache(Verifier.load)  # one read and hash for every model and path
+    systems: list[_System] = []
     for model, label in zip(models, labels, strict=True):
         for b, scorer in scorers_for_blocks(model, None if blocks is None else list(blocks),
                                             log):
-            name = f"{label} [{b} blocks]"
-            ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
-                                        wake, hold_ms, False, scorer.name,
-                                        getattr(scorer, "cascade_points", None),
-                                        load_verifier)
-            def note(msg: str, name: str = name) -> None:
-                log(f"{name}: note: {msg}")
-
-            sr = scorer.feature_config.sample_rate
-            hop = hop_samples(operating.stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS,
-                                                       note),
-                              sr, scorer.feature_config.clip_samples)
-            n = smooth_frames(smooth_ms, hop, sr)
-            refr = round(operating.stored_setting(ops, "refractory_ms", refractory_ms,
-                                                  DEFAULT_REFRACTORY_MS, note) * sr / 1000.0)
-            g = resolve_gate(gate, ops)
-            if g != DEFAULT_GATE:
-                log(f"{name}: gate {'off' if g is None else g.describe()}")
-            if ver is not None:
-                name = f"{name} + {ver.name}"
-                log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")
-            for snr, st in streams.items():
-                post, dt = stream_posteriors(scorer, st.audio, hop, gate=g, verifier=ver)
-                frac = stream_posteriors.last_scored
-                if ver is not None:
-                    log(f"{name}: verifier ran on {100 * stream_posteriors.last_verified:.1f}% "
-                        "of the windows the gate let through")
-                dur = len(st.audio) / st.sample_rate
-                scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
-                               refr, tolerance, rearm, negatives=st.negatives)
-                stored = _stored_scores(scorer, ops, b, post, st, targets, hop, refr,
-                                        tolerance, rearm)
-                r = SystemResult(name, str(model), b, snr, dt / dur, dt, thresholds, scores,
-                                 frac, stored)
-                results.append(r)
-                snr_s = snr_name(snr)
-                log(f"{name}, {snr_s}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min; "
-                    f"network ran on {100 * frac:.1f}% of windows)")
-    if not results:
+            systems.append(_setup(model, label, b, scorer, verifier, wake, hold_ms, hop_ms,
+                                  refractory_ms, smooth_ms, gate, load_verifier, log))
+    if not systems:  # before any stream is mixed
         raise BifsmnError("no model/path combination could be evaluated")
+    snr_list = list(dict.fromkeys(snrs))
+    found: dict[tuple[int, float], SystemResult] = {}
+    streams: dict[float, StreamTruth] = {}
+    for snr in snr_list:
+        st = build_stream(ds, split, minutes, snr, seed, negatives=negs, snr_mode=snr_mode)
+        if not streams:
+            log(f"streams: {len(snr_list)} x {minutes:g} min from {ds.root} [{split}], "
+                f"{len(st.keywords)} keywords ({len({k.source for k in st.keywords})} distinct "
+                "clips), "
+                f"{sum(s.label == UNKNOWN for s in st.segments)} unknown words"
+                + (f" and {len(st.negatives)} negative-speech clips ({len(negs)} files)"
+                   if negs else "") + " each")
+        for i, sys_ in enumerate(systems):
+            found[i, snr] = _score_system(sys_, st, snr, thresholds, tolerance, rearm, targets,
+                                          log)
+        streams[snr] = st.truth()
+        del st
+    first = streams[snr_list[0]]
+    # model-major, as the table reads: every SNR of one model x path, then the next
+    results = [found[i, snr] for i in range(len(systems)) for snr in snr_list]
     if outdir is not None:
         # all outputs at the end, summary.json removed first and written last: a folder
         # with a summary.json holds one run's complete set; a kill in between leaves none
@@ -249,14 +228,83 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
         for stale in outdir.glob("truth_*.csv"):  # an earlier run's other SNRs: not this one's
             if stale.name not in truths:
                 stale.unlink()
-        for snr, st in streams.items():
-            _write_truth(st, outdir / f"truth_{_snr_tag(snr)}.csv")
+        for snr, truth in streams.items():
+            _write_truth(truth, outdir / f"truth_{_snr_tag(snr)}.csv")
         write_csv(results, outdir / "sweep.csv")
         plot_det(results, outdir / "det.png", targets)
         _write_summary(results, outdir / "summary.json", targets, first,
                        {"smooth_ms": smooth_ms, "tolerance_s": tolerance,
                         "hop_ms": hop_ms, "refractory_ms": refractory_ms, "rearm": rearm})
     return results
+
+
+@dataclass
+class _System:
+    """One model x path as eval-stream runs it: the scorer and the settings it is swept at."""
+
+    name: str
+    model: str
+    blocks: int
+    scorer: Any
+    verifier: Verifier | None
+    ops: dict | None
+    hop: int
+    smooth_n: int
+    refractory: int
+    gate: Gate | None
+
+
+def _setup(model: str | Path | Scorer, label: str, b: int, scorer: Any,
+           verifier: str | Path | None, wake: float | None, hold_ms: float | None,
+           hop_ms: float | None, refractory_ms: float | None, smooth_ms: float,
+           gate: Gate | None | str, load_verifier: Callable, log: Callable[[str], None]
+           ) -> _System:
+    """A model x path's verifier, hop, smoothing, refractory time and gate (its stored record's
+    unless given), with the notes saying which."""
+    name = f"{label} [{b} blocks]"
+    ver, ops = resolve_verifier(verifier, getattr(scorer, "operating_points", None),
+                                wake, hold_ms, False, scorer.name,
+                                getattr(scorer, "cascade_points", None), load_verifier)
+
+    def note(msg: str) -> None:
+        log(f"{name}: note: {msg}")
+
+    sr = scorer.feature_config.sample_rate
+    hop = hop_samples(operating.stored_setting(ops, "hop_ms", hop_ms, DEFAULT_HOP_MS, note),
+                      sr, scorer.feature_config.clip_samples)
+    n = smooth_frames(smooth_ms, hop, sr)
+    refr = round(operating.stored_setting(ops, "refractory_ms", refractory_ms,
+                                          DEFAULT_REFRACTORY_MS, note) * sr / 1000.0)
+    g = resolve_gate(gate, ops)
+    if g != DEFAULT_GATE:
+        log(f"{name}: gate {'off' if g is None else g.describe()}")
+    if ver is not None:
+        name = f"{name} + {ver.name}"
+        log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")
+    return _System(name, str(model), b, scorer, ver, ops, hop, n, refr, g)
+
+
+def _score_system(sys_: _System, st: EvalStream, snr: float, thresholds: list[float],
+                  tolerance: float, rearm: bool, targets: Sequence[float],
+                  log: Callable[[str], None]) -> SystemResult:
+    """One system's posteriors of one stream, swept over ``thresholds`` (and its stored
+    points at ``targets``)."""
+    post, dt = stream_posteriors(sys_.scorer, st.audio, sys_.hop, gate=sys_.gate,
+                                 verifier=sys_.verifier)
+    frac = stream_posteriors.last_scored
+    if sys_.verifier is not None:
+        log(f"{sys_.name}: verifier ran on {100 * stream_posteriors.last_verified:.1f}% "
+            "of the windows the gate let through")
+    dur = len(st.audio) / st.sample_rate
+    scores = sweep(post, list(sys_.scorer.labels), st.keywords, st.hours, thresholds,
+                   sys_.smooth_n, sys_.refractory, tolerance, rearm, negatives=st.negatives)
+    stored = _stored_scores(sys_.scorer, sys_.ops, sys_.blocks, post, st, targets, sys_.hop,
+                            sys_.refractory, tolerance, rearm)
+    r = SystemResult(sys_.name, sys_.model, sys_.blocks, snr, dt / dur, dt, thresholds, scores,
+                     frac, stored)
+    log(f"{sys_.name}, {snr_name(snr)}: RTF {r.rtf:.4f} ({dt:.1f} s for {dur / 60:.1f} min; "
+        f"network ran on {100 * frac:.1f}% of windows)")
+    return r
 
 
 def _stored_scores(scorer, ops: dict | None, blocks: int, post: Posteriors, st: EvalStream,

@@ -71,6 +71,29 @@ class EvalStream:
     def hours(self) -> float:
         return len(self.audio) / self.sample_rate / 3600.0
 
+    def truth(self) -> StreamTruth:
+        """What was placed in the stream, without its audio: what reports need once every
+        system has scored it (a 160-minute stream's audio is 614 MB)."""
+        return StreamTruth(list(self.segments), self.hours, self.snr_db, dict(self.meta))
+
+
+@dataclass
+class StreamTruth:
+    """The ground truth and length of an :class:`EvalStream` whose audio is gone."""
+
+    segments: list[Segment]
+    hours: float
+    snr_db: float = math.inf
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def keywords(self) -> list[Segment]:
+        return keyword_segments(self.segments)
+
+    @property
+    def negatives(self) -> list[Segment]:
+        return negative_segments(self.segments)
+
 
 def noise_bed(noises: Sequence[np.ndarray], length: int, rng: np.random.Generator,
               min_piece: int = SR) -> np.ndarray:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bifsmn.detect.metrics import Score, SystemResult
-from bifsmn.detect.mixing import EvalStream, snr_name
+from bifsmn.detect.mixing import EvalStream, StreamTruth, snr_name
 from bifsmn.errors import BifsmnError
 from bifsmn.outputs import atomic_write_text
 
@@ -145,7 +145,7 @@ def _snr_tag(snr: float) -> str:
     return snr_name(snr, "dB")
 
 
-def _write_truth(stream: EvalStream, path: Path) -> None:
+def _write_truth(stream: EvalStream | StreamTruth, path: Path) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["label", "start", "end", "source"])
@@ -165,7 +165,7 @@ def _score_dict(s: Score) -> dict:
 
 
 def _write_summary(results: Sequence[SystemResult], path: Path,
-                   fa_target: float | Sequence[float], stream: EvalStream,
+                   fa_target: float | Sequence[float], stream: EvalStream | StreamTruth,
                    settings: dict | None = None) -> None:
     """``summary.json``; ``settings``: the sweep's smoothing and event rules as given (hop and
     refractory None: each model's stored values), so a reader knows what the rows measured."""
