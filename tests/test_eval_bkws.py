@@ -53,7 +53,8 @@ def test_eval_cli_takes_a_bkws(full_ds, tmp_path, capsys) -> None:
     assert main(["eval", "--model", str(bkws), "--data", str(full_ds), "--blocks", "2",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["blocks"] == 2 and out["checkpoint"] == str(bkws) and 0.0 <= out["accuracy"] <= 1
+    assert out["blocks"] == 2 and out["checkpoint"] == out["model"] == str(bkws)
+    assert 0.0 <= out["accuracy"] <= 1
     assert main(["eval", "--model", str(bkws), "--data", str(full_ds)]) == 2  # 8: not in it
     assert "8 blocks not in this file" in capsys.readouterr().err
 

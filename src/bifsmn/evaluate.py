@@ -199,8 +199,9 @@ def _score_paths(s: _Scorer, data: str | Path, split: str | None, protocol: str,
     out = {}
     for b, logits in s.predict(feats).items():
         m = metrics_from_logits(_finite(logits, s, split, data), labels, s.names)
-        m.update({"checkpoint": s.src, "data": str(data), "split": split, "blocks": b,
-                  "source": source, **s.extra})
+        # "model" as in --against's output; "checkpoint", its older name, kept for scripts
+        m.update({"model": s.src, "checkpoint": s.src, "data": str(data), "split": split,
+                  "blocks": b, "source": source, **s.extra})
         out[b] = m
     return out
 
