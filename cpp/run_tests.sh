@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Build and test the C++ core.
 #
-#   cpp/run_tests.sh [native|asan|aarch64|armhf|armhf-clang|clang|all]     (default: native)
+#   cpp/run_tests.sh [native|debug|asan|aarch64|armhf|armhf-clang|clang|all]     (default: native)
 #
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
 # on re-runs), runs test_kernels, test_ops (each op against its reference), test_engine (engine: loader, network,
 # kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
-# --quick smoke run of the roofline bench; asan also runs the two mutation fuzzers
+# --quick smoke run of the roofline bench; debug builds the three tests with GCC at -O0; asan also runs the two mutation fuzzers
 # (.bkws loader, WAV reader) for 100,000 inputs each; clang builds the three tests with clang++
 # (no roofline run); armhf cross-builds for 32-bit ARM and runs the three tests under qemu (NEON
 # kernel), test_kernels also on a CPU without NEON (portable kernel); armhf-clang does the same
@@ -155,13 +155,27 @@ run_clang() {
   "$here/build-clang/test_ops" 20
 }
 
+run_debug() {
+  # GCC at -O0 (a parent project's Debug build embedding the engine by add_subdirectory): no
+  # inlining, so a lambda taking a 256/512-bit vector by value (lambdas do not inherit their
+  # function's target attribute) is called with another ABI, and the front ends gave other
+  # values until session 71. -Werror makes GCC's -Wpsabi note on such a call fail the build.
+  echo "=== debug: GCC -O0 build ==="
+  targets=(test_kernels test_engine test_ops)
+  build debug -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0"
+  "$here/build-debug/test_kernels"
+  "$here/build-debug/test_engine" 100
+  "$here/build-debug/test_ops" 5
+}
+
 case "${1:-native}" in
   native) run_native ;;
+  debug) run_debug ;;
   asan) run_asan ;;
   aarch64) run_aarch64 ;;
   armhf) run_armhf ;;
   armhf-clang) run_armhf_clang ;;
   clang) run_clang ;;
-  all) run_native; run_asan; run_aarch64; run_armhf; run_armhf_clang; run_clang ;;
-  *) echo "usage: $0 [native|asan|aarch64|armhf|armhf-clang|clang|all]" >&2; exit 2 ;;
+  all) run_native; run_debug; run_asan; run_aarch64; run_armhf; run_armhf_clang; run_clang ;;
+  *) echo "usage: $0 [native|debug|asan|aarch64|armhf|armhf-clang|clang|all]" >&2; exit 2 ;;
 esac

@@ -42,9 +42,13 @@ def test_raw_pcm_bytes_are_refused_not_read_as_8_bit_audio(bkws, clip16):
             eng.predict(buf)
         with pytest.raises(BifsmnError, match="not samples"):
             det.process(buf)
-    # the advice works: the same bytes as numbers are the int16 clip
+    # the advice works: the same bytes as numbers are the int16 clip, and so is a typed view
     wrapped = np.frombuffer(bytearray(clip16.tobytes()), "<i2")
     np.testing.assert_array_equal(eng.predict(wrapped), eng.predict(clip16))
+    np.testing.assert_array_equal(eng.predict(memoryview(clip16.tobytes()).cast("h")),
+                                  eng.predict(clip16))
+    with pytest.raises(BifsmnError, match="a str .*detect_file"):
+        det.process("recording.wav")
 
 
 def test_big_endian_pcm_is_the_same_audio(bkws, clip16):
@@ -66,8 +70,9 @@ def test_torch_tensors_with_grad_or_half_precision_and_ragged_lists(bkws, clip16
     np.testing.assert_array_equal(eng.predict(x.clone().requires_grad_()), want)
     half = x.bfloat16()
     np.testing.assert_array_equal(eng.predict(half), eng.predict(half.float().numpy()))
-    with pytest.raises(BifsmnError, match="not an array of numbers"):
-        eng.predict([[0.1, 0.2], [0.3]])
+    for ragged in ([[0.1, 0.2], [0.3]], [x.clone().requires_grad_(), x.clone()]):
+        with pytest.raises(BifsmnError, match="not an array of numbers"):
+            eng.predict(ragged)
 
 
 def test_a_detector_in_use_refuses_a_second_thread(bkws, clip16):
@@ -85,13 +90,30 @@ def test_a_detector_in_use_refuses_a_second_thread(bkws, clip16):
         assert held.wait(30)
         for call in (lambda: det.process(clip16), det.flush, det.reset,
                      lambda: det.detect_array(clip16)):
-            with pytest.raises(BifsmnError, match="in use by another thread"):
+            with pytest.raises(BifsmnError, match=r"in use \(by another thread"):
                 call()
     finally:
         release.set()
         t.join()
     # once free, the same detector runs, and equals a fresh one
     assert det.detect_array(clip16) == Detector(bkws, threshold=0.5).detect_array(clip16)
+
+
+def test_iter_file_holds_the_detector_until_its_file_ends(bkws, clip16, tmp_path):
+    import soundfile as sf
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.tile(clip16, 4), 16000, subtype="PCM_16")
+    det = Detector(bkws, threshold=0.5)
+    blocks = det.iter_file(wav, block_seconds=1.0)
+    next(blocks)  # mid-file: another stream fed now would be interleaved with this one
+    with pytest.raises(BifsmnError, match="in use"):
+        det.process(clip16)
+    with pytest.raises(BifsmnError, match="in use"):
+        det.detect_array(clip16)
+    det.set_threshold(det.keywords[0], 0.5)  # settings may change between blocks
+    blocks.close()  # an abandoned file frees the detector
+    assert det.detect_file(wav) == Detector(bkws, threshold=0.5).detect_file(wav)
 
 
 @pytest.mark.parametrize("gate", [False, 0, {"floor_db": -60.0}, "none"])
@@ -101,7 +123,7 @@ def test_a_gate_that_is_no_gate_is_refused_when_the_detector_is_built(bkws, gate
 
 
 def test_block_counts_numpy_integers_yes_bools_no(bkws, clip16):
-    for bad in (True, np.bool_(True)):
+    for bad in (True, np.bool_(True), torch.tensor(True)):
         with pytest.raises(BifsmnError, match="blocks"):
             Engine(bkws, blocks=bad)
         with pytest.raises(BifsmnError, match="blocks"):
@@ -125,6 +147,19 @@ def test_block_counts_numpy_integers_yes_bools_no(bkws, clip16):
 def test_detector_arguments_of_the_wrong_type_are_one_line_errors(bkws, kwargs, match):
     with pytest.raises(BifsmnError, match=match):
         Detector(bkws, **kwargs)
+
+
+def test_detector_numbers_of_any_numeric_type(bkws):
+    from decimal import Decimal
+    from fractions import Fraction
+
+    want = Detector(bkws, threshold=0.5, smooth_ms=300).thresholds
+    for t in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), Decimal("0.5"), Fraction(1, 2)):
+        det = Detector(bkws, threshold=t, smooth_ms=np.int64(300))
+        assert det.thresholds == want
+    for bad in (np.array([0.5]), np.True_):
+        with pytest.raises(BifsmnError, match="threshold must be a number"):
+            Detector(bkws, threshold=bad)
 
 
 def test_detector_setters_and_ignore_none(bkws):
@@ -156,15 +191,22 @@ def test_a_feature_image_without_its_channel_axis_is_not_a_batch_of_clips(bkws, 
     eng = Engine(bkws)
     image = eng.features(clip16[:16000].astype(np.float32) / 32768)[0]  # (32, 32)
     for wrong in (np.zeros((40, 32), np.float32), np.zeros((40, 96), np.float32)):
-        with pytest.raises(BifsmnError, match="shorter than one 512-sample frame hop"):
+        with pytest.raises(BifsmnError, match="looks like a feature image"):
             eng.predict(wrong)
     with pytest.raises(BifsmnError, match="without its channel axis"):
         eng.predict(image[0] if image.ndim == 3 else image)
-    assert eng.predict(np.zeros((3, 512), np.float32)).shape == (3, eng.num_classes)
+    # short clips stay audio, one or several
+    short = clip16[16000:16400].astype(np.float32) / 32768
+    np.testing.assert_array_equal(eng.predict(short[None])[0], eng.predict(short))
+    assert eng.predict(np.zeros((2, 300), np.float32)).shape == (2, eng.num_classes)
 
 
 def test_export_checkpoint_refuses_an_onnx_name(tmp_path):
+    from bifsmn.engine.export import check_export_output
+
     ckpt = make_checkpoint(tmp_path / "m.pt", "bifsmnv2", seed=1)
     with pytest.raises(BifsmnError, match="bifsmn.export_onnx"):
         export_checkpoint(ckpt, tmp_path / "model.ONNX")
     assert not (tmp_path / "model.ONNX").exists()
+    with pytest.raises(BifsmnError, match="bifsmn.export_onnx"):  # before slow work too
+        check_export_output(ckpt, tmp_path / "m.onnx")

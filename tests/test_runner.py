@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from cpp_build import build_lock
+from cpp_build import build_runner as _build
 
 from bifsmn.engine import Engine, export_checkpoint
 from bifsmn.engine.testing import make_checkpoint, synthetic_audio
@@ -26,28 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "src" / "bifsmn" / "models_data" / "bifsmnv2.bkws"  # the at-scale fbank40 model
 CPP = REPO / "cpp"
 pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
-
-
-def _build(variant: str) -> Path:
-    args = ["cmake", "-S", str(CPP), "-B", str(CPP / f"build-{variant}"), "-DBIFSMN_WERROR=ON",
-            "-DCMAKE_BUILD_TYPE=Release"]
-    if shutil.which("ninja"):
-        args += ["-G", "Ninja"]
-    toolchains = {"aarch64": "aarch64-linux-gnu.cmake", "armhf": "arm-linux-gnueabihf.cmake",
-                  "armhf-clang": "arm-linux-gnueabihf-clang.cmake"}
-    if variant in toolchains:
-        args.append(f"-DCMAKE_TOOLCHAIN_FILE={CPP / 'cmake' / toolchains[variant]}")
-    if variant == "clang":
-        args.append("-DCMAKE_CXX_COMPILER=clang++")
-    cache = CPP / f"build-{variant}" / "CMakeCache.txt"
-    jobs = os.environ.get("BIFSMN_JOBS", "2")
-    with build_lock(CPP / f"build-{variant}"):
-        if not cache.is_file():
-            subprocess.run(args, check=True, capture_output=True, text=True)
-        subprocess.run(["cmake", "--build", str(CPP / f"build-{variant}"), "--target",
-                        "bifsmn-run", "-j", jobs], check=True, capture_output=True, text=True,
-                       timeout=900)
-    return CPP / f"build-{variant}" / "bifsmn-run"
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +115,51 @@ def test_runner_errors(native_runner, model, tmp_path) -> None:
         assert proc.returncode == 2 and why in lines[0] and lines[1].startswith("usage:"), lines
     proc = _run([str(native_runner), "--help"])
     assert proc.returncode == 0 and "--kernel NAME" in proc.stdout and "avx512" in proc.stdout
+    # a misspelt BIFSMN_ISA is an error with a kernel named too (it was ignored then)
+    env = {**os.environ, "BIFSMN_ISA": "avx-512"}
+    env.pop("BIFSMN_KERNEL", None)
+    proc = subprocess.run([str(native_runner), "--kernel", "portable", str(model), str(wav8k)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "BIFSMN_ISA=avx-512: unknown instruction set" in proc.stderr
+
+
+def test_runner_reads_one_clip_of_a_long_recording_and_pipes(native_runner, model,
+                                                             tmp_path) -> None:
+    """Only the first clip of a recording is read (a 4 GiB file took 3 GB and then bad_alloc):
+    damage after it is never seen, the length comes from the header; a FIFO is read as a
+    stream (it was refused as "not a regular file")."""
+    import threading
+
+    audio = synthetic_audio(1, seed=4)[0]
+    rest = np.zeros(16000 * 59, np.float32)
+    rest[5] = np.nan  # never read
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.concatenate([audio, rest]), 16000, subtype="FLOAT")
+    first = tmp_path / "first.wav"
+    sf.write(str(first), audio, 16000, subtype="FLOAT")
+    proc = _run([str(native_runner), str(model), str(long)])
+    assert proc.returncode == 0, proc.stderr
+    assert "60.000 s of audio" in proc.stdout and "note: only the first 1.000 s" in proc.stdout
+    top, logits = _scores(proc.stdout)
+    top1, logits1 = _scores(_run([str(native_runner), str(model), str(first)]).stdout)
+    assert top == top1 and np.array_equal(logits, logits1)
+    fifo = tmp_path / "fifo.wav"
+    os.mkfifo(fifo)
+    data = long.read_bytes()
+
+    def write() -> None:
+        try:
+            with open(fifo, "wb") as f:
+                f.write(data)
+        except BrokenPipeError:  # the runner stops reading after its clip
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    piped = _run([str(native_runner), str(model), str(fifo)])
+    writer.join(30)
+    assert piped.returncode == 0, piped.stderr
+    assert np.array_equal(_scores(piped.stdout)[1], logits) and "60.000 s" in piped.stdout
 
 
 @pytest.mark.slow

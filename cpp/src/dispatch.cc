@@ -128,6 +128,7 @@ std::vector<std::string_view> available_kernels() {
 }
 
 const Kernel& get_kernel(std::string_view name) {
+  check_isa();  // a misspelt BIFSMN_ISA is an error whether or not a kernel is named
   for (const Kernel& k : compiled_kernels()) {
     if (name != k.name) continue;
     if (!k.supported()) {

@@ -146,6 +146,22 @@ void test_models() {
     e->predict_audio(wave.data(), 1, wave.size(), a.data());
     e->predict_audio(wave.data(), 1, 16000, b.data());
     check(a == b, name + ": audio longer than a clip is cut to clip_samples");
+    check(throws_bkws([&] { e->predict_audio(wave.data(), 1, 0, a.data()); },
+                      "audio input holds no samples"),
+          name + ": audio of 0 samples refused");
+    // NaN audio: logits NaN (where a float layer carries it) are blamed on the audio, not the
+    // model; a network that binarizes the NaN first gives finite logits (the engine does not
+    // scan audio per call: the readers refuse it)
+    wave[123] = std::nanf("");
+    std::string msg = "(finite)";
+    try {
+      e->predict_audio(wave.data(), 1, 16000, a.data());
+    } catch (const BkwsError& err) {
+      msg = err.what();
+    }
+    check(msg == "(finite)" || msg.find("audio input clip 0 contains NaN or infinite samples") !=
+                                   std::string::npos,
+          name + ": non-finite logits from NaN audio blame the audio (" + msg + ")");
   }
 }
 
@@ -376,6 +392,36 @@ void test_wav() {
     }
   }
   check(all, "wav: every truncation handled");
+  // read_wav(path, max_frames): the header and the first frames only; frames is the file's count
+  std::vector<std::uint8_t> many;
+  for (int i = 0; i < 1000; ++i) {
+    const std::int16_t v = static_cast<std::int16_t>(i * 7);
+    many.push_back(static_cast<std::uint8_t>(v & 0xFF));
+    many.push_back(static_cast<std::uint8_t>((v >> 8) & 0xFF));
+  }
+  f = wav_bytes(1, 1, 16000, 16, many);
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") +
+                          "/bifsmn_test_engine_" + std::to_string(std::random_device{}()) + ".wav";
+  {
+    std::FILE* out = std::fopen(tmp.c_str(), "wb");
+    std::fwrite(f.data(), 1, f.size(), out);
+    std::fclose(out);
+  }
+  const Wave whole = read_wav(tmp), part = read_wav(tmp, 100), more = read_wav(tmp, 5000);
+  check(whole.mono.size() == 1000 && whole.frames == 1000 && part.mono.size() == 100 &&
+            part.frames == 1000 && more.mono.size() == 1000 && more.frames == 1000 &&
+            std::equal(part.mono.begin(), part.mono.end(), whole.mono.begin()),
+        "wav: read_wav with max_frames reads the first frames and counts them all");
+  f = wav_bytes(1, 1, 16000, 16, many, false, 4000);  // declares more than the file holds
+  {
+    std::FILE* out = std::fopen(tmp.c_str(), "wb");
+    std::fwrite(f.data(), 1, f.size(), out);
+    std::fclose(out);
+  }
+  check(throws_bkws([&] { read_wav(tmp, 100); }, "truncated WAV"),
+        "wav: read_wav with max_frames still finds a truncated file");
+  std::remove(tmp.c_str());
 }
 
 // The fbank40 front end against a direct double-precision DFT of the definition

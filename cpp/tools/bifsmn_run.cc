@@ -3,11 +3,11 @@
 //   bifsmn-run [--blocks 8|4|2|1] [--kernel NAME] [--exact] model.bkws clip.wav
 //
 // A clip longer than the model's (1 s) is cut to its first clip_samples, like the Python API,
-// and a "note:" line says so. Prints the top class, then every class with its logit and softmax score; --exact adds a line
+// and a "note:" line says so (only that much of the file's audio is read). Prints the top class, then every class with its logit and softmax score; --exact adds a line
 // "exact: " with every logit as a C99 hexadecimal float (%a: the float's exact bits, for
 // bit-identity checks across builds, e.g. x86-64 vs aarch64 under qemu).
-// Exit status: 0 on success, 2 on any error (one line on stderr), including NaN or
-// infinite logits: a printed prediction is always finite.
+// Exit status: 0 on success, 2 on any error (one line on stderr; a wrong command line adds the
+// usage line), including NaN or infinite logits: a printed prediction is always finite.
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -37,11 +37,11 @@ int help() {
       "  --blocks N     thinnable path to run (a block count the file exports; default: its "
       "deepest)\n"
       "  --kernel NAME  binary kernel: reference, portable, avx2, avx512 or neon (default: the "
-      "fastest this CPU runs; same logits on every kernel)\n"
+      "fastest this CPU runs; a 1-bit model gives the same logits on every kernel)\n"
       "  --exact        add a line with every logit as a hexadecimal float (exact bits)\n"
       "  -h, --help     this text\n\n"
       "Prints the top class, then every class with its logit and softmax score. Exit status 0, "
-      "or 2 with one line on stderr.\n",
+      "or 2 with one line on stderr (and the usage line for a wrong command line).\n",
       kUsage);
   return 0;
 }
@@ -102,8 +102,11 @@ int main(int argc, char** argv) {
   try {
     auto eng = bifsmn::Engine::load_file(pos[0], kernel);
     if (blocks) eng->set_blocks(blocks);
-    const bifsmn::Wave wav = bifsmn::read_wav(pos[1]);
     const int rate = eng->feature_config().sample_rate;
+    const int clip = eng->feature_config().clip_samples;
+    // the model sees one clip: the rest of a longer recording is not read (any length, bounded
+    // memory and time; the frame count comes from the header)
+    const bifsmn::Wave wav = bifsmn::read_wav(pos[1], static_cast<std::size_t>(clip));
     if (wav.sample_rate != rate) {
       throw bifsmn::BkwsError(pos[1] + ": sample rate " + std::to_string(wav.sample_rate) +
                               " Hz, the model needs " + std::to_string(rate) +
@@ -125,10 +128,9 @@ int main(int argc, char** argv) {
                 1.0 / z);
     std::printf("model: %s, %d blocks, kernel %s, %.3f s of audio (%d channel%s)\n",
                 eng->kind().c_str(), eng->blocks(), eng->kernel_name(),
-                static_cast<double>(wav.mono.size()) / rate, wav.channels,
+                static_cast<double>(wav.frames) / rate, wav.channels,
                 wav.channels == 1 ? "" : "s, downmixed");
-    const int clip = eng->feature_config().clip_samples;
-    if (wav.mono.size() > static_cast<std::size_t>(clip)) {
+    if (wav.frames > static_cast<std::size_t>(clip)) {
       // the model sees one clip; a longer recording is cut, not scanned (bifsmn detect scans)
       std::printf("note: only the first %.3f s were classified (the model's clip length); "
                   "use bifsmn detect to find keywords in a longer recording\n",

@@ -33,8 +33,8 @@ def counts(num_layers: int = DEFAULT_LAYERS, num_paths: int = MAX_PATHS) -> list
 def _as_int(value: object) -> int | None:
     """``value`` as an int when it is a whole-number type (a Python or numpy integer, as a
     count read from an array is), else None; bools are refused (``True`` is not 1 block)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_ too
-        return None
+    if isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        return None  # numpy and torch booleans too
     try:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:

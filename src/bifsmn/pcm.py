@@ -29,9 +29,13 @@ def as_samples(x: object, what: str = "audio input") -> np.ndarray:
     uint8, which is then taken as 8-bit audio (twice the samples, garbage scores, no error); it
     fails with torch's or numpy's own message on a tensor that requires grad, a bfloat16 tensor
     or a ragged list. Torch is not imported: a tensor is recognised by its methods."""
-    if isinstance(x, bytes | bytearray | memoryview | str):
-        raise BifsmnError(f"{what} is {type(x).__name__}, not samples: wrap raw PCM bytes as "
-                          "numbers first, e.g. np.frombuffer(buf, '<i2') for 16-bit "
+    if isinstance(x, str):
+        raise BifsmnError(f"{what} is a str ({x[:60]!r}), not samples: read a file with "
+                          "Detector.detect_file or bifsmn.audio.load_audio")
+    if isinstance(x, bytes | bytearray) or (isinstance(x, memoryview)
+                                            and x.format in ("B", "b", "c")):
+        raise BifsmnError(f"{what} is {type(x).__name__} of bytes, not samples: wrap raw PCM "
+                          "bytes as numbers first, e.g. np.frombuffer(buf, '<i2') for 16-bit "
                           "little-endian")
     if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor (any device, any grad)
         t = x.detach().cpu()  # type: ignore[attr-defined]
@@ -40,7 +44,8 @@ def as_samples(x: object, what: str = "audio input") -> np.ndarray:
         x = t.numpy()
     try:
         arr = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged lists, unconvertible objects
+    except (ValueError, TypeError, RuntimeError) as exc:  # ragged lists, lists of tensors
+        # that require grad, unconvertible objects
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BifsmnError(f"{what} is not an array of numbers ({why})") from None
     if arr.dtype.kind not in "fiu":

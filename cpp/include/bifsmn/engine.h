@@ -144,6 +144,10 @@ class Engine {
   void predict_features(const float* x, std::size_t batch, float* logits);
   // wave: batch x samples at the model's rate. Each clip is cut or
   // zero-padded on the right to clip_samples first (bifsmn.audio.fix_length).
+  // Samples are expected in [-1, 1]: the engine does not scan them per call (the Python API
+  // and the runner's WAV reader refuse NaN/inf and |x| > 1000 before this); non-finite logits
+  // are a BkwsError naming the audio where its samples made them, else the model. samples == 0
+  // is a BkwsError.
   void predict_audio(const float* wave, std::size_t batch, std::size_t samples,
                      float* logits);
   // The engine's log-mel front end alone: out is batch x 1 x n_mels x frames.

@@ -702,7 +702,10 @@ int Engine::num_classes() const { return impl_->a.classes; }
 int Engine::n_mels() const { return impl_->a.n_mels; }
 int Engine::frames() const { return impl_->a.frames; }
 std::size_t Engine::file_bytes() const { return impl_->file->size(); }
-int Engine::blocks() const { return impl_->a.layers >> impl_->path; }
+int Engine::blocks() const {  // set_blocks may change the path from another thread
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->a.layers >> impl_->path;
+}
 
 std::vector<int> Engine::available_blocks() const {
   std::vector<int> out;
@@ -740,6 +743,24 @@ void check_finite(const float* logits, std::size_t batch, int classes, const std
                       std::to_string(i / static_cast<std::size_t>(classes)) +
                       " (corrupt or diverged model, or input values far outside [-1, 1])");
     }
+  }
+}
+
+// check_finite for logits computed from audio: where they are not finite, says whether the
+// audio was (NaN or inf samples make NaN features, which the logits' own message would blame
+// on the model). Reads the audio only on that failure path: no cost per call.
+void check_finite_from(const float* logits, std::size_t batch, int classes,
+                       const std::string& name, const float* wave, std::size_t samples) {
+  try {
+    check_finite(logits, batch, classes, name);
+  } catch (const BkwsError&) {
+    for (std::size_t i = 0; i < batch * samples; ++i) {
+      if (!std::isfinite(wave[i])) {
+        throw BkwsError(name + ": audio input clip " + std::to_string(i / samples) +
+                        " contains NaN or infinite samples");
+      }
+    }
+    throw;
   }
 }
 }  // namespace
@@ -822,7 +843,8 @@ void Engine::predict_at(const float* wave, std::size_t batch, const std::int64_t
   if (batch == 0) return;
   if (im.profiling) im.times.frontend += std::chrono::duration<double>(Clock::now() - t0).count();
   im.run(im.feats.data(), batch, logits);
-  check_finite(logits, batch, im.a.classes, im.file->name());
+  check_finite_from(logits, batch, im.a.classes, im.file->name(), wave,
+                    static_cast<std::size_t>(im.feat.clip_samples));
 }
 
 void Engine::predict_audio(const float* wave, std::size_t batch, std::size_t samples,
@@ -830,12 +852,13 @@ void Engine::predict_audio(const float* wave, std::size_t batch, std::size_t sam
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (batch == 0) return;
   Impl& im = *impl_;
+  if (samples == 0) throw BkwsError(im.file->name() + ": audio input holds no samples");
   im.reserve(batch);
   const Clock::time_point t0 = im.profiling ? Clock::now() : Clock::time_point{};
   im.features(wave, batch, samples, im.feats.data());
   if (im.profiling) im.times.frontend += std::chrono::duration<double>(Clock::now() - t0).count();
   im.run(im.feats.data(), batch, logits);
-  check_finite(logits, batch, im.a.classes, im.file->name());
+  check_finite_from(logits, batch, im.a.classes, im.file->name(), wave, samples);
 }
 
 void Engine::set_profiling(bool on) {
@@ -843,7 +866,10 @@ void Engine::set_profiling(bool on) {
   impl_->profiling = on;
 }
 
-StageTimes Engine::stage_times() const { return impl_->times; }
+StageTimes Engine::stage_times() const {  // a copy taken between calls, never mid-update
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->times;
+}
 
 void Engine::reset_stage_times() {
   std::lock_guard<std::mutex> lock(impl_->mu);

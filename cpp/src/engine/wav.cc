@@ -70,6 +70,7 @@ Wave parse_wav(const std::uint8_t* d, std::size_t n, const std::string& name) {
       w.sample_rate = static_cast<int>(std::min<std::uint32_t>(rate, 0x7FFFFFFF));
       w.channels = channels;
       w.mono.resize(frames);
+      w.frames = frames;
       const std::uint8_t* s = d + body;
       for (std::size_t i = 0; i < frames; ++i) {
         double acc = 0;
@@ -100,18 +101,67 @@ Wave parse_wav(const std::uint8_t* d, std::size_t n, const std::string& name) {
   return {};
 }
 
-Wave read_wav(const std::string& path) {
+Wave read_wav(const std::string& path, std::size_t max_frames) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw BkwsError(path + ": cannot open audio file (no such file)");
-  if (!S_ISREG(st.st_mode)) {
-    throw BkwsError(path + ": cannot open audio file: not a regular file (a directory?)");
-  }
+  if (S_ISDIR(st.st_mode)) throw BkwsError(path + ": cannot open audio file: not a regular file (a directory)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw BkwsError(path + ": cannot open audio file");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  if (bytes.empty()) throw BkwsError(path + ": empty file (0 bytes)");
-  return parse_wav(bytes.data(), bytes.size(), path);
+  std::vector<std::uint8_t> buf;
+  auto fill = [&](std::size_t upto) {  // read until buf holds upto bytes or the file ends
+    while (buf.size() < upto && in) {
+      const std::size_t want = std::min<std::size_t>(upto - buf.size(), std::size_t{1} << 20);
+      const std::size_t at = buf.size();
+      buf.resize(at + want);
+      in.read(reinterpret_cast<char*>(buf.data() + at), static_cast<std::streamsize>(want));
+      buf.resize(at + static_cast<std::size_t>(in.gcount()));
+    }
+  };
+  const bool regular = S_ISREG(st.st_mode);
+  const std::size_t file_size = regular ? static_cast<std::size_t>(st.st_size) : 0;
+  // Walk the chunks, reading each before the data chunk whole (fmt and small metadata) and of
+  // the data chunk only the frames wanted; parse_wav then reads the buffer, whose data chunk
+  // length is cut to those frames (a declared length beyond the file is still "truncated").
+  fill(12);
+  std::size_t pos = 12, block = 0, total = 0;
+  bool cut = false;
+  while (buf.size() >= 12) {
+    fill(pos + 8);
+    if (buf.size() < pos + 8) break;
+    const std::size_t len = u32(buf.data() + pos + 4), body = pos + 8;
+    if (std::memcmp(buf.data() + pos, "data", 4) == 0) {
+      const bool open_len = len == 0xFFFFFFFFu;  // streaming writers: "to the end of file"
+      const std::size_t have = file_size - std::min(file_size, body);
+      if (regular && !open_len && len > have) {  // as parse_wav says it, without reading it all
+        throw BkwsError(path + ": truncated WAV: header declares " + std::to_string(len) +
+                        " bytes of audio, file holds " + std::to_string(have));
+      }
+      if (block == 0 || max_frames >= (static_cast<std::size_t>(-1) - body) / block) break;
+      const std::size_t wanted = max_frames * block;
+      if (wanted > 0xFFFFFFFEu) break;  // more than a data chunk can declare: read it all
+      if (!open_len && len <= wanted) {
+        fill(body + len);
+        break;
+      }
+      fill(body + wanted);
+      if (buf.size() < body + wanted) break;  // fewer frames than wanted: parse_wav reads them
+      total = open_len ? (regular ? (file_size - body) / block : 0) : len / block;
+      const std::uint32_t keep = static_cast<std::uint32_t>(wanted);
+      for (int i = 0; i < 4; ++i) buf[pos + 4 + i] = static_cast<std::uint8_t>(keep >> (8 * i));
+      cut = true;
+      break;
+    }
+    fill(body + len);
+    if (std::memcmp(buf.data() + pos, "fmt ", 4) == 0 && buf.size() >= body + 16) {
+      block = u16(buf.data() + body + 12);
+    }
+    pos = body + len + (len & 1);
+  }
+  if (max_frames == static_cast<std::size_t>(-1)) fill(static_cast<std::size_t>(-1));
+  if (buf.empty()) throw BkwsError(path + ": empty file (0 bytes)");
+  Wave w = parse_wav(buf.data(), buf.size(), path);
+  w.frames = cut && total > w.mono.size() ? total : w.mono.size();
+  return w;
 }
 
 }  // namespace bifsmn

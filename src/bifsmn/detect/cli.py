@@ -8,6 +8,7 @@ so ``bifsmn --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -248,11 +249,13 @@ def _file_events(det, path: str, saver) -> list:
     saver.start(path)
     events = []
     try:
-        for block, evs in det.iter_file(path):
-            saver.feed(block)
-            for ev in evs:
-                saver.save(ev.label, ev.start, ev.end, ev.score)
-            events += evs
+        # closed on the way out, whatever happens: the detector is held until its file ends
+        with contextlib.closing(det.iter_file(path)) as blocks:
+            for block, evs in blocks:
+                saver.feed(block)
+                for ev in evs:
+                    saver.save(ev.label, ev.start, ev.end, ev.score)
+                events += evs
     finally:
         if saver.saved:
             saver.write_manifest()

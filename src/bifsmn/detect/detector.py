@@ -18,7 +18,6 @@ the evaluation; both give the same floats and the same events (tested).
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -173,11 +172,18 @@ def _rebuild_detector(args: dict, changes: dict[tuple[str, str], float],
 
 
 def _number(value: object, name: str) -> float:
-    """A numeric argument as a float, or one line naming it: a string such as ``"0.5"`` would
-    otherwise fail deep inside, in formatting or a comparison."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    """A numeric argument as a float (Python and numpy numbers, 0-d arrays and tensors,
+    Decimal, Fraction), or one line naming it: a string such as ``"0.5"`` would otherwise fail
+    deep inside, in formatting or a comparison."""
+    bad = isinstance(value, str | bytes | bool) or getattr(value, "ndim", 0) != 0 \
+        or str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+    try:
+        number = None if bad else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
         raise BifsmnError(f"{name} must be a number, not {value!r}")
-    return float(value)
+    return number
 
 
 def _real(value: object, name: str) -> float | None:
@@ -231,9 +237,11 @@ class Detector:
     events of a keyword. Times are seconds since the stream began (the last :meth:`reset`).
 
     A detector follows one stream: use one per thread (or per stream). A second thread calling
-    :meth:`process`, :meth:`flush`, :meth:`reset` or ``detect_*`` while one runs gets a
-    :class:`~bifsmn.errors.BifsmnError` instead of interleaving two streams' audio (the
-    :meth:`set_threshold` family may be called from another thread). Detectors may share one
+    :meth:`process`, :meth:`flush`, :meth:`reset`, ``detect_*`` or :meth:`iter_file` while one
+    runs (an ``iter_file`` holds the detector until its file ends or the generator is closed)
+    gets a :class:`~bifsmn.errors.BifsmnError` instead of interleaving two streams' audio. The
+    :meth:`set_threshold` family may be called from another thread: a change waits for the
+    chunk being turned into events and applies from the next one. Detectors may share one
     ``EngineScorer`` (an ``Engine`` is safe to share).
     """
 
@@ -266,6 +274,8 @@ class Detector:
                            for k, v in locals().items() if k != "self"}
         self._changes: dict[tuple[str, str], float] = {}
         self._busy = threading.Lock()  # held while a call feeds the stream (_exclusive)
+        # held while posteriors become events, and by the set_* changes (another thread's)
+        self._settings = threading.Lock()
         self.scorer = load_scorer(model, blocks)
         # the model file's contents as built: a detector unpickled over a file rewritten since
         # (bifsmn calibrate) would mix the new record's gate and hop with this one's thresholds
@@ -379,19 +389,23 @@ class Detector:
             f"hold {self.verifier.hold_ms:g} ms)")
         if self.verifier_source:
             self.threshold_source += f"; {self.verifier_source}"
-        self._reset()
+        self.reset()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """The stream's state for this call alone; a call from another thread meanwhile is an
         error (waiting would only interleave the two threads' audio into one stream)."""
-        if not self._busy.acquire(blocking=False):
-            raise BifsmnError("this Detector is in use by another thread: a detector follows "
-                              "one stream, so build one per thread (they may share a scorer)")
+        acquired = False
         try:
+            acquired = self._busy.acquire(blocking=False)
+            if not acquired:
+                raise BifsmnError("this Detector is in use (by another thread, or by an "
+                                  "unfinished iter_file): a detector follows one stream, so "
+                                  "build one per thread (they may share a scorer)")
             yield
         finally:
-            self._busy.release()
+            if acquired:
+                self._busy.release()
 
     def _check_keywords(self, per: Mapping[str, float]) -> None:
         unknown = sorted(set(per) - set(self.keywords))
@@ -426,24 +440,27 @@ class Detector:
     def set_threshold(self, keyword: str, value: float) -> None:
         """Change one keyword's threshold while the stream runs."""
         value = _number(value, "threshold")
-        self._check_keywords({keyword: value})
-        self.thresholds[keyword] = self._thresholds(float(value), {})[keyword]
-        self._changes["threshold", keyword] = float(value)
+        with self._settings:  # between two calls' events, never inside one
+            self._check_keywords({keyword: value})
+            self.thresholds[keyword] = self._thresholds(float(value), {})[keyword]
+            self._changes["threshold", keyword] = float(value)
 
     def set_smoothing(self, keyword: str, ms: float) -> None:
         """Change one keyword's smoothing window while the stream runs."""
         ms = _number(ms, "ms")
-        self._check_keywords({keyword: ms})
-        self.smooth_for[keyword] = smooth_frames(ms, self.hop, self.sample_rate)
-        self._grow_history()
-        self._changes["smoothing", keyword] = float(ms)
+        with self._settings:  # between two calls' events, never inside one
+            self._check_keywords({keyword: ms})
+            self.smooth_for[keyword] = smooth_frames(ms, self.hop, self.sample_rate)
+            self._grow_history()
+            self._changes["smoothing", keyword] = float(ms)
 
     def set_refractory(self, keyword: str, ms: float) -> None:
         """Change one keyword's refractory time while the stream runs."""
         ms = _number(ms, "ms")
-        self._check_keywords({keyword: ms})
-        self.refractory_for[keyword] = self._refractory_samples(ms)
-        self._changes["refractory", keyword] = float(ms)
+        with self._settings:  # between two calls' events, never inside one
+            self._check_keywords({keyword: ms})
+            self.refractory_for[keyword] = self._refractory_samples(ms)
+            self._changes["refractory", keyword] = float(ms)
 
     def _grow_history(self) -> None:
         need = max(self.smooth_for.values(), default=1)
@@ -496,6 +513,10 @@ class Detector:
         return peaks[k], self.thresholds[k]
 
     def _on_posteriors(self, post: Posteriors) -> list[Event]:
+        with self._settings:  # the set_* changes wait for this chunk's events
+            return self._events(post)
+
+    def _events(self, post: Posteriors) -> list[Event]:
         events: list[Event] = []
         if not len(post):
             return events
@@ -559,15 +580,16 @@ class Detector:
         item is an empty block with the events of :meth:`flush`). For callers that need the
         audio beside the events (``bifsmn detect --save-windows``) without a second decode.
         Starts a new stream and leaves the detector reset afterwards."""
-        self.reset()
-        try:
-            for block in iter_audio_blocks(path, self.sample_rate, block_seconds):
-                yield block, self.process(block)
-            yield np.zeros(0, np.float32), self.flush()
-        except NonFiniteError as exc:
-            raise NonFiniteError(str(exc), path) from None  # names the input file too
-        finally:
-            self.reset()
+        with self._exclusive():  # the whole file: no other thread's audio between blocks
+            self._reset()
+            try:
+                for block in iter_audio_blocks(path, self.sample_rate, block_seconds):
+                    yield block, self._on_posteriors(self.streamer.process(block))
+                yield np.zeros(0, np.float32), self._on_posteriors(self.streamer.flush())
+            except NonFiniteError as exc:
+                raise NonFiniteError(str(exc), path) from None  # names the input file too
+            finally:
+                self._reset()
 
     def detect_array(self, audio: np.ndarray) -> list[Event]:
         """Events of 16 kHz mono samples already in memory (float32 in [-1, 1], or int16, as

@@ -67,12 +67,19 @@ def popcount_peak_gbops(kernel: str = "", seconds: float = 0.3) -> float:
         raise BifsmnError(str(exc)) from None
 
 
+#: (n_mels, frames) of every front end's image: as a 2-D array, never a batch of clips
+FEATURE_IMAGES = {(32, 32): "logmel32", (40, 32): "fbank40", (40, 48): "fbank40, pool 2",
+                  (40, 96): "fbank40, pool 1"}
+
+
 def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an int in [low, high], or a one-line :class:`BifsmnError` naming ``name``
     (instead of nanobind's multi-line signature dump or a C++ ``bad_alloc``)."""
     limits = f">= {low}" if high is None else f"in [{low}, {high}]"
-    try:  # a bool is no count (Engine(blocks=True) ran the 1-block path)
-        n = None if isinstance(value, str | bytes | bool | np.bool_) else int(value)
+    # a bool is no count (Engine(blocks=True) ran the 1-block path), numpy's or torch's neither
+    boolean = isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+    try:
+        n = None if boolean or isinstance(value, str | bytes) else int(value)
     except (TypeError, ValueError, OverflowError):  # None, NaN, inf, ...
         n = None
     if n is None or n != value or n < low or (high is not None and n > high):  # 2.5 too
@@ -263,14 +270,14 @@ class Engine:
                 # taken as (B, N) it would be thousands of clips of one or two samples
                 raise BifsmnError(f"audio of shape {arr.shape} looks like (samples, channels): "
                                   "give mono samples (N,) or a batch of clips (B, N)")
-            hop = int(self.feature_config.get("hop_length", 0))
-            if 0 < arr.shape[1] < hop:
-                # a feature image of another front end ((40, 32) to a log-mel model) would be
-                # scored as 40 clips of 32 samples: rows shorter than one frame hop are no audio
-                raise BifsmnError(f"input of shape {arr.shape}: clips of {arr.shape[1]} samples "
-                                  f"are shorter than one {hop}-sample frame hop; give audio, or "
-                                  f"this model's {self.feature_config.get('kind', 'logmel32')} "
-                                  f"features as {fshape}")
+            if arr.shape in FEATURE_IMAGES:
+                # another front end's image without its channel axis ((40, 32) to a log-mel
+                # model) would be scored as a batch of 40 clips of 32 samples
+                raise BifsmnError(f"input of shape {arr.shape} looks like a feature image "
+                                  f"({FEATURE_IMAGES[arr.shape]}), not a batch of clips: give "
+                                  f"audio, or this model's "
+                                  f"{self.feature_config.get('kind', 'logmel32')} features as "
+                                  f"{fshape}")
             kind, batched = "audio", True
         elif arr.ndim == 3 and arr.shape == fshape:
             kind, batched, arr = "features", False, arr.reshape(1, -1)

@@ -150,6 +150,9 @@ def check_export_output(checkpoint: str | Path, out_path: str | Path) -> Path:
     out_path = Path(out_path)
     check_output(out_path, (Path(checkpoint),))
     _check_replaceable(out_path)
+    if out_path.suffix.lower() == ".onnx":  # the CLI picks the format by this suffix
+        raise BifsmnError("export_checkpoint writes .bkws engine files; for ONNX call "
+                          "bifsmn.export_onnx (or `bifsmn export CKPT -o model.onnx`)", out_path)
     if out_path.suffix.lower() in CHECKPOINT_SUFFIXES:
         # the engine reads the file by its bytes, but people and other tools read the name
         raise BifsmnError(f"the output is a .bkws engine file, not a {out_path.suffix} "
@@ -175,9 +178,6 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, blocks: Bloc
     plan instead (``"small"``: the smallest measured, :mod:`bifsmn.deploy.plans`); reference
     ``deploy(model, storage=)``.
     """
-    if Path(out_path).suffix.lower() == ".onnx":  # the CLI picks the format by this suffix
-        raise BifsmnError("export_checkpoint writes .bkws engine files; for ONNX call "
-                          "bifsmn.export_onnx (or `bifsmn export CKPT -o model.onnx`)", out_path)
     checkpoint, out_path = Path(checkpoint), check_export_output(checkpoint, out_path)
     model, ckpt = model_from_checkpoint(checkpoint)
     if classifier_dtype is not None:

@@ -40,7 +40,7 @@ template <class VD>
   int j0 = 0;
   if constexpr (LD == 8) {
     for (; j0 + 8 <= half && 2 * j0 + 16 <= L; j0 += 8) {  // 8 x 8 transposes (ops/transpose.h)
-      gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+      gather_pairs16(fr, j0, [&](int j, const v8f& even, const v8f& odd) {
         re[j] = __builtin_convertvector(even, VD) * 32768.0 * window[2 * j];
         im[j] = __builtin_convertvector(odd, VD) * 32768.0 * window[2 * j + 1];
       });

@@ -91,11 +91,11 @@ template <class VF, typename Put>
     gather_pairs16(fr, j0, put);
   } else {
     v8f lo_e[8], lo_o[8];
-    gather_pairs16(fr, j0, [&](int j, v8f even, v8f odd) {
+    gather_pairs16(fr, j0, [&](int j, const v8f& even, const v8f& odd) {
       lo_e[j - j0] = even;
       lo_o[j - j0] = odd;
     });
-    gather_pairs16(fr + 8, j0, [&](int j, v8f even, v8f odd) {
+    gather_pairs16(fr + 8, j0, [&](int j, const v8f& even, const v8f& odd) {
 #if BIFSMN_LOGMEL16
       // in registers (joining through memory stalled on store forwarding: slower than 8 lanes)
       put(j, BIFSMN_JOIN16(lo_e[j - j0], even), BIFSMN_JOIN16(lo_o[j - j0], odd));
@@ -132,7 +132,7 @@ template <class VF, bool kCols>
   } else {
   int j0 = 0;
   for (; j0 + 8 <= half; j0 += 8) {  // samples 2*j0 .. 2*j0 + 15 of each frame
-    gather_group<VF>(fr, j0, [&](int j, VF even, VF odd) {
+    gather_group<VF>(fr, j0, [&](int j, const VF& even, const VF& odd) {
       re[j] = even * window[2 * j];
       im[j] = odd * window[2 * j + 1];
     });
