@@ -220,9 +220,10 @@ def eval_stream(data: str | Path, models: Sequence[str | Path | Scorer],
                 log(f"{name}: verifier woken at {ver.wake:g}, held {ver.hold_ms:g} ms")
             for snr, st in streams.items():
                 post, dt = stream_posteriors(scorer, st.audio, hop, gate=g, verifier=ver)
-                frac = stream_posteriors.last_scored
+                frac = stream_posteriors.last_scored  # type: ignore[attr-defined]  # set by the call
                 if ver is not None:
-                    log(f"{name}: verifier ran on {100 * stream_posteriors.last_verified:.1f}% "
+                    log(f"{name}: verifier ran on "
+                        f"{100 * stream_posteriors.last_verified:.1f}% "  # type: ignore[attr-defined]
                         "of the windows the gate let through")
                 dur = len(st.audio) / st.sample_rate
                 scores = sweep(post, list(scorer.labels), st.keywords, st.hours, thresholds, n,
