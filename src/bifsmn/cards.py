@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -119,7 +120,7 @@ def publish(run_dir: str | Path, name: str, command: str, dest: str | Path = "mo
     run_dir, dest = Path(run_dir), Path(dest)
     ckpt = load_checkpoint(run_dir / checkpoint)
     which = "best" if checkpoint == "best.pt" else "last"
-    cfg = card_paths(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    cfg: Any = card_paths(yaml.safe_load((run_dir / "config.yaml").read_text()))
     history = load_checkpoint(run_dir / "last.pt")["history"]
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}

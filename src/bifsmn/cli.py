@@ -159,7 +159,7 @@ def cmd_scale_table(args: argparse.Namespace) -> int:
 
     check_feature_archive(args.archive)  # before any model is loaded or announced
     check_folder_path(args.out, "folder for the tables (--out)")  # not after minutes of work
-    models = []
+    models: list[tuple[str, Path]] = []
     for spec in args.model:  # every spec checked before minutes of evaluation
         name, sep, path = spec.partition("=")
         if not sep or not name.strip() or not path:

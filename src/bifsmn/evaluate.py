@@ -12,7 +12,7 @@ file costs, per path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -221,7 +221,7 @@ def compare_paths(model: str | Path, against: str | Path, data: str | Path,
                         progress)[0]
 
 
-def compare_many(models: list[str | Path], against: str | Path, data: str | Path,
+def compare_many(models: Sequence[str | Path], against: str | Path, data: str | Path,
                  split: str | None = None, blocks: list[int] | None = None,
                  protocol: str = "auto", cache_dir: Path | None = None,
                  progress: bool = True) -> list[dict[int, dict]]:

@@ -190,7 +190,7 @@ def remove_stale_temp_files(folder: str | Path, min_age_s: float = STALE_TEMP_SE
     return n, size
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None],
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object],
                  inputs: Iterable[str | Path] = (), mode: int = 0o644) -> Path:
     """Write a file atomically after :func:`check_output`; ``write(f)`` fills the binary file.
 

@@ -19,7 +19,7 @@ import torch
 from bifsmn.audio import fix_length, load_audio
 from bifsmn.data.archive import FeatureArchive
 from bifsmn.data.fbank import Fbank40, image_to_input
-from bifsmn.data.frontends import FBANK40, check_feature_kind, feature_config_from_dict
+from bifsmn.data.frontends import check_fbank40, feature_config_from_dict
 from bifsmn.data.labels import UNKNOWN, task_of
 from bifsmn.deploy import predict_finite, scoring
 from bifsmn.errors import BifsmnError
@@ -58,8 +58,8 @@ def evaluate_paired(checkpoint: str | Path, archive_root: str | Path, audio_root
                     cache_dir: Path | None = None) -> dict:
     """Accuracy of each path on the paired clips' images and on their audio (deployed path)."""
     model, ckpt = model_from_checkpoint(checkpoint)
-    fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
-    check_feature_kind(fcfg, FBANK40, f"paired evaluation of {checkpoint}")
+    fcfg = check_fbank40(feature_config_from_dict(ckpt["features"], str(checkpoint)),
+                         f"paired evaluation of {checkpoint}")
     archive = FeatureArchive(archive_root, *task_of(checkpoint_labels(ckpt)))
     pairs = paired_clips(archive, audio_root, split)
     if not pairs:

@@ -38,7 +38,7 @@ def as_samples(x: object, what: str = "audio input") -> np.ndarray:
                           "bytes as numbers first, e.g. np.frombuffer(buf, '<i2') for 16-bit "
                           "little-endian")
     if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor (any device, any grad)
-        t = x.detach().cpu()  # type: ignore[attr-defined]
+        t = x.detach().cpu()
         if t.is_floating_point() and t.element_size() < 4:  # float16 / bfloat16: numpy
             t = t.float()  # has no bfloat16; float32 holds both exactly
         x = t.numpy()

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import soundfile as sf
@@ -58,7 +59,7 @@ def _demo_stream(data: str, out: Path) -> tuple[Path, list, list]:
     others = [it for it in items if it.word not in COMMANDS and it.word != "_silence_"][:2]
     order = kws[:2] + others[:1] + kws[2:4] + others[1:] + kws[4:]
     gap = np.zeros(16000, np.float32)
-    audio = np.concatenate([np.concatenate([gap, load_audio(it.path)]) for it in order]
+    audio = np.concatenate([np.concatenate([gap, load_audio(cast(str, it.path))]) for it in order]
                            + [gap])
     wav = out / "demo.wav"
     sf.write(str(wav), audio, 16000)

@@ -8,6 +8,7 @@ parameter groups). Ablations of BiFSMNv2 change one ingredient each.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bifsmn.errors import BifsmnError
 from bifsmn.train.config import (
@@ -66,7 +67,7 @@ def _relative(overrides: list[str], base: Config) -> list[str]:
         if not sep:
             out.append(item)
             continue
-        node = base.to_dict()
+        node: Any = base.to_dict()
         for part in key.split("."):
             node = node[part]
         out.append(f"{key}={float(node) * float(factor)!r}")

@@ -13,12 +13,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from bifsmn.blocks import counts
 from bifsmn.data.archive import AudioSource, check_feature_archive
-from bifsmn.data.fbank import image_to_input
+from bifsmn.data.fbank import Fbank40Config, image_to_input
 from bifsmn.data.frontends import feature_config_from_dict
 from bifsmn.data.labels import SILENCE, UNKNOWN, task_of
 from bifsmn.data.sources import split_inputs
@@ -37,13 +38,14 @@ def model_rows(name: str, checkpoint: Path, archive: str, audio: str | None,
     model, ckpt = model_from_checkpoint(checkpoint)
     fcfg = feature_config_from_dict(ckpt["features"], str(checkpoint))
     num_classes, keywords = task_of(checkpoint_labels(ckpt))
-    blocks = counts(model.num_layers, getattr(model, "num_paths", 1))
+    blocks = counts(cast(int, model.num_layers), getattr(model, "num_paths", 1))
     labels = list(ckpt["labels"])
     not_kw = torch.tensor([labels.index(x) for x in (UNKNOWN, SILENCE) if x in labels])
     data = {s: split_inputs(archive, s, fcfg, num_classes, cache_dir=cache_dir,
                             keywords=keywords)[:2]
             for s in ("validation", "testing")}
-    neg = [image_to_input(AudioSource(n).images("testing", fcfg, cache_dir), fcfg)
+    fbank_cfg = cast(Fbank40Config, fcfg)  # split_inputs above refused other feature kinds
+    neg = [image_to_input(AudioSource(n).images("testing", fbank_cfg, cache_dir), fbank_cfg)
            for n in negatives]
     neg_x = torch.cat(neg) if neg else None
     paired = (evaluate_paired(checkpoint, archive, audio, tuple(blocks), cache_dir=cache_dir)

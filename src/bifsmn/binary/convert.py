@@ -32,7 +32,8 @@ def binarize(model: nn.Module, method: str, keep_fp: list[str] | tuple[str, ...]
         replace_prelu_with_rprelu(model)
         model.to(device)  # and the new RPReLUs
     # the checkpoint-style spec: what the deployed (engine) form of the model is built from
-    model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[attr-defined]
+    # (a new attribute on a Module: mypy types Module attributes as Tensor | Module)
+    model.binary_spec = {"method": method, "keep_fp": list(keep_fp),  # type: ignore[assignment]
                          "options": dict(options)}
     return model
 

@@ -29,6 +29,7 @@ class QuantMixin:
     input_channel_dim: int = -1
     input_quantizer: nn.Module
     weight_quantizer: nn.Module
+    weight: torch.Tensor  # set by the torch layer class it is mixed with
 
     def set_quantizers(self, input_quantizer: str | nn.Module | None,
                        weight_quantizer: str | nn.Module | None, **kwargs: object) -> None:

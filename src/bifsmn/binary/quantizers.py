@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -247,7 +248,9 @@ class IRNetSign(Quantizer):
     anneals the estimator from a smooth identity-like gradient (t = 0.1) to a sharp one (t = 10).
     """
 
-    def __init__(self, **kw: object) -> None:
+    tk: torch.Tensor  # buffer, registered in __init__
+
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.t, self.k = 0.1, 10.0
         # the same two numbers as a tensor the (possibly compiled) forward reads; not saved
@@ -275,7 +278,7 @@ class ReActSign(Quantizer):
     """ReActNet RSign: sign(x - beta) with a learnable per-channel threshold beta (inputs);
     weights as XNOR. RPReLU replaces PReLU in the model (see bifsmn.binary.methods)."""
 
-    def __init__(self, **kw: object) -> None:
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         if self.role == "input":
             self.threshold = nn.Parameter(torch.zeros(self.channels))
@@ -308,7 +311,7 @@ class LPBSign(Quantizer):
     Weights: ``s_w * sign(alpha * W)``. ``alpha`` (init 1) shapes the backward pass only.
     """
 
-    def __init__(self, **kw: object) -> None:
+    def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.alpha = nn.Parameter(torch.ones(1))
         if self.role == "input":
@@ -335,7 +338,7 @@ class DualScaleSign(Quantizer):
     ``s_w``). Neither s nor s_w enters the backward pass (:func:`scaled`).
     """
 
-    def __init__(self, ste: bool = False, **kw: object) -> None:
+    def __init__(self, ste: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.ste = bool(ste)
         if not self.ste:  # one alpha per sign: b1 and b2 (inputs), sign(W) (weights)

@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
@@ -502,7 +502,7 @@ def _extract(archive: Path, dest: Path, *, progress: bool) -> None:
 
 #: ``filter="data"`` where supported (3.11.4+): tarfile's own defence against unsafe
 #: members, used in addition to :func:`_checked_members`.
-_TAR_FILTER: dict[str, str] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+_TAR_FILTER: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
 def _tar_filter_errors() -> tuple[type[BaseException], ...]:

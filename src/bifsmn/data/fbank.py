@@ -81,6 +81,10 @@ class Fbank40(nn.Module):
     :func:`image_to_input`.
     """
 
+    # buffers (registered in __init__)
+    window: torch.Tensor
+    fbank: torch.Tensor
+
     def __init__(self, cfg: Fbank40Config | None = None) -> None:
         super().__init__()
         self.cfg = cfg or Fbank40Config()

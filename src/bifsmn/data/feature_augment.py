@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -172,5 +173,6 @@ class FeatureAugmenter:
         src = torch.arange(t)[None, :] - k[:, None]
         valid = ((src >= 0) & (src < t)).to(x.dtype)[:, :, None]
         out = torch.gather(x, 1, src.clamp(0, t - 1)[:, :, None].expand_as(x)) * valid
-        new_labels = torch.where(pick, torch.full_like(labels, self.unknown_label), labels)
+        unknown = cast(int, self.unknown_label)  # __init__ refused cut_prob > 0 without one
+        new_labels = torch.where(pick, torch.full_like(labels, unknown), labels)
         return out.to(images.dtype) if not images.is_floating_point() else out, new_labels

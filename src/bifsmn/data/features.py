@@ -45,6 +45,10 @@ def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
 class LogMel(nn.Module):
     """Waveforms (B, samples) -> log-mel dB images (B, 1, n_mels, frames)."""
 
+    # buffers (registered in __init__)
+    window: torch.Tensor
+    fbank: torch.Tensor
+
     def __init__(self, cfg: FeatureConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg or FeatureConfig()

@@ -76,3 +76,11 @@ def check_feature_kind(model_cfg: AnyFeatureConfig, data_kind: str, what: str) -
     if feature_kind(model_cfg) != data_kind:
         raise BifsmnError(f"model expects {feature_kind(model_cfg)} features but {what} gives "
                           f"{data_kind} features")
+
+
+def check_fbank40(model_cfg: AnyFeatureConfig, what: str) -> Fbank40Config:
+    """:func:`check_feature_kind` for fbank40 data: ``model_cfg``, now known to be an
+    :class:`Fbank40Config` (for the type checker), or the same refusal."""
+    check_feature_kind(model_cfg, FBANK40, what)
+    assert isinstance(model_cfg, Fbank40Config)  # feature_kind(model_cfg) == FBANK40
+    return model_cfg

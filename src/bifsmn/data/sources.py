@@ -20,9 +20,8 @@ import torch
 
 from bifsmn.data.archive import FeatureArchive, is_feature_archive
 from bifsmn.data.cache import load_features, load_waves, waves_to_float
-from bifsmn.data.fbank import KIND as FBANK40
 from bifsmn.data.fbank import Fbank40, Fbank40Config, image_to_input
-from bifsmn.data.frontends import AnyFeatureConfig, check_feature_kind
+from bifsmn.data.frontends import AnyFeatureConfig, check_fbank40
 from bifsmn.data.speech_commands import SpeechCommands
 
 
@@ -39,11 +38,11 @@ def split_inputs(data: str | Path, split: str | None, feature_cfg: AnyFeatureCon
     ``source`` says what the features came from: ``images`` or ``audio``.
     """
     if is_feature_archive(data):
-        check_feature_kind(feature_cfg, FBANK40, f"the feature archive {data}")
+        fbank_cfg = check_fbank40(feature_cfg, f"the feature archive {data}")
         ds = FeatureArchive(data, num_classes, keywords)
         split = split or "validation"
         imgs, labels = ds.images(split, cache_dir, progress)
-        return image_to_input(imgs, feature_cfg), labels, split, "images"
+        return image_to_input(imgs, fbank_cfg), labels, split, "images"
     ds = SpeechCommands(data, num_classes, protocol, seed, keywords=keywords)
     split = split or ds.default_eval_split()
     feats, labels = audio_inputs(ds, split, feature_cfg, cache_dir, progress)

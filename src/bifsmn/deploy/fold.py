@@ -20,6 +20,7 @@ so the model passed in is never moved.
 from __future__ import annotations
 
 import copy
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from bifsmn.binary.quantizers import DualScaleSign, VanillaSign
 from bifsmn.deploy.spec import FLOAT_DTYPES, Arch, DeploySpec
 from bifsmn.deploy.storage import F16_MAX
 from bifsmn.errors import BifsmnError
-from bifsmn.models.dfsmn import DFSMN
+from bifsmn.models.dfsmn import DFSMN, DFSMNBlock
 
 #: full-precision model names that have a deployed (``.bkws``) form
 FP_KINDS = ("dfsmn_teacher", "dfsmn_thinnable")
@@ -39,6 +40,8 @@ FP_KINDS = ("dfsmn_teacher", "dfsmn_thinnable")
 CLASSIFIER_DTYPES = ("f32", "f16", "i8")
 #: storages of a binary model's per-channel constants
 PARAM_DTYPES = ("f32", "f24", "f16")
+
+_M = TypeVar("_M", bound=nn.Module)
 
 
 class NotDeployable(BifsmnError):
@@ -77,7 +80,8 @@ def _bn(bn: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or bn.running_var is None:
         raise NotDeployable(f"unsupported normalisation layer {type(bn).__name__}")
     var = bn.running_var.double().numpy()
-    mean = bn.running_mean.double().numpy()
+    # torch registers running_mean and running_var together (both None without running stats)
+    mean = cast(torch.Tensor, bn.running_mean).double().numpy()
     g = 1.0 / np.sqrt(var + bn.eps)
     if bn.weight is not None:
         g = g * bn.weight.detach().double().numpy()
@@ -110,7 +114,8 @@ def _binary_weight(layer: nn.Module, name: str) -> tuple[np.ndarray, np.ndarray]
     channel really is ``sw[o] * (+-1)``.
     """
     with torch.no_grad():
-        wh = layer.weight_quantizer(layer.weight).detach().float()
+        quantizer = cast(nn.Module, layer.weight_quantizer)  # a QuantMixin layer's
+        wh = quantizer(layer.weight).detach().float()
     wh = wh.reshape(wh.shape[0], -1)
     sw = wh.abs().amax(dim=1)
     if not torch.equal(wh.abs(), sw[:, None].expand_as(wh)):
@@ -197,7 +202,7 @@ def _memory_binary(w: _Folder, name: str, mem: nn.Module, bn: nn.Module, kind: s
 
 
 def _fp_weight(layer: nn.Module) -> np.ndarray:
-    wt = layer.weight.detach().double().numpy()
+    wt = cast(torch.Tensor, layer.weight).detach().double().numpy()
     return wt.reshape(wt.shape[0], -1)
 
 
@@ -222,7 +227,7 @@ def _check_fp(model: nn.Module) -> None:
 
 def arch_of(model: DFSMN) -> Arch:
     """The network shape of an exportable DFSMN (refused: non-'same' or even kernels)."""
-    b0, conv = model.blocks[0], model.conv1
+    b0, conv = cast(DFSMNBlock, model.blocks[0]), model.conv1
     ks = conv.kernel_size[0]
     if (conv.kernel_size != (ks, ks) or conv.stride != (2, 2) or conv.padding != (ks // 2,) * 2
             or ks % 2 == 0 or model.conv2.kernel_size != (ks, ks)):
@@ -234,7 +239,7 @@ def arch_of(model: DFSMN) -> Arch:
                 model.num_layers, b0.memory.left, b0.memory.right, model.num_paths)
 
 
-def _cpu_copy(model: nn.Module) -> nn.Module:
+def _cpu_copy(model: _M) -> _M:
     """``model`` itself when it is on the CPU, else a CPU copy (the original stays put)."""
     if all(t.device.type == "cpu" for t in (*model.parameters(), *model.buffers())):
         return model
@@ -330,7 +335,7 @@ def _fold_layers(w: _Folder, model: DFSMN, kind: str, is_binary: bool, fp_dtype:
     w.add("act2", _slope(model.act2, "act2"), "f32")
     w.add("act3", _slope(model.act3, "act3"), "f32")
     for j in included:
-        blk, pre = model.blocks[j], f"b{j}"
+        blk, pre = cast(DFSMNBlock, model.blocks[j]), f"b{j}"
         if is_binary:
             _memory_binary(w, f"{pre}.mem", blk.memory, blk.mem_bn, kind)
             _binary_layer(w, f"{pre}.fc_in", blk.fc_in, kind, blk.hid_bn)

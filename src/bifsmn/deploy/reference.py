@@ -198,12 +198,14 @@ class DeployedDFSMN(nn.Module):
         pre = f"b{j}.mem"
         w = self._signs(f"{pre}.bits")  # (C, taps)
         zero = x.new_zeros((1, 1, self.dim))
+        levels: Callable[[torch.Tensor], torch.Tensor]
         if self.dual:
             tau = self.r[f"{pre}.tau"]
 
-            def levels(v: torch.Tensor) -> torch.Tensor:
+            def dual_levels(v: torch.Tensor) -> torch.Tensor:
                 b1, b2, absr = self._split(f"{pre}.tau", v, tau[0], tau[1])
                 return b1 + (self.sum8(absr) / float(self.dim))[..., None] * b2
+            levels = dual_levels
         else:
             levels = sign
         u, pad = levels(x), levels(zero)

@@ -10,6 +10,7 @@ value both the reference and the engine compute with (:mod:`bifsmn.deploy.storag
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Constant:
         """The value computed with: float32 for every float storage (exact widening of f16
         and f24, ``float32(q) * scale`` for i8), the stored array for bits and integers."""
         if self.dtype == "i8":
-            return dequantize_rows(self.value, self.scale)
+            return dequantize_rows(self.value, cast(np.ndarray, self.scale))  # i8: has rows' scales
         if self.dtype in ("f16", "f24"):
             return np.asarray(self.value, np.float32)
         return self.value

@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,6 +72,7 @@ from bifsmn.detect.evaluate import (
     negative_files,
     negative_segments,
     score_events,
+    scored_fractions,
     stream_posteriors,
     sweep,
 )
@@ -329,7 +331,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
 
         for _, scorer in paths:
             check_model(scorer)
-        clips = ArchiveClips.load(archive, archive_split, task)
+        # (arch_specs is empty without an archive)
+        clips = ArchiveClips.load(cast(str | Path, archive), archive_split, task)
     # One stream at a time: keep its ground truth and every path's posteriors, drop the audio.
     kept: list[_Kept] = []
     posts: dict[int, list] = {b: [] for b, _ in paths}
@@ -345,11 +348,11 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                               scorer.feature_config.clip_samples)
             post, dt = stream_posteriors(scorer, st.audio, hop, gate=gate, verifier=ver)
             posts[b].append(post)
+            scored, verified = scored_fractions()
             progress(f"[{b} blocks] stream {snr_name(st.snr_db)} "
                      f"(seed {sd}): {dt:.1f} s for {st.hours * 60:.3g} min, network ran on "
-                     f"{100 * stream_posteriors.last_scored:.1f}% of windows"
-                     + ("" if ver is None else f", verifier on "
-                        f"{100 * stream_posteriors.last_verified:.1f}% of those"))
+                     f"{100 * scored:.1f}% of windows"
+                     + ("" if ver is None else f", verifier on {100 * verified:.1f}% of those"))
         del st
     nkw = sum(len(k.keywords) for k in kept)
     nneg = sum(len(k.negatives) for k in kept)
@@ -364,7 +367,8 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
     desc = (f"{n_audio} x {minutes:g}-min streams ({streams} per SNR: {snr_text}; seeds "
             f"{seed}...{seed + n_audio - 1}) from {Path(data).name} [{split}]: {nkw} keywords, "
             f"{nunk} other words" + (f", {nneg} negative-speech clips ({len(negs)} files, "
-                                     f"{negatives_split} share of {Path(negatives).name})"
+                                     f"{negatives_split} share of "
+                                     f"{Path(cast(str | Path, negatives)).name})"
                                      if negs else "")
             + arch_desc
             + f"; noise: {len(ds.noise_files)} _background_noise_ files"
@@ -374,7 +378,7 @@ def calibrate(model: str | Path, data: str | Path, negatives: str | Path | None 
                f"; budget: {100 * confidence:g}% Poisson upper bound")
             + f"; thresholds: {rule} rule")
     log(f"calibration data: {desc}")
-    ops = {"format": operating.FORMAT, "version": operating.VERSION,
+    ops: dict[str, Any] = {"format": operating.FORMAT, "version": operating.VERSION,
            "default_fa_per_hour": operating.DEFAULT_FA_PER_HOUR,
            "refractory_ms": float(refractory_ms), "hop_ms": float(hop_ms),
            "gate": None if gate is None else gate.to_dict(),

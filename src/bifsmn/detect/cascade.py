@@ -156,8 +156,8 @@ def ensemble_sha256(hashes: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def default_verifier(verifier: str | Path | Verifier | None, model: object
-                     ) -> str | Path | Verifier | None:
+def default_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | None, model: object
+                     ) -> str | Path | Sequence[str | Path] | Verifier | None:
     """What ``verifier`` means for a detector of ``model`` (None: the bundled model).
 
     ``"auto"`` (the default of :class:`~bifsmn.detect.detector.Detector` and ``bifsmn detect``)
@@ -200,7 +200,7 @@ def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | No
                      ops: dict | None,
                      wake: float | None, hold_ms: float | None, explicit_threshold: bool,
                      model_name: str = "model", cascades: list[dict] | None = None,
-                     loader: Callable[[str | Path], Verifier] | None = None,
+                     loader: Callable[[str | Path | Sequence[str | Path]], Verifier] | None = None,
                      ) -> tuple[Verifier | None, dict | None]:
     """The verifier a detector runs and the operating-point record it runs with.
 
@@ -222,10 +222,14 @@ def resolve_verifier(verifier: str | Path | Sequence[str | Path] | Verifier | No
                 "threshold (threshold=, --threshold)")
         return None, ops
     given = isinstance(verifier, Verifier)
-    if not given and not isinstance(verifier, str | Path):
-        verifier = tuple(verifier)  # a list of files: hashable for a caching loader
-    v = verifier if given else (loader or Verifier.load)(verifier)
-    candidates = ([ops] if stored else []) + list(cascades or [])
+    if isinstance(verifier, Verifier):
+        v = verifier
+    else:
+        if not isinstance(verifier, str | Path):
+            verifier = tuple(verifier)  # a list of files: hashable for a caching loader
+        v = (loader or Verifier.load)(verifier)
+    # (stored implies ops: a record that names its verifier)
+    candidates: list[dict] = ([ops] if ops and stored else []) + list(cascades or [])
     match = next((r for r in candidates if not v.sha256 or not r["verifier"].get("sha256")
                   or r["verifier"]["sha256"] == v.sha256), None)
     if match is not None or explicit_threshold or not (ops or candidates):

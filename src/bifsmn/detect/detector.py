@@ -245,6 +245,8 @@ class Detector:
     ``EngineScorer`` (an ``Engine`` is safe to share).
     """
 
+    _history: deque[list[float]]  # set by reset()
+
     def __init__(self, model: str | Path | Scorer | None = None, blocks: int | None = None,
                  threshold: float | None = None, thresholds: Mapping[str, float] | None = None,
                  smooth_ms: float | None = None,
@@ -290,8 +292,12 @@ class Detector:
         if blocks is not None and runs is not None and int(runs) != int(blocks):
             raise BifsmnError(f"the scorer given runs {runs} blocks, not blocks={blocks}: "
                               "leave blocks out or give a scorer of that path")
-        blocks = blocks_mod.DEFAULT_LAYERS if runs is None and blocks is None else \
-            int(runs if runs is not None else blocks)
+        if runs is not None:
+            blocks = int(runs)
+        elif blocks is None:
+            blocks = blocks_mod.DEFAULT_LAYERS
+        else:
+            blocks = int(blocks)
         self.blocks = blocks
         verifier = default_verifier(verifier, model)
         # the record in use: the model's own, or the one calibrated with this verifier
@@ -489,8 +495,7 @@ class Detector:
         # the latest windows' keyword posteriors (in keyword order, as Python floats: the
         # float32 values widened exactly, as float64), oldest first, as many as the longest
         # smoothing needs
-        self._history: deque[list[float]] = deque(maxlen=max(self.smooth_for.values(),
-                                                             default=1))
+        self._history = deque(maxlen=max(self.smooth_for.values(), default=1))
         self._last_fire: dict[str, int] = {}
         self._armed: set[str] = set(self.keywords)
         self.last_scores: dict[str, float] = {k: 0.0 for k in self.keywords}

@@ -15,10 +15,14 @@ has one), and each member's network runs on them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from bifsmn.errors import BifsmnError
+
+if TYPE_CHECKING:
+    from bifsmn.detect.scorer import Scorer
 
 #: how the members' outputs are combined (stored in a cascade record's ``verifier``)
 COMBINE = "mean_logits"
@@ -31,7 +35,7 @@ class MeanLogits:
     same feature tensor, so a member with other features would score inputs it was never
     trained on (refused in one line naming it)."""
 
-    def __init__(self, members: Sequence[object]) -> None:
+    def __init__(self, members: Sequence[Scorer]) -> None:
         members = list(members)
         if len(members) < 2:
             raise BifsmnError(f"an ensemble needs at least two members (got {len(members)})")
@@ -73,4 +77,4 @@ class MeanLogits:
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         outs = [np.asarray(m.scores(features), np.float32) for m in self.members]
-        return np.mean(outs, axis=0, dtype=np.float32)
+        return cast(np.ndarray, np.mean(outs, axis=0, dtype=np.float32))  # an array: axis=0

@@ -40,6 +40,7 @@ from bifsmn.detect.metrics import (
     match_events,
     negatives_fired,
     score_events,
+    scored_fractions,
     stream_posteriors,
     sweep,
 )
@@ -291,10 +292,10 @@ def _score_system(sys_: _System, st: EvalStream, snr: float, thresholds: list[fl
     points at ``targets``)."""
     post, dt = stream_posteriors(sys_.scorer, st.audio, sys_.hop, gate=sys_.gate,
                                  verifier=sys_.verifier)
-    frac = stream_posteriors.last_scored
+    frac, verified = scored_fractions()
     if sys_.verifier is not None:
-        log(f"{sys_.name}: verifier ran on {100 * stream_posteriors.last_verified:.1f}% "
-            "of the windows the gate let through")
+        log(f"{sys_.name}: verifier ran on {100 * verified:.1f}% of the windows the gate let "
+            "through")
     dur = len(st.audio) / st.sample_rate
     scores = sweep(post, list(sys_.scorer.labels), st.keywords, st.hours, thresholds,
                    sys_.smooth_n, sys_.refractory, tolerance, rearm, negatives=st.negatives)

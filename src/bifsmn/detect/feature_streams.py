@@ -46,6 +46,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -182,10 +183,11 @@ def build_feature_stream(clips: ArchiveClips, minutes: float, snr_db: float = ma
                                            negs, negative_fraction,
                                            lambda pool, it: len(rows_of(pool, it))):
         if pool == "negative":
-            placed.append((pos, rows_of(pool, item), True, NEGATIVE, item))
+            placed.append((pos, rows_of(pool, item), True, NEGATIVE, cast(str, item)))
         else:
-            label = clips.words[item] if pool == "keyword" else UNKNOWN
-            placed.append((pos, clips.images[item], False, label, clips.names[item]))
+            clip = cast(int, item)  # keyword and unknown items are clip indices
+            label = clips.words[clip] if pool == "keyword" else UNKNOWN
+            placed.append((pos, clips.images[clip], False, label, clips.names[clip]))
     if not any(p[3] not in (UNKNOWN, NEGATIVE) for p in placed):
         raise BifsmnError(f"a {minutes:g}-minute stream holds no keyword clip; use more --minutes")
     noisy = math.isfinite(snr_db) and any(len(n) for n in noises)
@@ -248,7 +250,7 @@ def feature_posteriors(scorer: Scorer, stream: FeatureStream, hop: int,
     windows the gate let through and the fraction of those the ``verifier`` scored (cascade rule
     of :mod:`bifsmn.detect.cascade`)."""
     check_model(scorer, stream.cfg)
-    cfg = scorer.feature_config
+    cfg = cast(Fbank40Config, scorer.feature_config)  # check_model: fbank40
     if verifier is not None:
         check_compatible(scorer, verifier)
     win, step, frames = cfg.clip_samples, cfg.hop_length, cfg.image_frames
@@ -280,7 +282,8 @@ def feature_posteriors(scorer: Scorer, stream: FeatureStream, hop: int,
         on &= keep
         final = np.tile(silence, (len(ends), 1))
         vidx = np.flatnonzero(on)
-        vcfg = verifier.scorer.feature_config  # its own pooling (data.pool) of the same rows
+        # its own pooling (data.pool) of the same rows; fbank40 (check_model below)
+        vcfg = cast(Fbank40Config, verifier.scorer.feature_config)
         check_model(verifier.scorer, stream.cfg)
         final[vidx] = _score(verifier.scorer, view, first[vidx] + pad, batch_size, vcfg)
         probs, verified = final, len(vidx)

@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,8 +44,8 @@ from bifsmn.detect.mixing import SR, Segment
 from bifsmn.detect.scorer import Scorer
 from bifsmn.detect.stream import Posteriors, Streamer
 
-DEFAULT_THRESHOLDS = tuple(np.round(np.r_[np.arange(0.02, 0.981, 0.02), 0.99, 0.995, 0.998,
-                                        0.999, 0.9995, 0.9999], 6))
+DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(cast(np.ndarray, np.round(  # an array
+    np.r_[np.arange(0.02, 0.981, 0.02), 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999], 6)))
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,16 @@ def stream_posteriors(scorer: Scorer, audio: np.ndarray, hop: int, block: int = 
     parts.append(st.flush())
     dt = time.perf_counter() - t0
     ws = st._score
-    stream_posteriors.last_scored = ws.windows_scored / max(ws.windows_seen, 1)
-    stream_posteriors.last_verified = ws.windows_verified / max(ws.windows_scored, 1)
+    # function attributes (the documented interface; scored_fractions() reads them typed)
+    fn: Any = stream_posteriors
+    fn.last_scored = ws.windows_scored / max(ws.windows_seen, 1)
+    fn.last_verified = ws.windows_verified / max(ws.windows_scored, 1)
     return Posteriors.concat(parts, len(scorer.labels), st.window, st.sample_rate), dt
+
+
+def scored_fractions() -> tuple[float, float]:
+    """The last :func:`stream_posteriors` call's share of windows the gate let through and the
+    share of those a verifier scored (0, 0 before any call)."""
+    fn: Any = stream_posteriors
+    return float(getattr(fn, "last_scored", 0.0)), float(getattr(fn, "last_verified", 0.0))
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -178,7 +179,8 @@ def compose_stream(length: int, placements: Sequence[tuple[np.ndarray, int, str,
         segments.append(Segment(label, start / sample_rate, end / sample_rate, source))
     if noisy and powers:
         gain = math.sqrt(level / 10.0 ** (snr_db / 10.0))
-        audio = (audio + gain * noise[:length]).astype(np.float32)
+        bed = cast(np.ndarray, noise)  # noisy: noise is not None
+        audio = (audio + gain * bed[:length]).astype(np.float32)
     else:
         snr_db = math.inf
     return EvalStream(audio, segments, sample_rate, snr_db)

@@ -270,7 +270,7 @@ def models_task(models: Sequence[str | Path | Scorer | None]) -> tuple[int, tupl
     """``(num_classes, keywords)`` of the task the ``models`` answer (:func:`task_of`): the
     ten commands, or keywords of their own; detection streams hold that task's keywords. Models
     of different keyword sets are refused in one line (their misses would not compare)."""
-    tasks = {}
+    tasks: dict[tuple[int, tuple[str, ...]], str | Path | Scorer | None] = {}
     for m in models:
         labels = model_labels(m)
         # a task without an unknown class (35 words) is scored on the ten commands' streams

@@ -40,6 +40,7 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -239,7 +240,8 @@ class WindowScorer:
             else:
                 out = np.tile(self._silence, (len(windows), 1))
                 if keep.any():
-                    out[keep] = self._score(windows[keep], starts[keep])
+                    # (ends is not None here, so neither is starts)
+                    out[keep] = self._score(windows[keep], cast(np.ndarray, starts)[keep])
         else:
             keep = None
             out = self._score(windows, starts)

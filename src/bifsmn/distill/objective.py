@@ -32,6 +32,7 @@ active and the teacher's running statistics drifting while the student trains.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +127,7 @@ class Distill:
                 term = term + self.kl * self.soft_target_loss(z, t_logits)
             loss = loss + w * term
             first = logits if first is None else first
-        return loss, first
+        return loss, cast(torch.Tensor, first)  # train.blocks is non-empty: a path ran
 
 
 def make_distill_objective(cfg: Config, device: torch.device) -> Distill:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from torch import nn
@@ -102,7 +102,7 @@ def spec_records(spec: DeploySpec, ckpt: dict, source: str = "",
             raise BifsmnError(f"record {name}: non-finite values (diverged model?)")
         recs.append(make_record(name, const.value, const.dtype))
         if const.dtype == "i8":  # the per-row scales travel in their own f32 record
-            recs.append(make_record(name + QSCALE, const.scale, "f32"))
+            recs.append(make_record(name + QSCALE, cast(np.ndarray, const.scale), "f32"))
     return recs
 
 

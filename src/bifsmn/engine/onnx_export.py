@@ -23,7 +23,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from torch import nn
 import bifsmn
 from bifsmn import blocks as blocks_mod
 from bifsmn.data.frontends import LOGMEL32, feature_config_from_dict, feature_kind
-from bifsmn.deploy import NotDeployable, deploy
+from bifsmn.deploy import DeployedDFSMN, NotDeployable, deploy
 from bifsmn.errors import BifsmnError, naming
 from bifsmn.outputs import atomic_write_bytes, check_output
 from bifsmn.signatures import check_replaceable
@@ -152,11 +152,12 @@ def _trace(graph: _OnePath, x: torch.Tensor) -> bytes:
     dynamo exporter (which needs onnxscript) where a PyTorch no longer has it. A deployed
     model is traced with :func:`sum8_scan`."""
     if graph.deployed:  # traced with the few-node form of the same sum order, then restored
-        reference_sum8, graph.model.sum8 = graph.model.sum8, sum8_scan
+        ref = cast(DeployedDFSMN, graph.model)  # what _graph gives a deployed graph
+        reference_sum8, ref.sum8 = ref.sum8, sum8_scan
         try:
             return _trace_as_is(graph, x)
         finally:
-            graph.model.sum8 = reference_sum8
+            ref.sum8 = reference_sum8
     return _trace_as_is(graph, x)
 
 
@@ -181,7 +182,9 @@ def onnx_bytes(module: nn.Module, x: torch.Tensor, **export_kwargs: Any) -> byte
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporters' deprecation and trace chatter
-                torch.onnx.export(module, (x,), buf, dynamo=dynamo, **export_kwargs)
+                # a file object is documented for f; torch's annotation lists paths only
+                torch.onnx.export(module, (x,), buf,  # type: ignore[arg-type]
+                                  dynamo=dynamo, **export_kwargs)
             return buf.getvalue()
         except Exception as exc:  # noqa: BLE001 - every exporter failure is reported
             errors.append(f"dynamo={dynamo}: {str(exc).splitlines()[0][:160]}")

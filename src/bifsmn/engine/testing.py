@@ -9,6 +9,7 @@ every per-channel parameter matters.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -36,8 +37,9 @@ def randomize(model: nn.Module, seed: int) -> nn.Module:
         for mod in model.modules():
             if isinstance(mod, nn.modules.batchnorm._BatchNorm):
                 n = mod.num_features
-                mod.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-                mod.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.3)
+                # the models' BatchNorms track running statistics (tensors, not None)
+                cast(torch.Tensor, mod.running_mean).copy_(torch.randn(n, generator=g) * 0.3)
+                cast(torch.Tensor, mod.running_var).copy_(torch.rand(n, generator=g) * 1.5 + 0.3)
                 mod.weight.copy_(torch.randn(n, generator=g) * 0.5 + 1.0)
                 mod.bias.copy_(torch.randn(n, generator=g) * 0.3)
             elif isinstance(mod, nn.PReLU):

@@ -38,6 +38,6 @@ def create_model(name: str, num_classes: int = 12, **kwargs: object) -> nn.Modul
         model = _MODELS[name](num_classes=num_classes, **kwargs)
     except TypeError as exc:
         raise BifsmnError(f"bad arguments for model {name!r}: {exc}") from None
-    model.model_name = name  # type: ignore[attr-defined]
-    model.model_kwargs = {"num_classes": num_classes, **kwargs}  # type: ignore[attr-defined]
+    model.model_name = name  # type: ignore[assignment]  # a new attribute on a Module
+    model.model_kwargs = {"num_classes": num_classes, **kwargs}  # type: ignore[assignment]  # same
     return model

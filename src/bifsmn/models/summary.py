@@ -9,6 +9,7 @@ activations and residual additions are not counted, as in the paper's convention
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ class LayerStat:
     binary: bool
 
 
-def is_binary_layer(m: nn.Module) -> bool:
+def is_binary_layer(m: nn.Module) -> TypeGuard[QuantMixin]:
     """A layer whose MACs are 1-bit: input and weight binarized. Reference granularity keeps
     the pointwise layers' weights in full precision (``bifsmn.compare.storage_bytes`` counts
     them so too), so their products are not XNOR-popcounts."""

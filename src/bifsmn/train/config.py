@@ -267,7 +267,7 @@ def _build(cls: type, data: Any, prefix: str, src: str) -> Any:
     for k, v in data.items():
         tp = hints[k]
         if dataclasses.is_dataclass(tp):
-            kwargs[k] = _build(tp, v, f"{prefix}{k}.", src)
+            kwargs[k] = _build(typing.cast(type, tp), v, f"{prefix}{k}.", src)  # a class
         else:
             kwargs[k] = _check_type(v, tp, f"{prefix}{k}", src)
     return cls(**kwargs)

@@ -7,6 +7,8 @@ follow the same call signature, so the trainer does not care which one it runs.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,4 +47,4 @@ class Supervised:
         for w, (logits, _) in zip(self.weights, outs, strict=True):
             loss = loss + w * F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
             first = logits if first is None else first
-        return loss, first
+        return loss, cast(torch.Tensor, first)  # train.blocks is non-empty: a path ran

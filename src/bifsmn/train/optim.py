@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 import torch
 from torch import nn
@@ -51,16 +52,21 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
     return groups
 
 
+def _betas(cfg: OptimConfig) -> tuple[float, float]:
+    """``optim.betas`` as the pair Adam takes (the config's list of two floats)."""
+    return cast(tuple[float, float], tuple(cfg.betas))
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     groups = param_groups(model, cfg)
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
     if cfg.name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas),
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=_betas(cfg),
                                 weight_decay=cfg.weight_decay)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas),
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=_betas(cfg),
                                  weight_decay=cfg.weight_decay)
     raise BifsmnError(f"unknown optimizer {cfg.name!r} (sgd, adam, adamw)")
 

@@ -38,6 +38,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -48,8 +49,8 @@ from tqdm import tqdm
 from bifsmn import blocks as blocks_mod
 from bifsmn.binary.convert import apply_binary
 from bifsmn.data.cache import waves_to_float
-from bifsmn.data.fbank import image_to_input
-from bifsmn.data.frontends import feature_kind
+from bifsmn.data.fbank import Fbank40Config, image_to_input
+from bifsmn.data.frontends import AnyFeatureConfig, feature_kind
 from bifsmn.data.labels import UNKNOWN, ClassMerge, group_of, labels_for_task
 from bifsmn.deploy import predict_paths
 from bifsmn.errors import BifsmnError, MissingPath, TrainingDiverged
@@ -101,6 +102,19 @@ TRAINING_RULES = 2
 
 class Trainer:
     """Trains one :class:`Config` into ``run_dir``."""
+
+    # the run's data: set by _data (TrainingData.attach), as the fields of TrainingData
+    archive: bool
+    clean_teacher: bool
+    ds: Any
+    feature_cfg: AnyFeatureConfig
+    train_waves: Any
+    train_labels: torch.Tensor
+    val_feats: torch.Tensor
+    val_labels: torch.Tensor
+    augment: Any
+    logmel: nn.Module | None
+    fe_device: torch.device | None
 
     def __init__(self, cfg: Config, run_dir: str | Path, progress: bool | None = None,
                  objective_factory=None) -> None:
@@ -166,7 +180,8 @@ class Trainer:
         # what a training step calls: the objective, compiled whole where it can be (below)
         self.step_objective = self.objective
         if c.train.compile and self.dist.world > 1:
-            self.net = torch.compile(self.net)  # DDP: the module compiled, objective eager
+            # DDP: the module compiled (an OptimizedModule), objective eager
+            self.net = cast(nn.Module, torch.compile(self.net))
         elif c.train.compile:
             # one graph for the whole objective (student paths, teacher, distillation terms and
             # losses): fewer, fused ops than compiling the student alone; on a CPU thread the
@@ -194,7 +209,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def _prepare(self, order: torch.Tensor, b: int, gen: torch.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 ) -> tuple[torch.Tensor | tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
         """Batch ``b`` of the epoch: waveforms, augmentation (draws from ``gen``), log-mel."""
         bs = self.cfg.data.batch_size
         idx = order[b * bs:(b + 1) * bs]
@@ -213,14 +228,16 @@ class Trainer:
                     img, clean = self.augment(img, gen, return_clean=True)
                 else:
                     img = self.augment(img, gen)
-            x = image_to_input(img[idx_local], self.feature_cfg).to(self.device)
+            fbank_cfg = cast(Fbank40Config, self.feature_cfg)  # archive data: fbank40
+            x = image_to_input(img[idx_local], fbank_cfg).to(self.device)
             if clean is not None:  # (student input, teacher input)
-                x = (x, image_to_input(clean[idx_local], self.feature_cfg).to(self.device))
+                x = (x, image_to_input(clean[idx_local], fbank_cfg).to(self.device))
             return x, lab[idx_local].to(self.device)
         wav = waves_to_float(self.train_waves[idx])
         if self.augment is not None:
             wav = self.augment(wav, gen)  # same draws on every rank: global batch
-        x = self.logmel(wav[idx_local].to(self.fe_device)).to(self.device)
+        logmel = cast(nn.Module, self.logmel)  # audio data: set with its front end
+        x = logmel(wav[idx_local].to(self.fe_device)).to(self.device)
         return x, self.train_labels[idx][idx_local].to(self.device)
 
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
@@ -425,7 +442,7 @@ class Trainer:
             lr = self.schedule.apply(self.optimizer, epoch)
             for m in self.model.modules():  # annealed estimators (IR-Net's EDE)
                 if hasattr(m, "set_progress"):
-                    m.set_progress(epoch / max(1, c.train.epochs - 1))
+                    cast(Any, m).set_progress(epoch / max(1, c.train.epochs - 1))
             try:
                 loss, acc = self._train_epoch(epoch)
                 self._sync_buffers()

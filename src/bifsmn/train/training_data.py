@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import nn
@@ -101,6 +101,10 @@ def load_training_data(cfg: Config, device: torch.device, show: bool, main: bool
     return data
 
 
+@overload
+def _pooled(cfg: Config, fcfg: Fbank40Config) -> Fbank40Config: ...
+@overload
+def _pooled(cfg: Config, fcfg: AnyFeatureConfig) -> AnyFeatureConfig: ...
 def _pooled(cfg: Config, fcfg: AnyFeatureConfig) -> AnyFeatureConfig:
     """``fcfg`` with ``data.pool`` applied: more network steps per clip for short words,
     at the same input value range (input scale 1 / (32 pool): every setting feeds the
