@@ -49,6 +49,11 @@ def test_raw_pcm_bytes_are_refused_not_read_as_8_bit_audio(bkws, clip16):
                                   eng.predict(clip16))
     with pytest.raises(BifsmnError, match="a str .*detect_file"):
         det.process("recording.wav")
+    import ctypes
+
+    raw = (ctypes.c_ubyte * 64)()  # a ctypes byte buffer: format "<B", one byte per item
+    with pytest.raises(BifsmnError, match="of bytes, not samples"):
+        eng.predict(memoryview(raw))
 
 
 def test_big_endian_pcm_is_the_same_audio(bkws, clip16):
@@ -190,7 +195,8 @@ def test_stream_helpers_refuse_bad_hops_and_block_lengths(bkws, clip16, tmp_path
 def test_a_feature_image_without_its_channel_axis_is_not_a_batch_of_clips(bkws, clip16):
     eng = Engine(bkws)
     image = eng.features(clip16[:16000].astype(np.float32) / 32768)[0]  # (32, 32)
-    for wrong in (np.zeros((40, 32), np.float32), np.zeros((40, 96), np.float32)):
+    for wrong in (np.zeros((40, 32), np.float32), np.zeros((40, 96), np.float32),
+                  np.zeros((98, 40), np.float32), np.zeros((32, 40), np.float32)):
         with pytest.raises(BifsmnError, match="looks like a feature image"):
             eng.predict(wrong)
     with pytest.raises(BifsmnError, match="without its channel axis"):

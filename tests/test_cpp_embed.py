@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
 APP_CMAKE = """\
 cmake_minimum_required(VERSION 3.16)
 project(kws_app LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 14)  # an older project: the package's targets ask for C++17 themselves
 find_package(bifsmn 0.1 REQUIRED)
 add_executable(kws_app main.cc)
 target_link_libraries(kws_app PRIVATE bifsmn::engine)

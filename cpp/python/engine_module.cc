@@ -231,8 +231,20 @@ NB_MODULE(_engine, m) {
       .def_prop_ro("labels", [](const NativeEngine& s) { return s.e->labels(); })
       .def_prop_ro("is_binary", [](const NativeEngine& s) { return s.e->is_binary(); })
       .def_prop_ro("available_blocks", [](const NativeEngine& s) { return s.e->available_blocks(); })
-      .def_prop_ro("blocks", [](const NativeEngine& s) { return s.e->blocks(); })
-      .def("set_blocks", [](NativeEngine& s, int b) { s.e->set_blocks(b); }, "blocks"_a)
+      // these take the engine's mutex: waiting for another thread's predict, they release the
+      // GIL, so the rest of the program is not frozen meanwhile
+      .def_prop_ro("blocks",
+                   [](const NativeEngine& s) {
+                     nb::gil_scoped_release release;
+                     return s.e->blocks();
+                   })
+      .def(
+          "set_blocks",
+          [](NativeEngine& s, int b) {
+            nb::gil_scoped_release release;
+            s.e->set_blocks(b);
+          },
+          "blocks"_a)
       .def_prop_ro("kernel", [](const NativeEngine& s) { return std::string(s.e->kernel_name()); })
       .def_prop_ro("fp_kernel",
                    [](const NativeEngine& s) { return std::string(s.e->fp_kernel_name()); })
@@ -278,9 +290,26 @@ NB_MODULE(_engine, m) {
       .def("time_frontend", &NativeEngine::time_frontend, "x"_a, "runs"_a, "warmup"_a)
       .def("time_stream_frontend", &NativeEngine::time_stream_frontend, "stream"_a, "hop"_a,
            "runs"_a, "warmup"_a)
-      .def("set_profiling", [](NativeEngine& s, bool on) { s.e->set_profiling(on); }, "on"_a)
-      .def("reset_stage_times", [](NativeEngine& s) { s.e->reset_stage_times(); })
-      .def("stage_times", [](const NativeEngine& s) { return stage_dict(s.e->stage_times()); });
+      .def(
+          "set_profiling",
+          [](NativeEngine& s, bool on) {
+            nb::gil_scoped_release release;
+            s.e->set_profiling(on);
+          },
+          "on"_a)
+      .def("reset_stage_times",
+           [](NativeEngine& s) {
+             nb::gil_scoped_release release;
+             s.e->reset_stage_times();
+           })
+      .def("stage_times", [](const NativeEngine& s) {
+        bifsmn::StageTimes t;
+        {
+          nb::gil_scoped_release release;
+          t = s.e->stage_times();
+        }
+        return stage_dict(t);
+      });
 
   m.def("available_kernels", [] {
     std::vector<std::string> out;

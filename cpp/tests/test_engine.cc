@@ -409,10 +409,14 @@ void test_wav() {
     std::fclose(out);
   }
   const Wave whole = read_wav(tmp), part = read_wav(tmp, 100), more = read_wav(tmp, 5000);
+  const Wave huge = read_wav(tmp, std::size_t{1} << 30);
   check(whole.mono.size() == 1000 && whole.frames == 1000 && part.mono.size() == 100 &&
-            part.frames == 1000 && more.mono.size() == 1000 && more.frames == 1000 &&
+            part.frames == 1000 && part.cut && !whole.cut && more.mono.size() == 1000 &&
+            more.frames == 1000 && !more.cut && huge.mono == whole.mono &&
             std::equal(part.mono.begin(), part.mono.end(), whole.mono.begin()),
         "wav: read_wav with max_frames reads the first frames and counts them all");
+  check(throws_bkws([&] { read_wav(tmp, 0); }, "max_frames must be at least 1"),
+        "wav: read_wav with max_frames 0 refused by name");
   f = wav_bytes(1, 1, 16000, 16, many, false, 4000);  // declares more than the file holds
   {
     std::FILE* out = std::fopen(tmp.c_str(), "wb");
@@ -421,6 +425,14 @@ void test_wav() {
   }
   check(throws_bkws([&] { read_wav(tmp, 100); }, "truncated WAV"),
         "wav: read_wav with max_frames still finds a truncated file");
+  {
+    std::FILE* out = std::fopen(tmp.c_str(), "wb");
+    std::fwrite(pcm.data(), 1, pcm.size(), out);
+    std::fwrite(many.data(), 1, many.size(), out);
+    std::fclose(out);
+  }
+  check(throws_bkws([&] { read_wav(tmp, 100); }, "not a RIFF/WAVE file"),
+        "wav: read_wav refuses a non-WAV before walking it");
   std::remove(tmp.c_str());
 }
 

@@ -126,11 +126,13 @@ int main(int argc, char** argv) {
     for (float l : logits) z += std::exp(static_cast<double>(l - mx));
     std::printf("top: %s (class %zu, probability %.4f)\n", labels[top].c_str(), top,
                 1.0 / z);
-    std::printf("model: %s, %d blocks, kernel %s, %.3f s of audio (%d channel%s)\n",
+    // a stream of unknown length (a pipe's WAV with an open data chunk) was cut: "at least"
+    const bool unknown = wav.cut && wav.frames <= wav.mono.size();
+    std::printf("model: %s, %d blocks, kernel %s, %s%.3f s of audio (%d channel%s)\n",
                 eng->kind().c_str(), eng->blocks(), eng->kernel_name(),
-                static_cast<double>(wav.frames) / rate, wav.channels,
-                wav.channels == 1 ? "" : "s, downmixed");
-    if (wav.frames > static_cast<std::size_t>(clip)) {
+                unknown ? "more than " : "", static_cast<double>(wav.frames) / rate,
+                wav.channels, wav.channels == 1 ? "" : "s, downmixed");
+    if (wav.cut || wav.frames > static_cast<std::size_t>(clip)) {
       // the model sees one clip; a longer recording is cut, not scanned (bifsmn detect scans)
       std::printf("note: only the first %.3f s were classified (the model's clip length); "
                   "use bifsmn detect to find keywords in a longer recording\n",

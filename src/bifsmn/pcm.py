@@ -32,8 +32,7 @@ def as_samples(x: object, what: str = "audio input") -> np.ndarray:
     if isinstance(x, str):
         raise BifsmnError(f"{what} is a str ({x[:60]!r}), not samples: read a file with "
                           "Detector.detect_file or bifsmn.audio.load_audio")
-    if isinstance(x, bytes | bytearray) or (isinstance(x, memoryview)
-                                            and x.format in ("B", "b", "c")):
+    if isinstance(x, bytes | bytearray) or (isinstance(x, memoryview) and x.itemsize == 1):
         raise BifsmnError(f"{what} is {type(x).__name__} of bytes, not samples: wrap raw PCM "
                           "bytes as numbers first, e.g. np.frombuffer(buf, '<i2') for 16-bit "
                           "little-endian")

@@ -122,10 +122,21 @@ Wave read_wav(const std::string& path, std::size_t max_frames) {
   // Walk the chunks, reading each before the data chunk whole (fmt and small metadata) and of
   // the data chunk only the frames wanted; parse_wav then reads the buffer, whose data chunk
   // length is cut to those frames (a declared length beyond the file is still "truncated").
+  if (max_frames == 0) throw BkwsError(path + ": read_wav: max_frames must be at least 1");
   fill(12);
+  if (buf.size() >= 12 && (std::memcmp(buf.data(), "RIFF", 4) != 0 ||
+                           std::memcmp(buf.data() + 8, "WAVE", 4) != 0)) {
+    throw BkwsError(path + ": not a RIFF/WAVE file");  // before walking a stream of anything
+  }
+  // chunks before the audio: metadata, kilobytes in practice; a stream of zero-length chunks
+  // (or a device) would otherwise be walked without end
+  constexpr std::size_t kMaxHeaderBytes = std::size_t{64} << 20;
   std::size_t pos = 12, block = 0, total = 0;
-  bool cut = false;
+  bool cut = false, read_all = max_frames == static_cast<std::size_t>(-1);
   while (buf.size() >= 12) {
+    if (pos > kMaxHeaderBytes) {
+      throw BkwsError(path + ": no audio (data chunk) in the first 64 MiB of the file");
+    }
     fill(pos + 8);
     if (buf.size() < pos + 8) break;
     const std::size_t len = u32(buf.data() + pos + 4), body = pos + 8;
@@ -136,9 +147,12 @@ Wave read_wav(const std::string& path, std::size_t max_frames) {
         throw BkwsError(path + ": truncated WAV: header declares " + std::to_string(len) +
                         " bytes of audio, file holds " + std::to_string(have));
       }
-      if (block == 0 || max_frames >= (static_cast<std::size_t>(-1) - body) / block) break;
+      if (block == 0 || max_frames >= (static_cast<std::size_t>(-1) - body) / block ||
+          max_frames * block > 0xFFFFFFFEu) {  // fmt missing (parse_wav says so), or more
+        read_all = true;                      // than a data chunk can declare: read it all
+        break;
+      }
       const std::size_t wanted = max_frames * block;
-      if (wanted > 0xFFFFFFFEu) break;  // more than a data chunk can declare: read it all
       if (!open_len && len <= wanted) {
         fill(body + len);
         break;
@@ -146,6 +160,7 @@ Wave read_wav(const std::string& path, std::size_t max_frames) {
       fill(body + wanted);
       if (buf.size() < body + wanted) break;  // fewer frames than wanted: parse_wav reads them
       total = open_len ? (regular ? (file_size - body) / block : 0) : len / block;
+      if (open_len && regular && total <= max_frames) break;  // all of it is in buf already
       const std::uint32_t keep = static_cast<std::uint32_t>(wanted);
       for (int i = 0; i < 4; ++i) buf[pos + 4 + i] = static_cast<std::uint8_t>(keep >> (8 * i));
       cut = true;
@@ -157,9 +172,10 @@ Wave read_wav(const std::string& path, std::size_t max_frames) {
     }
     pos = body + len + (len & 1);
   }
-  if (max_frames == static_cast<std::size_t>(-1)) fill(static_cast<std::size_t>(-1));
+  if (read_all) fill(static_cast<std::size_t>(-1));
   if (buf.empty()) throw BkwsError(path + ": empty file (0 bytes)");
   Wave w = parse_wav(buf.data(), buf.size(), path);
+  w.cut = cut;
   w.frames = cut && total > w.mono.size() ? total : w.mono.size();
   return w;
 }

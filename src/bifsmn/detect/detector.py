@@ -491,6 +491,10 @@ class Detector:
             self._reset()
 
     def _reset(self) -> None:
+        with self._settings:  # the history's length follows smooth_for, which set_* change
+            self._reset_state()
+
+    def _reset_state(self) -> None:
         self.streamer.reset()
         # the latest windows' keyword posteriors (in keyword order, as Python floats: the
         # float32 values widened exactly, as float64), oldest first, as many as the longest

@@ -67,9 +67,12 @@ def popcount_peak_gbops(kernel: str = "", seconds: float = 0.3) -> float:
         raise BifsmnError(str(exc)) from None
 
 
-#: (n_mels, frames) of every front end's image: as a 2-D array, never a batch of clips
+#: (n_mels, frames) of every front end's image, and (frames, n_mels) (the archive's 98 x 40
+#: layout, a transposed image): as a 2-D array, never a batch of clips
 FEATURE_IMAGES = {(32, 32): "logmel32", (40, 32): "fbank40", (40, 48): "fbank40, pool 2",
-                  (40, 96): "fbank40, pool 1"}
+                  (40, 96): "fbank40, pool 1", (40, 98): "fbank40 frames",
+                  (32, 40): "fbank40, transposed", (48, 40): "fbank40, pool 2, transposed",
+                  (96, 40): "fbank40, pool 1, transposed", (98, 40): "fbank40 frames, transposed"}
 
 
 def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
