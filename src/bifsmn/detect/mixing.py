@@ -48,15 +48,10 @@ def negative_segments(segments: Sequence[Segment]) -> list[Segment]:
     return [s for s in segments if s.label == NEGATIVE]
 
 
-@dataclass
-class EvalStream:
-    """A synthetic long recording and what was placed in it."""
+class _Placed:
+    """The ground-truth views of a stream's placed clips (``segments``)."""
 
-    audio: np.ndarray
     segments: list[Segment]
-    sample_rate: int = SR
-    snr_db: float = math.inf
-    meta: dict = field(default_factory=dict)
 
     @property
     def keywords(self) -> list[Segment]:
@@ -67,6 +62,17 @@ class EvalStream:
     def negatives(self) -> list[Segment]:
         """Placed negative-speech clips (``--negatives``)."""
         return negative_segments(self.segments)
+
+
+@dataclass
+class EvalStream(_Placed):
+    """A synthetic long recording and what was placed in it."""
+
+    audio: np.ndarray
+    segments: list[Segment]
+    sample_rate: int = SR
+    snr_db: float = math.inf
+    meta: dict = field(default_factory=dict)
 
     @property
     def hours(self) -> float:
@@ -79,21 +85,13 @@ class EvalStream:
 
 
 @dataclass
-class StreamTruth:
+class StreamTruth(_Placed):
     """The ground truth and length of an :class:`EvalStream` whose audio is gone."""
 
     segments: list[Segment]
     hours: float
     snr_db: float = math.inf
     meta: dict = field(default_factory=dict)
-
-    @property
-    def keywords(self) -> list[Segment]:
-        return keyword_segments(self.segments)
-
-    @property
-    def negatives(self) -> list[Segment]:
-        return negative_segments(self.segments)
 
 
 def noise_bed(noises: Sequence[np.ndarray], length: int, rng: np.random.Generator,
