@@ -162,7 +162,7 @@ def test_detector_numbers_of_any_numeric_type(bkws):
     for t in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), Decimal("0.5"), Fraction(1, 2)):
         det = Detector(bkws, threshold=t, smooth_ms=np.int64(300))
         assert det.thresholds == want
-    for bad in (np.array([0.5]), np.True_):
+    for bad in (np.array([0.5]), np.True_, np.complex64(0.5), 0.5j, 10**400):
         with pytest.raises(BifsmnError, match="threshold must be a number"):
             Detector(bkws, threshold=bad)
 
