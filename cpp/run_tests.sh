@@ -6,7 +6,7 @@
 # Each variant configures and builds into cpp/build-<variant>/ (incremental
 # on re-runs), runs test_kernels, test_ops (each op against its reference), test_engine (engine: loader, network,
 # kernels bit-exactness, corrupt files, log-mel, WAV, a short fuzz run) and a
-# --quick smoke run of the roofline bench; debug builds the three tests with GCC at -O0; asan also runs the two mutation fuzzers
+# --quick smoke run of the roofline bench; debug builds test_engine and test_ops with GCC at -O0; asan also runs the two mutation fuzzers
 # (.bkws loader, WAV reader) for 100,000 inputs each; clang builds the three tests with clang++
 # (no roofline run); armhf cross-builds for 32-bit ARM and runs the three tests under qemu (NEON
 # kernel), test_kernels also on a CPU without NEON (portable kernel); armhf-clang does the same
@@ -161,9 +161,10 @@ run_debug() {
   # function's target attribute) is called with another ABI, and the front ends gave other
   # values until session 71. -Werror makes GCC's -Wpsabi note on such a call fail the build.
   echo "=== debug: GCC -O0 build ==="
-  targets=(test_kernels test_engine test_ops)
+  # (test_kernels is left out: the GEMM kernels take pointers, not vectors, and run at -O1
+  # under the sanitizers; the suite's time budget is tight)
+  targets=(test_engine test_ops)
   build debug -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0"
-  "$here/build-debug/test_kernels"
   "$here/build-debug/test_engine" 100
   "$here/build-debug/test_ops" 5
 }
