@@ -30,11 +30,17 @@ def counts(num_layers: int = DEFAULT_LAYERS, num_paths: int = MAX_PATHS) -> list
     return [num_layers >> p for p in range(min(num_paths, MAX_PATHS)) if num_layers >> p >= 1]
 
 
+def is_boolean(value: object) -> bool:
+    """A Python, numpy or torch boolean: never a count or a number here (``True`` is not 1
+    block, nor a threshold of 1.0)."""
+    return isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
+
+
 def _as_int(value: object) -> int | None:
     """``value`` as an int when it is a whole-number type (a Python or numpy integer, as a
-    count read from an array is), else None; bools are refused (``True`` is not 1 block)."""
-    if isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
-        return None  # numpy and torch booleans too
+    count read from an array is), else None; booleans are refused (:func:`is_boolean`)."""
+    if is_boolean(value):
+        return None
     try:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:

@@ -175,9 +175,8 @@ def _number(value: object, name: str) -> float:
     """A numeric argument as a float (Python and numpy numbers, 0-d arrays and tensors,
     Decimal, Fraction), or one line naming it: a string such as ``"0.5"`` would otherwise fail
     deep inside, in formatting or a comparison."""
-    dtype = str(getattr(value, "dtype", ""))
-    bad = isinstance(value, str | bytes | bool | complex) or getattr(value, "ndim", 0) != 0 \
-        or dtype in ("bool", "torch.bool") or "complex" in dtype
+    bad = isinstance(value, str | bytes | complex) or blocks_mod.is_boolean(value) \
+        or getattr(value, "ndim", 0) != 0 or "complex" in str(getattr(value, "dtype", ""))
     try:
         number = None if bad else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):  # 10**400 too

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bifsmn.blocks import is_boolean
 from bifsmn.data.labels import ClassMerge
 from bifsmn.errors import BifsmnError, MissingPath, NonFiniteError
 from bifsmn.pcm import as_samples, check_samples, pcm_to_float32
@@ -79,10 +80,8 @@ def _whole(value: Any, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an int in [low, high], or a one-line :class:`BifsmnError` naming ``name``
     (instead of nanobind's multi-line signature dump or a C++ ``bad_alloc``)."""
     limits = f">= {low}" if high is None else f"in [{low}, {high}]"
-    # a bool is no count (Engine(blocks=True) ran the 1-block path), numpy's or torch's neither
-    boolean = isinstance(value, bool) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool")
-    try:
-        n = None if boolean or isinstance(value, str | bytes) else int(value)
+    try:  # a bool is no count (Engine(blocks=True) ran the 1-block path)
+        n = None if is_boolean(value) or isinstance(value, str | bytes) else int(value)
     except (TypeError, ValueError, OverflowError):  # None, NaN, inf, ...
         n = None
     if n is None or n != value or n < low or (high is not None and n > high):  # 2.5 too
